@@ -1,0 +1,210 @@
+"""The payout channel contract: the values a channel receives and returns.
+
+A payout channel is a plugin object that moves money back along the route the
+original payment took (Alipay, WeChat Pay, a bank card, ...). The core never
+talks to a gateway itself; it builds a :class:`RefundRequest`, hands it to the
+one channel whose ``id`` matches the payment's channel, and records the
+:class:`RefundResult`.
+
+Everything here is plain data and an abstract base class: no Flask, no database.
+"""
+
+from __future__ import annotations
+
+import abc
+import enum
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+
+class ResultStatus(enum.StrEnum):
+    """What a gateway said about one refund."""
+
+    SUCCEEDED = "succeeded"  # money has moved (or is irrevocably on its way)
+    PENDING = "pending"  # accepted, not final yet: query again or wait for a statement
+    FAILED = "failed"  # final refusal: nothing moved, nothing will
+    UNKNOWN = "unknown"  # timeout / system error: resolve by query with the SAME key
+
+
+@dataclass(frozen=True, slots=True)
+class PaymentRef:
+    """The original payment a refund goes back to."""
+
+    channel: str  # channel id, e.g. "alipay"
+    gateway_trade_id: str  # the gateway's id of the payment (trade_no / transaction_id)
+    merchant_trade_no: str  # our id of the payment at the gateway (out_trade_no)
+    captured_fen: int  # how much the gateway captured, in fen
+    currency: str = "CNY"
+    extra: Mapping[str, str] = field(default_factory=dict)  # e.g. bank account for bank
+
+
+@dataclass(frozen=True, slots=True)
+class RefundRequest:
+    """One refund, immutable for its whole life.
+
+    ``idempotency_key`` is stored before the first attempt and sent unchanged on
+    every retry (Alipay ``out_request_no``, WeChat ``out_refund_no``, bank
+    end-to-end id). A retry sends byte-identical business fields.
+    """
+
+    idempotency_key: str
+    payment: PaymentRef
+    amount_fen: int
+    currency: str = "CNY"
+    reason: str = ""
+    notify_url: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.idempotency_key or len(self.idempotency_key) > 64:
+            raise ValueError("idempotency_key must be 1..64 characters")
+        if not isinstance(self.amount_fen, int) or isinstance(self.amount_fen, bool):
+            raise TypeError("amount_fen must be an int (fen)")
+        if self.amount_fen <= 0:
+            raise ValueError("amount_fen must be positive")
+        if self.amount_fen > self.payment.captured_fen:
+            raise ValueError("amount_fen exceeds the captured amount")
+
+
+@dataclass(frozen=True, slots=True)
+class RefundResult:
+    """A gateway's answer about one refund."""
+
+    status: ResultStatus
+    gateway_reference: str = ""  # the gateway's refund id, when it gave one
+    message: str = ""  # human-readable gateway message (shown to operators)
+    code: str = ""  # gateway error code, e.g. "ACQ.TRADE_HAS_FINISHED"
+    raw: Any = None  # the gateway's raw answer, JSON-serialisable
+    amount_fen: int | None = None  # amount the gateway reports, when it reports one
+
+
+@dataclass(frozen=True, slots=True)
+class Notification:
+    """A verified, parsed gateway notification about one refund."""
+
+    idempotency_key: str
+    status: ResultStatus
+    amount_fen: int | None
+    gateway_reference: str
+    gateway_trade_id: str
+    raw: Any = None
+
+
+@dataclass(frozen=True, slots=True)
+class NotificationReply:
+    """What to answer the gateway over HTTP once a notification is handled."""
+
+    status_code: int
+    body: bytes
+    content_type: str = "text/plain"
+
+
+@dataclass(frozen=True, slots=True)
+class StatementLine:
+    """One line of a bank statement matched (or not) to a payout."""
+
+    idempotency_key: str  # end-to-end reference
+    amount_fen: int
+    status: ResultStatus  # SUCCEEDED when booked, FAILED when returned
+    booked_on: str = ""  # ISO date
+    message: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ArrivalWindow:
+    """When the buyer can expect the money, as the channel promises it.
+
+    ``unit`` is "instant" (low=high=0) or "working_days" (e.g. 1..3).
+    The core turns it into a date with the working-day calendar.
+    """
+
+    unit: str
+    low: int = 0
+    high: int = 0
+
+
+class ReplayGuard(Protocol):
+    """Remembers notification nonces so a replayed one is refused.
+
+    The core passes one in ``settings["REPLAY_GUARD"]`` (Redis-backed, shared by
+    every process); :class:`MemoryReplayGuard` is the single-process fallback.
+    """
+
+    def first_seen(self, namespace: str, nonce: str, ttl_seconds: int) -> bool:
+        """Record ``nonce``; True the first time it is seen within ``ttl_seconds``."""
+        ...
+
+
+class MemoryReplayGuard:
+    """In-process ReplayGuard for tests and single-process use."""
+
+    def __init__(self) -> None:
+        self._seen: dict[tuple[str, str], float] = {}
+
+    def first_seen(self, namespace: str, nonce: str, ttl_seconds: int) -> bool:
+        now = time.monotonic()
+        self._seen = {k: t for k, t in self._seen.items() if t > now}
+        key = (namespace, nonce)
+        if key in self._seen:
+            return False
+        self._seen[key] = now + ttl_seconds
+        return True
+
+
+class NotificationRejected(Exception):
+    """A notification failed verification (forged, stale, replayed, malformed)."""
+
+
+class ChannelError(Exception):
+    """A channel is misconfigured or misused (not a gateway answer)."""
+
+
+class PayoutChannel(abc.ABC):
+    """The interface every payout channel implements.
+
+    Register instances through the ``register_payout_channels`` hook.
+    """
+
+    #: unique channel id, matching ``PaymentRef.channel`` (e.g. "alipay")
+    id: str
+    #: human-readable label shown to buyers and operators (e.g. "支付宝 Alipay")
+    label: str
+
+    def supports_refund(self, payment: PaymentRef) -> bool:
+        """Whether this channel can refund ``payment`` at all."""
+        return payment.channel == self.id
+
+    def supports_partial_refund(self, payment: PaymentRef) -> bool:
+        """Whether this channel can refund less than the captured amount."""
+        return True
+
+    @abc.abstractmethod
+    def arrival(self, payment: PaymentRef) -> ArrivalWindow:
+        """When the money is expected to arrive after a successful refund."""
+
+    @abc.abstractmethod
+    def execute_refund(self, request: RefundRequest) -> RefundResult:
+        """Ask the gateway to refund. Must be safe to call again with the same request."""
+
+    @abc.abstractmethod
+    def query_refund(self, request: RefundRequest) -> RefundResult:
+        """Ask the gateway what became of the refund with ``request.idempotency_key``."""
+
+    def parse_notification(
+        self, headers: Mapping[str, str], body: bytes
+    ) -> tuple[Notification, NotificationReply]:
+        """Verify and parse a gateway notification; raise NotificationRejected if not genuine."""
+        raise NotificationRejected(f"channel {self.id!r} takes no notifications")
+
+    def reconcile_statement(self, data: bytes) -> Sequence[StatementLine]:
+        """Parse a statement file into lines matched by idempotency key (bank channels)."""
+        raise ChannelError(f"channel {self.id!r} has no statements")
+
+    def batch_formats(self) -> Sequence[str]:
+        """Formats ``export_batch`` can write (e.g. "csv", "pain.001"); none by default."""
+        return ()
+
+    def export_batch(self, requests: Sequence[RefundRequest], fmt: str) -> bytes:
+        """Write pending refunds as a payout batch file for the bank (bank channels)."""
+        raise ChannelError(f"channel {self.id!r} exports no batches")
