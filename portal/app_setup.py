@@ -1,0 +1,83 @@
+"""Wiring done once per app: database, extensions, plugins, blueprints, errors, headers."""
+
+from __future__ import annotations
+
+import os
+
+from flask import Flask, request, session
+from flask_babel import get_locale
+
+from portal import config as config_module
+from portal.extensions import babel, csrf, db, htmx, limiter, login_manager, migrate
+
+
+def select_locale() -> str:
+    """The buyer's chosen language (cookie via /lang), else the browser's, else zh_CN."""
+    from flask import current_app
+
+    languages = current_app.config["LANGUAGES"]
+    chosen = session.get("lang")
+    if chosen in languages:
+        return chosen
+    return request.accept_languages.best_match(languages) or current_app.config[
+        "BABEL_DEFAULT_LOCALE"
+    ]
+
+
+def configure(app: Flask) -> None:
+    """Bind extensions and register everything on ``app``."""
+    os.makedirs(app.instance_path, exist_ok=True)
+    app.config["SQLALCHEMY_DATABASE_URI"] = config_module.database_uri(app.config, app.instance_path)
+    app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {"pool_pre_ping": True})
+    app.config["RATELIMIT_STORAGE_URI"] = app.config.get("RATELIMIT_STORAGE_URI") or (
+        app.config.get("REDIS_URL") or "memory://"
+    )
+    db.init_app(app)
+    migrate.init_app(app, db, directory=os.path.join(os.path.dirname(__file__), "migrations"))
+    csrf.init_app(app)
+    babel.init_app(app, locale_selector=select_locale)
+    limiter.init_app(app)
+    htmx.init_app(app)
+    login_manager.init_app(app)
+    login_manager.login_view = "auth.login"
+    login_manager.login_message = None
+
+    from portal import models  # noqa: F401 - register tables
+
+    if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
+        _sqlite_pragmas(app)
+
+    from portal.plugins_setup import init_plugins
+
+    init_plugins(app)
+
+    from portal.views import register_blueprints
+
+    register_blueprints(app)
+
+    from portal.cli import register_cli
+
+    register_cli(app)
+
+    from portal.web import install_web_helpers
+
+    install_web_helpers(app)
+
+    @app.context_processor
+    def _inject() -> dict:
+        return {"current_locale": str(get_locale())}
+
+
+def _sqlite_pragmas(app: Flask) -> None:
+    from sqlalchemy import event
+
+    with app.app_context():
+        engine = db.engine
+
+        @event.listens_for(engine, "connect")
+        def _on_connect(dbapi_conn, _record) -> None:  # noqa: ANN001
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.execute("PRAGMA busy_timeout=5000")
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.close()

@@ -1,0 +1,93 @@
+"""WTForms: the shape of input only (rules live in portal.domain and portal.services)."""
+
+from __future__ import annotations
+
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from wtforms import (
+    MultipleFileField,
+    PasswordField,
+    RadioField,
+    StringField,
+    TextAreaField,
+)
+from wtforms.validators import DataRequired, Length, Optional, ValidationError
+
+from portal.domain.money import MoneyError, parse_yuan
+from portal.domain.policy import BUYER_REASONS, REASON_LABELS, Kind
+
+
+class YuanField(StringField):
+    """An amount typed in yuan ("12.50"); ``.fen`` holds the parsed integer fen."""
+
+    fen: int | None = None
+
+    def pre_validate(self, form: FlaskForm) -> None:
+        self.fen = None
+        if self.data in (None, ""):
+            return
+        try:
+            self.fen = parse_yuan(self.data)
+        except MoneyError:
+            raise ValidationError(_l("Enter an amount in yuan, like 12 or 12.50.")) from None
+
+
+class LookupForm(FlaskForm):
+    order_no = StringField(_l("Order number"), validators=[DataRequired(), Length(max=64)])
+    contact = StringField(
+        _l("Phone or e-mail used at checkout"), validators=[DataRequired(), Length(max=120)]
+    )
+    password = PasswordField(_l("Query password"), validators=[DataRequired(), Length(max=128)])
+
+
+class ApplyForm(FlaskForm):
+    kind = RadioField(
+        _l("Type"),
+        choices=[
+            (Kind.REFUND_ONLY.value, _l("Refund only")),
+            (Kind.RETURN_AND_REFUND.value, _l("Return and refund (give back unused codes)")),
+        ],
+        default=Kind.REFUND_ONLY.value,
+        validators=[DataRequired()],
+    )
+    reason = RadioField(
+        _l("Reason"),
+        choices=[(r.value, _l(REASON_LABELS[r])) for r in BUYER_REASONS],
+        validators=[DataRequired(message=_l("Choose a reason."))],
+    )
+    amount = YuanField(_l("Amount (yuan)"), validators=[Optional()])
+    explanation = TextAreaField(
+        _l("What happened"), validators=[Length(max=2000)], render_kw={"rows": 4}
+    )
+    files = MultipleFileField(_l("Evidence (screenshots, chat records; JPEG, PNG, WebP, PDF)"))
+
+
+class AnswerForm(FlaskForm):
+    text = TextAreaField(_l("Your answer"), validators=[Length(max=2000)], render_kw={"rows": 3})
+    files = MultipleFileField(_l("More evidence"))
+
+
+class EmptyForm(FlaskForm):
+    """A form with only the CSRF token (withdraw, start review, confirm return)."""
+
+
+class NoteForm(FlaskForm):
+    note = TextAreaField(_l("Note"), validators=[Length(max=2000)], render_kw={"rows": 2})
+
+
+class ReasonForm(FlaskForm):
+    note = TextAreaField(
+        _l("Reason (shown to the buyer)"),
+        validators=[DataRequired(), Length(max=2000)],
+        render_kw={"rows": 2},
+    )
+
+
+class ApproveForm(FlaskForm):
+    amount = YuanField(_l("Amount to refund (yuan, empty = as asked)"), validators=[Optional()])
+    note = TextAreaField(_l("Note"), validators=[Length(max=2000)], render_kw={"rows": 2})
+
+
+class LoginForm(FlaskForm):
+    username = StringField(_l("Username"), validators=[DataRequired(), Length(max=80)])
+    password = PasswordField(_l("Password"), validators=[DataRequired(), Length(max=128)])

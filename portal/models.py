@@ -1,0 +1,265 @@
+"""Database tables (SQLAlchemy 2.0 mappings). Tables only: rules live in ``portal.domain``."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from flask_login import UserMixin
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    TypeDecorator,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from portal.extensions import db
+
+
+def utcnow() -> datetime:
+    """The current time, timezone-aware UTC."""
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator):
+    """Aware datetimes stored as UTC; SQLite gives them back aware too."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value
+
+
+Fen = BigInteger
+TS = UTCDateTime
+
+
+class Merchant(db.Model):
+    __tablename__ = "merchants"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    slug: Mapped[str] = mapped_column(String(40), unique=True)
+    name: Mapped[str] = mapped_column(String(120))
+    created_at: Mapped[datetime] = mapped_column(TS, default=utcnow)
+
+
+class User(UserMixin, db.Model):
+    """Staff: reviewers, supervisors, merchant staff."""
+
+    __tablename__ = "users"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(80), unique=True)
+    display_name: Mapped[str] = mapped_column(String(120))
+    password_hash: Mapped[str] = mapped_column(String(255))
+    role: Mapped[str] = mapped_column(String(20))  # reviewer | supervisor | merchant
+    merchant_id: Mapped[int | None] = mapped_column(ForeignKey("merchants.id"))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    __table_args__ = (
+        CheckConstraint("role in ('reviewer', 'supervisor', 'merchant')", name="role"),
+    )
+
+
+class Product(db.Model):
+    __tablename__ = "products"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    merchant_id: Mapped[int] = mapped_column(ForeignKey("merchants.id"), index=True)
+    sku: Mapped[str] = mapped_column(String(64))
+    title: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str] = mapped_column(Text, default="")
+    face_value_fen: Mapped[int] = mapped_column(Fen, default=0)
+    price_fen: Mapped[int] = mapped_column(Fen)
+    delivery_type: Mapped[str] = mapped_column(String(10), default="instant")
+    delivery_sla_minutes: Mapped[int] = mapped_column(Integer, default=5)
+    refund_window_days: Mapped[int] = mapped_column(Integer, default=7)
+    policy_text: Mapped[str] = mapped_column(Text, default="")
+    policy_overrides_window: Mapped[bool] = mapped_column(Boolean, default=False)
+    merchant: Mapped[Merchant] = relationship()
+    __table_args__ = (
+        CheckConstraint("delivery_type in ('instant', 'scheduled')", name="delivery_type"),
+        CheckConstraint("price_fen >= 0", name="price"),
+        Index("ix_products_merchant_sku", "merchant_id", "sku", unique=True),
+    )
+
+
+class Order(db.Model):
+    __tablename__ = "orders"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    order_no: Mapped[str] = mapped_column(String(64), unique=True)
+    merchant_id: Mapped[int] = mapped_column(ForeignKey("merchants.id"), index=True)
+    product_id: Mapped[int] = mapped_column(ForeignKey("products.id"))
+    buyer_contact: Mapped[str] = mapped_column(String(120))
+    query_password_hash: Mapped[str] = mapped_column(String(255))
+    quantity: Mapped[int] = mapped_column(Integer, default=1)
+    amount_fen: Mapped[int] = mapped_column(Fen)
+    currency: Mapped[str] = mapped_column(String(3), default="CNY")
+    created_at: Mapped[datetime] = mapped_column(TS, default=utcnow)
+    paid_at: Mapped[datetime | None] = mapped_column(TS)
+    delivered_at: Mapped[datetime | None] = mapped_column(TS)
+    cancelled_at: Mapped[datetime | None] = mapped_column(TS)
+    cancel_reason: Mapped[str] = mapped_column(String(200), default="")
+    goods_used: Mapped[bool] = mapped_column(Boolean, default=False)
+    goods_used_at: Mapped[datetime | None] = mapped_column(TS)
+    product: Mapped[Product] = relationship()
+    merchant: Mapped[Merchant] = relationship()
+    payment: Mapped[Payment | None] = relationship(back_populates="order", uselist=False)
+    snapshot: Mapped[ListingSnapshot | None] = relationship(uselist=False)
+    codes: Mapped[list[CardCode]] = relationship(order_by="CardCode.id")
+    __table_args__ = (
+        CheckConstraint("amount_fen >= 0", name="amount"),
+        CheckConstraint("quantity > 0", name="quantity"),
+    )
+
+
+class ListingSnapshot(db.Model):
+    """The product listing as the buyer saw it at purchase."""
+
+    __tablename__ = "listing_snapshots"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"), unique=True)
+    title: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str] = mapped_column(Text, default="")
+    face_value_fen: Mapped[int] = mapped_column(Fen, default=0)
+    price_fen: Mapped[int] = mapped_column(Fen, default=0)
+    policy_text: Mapped[str] = mapped_column(Text, default="")
+    taken_at: Mapped[datetime] = mapped_column(TS, default=utcnow)
+
+
+class Payment(db.Model):
+    """The payment an order came from: where a refund must go back to."""
+
+    __tablename__ = "payments"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"), unique=True)
+    channel: Mapped[str] = mapped_column(String(40))
+    gateway_trade_id: Mapped[str] = mapped_column(String(64))
+    merchant_trade_no: Mapped[str] = mapped_column(String(64))
+    captured_fen: Mapped[int] = mapped_column(Fen)
+    currency: Mapped[str] = mapped_column(String(3), default="CNY")
+    paid_at: Mapped[datetime] = mapped_column(TS, default=utcnow)
+    extra: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    order: Mapped[Order] = relationship(back_populates="payment")
+    __table_args__ = (CheckConstraint("captured_fen >= 0", name="captured"),)
+
+
+class CardCode(db.Model):
+    """A card code delivered on an order, and when the buyer first revealed it."""
+
+    __tablename__ = "card_codes"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"), index=True)
+    code: Mapped[str] = mapped_column(String(200))
+    delivered_at: Mapped[datetime] = mapped_column(TS, default=utcnow)
+    first_revealed_at: Mapped[datetime | None] = mapped_column(TS)
+    returned_at: Mapped[datetime | None] = mapped_column(TS)
+
+
+class RefundCase(db.Model):
+    __tablename__ = "refund_cases"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_no: Mapped[str] = mapped_column(String(32), unique=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"), index=True)
+    # equals order_id while the case is open, NULL otherwise: one open case per order
+    open_order_id: Mapped[int | None] = mapped_column(ForeignKey("orders.id"), unique=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    reason: Mapped[str] = mapped_column(String(30))
+    explanation: Mapped[str] = mapped_column(Text, default="")
+    amount_requested_fen: Mapped[int] = mapped_column(Fen)
+    amount_approved_fen: Mapped[int | None] = mapped_column(Fen)
+    state: Mapped[str] = mapped_column(String(20), index=True)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    deadline_at: Mapped[datetime | None] = mapped_column(TS, index=True)
+    deadline_kind: Mapped[str] = mapped_column(String(30), default="")
+    decided_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    rejected_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    decision_note: Mapped[str] = mapped_column(Text, default="")
+    info_request: Mapped[str] = mapped_column(Text, default="")
+    appeal_count: Mapped[int] = mapped_column(Integer, default=0)
+    auto_rule: Mapped[str] = mapped_column(String(40), default="")
+    created_at: Mapped[datetime] = mapped_column(TS, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(TS, default=utcnow)
+    order: Mapped[Order] = relationship(foreign_keys=[order_id])
+    evidence: Mapped[list[Evidence]] = relationship(order_by="Evidence.id")
+    __table_args__ = (
+        CheckConstraint("amount_requested_fen > 0", name="requested"),
+        CheckConstraint("appeal_count <= 1", name="one_appeal"),
+        CheckConstraint(
+            "kind in ('refund_only', 'return_and_refund')",
+            name="kind",
+        ),
+    )
+
+
+class Evidence(db.Model):
+    __tablename__ = "evidence"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("refund_cases.id"), index=True)
+    stored_name: Mapped[str] = mapped_column(String(80), unique=True)
+    original_name: Mapped[str] = mapped_column(String(255))
+    content_type: Mapped[str] = mapped_column(String(60))
+    size: Mapped[int] = mapped_column(Integer)
+    sha256: Mapped[str] = mapped_column(String(64), index=True)
+    uploaded_by: Mapped[str] = mapped_column(String(20))
+    created_at: Mapped[datetime] = mapped_column(TS, default=utcnow)
+
+
+class Payout(db.Model):
+    """One refund of money along a channel, with its idempotency key for life."""
+
+    __tablename__ = "payouts"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("refund_cases.id"), index=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"), index=True)
+    payment_id: Mapped[int] = mapped_column(ForeignKey("payments.id"), index=True)
+    channel: Mapped[str] = mapped_column(String(40))
+    idempotency_key: Mapped[str] = mapped_column(String(64), unique=True)
+    amount_fen: Mapped[int] = mapped_column(Fen)
+    currency: Mapped[str] = mapped_column(String(3), default="CNY")
+    # created | pending | unknown | succeeded | failed
+    state: Mapped[str] = mapped_column(String(20), default="created", index=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    gateway_reference: Mapped[str] = mapped_column(String(128), default="")
+    last_code: Mapped[str] = mapped_column(String(80), default="")
+    last_message: Mapped[str] = mapped_column(Text, default="")
+    last_raw: Mapped[Any] = mapped_column(JSON, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(TS, default=utcnow)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(TS, index=True)
+    expected_arrival_at: Mapped[datetime | None] = mapped_column(TS)
+    settled_at: Mapped[datetime | None] = mapped_column(TS)
+    case: Mapped[RefundCase] = relationship()
+    __table_args__ = (CheckConstraint("amount_fen > 0", name="amount"),)
+
+
+class Event(db.Model):
+    """Append-only audit trail (database triggers refuse UPDATE and DELETE)."""
+
+    __tablename__ = "events"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("refund_cases.id"), index=True)
+    order_id: Mapped[int | None] = mapped_column(ForeignKey("orders.id"), index=True)
+    payout_id: Mapped[int | None] = mapped_column(ForeignKey("payouts.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(40))  # transition | applied | evidence | ...
+    actor_role: Mapped[str] = mapped_column(String(20))
+    actor_id: Mapped[int | None] = mapped_column(Integer)
+    actor_label: Mapped[str] = mapped_column(String(120), default="")
+    from_state: Mapped[str] = mapped_column(String(20), default="")
+    to_state: Mapped[str] = mapped_column(String(20), default="")
+    reason: Mapped[str] = mapped_column(Text, default="")
+    data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(TS, default=utcnow)

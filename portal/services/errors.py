@@ -1,0 +1,33 @@
+"""Errors a use case raises; views turn them into a message on the form or a 4xx page."""
+
+from __future__ import annotations
+
+
+class DomainError(Exception):
+    """A request the rules refuse. ``message`` is an English msgid; ``params`` fill it."""
+
+    status_code = 422
+
+    def __init__(self, message: str, rule: str = "", **params: str) -> None:
+        super().__init__(message % params if params else message)
+        self.message = message
+        self.rule = rule
+        self.params = params
+
+
+class NotFound(DomainError):
+    """The thing does not exist, or this actor may not see it."""
+
+    status_code = 404
+
+
+class Forbidden(DomainError):
+    """This actor may not do that."""
+
+    status_code = 403
+
+
+class ConcurrentChange(DomainError):
+    """Someone else changed the case first (compare-and-set failed)."""
+
+    status_code = 409

@@ -1,0 +1,114 @@
+"""The one way a refund case changes state: check the table, compare-and-set, write an event."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import update
+
+from portal.domain import deadlines, states
+from portal.domain.states import State
+from portal.extensions import db
+from portal.models import Event, RefundCase
+from portal.services import context
+from portal.services.actors import Actor
+from portal.services.errors import ConcurrentChange, DomainError
+from portal.services.policy_text import N_
+
+
+def record(
+    kind: str,
+    actor: Actor,
+    *,
+    case: RefundCase | None = None,
+    order_id: int | None = None,
+    payout_id: int | None = None,
+    reason: str = "",
+    frm: str = "",
+    to: str = "",
+    data: dict[str, Any] | None = None,
+) -> Event:
+    """Append an event to the audit trail (in the caller's transaction)."""
+    event = Event(
+        kind=kind,
+        case_id=case.id if case else None,
+        order_id=order_id if order_id is not None else (case.order_id if case else None),
+        payout_id=payout_id,
+        actor_role=str(actor.role),
+        actor_id=actor.user_id,
+        actor_label=actor.label,
+        from_state=frm,
+        to_state=to,
+        reason=reason,
+        data=data or {},
+        created_at=context.now(),
+    )
+    db.session.add(event)
+    return event
+
+
+def transition(
+    case: RefundCase,
+    to: State,
+    actor: Actor,
+    reason: str = "",
+    *,
+    data: dict[str, Any] | None = None,
+    **changes: Any,
+) -> Event:
+    """Move ``case`` to ``to`` if it is still in the state we read; write the event.
+
+    Raises TransitionError for an edge the table forbids, ConcurrentChange when
+    another transaction moved the case first. Does not commit.
+    """
+    frm = State(case.state)
+    try:
+        states.check(frm, to, actor.role)
+    except states.TransitionError as exc:
+        raise DomainError(
+            N_("This action is not possible while the case is %(state)s."),
+            rule="transition",
+            state=str(frm),
+        ) from exc
+    now = context.now()
+    deadline_at, deadline_kind = deadlines.on_entry(
+        to,
+        now=now,
+        calendar=context.calendar(),
+        current=(case.deadline_at, case.deadline_kind),
+        rules=deadlines.Rules.from_config(context.setting),
+    )
+    values: dict[str, Any] = {
+        "state": str(to),
+        "version": case.version + 1,
+        "updated_at": now,
+        "open_order_id": case.order_id if states.is_open(to) else None,
+        "deadline_at": deadline_at,
+        "deadline_kind": deadline_kind,
+        **changes,
+    }
+    result = db.session.execute(
+        update(RefundCase)
+        .where(
+            RefundCase.id == case.id,
+            RefundCase.state == str(frm),
+            RefundCase.version == case.version,
+        )
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:
+        raise ConcurrentChange(
+            N_("Someone else changed this case a moment ago. Reload it to see what happened."),
+            rule="concurrent",
+        )
+    db.session.expire(case)
+    return record(
+        "transition",
+        actor,
+        case=case,
+        frm=str(frm),
+        to=str(to),
+        reason=reason,
+        data=data,
+    )

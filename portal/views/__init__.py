@@ -1,0 +1,14 @@
+"""Blueprints: thin views that parse a form, call a service and render or redirect."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+
+def register_blueprints(app: Flask) -> None:
+    """Register every blueprint on ``app``."""
+    from portal.views import auth, buyer, review
+
+    app.register_blueprint(buyer.bp)
+    app.register_blueprint(auth.bp)
+    app.register_blueprint(review.bp)

@@ -1,0 +1,45 @@
+"""Staff login and logout (reviewers, supervisors, merchant staff)."""
+
+from __future__ import annotations
+
+from flask import Blueprint, redirect, render_template, request, url_for
+from flask_babel import gettext
+from flask_login import login_user, logout_user
+from sqlalchemy import select
+
+from portal.extensions import db, limiter, login_manager
+from portal.forms import EmptyForm, LoginForm
+from portal.models import User
+from portal.services.passwords import check_password
+
+bp = Blueprint("auth", __name__, url_prefix="/staff")
+
+
+@login_manager.user_loader
+def _load_user(user_id: str) -> User | None:
+    user = db.session.get(User, int(user_id))
+    return user if user and user.active else None
+
+
+@bp.route("/login", methods=["GET", "POST"])
+@limiter.limit("20 per minute", methods=["POST"])
+def login():  # noqa: ANN201
+    form = LoginForm()
+    if form.validate_on_submit():
+        user = db.session.scalar(select(User).where(User.username == form.username.data.strip()))
+        if check_password(user.password_hash if user else None, form.password.data) and user.active:
+            login_user(user)
+            target = request.args.get("next") or ""
+            if not target.startswith("/") or target.startswith("//"):
+                target = url_for("review.queue") if user.role != "merchant" else "/"
+            return redirect(target, code=303)
+        form.form_errors.append(gettext("Wrong username or password."))
+        return render_template("auth/login.html", form=form), 422
+    return render_template("auth/login.html", form=form)
+
+
+@bp.post("/logout")
+def logout():  # noqa: ANN201
+    if EmptyForm().validate_on_submit():
+        logout_user()
+    return redirect(url_for("auth.login"), code=303)

@@ -1,0 +1,234 @@
+"""Buyer pages: look up an order, apply for a refund, follow and act on the case."""
+
+from __future__ import annotations
+
+from flask import (
+    Blueprint,
+    abort,
+    flash,
+    redirect,
+    render_template,
+    request,
+    send_file,
+    session,
+    url_for,
+)
+from flask_babel import gettext
+
+from portal.domain import states
+from portal.domain.policy import REASON_LABELS, Kind, Reason
+from portal.domain.states import State
+from portal.extensions import db, limiter
+from portal.forms import AnswerForm, ApplyForm, EmptyForm, LookupForm
+from portal.models import Evidence, Payout
+from portal.services import cases, evidence, orders
+from portal.services.errors import DomainError
+from portal.views.htmx_util import done, page_or_fragment
+from portal.web import domain_message
+
+bp = Blueprint("buyer", __name__)
+
+
+def _lookup_limit() -> str:
+    from flask import current_app
+
+    return current_app.config["LOOKUP_RATE_LIMIT"]
+
+
+def _order_key() -> str:
+    return "order:" + (request.form.get("order_no") or "").strip()[:64]
+
+
+@bp.get("/")
+def index():  # noqa: ANN201
+    return render_template("buyer/lookup.html", form=LookupForm())
+
+
+@bp.post("/lookup")
+@limiter.limit(_lookup_limit, methods=["POST"])
+@limiter.limit(_lookup_limit, key_func=_order_key, methods=["POST"])
+def lookup():  # noqa: ANN201
+    form = LookupForm()
+    if form.validate_on_submit():
+        try:
+            order = orders.lookup(form.order_no.data, form.contact.data, form.password.data)
+        except DomainError as exc:
+            form.form_errors.append(domain_message(exc))
+        else:
+            allowed = set(session.get("orders", []))
+            allowed.add(order.id)
+            session["orders"] = sorted(allowed)[-20:]
+            return redirect(url_for("buyer.order", order_no=order.order_no), code=303)
+    return render_template("buyer/lookup.html", form=form), 422
+
+
+@bp.get("/lang/<code>")
+def language(code: str):  # noqa: ANN201
+    from flask import current_app
+
+    if code in current_app.config["LANGUAGES"]:
+        session["lang"] = code
+    target = request.args.get("next") or "/"
+    if not target.startswith("/") or target.startswith("//"):
+        target = "/"
+    return redirect(target, code=303)
+
+
+def _my_order(order_no: str):  # noqa: ANN202
+    order = orders.get_by_no(order_no)
+    if order.id not in session.get("orders", []):
+        flash(gettext("Look up the order with its query password first."))
+        abort(redirect(url_for("buyer.index"), code=303))
+    return order
+
+
+def _my_case(case_no: str):  # noqa: ANN202
+    case = cases.get_case(case_no)
+    _my_order(case.order.order_no)
+    return case
+
+
+@bp.get("/orders/<order_no>")
+def order(order_no: str):  # noqa: ANN201
+    order = _my_order(order_no)
+    open_case = orders.open_case(order)
+    payouts = db.session.scalars(
+        db.select(Payout).where(Payout.order_id == order.id).order_by(Payout.id)
+    ).all()
+    return page_or_fragment(
+        "buyer/order.html",
+        "buyer/_refund_record.html",
+        order=order,
+        open_case=open_case,
+        all_cases=orders.cases_of(order),
+        refundable=orders.refundable_fen(order),
+        codes=orders.visible_codes(order),
+        payouts=payouts,
+        form=EmptyForm(),
+        reason_labels=REASON_LABELS,
+    )
+
+
+@bp.post("/orders/<order_no>/codes/<int:code_id>/reveal")
+def reveal(order_no: str, code_id: int):  # noqa: ANN201
+    order = _my_order(order_no)
+    if not EmptyForm().validate_on_submit():
+        abort(400)
+    code = orders.reveal_code(order, code_id)
+    return done(url_for("buyer.order", order_no=order_no) + f"#code-{code.id}", "buyer/_code.html", code=code, order=order)
+
+
+@bp.route("/orders/<order_no>/apply", methods=["GET", "POST"])
+def apply(order_no: str):  # noqa: ANN201
+    order = _my_order(order_no)
+    refundable = orders.refundable_fen(order)
+    form = ApplyForm()
+    status = 200
+    if form.validate_on_submit():
+        stored: list[evidence.StoredFile] = []
+        try:
+            for upload in request.files.getlist(form.files.name):
+                if upload and upload.filename:
+                    stored.append(evidence.store(upload.stream, upload.filename))
+            case = cases.apply_for_refund(
+                order,
+                cases.ApplyInput(
+                    kind=Kind(form.kind.data),
+                    reason=Reason(form.reason.data),
+                    amount_fen=form.amount.fen if form.amount.fen is not None else refundable,
+                    explanation=form.explanation.data or "",
+                    files=tuple(stored),
+                ),
+            )
+        except DomainError as exc:
+            evidence.discard(stored)
+            form.form_errors.append(domain_message(exc))
+            status = 422
+        else:
+            flash(gettext("Your application was submitted. Case number: %(no)s", no=case.case_no))
+            return redirect(url_for("buyer.case", case_no=case.case_no), code=303)
+    elif request.method == "POST":
+        status = 422
+    return (
+        render_template(
+            "buyer/apply.html",
+            order=order,
+            form=form,
+            refundable=refundable,
+            open_case=orders.open_case(order),
+        ),
+        status,
+    )
+
+
+@bp.get("/cases/<case_no>")
+def case(case_no: str):  # noqa: ANN201
+    case = _my_case(case_no)
+    return page_or_fragment("buyer/case.html", "buyer/_case_status.html", **_case_context(case))
+
+
+def _case_context(case, answer_form=None):  # noqa: ANN001, ANN202
+    from portal.services.timeline import timeline
+
+    return {
+        "case": case,
+        "order": case.order,
+        "events": timeline(case),
+        "form": EmptyForm(),
+        "answer_form": answer_form or AnswerForm(),
+        "reason_labels": REASON_LABELS,
+        "can_withdraw": State.WITHDRAWN in states.targets(State(case.state), states.Role.BUYER),
+        "needs_info": case.state == State.NEEDS_INFO,
+    }
+
+
+@bp.post("/cases/<case_no>/withdraw")
+def withdraw(case_no: str):  # noqa: ANN201
+    case = _my_case(case_no)
+    if not EmptyForm().validate_on_submit():
+        abort(400)
+    cases.withdraw(case)
+    flash(gettext("Your application was withdrawn."))
+    return done(url_for("buyer.case", case_no=case_no), "buyer/_case_status.html", **_case_context(case))
+
+
+@bp.post("/cases/<case_no>/answer")
+def answer(case_no: str):  # noqa: ANN201
+    case = _my_case(case_no)
+    form = AnswerForm()
+    if form.validate_on_submit():
+        stored: list[evidence.StoredFile] = []
+        try:
+            for upload in request.files.getlist(form.files.name):
+                if upload and upload.filename:
+                    stored.append(evidence.store(upload.stream, upload.filename))
+            cases.answer_info_request(case, form.text.data or "", stored)
+        except DomainError as exc:
+            evidence.discard(stored)
+            form.form_errors.append(domain_message(exc))
+        else:
+            flash(gettext("Thank you. Your case is back with the reviewer."))
+            return done(
+                url_for("buyer.case", case_no=case_no), "buyer/_case_status.html", **_case_context(case)
+            )
+    return page_or_fragment(
+        "buyer/case.html", "buyer/_case_status.html", **_case_context(case, form)
+    ), 422
+
+
+@bp.get("/evidence/<int:evidence_id>")
+def evidence_file(evidence_id: int):  # noqa: ANN201
+    row = db.session.get(Evidence, evidence_id)
+    if row is None:
+        abort(404)
+    from portal.views.access import may_see_case
+
+    if not may_see_case(row.case_id):
+        abort(404)
+    return send_file(
+        evidence.path_of(row),
+        mimetype=row.content_type,
+        download_name=row.original_name,
+        as_attachment=row.content_type == "application/pdf",
+        max_age=0,
+    )

@@ -1,0 +1,141 @@
+"""Reviewer pages: the queue ordered by deadline, the case view and its decisions."""
+
+from __future__ import annotations
+
+from flask import Blueprint, abort, flash, render_template, url_for
+from flask_babel import gettext
+from sqlalchemy import select
+
+from portal.domain import states
+from portal.domain.policy import REASON_LABELS
+from portal.domain.states import Role, State
+from portal.extensions import db
+from portal.forms import ApproveForm, EmptyForm, NoteForm, ReasonForm
+from portal.models import Payout, RefundCase
+from portal.services import cases, context, orders
+from portal.services.errors import DomainError
+from portal.services.timeline import timeline
+from portal.views.access import reviewer_required, staff_actor
+from portal.views.htmx_util import done, page_or_fragment
+from portal.web import domain_message
+
+bp = Blueprint("review", __name__, url_prefix="/review")
+
+
+@bp.get("/")
+@reviewer_required
+def queue():  # noqa: ANN201
+    rows = db.session.scalars(
+        select(RefundCase)
+        .where(RefundCase.state.in_([str(s) for s in states.REVIEW_QUEUE_STATES | {State.NEEDS_INFO, State.APPROVED, State.PAYOUT_FAILED}]))
+        .order_by(RefundCase.deadline_at.is_(None), RefundCase.deadline_at, RefundCase.id)
+        .limit(200)
+    ).all()
+    return render_template(
+        "review/queue.html", rows=rows, now=context.now(), cal=context.calendar(), reason_labels=REASON_LABELS
+    )
+
+
+def _context(case: RefundCase, **forms):  # noqa: ANN001, ANN202
+    order = case.order
+    return {
+        "case": case,
+        "order": order,
+        "events": timeline(case),
+        "refundable": orders.refundable_fen(order, exclude_case_id=case.id),
+        "payouts": db.session.scalars(select(Payout).where(Payout.case_id == case.id)).all(),
+        "actions": states.targets(State(case.state), Role.REVIEWER),
+        "reason_labels": REASON_LABELS,
+        "now": context.now(),
+        "forms": {
+            "empty": forms.get("empty") or EmptyForm(),
+            "info": forms.get("info") or ReasonForm(prefix="info"),
+            "approve": forms.get("approve") or ApproveForm(prefix="approve"),
+            "reject": forms.get("reject") or ReasonForm(prefix="reject"),
+            "negotiate": forms.get("negotiate") or NoteForm(prefix="negotiate"),
+        },
+        "error": forms.get("error"),
+    }
+
+
+@bp.get("/cases/<case_no>")
+@reviewer_required
+def case(case_no: str):  # noqa: ANN201
+    case = cases.get_case(case_no)
+    return page_or_fragment("review/case.html", "review/_panel.html", **_context(case))
+
+
+def _act(case_no: str, form_key: str, form, action):  # noqa: ANN001, ANN202
+    case = cases.get_case(case_no)
+    if form.validate_on_submit():
+        try:
+            action(case, form)
+        except DomainError as exc:
+            db.session.rollback()
+            ctx = _context(case, **{form_key: form, "error": domain_message(exc)})
+            return page_or_fragment("review/case.html", "review/_panel.html", **ctx), exc.status_code
+        flash(gettext("Done."))
+        case = cases.get_case(case_no)
+        return done(url_for("review.case", case_no=case_no), "review/_panel.html", **_context(case))
+    ctx = _context(case, **{form_key: form})
+    return page_or_fragment("review/case.html", "review/_panel.html", **ctx), 422
+
+
+@bp.post("/cases/<case_no>/start")
+@reviewer_required
+def start(case_no: str):  # noqa: ANN201
+    return _act(case_no, "empty", EmptyForm(), lambda c, f: cases.start_review(c, staff_actor()))
+
+
+@bp.post("/cases/<case_no>/request-info")
+@reviewer_required
+def request_info(case_no: str):  # noqa: ANN201
+    return _act(
+        case_no,
+        "info",
+        ReasonForm(prefix="info"),
+        lambda c, f: cases.request_info(c, staff_actor(), f.note.data),
+    )
+
+
+@bp.post("/cases/<case_no>/approve")
+@reviewer_required
+def approve(case_no: str):  # noqa: ANN201
+    return _act(
+        case_no,
+        "approve",
+        ApproveForm(prefix="approve"),
+        lambda c, f: cases.approve(c, staff_actor(), f.amount.fen, f.note.data or ""),
+    )
+
+
+@bp.post("/cases/<case_no>/reject")
+@reviewer_required
+def reject(case_no: str):  # noqa: ANN201
+    return _act(
+        case_no,
+        "reject",
+        ReasonForm(prefix="reject"),
+        lambda c, f: cases.reject(c, staff_actor(), f.note.data),
+    )
+
+
+@bp.post("/cases/<case_no>/negotiate")
+@reviewer_required
+def negotiate(case_no: str):  # noqa: ANN201
+    return _act(
+        case_no,
+        "negotiate",
+        NoteForm(prefix="negotiate"),
+        lambda c, f: cases.open_negotiation(c, staff_actor(), f.note.data or ""),
+    )
+
+
+@bp.post("/cases/<case_no>/confirm-return")
+@reviewer_required
+def confirm_return(case_no: str):  # noqa: ANN201
+    return _act(
+        case_no, "empty", EmptyForm(), lambda c, f: cases.confirm_return(c, staff_actor())
+    )
+
+

@@ -1,0 +1,78 @@
+"""Web edges shared by every blueprint: error pages, security headers, template filters."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from flask import Flask, Response, render_template, request
+from flask_babel import gettext
+from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import HTTPException
+
+from portal.domain.money import format_yuan
+from portal.services.errors import DomainError
+
+LOCAL_TZ = ZoneInfo("Asia/Shanghai")
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "font-src 'none'; object-src 'none'; base-uri 'none'; form-action 'self'; "
+    "frame-ancestors 'none'"
+)
+
+
+def domain_message(exc: DomainError) -> str:
+    """The translated message of a domain error."""
+    text = gettext(exc.message)
+    return text % exc.params if exc.params else text
+
+
+def local_time(value: datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
+    """Format an aware datetime in China time."""
+    return value.astimezone(LOCAL_TZ).strftime(fmt) if value else ""
+
+
+def install_web_helpers(app: Flask) -> None:
+    """Register filters, error handlers and response headers."""
+    app.jinja_env.filters["yuan"] = format_yuan
+    app.jinja_env.filters["local"] = local_time
+    app.jinja_env.globals["domain_message"] = domain_message
+    from portal import labels
+
+    app.jinja_env.globals["labels"] = labels
+
+    @app.after_request
+    def _headers(resp: Response) -> Response:
+        resp.headers.setdefault("Content-Security-Policy", CSP)
+        resp.headers.setdefault("X-Content-Type-Options", "nosniff")
+        resp.headers.setdefault("Referrer-Policy", "same-origin")
+        resp.vary.add("HX-Request")
+        if request.endpoint != "static":
+            resp.headers.setdefault("Cache-Control", "no-store")
+        return resp
+
+    @app.errorhandler(DomainError)
+    def _domain_error(exc: DomainError):  # noqa: ANN202
+        return _error_page(exc.status_code, domain_message(exc))
+
+    @app.errorhandler(CSRFError)
+    def _csrf_error(exc: CSRFError):  # noqa: ANN202
+        return _error_page(
+            400,
+            gettext("The form expired or did not come from this site. Go back, reload and try again."),
+        )
+
+    @app.errorhandler(HTTPException)
+    def _http_error(exc: HTTPException):  # noqa: ANN202
+        return _error_page(exc.code or 500, gettext(exc.name))
+
+    @app.errorhandler(Exception)
+    def _unexpected(exc: Exception):  # noqa: ANN202
+        app.logger.exception("unhandled error")
+        return _error_page(500, gettext("Something went wrong on our side. Nothing was saved."))
+
+
+def _error_page(status: int, message: str):  # noqa: ANN202
+    if getattr(request, "htmx", False):
+        return render_template("_error.html", message=message, status=status), status
+    return render_template("error.html", message=message, status=status), status

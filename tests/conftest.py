@@ -1,0 +1,146 @@
+"""Test fixtures: a migrated database (SQLite by default, PostgreSQL when PORTAL_DATABASE_URL
+is set), Redis (embedded unless PORTAL_REDIS_URL is set), a controllable clock, clients."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from portal import create_app
+from portal.extensions import db
+
+PG_URL = os.environ.get("PORTAL_DATABASE_URL")
+REDIS_URL = os.environ.get("PORTAL_REDIS_URL")
+
+
+class Clock:
+    """A clock the test moves by hand."""
+
+    def __init__(self, start: datetime) -> None:
+        self.current = start
+
+    def __call__(self) -> datetime:
+        return self.current
+
+    def advance(self, **kwargs: float) -> datetime:
+        self.current += timedelta(**kwargs)
+        return self.current
+
+    def set(self, when: datetime) -> None:
+        self.current = when
+
+
+def base_config(tmp: Path, db_url: str, redis_url: str) -> dict:
+    return {
+        "TESTING": True,
+        "SECRET_KEY": "test-secret",
+        "DATABASE_URL": db_url,
+        "REDIS_URL": redis_url,
+        "RATELIMIT_STORAGE_URI": "memory://",
+        "ARGON2_TIME_COST": 1,
+        "ARGON2_MEMORY_COST": 1024,
+        "EVIDENCE_DIR": str(tmp / "evidence"),
+        "LOOKUP_RATE_LIMIT": "1000 per minute",
+        "SERVER_NAME": "portal.test",
+    }
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    if REDIS_URL:
+        yield REDIS_URL
+        return
+    from portal.embedded import start_embedded_redis
+
+    yield start_embedded_redis(str(tmp_path_factory.mktemp("redis")))
+
+
+@pytest.fixture(scope="session")
+def template_db(tmp_path_factory: pytest.TempPathFactory, redis_url: str) -> str:
+    """Run the migrations once per session; SQLite tests copy the result."""
+    tmp = tmp_path_factory.mktemp("template")
+    url = PG_URL or f"sqlite:///{tmp}/template.sqlite3"
+    app = create_app(base_config(tmp, url, redis_url))
+    with app.app_context():
+        from flask_migrate import upgrade
+
+        if PG_URL:
+            with db.engine.begin() as conn:
+                conn.exec_driver_sql("DROP SCHEMA public CASCADE; CREATE SCHEMA public;")
+        upgrade()
+        db.engine.dispose()
+    return url
+
+
+@pytest.fixture
+def clock() -> Clock:
+    # a Tuesday morning in Beijing, away from holidays
+    return Clock(datetime(2026, 3, 10, 2, 0, tzinfo=UTC))
+
+
+@pytest.fixture
+def app(tmp_path: Path, template_db: str, redis_url: str, clock: Clock) -> Iterator[Flask]:
+    if PG_URL:
+        url = template_db
+    else:
+        src = template_db.removeprefix("sqlite:///")
+        dst = tmp_path / "portal.sqlite3"
+        shutil.copy(src, dst)
+        url = f"sqlite:///{dst}"
+    app = create_app(base_config(tmp_path, url, redis_url))
+    app.extensions["portal.clock"] = clock
+    from redis import Redis
+
+    Redis.from_url(redis_url).flushdb()
+    with app.app_context():
+        if PG_URL:
+            tables = ", ".join(t.name for t in db.metadata.sorted_tables)
+            with db.engine.begin() as conn:
+                conn.exec_driver_sql(f"TRUNCATE {tables} RESTART IDENTITY CASCADE")
+        yield app
+        db.session.remove()
+        db.engine.dispose()
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+_CSRF = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"|name="csrf_token" value="([^"]+)"')
+
+
+def csrf_from(html: str) -> str:
+    m = _CSRF.search(html)
+    assert m, "no csrf token on the page"
+    return m.group(1) or m.group(2)
+
+
+class Browser:
+    """A Flask test client that posts forms the way a browser does (with the page's token)."""
+
+    def __init__(self, client: FlaskClient) -> None:
+        self.client = client
+
+    def get(self, url: str, **kw):
+        return self.client.get(url, **kw)
+
+    def submit(self, page_url: str, action: str, data: dict, htmx: bool = False, **kw):
+        page = self.client.get(page_url)
+        assert page.status_code == 200, page.status_code
+        data = {"csrf_token": csrf_from(page.get_data(as_text=True)), **data}
+        headers = {"HX-Request": "true", "HX-Current-URL": page_url} if htmx else {}
+        return self.client.post(action, data=data, headers=headers, **kw)
+
+
+@pytest.fixture
+def browser(client: FlaskClient) -> Browser:
+    return Browser(client)
