@@ -1,0 +1,303 @@
+"""The WeChat Pay API v3 payout channel: refund, query and refund notifications.
+
+Every request is signed with the merchant key; every answer is verified with
+the platform public key before it is believed. Anything that leaves the outcome
+open (timeouts, 5xx, SYSTEM_ERROR, FREQUENCY_LIMITED, an answer that does not
+verify) is ``UNKNOWN``: the core resolves it by querying, or by re-sending the
+byte-identical request with the same ``out_refund_no``.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+from urllib.parse import quote
+
+import requests
+
+from portal.channels import (
+    ArrivalWindow,
+    MemoryReplayGuard,
+    Notification,
+    NotificationRejected,
+    NotificationReply,
+    PaymentRef,
+    PayoutChannel,
+    RefundRequest,
+    RefundResult,
+    ReplayGuard,
+    ResultStatus,
+)
+from refund_portal_wechat import crypto
+
+REFUNDS_PATH = "/v3/refund/domestic/refunds"
+REPLAY_NAMESPACE = "wechat"
+#: nonces are remembered for twice the freshness window, so a replay cannot outlive it
+REPLAY_TTL_S = 2 * crypto.MAX_CLOCK_SKEW_S
+
+#: refund ``status`` values -> (our status, code)
+_REFUND_STATUS: dict[str, tuple[ResultStatus, str]] = {
+    "SUCCESS": (ResultStatus.SUCCEEDED, ""),
+    "PROCESSING": (ResultStatus.PENDING, ""),
+    "CLOSED": (ResultStatus.FAILED, "CLOSED"),
+    "ABNORMAL": (ResultStatus.FAILED, "ABNORMAL"),  # needs a manual route
+}
+#: notification event -> the refund_status its plaintext must carry
+_EVENTS = {
+    "REFUND.SUCCESS": "SUCCESS",
+    "REFUND.CLOSED": "CLOSED",
+    "REFUND.ABNORMAL": "ABNORMAL",
+}
+#: error codes that leave the outcome open, whatever the HTTP status
+_OPEN_CODES = frozenset({"SYSTEM_ERROR", "FREQUENCY_LIMITED", "BIZERR_NEED_RETRY"})
+
+
+class WechatChannel(PayoutChannel):
+    """Refunds back to the WeChat Pay balance or card the buyer paid with."""
+
+    id = "wechat"
+    label = "微信支付 WeChat Pay"
+
+    def __init__(
+        self,
+        *,
+        mchid: str,
+        gateway_url: str,
+        private_key: str | bytes,
+        cert_serial: str,
+        apiv3_key: str | bytes,
+        platform_public_key: str | bytes,
+        platform_public_key_id: str,
+        timeout: float = 10.0,
+        replay_guard: ReplayGuard | None = None,
+        session: requests.Session | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.mchid = mchid
+        self.gateway_url = gateway_url.rstrip("/")
+        self.cert_serial = cert_serial
+        self.timeout = timeout
+        self._private_key = crypto.load_private_key(private_key)
+        self._apiv3_key = apiv3_key
+        crypto.aes_gcm_encrypt(apiv3_key, "0" * 12, "", b"")  # fail fast on a bad key length
+        self._platform_keys = {platform_public_key_id: crypto.load_public_key(platform_public_key)}
+        self._replay_guard: ReplayGuard = replay_guard or MemoryReplayGuard()
+        self._session = session or requests.Session()
+        self._clock = clock
+
+    # -- contract ---------------------------------------------------------------
+
+    def arrival(self, payment: PaymentRef) -> ArrivalWindow:
+        return ArrivalWindow("working_days", 0, 2)
+
+    def execute_refund(self, request: RefundRequest) -> RefundResult:
+        body = json.dumps(
+            self.refund_body(request), ensure_ascii=False, separators=(",", ":")
+        ).encode("utf-8")
+        return self._call("POST", REFUNDS_PATH, body, request, query=False)
+
+    def query_refund(self, request: RefundRequest) -> RefundResult:
+        path = f"{REFUNDS_PATH}/{quote(request.idempotency_key, safe='')}"
+        return self._call("GET", path, b"", request, query=True)
+
+    def parse_notification(
+        self, headers: Mapping[str, str], body: bytes
+    ) -> tuple[Notification, NotificationReply]:
+        try:
+            _serial, nonce = crypto.verify_platform_signature(
+                headers, body, self._platform_keys, now=self._clock()
+            )
+        except crypto.SignatureError as exc:
+            raise NotificationRejected(f"wechat notification: {exc}") from exc
+        envelope = _json_object(body, "notification body")
+        event = envelope.get("event_type")
+        if event not in _EVENTS:
+            raise NotificationRejected(f"wechat notification: unexpected event_type {event!r}")
+        plain = self._decrypt_resource(envelope.get("resource"))
+        notification = self._notification_from(plain, _EVENTS[event])
+        if not self._replay_guard.first_seen(REPLAY_NAMESPACE, nonce, REPLAY_TTL_S):
+            raise NotificationRejected(f"wechat notification: replayed nonce {nonce!r}")
+        return notification, NotificationReply(204, b"")
+
+    # -- request building ---------------------------------------------------------
+
+    @staticmethod
+    def refund_body(request: RefundRequest) -> dict[str, Any]:
+        """The JSON fields of ``POST /v3/refund/domestic/refunds`` (deterministic order)."""
+        payment = request.payment
+        body: dict[str, Any] = {}
+        if payment.gateway_trade_id:
+            body["transaction_id"] = payment.gateway_trade_id
+        else:
+            body["out_trade_no"] = payment.merchant_trade_no
+        body["out_refund_no"] = request.idempotency_key
+        if request.reason:
+            body["reason"] = request.reason[:80]
+        if request.notify_url:
+            body["notify_url"] = request.notify_url
+        body["amount"] = {
+            "refund": request.amount_fen,
+            "total": payment.captured_fen,
+            "currency": request.currency,
+        }
+        return body
+
+    def _call(
+        self, method: str, path: str, body: bytes, request: RefundRequest, *, query: bool
+    ) -> RefundResult:
+        auth = crypto.build_authorization(
+            mchid=self.mchid,
+            serial_no=self.cert_serial,
+            private_key=self._private_key,
+            method=method,
+            path=path,
+            body=body,
+            timestamp=int(self._clock()),
+        )
+        headers = {
+            "Authorization": auth,
+            "Accept": "application/json",
+            "Content-Type": "application/json; charset=utf-8",
+            "User-Agent": "refund-portal-wechat/0.1",
+        }
+        try:
+            resp = self._session.request(
+                method,
+                self.gateway_url + path,
+                data=body or None,
+                headers=headers,
+                timeout=self.timeout,
+            )
+        except requests.Timeout as exc:
+            return _unknown("TIMEOUT", f"no answer within {self.timeout}s: {exc}")
+        except requests.RequestException as exc:
+            return _unknown("CONNECTION_ERROR", f"cannot reach the gateway: {exc}")
+        return self._interpret(resp, request, query=query)
+
+    # -- answer interpretation ------------------------------------------------------
+
+    def _interpret(
+        self, resp: requests.Response, request: RefundRequest, *, query: bool
+    ) -> RefundResult:
+        raw_body = resp.content
+        if resp.status_code >= 500:
+            data = _try_json(raw_body)
+            code = str(data.get("code") or f"HTTP_{resp.status_code}")
+            return _unknown(code, str(data.get("message") or "gateway error"), data)
+        try:
+            crypto.verify_platform_signature(
+                resp.headers, raw_body, self._platform_keys, now=self._clock()
+            )
+        except crypto.SignatureError as exc:
+            return _unknown("UNVERIFIED_RESPONSE", f"HTTP {resp.status_code}: {exc}")
+        data = _try_json(raw_body)
+        if resp.status_code == 200 and data:
+            return self._refund_result(data, request)
+        code = str(data.get("code") or f"HTTP_{resp.status_code}")
+        message = str(data.get("message") or resp.reason or "")
+        if code in _OPEN_CODES or resp.status_code == 429:
+            return _unknown(code, message, data)
+        if query and resp.status_code == 404:
+            # never created (e.g. the refund call failed before moving money):
+            # the core may re-send the refund with the same out_refund_no
+            return RefundResult(ResultStatus.PENDING, code="NOT_FOUND", message=message, raw=data)
+        if 400 <= resp.status_code < 500:
+            return RefundResult(ResultStatus.FAILED, code=code, message=message, raw=data)
+        return _unknown(code, f"unexpected HTTP {resp.status_code}", data)
+
+    def _refund_result(self, data: dict[str, Any], request: RefundRequest) -> RefundResult:
+        if data.get("out_refund_no") != request.idempotency_key:
+            return _unknown(
+                "MISMATCHED_RESPONSE",
+                f"answer is about out_refund_no {data.get('out_refund_no')!r}",
+                data,
+            )
+        amount = data.get("amount") or {}
+        refund_fen = amount.get("refund") if isinstance(amount, dict) else None
+        if not isinstance(refund_fen, int) or isinstance(refund_fen, bool):
+            refund_fen = None
+        status_text = str(data.get("status", ""))
+        status, code = _REFUND_STATUS.get(status_text, (ResultStatus.UNKNOWN, "UNKNOWN_STATUS"))
+        message = f"refund {status_text}"
+        if refund_fen is not None and refund_fen != request.amount_fen:
+            message += f" (gateway reports {refund_fen} fen, asked {request.amount_fen})"
+        if code == "ABNORMAL":
+            message += ": the buyer's account or card cannot receive it; use a manual route"
+        return RefundResult(
+            status,
+            gateway_reference=str(data.get("refund_id", "")),
+            message=message,
+            code=code,
+            raw=data,
+            amount_fen=refund_fen,
+        )
+
+    # -- notifications ----------------------------------------------------------------
+
+    def _decrypt_resource(self, resource: Any) -> dict[str, Any]:
+        if not isinstance(resource, dict):
+            raise NotificationRejected("wechat notification: no resource")
+        if resource.get("algorithm") != crypto.AEAD_ALGORITHM:
+            raise NotificationRejected(
+                f"wechat notification: unsupported algorithm {resource.get('algorithm')!r}"
+            )
+        nonce, ciphertext = resource.get("nonce"), resource.get("ciphertext")
+        associated = resource.get("associated_data") or ""
+        if not (isinstance(nonce, str) and isinstance(ciphertext, str) and nonce):
+            raise NotificationRejected("wechat notification: resource lacks nonce/ciphertext")
+        try:
+            plain = crypto.aes_gcm_decrypt(self._apiv3_key, nonce, str(associated), ciphertext)
+        except crypto.SignatureError as exc:
+            raise NotificationRejected(f"wechat notification: {exc}") from exc
+        return _json_object(plain, "decrypted resource")
+
+    def _notification_from(self, plain: dict[str, Any], expected_status: str) -> Notification:
+        if plain.get("mchid") != self.mchid:
+            raise NotificationRejected(
+                f"wechat notification: for merchant {plain.get('mchid')!r}, not {self.mchid!r}"
+            )
+        refund_status = plain.get("refund_status")
+        if refund_status != expected_status:
+            raise NotificationRejected(
+                f"wechat notification: refund_status {refund_status!r} contradicts the event"
+            )
+        out_refund_no = plain.get("out_refund_no")
+        amount = plain.get("amount")
+        refund_fen = amount.get("refund") if isinstance(amount, dict) else None
+        if not isinstance(out_refund_no, str) or not out_refund_no:
+            raise NotificationRejected("wechat notification: no out_refund_no")
+        if not isinstance(refund_fen, int) or isinstance(refund_fen, bool) or refund_fen <= 0:
+            raise NotificationRejected("wechat notification: amount.refund is not a positive int")
+        status, _code = _REFUND_STATUS[expected_status]
+        return Notification(
+            idempotency_key=out_refund_no,
+            status=status,
+            amount_fen=refund_fen,
+            gateway_reference=str(plain.get("refund_id", "")),
+            gateway_trade_id=str(plain.get("transaction_id", "")),
+            raw=plain,
+        )
+
+
+def _unknown(code: str, message: str, raw: Any = None) -> RefundResult:
+    return RefundResult(ResultStatus.UNKNOWN, code=code, message=message, raw=raw)
+
+
+def _try_json(raw: bytes) -> dict[str, Any]:
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _json_object(raw: bytes, what: str) -> dict[str, Any]:
+    try:
+        data = json.loads(raw)
+    except ValueError as exc:
+        raise NotificationRejected(f"wechat notification: {what} is not JSON") from exc
+    if not isinstance(data, dict):
+        raise NotificationRejected(f"wechat notification: {what} is not a JSON object")
+    return data

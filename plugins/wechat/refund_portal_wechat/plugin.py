@@ -1,0 +1,69 @@
+"""The pluggy hook that registers the WeChat Pay channel from the portal's settings.
+
+Loaded through the ``refund_portal`` entry-point group (``wechat = refund_portal_wechat.plugin``).
+Keys: ``WECHAT_MCHID``, ``WECHAT_GATEWAY_URL``, ``WECHAT_PRIVATE_KEY``,
+``WECHAT_CERT_SERIAL``, ``WECHAT_APIV3_KEY``, ``WECHAT_PLATFORM_PUBLIC_KEY``,
+``WECHAT_PLATFORM_PUBLIC_KEY_ID``, ``WECHAT_TIMEOUT``; shared: ``REPLAY_GUARD``,
+``DEV_KEYS_DIR`` (a generated dev key set fills in whatever key is absent).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from portal.channels import ChannelError, MemoryReplayGuard
+from portal.hookspecs import hookimpl
+from refund_portal_wechat.channel import WechatChannel
+from refund_portal_wechat.devkeys import ensure_dev_keys
+
+PRODUCTION_GATEWAY = "https://api.mch.weixin.qq.com"
+#: where ``python -m refund_portal_wechat.simulator`` listens by default
+DEV_GATEWAY = "http://127.0.0.1:9102"
+KEY_SETTINGS = (
+    "WECHAT_MCHID",
+    "WECHAT_PRIVATE_KEY",
+    "WECHAT_CERT_SERIAL",
+    "WECHAT_APIV3_KEY",
+    "WECHAT_PLATFORM_PUBLIC_KEY",
+    "WECHAT_PLATFORM_PUBLIC_KEY_ID",
+)
+
+
+def channel_from_settings(settings: Mapping[str, Any]) -> WechatChannel | None:
+    """Build the channel from settings; None when WeChat Pay is not configured at all.
+
+    Raises ChannelError when it is configured only in part (a start-up error, not a
+    payout-time one).
+    """
+    values = {name: settings.get(name) for name in (*KEY_SETTINGS, "WECHAT_GATEWAY_URL")}
+    dev_dir = settings.get("DEV_KEYS_DIR")
+    if not dev_dir and not any(values.values()):
+        return None
+    gateway = values["WECHAT_GATEWAY_URL"]
+    if dev_dir and not all(values[name] for name in KEY_SETTINGS):
+        dev = ensure_dev_keys(dev_dir)
+        for name in KEY_SETTINGS:
+            values[name] = values[name] or dev[name]
+        gateway = gateway or DEV_GATEWAY
+    missing = [name for name in KEY_SETTINGS if not values[name]]
+    if missing:
+        raise ChannelError(f"WeChat Pay is configured in part; missing {', '.join(missing)}")
+    return WechatChannel(
+        mchid=str(values["WECHAT_MCHID"]),
+        gateway_url=str(gateway or PRODUCTION_GATEWAY),
+        private_key=values["WECHAT_PRIVATE_KEY"],
+        cert_serial=str(values["WECHAT_CERT_SERIAL"]),
+        apiv3_key=values["WECHAT_APIV3_KEY"],
+        platform_public_key=values["WECHAT_PLATFORM_PUBLIC_KEY"],
+        platform_public_key_id=str(values["WECHAT_PLATFORM_PUBLIC_KEY_ID"]),
+        timeout=float(settings.get("WECHAT_TIMEOUT") or 10.0),
+        replay_guard=settings.get("REPLAY_GUARD") or MemoryReplayGuard(),
+    )
+
+
+@hookimpl
+def register_payout_channels(settings: Mapping[str, Any]) -> list[WechatChannel]:
+    """Register the WeChat Pay channel when it is configured."""
+    channel = channel_from_settings(settings)
+    return [channel] if channel is not None else []

@@ -1,0 +1,217 @@
+"""A local WeChat Pay API v3 gateway that speaks the real refund protocol.
+
+``WechatSimulator(keys_dir).start()`` serves ``POST /v3/refund/domestic/refunds`` and
+``GET /v3/refund/domestic/refunds/{out_refund_no}`` on 127.0.0.1 with real
+signatures (merchant requests verified, answers signed with the platform key),
+keeps a ledger of refunds per trade, sends encrypted, signed refund notifications,
+and misbehaves on request. The keys come from
+:func:`refund_portal_wechat.devkeys.ensure_dev_keys` on the same directory the
+portal uses (``DEV_KEYS_DIR``). Run it alone with
+``python -m refund_portal_wechat.simulator --keys-dir DIR --port 9102``.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
+
+from refund_portal_wechat import crypto
+from refund_portal_wechat.devkeys import ensure_dev_keys
+from refund_portal_wechat.simulator.app import create_app
+from refund_portal_wechat.simulator.ledger import Ledger, Refund
+from refund_portal_wechat.simulator.notifier import (
+    DEFAULT_RETRY_DELAYS_S,
+    Notifier,
+    Plan,
+    PlatformSigner,
+    build_notification,
+)
+
+__all__ = ["MODES", "WechatSimulator", "build_notification"]
+
+#: what ``misbehave(mode)`` accepts
+MODES = (
+    "timeout_after_move",  # move the money, then hang instead of answering
+    "system_error",  # answer the next /v3 call 500 SYSTEM_ERROR, moving nothing
+    "notify_twice",  # deliver the next notification twice
+    "notify_late",  # deliver the next notification after notify_late_delay_s
+    "notify_forged",  # send a copy signed with a wrong key before the genuine one
+    "abnormal",  # the next new refund ends ABNORMAL instead of SUCCESS
+)
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log(self, type: str, message: str, *args: Any) -> None:
+        """Say nothing about each request."""
+
+
+class WechatSimulator:
+    """The simulated gateway: a threaded HTTP server in a background thread."""
+
+    def __init__(
+        self,
+        keys_dir: str | os.PathLike[str],
+        host: str = "127.0.0.1",
+        port: int = 0,
+        settle_delay_s: float = 0.0,
+        *,
+        min_refund_interval_s: float = 0.0,
+        mchid: str | None = None,
+        hang_s: float = 30.0,
+        notify_retry_delays_s: Sequence[float] = DEFAULT_RETRY_DELAYS_S,
+        notify_late_delay_s: float = 1.0,
+        quiet: bool = True,
+    ) -> None:
+        keys = ensure_dev_keys(keys_dir)
+        self.keys = keys
+        self.host = host
+        self.port = port
+        self.hang_s = hang_s
+        self.quiet = quiet
+        self.mchid = mchid or keys["WECHAT_MCHID"]
+        self.merchant_serial = keys["WECHAT_CERT_SERIAL"]
+        self.merchant_public_key = crypto.load_public_key(keys["WECHAT_MERCHANT_PUBLIC_KEY"])
+        self.signer = PlatformSigner(
+            mchid=self.mchid,
+            private_key=crypto.load_private_key(keys["WECHAT_PLATFORM_PRIVATE_KEY"]),
+            serial=keys["WECHAT_PLATFORM_PUBLIC_KEY_ID"],
+            apiv3_key=keys["WECHAT_APIV3_KEY"],
+        )
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._misbehaviour: dict[str, int] = {}
+        self.ledger = Ledger(
+            settle_delay_s=settle_delay_s,
+            min_refund_interval_s=min_refund_interval_s,
+            on_settled=self._on_settled,
+        )
+        self.notifier = Notifier(
+            self.signer,
+            self._stop,
+            retry_delays_s=notify_retry_delays_s,
+            late_delay_s=notify_late_delay_s,
+        )
+        self.app = create_app(self)
+        self._server: BaseWSGIServer | None = None
+        self._threads: list[threading.Thread] = []
+
+    # -- lifecycle ----------------------------------------------------------------
+
+    def start(self) -> WechatSimulator:
+        """Start serving in background threads; returns self."""
+        if self._server is not None:
+            raise RuntimeError("the simulator is already running")
+        self._stop.clear()
+        self._server = make_server(
+            self.host,
+            self.port,
+            self.app,
+            threaded=True,
+            request_handler=_QuietHandler if self.quiet else None,
+        )
+        self.port = self._server.server_port
+        self._threads = [
+            threading.Thread(target=self._server.serve_forever, name="wechat-sim", daemon=True),
+            threading.Thread(target=self._tick, name="wechat-sim-settle", daemon=True),
+        ]
+        for thread in self._threads:
+            thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving; hanging requests and pending notifications are abandoned."""
+        self._stop.set()
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+        for thread in self._threads:
+            thread.join(timeout=5)
+        self._threads = []
+
+    def serve_forever(self, on_ready: Callable[[str], None] | None = None) -> None:
+        """Start, call ``on_ready(url)``, then block until interrupted (command line)."""
+        self.start()
+        if on_ready is not None:
+            on_ready(self.url)
+        try:
+            self._stop.wait()
+        except KeyboardInterrupt:
+            pass
+        finally:
+            self.stop()
+
+    def __enter__(self) -> WechatSimulator:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def url(self) -> str:
+        """Base URL, e.g. ``http://127.0.0.1:9102`` (the port is known after start())."""
+        return f"http://{self.host}:{self.port}"
+
+    def _tick(self) -> None:
+        while not self._stop.wait(0.05):
+            self.ledger.settle_all_due()
+
+    def hang(self) -> None:
+        """Block the calling request for ``hang_s`` (or until stop())."""
+        self._stop.wait(self.hang_s)
+
+    # -- control ------------------------------------------------------------------
+
+    def add_trade(self, transaction_id: str, out_trade_no: str, total_fen: int) -> None:
+        """Register a captured payment that refunds can go back to."""
+        self.ledger.add_trade(transaction_id, out_trade_no, total_fen)
+
+    def misbehave(self, mode: str, times: int = 1) -> None:
+        """Misbehave in ``mode`` (see MODES) for the next ``times`` occasions."""
+        if mode not in MODES:
+            raise ValueError(f"unknown mode {mode!r}; expected one of {', '.join(MODES)}")
+        if times < 1:
+            raise ValueError("times must be at least 1")
+        with self._lock:
+            self._misbehaviour[mode] = self._misbehaviour.get(mode, 0) + times
+
+    def take(self, mode: str) -> bool:
+        """Consume one pending occasion of ``mode``; True if there was one."""
+        with self._lock:
+            left = self._misbehaviour.get(mode, 0)
+            if left <= 0:
+                return False
+            self._misbehaviour[mode] = left - 1
+            return True
+
+    def pending_misbehaviour(self) -> dict[str, int]:
+        """Modes with occasions left."""
+        with self._lock:
+            return {mode: n for mode, n in self._misbehaviour.items() if n > 0}
+
+    def movements(self, transaction_id: str | None = None) -> list[dict[str, Any]]:
+        """Money movements (one per refund the gateway created), optionally for one trade."""
+        return self.ledger.movements(transaction_id)
+
+    def notifications(self) -> list[dict[str, Any]]:
+        """Every notification delivery attempt, with the merchant's HTTP status."""
+        return self.notifier.deliveries()
+
+    def reset(self) -> None:
+        """Forget trades, refunds, movements, notifications and pending misbehaviour."""
+        with self._lock:
+            self._misbehaviour.clear()
+        self.notifier.reset()
+        self.ledger.reset()
+
+    def _on_settled(self, refund: Refund) -> None:
+        plan = Plan(
+            twice=self.take("notify_twice"),
+            late=self.take("notify_late"),
+            forged=self.take("notify_forged"),
+        )
+        self.notifier.schedule(refund, plan)
