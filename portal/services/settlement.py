@@ -1,0 +1,175 @@
+"""Settling payouts exactly once: call the channel, resolve unknowns by query, apply results.
+
+Invariants (../shared/payments.md): the key is stored before the first attempt and
+never regenerated; a retry sends the same fields; unknown is resolved by query;
+states only move forward; the case is refunded in the same transaction as the
+payout's success.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import select, update
+
+from portal.channels import (
+    Notification,
+    PaymentRef,
+    RefundRequest,
+    RefundResult,
+    ResultStatus,
+)
+from portal.domain.states import State
+from portal.extensions import db
+from portal.models import Payment, Payout, RefundCase
+from portal.services import context
+from portal.services.actors import SYSTEM
+from portal.services.transitions import record, transition
+
+#: a payout's state may only move along these edges
+FORWARD = {
+    "created": {"pending", "unknown", "succeeded", "failed"},
+    "unknown": {"pending", "unknown", "succeeded", "failed"},
+    "pending": {"pending", "unknown", "succeeded", "failed"},
+    "failed": {"created"},  # an operator's retry, same key
+    "succeeded": set(),
+}
+#: waits between queries of an unknown/pending payout (attempt n -> delay)
+BACKOFF = (10, 30, 60, 300, 900, 3600)
+
+
+@dataclass(frozen=True)
+class Step:
+    """What the job should do next after one settlement step."""
+
+    done: bool
+    retry_at: datetime | None = None
+
+
+def refund_request(payout: Payout, payment: Payment) -> RefundRequest:
+    """The immutable request for a payout: the same bytes on every attempt."""
+    from flask import current_app
+
+    base = current_app.config["PUBLIC_BASE_URL"].rstrip("/")
+    return RefundRequest(
+        idempotency_key=payout.idempotency_key,
+        payment=PaymentRef(
+            channel=payment.channel,
+            gateway_trade_id=payment.gateway_trade_id,
+            merchant_trade_no=payment.merchant_trade_no,
+            captured_fen=payment.captured_fen,
+            currency=payment.currency,
+            extra={str(k): str(v) for k, v in (payment.extra or {}).items()},
+        ),
+        amount_fen=payout.amount_fen,
+        currency=payout.currency,
+        reason=f"refund {payout.case.case_no}",
+        notify_url=f"{base}/callbacks/{payment.channel}",
+    )
+
+
+def settle(payout_id: int) -> Step:
+    """One settlement step for a payout; safe to run any number of times."""
+    from portal.plugins_setup import channels
+
+    payout = db.session.get(Payout, payout_id)
+    if payout is None or payout.state in ("succeeded", "failed"):
+        return Step(done=True)
+    payment = db.session.get(Payment, payout.payment_id)
+    request = refund_request(payout, payment)
+    channel = channels().get(payout.channel)
+    db.session.rollback()  # hold no transaction (or lock) while talking to the gateway
+    if payout.state in ("unknown", "pending"):
+        result = channel.query_refund(request)
+        if result.status == ResultStatus.PENDING and result.code == "NOT_FOUND":
+            result = channel.execute_refund(request)  # never reached the gateway: same key again
+    else:
+        result = channel.execute_refund(request)
+    return apply_result(payout_id, result, source="call")
+
+
+def apply_result(payout_id: int, result: RefundResult, source: str) -> Step:
+    """Record a gateway answer on the payout (and the case), moving states only forward."""
+    payout = db.session.get(Payout, payout_id)
+    if payout is None:
+        return Step(done=True)
+    now = context.now()
+    new_state = {
+        ResultStatus.SUCCEEDED: "succeeded",
+        ResultStatus.PENDING: "pending",
+        ResultStatus.UNKNOWN: "unknown",
+        ResultStatus.FAILED: "failed",
+    }[result.status]
+    if new_state not in FORWARD.get(payout.state, set()):
+        db.session.rollback()
+        return Step(done=payout.state in ("succeeded", "failed"))
+    attempts = payout.attempts + 1
+    retry_at = None
+    if new_state in ("pending", "unknown"):
+        retry_at = now + timedelta(seconds=BACKOFF[min(attempts - 1, len(BACKOFF) - 1)])
+    changed = db.session.execute(
+        update(Payout)
+        .where(Payout.id == payout.id, Payout.state == payout.state)
+        .values(
+            state=new_state,
+            attempts=attempts,
+            gateway_reference=result.gateway_reference or payout.gateway_reference,
+            last_code=result.code,
+            last_message=result.message[:2000],
+            last_raw=_jsonable(result.raw),
+            next_attempt_at=retry_at,
+            settled_at=now if new_state == "succeeded" else None,
+        )
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    if changed != 1:
+        db.session.rollback()
+        return Step(done=False, retry_at=now)
+    record(
+        "payout_" + new_state,
+        SYSTEM,
+        case=payout.case,
+        payout_id=payout.id,
+        reason=result.message,
+        data={"code": result.code, "source": source, "reference": result.gateway_reference},
+    )
+    case = db.session.get(RefundCase, payout.case_id)
+    if new_state == "succeeded" and case.state == str(State.REFUNDING):
+        transition(case, State.REFUNDED, SYSTEM, data={"payout_id": payout.id})
+    elif new_state == "failed" and case.state == str(State.REFUNDING):
+        transition(case, State.PAYOUT_FAILED, SYSTEM, result.message, data={"payout_id": payout.id})
+    db.session.commit()
+    return Step(done=new_state in ("succeeded", "failed"), retry_at=retry_at)
+
+
+def apply_notification(channel_id: str, note: Notification) -> str:
+    """Apply a verified notification: 'applied', 'duplicate' or a refusal reason."""
+    payout = db.session.scalar(
+        select(Payout).where(Payout.idempotency_key == note.idempotency_key)
+    )
+    if payout is None or payout.channel != channel_id:
+        return "unknown payout"
+    if note.amount_fen is not None and note.amount_fen != payout.amount_fen:
+        return "amount mismatch"
+    payment = db.session.get(Payment, payout.payment_id)
+    if note.gateway_trade_id and note.gateway_trade_id not in (
+        payment.gateway_trade_id,
+        payment.merchant_trade_no,
+    ):
+        return "trade mismatch"
+    if note.status not in (ResultStatus.SUCCEEDED, ResultStatus.FAILED):
+        return "duplicate"
+    before = payout.state
+    apply_result(
+        payout.id,
+        RefundResult(note.status, note.gateway_reference, "notification", raw=note.raw),
+        source="notification",
+    )
+    return "applied" if before not in ("succeeded", "failed") else "duplicate"
+
+
+def _jsonable(raw: object) -> object:
+    if raw is None or isinstance(raw, (dict, list, str, int, float, bool)):
+        return raw
+    return repr(raw)
