@@ -110,8 +110,25 @@ def app(tmp_path: Path, template_db: str, redis_url: str, clock: Clock) -> Itera
         db.engine.dispose()
 
 
+class FreshGClient(FlaskClient):
+    """Each request gets an empty ``g``, as it would with its own app context.
+
+    The tests hold one app context open (to use the database between requests);
+    Flask reuses it for requests, so caches kept on ``g`` (locale, logged-in user,
+    rate-limit state) would otherwise leak from one request to the next.
+    """
+
+    def open(self, *args, **kwargs):  # noqa: ANN002, ANN003, ANN201
+        from flask import g
+
+        for key in list(vars(g)):
+            delattr(g, key)
+        return super().open(*args, **kwargs)
+
+
 @pytest.fixture
 def client(app: Flask) -> FlaskClient:
+    app.test_client_class = FreshGClient
     return app.test_client()
 
 

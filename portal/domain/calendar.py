@@ -29,6 +29,7 @@ working day (as if the case had been submitted when the office opened). From the
 from __future__ import annotations
 
 import logging
+import re
 import threading
 from collections.abc import Iterable, Mapping
 from datetime import date, datetime, time, timedelta, tzinfo
@@ -47,6 +48,7 @@ WORKDAYS_KEY = "CALENDAR_EXTRA_WORKDAYS"
 TIMEZONE_KEY = "CALENDAR_TIMEZONE"
 
 _ONE_DAY = timedelta(days=1)
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}", re.ASCII)
 # A gap longer than this between two working days means the configuration is broken
 # (e.g. every day declared a holiday); stop instead of looping for ever.
 _MAX_GAP_DAYS = 366
@@ -199,8 +201,7 @@ class WorkingCalendar:
         so the deadline is 00:00 of the n-th working day after D (n full working days).
         ``n == 0`` returns ``start``, or that 00:00 when start is on a day off.
         """
-        if n < 0:
-            raise ValueError(f"n must not be negative: {n}")
+        _check_count(n)
         local = self._local(start, "start")
         day, wall = self._on_clock(local)
         if n == 0 and day == local.date():
@@ -215,8 +216,7 @@ class WorkingCalendar:
         ``working_days_before(add_working_days(s, n), n)`` gives ``s`` back when ``s`` is
         on a working day.
         """
-        if n < 0:
-            raise ValueError(f"n must not be negative: {n}")
+        _check_count(n)
         local = self._local(deadline, "deadline")
         day, wall = self._on_clock(local)
         if n == 0 and day == local.date():
@@ -247,6 +247,13 @@ class WorkingCalendar:
         return count
 
 
+def _check_count(n: int) -> None:
+    if isinstance(n, bool) or not isinstance(n, int):
+        raise TypeError(f"n must be an int, got {n!r}")
+    if n < 0:
+        raise ValueError(f"n must not be negative: {n}")
+
+
 def _plain_date(value: Any, name: str) -> date:
     if isinstance(value, datetime) or not isinstance(value, date):
         raise TypeError(f"{name}: expected a date, got {value!r}")
@@ -273,7 +280,7 @@ def _parse_dates(value: Any, key: str) -> list[date]:
         if text == "":
             continue
         try:
-            if not isinstance(text, str) or len(text) != 10:
+            if not isinstance(text, str) or not _ISO_DATE.fullmatch(text):
                 raise ValueError(text)
             dates.append(date.fromisoformat(text))
         except ValueError:
