@@ -210,6 +210,12 @@ def confirm_return(case: RefundCase, actor: Actor) -> None:
         raise DomainError(N_("This case has nothing to return."), rule="no_return")
     if actor.role == Role.MERCHANT and actor.merchant_id != case.order.merchant_id:
         raise Forbidden(N_("This case is not on your shop's orders."), rule="merchant")
+    if case.state != str(State.APPROVED):
+        raise DomainError(
+            N_("This action is not possible while the case is %(state)s."),
+            rule="transition",
+            state=case.state,
+        )
 
     def work() -> None:
         record("return_confirmed", actor, case=case)

@@ -42,6 +42,8 @@ def start_payout(case: RefundCase, actor: Actor, amount_fen: int) -> Payout:
 
     The settlement job is enqueued only after the caller's transaction commits.
     """
+    if amount_fen <= 0:
+        raise DomainError(N_("The refund amount must be more than 0."), rule="amount")
     order = case.order
     payment = lock_payment(order)
     if amount_fen > refundable_fen(order, exclude_case_id=case.id):
