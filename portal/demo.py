@@ -12,8 +12,8 @@ from datetime import timedelta
 from sqlalchemy import select
 
 from portal.domain.policy import Kind, Reason
-from portal.extensions import db
 from portal.domain.states import Role
+from portal.extensions import db
 from portal.models import CardCode, ListingSnapshot, Merchant, Order, Payment, Product, User
 from portal.services import cases, context
 from portal.services.actors import Actor
@@ -21,7 +21,7 @@ from portal.services.passwords import hash_password
 from portal.services.staff import create_staff_user
 
 CONTACT = "13800000000"
-QUERY_PASSWORD = "demo1234"
+QUERY_PASSWORD = "demo1234"  # noqa: S105 - published demo login
 STAFF = [
     ("reviewer", "reviewer", None, "审核员 Li"),
     ("reviewer2", "reviewer", None, "审核员 Wang"),
@@ -29,7 +29,7 @@ STAFF = [
     ("shop1", "merchant", "star-cards", "星辰卡铺 客服"),
     ("shop2", "merchant", "moon-keys", "月光软件 客服"),
 ]
-STAFF_PASSWORD = "demo-pass-1"
+STAFF_PASSWORD = "demo-pass-1"  # noqa: S105 - published demo login
 
 
 @dataclass(frozen=True)
@@ -48,17 +48,98 @@ class DemoOrder:
 
 
 ORDERS = [
-    DemoOrder("DEMO1001", "steam50", "alipay", timedelta(days=1), timedelta(minutes=1), "delivered yesterday: can apply"),
-    DemoOrder("DEMO1002", "steam50", "wechat", timedelta(hours=2), None, "instant, not delivered: approved at once"),
-    DemoOrder("DEMO1003", "topup100", "alipay", timedelta(hours=3), None, "scheduled, SLA not passed: refused"),
-    DemoOrder("DEMO1004", "office", "alipay", timedelta(days=12), timedelta(minutes=2), "after the 7-day window: refused"),
-    DemoOrder("DEMO1005", "steam50", "alipay", timedelta(days=2), timedelta(minutes=1), "code topped up: refused", used=True, revealed=True),
-    DemoOrder("DEMO1006", "topup100", "alipay", timedelta(hours=5), None, "cancelled by merchant: automatic refund", cancelled=True),
-    DemoOrder("DEMO1007", "account", "wechat", timedelta(days=3), timedelta(minutes=30), "special policy (game account): refused"),
-    DemoOrder("DEMO1008", "office", "alipay", timedelta(days=2), timedelta(minutes=3), "open case, waiting for review"),
-    DemoOrder("DEMO1009", "steam50", "alipay", timedelta(days=3), timedelta(minutes=1), "rejected case: appeal or apply again", revealed=True),
-    DemoOrder("DEMO1010", "topup100", "bank", timedelta(days=1), timedelta(hours=2), "paid by bank card: can apply"),
-    DemoOrder("DEMO1011", "office", "wechat", timedelta(days=1), timedelta(minutes=1), "case asking for more material"),
+    DemoOrder(
+        "DEMO1001",
+        "steam50",
+        "alipay",
+        timedelta(days=1),
+        timedelta(minutes=1),
+        "delivered yesterday: can apply",
+    ),
+    DemoOrder(
+        "DEMO1002",
+        "steam50",
+        "wechat",
+        timedelta(hours=2),
+        None,
+        "instant, not delivered: approved at once",
+    ),
+    DemoOrder(
+        "DEMO1003",
+        "topup100",
+        "alipay",
+        timedelta(hours=3),
+        None,
+        "scheduled, SLA not passed: refused",
+    ),
+    DemoOrder(
+        "DEMO1004",
+        "office",
+        "alipay",
+        timedelta(days=12),
+        timedelta(minutes=2),
+        "after the 7-day window: refused",
+    ),
+    DemoOrder(
+        "DEMO1005",
+        "steam50",
+        "alipay",
+        timedelta(days=2),
+        timedelta(minutes=1),
+        "code topped up: refused",
+        used=True,
+        revealed=True,
+    ),
+    DemoOrder(
+        "DEMO1006",
+        "topup100",
+        "alipay",
+        timedelta(hours=5),
+        None,
+        "cancelled by merchant: automatic refund",
+        cancelled=True,
+    ),
+    DemoOrder(
+        "DEMO1007",
+        "account",
+        "wechat",
+        timedelta(days=3),
+        timedelta(minutes=30),
+        "special policy (game account): refused",
+    ),
+    DemoOrder(
+        "DEMO1008",
+        "office",
+        "alipay",
+        timedelta(days=2),
+        timedelta(minutes=3),
+        "open case, waiting for review",
+    ),
+    DemoOrder(
+        "DEMO1009",
+        "steam50",
+        "alipay",
+        timedelta(days=3),
+        timedelta(minutes=1),
+        "rejected case: appeal or apply again",
+        revealed=True,
+    ),
+    DemoOrder(
+        "DEMO1010",
+        "topup100",
+        "bank",
+        timedelta(days=1),
+        timedelta(hours=2),
+        "paid by bank card: can apply",
+    ),
+    DemoOrder(
+        "DEMO1011",
+        "office",
+        "wechat",
+        timedelta(days=1),
+        timedelta(minutes=1),
+        "case asking for more material",
+    ),
 ]
 
 
@@ -72,20 +153,49 @@ def load() -> bool:
     db.session.add_all([star, moon])
     db.session.flush()
     products = {
-        "steam50": Product(merchant_id=star.id, sku="steam50", title="Steam 钱包充值卡 50 元",
-                           description="即时发货，卡密自动发放。", face_value_fen=5000, price_fen=4850,
-                           delivery_type="instant", delivery_sla_minutes=5),
-        "topup100": Product(merchant_id=star.id, sku="topup100", title="话费充值 100 元 (预约)",
-                            description="预约充值，24 小时内到账。", face_value_fen=10000, price_fen=9800,
-                            delivery_type="scheduled", delivery_sla_minutes=24 * 60),
-        "office": Product(merchant_id=moon.id, sku="office", title="Office 2021 专业版 激活密钥",
-                          description="正版密钥，一机一码，终身有效。", face_value_fen=0, price_fen=3900,
-                          delivery_type="instant", delivery_sla_minutes=5),
-        "account": Product(merchant_id=moon.id, sku="account", title="游戏账号 (成品号)",
-                           description="满级账号，含稀有皮肤。", face_value_fen=0, price_fen=29900,
-                           delivery_type="scheduled", delivery_sla_minutes=24 * 60,
-                           refund_window_days=0, policy_overrides_window=True,
-                           policy_text="账号类商品交付后不支持退款，交付前可全额退款。"),
+        "steam50": Product(
+            merchant_id=star.id,
+            sku="steam50",
+            title="Steam 钱包充值卡 50 元",
+            description="即时发货，卡密自动发放。",
+            face_value_fen=5000,
+            price_fen=4850,
+            delivery_type="instant",
+            delivery_sla_minutes=5,
+        ),
+        "topup100": Product(
+            merchant_id=star.id,
+            sku="topup100",
+            title="话费充值 100 元 (预约)",
+            description="预约充值，24 小时内到账。",
+            face_value_fen=10000,
+            price_fen=9800,
+            delivery_type="scheduled",
+            delivery_sla_minutes=24 * 60,
+        ),
+        "office": Product(
+            merchant_id=moon.id,
+            sku="office",
+            title="Office 2021 专业版 激活密钥",
+            description="正版密钥，一机一码，终身有效。",
+            face_value_fen=0,
+            price_fen=3900,
+            delivery_type="instant",
+            delivery_sla_minutes=5,
+        ),
+        "account": Product(
+            merchant_id=moon.id,
+            sku="account",
+            title="游戏账号 (成品号)",
+            description="满级账号，含稀有皮肤。",
+            face_value_fen=0,
+            price_fen=29900,
+            delivery_type="scheduled",
+            delivery_sla_minutes=24 * 60,
+            refund_window_days=0,
+            policy_overrides_window=True,
+            policy_text="账号类商品交付后不支持退款，交付前可全额退款。",
+        ),
     }
     db.session.add_all(products.values())
     db.session.flush()
@@ -95,30 +205,63 @@ def load() -> bool:
         product = products[spec.product]
         paid_at = now - spec.paid_ago
         order = Order(
-            order_no=spec.no, merchant_id=product.merchant_id, product_id=product.id,
-            buyer_contact=CONTACT, query_password_hash=pw_hash, quantity=1,
-            amount_fen=product.price_fen, created_at=paid_at, paid_at=paid_at,
+            order_no=spec.no,
+            merchant_id=product.merchant_id,
+            product_id=product.id,
+            buyer_contact=CONTACT,
+            query_password_hash=pw_hash,
+            quantity=1,
+            amount_fen=product.price_fen,
+            created_at=paid_at,
+            paid_at=paid_at,
             delivered_at=paid_at + spec.delivered_after if spec.delivered_after else None,
             cancelled_at=paid_at + timedelta(hours=1) if spec.cancelled else None,
             cancel_reason="缺货 out of stock" if spec.cancelled else "",
-            goods_used=spec.used, goods_used_at=paid_at + timedelta(hours=1) if spec.used else None,
+            goods_used=spec.used,
+            goods_used_at=paid_at + timedelta(hours=1) if spec.used else None,
         )
         db.session.add(order)
         db.session.flush()
-        db.session.add(ListingSnapshot(order_id=order.id, title=product.title, description=product.description,
-                                       face_value_fen=product.face_value_fen, price_fen=product.price_fen,
-                                       policy_text=product.policy_text, taken_at=paid_at))
+        db.session.add(
+            ListingSnapshot(
+                order_id=order.id,
+                title=product.title,
+                description=product.description,
+                face_value_fen=product.face_value_fen,
+                price_fen=product.price_fen,
+                policy_text=product.policy_text,
+                taken_at=paid_at,
+            )
+        )
         extra = {}
         if spec.channel == "bank":
-            extra = {"account_name": "张三", "account_no": "6222020200112233445", "bank_name": "中国工商银行"}
-        db.session.add(Payment(order_id=order.id, channel=spec.channel,
-                               gateway_trade_id=f"{spec.channel.upper()}T{20260000 + i:010d}",
-                               merchant_trade_no=f"PAY-{spec.no}", captured_fen=product.price_fen,
-                               paid_at=paid_at, extra=extra))
+            extra = {
+                "account_name": "张三",
+                "account_no": "6222020200112233445",
+                "bank_name": "中国工商银行",
+            }
+        db.session.add(
+            Payment(
+                order_id=order.id,
+                channel=spec.channel,
+                gateway_trade_id=f"{spec.channel.upper()}T{20260000 + i:010d}",
+                merchant_trade_no=f"PAY-{spec.no}",
+                captured_fen=product.price_fen,
+                paid_at=paid_at,
+                extra=extra,
+            )
+        )
         if order.delivered_at:
-            db.session.add(CardCode(order_id=order.id, code=f"{spec.product.upper()}-{i:04d}-XXXX-{1000 + i}",
-                                    delivered_at=order.delivered_at,
-                                    first_revealed_at=order.delivered_at + timedelta(minutes=3) if spec.revealed else None))
+            db.session.add(
+                CardCode(
+                    order_id=order.id,
+                    code=f"{spec.product.upper()}-{i:04d}-XXXX-{1000 + i}",
+                    delivered_at=order.delivered_at,
+                    first_revealed_at=order.delivered_at + timedelta(minutes=3)
+                    if spec.revealed
+                    else None,
+                )
+            )
         made[spec.no] = order
     db.session.commit()
     for username, role, merchant, name in STAFF:
@@ -133,8 +276,10 @@ def load() -> bool:
     return True
 
 
-def _case(order: Order, reason: Reason, text: str):  # noqa: ANN202
+def _case(order: Order, reason: Reason, text: str):
     return cases.apply_for_refund(
         order,
-        cases.ApplyInput(kind=Kind.REFUND_ONLY, reason=reason, amount_fen=order.amount_fen, explanation=text),
+        cases.ApplyInput(
+            kind=Kind.REFUND_ONLY, reason=reason, amount_fen=order.amount_fen, explanation=text
+        ),
     )

@@ -31,7 +31,7 @@ def run(host: str, port: int) -> None:
         upgrade()
         load()
     children = [
-        subprocess.Popen([sys.executable, "-m", "portal.cli", "worker"], env=env),  # noqa: S603
+        subprocess.Popen([sys.executable, "-m", "portal.cli", "worker"], env=env),
     ]
     print(f"\n  refund-portal is running at http://{host}:{port}/")
     print(f"  demo orders DEMO1001..DEMO1011, contact {CONTACT}, query password {QUERY_PASSWORD}")

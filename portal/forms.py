@@ -33,6 +33,8 @@ class YuanField(StringField):
 
 
 class LookupForm(FlaskForm):
+    """Order number + contact + query password."""
+
     order_no = StringField(_l("Order number"), validators=[DataRequired(), Length(max=64)])
     contact = StringField(
         _l("Phone or e-mail used at checkout"), validators=[DataRequired(), Length(max=120)]
@@ -41,6 +43,8 @@ class LookupForm(FlaskForm):
 
 
 class ApplyForm(FlaskForm):
+    """A buyer's refund application."""
+
     kind = RadioField(
         _l("Type"),
         choices=[
@@ -63,6 +67,8 @@ class ApplyForm(FlaskForm):
 
 
 class AnswerForm(FlaskForm):
+    """The buyer answers a request for more material."""
+
     text = TextAreaField(_l("Your answer"), validators=[Length(max=2000)], render_kw={"rows": 3})
     files = MultipleFileField(_l("More evidence"))
 
@@ -72,10 +78,14 @@ class EmptyForm(FlaskForm):
 
 
 class NoteForm(FlaskForm):
+    """An optional note (e.g. opening a negotiation)."""
+
     note = TextAreaField(_l("Note"), validators=[Length(max=2000)], render_kw={"rows": 2})
 
 
 class ReasonForm(FlaskForm):
+    """A required reason shown to the buyer (reject, ask for material)."""
+
     note = TextAreaField(
         _l("Reason (shown to the buyer)"),
         validators=[DataRequired(), Length(max=2000)],
@@ -84,10 +94,14 @@ class ReasonForm(FlaskForm):
 
 
 class ApproveForm(FlaskForm):
+    """Approve in full or for a smaller amount."""
+
     amount = YuanField(_l("Amount to refund (yuan, empty = as asked)"), validators=[Optional()])
     note = TextAreaField(_l("Note"), validators=[Length(max=2000)], render_kw={"rows": 2})
 
 
 class LoginForm(FlaskForm):
+    """Staff login."""
+
     username = StringField(_l("Username"), validators=[DataRequired(), Length(max=80)])
     password = PasswordField(_l("Password"), validators=[DataRequired(), Length(max=128)])

@@ -1,4 +1,4 @@
-"""Human labels for states, event kinds and payout states (English msgids, translated in templates)."""
+"""Human labels for states, events and payouts (English msgids, translated in templates)."""
 
 from __future__ import annotations
 

@@ -53,6 +53,8 @@ TS = UTCDateTime
 
 
 class Merchant(db.Model):
+    """A shop selling on the platform."""
+
     __tablename__ = "merchants"
     id: Mapped[int] = mapped_column(primary_key=True)
     slug: Mapped[str] = mapped_column(String(40), unique=True)
@@ -77,6 +79,8 @@ class User(UserMixin, db.Model):
 
 
 class Product(db.Model):
+    """A product listing with its delivery SLA and refund policy."""
+
     __tablename__ = "products"
     id: Mapped[int] = mapped_column(primary_key=True)
     merchant_id: Mapped[int] = mapped_column(ForeignKey("merchants.id"), index=True)
@@ -99,6 +103,8 @@ class Product(db.Model):
 
 
 class Order(db.Model):
+    """A buyer's order and its timestamps (paid, delivered, cancelled, used)."""
+
     __tablename__ = "orders"
     id: Mapped[int] = mapped_column(primary_key=True)
     order_no: Mapped[str] = mapped_column(String(64), unique=True)
@@ -171,6 +177,8 @@ class CardCode(db.Model):
 
 
 class RefundCase(db.Model):
+    """A refund application and its review, one state machine per case."""
+
     __tablename__ = "refund_cases"
     id: Mapped[int] = mapped_column(primary_key=True)
     case_no: Mapped[str] = mapped_column(String(32), unique=True)
@@ -207,6 +215,8 @@ class RefundCase(db.Model):
 
 
 class Evidence(db.Model):
+    """A file uploaded as evidence for a case."""
+
     __tablename__ = "evidence"
     id: Mapped[int] = mapped_column(primary_key=True)
     case_id: Mapped[int] = mapped_column(ForeignKey("refund_cases.id"), index=True)

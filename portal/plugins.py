@@ -45,9 +45,7 @@ class ChannelRegistry:
             self._channels[cid] = channel
 
     @classmethod
-    def from_plugins(
-        cls, pm: pluggy.PluginManager, settings: Mapping[str, Any]
-    ) -> ChannelRegistry:
+    def from_plugins(cls, pm: pluggy.PluginManager, settings: Mapping[str, Any]) -> ChannelRegistry:
         """Collect the channels every plugin registers."""
         found: list[PayoutChannel] = []
         for batch in pm.hook.register_payout_channels(settings=settings):

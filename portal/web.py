@@ -52,27 +52,29 @@ def install_web_helpers(app: Flask) -> None:
         return resp
 
     @app.errorhandler(DomainError)
-    def _domain_error(exc: DomainError):  # noqa: ANN202
+    def _domain_error(exc: DomainError):
         return _error_page(exc.status_code, domain_message(exc))
 
     @app.errorhandler(CSRFError)
-    def _csrf_error(exc: CSRFError):  # noqa: ANN202
+    def _csrf_error(exc: CSRFError):
         return _error_page(
             400,
-            gettext("The form expired or did not come from this site. Go back, reload and try again."),
+            gettext(
+                "The form expired or did not come from this site. Go back, reload and try again."
+            ),
         )
 
     @app.errorhandler(HTTPException)
-    def _http_error(exc: HTTPException):  # noqa: ANN202
+    def _http_error(exc: HTTPException):
         return _error_page(exc.code or 500, gettext(exc.name))
 
     @app.errorhandler(Exception)
-    def _unexpected(exc: Exception):  # noqa: ANN202
+    def _unexpected(exc: Exception):
         app.logger.exception("unhandled error")
         return _error_page(500, gettext("Something went wrong on our side. Nothing was saved."))
 
 
-def _error_page(status: int, message: str):  # noqa: ANN202
+def _error_page(status: int, message: str):
     if getattr(request, "htmx", False):
         return render_template("_error.html", message=message, status=status), status
     return render_template("error.html", message=message, status=status), status

@@ -118,7 +118,7 @@ class FreshGClient(FlaskClient):
     rate-limit state) would otherwise leak from one request to the next.
     """
 
-    def open(self, *args, **kwargs):  # noqa: ANN002, ANN003, ANN201
+    def open(self, *args, **kwargs):
         from flask import g
 
         for key in list(vars(g)):
@@ -132,7 +132,9 @@ def client(app: Flask) -> FlaskClient:
     return app.test_client()
 
 
-_CSRF = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"|name="csrf_token" value="([^"]+)"')
+_CSRF = re.compile(
+    r'name="csrf_token" type="hidden" value="([^"]+)"|name="csrf_token" value="([^"]+)"'
+)
 
 
 def csrf_from(html: str) -> str:

@@ -71,7 +71,11 @@ def order(
     )
     db.session.add(o)
     db.session.flush()
-    db.session.add(ListingSnapshot(order_id=o.id, title=p.title, face_value_fen=p.face_value_fen, price_fen=p.price_fen))
+    db.session.add(
+        ListingSnapshot(
+            order_id=o.id, title=p.title, face_value_fen=p.face_value_fen, price_fen=p.price_fen
+        )
+    )
     db.session.add(
         Payment(
             order_id=o.id,
@@ -85,7 +89,9 @@ def order(
     )
     if o.delivered_at:
         for i in range(codes):
-            db.session.add(CardCode(order_id=o.id, code=f"CODE-{n}-{i}", delivered_at=o.delivered_at))
+            db.session.add(
+                CardCode(order_id=o.id, code=f"CODE-{n}-{i}", delivered_at=o.delivered_at)
+            )
     db.session.commit()
     return o
 

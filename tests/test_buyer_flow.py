@@ -38,7 +38,9 @@ def test_lookup_wrong_guesses_get_one_message_and_no_access(app, browser, clock)
     r = login_order(browser, order, password="wrong")
     assert r.status_code == 422
     assert "No order matches" in r.get_data(as_text=True)
-    r = browser.submit("/", "/lookup", {"order_no": "NOPE", "contact": f.CONTACT, "password": f.PASSWORD})
+    r = browser.submit(
+        "/", "/lookup", {"order_no": "NOPE", "contact": f.CONTACT, "password": f.PASSWORD}
+    )
     assert r.status_code == 422
     assert browser.get(f"/orders/{order.order_no}").status_code == 303
 
@@ -86,17 +88,29 @@ def test_refusal_is_immediate_names_rule_and_writes_nothing(app, browser, clock)
     r = browser.submit(
         f"/orders/{order.order_no}/apply",
         f"/orders/{order.order_no}/apply",
-        {"kind": "refund_only", "reason": "unusable", "amount": "", "explanation": "x",
-         "files": (io.BytesIO(PNG), "shot.png")},
+        {
+            "kind": "refund_only",
+            "reason": "unusable",
+            "amount": "",
+            "explanation": "x",
+            "files": (io.BytesIO(PNG), "shot.png"),
+        },
         content_type="multipart/form-data",
     )
     assert r.status_code == 422
     assert "activated or used" in r.get_data(as_text=True)
     assert count(RefundCase) == 0 and count(Evidence) == 0 and count(Event) == 0
-    assert not list((app.config["EVIDENCE_DIR"] and __import__("pathlib").Path(app.config["EVIDENCE_DIR"])).glob("*"))
+    assert not list(
+        (
+            app.config["EVIDENCE_DIR"] and __import__("pathlib").Path(app.config["EVIDENCE_DIR"])
+        ).glob("*")
+    )
 
 
-@pytest.mark.parametrize(("amount", "message"), [("100.01", "at most 100.00"), ("abc", "Enter an amount"), ("-3", "Enter an amount")])
+@pytest.mark.parametrize(
+    ("amount", "message"),
+    [("100.01", "at most 100.00"), ("abc", "Enter an amount"), ("-3", "Enter an amount")],
+)
 def test_bad_amounts_keep_the_form(app, browser, clock, amount, message):
     order = f.order(clock())
     login_order(browser, order)
@@ -118,8 +132,12 @@ def test_bad_file_is_refused_and_form_kept(app, browser, clock):
     r = browser.submit(
         f"/orders/{order.order_no}/apply",
         f"/orders/{order.order_no}/apply",
-        {"kind": "refund_only", "reason": "unusable", "explanation": "keep me",
-         "files": (io.BytesIO(b"<svg onload=alert(1)>"), "evil.jpg")},
+        {
+            "kind": "refund_only",
+            "reason": "unusable",
+            "explanation": "keep me",
+            "files": (io.BytesIO(b"<svg onload=alert(1)>"), "evil.jpg"),
+        },
         content_type="multipart/form-data",
     )
     assert r.status_code == 422
@@ -158,7 +176,9 @@ def test_not_delivered_is_approved_at_once_from_the_orders_times(app, browser, c
     order = f.order(clock(), paid_ago=timedelta(minutes=30), delivered_after=None)
     login_order(browser, order)
     url = f"/orders/{order.order_no}/apply"
-    r = browser.submit(url, url, {"kind": "refund_only", "reason": "not_delivered", "explanation": ""})
+    r = browser.submit(
+        url, url, {"kind": "refund_only", "reason": "not_delivered", "explanation": ""}
+    )
     assert r.status_code == 303
     case = db.session.scalar(select(RefundCase))
     assert case.state == "refunding" and case.auto_rule == "not_delivered_proven"
@@ -170,7 +190,9 @@ def test_withdraw_plain_and_htmx(app, browser, clock):
         order = f.order(clock())
         login_order(browser, order)
         url = f"/orders/{order.order_no}/apply"
-        r = browser.submit(url, url, {"kind": "refund_only", "reason": "unusable", "explanation": "x"})
+        r = browser.submit(
+            url, url, {"kind": "refund_only", "reason": "unusable", "explanation": "x"}
+        )
         case_url = r.location
         r = browser.submit(case_url, case_url + "/withdraw", {}, htmx=htmx)
         if htmx:
@@ -186,21 +208,28 @@ def test_withdraw_plain_and_htmx(app, browser, clock):
 
 def test_answer_request_for_more_material(app, browser, clock):
     from portal.services import cases
-    from portal.services.actors import Actor
-    from portal.domain.states import Role
 
     order = f.order(clock())
     login_order(browser, order)
     url = f"/orders/{order.order_no}/apply"
-    case_url = browser.submit(url, url, {"kind": "refund_only", "reason": "unusable", "explanation": "x"}).location
+    case_url = browser.submit(
+        url, url, {"kind": "refund_only", "reason": "unusable", "explanation": "x"}
+    ).location
     case = db.session.scalar(select(RefundCase))
     cases.request_info(case, _reviewer(), "Upload the error screenshot")
     page = browser.get(case_url).get_data(as_text=True)
     assert "Upload the error screenshot" in page
-    r = browser.submit(case_url, case_url + "/answer", {"text": "", })
+    r = browser.submit(
+        case_url,
+        case_url + "/answer",
+        {
+            "text": "",
+        },
+    )
     assert r.status_code == 422 and "Add an answer" in r.get_data(as_text=True)
     r = browser.submit(
-        case_url, case_url + "/answer",
+        case_url,
+        case_url + "/answer",
         {"text": "here", "files": (io.BytesIO(PNG), "err.png")},
         content_type="multipart/form-data",
     )
@@ -212,8 +241,6 @@ def test_answer_request_for_more_material(app, browser, clock):
 
 def test_reapply_after_rejection(app, browser, clock):
     from portal.services import cases
-    from portal.services.actors import Actor
-    from portal.domain.states import Role
 
     order = f.order(clock())
     login_order(browser, order)
@@ -223,7 +250,9 @@ def test_reapply_after_rejection(app, browser, clock):
     cases.reject(case, _reviewer(), "No proof")
     page = browser.get(f"/cases/{case.case_no}").get_data(as_text=True)
     assert "No proof" in page and "apply again" in page
-    r = browser.submit(url, url, {"kind": "refund_only", "reason": "unusable", "explanation": "with proof now"})
+    r = browser.submit(
+        url, url, {"kind": "refund_only", "reason": "unusable", "explanation": "with proof now"}
+    )
     assert r.status_code == 303
     assert count(RefundCase) == 2
 
@@ -232,7 +261,9 @@ def test_other_people_cannot_see_the_case(app, browser, clock):
     order = f.order(clock())
     login_order(browser, order)
     url = f"/orders/{order.order_no}/apply"
-    case_url = browser.submit(url, url, {"kind": "refund_only", "reason": "unusable", "explanation": "x"}).location
+    case_url = browser.submit(
+        url, url, {"kind": "refund_only", "reason": "unusable", "explanation": "x"}
+    ).location
     stranger = app.test_client()
     assert stranger.get(case_url).status_code == 303
     assert stranger.get(f"/orders/{order.order_no}").status_code == 303

@@ -55,7 +55,9 @@ def test_case_state_machine(app, clock):
                 assert self._events() == before  # refused: nothing written
                 return
             if case_id is not None:
-                self.expected_transitions[case_id] = self.expected_transitions.get(case_id, 0) + transitions
+                self.expected_transitions[case_id] = (
+                    self.expected_transitions.get(case_id, 0) + transitions
+                )
 
         @initialize(target=orders)
         def first_order(self):
@@ -70,7 +72,11 @@ def test_case_state_machine(app, clock):
             self.order_ids.append(order.id)
             return order.id
 
-        @rule(order_id=orders, share=st.floats(min_value=0.01, max_value=1.2), kind=st.sampled_from(list(Kind)))
+        @rule(
+            order_id=orders,
+            share=st.floats(min_value=0.01, max_value=1.2),
+            kind=st.sampled_from(list(Kind)),
+        )
         def apply(self, order_id, share, kind):
             order = db.session.get(Order, order_id)
             amount = max(1, int(order.amount_fen * share))
@@ -126,7 +132,12 @@ def test_case_state_machine(app, clock):
             self._attempt(case.id, lambda: cases.request_info(case, reviewer, "more"), 1)
             self._attempt(case.id, lambda: cases.answer_info_request(case, "here", []), 1)
 
-        @rule(data=st.data(), status=st.sampled_from([ResultStatus.SUCCEEDED, ResultStatus.FAILED, ResultStatus.UNKNOWN]))
+        @rule(
+            data=st.data(),
+            status=st.sampled_from(
+                [ResultStatus.SUCCEEDED, ResultStatus.FAILED, ResultStatus.UNKNOWN]
+            ),
+        )
         def gateway_answers(self, data, status):
             ids = db.session.scalars(
                 select(Payout.id).where(Payout.order_id.in_(self.order_ids)).order_by(Payout.id)
@@ -135,7 +146,11 @@ def test_case_state_machine(app, clock):
                 return
             payout = db.session.get(Payout, data.draw(st.sampled_from(ids)))
             case_state = payout.case.state
-            will_move = payout.state not in ("succeeded", "failed") and case_state == "refunding" and status != ResultStatus.UNKNOWN
+            will_move = (
+                payout.state not in ("succeeded", "failed")
+                and case_state == "refunding"
+                and status != ResultStatus.UNKNOWN
+            )
             settlement.apply_result(payout.id, RefundResult(status, "GW", "sim"), source="test")
             if will_move:
                 self.expected_transitions[payout.case_id] += 1
@@ -160,7 +175,9 @@ def test_case_state_machine(app, clock):
         def no_event_lost(self):
             for case_id, expected in self.expected_transitions.items():
                 n = db.session.scalar(
-                    select(func.count()).select_from(Event).where(Event.case_id == case_id, Event.kind == "transition")
+                    select(func.count())
+                    .select_from(Event)
+                    .where(Event.case_id == case_id, Event.kind == "transition")
                 )
                 assert n == expected, (case_id, n, expected)
 

@@ -33,7 +33,7 @@ def test_every_state_is_reachable_from_submitted():
     seen, todo = {State.SUBMITTED}, [State.SUBMITTED]
     while todo:
         frm = todo.pop()
-        for (f, to) in states.TRANSITIONS:
+        for f, to in states.TRANSITIONS:
             if f == frm and to not in seen:
                 seen.add(to)
                 todo.append(to)
@@ -41,7 +41,7 @@ def test_every_state_is_reachable_from_submitted():
 
 
 def test_terminal_states_have_no_way_out():
-    for (frm, _to) in states.TRANSITIONS:
+    for frm, _to in states.TRANSITIONS:
         assert frm not in states.TERMINAL_STATES
 
 

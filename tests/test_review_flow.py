@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import func, select
@@ -18,14 +18,21 @@ def file_case(clock, reason=Reason.UNUSABLE, kind=Kind.REFUND_ONLY, amount=None,
     order = f.order(clock(), **order_kw)
     return cases.apply_for_refund(
         order,
-        cases.ApplyInput(kind=kind, reason=reason, amount_fen=amount or order.amount_fen, explanation="broken code"),
+        cases.ApplyInput(
+            kind=kind,
+            reason=reason,
+            amount_fen=amount or order.amount_fen,
+            explanation="broken code",
+        ),
     )
 
 
 @pytest.fixture
 def reviewer(browser):
     user = f.staff("rev1")
-    r = browser.submit("/staff/login", "/staff/login", {"username": "rev1", "password": "password-123"})
+    r = browser.submit(
+        "/staff/login", "/staff/login", {"username": "rev1", "password": "password-123"}
+    )
     assert r.status_code == 303
     return user
 
@@ -33,15 +40,19 @@ def reviewer(browser):
 def test_login_required_and_wrong_password(app, browser, clock):
     f.staff("rev1")
     assert browser.get("/review/").status_code == 302
-    r = browser.submit("/staff/login", "/staff/login", {"username": "rev1", "password": "nope-nope"})
+    r = browser.submit(
+        "/staff/login", "/staff/login", {"username": "rev1", "password": "nope-nope"}
+    )
     assert r.status_code == 422 and "Wrong username or password" in r.get_data(as_text=True)
 
 
 def test_merchant_staff_cannot_review(app, browser, clock):
-    m = f.merchant("shop")
+    f.merchant("shop")
     db.session.commit()
     f.staff("shop1", "merchant", "shop")
-    browser.submit("/staff/login", "/staff/login", {"username": "shop1", "password": "password-123"})
+    browser.submit(
+        "/staff/login", "/staff/login", {"username": "shop1", "password": "password-123"}
+    )
     assert browser.get("/review/").status_code == 403
 
 
@@ -61,7 +72,9 @@ def test_queue_is_ordered_by_deadline(app, browser, clock, reviewer):
 def test_approve_full_creates_payout_and_events(app, browser, clock, reviewer, htmx):
     case = file_case(clock)
     url = f"/review/cases/{case.case_no}"
-    r = browser.submit(url, url + "/approve", {"approve-amount": "", "approve-note": "ok"}, htmx=htmx)
+    r = browser.submit(
+        url, url + "/approve", {"approve-amount": "", "approve-note": "ok"}, htmx=htmx
+    )
     if htmx:
         assert r.status_code == 200
         html = r.get_data(as_text=True)
@@ -73,8 +86,17 @@ def test_approve_full_creates_payout_and_events(app, browser, clock, reviewer, h
     assert case.state == "refunding" and case.amount_approved_fen == 10000
     assert case.decided_by_id == reviewer.id
     payout = db.session.scalar(select(Payout))
-    assert payout.amount_fen == 10000 and payout.channel == "alipay" and len(payout.idempotency_key) <= 64
-    kinds = [e.kind for e in db.session.scalars(select(Event).where(Event.case_id == case.id).order_by(Event.id))]
+    assert (
+        payout.amount_fen == 10000
+        and payout.channel == "alipay"
+        and len(payout.idempotency_key) <= 64
+    )
+    kinds = [
+        e.kind
+        for e in db.session.scalars(
+            select(Event).where(Event.case_id == case.id).order_by(Event.id)
+        )
+    ]
     assert kinds == ["applied", "transition", "transition", "payout_created"]
 
 
@@ -108,13 +130,21 @@ def test_request_info_and_negotiation(app, browser, clock, reviewer):
     case = file_case(clock)
     url = f"/review/cases/{case.case_no}"
     assert browser.submit(url, url + "/start", {}).status_code == 303
-    assert browser.submit(url, url + "/request-info", {"info-note": "Chat record please"}).status_code == 303
+    assert (
+        browser.submit(url, url + "/request-info", {"info-note": "Chat record please"}).status_code
+        == 303
+    )
     db.session.expire_all()
     c = db.session.get(RefundCase, case.id)
     assert c.state == "needs_info" and c.deadline_kind == "buyer_info"
     case2 = file_case(clock)
     url2 = f"/review/cases/{case2.case_no}"
-    assert browser.submit(url2, url2 + "/negotiate", {"negotiate-note": "merchant disagrees"}).status_code == 303
+    assert (
+        browser.submit(
+            url2, url2 + "/negotiate", {"negotiate-note": "merchant disagrees"}
+        ).status_code
+        == 303
+    )
     assert db.session.get(RefundCase, case2.id).state == "negotiating"
 
 
@@ -173,7 +203,9 @@ def test_events_are_append_only(app, clock):
     from sqlalchemy.exc import DBAPIError
 
     with pytest.raises(DBAPIError):
-        db.session.execute(db.text("UPDATE events SET reason = 'x' WHERE case_id = :c"), {"c": case.id})
+        db.session.execute(
+            db.text("UPDATE events SET reason = 'x' WHERE case_id = :c"), {"c": case.id}
+        )
         db.session.flush()
     db.session.rollback()
     with pytest.raises(DBAPIError):

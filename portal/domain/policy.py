@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 
-def N_(message: str) -> str:  # noqa: N802 - gettext marker for Babel extraction
+def N_(message: str) -> str:
     """Mark a string for translation without translating it here."""
     return message
 
@@ -115,7 +115,9 @@ def window_closes_at(facts: OrderFacts) -> datetime | None:
 def decide(facts: OrderFacts, app: Application, now: datetime) -> Decision:
     """Decide whether an application may be filed; refusals name their rule."""
     if facts.paid_at is None:
-        return _refuse("not_paid", N_("This order has not been paid, so there is nothing to refund."))
+        return _refuse(
+            "not_paid", N_("This order has not been paid, so there is nothing to refund.")
+        )
     if facts.cancelled_at is not None:
         return _refuse(
             "cancelled",
@@ -125,7 +127,9 @@ def decide(facts: OrderFacts, app: Application, now: datetime) -> Decision:
             ),
         )
     if facts.refundable_fen <= 0:
-        return _refuse("nothing_left", N_("Everything paid on this order has already been refunded."))
+        return _refuse(
+            "nothing_left", N_("Everything paid on this order has already been refunded.")
+        )
     if app.amount_fen <= 0:
         return _refuse("amount_not_positive", N_("The refund amount must be more than 0."))
     if app.amount_fen > facts.refundable_fen:
@@ -158,7 +162,7 @@ def decide(facts: OrderFacts, app: Application, now: datetime) -> Decision:
     if facts.delivered_at is None:
         return _refuse(
             "not_delivered_yet",
-            N_("The goods have not been delivered yet. Choose \"not delivered in time\" instead."),
+            N_('The goods have not been delivered yet. Choose "not delivered in time" instead.'),
         )
     closes = window_closes_at(facts)
     if closes is not None and now > closes:

@@ -45,7 +45,9 @@ def get_case(case_no: str) -> RefundCase:
     return case
 
 
-def eligibility(order: Order, reason: Reason, amount_fen: int, explanation: str = "") -> policy.Decision:
+def eligibility(
+    order: Order, reason: Reason, amount_fen: int, explanation: str = ""
+) -> policy.Decision:
     """Whether the buyer may apply now, and the rule if not."""
     return policy.decide(
         orders.facts(order), Application(reason, amount_fen, explanation), context.now()
@@ -59,9 +61,7 @@ def apply_for_refund(order: Order, data: ApplyInput) -> RefundCase:
     """
     try:
         if orders.open_case(order) is not None:
-            raise DomainError(
-                N_("This order already has an open refund case."), rule="case_open"
-            )
+            raise DomainError(N_("This order already has an open refund case."), rule="case_open")
         decision = eligibility(order, data.reason, data.amount_fen, data.explanation)
         if not decision.eligible:
             raise DomainError(decision.message, rule=decision.rule, **decision.params)
@@ -96,7 +96,13 @@ def apply_for_refund(order: Order, data: ApplyInput) -> RefundCase:
         )
         _set_review_deadline(case)
         if decision.proven and context.setting("AUTO_APPROVE_NOT_DELIVERED"):
-            _approve(case, SYSTEM, data.amount_fen, decision.message % decision.params, auto=decision.rule)
+            _approve(
+                case,
+                SYSTEM,
+                data.amount_fen,
+                decision.message % decision.params,
+                auto=decision.rule,
+            )
         db.session.commit()
     except IntegrityError:
         db.session.rollback()
@@ -158,7 +164,9 @@ def request_info(case: RefundCase, actor: Actor, what: str) -> None:
     """Ask the buyer for more material."""
     if not what.strip():
         raise DomainError(N_("Say what material is needed."), rule="empty_request")
-    _commit(lambda: transition(case, State.NEEDS_INFO, actor, what.strip(), info_request=what.strip()))
+    _commit(
+        lambda: transition(case, State.NEEDS_INFO, actor, what.strip(), info_request=what.strip())
+    )
 
 
 def approve(case: RefundCase, actor: Actor, amount_fen: int | None = None, note: str = "") -> None:
@@ -255,7 +263,7 @@ def _check_not_self_appeal(case: RefundCase, actor: Actor) -> None:
         )
 
 
-def _commit(work, files: list[evidence.StoredFile] | None = None) -> None:  # noqa: ANN001
+def _commit(work, files: list[evidence.StoredFile] | None = None) -> None:
     try:
         work()
         db.session.commit()

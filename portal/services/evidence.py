@@ -40,7 +40,9 @@ class StoredFile:
 
 def evidence_dir() -> Path:
     """Where evidence files live (outside the static folder)."""
-    path = Path(current_app.config.get("EVIDENCE_DIR") or Path(current_app.instance_path) / "evidence")
+    path = Path(
+        current_app.config.get("EVIDENCE_DIR") or Path(current_app.instance_path) / "evidence"
+    )
     path.mkdir(parents=True, exist_ok=True)
     return path
 
@@ -59,7 +61,9 @@ def store(stream: BinaryIO, filename: str) -> StoredFile:
     """Validate and write one upload; DomainError (nothing written) if it is refused."""
     data = stream.read(MAX_FILE_BYTES + 1)
     if len(data) > MAX_FILE_BYTES:
-        raise DomainError(N_("%(name)s is larger than 8 MB."), rule="too_large", name=_safe(filename))
+        raise DomainError(
+            N_("%(name)s is larger than 8 MB."), rule="too_large", name=_safe(filename)
+        )
     if not data:
         raise DomainError(N_("%(name)s is empty."), rule="empty", name=_safe(filename))
     kind = sniff(data[:16])
@@ -75,7 +79,9 @@ def store(stream: BinaryIO, filename: str) -> StoredFile:
     target = evidence_dir() / stored_name
     with open(target, "xb") as fh:
         fh.write(data)
-    return StoredFile(stored_name, _safe(filename), ctype, len(data), hashlib.sha256(data).hexdigest())
+    return StoredFile(
+        stored_name, _safe(filename), ctype, len(data), hashlib.sha256(data).hexdigest()
+    )
 
 
 def attach(case: RefundCase, files: list[StoredFile], uploaded_by: str) -> list[Evidence]:
@@ -83,7 +89,9 @@ def attach(case: RefundCase, files: list[StoredFile], uploaded_by: str) -> list[
     existing = len(case.evidence) if case.id else 0
     if existing + len(files) > MAX_FILES_PER_CASE:
         raise DomainError(
-            N_("A case can have at most %(n)s evidence files."), rule="too_many", n=str(MAX_FILES_PER_CASE)
+            N_("A case can have at most %(n)s evidence files."),
+            rule="too_many",
+            n=str(MAX_FILES_PER_CASE),
         )
     rows = [
         Evidence(

@@ -70,7 +70,7 @@ def facts(order: Order, exclude_case_id: int | None = None) -> OrderFacts:
     """The facts eligibility rules need, with times in China time for messages."""
     product = order.product
 
-    def local(dt):  # noqa: ANN001, ANN202
+    def local(dt):
         return dt.astimezone(LOCAL_TZ) if dt else None
 
     window_days = (
@@ -100,9 +100,7 @@ def cases_of(order: Order) -> list[RefundCase]:
     """Every case on the order, newest first."""
     return list(
         db.session.scalars(
-            select(RefundCase)
-            .where(RefundCase.order_id == order.id)
-            .order_by(RefundCase.id.desc())
+            select(RefundCase).where(RefundCase.order_id == order.id).order_by(RefundCase.id.desc())
         )
     )
 

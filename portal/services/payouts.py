@@ -81,7 +81,7 @@ def _enqueue_settlement(payout_id: int) -> None:
 
     try:
         enqueue("jobs.settlement.settle_payout", payout_id, job_id=f"settle-{payout_id}-0")
-    except Exception:  # noqa: BLE001 - the sweep re-enqueues what this misses
+    except Exception:
         from flask import current_app
 
         current_app.logger.exception("could not enqueue settlement of payout %s", payout_id)

@@ -145,9 +145,7 @@ def apply_result(payout_id: int, result: RefundResult, source: str) -> Step:
 
 def apply_notification(channel_id: str, note: Notification) -> str:
     """Apply a verified notification: 'applied', 'duplicate' or a refusal reason."""
-    payout = db.session.scalar(
-        select(Payout).where(Payout.idempotency_key == note.idempotency_key)
-    )
+    payout = db.session.scalar(select(Payout).where(Payout.idempotency_key == note.idempotency_key))
     if payout is None or payout.channel != channel_id:
         return "unknown payout"
     if note.amount_fen is not None and note.amount_fen != payout.amount_fen:

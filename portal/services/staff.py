@@ -27,7 +27,9 @@ def create_staff_user(
     if role == "merchant":
         merchant = db.session.scalar(select(Merchant).where(Merchant.slug == merchant_slug))
         if merchant is None:
-            raise DomainError(N_("Unknown merchant %(slug)s."), rule="merchant", slug=str(merchant_slug))
+            raise DomainError(
+                N_("Unknown merchant %(slug)s."), rule="merchant", slug=str(merchant_slug)
+            )
         merchant_id = merchant.id
     if db.session.scalar(select(User).where(User.username == username)):
         raise DomainError(N_("The username %(u)s is taken."), rule="username", u=username)

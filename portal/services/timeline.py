@@ -12,8 +12,6 @@ def timeline(case: RefundCase) -> list[Event]:
     """Every event of the case, oldest first."""
     return list(
         db.session.scalars(
-            select(Event)
-            .where(or_(Event.case_id == case.id))
-            .order_by(Event.created_at, Event.id)
+            select(Event).where(or_(Event.case_id == case.id)).order_by(Event.created_at, Event.id)
         )
     )

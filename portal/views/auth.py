@@ -23,7 +23,7 @@ def _load_user(user_id: str) -> User | None:
 
 @bp.route("/login", methods=["GET", "POST"])
 @limiter.limit("20 per minute", methods=["POST"])
-def login():  # noqa: ANN201
+def login():
     form = LoginForm()
     if form.validate_on_submit():
         user = db.session.scalar(select(User).where(User.username == form.username.data.strip()))
@@ -39,7 +39,7 @@ def login():  # noqa: ANN201
 
 
 @bp.post("/logout")
-def logout():  # noqa: ANN201
+def logout():
     if EmptyForm().validate_on_submit():
         logout_user()
     return redirect(url_for("auth.login"), code=303)

@@ -40,14 +40,14 @@ def _order_key() -> str:
 
 
 @bp.get("/")
-def index():  # noqa: ANN201
+def index():
     return render_template("buyer/lookup.html", form=LookupForm())
 
 
 @bp.post("/lookup")
 @limiter.limit(_lookup_limit, methods=["POST"])
 @limiter.limit(_lookup_limit, key_func=_order_key, methods=["POST"])
-def lookup():  # noqa: ANN201
+def lookup():
     form = LookupForm()
     if form.validate_on_submit():
         try:
@@ -63,7 +63,7 @@ def lookup():  # noqa: ANN201
 
 
 @bp.get("/lang/<code>")
-def language(code: str):  # noqa: ANN201
+def language(code: str):
     from flask import current_app
 
     if code in current_app.config["LANGUAGES"]:
@@ -74,7 +74,7 @@ def language(code: str):  # noqa: ANN201
     return redirect(target, code=303)
 
 
-def _my_order(order_no: str):  # noqa: ANN202
+def _my_order(order_no: str):
     order = orders.get_by_no(order_no)
     if order.id not in session.get("orders", []):
         flash(gettext("Look up the order with its query password first."))
@@ -82,14 +82,14 @@ def _my_order(order_no: str):  # noqa: ANN202
     return order
 
 
-def _my_case(case_no: str):  # noqa: ANN202
+def _my_case(case_no: str):
     case = cases.get_case(case_no)
     _my_order(case.order.order_no)
     return case
 
 
 @bp.get("/orders/<order_no>")
-def order(order_no: str):  # noqa: ANN201
+def order(order_no: str):
     order = _my_order(order_no)
     open_case = orders.open_case(order)
     payouts = db.session.scalars(
@@ -110,16 +110,21 @@ def order(order_no: str):  # noqa: ANN201
 
 
 @bp.post("/orders/<order_no>/codes/<int:code_id>/reveal")
-def reveal(order_no: str, code_id: int):  # noqa: ANN201
+def reveal(order_no: str, code_id: int):
     order = _my_order(order_no)
     if not EmptyForm().validate_on_submit():
         abort(400)
     code = orders.reveal_code(order, code_id)
-    return done(url_for("buyer.order", order_no=order_no) + f"#code-{code.id}", "buyer/_code.html", code=code, order=order)
+    return done(
+        url_for("buyer.order", order_no=order_no) + f"#code-{code.id}",
+        "buyer/_code.html",
+        code=code,
+        order=order,
+    )
 
 
 @bp.route("/orders/<order_no>/apply", methods=["GET", "POST"])
-def apply(order_no: str):  # noqa: ANN201
+def apply(order_no: str):
     order = _my_order(order_no)
     refundable = orders.refundable_fen(order)
     form = ApplyForm()
@@ -162,12 +167,12 @@ def apply(order_no: str):  # noqa: ANN201
 
 
 @bp.get("/cases/<case_no>")
-def case(case_no: str):  # noqa: ANN201
+def case(case_no: str):
     case = _my_case(case_no)
     return page_or_fragment("buyer/case.html", "buyer/_case_status.html", **_case_context(case))
 
 
-def _case_context(case, answer_form=None):  # noqa: ANN001, ANN202
+def _case_context(case, answer_form=None):
     from portal.services.timeline import timeline
 
     return {
@@ -183,17 +188,19 @@ def _case_context(case, answer_form=None):  # noqa: ANN001, ANN202
 
 
 @bp.post("/cases/<case_no>/withdraw")
-def withdraw(case_no: str):  # noqa: ANN201
+def withdraw(case_no: str):
     case = _my_case(case_no)
     if not EmptyForm().validate_on_submit():
         abort(400)
     cases.withdraw(case)
     flash(gettext("Your application was withdrawn."))
-    return done(url_for("buyer.case", case_no=case_no), "buyer/_case_status.html", **_case_context(case))
+    return done(
+        url_for("buyer.case", case_no=case_no), "buyer/_case_status.html", **_case_context(case)
+    )
 
 
 @bp.post("/cases/<case_no>/answer")
-def answer(case_no: str):  # noqa: ANN201
+def answer(case_no: str):
     case = _my_case(case_no)
     form = AnswerForm()
     if form.validate_on_submit():
@@ -209,7 +216,9 @@ def answer(case_no: str):  # noqa: ANN201
         else:
             flash(gettext("Thank you. Your case is back with the reviewer."))
             return done(
-                url_for("buyer.case", case_no=case_no), "buyer/_case_status.html", **_case_context(case)
+                url_for("buyer.case", case_no=case_no),
+                "buyer/_case_status.html",
+                **_case_context(case),
             )
     return page_or_fragment(
         "buyer/case.html", "buyer/_case_status.html", **_case_context(case, form)
@@ -217,7 +226,7 @@ def answer(case_no: str):  # noqa: ANN201
 
 
 @bp.get("/evidence/<int:evidence_id>")
-def evidence_file(evidence_id: int):  # noqa: ANN201
+def evidence_file(evidence_id: int):
     row = db.session.get(Evidence, evidence_id)
     if row is None:
         abort(404)

@@ -18,7 +18,7 @@ def page_or_fragment(page: str, fragment: str, **context: Any) -> str:
     return render_template(fragment if is_htmx() else page, **context)
 
 
-def done(url: str, fragment: str | None = None, **context: Any):  # noqa: ANN201
+def done(url: str, fragment: str | None = None, **context: Any):
     """After a successful POST: the updated fragment for htmx, a redirect (PRG) otherwise."""
     if fragment and is_htmx():
         return render_template(fragment, **context)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, render_template, url_for
+from flask import Blueprint, flash, render_template, url_for
 from flask_babel import gettext
 from sqlalchemy import select
 
@@ -24,19 +24,31 @@ bp = Blueprint("review", __name__, url_prefix="/review")
 
 @bp.get("/")
 @reviewer_required
-def queue():  # noqa: ANN201
+def queue():
     rows = db.session.scalars(
         select(RefundCase)
-        .where(RefundCase.state.in_([str(s) for s in states.REVIEW_QUEUE_STATES | {State.NEEDS_INFO, State.APPROVED, State.PAYOUT_FAILED}]))
+        .where(
+            RefundCase.state.in_(
+                [
+                    str(s)
+                    for s in states.REVIEW_QUEUE_STATES
+                    | {State.NEEDS_INFO, State.APPROVED, State.PAYOUT_FAILED}
+                ]
+            )
+        )
         .order_by(RefundCase.deadline_at.is_(None), RefundCase.deadline_at, RefundCase.id)
         .limit(200)
     ).all()
     return render_template(
-        "review/queue.html", rows=rows, now=context.now(), cal=context.calendar(), reason_labels=REASON_LABELS
+        "review/queue.html",
+        rows=rows,
+        now=context.now(),
+        cal=context.calendar(),
+        reason_labels=REASON_LABELS,
     )
 
 
-def _context(case: RefundCase, **forms):  # noqa: ANN001, ANN202
+def _context(case: RefundCase, **forms):
     order = case.order
     return {
         "case": case,
@@ -60,12 +72,12 @@ def _context(case: RefundCase, **forms):  # noqa: ANN001, ANN202
 
 @bp.get("/cases/<case_no>")
 @reviewer_required
-def case(case_no: str):  # noqa: ANN201
+def case(case_no: str):
     case = cases.get_case(case_no)
     return page_or_fragment("review/case.html", "review/_panel.html", **_context(case))
 
 
-def _act(case_no: str, form_key: str, form, action):  # noqa: ANN001, ANN202
+def _act(case_no: str, form_key: str, form, action):
     case = cases.get_case(case_no)
     if form.validate_on_submit():
         try:
@@ -73,7 +85,9 @@ def _act(case_no: str, form_key: str, form, action):  # noqa: ANN001, ANN202
         except DomainError as exc:
             db.session.rollback()
             ctx = _context(case, **{form_key: form, "error": domain_message(exc)})
-            return page_or_fragment("review/case.html", "review/_panel.html", **ctx), exc.status_code
+            return page_or_fragment(
+                "review/case.html", "review/_panel.html", **ctx
+            ), exc.status_code
         flash(gettext("Done."))
         case = cases.get_case(case_no)
         return done(url_for("review.case", case_no=case_no), "review/_panel.html", **_context(case))
@@ -83,13 +97,13 @@ def _act(case_no: str, form_key: str, form, action):  # noqa: ANN001, ANN202
 
 @bp.post("/cases/<case_no>/start")
 @reviewer_required
-def start(case_no: str):  # noqa: ANN201
+def start(case_no: str):
     return _act(case_no, "empty", EmptyForm(), lambda c, f: cases.start_review(c, staff_actor()))
 
 
 @bp.post("/cases/<case_no>/request-info")
 @reviewer_required
-def request_info(case_no: str):  # noqa: ANN201
+def request_info(case_no: str):
     return _act(
         case_no,
         "info",
@@ -100,7 +114,7 @@ def request_info(case_no: str):  # noqa: ANN201
 
 @bp.post("/cases/<case_no>/approve")
 @reviewer_required
-def approve(case_no: str):  # noqa: ANN201
+def approve(case_no: str):
     return _act(
         case_no,
         "approve",
@@ -111,7 +125,7 @@ def approve(case_no: str):  # noqa: ANN201
 
 @bp.post("/cases/<case_no>/reject")
 @reviewer_required
-def reject(case_no: str):  # noqa: ANN201
+def reject(case_no: str):
     return _act(
         case_no,
         "reject",
@@ -122,7 +136,7 @@ def reject(case_no: str):  # noqa: ANN201
 
 @bp.post("/cases/<case_no>/negotiate")
 @reviewer_required
-def negotiate(case_no: str):  # noqa: ANN201
+def negotiate(case_no: str):
     return _act(
         case_no,
         "negotiate",
@@ -133,9 +147,5 @@ def negotiate(case_no: str):  # noqa: ANN201
 
 @bp.post("/cases/<case_no>/confirm-return")
 @reviewer_required
-def confirm_return(case_no: str):  # noqa: ANN201
-    return _act(
-        case_no, "empty", EmptyForm(), lambda c, f: cases.confirm_return(c, staff_actor())
-    )
-
-
+def confirm_return(case_no: str):
+    return _act(case_no, "empty", EmptyForm(), lambda c, f: cases.confirm_return(c, staff_actor()))
