@@ -1,0 +1,50 @@
+"""The pluggy hook that registers the bank payout channel with refund-portal.
+
+Settings (all optional; the channel needs no secrets, so it is always registered):
+
+* ``BANK_DEBTOR_NAME``: the merchant's account holder name on batch files;
+* ``BANK_DEBTOR_ACCOUNT``: the account the payouts are paid from;
+* ``BANK_DEBTOR_AGENT``: the merchant's bank, as a BIC or another bank identifier;
+* ``BANK_CURRENCY``: the account's currency, "CNY" by default.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from portal.channels import ChannelError
+from portal.hookspecs import hookimpl
+from refund_portal_bank.channel import BankChannel
+from refund_portal_bank.records import Debtor
+
+DEFAULTS = {
+    "BANK_DEBTOR_NAME": "Refund Portal Demo Co.",
+    "BANK_DEBTOR_ACCOUNT": "6200000000000000001",
+    "BANK_DEBTOR_AGENT": "DEMOCNSHXXX",
+    "BANK_CURRENCY": "CNY",
+}
+
+
+def debtor_from_settings(settings: Mapping[str, Any]) -> Debtor:
+    """The merchant's account from the portal settings; ChannelError if misconfigured."""
+
+    def get(key: str) -> str:
+        value = settings.get(key)
+        return str(value).strip() if value not in (None, "") else DEFAULTS[key]
+
+    try:
+        return Debtor(
+            name=get("BANK_DEBTOR_NAME"),
+            account=get("BANK_DEBTOR_ACCOUNT"),
+            agent=get("BANK_DEBTOR_AGENT"),
+            currency=get("BANK_CURRENCY").upper(),
+        )
+    except ValueError as exc:
+        raise ChannelError(f"bank channel misconfigured: {exc}") from None
+
+
+@hookimpl
+def register_payout_channels(settings: Mapping[str, Any]) -> list[BankChannel]:
+    """Register the bank channel (always: it holds no credentials)."""
+    return [BankChannel(debtor_from_settings(settings))]
