@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 import chinese_calendar
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from portal.domain.calendar import WorkingCalendar, from_config
@@ -133,6 +133,12 @@ def test_working_days_before():
         (at(2026, 2, 13, 10), at(2026, 2, 23, 18), 1),
         # both ends in the same stretch of days off
         (at(2026, 10, 2, 9), at(2026, 10, 6, 9), 0),
+        # a start at exactly 00:00 Wednesday is due 00:00 Monday, not at the weekend
+        (at(2026, 3, 11, 0), at(2026, 3, 14, 12), 2),
+        (at(2026, 3, 11, 0), at(2026, 3, 15, 23, 59), 2),
+        (at(2026, 3, 11, 0), at(2026, 3, 16, 0), 3),
+        # Friday 10:00 to Saturday: not a whole working day yet
+        (at(2026, 3, 13, 10), at(2026, 3, 14, 12), 0),
         # reversed order is negative
         (at(2026, 3, 12, 15), at(2026, 3, 9, 15), -3),
     ],
@@ -326,6 +332,7 @@ def test_property_lands_on_a_working_day(start, n):
 
 @settings(max_examples=300, deadline=None)
 @given(start=starts, n=counts)
+@example(start=datetime(2027, 6, 30, 0, 0, tzinfo=SH), n=3)
 def test_property_between_and_before_invert_add(start, n):
     due = PROP_CAL.add_working_days(start, n)
     assert PROP_CAL.working_days_between(start, due) == n
@@ -333,3 +340,17 @@ def test_property_between_and_before_invert_add(start, n):
         assert PROP_CAL.working_days_before(due, n) == start
         if n:
             assert PROP_CAL.working_days_between(start, due - timedelta(microseconds=1)) == n - 1
+
+
+@settings(max_examples=300, deadline=None)
+@given(start=starts, elapsed=st.timedeltas(min_value=timedelta(0), max_value=timedelta(days=40)))
+@example(start=datetime(2026, 3, 11, 0, 0, tzinfo=SH), elapsed=timedelta(days=4))
+def test_property_between_brackets_the_deadlines(start, elapsed):
+    # k = between(a, b) is exactly the number of deadlines a has already passed by b
+    b = start + elapsed
+    k = PROP_CAL.working_days_between(start, b)
+    assert k >= 0
+    assert PROP_CAL.working_days_between(b, start) == -k
+    # (with k == 0 the lower bound is start itself: add(start, 0) may be the next working day)
+    reached = PROP_CAL.add_working_days(start, k) if k else start
+    assert reached <= b < PROP_CAL.add_working_days(start, k + 1)

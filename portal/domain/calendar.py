@@ -22,8 +22,9 @@ working day (as if the case had been submitted when the office opened). From the
   n - 1 working days after it), and a deadline never falls on a day off, so nothing
   escalates on a holiday morning. ``n == 0`` gives the normalised start.
 * ``working_days_before(deadline, n)`` runs the same clock backwards.
-* ``working_days_between(a, b)`` is how many whole working days of that clock passed
-  from ``a`` to ``b``; ``working_days_between(s, add_working_days(s, n)) == n``.
+* ``working_days_between(a, b)`` is how many whole working days passed from ``a`` to
+  ``b``: the largest k with ``add_working_days(a, k) <= b``, so a case is late past its
+  n-working-day deadline exactly when ``working_days_between(submitted, now) >= n``.
 """
 
 from __future__ import annotations
@@ -236,13 +237,16 @@ class WorkingCalendar:
             return -self.working_days_between(b, a)
         day_a, wall_a = self._on_clock(local_a)
         day_b, wall_b = self._on_clock(local_b)
+        # Working day k after day_a is where add_working_days(a, k) lands, at wall_a.
         count = 0
         d = day_a
         while d < day_b:
             d += _ONE_DAY
             if self.is_working_day(d):
                 count += 1
-        if count and wall_b < wall_a:
+        # On day_b itself that deadline is reached only if b is on day_b at or after
+        # wall_a; a b on a day off comes before all of day_b.
+        if count and (day_b != local_b.date() or wall_b < wall_a):
             count -= 1
         return count
 
