@@ -96,8 +96,10 @@ def read_pain001(data: bytes) -> _Batch:
     if len(set(ids)) != len(ids):
         raise BankRejected("duplicate EndToEndId in the batch")
     total = sum(p.amount_fen for p in payments)
-    for scope, el in (("GrpHdr", f.find(init, "GrpHdr")), ("PmtInf", pmt)):
-        assert el is not None
+    hdr = f.find(init, "GrpHdr")
+    if hdr is None:
+        raise BankRejected("no GrpHdr element")
+    for scope, el in (("GrpHdr", hdr), ("PmtInf", pmt)):
         if f.text(el, "NbOfTxs") != str(len(payments)):
             raise BankRejected(f"{scope}/NbOfTxs does not match the {len(payments)} transactions")
         if _fen(f.text(el, "CtrlSum"), f"{scope}/CtrlSum") != total:
