@@ -115,7 +115,12 @@ class WechatSimulator:
         )
         self.port = self._server.server_port
         self._threads = [
-            threading.Thread(target=self._server.serve_forever, name="wechat-sim", daemon=True),
+            threading.Thread(
+                target=self._server.serve_forever,
+                kwargs={"poll_interval": 0.05},  # quick shutdown
+                name="wechat-sim",
+                daemon=True,
+            ),
             threading.Thread(target=self._tick, name="wechat-sim-settle", daemon=True),
         ]
         for thread in self._threads:

@@ -89,12 +89,18 @@ def create_app(sim: WechatSimulator) -> Flask:
             sim.hang()  # the money has moved; the merchant sees a timeout
         return _signed(sim, answer.status, answer.body)
 
-    @app.get("/v3/refund/domestic/refunds/<out_refund_no>")
+    @app.get("/v3/refund/domestic/refunds/<path:out_refund_no>")
     def query_refund(out_refund_no: str) -> Response:
         refund = sim.ledger.get(out_refund_no)
         if refund is None:
             return _error(sim, 404, "RESOURCE_NOT_EXISTS", "退款单不存在")
         return _signed(sim, 200, refund.as_wechat())
+
+    @app.errorhandler(404)
+    @app.errorhandler(405)
+    def not_here(exc: Exception) -> Response:
+        status = getattr(exc, "code", 404) or 404
+        return _error(sim, status, "NOT_FOUND" if status == 404 else "METHOD_NOT_ALLOWED", str(exc))
 
     @app.post("/__sim__/trades")
     def add_trade() -> tuple[dict[str, Any], int]:
