@@ -32,7 +32,7 @@ def configure(app: Flask) -> None:
     )
     app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {"pool_pre_ping": True})
     app.config["RATELIMIT_STORAGE_URI"] = app.config.get("RATELIMIT_STORAGE_URI") or (
-        app.config.get("REDIS_URL") or "memory://"
+        config_module.limiter_storage(app.config.get("REDIS_URL"))
     )
     db.init_app(app)
     migrate.init_app(app, db, directory=os.path.join(os.path.dirname(__file__), "migrations"))

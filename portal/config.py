@@ -49,3 +49,12 @@ def database_uri(config: dict[str, Any], instance_path: str) -> str:
             url = "postgresql+psycopg://" + url[len("postgresql://") :]
         return url
     return f"sqlite:///{instance_path}/portal.sqlite3"
+
+
+def limiter_storage(redis_url: str | None) -> str:
+    """The rate limiter's storage URI for a Redis URL (``limits`` spells sockets redis+unix)."""
+    if not redis_url:
+        return "memory://"
+    if redis_url.startswith("unix://"):
+        return "redis+unix://" + redis_url[len("unix://") :]
+    return redis_url

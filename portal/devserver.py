@@ -11,6 +11,8 @@ import subprocess
 import sys
 import time
 
+from werkzeug.serving import run_simple
+
 
 def run(host: str, port: int) -> None:
     """Start the whole demo stack in the foreground."""
@@ -18,9 +20,10 @@ def run(host: str, port: int) -> None:
 
     from portal import create_app
     from portal.demo import CONTACT, QUERY_PASSWORD, STAFF, STAFF_PASSWORD, load
-    from portal.embedded import start_embedded_redis
+    from portal.embedded import start_embedded_redis, stop_embedded_redis
 
     started = time.monotonic()
+    signal.signal(signal.SIGTERM, _interrupt)
     app = create_app()
     env = dict(os.environ)
     if not app.config.get("REDIS_URL"):
@@ -38,7 +41,7 @@ def run(host: str, port: int) -> None:
     print("  staff logins (password " + STAFF_PASSWORD + "): " + ", ".join(s[0] for s in STAFF))
     print(f"  started in {time.monotonic() - started:.1f} s; Ctrl-C stops everything\n", flush=True)
     try:
-        app.run(host=host, port=port, use_reloader=False, threaded=True)
+        run_simple(host, port, app, use_reloader=False, threaded=True)
     except KeyboardInterrupt:
         pass
     finally:
@@ -49,3 +52,8 @@ def run(host: str, port: int) -> None:
                 child.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 child.kill()
+        stop_embedded_redis()
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt

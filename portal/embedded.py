@@ -26,3 +26,13 @@ def start_embedded_redis(instance_path: str) -> str:
 def embedded_redis(instance_path: str) -> Redis:
     """A connection to the instance's embedded Redis."""
     return Redis.from_url(start_embedded_redis(instance_path))
+
+
+def stop_embedded_redis() -> None:
+    """Shut down every embedded Redis this process started (saving its data)."""
+    while _SERVERS:
+        _, server = _SERVERS.popitem()
+        try:
+            server.shutdown(save=True)
+        except Exception:  # noqa: BLE001, S110 - already gone is fine
+            pass

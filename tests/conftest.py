@@ -58,9 +58,10 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     if REDIS_URL:
         yield REDIS_URL
         return
-    from portal.embedded import start_embedded_redis
+    from portal.embedded import start_embedded_redis, stop_embedded_redis
 
     yield start_embedded_redis(str(tmp_path_factory.mktemp("redis")))
+    stop_embedded_redis()
 
 
 @pytest.fixture(scope="session")
