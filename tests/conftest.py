@@ -16,6 +16,8 @@ from flask.testing import FlaskClient
 
 from portal import create_app
 from portal.extensions import db
+from portal.plugins import make_plugin_manager
+from tests.fakes import FakeGateway, FakePlugin
 
 PG_URL = os.environ.get("PORTAL_DATABASE_URL")
 REDIS_URL = os.environ.get("PORTAL_REDIS_URL")
@@ -38,8 +40,11 @@ class Clock:
         self.current = when
 
 
-def base_config(tmp: Path, db_url: str, redis_url: str) -> dict:
+def base_config(tmp: Path, db_url: str, redis_url: str, gateway: FakeGateway | None = None) -> dict:
+    pm = make_plugin_manager()
+    pm.register(FakePlugin(gateway or FakeGateway()), name="fakepay")
     return {
+        "PLUGIN_MANAGER": pm,
         "TESTING": True,
         "SECRET_KEY": "test-secret",
         "DATABASE_URL": db_url,
@@ -88,7 +93,14 @@ def clock() -> Clock:
 
 
 @pytest.fixture
-def app(tmp_path: Path, template_db: str, redis_url: str, clock: Clock) -> Iterator[Flask]:
+def gateway() -> FakeGateway:
+    return FakeGateway()
+
+
+@pytest.fixture
+def app(
+    tmp_path: Path, template_db: str, redis_url: str, clock: Clock, gateway: FakeGateway
+) -> Iterator[Flask]:
     if PG_URL:
         url = template_db
     else:
@@ -96,7 +108,7 @@ def app(tmp_path: Path, template_db: str, redis_url: str, clock: Clock) -> Itera
         dst = tmp_path / "portal.sqlite3"
         shutil.copy(src, dst)
         url = f"sqlite:///{dst}"
-    app = create_app(base_config(tmp_path, url, redis_url))
+    app = create_app(base_config(tmp_path, url, redis_url, gateway))
     app.extensions["portal.clock"] = clock
     from redis import Redis
 

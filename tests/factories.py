@@ -46,7 +46,7 @@ def order(
     amount_fen: int = 10000,
     paid_ago: timedelta = timedelta(days=1),
     delivered_after: timedelta | None = timedelta(minutes=1),
-    channel: str = "alipay",
+    channel: str = "fakepay",
     used: bool = False,
     cancelled: bool = False,
     codes: int = 1,

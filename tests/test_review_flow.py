@@ -88,7 +88,7 @@ def test_approve_full_creates_payout_and_events(app, browser, clock, reviewer, h
     payout = db.session.scalar(select(Payout))
     assert (
         payout.amount_fen == 10000
-        and payout.channel == "alipay"
+        and payout.channel == "fakepay"
         and len(payout.idempotency_key) <= 64
     )
     kinds = [

@@ -7,12 +7,15 @@ Settlement itself (calling the channel, queries, notifications) lives in
 from __future__ import annotations
 
 import secrets
+from datetime import datetime
 
 from sqlalchemy import select
 
+from portal.channels import PaymentRef, PayoutChannel
 from portal.domain.states import State
 from portal.extensions import db
 from portal.models import Order, Payment, Payout, RefundCase
+from portal.plugins_setup import channels
 from portal.services import context
 from portal.services.actors import Actor
 from portal.services.after_commit import call_after_commit
@@ -37,6 +40,26 @@ def lock_payment(order: Order) -> Payment:
     return payment
 
 
+def payment_ref(payment: Payment) -> PaymentRef:
+    """The channel's view of the original payment."""
+    return PaymentRef(
+        channel=payment.channel,
+        gateway_trade_id=payment.gateway_trade_id,
+        merchant_trade_no=payment.merchant_trade_no,
+        captured_fen=payment.captured_fen,
+        currency=payment.currency,
+        extra={str(k): str(v) for k, v in (payment.extra or {}).items()},
+    )
+
+
+def expected_arrival(channel: PayoutChannel, payment: Payment, start: datetime) -> datetime:
+    """When the buyer can expect the money: the channel's promise on the working-day calendar."""
+    window = channel.arrival(payment_ref(payment))
+    if window.unit == "working_days" and window.high > 0:
+        return context.calendar().add_working_days(start, window.high)
+    return start
+
+
 def start_payout(case: RefundCase, actor: Actor, amount_fen: int) -> Payout:
     """Create the payout for an approved case and move it to refunding (no commit).
 
@@ -50,6 +73,21 @@ def start_payout(case: RefundCase, actor: Actor, amount_fen: int) -> Payout:
         raise DomainError(
             N_("That is more than is still refundable on this order."), rule="over_refund"
         )
+    registry = channels()
+    if payment.channel not in registry:
+        raise DomainError(
+            N_("The payment route %(channel)s is not available right now; nothing was changed."),
+            rule="channel_missing",
+            channel=payment.channel,
+        )
+    channel = registry.get(payment.channel)
+    if amount_fen < payment.captured_fen and not channel.supports_partial_refund(
+        payment_ref(payment)
+    ):
+        raise DomainError(
+            N_("This payment route only refunds the whole amount."), rule="no_partial"
+        )
+    now = context.now()
     payout = Payout(
         case_id=case.id,
         order_id=order.id,
@@ -59,7 +97,8 @@ def start_payout(case: RefundCase, actor: Actor, amount_fen: int) -> Payout:
         amount_fen=amount_fen,
         currency=payment.currency,
         state="created",
-        created_at=context.now(),
+        created_at=now,
+        expected_arrival_at=expected_arrival(channel, payment, now),
     )
     db.session.add(payout)
     db.session.flush()
@@ -80,7 +119,7 @@ def _enqueue_settlement(payout_id: int) -> None:
     from portal.queue import enqueue
 
     try:
-        enqueue("jobs.settlement.settle_payout", payout_id, job_id=f"settle-{payout_id}-0")
+        enqueue("jobs.settlement.settle_payout", payout_id)
     except Exception:
         from flask import current_app
 

@@ -15,7 +15,6 @@ from sqlalchemy import select, update
 
 from portal.channels import (
     Notification,
-    PaymentRef,
     RefundRequest,
     RefundResult,
     ResultStatus,
@@ -25,6 +24,7 @@ from portal.extensions import db
 from portal.models import Payment, Payout, RefundCase
 from portal.services import context
 from portal.services.actors import SYSTEM
+from portal.services.payouts import payment_ref
 from portal.services.transitions import record, transition
 
 #: a payout's state may only move along these edges
@@ -54,14 +54,7 @@ def refund_request(payout: Payout, payment: Payment) -> RefundRequest:
     base = current_app.config["PUBLIC_BASE_URL"].rstrip("/")
     return RefundRequest(
         idempotency_key=payout.idempotency_key,
-        payment=PaymentRef(
-            channel=payment.channel,
-            gateway_trade_id=payment.gateway_trade_id,
-            merchant_trade_no=payment.merchant_trade_no,
-            captured_fen=payment.captured_fen,
-            currency=payment.currency,
-            extra={str(k): str(v) for k, v in (payment.extra or {}).items()},
-        ),
+        payment=payment_ref(payment),
         amount_fen=payout.amount_fen,
         currency=payout.currency,
         reason=f"refund {payout.case.case_no}",

@@ -7,8 +7,9 @@ from flask import Flask
 
 def register_blueprints(app: Flask) -> None:
     """Register every blueprint on ``app``."""
-    from portal.views import auth, buyer, review
+    from portal.views import auth, buyer, callbacks, review
 
     app.register_blueprint(buyer.bp)
     app.register_blueprint(auth.bp)
     app.register_blueprint(review.bp)
+    app.register_blueprint(callbacks.bp)

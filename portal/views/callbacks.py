@@ -1,0 +1,38 @@
+"""Gateway notifications: verified by the channel, applied forward-only, always logged."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, current_app, request
+
+from portal.channels import ChannelError, NotificationRejected
+from portal.extensions import csrf, db, limiter
+from portal.plugins_setup import channels
+from portal.services import settlement
+
+bp = Blueprint("callbacks", __name__, url_prefix="/callbacks")
+
+
+@bp.post("/<channel_id>")
+@csrf.exempt
+@limiter.exempt
+def notify(channel_id: str) -> Response:
+    """Receive one gateway notification for ``channel_id``."""
+    try:
+        channel = channels().get(channel_id)
+    except ChannelError:
+        return Response("unknown channel", status=404)
+    body = request.get_data(cache=False)
+    try:
+        note, reply = channel.parse_notification(dict(request.headers), body)
+    except NotificationRejected as exc:
+        current_app.logger.warning("rejected %s notification: %s", channel_id, exc)
+        return Response(f"rejected: {exc}", status=400, mimetype="text/plain")
+    outcome = settlement.apply_notification(channel_id, note)
+    db.session.remove()
+    if outcome in ("applied", "duplicate"):
+        current_app.logger.info("%s notification %s: %s", channel_id, note.idempotency_key, outcome)
+        return Response(reply.body, status=reply.status_code, content_type=reply.content_type)
+    current_app.logger.warning(
+        "refused %s notification %s: %s", channel_id, note.idempotency_key, outcome
+    )
+    return Response(f"refused: {outcome}", status=409, mimetype="text/plain")

@@ -1,0 +1,198 @@
+"""Settlement through a real RQ worker and Redis, against a scriptable gateway."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from rq import SimpleWorker
+from sqlalchemy import func, select
+
+from jobs.runtime import set_app
+from portal.domain.policy import Kind, Reason
+from portal.domain.states import Role
+from portal.extensions import db
+from portal.models import Event, Payout, RefundCase
+from portal.queue import queue
+from portal.services import cases
+from portal.services.actors import Actor
+from portal.services.errors import DomainError
+from tests import factories as f
+from tests.fakes import signed
+
+
+@pytest.fixture
+def reviewer(app):
+    user = f.staff("settler")
+    return Actor(Role.REVIEWER, user.id, "R")
+
+
+def work(app) -> None:
+    set_app(app)
+    q = queue()
+    SimpleWorker([q], connection=q.connection).work(burst=True)
+    db.session.expire_all()
+
+
+def approved_case(clock, reviewer, amount=None, order=None):
+    order = order or f.order(clock())
+    case = cases.apply_for_refund(
+        order, cases.ApplyInput(Kind.REFUND_ONLY, Reason.UNUSABLE, amount or order.amount_fen, "x")
+    )
+    cases.approve(case, reviewer, None, "ok")
+    return db.session.get(RefundCase, case.id)
+
+
+def test_approval_enqueues_after_commit_and_the_worker_refunds(app, clock, reviewer, gateway):
+    case = approved_case(clock, reviewer)
+    assert len(queue()) == 1  # enqueued once the approval committed
+    work(app)
+    payout = db.session.scalar(select(Payout))
+    assert payout.state == "succeeded" and payout.gateway_reference.startswith("REF-")
+    assert db.session.get(RefundCase, case.id).state == "refunded"
+    assert gateway.movements == [(payout.idempotency_key, 10000)]
+    assert payout.expected_arrival_at == clock() + timedelta(days=2)  # Tue -> Thu, 2 working days
+
+
+def test_rolled_back_approval_enqueues_nothing(app, clock, reviewer):
+    order = f.order(clock())
+    case = cases.apply_for_refund(
+        order, cases.ApplyInput(Kind.REFUND_ONLY, Reason.UNUSABLE, 10000, "x")
+    )
+    with pytest.raises(DomainError):
+        cases.approve(case, reviewer, 20000)
+    assert len(queue()) == 0
+    assert db.session.scalar(select(func.count()).select_from(Payout)) == 0
+
+
+def test_unknown_after_money_moved_is_resolved_by_query_with_the_same_key(
+    app, clock, reviewer, gateway
+):
+    gateway.script = ["unknown_after_move"]
+    case = approved_case(clock, reviewer)
+    work(app)
+    payout = db.session.scalar(select(Payout))
+    assert payout.state == "unknown" and payout.next_attempt_at is not None
+    from portal.services import settlement
+
+    settlement.settle(payout.id)  # the retry the scheduler would run
+    db.session.expire_all()
+    payout = db.session.scalar(select(Payout))
+    assert payout.state == "succeeded"
+    assert [c[0] for c in gateway.calls] == ["execute", "query"]
+    assert len(gateway.movements) == 1
+    assert db.session.get(RefundCase, case.id).state == "refunded"
+
+
+def test_unknown_before_money_moved_is_resent_with_the_same_key(app, clock, reviewer, gateway):
+    from portal.services import settlement
+
+    gateway.script = ["unknown"]
+    approved_case(clock, reviewer)
+    work(app)
+    payout = db.session.scalar(select(Payout))
+    settlement.settle(payout.id)
+    assert gateway.calls == [
+        ("execute", payout.idempotency_key),
+        ("query", payout.idempotency_key),
+        ("execute", payout.idempotency_key),
+    ]
+    assert len(gateway.movements) == 1
+
+
+def test_final_failure_shows_the_gateway_message(app, clock, reviewer, gateway):
+    gateway.script = ["fail"]
+    case = approved_case(clock, reviewer)
+    work(app)
+    payout = db.session.scalar(select(Payout))
+    assert payout.state == "failed" and payout.last_code == "TRADE_CLOSED"
+    assert db.session.get(RefundCase, case.id).state == "payout_failed"
+    assert gateway.movements == []
+
+
+def test_running_the_job_twice_pays_once(app, clock, reviewer, gateway):
+    from jobs.settlement import settle_payout
+
+    approved_case(clock, reviewer)
+    payout_id = db.session.scalar(select(Payout.id))
+    set_app(app)
+    settle_payout(payout_id)
+    settle_payout(payout_id)
+    work(app)  # and the queued copy
+    assert len(gateway.movements) == 1
+    events = db.session.scalar(
+        select(func.count()).select_from(Event).where(Event.kind == "payout_succeeded")
+    )
+    assert events == 1
+
+
+def test_two_partial_refunds_sum_to_the_paid_amount_and_no_more(app, clock, reviewer, gateway):
+    order = f.order(clock(), amount_fen=10000)
+    approved_case(clock, reviewer, amount=6000, order=order)
+    work(app)
+    approved_case(clock, reviewer, amount=4000, order=order)
+    work(app)
+    assert sorted(a for _, a in gateway.movements) == [4000, 6000]
+    with pytest.raises(DomainError, match="already been refunded"):
+        cases.apply_for_refund(order, cases.ApplyInput(Kind.REFUND_ONLY, Reason.UNUSABLE, 1, "x"))
+
+
+def test_sweep_re_enqueues_what_a_lost_job_left_behind(app, clock, reviewer, gateway):
+    from jobs.sweeps import sweep_payouts
+
+    approved_case(clock, reviewer)
+    queue().empty()  # the job is lost (Redis flushed, worker killed before it ran)
+    set_app(app)
+    assert sweep_payouts(reschedule=False) == 0  # within the grace period
+    clock.advance(minutes=1)
+    assert sweep_payouts(reschedule=False) == 1
+    work(app)
+    assert db.session.scalar(select(Payout.state)) == "succeeded"
+    assert sweep_payouts(reschedule=False) == 0
+
+
+def test_notifications_forward_only_forged_and_mismatched(app, client, clock, reviewer, gateway):
+    gateway.script = ["pending"]
+    approved_case(clock, reviewer)
+    work(app)
+    payout = db.session.scalar(select(Payout))
+    assert payout.state == "pending"
+    key = payout.idempotency_key
+    body, headers = signed({"key": key, "status": "succeeded", "amount_fen": 9999})
+    assert client.post("/callbacks/fakepay", data=body, headers=headers).status_code == 409
+    body, headers = signed({"key": key, "status": "succeeded", "amount_fen": 10000})
+    assert (
+        client.post(
+            "/callbacks/fakepay", data=body, headers={"X-Fake-Signature": "forged"}
+        ).status_code
+        == 400
+    )
+    db.session.expire_all()
+    assert db.session.scalar(select(Payout.state)) == "pending"
+    r = client.post("/callbacks/fakepay", data=body, headers=headers)
+    assert r.status_code == 200 and r.data == b"OK"
+    r = client.post("/callbacks/fakepay", data=body, headers=headers)  # duplicate: acknowledged
+    assert r.status_code == 200
+    db.session.expire_all()
+    assert db.session.scalar(select(Payout.state)) == "succeeded"
+    assert (
+        db.session.scalar(
+            select(func.count()).select_from(Event).where(Event.kind == "payout_succeeded")
+        )
+        == 1
+    )
+    late_failure, headers = signed({"key": key, "status": "failed", "amount_fen": 10000})
+    client.post("/callbacks/fakepay", data=late_failure, headers=headers)
+    db.session.expire_all()
+    assert db.session.scalar(select(Payout.state)) == "succeeded"  # states only move forward
+
+
+def test_missing_channel_refuses_approval_and_writes_nothing(app, clock, reviewer):
+    order = f.order(clock(), channel="nosuchpay")
+    case = cases.apply_for_refund(
+        order, cases.ApplyInput(Kind.REFUND_ONLY, Reason.UNUSABLE, 10000, "x")
+    )
+    with pytest.raises(DomainError, match="not available"):
+        cases.approve(case, reviewer)
+    assert db.session.get(RefundCase, case.id).state == "submitted"
+    assert db.session.scalar(select(func.count()).select_from(Payout)) == 0
