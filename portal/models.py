@@ -241,7 +241,7 @@ class Payout(db.Model):
     idempotency_key: Mapped[str] = mapped_column(String(64), unique=True)
     amount_fen: Mapped[int] = mapped_column(Fen)
     currency: Mapped[str] = mapped_column(String(3), default="CNY")
-    # created | pending | unknown | succeeded | failed
+    # created | pending | unknown | succeeded | failed | returned (bank: came back after booking)
     state: Mapped[str] = mapped_column(String(20), default="created", index=True)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     gateway_reference: Mapped[str] = mapped_column(String(128), default="")
@@ -252,6 +252,8 @@ class Payout(db.Model):
     next_attempt_at: Mapped[datetime | None] = mapped_column(TS, index=True)
     expected_arrival_at: Mapped[datetime | None] = mapped_column(TS)
     settled_at: Mapped[datetime | None] = mapped_column(TS)
+    exported_at: Mapped[datetime | None] = mapped_column(TS)  # bank: put in a batch file
+    batch_ref: Mapped[str] = mapped_column(String(40), default="")
     case: Mapped[RefundCase] = relationship()
     __table_args__ = (CheckConstraint("amount_fen > 0", name="amount"),)
 

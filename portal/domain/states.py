@@ -68,6 +68,7 @@ TRANSITIONS: dict[tuple[State, State], frozenset[Role]] = {
     (S.REFUNDING, S.PAYOUT_FAILED): frozenset({R.SYSTEM}),
     (S.PAYOUT_FAILED, S.REFUNDING): frozenset({R.REVIEWER, R.SYSTEM}),
     (S.PAYOUT_FAILED, S.REFUNDED): frozenset({R.REVIEWER}),  # paid by another route, recorded
+    (S.REFUNDED, S.PAYOUT_FAILED): frozenset({R.SYSTEM}),  # a bank transfer came back
 }
 
 #: states in which the case still occupies its order (one open case per order)
@@ -83,6 +84,7 @@ OPEN_STATES = frozenset(
         S.PAYOUT_FAILED,
     }
 )
+#: final states; a refunded case reopens only when a bank returns the transfer
 TERMINAL_STATES = frozenset({S.REFUNDED, S.WITHDRAWN, S.CLOSED})
 #: states a reviewer's queue shows (waiting on the platform)
 REVIEW_QUEUE_STATES = frozenset({S.SUBMITTED, S.UNDER_REVIEW, S.APPEALED, S.NEGOTIATING})

@@ -33,7 +33,8 @@ FORWARD = {
     "unknown": {"pending", "unknown", "succeeded", "failed"},
     "pending": {"pending", "unknown", "succeeded", "failed"},
     "failed": {"created"},  # an operator's retry, same key
-    "succeeded": set(),
+    "returned": {"created"},
+    "succeeded": {"returned"},  # only from a bank statement: the transfer came back
 }
 #: waits between queries of an unknown/pending payout (attempt n -> delay)
 BACKOFF = (10, 30, 60, 300, 900, 3600)
@@ -94,6 +95,8 @@ def apply_result(payout_id: int, result: RefundResult, source: str) -> Step:
         ResultStatus.UNKNOWN: "unknown",
         ResultStatus.FAILED: "failed",
     }[result.status]
+    if payout.state == "succeeded" and new_state == "failed" and source == "statement":
+        new_state = "returned"
     if new_state not in FORWARD.get(payout.state, set()):
         db.session.rollback()
         return Step(done=payout.state in ("succeeded", "failed"))
@@ -112,7 +115,7 @@ def apply_result(payout_id: int, result: RefundResult, source: str) -> Step:
             last_message=result.message[:2000],
             last_raw=_jsonable(result.raw),
             next_attempt_at=retry_at,
-            settled_at=now if new_state == "succeeded" else None,
+            settled_at=now if new_state == "succeeded" else payout.settled_at,
         )
         .execution_options(synchronize_session=False)
     ).rowcount
@@ -131,6 +134,8 @@ def apply_result(payout_id: int, result: RefundResult, source: str) -> Step:
     if new_state == "succeeded" and case.state == str(State.REFUNDING):
         transition(case, State.REFUNDED, SYSTEM, data={"payout_id": payout.id})
     elif new_state == "failed" and case.state == str(State.REFUNDING):
+        transition(case, State.PAYOUT_FAILED, SYSTEM, result.message, data={"payout_id": payout.id})
+    elif new_state == "returned" and case.state == str(State.REFUNDED):
         transition(case, State.PAYOUT_FAILED, SYSTEM, result.message, data={"payout_id": payout.id})
     db.session.commit()
     return Step(done=new_state in ("succeeded", "failed"), retry_at=retry_at)
