@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
+from flask_wtf.file import FileField
 from wtforms import (
     MultipleFileField,
     PasswordField,
@@ -105,3 +106,18 @@ class LoginForm(FlaskForm):
 
     username = StringField(_l("Username"), validators=[DataRequired(), Length(max=80)])
     password = PasswordField(_l("Password"), validators=[DataRequired(), Length(max=128)])
+
+
+class ManualRouteForm(FlaskForm):
+    """Record that a failed refund was paid by another route."""
+
+    route = StringField(_l("Route used"), validators=[DataRequired(), Length(max=30)])
+    note = TextAreaField(
+        _l("Why (kept in the case record)"), validators=[DataRequired(), Length(max=2000)]
+    )
+
+
+class StatementForm(FlaskForm):
+    """Upload a bank statement."""
+
+    statement = FileField(_l("Bank statement (camt.053 XML)"), validators=[DataRequired()])

@@ -7,9 +7,10 @@ from flask import Flask
 
 def register_blueprints(app: Flask) -> None:
     """Register every blueprint on ``app``."""
-    from portal.views import auth, buyer, callbacks, review
+    from portal.views import auth, buyer, callbacks, payouts, review
 
     app.register_blueprint(buyer.bp)
     app.register_blueprint(auth.bp)
     app.register_blueprint(review.bp)
     app.register_blueprint(callbacks.bp)
+    app.register_blueprint(payouts.bp)

@@ -1,0 +1,118 @@
+"""Operator pages for payouts: list with gateway answers, retry, another route, bank batches."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
+from flask_babel import gettext
+from sqlalchemy import select
+
+from portal.extensions import db
+from portal.forms import EmptyForm, ManualRouteForm, StatementForm
+from portal.models import Payout
+from portal.plugins_setup import channels
+from portal.services import bank_batches, context, payout_ops
+from portal.services.errors import DomainError
+from portal.views.access import reviewer_required, staff_actor
+from portal.web import domain_message
+
+bp = Blueprint("payouts", __name__, url_prefix="/review/payouts")
+STATES = ("created", "pending", "unknown", "succeeded", "failed", "returned")
+
+
+@bp.get("/")
+@reviewer_required
+def index() -> ResponseReturnValue:
+    """Payouts, newest first, filtered by state."""
+    state = request.args.get("state", "")
+    query = select(Payout).order_by(Payout.id.desc()).limit(200)
+    if state in STATES:
+        query = query.where(Payout.state == state)
+    return render_template(
+        "review/payouts.html",
+        payouts=db.session.scalars(query).all(),
+        state=state,
+        states=STATES,
+        now=context.now(),
+        form=EmptyForm(),
+        manual_form=ManualRouteForm(),
+        statement_form=StatementForm(),
+        waiting=len(bank_batches.exportable()) if "bank" in channels() else None,
+        formats=channels().get("bank").batch_formats() if "bank" in channels() else (),
+    )
+
+
+def _back() -> Response:
+    return redirect(url_for("payouts.index"), code=303)
+
+
+@bp.post("/<int:payout_id>/retry")
+@reviewer_required
+def retry(payout_id: int) -> ResponseReturnValue:
+    """Retry a failed payout with its same idempotency key."""
+    if EmptyForm().validate_on_submit():
+        try:
+            payout_ops.retry(payout_id, staff_actor())
+            flash(gettext("Retrying with the same key."))
+        except DomainError as exc:
+            flash(domain_message(exc))
+    return _back()
+
+
+@bp.post("/<int:payout_id>/manual")
+@reviewer_required
+def manual(payout_id: int) -> ResponseReturnValue:
+    """Record a refund paid by another route (an explicit, recorded decision)."""
+    form = ManualRouteForm()
+    if form.validate_on_submit():
+        try:
+            payout_ops.pay_another_way(payout_id, staff_actor(), form.route.data, form.note.data)
+            flash(gettext("Recorded as paid by another route."))
+        except DomainError as exc:
+            flash(domain_message(exc))
+    else:
+        flash(gettext("Name the route and explain the decision."))
+    return _back()
+
+
+@bp.post("/bank/export")
+@reviewer_required
+def bank_export() -> ResponseReturnValue:
+    """Download the pending bank payouts as a batch file (CSV or pain.001)."""
+    if not EmptyForm().validate_on_submit():
+        return _back()
+    try:
+        batch = bank_batches.export_batch(staff_actor(), request.form.get("format", "csv"))
+    except DomainError as exc:
+        flash(domain_message(exc))
+        return _back()
+    mimetype = "application/xml" if batch.filename.endswith(".xml") else "text/csv"
+    return Response(
+        batch.content,
+        mimetype=mimetype,
+        headers={"Content-Disposition": f'attachment; filename="{batch.filename}"'},
+    )
+
+
+@bp.post("/bank/statement")
+@reviewer_required
+def bank_statement() -> ResponseReturnValue:
+    """Import the bank's camt.053 statement."""
+    form = StatementForm()
+    if form.validate_on_submit():
+        data = request.files[form.statement.name].read(10 * 1024 * 1024)
+        try:
+            report = bank_batches.import_statement(staff_actor(), data)
+            flash(
+                gettext(
+                    "Statement imported: %(a)s applied, %(d)s already known, %(u)s unmatched.",
+                    a=report.applied,
+                    d=report.duplicates,
+                    u=len(report.unmatched),
+                )
+            )
+        except DomainError as exc:
+            flash(domain_message(exc))
+    else:
+        flash(gettext("Choose the statement file (camt.053 XML)."))
+    return _back()
