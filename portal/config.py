@@ -34,6 +34,8 @@ DEFAULTS: dict[str, Any] = {
     # Payout channels that must be loaded at start-up (a missing one is a start-up error).
     "REQUIRED_CHANNELS": [],
     "PUBLIC_BASE_URL": "http://127.0.0.1:5000",
+    # shown to buyers whose refund is late (until they open a ticket)
+    "SUPPORT_CONTACT": "support@example.com",
     "QUEUE_NAME": "portal",
     "RQ_IS_ASYNC": True,
 }

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 
 import pytest
+from refund_portal_bank.simulator import statement_for
 from sqlalchemy import select
 
 from portal.extensions import db
@@ -12,9 +13,6 @@ from portal.models import Event, Payout, RefundCase
 from portal.services import cases
 from tests import factories as f
 from tests.test_settlement import approved_case, work
-
-pytest.importorskip("refund_portal_bank")
-from refund_portal_bank.simulator import statement_for  # noqa: E402
 
 CARD = {"account_name": "张三", "account_no": "6222020200112233445", "bank_name": "中国工商银行"}
 

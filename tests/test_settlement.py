@@ -196,3 +196,26 @@ def test_missing_channel_refuses_approval_and_writes_nothing(app, clock, reviewe
         cases.approve(case, reviewer)
     assert db.session.get(RefundCase, case.id).state == "submitted"
     assert db.session.scalar(select(func.count()).select_from(Payout)) == 0
+
+
+def test_buyer_refund_record_shows_route_arrival_and_late_flag(
+    app, browser, clock, reviewer, gateway
+):
+    from tests.test_buyer_flow import login_order
+
+    gateway.script = ["pending"]
+    case = approved_case(clock, reviewer)
+    work(app)
+    login_order(browser, case.order)
+    html = browser.get(f"/orders/{case.order.order_no}").get_data(as_text=True)
+    assert "Fake Pay: at once (some banks up to 2 working days)" in html
+    assert "2026-03-12" in html  # Tue + 2 working days
+    assert 'hx-trigger="every 5s"' in html  # keeps itself fresh while in flight
+    assert "has not arrived by its expected date" not in html
+    clock.advance(days=3)
+    html = browser.get(f"/orders/{case.order.order_no}").get_data(as_text=True)
+    assert "has not arrived by its expected date" in html and "support@example.com" in html
+    frag = browser.get(f"/orders/{case.order.order_no}", headers={"HX-Request": "true"}).get_data(
+        as_text=True
+    )
+    assert frag.lstrip().startswith('<section id="refund-record"') and "<html" not in frag

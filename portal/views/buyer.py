@@ -21,8 +21,9 @@ from portal.domain.states import State
 from portal.extensions import db, limiter
 from portal.forms import AnswerForm, ApplyForm, EmptyForm, LookupForm
 from portal.models import Evidence, Payout
-from portal.services import cases, evidence, orders
+from portal.services import cases, context, evidence, orders
 from portal.services.errors import DomainError
+from portal.views.arrival import arrival_texts
 from portal.views.htmx_util import done, page_or_fragment
 from portal.web import domain_message
 
@@ -104,6 +105,8 @@ def order(order_no: str):
         refundable=orders.refundable_fen(order),
         codes=orders.visible_codes(order),
         payouts=payouts,
+        arrival=arrival_texts(payouts),
+        now=context.now(),
         form=EmptyForm(),
         reason_labels=REASON_LABELS,
     )
