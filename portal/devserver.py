@@ -1,6 +1,5 @@
-"""``make run``: database, demo data, embedded Redis, an RQ worker and the web server.
-
-Everything it starts stops on Ctrl-C.
+"""``make run``: database, demo data, embedded Redis, gateway simulators, an RQ worker and
+the web server, all in the foreground. Ctrl-C (or SIGTERM) stops all of it.
 """
 
 from __future__ import annotations
@@ -10,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 from werkzeug.serving import run_simple
 
@@ -20,27 +20,37 @@ def run(host: str, port: int) -> None:
 
     from portal import create_app
     from portal.demo import CONTACT, QUERY_PASSWORD, STAFF, STAFF_PASSWORD, load
+    from portal.devsims import register_trades, start_simulators
     from portal.embedded import start_embedded_redis, stop_embedded_redis
 
     started = time.monotonic()
     signal.signal(signal.SIGTERM, _interrupt)
-    app = create_app()
-    env = dict(os.environ)
-    if not app.config.get("REDIS_URL"):
-        url = start_embedded_redis(app.instance_path)
-        env["PORTAL_REDIS_URL"] = url
-        app.config["REDIS_URL"] = url
-    with app.app_context():
-        upgrade()
-        load()
-    children = [
-        subprocess.Popen([sys.executable, "-m", "portal.cli", "worker"], env=env),
-    ]
-    print(f"\n  refund-portal is running at http://{host}:{port}/")
-    print(f"  demo orders DEMO1001..DEMO1011, contact {CONTACT}, query password {QUERY_PASSWORD}")
-    print("  staff logins (password " + STAFF_PASSWORD + "): " + ", ".join(s[0] for s in STAFF))
-    print(f"  started in {time.monotonic() - started:.1f} s; Ctrl-C stops everything\n", flush=True)
+    instance = Path(create_app().instance_path)
+    env = os.environ
+    if not env.get("PORTAL_REDIS_URL"):
+        env["PORTAL_REDIS_URL"] = start_embedded_redis(str(instance))
+    children = start_simulators(instance / "devkeys", env)
+    env.setdefault("PORTAL_PUBLIC_BASE_URL", f"http://{host}:{port}")
     try:
+        app = create_app()
+        with app.app_context():
+            upgrade()
+            load()
+            trades = register_trades(env)
+        children.append(
+            subprocess.Popen([sys.executable, "-m", "portal.cli", "worker"], env=env)
+        )
+        channels = ", ".join(app.extensions["portal.channels"].ids())
+        print(f"\n  refund-portal is running at http://{host}:{port}/")
+        print(
+            f"  demo orders DEMO1001..DEMO1011, contact {CONTACT}, query password {QUERY_PASSWORD}"
+        )
+        print(f"  staff logins (password {STAFF_PASSWORD}): " + ", ".join(s[0] for s in STAFF))
+        print(f"  payout channels: {channels}; {trades} demo trades on the gateway simulators")
+        print(
+            f"  started in {time.monotonic() - started:.1f} s; Ctrl-C stops everything\n",
+            flush=True,
+        )
         run_simple(host, port, app, use_reloader=False, threaded=True)
     except KeyboardInterrupt:
         pass
