@@ -59,7 +59,7 @@ def run(host: str, port: int) -> None:
             child.send_signal(signal.SIGINT)
         for child in children:
             try:
-                child.wait(timeout=10)
+                child.wait(timeout=5)
             except subprocess.TimeoutExpired:
                 child.kill()
         stop_embedded_redis()

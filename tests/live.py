@@ -1,0 +1,64 @@
+"""A live stack for end-to-end tests: the portal over real HTTP, gateway simulators,
+and real ``rq worker`` processes sharing the test's database and Redis."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from flask import Flask
+from werkzeug.serving import make_server
+
+
+@contextmanager
+def serve(app: Flask) -> Iterator[str]:
+    """Serve ``app`` on 127.0.0.1 in a thread; yields its base URL."""
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        thread.join(5)
+
+
+def worker_env(app: Flask, extra: dict[str, str]) -> dict[str, str]:
+    """Environment for a worker process that talks to the same database, Redis and gateways."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PORTAL_")}
+    env.update(
+        {
+            "PORTAL_DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"],
+            "PORTAL_REDIS_URL": app.config["REDIS_URL"],
+            "PORTAL_SECRET_KEY": "test-secret",
+            "PORTAL_PUBLIC_BASE_URL": app.config["PUBLIC_BASE_URL"],
+        }
+    )
+    env.update(extra)
+    return env
+
+
+def start_worker(env: dict[str, str], burst: bool = True) -> subprocess.Popen:
+    """A real ``refund-portal worker`` (forking RQ worker) in its own process group."""
+    args = [sys.executable, "-m", "portal.cli", "worker"] + (["--burst"] if burst else [])
+    return subprocess.Popen(
+        args,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+
+
+def kill_group(proc: subprocess.Popen) -> None:
+    """SIGKILL the worker and its work-horse child together."""
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    proc.wait(10)

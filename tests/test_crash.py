@@ -1,0 +1,130 @@
+"""Crash test: real ``rq worker`` processes SIGKILLed at random points during settlement.
+
+After every trial's worker is killed, the sweep and a fresh worker are run until nothing
+is left: every approved refund must end refunded exactly once, counted on the gateway
+simulator's own ledger.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import time
+from datetime import UTC, datetime
+
+import pytest
+from rq.registry import StartedJobRegistry
+from sqlalchemy import select
+
+from portal.domain.policy import Kind, Reason
+from portal.domain.states import Role
+from portal.extensions import db
+from portal.models import Payout, RefundCase
+from portal.queue import queue
+from portal.services import cases
+from portal.services.actors import Actor
+from tests import factories as f
+from tests.live import kill_group, serve, start_worker, worker_env
+
+wechat_sim = pytest.importorskip("refund_portal_wechat.simulator")
+
+TRIALS = int(os.environ.get("CRASH_TRIALS", "50"))
+CASES_PER_TRIAL = 2
+
+
+@pytest.mark.slow
+def test_killed_workers_pay_every_refund_exactly_once(app, clock, tmp_path):
+    from jobs.runtime import set_app
+    from jobs.sweeps import sweep_payouts
+
+    rng = random.Random(int(os.environ.get("CRASH_SEED", "20261128")))
+    keys = tmp_path / "keys"
+    sim = wechat_sim.WechatSimulator(str(keys), hang_s=3)
+    sim.start()
+    app.config.update(DEV_KEYS_DIR=str(keys), WECHAT_GATEWAY_URL=sim.url, WECHAT_TIMEOUT=1)
+    from portal.plugins_setup import init_plugins
+
+    init_plugins(app)  # now with the wechat channel
+    clock.set(datetime.now(UTC))  # the worker processes run on the real clock
+    reviewer_user = f.staff("crash")
+    reviewer = Actor(Role.REVIEWER, reviewer_user.id, "crash")
+    with serve(app) as base:
+        app.config["PUBLIC_BASE_URL"] = base
+        env = worker_env(
+            app,
+            {
+                "PORTAL_DEV_KEYS_DIR": str(keys),
+                "PORTAL_WECHAT_GATEWAY_URL": sim.url,
+                "PORTAL_WECHAT_TIMEOUT": "1",
+            },
+        )
+        expected: dict[str, int] = {}
+        kills_mid_job = 0
+        started = StartedJobRegistry(queue=queue())
+        for trial in range(TRIALS):
+            for _ in range(CASES_PER_TRIAL):
+                order = f.order(clock(), channel="wechat", amount_fen=rng.randint(1, 50000))
+                sim.add_trade(
+                    order.payment.gateway_trade_id,
+                    order.payment.merchant_trade_no,
+                    order.amount_fen,
+                )
+                case = cases.apply_for_refund(
+                    order,
+                    cases.ApplyInput(Kind.REFUND_ONLY, Reason.UNUSABLE, order.amount_fen, "x"),
+                )
+                cases.approve(case, reviewer)
+            if rng.random() < 0.3:
+                sim.misbehave(rng.choice(["timeout_after_move", "system_error", "notify_twice"]))
+            worker = start_worker(env)
+            if trial % 2:
+                time.sleep(rng.uniform(0.3, 1.6))  # anywhere: start-up, between jobs, mid-job
+            else:
+                _wait_for_a_running_job(started, timeout=5)
+                time.sleep(rng.uniform(0, 0.08))  # somewhere inside a settlement
+            kill_group(worker)
+            if _job_running(started):
+                kills_mid_job += 1
+        db.session.expire_all()
+        for payout in db.session.scalars(select(Payout)):
+            expected[payout.idempotency_key] = payout.amount_fen
+
+        # restart: the sweep (with the clock past every backoff) and a worker that is not killed
+        set_app(app)
+        for _ in range(6):
+            clock.advance(hours=2)
+            sweep_payouts(reschedule=False)
+            worker = start_worker(env)
+            worker.wait(120)
+            db.session.expire_all()
+            left = db.session.scalars(select(Payout).where(Payout.state != "succeeded")).all()
+            if not left:
+                break
+        db.session.expire_all()
+        states = db.session.scalars(select(Payout.state)).all()
+        assert states and set(states) == {"succeeded"}, states
+        assert {c.state for c in db.session.scalars(select(RefundCase))} == {"refunded"}
+        movements = sim.movements()
+        moved_keys = [m["out_refund_no"] for m in movements]
+        assert len(moved_keys) == len(set(moved_keys)), "a refund moved money twice"
+        assert {m["out_refund_no"]: m["amount_fen"] for m in movements} == expected
+        if TRIALS >= 20:
+            assert kills_mid_job >= 1  # some kills landed in the middle of a settlement job
+    sim.stop()
+    print(
+        f"\ncrash test: {TRIALS} trials, {len(expected)} refunds, "
+        f"{kills_mid_job} workers killed in the middle of a job, {len(movements)} movements"
+    )
+
+
+def _wait_for_a_running_job(registry: StartedJobRegistry, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and not registry.get_job_ids():
+        time.sleep(0.005)
+
+
+def _job_running(registry: StartedJobRegistry) -> bool:
+    """Whether a job was left STARTED by the killed worker (it died mid-job)."""
+    ids = registry.get_job_ids()
+    registry.connection.delete(registry.key)  # forget them: each trial counts afresh
+    return bool(ids)
