@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import importlib
+
 from flask import Flask
 from rq import Worker
 
 from jobs.runtime import set_app
+
+#: imported once in the worker so each forked work-horse starts with them loaded
+PRELOAD = ("jobs.settlement", "jobs.sweeps", "portal.services.settlement", "portal.services.cases")
 
 
 def run_worker(app: Flask, burst: bool = False) -> None:
@@ -13,6 +18,11 @@ def run_worker(app: Flask, burst: bool = False) -> None:
     from portal.queue import redis_connection
 
     set_app(app)
+    for module in PRELOAD:
+        importlib.import_module(module)
+    from jobs.warmup import warm_up
+
+    warm_up(app)
     with app.app_context():
         conn = redis_connection()
         worker = Worker([app.config["QUEUE_NAME"]], connection=conn)

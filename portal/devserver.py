@@ -37,9 +37,7 @@ def run(host: str, port: int) -> None:
             upgrade()
             load()
             trades = register_trades(env)
-        children.append(
-            subprocess.Popen([sys.executable, "-m", "portal.cli", "worker"], env=env)
-        )
+        children.append(subprocess.Popen([sys.executable, "-m", "portal.cli", "worker"], env=env))
         channels = ", ".join(app.extensions["portal.channels"].ids())
         print(f"\n  refund-portal is running at http://{host}:{port}/")
         print(

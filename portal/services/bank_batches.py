@@ -61,7 +61,8 @@ def export_batch(actor: Actor, fmt: str, channel_id: str = "bank") -> Batch:
     if not payouts:
         raise DomainError(N_("No bank payouts are waiting for export."), rule="empty_batch")
     requests = [
-        settlement.refund_request(p, db.session.get(Payment, p.payment_id)) for p in payouts
+        settlement.refund_request(p, db.session.get(Payment, p.payment_id), p.case.case_no)
+        for p in payouts
     ]
     try:
         content = channel.export_batch(requests, fmt)

@@ -48,7 +48,7 @@ class Step:
     retry_at: datetime | None = None
 
 
-def refund_request(payout: Payout, payment: Payment) -> RefundRequest:
+def refund_request(payout: Payout, payment: Payment, case_no: str) -> RefundRequest:
     """The immutable request for a payout: the same bytes on every attempt."""
     from flask import current_app
 
@@ -58,20 +58,31 @@ def refund_request(payout: Payout, payment: Payment) -> RefundRequest:
         payment=payment_ref(payment),
         amount_fen=payout.amount_fen,
         currency=payout.currency,
-        reason=f"refund {payout.case.case_no}",
+        reason=f"refund {case_no}",
         notify_url=f"{base}/callbacks/{payment.channel}",
     )
+
+
+def load(payout_id: int) -> tuple[Payout, Payment, str] | None:
+    """The payout, its payment and its case number, in one query."""
+    row = db.session.execute(
+        select(Payout, Payment, RefundCase.case_no)
+        .join(Payment, Payment.id == Payout.payment_id)
+        .join(RefundCase, RefundCase.id == Payout.case_id)
+        .where(Payout.id == payout_id)
+    ).first()
+    return None if row is None else (row[0], row[1], row[2])
 
 
 def settle(payout_id: int) -> Step:
     """One settlement step for a payout; safe to run any number of times."""
     from portal.plugins_setup import channels
 
-    payout = db.session.get(Payout, payout_id)
-    if payout is None or payout.state in ("succeeded", "failed"):
+    row = load(payout_id)
+    if row is None or row[0].state in ("succeeded", "failed", "returned"):
         return Step(done=True)
-    payment = db.session.get(Payment, payout.payment_id)
-    request = refund_request(payout, payment)
+    payout, payment, case_no = row
+    request = refund_request(payout, payment, case_no)
     channel = channels().get(payout.channel)
     db.session.rollback()  # hold no transaction (or lock) while talking to the gateway
     if payout.state in ("unknown", "pending"):
@@ -122,15 +133,15 @@ def apply_result(payout_id: int, result: RefundResult, source: str) -> Step:
     if changed != 1:
         db.session.rollback()
         return Step(done=False, retry_at=now)
+    case = db.session.get(RefundCase, payout.case_id)
     record(
         "payout_" + new_state,
         SYSTEM,
-        case=payout.case,
+        case=case,
         payout_id=payout.id,
         reason=result.message,
         data={"code": result.code, "source": source, "reference": result.gateway_reference},
     )
-    case = db.session.get(RefundCase, payout.case_id)
     if new_state == "succeeded" and case.state == str(State.REFUNDING):
         transition(case, State.REFUNDED, SYSTEM, data={"payout_id": payout.id})
     elif new_state == "failed" and case.state == str(State.REFUNDING):

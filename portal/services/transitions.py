@@ -21,6 +21,7 @@ def record(
     actor: Actor,
     *,
     case: RefundCase | None = None,
+    case_id: int | None = None,
     order_id: int | None = None,
     payout_id: int | None = None,
     reason: str = "",
@@ -31,7 +32,7 @@ def record(
     """Append an event to the audit trail (in the caller's transaction)."""
     event = Event(
         kind=kind,
-        case_id=case.id if case else None,
+        case_id=case.id if case else case_id,
         order_id=order_id if order_id is not None else (case.order_id if case else None),
         payout_id=payout_id,
         actor_role=str(actor.role),
@@ -102,11 +103,13 @@ def transition(
             N_("Someone else changed this case a moment ago. Reload it to see what happened."),
             rule="concurrent",
         )
+    case_id, order_id = case.id, case.order_id
     db.session.expire(case)
     return record(
         "transition",
         actor,
-        case=case,
+        case_id=case_id,
+        order_id=order_id,
         frm=str(frm),
         to=str(to),
         reason=reason,

@@ -1,0 +1,23 @@
+"""``make bench``: run every benchmark (or the ones named: ``python -m bench settlement``)."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+BENCHES = ["settlement", "crash"]
+
+
+def main(names: list[str]) -> int:
+    """Run the named benchmarks in order; non-zero if any fails."""
+    status = 0
+    for name in names or BENCHES:
+        module = importlib.import_module(f"bench.{name}")
+        result = module.main()
+        if isinstance(result, int) and result != 0:
+            status = result
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
