@@ -11,7 +11,7 @@ def main() -> int:
     """Run tests/test_crash.py with CRASH_TRIALS=200 (override with the variable)."""
     env = dict(os.environ)
     env.setdefault("CRASH_TRIALS", "200")
-    return subprocess.call(  # noqa: S603
+    return subprocess.call(
         [
             sys.executable,
             "-m",
