@@ -43,14 +43,17 @@ def worker_env(app: Flask, extra: dict[str, str]) -> dict[str, str]:
     return env
 
 
-def start_worker(env: dict[str, str], burst: bool = True) -> subprocess.Popen:
+def start_worker(
+    env: dict[str, str], burst: bool = True, log: str | None = None
+) -> subprocess.Popen:
     """A real ``refund-portal worker`` (forking RQ worker) in its own process group."""
     args = [sys.executable, "-m", "portal.cli", "worker"] + (["--burst"] if burst else [])
+    out = open(log, "ab") if log else subprocess.DEVNULL
     return subprocess.Popen(
         args,
         env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stdout=out,
+        stderr=out,
         start_new_session=True,
     )
 

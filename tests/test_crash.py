@@ -94,7 +94,7 @@ def test_killed_workers_pay_every_refund_exactly_once(app, clock, tmp_path):
         for _ in range(6):
             clock.advance(hours=2)
             sweep_payouts(reschedule=False)
-            worker = start_worker(env)
+            worker = start_worker(env, log=str(tmp_path / "final-worker.log"))
             worker.wait(120)
             db.session.expire_all()
             left = db.session.scalars(select(Payout).where(Payout.state != "succeeded")).all()
@@ -102,7 +102,8 @@ def test_killed_workers_pay_every_refund_exactly_once(app, clock, tmp_path):
                 break
         db.session.expire_all()
         states = db.session.scalars(select(Payout.state)).all()
-        assert states and set(states) == {"succeeded"}, states
+        log = (tmp_path / "final-worker.log").read_text(errors="replace")[-3000:]
+        assert states and set(states) == {"succeeded"}, (states, log)
         assert {c.state for c in db.session.scalars(select(RefundCase))} == {"refunded"}
         movements = sim.movements()
         moved_keys = [m["out_refund_no"] for m in movements]

@@ -219,3 +219,13 @@ def test_buyer_refund_record_shows_route_arrival_and_late_flag(
         as_text=True
     )
     assert frag.lstrip().startswith('<section id="refund-record"') and "<html" not in frag
+
+
+def test_worker_warm_up_writes_nothing(app):
+    from jobs.warmup import warm_up
+    from portal.models import Merchant
+
+    warm_up(app)
+    warm_up(app)
+    assert db.session.scalar(select(func.count()).select_from(Merchant)) == 0
+    assert db.session.scalar(select(func.count()).select_from(Payout)) == 0
