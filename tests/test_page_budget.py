@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 
 import pytest
+
 from portal.domain.policy import Kind, Reason
 from portal.services import cases
 from tests import factories as f
@@ -47,7 +48,7 @@ def test_buyer_pages_fit_the_budget(app, browser, pages):
 
 
 def test_staff_pages_fit_the_budget(app, browser, pages, clock):
-    order, case = pages
+    _order, case = pages
     for _ in range(40):  # a busy queue
         o = f.order(clock())
         cases.apply_for_refund(o, cases.ApplyInput(Kind.REFUND_ONLY, Reason.UNUSABLE, 100, "y"))
