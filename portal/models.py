@@ -59,6 +59,7 @@ class Merchant(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     slug: Mapped[str] = mapped_column(String(40), unique=True)
     name: Mapped[str] = mapped_column(String(120))
+
     created_at: Mapped[datetime] = mapped_column(TS, default=utcnow)
 
 
@@ -274,4 +275,90 @@ class Event(db.Model):
     to_state: Mapped[str] = mapped_column(String(20), default="")
     reason: Mapped[str] = mapped_column(Text, default="")
     data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(TS, default=utcnow)
+
+
+class Offer(db.Model):
+    """A structured offer in a three-way negotiation: an amount and a note."""
+
+    __tablename__ = "offers"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("refund_cases.id"), index=True)
+    by_role: Mapped[str] = mapped_column(String(20))  # buyer | merchant | reviewer
+    by_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    amount_fen: Mapped[int] = mapped_column(Fen)
+    note: Mapped[str] = mapped_column(Text, default="")
+    # open | accepted | countered | superseded
+    state: Mapped[str] = mapped_column(String(20), default="open")
+    created_at: Mapped[datetime] = mapped_column(TS, default=utcnow)
+    __table_args__ = (CheckConstraint("amount_fen > 0", name="amount"),)
+
+
+class Freeze(db.Model):
+    """Merchant funds frozen for a disputed case, until the decision releases or uses them."""
+
+    __tablename__ = "freezes"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("refund_cases.id"), index=True)
+    merchant_id: Mapped[int] = mapped_column(ForeignKey("merchants.id"), index=True)
+    amount_fen: Mapped[int] = mapped_column(Fen)
+    state: Mapped[str] = mapped_column(String(20), default="frozen")  # frozen | released | applied
+    created_at: Mapped[datetime] = mapped_column(TS, default=utcnow)
+    ended_at: Mapped[datetime | None] = mapped_column(TS)
+    __table_args__ = (CheckConstraint("amount_fen > 0", name="amount"),)
+
+
+class LedgerTransaction(db.Model):
+    """One balanced set of postings (their amounts sum to zero), caused by one business event."""
+
+    __tablename__ = "ledger_transactions"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(
+        String(30)
+    )  # payment | settlement | freeze | release | refund | payout | ...
+    merchant_id: Mapped[int | None] = mapped_column(ForeignKey("merchants.id"), index=True)
+    order_id: Mapped[int | None] = mapped_column(ForeignKey("orders.id"), index=True)
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("refund_cases.id"), index=True)
+    payout_id: Mapped[int | None] = mapped_column(ForeignKey("payouts.id"))
+    memo: Mapped[str] = mapped_column(String(200), default="")
+    overdraft: Mapped[bool] = mapped_column(Boolean, default=False)  # explicit, recorded
+    created_at: Mapped[datetime] = mapped_column(TS, default=utcnow)
+    postings: Mapped[list[Posting]] = relationship(order_by="Posting.id")
+
+
+class Posting(db.Model):
+    """A signed amount in fen on one account; positive means the account holds more."""
+
+    __tablename__ = "ledger_postings"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    txn_id: Mapped[int] = mapped_column(ForeignKey("ledger_transactions.id"), index=True)
+    account: Mapped[str] = mapped_column(String(60), index=True)
+    amount_fen: Mapped[int] = mapped_column(Fen)
+    __table_args__ = (CheckConstraint("amount_fen <> 0", name="nonzero"),)
+
+
+class Ticket(db.Model):
+    """A support ticket (工单) opened from a late case, with the order and case attached."""
+
+    __tablename__ = "tickets"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("refund_cases.id"), index=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"), index=True)
+    reason: Mapped[str] = mapped_column(String(30))  # review_late | refund_late
+    state: Mapped[str] = mapped_column(String(20), default="open")  # open | answered | closed
+    created_at: Mapped[datetime] = mapped_column(TS, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(TS, default=utcnow)
+    case: Mapped[RefundCase] = relationship()
+    messages: Mapped[list[TicketMessage]] = relationship(order_by="TicketMessage.id")
+
+
+class TicketMessage(db.Model):
+    """One message in a ticket's thread."""
+
+    __tablename__ = "ticket_messages"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), index=True)
+    role: Mapped[str] = mapped_column(String(20))
+    author: Mapped[str] = mapped_column(String(120), default="")
+    text: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(TS, default=utcnow)

@@ -174,6 +174,11 @@ def approve(case: RefundCase, actor: Actor, amount_fen: int | None = None, note:
     _commit(lambda: _approve(case, actor, amount_fen or case.amount_requested_fen, note))
 
 
+def approve_in_transaction(case: RefundCase, actor: Actor, amount_fen: int, note: str) -> None:
+    """``approve`` inside a caller's transaction (e.g. accepting an offer); no commit."""
+    _approve(case, actor, amount_fen, note)
+
+
 def _approve(case: RefundCase, actor: Actor, amount_fen: int, note: str, auto: str = "") -> None:
     if amount_fen <= 0 or amount_fen > case.amount_requested_fen:
         raise DomainError(
@@ -237,8 +242,12 @@ def reject(case: RefundCase, actor: Actor, reason: str) -> None:
     if not reason.strip():
         raise DomainError(N_("Give the reason for the rejection."), rule="empty_reason")
     _check_not_self_appeal(case, actor)
-    _commit(
-        lambda: transition(
+
+    def work() -> None:
+        from portal.services.disputes import release_frozen
+
+        release_frozen(case, actor, "appeal decided for the merchant")
+        transition(
             case,
             State.REJECTED,
             actor,
@@ -247,7 +256,8 @@ def reject(case: RefundCase, actor: Actor, reason: str) -> None:
             decided_by_id=actor.user_id,
             decision_note=reason.strip(),
         )
-    )
+
+    _commit(work)
 
 
 def open_negotiation(case: RefundCase, actor: Actor, note: str = "") -> None:

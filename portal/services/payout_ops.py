@@ -7,7 +7,7 @@ from sqlalchemy import update
 from portal.domain.states import State
 from portal.extensions import db
 from portal.models import Payout, RefundCase
-from portal.services import context
+from portal.services import context, ledger
 from portal.services.actors import Actor
 from portal.services.after_commit import call_after_commit
 from portal.services.errors import DomainError
@@ -93,6 +93,7 @@ def pay_another_way(payout_id: int, actor: Actor, route: str, note: str) -> Payo
             )
         db.session.add(manual)
         db.session.flush()
+        ledger.record_payout(manual.id, case.order, manual.channel, manual.amount_fen)
         record(
             "payout_manual_route",
             actor,

@@ -16,7 +16,7 @@ from portal.domain.states import State
 from portal.extensions import db
 from portal.models import Order, Payment, Payout, RefundCase
 from portal.plugins_setup import channels
-from portal.services import context
+from portal.services import context, ledger
 from portal.services.actors import Actor
 from portal.services.after_commit import call_after_commit
 from portal.services.errors import DomainError
@@ -102,6 +102,7 @@ def start_payout(case: RefundCase, actor: Actor, amount_fen: int) -> Payout:
     )
     db.session.add(payout)
     db.session.flush()
+    ledger.charge_refund(case.id, order, amount_fen, payout.id)
     transition(case, State.REFUNDING, actor, data={"payout_id": payout.id})
     record(
         "payout_created",

@@ -22,7 +22,7 @@ from portal.channels import (
 from portal.domain.states import State
 from portal.extensions import db
 from portal.models import Payment, Payout, RefundCase
-from portal.services import context
+from portal.services import context, ledger
 from portal.services.actors import SYSTEM
 from portal.services.payouts import payment_ref
 from portal.services.transitions import record, transition
@@ -134,6 +134,10 @@ def apply_result(payout_id: int, result: RefundResult, source: str) -> Step:
         db.session.rollback()
         return Step(done=False, retry_at=now)
     case = db.session.get(RefundCase, payout.case_id)
+    if new_state in ("succeeded", "returned"):
+        ledger.record_payout(
+            payout.id, case.order, payout.channel, payout.amount_fen, back=new_state == "returned"
+        )
     record(
         "payout_" + new_state,
         SYSTEM,

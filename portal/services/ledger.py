@@ -1,0 +1,275 @@
+"""Posting money movements and reading balances; called inside the use case's transaction.
+
+Balances are always derived from postings. ``check`` proves the books: every
+transaction balances, and no merchant's available balance is below zero except by
+an explicitly recorded overdraft.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import func, select
+
+from portal.domain import ledger as rules
+from portal.domain.ledger import Entry
+from portal.extensions import db
+from portal.models import Freeze, LedgerTransaction, Merchant, Order, Posting
+from portal.services import context
+from portal.services.errors import DomainError
+from portal.services.policy_text import N_
+
+
+def post(
+    kind: str,
+    entries: list[Entry],
+    *,
+    merchant_id: int | None = None,
+    order_id: int | None = None,
+    case_id: int | None = None,
+    payout_id: int | None = None,
+    memo: str = "",
+    overdraft: bool = False,
+) -> LedgerTransaction:
+    """Write one balanced transaction (no commit: it joins the caller's transaction)."""
+    rules.check_balanced(entries)
+    txn = LedgerTransaction(
+        kind=kind,
+        merchant_id=merchant_id,
+        order_id=order_id,
+        case_id=case_id,
+        payout_id=payout_id,
+        memo=memo[:200],
+        overdraft=overdraft,
+        created_at=context.now(),
+    )
+    db.session.add(txn)
+    db.session.flush()
+    db.session.add_all(
+        Posting(txn_id=txn.id, account=e.account, amount_fen=e.amount_fen) for e in entries
+    )
+    db.session.flush()
+    return txn
+
+
+def balance(account: str) -> int:
+    """The account's balance: the sum of its postings."""
+    return int(
+        db.session.scalar(
+            select(func.coalesce(func.sum(Posting.amount_fen), 0)).where(Posting.account == account)
+        )
+    )
+
+
+@dataclass(frozen=True)
+class MerchantBalances:
+    """What a merchant sees: available, frozen and refunded to buyers so far."""
+
+    available_fen: int
+    frozen_fen: int
+    refunded_fen: int
+
+
+def merchant_balances(merchant_id: int) -> MerchantBalances:
+    """Balances of a merchant, derived from postings."""
+    refunded = db.session.scalar(
+        select(func.coalesce(func.sum(-Posting.amount_fen), 0))
+        .join(LedgerTransaction, LedgerTransaction.id == Posting.txn_id)
+        .where(
+            LedgerTransaction.kind == "refund",
+            Posting.account.in_([rules.available(merchant_id), rules.frozen(merchant_id)]),
+        )
+    )
+    return MerchantBalances(
+        balance(rules.available(merchant_id)),
+        balance(rules.frozen(merchant_id)),
+        int(refunded or 0),
+    )
+
+
+def record_payment(order: Order) -> LedgerTransaction:
+    """An order was paid: the money is held in escrow."""
+    payment = order.payment
+    return post(
+        "payment",
+        rules.move(payment.captured_fen, rules.external(payment.channel), rules.ESCROW),
+        merchant_id=order.merchant_id,
+        order_id=order.id,
+        memo=order.order_no,
+    )
+
+
+def settle_to_merchant(order: Order) -> LedgerTransaction:
+    """Hand an order's money from escrow to the merchant's available balance."""
+    return post(
+        "settlement",
+        rules.move(order.payment.captured_fen, rules.ESCROW, rules.available(order.merchant_id)),
+        merchant_id=order.merchant_id,
+        order_id=order.id,
+        memo=order.order_no,
+    )
+
+
+def _settled(order: Order) -> bool:
+    return bool(
+        db.session.scalar(
+            select(func.count())
+            .select_from(LedgerTransaction)
+            .where(LedgerTransaction.order_id == order.id, LedgerTransaction.kind == "settlement")
+        )
+    )
+
+
+def freeze(case_id: int, order: Order, amount_fen: int) -> Freeze:
+    """Freeze part of the merchant's available balance for a disputed case."""
+    merchant_id = order.merchant_id
+    lock_merchant(merchant_id)
+    if amount_fen > balance(rules.available(merchant_id)):
+        raise DomainError(
+            N_("The merchant holds only %(a)s yuan; cannot freeze more than that."),
+            rule="freeze_over",
+            a=_yuan(balance(rules.available(merchant_id))),
+        )
+    row = Freeze(
+        case_id=case_id, merchant_id=merchant_id, amount_fen=amount_fen, created_at=context.now()
+    )
+    db.session.add(row)
+    post(
+        "freeze",
+        rules.move(amount_fen, rules.available(merchant_id), rules.frozen(merchant_id)),
+        merchant_id=merchant_id,
+        order_id=order.id,
+        case_id=case_id,
+        memo="dispute",
+    )
+    return row
+
+
+def release(row: Freeze, memo: str = "released") -> None:
+    """Give frozen funds back to the merchant's available balance."""
+    if row.state != "frozen":
+        return
+    row.state, row.ended_at = "released", context.now()
+    post(
+        "release",
+        rules.move(row.amount_fen, rules.frozen(row.merchant_id), rules.available(row.merchant_id)),
+        merchant_id=row.merchant_id,
+        case_id=row.case_id,
+        memo=memo,
+    )
+
+
+def charge_refund(case_id: int, order: Order, amount_fen: int, payout_id: int | None) -> None:
+    """A refund was decided: refunds payable, from frozen funds, the merchant or escrow."""
+    merchant_id = order.merchant_id
+    entries: list[Entry] = []
+    remaining = amount_fen
+    frozen_rows = db.session.scalars(
+        select(Freeze).where(Freeze.case_id == case_id, Freeze.state == "frozen")
+    ).all()
+    for row in frozen_rows:
+        use = min(row.amount_fen, remaining)
+        if use:
+            entries += rules.move(use, rules.frozen(merchant_id), rules.REFUNDS_PAYABLE)
+            remaining -= use
+        row.state, row.ended_at = "applied", context.now()
+        if row.amount_fen > use:  # the part not needed goes back to the merchant
+            entries += rules.move(
+                row.amount_fen - use, rules.frozen(merchant_id), rules.available(merchant_id)
+            )
+    overdraft = False
+    if remaining:
+        if _settled(order):
+            lock_merchant(merchant_id)
+            # the buyer is paid back even when the merchant's balance cannot cover it; the
+            # shortfall is an overdraft, recorded on the transaction for the operator to recover
+            overdraft = balance(rules.available(merchant_id)) < remaining
+            entries += rules.move(remaining, rules.available(merchant_id), rules.REFUNDS_PAYABLE)
+        else:
+            entries += rules.move(remaining, rules.ESCROW, rules.REFUNDS_PAYABLE)
+    post(
+        "refund",
+        _net(entries),
+        merchant_id=merchant_id,
+        order_id=order.id,
+        case_id=case_id,
+        payout_id=payout_id,
+        overdraft=overdraft,
+        memo="refund decided",
+    )
+
+
+def record_payout(
+    payout_id: int, order: Order, channel: str, amount_fen: int, back: bool = False
+) -> None:
+    """A payout left (or, when ``back``, came back) through its channel."""
+    entries = rules.move(amount_fen, rules.REFUNDS_PAYABLE, rules.external(channel))
+    if back:
+        entries = rules.move(amount_fen, rules.external(channel), rules.REFUNDS_PAYABLE)
+    post(
+        "payout_returned" if back else "payout",
+        entries,
+        merchant_id=order.merchant_id,
+        order_id=order.id,
+        payout_id=payout_id,
+    )
+
+
+def lock_merchant(merchant_id: int) -> None:
+    """Serialise balance checks for one merchant (row lock on PostgreSQL)."""
+    db.session.scalar(select(Merchant.id).where(Merchant.id == merchant_id).with_for_update())
+
+
+@dataclass(frozen=True)
+class BooksReport:
+    """The result of checking the books."""
+
+    transactions: int
+    unbalanced: tuple[int, ...]
+    negative_without_overdraft: tuple[str, ...]
+
+    @property
+    def ok(self) -> bool:
+        """Whether the books are sound."""
+        return not self.unbalanced and not self.negative_without_overdraft
+
+
+def check() -> BooksReport:
+    """Every transaction balances; no available balance is negative without a recorded overdraft."""
+    sums = db.session.execute(
+        select(Posting.txn_id, func.sum(Posting.amount_fen)).group_by(Posting.txn_id)
+    ).all()
+    unbalanced = tuple(txn for txn, total in sums if total != 0)
+    negatives = []
+    for account, total in db.session.execute(
+        select(Posting.account, func.sum(Posting.amount_fen))
+        .where(Posting.account.like("merchant:%:available"))
+        .group_by(Posting.account)
+    ):
+        if total < 0:
+            merchant_id = int(account.split(":")[1])
+            recorded = db.session.scalar(
+                select(func.count())
+                .select_from(LedgerTransaction)
+                .where(
+                    LedgerTransaction.merchant_id == merchant_id,
+                    LedgerTransaction.overdraft.is_(True),
+                )
+            )
+            if not recorded:
+                negatives.append(account)
+    return BooksReport(len(sums), unbalanced, tuple(negatives))
+
+
+def _net(entries: list[Entry]) -> list[Entry]:
+    """Combine postings per account (dropping zeros), keeping the first-seen order."""
+    totals: dict[str, int] = {}
+    for e in entries:
+        totals[e.account] = totals.get(e.account, 0) + e.amount_fen
+    return [Entry(a, v) for a, v in totals.items() if v]
+
+
+def _yuan(fen: int) -> str:
+    from portal.domain.money import format_yuan
+
+    return format_yuan(fen)
