@@ -121,3 +121,35 @@ class StatementForm(FlaskForm):
     """Upload a bank statement."""
 
     statement = FileField(_l("Bank statement (camt.053 XML)"), validators=[DataRequired()])
+
+
+class MessageForm(FlaskForm):
+    """A message in the negotiation thread or a ticket."""
+
+    text = TextAreaField(
+        _l("Message"), validators=[DataRequired(), Length(max=2000)], render_kw={"rows": 2}
+    )
+
+
+class OfferForm(FlaskForm):
+    """A structured offer: an amount and a note."""
+
+    amount = YuanField(_l("Amount (yuan)"), validators=[DataRequired()])
+    note = StringField(_l("Note"), validators=[Length(max=500)])
+
+
+class AppealForm(FlaskForm):
+    """The buyer's appeal of a rejection."""
+
+    statement = TextAreaField(
+        _l("Why the decision is wrong"),
+        validators=[DataRequired(), Length(min=10, max=2000)],
+        render_kw={"rows": 4},
+    )
+    files = MultipleFileField(_l("More evidence"))
+
+
+class FreezeForm(FlaskForm):
+    """Freeze merchant funds while an appeal is open."""
+
+    amount = YuanField(_l("Amount to freeze (yuan, empty = the amount in dispute)"))

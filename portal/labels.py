@@ -26,6 +26,20 @@ EVENT_LABELS = {
     "codes_withdrawn": N_("Unrevealed card codes taken back"),
     "return_confirmed": N_("Return confirmed"),
     "code_revealed": N_("Card code revealed"),
+    "message": N_("Message"),
+    "offer": N_("Offer"),
+    "offer_accepted": N_("Offer accepted"),
+    "funds_frozen": N_("Merchant funds frozen for the dispute"),
+    "funds_released": N_("Frozen funds released"),
+    "ticket_opened": N_("Support ticket opened"),
+    "payout_succeeded": N_("Refund arrived"),
+    "payout_pending": N_("Refund accepted by the payment channel"),
+    "payout_unknown": N_("Checking the refund with the payment channel"),
+    "payout_failed": N_("Refund failed at the payment channel"),
+    "payout_returned": N_("Bank returned the transfer"),
+    "payout_retried": N_("Refund sent again"),
+    "payout_manual_route": N_("Refund paid by another route"),
+    "payout_exported": N_("Refund put in a bank batch"),
 }
 
 PAYOUT_LABELS = {
@@ -46,4 +60,10 @@ ROLE_LABELS = {
 KIND_LABELS = {
     "refund_only": N_("Refund only"),
     "return_and_refund": N_("Return and refund"),
+}
+
+OFFER_LABELS = {
+    "open": N_("waiting for an answer"),
+    "accepted": N_("accepted"),
+    "countered": N_("countered"),
 }

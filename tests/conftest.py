@@ -146,7 +146,7 @@ def client(app: Flask) -> FlaskClient:
 
 
 _CSRF = re.compile(
-    r'name="csrf_token" type="hidden" value="([^"]+)"|name="csrf_token" value="([^"]+)"'
+    r'name="[\w-]*csrf_token" type="hidden" value="([^"]+)"|name="csrf_token" value="([^"]+)"'
 )
 
 

@@ -7,10 +7,22 @@ from flask import Flask
 
 def register_blueprints(app: Flask) -> None:
     """Register every blueprint on ``app``."""
-    from portal.views import auth, buyer, callbacks, payouts, review
+    from portal.views import (
+        auth,
+        buyer,
+        buyer_disputes,
+        callbacks,
+        merchant,
+        payouts,
+        review,
+        tickets,
+    )
 
     app.register_blueprint(buyer.bp)
+    app.register_blueprint(buyer_disputes.bp)
     app.register_blueprint(auth.bp)
     app.register_blueprint(review.bp)
     app.register_blueprint(callbacks.bp)
     app.register_blueprint(payouts.bp)
+    app.register_blueprint(merchant.bp)
+    app.register_blueprint(tickets.bp)

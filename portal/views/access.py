@@ -52,3 +52,16 @@ def reviewer_required(view: Callable[..., Any]) -> Callable[..., Any]:
         return view(*args, **kwargs)
 
     return wrapped
+
+
+def merchant_required(view: Callable[..., Any]) -> Callable[..., Any]:
+    """Only merchant staff (each sees only its own shop)."""
+
+    @wraps(view)
+    @login_required
+    def wrapped(*args: Any, **kwargs: Any) -> Any:
+        if current_user.role != "merchant" or current_user.merchant_id is None:
+            abort(403)
+        return view(*args, **kwargs)
+
+    return wrapped

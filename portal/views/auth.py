@@ -31,7 +31,7 @@ def login():
             login_user(user)
             target = request.args.get("next") or ""
             if not target.startswith("/") or target.startswith("//"):
-                target = url_for("review.queue") if user.role != "merchant" else "/"
+                target = url_for("review.queue" if user.role != "merchant" else "merchant.index")
             return redirect(target, code=303)
         form.form_errors.append(gettext("Wrong username or password."))
         return render_template("auth/login.html", form=form), 422

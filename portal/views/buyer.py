@@ -13,6 +13,7 @@ from flask import (
     session,
     url_for,
 )
+from flask.typing import ResponseReturnValue
 from flask_babel import gettext
 
 from portal.domain import states
@@ -20,7 +21,7 @@ from portal.domain.policy import REASON_LABELS, Kind, Reason
 from portal.domain.states import State
 from portal.extensions import db, limiter
 from portal.forms import AnswerForm, ApplyForm, EmptyForm, LookupForm
-from portal.models import Evidence, Payout
+from portal.models import Evidence, Payout, RefundCase
 from portal.services import cases, context, evidence, orders
 from portal.services.errors import DomainError
 from portal.views.arrival import arrival_texts
@@ -175,10 +176,27 @@ def case(case_no: str):
     return page_or_fragment("buyer/case.html", "buyer/_case_status.html", **_case_context(case))
 
 
-def _case_context(case, answer_form=None):
+def case_page(case: RefundCase, error: str | None = None, status: int = 200) -> ResponseReturnValue:
+    """The case page with an error message at the top (for actions that failed)."""
+    ctx = _case_context(case)
+    ctx["error"] = error
+    return page_or_fragment("buyer/case.html", "buyer/_case_status.html", **ctx), status
+
+
+def _case_context(case: RefundCase, answer_form: AnswerForm | None = None) -> dict:
+    from portal.services import tickets
     from portal.services.timeline import timeline
+    from portal.views.thread import thread_context
 
     return {
+        **thread_context(case, "buyer"),
+        "urls": {
+            "message": url_for("buyer_disputes.message", case_no=case.case_no),
+            "offer": url_for("buyer_disputes.offer", case_no=case.case_no),
+            "accept": url_for("buyer_disputes.accept", case_no=case.case_no),
+        },
+        "late": tickets.why_late(case),
+        "has_ticket": tickets.ticket_of(case) is not None,
         "case": case,
         "order": case.order,
         "events": timeline(case),

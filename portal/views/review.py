@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, flash, render_template, url_for
+from flask import Blueprint, flash, render_template, request, url_for
 from flask_babel import gettext
 from sqlalchemy import select
 
@@ -10,13 +10,22 @@ from portal.domain import states
 from portal.domain.policy import REASON_LABELS
 from portal.domain.states import Role, State
 from portal.extensions import db
-from portal.forms import ApproveForm, EmptyForm, NoteForm, ReasonForm
+from portal.forms import (
+    ApproveForm,
+    EmptyForm,
+    FreezeForm,
+    MessageForm,
+    NoteForm,
+    OfferForm,
+    ReasonForm,
+)
 from portal.models import Payout, RefundCase
-from portal.services import cases, context, orders
+from portal.services import cases, context, disputes, orders
 from portal.services.errors import DomainError
 from portal.services.timeline import timeline
 from portal.views.access import reviewer_required, staff_actor
 from portal.views.htmx_util import done, page_or_fragment
+from portal.views.thread import thread_context
 from portal.web import domain_message
 
 bp = Blueprint("review", __name__, url_prefix="/review")
@@ -67,7 +76,27 @@ def _context(case: RefundCase, **forms):
             "negotiate": forms.get("negotiate") or NoteForm(prefix="negotiate"),
         },
         "error": forms.get("error"),
+        "freeze_form": FreezeForm(prefix="freeze"),
+        "frozen": disputes_frozen(case),
+        "urls": {
+            "message": url_for("review.message", case_no=case.case_no),
+            "offer": url_for("review.offer", case_no=case.case_no),
+            "accept": url_for("review.accept", case_no=case.case_no),
+        },
+        **thread_context(case, str(Role.REVIEWER)),
     }
+
+
+def disputes_frozen(case: RefundCase) -> int:
+    """Fen currently frozen for this case."""
+    from portal.models import Freeze
+
+    return sum(
+        f.amount_fen
+        for f in db.session.scalars(
+            select(Freeze).where(Freeze.case_id == case.id, Freeze.state == "frozen")
+        )
+    )
 
 
 @bp.get("/cases/<case_no>")
@@ -149,3 +178,48 @@ def negotiate(case_no: str):
 @reviewer_required
 def confirm_return(case_no: str):
     return _act(case_no, "empty", EmptyForm(), lambda c, f: cases.confirm_return(c, staff_actor()))
+
+
+@bp.post("/cases/<case_no>/message")
+@reviewer_required
+def message(case_no: str):
+    return _act(
+        case_no,
+        "msg",
+        MessageForm(prefix="msg"),
+        lambda c, f: disputes.post_message(c, staff_actor(), f.text.data),
+    )
+
+
+@bp.post("/cases/<case_no>/offer")
+@reviewer_required
+def offer(case_no: str):
+    return _act(
+        case_no,
+        "offer",
+        OfferForm(prefix="offer"),
+        lambda c, f: disputes.make_offer(c, staff_actor(), f.amount.fen, f.note.data or ""),
+    )
+
+
+@bp.post("/cases/<case_no>/accept")
+@reviewer_required
+def accept(case_no: str):
+    offer_id = request.form.get("offer_id", type=int) or 0
+    return _act(
+        case_no,
+        "accept",
+        EmptyForm(prefix="accept"),
+        lambda c, f: disputes.accept_offer(c, staff_actor(), offer_id),
+    )
+
+
+@bp.post("/cases/<case_no>/freeze")
+@reviewer_required
+def freeze(case_no: str):
+    return _act(
+        case_no,
+        "freeze",
+        FreezeForm(prefix="freeze"),
+        lambda c, f: disputes.freeze_funds(c, staff_actor(), f.amount.fen),
+    )

@@ -1,0 +1,113 @@
+"""Buyer actions beyond the application: negotiation, appeal, support ticket."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
+from flask_babel import gettext
+
+from portal.forms import AppealForm, EmptyForm, MessageForm, OfferForm
+from portal.services import disputes, evidence, tickets
+from portal.services.actors import BUYER
+from portal.services.errors import DomainError
+from portal.views.buyer import _my_case, case_page
+from portal.web import domain_message
+
+bp = Blueprint("buyer_disputes", __name__)
+
+
+def _act(case_no: str, form, action: Callable) -> ResponseReturnValue:
+    case = _my_case(case_no)
+    if form.validate_on_submit():
+        try:
+            action(case, form)
+        except DomainError as exc:
+            return case_page(case, error=domain_message(exc), status=exc.status_code)
+        flash(gettext("Done."))
+        return redirect(url_for("buyer.case", case_no=case_no) + "#thread", code=303)
+    return case_page(case, error=gettext("Check the form."), status=422)
+
+
+@bp.post("/cases/<case_no>/message")
+def message(case_no: str) -> ResponseReturnValue:
+    """Write in the negotiation thread."""
+    return _act(
+        case_no,
+        MessageForm(prefix="msg"),
+        lambda c, f: disputes.post_message(c, BUYER, f.text.data),
+    )
+
+
+@bp.post("/cases/<case_no>/offer")
+def offer(case_no: str) -> ResponseReturnValue:
+    """Counter-offer an amount."""
+    return _act(
+        case_no,
+        OfferForm(prefix="offer"),
+        lambda c, f: disputes.make_offer(c, BUYER, f.amount.fen, f.note.data or ""),
+    )
+
+
+@bp.post("/cases/<case_no>/accept")
+def accept(case_no: str) -> ResponseReturnValue:
+    """Accept the merchant's or platform's offer."""
+    offer_id = request.form.get("offer_id", type=int) or 0
+    return _act(
+        case_no, EmptyForm(prefix="accept"), lambda c, f: disputes.accept_offer(c, BUYER, offer_id)
+    )
+
+
+@bp.route("/cases/<case_no>/appeal", methods=["GET", "POST"])
+def appeal(case_no: str) -> ResponseReturnValue:
+    """Appeal a rejection once, with a statement and more evidence."""
+    case = _my_case(case_no)
+    form = AppealForm()
+    status = 200
+    if form.validate_on_submit():
+        stored: list[evidence.StoredFile] = []
+        try:
+            for upload in request.files.getlist(form.files.name):
+                if upload and upload.filename:
+                    stored.append(evidence.store(upload.stream, upload.filename))
+            disputes.appeal(case, form.statement.data, stored)
+        except DomainError as exc:
+            evidence.discard(stored)
+            form.form_errors.append(domain_message(exc))
+            status = exc.status_code
+        else:
+            flash(gettext("Your appeal was submitted. Another reviewer will decide it."))
+            return redirect(url_for("buyer.case", case_no=case_no), code=303)
+    elif request.method == "POST":
+        status = 422
+    return render_template("buyer/appeal.html", case=case, form=form), status
+
+
+@bp.route("/cases/<case_no>/ticket", methods=["GET", "POST"])
+def ticket(case_no: str) -> ResponseReturnValue:
+    """Open (or continue) a support ticket on a late case; order and case are attached."""
+    case = _my_case(case_no)
+    form = MessageForm(prefix="ticket")
+    existing = tickets.ticket_of(case)
+    status = 200
+    if form.validate_on_submit():
+        try:
+            if existing is None:
+                tickets.open_ticket(case, BUYER, form.text.data)
+            else:
+                tickets.reply(existing.id, BUYER, form.text.data)
+        except DomainError as exc:
+            form.form_errors.append(domain_message(exc))
+            status = exc.status_code
+        else:
+            flash(gettext("Sent. Support will answer here."))
+            return redirect(url_for("buyer_disputes.ticket", case_no=case_no), code=303)
+    elif request.method == "POST":
+        status = 422
+    return (
+        render_template(
+            "buyer/ticket.html", case=case, ticket=existing, form=form, late=tickets.why_late(case)
+        ),
+        status,
+    )

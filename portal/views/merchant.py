@@ -1,0 +1,197 @@
+"""Merchant pages: cases on the shop's own orders, answering them, balances and their history."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from flask import Blueprint, abort, flash, render_template, request, url_for
+from flask.typing import ResponseReturnValue
+from flask_babel import gettext
+from flask_login import current_user
+from sqlalchemy import select
+
+from portal.domain import ledger as accounts
+from portal.domain.policy import REASON_LABELS
+from portal.domain.states import OPEN_STATES, Role
+from portal.extensions import db
+from portal.forms import EmptyForm, MessageForm, OfferForm, ReasonForm
+from portal.models import Freeze, LedgerTransaction, Order, Posting, RefundCase
+from portal.services import cases, context, disputes, ledger
+from portal.services.errors import DomainError
+from portal.services.timeline import timeline
+from portal.views.access import merchant_required, staff_actor
+from portal.views.htmx_util import done, page_or_fragment
+from portal.views.thread import thread_context
+from portal.web import domain_message
+
+bp = Blueprint("merchant", __name__, url_prefix="/merchant")
+
+
+@bp.get("/")
+@merchant_required
+def index() -> ResponseReturnValue:
+    """Open cases on this shop's orders, the nearest deadline first."""
+    rows = db.session.scalars(
+        select(RefundCase)
+        .join(Order, Order.id == RefundCase.order_id)
+        .where(
+            Order.merchant_id == current_user.merchant_id,
+            RefundCase.state.in_([str(s) for s in OPEN_STATES]),
+        )
+        .order_by(RefundCase.deadline_at.is_(None), RefundCase.deadline_at, RefundCase.id)
+        .limit(200)
+    ).all()
+    return render_template(
+        "merchant/index.html",
+        rows=rows,
+        now=context.now(),
+        reason_labels=REASON_LABELS,
+        balances=ledger.merchant_balances(current_user.merchant_id),
+    )
+
+
+def _own_case(case_no: str) -> RefundCase:
+    case = cases.get_case(case_no)
+    if case.order.merchant_id != current_user.merchant_id:
+        abort(404)  # another shop's case does not exist for this merchant
+    return case
+
+
+def _context(
+    case: RefundCase, error: str | None = None, refuse_form: ReasonForm | None = None
+) -> dict:
+    return {
+        "case": case,
+        "order": case.order,
+        "events": timeline(case),
+        "now": context.now(),
+        "reason_labels": REASON_LABELS,
+        "form": EmptyForm(),
+        "refuse_form": refuse_form or ReasonForm(prefix="refuse"),
+        "error": error,
+        "urls": {
+            "message": url_for("merchant.message", case_no=case.case_no),
+            "offer": url_for("merchant.offer", case_no=case.case_no),
+            "accept": url_for("merchant.accept", case_no=case.case_no),
+        },
+        **thread_context(case, str(Role.MERCHANT)),
+    }
+
+
+@bp.get("/cases/<case_no>")
+@merchant_required
+def case(case_no: str) -> ResponseReturnValue:
+    """One case of this shop, with its thread and the merchant's answers."""
+    return page_or_fragment(
+        "merchant/case.html", "merchant/_panel.html", **_context(_own_case(case_no))
+    )
+
+
+def _act(case_no: str, form, action: Callable) -> ResponseReturnValue:
+    case = _own_case(case_no)
+    if not form.validate_on_submit():
+        return page_or_fragment(
+            "merchant/case.html",
+            "merchant/_panel.html",
+            **_context(case, gettext("Check the form.")),
+        ), 422
+    try:
+        action(case, form)
+    except DomainError as exc:
+        db.session.rollback()
+        ctx = _context(case, domain_message(exc))
+        return page_or_fragment(
+            "merchant/case.html", "merchant/_panel.html", **ctx
+        ), exc.status_code
+    flash(gettext("Done."))
+    return done(
+        url_for("merchant.case", case_no=case_no),
+        "merchant/_panel.html",
+        **_context(cases.get_case(case_no)),
+    )
+
+
+@bp.post("/cases/<case_no>/agree")
+@merchant_required
+def agree(case_no: str) -> ResponseReturnValue:
+    """Agree to the full refund."""
+    return _act(case_no, EmptyForm(), lambda c, f: disputes.merchant_agree(c, staff_actor()))
+
+
+@bp.post("/cases/<case_no>/refuse")
+@merchant_required
+def refuse(case_no: str) -> ResponseReturnValue:
+    """Refuse with a reason (the platform opens a negotiation)."""
+    return _act(
+        case_no,
+        ReasonForm(prefix="refuse"),
+        lambda c, f: disputes.merchant_refuse(c, staff_actor(), f.note.data),
+    )
+
+
+@bp.post("/cases/<case_no>/offer")
+@merchant_required
+def offer(case_no: str) -> ResponseReturnValue:
+    """Offer a partial refund."""
+    return _act(
+        case_no,
+        OfferForm(prefix="offer"),
+        lambda c, f: disputes.make_offer(c, staff_actor(), f.amount.fen, f.note.data or ""),
+    )
+
+
+@bp.post("/cases/<case_no>/message")
+@merchant_required
+def message(case_no: str) -> ResponseReturnValue:
+    """Write in the negotiation thread."""
+    return _act(
+        case_no,
+        MessageForm(prefix="msg"),
+        lambda c, f: disputes.post_message(c, staff_actor(), f.text.data),
+    )
+
+
+@bp.post("/cases/<case_no>/accept")
+@merchant_required
+def accept(case_no: str) -> ResponseReturnValue:
+    """Accept the buyer's (or platform's) offer."""
+    offer_id = request.form.get("offer_id", type=int) or 0
+    return _act(
+        case_no,
+        EmptyForm(prefix="accept"),
+        lambda c, f: disputes.accept_offer(c, staff_actor(), offer_id),
+    )
+
+
+@bp.get("/balances")
+@merchant_required
+def balances() -> ResponseReturnValue:
+    """Available, frozen (with the case that froze each part) and refunded, and their history."""
+    mid = current_user.merchant_id
+    mine = [accounts.available(mid), accounts.frozen(mid)]
+    history = db.session.execute(
+        select(LedgerTransaction, Posting)
+        .join(Posting, Posting.txn_id == LedgerTransaction.id)
+        .where(Posting.account.in_(mine))
+        .order_by(LedgerTransaction.id.desc())
+        .limit(100)
+    ).all()
+    freezes = db.session.scalars(
+        select(Freeze)
+        .where(Freeze.merchant_id == mid, Freeze.state == "frozen")
+        .order_by(Freeze.id)
+    ).all()
+    case_nos = {
+        c.id: c.case_no
+        for c in db.session.scalars(
+            select(RefundCase).where(RefundCase.id.in_([f.case_id for f in freezes]))
+        )
+    }
+    return render_template(
+        "merchant/balances.html",
+        balances=ledger.merchant_balances(mid),
+        history=history,
+        freezes=freezes,
+        case_nos=case_nos,
+        available_account=accounts.available(mid),
+    )
