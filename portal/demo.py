@@ -15,7 +15,7 @@ from portal.domain.policy import Kind, Reason
 from portal.domain.states import Role
 from portal.extensions import db
 from portal.models import CardCode, ListingSnapshot, Merchant, Order, Payment, Product, User
-from portal.services import cases, context
+from portal.services import cases, context, ledger
 from portal.services.actors import Actor
 from portal.services.passwords import hash_password
 from portal.services.staff import create_staff_user
@@ -263,6 +263,12 @@ def load() -> bool:
                 )
             )
         made[spec.no] = order
+    db.session.flush()
+    for order in made.values():
+        db.session.refresh(order)
+        ledger.record_payment(order)
+        if order.delivered_at:
+            ledger.settle_to_merchant(order)
     db.session.commit()
     for username, role, merchant, name in STAFF:
         create_staff_user(username, STAFF_PASSWORD, role, merchant, name)
