@@ -1,0 +1,243 @@
+"""``AlipayChannel``: refunds through ``alipay.trade.refund``, resolved by the refund query.
+
+Speaks the open platform's protocol over HTTP: RSA2-signed requests, signature-verified
+responses (over the raw JSON of ``<method>_response``) and notifications.
+``out_request_no`` is the payout's idempotency key, so a retry never refunds twice.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+from typing import Any
+from urllib.parse import parse_qsl
+from zoneinfo import ZoneInfo
+
+import requests
+
+from portal.channels import (
+    ArrivalWindow,
+    MemoryReplayGuard,
+    Notification,
+    NotificationRejected,
+    NotificationReply,
+    PaymentRef,
+    PayoutChannel,
+    RefundRequest,
+    RefundResult,
+    ReplayGuard,
+    ResultStatus,
+)
+from refund_portal_alipay import signing
+from refund_portal_alipay.amounts import fen_to_yuan, yuan_to_fen
+
+CHINA = ZoneInfo("Asia/Shanghai")
+REFUND = "alipay.trade.refund"
+QUERY = "alipay.trade.fastpay.refund.query"
+#: outcome unknown: retry with the same out_request_no, or query
+UNKNOWN_SUB_CODES = {"ACQ.SYSTEM_ERROR", "ACQ.SELLER_BALANCE_NOT_ENOUGH", "isp.unknow-error"}
+
+
+class AlipayChannel(PayoutChannel):
+    """Refunds to the Alipay account (or card) the buyer paid with."""
+
+    id = "alipay"
+    label = "支付宝 Alipay"
+
+    def __init__(
+        self,
+        *,
+        app_id: str,
+        gateway_url: str,
+        app_private_key: str,
+        alipay_public_key: str,
+        timeout: float = 10.0,
+        notify_max_age: timedelta = timedelta(minutes=15),
+        replay_guard: ReplayGuard | None = None,
+        session: requests.Session | None = None,
+    ) -> None:
+        self.app_id = app_id
+        self.gateway_url = gateway_url
+        self._private = signing.load_private(app_private_key)
+        self._alipay_public = signing.load_public(alipay_public_key)
+        self.timeout = timeout
+        self.notify_max_age = notify_max_age
+        self._replay = replay_guard or MemoryReplayGuard()
+        self._session = session or requests.Session()
+
+    def arrival(self, payment: PaymentRef) -> ArrivalWindow:
+        return ArrivalWindow("working_days", 0, 2)  # at once; some banks behind it 1-2 days
+
+    # -- requests ---------------------------------------------------------------------------
+
+    def _params(self, method: str, biz: dict[str, Any], notify_url: str = "") -> dict[str, str]:
+        params = {
+            "app_id": self.app_id,
+            "method": method,
+            "charset": "utf-8",
+            "sign_type": "RSA2",
+            "timestamp": datetime.now(CHINA).strftime("%Y-%m-%d %H:%M:%S"),
+            "version": "1.0",
+            "biz_content": json.dumps(biz, ensure_ascii=False, separators=(",", ":")),
+        }
+        if notify_url:
+            params["notify_url"] = notify_url
+        params["sign"] = signing.sign(signing.string_to_sign(params), self._private)
+        return params
+
+    def _call(
+        self, method: str, biz: dict[str, Any], notify_url: str = ""
+    ) -> tuple[dict[str, Any] | None, RefundResult | None]:
+        """POST a signed request; (verified response object, None) or (None, UNKNOWN result)."""
+        try:
+            resp = self._session.post(
+                self.gateway_url, data=self._params(method, biz, notify_url), timeout=self.timeout
+            )
+        except requests.Timeout:
+            return None, RefundResult(
+                ResultStatus.UNKNOWN, code="TIMEOUT", message="no answer from Alipay in time"
+            )
+        except requests.RequestException as exc:
+            return None, RefundResult(
+                ResultStatus.UNKNOWN, code="NETWORK", message=f"could not reach Alipay: {exc}"
+            )
+        raw = resp.content.decode("utf-8", errors="replace")
+        key = method.replace(".", "_") + "_response"
+        content = signing.response_content(raw, key)
+        try:
+            outer = json.loads(raw)
+        except ValueError:
+            outer = None
+        if resp.status_code != 200 or content is None or not isinstance(outer, dict):
+            return None, RefundResult(
+                ResultStatus.UNKNOWN,
+                code=f"HTTP_{resp.status_code}",
+                message="unreadable answer from Alipay",
+                raw=raw[:2000],
+            )
+        sign = outer.get("sign")
+        if not sign or not signing.verify(content, sign, self._alipay_public):
+            return None, RefundResult(
+                ResultStatus.UNKNOWN,
+                code="BAD_SIGNATURE",
+                message="Alipay's answer failed signature verification",
+                raw=raw[:2000],
+            )
+        return json.loads(content), None
+
+    @staticmethod
+    def _error(body: dict[str, Any]) -> RefundResult:
+        code, sub = str(body.get("code", "")), str(body.get("sub_code", ""))
+        message = str(body.get("sub_msg") or body.get("msg") or "")
+        if code == "20000" or sub in UNKNOWN_SUB_CODES:
+            return RefundResult(ResultStatus.UNKNOWN, code=sub or code, message=message, raw=body)
+        return RefundResult(ResultStatus.FAILED, code=sub or code, message=message, raw=body)
+
+    def refund_biz(self, request: RefundRequest) -> dict[str, Any]:
+        """The business fields of a refund: identical on every retry of the same request."""
+        biz: dict[str, Any] = {
+            "out_request_no": request.idempotency_key,
+            "refund_amount": fen_to_yuan(request.amount_fen),
+            "refund_reason": request.reason[:256],
+        }
+        if request.payment.gateway_trade_id:
+            biz["trade_no"] = request.payment.gateway_trade_id
+        if request.payment.merchant_trade_no:
+            biz["out_trade_no"] = request.payment.merchant_trade_no
+        return biz
+
+    def execute_refund(self, request: RefundRequest) -> RefundResult:
+        body, unknown = self._call(REFUND, self.refund_biz(request), request.notify_url)
+        if unknown is not None:
+            return unknown
+        assert body is not None
+        if str(body.get("code")) != "10000":
+            return self._error(body)
+        return RefundResult(
+            ResultStatus.SUCCEEDED,
+            gateway_reference=str(body.get("trade_no", "")),
+            message="refunded"
+            if body.get("fund_change") == "Y"
+            else "refunded (already done before)",
+            code=str(body.get("fund_change", "")),
+            raw=body,
+            amount_fen=request.amount_fen,
+        )
+
+    def query_refund(self, request: RefundRequest) -> RefundResult:
+        biz = {"out_request_no": request.idempotency_key}
+        if request.payment.gateway_trade_id:
+            biz["trade_no"] = request.payment.gateway_trade_id
+        else:
+            biz["out_trade_no"] = request.payment.merchant_trade_no
+        body, unknown = self._call(QUERY, biz)
+        if unknown is not None:
+            return unknown
+        assert body is not None
+        if str(body.get("code")) != "10000":
+            return self._error(body)
+        if body.get("refund_status") == "REFUND_SUCCESS":
+            return RefundResult(
+                ResultStatus.SUCCEEDED,
+                gateway_reference=str(body.get("trade_no", "")),
+                message="refund confirmed by query",
+                raw=body,
+                amount_fen=yuan_to_fen(body["refund_amount"])
+                if body.get("refund_amount")
+                else None,
+            )
+        # a successful query without refund_status: this refund does not exist (yet)
+        return RefundResult(
+            ResultStatus.PENDING, code="NOT_FOUND", message="Alipay has no such refund", raw=body
+        )
+
+    # -- notifications ----------------------------------------------------------------------
+
+    def parse_notification(
+        self, headers: Mapping[str, str], body: bytes
+    ) -> tuple[Notification, NotificationReply]:
+        try:
+            params = dict(
+                parse_qsl(body.decode("utf-8"), keep_blank_values=True, strict_parsing=True)
+            )
+        except (UnicodeDecodeError, ValueError):
+            raise NotificationRejected("malformed notification body") from None
+        sign = params.get("sign", "")
+        if params.get("sign_type", "RSA2") != "RSA2" or not sign:
+            raise NotificationRejected("unsigned notification or unknown sign_type")
+        if not signing.verify(
+            signing.string_to_sign(params, ("sign", "sign_type")), sign, self._alipay_public
+        ):
+            raise NotificationRejected("bad signature")
+        if params.get("app_id") != self.app_id:
+            raise NotificationRejected("notification for another app_id")
+        try:
+            sent = datetime.strptime(params.get("notify_time", ""), "%Y-%m-%d %H:%M:%S").replace(
+                tzinfo=CHINA
+            )
+        except ValueError:
+            raise NotificationRejected("missing or malformed notify_time") from None
+        age = datetime.now(CHINA) - sent
+        if age > self.notify_max_age or age < -timedelta(minutes=5):
+            raise NotificationRejected(f"stale notification (sent {params['notify_time']})")
+        key = params.get("out_biz_no", "")
+        if not key or not params.get("trade_no"):
+            raise NotificationRejected("notification names no refund")
+        try:
+            amount = yuan_to_fen(params["send_back_fee"]) if params.get("send_back_fee") else None
+        except ValueError:
+            raise NotificationRejected("malformed amount") from None
+        notify_id = params.get("notify_id", "")
+        if not notify_id or not self._replay.first_seen("alipay", notify_id, 2 * 24 * 3600):
+            raise NotificationRejected("replayed notify_id")
+        status = ResultStatus.SUCCEEDED if params.get("gmt_refund") else ResultStatus.PENDING
+        note = Notification(
+            idempotency_key=key,
+            status=status,
+            amount_fen=amount,
+            gateway_reference=params["trade_no"],
+            gateway_trade_id=params["trade_no"],
+            raw=params,
+        )
+        return note, NotificationReply(200, b"success")

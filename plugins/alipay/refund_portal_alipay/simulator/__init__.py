@@ -1,0 +1,92 @@
+"""A local Alipay gateway for tests and the demo: same protocol, same RSA2 signatures.
+
+Keeps its own ledger of refunds per trade (so a test can count real money movements),
+honours ``out_request_no`` like Alipay, notifies the portal, and can be told to
+misbehave: time out after moving money, answer SYSTEM_ERROR, notify twice, late, forged.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from werkzeug.serving import make_server
+
+from refund_portal_alipay.devkeys import ensure_dev_keys
+from refund_portal_alipay.simulator.app import create_app
+
+
+class AlipaySimulator:
+    """The simulated gateway, served on 127.0.0.1 from a background thread."""
+
+    def __init__(
+        self,
+        keys_dir: str | os.PathLike[str],
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        hang_s: float = 15.0,
+        late_s: float = 2.0,
+    ) -> None:
+        self.keys = ensure_dev_keys(keys_dir)
+        self._stop = threading.Event()
+        self.app = create_app(self.keys, hang_s=hang_s, late_s=late_s, stop=self._stop)
+        self._server = make_server(host, port, self.app, threaded=True)
+        self._thread: threading.Thread | None = None
+        self.url = f"http://{host}:{self._server.server_port}/gateway.do"
+
+    @property
+    def _sim(self) -> dict[str, Any]:
+        return self.app.extensions["sim"]
+
+    def start(self) -> AlipaySimulator:
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread.start()
+        return self
+
+    def serve_forever(self, on_ready: Callable[[str], None] | None = None) -> None:
+        if on_ready:
+            on_ready(self.url)
+        try:
+            self._server.serve_forever()
+        except KeyboardInterrupt:
+            pass
+        finally:
+            self.stop()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._server.shutdown() if self._thread else None
+        self._server.server_close()
+        if self._thread:
+            self._thread.join(5)
+
+    def __enter__(self) -> AlipaySimulator:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def add_trade(self, trade_no: str, out_trade_no: str, total_fen: int) -> None:
+        self._sim["ledger"].add_trade(trade_no, out_trade_no, total_fen)
+
+    def misbehave(self, mode: str, times: int = 1) -> None:
+        self._sim["behaviour"].set(mode, times)
+
+    def movements(self, trade_no: str | None = None) -> list[dict[str, Any]]:
+        return [
+            m
+            for m in self._sim["ledger"].movements
+            if trade_no is None or m["trade_no"] == trade_no
+        ]
+
+    def notifications(self) -> list[dict[str, Any]]:
+        return list(self._sim["notifications"])
+
+    def reset(self) -> None:
+        ledger = self._sim["ledger"]
+        ledger.trades.clear()
+        ledger.movements.clear()
+        self._sim["notifications"].clear()

@@ -1,0 +1,94 @@
+"""The simulated gateway's own books: trades, refunds per out_request_no, real money movements."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+CHINA = ZoneInfo("Asia/Shanghai")
+
+
+@dataclass
+class Trade:
+    """A paid trade that can be refunded."""
+
+    trade_no: str
+    out_trade_no: str
+    total_fen: int
+    refunds: dict[str, dict[str, Any]] = field(default_factory=dict)  # out_request_no -> refund
+
+    @property
+    def refunded_fen(self) -> int:
+        return sum(r["amount_fen"] for r in self.refunds.values())
+
+
+class RefundError(Exception):
+    """A business refusal: (sub_code, sub_msg)."""
+
+    def __init__(self, sub_code: str, sub_msg: str) -> None:
+        super().__init__(sub_msg)
+        self.sub_code, self.sub_msg = sub_code, sub_msg
+
+
+class Ledger:
+    """Thread-safe refund bookkeeping that honours ``out_request_no`` like Alipay."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.trades: dict[str, Trade] = {}
+        self.movements: list[dict[str, Any]] = []
+
+    def add_trade(self, trade_no: str, out_trade_no: str, total_fen: int) -> None:
+        with self._lock:
+            self.trades[trade_no] = Trade(trade_no, out_trade_no, total_fen)
+
+    def find(self, trade_no: str | None, out_trade_no: str | None) -> Trade:
+        with self._lock:
+            for t in self.trades.values():
+                if (trade_no and t.trade_no == trade_no) or (
+                    not trade_no and out_trade_no and t.out_trade_no == out_trade_no
+                ):
+                    return t
+        raise RefundError("ACQ.TRADE_NOT_EXIST", "交易不存在")
+
+    def refund(
+        self, trade: Trade, key: str, amount_fen: int, reason: str
+    ) -> tuple[dict[str, Any], bool]:
+        """Refund once per key: (refund, moved_now). Same key, other amount: DISCORDANT."""
+        with self._lock:
+            existing = trade.refunds.get(key)
+            if existing is not None:
+                if existing["amount_fen"] != amount_fen:
+                    raise RefundError("ACQ.DISCORDANT_REPEAT_REQUEST", "请求信息不一致")
+                return existing, False
+            if amount_fen <= 0 or trade.refunded_fen + amount_fen > trade.total_fen:
+                raise RefundError("ACQ.REASON_TRADE_REFUND_FEE_ERR", "退款金额超限")
+            refund = {
+                "out_request_no": key,
+                "amount_fen": amount_fen,
+                "reason": reason,
+                "gmt_refund": datetime.now(CHINA).strftime("%Y-%m-%d %H:%M:%S"),
+            }
+            trade.refunds[key] = refund
+            self.movements.append(
+                {"trade_no": trade.trade_no, "out_request_no": key, "amount_fen": amount_fen}
+            )
+            return refund, True
+
+    def snapshot(self) -> dict[str, Any]:
+        with self._lock:
+            return {
+                "trades": [
+                    {
+                        "trade_no": t.trade_no,
+                        "out_trade_no": t.out_trade_no,
+                        "total_fen": t.total_fen,
+                        "refunded_fen": t.refunded_fen,
+                    }
+                    for t in self.trades.values()
+                ],
+                "movements": list(self.movements),
+            }
