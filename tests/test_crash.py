@@ -13,6 +13,8 @@ import time
 from datetime import UTC, datetime
 
 import pytest
+from refund_portal_alipay.simulator import AlipaySimulator
+from refund_portal_wechat.simulator import WechatSimulator
 from rq.registry import StartedJobRegistry
 from sqlalchemy import select
 
@@ -26,8 +28,6 @@ from portal.services.actors import Actor
 from tests import factories as f
 from tests.live import kill_group, serve, start_worker, worker_env
 
-wechat_sim = pytest.importorskip("refund_portal_wechat.simulator")
-
 TRIALS = int(os.environ.get("CRASH_TRIALS", "50"))
 CASES_PER_TRIAL = 2
 
@@ -39,12 +39,20 @@ def test_killed_workers_pay_every_refund_exactly_once(app, clock, tmp_path):
 
     rng = random.Random(int(os.environ.get("CRASH_SEED", "20261128")))
     keys = tmp_path / "keys"
-    sim = wechat_sim.WechatSimulator(str(keys), hang_s=3)
-    sim.start()
-    app.config.update(DEV_KEYS_DIR=str(keys), WECHAT_GATEWAY_URL=sim.url, WECHAT_TIMEOUT=1)
+    sims = {
+        "wechat": WechatSimulator(str(keys), hang_s=3).start(),
+        "alipay": AlipaySimulator(str(keys), hang_s=3).start(),
+    }
+    app.config.update(
+        DEV_KEYS_DIR=str(keys),
+        WECHAT_GATEWAY_URL=sims["wechat"].url,
+        WECHAT_TIMEOUT=1,
+        ALIPAY_GATEWAY_URL=sims["alipay"].url,
+        ALIPAY_TIMEOUT=1,
+    )
     from portal.plugins_setup import init_plugins
 
-    init_plugins(app)  # now with the wechat channel
+    init_plugins(app)  # now with the wechat and alipay channels
     clock.set(datetime.now(UTC))  # the worker processes run on the real clock
     reviewer_user = f.staff("crash")
     reviewer = Actor(Role.REVIEWER, reviewer_user.id, "crash")
@@ -54,28 +62,29 @@ def test_killed_workers_pay_every_refund_exactly_once(app, clock, tmp_path):
             app,
             {
                 "PORTAL_DEV_KEYS_DIR": str(keys),
-                "PORTAL_WECHAT_GATEWAY_URL": sim.url,
+                "PORTAL_WECHAT_GATEWAY_URL": sims["wechat"].url,
                 "PORTAL_WECHAT_TIMEOUT": "1",
+                "PORTAL_ALIPAY_GATEWAY_URL": sims["alipay"].url,
+                "PORTAL_ALIPAY_TIMEOUT": "1",
             },
         )
         expected: dict[str, int] = {}
         kills_mid_job = 0
         started = StartedJobRegistry(queue=queue())
         for trial in range(TRIALS):
-            for _ in range(CASES_PER_TRIAL):
-                order = f.order(clock(), channel="wechat", amount_fen=rng.randint(1, 50000))
-                sim.add_trade(
-                    order.payment.gateway_trade_id,
-                    order.payment.merchant_trade_no,
-                    order.amount_fen,
-                )
+            for channel in ("wechat", "alipay")[:CASES_PER_TRIAL]:
+                order = f.order(clock(), channel=channel, amount_fen=rng.randint(1, 50000))
+                p = order.payment
+                sims[channel].add_trade(p.gateway_trade_id, p.merchant_trade_no, order.amount_fen)
                 case = cases.apply_for_refund(
                     order,
                     cases.ApplyInput(Kind.REFUND_ONLY, Reason.UNUSABLE, order.amount_fen, "x"),
                 )
                 cases.approve(case, reviewer)
             if rng.random() < 0.3:
-                sim.misbehave(rng.choice(["timeout_after_move", "system_error", "notify_twice"]))
+                sims[rng.choice(["wechat", "alipay"])].misbehave(
+                    rng.choice(["timeout_after_move", "system_error", "notify_twice"])
+                )
             worker = start_worker(env)
             if trial % 2:
                 time.sleep(rng.uniform(0.3, 1.6))  # anywhere: start-up, between jobs, mid-job
@@ -105,13 +114,15 @@ def test_killed_workers_pay_every_refund_exactly_once(app, clock, tmp_path):
         log = (tmp_path / "final-worker.log").read_text(errors="replace")[-3000:]
         assert states and set(states) == {"succeeded"}, (states, log)
         assert {c.state for c in db.session.scalars(select(RefundCase))} == {"refunded"}
-        movements = sim.movements()
-        moved_keys = [m["out_refund_no"] for m in movements]
+        movements = [(m["out_refund_no"], m["amount_fen"]) for m in sims["wechat"].movements()]
+        movements += [(m["out_request_no"], m["amount_fen"]) for m in sims["alipay"].movements()]
+        moved_keys = [k for k, _ in movements]
         assert len(moved_keys) == len(set(moved_keys)), "a refund moved money twice"
-        assert {m["out_refund_no"]: m["amount_fen"] for m in movements} == expected
+        assert dict(movements) == expected
         if TRIALS >= 20:
             assert kills_mid_job >= 1  # some kills landed in the middle of a settlement job
-    sim.stop()
+    for sim in sims.values():
+        sim.stop()
     print(
         f"\ncrash test: {TRIALS} trials, {len(expected)} refunds, "
         f"{kills_mid_job} workers killed in the middle of a job, {len(movements)} movements"
