@@ -272,6 +272,21 @@ def test_other_people_cannot_see_the_case(app, browser, clock):
 def test_english_and_chinese(app, client, clock):
     r = client.get("/", headers={"Accept-Language": "en"})
     assert "Find your order" in r.get_data(as_text=True)
-    client.get("/lang/zh_CN")
-    html = client.get("/").get_data(as_text=True)
+    # no preference at all: Chinese, the default
+    html = client.get("/", headers={"Accept-Language": ""}).get_data(as_text=True)
     assert "查询订单" in html and 'lang="zh-CN"' in html
+    client.get("/lang/zh_CN")
+    html = client.get("/").get_data(as_text=True)  # the choice beats the browser's English
+    assert "查询订单" in html and "无需注册" in html
+    client.get("/lang/en")
+    assert "Find your order" in client.get("/").get_data(as_text=True)
+
+
+def test_refusal_reads_in_chinese(app, browser, clock):
+    order = f.order(clock(), used=True)
+    login_order(browser, order)
+    browser.client.get("/lang/zh_CN")
+    url = f"/orders/{order.order_no}/apply"
+    r = browser.submit(url, url, {"kind": "refund_only", "reason": "unusable", "explanation": "x"})
+    assert r.status_code == 422
+    assert "商品已激活或使用" in r.get_data(as_text=True)
