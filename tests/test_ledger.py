@@ -105,6 +105,8 @@ def test_ledger_balances_after_every_step(app, clock):
             )
             assert total == 0
             assert ledger.balance(accounts.frozen(m.id)) >= 0
-            assert ledger.balance(accounts.REFUNDS_PAYABLE) == base_payable + sum(a for _, a in owed)
+            assert ledger.balance(accounts.REFUNDS_PAYABLE) == base_payable + sum(
+                a for _, a in owed
+            )
 
     run()
