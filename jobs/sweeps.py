@@ -33,3 +33,36 @@ def sweep_payouts(reschedule: bool = True) -> int:
             "jobs.sweeps.sweep_payouts", job_id=f"sweep-payouts-{int(at.timestamp()) // 60}", at=at
         )
     return len(ids)
+
+
+@with_app
+def sweep_deadlines() -> int:
+    """Enqueue every deadline rule that is due (set-based queries, streamed); returns how many."""
+    from portal.queue import queue
+    from portal.services import context, deadline_rules
+
+    q = queue()
+    count = 0
+    batch: list = []
+    for rule, row_id in deadline_rules.due(context.now()):
+        batch.append(q.prepare_data("jobs.deadlines.fire", args=(rule, row_id)))
+        count += 1
+        if len(batch) >= 1000:
+            q.enqueue_many(batch)
+            batch = []
+    if batch:
+        q.enqueue_many(batch)
+    return count
+
+
+@with_app
+def sweep(reschedule: bool = True) -> dict[str, int]:
+    """The periodic sweep: payouts left behind and deadlines passed; reschedules itself."""
+    from portal.queue import enqueue
+    from portal.services import context
+
+    result = {"payouts": sweep_payouts(reschedule=False), "deadlines": sweep_deadlines()}
+    if reschedule:
+        at = context.now() + SWEEP_EVERY
+        enqueue("jobs.sweeps.sweep", job_id=f"sweep-{int(at.timestamp()) // 60}", at=at)
+    return result

@@ -25,5 +25,8 @@ def run_worker(app: Flask, burst: bool = False) -> None:
     warm_up(app)
     with app.app_context():
         conn = redis_connection()
+        from portal.queue import enqueue
+
+        enqueue("jobs.sweeps.sweep")  # the sweep reschedules itself from here on
         worker = Worker([app.config["QUEUE_NAME"]], connection=conn)
     worker.work(with_scheduler=True, burst=burst)

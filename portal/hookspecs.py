@@ -22,3 +22,14 @@ def register_payout_channels(settings: Mapping[str, Any]) -> Iterable[Any]:
     ``settings`` is the portal's read-only configuration; a channel reads its keys,
     gateway URL and credentials from it (e.g. ``settings["ALIPAY_APP_ID"]``).
     """
+
+
+@hookspec
+def send_notice(notice: Mapping[str, Any]) -> None:
+    """Deliver one notice outside the portal (SMS, app push, chat...).
+
+    ``notice`` has ``id``, ``audience`` (buyer | merchant | staff), ``kind``, ``text``
+    (already translated, Chinese by default), ``case_no``, ``order_no`` and ``contact``
+    (the buyer's phone or e-mail, for buyer notices). Raise to have the delivery retried;
+    a notifier that takes longer than ``NOTIFIER_TIMEOUT`` seconds is abandoned and retried.
+    """

@@ -195,6 +195,11 @@ class RefundCase(db.Model):
     version: Mapped[int] = mapped_column(Integer, default=1)
     deadline_at: Mapped[datetime | None] = mapped_column(TS, index=True)
     deadline_kind: Mapped[str] = mapped_column(String(30), default="")
+    # the merchant's answer window (silence past it counts as agreeing)
+    merchant_deadline_at: Mapped[datetime | None] = mapped_column(TS, index=True)
+    remind_at: Mapped[datetime | None] = mapped_column(TS, index=True)  # reviewers reminded
+    reminded_at: Mapped[datetime | None] = mapped_column(TS)
+    escalated_at: Mapped[datetime | None] = mapped_column(TS, index=True)  # past the review target
     decided_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     rejected_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     decision_note: Mapped[str] = mapped_column(Text, default="")
@@ -254,6 +259,7 @@ class Payout(db.Model):
     expected_arrival_at: Mapped[datetime | None] = mapped_column(TS)
     settled_at: Mapped[datetime | None] = mapped_column(TS)
     exported_at: Mapped[datetime | None] = mapped_column(TS)  # bank: put in a batch file
+    late_flagged_at: Mapped[datetime | None] = mapped_column(TS)  # not arrived by expected date
     batch_ref: Mapped[str] = mapped_column(String(40), default="")
     case: Mapped[RefundCase] = relationship()
     __table_args__ = (CheckConstraint("amount_fen > 0", name="amount"),)
@@ -362,3 +368,23 @@ class TicketMessage(db.Model):
     author: Mapped[str] = mapped_column(String(120), default="")
     text: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(TS, default=utcnow)
+
+
+class Notice(db.Model):
+    """An inbox message for one party about a case (also sent by e-mail / plugins by a job)."""
+
+    __tablename__ = "notices"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # buyer (by order) | merchant (by merchant id) | staff (reviewers)
+    audience: Mapped[str] = mapped_column(String(20))
+    order_id: Mapped[int | None] = mapped_column(ForeignKey("orders.id"), index=True)
+    merchant_id: Mapped[int | None] = mapped_column(ForeignKey("merchants.id"), index=True)
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("refund_cases.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(40))
+    message: Mapped[str] = mapped_column(Text)  # English msgid, translated when shown
+    params: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(TS, default=utcnow)
+    read_at: Mapped[datetime | None] = mapped_column(TS)
+    delivered_at: Mapped[datetime | None] = mapped_column(TS)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str] = mapped_column(Text, default="")

@@ -23,6 +23,9 @@ def make_plugin_manager(load_entry_points: bool = True) -> pluggy.PluginManager:
     """Create the plugin manager and load every installed plugin."""
     pm = pluggy.PluginManager(ENTRY_POINT_GROUP)
     pm.add_hookspecs(hookspecs)
+    from portal.notifiers import LogNotifier
+
+    pm.register(LogNotifier(), name="portal.log-notifier")
     if load_entry_points:
         pm.load_setuptools_entrypoints(ENTRY_POINT_GROUP)
     return pm

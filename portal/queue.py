@@ -40,3 +40,15 @@ def enqueue(func: str, *args: Any, job_id: str | None = None, at: datetime | Non
     if at is not None:
         return q.enqueue_at(at, func, *args, job_id=job_id)
     return q.enqueue(func, *args, job_id=job_id)
+
+
+RETRY_INTERVALS = [10, 30, 60, 300, 900]
+
+
+def enqueue_with_retry(func: str, *args: Any) -> Any:
+    """Enqueue a job that RQ retries with backoff if it raises (needs the scheduler)."""
+    from rq import Retry
+
+    return queue().enqueue(
+        func, *args, retry=Retry(max=len(RETRY_INTERVALS), interval=RETRY_INTERVALS), job_timeout=60
+    )

@@ -45,7 +45,8 @@ def approved_case(clock, reviewer, amount=None, order=None):
 
 def test_approval_enqueues_after_commit_and_the_worker_refunds(app, clock, reviewer, gateway):
     case = approved_case(clock, reviewer)
-    assert len(queue()) == 1  # enqueued once the approval committed
+    funcs = [job.func_name for job in queue().jobs]
+    assert funcs.count("jobs.settlement.settle_payout") == 1  # enqueued once the approval committed
     work(app)
     payout = db.session.scalar(select(Payout))
     assert payout.state == "succeeded" and payout.gateway_reference.startswith("REF-")
@@ -61,7 +62,7 @@ def test_rolled_back_approval_enqueues_nothing(app, clock, reviewer):
     )
     with pytest.raises(DomainError):
         cases.approve(case, reviewer, 20000)
-    assert len(queue()) == 0
+    assert "jobs.settlement.settle_payout" not in [job.func_name for job in queue().jobs]
     assert db.session.scalar(select(func.count()).select_from(Payout)) == 0
 
 

@@ -18,6 +18,8 @@ class Calendar(Protocol):
 
     def add_working_days(self, start: datetime, n: int) -> datetime: ...
 
+    def working_days_before(self, deadline: datetime, n: int) -> datetime: ...
+
 
 @dataclass(frozen=True)
 class Rules:
@@ -27,6 +29,8 @@ class Rules:
     info_working_days: int = 3
     negotiation_working_days: int = 3
     merchant_return_working_days: int = 2
+    merchant_answer_working_days: int = 2
+    review_reminder_working_days: int = 1
 
     @classmethod
     def from_config(cls, get: Callable[[str], Any]) -> Rules:
@@ -34,6 +38,8 @@ class Rules:
         return cls(
             review_working_days=int(get("REVIEW_TARGET_WORKING_DAYS")),
             info_working_days=int(get("INFO_REQUEST_WORKING_DAYS")),
+            merchant_answer_working_days=int(get("MERCHANT_ANSWER_WORKING_DAYS")),
+            review_reminder_working_days=int(get("REVIEW_REMINDER_WORKING_DAYS")),
         )
 
 
@@ -70,3 +76,22 @@ def on_entry(
     if state == State.APPROVED:
         return calendar.add_working_days(now, rules.merchant_return_working_days), MERCHANT_RETURN
     return None, ""
+
+
+#: states in which the merchant's silence still matters
+MERCHANT_ANSWER_STATES = (State.SUBMITTED, State.UNDER_REVIEW)
+
+
+def reminder_for(
+    deadline: tuple[datetime | None, str], calendar: Calendar, rules: Rules
+) -> datetime | None:
+    """When reviewers are reminded of a review deadline (1 working day before it by default)."""
+    at, kind = deadline
+    if kind != REVIEW or at is None or rules.review_reminder_working_days <= 0:
+        return None
+    return calendar.working_days_before(at, rules.review_reminder_working_days)
+
+
+def merchant_window(submitted_at: datetime, calendar: Calendar, rules: Rules) -> datetime:
+    """Until when the merchant may answer a new case before its silence counts as agreeing."""
+    return calendar.add_working_days(submitted_at, rules.merchant_answer_working_days)

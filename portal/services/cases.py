@@ -119,16 +119,20 @@ def apply_for_refund(order: Order, data: ApplyInput) -> RefundCase:
 
 def _set_review_deadline(case: RefundCase) -> None:
     from portal.domain import deadlines
+    from portal.services import notices
+    from portal.services.transitions import schedule_deadline_jobs
 
+    rules = deadlines.Rules.from_config(context.setting)
+    calendar = context.calendar()
     at, kind = deadlines.on_entry(
-        State.SUBMITTED,
-        now=context.now(),
-        calendar=context.calendar(),
-        current=(None, ""),
-        rules=deadlines.Rules.from_config(context.setting),
+        State.SUBMITTED, now=context.now(), calendar=calendar, current=(None, ""), rules=rules
     )
     case.deadline_at, case.deadline_kind = at, kind
+    case.remind_at = deadlines.reminder_for((at, kind), calendar, rules)
+    case.merchant_deadline_at = deadlines.merchant_window(context.now(), calendar, rules)
     db.session.flush()
+    notices.on_transition(case, State.SUBMITTED)
+    schedule_deadline_jobs(case.id, case.deadline_at, case.remind_at, case.merchant_deadline_at)
 
 
 def withdraw(case: RefundCase, reason: str = "") -> None:

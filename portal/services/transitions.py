@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import update
@@ -10,8 +11,9 @@ from portal.domain import deadlines, states
 from portal.domain.states import State
 from portal.extensions import db
 from portal.models import Event, RefundCase
-from portal.services import context
+from portal.services import context, notices
 from portal.services.actors import Actor
+from portal.services.after_commit import call_after_commit
 from portal.services.errors import ConcurrentChange, DomainError
 from portal.services.policy_text import N_
 
@@ -72,13 +74,16 @@ def transition(
             state=str(frm),
         ) from exc
     now = context.now()
+    rules = deadlines.Rules.from_config(context.setting)
+    calendar = context.calendar()
     deadline_at, deadline_kind = deadlines.on_entry(
         to,
         now=now,
-        calendar=context.calendar(),
+        calendar=calendar,
         current=(case.deadline_at, case.deadline_kind),
-        rules=deadlines.Rules.from_config(context.setting),
+        rules=rules,
     )
+    remind_at = deadlines.reminder_for((deadline_at, deadline_kind), calendar, rules)
     values: dict[str, Any] = {
         "state": str(to),
         "version": case.version + 1,
@@ -86,8 +91,15 @@ def transition(
         "open_order_id": case.order_id if states.is_open(to) else None,
         "deadline_at": deadline_at,
         "deadline_kind": deadline_kind,
+        "remind_at": remind_at,
         **changes,
     }
+    if remind_at != case.remind_at:
+        values["reminded_at"] = None
+    if to not in deadlines.MERCHANT_ANSWER_STATES:
+        values["merchant_deadline_at"] = None
+    if deadline_kind != deadlines.REVIEW or deadline_at != case.deadline_at:
+        values["escalated_at"] = None
     result = db.session.execute(
         update(RefundCase)
         .where(
@@ -105,6 +117,8 @@ def transition(
         )
     case_id, order_id = case.id, case.order_id
     db.session.expire(case)
+    notices.on_transition(case, to)
+    schedule_deadline_jobs(case_id, deadline_at, remind_at, None)
     return record(
         "transition",
         actor,
@@ -115,3 +129,27 @@ def transition(
         reason=reason,
         data=data,
     )
+
+
+def schedule_deadline_jobs(
+    case_id: int,
+    deadline_at: datetime | None,
+    remind_at: datetime | None,
+    merchant_deadline_at: datetime | None,
+) -> None:
+    """After commit, ask the scheduler to wake the deadline job at each instant (a reminder only:
+    the sweep finds anything these jobs miss)."""
+
+    def schedule() -> None:
+        from flask import current_app
+
+        from portal.queue import enqueue
+
+        for when in {deadline_at, remind_at, merchant_deadline_at} - {None}:
+            try:
+                enqueue("jobs.deadlines.fire_for_case", case_id, at=when)
+            except Exception:
+                current_app.logger.exception("could not schedule deadline job for case %s", case_id)
+
+    if deadline_at or remind_at or merchant_deadline_at:
+        call_after_commit(db.session(), schedule)

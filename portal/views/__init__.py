@@ -12,6 +12,7 @@ def register_blueprints(app: Flask) -> None:
         buyer,
         buyer_disputes,
         callbacks,
+        inbox,
         merchant,
         payouts,
         review,
@@ -26,3 +27,5 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(payouts.bp)
     app.register_blueprint(merchant.bp)
     app.register_blueprint(tickets.bp)
+    app.register_blueprint(inbox.bp)
+    inbox.install(app)

@@ -1,0 +1,138 @@
+"""Inbox notices for each party, written with the state change, delivered by jobs after commit."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import func, or_, select, update
+
+from portal.domain.policy import N_
+from portal.domain.states import State
+from portal.extensions import db
+from portal.models import Notice, RefundCase
+from portal.services import context
+from portal.services.after_commit import call_after_commit
+
+BUYER, MERCHANT, STAFF = "buyer", "merchant", "staff"
+#: which parties hear about a case entering each state
+AUDIENCES: dict[str, tuple[str, ...]] = {
+    State.SUBMITTED: (MERCHANT,),
+    State.NEEDS_INFO: (BUYER,),
+    State.UNDER_REVIEW: (BUYER,),
+    State.NEGOTIATING: (BUYER, MERCHANT),
+    State.APPROVED: (BUYER, MERCHANT),
+    State.REJECTED: (BUYER, MERCHANT),
+    State.APPEALED: (MERCHANT, STAFF),
+    State.REFUNDING: (BUYER,),
+    State.REFUNDED: (BUYER, MERCHANT),
+    State.PAYOUT_FAILED: (BUYER, STAFF),
+    State.WITHDRAWN: (MERCHANT,),
+    State.CLOSED: (BUYER, MERCHANT),
+}
+
+
+def add(case: RefundCase | None, audience: str, kind: str, message: str, **params: Any) -> Notice:
+    """Write one notice (in the caller's transaction) and deliver it after commit."""
+    order_id = case.order_id if case is not None else params.pop("order_id", None)
+    merchant_id = case.order.merchant_id if case is not None else params.pop("merchant_id", None)
+    notice = Notice(
+        audience=audience,
+        order_id=order_id if audience == BUYER else None,
+        merchant_id=merchant_id if audience == MERCHANT else None,
+        case_id=case.id if case is not None else None,
+        kind=kind,
+        message=message,
+        params={"case_no": case.case_no if case is not None else "", **params},
+        created_at=context.now(),
+    )
+    db.session.add(notice)
+    db.session.flush()
+    notice_id = notice.id
+    call_after_commit(db.session(), lambda: _enqueue_delivery(notice_id))
+    return notice
+
+
+def on_transition(case: RefundCase, to: State) -> None:
+    """Tell the parties concerned that a case changed state."""
+    from portal.labels import STATE_LABELS
+
+    for audience in AUDIENCES.get(to, ()):
+        add(case, audience, "state", STATE_LABELS[str(to)], state=str(to))
+
+
+def _enqueue_delivery(notice_id: int) -> None:
+    from flask import current_app
+
+    from portal.queue import enqueue_with_retry
+
+    try:
+        enqueue_with_retry("jobs.notify.deliver", notice_id)
+    except Exception:
+        current_app.logger.exception("could not enqueue delivery of notice %s", notice_id)
+
+
+def for_viewer(
+    order_ids: list[int], merchant_id: int | None, staff: bool, limit: int = 50
+) -> list[Notice]:
+    """The notices a viewer may read, newest first."""
+    conds = []
+    if order_ids:
+        conds.append((Notice.audience == BUYER) & Notice.order_id.in_(order_ids))
+    if merchant_id is not None:
+        conds.append((Notice.audience == MERCHANT) & (Notice.merchant_id == merchant_id))
+    if staff:
+        conds.append(Notice.audience == STAFF)
+    if not conds:
+        return []
+    return list(
+        db.session.scalars(
+            select(Notice).where(or_(*conds)).order_by(Notice.id.desc()).limit(limit)
+        )
+    )
+
+
+def unread_count(order_ids: list[int], merchant_id: int | None, staff: bool) -> int:
+    """How many of the viewer's notices are unread (for the header)."""
+    conds = []
+    if order_ids:
+        conds.append((Notice.audience == BUYER) & Notice.order_id.in_(order_ids))
+    if merchant_id is not None:
+        conds.append((Notice.audience == MERCHANT) & (Notice.merchant_id == merchant_id))
+    if staff:
+        conds.append(Notice.audience == STAFF)
+    if not conds:
+        return 0
+    return int(
+        db.session.scalar(
+            select(func.count()).select_from(Notice).where(or_(*conds), Notice.read_at.is_(None))
+        )
+    )
+
+
+def mark_read(ids: list[int]) -> None:
+    """Mark these notices read (the caller checked the viewer may see them)."""
+    if ids:
+        db.session.execute(
+            update(Notice)
+            .where(Notice.id.in_(ids), Notice.read_at.is_(None))
+            .values(read_at=context.now())
+        )
+        db.session.commit()
+
+
+REVIEW_REMINDER = N_("Review due in 1 working day: %(case_no)s")
+ESCALATED_STAFF = N_("Review overdue, escalated to a supervisor: %(case_no)s")
+ESCALATED_BUYER = N_(
+    "Your case %(case_no)s is taking longer than 3 working days; a supervisor is on it. "
+    "You can open a support ticket."
+)
+PAYOUT_LATE_BUYER = N_(
+    "The refund for case %(case_no)s has not arrived by its expected date; "
+    "you can open a support ticket."
+)
+PAYOUT_LATE_STAFF = N_("Refund not arrived by its expected date: %(case_no)s")
+MERCHANT_SILENT = N_("No answer from the merchant in time: case %(case_no)s is refunded.")
+INFO_TIMEOUT = N_(
+    "Case %(case_no)s was closed: the material asked for did not arrive in time. "
+    "You can apply again."
+)

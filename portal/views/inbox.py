@@ -1,0 +1,43 @@
+"""The inbox: each party's notices, and the unread count in every page's header."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Flask, redirect, render_template, session, url_for
+from flask.typing import ResponseReturnValue
+from flask_login import current_user
+
+from portal.forms import EmptyForm
+from portal.services import notices
+
+bp = Blueprint("inbox", __name__)
+
+
+def _viewer() -> tuple[list[int], int | None, bool]:
+    order_ids = list(session.get("orders", []))
+    merchant_id = staff = None
+    if current_user.is_authenticated:
+        merchant_id = current_user.merchant_id if current_user.role == "merchant" else None
+        staff = current_user.role in ("reviewer", "supervisor")
+    return order_ids, merchant_id, bool(staff)
+
+
+@bp.route("/inbox", methods=["GET", "POST"])
+def index() -> ResponseReturnValue:
+    """The viewer's notices, newest first; POST marks them read."""
+    rows = notices.for_viewer(*_viewer())
+    form = EmptyForm()
+    if form.validate_on_submit():
+        notices.mark_read([n.id for n in rows])
+        return redirect(url_for("inbox.index"), code=303)
+    return render_template("inbox.html", rows=rows, form=form)
+
+
+def install(app: Flask) -> None:
+    """Put the unread count in every page's template context."""
+
+    @app.context_processor
+    def _unread() -> dict[str, int]:
+        viewer = _viewer()
+        if not viewer[0] and viewer[1] is None and not viewer[2]:
+            return {"unread": 0}
+        return {"unread": notices.unread_count(*viewer)}
