@@ -12,3 +12,25 @@ def deliver(notice_id: int) -> str:
     from portal.services import delivery
 
     return delivery.deliver(notice_id)
+
+
+@with_app
+def deliver_pending(limit: int = 1000) -> int:
+    """Deliver notices written in bulk (or whose own job was lost); returns how many were sent."""
+    from sqlalchemy import select
+
+    from portal.extensions import db
+    from portal.models import Notice
+    from portal.services import delivery
+
+    ids = db.session.scalars(
+        select(Notice.id).where(Notice.delivered_at.is_(None), Notice.attempts == 0).limit(limit)
+    ).all()
+    sent = 0
+    for notice_id in ids:
+        try:
+            delivery.deliver(notice_id)
+            sent += 1
+        except delivery.DeliveryFailed:
+            pass  # recorded on the notice; its own retries or the next sweep try again
+    return sent

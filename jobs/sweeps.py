@@ -37,14 +37,19 @@ def sweep_payouts(reschedule: bool = True) -> int:
 
 @with_app
 def sweep_deadlines() -> int:
-    """Enqueue every deadline rule that is due (set-based queries, streamed); returns how many."""
-    from portal.queue import queue
-    from portal.services import context, deadline_rules
+    """Apply every deadline that passed; returns how many rows were acted on or enqueued.
 
+    Reminders, escalations and late payouts are marked set-based in SQL; rules that change
+    a case's state are enqueued one job per case (found by one streamed query per rule).
+    """
+    from portal.queue import queue
+    from portal.services import context, deadline_bulk, deadline_rules
+
+    now = context.now()
+    count = sum(deadline_bulk.run(now).values())
     q = queue()
-    count = 0
     batch: list = []
-    for rule, row_id in deadline_rules.due(context.now()):
+    for rule, row_id in deadline_rules.due(now, rules=deadline_rules.STATE_RULES):
         batch.append(q.prepare_data("jobs.deadlines.fire", args=(rule, row_id)))
         count += 1
         if len(batch) >= 1000:
@@ -52,6 +57,8 @@ def sweep_deadlines() -> int:
             batch = []
     if batch:
         q.enqueue_many(batch)
+    if count:
+        q.enqueue("jobs.notify.deliver_pending")
     return count
 
 

@@ -172,3 +172,34 @@ def test_sweep_query_is_set_based_over_many_cases(app, clock):
     due = list(deadline_rules.due(clock()))
     assert sorted(i for r, i in due if r == "review_escalation") == sorted(ids)
     assert sorted(i for r, i in due if r == "review_reminder") == sorted(ids)
+
+
+def test_bulk_sweep_marks_many_cases_once_with_events_and_notices(app, clock, reviewer, gateway):
+    from jobs.sweeps import sweep_deadlines
+
+    app.config["MERCHANT_ANSWER_WORKING_DAYS"] = 30
+    clock.set(THU_FEB_12)
+    made = [new_case(clock) for _ in range(12)]
+    gateway.script = ["pending"]
+    cases.approve(made[0], reviewer)  # one leaves review and has a payout in flight instead
+    work(app)
+    set_app(app)
+    clock.set(TUE_FEB_24 + timedelta(days=5))  # past everything
+    assert sweep_deadlines() == 11 + 11 + 1  # reminders, escalations, one late payout
+    assert sweep_deadlines() == 0  # run again: nothing more
+    kinds = dict(
+        db.session.execute(
+            select(Event.kind, func.count())
+            .where(Event.kind.in_(["review_reminder", "escalated", "payout_late"]))
+            .group_by(Event.kind)
+        ).all()
+    )
+    assert kinds == {"review_reminder": 11, "escalated": 11, "payout_late": 1}
+    escalated_buyers = db.session.scalar(
+        select(func.count())
+        .select_from(Notice)
+        .where(Notice.kind == "escalated", Notice.audience == "buyer")
+    )
+    assert escalated_buyers == 11
+    notice = db.session.scalars(select(Notice).where(Notice.kind == "escalated")).first()
+    assert notice.params["case_no"].startswith("RF")

@@ -22,6 +22,8 @@ from portal.services.transitions import record, transition
 
 REVIEW_STATES = (State.SUBMITTED, State.UNDER_REVIEW, State.APPEALED, State.NEGOTIATING)
 CASE_RULES = ("review_reminder", "review_escalation", "merchant_silence", "info_timeout")
+#: rules that change a case's state: applied one case at a time, by jobs
+STATE_RULES = ("merchant_silence", "info_timeout")
 RULES = (*CASE_RULES, "payout_late")
 
 
@@ -57,9 +59,11 @@ def due_query(rule: str, now: datetime) -> Select:
     raise ValueError(f"unknown rule {rule!r}")
 
 
-def due(now: datetime, batch: int = 5000) -> Iterator[tuple[str, int]]:
+def due(
+    now: datetime, batch: int = 5000, rules: tuple[str, ...] = RULES
+) -> Iterator[tuple[str, int]]:
     """Every (rule, id) due now, streamed in batches (memory stays flat for any number)."""
-    for rule in RULES:
+    for rule in rules:
         result = db.session.execute(due_query(rule, now).execution_options(yield_per=batch))
         for (row_id,) in result:
             yield rule, row_id

@@ -1,0 +1,125 @@
+"""Notices: the inbox with its unread count, e-mail to a real local SMTP server, and notifier
+plugins that fail or hang without failing the case."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from aiosmtpd.controller import Controller
+from sqlalchemy import select
+
+from portal.domain.policy import Kind, Reason
+from portal.domain.states import Role
+from portal.extensions import db
+from portal.hookspecs import hookimpl
+from portal.models import Notice, RefundCase
+from portal.services import cases, delivery
+from portal.services.actors import Actor
+from tests import factories as f
+from tests.test_buyer_flow import login_order
+
+
+class Mailbox:
+    def __init__(self) -> None:
+        self.messages: list = []
+
+    async def handle_DATA(self, server, session, envelope):
+        self.messages.append(envelope)
+        return "250 OK"
+
+
+@pytest.fixture
+def smtp(app):
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    box = Mailbox()
+    controller = Controller(box, hostname="127.0.0.1", port=port)
+    controller.start()
+    app.config.update(MAIL_SERVER="127.0.0.1", MAIL_PORT=port)
+    yield box
+    controller.stop()
+
+
+def rejected_case(clock):
+    order = f.order(clock())
+    case = cases.apply_for_refund(
+        order, cases.ApplyInput(Kind.REFUND_ONLY, Reason.UNUSABLE, 10000, "x")
+    )
+    u = f.staff("n-rev")
+    cases.reject(case, Actor(Role.REVIEWER, u.id, "R"), "No proof")
+    return db.session.get(RefundCase, case.id)
+
+
+def test_buyer_sees_unread_count_and_inbox(app, browser, clock):
+    case = rejected_case(clock)
+    login_order(browser, case.order)
+    html = browser.get("/").get_data(as_text=True)
+    assert "Inbox (1)" in html
+    inbox = browser.get("/inbox").get_data(as_text=True)
+    assert case.case_no in inbox and "Rejected" in inbox
+    assert browser.submit("/inbox", "/inbox", {}).status_code == 303
+    assert "Inbox (" not in browser.get("/").get_data(as_text=True)
+    stranger = app.test_client()
+    assert case.case_no not in stranger.get("/inbox").get_data(as_text=True)
+
+
+def test_email_reaches_a_local_smtp_server_in_chinese(app, clock, smtp):
+    case = rejected_case(clock)
+    notice = db.session.scalars(select(Notice).where(Notice.audience == "buyer")).one()
+    assert delivery.deliver(notice.id) == "delivered"
+    deadline = time.monotonic() + 5
+    while not smtp.messages and time.monotonic() < deadline:
+        time.sleep(0.02)
+    [mail] = smtp.messages
+    assert mail.rcpt_tos == ["buyer@example.com"]
+    body = mail.content.decode("utf-8", "replace")
+    assert case.case_no in body
+    assert delivery.deliver(notice.id) == "already delivered"  # run twice: sent once
+    assert len(smtp.messages) == 1
+
+
+class Failing:
+    @hookimpl
+    def send_notice(self, notice):
+        raise RuntimeError("SMS gateway down")
+
+
+class Hanging:
+    @hookimpl
+    def send_notice(self, notice):
+        time.sleep(5)
+
+
+@pytest.mark.parametrize(
+    ("plugin", "message"), [(Failing(), "SMS gateway down"), (Hanging(), "timed out")]
+)
+def test_failing_or_hanging_notifier_is_retried_and_the_case_goes_on(app, clock, plugin, message):
+    app.config["NOTIFIER_TIMEOUT"] = 0.3
+    pm = app.extensions["portal.plugins"]
+    pm.register(plugin, name="bad-notifier")
+    try:
+        case = rejected_case(clock)  # the state change itself is not held up
+        assert case.state == "rejected"
+        notice = db.session.scalars(select(Notice).where(Notice.audience == "buyer")).one()
+        started = time.monotonic()
+        with pytest.raises(delivery.DeliveryFailed, match=message):
+            delivery.deliver(notice.id)
+        assert time.monotonic() - started < 3
+        db.session.expire_all()
+        n = db.session.get(Notice, notice.id)
+        assert n.delivered_at is None and n.attempts == 1 and message in n.last_error
+        assert db.session.get(RefundCase, case.id).state == "rejected"
+    finally:
+        pm.unregister(name="bad-notifier")
+
+
+def test_notice_delivery_is_enqueued_with_retries_after_commit(app, clock):
+    from portal.queue import queue
+
+    rejected_case(clock)
+    jobs = [j for j in queue().jobs if j.func_name == "jobs.notify.deliver"]
+    assert jobs and all(j.retries_left == 5 for j in jobs)
