@@ -199,7 +199,7 @@ class RefundCase(db.Model):
     merchant_deadline_at: Mapped[datetime | None] = mapped_column(TS, index=True)
     remind_at: Mapped[datetime | None] = mapped_column(TS, index=True)  # reviewers reminded
     reminded_at: Mapped[datetime | None] = mapped_column(TS)
-    escalated_at: Mapped[datetime | None] = mapped_column(TS, index=True)  # past the review target
+    escalated_at: Mapped[datetime | None] = mapped_column(TS)  # past the review target
     decided_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     rejected_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     decision_note: Mapped[str] = mapped_column(Text, default="")

@@ -68,7 +68,7 @@ def test_review_reminder_and_escalation_across_the_holiday(app, clock):
     c = db.session.get(RefundCase, case.id)
     assert c.escalated_at == TUE_FEB_24 and events(case, "escalated") == 1
     audiences = db.session.scalars(select(Notice.audience).where(Notice.kind == "escalated")).all()
-    assert sorted(audiences) == ["buyer", "staff"]
+    assert sorted(audiences) == ["buyer", "staff"]  # one case through fire(): both told directly
 
 
 def test_silent_merchant_is_taken_as_agreeing_at_two_working_days(app, clock):
@@ -201,5 +201,12 @@ def test_bulk_sweep_marks_many_cases_once_with_events_and_notices(app, clock, re
         .where(Notice.kind == "escalated", Notice.audience == "buyer")
     )
     assert escalated_buyers == 11
-    notice = db.session.scalars(select(Notice).where(Notice.kind == "escalated")).first()
-    assert notice.params["case_no"].startswith("RF")
+    buyer_notice = db.session.scalars(
+        select(Notice).where(Notice.kind == "escalated", Notice.audience == "buyer")
+    ).first()
+    assert buyer_notice.params["case_no"].startswith("RF") and buyer_notice.order_id is not None
+    # the staff get one summary per sweep, not one notice per case
+    staff = db.session.scalars(
+        select(Notice).where(Notice.kind == "escalated", Notice.audience == "staff")
+    ).all()
+    assert [n.params["n"] for n in staff] == [11]

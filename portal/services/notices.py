@@ -121,6 +121,9 @@ def mark_read(ids: list[int]) -> None:
 
 
 REVIEW_REMINDER = N_("Review due in 1 working day: %(case_no)s")
+REVIEW_REMINDER_MANY = N_("%(n)s cases reach their review deadline within 1 working day.")
+ESCALATED_MANY = N_("%(n)s cases passed their review deadline and were escalated to a supervisor.")
+PAYOUT_LATE_MANY = N_("%(n)s refunds have not arrived by their expected date.")
 ESCALATED_STAFF = N_("Review overdue, escalated to a supervisor: %(case_no)s")
 ESCALATED_BUYER = N_(
     "Your case %(case_no)s is taking longer than 3 working days; a supervisor is on it. "

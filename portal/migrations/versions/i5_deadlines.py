@@ -52,7 +52,6 @@ def upgrade():
         batch_op.add_column(sa.Column('remind_at', sa.DateTime(timezone=True), nullable=True))
         batch_op.add_column(sa.Column('reminded_at', sa.DateTime(timezone=True), nullable=True))
         batch_op.add_column(sa.Column('escalated_at', sa.DateTime(timezone=True), nullable=True))
-        batch_op.create_index(batch_op.f('ix_refund_cases_escalated_at'), ['escalated_at'], unique=False)
         batch_op.create_index(batch_op.f('ix_refund_cases_merchant_deadline_at'), ['merchant_deadline_at'], unique=False)
         batch_op.create_index(batch_op.f('ix_refund_cases_remind_at'), ['remind_at'], unique=False)
 
@@ -64,7 +63,6 @@ def downgrade():
     with op.batch_alter_table('refund_cases', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_refund_cases_remind_at'))
         batch_op.drop_index(batch_op.f('ix_refund_cases_merchant_deadline_at'))
-        batch_op.drop_index(batch_op.f('ix_refund_cases_escalated_at'))
         batch_op.drop_column('escalated_at')
         batch_op.drop_column('reminded_at')
         batch_op.drop_column('remind_at')
