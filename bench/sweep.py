@@ -63,8 +63,9 @@ def main() -> dict[str, float]:
 
     url = os.environ.get("PORTAL_DATABASE_URL")
     if not url:
-        subprocess.run(["psql", "-h", "127.0.0.1", "-U", "postgres", "-qc", "DROP DATABASE IF EXISTS refund_portal_bench"], check=False)
-        subprocess.run(["psql", "-h", "127.0.0.1", "-U", "postgres", "-qc", "CREATE DATABASE refund_portal_bench"], check=True)
+        psql = ["psql", "-h", "127.0.0.1", "-U", "postgres", "-qc"]
+        subprocess.run([*psql, "DROP DATABASE IF EXISTS refund_portal_bench"], check=False)
+        subprocess.run([*psql, "CREATE DATABASE refund_portal_bench"], check=True)
         os.environ["PORTAL_DATABASE_URL"] = PG
     try:
         with bench_app() as (app, _tmp):
@@ -82,7 +83,13 @@ def main() -> dict[str, float]:
     finally:
         if not url:
             del os.environ["PORTAL_DATABASE_URL"]
-    result = {"cases": N, "seconds": t_big, "rows_marked": c_big, "peak_mb_small": m_small / 2**20, "peak_mb_big": m_big / 2**20}
+    result = {
+        "cases": N,
+        "seconds": t_big,
+        "rows_marked": c_big,
+        "peak_mb_small": m_small / 2**20,
+        "peak_mb_big": m_big / 2**20,
+    }
     print(
         f"deadline sweep on {dialect}: {N} overdue open cases swept in {t_big:.2f} s (goal <= 5 s), "
         f"{c_big} reminders+escalations marked with events and notices; "

@@ -196,6 +196,7 @@ def _case_context(case: RefundCase, answer_form: AnswerForm | None = None) -> di
             "accept": url_for("buyer_disputes.accept", case_no=case.case_no),
         },
         "late": tickets.why_late(case),
+        "now": context.now(),
         "has_ticket": tickets.ticket_of(case) is not None,
         "case": case,
         "order": case.order,
