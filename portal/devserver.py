@@ -25,6 +25,7 @@ def run(host: str, port: int) -> None:
 
     started = time.monotonic()
     signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGINT, _interrupt)  # also when started with SIGINT ignored (nohup, &)
     instance = Path(create_app().instance_path)
     env = os.environ
     if not env.get("PORTAL_REDIS_URL"):
@@ -53,15 +54,23 @@ def run(host: str, port: int) -> None:
     except KeyboardInterrupt:
         pass
     finally:
-        for child in children:
-            child.send_signal(signal.SIGINT)
-        for child in children:
-            try:
-                child.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                child.kill()
+        _stop(children)
         stop_embedded_redis()
 
 
 def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
+
+
+def _stop(children: list[subprocess.Popen], grace: float = 5.0) -> None:
+    """SIGTERM every child (RQ finishes its job first), then SIGKILL what is left after grace."""
+    for child in children:
+        if child.poll() is None:
+            child.terminate()
+    deadline = time.monotonic() + grace
+    for child in children:
+        try:
+            child.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait()
