@@ -5,9 +5,11 @@ from __future__ import annotations
 import hashlib
 import os
 import secrets
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from flask import current_app
 
@@ -126,3 +128,17 @@ def path_of(evidence: Evidence) -> Path:
 def _safe(filename: str) -> str:
     name = os.path.basename((filename or "file").replace("\\", "/"))
     return name[:120] or "file"
+
+
+@contextmanager
+def stored_uploads(uploads: Iterable[Any]) -> Iterator[list[StoredFile]]:
+    """Store every non-empty upload; if anything inside the block fails, remove them all."""
+    stored: list[StoredFile] = []
+    try:
+        for upload in uploads:
+            if upload and upload.filename:
+                stored.append(store(upload.stream, upload.filename))
+        yield stored
+    except BaseException:
+        discard(stored)
+        raise

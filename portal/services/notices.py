@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import ColumnElement, func, or_, select, update
 
 from portal.domain.policy import N_
 from portal.domain.states import State
@@ -71,17 +71,23 @@ def _enqueue_delivery(notice_id: int) -> None:
         current_app.logger.exception("could not enqueue delivery of notice %s", notice_id)
 
 
-def for_viewer(
-    order_ids: list[int], merchant_id: int | None, staff: bool, limit: int = 50
-) -> list[Notice]:
-    """The notices a viewer may read, newest first."""
-    conds = []
+def _visible(order_ids: list[int], merchant_id: int | None, staff: bool) -> list[ColumnElement]:
+    """One condition per kind of notice the viewer may read."""
+    conds: list[ColumnElement] = []
     if order_ids:
         conds.append((Notice.audience == BUYER) & Notice.order_id.in_(order_ids))
     if merchant_id is not None:
         conds.append((Notice.audience == MERCHANT) & (Notice.merchant_id == merchant_id))
     if staff:
         conds.append(Notice.audience == STAFF)
+    return conds
+
+
+def for_viewer(
+    order_ids: list[int], merchant_id: int | None, staff: bool, limit: int = 50
+) -> list[Notice]:
+    """The notices a viewer may read, newest first."""
+    conds = _visible(order_ids, merchant_id, staff)
     if not conds:
         return []
     return list(
@@ -93,13 +99,7 @@ def for_viewer(
 
 def unread_count(order_ids: list[int], merchant_id: int | None, staff: bool) -> int:
     """How many of the viewer's notices are unread (for the header)."""
-    conds = []
-    if order_ids:
-        conds.append((Notice.audience == BUYER) & Notice.order_id.in_(order_ids))
-    if merchant_id is not None:
-        conds.append((Notice.audience == MERCHANT) & (Notice.merchant_id == merchant_id))
-    if staff:
-        conds.append(Notice.audience == STAFF)
+    conds = _visible(order_ids, merchant_id, staff)
     if not conds:
         return 0
     return int(

@@ -134,23 +134,19 @@ def apply(order_no: str):
     form = ApplyForm()
     status = 200
     if form.validate_on_submit():
-        stored: list[evidence.StoredFile] = []
         try:
-            for upload in request.files.getlist(form.files.name):
-                if upload and upload.filename:
-                    stored.append(evidence.store(upload.stream, upload.filename))
-            case = cases.apply_for_refund(
-                order,
-                cases.ApplyInput(
-                    kind=Kind(form.kind.data),
-                    reason=Reason(form.reason.data),
-                    amount_fen=form.amount.fen if form.amount.fen is not None else refundable,
-                    explanation=form.explanation.data or "",
-                    files=tuple(stored),
-                ),
-            )
+            with evidence.stored_uploads(request.files.getlist(form.files.name)) as stored:
+                case = cases.apply_for_refund(
+                    order,
+                    cases.ApplyInput(
+                        kind=Kind(form.kind.data),
+                        reason=Reason(form.reason.data),
+                        amount_fen=form.amount.fen if form.amount.fen is not None else refundable,
+                        explanation=form.explanation.data or "",
+                        files=tuple(stored),
+                    ),
+                )
         except DomainError as exc:
-            evidence.discard(stored)
             form.form_errors.append(domain_message(exc))
             status = 422
         else:
@@ -226,14 +222,10 @@ def answer(case_no: str):
     case = _my_case(case_no)
     form = AnswerForm()
     if form.validate_on_submit():
-        stored: list[evidence.StoredFile] = []
         try:
-            for upload in request.files.getlist(form.files.name):
-                if upload and upload.filename:
-                    stored.append(evidence.store(upload.stream, upload.filename))
-            cases.answer_info_request(case, form.text.data or "", stored)
+            with evidence.stored_uploads(request.files.getlist(form.files.name)) as stored:
+                cases.answer_info_request(case, form.text.data or "", stored)
         except DomainError as exc:
-            evidence.discard(stored)
             form.form_errors.append(domain_message(exc))
         else:
             flash(gettext("Thank you. Your case is back with the reviewer."))

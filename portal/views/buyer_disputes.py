@@ -66,14 +66,10 @@ def appeal(case_no: str) -> ResponseReturnValue:
     form = AppealForm()
     status = 200
     if form.validate_on_submit():
-        stored: list[evidence.StoredFile] = []
         try:
-            for upload in request.files.getlist(form.files.name):
-                if upload and upload.filename:
-                    stored.append(evidence.store(upload.stream, upload.filename))
-            disputes.appeal(case, form.statement.data, stored)
+            with evidence.stored_uploads(request.files.getlist(form.files.name)) as stored:
+                disputes.appeal(case, form.statement.data, stored)
         except DomainError as exc:
-            evidence.discard(stored)
             form.form_errors.append(domain_message(exc))
             status = exc.status_code
         else:
