@@ -19,6 +19,7 @@ from portal.services.errors import DomainError, Forbidden, NotFound
 from portal.services.payouts import start_payout
 from portal.services.policy_text import N_
 from portal.services.transitions import record, transition
+from portal.services.unit_of_work import commit
 
 
 @dataclass(frozen=True)
@@ -137,7 +138,7 @@ def _set_review_deadline(case: RefundCase) -> None:
 
 def withdraw(case: RefundCase, reason: str = "") -> None:
     """The buyer withdraws an open case."""
-    _commit(lambda: transition(case, State.WITHDRAWN, BUYER, reason))
+    commit(lambda: transition(case, State.WITHDRAWN, BUYER, reason))
 
 
 def answer_info_request(case: RefundCase, text: str, files: list[evidence.StoredFile]) -> None:
@@ -156,26 +157,26 @@ def answer_info_request(case: RefundCase, text: str, files: list[evidence.Stored
             data={"files": [f.sha256 for f in files]},
         )
 
-    _commit(work, files)
+    commit(work, files)
 
 
 def start_review(case: RefundCase, actor: Actor) -> None:
     """A reviewer takes the case."""
-    _commit(lambda: transition(case, State.UNDER_REVIEW, actor))
+    commit(lambda: transition(case, State.UNDER_REVIEW, actor))
 
 
 def request_info(case: RefundCase, actor: Actor, what: str) -> None:
     """Ask the buyer for more material."""
     if not what.strip():
         raise DomainError(N_("Say what material is needed."), rule="empty_request")
-    _commit(
+    commit(
         lambda: transition(case, State.NEEDS_INFO, actor, what.strip(), info_request=what.strip())
     )
 
 
 def approve(case: RefundCase, actor: Actor, amount_fen: int | None = None, note: str = "") -> None:
     """Decide for the buyer (full, or a smaller amount); refund-only cases start paying out."""
-    _commit(lambda: _approve(case, actor, amount_fen or case.amount_requested_fen, note))
+    commit(lambda: _approve(case, actor, amount_fen or case.amount_requested_fen, note))
 
 
 def approve_in_transaction(case: RefundCase, actor: Actor, amount_fen: int, note: str) -> None:
@@ -238,7 +239,7 @@ def confirm_return(case: RefundCase, actor: Actor) -> None:
         record("return_confirmed", actor, case=case)
         start_payout(case, actor, int(case.amount_approved_fen or 0))
 
-    _commit(work)
+    commit(work)
 
 
 def reject(case: RefundCase, actor: Actor, reason: str) -> None:
@@ -261,12 +262,12 @@ def reject(case: RefundCase, actor: Actor, reason: str) -> None:
             decision_note=reason.strip(),
         )
 
-    _commit(work)
+    commit(work)
 
 
 def open_negotiation(case: RefundCase, actor: Actor, note: str = "") -> None:
     """Start a three-way negotiation between buyer, merchant and platform."""
-    _commit(lambda: transition(case, State.NEGOTIATING, actor, note.strip()))
+    commit(lambda: transition(case, State.NEGOTIATING, actor, note.strip()))
 
 
 def _check_not_self_appeal(case: RefundCase, actor: Actor) -> None:
@@ -275,14 +276,3 @@ def _check_not_self_appeal(case: RefundCase, actor: Actor) -> None:
             N_("An appeal must be decided by a reviewer other than the one who rejected it."),
             rule="same_reviewer",
         )
-
-
-def _commit(work, files: list[evidence.StoredFile] | None = None) -> None:
-    try:
-        work()
-        db.session.commit()
-    except Exception:
-        db.session.rollback()
-        if files:
-            evidence.discard(files)
-        raise

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import TypeVar
-
 from sqlalchemy import select, update
 
+from portal.domain.money import format_yuan
 from portal.domain.states import Role, State
 from portal.extensions import db
 from portal.models import Freeze, Offer, RefundCase
@@ -15,26 +13,13 @@ from portal.services.actors import Actor
 from portal.services.errors import DomainError, Forbidden
 from portal.services.policy_text import N_
 from portal.services.transitions import record, transition
-
-T = TypeVar("T")
+from portal.services.unit_of_work import commit
 
 
 def check_party(case: RefundCase, actor: Actor) -> None:
     """Merchants act only on their own shop's cases (buyers are checked by their session)."""
     if actor.role == Role.MERCHANT and actor.merchant_id != case.order.merchant_id:
         raise Forbidden(N_("This case is not on your shop's orders."), rule="merchant")
-
-
-def _commit(work: Callable[[], T], files: list[evidence.StoredFile] | None = None) -> T:
-    try:
-        result = work()
-        db.session.commit()
-        return result
-    except Exception:
-        db.session.rollback()
-        if files:
-            evidence.discard(files)
-        raise
 
 
 def merchant_agree(case: RefundCase, actor: Actor) -> None:
@@ -48,7 +33,7 @@ def merchant_refuse(case: RefundCase, actor: Actor, reason: str) -> None:
     check_party(case, actor)
     if not reason.strip():
         raise DomainError(N_("Give the reason for refusing."), rule="empty_reason")
-    _commit(
+    commit(
         lambda: transition(case, State.NEGOTIATING, actor, reason.strip(), data={"refused": True})
     )
 
@@ -60,7 +45,7 @@ def post_message(case: RefundCase, actor: Actor, text: str) -> None:
         raise DomainError(N_("The negotiation is not open."), rule="not_negotiating")
     if not text.strip():
         raise DomainError(N_("Write a message."), rule="empty_message")
-    _commit(lambda: record("message", actor, case=case, reason=text.strip()[:2000]))
+    commit(lambda: record("message", actor, case=case, reason=text.strip()[:2000]))
 
 
 def make_offer(case: RefundCase, actor: Actor, amount_fen: int | None, note: str = "") -> Offer:
@@ -76,7 +61,7 @@ def make_offer(case: RefundCase, actor: Actor, amount_fen: int | None, note: str
         raise DomainError(
             N_("An offer can be at most the refundable %(max)s yuan."),
             rule="offer_over",
-            max=_yuan(refundable),
+            max=format_yuan(refundable),
         )
 
     def work() -> Offer:
@@ -110,7 +95,7 @@ def make_offer(case: RefundCase, actor: Actor, amount_fen: int | None, note: str
         )
         return offer
 
-    return _commit(work)
+    return commit(work)
 
 
 def accept_offer(case: RefundCase, actor: Actor, offer_id: int) -> None:
@@ -146,7 +131,7 @@ def accept_offer(case: RefundCase, actor: Actor, offer_id: int) -> None:
         )
         cases.approve_in_transaction(case, actor, offer.amount_fen, f"offer #{offer.id} accepted")
 
-    _commit(work)
+    commit(work)
 
 
 def open_offer(case: RefundCase) -> Offer | None:
@@ -190,7 +175,7 @@ def appeal(case: RefundCase, statement: str, files: list[evidence.StoredFile]) -
             appeal_count=case.appeal_count + 1,
         )
 
-    _commit(work, files)
+    commit(work, files)
 
 
 def freeze_funds(case: RefundCase, actor: Actor, amount_fen: int | None) -> Freeze:
@@ -213,7 +198,7 @@ def freeze_funds(case: RefundCase, actor: Actor, amount_fen: int | None) -> Free
         raise DomainError(
             N_("You can freeze at most the amount in dispute (%(max)s yuan)."),
             rule="freeze_over_dispute",
-            max=_yuan(disputed - already),
+            max=format_yuan(disputed - already),
         )
 
     def work() -> Freeze:
@@ -222,7 +207,7 @@ def freeze_funds(case: RefundCase, actor: Actor, amount_fen: int | None) -> Free
         record("funds_frozen", actor, case=case, data={"freeze_id": row.id, "amount_fen": amount})
         return row
 
-    return _commit(work)
+    return commit(work)
 
 
 def release_frozen(case: RefundCase, actor: Actor, memo: str) -> None:
@@ -237,9 +222,3 @@ def release_frozen(case: RefundCase, actor: Actor, memo: str) -> None:
             case=case,
             data={"freeze_id": row.id, "amount_fen": row.amount_fen},
         )
-
-
-def _yuan(fen: int) -> str:
-    from portal.domain.money import format_yuan
-
-    return format_yuan(fen)

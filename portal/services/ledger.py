@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 
 from portal.domain import ledger as rules
 from portal.domain.ledger import Entry
+from portal.domain.money import format_yuan
 from portal.extensions import db
 from portal.models import Freeze, LedgerTransaction, Merchant, Order, Posting
 from portal.services import context
@@ -128,7 +129,7 @@ def freeze(case_id: int, order: Order, amount_fen: int) -> Freeze:
         raise DomainError(
             N_("The merchant holds only %(a)s yuan; cannot freeze more than that."),
             rule="freeze_over",
-            a=_yuan(balance(rules.available(merchant_id))),
+            a=format_yuan(balance(rules.available(merchant_id))),
         )
     row = Freeze(
         case_id=case_id, merchant_id=merchant_id, amount_fen=amount_fen, created_at=context.now()
@@ -267,9 +268,3 @@ def _net(entries: list[Entry]) -> list[Entry]:
     for e in entries:
         totals[e.account] = totals.get(e.account, 0) + e.amount_fen
     return [Entry(a, v) for a, v in totals.items() if v]
-
-
-def _yuan(fen: int) -> str:
-    from portal.domain.money import format_yuan
-
-    return format_yuan(fen)
