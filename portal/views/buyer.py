@@ -42,14 +42,14 @@ def _order_key() -> str:
 
 
 @bp.get("/")
-def index():
+def index() -> ResponseReturnValue:
     return render_template("buyer/lookup.html", form=LookupForm())
 
 
 @bp.post("/lookup")
 @limiter.limit(_lookup_limit, methods=["POST"])
 @limiter.limit(_lookup_limit, key_func=_order_key, methods=["POST"])
-def lookup():
+def lookup() -> ResponseReturnValue:
     form = LookupForm()
     if form.validate_on_submit():
         try:
@@ -65,7 +65,7 @@ def lookup():
 
 
 @bp.get("/lang/<code>")
-def language(code: str):
+def language(code: str) -> ResponseReturnValue:
     from flask import current_app
 
     if code in current_app.config["LANGUAGES"]:
@@ -91,7 +91,7 @@ def _my_case(case_no: str):
 
 
 @bp.get("/orders/<order_no>")
-def order(order_no: str):
+def order(order_no: str) -> ResponseReturnValue:
     order = _my_order(order_no)
     open_case = orders.open_case(order)
     payouts = db.session.scalars(
@@ -114,7 +114,7 @@ def order(order_no: str):
 
 
 @bp.post("/orders/<order_no>/codes/<int:code_id>/reveal")
-def reveal(order_no: str, code_id: int):
+def reveal(order_no: str, code_id: int) -> ResponseReturnValue:
     order = _my_order(order_no)
     if not EmptyForm().validate_on_submit():
         abort(400)
@@ -128,7 +128,7 @@ def reveal(order_no: str, code_id: int):
 
 
 @bp.route("/orders/<order_no>/apply", methods=["GET", "POST"])
-def apply(order_no: str):
+def apply(order_no: str) -> ResponseReturnValue:
     order = _my_order(order_no)
     refundable = orders.refundable_fen(order)
     form = ApplyForm()
@@ -167,7 +167,7 @@ def apply(order_no: str):
 
 
 @bp.get("/cases/<case_no>")
-def case(case_no: str):
+def case(case_no: str) -> ResponseReturnValue:
     case = _my_case(case_no)
     return page_or_fragment("buyer/case.html", "buyer/_case_status.html", **_case_context(case))
 
@@ -206,7 +206,7 @@ def _case_context(case: RefundCase, answer_form: AnswerForm | None = None) -> di
 
 
 @bp.post("/cases/<case_no>/withdraw")
-def withdraw(case_no: str):
+def withdraw(case_no: str) -> ResponseReturnValue:
     case = _my_case(case_no)
     if not EmptyForm().validate_on_submit():
         abort(400)
@@ -218,7 +218,7 @@ def withdraw(case_no: str):
 
 
 @bp.post("/cases/<case_no>/answer")
-def answer(case_no: str):
+def answer(case_no: str) -> ResponseReturnValue:
     case = _my_case(case_no)
     form = AnswerForm()
     if form.validate_on_submit():
@@ -240,7 +240,7 @@ def answer(case_no: str):
 
 
 @bp.get("/evidence/<int:evidence_id>")
-def evidence_file(evidence_id: int):
+def evidence_file(evidence_id: int) -> ResponseReturnValue:
     row = db.session.get(Evidence, evidence_id)
     if row is None:
         abort(404)

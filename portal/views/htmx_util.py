@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask import redirect, render_template, request
+from flask.typing import ResponseReturnValue
 
 
 def is_htmx() -> bool:
@@ -18,7 +19,7 @@ def page_or_fragment(page: str, fragment: str, **context: Any) -> str:
     return render_template(fragment if is_htmx() else page, **context)
 
 
-def done(url: str, fragment: str | None = None, **context: Any):
+def done(url: str, fragment: str | None = None, **context: Any) -> ResponseReturnValue:
     """After a successful POST: the updated fragment for htmx, a redirect (PRG) otherwise."""
     if fragment and is_htmx():
         return render_template(fragment, **context)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import Blueprint, flash, render_template, request, url_for
+from flask.typing import ResponseReturnValue
 from flask_babel import gettext
 from sqlalchemy import select
 
@@ -33,7 +34,7 @@ bp = Blueprint("review", __name__, url_prefix="/review")
 
 @bp.get("/")
 @reviewer_required
-def queue():
+def queue() -> ResponseReturnValue:
     rows = db.session.scalars(
         select(RefundCase)
         .where(
@@ -101,7 +102,7 @@ def disputes_frozen(case: RefundCase) -> int:
 
 @bp.get("/cases/<case_no>")
 @reviewer_required
-def case(case_no: str):
+def case(case_no: str) -> ResponseReturnValue:
     case = cases.get_case(case_no)
     return page_or_fragment("review/case.html", "review/_panel.html", **_context(case))
 
@@ -126,13 +127,13 @@ def _act(case_no: str, form_key: str, form, action):
 
 @bp.post("/cases/<case_no>/start")
 @reviewer_required
-def start(case_no: str):
+def start(case_no: str) -> ResponseReturnValue:
     return _act(case_no, "empty", EmptyForm(), lambda c, f: cases.start_review(c, staff_actor()))
 
 
 @bp.post("/cases/<case_no>/request-info")
 @reviewer_required
-def request_info(case_no: str):
+def request_info(case_no: str) -> ResponseReturnValue:
     return _act(
         case_no,
         "info",
@@ -143,7 +144,7 @@ def request_info(case_no: str):
 
 @bp.post("/cases/<case_no>/approve")
 @reviewer_required
-def approve(case_no: str):
+def approve(case_no: str) -> ResponseReturnValue:
     return _act(
         case_no,
         "approve",
@@ -154,7 +155,7 @@ def approve(case_no: str):
 
 @bp.post("/cases/<case_no>/reject")
 @reviewer_required
-def reject(case_no: str):
+def reject(case_no: str) -> ResponseReturnValue:
     return _act(
         case_no,
         "reject",
@@ -165,7 +166,7 @@ def reject(case_no: str):
 
 @bp.post("/cases/<case_no>/negotiate")
 @reviewer_required
-def negotiate(case_no: str):
+def negotiate(case_no: str) -> ResponseReturnValue:
     return _act(
         case_no,
         "negotiate",
@@ -176,13 +177,13 @@ def negotiate(case_no: str):
 
 @bp.post("/cases/<case_no>/confirm-return")
 @reviewer_required
-def confirm_return(case_no: str):
+def confirm_return(case_no: str) -> ResponseReturnValue:
     return _act(case_no, "empty", EmptyForm(), lambda c, f: cases.confirm_return(c, staff_actor()))
 
 
 @bp.post("/cases/<case_no>/message")
 @reviewer_required
-def message(case_no: str):
+def message(case_no: str) -> ResponseReturnValue:
     return _act(
         case_no,
         "msg",
@@ -193,7 +194,7 @@ def message(case_no: str):
 
 @bp.post("/cases/<case_no>/offer")
 @reviewer_required
-def offer(case_no: str):
+def offer(case_no: str) -> ResponseReturnValue:
     return _act(
         case_no,
         "offer",
@@ -204,7 +205,7 @@ def offer(case_no: str):
 
 @bp.post("/cases/<case_no>/accept")
 @reviewer_required
-def accept(case_no: str):
+def accept(case_no: str) -> ResponseReturnValue:
     offer_id = request.form.get("offer_id", type=int) or 0
     return _act(
         case_no,
@@ -216,7 +217,7 @@ def accept(case_no: str):
 
 @bp.post("/cases/<case_no>/freeze")
 @reviewer_required
-def freeze(case_no: str):
+def freeze(case_no: str) -> ResponseReturnValue:
     return _act(
         case_no,
         "freeze",
