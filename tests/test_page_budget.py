@@ -39,10 +39,11 @@ def test_buyer_pages_fit_the_budget(app, browser, pages):
         f"/orders/{fresh.order_no}/apply",
         f"/cases/{case.case_no}",
     ]
-    for url in urls:
-        r = browser.get(url)
-        assert r.status_code == 200, url
-        sizes[url] = gz(r.data)
+    for lang in ("zh-CN", "en"):
+        for url in urls:
+            r = browser.get(url, headers={"Accept-Language": lang})
+            assert r.status_code == 200, url
+            sizes[f"{lang} {url}"] = gz(r.data)
     print("\nbuyer pages (gzipped bytes):", sizes)
     assert all(size < BUDGET for size in sizes.values()), sizes
 
