@@ -65,6 +65,9 @@ def test_genuine_notification_is_accepted(channel, sim, receiver):
     [note] = receiver.accepted
     assert note.idempotency_key == "K1" and note.status == ResultStatus.SUCCEEDED
     assert note.amount_fen == 3000 and note.gateway_trade_id == "2026112822001"
+    deadline = time.monotonic() + 5  # the simulator logs the delivery once our answer is back
+    while not sim.notifications() and time.monotonic() < deadline:
+        time.sleep(0.02)
     assert sim.notifications()[-1]["answer"] == "success"
 
 
