@@ -123,6 +123,8 @@ class Order(db.Model):
     cancel_reason: Mapped[str] = mapped_column(String(200), default="")
     goods_used: Mapped[bool] = mapped_column(Boolean, default=False)
     goods_used_at: Mapped[datetime | None] = mapped_column(TS)
+    # sha256 of the order as the shop sent it (API/CSV): the same order sent again is no conflict
+    source_print: Mapped[str] = mapped_column(String(64), default="")
     product: Mapped[Product] = relationship()
     merchant: Mapped[Merchant] = relationship()
     payment: Mapped[Payment | None] = relationship(back_populates="order", uselist=False)
@@ -388,3 +390,65 @@ class Notice(db.Model):
     delivered_at: Mapped[datetime | None] = mapped_column(TS)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str] = mapped_column(Text, default="")
+
+
+class ApiKey(db.Model):
+    """A merchant's API key: only its SHA-256 is kept, with a short prefix to find and show it."""
+
+    __tablename__ = "api_keys"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    merchant_id: Mapped[int] = mapped_column(ForeignKey("merchants.id"), index=True)
+    prefix: Mapped[str] = mapped_column(String(16), unique=True)
+    key_hash: Mapped[str] = mapped_column(String(64))  # sha256 hex of the whole key
+    label: Mapped[str] = mapped_column(String(80), default="")
+    created_at: Mapped[datetime] = mapped_column(TS, default=utcnow)
+    last_used_at: Mapped[datetime | None] = mapped_column(TS)
+    revoked_at: Mapped[datetime | None] = mapped_column(TS)
+    merchant: Mapped[Merchant] = relationship()
+
+
+class IdempotencyRecord(db.Model):
+    """The first answer to a write sent with an ``Idempotency-Key``: a retry gets it again."""
+
+    __tablename__ = "idempotency_records"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    merchant_id: Mapped[int] = mapped_column(ForeignKey("merchants.id"))
+    key: Mapped[str] = mapped_column(String(255))
+    fingerprint: Mapped[str] = mapped_column(String(64))  # sha256 of method, path and body
+    status: Mapped[int] = mapped_column(Integer, default=0)  # 0 while the first request runs
+    body: Mapped[Any] = mapped_column(JSON, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(TS, default=utcnow)
+    __table_args__ = (Index("ix_idempotency_merchant_key", "merchant_id", "key", unique=True),)
+
+
+class WebhookEndpoint(db.Model):
+    """Where a merchant's shop wants case and payout events, and the secret that signs them."""
+
+    __tablename__ = "webhook_endpoints"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    merchant_id: Mapped[int] = mapped_column(ForeignKey("merchants.id"), index=True)
+    url: Mapped[str] = mapped_column(String(500))
+    secret: Mapped[str] = mapped_column(String(80))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(TS, default=utcnow)
+
+
+class WebhookDelivery(db.Model):
+    """One event for one endpoint, written with the event (an outbox) and sent by a job."""
+
+    __tablename__ = "webhook_deliveries"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    endpoint_id: Mapped[int] = mapped_column(ForeignKey("webhook_endpoints.id"), index=True)
+    event_id: Mapped[int] = mapped_column(ForeignKey("events.id"))
+    event_type: Mapped[str] = mapped_column(String(60))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_status: Mapped[int | None] = mapped_column(Integer)
+    last_error: Mapped[str] = mapped_column(Text, default="")
+    next_attempt_at: Mapped[datetime | None] = mapped_column(TS, index=True)
+    delivered_at: Mapped[datetime | None] = mapped_column(TS)
+    created_at: Mapped[datetime] = mapped_column(TS, default=utcnow)
+    endpoint: Mapped[WebhookEndpoint] = relationship()
+    __table_args__ = (
+        Index("ix_webhook_deliveries_endpoint_event", "endpoint_id", "event_id", unique=True),
+    )
