@@ -15,6 +15,25 @@ def deliver(notice_id: int) -> str:
 
 
 @with_app
+def deliver_many(notice_ids: list[int]) -> int:
+    """Deliver the notices one transaction wrote; raise (so RQ retries) if any failed.
+
+    Retrying is safe: notices already delivered are skipped.
+    """
+    from portal.services import delivery
+
+    failed = []
+    for notice_id in notice_ids:
+        try:
+            delivery.deliver(notice_id)
+        except delivery.DeliveryFailed as exc:
+            failed.append(f"{notice_id}: {exc}")
+    if failed:
+        raise delivery.DeliveryFailed("; ".join(failed))
+    return len(notice_ids)
+
+
+@with_app
 def deliver_pending(limit: int = 1000) -> int:
     """Deliver notices written in bulk (or whose own job was lost); returns how many were sent."""
     from sqlalchemy import select

@@ -117,9 +117,20 @@ def test_failing_or_hanging_notifier_is_retried_and_the_case_goes_on(app, clock,
         pm.unregister(name="bad-notifier")
 
 
-def test_notice_delivery_is_enqueued_with_retries_after_commit(app, clock):
+def test_notice_delivery_is_one_job_per_transaction_with_retries(app, clock, smtp):
     from portal.queue import queue
 
     rejected_case(clock)
-    jobs = [j for j in queue().jobs if j.func_name == "jobs.notify.deliver"]
-    assert jobs and all(j.retries_left == 5 for j in jobs)
+    jobs = [j for j in queue().jobs if j.func_name == "jobs.notify.deliver_many"]
+    # two transactions wrote notices: the application and the rejection
+    assert len(jobs) == 2 and all(j.retries_left == 5 for j in jobs)
+    buyer_notice_ids = set(db.session.scalars(select(Notice.id)))
+    assert set().union(*(j.args[0] for j in jobs)) == buyer_notice_ids
+
+
+def test_no_delivery_jobs_when_the_inbox_is_the_only_channel(app, clock):
+    from portal.queue import queue
+
+    rejected_case(clock)  # no SMTP server, only the built-in log notifier
+    assert not [j for j in queue().jobs if j.func_name.startswith("jobs.notify")]
+    assert db.session.scalar(select(Notice.id)) is not None  # the inbox still has them

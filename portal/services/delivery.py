@@ -30,6 +30,16 @@ def text_of(notice: Notice, locale: str = "zh_CN") -> str:
         return translated
 
 
+def has_external_channels() -> bool:
+    """Whether notices go anywhere outside the inbox: SMTP, or a third party's notifier plugin."""
+    if current_app.config.get("MAIL_SERVER"):
+        return True
+    pm = current_app.extensions["portal.plugins"]
+    return any(
+        impl.plugin_name != "portal.log-notifier" for impl in pm.hook.send_notice.get_hookimpls()
+    )
+
+
 def deliver(notice_id: int) -> str:
     """Send one notice by e-mail (buyers with an e-mail contact) and to every notifier plugin."""
     notice = db.session.get(Notice, notice_id)

@@ -47,8 +47,7 @@ def add(case: RefundCase | None, audience: str, kind: str, message: str, **param
     )
     db.session.add(notice)
     db.session.flush()
-    notice_id = notice.id
-    call_after_commit(db.session(), lambda: _enqueue_delivery(notice_id))
+    _deliver_after_commit(notice.id)
     return notice
 
 
@@ -60,15 +59,41 @@ def on_transition(case: RefundCase, to: State) -> None:
         add(case, audience, "state", STATE_LABELS[str(to)], state=str(to))
 
 
-def _enqueue_delivery(notice_id: int) -> None:
+_PENDING = "portal.notices.pending"
+
+
+def _deliver_after_commit(notice_id: int) -> None:
+    """Batch this transaction's notices into one delivery job, enqueued after commit.
+
+    Nothing is enqueued when no channel outside the portal is configured (no SMTP server,
+    no notifier plugin): the inbox is then the only delivery, and it needs no job.
+    """
+    session = db.session()
+    pending = session.info.get(_PENDING)
+    if pending is None:
+        pending = session.info[_PENDING] = []
+
+        def enqueue() -> None:
+            ids = session.info.pop(_PENDING, [])
+            if ids:
+                _enqueue_delivery(ids)
+
+        call_after_commit(session, enqueue)
+    pending.append(notice_id)
+
+
+def _enqueue_delivery(notice_ids: list[int]) -> None:
     from flask import current_app
 
     from portal.queue import enqueue_with_retry
+    from portal.services.delivery import has_external_channels
 
+    if not has_external_channels():
+        return
     try:
-        enqueue_with_retry("jobs.notify.deliver", notice_id)
+        enqueue_with_retry("jobs.notify.deliver_many", notice_ids)
     except Exception:
-        current_app.logger.exception("could not enqueue delivery of notice %s", notice_id)
+        current_app.logger.exception("could not enqueue delivery of notices %s", notice_ids)
 
 
 def _visible(order_ids: list[int], merchant_id: int | None, staff: bool) -> list[ColumnElement]:
