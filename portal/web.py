@@ -66,12 +66,25 @@ def install_web_helpers(app: Flask) -> None:
 
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException):
+        if request.path.startswith("/api/"):
+            return _api_problem(exc.code or 500, exc.name)
         return _error_page(exc.code or 500, gettext(exc.name))
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception):
         app.logger.exception("unhandled error")
+        if request.path.startswith("/api/"):
+            return _api_problem(500, "Internal Server Error")
         return _error_page(500, gettext("Something went wrong on our side. Nothing was saved."))
+
+
+def _api_problem(status: int, title: str):
+    from portal.views.api_auth import problem_response
+
+    slug = title.lower().replace(" ", "-")
+    return problem_response(
+        status, {"type": f"/api/v1/problems/{slug}", "title": title, "status": status}
+    )
 
 
 def _error_page(status: int, message: str):

@@ -11,7 +11,7 @@ from portal.domain import deadlines, states
 from portal.domain.states import State
 from portal.extensions import db
 from portal.models import Event, RefundCase
-from portal.services import context, notices
+from portal.services import context, notices, webhooks
 from portal.services.actors import Actor
 from portal.services.after_commit import call_after_commit
 from portal.services.errors import ConcurrentChange, DomainError
@@ -47,6 +47,8 @@ def record(
         created_at=context.now(),
     )
     db.session.add(event)
+    if webhooks.is_webhook_event(kind):
+        webhooks.note_event(db.session(), event)
     return event
 
 

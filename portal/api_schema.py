@@ -1,0 +1,228 @@
+"""The shape of the JSON API: pydantic models for what comes in and goes out.
+
+The same models validate requests (strictly: JSON types as declared, no unknown fields)
+and produce the OpenAPI document, so the document cannot drift from the checks.
+Money is integer fen; times are RFC 3339 with an offset.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    model_validator,
+)
+
+_PRINTABLE = r"^[^\x00-\x1f\x7f]+$"
+
+
+def _text(max_length: int) -> Any:
+    return Annotated[
+        str, StringConstraints(min_length=1, max_length=max_length, pattern=_PRINTABLE)
+    ]
+
+
+def _free_text(max_length: int) -> Any:
+    return Annotated[str, StringConstraints(max_length=max_length, pattern=r"^[^\x00]*$")]
+
+
+def _to_utc(value: datetime) -> datetime:
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("time out of range") from None
+
+
+ORDER_NO_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
+OrderNo = Annotated[str, StringConstraints(pattern=ORDER_NO_PATTERN)]
+Timestamp = Annotated[AwareDatetime, AfterValidator(_to_utc)]
+Fen = Annotated[int, Field(ge=0, le=10**12)]
+ARGON2 = r"^\$argon2(id|i|d)\$v=19\$m=[0-9]+,t=[0-9]+,p=[0-9]+\$[A-Za-z0-9+/]+\$[A-Za-z0-9+/]+$"
+
+Password = Annotated[str, StringConstraints(min_length=4, max_length=128, pattern=_PRINTABLE)]
+PasswordHash = Annotated[str, StringConstraints(pattern=ARGON2, max_length=255)]
+
+
+class Strict(BaseModel):
+    """Requests: JSON types exactly as declared, unknown fields refused."""
+
+    model_config = ConfigDict(strict=True, extra="forbid")
+
+
+class ProductIn(Strict):
+    """The product as the shop lists it; saved per (merchant, sku), updated by later orders."""
+
+    sku: _text(64)
+    title: _text(200)
+    description: _free_text(5000) = ""
+    face_value_fen: Fen = 0
+    price_fen: Fen
+    delivery_type: Literal["instant", "scheduled"] = "instant"
+    delivery_sla_minutes: Annotated[int, Field(ge=1, le=100_000)] = 5
+    refund_window_days: Annotated[int, Field(ge=0, le=3650)] = 7
+    refund_policy: _free_text(5000) = ""
+    policy_overrides_window: bool = False
+
+
+class ListingIn(Strict):
+    """The listing as the buyer saw it when paying (defaults to the product's fields)."""
+
+    title: _text(200)
+    description: _free_text(5000) = ""
+    face_value_fen: Fen = 0
+    price_fen: Fen = 0
+    policy_text: _free_text(5000) = ""
+
+
+class PaymentIn(Strict):
+    """Where the money came from: a refund goes back along this route."""
+
+    channel: Annotated[str, StringConstraints(pattern=r"^[a-z0-9_]{1,40}$")]
+    gateway_trade_id: _text(64)
+    merchant_trade_no: _text(64)
+    captured_fen: Fen
+    extra: dict[_text(40), _free_text(200)] = Field(default_factory=dict, max_length=20)
+
+
+class OrderIn(Strict):
+    """A paid order. Give ``query_password`` (hashed with Argon2 here) or its Argon2 hash."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "oneOf": [{"required": ["query_password"]}, {"required": ["query_password_hash"]}]
+        }
+    )
+
+    order_no: OrderNo
+    buyer_contact: _text(120)
+    # not nullable: leave the other one out
+    query_password: Password = None  # type: ignore[assignment]
+    query_password_hash: PasswordHash = None  # type: ignore[assignment]
+    product: ProductIn
+    listing: ListingIn | None = None
+    amount_fen: Fen
+    quantity: Annotated[int, Field(ge=1, le=10_000)] = 1
+    payment: PaymentIn
+    paid_at: Timestamp
+
+    @model_validator(mode="after")
+    def _one_password(self) -> OrderIn:
+        if (self.query_password is None) == (self.query_password_hash is None):
+            raise ValueError("give exactly one of query_password and query_password_hash")
+        return self
+
+
+class DeliveryIn(Strict):
+    """Card codes delivered on the order (codes already recorded are not added twice)."""
+
+    codes: Annotated[list[_text(200)], Field(min_length=1, max_length=1000)]
+    delivered_at: Timestamp | None = None
+
+
+class UsageIn(Strict):
+    """The buyer activated or used the goods (a refund is then refused)."""
+
+    used_at: Timestamp | None = None
+
+
+class CancelIn(Strict):
+    """The shop cancelled the order; what was paid is refunded along the original route."""
+
+    reason: _text(200)
+
+
+class CaseOut(BaseModel):
+    """A refund case on one of the merchant's orders."""
+
+    case_no: str
+    order_no: str
+    state: str
+    kind: str
+    reason: str
+    amount_requested_fen: int
+    amount_approved_fen: int | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class PayoutOut(BaseModel):
+    """Money going back to the buyer along the original route."""
+
+    id: int
+    case_no: str
+    order_no: str
+    channel: str
+    amount_fen: int
+    state: str
+    created_at: datetime
+    expected_arrival_at: datetime | None
+    settled_at: datetime | None
+
+
+class OrderOut(BaseModel):
+    """An order as the portal holds it."""
+
+    order_no: str
+    buyer_contact: str
+    sku: str
+    amount_fen: int
+    quantity: int
+    currency: str
+    channel: str | None
+    paid_at: datetime | None
+    delivered_at: datetime | None
+    cancelled_at: datetime | None
+    goods_used: bool
+    codes_delivered: int
+    refundable_fen: int
+
+
+class CancelOut(BaseModel):
+    """The cancelled order and the refund case it started (none if nothing was paid)."""
+
+    order: OrderOut
+    case: CaseOut | None
+
+
+class CaseList(BaseModel):
+    """Cases of one order."""
+
+    items: list[CaseOut]
+
+
+class PayoutList(BaseModel):
+    """Payouts of one order."""
+
+    items: list[PayoutOut]
+
+
+class Me(BaseModel):
+    """Who the key belongs to (a cheap authenticated call to check a key)."""
+
+    merchant: str
+    key_prefix: str
+
+
+class FieldError(BaseModel):
+    """One bad field: its dotted name, a JSON pointer into the body, and what is wrong."""
+
+    field: str
+    pointer: str
+    message: str
+
+
+class Problem(BaseModel):
+    """RFC 9457 problem details."""
+
+    type: str
+    title: str
+    status: int
+    detail: str = ""
+    errors: list[FieldError] = []
