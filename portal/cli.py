@@ -20,8 +20,12 @@ def main() -> None:
 
 def register_cli(app: Flask) -> None:
     """Add the portal's commands to ``flask``/``refund-portal``."""
-    for command in (init_db, load_demo, create_user, worker, dev):
+    for command in (init_db, load_demo, create_user, worker, dev, import_orders, create_api_key):
         app.cli.add_command(command)
+    from portal.cli_plugins import new_plugin, plugins
+
+    app.cli.add_command(plugins)
+    app.cli.add_command(new_plugin)
 
 
 @click.command("init-db")
@@ -79,6 +83,66 @@ def dev(host: str, port: int) -> None:
     from portal.devserver import run
 
     run(host, port)
+
+
+def _merchant_id(slug: str | None) -> int:
+    from portal.extensions import db
+    from portal.models import Merchant
+
+    if slug:
+        merchant = db.session.scalar(db.select(Merchant).where(Merchant.slug == slug))
+        if merchant is None:
+            raise click.ClickException(f"no merchant with slug {slug!r}")
+        return merchant.id
+    ids = db.session.scalars(db.select(Merchant.id).limit(2)).all()
+    if len(ids) != 1:
+        raise click.ClickException("name the merchant with --merchant SLUG")
+    return ids[0]
+
+
+@click.command("import-orders")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--merchant", "slug", default=None, help="merchant slug (needed if several)")
+@click.option("--dry-run", is_flag=True, help="check every row, import nothing")
+@with_appcontext
+def import_orders(file: str, slug: str | None, dry_run: bool) -> None:
+    """Import orders from a CSV file: all rows or none; every bad row is listed by line."""
+    from portal.services import csv_import, ingest
+
+    merchant_id = _merchant_id(slug)
+    with open(file, encoding="utf-8-sig") as fh:
+        text = fh.read()
+    parsed = csv_import.parse(merchant_id, text)
+    for err in parsed.errors:
+        click.echo(f"line {err.line}, {err.column}: {err.message}", err=True)
+    if not parsed.clean:
+        raise click.ClickException(f"{len(parsed.errors)} problem(s); nothing imported")
+    if dry_run:
+        click.echo(f"{len(parsed.rows)} rows checked, no problems; nothing imported (dry run)")
+        return
+    with click.progressbar(length=len(parsed.rows), label="importing") as bar:
+        last = [0]
+
+        def progress(done: int, total: int) -> None:
+            bar.update(done - last[0])
+            last[0] = done
+
+        count = csv_import.import_orders(
+            merchant_id, text, ingest.shop_actor(merchant_id, "import-orders"), progress
+        )
+    click.echo(f"{count} orders imported")
+
+
+@click.command("create-api-key")
+@click.option("--merchant", "slug", required=True, help="merchant slug")
+@click.option("--label", default="", help="to tell keys apart")
+@with_appcontext
+def create_api_key(slug: str, label: str) -> None:
+    """Create an API key for a merchant and print it (shown only this once)."""
+    from portal.services import api_keys
+
+    _row, key = api_keys.create_for_slug(slug, label)
+    click.echo(key)
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
 from wtforms import (
+    BooleanField,
     MultipleFileField,
     PasswordField,
     RadioField,
@@ -153,3 +154,22 @@ class FreezeForm(FlaskForm):
     """Freeze merchant funds while an appeal is open."""
 
     amount = YuanField(_l("Amount to freeze (yuan, empty = the amount in dispute)"))
+
+
+class ImportForm(FlaskForm):
+    """A CSV file of orders; "check only" reports every bad row and imports nothing."""
+
+    file = FileField(_l("Orders (CSV, UTF-8)"), validators=[DataRequired()])
+    dry_run = BooleanField(_l("Check only (import nothing)"), default=True)
+
+
+class WebhookForm(FlaskForm):
+    """A new webhook endpoint."""
+
+    url = StringField(_l("Address (https://…)"), validators=[DataRequired(), Length(max=500)])
+
+
+class ApiKeyForm(FlaskForm):
+    """A new API key, with a label to tell keys apart."""
+
+    label = StringField(_l("Label"), validators=[Optional(), Length(max=80)])
