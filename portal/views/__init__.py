@@ -8,24 +8,28 @@ from flask import Flask
 def register_blueprints(app: Flask) -> None:
     """Register every blueprint on ``app``."""
     from portal.views import (
+        api,
         auth,
         buyer,
         buyer_disputes,
         callbacks,
         inbox,
         merchant,
+        merchant_integration,
         payouts,
         review,
         tickets,
     )
 
     app.register_blueprint(buyer.bp)
+    app.register_blueprint(api.bp)
     app.register_blueprint(buyer_disputes.bp)
     app.register_blueprint(auth.bp)
     app.register_blueprint(review.bp)
     app.register_blueprint(callbacks.bp)
     app.register_blueprint(payouts.bp)
     app.register_blueprint(merchant.bp)
+    app.register_blueprint(merchant_integration.bp)
     app.register_blueprint(tickets.bp)
     app.register_blueprint(inbox.bp)
     inbox.install(app)
