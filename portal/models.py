@@ -233,6 +233,8 @@ class Evidence(db.Model):
     content_type: Mapped[str] = mapped_column(String(60))
     size: Mapped[int] = mapped_column(Integer)
     sha256: Mapped[str] = mapped_column(String(64), index=True)
+    phash: Mapped[str | None] = mapped_column(String(16), index=True)  # images: perceptual hash
+    thumb_name: Mapped[str | None] = mapped_column(String(80))  # images: small JPEG preview
     uploaded_by: Mapped[str] = mapped_column(String(20))
     created_at: Mapped[datetime] = mapped_column(TS, default=utcnow)
 

@@ -51,13 +51,17 @@ def install_web_helpers(app: Flask) -> None:
             resp.headers.setdefault("Cache-Control", "no-store")
         return resp
 
+    from portal.views.upload_limits import handle_too_large
+
+    app.register_error_handler(413, handle_too_large)
+
     @app.errorhandler(DomainError)
     def _domain_error(exc: DomainError):
-        return _error_page(exc.status_code, domain_message(exc))
+        return error_page(exc.status_code, domain_message(exc))
 
     @app.errorhandler(CSRFError)
     def _csrf_error(exc: CSRFError):
-        return _error_page(
+        return error_page(
             400,
             gettext(
                 "The form expired or did not come from this site. Go back, reload and try again."
@@ -68,14 +72,14 @@ def install_web_helpers(app: Flask) -> None:
     def _http_error(exc: HTTPException):
         if request.path.startswith("/api/"):
             return _api_problem(exc.code or 500, exc.name)
-        return _error_page(exc.code or 500, gettext(exc.name))
+        return error_page(exc.code or 500, gettext(exc.name))
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception):
         app.logger.exception("unhandled error")
         if request.path.startswith("/api/"):
             return _api_problem(500, "Internal Server Error")
-        return _error_page(500, gettext("Something went wrong on our side. Nothing was saved."))
+        return error_page(500, gettext("Something went wrong on our side. Nothing was saved."))
 
 
 def _api_problem(status: int, title: str):
@@ -87,7 +91,8 @@ def _api_problem(status: int, title: str):
     )
 
 
-def _error_page(status: int, message: str):
+def error_page(status: int, message: str):
+    """The error page (or, for htmx, the error fragment) with ``message``."""
     if getattr(request, "htmx", False):
         return render_template("_error.html", message=message, status=status), status
     return render_template("error.html", message=message, status=status), status

@@ -11,8 +11,7 @@ from sqlalchemy import func, select
 from portal.extensions import db
 from portal.models import Event, Evidence, RefundCase
 from tests import factories as f
-
-PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
+from tests.images import PNG
 
 
 def _reviewer():

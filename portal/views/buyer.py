@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import (
     Blueprint,
+    Response,
     abort,
     flash,
     redirect,
@@ -15,6 +16,7 @@ from flask import (
 )
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext
+from werkzeug.datastructures import MultiDict
 
 from portal.domain import states
 from portal.domain.policy import REASON_LABELS, Kind, Reason
@@ -26,6 +28,7 @@ from portal.services import cases, context, evidence, orders
 from portal.services.errors import DomainError
 from portal.views.arrival import arrival_texts
 from portal.views.htmx_util import done, page_or_fragment
+from portal.views.upload_limits import reshow_on_too_large
 from portal.web import domain_message
 
 bp = Blueprint("buyer", __name__)
@@ -132,7 +135,6 @@ def apply(order_no: str) -> ResponseReturnValue:
     order = _my_order(order_no)
     refundable = orders.refundable_fen(order)
     form = ApplyForm()
-    status = 200
     if form.validate_on_submit():
         try:
             with evidence.stored_uploads(request.files.getlist(form.files.name)) as stored:
@@ -148,19 +150,39 @@ def apply(order_no: str) -> ResponseReturnValue:
                 )
         except DomainError as exc:
             form.form_errors.append(domain_message(exc))
-            status = 422
-        else:
-            flash(gettext("Your application was submitted. Case number: %(no)s", no=case.case_no))
-            return redirect(url_for("buyer.case", case_no=case.case_no), code=303)
-    elif request.method == "POST":
-        status = 422
+            return _apply_page(order, form, 422, keep_files=exc.rule not in evidence.FILE_RULES)
+        flash(gettext("Your application was submitted. Case number: %(no)s", no=case.case_no))
+        return redirect(url_for("buyer.case", case_no=case.case_no), code=303)
+    return _apply_page(order, form, 422 if request.method == "POST" else 200)
+
+
+@reshow_on_too_large("buyer.apply")
+def _apply_too_large(fields: MultiDict, message: str) -> ResponseReturnValue:
+    order = _my_order(request.view_args["order_no"])
+    form = ApplyForm(formdata=fields)
+    form.form_errors.append(message)
+    return _apply_page(order, form, 413)
+
+
+def _apply_page(order, form: ApplyForm, status: int, keep_files: bool = False):
+    from flask import current_app
+
+    from portal.services.evidence_images import MAX_SIDE
+    from portal.views import checklist
+
     return (
         render_template(
             "buyer/apply.html",
             order=order,
             form=form,
-            refundable=refundable,
+            refundable=orders.refundable_fen(order),
             open_case=orders.open_case(order),
+            checklists=checklist.for_apply(order),
+            reason_labels=REASON_LABELS,
+            keep_files=keep_files,
+            max_file_bytes=evidence.MAX_FILE_BYTES,
+            max_request_bytes=current_app.config["MAX_CONTENT_LENGTH"],
+            max_side=MAX_SIDE,
         ),
         status,
     )
@@ -239,19 +261,41 @@ def answer(case_no: str) -> ResponseReturnValue:
     ), 422
 
 
-@bp.get("/evidence/<int:evidence_id>")
-def evidence_file(evidence_id: int) -> ResponseReturnValue:
-    row = db.session.get(Evidence, evidence_id)
-    if row is None:
-        abort(404)
+def _visible_evidence(evidence_id: int) -> Evidence:
     from portal.views.access import may_see_case
 
-    if not may_see_case(row.case_id):
+    row = db.session.get(Evidence, evidence_id)
+    if row is None or not may_see_case(row.case_id):
         abort(404)
-    return send_file(
-        evidence.path_of(row),
-        mimetype=row.content_type,
-        download_name=row.original_name,
-        as_attachment=row.content_type == "application/pdf",
-        max_age=0,
+    return row
+
+
+def _private_file(resp: Response) -> Response:
+    resp.headers["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    resp.headers["Cache-Control"] = "private, no-store"
+    return resp
+
+
+@bp.get("/evidence/<int:evidence_id>")
+def evidence_file(evidence_id: int) -> ResponseReturnValue:
+    """An evidence file, to the parties of its case only."""
+    row = _visible_evidence(evidence_id)
+    return _private_file(
+        send_file(
+            evidence.path_of(row),
+            mimetype=row.content_type,
+            download_name=row.original_name,
+            as_attachment=row.content_type == "application/pdf",
+            max_age=0,
+        )
     )
+
+
+@bp.get("/evidence/<int:evidence_id>/thumb")
+def evidence_thumb(evidence_id: int) -> ResponseReturnValue:
+    """An image's small preview, to the parties of its case only."""
+    row = _visible_evidence(evidence_id)
+    path = evidence.thumb_path_of(row)
+    if path is None:
+        abort(404)
+    return _private_file(send_file(path, mimetype="image/jpeg", max_age=0))

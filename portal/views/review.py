@@ -59,8 +59,13 @@ def queue() -> ResponseReturnValue:
 
 
 def _context(case: RefundCase, **forms):
+    from portal.services.evidence import same_picture_elsewhere
+    from portal.views.checklist import for_case
+
     order = case.order
     return {
+        "checklist": for_case(case),
+        "same_elsewhere": same_picture_elsewhere(case),
         "case": case,
         "order": order,
         "events": timeline(case),
