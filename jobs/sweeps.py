@@ -18,14 +18,19 @@ GRACE = timedelta(seconds=30)
 @with_app
 def sweep_payouts(reschedule: bool = True) -> int:
     """Enqueue settlement of every unfinished payout that is due; returns how many."""
-    from portal.queue import enqueue
+    from portal.queue import enqueue, enqueue_once
     from portal.services import context
     from portal.services.sweeps import due_payout_ids
 
     now = context.now()
     ids = due_payout_ids(now, GRACE)
     for payout_id in ids:
-        enqueue("jobs.settlement.settle_payout", payout_id)
+        enqueue_once(
+            f"settle-{payout_id}",
+            int(SWEEP_EVERY.total_seconds()),
+            "jobs.settlement.settle_payout",
+            payout_id,
+        )
     if reschedule:
         at = now + SWEEP_EVERY
         # one id per minute: two sweeps that run together schedule one successor
@@ -65,9 +70,10 @@ def sweep_deadlines() -> int:
 @with_app
 def sweep(reschedule: bool = True) -> dict[str, int]:
     """The periodic sweep: payouts left behind and deadlines passed; reschedules itself."""
-    from portal.queue import enqueue
+    from portal.queue import enqueue, release_once
     from portal.services import context
 
+    release_once("sweep-seed")
     result = {"payouts": sweep_payouts(reschedule=False), "deadlines": sweep_deadlines()}
     if reschedule:
         at = context.now() + SWEEP_EVERY

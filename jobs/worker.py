@@ -25,8 +25,9 @@ def run_worker(app: Flask, burst: bool = False) -> None:
     warm_up(app)
     with app.app_context():
         conn = redis_connection()
-        from portal.queue import enqueue
+        from portal.queue import enqueue_once
 
-        enqueue("jobs.sweeps.sweep")  # the sweep reschedules itself from here on
+        # the sweep reschedules itself from here on; workers starting together seed it once
+        enqueue_once("sweep-seed", 60, "jobs.sweeps.sweep")
         worker = Worker([app.config["QUEUE_NAME"]], connection=conn)
     worker.work(with_scheduler=True, burst=burst)

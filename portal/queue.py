@@ -52,3 +52,20 @@ def enqueue_with_retry(func: str, *args: Any) -> Any:
     return queue().enqueue(
         func, *args, retry=Retry(max=len(RETRY_INTERVALS), interval=RETRY_INTERVALS), job_timeout=60
     )
+
+
+def enqueue_once(key: str, ttl_seconds: int, func: str, *args: Any) -> Any | None:
+    """Enqueue unless the same ``key`` was enqueued in the last ``ttl_seconds`` (None then).
+
+    Keeps periodic sweeps and restarting workers from piling up copies of one job while a
+    queue is backed up. The job calls ``release_once`` when it starts, so the key only
+    blocks copies of a job still waiting in the queue; the TTL covers a job that was lost.
+    """
+    if not redis_connection().set(f"portal:once:{key}", 1, nx=True, ex=ttl_seconds):
+        return None
+    return queue().enqueue(func, *args)
+
+
+def release_once(key: str) -> None:
+    """Called by the job itself when it starts: from then on a new copy may be enqueued."""
+    redis_connection().delete(f"portal:once:{key}")

@@ -104,7 +104,7 @@ def test_killed_workers_pay_every_refund_exactly_once(app, clock, tmp_path):
             clock.advance(hours=2)
             sweep_payouts(reschedule=False)
             worker = start_worker(env, log=str(tmp_path / "final-worker.log"))
-            worker.wait(120)
+            worker.wait(600)
             db.session.expire_all()
             left = db.session.scalars(select(Payout).where(Payout.state != "succeeded")).all()
             if not left:
