@@ -41,6 +41,10 @@ DEFAULTS: dict[str, Any] = {
     "ARGON2_MEMORY_COST": 19456,
     # Payout channels that must be loaded at start-up (a missing one is a start-up error).
     "REQUIRED_CHANNELS": [],
+    # Distributions whose refund_portal entry points may load (comma-separated); None = all.
+    "PLUGINS_ALLOWED": None,
+    # Start without a broken plugin (shown as broken on the plugins page) instead of failing.
+    "PLUGINS_BROKEN_OK": False,
     "PUBLIC_BASE_URL": "http://127.0.0.1:5000",
     # shown to buyers whose refund is late (until they open a ticket)
     "SUPPORT_CONTACT": "support@example.com",

@@ -33,3 +33,14 @@ def send_notice(notice: Mapping[str, Any]) -> None:
     (the buyer's phone or e-mail, for buyer notices). Raise to have the delivery retried;
     a notifier that takes longer than ``NOTIFIER_TIMEOUT`` seconds is abandoned and retried.
     """
+
+
+@hookspec
+def register_settings() -> Iterable[Any]:
+    """Return the settings this plugin reads (``portal.plugin_settings.Setting`` objects).
+
+    Declared once, they are listed on the operators' settings page (secrets only as
+    "set" or "missing", never their value), checked there by their ``validator``, and
+    documented for operators. Names are configuration keys without the ``PORTAL_``
+    prefix (``WECHAT_MCHID`` is read from ``PORTAL_WECHAT_MCHID`` or ``portal.cfg``).
+    """

@@ -454,3 +454,14 @@ class WebhookDelivery(db.Model):
     __table_args__ = (
         Index("ix_webhook_deliveries_endpoint_event", "endpoint_id", "event_id", unique=True),
     )
+
+
+class ChannelSwitch(db.Model):
+    """An operator's switch for one payout channel: a disabled channel receives no payout."""
+
+    __tablename__ = "channel_switches"
+    channel_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    changed_at: Mapped[datetime] = mapped_column(TS, default=utcnow)
+    changed_by: Mapped[str] = mapped_column(String(120), default="")
+    reason: Mapped[str] = mapped_column(Text, default="")

@@ -14,20 +14,35 @@ import pluggy
 
 from portal import hookspecs
 from portal.channels import ChannelError, PayoutChannel
+from portal.plugin_loading import ENTRY_POINT_GROUP
 
-ENTRY_POINT_GROUP = "refund_portal"
+__all__ = [
+    "ENTRY_POINT_GROUP",
+    "REQUIRED_CHANNEL_METHODS",
+    "ChannelRegistry",
+    "make_plugin_manager",
+]
+
 REQUIRED_CHANNEL_METHODS = ("arrival", "execute_refund", "query_refund")
 
 
-def make_plugin_manager(load_entry_points: bool = True) -> pluggy.PluginManager:
-    """Create the plugin manager and load every installed plugin."""
+def make_plugin_manager(
+    load_entry_points: bool = True, allowed: frozenset[str] | None = None
+) -> pluggy.PluginManager:
+    """Create the plugin manager and load the installed plugins (those in ``allowed``, if given).
+
+    A plugin that fails to import is recorded (``portal.plugin_loading.plugin_infos``),
+    not raised: ``init_plugins`` decides whether the portal may start without it.
+    """
     pm = pluggy.PluginManager(ENTRY_POINT_GROUP)
     pm.add_hookspecs(hookspecs)
     from portal.notifiers import LogNotifier
 
     pm.register(LogNotifier(), name="portal.log-notifier")
     if load_entry_points:
-        pm.load_setuptools_entrypoints(ENTRY_POINT_GROUP)
+        from portal.plugin_loading import load_entry_points as load
+
+        load(pm, allowed)
     return pm
 
 

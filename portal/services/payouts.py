@@ -16,7 +16,7 @@ from portal.domain.states import State
 from portal.extensions import db
 from portal.models import Order, Payment, Payout, RefundCase
 from portal.plugins_setup import channels
-from portal.services import context, ledger
+from portal.services import channel_switches, context, ledger
 from portal.services.actors import Actor
 from portal.services.after_commit import call_after_commit
 from portal.services.errors import DomainError
@@ -78,6 +78,12 @@ def start_payout(case: RefundCase, actor: Actor, amount_fen: int) -> Payout:
         raise DomainError(
             N_("The payment route %(channel)s is not available right now; nothing was changed."),
             rule="channel_missing",
+            channel=payment.channel,
+        )
+    if not channel_switches.is_enabled(payment.channel):
+        raise DomainError(
+            N_("The payment route %(channel)s is disabled by an operator; nothing was changed."),
+            rule="channel_disabled",
             channel=payment.channel,
         )
     channel = registry.get(payment.channel)

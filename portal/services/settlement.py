@@ -22,7 +22,7 @@ from portal.channels import (
 from portal.domain.states import State
 from portal.extensions import db
 from portal.models import Payment, Payout, RefundCase
-from portal.services import context, ledger
+from portal.services import channel_switches, context, ledger
 from portal.services.actors import SYSTEM
 from portal.services.payouts import payment_ref
 from portal.services.transitions import record, transition
@@ -82,6 +82,9 @@ def settle(payout_id: int) -> Step:
     if row is None or row[0].state in ("succeeded", "failed", "returned"):
         return Step(done=True)
     payout, payment, case_no = row
+    if not channel_switches.is_enabled(payout.channel):  # held until an operator enables it
+        db.session.rollback()
+        return Step(done=False, retry_at=context.now() + timedelta(seconds=BACKOFF[3]))
     request = refund_request(payout, payment, case_no)
     channel = channels().get(payout.channel)
     db.session.rollback()  # hold no transaction (or lock) while talking to the gateway

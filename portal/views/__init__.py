@@ -17,6 +17,7 @@ def register_blueprints(app: Flask) -> None:
         merchant,
         merchant_integration,
         payouts,
+        plugins_admin,
         review,
         tickets,
     )
@@ -28,6 +29,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(review.bp)
     app.register_blueprint(callbacks.bp)
     app.register_blueprint(payouts.bp)
+    app.register_blueprint(plugins_admin.bp)
     app.register_blueprint(merchant.bp)
     app.register_blueprint(merchant_integration.bp)
     app.register_blueprint(tickets.bp)

@@ -65,3 +65,16 @@ def merchant_required(view: Callable[..., Any]) -> Callable[..., Any]:
         return view(*args, **kwargs)
 
     return wrapped
+
+
+def supervisor_required(view: Callable[..., Any]) -> Callable[..., Any]:
+    """Only supervisors (operators: plugins, channels, settings)."""
+
+    @wraps(view)
+    @login_required
+    def wrapped(*args: Any, **kwargs: Any) -> Any:
+        if current_user.role != "supervisor":
+            abort(403)
+        return view(*args, **kwargs)
+
+    return wrapped

@@ -15,6 +15,7 @@ from typing import Any
 
 from portal.channels import ChannelError
 from portal.hookspecs import hookimpl
+from portal.plugin_settings import Setting
 from refund_portal_bank.channel import BankChannel
 from refund_portal_bank.records import Debtor
 
@@ -48,3 +49,42 @@ def debtor_from_settings(settings: Mapping[str, Any]) -> Debtor:
 def register_payout_channels(settings: Mapping[str, Any]) -> list[BankChannel]:
     """Register the bank channel (always: it holds no credentials)."""
     return [BankChannel(debtor_from_settings(settings))]
+
+
+def _currency(text: str) -> None:
+    if not (len(text) == 3 and text.isalpha()):
+        raise ValueError("a three-letter ISO 4217 code, e.g. CNY")
+
+
+def _account(text: str) -> None:
+    if not text.replace(" ", "").isalnum():
+        raise ValueError("letters and digits only")
+
+
+@hookimpl
+def register_settings() -> list[Setting]:
+    """The settings above, for the operators' settings page (none is secret)."""
+    return [
+        Setting(
+            "BANK_DEBTOR_NAME",
+            "Account holder on batch files",
+            default=DEFAULTS["BANK_DEBTOR_NAME"],
+        ),
+        Setting(
+            "BANK_DEBTOR_ACCOUNT",
+            "Account the payouts are paid from",
+            validator=_account,
+            default=DEFAULTS["BANK_DEBTOR_ACCOUNT"],
+        ),
+        Setting(
+            "BANK_DEBTOR_AGENT",
+            "The merchant's bank (BIC or other bank id)",
+            default=DEFAULTS["BANK_DEBTOR_AGENT"],
+        ),
+        Setting(
+            "BANK_CURRENCY",
+            "Account currency",
+            validator=_currency,
+            default=DEFAULTS["BANK_CURRENCY"],
+        ),
+    ]

@@ -14,6 +14,7 @@ from typing import Any
 
 from portal.channels import ChannelError, MemoryReplayGuard
 from portal.hookspecs import hookimpl
+from portal.plugin_settings import Setting
 from refund_portal_wechat.channel import WechatChannel
 from refund_portal_wechat.devkeys import ensure_dev_keys
 
@@ -67,3 +68,59 @@ def register_payout_channels(settings: Mapping[str, Any]) -> list[WechatChannel]
     """Register the WeChat Pay channel when it is configured."""
     channel = channel_from_settings(settings)
     return [channel] if channel is not None else []
+
+
+def _digits(text: str) -> None:
+    if not text.isdigit():
+        raise ValueError("digits only, e.g. 1900000109")
+
+
+def _url(text: str) -> None:
+    if not text.startswith(("https://", "http://")):
+        raise ValueError("a URL starting with https://")
+
+
+def _apiv3_key(text: str) -> None:
+    if len(text.encode("utf-8")) != 32:
+        raise ValueError("the APIv3 key is exactly 32 characters")
+
+
+def _pem(text: str) -> None:
+    if "-----BEGIN" not in text:
+        raise ValueError("a PEM text starting with -----BEGIN")
+
+
+def _seconds(text: str) -> None:
+    try:
+        ok = float(text) > 0
+    except ValueError:
+        ok = False
+    if not ok:
+        raise ValueError("a number of seconds above 0")
+
+
+@hookimpl
+def register_settings() -> list[Setting]:
+    """The settings above, for the operators' settings page."""
+    needed = "needed for WeChat Pay (under DEV_KEYS_DIR a dev key set fills it in)"
+    return [
+        Setting("WECHAT_MCHID", "WeChat Pay merchant id (mchid)", validator=_digits, help=needed),
+        Setting("WECHAT_GATEWAY_URL", "Gateway URL", validator=_url, default=PRODUCTION_GATEWAY),
+        Setting(
+            "WECHAT_PRIVATE_KEY",
+            "Merchant API private key (PEM)",
+            secret=True,
+            validator=_pem,
+            help=needed,
+        ),
+        Setting("WECHAT_CERT_SERIAL", "Merchant certificate serial number", help=needed),
+        Setting("WECHAT_APIV3_KEY", "APIv3 key", secret=True, validator=_apiv3_key, help=needed),
+        Setting(
+            "WECHAT_PLATFORM_PUBLIC_KEY",
+            "WeChat Pay platform public key (PEM)",
+            validator=_pem,
+            help=needed,
+        ),
+        Setting("WECHAT_PLATFORM_PUBLIC_KEY_ID", "Platform public key id", help=needed),
+        Setting("WECHAT_TIMEOUT", "Gateway timeout (seconds)", validator=_seconds, default="10"),
+    ]

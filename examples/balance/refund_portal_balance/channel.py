@@ -1,0 +1,58 @@
+"""The store-credit payout channel: refunds go back to the buyer's shop balance."""
+
+from __future__ import annotations
+
+import sqlite3
+
+from portal.channels import (
+    ArrivalWindow,
+    PaymentRef,
+    PayoutChannel,
+    RefundRequest,
+    RefundResult,
+    ResultStatus,
+)
+from refund_portal_balance.wallet import Credit, Wallet, WalletRefused
+
+
+class BalanceChannel(PayoutChannel):
+    """Refunds to the wallet the purchase was paid from (instant, never partial-refused)."""
+
+    id = "balance"
+    label = "Store credit 余额"
+
+    def __init__(self, wallet: Wallet) -> None:
+        self.wallet = wallet
+
+    def arrival(self, payment: PaymentRef) -> ArrivalWindow:
+        return ArrivalWindow("instant")
+
+    def execute_refund(self, request: RefundRequest) -> RefundResult:
+        try:
+            credit = self.wallet.credit(
+                request.idempotency_key, request.payment.gateway_trade_id, request.amount_fen
+            )
+        except WalletRefused as exc:
+            return RefundResult(ResultStatus.FAILED, code=exc.code, message=str(exc))
+        except (TimeoutError, sqlite3.OperationalError) as exc:
+            return RefundResult(ResultStatus.UNKNOWN, code="TIMEOUT", message=str(exc))
+        return _succeeded(credit)
+
+    def query_refund(self, request: RefundRequest) -> RefundResult:
+        try:
+            credit = self.wallet.find(request.idempotency_key)
+        except (TimeoutError, sqlite3.OperationalError) as exc:
+            return RefundResult(ResultStatus.UNKNOWN, code="TIMEOUT", message=str(exc))
+        if credit is None:
+            return RefundResult(ResultStatus.PENDING, code="NOT_FOUND", message="not credited")
+        return _succeeded(credit)
+
+
+def _succeeded(credit: Credit) -> RefundResult:
+    return RefundResult(
+        ResultStatus.SUCCEEDED,
+        gateway_reference=credit.reference,
+        message=f"credited to wallet {credit.account}",
+        amount_fen=credit.amount_fen,
+        raw={"account": credit.account, "reference": credit.reference},
+    )

@@ -1,0 +1,58 @@
+"""The portal's conformance kit, run against WechatChannel and the WeChat Pay simulator."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric import rsa
+from refund_portal_wechat import crypto
+from refund_portal_wechat.simulator import WechatSimulator, build_notification
+
+from portal.channels import PaymentRef, RefundRequest
+from portal.testing.conformance import ChannelConformance, ConformanceTarget
+
+
+class WechatTarget(ConformanceTarget):
+    """WechatChannel (1 s timeout) against a simulator that hangs 3 s when told to."""
+
+    def __init__(self, keys_dir: str, make_channel) -> None:
+        self.sim = WechatSimulator(keys_dir, hang_s=3.0).start()
+        self.channel = make_channel(self.sim.url, timeout=1.0)
+
+    def new_payment(self, captured_fen: int) -> PaymentRef:
+        tid = "42" + uuid.uuid4().hex[:26]
+        out_trade_no = "T" + uuid.uuid4().hex[:20]
+        self.sim.add_trade(tid, out_trade_no, captured_fen)
+        return PaymentRef("wechat", tid, out_trade_no, captured_fen)
+
+    def movements(self, idempotency_key: str) -> int:
+        return sum(m["out_refund_no"] == idempotency_key for m in self.sim.movements())
+
+    def time_out_next_call_after_moving_money(self) -> None:
+        self.sim.misbehave("timeout_after_move")
+
+    def genuine_notification(self, request: RefundRequest) -> tuple[dict[str, str], bytes]:
+        refund = self.sim.ledger.get(request.idempotency_key)
+        body = build_notification(self.sim.signer, refund)
+        return self.sim.signer.headers(body), body
+
+    def forged_notification(self, request: RefundRequest) -> tuple[dict[str, str], bytes]:
+        _headers, body = self.genuine_notification(request)
+        impostor = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        return crypto.signed_headers(impostor, self.sim.signer.serial, body), body
+
+    def close(self) -> None:
+        self.sim.stop()
+
+
+@pytest.fixture
+def conformance_target(keys_dir, make_channel) -> Iterator[WechatTarget]:
+    target = WechatTarget(keys_dir, make_channel)
+    yield target
+    target.close()
+
+
+class TestWechatConformance(ChannelConformance):
+    """Every check of the kit, for WeChat Pay."""

@@ -1,0 +1,1 @@
+"""Test helpers shipped with the portal for plugin authors (the conformance kit)."""

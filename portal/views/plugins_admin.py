@@ -1,0 +1,105 @@
+"""Operator pages (supervisors): loaded plugins, channel switches, declared plugin settings."""
+
+from __future__ import annotations
+
+from flask import Blueprint, current_app, flash, redirect, render_template, url_for
+from flask.typing import ResponseReturnValue
+from flask_babel import gettext
+
+from portal.plugin_forms import ChannelSwitchForm, settings_check_form
+from portal.plugin_loading import BROKEN
+from portal.plugin_settings import SettingState, setting_states
+from portal.plugins_setup import channels, loaded_plugins
+from portal.services import channel_switches
+from portal.services.errors import DomainError
+from portal.views.access import staff_actor, supervisor_required
+from portal.web import domain_message
+
+bp = Blueprint("plugins_admin", __name__, url_prefix="/review/plugins")
+
+
+@bp.get("/")
+@supervisor_required
+def index() -> ResponseReturnValue:
+    """Every plugin with its version and status, and the channels with their switches."""
+    plugins = loaded_plugins()
+    owner = {cid: p.name for p in plugins for cid in p.channel_ids}
+    disabled = channel_switches.disabled_ids()
+    rows = [
+        {
+            "id": cid,
+            "label": channels().get(cid).label,
+            "plugin": owner.get(cid, ""),
+            "enabled": cid not in disabled,
+        }
+        for cid in channels().ids()
+    ]
+    return render_template(
+        "review/plugins.html", plugins=plugins, channels=rows, form=ChannelSwitchForm()
+    )
+
+
+@bp.post("/channels/<channel_id>/<any(enable, disable):action>")
+@supervisor_required
+def switch(channel_id: str, action: str) -> ResponseReturnValue:
+    """Enable or disable one channel."""
+    form = ChannelSwitchForm()
+    if form.validate_on_submit():
+        try:
+            channel_switches.set_enabled(
+                channel_id,
+                action == "enable",
+                staff_actor(),
+                form.reason.data or "",
+                set(channels().ids()),
+            )
+            flash(
+                gettext("Channel %(channel)s enabled.", channel=channel_id)
+                if action == "enable"
+                else gettext("Channel %(channel)s disabled.", channel=channel_id)
+            )
+        except DomainError as exc:
+            flash(domain_message(exc))
+    return redirect(url_for("plugins_admin.index"), code=303)
+
+
+def _states() -> list[SettingState]:
+    broken = {p.name for p in loaded_plugins() if p.status == BROKEN}
+    pm = current_app.extensions["portal.plugins"]
+    return setting_states(pm, current_app.config, skip=broken)
+
+
+@bp.get("/settings")
+@supervisor_required
+def settings() -> ResponseReturnValue:
+    """The settings plugins declare: values (secrets only as set/missing) and problems."""
+    states = _states()
+    return render_template(
+        "review/plugin_settings.html",
+        states=states,
+        form=settings_check_form(states),
+        checked=None,
+    )
+
+
+@bp.post("/settings/check")
+@supervisor_required
+def check_settings() -> ResponseReturnValue:
+    """Check candidate values for the non-secret settings; nothing is stored."""
+    states = _states()
+    form = settings_check_form(states)
+    checked: dict[str, str] | None = None
+    if form.validate_on_submit():
+        checked = {}
+        for state in states:
+            if not state.setting.secret:
+                problem = state.setting.check(form[state.setting.name].data)
+                if problem:
+                    form[state.setting.name].errors.append(problem)
+                checked[state.setting.name] = form[state.setting.name].data or ""
+        if any(form[s.setting.name].errors for s in states if not s.setting.secret):
+            checked = None
+    status = 200 if checked is not None else 422
+    return render_template(
+        "review/plugin_settings.html", states=states, form=form, checked=checked
+    ), status

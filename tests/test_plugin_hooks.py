@@ -1,0 +1,104 @@
+"""One test per hook in portal/hookspecs.py (test_plugin_docs.py checks that each has one)."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from portal.channels import ArrivalWindow, RefundResult, ResultStatus
+from portal.extensions import db
+from portal.hookspecs import hookimpl
+from portal.models import Notice
+from portal.plugin_checks import check_channels
+from portal.plugin_loading import plugin_infos
+from portal.plugin_settings import Setting, setting_states
+from portal.plugins import make_plugin_manager
+from portal.services import delivery
+from tests.test_notifications import rejected_case
+
+
+class HookChannel:
+    id = "hookpay"
+    label = "Hook pay"
+
+    def arrival(self, payment):
+        return ArrivalWindow("instant")
+
+    def execute_refund(self, request):
+        return RefundResult(ResultStatus.SUCCEEDED, "H1")
+
+    def query_refund(self, request):
+        return RefundResult(ResultStatus.SUCCEEDED, "H1")
+
+
+class ChannelPlugin:
+    def __init__(self) -> None:
+        self.seen: list = []
+
+    @hookimpl
+    def register_payout_channels(self, settings):
+        self.seen.append(settings.get("HOOKPAY_KEY"))
+        return [HookChannel()]
+
+
+def test_hook_register_payout_channels():
+    pm = make_plugin_manager(load_entry_points=False)
+    plugin = ChannelPlugin()
+    pm.register(plugin, name="hookpay-plugin")
+    infos = plugin_infos(pm)
+    registry = check_channels(pm, {"HOOKPAY_KEY": "k1"}, infos)
+    assert registry.ids() == ["hookpay"]
+    assert plugin.seen == ["k1"]  # the hook got the portal's settings
+    assert infos["hookpay-plugin"].channel_ids == ["hookpay"]
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.notices: list[dict] = []
+
+    @hookimpl
+    def send_notice(self, notice):
+        self.notices.append(dict(notice))
+
+
+def test_hook_send_notice(app, clock):
+    recorder = Recorder()
+    pm = app.extensions["portal.plugins"]
+    pm.register(recorder, name="recorder")
+    try:
+        case = rejected_case(clock)
+        notice = db.session.scalars(select(Notice).where(Notice.audience == "buyer")).one()
+        delivery.deliver(notice.id)
+    finally:
+        pm.unregister(name="recorder")
+    [sent] = recorder.notices
+    assert sent["case_no"] == case.case_no
+    assert sent["audience"] == "buyer" and sent["text"]
+
+
+class SettingsPlugin:
+    @hookimpl
+    def register_settings(self):
+        return [
+            Setting("HOOKPAY_URL", "Gateway URL", required=True),
+            Setting("HOOKPAY_KEY", "API key", secret=True, validator=self.key_rule),
+        ]
+
+    @staticmethod
+    def key_rule(text):
+        if len(text) < 8:
+            raise ValueError(f"{text} is too short")
+
+
+def test_hook_register_settings():
+    pm = make_plugin_manager(load_entry_points=False)
+    pm.register(SettingsPlugin(), name="hookpay-settings")
+    states = {s.setting.name: s for s in setting_states(pm, {"HOOKPAY_KEY": "abc"})}
+    assert states["HOOKPAY_URL"].problem == "required"
+    assert states["HOOKPAY_KEY"].shown == "set"
+    assert states["HOOKPAY_KEY"].problem == "invalid value"  # the message would show the secret
+    ok = {
+        s.setting.name: s
+        for s in setting_states(pm, {"HOOKPAY_URL": "http://x", "HOOKPAY_KEY": ""})
+    }
+    assert (ok["HOOKPAY_URL"].shown, ok["HOOKPAY_URL"].problem) == ("http://x", "")
+    assert (ok["HOOKPAY_KEY"].shown, ok["HOOKPAY_KEY"].problem) == ("missing", "")
