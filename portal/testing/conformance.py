@@ -199,7 +199,7 @@ class ChannelConformance:
         results = [_final(conformance_target, r) for r in requests]
         assert [r.status for r in results] == [S.SUCCEEDED] * 3, results
         references = [r.gateway_reference for r in results]
-        assert all(references) and len(set(references)) == 3, references
+        assert all(references), references  # Alipay names the trade, WeChat each refund
         assert [conformance_target.movements(r.idempotency_key) for r in requests] == [1, 1, 1]
 
     def test_over_refund_is_refused(self, conformance_target: ConformanceTarget) -> None:
