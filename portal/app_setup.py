@@ -65,6 +65,10 @@ def configure(app: Flask) -> None:
 
     install_web_helpers(app)
 
+    from portal.assets import install_assets
+
+    install_assets(app)
+
     @app.context_processor
     def _inject() -> dict:
         return {"current_locale": str(get_locale())}
