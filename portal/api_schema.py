@@ -14,6 +14,7 @@ from pydantic import (
     AfterValidator,
     AwareDatetime,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     StringConstraints,
@@ -43,7 +44,27 @@ def _to_utc(value: datetime) -> datetime:
 ORDER_NO_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
 OrderNo = Annotated[str, StringConstraints(pattern=ORDER_NO_PATTERN)]
 Timestamp = Annotated[AwareDatetime, AfterValidator(_to_utc)]
-Fen = Annotated[int, Field(ge=0, le=10**12)]
+
+
+def _integral(value: Any) -> Any:
+    """JSON Schema counts 12.0 as an integer; so do we (12.5 stays refused)."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+def _int(**limits: int) -> Any:
+    return Annotated[int, Field(**limits), BeforeValidator(_integral)]
+
+
+def _string_map_schema(schema: dict[str, Any]) -> None:
+    """Keys and values both constrained (pydantic's patternProperties leaves other keys free)."""
+    values = next(iter(schema.pop("patternProperties").values()))
+    schema["propertyNames"] = {**schema.get("propertyNames", {}), "pattern": _PRINTABLE}
+    schema["additionalProperties"] = values
+
+
+Fen = _int(ge=0, le=10**12)
 ARGON2 = r"^\$argon2(id|i|d)\$v=19\$m=[0-9]+,t=[0-9]+,p=[0-9]+\$[A-Za-z0-9+/]+\$[A-Za-z0-9+/]+$"
 
 Password = Annotated[str, StringConstraints(min_length=4, max_length=128, pattern=_PRINTABLE)]
@@ -65,8 +86,8 @@ class ProductIn(Strict):
     face_value_fen: Fen = 0
     price_fen: Fen
     delivery_type: Literal["instant", "scheduled"] = "instant"
-    delivery_sla_minutes: Annotated[int, Field(ge=1, le=100_000)] = 5
-    refund_window_days: Annotated[int, Field(ge=0, le=3650)] = 7
+    delivery_sla_minutes: _int(ge=1, le=100_000) = 5
+    refund_window_days: _int(ge=0, le=3650) = 7
     refund_policy: _free_text(5000) = ""
     policy_overrides_window: bool = False
 
@@ -88,7 +109,9 @@ class PaymentIn(Strict):
     gateway_trade_id: _text(64)
     merchant_trade_no: _text(64)
     captured_fen: Fen
-    extra: dict[_text(40), _free_text(200)] = Field(default_factory=dict, max_length=20)
+    extra: dict[_text(40), _free_text(200)] = Field(
+        default_factory=dict, max_length=20, json_schema_extra=_string_map_schema
+    )
 
 
 class OrderIn(Strict):
@@ -108,7 +131,7 @@ class OrderIn(Strict):
     product: ProductIn
     listing: ListingIn | None = None
     amount_fen: Fen
-    quantity: Annotated[int, Field(ge=1, le=10_000)] = 1
+    quantity: _int(ge=1, le=10_000) = 1
     payment: PaymentIn
     paid_at: Timestamp
 
