@@ -10,22 +10,35 @@ from __future__ import annotations
 
 import uuid
 from collections import Counter
+from datetime import datetime
 
 import pytest
+from refund_portal_bank.batch import CHINA_STANDARD_TIME
 from refund_portal_bank.channel import BankChannel
 from refund_portal_bank.plugin import debtor_from_settings
 from refund_portal_bank.simulator import statement_for
 
 from portal.channels import PaymentRef, RefundRequest, RefundResult, ResultStatus
-from portal.testing.conformance import ChannelConformance, ConformanceTarget, NotSupported
+from portal.testing.conformance import (
+    ChannelConformance,
+    ConformanceTarget,
+    NotSupported,
+)
 
-from .conftest import CARD, NOW
+CARD = {
+    "account_name": "张三",
+    "account_no": "6222021234567890123",
+    "bank_name": "中国工商银行",
+}
+NOW = datetime(2025, 3, 3, 10, 30, 0, tzinfo=CHINA_STANDARD_TIME)
 
 
 class BankTarget(ConformanceTarget):
     """BankChannel with the simulated bank's booked statement lines as the money movements."""
 
-    refuses_over_refunds = False  # a bank transfer knows nothing of the card payment's total
+    refuses_over_refunds = (
+        False  # a bank transfer knows nothing of the card payment's total
+    )
 
     def __init__(self) -> None:
         self.channel = BankChannel(debtor_from_settings({}))
@@ -49,11 +62,15 @@ class BankTarget(ConformanceTarget):
                 if line.status is ResultStatus.SUCCEEDED:
                     self.booked[line.idempotency_key] += 1
         if self.booked[request.idempotency_key]:
-            return RefundResult(ResultStatus.SUCCEEDED, request.idempotency_key, "booked")
+            return RefundResult(
+                ResultStatus.SUCCEEDED, request.idempotency_key, "booked"
+            )
         return result
 
     def time_out_next_call_after_moving_money(self) -> None:
-        raise NotSupported("bank payouts move no money in execute_refund: nothing to time out")
+        raise NotSupported(
+            "bank payouts move no money in execute_refund: nothing to time out"
+        )
 
 
 @pytest.fixture
