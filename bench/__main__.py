@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 import sys
 
-BENCHES = ["settlement", "sweep", "crash"]
+BENCHES = ["settlement", "sweep", "crash", "ingest"]
 
 
 def main(names: list[str]) -> int:
