@@ -1,0 +1,216 @@
+"""Real-browser tests: Debian's Chromium driven by Playwright against the portal over HTTP.
+
+The buyer's whole path (look up, apply with an image, see the case) with JavaScript on and
+off; the upload progress bar under a slow upload; files kept and oversize files stopped in
+the browser; screenshots of the main pages in test-artifacts/screenshots/.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+
+import pytest
+from PIL import Image
+from sqlalchemy import select
+
+from portal.extensions import db
+from portal.models import Evidence, RefundCase
+from tests import factories as f
+from tests.chromium import chromium, screenshot_path
+from tests.images import image_bytes
+from tests.live import serve
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def chrome():
+    cm = chromium()
+    try:
+        browser = cm.__enter__()
+    except RuntimeError as exc:
+        pytest.skip(f"Chromium cannot be started here: {exc}")
+    yield browser
+    cm.__exit__(None, None, None)
+
+
+@pytest.fixture
+def live(app):
+    app.config["SERVER_NAME"] = None  # the browser asks for 127.0.0.1:<port>
+    with serve(app) as base:
+        yield base
+
+
+def big_screenshot(tmp_path, name="screen.png", size=(3000, 2000)) -> str:
+    """A PNG larger than the portal keeps (3000 px wide, 1-8 MB): blocky noise."""
+    im = Image.effect_noise((size[0] // 4, size[1] // 4), 60).resize(size).convert("RGB")
+    path = tmp_path / name
+    im.save(path, "PNG")
+    assert 1024 * 1024 < path.stat().st_size < 8 * 1024 * 1024
+    return str(path)
+
+
+def look_up(page, base, order):
+    page.goto(base + "/")
+    page.fill("#order_no", order.order_no)
+    page.fill("#contact", f.CONTACT)
+    page.fill("#password", f.PASSWORD)
+    page.click("form[action='/lookup'] button")
+    page.wait_for_url(f"**/orders/{order.order_no}")
+
+
+def fill_application(page, explanation="The code says already used", amount=""):
+    page.check("input[name=reason][value=unusable]")
+    page.fill("#amount", amount)
+    page.fill("#explanation", explanation)
+
+
+def new_page(chrome, javascript=True):
+    context = chrome.new_context(
+        java_script_enabled=javascript, locale="en-US", viewport={"width": 390, "height": 844}
+    )
+    return context, context.new_page()
+
+
+@pytest.mark.parametrize("javascript", [True, False], ids=["js-on", "js-off"])
+def test_buyer_path(app, live, chrome, clock, tmp_path, javascript):
+    order = f.order(clock(), codes=2)
+    db.session.commit()
+    context, page = new_page(chrome, javascript)
+    tag = "js" if javascript else "nojs"
+    try:
+        page.goto(live + "/")
+        page.screenshot(path=screenshot_path(f"lookup-{tag}"), full_page=True)
+        look_up(page, live, order)
+        page.screenshot(path=screenshot_path(f"order-{tag}"), full_page=True)
+        page.click(f"a[href='/orders/{order.order_no}/apply']")
+        page.wait_for_url("**/apply")
+        fill_application(page)
+        page.set_input_files("#files", big_screenshot(tmp_path))
+        if javascript:  # scaled down in the browser before sending
+            page.wait_for_selector(".upload-status:not([hidden])")
+            page.wait_for_function(
+                "() => !document.querySelector('form[data-upload]').hasAttribute('data-busy')"
+            )
+        page.screenshot(path=screenshot_path(f"apply-{tag}"), full_page=True)
+        page.click("form[data-upload] button")
+        page.wait_for_url("**/cases/*")
+        page.wait_for_selector("text=Your application was submitted")
+        page.screenshot(path=screenshot_path(f"case-{tag}"), full_page=True)
+        db.session.rollback()
+        case = db.session.scalar(select(RefundCase).where(RefundCase.order_id == order.id))
+        assert case is not None and case.case_no in page.content()
+        ev = db.session.scalar(select(Evidence).where(Evidence.case_id == case.id))
+        if javascript:
+            # the browser sent a smaller WebP instead of the 3000 px PNG
+            assert ev.content_type == "image/webp" and ev.original_name == "screen.webp"
+        else:
+            assert ev.content_type == "image/png" and ev.original_name == "screen.png"
+        with Image.open(os.path.join(app.config["EVIDENCE_DIR"], ev.stored_name)) as im:
+            assert max(im.size) <= 2560
+    finally:
+        context.close()
+
+
+def test_upload_progress_bar(app, live, chrome, clock, tmp_path):
+    order = f.order(clock())
+    db.session.commit()
+    context, page = new_page(chrome)
+    try:
+        look_up(page, live, order)
+        page.goto(f"{live}/orders/{order.order_no}/apply")
+        fill_application(page)
+        photo = tmp_path / "photo.jpg"
+        Image.effect_noise((2400, 1800), 90).convert("RGB").save(photo, "JPEG", quality=95)
+        page.set_input_files("#files", str(photo))
+        page.wait_for_function(
+            "() => !document.querySelector('form[data-upload]').hasAttribute('data-busy')"
+        )
+        page.evaluate(
+            """() => { window.seen = [];
+            document.addEventListener('htmx:xhr:progress', () =>
+              window.seen.push(document.querySelector('.upload-progress').value)); }"""
+        )
+        cdp = context.new_cdp_session(page)
+        cdp.send("Network.enable")
+        cdp.send(  # a slow upload: 256 KB/s
+            "Network.emulateNetworkConditions",
+            {"offline": False, "latency": 50, "downloadThroughput": -1, "uploadThroughput": 262144},
+        )
+        page.click("form[data-upload] button")
+        page.wait_for_function(
+            "() => { const b = document.querySelector('.upload-progress');"
+            " return b && !b.hidden && b.value > 0 && b.value < 100; }",
+            timeout=20_000,
+        )
+        page.screenshot(path=screenshot_path("apply-uploading"), full_page=True)
+        page.wait_for_url("**/cases/*", timeout=60_000)
+        seen = page.evaluate("window.seen || []")
+        # the page was swapped by htmx, so the listener list survives only until the swap
+        assert seen == sorted(seen) and len(seen) >= 3, seen
+    finally:
+        context.close()
+
+
+def test_refusals_keep_the_form_in_the_browser(app, live, chrome, clock, tmp_path):
+    order = f.order(clock())
+    db.session.commit()
+    context, page = new_page(chrome)
+    try:
+        look_up(page, live, order)
+        page.goto(f"{live}/orders/{order.order_no}/apply")
+        # 1. a refusal that is not about the files: the chosen file stays chosen
+        fill_application(page, "keep this text", amount="999")
+        shot = tmp_path / "s.png"
+        shot.write_bytes(image_bytes(size=(200, 150)))
+        page.set_input_files("#files", str(shot))
+        page.click("form[data-upload] button")
+        page.wait_for_selector("text=at most 100.00")
+        page.wait_for_function("() => document.querySelector('#files').files.length === 1")
+        assert page.input_value("#explanation") == "keep this text"
+        # 2. a file over 8 MB is stopped before anything is sent
+        big = tmp_path / "statement.pdf"
+        big.write_bytes(b"%PDF-1.4\n" + os.urandom(9 * 1024 * 1024))
+        page.set_input_files("#files", str(big))
+        page.fill("#amount", "")
+        posts = []
+        page.on("request", lambda r: posts.append(r.url) if r.method == "POST" else None)
+        page.click("form[data-upload] button")
+        page.wait_for_selector("text=statement.pdf is larger than 8.0 MB")
+        page.wait_for_timeout(300)
+        assert posts == []
+        assert page.input_value("#explanation") == "keep this text"
+        db.session.rollback()
+        assert db.session.scalar(select(RefundCase)) is None
+    finally:
+        context.close()
+
+
+def test_reviewer_pages_screenshots(app, live, chrome, clock):
+    from portal.domain.policy import Kind, Reason
+    from portal.services import cases, evidence
+
+    order = f.order(clock())
+    stored = evidence.store(io.BytesIO(image_bytes("JPEG", (900, 1600), seed=4)), "error.jpg")
+    case = cases.apply_for_refund(
+        order, cases.ApplyInput(Kind.REFUND_ONLY, Reason.UNUSABLE, 5000, "code rejected", (stored,))
+    )
+    f.staff("shotrev")
+    db.session.commit()
+    context, page = new_page(chrome)
+    try:
+        page.goto(live + "/staff/login")
+        page.fill("#username", "shotrev")
+        page.fill("#password", "password-123")
+        page.click("form button")
+        page.wait_for_url("**/review/**")
+        page.goto(live + "/review/")
+        page.screenshot(path=screenshot_path("review-queue"), full_page=True)
+        page.goto(f"{live}/review/cases/{case.case_no}")
+        page.wait_for_selector("img[src$='/thumb']")
+        loaded = page.evaluate("document.querySelector(\"img[src$='/thumb']\").naturalWidth")
+        assert 0 < loaded <= 240
+        page.screenshot(path=screenshot_path("review-case"), full_page=True)
+    finally:
+        context.close()
