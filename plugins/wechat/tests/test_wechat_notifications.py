@@ -55,6 +55,7 @@ def test_genuine_notification_is_accepted_and_decrypted(
     assert envelope["event_type"] == "REFUND.SUCCESS"
     assert b"1200" not in entry["body"]  # the amount travels encrypted
     # the simulator saw the 204 and stops there
+    wait_until(sim.notifications)
     time.sleep(0.3)
     assert [d["status_code"] for d in sim.notifications()] == [204]
 
@@ -194,6 +195,7 @@ def test_simulator_forged_copy_is_refused_then_genuine_accepted(
     assert forged["status"] == 400
     assert "bad platform signature" in forged["rejected"]
     assert genuine["status"] == 204
+    wait_until(lambda: len(sim.notifications()) >= 2)  # the simulator logs once it has our answer
     assert [(d["forged"], d["status_code"]) for d in sim.notifications()] == [
         (True, 400),
         (False, 204),
@@ -226,6 +228,7 @@ def test_simulator_retries_until_acknowledged(
     channel.execute_refund(new_refund(payment, 100, notify_url=sink.url))
     wait_until(sink.accepted)
     assert [e["status"] for e in sink.entries()] == [500, 500, 204]
+    wait_until(lambda: len(sim.notifications()) >= 3)
     assert [d["attempt"] for d in sim.notifications()] == [1, 2, 3]
 
 
