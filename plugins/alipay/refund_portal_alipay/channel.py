@@ -37,6 +37,10 @@ REFUND = "alipay.trade.refund"
 QUERY = "alipay.trade.fastpay.refund.query"
 #: outcome unknown: retry with the same out_request_no, or query
 UNKNOWN_SUB_CODES = {"ACQ.SYSTEM_ERROR", "ACQ.SELLER_BALANCE_NOT_ENOUGH", "isp.unknow-error"}
+#: Alipay retries a notification for about 25 hours; older ones are refused as stale
+DEFAULT_NOTIFY_MAX_AGE = timedelta(hours=24)
+#: how long a notify_id is remembered: longer than any notification stays fresh
+REPLAY_TTL = timedelta(hours=48)
 
 
 class AlipayChannel(PayoutChannel):
@@ -53,7 +57,7 @@ class AlipayChannel(PayoutChannel):
         app_private_key: str,
         alipay_public_key: str,
         timeout: float = 10.0,
-        notify_max_age: timedelta = timedelta(minutes=15),
+        notify_max_age: timedelta = DEFAULT_NOTIFY_MAX_AGE,
         replay_guard: ReplayGuard | None = None,
         session: requests.Session | None = None,
     ) -> None:
@@ -63,6 +67,7 @@ class AlipayChannel(PayoutChannel):
         self._alipay_public = signing.load_public(alipay_public_key)
         self.timeout = timeout
         self.notify_max_age = notify_max_age
+        self.replay_ttl = max(REPLAY_TTL, 2 * notify_max_age)
         self._replay = replay_guard or MemoryReplayGuard()
         self._session = session or requests.Session()
 
@@ -110,10 +115,13 @@ class AlipayChannel(PayoutChannel):
         except ValueError:
             outer = None
         if resp.status_code != 200 or content is None or not isinstance(outer, dict):
+            # e.g. an unsigned "error_response" (bad app_id or signature): nothing to trust
+            err = outer.get("error_response") if isinstance(outer, dict) else None
+            detail = f": {err.get('sub_code') or err.get('code')}" if isinstance(err, dict) else ""
             return None, RefundResult(
                 ResultStatus.UNKNOWN,
                 code=f"HTTP_{resp.status_code}",
-                message="unreadable answer from Alipay",
+                message="unreadable or unsigned answer from Alipay" + detail,
                 raw=raw[:2000],
             )
         sign = outer.get("sign")
@@ -154,38 +162,60 @@ class AlipayChannel(PayoutChannel):
         assert body is not None
         if str(body.get("code")) != "10000":
             return self._error(body)
+        # refund_fee is what the whole trade has had back so far, not this refund: the amount
+        # of this refund is the one Alipay accepted under this out_request_no
+        if body.get("fund_change") == "Y":
+            return RefundResult(
+                ResultStatus.SUCCEEDED,
+                gateway_reference=str(body.get("trade_no", "")),
+                message="refunded",
+                code="Y",
+                raw=body,
+                amount_fen=request.amount_fen,
+            )
+        # fund_change N (or none): a repeat of a refund done before, or one still under way.
+        # Alipay's guidance is to confirm with the refund query before calling it done.
+        confirmed = self.query_refund(request)
+        if confirmed.status is ResultStatus.SUCCEEDED:
+            return RefundResult(
+                ResultStatus.SUCCEEDED,
+                gateway_reference=str(body.get("trade_no", "")) or confirmed.gateway_reference,
+                message="refunded (already done before; confirmed by query)",
+                code="N",
+                raw={"refund": body, "query": confirmed.raw},
+                amount_fen=confirmed.amount_fen or request.amount_fen,
+            )
         return RefundResult(
-            ResultStatus.SUCCEEDED,
+            ResultStatus.PENDING,
             gateway_reference=str(body.get("trade_no", "")),
-            message="refunded"
-            if body.get("fund_change") == "Y"
-            else "refunded (already done before)",
-            code=str(body.get("fund_change", "")),
-            raw=body,
-            amount_fen=request.amount_fen,
+            message="Alipay accepted the refund (fund_change N); not confirmed yet",
+            code="FUND_CHANGE_N",
+            raw={"refund": body, "query": confirmed.raw},
         )
 
     def query_refund(self, request: RefundRequest) -> RefundResult:
         biz = {"out_request_no": request.idempotency_key}
         if request.payment.gateway_trade_id:
             biz["trade_no"] = request.payment.gateway_trade_id
-        else:
+        if request.payment.merchant_trade_no:
             biz["out_trade_no"] = request.payment.merchant_trade_no
         body, unknown = self._call(QUERY, biz)
         if unknown is not None:
             return unknown
         assert body is not None
         if str(body.get("code")) != "10000":
-            return self._error(body)
+            # a failed query says nothing about the refund itself: never final from here
+            error = self._error(body)
+            return RefundResult(
+                ResultStatus.UNKNOWN, code=error.code, message=error.message, raw=body
+            )
         if body.get("refund_status") == "REFUND_SUCCESS":
             return RefundResult(
                 ResultStatus.SUCCEEDED,
                 gateway_reference=str(body.get("trade_no", "")),
                 message="refund confirmed by query",
                 raw=body,
-                amount_fen=yuan_to_fen(body["refund_amount"])
-                if body.get("refund_amount")
-                else None,
+                amount_fen=_fen_or_none(body.get("refund_amount")),
             )
         # a successful query without refund_status: this refund does not exist (yet)
         return RefundResult(
@@ -219,8 +249,10 @@ class AlipayChannel(PayoutChannel):
         except ValueError:
             raise NotificationRejected("missing or malformed notify_time") from None
         age = datetime.now(CHINA) - sent
-        if age > self.notify_max_age or age < -timedelta(minutes=5):
+        if age > self.notify_max_age:
             raise NotificationRejected(f"stale notification (sent {params['notify_time']})")
+        if age < -timedelta(minutes=5):
+            raise NotificationRejected(f"notification from the future ({params['notify_time']})")
         key = params.get("out_biz_no", "")
         if not key or not params.get("trade_no"):
             raise NotificationRejected("notification names no refund")
@@ -229,7 +261,10 @@ class AlipayChannel(PayoutChannel):
         except ValueError:
             raise NotificationRejected("malformed amount") from None
         notify_id = params.get("notify_id", "")
-        if not notify_id or not self._replay.first_seen("alipay", notify_id, 2 * 24 * 3600):
+        if not notify_id:
+            raise NotificationRejected("notification has no notify_id")
+        ttl = int(self.replay_ttl.total_seconds())
+        if not self._replay.first_seen("alipay", notify_id, ttl):
             raise NotificationRejected("replayed notify_id")
         status = ResultStatus.SUCCEEDED if params.get("gmt_refund") else ResultStatus.PENDING
         note = Notification(
@@ -241,3 +276,13 @@ class AlipayChannel(PayoutChannel):
             raw=params,
         )
         return note, NotificationReply(200, b"success")
+
+
+def _fen_or_none(text: object) -> int | None:
+    """An amount Alipay reported, in fen; None when it gave none (or none we can read)."""
+    if not text:
+        return None
+    try:
+        return yuan_to_fen(str(text))
+    except ValueError:
+        return None

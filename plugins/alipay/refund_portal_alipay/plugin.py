@@ -1,22 +1,43 @@
-"""The plugin hook: registers the Alipay channel when it is configured."""
+"""The plugin hooks: register the Alipay channel when it is configured, and declare its settings."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 from portal.channels import ChannelError
 from portal.hookspecs import hookimpl
-from refund_portal_alipay.channel import AlipayChannel
+from portal.plugin_settings import Setting
+from refund_portal_alipay import signing
+from refund_portal_alipay.channel import DEFAULT_NOTIFY_MAX_AGE, AlipayChannel
 from refund_portal_alipay.devkeys import ensure_dev_keys
 
 KEYS = ("ALIPAY_APP_ID", "ALIPAY_APP_PRIVATE_KEY", "ALIPAY_PUBLIC_KEY")
 DEV_GATEWAY = "http://127.0.0.1:9101/gateway.do"
+DEFAULT_TIMEOUT_S = 10.0
+
+
+def _seconds(name: str, value: Any, default: float) -> float:
+    if value in (None, ""):
+        return default
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        raise ChannelError(f"{name} must be a number of seconds, not {value!r}") from None
+    if not seconds > 0:
+        raise ChannelError(f"{name} must be positive, not {value!r}")
+    return seconds
 
 
 def channel_from_settings(settings: Mapping[str, Any]) -> AlipayChannel | None:
-    """An AlipayChannel from the portal's settings, or None when Alipay is not configured."""
+    """An AlipayChannel from the portal's settings, or None when Alipay is not configured.
+
+    With ``DEV_KEYS_DIR`` set, missing keys come from the dev key set in that directory
+    (made once, reused; the simulator reads its halves from there) and the gateway
+    defaults to the local simulator. A partial production configuration is an error.
+    """
     values = {k: settings.get(k) for k in (*KEYS, "ALIPAY_GATEWAY_URL")}
     dev_dir = settings.get("DEV_KEYS_DIR")
     if not any(values.values()) and not dev_dir:
@@ -29,15 +50,24 @@ def channel_from_settings(settings: Mapping[str, Any]) -> AlipayChannel | None:
     missing = [k for k in (*KEYS, "ALIPAY_GATEWAY_URL") if not values[k]]
     if missing:
         raise ChannelError("alipay channel misconfigured: missing " + ", ".join(missing))
-    return AlipayChannel(
-        app_id=str(values["ALIPAY_APP_ID"]),
-        gateway_url=str(values["ALIPAY_GATEWAY_URL"]),
-        app_private_key=str(values["ALIPAY_APP_PRIVATE_KEY"]),
-        alipay_public_key=str(values["ALIPAY_PUBLIC_KEY"]),
-        timeout=float(settings.get("ALIPAY_TIMEOUT") or 10),
-        notify_max_age=timedelta(seconds=int(settings.get("ALIPAY_NOTIFY_MAX_AGE") or 900)),
-        replay_guard=settings.get("REPLAY_GUARD"),
-    )
+    try:
+        return AlipayChannel(
+            app_id=str(values["ALIPAY_APP_ID"]),
+            gateway_url=str(values["ALIPAY_GATEWAY_URL"]),
+            app_private_key=str(values["ALIPAY_APP_PRIVATE_KEY"]),
+            alipay_public_key=str(values["ALIPAY_PUBLIC_KEY"]),
+            timeout=_seconds("ALIPAY_TIMEOUT", settings.get("ALIPAY_TIMEOUT"), DEFAULT_TIMEOUT_S),
+            notify_max_age=timedelta(
+                seconds=_seconds(
+                    "ALIPAY_NOTIFY_MAX_AGE",
+                    settings.get("ALIPAY_NOTIFY_MAX_AGE"),
+                    DEFAULT_NOTIFY_MAX_AGE.total_seconds(),
+                )
+            ),
+            replay_guard=settings.get("REPLAY_GUARD"),
+        )
+    except ValueError as exc:  # a key that does not load; never echo the key itself
+        raise ChannelError(f"alipay channel misconfigured: {exc}") from None
 
 
 @hookimpl
@@ -45,3 +75,76 @@ def register_payout_channels(settings: Mapping[str, Any]) -> list[AlipayChannel]
     """Register the Alipay channel if configured."""
     channel = channel_from_settings(settings)
     return [channel] if channel else []
+
+
+def _private_key(text: str) -> None:
+    try:
+        signing.load_private(text)
+    except (ValueError, TypeError):
+        raise ValueError("not an RSA private key in PEM form") from None
+
+
+def _public_key(text: str) -> None:
+    try:
+        signing.load_public(text)
+    except (ValueError, TypeError):
+        raise ValueError("not an RSA public key (PEM, or the bare base64 of one)") from None
+
+
+def _url(text: str) -> None:
+    parts = urlsplit(text)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValueError("must be an http(s) URL, e.g. https://openapi.alipay.com/gateway.do")
+
+
+def _positive(text: str) -> None:
+    try:
+        ok = float(text) > 0
+    except ValueError:
+        ok = False
+    if not ok:
+        raise ValueError("must be a positive number of seconds")
+
+
+def _app_id(text: str) -> None:
+    if not text.isdigit():
+        raise ValueError("an Alipay app id is all digits")
+
+
+@hookimpl
+def register_settings() -> list[Setting]:
+    """The settings the channel reads, for the operators' settings page."""
+    return [
+        Setting("ALIPAY_APP_ID", "Alipay app id", validator=_app_id),
+        Setting(
+            "ALIPAY_GATEWAY_URL",
+            "Alipay gateway",
+            validator=_url,
+            help="https://openapi.alipay.com/gateway.do in production",
+        ),
+        Setting(
+            "ALIPAY_APP_PRIVATE_KEY",
+            "Your app's RSA2 private key (PEM)",
+            secret=True,
+            validator=_private_key,
+        ),
+        Setting(
+            "ALIPAY_PUBLIC_KEY",
+            "Alipay's public key (PEM)",
+            validator=_public_key,
+            help="from the open platform console; verifies answers and notifications",
+        ),
+        Setting(
+            "ALIPAY_TIMEOUT",
+            "Gateway timeout (seconds)",
+            validator=_positive,
+            default=str(int(DEFAULT_TIMEOUT_S)),
+        ),
+        Setting(
+            "ALIPAY_NOTIFY_MAX_AGE",
+            "Oldest notification accepted (seconds)",
+            validator=_positive,
+            default=str(int(DEFAULT_NOTIFY_MAX_AGE.total_seconds())),
+            help="Alipay resends a notification for about 25 hours",
+        ),
+    ]

@@ -69,30 +69,25 @@ def verify(content: str, signature: str, key: rsa.RSAPublicKey) -> bool:
 
 
 def response_content(raw: str, response_key: str) -> str | None:
-    """The raw JSON text of ``response_key``'s object inside a gateway response (for verifying)."""
+    """The raw JSON text of ``response_key``'s object inside a gateway response (for verifying).
+
+    The signature covers the bytes Alipay wrote, so the object is cut out of the text as it
+    is (never re-serialised); ``None`` when the text holds no such object.
+    """
+    decoder = json.JSONDecoder()
     at = raw.find(f'"{response_key}"')
-    if at < 0:
-        return None
-    start = raw.find("{", at)
-    if start < 0:
-        return None
-    depth = 0
-    in_string = escaped = False
-    for i in range(start, len(raw)):
-        c = raw[i]
-        if in_string:
-            if escaped:
-                escaped = False
-            elif c == "\\":
-                escaped = True
-            elif c == '"':
-                in_string = False
-        elif c == '"':
-            in_string = True
-        elif c == "{":
-            depth += 1
-        elif c == "}":
-            depth -= 1
-            if depth == 0:
-                return raw[start : i + 1]
+    while at >= 0:
+        colon = at + len(response_key) + 2
+        while colon < len(raw) and raw[colon] in " \t\r\n":
+            colon += 1
+        if colon < len(raw) and raw[colon] == ":":
+            start = colon + 1
+            while start < len(raw) and raw[start] in " \t\r\n":
+                start += 1
+            try:
+                value, end = decoder.raw_decode(raw, start)
+            except ValueError:
+                return None
+            return raw[start:end] if isinstance(value, dict) else None
+        at = raw.find(f'"{response_key}"', at + 1)
     return None

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import json
+import re
+import threading
+
 import pytest
+import requests
 from refund_portal_alipay import signing
 from refund_portal_alipay.amounts import fen_to_yuan, yuan_to_fen
+from werkzeug.serving import make_server
 
 from portal.channels import PaymentRef, RefundRequest, ResultStatus
 
@@ -92,13 +98,143 @@ def test_timeout_after_money_moved_is_unknown_and_query_finds_one_movement(chann
     assert len(sim.movements()) == 1
 
 
-def test_tampered_response_is_not_trusted(channel, sim, monkeypatch):
-    real = signing.sign
-    monkeypatch.setattr(signing, "sign", lambda content, key: real(content + " ", key))
-    r = channel.execute_refund(req("K1", 100))
-    assert (
-        r.status == ResultStatus.UNKNOWN
-    )  # the simulator still refused: our request signature broke
+class Tamperer:
+    """A man in the middle between the channel and the simulator that rewrites answers."""
+
+    def __init__(self, upstream: str, rewrite) -> None:
+        self.upstream, self.rewrite = upstream, rewrite
+        self._server = make_server("127.0.0.1", 0, self.app, threaded=True)
+        self.url = f"http://127.0.0.1:{self._server.server_port}/gateway.do"
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+
+    def app(self, environ, start_response):
+        body = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
+        resp = requests.post(
+            self.upstream,
+            data=body,
+            headers={"Content-Type": environ.get("CONTENT_TYPE", "")},
+            timeout=5,
+        )
+        start_response("200 OK", [("Content-Type", "application/json;charset=utf-8")])
+        return [self.rewrite(resp.text).encode()]
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+def _channel_via(sim, tmp_path, url):
+    from refund_portal_alipay.plugin import channel_from_settings
+
+    return channel_from_settings(
+        {"DEV_KEYS_DIR": str(tmp_path / "keys"), "ALIPAY_GATEWAY_URL": url, "ALIPAY_TIMEOUT": 2}
+    )
+
+
+@pytest.mark.parametrize(
+    ("rewrite", "code"),
+    [
+        (lambda text: text.replace('"fund_change":"Y"', '"fund_change":"Y" '), "BAD_SIGNATURE"),
+        (lambda text: text.replace('"refund_fee":"1.00"', '"refund_fee":"9.00"'), "BAD_SIGNATURE"),
+        (lambda text: text[: text.rindex(',"sign"')] + "}", "BAD_SIGNATURE"),
+        (lambda text: text[:20], "HTTP_200"),
+        (lambda text: '{"error_response":{"code":"40002","sub_code":"isv.x"}}', "HTTP_200"),
+    ],
+    ids=["whitespace", "amount", "unsigned", "truncated", "unsigned-error"],
+)
+def test_tampered_or_unsigned_answer_is_unknown_and_query_resolves(sim, tmp_path, rewrite, code):
+    tamperer = Tamperer(sim.url, rewrite)
+    try:
+        r = _channel_via(sim, tmp_path, tamperer.url).execute_refund(req("K1", 100))
+    finally:
+        tamperer.close()
+    assert r.status == ResultStatus.UNKNOWN and r.code == code, r
+    assert len(sim.movements()) == 1  # the money did move: only the answer was bad
+    q = _channel_via(sim, tmp_path, sim.url).query_refund(req("K1", 100))
+    assert q.status == ResultStatus.SUCCEEDED and q.amount_fen == 100
+
+
+def test_response_content_is_cut_from_the_raw_text():
+    raw = '{"x_response" : {"a":"}{\\"","b":{"c":1}} ,"sign":"s"}'
+    assert signing.response_content(raw, "x_response") == '{"a":"}{\\"","b":{"c":1}}'
+    assert signing.response_content('{"msg":"x_response","x_response":{}}', "x_response") == "{}"
+    assert signing.response_content('{"other":{}}', "x_response") is None
+    assert signing.response_content('{"x_response":"text"}', "x_response") is None
+
+
+def test_single_partial_refund(channel, sim):
+    r = channel.execute_refund(req("K1", 2550))
+    assert r.status == ResultStatus.SUCCEEDED and r.amount_fen == 2550
+    assert r.raw["refund_fee"] == "25.50" and r.raw["send_back_fee"] == "25.50"
+    q = channel.query_refund(req("K1", 2550))
+    assert q.status == ResultStatus.SUCCEEDED and q.amount_fen == 2550
+    assert sim.movements() == [
+        {"trade_no": "2026112822001", "out_request_no": "K1", "amount_fen": 2550}
+    ]
+
+
+def test_second_partial_reports_its_own_amount_not_the_trade_total(channel, sim):
+    channel.execute_refund(req("K1", 1000))
+    second = channel.execute_refund(req("K2", 500))
+    assert second.raw["refund_fee"] == "15.00"  # Alipay's refund_fee is the trade's total
+    assert second.amount_fen == 500
+    assert channel.query_refund(req("K2", 500)).amount_fen == 500
+
+
+def test_repeat_with_fund_change_n_is_confirmed_by_query(channel, sim):
+    channel.execute_refund(req("K1", 3000))
+    again = channel.execute_refund(req("K1", 3000))
+    assert again.status == ResultStatus.SUCCEEDED and again.code == "N"
+    assert again.raw["refund"]["fund_change"] == "N"
+    assert again.raw["query"]["refund_status"] == "REFUND_SUCCESS"
+    assert again.amount_fen == 3000 and again.gateway_reference == "2026112822001"
+
+
+def test_query_of_a_refund_never_made_says_not_found(channel, sim):
+    q = channel.query_refund(req("NEVER", 100))
+    assert q.status == ResultStatus.PENDING and q.code == "NOT_FOUND"
+    assert sim.movements() == []
+
+
+def test_query_error_is_unknown_never_failed(channel, sim):
+    q = channel.query_refund(req("K1", 100, PaymentRef("alipay", "NOPE", "NOPE", 100)))
+    assert q.status == ResultStatus.UNKNOWN and q.code == "ACQ.TRADE_NOT_EXIST"
+    sim.misbehave("system_error")
+    q = channel.query_refund(req("K1", 100))
+    assert q.status == ResultStatus.UNKNOWN and q.code == "ACQ.SYSTEM_ERROR"
+
+
+def test_request_is_signed_with_the_documented_common_parameters(channel, sim, monkeypatch):
+    sent = {}
+    real_post = channel._session.post
+
+    def spy(url, data, timeout):
+        sent.update(data)
+        return real_post(url, data=data, timeout=timeout)
+
+    monkeypatch.setattr(channel._session, "post", spy)
+    channel.execute_refund(
+        RefundRequest("K1", PAYMENT, 1234, reason="不想要了", notify_url="http://127.0.0.1:1/n")
+    )
+    assert sent["method"] == "alipay.trade.refund" and sent["app_id"] == channel.app_id
+    assert (sent["charset"], sent["sign_type"], sent["version"]) == ("utf-8", "RSA2", "1.0")
+    assert sent["notify_url"] == "http://127.0.0.1:1/n"
+    assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d", sent["timestamp"])
+    assert json.loads(sent["biz_content"]) == {
+        "out_request_no": "K1",
+        "refund_amount": "12.34",
+        "refund_reason": "不想要了",
+        "trade_no": "2026112822001",
+        "out_trade_no": "PAY-1",
+    }
+    assert " " not in sent["biz_content"] and "不想要了" in sent["biz_content"]  # compact, raw
+    public = signing.load_public(sim.keys["ALIPAY_APP_PUBLIC_KEY"])
+    assert signing.verify(signing.string_to_sign(sent), sent["sign"], public)
+
+
+def test_retry_sends_byte_identical_business_fields(channel):
+    request = req("K1", 999)
+    assert json.dumps(channel.refund_biz(request)) == json.dumps(channel.refund_biz(request))
 
 
 def test_unreachable_gateway_is_unknown(tmp_path):

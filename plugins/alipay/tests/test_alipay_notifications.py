@@ -93,11 +93,11 @@ def test_late_notification_still_arrives(channel, sim, receiver):
 def test_forged_notification_is_rejected_and_retried(channel, sim, receiver):
     sim.misbehave("notify_forged")
     refund(channel, receiver)
-    receiver.wait(1)
-    assert receiver.accepted == [] and receiver.rejected[0] == "bad signature"
+    receiver.wait(2)  # refused with a 400, so the gateway sends it again
+    assert receiver.accepted == [] and receiver.rejected[:2] == ["bad signature"] * 2
 
 
-def _signed(sim, **over):
+def _signed(sim, _key=None, **over):
     p = {
         "notify_time": datetime.now(ZoneInfo("Asia/Shanghai")).strftime("%Y-%m-%d %H:%M:%S"),
         "notify_id": "n1",
@@ -110,26 +110,111 @@ def _signed(sim, **over):
         "sign_type": "RSA2",
     }
     p.update(over)
-    key = signing.load_private(sim.keys["ALIPAY_GATEWAY_PRIVATE_KEY"])
+    p = {k: v for k, v in p.items() if v != ""}
+    key = _key or signing.load_private(sim.keys["ALIPAY_GATEWAY_PRIVATE_KEY"])
     p["sign"] = signing.sign(signing.string_to_sign(p, ("sign", "sign_type")), key)
     return urlencode(p).encode()
 
 
-def test_replayed_stale_other_app_and_garbage_are_rejected(channel, sim):
-    body = _signed(sim)
-    note, reply = channel.parse_notification({}, body)
-    assert note.amount_fen == 100 and reply.body == b"success"
-    with pytest.raises(NotificationRejected, match="replayed"):
-        channel.parse_notification({}, body)
-    old = (datetime.now(ZoneInfo("Asia/Shanghai")) - timedelta(hours=2)).strftime(
+def _ago(**delta) -> str:
+    return (datetime.now(ZoneInfo("Asia/Shanghai")) - timedelta(**delta)).strftime(
         "%Y-%m-%d %H:%M:%S"
     )
+
+
+def test_genuine_signed_notification_is_parsed(channel, sim):
+    note, reply = channel.parse_notification({}, _signed(sim))
+    assert (note.idempotency_key, note.status, note.amount_fen) == (
+        "K9",
+        ResultStatus.SUCCEEDED,
+        100,
+    )
+    assert note.gateway_reference == note.gateway_trade_id == "2026112822001"
+    assert (reply.status_code, reply.body) == (200, b"success")
+
+
+def test_replayed_notify_id_is_rejected(channel, sim):
+    body = _signed(sim)
+    channel.parse_notification({}, body)
+    with pytest.raises(NotificationRejected, match="replayed"):
+        channel.parse_notification({}, body)
+    # a fresh copy, newly signed, that reuses the notify_id is a replay too
+    with pytest.raises(NotificationRejected, match="replayed"):
+        channel.parse_notification({}, _signed(sim, notify_time=_ago(seconds=1)))
+
+
+def test_replay_guard_from_settings_is_shared_between_channels(sim, tmp_path):
+    from refund_portal_alipay.plugin import channel_from_settings
+
+    from portal.channels import MemoryReplayGuard
+
+    guard = MemoryReplayGuard()
+    settings = {"DEV_KEYS_DIR": str(tmp_path / "keys"), "ALIPAY_GATEWAY_URL": sim.url}
+    one = channel_from_settings({**settings, "REPLAY_GUARD": guard})
+    two = channel_from_settings({**settings, "REPLAY_GUARD": guard})
+    body = _signed(sim, notify_id="shared")
+    one.parse_notification({}, body)
+    with pytest.raises(NotificationRejected, match="replayed"):
+        two.parse_notification({}, body)
+
+
+def test_stale_notification_is_rejected_after_24_hours(channel, sim):
+    assert channel.parse_notification({}, _signed(sim, notify_time=_ago(hours=23), notify_id="a"))
     with pytest.raises(NotificationRejected, match="stale"):
-        channel.parse_notification({}, _signed(sim, notify_time=old, notify_id="n2"))
-    with pytest.raises(NotificationRejected, match="another app_id"):
-        channel.parse_notification({}, _signed(sim, app_id="999", notify_id="n3"))
-    with pytest.raises(NotificationRejected):
-        channel.parse_notification({}, b"\xff\xfe not a form")
-    tampered = _signed(sim, notify_id="n4").replace(b"send_back_fee=1.00", b"send_back_fee=99.00")
+        channel.parse_notification({}, _signed(sim, notify_time=_ago(hours=25), notify_id="b"))
+
+
+def test_freshness_window_is_configurable(sim, tmp_path):
+    from refund_portal_alipay.plugin import channel_from_settings
+
+    strict = channel_from_settings(
+        {
+            "DEV_KEYS_DIR": str(tmp_path / "keys"),
+            "ALIPAY_GATEWAY_URL": sim.url,
+            "ALIPAY_NOTIFY_MAX_AGE": "60",
+        }
+    )
+    with pytest.raises(NotificationRejected, match="stale"):
+        strict.parse_notification({}, _signed(sim, notify_time=_ago(minutes=2)))
+
+
+def test_tampered_amount_is_rejected(channel, sim):
+    tampered = _signed(sim).replace(b"send_back_fee=1.00", b"send_back_fee=99.00")
     with pytest.raises(NotificationRejected, match="bad signature"):
         channel.parse_notification({}, tampered)
+
+
+def test_forged_signature_is_rejected(channel, sim):
+    impostor = signing.load_private(sim.keys["ALIPAY_APP_PRIVATE_KEY"])  # not Alipay's key
+    with pytest.raises(NotificationRejected, match="bad signature"):
+        channel.parse_notification({}, _signed(sim, _key=impostor))
+    # and a rejected forgery does not use up the notify_id of the genuine notification
+    note, _ = channel.parse_notification({}, _signed(sim))
+    assert note.idempotency_key == "K9"
+
+
+@pytest.mark.parametrize(
+    ("over", "reason"),
+    [
+        ({"app_id": "2021999999999999"}, "another app_id"),
+        ({"notify_time": "yesterday"}, "notify_time"),
+        ({"out_biz_no": ""}, "names no refund"),
+        ({"notify_id": ""}, "no notify_id"),
+        ({"send_back_fee": "1.001"}, "malformed amount"),
+        ({"sign_type": "RSA"}, "sign_type"),
+    ],
+)
+def test_malformed_or_foreign_notifications_are_rejected(channel, sim, over, reason):
+    with pytest.raises(NotificationRejected, match=reason):
+        channel.parse_notification({}, _signed(sim, **over))
+
+
+def test_notification_from_the_future_is_rejected(channel, sim):
+    with pytest.raises(NotificationRejected, match="future"):
+        channel.parse_notification({}, _signed(sim, notify_time=_ago(minutes=-30)))
+
+
+@pytest.mark.parametrize("body", [b"", b"\xff\xfe not a form", b"a=1&b=2"])
+def test_garbage_is_rejected(channel, body):
+    with pytest.raises(NotificationRejected):
+        channel.parse_notification({}, body)

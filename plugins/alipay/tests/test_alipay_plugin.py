@@ -31,3 +31,84 @@ def test_half_configured_is_a_start_up_error():
         ChannelRegistry.from_plugins(
             make_plugin_manager(), {"ALIPAY_APP_ID": "1", "ALIPAY_GATEWAY_URL": "http://x"}
         )
+
+
+def test_bad_key_is_a_start_up_error_that_does_not_echo_it():
+    settings = {
+        "ALIPAY_APP_ID": "2021000000000001",
+        "ALIPAY_GATEWAY_URL": "http://127.0.0.1:9101/gateway.do",
+        "ALIPAY_APP_PRIVATE_KEY": "-----BEGIN PRIVATE KEY-----\nc2VjcmV0\n-----END PRIVATE KEY-----",
+        "ALIPAY_PUBLIC_KEY": "nonsense",
+    }
+    with pytest.raises(ChannelError, match="misconfigured") as info:
+        ChannelRegistry.from_plugins(make_plugin_manager(), settings)
+    assert "c2VjcmV0" not in str(info.value)
+
+
+@pytest.mark.parametrize("value", ["soon", "0", "-3"])
+def test_bad_timeout_is_a_start_up_error(tmp_path, value):
+    with pytest.raises(ChannelError, match="ALIPAY_TIMEOUT"):
+        ChannelRegistry.from_plugins(
+            make_plugin_manager(), {"DEV_KEYS_DIR": str(tmp_path), "ALIPAY_TIMEOUT": value}
+        )
+
+
+def test_settings_from_the_environment_are_strings(tmp_path):
+    registry = ChannelRegistry.from_plugins(
+        make_plugin_manager(),
+        {"DEV_KEYS_DIR": str(tmp_path), "ALIPAY_TIMEOUT": "2.5", "ALIPAY_NOTIFY_MAX_AGE": "600"},
+    )
+    channel = registry.get("alipay")
+    assert channel.timeout == 2.5 and channel.notify_max_age.total_seconds() == 600
+
+
+def test_dev_keys_are_made_once_and_reused(tmp_path):
+    from refund_portal_alipay.devkeys import ensure_dev_keys
+
+    first = ensure_dev_keys(tmp_path)
+    assert ensure_dev_keys(tmp_path) == first
+    assert first["ALIPAY_APP_PRIVATE_KEY"] != first["ALIPAY_GATEWAY_PRIVATE_KEY"]
+    assert sorted(p.name for p in (tmp_path / "alipay").glob("*.pem")) == [
+        "alipay_private.pem",
+        "alipay_public.pem",
+        "app_private.pem",
+        "app_public.pem",
+    ]
+
+
+def test_declared_settings_check_values_without_showing_secrets(tmp_path):
+    from refund_portal_alipay.devkeys import ensure_dev_keys
+
+    from portal.plugin_settings import setting_states
+
+    keys = ensure_dev_keys(tmp_path)
+    config = {
+        "ALIPAY_APP_ID": "2021000000000001",
+        "ALIPAY_GATEWAY_URL": "ftp://example",
+        "ALIPAY_APP_PRIVATE_KEY": keys["ALIPAY_APP_PRIVATE_KEY"],
+        "ALIPAY_PUBLIC_KEY": keys["ALIPAY_PUBLIC_KEY"],
+        "ALIPAY_TIMEOUT": "0",
+    }
+    states = {
+        s.setting.name: s
+        for s in setting_states(make_plugin_manager(), config)
+        if s.setting.name.startswith("ALIPAY_")
+    }
+    assert set(states) == {
+        "ALIPAY_APP_ID",
+        "ALIPAY_GATEWAY_URL",
+        "ALIPAY_APP_PRIVATE_KEY",
+        "ALIPAY_PUBLIC_KEY",
+        "ALIPAY_TIMEOUT",
+        "ALIPAY_NOTIFY_MAX_AGE",
+    }
+    assert states["ALIPAY_APP_PRIVATE_KEY"].shown == "set"
+    assert states["ALIPAY_APP_PRIVATE_KEY"].problem == ""
+    assert states["ALIPAY_PUBLIC_KEY"].problem == ""
+    assert "http" in states["ALIPAY_GATEWAY_URL"].problem
+    assert states["ALIPAY_TIMEOUT"].problem
+    assert states["ALIPAY_NOTIFY_MAX_AGE"].shown == "86400"
+    bad = setting_states(make_plugin_manager(), {"ALIPAY_APP_PRIVATE_KEY": "not a key"})
+    assert [s.problem for s in bad if s.setting.name == "ALIPAY_APP_PRIVATE_KEY"] == [
+        "not an RSA private key in PEM form"
+    ]

@@ -42,11 +42,13 @@ class AlipaySimulator:
         return self.app.extensions["sim"]
 
     def start(self) -> AlipaySimulator:
+        """Serve from a background thread (a threaded server: one thread per request)."""
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
         self._thread.start()
         return self
 
     def serve_forever(self, on_ready: Callable[[str], None] | None = None) -> None:
+        """Serve in this thread until Ctrl-C (KeyboardInterrupt), then stop cleanly."""
         if on_ready:
             on_ready(self.url)
         try:
@@ -57,11 +59,13 @@ class AlipaySimulator:
             self.stop()
 
     def stop(self) -> None:
+        """Stop serving; hanging answers and pending notifications give up at once."""
         self._stop.set()
-        self._server.shutdown() if self._thread else None
-        self._server.server_close()
-        if self._thread:
+        if self._thread is not None:
+            self._server.shutdown()
             self._thread.join(5)
+            self._thread = None
+        self._server.server_close()
 
     def __enter__(self) -> AlipaySimulator:
         return self.start()
@@ -70,12 +74,15 @@ class AlipaySimulator:
         self.stop()
 
     def add_trade(self, trade_no: str, out_trade_no: str, total_fen: int) -> None:
+        """A paid trade of ``total_fen`` that refunds can then go back to."""
         self._sim["ledger"].add_trade(trade_no, out_trade_no, total_fen)
 
     def misbehave(self, mode: str, times: int = 1) -> None:
+        """Misbehave ``times`` times; ``mode`` is one of ``app.MODES``."""
         self._sim["behaviour"].set(mode, times)
 
     def movements(self, trade_no: str | None = None) -> list[dict[str, Any]]:
+        """Every real movement of money (one per refund), optionally of one trade."""
         return [
             m
             for m in self._sim["ledger"].movements
@@ -83,10 +90,11 @@ class AlipaySimulator:
         ]
 
     def notifications(self) -> list[dict[str, Any]]:
+        """Every notification delivery attempt: out_biz_no, attempt, status, answer."""
         return list(self._sim["notifications"])
 
     def reset(self) -> None:
-        ledger = self._sim["ledger"]
-        ledger.trades.clear()
-        ledger.movements.clear()
+        """Forget every trade, movement, notification and queued misbehaviour."""
+        self._sim["ledger"].clear()
+        self._sim["behaviour"].clear()
         self._sim["notifications"].clear()

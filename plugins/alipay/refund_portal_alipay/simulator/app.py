@@ -32,6 +32,8 @@ class Behaviour:
     def set(self, mode: str, times: int) -> None:
         if mode not in MODES:
             raise ValueError(f"unknown mode {mode!r}; one of {', '.join(MODES)}")
+        if times < 1:
+            raise ValueError(f"times must be at least 1, not {times}")
         with self._lock:
             self._queue[mode] = self._queue.get(mode, 0) + times
 
@@ -41,6 +43,10 @@ class Behaviour:
                 self._queue[mode] -= 1
                 return True
             return False
+
+    def clear(self) -> None:
+        with self._lock:
+            self._queue.clear()
 
     def pending(self) -> dict[str, int]:
         with self._lock:
@@ -137,7 +143,8 @@ def create_app(
                 "out_trade_no": trade.out_trade_no,
                 "buyer_logon_id": "159****5620",
                 "fund_change": "Y" if moved else "N",
-                "refund_fee": fen_to_yuan(trade.refunded_fen),
+                "refund_fee": fen_to_yuan(trade.refunded_fen),  # the trade's total refunded
+                "send_back_fee": fen_to_yuan(done["amount_fen"] if moved else 0),  # this call
                 "gmt_refund_pay": done["gmt_refund"],
             },
         )
@@ -226,16 +233,27 @@ def create_app(
 
     @app.post("/__sim__/trades")
     def add_trade() -> tuple[Response, int]:
-        data = request.get_json(force=True)
-        ledger.add_trade(str(data["trade_no"]), str(data["out_trade_no"]), int(data["total_fen"]))
+        data = request.get_json(force=True, silent=True)
+        try:
+            if not isinstance(data, dict):
+                raise ValueError("send a JSON object {trade_no, out_trade_no, total_fen}")
+            ledger.add_trade(
+                str(data.get("trade_no") or ""),
+                str(data.get("out_trade_no") or ""),
+                data.get("total_fen"),
+            )
+        except ValueError as exc:
+            return jsonify(error=str(exc)), 400
         return jsonify(ok=True), 201
 
     @app.post("/__sim__/misbehave")
     def misbehave() -> Response | tuple[Response, int]:
-        data = request.get_json(force=True)
+        data = request.get_json(force=True, silent=True)
         try:
-            behaviour.set(str(data["mode"]), int(data.get("times", 1)))
-        except ValueError as exc:
+            if not isinstance(data, dict):
+                raise ValueError("send a JSON object {mode, times}")
+            behaviour.set(str(data.get("mode")), int(data.get("times", 1)))
+        except (TypeError, ValueError) as exc:
             return jsonify(error=str(exc)), 400
         return jsonify(pending=behaviour.pending())
 
@@ -250,9 +268,8 @@ def create_app(
 
     @app.post("/__sim__/reset")
     def reset() -> Response:
-        with ledger._lock:
-            ledger.trades.clear()
-            ledger.movements.clear()
+        ledger.clear()
+        behaviour.clear()
         notifications.clear()
         return jsonify(ok=True)
 

@@ -42,6 +42,10 @@ class Ledger:
         self.movements: list[dict[str, Any]] = []
 
     def add_trade(self, trade_no: str, out_trade_no: str, total_fen: int) -> None:
+        if not trade_no or not out_trade_no:
+            raise ValueError("a trade needs a trade_no and an out_trade_no")
+        if not isinstance(total_fen, int) or isinstance(total_fen, bool) or total_fen <= 0:
+            raise ValueError(f"total_fen must be a positive int, not {total_fen!r}")
         with self._lock:
             self.trades[trade_no] = Trade(trade_no, out_trade_no, total_fen)
 
@@ -77,6 +81,12 @@ class Ledger:
                 {"trade_no": trade.trade_no, "out_request_no": key, "amount_fen": amount_fen}
             )
             return refund, True
+
+    def clear(self) -> None:
+        """Forget every trade and movement."""
+        with self._lock:
+            self.trades.clear()
+            self.movements.clear()
 
     def snapshot(self) -> dict[str, Any]:
         with self._lock:
