@@ -14,12 +14,11 @@ from jobs.runtime import with_app
 @with_app
 def run(token: str, merchant_id: int, label: str) -> int:
     """Import ``instance/imports/<token>.csv`` for the merchant; returns how many orders."""
-    from flask import current_app
     from rq import get_current_job
 
     from portal.services import csv_import, ingest
 
-    path = os.path.join(current_app.instance_path, "imports", f"{token}.csv")
+    path = os.path.join(csv_import.upload_dir(), f"{token}.csv")
     job = get_current_job()
 
     def progress(done: int, total: int) -> None:

@@ -48,6 +48,8 @@ DEFAULTS: dict[str, Any] = {
     "PUBLIC_BASE_URL": "http://127.0.0.1:5000",
     # shown to buyers whose refund is late (until they open a ticket)
     "SUPPORT_CONTACT": "support@example.com",
+    # uploaded CSV files of orders wait here for their import job (default instance/imports)
+    "IMPORT_DIR": None,
     "QUEUE_NAME": "portal",
     "RQ_IS_ASYNC": True,
 }

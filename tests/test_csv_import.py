@@ -4,6 +4,7 @@ goes in whole (CLI and the merchant's upload page, whose job reports progress)."
 from __future__ import annotations
 
 import io
+import os
 
 from sqlalchemy import func, select
 
@@ -136,7 +137,8 @@ def upload(browser, text: str, dry_run: bool):
     return browser.submit("/merchant/import", "/merchant/import", data)
 
 
-def test_upload_page_dry_run_then_import_with_progress(app, browser):
+def test_upload_page_dry_run_then_import_with_progress(app, browser, tmp_path):
+    app.config["IMPORT_DIR"] = str(tmp_path / "imports")
     m = f.merchant("uploader")
     db.session.commit()
     login_merchant(browser, m.slug)
@@ -156,9 +158,11 @@ def test_upload_page_dry_run_then_import_with_progress(app, browser):
     done = browser.get(status_url, headers={"HX-Request": "true"}).get_data(as_text=True)
     assert 'value="2" max="2"' in done and "2 orders imported" in done
     assert "hx-trigger" not in done and "<html" not in done
+    assert os.listdir(tmp_path / "imports") == []  # the job removed the uploaded file
 
 
-def test_another_merchant_cannot_see_an_import(app, browser, client):
+def test_another_merchant_cannot_see_an_import(app, browser, tmp_path):
+    app.config["IMPORT_DIR"] = str(tmp_path / "imports")
     m = f.merchant("owner")
     db.session.commit()
     login_merchant(browser, m.slug)

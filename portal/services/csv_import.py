@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -52,6 +53,17 @@ OPTIONAL = (
     "codes",
 )
 MAX_ROWS = 200_000
+
+
+def upload_dir() -> str:
+    """Where uploaded files wait for their import job (``IMPORT_DIR``, else instance/imports)."""
+    from flask import current_app
+
+    path = current_app.config.get("IMPORT_DIR") or os.path.join(
+        current_app.instance_path, "imports"
+    )
+    os.makedirs(path, exist_ok=True)
+    return path
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import secrets
 
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext
 from flask_login import current_user
@@ -18,13 +18,6 @@ from portal.views.htmx_util import page_or_fragment
 from portal.web import domain_message
 
 bp = Blueprint("merchant_integration", __name__, url_prefix="/merchant")
-
-
-def imports_dir() -> str:
-    """Where uploaded files wait for their import job."""
-    path = os.path.join(current_app.instance_path, "imports")
-    os.makedirs(path, exist_ok=True)
-    return path
 
 
 @bp.get("/import")
@@ -51,7 +44,7 @@ def import_upload() -> ResponseReturnValue:
         status = 200 if parsed.clean else 422
         return render_template("merchant/import.html", form=form, parsed=parsed), status
     token = secrets.token_hex(12)
-    with open(os.path.join(imports_dir(), f"{token}.csv"), "w", encoding="utf-8") as fh:
+    with open(os.path.join(csv_import.upload_dir(), f"{token}.csv"), "w", encoding="utf-8") as fh:
         fh.write(text)
     from portal.queue import queue
 
