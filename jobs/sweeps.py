@@ -69,12 +69,18 @@ def sweep_deadlines() -> int:
 
 @with_app
 def sweep(reschedule: bool = True) -> dict[str, int]:
-    """The periodic sweep: payouts left behind and deadlines passed; reschedules itself."""
+    """The periodic sweep: payouts left behind, deadlines passed and webhook deliveries whose
+    job was lost; reschedules itself."""
+    from jobs.webhooks import sweep as sweep_webhooks
     from portal.queue import enqueue, release_once
     from portal.services import context
 
     release_once("sweep-seed")
-    result = {"payouts": sweep_payouts(reschedule=False), "deadlines": sweep_deadlines()}
+    result = {
+        "payouts": sweep_payouts(reschedule=False),
+        "deadlines": sweep_deadlines(),
+        "webhooks": sweep_webhooks(),
+    }
     if reschedule:
         at = context.now() + SWEEP_EVERY
         enqueue("jobs.sweeps.sweep", job_id=f"sweep-{int(at.timestamp()) // 60}", at=at)

@@ -210,3 +210,13 @@ def test_bulk_sweep_marks_many_cases_once_with_events_and_notices(app, clock, re
         select(Notice).where(Notice.kind == "escalated", Notice.audience == "staff")
     ).all()
     assert [n.params["n"] for n in staff] == [11]
+
+
+def test_periodic_sweep_runs_every_part_and_reschedules_itself(app, clock):
+    from jobs.sweeps import sweep
+
+    set_app(app)
+    result = sweep()
+    assert set(result) == {"payouts", "deadlines", "webhooks"}
+    scheduled = ScheduledJobRegistry(queue=queue())
+    assert any(job_id.startswith("sweep-") for job_id in scheduled.get_job_ids())
