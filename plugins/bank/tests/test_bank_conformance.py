@@ -36,9 +36,7 @@ NOW = datetime(2025, 3, 3, 10, 30, 0, tzinfo=CHINA_STANDARD_TIME)
 class BankTarget(ConformanceTarget):
     """BankChannel with the simulated bank's booked statement lines as the money movements."""
 
-    refuses_over_refunds = (
-        False  # a bank transfer knows nothing of the card payment's total
-    )
+    refuses_over_refunds = False  # a bank transfer knows nothing of the card payment's total
 
     def __init__(self) -> None:
         self.channel = BankChannel(debtor_from_settings({}))
@@ -62,15 +60,11 @@ class BankTarget(ConformanceTarget):
                 if line.status is ResultStatus.SUCCEEDED:
                     self.booked[line.idempotency_key] += 1
         if self.booked[request.idempotency_key]:
-            return RefundResult(
-                ResultStatus.SUCCEEDED, request.idempotency_key, "booked"
-            )
+            return RefundResult(ResultStatus.SUCCEEDED, request.idempotency_key, "booked")
         return result
 
     def time_out_next_call_after_moving_money(self) -> None:
-        raise NotSupported(
-            "bank payouts move no money in execute_refund: nothing to time out"
-        )
+        raise NotSupported("bank payouts move no money in execute_refund: nothing to time out")
 
 
 @pytest.fixture
