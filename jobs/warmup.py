@@ -1,36 +1,125 @@
 """Warm the worker before it forks, so each work-horse starts ready.
 
 RQ's default worker forks a child per job; whatever the parent has not done, every
-child does again. Configuring the ORM mappers and compiling the settlement's queries
-cost more than a settlement itself, so the parent does both once here. Only reads
-run (against an id that does not exist): warming up never writes.
+child does again: configuring the ORM mappers, compiling each SQL statement, the first
+run of each ORM persistence path, importing modules used lazily. Together these cost
+more than a settlement itself, so the parent does them once here:
+
+- the settlement's reads run against an id that does not exist;
+- the settlement's writes are *rehearsed*: a synthetic payout is created and settled
+  inside one transaction that is always rolled back. Nothing is committed, so nothing
+  is seen by anyone else, and no after-commit action (jobs, deliveries) runs.
 """
 
 from __future__ import annotations
 
+import importlib
 import logging
+import uuid
 
 from flask import Flask
 from sqlalchemy.orm import configure_mappers
 
 log = logging.getLogger("portal.worker")
 
+#: modules the settlement path imports on first use
+LAZY_IMPORTS = ("netrc", "smtplib", "email.generator", "portal.services.delivery", "portal.labels")
+
 
 def warm_up(app: Flask) -> None:
-    """Configure mappers and compile the settlement path's reads."""
+    """Configure mappers, compile the settlement path's reads and rehearse its writes."""
     from portal.extensions import db
     from portal.models import Payment, Payout, RefundCase
     from portal.services import settlement
 
     configure_mappers()
+    for module in LAZY_IMPORTS:
+        importlib.import_module(module)
     with app.app_context():
         try:
             settlement.load(-1)
             for model in (Payout, Payment, RefundCase):
                 db.session.get(model, -1)
+            db.session.rollback()
+            rehearse_settlement()
         except Exception:
             log.warning("worker warm-up skipped", exc_info=True)
         finally:
             db.session.rollback()
             db.session.remove()
             db.engine.dispose()  # no connection crosses the fork
+
+
+def rehearse_settlement() -> None:
+    """Settle a synthetic payout inside a transaction, then roll the transaction back.
+
+    Runs the same code as a real success (payout compare-and-set, ledger, events, the
+    case's transition, notices) so its statements are compiled once, in the parent.
+    """
+    from portal.channels import RefundResult, ResultStatus
+    from portal.domain.policy import Kind, Reason
+    from portal.domain.states import State
+    from portal.extensions import db
+    from portal.models import Merchant, Order, Payment, Payout, Product, RefundCase
+    from portal.services import context, settlement
+
+    tag = f"warmup-{uuid.uuid4().hex[:16]}"
+    now = context.now()
+    session = db.session
+    try:
+        merchant = Merchant(slug=tag[:40], name=tag)
+        session.add(merchant)
+        session.flush()
+        product = Product(merchant_id=merchant.id, sku=tag, title=tag, price_fen=1)
+        session.add(product)
+        session.flush()
+        order = Order(
+            order_no=tag,
+            merchant_id=merchant.id,
+            product_id=product.id,
+            buyer_contact=tag,
+            query_password_hash="!",
+            amount_fen=1,
+            created_at=now,
+            paid_at=now,
+        )
+        session.add(order)
+        session.flush()
+        payment = Payment(
+            order_id=order.id,
+            channel="warmup",
+            gateway_trade_id=tag,
+            merchant_trade_no=tag,
+            captured_fen=1,
+            paid_at=now,
+        )
+        session.add(payment)
+        session.flush()
+        case = RefundCase(
+            case_no=tag[:32],
+            order_id=order.id,
+            kind=str(Kind.REFUND_ONLY),
+            reason=str(Reason.OTHER),
+            amount_requested_fen=1,
+            amount_approved_fen=1,
+            state=str(State.REFUNDING),
+        )
+        session.add(case)
+        session.flush()
+        payout = Payout(
+            case_id=case.id,
+            order_id=order.id,
+            payment_id=payment.id,
+            channel="warmup",
+            idempotency_key=tag,
+            amount_fen=1,
+        )
+        session.add(payout)
+        session.flush()
+        seen = settlement.Seen.of(payout)
+        result = RefundResult(ResultStatus.SUCCEEDED, tag, "warm-up", raw={})
+        if not settlement.write_result(seen, "succeeded", result, "call", None):
+            raise RuntimeError("rehearsal payout changed under us")
+        session.flush()
+    finally:
+        session.rollback()

@@ -30,4 +30,7 @@ def run_worker(app: Flask, burst: bool = False) -> None:
         # the sweep reschedules itself from here on; workers starting together seed it once
         enqueue_once("sweep-seed", 60, "jobs.sweeps.sweep")
         worker = Worker([app.config["QUEUE_NAME"]], connection=conn)
+    import gc
+
+    gc.freeze()
     worker.work(with_scheduler=True, burst=burst)

@@ -222,11 +222,33 @@ def test_buyer_refund_record_shows_route_arrival_and_late_flag(
     assert frag.lstrip().startswith('<section id="refund-record"') and "<html" not in frag
 
 
-def test_worker_warm_up_writes_nothing(app):
+def test_worker_warm_up_rehearses_settlement_and_writes_nothing(app, clock, caplog):
+    """The parent worker compiles the settlement's writes by settling a synthetic payout
+    in a transaction it rolls back: afterwards no row, job or notice exists."""
     from jobs.warmup import warm_up
-    from portal.models import Merchant
+    from portal.models import LedgerTransaction, Merchant, Notice, Order, Posting
 
-    warm_up(app)
-    warm_up(app)
-    assert db.session.scalar(select(func.count()).select_from(Merchant)) == 0
-    assert db.session.scalar(select(func.count()).select_from(Payout)) == 0
+    f.order(clock())  # an existing order the rehearsal must not touch
+    tables = (Merchant, Order, RefundCase, Payout, Event, Notice, LedgerTransaction, Posting)
+    before = {t: db.session.scalar(select(func.count()).select_from(t)) for t in tables}
+    db.session.remove()
+    db.engine.clear_compiled_cache()
+    with caplog.at_level("WARNING", logger="portal.worker"):
+        warm_up(app)
+        warm_up(app)
+    assert not [r for r in caplog.records if r.name == "portal.worker"], caplog.text
+    after = {t: db.session.scalar(select(func.count()).select_from(t)) for t in tables}
+    assert after == before
+    q = queue()
+    assert q.count == 0 and q.scheduled_job_registry.count == 0
+    # statements the session emits go to the engine's cache, the ORM's flushes to the mapper's
+    caches = [db.engine._compiled_cache] + [m.__mapper__._compiled_cache for m in (Notice, Event)]
+    compiled = [str(c) for cache in caches for c in cache.values()]
+    for statement in (
+        "UPDATE payouts SET state",
+        "INSERT INTO ledger_postings",
+        "UPDATE refund_cases SET",
+        "INSERT INTO notices",
+        "INSERT INTO events",
+    ):
+        assert any(statement in c for c in compiled), statement

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select
 
 from portal.domain import ledger as rules
 from portal.domain.ledger import Entry
@@ -46,10 +46,10 @@ def post(
     )
     db.session.add(txn)
     db.session.flush()
-    db.session.add_all(
-        Posting(txn_id=txn.id, account=e.account, amount_fen=e.amount_fen) for e in entries
+    db.session.execute(  # one executemany for the legs
+        insert(Posting),
+        [{"txn_id": txn.id, "account": e.account, "amount_fen": e.amount_fen} for e in entries],
     )
-    db.session.flush()
     return txn
 
 

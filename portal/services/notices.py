@@ -5,6 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import ColumnElement, func, or_, select, update
+from sqlalchemy import event as sa_event
+from sqlalchemy import inspect as sa_inspect
+from sqlalchemy.orm import Session
 
 from portal.domain.policy import N_
 from portal.domain.states import State
@@ -45,9 +48,8 @@ def add(case: RefundCase | None, audience: str, kind: str, message: str, **param
         params={"case_no": case.case_no if case is not None else "", **params},
         created_at=context.now(),
     )
-    db.session.add(notice)
-    db.session.flush()
-    _deliver_after_commit(notice.id)
+    db.session.add(notice)  # flushed with the rest of the transaction
+    _deliver_after_commit(notice)
     return notice
 
 
@@ -62,11 +64,12 @@ def on_transition(case: RefundCase, to: State) -> None:
 _PENDING = "portal.notices.pending"
 
 
-def _deliver_after_commit(notice_id: int) -> None:
+def _deliver_after_commit(notice: Notice) -> None:
     """Batch this transaction's notices into one delivery job, enqueued after commit.
 
     Nothing is enqueued when no channel outside the portal is configured (no SMTP server,
-    no notifier plugin): the inbox is then the only delivery, and it needs no job.
+    no notifier plugin): the inbox is then the only delivery, and it needs no job. The
+    ids are read from the committed rows' identity, which costs no query.
     """
     session = db.session()
     pending = session.info.get(_PENDING)
@@ -74,12 +77,18 @@ def _deliver_after_commit(notice_id: int) -> None:
         pending = session.info[_PENDING] = []
 
         def enqueue() -> None:
-            ids = session.info.pop(_PENDING, [])
-            if ids:
-                _enqueue_delivery(ids)
+            notices = session.info.pop(_PENDING, [])
+            if notices:
+                _enqueue_delivery([sa_inspect(n).identity[0] for n in notices])
 
         call_after_commit(session, enqueue)
-    pending.append(notice_id)
+    pending.append(notice)
+
+
+@sa_event.listens_for(Session, "after_rollback")
+def _forget_pending(session: Session) -> None:
+    """A rolled-back transaction's notices were never written: nothing to deliver."""
+    session.info.pop(_PENDING, None)
 
 
 def _enqueue_delivery(notice_ids: list[int]) -> None:

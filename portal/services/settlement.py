@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
+from sqlalchemy.orm import joinedload
 
 from portal.channels import (
     Notification,
@@ -21,8 +22,8 @@ from portal.channels import (
 )
 from portal.domain.states import State
 from portal.extensions import db
-from portal.models import Payment, Payout, RefundCase
-from portal.services import channel_switches, context, ledger
+from portal.models import ChannelSwitch, Payment, Payout, RefundCase
+from portal.services import context, ledger
 from portal.services.actors import SYSTEM
 from portal.services.payouts import payment_ref
 from portal.services.transitions import record, transition
@@ -48,6 +49,34 @@ class Step:
     retry_at: datetime | None = None
 
 
+@dataclass(frozen=True)
+class Seen:
+    """A payout as read before the gateway call; writing compares against its state."""
+
+    id: int
+    case_id: int
+    channel: str
+    amount_fen: int
+    state: str
+    attempts: int
+    gateway_reference: str
+    settled_at: datetime | None
+
+    @classmethod
+    def of(cls, payout: Payout) -> Seen:
+        """Copy the fields a settlement step needs (they survive the session's rollback)."""
+        return cls(
+            payout.id,
+            payout.case_id,
+            payout.channel,
+            payout.amount_fen,
+            payout.state,
+            payout.attempts,
+            payout.gateway_reference,
+            payout.settled_at,
+        )
+
+
 def refund_request(payout: Payout, payment: Payment, case_no: str) -> RefundRequest:
     """The immutable request for a payout: the same bytes on every attempt."""
     from flask import current_app
@@ -63,15 +92,18 @@ def refund_request(payout: Payout, payment: Payment, case_no: str) -> RefundRequ
     )
 
 
-def load(payout_id: int) -> tuple[Payout, Payment, str] | None:
-    """The payout, its payment and its case number, in one query."""
+def load(payout_id: int) -> tuple[Payout, Payment, str, bool] | None:
+    """The payout, its payment, its case number and whether its channel is enabled: one query."""
     row = db.session.execute(
-        select(Payout, Payment, RefundCase.case_no)
+        select(Payout, Payment, RefundCase.case_no, ChannelSwitch.enabled)
         .join(Payment, Payment.id == Payout.payment_id)
         .join(RefundCase, RefundCase.id == Payout.case_id)
+        .outerjoin(ChannelSwitch, ChannelSwitch.channel_id == Payout.channel)
         .where(Payout.id == payout_id)
     ).first()
-    return None if row is None else (row[0], row[1], row[2])
+    if row is None:
+        return None
+    return row[0], row[1], row[2], row[3] is not False  # no switch row: enabled
 
 
 def settle(payout_id: int) -> Step:
@@ -80,83 +112,115 @@ def settle(payout_id: int) -> Step:
 
     row = load(payout_id)
     if row is None or row[0].state in ("succeeded", "failed", "returned"):
+        db.session.rollback()
         return Step(done=True)
-    payout, payment, case_no = row
-    if not channel_switches.is_enabled(payout.channel):  # held until an operator enables it
+    payout, payment, case_no, enabled = row
+    if not enabled:  # held until an operator enables the channel again
         db.session.rollback()
         return Step(done=False, retry_at=context.now() + timedelta(seconds=BACKOFF[3]))
     request = refund_request(payout, payment, case_no)
+    seen = Seen.of(payout)
     channel = channels().get(payout.channel)
     db.session.rollback()  # hold no transaction (or lock) while talking to the gateway
-    if payout.state in ("unknown", "pending"):
+    if seen.state in ("unknown", "pending"):
         result = channel.query_refund(request)
         if result.status == ResultStatus.PENDING and result.code == "NOT_FOUND":
             result = channel.execute_refund(request)  # never reached the gateway: same key again
     else:
         result = channel.execute_refund(request)
-    return apply_result(payout_id, result, source="call")
+    return apply_result(payout_id, result, source="call", seen=seen)
 
 
-def apply_result(payout_id: int, result: RefundResult, source: str) -> Step:
-    """Record a gateway answer on the payout (and the case), moving states only forward."""
-    payout = db.session.get(Payout, payout_id)
-    if payout is None:
-        return Step(done=True)
+_STATES = {
+    ResultStatus.SUCCEEDED: "succeeded",
+    ResultStatus.PENDING: "pending",
+    ResultStatus.UNKNOWN: "unknown",
+    ResultStatus.FAILED: "failed",
+}
+
+
+def apply_result(
+    payout_id: int, result: RefundResult, source: str, seen: Seen | None = None
+) -> Step:
+    """Record a gateway answer on the payout (and the case), moving states only forward.
+
+    ``seen`` is the payout as read before the gateway call, if the caller has it: the
+    write compares against its state, and reads the payout again only if that changed.
+    """
+    for _ in range(2):
+        if seen is None:
+            payout = db.session.get(Payout, payout_id)
+            if payout is None:
+                db.session.rollback()
+                return Step(done=True)
+            seen = Seen.of(payout)
+        new_state = _STATES[result.status]
+        if seen.state == "succeeded" and new_state == "failed" and source == "statement":
+            new_state = "returned"
+        if new_state not in FORWARD.get(seen.state, set()):
+            db.session.rollback()
+            return Step(done=seen.state in ("succeeded", "failed"))
+        retry_at = None
+        if new_state in ("pending", "unknown"):
+            attempt = min(seen.attempts, len(BACKOFF) - 1)
+            retry_at = context.now() + timedelta(seconds=BACKOFF[attempt])
+        if write_result(seen, new_state, result, source, retry_at):
+            db.session.commit()
+            return Step(done=new_state in ("succeeded", "failed"), retry_at=retry_at)
+        db.session.rollback()  # moved since we read it: read it again and decide again
+        seen = None
+    return Step(done=False, retry_at=context.now())
+
+
+def write_result(
+    seen: Seen, new_state: str, result: RefundResult, source: str, retry_at: datetime | None
+) -> bool:
+    """Write the payout's new state, its ledger entries, events and the case's transition,
+    in the caller's transaction (no commit). False, with nothing written, when the payout
+    is no longer in ``seen.state``."""
     now = context.now()
-    new_state = {
-        ResultStatus.SUCCEEDED: "succeeded",
-        ResultStatus.PENDING: "pending",
-        ResultStatus.UNKNOWN: "unknown",
-        ResultStatus.FAILED: "failed",
-    }[result.status]
-    if payout.state == "succeeded" and new_state == "failed" and source == "statement":
-        new_state = "returned"
-    if new_state not in FORWARD.get(payout.state, set()):
-        db.session.rollback()
-        return Step(done=payout.state in ("succeeded", "failed"))
-    attempts = payout.attempts + 1
-    retry_at = None
-    if new_state in ("pending", "unknown"):
-        retry_at = now + timedelta(seconds=BACKOFF[min(attempts - 1, len(BACKOFF) - 1)])
     changed = db.session.execute(
         update(Payout)
-        .where(Payout.id == payout.id, Payout.state == payout.state)
+        .where(Payout.id == seen.id, Payout.state == seen.state)
         .values(
             state=new_state,
-            attempts=attempts,
-            gateway_reference=result.gateway_reference or payout.gateway_reference,
+            attempts=seen.attempts + 1,
+            gateway_reference=result.gateway_reference or seen.gateway_reference,
             last_code=result.code,
             last_message=result.message[:2000],
             last_raw=_jsonable(result.raw),
             next_attempt_at=retry_at,
-            settled_at=now if new_state == "succeeded" else payout.settled_at,
+            settled_at=now if new_state == "succeeded" else seen.settled_at,
         )
         .execution_options(synchronize_session=False)
     ).rowcount
     if changed != 1:
-        db.session.rollback()
-        return Step(done=False, retry_at=now)
-    case = db.session.get(RefundCase, payout.case_id)
+        return False
+    case = db.session.scalars(
+        select(RefundCase)
+        .options(joinedload(RefundCase.order))
+        .where(RefundCase.id == seen.case_id)
+        .execution_options(populate_existing=True)
+    ).one()
     if new_state in ("succeeded", "returned"):
         ledger.record_payout(
-            payout.id, case.order, payout.channel, payout.amount_fen, back=new_state == "returned"
+            seen.id, case.order, seen.channel, seen.amount_fen, back=new_state == "returned"
         )
     record(
         "payout_" + new_state,
         SYSTEM,
         case=case,
-        payout_id=payout.id,
+        payout_id=seen.id,
         reason=result.message,
         data={"code": result.code, "source": source, "reference": result.gateway_reference},
     )
     if new_state == "succeeded" and case.state == str(State.REFUNDING):
-        transition(case, State.REFUNDED, SYSTEM, data={"payout_id": payout.id})
+        transition(case, State.REFUNDED, SYSTEM, data={"payout_id": seen.id})
     elif new_state == "failed" and case.state == str(State.REFUNDING):
-        transition(case, State.PAYOUT_FAILED, SYSTEM, result.message, data={"payout_id": payout.id})
+        transition(case, State.PAYOUT_FAILED, SYSTEM, result.message, data={"payout_id": seen.id})
     elif new_state == "returned" and case.state == str(State.REFUNDED):
-        transition(case, State.PAYOUT_FAILED, SYSTEM, result.message, data={"payout_id": payout.id})
-    db.session.commit()
-    return Step(done=new_state in ("succeeded", "failed"), retry_at=retry_at)
+        transition(case, State.PAYOUT_FAILED, SYSTEM, result.message, data={"payout_id": seen.id})
+    return True
 
 
 def apply_notification(channel_id: str, note: Notification) -> str:

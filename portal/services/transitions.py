@@ -118,8 +118,8 @@ def transition(
             rule="concurrent",
         )
     case_id, order_id = case.id, case.order_id
+    notices.on_transition(case, to)  # reads only what the update did not change
     db.session.expire(case)
-    notices.on_transition(case, to)
     schedule_deadline_jobs(case_id, deadline_at, remind_at, None)
     return record(
         "transition",
