@@ -78,7 +78,7 @@ def rehearse_settlement() -> None:
             merchant_id=merchant.id,
             product_id=product.id,
             buyer_contact=tag,
-            query_password_hash="!",
+            query_password_hash="!",  # noqa: S106 - matches no password: nobody can log in
             amount_fen=1,
             created_at=now,
             paid_at=now,
