@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import importlib
 
 from flask import Flask
@@ -30,7 +31,5 @@ def run_worker(app: Flask, burst: bool = False) -> None:
         # the sweep reschedules itself from here on; workers starting together seed it once
         enqueue_once("sweep-seed", 60, "jobs.sweeps.sweep")
         worker = Worker([app.config["QUEUE_NAME"]], connection=conn)
-    import gc
-
-    gc.freeze()
+    gc.freeze()  # what the parent built stays out of the work-horses' garbage collections
     worker.work(with_scheduler=True, burst=burst)

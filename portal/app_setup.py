@@ -80,10 +80,16 @@ def _sqlite_pragmas(app: Flask) -> None:
     with app.app_context():
         engine = db.engine
 
+        @event.listens_for(engine, "first_connect")
+        def _on_first_connect(dbapi_conn, _record) -> None:
+            # WAL is a property of the database file: set once, it stays for every connection
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.close()
+
         @event.listens_for(engine, "connect")
         def _on_connect(dbapi_conn, _record) -> None:
             cur = dbapi_conn.cursor()
             cur.execute("PRAGMA foreign_keys=ON")
             cur.execute("PRAGMA busy_timeout=5000")
-            cur.execute("PRAGMA journal_mode=WAL")
             cur.close()

@@ -9,7 +9,7 @@ from __future__ import annotations
 import secrets
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import Row, select
 
 from portal.channels import PaymentRef, PayoutChannel
 from portal.domain.states import State
@@ -40,7 +40,7 @@ def lock_payment(order: Order) -> Payment:
     return payment
 
 
-def payment_ref(payment: Payment) -> PaymentRef:
+def payment_ref(payment: Payment | Row) -> PaymentRef:
     """The channel's view of the original payment."""
     return PaymentRef(
         channel=payment.channel,

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import NamedTuple
 
-from sqlalchemy import select, update
+from sqlalchemy import Row, select, update
 from sqlalchemy.orm import joinedload
 
 from portal.channels import (
@@ -63,7 +64,7 @@ class Seen:
     settled_at: datetime | None
 
     @classmethod
-    def of(cls, payout: Payout) -> Seen:
+    def of(cls, payout: Payout | Row) -> Seen:
         """Copy the fields a settlement step needs (they survive the session's rollback)."""
         return cls(
             payout.id,
@@ -77,7 +78,7 @@ class Seen:
         )
 
 
-def refund_request(payout: Payout, payment: Payment, case_no: str) -> RefundRequest:
+def refund_request(payout: Payout | Row, payment: Payment | Row, case_no: str) -> RefundRequest:
     """The immutable request for a payout: the same bytes on every attempt."""
     from flask import current_app
 
@@ -92,35 +93,53 @@ def refund_request(payout: Payout, payment: Payment, case_no: str) -> RefundRequ
     )
 
 
-def load(payout_id: int) -> tuple[Payout, Payment, str, bool] | None:
-    """The payout, its payment, its case number and whether its channel is enabled: one query."""
+_PAYOUTS = Payout.__table__
+_PAYMENTS = Payment.__table__
+
+
+class Due(NamedTuple):
+    """What one settlement step reads: plain rows, no ORM objects (see ``load``)."""
+
+    payout: Row
+    payment: Row
+    case_no: str
+    enabled: bool
+
+
+def load(payout_id: int) -> Due | None:
+    """The payout, its payment, its case number and whether its channel is enabled.
+
+    Plain SQL rows rather than ORM objects: a work-horse forked per job pays for every
+    object it touches, and the step only needs these values.
+    """
     row = db.session.execute(
-        select(Payout, Payment, RefundCase.case_no, ChannelSwitch.enabled)
-        .join(Payment, Payment.id == Payout.payment_id)
-        .join(RefundCase, RefundCase.id == Payout.case_id)
-        .outerjoin(ChannelSwitch, ChannelSwitch.channel_id == Payout.channel)
-        .where(Payout.id == payout_id)
+        select(_PAYOUTS, RefundCase.__table__.c.case_no, ChannelSwitch.__table__.c.enabled)
+        .join(RefundCase.__table__, RefundCase.__table__.c.id == _PAYOUTS.c.case_id)
+        .outerjoin(
+            ChannelSwitch.__table__, ChannelSwitch.__table__.c.channel_id == _PAYOUTS.c.channel
+        )
+        .where(_PAYOUTS.c.id == payout_id)
     ).first()
     if row is None:
         return None
-    return row[0], row[1], row[2], row[3] is not False  # no switch row: enabled
+    payment = db.session.execute(select(_PAYMENTS).where(_PAYMENTS.c.id == row.payment_id)).one()
+    return Due(row, payment, row.case_no, row.enabled is not False)  # no switch row: enabled
 
 
 def settle(payout_id: int) -> Step:
     """One settlement step for a payout; safe to run any number of times."""
     from portal.plugins_setup import channels
 
-    row = load(payout_id)
-    if row is None or row[0].state in ("succeeded", "failed", "returned"):
+    due = load(payout_id)
+    if due is None or due.payout.state in ("succeeded", "failed", "returned"):
         db.session.rollback()
         return Step(done=True)
-    payout, payment, case_no, enabled = row
-    if not enabled:  # held until an operator enables the channel again
+    if not due.enabled:  # held until an operator enables the channel again
         db.session.rollback()
         return Step(done=False, retry_at=context.now() + timedelta(seconds=BACKOFF[3]))
-    request = refund_request(payout, payment, case_no)
-    seen = Seen.of(payout)
-    channel = channels().get(payout.channel)
+    request = refund_request(due.payout, due.payment, due.case_no)
+    seen = Seen.of(due.payout)
+    channel = channels().get(seen.channel)
     db.session.rollback()  # hold no transaction (or lock) while talking to the gateway
     if seen.state in ("unknown", "pending"):
         result = channel.query_refund(request)
@@ -180,8 +199,8 @@ def write_result(
     is no longer in ``seen.state``."""
     now = context.now()
     changed = db.session.execute(
-        update(Payout)
-        .where(Payout.id == seen.id, Payout.state == seen.state)
+        update(_PAYOUTS)
+        .where(_PAYOUTS.c.id == seen.id, _PAYOUTS.c.state == seen.state)
         .values(
             state=new_state,
             attempts=seen.attempts + 1,
@@ -192,7 +211,6 @@ def write_result(
             next_attempt_at=retry_at,
             settled_at=now if new_state == "succeeded" else seen.settled_at,
         )
-        .execution_options(synchronize_session=False)
     ).rowcount
     if changed != 1:
         return False

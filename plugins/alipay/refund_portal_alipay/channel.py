@@ -14,7 +14,8 @@ from typing import Any
 from urllib.parse import parse_qsl
 from zoneinfo import ZoneInfo
 
-import requests
+import urllib3
+from urllib3.exceptions import HTTPError, NewConnectionError, TimeoutError
 
 from portal.channels import (
     ArrivalWindow,
@@ -59,7 +60,7 @@ class AlipayChannel(PayoutChannel):
         timeout: float = 10.0,
         notify_max_age: timedelta = DEFAULT_NOTIFY_MAX_AGE,
         replay_guard: ReplayGuard | None = None,
-        session: requests.Session | None = None,
+        http: urllib3.PoolManager | None = None,
     ) -> None:
         self.app_id = app_id
         self.gateway_url = gateway_url
@@ -69,7 +70,8 @@ class AlipayChannel(PayoutChannel):
         self.notify_max_age = notify_max_age
         self.replay_ttl = max(REPLAY_TTL, 2 * notify_max_age)
         self._replay = replay_guard or MemoryReplayGuard()
-        self._session = session or requests.Session()
+        # urllib3 directly: a work-horse forked per job pays for every object it touches
+        self._http = http or urllib3.PoolManager(retries=False)
 
     def arrival(self, payment: PaymentRef) -> ArrivalWindow:
         return ArrivalWindow("working_days", 0, 2)  # at once; some banks behind it 1-2 days
@@ -96,31 +98,40 @@ class AlipayChannel(PayoutChannel):
     ) -> tuple[dict[str, Any] | None, RefundResult | None]:
         """POST a signed request; (verified response object, None) or (None, UNKNOWN result)."""
         try:
-            resp = self._session.post(
-                self.gateway_url, data=self._params(method, biz, notify_url), timeout=self.timeout
+            resp = self._http.request(
+                "POST",
+                self.gateway_url,
+                fields=self._params(method, biz, notify_url),
+                encode_multipart=False,  # application/x-www-form-urlencoded, as Alipay expects
+                timeout=self.timeout,
+                retries=False,
             )
-        except requests.Timeout:
-            return None, RefundResult(
-                ResultStatus.UNKNOWN, code="TIMEOUT", message="no answer from Alipay in time"
-            )
-        except requests.RequestException as exc:
+        except NewConnectionError as exc:  # (urllib3 makes it a kind of timeout)
             return None, RefundResult(
                 ResultStatus.UNKNOWN, code="NETWORK", message=f"could not reach Alipay: {exc}"
             )
-        raw = resp.content.decode("utf-8", errors="replace")
+        except TimeoutError:
+            return None, RefundResult(
+                ResultStatus.UNKNOWN, code="TIMEOUT", message="no answer from Alipay in time"
+            )
+        except HTTPError as exc:
+            return None, RefundResult(
+                ResultStatus.UNKNOWN, code="NETWORK", message=f"could not reach Alipay: {exc}"
+            )
+        raw = resp.data.decode("utf-8", errors="replace")
         key = method.replace(".", "_") + "_response"
         content = signing.response_content(raw, key)
         try:
             outer = json.loads(raw)
         except ValueError:
             outer = None
-        if resp.status_code != 200 or content is None or not isinstance(outer, dict):
+        if resp.status != 200 or content is None or not isinstance(outer, dict):
             # e.g. an unsigned "error_response" (bad app_id or signature): nothing to trust
             err = outer.get("error_response") if isinstance(outer, dict) else None
             detail = f": {err.get('sub_code') or err.get('code')}" if isinstance(err, dict) else ""
             return None, RefundResult(
                 ResultStatus.UNKNOWN,
-                code=f"HTTP_{resp.status_code}",
+                code=f"HTTP_{resp.status}",
                 message="unreadable or unsigned answer from Alipay" + detail,
                 raw=raw[:2000],
             )

@@ -206,13 +206,14 @@ def test_query_error_is_unknown_never_failed(channel, sim):
 
 def test_request_is_signed_with_the_documented_common_parameters(channel, sim, monkeypatch):
     sent = {}
-    real_post = channel._session.post
+    real_request = channel._http.request
 
-    def spy(url, data, timeout):
-        sent.update(data)
-        return real_post(url, data=data, timeout=timeout)
+    def spy(method, url, fields, **kw):
+        assert method == "POST" and kw["encode_multipart"] is False  # a urlencoded form
+        sent.update(fields)
+        return real_request(method, url, fields=fields, **kw)
 
-    monkeypatch.setattr(channel._session, "post", spy)
+    monkeypatch.setattr(channel._http, "request", spy)
     channel.execute_refund(
         RefundRequest("K1", PAYMENT, 1234, reason="不想要了", notify_url="http://127.0.0.1:1/n")
     )

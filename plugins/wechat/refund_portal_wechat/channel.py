@@ -15,7 +15,8 @@ from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import quote
 
-import requests
+import urllib3
+from urllib3.exceptions import HTTPError, NewConnectionError, TimeoutError
 
 from portal.channels import (
     ArrivalWindow,
@@ -72,7 +73,7 @@ class WechatChannel(PayoutChannel):
         platform_public_key_id: str,
         timeout: float = 10.0,
         replay_guard: ReplayGuard | None = None,
-        session: requests.Session | None = None,
+        http: urllib3.PoolManager | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.mchid = mchid
@@ -84,7 +85,8 @@ class WechatChannel(PayoutChannel):
         crypto.aes_gcm_encrypt(apiv3_key, "0" * 12, "", b"")  # fail fast on a bad key length
         self._platform_keys = {platform_public_key_id: crypto.load_public_key(platform_public_key)}
         self._replay_guard: ReplayGuard = replay_guard or MemoryReplayGuard()
-        self._session = session or requests.Session()
+        # urllib3 directly: a work-horse forked per job pays for every object it touches
+        self._http = http or urllib3.PoolManager(retries=False)
         self._clock = clock
 
     # -- contract ---------------------------------------------------------------
@@ -163,49 +165,52 @@ class WechatChannel(PayoutChannel):
             "User-Agent": "refund-portal-wechat/0.1",
         }
         try:
-            resp = self._session.request(
+            resp = self._http.request(
                 method,
                 self.gateway_url + path,
-                data=body or None,
+                body=body or None,
                 headers=headers,
                 timeout=self.timeout,
+                retries=False,
             )
-        except requests.Timeout as exc:
+        except NewConnectionError as exc:  # (urllib3 makes it a kind of timeout)
+            return _unknown("CONNECTION_ERROR", f"cannot reach the gateway: {exc}")
+        except TimeoutError as exc:
             return _unknown("TIMEOUT", f"no answer within {self.timeout}s: {exc}")
-        except requests.RequestException as exc:
+        except HTTPError as exc:
             return _unknown("CONNECTION_ERROR", f"cannot reach the gateway: {exc}")
         return self._interpret(resp, request, query=query)
 
     # -- answer interpretation ------------------------------------------------------
 
     def _interpret(
-        self, resp: requests.Response, request: RefundRequest, *, query: bool
+        self, resp: urllib3.BaseHTTPResponse, request: RefundRequest, *, query: bool
     ) -> RefundResult:
-        raw_body = resp.content
-        if resp.status_code >= 500:
+        raw_body = resp.data
+        if resp.status >= 500:
             data = _try_json(raw_body)
-            code = str(data.get("code") or f"HTTP_{resp.status_code}")
+            code = str(data.get("code") or f"HTTP_{resp.status}")
             return _unknown(code, str(data.get("message") or "gateway error"), data)
         try:
             crypto.verify_platform_signature(
                 resp.headers, raw_body, self._platform_keys, now=self._clock()
             )
         except crypto.SignatureError as exc:
-            return _unknown("UNVERIFIED_RESPONSE", f"HTTP {resp.status_code}: {exc}")
+            return _unknown("UNVERIFIED_RESPONSE", f"HTTP {resp.status}: {exc}")
         data = _try_json(raw_body)
-        if resp.status_code == 200 and data:
+        if resp.status == 200 and data:
             return self._refund_result(data, request)
-        code = str(data.get("code") or f"HTTP_{resp.status_code}")
+        code = str(data.get("code") or f"HTTP_{resp.status}")
         message = str(data.get("message") or resp.reason or "")
-        if code in _OPEN_CODES or resp.status_code == 429:
+        if code in _OPEN_CODES or resp.status == 429:
             return _unknown(code, message, data)
-        if query and resp.status_code == 404:
+        if query and resp.status == 404:
             # never created (e.g. the refund call failed before moving money):
             # the core may re-send the refund with the same out_refund_no
             return RefundResult(ResultStatus.PENDING, code="NOT_FOUND", message=message, raw=data)
-        if 400 <= resp.status_code < 500:
+        if 400 <= resp.status < 500:
             return RefundResult(ResultStatus.FAILED, code=code, message=message, raw=data)
-        return _unknown(code, f"unexpected HTTP {resp.status_code}", data)
+        return _unknown(code, f"unexpected HTTP {resp.status}", data)
 
     def _refund_result(self, data: dict[str, Any], request: RefundRequest) -> RefundResult:
         if data.get("out_refund_no") != request.idempotency_key:
