@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from flask_login import UserMixin
 from sqlalchemy import (
@@ -179,6 +179,23 @@ class CardCode(db.Model):
     returned_at: Mapped[datetime | None] = mapped_column(TS)
 
 
+class CaseLike(Protocol):
+    """What the state machine, the audit trail and the notices read of a case: a loaded
+    ``RefundCase``, or a plain row of its columns plus ``merchant_id`` (settlement)."""
+
+    id: int
+    case_no: str
+    order_id: int
+    state: str
+    version: int
+    deadline_at: datetime | None
+    deadline_kind: str
+    remind_at: datetime | None
+
+    @property
+    def merchant_id(self) -> int: ...
+
+
 class RefundCase(db.Model):
     """A refund application and its review, one state machine per case."""
 
@@ -220,6 +237,11 @@ class RefundCase(db.Model):
             name="kind",
         ),
     )
+
+    @property
+    def merchant_id(self) -> int:
+        """The merchant whose order this case is about."""
+        return self.order.merchant_id
 
 
 class Evidence(db.Model):

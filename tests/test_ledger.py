@@ -93,7 +93,7 @@ def test_ledger_balances_after_every_step(app, clock):
                     owed.append((o, s[2]))
                 elif s[0] == "payout" and owed:
                     o, amount = owed.pop(s[1] % len(owed))
-                    ledger.record_payout(None, o, "fakepay", amount)
+                    ledger.record_payout(None, o.merchant_id, o.id, "fakepay", amount)
                 db.session.commit()
             except DomainError:
                 db.session.rollback()

@@ -20,6 +20,9 @@ from portal.services import context
 from portal.services.errors import DomainError
 from portal.services.policy_text import N_
 
+_TRANSACTIONS = LedgerTransaction.__table__
+_POSTINGS = Posting.__table__
+
 
 def post(
     kind: str,
@@ -31,26 +34,26 @@ def post(
     payout_id: int | None = None,
     memo: str = "",
     overdraft: bool = False,
-) -> LedgerTransaction:
-    """Write one balanced transaction (no commit: it joins the caller's transaction)."""
+) -> int:
+    """Write one balanced transaction (no commit: it joins the caller's transaction); its id."""
     rules.check_balanced(entries)
-    txn = LedgerTransaction(
-        kind=kind,
-        merchant_id=merchant_id,
-        order_id=order_id,
-        case_id=case_id,
-        payout_id=payout_id,
-        memo=memo[:200],
-        overdraft=overdraft,
-        created_at=context.now(),
-    )
-    db.session.add(txn)
-    db.session.flush()
+    txn_id = db.session.execute(
+        insert(_TRANSACTIONS).values(
+            kind=kind,
+            merchant_id=merchant_id,
+            order_id=order_id,
+            case_id=case_id,
+            payout_id=payout_id,
+            memo=memo[:200],
+            overdraft=overdraft,
+            created_at=context.now(),
+        )
+    ).inserted_primary_key[0]
     db.session.execute(  # one executemany for the legs
-        insert(Posting),
-        [{"txn_id": txn.id, "account": e.account, "amount_fen": e.amount_fen} for e in entries],
+        insert(_POSTINGS),
+        [{"txn_id": txn_id, "account": e.account, "amount_fen": e.amount_fen} for e in entries],
     )
-    return txn
+    return txn_id
 
 
 def balance(account: str) -> int:
@@ -88,7 +91,7 @@ def merchant_balances(merchant_id: int) -> MerchantBalances:
     )
 
 
-def record_payment(order: Order) -> LedgerTransaction:
+def record_payment(order: Order) -> int:
     """An order was paid: the money is held in escrow."""
     payment = order.payment
     return post(
@@ -100,7 +103,7 @@ def record_payment(order: Order) -> LedgerTransaction:
     )
 
 
-def settle_to_merchant(order: Order) -> LedgerTransaction:
+def settle_to_merchant(order: Order) -> int:
     """Hand an order's money from escrow to the merchant's available balance."""
     return post(
         "settlement",
@@ -201,7 +204,12 @@ def charge_refund(case_id: int, order: Order, amount_fen: int, payout_id: int | 
 
 
 def record_payout(
-    payout_id: int, order: Order, channel: str, amount_fen: int, back: bool = False
+    payout_id: int | None,
+    merchant_id: int,
+    order_id: int,
+    channel: str,
+    amount_fen: int,
+    back: bool = False,
 ) -> None:
     """A payout left (or, when ``back``, came back) through its channel."""
     entries = rules.move(amount_fen, rules.REFUNDS_PAYABLE, rules.external(channel))
@@ -210,8 +218,8 @@ def record_payout(
     post(
         "payout_returned" if back else "payout",
         entries,
-        merchant_id=order.merchant_id,
-        order_id=order.id,
+        merchant_id=merchant_id,
+        order_id=order_id,
         payout_id=payout_id,
     )
 

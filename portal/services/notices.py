@@ -4,18 +4,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, or_, select, update
+from sqlalchemy import ColumnElement, func, insert, or_, select, update
 from sqlalchemy import event as sa_event
-from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.orm import Session
 
 from portal.domain.policy import N_
 from portal.domain.states import State
 from portal.extensions import db
-from portal.models import Notice, RefundCase
+from portal.models import CaseLike, Notice
 from portal.services import context
 from portal.services.after_commit import call_after_commit
 
+_NOTICES = Notice.__table__
 BUYER, MERCHANT, STAFF = "buyer", "merchant", "staff"
 #: which parties hear about a case entering each state
 AUDIENCES: dict[str, tuple[str, ...]] = {
@@ -34,26 +34,27 @@ AUDIENCES: dict[str, tuple[str, ...]] = {
 }
 
 
-def add(case: RefundCase | None, audience: str, kind: str, message: str, **params: Any) -> Notice:
-    """Write one notice (in the caller's transaction) and deliver it after commit."""
+def add(case: CaseLike | None, audience: str, kind: str, message: str, **params: Any) -> int:
+    """Write one notice (in the caller's transaction) and deliver it after commit; its id."""
     order_id = case.order_id if case is not None else params.pop("order_id", None)
-    merchant_id = case.order.merchant_id if case is not None else params.pop("merchant_id", None)
-    notice = Notice(
-        audience=audience,
-        order_id=order_id if audience == BUYER else None,
-        merchant_id=merchant_id if audience == MERCHANT else None,
-        case_id=case.id if case is not None else None,
-        kind=kind,
-        message=message,
-        params={"case_no": case.case_no if case is not None else "", **params},
-        created_at=context.now(),
-    )
-    db.session.add(notice)  # flushed with the rest of the transaction
-    _deliver_after_commit(notice)
-    return notice
+    merchant_id = case.merchant_id if case is not None else params.pop("merchant_id", None)
+    notice_id = db.session.execute(
+        insert(_NOTICES).values(
+            audience=audience,
+            order_id=order_id if audience == BUYER else None,
+            merchant_id=merchant_id if audience == MERCHANT else None,
+            case_id=case.id if case is not None else None,
+            kind=kind,
+            message=message,
+            params={"case_no": case.case_no if case is not None else "", **params},
+            created_at=context.now(),
+        )
+    ).inserted_primary_key[0]
+    _deliver_after_commit(notice_id)
+    return notice_id
 
 
-def on_transition(case: RefundCase, to: State) -> None:
+def on_transition(case: CaseLike, to: State) -> None:
     """Tell the parties concerned that a case changed state."""
     from portal.labels import STATE_LABELS
 
@@ -64,12 +65,11 @@ def on_transition(case: RefundCase, to: State) -> None:
 _PENDING = "portal.notices.pending"
 
 
-def _deliver_after_commit(notice: Notice) -> None:
+def _deliver_after_commit(notice_id: int) -> None:
     """Batch this transaction's notices into one delivery job, enqueued after commit.
 
     Nothing is enqueued when no channel outside the portal is configured (no SMTP server,
-    no notifier plugin): the inbox is then the only delivery, and it needs no job. The
-    ids are read from the committed rows' identity, which costs no query.
+    no notifier plugin): the inbox is then the only delivery, and it needs no job.
     """
     session = db.session()
     pending = session.info.get(_PENDING)
@@ -77,12 +77,12 @@ def _deliver_after_commit(notice: Notice) -> None:
         pending = session.info[_PENDING] = []
 
         def enqueue() -> None:
-            notices = session.info.pop(_PENDING, [])
-            if notices:
-                _enqueue_delivery([sa_inspect(n).identity[0] for n in notices])
+            ids = session.info.pop(_PENDING, [])
+            if ids:
+                _enqueue_delivery(ids)
 
         call_after_commit(session, enqueue)
-    pending.append(notice)
+    pending.append(notice_id)
 
 
 @sa_event.listens_for(Session, "after_rollback")

@@ -93,7 +93,9 @@ def pay_another_way(payout_id: int, actor: Actor, route: str, note: str) -> Payo
             )
         db.session.add(manual)
         db.session.flush()
-        ledger.record_payout(manual.id, case.order, manual.channel, manual.amount_fen)
+        ledger.record_payout(
+            manual.id, case.merchant_id, case.order_id, manual.channel, manual.amount_fen
+        )
         record(
             "payout_manual_route",
             actor,

@@ -13,7 +13,6 @@ from datetime import datetime, timedelta
 from typing import NamedTuple
 
 from sqlalchemy import Row, select, update
-from sqlalchemy.orm import joinedload
 
 from portal.channels import (
     Notification,
@@ -23,7 +22,7 @@ from portal.channels import (
 )
 from portal.domain.states import State
 from portal.extensions import db
-from portal.models import ChannelSwitch, Payment, Payout, RefundCase
+from portal.models import ChannelSwitch, Order, Payment, Payout, RefundCase
 from portal.services import context, ledger
 from portal.services.actors import SYSTEM
 from portal.services.payouts import payment_ref
@@ -95,6 +94,7 @@ def refund_request(payout: Payout | Row, payment: Payment | Row, case_no: str) -
 
 _PAYOUTS = Payout.__table__
 _PAYMENTS = Payment.__table__
+_CASES = RefundCase.__table__
 
 
 class Due(NamedTuple):
@@ -113,8 +113,8 @@ def load(payout_id: int) -> Due | None:
     object it touches, and the step only needs these values.
     """
     row = db.session.execute(
-        select(_PAYOUTS, RefundCase.__table__.c.case_no, ChannelSwitch.__table__.c.enabled)
-        .join(RefundCase.__table__, RefundCase.__table__.c.id == _PAYOUTS.c.case_id)
+        select(_PAYOUTS, _CASES.c.case_no, ChannelSwitch.__table__.c.enabled)
+        .join(_CASES, _CASES.c.id == _PAYOUTS.c.case_id)
         .outerjoin(
             ChannelSwitch.__table__, ChannelSwitch.__table__.c.channel_id == _PAYOUTS.c.channel
         )
@@ -214,15 +214,19 @@ def write_result(
     ).rowcount
     if changed != 1:
         return False
-    case = db.session.scalars(
-        select(RefundCase)
-        .options(joinedload(RefundCase.order))
-        .where(RefundCase.id == seen.case_id)
-        .execution_options(populate_existing=True)
+    case = db.session.execute(  # a plain row: the columns the transition reads, and the merchant
+        select(_CASES, Order.__table__.c.merchant_id)
+        .join(Order.__table__, Order.__table__.c.id == _CASES.c.order_id)
+        .where(_CASES.c.id == seen.case_id)
     ).one()
     if new_state in ("succeeded", "returned"):
         ledger.record_payout(
-            seen.id, case.order, seen.channel, seen.amount_fen, back=new_state == "returned"
+            seen.id,
+            case.merchant_id,
+            case.order_id,
+            seen.channel,
+            seen.amount_fen,
+            back=new_state == "returned",
         )
     record(
         "payout_" + new_state,

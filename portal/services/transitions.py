@@ -2,27 +2,48 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import insert, update
 
 from portal.domain import deadlines, states
 from portal.domain.states import State
 from portal.extensions import db
-from portal.models import Event, RefundCase
+from portal.models import CaseLike, Event, RefundCase
 from portal.services import context, notices, webhooks
 from portal.services.actors import Actor
 from portal.services.after_commit import call_after_commit
 from portal.services.errors import ConcurrentChange, DomainError
 from portal.services.policy_text import N_
 
+_EVENTS = Event.__table__
+_CASES = RefundCase.__table__
+
+
+@dataclass(frozen=True)
+class EventRecord:
+    """An event as written to the audit trail (the row itself is never changed)."""
+
+    id: int
+    kind: str
+    case_id: int | None
+    order_id: int | None
+    payout_id: int | None
+    actor_role: str
+    from_state: str
+    to_state: str
+    reason: str
+    data: dict[str, Any]
+    created_at: datetime
+
 
 def record(
     kind: str,
     actor: Actor,
     *,
-    case: RefundCase | None = None,
+    case: CaseLike | None = None,
     case_id: int | None = None,
     order_id: int | None = None,
     payout_id: int | None = None,
@@ -30,30 +51,37 @@ def record(
     frm: str = "",
     to: str = "",
     data: dict[str, Any] | None = None,
-) -> Event:
-    """Append an event to the audit trail (in the caller's transaction)."""
-    event = Event(
-        kind=kind,
-        case_id=case.id if case else case_id,
-        order_id=order_id if order_id is not None else (case.order_id if case else None),
-        payout_id=payout_id,
-        actor_role=str(actor.role),
-        actor_id=actor.user_id,
-        actor_label=actor.label,
-        from_state=frm,
-        to_state=to,
-        reason=reason,
-        data=data or {},
-        created_at=context.now(),
+) -> EventRecord:
+    """Append an event to the audit trail (in the caller's transaction).
+
+    One INSERT, at once: cases, orders and payouts it refers to must already be flushed.
+    """
+    values = {
+        "kind": kind,
+        "case_id": case.id if case else case_id,
+        "order_id": order_id if order_id is not None else (case.order_id if case else None),
+        "payout_id": payout_id,
+        "actor_role": str(actor.role),
+        "actor_id": actor.user_id,
+        "actor_label": actor.label,
+        "from_state": frm,
+        "to_state": to,
+        "reason": reason,
+        "data": data or {},
+        "created_at": context.now(),
+    }
+    new_id = db.session.execute(insert(_EVENTS).values(values)).inserted_primary_key[0]
+    event = EventRecord(
+        id=new_id,
+        **{k: v for k, v in values.items() if k not in ("actor_id", "actor_label")},
     )
-    db.session.add(event)
     if webhooks.is_webhook_event(kind):
         webhooks.note_event(db.session(), event)
     return event
 
 
 def transition(
-    case: RefundCase,
+    case: CaseLike,
     to: State,
     actor: Actor,
     reason: str = "",
@@ -102,15 +130,15 @@ def transition(
         values["merchant_deadline_at"] = None
     if deadline_kind != deadlines.REVIEW or deadline_at != case.deadline_at:
         values["escalated_at"] = None
+    db.session.flush()  # changes already made to a loaded case go first, as an ORM update would
     result = db.session.execute(
-        update(RefundCase)
+        update(_CASES)
         .where(
-            RefundCase.id == case.id,
-            RefundCase.state == str(frm),
-            RefundCase.version == case.version,
+            _CASES.c.id == case.id,
+            _CASES.c.state == str(frm),
+            _CASES.c.version == case.version,
         )
         .values(**values)
-        .execution_options(synchronize_session=False)
     )
     if result.rowcount != 1:
         raise ConcurrentChange(
@@ -119,7 +147,8 @@ def transition(
         )
     case_id, order_id = case.id, case.order_id
     notices.on_transition(case, to)  # reads only what the update did not change
-    db.session.expire(case)
+    if isinstance(case, RefundCase):
+        db.session.expire(case)  # a loaded case shows its new state on next access
     schedule_deadline_jobs(case_id, deadline_at, remind_at, None)
     return record(
         "transition",

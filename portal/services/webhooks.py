@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import secrets
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import requests
@@ -25,6 +25,9 @@ from portal.services import context, signing
 from portal.services.after_commit import call_after_commit
 from portal.services.errors import DomainError, NotFound
 from portal.services.policy_text import N_
+
+if TYPE_CHECKING:
+    from portal.services.transitions import EventRecord
 
 _KEY = "portal.webhook_events"
 #: waits before the next attempt after the n-th failure (RQ retries on the same schedule)
@@ -41,14 +44,14 @@ def is_webhook_event(kind: str) -> bool:
     return kind == "transition" or kind.startswith("payout_")
 
 
-def note_event(session: Session, ev: Event) -> None:
+def note_event(session: Session, ev: EventRecord) -> None:
     """Remember ``ev`` for the outbox of the current transaction."""
     session.info.setdefault(_KEY, []).append(ev)
 
 
 @sa_event.listens_for(Session, "before_commit")
 def _write_outbox(session: Session) -> None:
-    events: list[Event] = session.info.pop(_KEY, [])
+    events: list[EventRecord] = session.info.pop(_KEY, [])
     if not events:
         return
     order_ids = {e.order_id for e in events if e.order_id is not None}
@@ -91,14 +94,14 @@ def _drop(session: Session) -> None:
     session.info.pop(_KEY, None)
 
 
-def event_type(ev: Event) -> str:
+def event_type(ev: Event | EventRecord) -> str:
     """``case.<state>`` for a transition, ``payout.<what>`` for a payout event."""
     if ev.kind == "transition":
         return f"case.{ev.to_state}"
     return "payout." + ev.kind.removeprefix("payout_")
 
 
-def payload(session: Session, ev: Event) -> dict[str, Any]:
+def payload(session: Session, ev: Event | EventRecord) -> dict[str, Any]:
     """The JSON body sent for an event."""
     order = session.get(Order, ev.order_id)
     case = session.get(RefundCase, ev.case_id) if ev.case_id else None
