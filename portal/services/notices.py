@@ -36,30 +36,45 @@ AUDIENCES: dict[str, tuple[str, ...]] = {
 
 def add(case: CaseLike | None, audience: str, kind: str, message: str, **params: Any) -> int:
     """Write one notice (in the caller's transaction) and deliver it after commit; its id."""
-    order_id = case.order_id if case is not None else params.pop("order_id", None)
-    merchant_id = case.merchant_id if case is not None else params.pop("merchant_id", None)
-    notice_id = db.session.execute(
-        insert(_NOTICES).values(
-            audience=audience,
-            order_id=order_id if audience == BUYER else None,
-            merchant_id=merchant_id if audience == MERCHANT else None,
-            case_id=case.id if case is not None else None,
-            kind=kind,
-            message=message,
-            params={"case_no": case.case_no if case is not None else "", **params},
-            created_at=context.now(),
-        )
-    ).inserted_primary_key[0]
-    _deliver_after_commit(notice_id)
-    return notice_id
+    return _insert([_row(case, audience, kind, message, params)])[0]
 
 
 def on_transition(case: CaseLike, to: State) -> None:
-    """Tell the parties concerned that a case changed state."""
+    """Tell the parties concerned that a case changed state (one statement for all of them)."""
     from portal.labels import STATE_LABELS
 
-    for audience in AUDIENCES.get(to, ()):
-        add(case, audience, "state", STATE_LABELS[str(to)], state=str(to))
+    audiences = AUDIENCES.get(to, ())
+    if audiences:
+        message = STATE_LABELS[str(to)]
+        _insert([_row(case, a, "state", message, {"state": str(to)}) for a in audiences])
+
+
+def _row(
+    case: CaseLike | None, audience: str, kind: str, message: str, params: dict[str, Any]
+) -> dict[str, Any]:
+    order_id = case.order_id if case is not None else params.pop("order_id", None)
+    merchant_id = case.merchant_id if case is not None else params.pop("merchant_id", None)
+    return {
+        "audience": audience,
+        "order_id": order_id if audience == BUYER else None,
+        "merchant_id": merchant_id if audience == MERCHANT else None,
+        "case_id": case.id if case is not None else None,
+        "kind": kind,
+        "message": message,
+        "params": {"case_no": case.case_no if case is not None else "", **params},
+        "created_at": context.now(),
+    }
+
+
+def _insert(rows: list[dict[str, Any]]) -> list[int]:
+    ids = list(
+        db.session.execute(
+            insert(_NOTICES).returning(_NOTICES.c.id, sort_by_parameter_order=True), rows
+        ).scalars()
+    )
+    for notice_id in ids:
+        _deliver_after_commit(notice_id)
+    return ids
 
 
 _PENDING = "portal.notices.pending"

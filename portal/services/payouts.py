@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import secrets
 from datetime import datetime
+from types import SimpleNamespace
 
 from sqlalchemy import Row, select
 
@@ -40,7 +41,7 @@ def lock_payment(order: Order) -> Payment:
     return payment
 
 
-def payment_ref(payment: Payment | Row) -> PaymentRef:
+def payment_ref(payment: Payment | Row | SimpleNamespace) -> PaymentRef:
     """The channel's view of the original payment."""
     return PaymentRef(
         channel=payment.channel,

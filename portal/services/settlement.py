@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from types import SimpleNamespace
 from typing import NamedTuple
 
 from sqlalchemy import Row, select, update
@@ -77,7 +78,9 @@ class Seen:
         )
 
 
-def refund_request(payout: Payout | Row, payment: Payment | Row, case_no: str) -> RefundRequest:
+def refund_request(
+    payout: Payout | Row, payment: Payment | SimpleNamespace, case_no: str
+) -> RefundRequest:
     """The immutable request for a payout: the same bytes on every attempt."""
     from flask import current_app
 
@@ -98,31 +101,38 @@ _CASES = RefundCase.__table__
 
 
 class Due(NamedTuple):
-    """What one settlement step reads: plain rows, no ORM objects (see ``load``)."""
+    """What one settlement step reads: plain values, no ORM objects (see ``load``)."""
 
     payout: Row
-    payment: Row
+    payment: SimpleNamespace
     case_no: str
     enabled: bool
 
 
-def load(payout_id: int) -> Due | None:
-    """The payout, its payment, its case number and whether its channel is enabled.
+_DUE = (
+    select(
+        _PAYOUTS,
+        *(c.label(f"pm__{c.name}") for c in _PAYMENTS.c),
+        _CASES.c.case_no,
+        ChannelSwitch.__table__.c.enabled,
+    )
+    .join(_PAYMENTS, _PAYMENTS.c.id == _PAYOUTS.c.payment_id)
+    .join(_CASES, _CASES.c.id == _PAYOUTS.c.case_id)
+    .outerjoin(ChannelSwitch.__table__, ChannelSwitch.__table__.c.channel_id == _PAYOUTS.c.channel)
+)
 
-    Plain SQL rows rather than ORM objects: a work-horse forked per job pays for every
-    object it touches, and the step only needs these values.
+
+def load(payout_id: int) -> Due | None:
+    """The payout, its payment, its case number and whether its channel is enabled: one query.
+
+    Plain rows rather than ORM objects: a work-horse forked per job pays for every object
+    it touches, and the step only needs these values.
     """
-    row = db.session.execute(
-        select(_PAYOUTS, _CASES.c.case_no, ChannelSwitch.__table__.c.enabled)
-        .join(_CASES, _CASES.c.id == _PAYOUTS.c.case_id)
-        .outerjoin(
-            ChannelSwitch.__table__, ChannelSwitch.__table__.c.channel_id == _PAYOUTS.c.channel
-        )
-        .where(_PAYOUTS.c.id == payout_id)
-    ).first()
+    row = db.session.execute(_DUE.where(_PAYOUTS.c.id == payout_id)).first()
     if row is None:
         return None
-    payment = db.session.execute(select(_PAYMENTS).where(_PAYMENTS.c.id == row.payment_id)).one()
+    values = row._mapping
+    payment = SimpleNamespace(**{c.name: values[f"pm__{c.name}"] for c in _PAYMENTS.c})
     return Due(row, payment, row.case_no, row.enabled is not False)  # no switch row: enabled
 
 
@@ -247,26 +257,33 @@ def write_result(
 
 def apply_notification(channel_id: str, note: Notification) -> str:
     """Apply a verified notification: 'applied', 'duplicate' or a refusal reason."""
-    payout = db.session.scalar(select(Payout).where(Payout.idempotency_key == note.idempotency_key))
+    payout = db.session.execute(
+        select(_PAYOUTS, _PAYMENTS.c.gateway_trade_id, _PAYMENTS.c.merchant_trade_no)
+        .join(_PAYMENTS, _PAYMENTS.c.id == _PAYOUTS.c.payment_id)
+        .where(_PAYOUTS.c.idempotency_key == note.idempotency_key)
+    ).first()
     if payout is None or payout.channel != channel_id:
+        db.session.rollback()
         return "unknown payout"
     if note.amount_fen is not None and note.amount_fen != payout.amount_fen:
+        db.session.rollback()
         return "amount mismatch"
-    payment = db.session.get(Payment, payout.payment_id)
     if note.gateway_trade_id and note.gateway_trade_id not in (
-        payment.gateway_trade_id,
-        payment.merchant_trade_no,
+        payout.gateway_trade_id,
+        payout.merchant_trade_no,
     ):
+        db.session.rollback()
         return "trade mismatch"
     if note.status not in (ResultStatus.SUCCEEDED, ResultStatus.FAILED):
+        db.session.rollback()
         return "duplicate"
-    before = payout.state
     apply_result(
         payout.id,
         RefundResult(note.status, note.gateway_reference, "notification", raw=note.raw),
         source="notification",
+        seen=Seen.of(payout),
     )
-    return "applied" if before not in ("succeeded", "failed") else "duplicate"
+    return "applied" if payout.state not in ("succeeded", "failed") else "duplicate"
 
 
 def _jsonable(raw: object) -> object:

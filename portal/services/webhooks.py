@@ -57,10 +57,11 @@ def _write_outbox(session: Session) -> None:
     order_ids = {e.order_id for e in events if e.order_id is not None}
     if not order_ids:
         return
+    orders, endpoints_t = Order.__table__, WebhookEndpoint.__table__
     rows = session.execute(
-        select(Order.id, WebhookEndpoint.id)
-        .join(WebhookEndpoint, WebhookEndpoint.merchant_id == Order.merchant_id)
-        .where(Order.id.in_(order_ids), WebhookEndpoint.active.is_(True))
+        select(orders.c.id, endpoints_t.c.id)
+        .join(endpoints_t, endpoints_t.c.merchant_id == orders.c.merchant_id)
+        .where(orders.c.id.in_(order_ids), endpoints_t.c.active.is_(True))
     ).all()
     if not rows:
         return
