@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import requests
+import urllib3
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from refund_portal_wechat import crypto
@@ -113,6 +113,7 @@ class Notifier:
         self.timeout_s = timeout_s
         self._stop = stop
         self._lock = threading.Lock()
+        self._http = urllib3.PoolManager(retries=False)  # keep-alive to the merchant
         self._generation = 0
         self._log: list[dict[str, Any]] = []
         self._forger: rsa.RSAPrivateKey | None = None
@@ -167,14 +168,15 @@ class Notifier:
             "at": time.time(),
         }
         try:
-            resp = requests.post(
+            resp = self._http.request(
+                "POST",
                 url,
-                data=body,
+                body=body,
                 headers={**headers, "Content-Type": "application/json; charset=utf-8"},
                 timeout=self.timeout_s,
             )
-            entry["status_code"] = resp.status_code
-        except requests.RequestException as exc:
+            entry["status_code"] = resp.status
+        except urllib3.exceptions.HTTPError as exc:
             entry["error"] = str(exc)
         with self._lock:
             self._log.append(entry)
