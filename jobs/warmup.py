@@ -38,6 +38,7 @@ def warm_up(app: Flask) -> None:
     with app.app_context():
         try:
             settlement.load(-1)
+            settlement.read_payout(-1)
             for model in (Payout, Payment, RefundCase):
                 db.session.get(model, -1)
             db.session.rollback()

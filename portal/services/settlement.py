@@ -136,6 +136,11 @@ def load(payout_id: int) -> Due | None:
     return Due(row, payment, row.case_no, row.enabled is not False)  # no switch row: enabled
 
 
+def read_payout(payout_id: int) -> Row | None:
+    """The payout as a plain row: the database's state, whatever the session holds."""
+    return db.session.execute(select(_PAYOUTS).where(_PAYOUTS.c.id == payout_id)).first()
+
+
 def settle(payout_id: int) -> Step:
     """One settlement step for a payout; safe to run any number of times."""
     from portal.plugins_setup import channels
@@ -178,7 +183,7 @@ def apply_result(
     """
     for _ in range(2):
         if seen is None:
-            payout = db.session.get(Payout, payout_id)
+            payout = read_payout(payout_id)
             if payout is None:
                 db.session.rollback()
                 return Step(done=True)
