@@ -23,15 +23,16 @@ _skew = itertools.count()
 
 class ShopSigning(requests.auth.AuthBase):
     """Signs every write sent with the shop's key, as the shop would (schemathesis fills the
-    signature headers with random values; a probe that strips or forges the key is left
-    unsigned, and must be refused)."""
+    signature headers with random values; a probe that strips or forges the key, or leaves
+    out a signature header, is left unsigned, and must be refused)."""
 
     def __init__(self, key: str) -> None:
         self.bearer = f"Bearer {key}"
         self.secret = api_keys.hash_key(key)
 
     def __call__(self, r: requests.PreparedRequest) -> requests.PreparedRequest:
-        if r.method == "POST" and r.headers.get("Authorization") == self.bearer:
+        signed = all(h in r.headers for h in (signing.TIMESTAMP_HEADER, signing.SIGNATURE_HEADER))
+        if r.method == "POST" and r.headers.get("Authorization") == self.bearer and signed:
             body = r.body or b""
             body = body.encode() if isinstance(body, str) else body
             ts = int(context.now().timestamp()) - next(_skew) % 250
