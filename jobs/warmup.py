@@ -5,7 +5,7 @@ child does again: configuring the ORM mappers, compiling each SQL statement, the
 run of each ORM persistence path, importing modules used lazily. Together these cost
 more than a settlement itself, so the parent does them once here:
 
-- the settlement's reads run against an id that does not exist;
+- the settlement's reads (plain SQL rows) run against an id that does not exist;
 - the settlement's writes are *rehearsed*: a synthetic payout is created and settled
   inside one transaction that is always rolled back. Nothing is committed, so nothing
   is seen by anyone else, and no after-commit action (jobs, deliveries) runs.
@@ -23,13 +23,12 @@ from sqlalchemy.orm import configure_mappers
 log = logging.getLogger("portal.worker")
 
 #: modules the settlement path imports on first use
-LAZY_IMPORTS = ("netrc", "smtplib", "email.generator", "portal.services.delivery", "portal.labels")
+LAZY_IMPORTS = ("smtplib", "email.generator", "portal.services.delivery", "portal.labels")
 
 
 def warm_up(app: Flask) -> None:
     """Configure mappers, compile the settlement path's reads and rehearse its writes."""
     from portal.extensions import db
-    from portal.models import Payment, Payout, RefundCase
     from portal.services import settlement
 
     configure_mappers()
@@ -39,8 +38,6 @@ def warm_up(app: Flask) -> None:
         try:
             settlement.load(-1)
             settlement.read_payout(-1)
-            for model in (Payout, Payment, RefundCase):
-                db.session.get(model, -1)
             db.session.rollback()
             rehearse_settlement()
         except Exception:
@@ -121,6 +118,5 @@ def rehearse_settlement() -> None:
         result = RefundResult(ResultStatus.SUCCEEDED, tag, "warm-up", raw={})
         if not settlement.write_result(seen, "succeeded", result, "call", None):
             raise RuntimeError("rehearsal payout changed under us")
-        session.flush()
     finally:
         session.rollback()

@@ -22,7 +22,12 @@ from portal.services.unit_of_work import commit
 def is_enabled(channel_id: str) -> bool:
     """Whether payouts may go through ``channel_id`` (True unless an operator disabled it)."""
     row = db.session.get(ChannelSwitch, channel_id)
-    return row is None or row.enabled
+    return allows(None if row is None else row.enabled)
+
+
+def allows(switch: bool | None) -> bool:
+    """A switch's ``enabled`` column, or None where there is no row, as a yes or no."""
+    return switch is not False  # no row: enabled
 
 
 def disabled_ids() -> set[str]:

@@ -24,7 +24,7 @@ from portal.channels import (
 from portal.domain.states import State
 from portal.extensions import db
 from portal.models import ChannelSwitch, Order, Payment, Payout, RefundCase
-from portal.services import context, ledger
+from portal.services import channel_switches, context, ledger
 from portal.services.actors import SYSTEM
 from portal.services.payouts import payment_ref
 from portal.services.transitions import record, transition
@@ -133,7 +133,7 @@ def load(payout_id: int) -> Due | None:
         return None
     values = row._mapping
     payment = SimpleNamespace(**{c.name: values[f"pm__{c.name}"] for c in _PAYMENTS.c})
-    return Due(row, payment, row.case_no, row.enabled is not False)  # no switch row: enabled
+    return Due(row, payment, row.case_no, channel_switches.allows(row.enabled))
 
 
 def read_payout(payout_id: int) -> Row | None:
