@@ -55,15 +55,35 @@ def enqueue_with_retry(func: str, *args: Any) -> Any:
 
 
 def enqueue_once(key: str, ttl_seconds: int, func: str, *args: Any) -> Any | None:
-    """Enqueue unless the same ``key`` was enqueued in the last ``ttl_seconds`` (None then).
+    """Enqueue unless a copy enqueued under the same ``key`` is still waiting (None then).
 
     Keeps periodic sweeps and restarting workers from piling up copies of one job while a
-    queue is backed up. The job calls ``release_once`` when it starts, so the key only
-    blocks copies of a job still waiting in the queue; the TTL covers a job that was lost.
+    queue is backed up. The key holds the waiting copy's job id for ``ttl_seconds``; the job
+    calls ``release_once`` when it starts. A copy that was taken off the queue but never
+    finished (its worker was killed before it could release the key) blocks nothing: its
+    status is no longer waiting, so a new copy is enqueued.
     """
-    if not redis_connection().set(f"portal:once:{key}", 1, nx=True, ex=ttl_seconds):
+    conn = redis_connection()
+    name = f"portal:once:{key}"
+    if not conn.set(name, "", nx=True, ex=ttl_seconds) and _still_waiting(conn.get(name)):
         return None
-    return queue().enqueue(func, *args)
+    job = queue().enqueue(func, *args)
+    conn.set(name, job.id, ex=ttl_seconds)
+    return job
+
+
+def _still_waiting(job_id: bytes | None) -> bool:
+    """Whether the job holding a once-key is still to run (an empty id: being enqueued)."""
+    from rq.exceptions import NoSuchJobError
+    from rq.job import Job, JobStatus
+
+    if not job_id:
+        return job_id is not None
+    try:
+        status = Job.fetch(job_id.decode(), connection=redis_connection()).get_status()
+    except NoSuchJobError:
+        return False
+    return status in (JobStatus.QUEUED, JobStatus.SCHEDULED, JobStatus.DEFERRED)
 
 
 def release_once(key: str) -> None:

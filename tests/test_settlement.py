@@ -252,3 +252,21 @@ def test_worker_warm_up_rehearses_settlement_and_writes_nothing(app, clock, capl
         "INSERT INTO events",
     ):
         assert any(statement in c for c in compiled), statement
+
+
+def test_enqueue_once_skips_a_waiting_copy_but_replaces_one_a_killed_worker_lost(app):
+    """A sweep does not pile up copies of a waiting job, and is not blocked by a copy that a
+    worker took off the queue and died with before the job could release its key."""
+    from rq.job import JobStatus
+
+    from portal.queue import enqueue_once
+
+    first = enqueue_once("settle-7", 60, "bench.noop.noop", 7)
+    assert first is not None
+    assert enqueue_once("settle-7", 60, "bench.noop.noop", 7) is None  # still waiting
+    q = queue()
+    q.remove(first)  # a worker dequeued it ...
+    first.set_status(JobStatus.STARTED)  # ... and was SIGKILLed before the job released the key
+    second = enqueue_once("settle-7", 60, "bench.noop.noop", 7)
+    assert second is not None and second.id != first.id
+    assert [j.id for j in q.jobs] == [second.id]
