@@ -30,7 +30,12 @@ def configure(app: Flask) -> None:
     app.config["SQLALCHEMY_DATABASE_URI"] = config_module.database_uri(
         app.config, app.instance_path
     )
-    app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {"pool_pre_ping": True})
+    # a pooled server connection can drop (restart, idle timeout): ping it before use;
+    # a SQLite file cannot, and the ping would only cost each checkout a statement
+    app.config.setdefault(
+        "SQLALCHEMY_ENGINE_OPTIONS",
+        {"pool_pre_ping": not app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite")},
+    )
     app.config["RATELIMIT_STORAGE_URI"] = app.config.get("RATELIMIT_STORAGE_URI") or (
         config_module.limiter_storage(app.config.get("REDIS_URL"))
     )

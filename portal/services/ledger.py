@@ -22,6 +22,8 @@ from portal.services.policy_text import N_
 
 _TRANSACTIONS = LedgerTransaction.__table__
 _POSTINGS = Posting.__table__
+_INSERT_TRANSACTION = insert(_TRANSACTIONS)  # built once; parameters bound at execution
+_INSERT_POSTINGS = insert(_POSTINGS)
 
 
 def post(
@@ -38,19 +40,20 @@ def post(
     """Write one balanced transaction (no commit: it joins the caller's transaction); its id."""
     rules.check_balanced(entries)
     txn_id = db.session.execute(
-        insert(_TRANSACTIONS).values(
-            kind=kind,
-            merchant_id=merchant_id,
-            order_id=order_id,
-            case_id=case_id,
-            payout_id=payout_id,
-            memo=memo[:200],
-            overdraft=overdraft,
-            created_at=context.now(),
-        )
+        _INSERT_TRANSACTION,
+        {
+            "kind": kind,
+            "merchant_id": merchant_id,
+            "order_id": order_id,
+            "case_id": case_id,
+            "payout_id": payout_id,
+            "memo": memo[:200],
+            "overdraft": overdraft,
+            "created_at": context.now(),
+        },
     ).inserted_primary_key[0]
     db.session.execute(  # one executemany for the legs
-        insert(_POSTINGS),
+        _INSERT_POSTINGS,
         [{"txn_id": txn_id, "account": e.account, "amount_fen": e.amount_fen} for e in entries],
     )
     return txn_id

@@ -16,6 +16,8 @@ from portal.services import context
 from portal.services.after_commit import call_after_commit
 
 _NOTICES = Notice.__table__
+#: built once (parameters bound at execution); ids come back in the rows' order
+_INSERT_NOTICES = insert(_NOTICES).returning(_NOTICES.c.id, sort_by_parameter_order=True)
 BUYER, MERCHANT, STAFF = "buyer", "merchant", "staff"
 #: which parties hear about a case entering each state
 AUDIENCES: dict[str, tuple[str, ...]] = {
@@ -67,11 +69,7 @@ def _row(
 
 
 def _insert(rows: list[dict[str, Any]]) -> list[int]:
-    ids = list(
-        db.session.execute(
-            insert(_NOTICES).returning(_NOTICES.c.id, sort_by_parameter_order=True), rows
-        ).scalars()
-    )
+    ids = list(db.session.execute(_INSERT_NOTICES, rows).scalars())
     for notice_id in ids:
         _deliver_after_commit(notice_id)
     return ids

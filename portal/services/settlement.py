@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from types import SimpleNamespace
 from typing import NamedTuple
 
-from sqlalchemy import Row, select, update
+from sqlalchemy import Row, bindparam, select, update
 
 from portal.channels import (
     Notification,
@@ -119,6 +119,25 @@ _DUE = (
     .join(_PAYMENTS, _PAYMENTS.c.id == _PAYOUTS.c.payment_id)
     .join(_CASES, _CASES.c.id == _PAYOUTS.c.case_id)
     .outerjoin(ChannelSwitch.__table__, ChannelSwitch.__table__.c.channel_id == _PAYOUTS.c.channel)
+    .where(_PAYOUTS.c.id == bindparam("payout_id"))
+)
+# The settlement's statements are built once, here, with their parameters bound at execution:
+# building a statement and computing its cache key cost more than running it on SQLite.
+_PAYOUT_ROW = select(_PAYOUTS).where(_PAYOUTS.c.id == bindparam("payout_id"))
+#: compare-and-set of a payout's state; the SET clause comes from the parameters' column names
+_PAYOUT_CAS = update(_PAYOUTS).where(
+    _PAYOUTS.c.id == bindparam("cas_id"), _PAYOUTS.c.state == bindparam("cas_state")
+)
+#: the columns a case's transition reads, and its merchant
+_CASE_ROW = (
+    select(_CASES, Order.__table__.c.merchant_id)
+    .join(Order.__table__, Order.__table__.c.id == _CASES.c.order_id)
+    .where(_CASES.c.id == bindparam("case_id"))
+)
+_NOTIFIED_PAYOUT = (
+    select(_PAYOUTS, _PAYMENTS.c.gateway_trade_id, _PAYMENTS.c.merchant_trade_no)
+    .join(_PAYMENTS, _PAYMENTS.c.id == _PAYOUTS.c.payment_id)
+    .where(_PAYOUTS.c.idempotency_key == bindparam("key"))
 )
 
 
@@ -128,7 +147,7 @@ def load(payout_id: int) -> Due | None:
     Plain rows rather than ORM objects: a work-horse forked per job pays for every object
     it touches, and the step only needs these values.
     """
-    row = db.session.execute(_DUE.where(_PAYOUTS.c.id == payout_id)).first()
+    row = db.session.execute(_DUE, {"payout_id": payout_id}).first()
     if row is None:
         return None
     values = row._mapping
@@ -138,7 +157,7 @@ def load(payout_id: int) -> Due | None:
 
 def read_payout(payout_id: int) -> Row | None:
     """The payout as a plain row: the database's state, whatever the session holds."""
-    return db.session.execute(select(_PAYOUTS).where(_PAYOUTS.c.id == payout_id)).first()
+    return db.session.execute(_PAYOUT_ROW, {"payout_id": payout_id}).first()
 
 
 def settle(payout_id: int) -> Step:
@@ -214,26 +233,24 @@ def write_result(
     is no longer in ``seen.state``."""
     now = context.now()
     changed = db.session.execute(
-        update(_PAYOUTS)
-        .where(_PAYOUTS.c.id == seen.id, _PAYOUTS.c.state == seen.state)
-        .values(
-            state=new_state,
-            attempts=seen.attempts + 1,
-            gateway_reference=result.gateway_reference or seen.gateway_reference,
-            last_code=result.code,
-            last_message=result.message[:2000],
-            last_raw=_jsonable(result.raw),
-            next_attempt_at=retry_at,
-            settled_at=now if new_state == "succeeded" else seen.settled_at,
-        )
+        _PAYOUT_CAS,
+        {
+            "cas_id": seen.id,
+            "cas_state": seen.state,
+            "state": new_state,
+            "attempts": seen.attempts + 1,
+            "gateway_reference": result.gateway_reference or seen.gateway_reference,
+            "last_code": result.code,
+            "last_message": result.message[:2000],
+            "last_raw": _jsonable(result.raw),
+            "next_attempt_at": retry_at,
+            "settled_at": now if new_state == "succeeded" else seen.settled_at,
+        },
     ).rowcount
     if changed != 1:
         return False
-    case = db.session.execute(  # a plain row: the columns the transition reads, and the merchant
-        select(_CASES, Order.__table__.c.merchant_id)
-        .join(Order.__table__, Order.__table__.c.id == _CASES.c.order_id)
-        .where(_CASES.c.id == seen.case_id)
-    ).one()
+    # a plain row: the columns the transition reads, and the merchant
+    case = db.session.execute(_CASE_ROW, {"case_id": seen.case_id}).one()
     if new_state in ("succeeded", "returned"):
         ledger.record_payout(
             seen.id,
@@ -262,11 +279,7 @@ def write_result(
 
 def apply_notification(channel_id: str, note: Notification) -> str:
     """Apply a verified notification: 'applied', 'duplicate' or a refusal reason."""
-    payout = db.session.execute(
-        select(_PAYOUTS, _PAYMENTS.c.gateway_trade_id, _PAYMENTS.c.merchant_trade_no)
-        .join(_PAYMENTS, _PAYMENTS.c.id == _PAYOUTS.c.payment_id)
-        .where(_PAYOUTS.c.idempotency_key == note.idempotency_key)
-    ).first()
+    payout = db.session.execute(_NOTIFIED_PAYOUT, {"key": note.idempotency_key}).first()
     if payout is None or payout.channel != channel_id:
         db.session.rollback()
         return "unknown payout"

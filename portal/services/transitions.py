@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, update
+from sqlalchemy import bindparam, insert, update
 
 from portal.domain import deadlines, states
 from portal.domain.states import State
@@ -20,6 +20,14 @@ from portal.services.policy_text import N_
 
 _EVENTS = Event.__table__
 _CASES = RefundCase.__table__
+# built once: constructing a statement and its cache key costs more than running it on SQLite
+_INSERT_EVENT = insert(_EVENTS)
+#: compare-and-set of a case; the SET clause comes from the parameters' column names
+_CASE_CAS = update(_CASES).where(
+    _CASES.c.id == bindparam("cas_id"),
+    _CASES.c.state == bindparam("cas_state"),
+    _CASES.c.version == bindparam("cas_version"),
+)
 
 
 @dataclass(frozen=True)
@@ -70,7 +78,7 @@ def record(
         "data": data or {},
         "created_at": context.now(),
     }
-    new_id = db.session.execute(insert(_EVENTS).values(values)).inserted_primary_key[0]
+    new_id = db.session.execute(_INSERT_EVENT, values).inserted_primary_key[0]
     event = EventRecord(
         id=new_id,
         **{k: v for k, v in values.items() if k not in ("actor_id", "actor_label")},
@@ -132,13 +140,8 @@ def transition(
         values["escalated_at"] = None
     db.session.flush()  # changes already made to a loaded case go first, as an ORM update would
     result = db.session.execute(
-        update(_CASES)
-        .where(
-            _CASES.c.id == case.id,
-            _CASES.c.state == str(frm),
-            _CASES.c.version == case.version,
-        )
-        .values(**values)
+        _CASE_CAS,
+        {"cas_id": case.id, "cas_state": str(frm), "cas_version": case.version, **values},
     )
     if result.rowcount != 1:
         raise ConcurrentChange(

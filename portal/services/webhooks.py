@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import requests
+from sqlalchemy import bindparam, select
 from sqlalchemy import event as sa_event
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from portal.extensions import db
@@ -30,6 +30,13 @@ if TYPE_CHECKING:
     from portal.services.transitions import EventRecord
 
 _KEY = "portal.webhook_events"
+_ORDERS, _ENDPOINTS = Order.__table__, WebhookEndpoint.__table__
+#: (order id, endpoint id) for each active endpoint of the orders' merchants; built once
+_ACTIVE_ENDPOINTS = (
+    select(_ORDERS.c.id, _ENDPOINTS.c.id)
+    .join(_ENDPOINTS, _ENDPOINTS.c.merchant_id == _ORDERS.c.merchant_id)
+    .where(_ORDERS.c.id.in_(bindparam("order_ids", expanding=True)), _ENDPOINTS.c.active.is_(True))
+)
 #: waits before the next attempt after the n-th failure (RQ retries on the same schedule)
 BACKOFF = (10, 30, 60, 300, 900)
 TIMEOUT_SECONDS = 10
@@ -57,12 +64,7 @@ def _write_outbox(session: Session) -> None:
     order_ids = {e.order_id for e in events if e.order_id is not None}
     if not order_ids:
         return
-    orders, endpoints_t = Order.__table__, WebhookEndpoint.__table__
-    rows = session.execute(
-        select(orders.c.id, endpoints_t.c.id)
-        .join(endpoints_t, endpoints_t.c.merchant_id == orders.c.merchant_id)
-        .where(orders.c.id.in_(order_ids), endpoints_t.c.active.is_(True))
-    ).all()
+    rows = session.execute(_ACTIVE_ENDPOINTS, {"order_ids": sorted(order_ids)}).all()
     if not rows:
         return
     session.flush()
