@@ -233,10 +233,14 @@ def test_worker_warm_up_rehearses_settlement_and_writes_nothing(app, clock, capl
     before = {t: db.session.scalar(select(func.count()).select_from(t)) for t in tables}
     db.session.remove()
     db.engine.clear_compiled_cache()
+    pool = db.engine.pool
     with caplog.at_level("WARNING", logger="portal.worker"):
         warm_up(app)
         warm_up(app)
     assert not [r for r in caplog.records if r.name == "portal.worker"], caplog.text
+    # no open connection crosses the fork, but the pool (and its once-only set-up) stays
+    assert db.engine.pool is pool
+    assert pool.checkedin() == 0 and pool.checkedout() == 0
     after = {t: db.session.scalar(select(func.count()).select_from(t)) for t in tables}
     assert after == before
     q = queue()
