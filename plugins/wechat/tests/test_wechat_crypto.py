@@ -148,3 +148,12 @@ def test_dev_keys_are_generated_once_and_reused(tmp_path):
     assert crypto.verify(public, b"m", crypto.sign(private, b"m"))
     assert (tmp_path / "wechat" / "merchant_private_key.pem").stat().st_mode & 0o077 == 0
     assert ensure_dev_keys(tmp_path / "other")["WECHAT_APIV3_KEY"] != first["WECHAT_APIV3_KEY"]
+
+
+@pytest.mark.parametrize("length", [12, 24, 32])
+def test_nonces_are_upper_case_letters_and_digits_of_the_asked_length(length):
+    nonces = {crypto.make_nonce(length) for _ in range(200)}
+    assert len(nonces) == 200  # no repeats
+    for nonce in nonces:
+        assert len(nonce) == length
+        assert nonce.isascii() and nonce.isalnum() and nonce == nonce.upper()

@@ -10,7 +10,6 @@ trade, at most 50 refunds a trade. No HTTP here; every method is thread-safe.
 from __future__ import annotations
 
 import secrets
-import string
 import threading
 import time
 from collections.abc import Callable
@@ -37,6 +36,7 @@ class Trade:
     out_trade_no: str
     total_fen: int
     last_refund_at: float | None = None  # monotonic time of the last new refund
+    refunds: list[Refund] = field(default_factory=list)  # every refund of this trade
 
 
 @dataclass
@@ -113,6 +113,8 @@ class Ledger:
     trades: dict[str, Trade] = field(default_factory=dict)
     refunds: dict[str, Refund] = field(default_factory=dict)
     movements_log: list[dict[str, Any]] = field(default_factory=list)
+    #: out_refund_no of the refunds still PROCESSING (the settle tick looks only at these)
+    processing: set[str] = field(default_factory=set)
     lock: threading.RLock = field(default_factory=threading.RLock)
     #: called (under the lock; keep it quick) whenever a refund reaches its final status
     on_settled: Callable[[Refund], None] | None = None
@@ -122,7 +124,10 @@ class Ledger:
         if not isinstance(total_fen, int) or isinstance(total_fen, bool) or total_fen <= 0:
             raise ValueError("total_fen must be a positive int")
         with self.lock:
+            replaced = self.trades.get(transaction_id)
             trade = Trade(transaction_id, out_trade_no, total_fen)
+            if replaced is not None:  # what was refunded on it stays refunded
+                trade.refunds = replaced.refunds
             self.trades[transaction_id] = trade
             return trade
 
@@ -132,6 +137,7 @@ class Ledger:
             self.trades.clear()
             self.refunds.clear()
             self.movements_log.clear()
+            self.processing.clear()
 
     def _find_trade(self, fields: dict[str, Any]) -> Trade | None:
         tid, otn = fields.get("transaction_id"), fields.get("out_trade_no")
@@ -145,11 +151,9 @@ class Ledger:
     def refunded_fen(self, transaction_id: str) -> int:
         """What is refunded or being refunded on a trade (CLOSED refunds excluded)."""
         with self.lock:
-            return sum(
-                r.refund_fen
-                for r in self.refunds.values()
-                if r.transaction_id == transaction_id and r.status != "CLOSED"
-            )
+            trade = self.trades.get(transaction_id)
+            refunds = trade.refunds if trade is not None else []
+            return sum(r.refund_fen for r in refunds if r.status != "CLOSED")
 
     def apply_refund(self, fields: dict[str, Any], outcome: Callable[[], str]) -> Answer:
         """Apply one refund request; ``outcome()`` picks SUCCESS/ABNORMAL for a new one."""
@@ -185,8 +189,7 @@ class Ledger:
             return _error(400, "INVALID_REQUEST", "退款金额大于订单金额")
         if self.refunded_fen(trade.transaction_id) + amount["refund"] > trade.total_fen:
             return _error(400, "NOT_ENOUGH", "申请退款金额超过订单可退金额")
-        count = sum(1 for r in self.refunds.values() if r.transaction_id == trade.transaction_id)
-        if count >= MAX_REFUNDS_PER_TRADE:
+        if len(trade.refunds) >= MAX_REFUNDS_PER_TRADE:
             return _error(400, "INVALID_REQUEST", "订单退款次数已超过50次")
         mono = time.monotonic()
         if (
@@ -197,7 +200,7 @@ class Ledger:
             return _error(429, "FREQUENCY_LIMITED", "同一订单的部分退款需间隔1分钟")
         now = time.time()
         refund = Refund(
-            refund_id="50" + "".join(secrets.choice(string.digits) for _ in range(27)),
+            refund_id=f"50{secrets.randbelow(10**27):027d}",
             out_refund_no=fields["out_refund_no"],
             transaction_id=trade.transaction_id,
             out_trade_no=trade.out_trade_no,
@@ -211,7 +214,9 @@ class Ledger:
             settle_at=now + self.settle_delay_s,
         )
         trade.last_refund_at = mono
+        trade.refunds.append(refund)
         self.refunds[refund.out_refund_no] = refund
+        self.processing.add(refund.out_refund_no)
         self.movements_log.append(
             {
                 "refund_id": refund.refund_id,
@@ -232,6 +237,7 @@ class Ledger:
             if refund is None or refund.status != "PROCESSING" or time.time() < refund.settle_at:
                 return False
             refund.status = refund.outcome
+            self.processing.discard(out_refund_no)
             if refund.outcome == "SUCCESS":
                 refund.success_at = time.time()
             if self.on_settled is not None:
@@ -241,7 +247,7 @@ class Ledger:
     def settle_all_due(self) -> None:
         """Settle every PROCESSING refund whose settle time has come."""
         with self.lock:
-            for key in [k for k, r in self.refunds.items() if r.status == "PROCESSING"]:
+            for key in list(self.processing):
                 self.settle_due(key)
 
     def get(self, out_refund_no: str) -> Refund | None:
