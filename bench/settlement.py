@@ -1,7 +1,8 @@
 """Payouts settled per second through real RQ workers against the WeChat simulator,
 next to the rate of no-op jobs through the same workers in the same run (goal >= 0.5).
 
-``BENCH_PAYOUTS`` (300) payouts per round, ``BENCH_ROUNDS`` (5) rounds, ``BENCH_WORKERS`` (2).
+``BENCH_PAYOUTS`` (300) payouts per round, ``BENCH_ROUNDS`` (5) rounds, ``BENCH_WORKERS`` (2);
+``BENCH_PGBOUNCER=1`` puts PgBouncer between the workers and PostgreSQL.
 """
 
 from __future__ import annotations
@@ -10,11 +11,14 @@ import os
 import subprocess
 import sys
 import time
+from contextlib import ExitStack
 from datetime import datetime
 
 N = int(os.environ.get("BENCH_PAYOUTS", "300"))
 WORKERS = int(os.environ.get("BENCH_WORKERS", "2"))
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "5"))
+#: on PostgreSQL, workers connect through a PgBouncer the bench starts (the README's advice)
+PGBOUNCER = os.environ.get("BENCH_PGBOUNCER", "") not in ("", "0")
 
 
 def _workers(env: dict[str, str]) -> float:
@@ -118,12 +122,18 @@ def main() -> dict[str, float]:
         _wait(sim_url)
         app.config.update(WECHAT_GATEWAY_URL=sim_url)
         init_plugins(app)
-        with serve(app) as base:
+        with serve(app) as base, ExitStack() as pooler:
             app.config["PUBLIC_BASE_URL"] = base
             env = worker_env(
                 app,
                 {"PORTAL_DEV_KEYS_DIR": str(tmp / "keys"), "PORTAL_WECHAT_GATEWAY_URL": sim_url},
             )
+            if PGBOUNCER and env["PORTAL_DATABASE_URL"].startswith("postgresql"):
+                from bench.pgbouncer import pooled
+
+                env["PORTAL_DATABASE_URL"] = pooler.enter_context(
+                    pooled(env["PORTAL_DATABASE_URL"])
+                )
             # warm-up: imports, keys, first connections
             q = queue()
             q.enqueue("bench.noop.noop", 0)
@@ -190,7 +200,8 @@ def main() -> dict[str, float]:
         "movements": movements,
     }
     print(
-        f"settlement: {ROUNDS} rounds of {N} payouts, {WORKERS} forking rq workers: "
+        f"settlement: {ROUNDS} rounds of {N} payouts, {WORKERS} forking rq workers"
+        f"{' through PgBouncer' if PGBOUNCER else ''}: "
         f"median no-op {result['noop_jobs_per_s']:.1f} jobs/s, "
         f"settlement {result['payouts_per_s']:.1f} payouts/s, "
         f"ratio {result['ratio']:.2f} (goal >= 0.5); {done} succeeded, {movements} movements"
