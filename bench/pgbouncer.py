@@ -19,11 +19,7 @@ from pathlib import Path
 
 from sqlalchemy.engine import make_url
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from bench.stack import free_port
 
 
 @contextmanager
@@ -33,7 +29,7 @@ def pooled(url: str) -> Iterator[str]:
     if not Path(binary).exists():
         raise RuntimeError("pgbouncer is not installed (apt-get install -y pgbouncer)")
     target = make_url(url)
-    port = _free_port()
+    port = free_port()
     workdir = Path(tempfile.mkdtemp(prefix="portal-pgbouncer-"))  # its own: it may run as postgres
     user = target.username or "postgres"
     (workdir / "users.txt").write_text(f'"{user}" ""\n')

@@ -38,14 +38,6 @@ def _workers(env: dict[str, str]) -> float:
     return time.perf_counter() - started
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _wait(url: str) -> None:
     import requests
 
@@ -83,7 +75,7 @@ def main() -> dict[str, float]:
     from rq.job import Job
     from sqlalchemy import func, select
 
-    from bench.stack import bench_app
+    from bench.stack import bench_app, free_port
     from portal.domain.policy import Kind, Reason
     from portal.domain.states import Role
     from portal.extensions import db
@@ -105,7 +97,7 @@ def main() -> dict[str, float]:
     steady: list[tuple[float, float]] = []
     with bench_app() as (app, tmp):
         # the gateway runs in its own process, as a real one would be elsewhere
-        port = _free_port()
+        port = free_port()
         sim_url = f"http://127.0.0.1:{port}"
         sim = subprocess.Popen(
             [

@@ -42,13 +42,14 @@ def warm_up(app: Flask) -> None:
             settlement.read_payout(-1)
             db.session.rollback()
             rehearse_settlement()
+            db.session.remove()
+            with db.engine.connect():  # a pooled checkout: its liveness ping is compiled here
+                pass
         except Exception:
             log.warning("worker warm-up skipped", exc_info=True)
         finally:
             db.session.rollback()
             db.session.remove()
-            with db.engine.connect():  # a pooled checkout: its liveness ping is compiled here
-                pass
             # no connection crosses the fork; the pool stays, so its once-only set-up on first
             # connect (WAL) is not repeated by every work-horse
             db.engine.pool.dispose()
