@@ -208,8 +208,14 @@ def test_reviewer_pages_screenshots(app, live, chrome, clock):
         page.goto(live + "/review/")
         page.screenshot(path=screenshot_path("review-queue"), full_page=True)
         page.goto(f"{live}/review/cases/{case.case_no}")
-        page.wait_for_selector("img[src$='/thumb']")
-        loaded = page.evaluate("document.querySelector(\"img[src$='/thumb']\").naturalWidth")
+        # The thumbnail is lazy: the element exists before its bytes arrive, so read its
+        # size once it has loaded (or failed, which reads 0).
+        loaded = page.locator("img[src$='/thumb']").evaluate(
+            """img => img.complete ? img.naturalWidth : new Promise(done => {
+                img.addEventListener("load", () => done(img.naturalWidth));
+                img.addEventListener("error", () => done(0));
+            })"""
+        )
         assert 0 < loaded <= 240
         page.screenshot(path=screenshot_path("review-case"), full_page=True)
     finally:
