@@ -76,14 +76,15 @@ def rehearse_settlement() -> None:
     """Settle a synthetic payout inside a transaction, then roll the transaction back.
 
     Runs the same code as a real success (payout compare-and-set, ledger, events, the
-    case's transition, notices) so its statements are compiled once, in the parent.
+    case's transition, notices, the webhook outbox's query) so its statements are compiled
+    once, in the parent.
     """
     from portal.channels import RefundResult, ResultStatus
     from portal.domain.policy import Kind, Reason
     from portal.domain.states import State
     from portal.extensions import db
     from portal.models import Merchant, Order, Payment, Payout, Product, RefundCase
-    from portal.services import context, settlement
+    from portal.services import context, settlement, webhooks
 
     tag = f"warmup-{uuid.uuid4().hex[:16]}"
     now = context.now()
@@ -142,5 +143,7 @@ def rehearse_settlement() -> None:
         result = RefundResult(ResultStatus.SUCCEEDED, tag, "warm-up", raw={})
         if not settlement.write_result(seen, "succeeded", result, "call", None):
             raise RuntimeError("rehearsal payout changed under us")
+        # the outbox's query runs just before a commit, which the rehearsal never reaches
+        webhooks.active_endpoints(session, {order.id})
     finally:
         session.rollback()

@@ -258,6 +258,27 @@ def test_worker_warm_up_rehearses_settlement_and_writes_nothing(app, clock, capl
         assert any(statement in c for c in compiled), statement
 
 
+def test_after_warm_up_a_settlement_compiles_no_statement(app, clock, reviewer, gateway):
+    """Every statement a successful settlement runs, including the webhook outbox's query just
+    before commit, is compiled by the worker before it forks, not again in each work-horse."""
+    from jobs.warmup import warm_up
+    from portal.models import Event, Notice
+    from portal.services import settlement
+
+    case = approved_case(clock, reviewer)
+    payout_id = db.session.scalar(select(Payout.id).where(Payout.case_id == case.id))
+    db.session.remove()
+    caches = [db.engine._compiled_cache] + [m.__mapper__._compiled_cache for m in (Notice, Event)]
+    for cache in caches:
+        cache.clear()
+    warm_up(app)
+    compiled = [set(cache) for cache in caches]
+    assert settlement.settle(payout_id).done
+    new = [str(c[k]) for c, before in zip(caches, compiled, strict=True) for k in set(c) - before]
+    assert new == [], "\n\n".join(new)
+    assert db.session.get(RefundCase, case.id).state == "refunded"
+
+
 def test_enqueue_once_skips_a_waiting_copy_but_replaces_one_a_killed_worker_lost(app):
     """A sweep does not pile up copies of a waiting job, and is not blocked by a copy that a
     worker took off the queue and died with before the job could release its key."""

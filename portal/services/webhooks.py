@@ -56,6 +56,12 @@ def note_event(session: Session, ev: EventRecord) -> None:
     session.info.setdefault(_KEY, []).append(ev)
 
 
+def active_endpoints(session: Session, order_ids: set[int]) -> list[tuple[int, int]]:
+    """(order id, endpoint id) for each active endpoint of these orders' merchants."""
+    rows = session.execute(_ACTIVE_ENDPOINTS, {"order_ids": sorted(order_ids)})
+    return [(order_id, endpoint_id) for order_id, endpoint_id in rows]
+
+
 @sa_event.listens_for(Session, "before_commit")
 def _write_outbox(session: Session) -> None:
     events: list[EventRecord] = session.info.pop(_KEY, [])
@@ -64,7 +70,7 @@ def _write_outbox(session: Session) -> None:
     order_ids = {e.order_id for e in events if e.order_id is not None}
     if not order_ids:
         return
-    rows = session.execute(_ACTIVE_ENDPOINTS, {"order_ids": sorted(order_ids)}).all()
+    rows = active_endpoints(session, order_ids)
     if not rows:
         return
     session.flush()
