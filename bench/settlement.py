@@ -7,12 +7,19 @@ next to the rate of no-op jobs through the same workers in the same run (goal >=
 
 from __future__ import annotations
 
+import logging
 import os
+import statistics
 import subprocess
 import sys
 import time
-from contextlib import ExitStack
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import fields
 from datetime import datetime
+from pathlib import Path
+
+from bench.cpu import Cpu, snapshot
 
 N = int(os.environ.get("BENCH_PAYOUTS", "300"))
 WORKERS = int(os.environ.get("BENCH_WORKERS", "2"))
@@ -50,13 +57,48 @@ def _wait(url: str) -> None:
     raise RuntimeError("simulator did not start")
 
 
+@contextmanager
+def _simulator(tmp: Path) -> Iterator[tuple[str, int]]:
+    """The WeChat Pay simulator in its own process: its URL and process id. Stopped however
+    the bench ends."""
+    from bench.stack import free_port
+
+    port = free_port()
+    sim = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "refund_portal_wechat.simulator",
+            "--keys-dir",
+            str(tmp / "keys"),
+            "--port",
+            str(port),
+        ],
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        url = f"http://127.0.0.1:{port}"
+        _wait(url)
+        yield url, sim.pid
+    finally:
+        sim.terminate()
+        sim.wait(10)
+
+
 def steady_rate(finished: list[datetime]) -> float:
     """Jobs a second while the workers were in full swing: between the 10th and the 90th
-    percentile of the finishing times (worker start-up and the last stragglers left out)."""
+    percentile of the finishing times (worker start-up and the last stragglers left out);
+    0.0 when fewer than two jobs finished."""
     times = sorted(finished)
+    if len(times) < 2:
+        return 0.0
     first, last = len(times) // 10, len(times) - 1 - len(times) // 10
     span = (times[last] - times[first]).total_seconds()
     return (last - first) / span if span > 0 else float("inf")
+
+
+def _ratio(noop: float, settlement: float) -> float:
+    return settlement / noop if noop else 0.0
 
 
 def main() -> dict[str, float]:
@@ -69,13 +111,11 @@ def main() -> dict[str, float]:
     10th and 90th percentile finishing times (RQ's ``ended_at`` of each no-op job, the
     ``settled_at`` of each payout), so worker start-up and the tail weigh in neither.
     """
-    import statistics
-
     import requests
     from rq.job import Job
     from sqlalchemy import func, select
 
-    from bench.stack import bench_app, free_port
+    from bench.stack import bench_app
     from portal.domain.policy import Kind, Reason
     from portal.domain.states import Role
     from portal.extensions import db
@@ -93,25 +133,16 @@ def main() -> dict[str, float]:
             select(func.count()).select_from(Payout).where(Payout.state == "succeeded")
         )
 
+    # one line per gateway notification would bury the figures (and the production server,
+    # gunicorn, keeps no access log unless asked)
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
     rounds: list[tuple[float, float]] = []
     steady: list[tuple[float, float]] = []
-    with bench_app() as (app, tmp):
+    cpu: list[tuple[Cpu, Cpu]] = []
+    with ExitStack() as stack:
+        app, tmp = stack.enter_context(bench_app())
         # the gateway runs in its own process, as a real one would be elsewhere
-        port = free_port()
-        sim_url = f"http://127.0.0.1:{port}"
-        sim = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "refund_portal_wechat.simulator",
-                "--keys-dir",
-                str(tmp / "keys"),
-                "--port",
-                str(port),
-            ],
-            stderr=subprocess.DEVNULL,
-        )
-        _wait(sim_url)
+        sim_url, sim_pid = stack.enter_context(_simulator(tmp))
         app.config.update(WECHAT_GATEWAY_URL=sim_url)
         init_plugins(app)
         with serve(app) as base, ExitStack() as pooler:
@@ -135,7 +166,9 @@ def main() -> dict[str, float]:
 
             for _ in range(ROUNDS):
                 jobs = [q.enqueue("bench.noop.noop", i) for i in range(N)]
+                before_cpu = snapshot(sim_pid)
                 noop_s = _workers(env)
+                noop_cpu = (snapshot(sim_pid) - before_cpu).per(N)
                 fetched = Job.fetch_many([j.id for j in jobs], connection=q.connection)
                 noop_ended = [j.ended_at for j in fetched if j is not None and j.ended_at]
 
@@ -156,7 +189,9 @@ def main() -> dict[str, float]:
                     )
                     cases.approve(case, reviewer)
                 before = succeeded()
+                before_cpu = snapshot(sim_pid)
                 settle_s = _workers(env)
+                settle_cpu = (snapshot(sim_pid) - before_cpu).per(N)
                 settled = succeeded() - before
                 db.session.expire_all()
                 settled_at = list(
@@ -168,26 +203,25 @@ def main() -> dict[str, float]:
                 )
                 rounds.append((N / noop_s, settled / settle_s))
                 steady.append((steady_rate(noop_ended), steady_rate(settled_at)))
+                cpu.append((noop_cpu, settle_cpu))
             done = succeeded()
             movements = len(
                 requests.get(f"{sim_url}/__sim__/ledger", timeout=5).json()["movements"]
             )
-        sim.terminate()
-        sim.wait(10)
     for i, ((noop_rate, settle_rate), (noop_steady, settle_steady)) in enumerate(
         zip(rounds, steady, strict=True), 1
     ):
         print(
             f"  round {i}: no-op {noop_rate:.1f} jobs/s, settlement {settle_rate:.1f} payouts/s, "
-            f"ratio {settle_rate / noop_rate:.2f}; in full swing {noop_steady:.1f} and "
-            f"{settle_steady:.1f}, ratio {settle_steady / noop_steady:.2f}"
+            f"ratio {_ratio(noop_rate, settle_rate):.2f}; in full swing {noop_steady:.1f} and "
+            f"{settle_steady:.1f}, ratio {_ratio(noop_steady, settle_steady):.2f}"
         )
-    steady_ratio = statistics.median(b / a for a, b in steady)
+    steady_ratio = statistics.median(_ratio(a, b) for a, b in steady)
     result = {
         "steady_ratio": steady_ratio,
         "noop_jobs_per_s": statistics.median(r[0] for r in rounds),
         "payouts_per_s": statistics.median(r[1] for r in rounds),
-        "ratio": statistics.median(r[1] / r[0] for r in rounds),
+        "ratio": statistics.median(_ratio(*r) for r in rounds),
         "succeeded": done,
         "movements": movements,
     }
@@ -202,8 +236,24 @@ def main() -> dict[str, float]:
         f"  in full swing (10th to 90th percentile of finishing times, no start-up): "
         f"median ratio {steady_ratio:.2f}"
     )
+    noop_cpu, settle_cpu = (_median_cpu([c[i] for c in cpu]) for i in (0, 1))
+    result["cpu_ms_per_noop"] = noop_cpu.machine
+    result["cpu_ms_per_payout"] = settle_cpu.machine
+    print(
+        f"  CPU per job, machine-wide (median of the rounds, start-up included): no-op "
+        f"{noop_cpu.machine:.1f} ms, of which the workers {noop_cpu.workers:.1f}; payout "
+        f"{settle_cpu.machine:.1f} ms, of which the workers {settle_cpu.workers:.1f}, the "
+        f"portal answering the gateway's notifications {settle_cpu.portal:.1f}, the gateway "
+        f"simulator {settle_cpu.simulator:.1f}"
+    )
     assert done == N * ROUNDS and movements == N * ROUNDS, "every payout settled exactly once"
     return result
+
+
+def _median_cpu(phases: list[Cpu]) -> Cpu:
+    return Cpu(
+        **{f.name: statistics.median(getattr(p, f.name) for p in phases) for f in fields(Cpu)}
+    )
 
 
 if __name__ == "__main__":

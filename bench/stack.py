@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import tempfile
 from collections.abc import Iterator
@@ -56,3 +57,4 @@ def bench_app() -> Iterator[tuple[Flask, Path]]:
         finally:
             db.session.remove()
             stop_embedded_redis()
+            shutil.rmtree(tmp, ignore_errors=True)

@@ -1,0 +1,42 @@
+"""The benches' CPU accounting puts a process's CPU time under the right role."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+
+from bench.cpu import snapshot
+
+BURN = "import time\nend = time.process_time() + 0.3\nwhile time.process_time() < end: pass"
+
+
+def test_a_waited_child_counts_as_workers_and_a_running_one_as_the_simulator():
+    # the "simulator" burns 0.3 s once told to (a line on stdin), then waits
+    running = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys, time; sys.stdin.readline()\n" + BURN + "\ntime.sleep(30)",
+        ],
+        stdin=subprocess.PIPE,
+    )
+    try:
+        before = snapshot(running.pid)
+        running.stdin.write(b"go\n")
+        running.stdin.flush()
+        subprocess.run([sys.executable, "-c", BURN], check=True)  # a "worker", waited for
+        deadline = time.monotonic() + 20
+        while (snapshot(running.pid) - before).simulator < 0.25 and time.monotonic() < deadline:
+            pass  # this loop spends the "portal"'s CPU meanwhile
+        spent = snapshot(running.pid) - before
+    finally:
+        running.kill()
+        running.wait()
+    assert 0.25 <= spent.workers < 2.0
+    assert 0.25 <= spent.simulator < 2.0
+    assert spent.portal > 0.0
+    # every process above ran on this machine's CPUs
+    assert spent.machine >= spent.workers + spent.simulator - 0.05
+    per_job = spent.per(100)
+    assert abs(per_job.workers - spent.workers * 10) < 1e-9  # seconds -> ms per job
