@@ -258,9 +258,13 @@ def test_worker_warm_up_rehearses_settlement_and_writes_nothing(app, clock, capl
         assert any(statement in c for c in compiled), statement
 
 
-def test_after_warm_up_a_settlement_compiles_no_statement(app, clock, reviewer, gateway):
-    """Every statement a successful settlement runs, including the webhook outbox's query just
-    before commit, is compiled by the worker before it forks, not again in each work-horse."""
+@pytest.mark.parametrize(
+    "script", [[], ["pending"]], ids=["succeeded at once", "pending, then queried"]
+)
+def test_after_warm_up_a_settlement_compiles_no_statement(app, clock, reviewer, gateway, script):
+    """Every statement a settlement step runs, including the webhook outbox's query just
+    before commit, is compiled by the worker before it forks, not again in each work-horse:
+    for a refund that succeeds at once, and for one that is pending and then queried."""
     from jobs.warmup import warm_up
     from portal.models import Event, Notice
     from portal.services import settlement
@@ -273,9 +277,14 @@ def test_after_warm_up_a_settlement_compiles_no_statement(app, clock, reviewer, 
         cache.clear()
     warm_up(app)
     compiled = [set(cache) for cache in caches]
-    assert settlement.settle(payout_id).done
-    new = [str(c[k]) for c, before in zip(caches, compiled, strict=True) for k in set(c) - before]
-    assert new == [], "\n\n".join(new)
+    gateway.script = list(script)
+    steps = []
+    for _ in range(len(script) + 1):  # each step as the next job would run it
+        steps.append(settlement.settle(payout_id).done)
+        new = [str(c[k]) for c, old in zip(caches, compiled, strict=True) for k in set(c) - old]
+        assert new == [], "\n\n".join(new)
+    assert steps[-1] and not any(steps[:-1])
+    assert [kind for kind, _key in gateway.calls] == ["execute"] + ["query"] * len(script)
     assert db.session.get(RefundCase, case.id).state == "refunded"
 
 
