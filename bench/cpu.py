@@ -12,6 +12,8 @@ A phase is measured by taking a ``snapshot`` before and after it and subtracting
 from __future__ import annotations
 
 import resource
+import statistics
+from collections.abc import Sequence
 from dataclasses import dataclass, fields
 
 import psutil
@@ -32,6 +34,13 @@ class Cpu:
     def per(self, jobs: int) -> Cpu:
         """Milliseconds per job."""
         return Cpu(**{f.name: getattr(self, f.name) * 1000 / jobs for f in fields(self)})
+
+    @staticmethod
+    def median(phases: Sequence[Cpu]) -> Cpu:
+        """Each role's median over several phases."""
+        return Cpu(
+            **{f.name: statistics.median(getattr(p, f.name) for p in phases) for f in fields(Cpu)}
+        )
 
 
 #: the kinds of CPU time that count as busy (idle, I/O wait and the hypervisor's steal do not;

@@ -15,7 +15,6 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
-from dataclasses import fields
 from datetime import datetime
 from pathlib import Path
 
@@ -236,7 +235,7 @@ def main() -> dict[str, float]:
         f"  in full swing (10th to 90th percentile of finishing times, no start-up): "
         f"median ratio {steady_ratio:.2f}"
     )
-    noop_cpu, settle_cpu = (_median_cpu([c[i] for c in cpu]) for i in (0, 1))
+    noop_cpu, settle_cpu = (Cpu.median([c[i] for c in cpu]) for i in (0, 1))
     result["cpu_ms_per_noop"] = noop_cpu.machine
     result["cpu_ms_per_payout"] = settle_cpu.machine
     print(
@@ -248,12 +247,6 @@ def main() -> dict[str, float]:
     )
     assert done == N * ROUNDS and movements == N * ROUNDS, "every payout settled exactly once"
     return result
-
-
-def _median_cpu(phases: list[Cpu]) -> Cpu:
-    return Cpu(
-        **{f.name: statistics.median(getattr(p, f.name) for p in phases) for f in fields(Cpu)}
-    )
 
 
 if __name__ == "__main__":

@@ -40,3 +40,10 @@ def test_a_waited_child_counts_as_workers_and_a_running_one_as_the_simulator():
     assert spent.machine >= spent.workers + spent.simulator - 0.05
     per_job = spent.per(100)
     assert abs(per_job.workers - spent.workers * 10) < 1e-9  # seconds -> ms per job
+
+
+def test_median_is_taken_per_role():
+    from bench.cpu import Cpu
+
+    phases = [Cpu(1, 10, 100, 5), Cpu(3, 30, 300, 1), Cpu(2, 20, 200, 9)]
+    assert Cpu.median(phases) == Cpu(2, 20, 200, 5)
