@@ -47,3 +47,18 @@ def test_median_is_taken_per_role():
 
     phases = [Cpu(1, 10, 100, 5), Cpu(3, 30, 300, 1), Cpu(2, 20, 200, 9)]
     assert Cpu.median(phases) == Cpu(2, 20, 200, 5)
+
+
+def test_a_forked_child_reports_its_own_cpu_and_page_faults():
+    from bench.gateway_http import _in_child
+
+    def burn() -> None:
+        end = time.process_time() + 0.05
+        while time.process_time() < end:
+            pass
+
+    idle_cpu, idle_faults = _in_child(lambda: None)
+    busy_cpu, _ = _in_child(burn)
+    _, touching_faults = _in_child(lambda: bytearray(8 << 20))  # 8 MiB written: ~2,000 pages
+    assert busy_cpu >= 45 > idle_cpu
+    assert touching_faults > idle_faults + 1500

@@ -11,11 +11,8 @@ import json
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, urlencode
 from zoneinfo import ZoneInfo
-
-import urllib3
-from urllib3.exceptions import HTTPError, NewConnectionError, TimeoutError
 
 from portal.channels import (
     ArrivalWindow,
@@ -30,6 +27,7 @@ from portal.channels import (
     ReplayGuard,
     ResultStatus,
 )
+from portal.gateway_http import GatewayError, GatewayHTTP, GatewayTimeout
 from refund_portal_alipay import signing
 from refund_portal_alipay.amounts import fen_to_yuan, yuan_to_fen
 
@@ -60,7 +58,6 @@ class AlipayChannel(PayoutChannel):
         timeout: float = 10.0,
         notify_max_age: timedelta = DEFAULT_NOTIFY_MAX_AGE,
         replay_guard: ReplayGuard | None = None,
-        http: urllib3.PoolManager | None = None,
     ) -> None:
         self.app_id = app_id
         self.gateway_url = gateway_url
@@ -70,8 +67,7 @@ class AlipayChannel(PayoutChannel):
         self.notify_max_age = notify_max_age
         self.replay_ttl = max(REPLAY_TTL, 2 * notify_max_age)
         self._replay = replay_guard or MemoryReplayGuard()
-        # urllib3 directly: a work-horse forked per job pays for every object it touches
-        self._http = http or urllib3.PoolManager(retries=False)
+        self._http = GatewayHTTP(gateway_url, timeout)
 
     def arrival(self, payment: PaymentRef) -> ArrivalWindow:
         return ArrivalWindow("working_days", 0, 2)  # at once; some banks behind it 1-2 days
@@ -97,28 +93,23 @@ class AlipayChannel(PayoutChannel):
         self, method: str, biz: dict[str, Any], notify_url: str = ""
     ) -> tuple[dict[str, Any] | None, RefundResult | None]:
         """POST a signed request; (verified response object, None) or (None, UNKNOWN result)."""
+        form = urlencode(self._params(method, biz, notify_url)).encode("ascii")
         try:
             resp = self._http.request(
                 "POST",
-                self.gateway_url,
-                fields=self._params(method, biz, notify_url),
-                encode_multipart=False,  # application/x-www-form-urlencoded, as Alipay expects
-                timeout=self.timeout,
-                retries=False,
+                "",
+                form,
+                {"Content-Type": "application/x-www-form-urlencoded;charset=utf-8"},
             )
-        except NewConnectionError as exc:  # (urllib3 makes it a kind of timeout)
-            return None, RefundResult(
-                ResultStatus.UNKNOWN, code="NETWORK", message=f"could not reach Alipay: {exc}"
-            )
-        except TimeoutError:
+        except GatewayTimeout:
             return None, RefundResult(
                 ResultStatus.UNKNOWN, code="TIMEOUT", message="no answer from Alipay in time"
             )
-        except HTTPError as exc:
+        except GatewayError as exc:
             return None, RefundResult(
                 ResultStatus.UNKNOWN, code="NETWORK", message=f"could not reach Alipay: {exc}"
             )
-        raw = resp.data.decode("utf-8", errors="replace")
+        raw = resp.body.decode("utf-8", errors="replace")
         key = method.replace(".", "_") + "_response"
         content = signing.response_content(raw, key)
         try:

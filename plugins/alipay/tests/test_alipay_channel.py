@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import threading
+from urllib.parse import parse_qsl
 
 import pytest
 import requests
@@ -208,10 +209,14 @@ def test_request_is_signed_with_the_documented_common_parameters(channel, sim, m
     sent = {}
     real_request = channel._http.request
 
-    def spy(method, url, fields, **kw):
-        assert method == "POST" and kw["encode_multipart"] is False  # a urlencoded form
+    def spy(method, path, body, headers):
+        # a urlencoded form, as Alipay expects
+        assert method == "POST" and headers["Content-Type"].startswith(
+            "application/x-www-form-urlencoded"
+        )
+        fields = dict(parse_qsl(body.decode("ascii"), keep_blank_values=True, strict_parsing=True))
         sent.update(fields)
-        return real_request(method, url, fields=fields, **kw)
+        return real_request(method, path, body, headers)
 
     monkeypatch.setattr(channel._http, "request", spy)
     channel.execute_refund(

@@ -15,9 +15,6 @@ from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import quote
 
-import urllib3
-from urllib3.exceptions import HTTPError, NewConnectionError, TimeoutError
-
 from portal.channels import (
     ArrivalWindow,
     MemoryReplayGuard,
@@ -30,6 +27,13 @@ from portal.channels import (
     RefundResult,
     ReplayGuard,
     ResultStatus,
+)
+from portal.gateway_http import (
+    GatewayError,
+    GatewayHTTP,
+    GatewayResponse,
+    GatewayTimeout,
+    GatewayUnreachable,
 )
 from refund_portal_wechat import crypto
 
@@ -73,7 +77,6 @@ class WechatChannel(PayoutChannel):
         platform_public_key_id: str,
         timeout: float = 10.0,
         replay_guard: ReplayGuard | None = None,
-        http: urllib3.PoolManager | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.mchid = mchid
@@ -85,8 +88,7 @@ class WechatChannel(PayoutChannel):
         crypto.aes_gcm_encrypt(apiv3_key, "0" * 12, "", b"")  # fail fast on a bad key length
         self._platform_keys = {platform_public_key_id: crypto.load_public_key(platform_public_key)}
         self._replay_guard: ReplayGuard = replay_guard or MemoryReplayGuard()
-        # urllib3 directly: a work-horse forked per job pays for every object it touches
-        self._http = http or urllib3.PoolManager(retries=False)
+        self._http = GatewayHTTP(self.gateway_url, timeout)
         self._clock = clock
 
     # -- contract ---------------------------------------------------------------
@@ -165,28 +167,21 @@ class WechatChannel(PayoutChannel):
             "User-Agent": "refund-portal-wechat/0.1",
         }
         try:
-            resp = self._http.request(
-                method,
-                self.gateway_url + path,
-                body=body or None,
-                headers=headers,
-                timeout=self.timeout,
-                retries=False,
-            )
-        except NewConnectionError as exc:  # (urllib3 makes it a kind of timeout)
+            resp = self._http.request(method, path, body or None, headers)
+        except GatewayUnreachable as exc:
             return _unknown("CONNECTION_ERROR", f"cannot reach the gateway: {exc}")
-        except TimeoutError as exc:
-            return _unknown("TIMEOUT", f"no answer within {self.timeout}s: {exc}")
-        except HTTPError as exc:
-            return _unknown("CONNECTION_ERROR", f"cannot reach the gateway: {exc}")
+        except GatewayTimeout as exc:
+            return _unknown("TIMEOUT", str(exc))
+        except GatewayError as exc:
+            return _unknown("CONNECTION_ERROR", f"no complete answer from the gateway: {exc}")
         return self._interpret(resp, request, query=query)
 
     # -- answer interpretation ------------------------------------------------------
 
     def _interpret(
-        self, resp: urllib3.BaseHTTPResponse, request: RefundRequest, *, query: bool
+        self, resp: GatewayResponse, request: RefundRequest, *, query: bool
     ) -> RefundResult:
-        raw_body = resp.data
+        raw_body = resp.body
         if resp.status >= 500:
             data = _try_json(raw_body)
             code = str(data.get("code") or f"HTTP_{resp.status}")

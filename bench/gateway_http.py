@@ -1,0 +1,123 @@
+"""One gateway request in a freshly forked work-horse: the channels' transport
+(``portal.gateway_http``, on ``http.client``) next to urllib3, measured side by side.
+
+Each sample forks a child from a warmed parent (as RQ forks a work-horse per job), sends
+one signed-size POST to a local server in another process and reads the answer; the child
+reports its CPU time and page faults. ``BENCH_SAMPLES`` (200) samples per client per round,
+``BENCH_ROUNDS`` (5) rounds, clients alternating.
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+
+SAMPLES = int(os.environ.get("BENCH_SAMPLES", "200"))
+ROUNDS = int(os.environ.get("BENCH_ROUNDS", "5"))
+BODY = b'{"out_refund_no":"P-0000000001","amount":{"refund":1000,"total":1000}}' * 4
+HEADERS = {
+    "Authorization": "WECHATPAY2-SHA256-RSA2048 " + "s" * 400,
+    "Content-Type": "application/json",
+}
+
+_SERVER = """
+import sys
+from werkzeug.serving import run_simple
+from werkzeug.wrappers import Request, Response
+
+@Request.application
+def app(request):
+    request.get_data()
+    return Response('{"status":"SUCCESS","refund_id":"50000000000000000000000000000"}',
+                    headers={"Wechatpay-Signature": "x" * 344}, content_type="application/json")
+
+run_simple("127.0.0.1", int(sys.argv[1]), app, threaded=True)
+"""
+
+
+def _usage() -> tuple[float, int]:
+    u = resource.getrusage(resource.RUSAGE_SELF)
+    return (u.ru_utime + u.ru_stime) * 1000, u.ru_minflt
+
+
+def _in_child(call: Callable[[], object]) -> tuple[float, int]:
+    """CPU milliseconds and minor page faults of ``call()`` in a child forked for it."""
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child
+        gc.disable()
+        cpu0, faults0 = _usage()
+        call()
+        cpu1, faults1 = _usage()
+        os.write(write, f"{cpu1 - cpu0} {faults1 - faults0}".encode())
+        os._exit(0)
+    os.close(write)
+    data = os.read(read, 100)
+    os.close(read)
+    os.waitpid(pid, 0)
+    cpu, faults = data.split()
+    return float(cpu), int(faults)
+
+
+def main() -> dict[str, float]:
+    """Print the median CPU and page faults per request for each client, and their ratio."""
+    import urllib3
+
+    from bench.stack import free_port
+    from portal.gateway_http import GatewayHTTP
+
+    port = free_port()
+    server = subprocess.Popen([sys.executable, "-c", _SERVER, str(port)], stderr=subprocess.DEVNULL)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        for _ in range(100):
+            try:
+                urllib3.request("GET", base, timeout=1)
+                break
+            except urllib3.exceptions.HTTPError:
+                time.sleep(0.05)
+        pool = urllib3.PoolManager(retries=False)
+        ours = GatewayHTTP(base, timeout=5)
+
+        def via_urllib3() -> None:
+            resp = pool.request(
+                "POST", base + "/v3/refund/domestic/refunds", body=BODY, headers=HEADERS, timeout=5
+            )
+            assert resp.status == 200 and resp.headers.get("wechatpay-signature") and resp.data
+
+        def via_gateway_http() -> None:
+            resp = ours.request("POST", "/v3/refund/domestic/refunds", BODY, HEADERS)
+            assert resp.status == 200 and resp.headers.get("wechatpay-signature") and resp.body
+
+        clients = {"urllib3": via_urllib3, "gateway_http": via_gateway_http}
+        for call in clients.values():  # the parent has imported and run both once
+            call()
+        pool.clear()
+        gc.freeze()
+        samples: dict[str, list[tuple[float, int]]] = {name: [] for name in clients}
+        for _ in range(ROUNDS):
+            for name, call in clients.items():
+                samples[name] += [_in_child(call) for _ in range(SAMPLES)]
+    finally:
+        server.terminate()
+        server.wait(10)
+    cpu = {name: statistics.median(c for c, _ in s) for name, s in samples.items()}
+    faults = {name: statistics.median(f for _, f in s) for name, s in samples.items()}
+    ratio = cpu["gateway_http"] / cpu["urllib3"]
+    print(
+        f"gateway_http: one request in a forked child, median of {ROUNDS} x {SAMPLES}: "
+        f"portal.gateway_http {cpu['gateway_http']:.2f} ms CPU, {faults['gateway_http']:.0f} "
+        f"page faults; urllib3 {cpu['urllib3']:.2f} ms, {faults['urllib3']:.0f} faults; "
+        f"ratio {ratio:.2f}"
+    )
+    return {"cpu_ms": cpu["gateway_http"], "urllib3_cpu_ms": cpu["urllib3"], "ratio": ratio}
+
+
+if __name__ == "__main__":
+    main()
