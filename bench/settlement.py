@@ -72,6 +72,7 @@ def _simulator(tmp: Path) -> Iterator[tuple[str, int]]:
             str(tmp / "keys"),
             "--port",
             str(port),
+            "--quiet",
         ],
         stderr=subprocess.DEVNULL,
     )

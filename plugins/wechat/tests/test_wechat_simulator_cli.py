@@ -14,8 +14,7 @@ import requests
 from portal.channels import ResultStatus
 
 
-@pytest.fixture
-def cli_sim(keys_dir):
+def _start(keys_dir: str, *extra: str) -> tuple[subprocess.Popen, str]:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
@@ -28,6 +27,7 @@ def cli_sim(keys_dir):
             keys_dir,
             "--port",
             str(port),
+            *extra,
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
@@ -44,9 +44,28 @@ def cli_sim(keys_dir):
                 proc.kill()
                 pytest.fail(f"simulator did not start: {proc.stderr.read().decode()}")
             time.sleep(0.05)
+    return proc, url
+
+
+@pytest.fixture
+def cli_sim(keys_dir):
+    proc, url = _start(keys_dir)
     yield url
     proc.terminate()
     proc.wait(timeout=10)
+
+
+@pytest.mark.parametrize(("extra", "logged"), [((), True), (("--quiet",), False)])
+def test_cli_simulator_logs_a_line_per_request_unless_quiet(keys_dir, extra, logged):
+    proc, url = _start(keys_dir, *extra)
+    try:
+        for _ in range(3):
+            requests.get(f"{url}/__sim__/ledger", timeout=5)
+    finally:
+        proc.terminate()
+        _, err = proc.communicate(timeout=10)
+    assert (err.decode().count("GET /__sim__/ledger") >= 3) is logged
+    assert "WeChat Pay simulator on" in err.decode()
 
 
 def test_cli_simulator_over_http_controls(cli_sim, make_channel, new_refund):

@@ -26,6 +26,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="minimum seconds between refunds of one trade (WeChat: 60; default 0 = off)",
     )
     parser.add_argument("--mchid", default=None, help="merchant id (default: the dev key set's)")
+    parser.add_argument(
+        "--quiet", action="store_true", help="log no line per request (benchmarks, load tests)"
+    )
     args = parser.parse_args(argv)
     sim = WechatSimulator(
         args.keys_dir,
@@ -34,7 +37,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         settle_delay_s=args.settle_delay,
         min_refund_interval_s=args.min_refund_interval,
         mchid=args.mchid,
-        quiet=False,
+        quiet=args.quiet,
     )
     sim.serve_forever(
         on_ready=lambda url: print(f"WeChat Pay simulator on {url}", file=sys.stderr, flush=True)
