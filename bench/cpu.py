@@ -7,14 +7,21 @@ A phase is measured by taking a ``snapshot`` before and after it and subtracting
 - ``portal``: this process, whose threads serve the live portal (gateway notifications);
 - ``simulator``: the gateway simulator's process, still running;
 - ``machine``: every CPU's busy time, whoever spent it (Redis, the database, the kernel).
+
+A :class:`BusySampler` also records the machine's busy time every tenth of a second, so a
+stretch inside a phase (its full swing, known only once the phase is over) can be accounted
+afterwards: how many CPUs were busy, and the CPU spent per job there.
 """
 
 from __future__ import annotations
 
 import resource
 import statistics
+import threading
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
+from datetime import UTC, datetime
 
 import psutil
 
@@ -65,3 +72,47 @@ def snapshot(simulator_pid: int | None = None) -> Cpu:
         simulator=simulator,
         machine=sum(getattr(machine, name, 0.0) for name in _BUSY),
     )
+
+
+def _busy_seconds() -> float:
+    times = psutil.cpu_times()
+    return sum(getattr(times, name, 0.0) for name in _BUSY)
+
+
+def epoch(moment: datetime) -> float:
+    """Seconds since the epoch; a naive datetime is taken as UTC (as SQLite returns them)."""
+    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()
+
+
+class BusySampler:
+    """The machine's busy CPU seconds, sampled every ``interval`` seconds by a thread
+    (a context manager: sampling runs inside the ``with`` block)."""
+
+    def __init__(self, interval: float = 0.1) -> None:
+        self.interval = interval
+        self.samples: list[tuple[float, float]] = []  # (time.time(), busy CPU seconds)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="busy-sampler", daemon=True)
+
+    def __enter__(self) -> BusySampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        while True:
+            self.samples.append((time.time(), _busy_seconds()))
+            if self._stop.wait(self.interval):
+                return
+
+    def between(self, start: datetime, end: datetime) -> tuple[float, float]:
+        """(busy CPU seconds, wall seconds) from the first to the last sample taken between
+        ``start`` and ``end``; (0.0, 0.0) when fewer than two samples fall there."""
+        first, last = epoch(start), epoch(end)
+        inside = [s for s in self.samples if first <= s[0] <= last]
+        if len(inside) < 2:
+            return 0.0, 0.0
+        return inside[-1][1] - inside[0][1], inside[-1][0] - inside[0][0]

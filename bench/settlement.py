@@ -18,7 +18,7 @@ from contextlib import ExitStack, contextmanager
 from datetime import datetime
 from pathlib import Path
 
-from bench.cpu import Cpu, snapshot
+from bench.cpu import BusySampler, Cpu, snapshot
 
 N = int(os.environ.get("BENCH_PAYOUTS", "300"))
 WORKERS = int(os.environ.get("BENCH_WORKERS", "2"))
@@ -85,16 +85,40 @@ def _simulator(tmp: Path) -> Iterator[tuple[str, int]]:
         sim.wait(10)
 
 
+def _swing(finished: list[datetime]) -> tuple[datetime, datetime, int] | None:
+    """The 10th and 90th percentile finishing times and the jobs finished between them."""
+    times = sorted(finished)
+    if len(times) < 2:
+        return None
+    first, last = len(times) // 10, len(times) - 1 - len(times) // 10
+    return times[first], times[last], last - first
+
+
 def steady_rate(finished: list[datetime]) -> float:
     """Jobs a second while the workers were in full swing: between the 10th and the 90th
     percentile of the finishing times (worker start-up and the last stragglers left out);
     0.0 when fewer than two jobs finished."""
-    times = sorted(finished)
-    if len(times) < 2:
+    swing = _swing(finished)
+    if swing is None:
         return 0.0
-    first, last = len(times) // 10, len(times) - 1 - len(times) // 10
-    span = (times[last] - times[first]).total_seconds()
-    return (last - first) / span if span > 0 else float("inf")
+    start, end, jobs = swing
+    span = (end - start).total_seconds()
+    return jobs / span if span > 0 else float("inf")
+
+
+def swing_cpu(finished: list[datetime], sampler: BusySampler) -> tuple[float, float]:
+    """(CPUs busy on average, machine-wide CPU milliseconds per job) in the full swing that
+    ``steady_rate`` measures; (0.0, 0.0) when it cannot be told."""
+    swing = _swing(finished)
+    if swing is None:
+        return 0.0, 0.0
+    start, end, jobs = swing
+    busy, wall = sampler.between(start, end)
+    span = (end - start).total_seconds()
+    if wall <= 0 or span <= 0 or jobs <= 0:
+        return 0.0, 0.0
+    # the samples cover ``wall`` seconds of the swing's ``span``: as many of its jobs
+    return busy / wall, busy * 1000 / (jobs * wall / span)
 
 
 def _ratio(noop: float, settlement: float) -> float:
@@ -109,8 +133,11 @@ def main() -> dict[str, float]:
     noise moves both phases of a round together, so the reported ratio is the median of the
     rounds' ratios. The steady-state ratio is printed too: each phase's rate between its
     10th and 90th percentile finishing times (RQ's ``ended_at`` of each no-op job, the
-    ``settled_at`` of each payout), so worker start-up and the tail weigh in neither.
+    ``settled_at`` of each payout), so worker start-up and the tail weigh in neither. For
+    that same stretch it prints how many CPUs were busy and the machine's CPU per job: when
+    both phases keep the CPUs busy, the steady-state ratio is the ratio of CPU per job.
     """
+    import psutil
     import requests
     from rq.job import Job
     from sqlalchemy import func, select
@@ -139,7 +166,9 @@ def main() -> dict[str, float]:
     rounds: list[tuple[float, float]] = []
     steady: list[tuple[float, float]] = []
     cpu: list[tuple[Cpu, Cpu]] = []
+    swing: list[tuple[tuple[float, float], tuple[float, float]]] = []
     with ExitStack() as stack:
+        sampler = stack.enter_context(BusySampler())
         app, tmp = stack.enter_context(bench_app())
         # the gateway runs in its own process, as a real one would be elsewhere
         sim_url, sim_pid = stack.enter_context(_simulator(tmp))
@@ -203,18 +232,23 @@ def main() -> dict[str, float]:
                 )
                 rounds.append((N / noop_s, settled / settle_s))
                 steady.append((steady_rate(noop_ended), steady_rate(settled_at)))
+                swing.append((swing_cpu(noop_ended, sampler), swing_cpu(settled_at, sampler)))
                 cpu.append((noop_cpu, settle_cpu))
             done = succeeded()
             movements = len(
                 requests.get(f"{sim_url}/__sim__/ledger", timeout=5).json()["movements"]
             )
-    for i, ((noop_rate, settle_rate), (noop_steady, settle_steady)) in enumerate(
-        zip(rounds, steady, strict=True), 1
-    ):
+    for i, (
+        (noop_rate, settle_rate),
+        (noop_steady, settle_steady),
+        (noop_sw, settle_sw),
+    ) in enumerate(zip(rounds, steady, swing, strict=True), 1):
         print(
             f"  round {i}: no-op {noop_rate:.1f} jobs/s, settlement {settle_rate:.1f} payouts/s, "
             f"ratio {_ratio(noop_rate, settle_rate):.2f}; in full swing {noop_steady:.1f} and "
-            f"{settle_steady:.1f}, ratio {_ratio(noop_steady, settle_steady):.2f}"
+            f"{settle_steady:.1f}, ratio {_ratio(noop_steady, settle_steady):.2f} (CPUs busy "
+            f"{noop_sw[0]:.2f} and {settle_sw[0]:.2f}; CPU per job {noop_sw[1]:.1f} and "
+            f"{settle_sw[1]:.1f} ms)"
         )
     steady_ratio = statistics.median(_ratio(a, b) for a, b in steady)
     result = {
@@ -235,6 +269,17 @@ def main() -> dict[str, float]:
     print(
         f"  in full swing (10th to 90th percentile of finishing times, no start-up): "
         f"median ratio {steady_ratio:.2f}"
+    )
+    swing_noop_ms = statistics.median(sw[0][1] for sw in swing)
+    swing_payout_ms = statistics.median(sw[1][1] for sw in swing)
+    result["swing_cpu_ms_per_noop"] = swing_noop_ms
+    result["swing_cpu_ms_per_payout"] = swing_payout_ms
+    print(
+        f"  CPU per job in full swing, machine-wide (median of the rounds): no-op "
+        f"{swing_noop_ms:.1f} ms, payout {swing_payout_ms:.1f} ms, ratio "
+        f"{_ratio(swing_payout_ms, swing_noop_ms):.2f} (CPUs busy: no-op "
+        f"{statistics.median(sw[0][0] for sw in swing):.2f}, settlement "
+        f"{statistics.median(sw[1][0] for sw in swing):.2f}, of {psutil.cpu_count()})"
     )
     noop_cpu, settle_cpu = (Cpu.median([c[i] for c in cpu]) for i in (0, 1))
     result["cpu_ms_per_noop"] = noop_cpu.machine
