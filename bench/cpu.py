@@ -65,12 +65,11 @@ def snapshot(simulator_pid: int | None = None) -> Cpu:
     if simulator_pid is not None:
         times = psutil.Process(simulator_pid).cpu_times()
         simulator = times.user + times.system
-    machine = psutil.cpu_times()
     return Cpu(
         workers=_seconds(resource.getrusage(resource.RUSAGE_CHILDREN)),
         portal=_seconds(resource.getrusage(resource.RUSAGE_SELF)),
         simulator=simulator,
-        machine=sum(getattr(machine, name, 0.0) for name in _BUSY),
+        machine=_busy_seconds(),
     )
 
 

@@ -63,11 +63,15 @@ class AlipayChannel(PayoutChannel):
         self.gateway_url = gateway_url
         self._private = signing.load_private(app_private_key)
         self._alipay_public = signing.load_public(alipay_public_key)
-        self.timeout = timeout
         self.notify_max_age = notify_max_age
         self.replay_ttl = max(REPLAY_TTL, 2 * notify_max_age)
         self._replay = replay_guard or MemoryReplayGuard()
         self._http = GatewayHTTP(gateway_url, timeout)
+
+    @property
+    def timeout(self) -> float:
+        """Seconds to wait for the gateway (to connect, and for each read of its answer)."""
+        return self._http.timeout
 
     def arrival(self, payment: PaymentRef) -> ArrivalWindow:
         return ArrivalWindow("working_days", 0, 2)  # at once; some banks behind it 1-2 days

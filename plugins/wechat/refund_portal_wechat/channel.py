@@ -82,7 +82,6 @@ class WechatChannel(PayoutChannel):
         self.mchid = mchid
         self.gateway_url = gateway_url.rstrip("/")
         self.cert_serial = cert_serial
-        self.timeout = timeout
         self._private_key = crypto.load_private_key(private_key)
         self._apiv3_key = apiv3_key
         crypto.aes_gcm_encrypt(apiv3_key, "0" * 12, "", b"")  # fail fast on a bad key length
@@ -90,6 +89,11 @@ class WechatChannel(PayoutChannel):
         self._replay_guard: ReplayGuard = replay_guard or MemoryReplayGuard()
         self._http = GatewayHTTP(self.gateway_url, timeout)
         self._clock = clock
+
+    @property
+    def timeout(self) -> float:
+        """Seconds to wait for the gateway (to connect, and for each read of its answer)."""
+        return self._http.timeout
 
     # -- contract ---------------------------------------------------------------
 
