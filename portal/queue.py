@@ -54,18 +54,24 @@ def enqueue_with_retry(func: str, *args: Any) -> Any:
     )
 
 
+#: how long an enqueuer may take between claiming a once-key and writing its job id into it
+CLAIM_SECONDS = 5
+
+
 def enqueue_once(key: str, ttl_seconds: int, func: str, *args: Any) -> Any | None:
     """Enqueue unless a copy enqueued under the same ``key`` is still waiting (None then).
 
     Keeps periodic sweeps and restarting workers from piling up copies of one job while a
     queue is backed up. The key holds the waiting copy's job id for ``ttl_seconds``; the job
-    calls ``release_once`` when it starts. A copy that was taken off the queue but never
-    finished (its worker was killed before it could release the key) blocks nothing: its
-    status is no longer waiting, so a new copy is enqueued.
+    calls ``release_once`` when it starts. A copy that a killed worker took off the queue
+    blocks nothing, whether it died before or after marking the job started: a copy counts as
+    waiting only while it is in its queue (or scheduled). An enqueuer killed between claiming
+    the key and writing the job id holds the key for ``CLAIM_SECONDS`` only.
     """
     conn = redis_connection()
     name = f"portal:once:{key}"
-    if not conn.set(name, "", nx=True, ex=ttl_seconds) and _still_waiting(conn.get(name)):
+    claim = min(CLAIM_SECONDS, ttl_seconds)
+    if not conn.set(name, "", nx=True, ex=claim) and _still_waiting(conn.get(name)):
         return None
     job = queue().enqueue(func, *args)
     conn.set(name, job.id, ex=ttl_seconds)
@@ -80,10 +86,15 @@ def _still_waiting(job_id: bytes | None) -> bool:
     if not job_id:
         return job_id is not None
     try:
-        status = Job.fetch(job_id.decode(), connection=redis_connection()).get_status()
+        job = Job.fetch(job_id.decode(), connection=redis_connection())
     except NoSuchJobError:
         return False
-    return status in (JobStatus.QUEUED, JobStatus.SCHEDULED, JobStatus.DEFERRED)
+    status = job.get_status()
+    if status == JobStatus.QUEUED:
+        # RQ moves a job from its queue to the queue's intermediate list and only then marks
+        # it started: a worker killed in between leaves it 'queued' in no queue at all
+        return job.get_position() is not None
+    return status in (JobStatus.SCHEDULED, JobStatus.DEFERRED)
 
 
 def release_once(key: str) -> None:

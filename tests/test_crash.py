@@ -112,7 +112,7 @@ def test_killed_workers_pay_every_refund_exactly_once(app, clock, tmp_path):
         db.session.expire_all()
         states = db.session.scalars(select(Payout.state)).all()
         log = (tmp_path / "final-worker.log").read_text(errors="replace")[-3000:]
-        assert states and set(states) == {"succeeded"}, (states, log)
+        assert states and set(states) == {"succeeded"}, (_left_behind(), log)
         assert {c.state for c in db.session.scalars(select(RefundCase))} == {"refunded"}
         movements = [(m["out_refund_no"], m["amount_fen"]) for m in sims["wechat"].movements()]
         movements += [(m["out_request_no"], m["amount_fen"]) for m in sims["alipay"].movements()]
@@ -140,3 +140,35 @@ def _job_running(registry: StartedJobRegistry) -> bool:
     ids = registry.get_job_ids()
     registry.connection.delete(registry.key)  # forget them: each trial counts afresh
     return bool(ids)
+
+
+def _left_behind() -> list[dict]:
+    """What a failure needs to explain itself: each unfinished payout and its once-key's job."""
+    from rq.exceptions import NoSuchJobError
+    from rq.job import Job
+
+    from portal.queue import redis_connection
+
+    conn = redis_connection()
+    rows = []
+    for p in db.session.scalars(select(Payout).where(Payout.state != "succeeded")):
+        held = conn.get(f"portal:once:settle-{p.id}")
+        job = None
+        if held:
+            try:
+                found = Job.fetch(held.decode(), connection=conn)
+                job = (found.get_status(), found.get_position())
+            except NoSuchJobError:
+                job = "gone"
+        rows.append(
+            {
+                "id": p.id,
+                "state": p.state,
+                "attempts": p.attempts,
+                "code": p.last_code,
+                "next_attempt_at": p.next_attempt_at,
+                "once_key": held,
+                "once_job": job,
+            }
+        )
+    return rows

@@ -304,3 +304,47 @@ def test_enqueue_once_skips_a_waiting_copy_but_replaces_one_a_killed_worker_lost
     second = enqueue_once("settle-7", 60, "bench.noop.noop", 7)
     assert second is not None and second.id != first.id
     assert [j.id for j in q.jobs] == [second.id]
+
+
+def test_enqueue_once_replaces_a_copy_a_worker_died_with_before_marking_it_started(app):
+    """RQ moves a job to the queue's intermediate list, then marks it started: a worker
+    SIGKILLed in between leaves the copy 'queued' in no queue, and a sweep must not wait
+    for it (the crash test's payout left 'created' after six sweeps)."""
+    from rq.job import JobStatus
+
+    from portal.queue import enqueue_once, redis_connection
+
+    first = enqueue_once("settle-8", 60, "bench.noop.noop", 8)
+    q = queue()
+    conn = redis_connection()
+    assert conn.lmove(q.key, q.intermediate_queue_key) == first.id.encode()  # the dequeue
+    assert first.get_status() == JobStatus.QUEUED  # the worker died here
+    second = enqueue_once("settle-8", 60, "bench.noop.noop", 8)
+    assert second is not None and second.id != first.id
+    assert [j.id for j in q.jobs] == [second.id]
+    assert enqueue_once("settle-8", 60, "bench.noop.noop", 8) is None  # that one is waiting
+
+
+def test_enqueue_once_claim_of_a_killed_enqueuer_expires_within_seconds(app, monkeypatch):
+    """An enqueuer that dies between claiming the key and writing the job id blocks the key
+    for the short claim only, not for the whole ttl."""
+    import portal.queue as pq
+
+    conn = pq.redis_connection()
+    name = "portal:once:settle-9"
+
+    class Dying:
+        def enqueue(self, *a, **kw):
+            raise RuntimeError("killed while enqueuing")
+
+    monkeypatch.setattr(pq, "queue", Dying)
+    with pytest.raises(RuntimeError):
+        pq.enqueue_once("settle-9", 60, "bench.noop.noop", 9)
+    monkeypatch.undo()
+    assert conn.get(name) == b""
+    assert 0 < conn.ttl(name) <= pq.CLAIM_SECONDS
+    assert pq.enqueue_once("settle-9", 60, "bench.noop.noop", 9) is None  # being enqueued
+    conn.delete(name)  # the claim expired
+    job = pq.enqueue_once("settle-9", 60, "bench.noop.noop", 9)
+    assert job is not None and conn.get(name) == job.id.encode()
+    assert pq.CLAIM_SECONDS < conn.ttl(name) <= 60
