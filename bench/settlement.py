@@ -2,7 +2,8 @@
 next to the rate of no-op jobs through the same workers in the same run (goal >= 0.5).
 
 ``BENCH_PAYOUTS`` (300) payouts per round, ``BENCH_ROUNDS`` (5) rounds, ``BENCH_WORKERS`` (2);
-``BENCH_PGBOUNCER=1`` puts PgBouncer between the workers and PostgreSQL.
+``BENCH_PGBOUNCER=1`` puts PgBouncer between the workers and PostgreSQL; ``BENCH_FORK=0``
+runs both phases through non-forking workers (``refund-portal worker --no-fork``).
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ WORKERS = int(os.environ.get("BENCH_WORKERS", "2"))
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "5"))
 #: on PostgreSQL, workers connect through a PgBouncer the bench starts (the README's advice)
 PGBOUNCER = os.environ.get("BENCH_PGBOUNCER", "") not in ("", "0")
+#: forking workers (RQ's default, a work-horse per job) or ``--no-fork`` ones
+FORK = os.environ.get("BENCH_FORK", "1") not in ("", "0")
 
 
 def _workers(env: dict[str, str]) -> float:
@@ -32,7 +35,8 @@ def _workers(env: dict[str, str]) -> float:
     started = time.perf_counter()
     procs = [
         subprocess.Popen(
-            [sys.executable, "-m", "portal.cli", "worker", "--burst"],
+            [sys.executable, "-m", "portal.cli", "worker", "--burst"]
+            + ([] if FORK else ["--no-fork"]),
             env=env,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
@@ -260,7 +264,8 @@ def main() -> dict[str, float]:
         "movements": movements,
     }
     print(
-        f"settlement: {ROUNDS} rounds of {N} payouts, {WORKERS} forking rq workers"
+        f"settlement: {ROUNDS} rounds of {N} payouts, {WORKERS} "
+        f"{'forking' if FORK else 'non-forking'} rq workers"
         f"{' through PgBouncer' if PGBOUNCER else ''}: "
         f"median no-op {result['noop_jobs_per_s']:.1f} jobs/s, "
         f"settlement {result['payouts_per_s']:.1f} payouts/s, "

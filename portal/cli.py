@@ -67,12 +67,21 @@ def create_user(
 
 @click.command("worker")
 @click.option("--burst", is_flag=True, help="run queued jobs, then exit")
+@click.option(
+    "--fork/--no-fork",
+    default=True,
+    help="a work-horse process per job (default), or every job in the worker's own process, "
+    "keeping its connections",
+)
+@click.option(
+    "--max-jobs", type=click.IntRange(min=1), default=None, help="exit after this many jobs"
+)
 @with_appcontext
-def worker(burst: bool) -> None:
+def worker(burst: bool, fork: bool, max_jobs: int | None) -> None:
     """Run an RQ worker (with the scheduler) for the portal's queue."""
     from jobs.worker import run_worker
 
-    run_worker(current_app._get_current_object(), burst=burst)
+    run_worker(current_app._get_current_object(), burst=burst, fork=fork, max_jobs=max_jobs)
 
 
 @click.command("dev")

@@ -44,10 +44,16 @@ def worker_env(app: Flask, extra: dict[str, str]) -> dict[str, str]:
 
 
 def start_worker(
-    env: dict[str, str], burst: bool = True, log: str | None = None
+    env: dict[str, str],
+    burst: bool = True,
+    log: str | None = None,
+    fork: bool = True,
+    max_jobs: int | None = None,
 ) -> subprocess.Popen:
-    """A real ``refund-portal worker`` (forking RQ worker) in its own process group."""
+    """A real ``refund-portal worker`` (forking unless ``fork=False``) in its own process group."""
     args = [sys.executable, "-m", "portal.cli", "worker"] + (["--burst"] if burst else [])
+    args += [] if fork else ["--no-fork"]
+    args += [] if max_jobs is None else ["--max-jobs", str(max_jobs)]
     out = open(log, "ab") if log else subprocess.DEVNULL
     return subprocess.Popen(
         args,
@@ -65,3 +71,8 @@ def kill_group(proc: subprocess.Popen) -> None:
     except ProcessLookupError:
         pass
     proc.wait(10)
+
+
+def worker_pid() -> int:
+    """A job that answers which process ran it (a work-horse's, or the worker's own)."""
+    return os.getpid()

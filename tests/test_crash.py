@@ -33,7 +33,14 @@ CASES_PER_TRIAL = 2
 
 
 @pytest.mark.slow
-def test_killed_workers_pay_every_refund_exactly_once(app, clock, tmp_path):
+@pytest.mark.parametrize(
+    ("fork", "trials"),
+    [(True, TRIALS), (False, max(1, TRIALS // 2))],
+    ids=["forking", "non-forking"],
+)
+def test_killed_workers_pay_every_refund_exactly_once(app, clock, tmp_path, fork, trials):
+    """Forking workers are killed with their work-horse; non-forking ones with the job
+    running in their own process."""
     from jobs.runtime import set_app
     from jobs.sweeps import sweep_payouts
 
@@ -71,7 +78,7 @@ def test_killed_workers_pay_every_refund_exactly_once(app, clock, tmp_path):
         expected: dict[str, int] = {}
         kills_mid_job = 0
         started = StartedJobRegistry(queue=queue())
-        for trial in range(TRIALS):
+        for trial in range(trials):
             for channel in ("wechat", "alipay")[:CASES_PER_TRIAL]:
                 order = f.order(clock(), channel=channel, amount_fen=rng.randint(1, 50000))
                 p = order.payment
@@ -85,7 +92,7 @@ def test_killed_workers_pay_every_refund_exactly_once(app, clock, tmp_path):
                 sims[rng.choice(["wechat", "alipay"])].misbehave(
                     rng.choice(["timeout_after_move", "system_error", "notify_twice"])
                 )
-            worker = start_worker(env)
+            worker = start_worker(env, fork=fork)
             if trial % 2:
                 time.sleep(rng.uniform(0.3, 1.6))  # anywhere: start-up, between jobs, mid-job
             else:
@@ -103,7 +110,7 @@ def test_killed_workers_pay_every_refund_exactly_once(app, clock, tmp_path):
         for _ in range(6):
             clock.advance(hours=2)
             sweep_payouts(reschedule=False)
-            worker = start_worker(env, log=str(tmp_path / "final-worker.log"))
+            worker = start_worker(env, log=str(tmp_path / "final-worker.log"), fork=fork)
             worker.wait(600)
             db.session.expire_all()
             left = db.session.scalars(select(Payout).where(Payout.state != "succeeded")).all()
@@ -119,12 +126,12 @@ def test_killed_workers_pay_every_refund_exactly_once(app, clock, tmp_path):
         moved_keys = [k for k, _ in movements]
         assert len(moved_keys) == len(set(moved_keys)), "a refund moved money twice"
         assert dict(movements) == expected
-        if TRIALS >= 20:
+        if trials >= 20:
             assert kills_mid_job >= 1  # some kills landed in the middle of a settlement job
     for sim in sims.values():
         sim.stop()
     print(
-        f"\ncrash test: {TRIALS} trials, {len(expected)} refunds, "
+        f"\ncrash test ({'forking' if fork else 'non-forking'} workers): {trials} trials, {len(expected)} refunds, "
         f"{kills_mid_job} workers killed in the middle of a job, {len(movements)} movements"
     )
 
