@@ -3,11 +3,12 @@
 RQ's default worker forks a work-horse per job: a job that crashes or leaks takes only its
 work-horse down. The price is paid per job: the fork, and whatever the job opens (a database
 connection, a connection to the gateway) is opened again by the next. A non-forking worker
-(RQ's ``SimpleWorker``, ``refund-portal worker --no-fork``) runs each job in its own process
-and keeps its database connection between jobs: on two cores it settled about 2.7 times as many
-payouts per second on SQLite, and a payout cost about a third of the CPU on PostgreSQL
-(``BENCH_FORK=0 python -m bench settlement``). Every job is safe to run twice either way; a
-non-forking worker killed mid-job is recovered by the sweep exactly as a work-horse is.
+(RQ's ``SimpleWorker``, ``refund-portal worker --no-fork``) runs every job in the worker's process
+and keeps its database connection between jobs: on two cores, in full swing, it settled 2.2
+times as many payouts per second on SQLite and 2.4 times on PostgreSQL (``python -m bench
+settlement`` next to ``BENCH_FORK=0 python -m bench settlement``). Every job is safe to run
+twice either way; a non-forking worker killed mid-job is recovered by the sweep exactly as a
+work-horse is.
 """
 
 from __future__ import annotations
