@@ -71,7 +71,7 @@ def create_user(
     "--fork/--no-fork",
     default=True,
     help="a work-horse process per job (default), or every job in the worker's own process, "
-    "keeping its connections",
+    "keeping its database connection",
 )
 @click.option(
     "--max-jobs", type=click.IntRange(min=1), default=None, help="exit after this many jobs"
