@@ -32,17 +32,10 @@ FORK = os.environ.get("BENCH_FORK", "1") not in ("", "0")
 
 def _workers(env: dict[str, str]) -> float:
     """Run WORKERS burst workers until the queue is empty; seconds taken."""
+    from tests.live import start_worker
+
     started = time.perf_counter()
-    procs = [
-        subprocess.Popen(
-            [sys.executable, "-m", "portal.cli", "worker", "--burst"]
-            + ([] if FORK else ["--no-fork"]),
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        for _ in range(WORKERS)
-    ]
+    procs = [start_worker(env, fork=FORK) for _ in range(WORKERS)]
     for p in procs:
         p.wait()
     return time.perf_counter() - started

@@ -131,7 +131,8 @@ def test_killed_workers_pay_every_refund_exactly_once(app, clock, tmp_path, fork
     for sim in sims.values():
         sim.stop()
     print(
-        f"\ncrash test ({'forking' if fork else 'non-forking'} workers): {trials} trials, {len(expected)} refunds, "
+        f"\ncrash test ({'forking' if fork else 'non-forking'} workers): {trials} trials, "
+        f"{len(expected)} refunds, "
         f"{kills_mid_job} workers killed in the middle of a job, {len(movements)} movements"
     )
 
