@@ -4,7 +4,8 @@ A phase is measured by taking a ``snapshot`` before and after it and subtracting
 
 - ``workers``: processes this one started and has waited for since (the RQ workers, with
   their work-horses, which each worker waits for);
-- ``portal``: this process, whose threads serve the live portal (gateway notifications);
+- ``portal``: the processes serving the live portal (gateway notifications): the bench's
+  gunicorn, or this process where its threads serve it;
 - ``simulator``: the gateway simulator's process, still running;
 - ``machine``: every CPU's busy time, whoever spent it (Redis, the database, the kernel).
 
@@ -59,18 +60,25 @@ def _seconds(usage: resource.struct_rusage) -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def snapshot(simulator_pid: int | None = None) -> Cpu:
-    """The CPU seconds spent so far by each role."""
-    simulator = 0.0
-    if simulator_pid is not None:
-        times = psutil.Process(simulator_pid).cpu_times()
-        simulator = times.user + times.system
+def snapshot(simulator_pid: int | None = None, portal_pids: Sequence[int] = ()) -> Cpu:
+    """The CPU seconds spent so far by each role; ``portal_pids``: the processes serving the
+    portal, when not this one."""
+    simulator = _process_seconds(simulator_pid) if simulator_pid is not None else 0.0
+    if portal_pids:
+        portal = sum(_process_seconds(pid) for pid in portal_pids)
+    else:
+        portal = _seconds(resource.getrusage(resource.RUSAGE_SELF))
     return Cpu(
         workers=_seconds(resource.getrusage(resource.RUSAGE_CHILDREN)),
-        portal=_seconds(resource.getrusage(resource.RUSAGE_SELF)),
+        portal=portal,
         simulator=simulator,
         machine=_busy_seconds(),
     )
+
+
+def _process_seconds(pid: int) -> float:
+    times = psutil.Process(pid).cpu_times()
+    return times.user + times.system
 
 
 def _busy_seconds() -> float:

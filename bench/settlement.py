@@ -3,7 +3,8 @@ next to the rate of no-op jobs through the same workers in the same run (goal >=
 
 ``BENCH_PAYOUTS`` (300) payouts per round, ``BENCH_ROUNDS`` (5) rounds, ``BENCH_WORKERS`` (2);
 ``BENCH_PGBOUNCER=1`` puts PgBouncer between the workers and PostgreSQL; ``BENCH_FORK=0``
-runs both phases through non-forking workers (``refund-portal worker --no-fork``).
+runs both phases through non-forking workers (``refund-portal worker --no-fork``);
+``BENCH_PORTAL=threads`` serves the portal from the bench's own process instead of gunicorn.
 """
 
 from __future__ import annotations
@@ -28,6 +29,9 @@ ROUNDS = int(os.environ.get("BENCH_ROUNDS", "5"))
 PGBOUNCER = os.environ.get("BENCH_PGBOUNCER", "") not in ("", "0")
 #: forking workers (RQ's default, a work-horse per job) or ``--no-fork`` ones
 FORK = os.environ.get("BENCH_FORK", "1") not in ("", "0")
+#: what serves the portal the gateway notifies: gunicorn with two sync workers, as the README
+#: deploys it, or (``threads``) werkzeug's threaded server inside the bench's own process
+PORTAL = os.environ.get("BENCH_PORTAL", "gunicorn")
 
 
 def _workers(env: dict[str, str]) -> float:
@@ -139,7 +143,7 @@ def main() -> dict[str, float]:
     from rq.job import Job
     from sqlalchemy import func, select
 
-    from bench.stack import bench_app
+    from bench.stack import bench_app, free_port, gunicorn_portal
     from portal.domain.policy import Kind, Reason
     from portal.domain.states import Role
     from portal.extensions import db
@@ -171,7 +175,12 @@ def main() -> dict[str, float]:
         sim_url, sim_pid = stack.enter_context(_simulator(tmp))
         app.config.update(WECHAT_GATEWAY_URL=sim_url)
         init_plugins(app)
-        with serve(app) as base, ExitStack() as pooler:
+        with ExitStack() as serving:
+            if PORTAL == "threads":
+                base, portal_pids = serving.enter_context(serve(app)), []
+            else:
+                port = free_port()
+                base = f"http://127.0.0.1:{port}"
             app.config["PUBLIC_BASE_URL"] = base
             env = worker_env(
                 app,
@@ -180,9 +189,11 @@ def main() -> dict[str, float]:
             if PGBOUNCER and env["PORTAL_DATABASE_URL"].startswith("postgresql"):
                 from bench.pgbouncer import pooled
 
-                env["PORTAL_DATABASE_URL"] = pooler.enter_context(
+                env["PORTAL_DATABASE_URL"] = serving.enter_context(
                     pooled(env["PORTAL_DATABASE_URL"])
                 )
+            if PORTAL != "threads":
+                portal_pids = serving.enter_context(gunicorn_portal(env, port))
             # warm-up: imports, keys, first connections
             q = queue()
             q.enqueue("bench.noop.noop", 0)
@@ -192,9 +203,9 @@ def main() -> dict[str, float]:
 
             for _ in range(ROUNDS):
                 jobs = [q.enqueue("bench.noop.noop", i) for i in range(N)]
-                before_cpu = snapshot(sim_pid)
+                before_cpu = snapshot(sim_pid, portal_pids)
                 noop_s = _workers(env)
-                noop_cpu = (snapshot(sim_pid) - before_cpu).per(N)
+                noop_cpu = (snapshot(sim_pid, portal_pids) - before_cpu).per(N)
                 fetched = Job.fetch_many([j.id for j in jobs], connection=q.connection)
                 noop_ended = [j.ended_at for j in fetched if j is not None and j.ended_at]
 
@@ -215,9 +226,9 @@ def main() -> dict[str, float]:
                     )
                     cases.approve(case, reviewer)
                 before = succeeded()
-                before_cpu = snapshot(sim_pid)
+                before_cpu = snapshot(sim_pid, portal_pids)
                 settle_s = _workers(env)
-                settle_cpu = (snapshot(sim_pid) - before_cpu).per(N)
+                settle_cpu = (snapshot(sim_pid, portal_pids) - before_cpu).per(N)
                 settled = succeeded() - before
                 db.session.expire_all()
                 settled_at = list(

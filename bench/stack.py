@@ -5,7 +5,10 @@ from __future__ import annotations
 import os
 import shutil
 import socket
+import subprocess
+import sys
 import tempfile
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -58,3 +61,45 @@ def bench_app() -> Iterator[tuple[Flask, Path]]:
             db.session.remove()
             stop_embedded_redis()
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+@contextmanager
+def gunicorn_portal(env: dict[str, str], port: int, workers: int = 2) -> Iterator[list[int]]:
+    """The portal served as in production (README: gunicorn, sync workers) on 127.0.0.1:``port``
+    with ``env``'s configuration; yields the process ids of its master and workers once it
+    answers. Stopped however the bench ends."""
+    import psutil
+    import requests
+
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "-w",
+            str(workers),
+            "-b",
+            f"127.0.0.1:{port}",
+            "--log-level",
+            "warning",
+            "portal:create_app()",
+        ],
+        env=env,
+    )
+    try:
+        for _ in range(200):
+            if proc.poll() is not None:
+                raise RuntimeError(f"gunicorn exited with {proc.returncode}")
+            try:
+                requests.get(f"http://127.0.0.1:{port}/", timeout=5)
+                if len(psutil.Process(proc.pid).children()) == workers:
+                    break
+            except requests.RequestException:  # not listening yet, or still loading the app
+                pass
+            time.sleep(0.1)
+        else:
+            raise RuntimeError("gunicorn did not answer")
+        yield [proc.pid] + [child.pid for child in psutil.Process(proc.pid).children()]
+    finally:
+        proc.terminate()
+        proc.wait(10)

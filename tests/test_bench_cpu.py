@@ -62,3 +62,28 @@ def test_a_forked_child_reports_its_own_cpu_and_page_faults():
     _, touching_faults = _in_child(lambda: bytearray(8 << 20))  # 8 MiB written: ~2,000 pages
     assert busy_cpu >= 45 > idle_cpu
     assert touching_faults > idle_faults + 1500
+
+
+def test_named_portal_processes_count_as_the_portal_instead_of_this_one():
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys, time; sys.stdin.readline()\n" + BURN + "\ntime.sleep(30)",
+        ],
+        stdin=subprocess.PIPE,
+    )
+    try:
+        before = snapshot(None, [server.pid])
+        server.stdin.write(b"go\n")
+        server.stdin.flush()
+        deadline = time.monotonic() + 20
+        while (snapshot(None, [server.pid]) - before).portal < 0.25:
+            assert time.monotonic() < deadline, "the portal process's CPU was never counted"
+            time.sleep(0.05)  # this process sleeps: what is counted is the other one's
+        spent = snapshot(None, [server.pid]) - before
+    finally:
+        server.kill()
+        server.wait()
+    assert 0.25 <= spent.portal < 2.0
+    assert spent.simulator == 0.0
