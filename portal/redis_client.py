@@ -3,8 +3,8 @@
 For every new connection redis-py announces itself to the server (``CLIENT SETINFO``) and,
 unless given the version, looks it up in the installed packages' metadata each time. A
 forked work-horse opens a new connection for its first command, so that lookup ran once per
-job: 2.7 ms of CPU and 400 page faults in a work-horse on a two-core machine, more than the
-rest of a no-op job's own Python.
+job: a first command cost 3.9 ms of CPU and 759 page faults in a work-horse, against 1.6 ms and
+375 with the version given (``python -m bench redis_connect``, two cores).
 """
 
 from __future__ import annotations

@@ -1,0 +1,61 @@
+"""A work-horse's first Redis command: the portal's client next to redis-py's default,
+measured side by side.
+
+A forked work-horse cannot use its parent's Redis connection, so its first command (RQ's
+own, before the job runs) opens a new one. Each sample forks a child from a warmed parent,
+opens a connection with the client under test and sends ``PING``; the child reports its CPU
+time and page faults. ``BENCH_SAMPLES`` (200) samples per client per round,
+``BENCH_ROUNDS`` (5) rounds, clients alternating. Uses ``PORTAL_REDIS_URL`` or an embedded
+Redis.
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+import statistics
+import tempfile
+
+from bench.gateway_http import _in_child
+
+SAMPLES = int(os.environ.get("BENCH_SAMPLES", "200"))
+ROUNDS = int(os.environ.get("BENCH_ROUNDS", "5"))
+
+
+def main() -> dict[str, float]:
+    """Print the median CPU and page faults of a first command for each client, and the gap."""
+    from redis import Redis
+
+    from portal.embedded import start_embedded_redis, stop_embedded_redis
+    from portal.redis_client import redis_client
+
+    tmp = tempfile.TemporaryDirectory(prefix="portal-bench-")
+    url = os.environ.get("PORTAL_REDIS_URL") or start_embedded_redis(tmp.name)
+    try:
+        clients = {"portal": redis_client(url), "redis-py default": Redis.from_url(url)}
+        for client in clients.values():  # the parent has imported and used both once
+            assert client.ping()
+            client.connection_pool.disconnect()
+        gc.freeze()
+        samples: dict[str, list[tuple[float, int]]] = {name: [] for name in clients}
+        for _ in range(ROUNDS):
+            for name, client in clients.items():
+                samples[name] += [_in_child(client.ping) for _ in range(SAMPLES)]
+    finally:
+        stop_embedded_redis()
+        tmp.cleanup()
+    cpu = {name: statistics.median(c for c, _ in s) for name, s in samples.items()}
+    faults = {name: statistics.median(f for _, f in s) for name, s in samples.items()}
+    saved = cpu["redis-py default"] - cpu["portal"]
+    print(
+        f"redis_connect: a forked child's first command on a new connection, median of "
+        f"{ROUNDS} x {SAMPLES}: the portal's client {cpu['portal']:.2f} ms CPU, "
+        f"{faults['portal']:.0f} page faults; redis-py's default "
+        f"{cpu['redis-py default']:.2f} ms, {faults['redis-py default']:.0f} faults; "
+        f"{saved:.2f} ms less per work-horse"
+    )
+    return {"cpu_ms": cpu["portal"], "default_cpu_ms": cpu["redis-py default"], "saved_ms": saved}
+
+
+if __name__ == "__main__":
+    main()
