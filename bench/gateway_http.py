@@ -9,14 +9,12 @@ reports its CPU time and page faults. ``BENCH_SAMPLES`` (200) samples per client
 
 from __future__ import annotations
 
-import gc
 import os
-import resource
-import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+
+from bench.forked import compare
 
 SAMPLES = int(os.environ.get("BENCH_SAMPLES", "200"))
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "5"))
@@ -39,30 +37,6 @@ def app(request):
 
 run_simple("127.0.0.1", int(sys.argv[1]), app, threaded=True)
 """
-
-
-def _usage() -> tuple[float, int]:
-    u = resource.getrusage(resource.RUSAGE_SELF)
-    return (u.ru_utime + u.ru_stime) * 1000, u.ru_minflt
-
-
-def _in_child(call: Callable[[], object]) -> tuple[float, int]:
-    """CPU milliseconds and minor page faults of ``call()`` in a child forked for it."""
-    read, write = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # pragma: no cover - the child
-        gc.disable()
-        cpu0, faults0 = _usage()
-        call()
-        cpu1, faults1 = _usage()
-        os.write(write, f"{cpu1 - cpu0} {faults1 - faults0}".encode())
-        os._exit(0)
-    os.close(write)
-    data = os.read(read, 100)
-    os.close(read)
-    os.waitpid(pid, 0)
-    cpu, faults = data.split()
-    return float(cpu), int(faults)
 
 
 def main() -> dict[str, float]:
@@ -99,16 +73,10 @@ def main() -> dict[str, float]:
         for call in clients.values():  # the parent has imported and run both once
             call()
         pool.clear()
-        gc.freeze()
-        samples: dict[str, list[tuple[float, int]]] = {name: [] for name in clients}
-        for _ in range(ROUNDS):
-            for name, call in clients.items():
-                samples[name] += [_in_child(call) for _ in range(SAMPLES)]
+        cpu, faults = compare(clients, ROUNDS, SAMPLES)
     finally:
         server.terminate()
         server.wait(10)
-    cpu = {name: statistics.median(c for c, _ in s) for name, s in samples.items()}
-    faults = {name: statistics.median(f for _, f in s) for name, s in samples.items()}
     ratio = cpu["gateway_http"] / cpu["urllib3"]
     print(
         f"gateway_http: one request in a forked child, median of {ROUNDS} x {SAMPLES}: "

@@ -11,12 +11,10 @@ Redis.
 
 from __future__ import annotations
 
-import gc
 import os
-import statistics
 import tempfile
 
-from bench.gateway_http import _in_child
+from bench.forked import compare
 
 SAMPLES = int(os.environ.get("BENCH_SAMPLES", "200"))
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "5"))
@@ -36,16 +34,10 @@ def main() -> dict[str, float]:
         for client in clients.values():  # the parent has imported and used both once
             assert client.ping()
             client.connection_pool.disconnect()
-        gc.freeze()
-        samples: dict[str, list[tuple[float, int]]] = {name: [] for name in clients}
-        for _ in range(ROUNDS):
-            for name, client in clients.items():
-                samples[name] += [_in_child(client.ping) for _ in range(SAMPLES)]
+        cpu, faults = compare({name: c.ping for name, c in clients.items()}, ROUNDS, SAMPLES)
     finally:
         stop_embedded_redis()
         tmp.cleanup()
-    cpu = {name: statistics.median(c for c, _ in s) for name, s in samples.items()}
-    faults = {name: statistics.median(f for _, f in s) for name, s in samples.items()}
     saved = cpu["redis-py default"] - cpu["portal"]
     print(
         f"redis_connect: a forked child's first command on a new connection, median of "

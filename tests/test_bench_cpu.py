@@ -11,9 +11,9 @@ from bench.cpu import snapshot
 BURN = "import time\nend = time.process_time() + 0.3\nwhile time.process_time() < end: pass"
 
 
-def test_a_waited_child_counts_as_workers_and_a_running_one_as_the_simulator():
-    # the "simulator" burns 0.3 s once told to (a line on stdin), then waits
-    running = subprocess.Popen(
+def _burner() -> subprocess.Popen:
+    """A process that burns 0.3 s of CPU once told to (a line on stdin), then waits."""
+    return subprocess.Popen(
         [
             sys.executable,
             "-c",
@@ -21,6 +21,11 @@ def test_a_waited_child_counts_as_workers_and_a_running_one_as_the_simulator():
         ],
         stdin=subprocess.PIPE,
     )
+
+
+def test_a_waited_child_counts_as_workers_and_a_running_one_as_the_simulator():
+    # the "simulator" burns 0.3 s once told to (a line on stdin), then waits
+    running = _burner()
     try:
         before = snapshot(running.pid)
         running.stdin.write(b"go\n")
@@ -50,7 +55,7 @@ def test_median_is_taken_per_role():
 
 
 def test_a_forked_child_reports_its_own_cpu_and_page_faults():
-    from bench.gateway_http import _in_child
+    from bench.forked import in_child as _in_child
 
     def burn() -> None:
         end = time.process_time() + 0.05
@@ -65,14 +70,7 @@ def test_a_forked_child_reports_its_own_cpu_and_page_faults():
 
 
 def test_named_portal_processes_count_as_the_portal_instead_of_this_one():
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            "import sys, time; sys.stdin.readline()\n" + BURN + "\ntime.sleep(30)",
-        ],
-        stdin=subprocess.PIPE,
-    )
+    server = _burner()
     try:
         before = snapshot(None, [server.pid])
         server.stdin.write(b"go\n")
