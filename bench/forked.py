@@ -49,3 +49,10 @@ def compare(
     cpu = {name: statistics.median(c for c, _ in s) for name, s in taken.items()}
     faults = {name: statistics.median(f for _, f in s) for name, s in taken.items()}
     return cpu, faults
+
+
+def summary(cpu: Mapping[str, float], faults: Mapping[str, float]) -> str:
+    """``compare``'s medians as one line: each call's CPU milliseconds and page faults."""
+    return "; ".join(
+        f"{name} {cpu[name]:.2f} ms CPU, {faults[name]:.0f} page faults" for name in cpu
+    )

@@ -14,7 +14,7 @@ import subprocess
 import sys
 import time
 
-from bench.forked import compare
+from bench.forked import compare, summary
 
 SAMPLES = int(os.environ.get("BENCH_SAMPLES", "200"))
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "5"))
@@ -80,9 +80,7 @@ def main() -> dict[str, float]:
     ratio = cpu["gateway_http"] / cpu["urllib3"]
     print(
         f"gateway_http: one request in a forked child, median of {ROUNDS} x {SAMPLES}: "
-        f"portal.gateway_http {cpu['gateway_http']:.2f} ms CPU, {faults['gateway_http']:.0f} "
-        f"page faults; urllib3 {cpu['urllib3']:.2f} ms, {faults['urllib3']:.0f} faults; "
-        f"ratio {ratio:.2f}"
+        f"{summary(cpu, faults)}; ratio {ratio:.2f}"
     )
     return {"cpu_ms": cpu["gateway_http"], "urllib3_cpu_ms": cpu["urllib3"], "ratio": ratio}
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 import tempfile
 
-from bench.forked import compare
+from bench.forked import compare, summary
 
 SAMPLES = int(os.environ.get("BENCH_SAMPLES", "200"))
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "5"))
@@ -30,7 +30,10 @@ def main() -> dict[str, float]:
     tmp = tempfile.TemporaryDirectory(prefix="portal-bench-")
     url = os.environ.get("PORTAL_REDIS_URL") or start_embedded_redis(tmp.name)
     try:
-        clients = {"portal": redis_client(url), "redis-py default": Redis.from_url(url)}
+        clients = {
+            "the portal's client": redis_client(url),
+            "redis-py's default": Redis.from_url(url),
+        }
         for client in clients.values():  # the parent has imported and used both once
             assert client.ping()
             client.connection_pool.disconnect()
@@ -38,15 +41,16 @@ def main() -> dict[str, float]:
     finally:
         stop_embedded_redis()
         tmp.cleanup()
-    saved = cpu["redis-py default"] - cpu["portal"]
+    saved = cpu["redis-py's default"] - cpu["the portal's client"]
     print(
         f"redis_connect: a forked child's first command on a new connection, median of "
-        f"{ROUNDS} x {SAMPLES}: the portal's client {cpu['portal']:.2f} ms CPU, "
-        f"{faults['portal']:.0f} page faults; redis-py's default "
-        f"{cpu['redis-py default']:.2f} ms, {faults['redis-py default']:.0f} faults; "
-        f"{saved:.2f} ms less per work-horse"
+        f"{ROUNDS} x {SAMPLES}: {summary(cpu, faults)}; {saved:.2f} ms less per work-horse"
     )
-    return {"cpu_ms": cpu["portal"], "default_cpu_ms": cpu["redis-py default"], "saved_ms": saved}
+    return {
+        "cpu_ms": cpu["the portal's client"],
+        "default_cpu_ms": cpu["redis-py's default"],
+        "saved_ms": saved,
+    }
 
 
 if __name__ == "__main__":
