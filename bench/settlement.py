@@ -1,10 +1,12 @@
 """Payouts settled per second through real RQ workers against the WeChat simulator,
-next to the rate of no-op jobs through the same workers in the same run (goal >= 0.5).
+next to the rate of no-op jobs through the same workers in the same run (goal >= 0.5),
+in each CPU layout of ``bench/layout.py`` (``shared``, ``gateway``, ``workers``).
 
 ``BENCH_PAYOUTS`` (300) payouts per round, ``BENCH_ROUNDS`` (5) rounds, ``BENCH_WORKERS`` (2);
 ``BENCH_PGBOUNCER=1`` puts PgBouncer between the workers and PostgreSQL; ``BENCH_FORK=0``
 runs both phases through non-forking workers (``refund-portal worker --no-fork``);
-``BENCH_PORTAL=threads`` serves the portal from the bench's own process instead of gunicorn.
+``BENCH_PORTAL=threads`` serves the portal from the bench's own process instead of gunicorn;
+``BENCH_LAYOUTS`` (``shared,gateway,workers``) the layouts to run, one after the other.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from datetime import datetime
 from pathlib import Path
 
 from bench.cpu import BusySampler, Cpu, snapshot
+from bench.layout import LAYOUTS, Layout, applied, pin, plan
 
 N = int(os.environ.get("BENCH_PAYOUTS", "300"))
 WORKERS = int(os.environ.get("BENCH_WORKERS", "2"))
@@ -32,14 +35,18 @@ FORK = os.environ.get("BENCH_FORK", "1") not in ("", "0")
 #: what serves the portal the gateway notifies: gunicorn with two sync workers, as the README
 #: deploys it, or (``threads``) werkzeug's threaded server inside the bench's own process
 PORTAL = os.environ.get("BENCH_PORTAL", "gunicorn")
+#: the CPU layouts to run (bench/layout.py)
+LAYOUT_NAMES = [n for n in os.environ.get("BENCH_LAYOUTS", ",".join(LAYOUTS)).split(",") if n]
 
 
-def _workers(env: dict[str, str]) -> float:
-    """Run WORKERS burst workers until the queue is empty; seconds taken."""
+def _workers(env: dict[str, str], layout: Layout) -> float:
+    """Run WORKERS burst workers, on the layout's CPUs, until the queue is empty; seconds taken."""
     from tests.live import start_worker
 
     started = time.perf_counter()
     procs = [start_worker(env, fork=FORK) for _ in range(WORKERS)]
+    for proc in procs:  # before its first work-horse: they inherit it
+        pin(proc.pid, layout.workers)
     for p in procs:
         p.wait()
     return time.perf_counter() - started
@@ -58,9 +65,9 @@ def _wait(url: str) -> None:
 
 
 @contextmanager
-def _simulator(tmp: Path) -> Iterator[tuple[str, int]]:
-    """The WeChat Pay simulator in its own process: its URL and process id. Stopped however
-    the bench ends."""
+def _simulator(tmp: Path, layout: Layout) -> Iterator[tuple[str, int]]:
+    """The WeChat Pay simulator in its own process, on the layout's gateway CPUs: its URL and
+    process id. Stopped however the bench ends."""
     from bench.stack import free_port
 
     port = free_port()
@@ -78,6 +85,7 @@ def _simulator(tmp: Path) -> Iterator[tuple[str, int]]:
         stderr=subprocess.DEVNULL,
     )
     try:
+        pin(sim.pid, layout.gateway)
         url = f"http://127.0.0.1:{port}"
         _wait(url)
         yield url, sim.pid
@@ -126,8 +134,8 @@ def _ratio(noop: float, settlement: float) -> float:
     return settlement / noop if noop else 0.0
 
 
-def main() -> dict[str, float]:
-    """Run ROUNDS rounds of both phases, side by side, and print the figures.
+def run(layout: Layout) -> dict[str, float]:
+    """Run ROUNDS rounds of both phases in ``layout``, side by side, and print the figures.
 
     Each round runs the no-op phase, then the settlement phase, through freshly started
     workers: the time to drain a burst of N jobs, start-up included in both. The machine's
@@ -169,10 +177,11 @@ def main() -> dict[str, float]:
     cpu: list[tuple[Cpu, Cpu]] = []
     swing: list[tuple[tuple[float, float], tuple[float, float]]] = []
     with ExitStack() as stack:
+        stack.enter_context(applied(layout))  # what the bench starts from here inherits it
         sampler = stack.enter_context(BusySampler())
         app, tmp = stack.enter_context(bench_app())
         # the gateway runs in its own process, as a real one would be elsewhere
-        sim_url, sim_pid = stack.enter_context(_simulator(tmp))
+        sim_url, sim_pid = stack.enter_context(_simulator(tmp, layout))
         app.config.update(WECHAT_GATEWAY_URL=sim_url)
         init_plugins(app)
         with ExitStack() as serving:
@@ -197,14 +206,14 @@ def main() -> dict[str, float]:
             # warm-up: imports, keys, first connections
             q = queue()
             q.enqueue("bench.noop.noop", 0)
-            _workers(env)
+            _workers(env, layout)
             user = f.staff("bench")
             reviewer = Actor(Role.REVIEWER, user.id, "bench")
 
             for _ in range(ROUNDS):
                 jobs = [q.enqueue("bench.noop.noop", i) for i in range(N)]
                 before_cpu = snapshot(sim_pid, portal_pids)
-                noop_s = _workers(env)
+                noop_s = _workers(env, layout)
                 noop_cpu = (snapshot(sim_pid, portal_pids) - before_cpu).per(N)
                 fetched = Job.fetch_many([j.id for j in jobs], connection=q.connection)
                 noop_ended = [j.ended_at for j in fetched if j is not None and j.ended_at]
@@ -227,7 +236,7 @@ def main() -> dict[str, float]:
                     cases.approve(case, reviewer)
                 before = succeeded()
                 before_cpu = snapshot(sim_pid, portal_pids)
-                settle_s = _workers(env)
+                settle_s = _workers(env, layout)
                 settle_cpu = (snapshot(sim_pid, portal_pids) - before_cpu).per(N)
                 settled = succeeded() - before
                 db.session.expire_all()
@@ -252,7 +261,7 @@ def main() -> dict[str, float]:
         (noop_sw, settle_sw),
     ) in enumerate(zip(rounds, steady, swing, strict=True), 1):
         print(
-            f"  round {i}: no-op {noop_rate:.1f} jobs/s, settlement {settle_rate:.1f} payouts/s, "
+            f"  [{layout.name}] round {i}: no-op {noop_rate:.1f} jobs/s, settlement {settle_rate:.1f} payouts/s, "
             f"ratio {_ratio(noop_rate, settle_rate):.2f}; in full swing {noop_steady:.1f} and "
             f"{settle_steady:.1f}, ratio {_ratio(noop_steady, settle_steady):.2f} (CPUs busy "
             f"{noop_sw[0]:.2f} and {settle_sw[0]:.2f}; CPU per job {noop_sw[1]:.1f} and "
@@ -268,7 +277,7 @@ def main() -> dict[str, float]:
         "movements": movements,
     }
     print(
-        f"settlement: {ROUNDS} rounds of {N} payouts, {WORKERS} "
+        f"settlement [{layout.name}]: {ROUNDS} rounds of {N} payouts, {WORKERS} "
         f"{'forking' if FORK else 'non-forking'} rq workers"
         f"{' through PgBouncer' if PGBOUNCER else ''}: "
         f"median no-op {result['noop_jobs_per_s']:.1f} jobs/s, "
@@ -302,6 +311,29 @@ def main() -> dict[str, float]:
     )
     assert done == N * ROUNDS and movements == N * ROUNDS, "every payout settled exactly once"
     return result
+
+
+def main() -> dict[str, dict[str, float]]:
+    """Run the bench in each layout of ``BENCH_LAYOUTS``, then print them side by side."""
+    cpus = os.sched_getaffinity(0)
+    results: dict[str, dict[str, float]] = {}
+    for name in LAYOUT_NAMES:
+        try:
+            layout = plan(name, cpus)
+        except ValueError as exc:
+            print(f"settlement [{name}]: skipped: {exc}")
+            continue
+        results[name] = run(layout)
+    print(
+        f"settlement, each layout (bench/layout.py), {WORKERS} {'forking' if FORK else 'non-forking'} workers:"
+    )
+    for name, r in results.items():
+        print(
+            f"  {name:8} no-op {r['noop_jobs_per_s']:6.1f} jobs/s, payouts "
+            f"{r['payouts_per_s']:5.1f}/s: ratio {r['ratio']:.2f}, in full swing "
+            f"{r['steady_ratio']:.2f} (goal >= 0.5)"
+        )
+    return results
 
 
 if __name__ == "__main__":
