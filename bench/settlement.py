@@ -32,6 +32,7 @@ ROUNDS = int(os.environ.get("BENCH_ROUNDS", "5"))
 PGBOUNCER = os.environ.get("BENCH_PGBOUNCER", "") not in ("", "0")
 #: forking workers (RQ's default, a work-horse per job) or ``--no-fork`` ones
 FORK = os.environ.get("BENCH_FORK", "1") not in ("", "0")
+KIND = "forking" if FORK else "non-forking"
 #: what serves the portal the gateway notifies: gunicorn with two sync workers, as the README
 #: deploys it, or (``threads``) werkzeug's threaded server inside the bench's own process
 PORTAL = os.environ.get("BENCH_PORTAL", "gunicorn")
@@ -278,7 +279,7 @@ def run(layout: Layout) -> dict[str, float]:
     }
     print(
         f"settlement [{layout.name}]: {ROUNDS} rounds of {N} payouts, {WORKERS} "
-        f"{'forking' if FORK else 'non-forking'} rq workers"
+        f"{KIND} rq workers"
         f"{' through PgBouncer' if PGBOUNCER else ''}: "
         f"median no-op {result['noop_jobs_per_s']:.1f} jobs/s, "
         f"settlement {result['payouts_per_s']:.1f} payouts/s, "
@@ -324,9 +325,7 @@ def main() -> dict[str, dict[str, float]]:
             print(f"settlement [{name}]: skipped: {exc}")
             continue
         results[name] = run(layout)
-    print(
-        f"settlement, each layout (bench/layout.py), {WORKERS} {'forking' if FORK else 'non-forking'} workers:"
-    )
+    print(f"settlement, each layout (bench/layout.py), {WORKERS} {KIND} workers:")
     for name, r in results.items():
         print(
             f"  {name:8} no-op {r['noop_jobs_per_s']:6.1f} jobs/s, payouts "
