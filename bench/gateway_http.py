@@ -1,5 +1,5 @@
 """One gateway request in a freshly forked work-horse: the channels' transport
-(``portal.gateway_http``, on ``http.client``) next to urllib3, measured side by side.
+(``portal.infra.gateway_http``, on ``http.client``) next to urllib3, measured side by side.
 
 Each sample forks a child from a warmed parent (as RQ forks a work-horse per job), sends
 one signed-size POST to a local server in another process and reads the answer; the child
@@ -44,7 +44,7 @@ def main() -> dict[str, float]:
     import urllib3
 
     from bench.stack import free_port
-    from portal.gateway_http import GatewayHTTP
+    from portal.infra.gateway_http import GatewayHTTP
 
     port = free_port()
     server = subprocess.Popen([sys.executable, "-c", _SERVER, str(port)], stderr=subprocess.DEVNULL)

@@ -62,8 +62,8 @@ def main() -> dict[str, float]:
     from bench.stack import bench_app
     from portal.extensions import db
     from portal.models import Order
-    from portal.services import api_keys, signing
-    from portal.services.passwords import hash_password
+    from portal.services.accounts.passwords import hash_password
+    from portal.services.integration import api_keys, signing
     from tests import factories as f
     from tests.live import serve
 

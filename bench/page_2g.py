@@ -46,7 +46,7 @@ def _serve(app):
 
 
 def _session(browser, base: str, order_no: str) -> dict:
-    from portal import demo
+    from portal.dev import demo
 
     context = browser.new_context(locale="zh-CN")
     page = context.new_page()
@@ -85,7 +85,7 @@ def _median(rows: list[dict], key: str) -> float:
 def main() -> dict[str, float]:
     """Measure and print; the figures are returned for ``make bench``."""
     from bench.stack import bench_app
-    from portal import demo
+    from portal.dev import demo
     from portal.extensions import db
     from tests.chromium import chromium
 

@@ -24,8 +24,8 @@ def main() -> dict[str, float]:
     """Print the median CPU and page faults of a first command for each client, and the gap."""
     from redis import Redis
 
-    from portal.embedded import start_embedded_redis, stop_embedded_redis
-    from portal.redis_client import redis_client
+    from portal.infra.embedded import start_embedded_redis, stop_embedded_redis
+    from portal.infra.redis_client import redis_client
 
     tmp = tempfile.TemporaryDirectory(prefix="portal-bench-")
     url = os.environ.get("PORTAL_REDIS_URL") or start_embedded_redis(tmp.name)

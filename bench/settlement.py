@@ -156,11 +156,12 @@ def run(layout: Layout) -> dict[str, float]:
     from portal.domain.policy import Kind, Reason
     from portal.domain.states import Role
     from portal.extensions import db
+    from portal.infra.queue import queue
     from portal.models import Payout
-    from portal.plugins_setup import init_plugins
-    from portal.queue import queue
-    from portal.services import cases, context
+    from portal.plugins.startup import init_plugins
+    from portal.services import context
     from portal.services.actors import Actor
+    from portal.services.refunds import cases
     from tests import factories as f
     from tests.live import serve, worker_env
 

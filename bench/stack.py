@@ -29,7 +29,7 @@ def bench_app() -> Iterator[tuple[Flask, Path]]:
     from flask_migrate import upgrade
 
     from portal import create_app
-    from portal.embedded import start_embedded_redis, stop_embedded_redis
+    from portal.infra.embedded import start_embedded_redis, stop_embedded_redis
 
     tmp = Path(tempfile.mkdtemp(prefix="portal-bench-"))
     redis_url = os.environ.get("PORTAL_REDIS_URL") or start_embedded_redis(str(tmp))

@@ -9,7 +9,7 @@ from jobs.runtime import with_app
 def deliver(notice_id: int) -> str:
     """Send the notice outside the portal; a failing or hanging notifier raises (RQ retries),
     and the case it is about has long been committed."""
-    from portal.services import delivery
+    from portal.services.messaging import delivery
 
     return delivery.deliver(notice_id)
 
@@ -20,7 +20,7 @@ def deliver_many(notice_ids: list[int]) -> int:
 
     Retrying is safe: notices already delivered are skipped.
     """
-    from portal.services import delivery
+    from portal.services.messaging import delivery
 
     failed = []
     for notice_id in notice_ids:
@@ -40,7 +40,7 @@ def deliver_pending(limit: int = 1000) -> int:
 
     from portal.extensions import db
     from portal.models import Notice
-    from portal.services import delivery
+    from portal.services.messaging import delivery
 
     ids = db.session.scalars(
         select(Notice.id).where(Notice.delivered_at.is_(None), Notice.attempts == 0).limit(limit)

@@ -12,8 +12,8 @@ def settle_payout(payout_id: int) -> str:
     Safe to run twice (or concurrently with a notification): the channel is always
     called with the payout's one idempotency key, and states only move forward.
     """
-    from portal.queue import enqueue, release_once
-    from portal.services import settlement
+    from portal.infra.queue import enqueue, release_once
+    from portal.services.money import settlement
 
     release_once(f"settle-{payout_id}")
     step = settlement.settle(payout_id)

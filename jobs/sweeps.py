@@ -18,9 +18,9 @@ GRACE = timedelta(seconds=30)
 @with_app
 def sweep_payouts(reschedule: bool = True) -> int:
     """Enqueue settlement of every unfinished payout that is due; returns how many."""
-    from portal.queue import enqueue, enqueue_once
+    from portal.infra.queue import enqueue, enqueue_once
     from portal.services import context
-    from portal.services.sweeps import due_payout_ids
+    from portal.services.deadlines.sweeps import due_payout_ids
 
     now = context.now()
     ids = due_payout_ids(now, GRACE)
@@ -47,8 +47,9 @@ def sweep_deadlines() -> int:
     Reminders, escalations and late payouts are marked set-based in SQL; rules that change
     a case's state are enqueued one job per case (found by one streamed query per rule).
     """
-    from portal.queue import queue
-    from portal.services import context, deadline_bulk, deadline_rules
+    from portal.infra.queue import queue
+    from portal.services import context
+    from portal.services.deadlines import deadline_bulk, deadline_rules
 
     now = context.now()
     count = sum(deadline_bulk.run(now).values())
@@ -72,7 +73,7 @@ def sweep(reschedule: bool = True) -> dict[str, int]:
     """The periodic sweep: payouts left behind, deadlines passed and webhook deliveries whose
     job was lost; reschedules itself."""
     from jobs.webhooks import sweep as sweep_webhooks
-    from portal.queue import enqueue, release_once
+    from portal.infra.queue import enqueue, release_once
     from portal.services import context
 
     release_once("sweep-seed")

@@ -24,13 +24,18 @@ from sqlalchemy.orm import configure_mappers
 log = logging.getLogger("portal.worker")
 
 #: modules the settlement path imports on first use
-LAZY_IMPORTS = ("smtplib", "email.generator", "portal.services.delivery", "portal.labels")
+LAZY_IMPORTS = (
+    "smtplib",
+    "email.generator",
+    "portal.services.messaging.delivery",
+    "portal.views.labels",
+)
 
 
 def warm_up(app: Flask) -> None:
     """Configure mappers, compile the settlement path's reads and rehearse its writes."""
     from portal.extensions import db
-    from portal.services import settlement
+    from portal.services.money import settlement
 
     configure_mappers()
     for module in LAZY_IMPORTS:
@@ -79,12 +84,14 @@ def rehearse_settlement() -> None:
     case's transition, notices, the webhook outbox's query) so its statements are compiled
     once, in the parent.
     """
-    from portal.channels import RefundResult, ResultStatus
     from portal.domain.policy import Kind, Reason
     from portal.domain.states import State
     from portal.extensions import db
     from portal.models import Merchant, Order, Payment, Payout, Product, RefundCase
-    from portal.services import context, settlement, webhooks
+    from portal.plugins.channels import RefundResult, ResultStatus
+    from portal.services import context
+    from portal.services.integration import webhooks
+    from portal.services.money import settlement
 
     tag = f"warmup-{uuid.uuid4().hex[:16]}"
     now = context.now()

@@ -8,7 +8,7 @@ from jobs.runtime import with_app
 @with_app
 def deliver(delivery_id: int) -> str:
     """POST the delivery's event, signed; a delivered one is not sent again (safe to run twice)."""
-    from portal.services import webhooks
+    from portal.services.integration import webhooks
 
     return webhooks.deliver(delivery_id)
 
@@ -16,7 +16,7 @@ def deliver(delivery_id: int) -> str:
 @with_app
 def sweep() -> int:
     """Re-enqueue deliveries whose job was lost (worker killed, Redis flushed); how many."""
-    from portal.services import webhooks
+    from portal.services.integration import webhooks
 
     ids = webhooks.due_ids()
     webhooks.enqueue(ids)

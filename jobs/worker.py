@@ -23,7 +23,12 @@ from rq.job import Job
 from jobs.runtime import set_app
 
 #: imported once in the worker so each forked work-horse starts with them loaded
-PRELOAD = ("jobs.settlement", "jobs.sweeps", "portal.services.settlement", "portal.services.cases")
+PRELOAD = (
+    "jobs.settlement",
+    "jobs.sweeps",
+    "portal.services.money.settlement",
+    "portal.services.refunds.cases",
+)
 
 
 class PortalWorker(Worker):
@@ -46,7 +51,7 @@ def run_worker(
     ``fork``: a work-horse per job (RQ's default) or every job in this process;
     ``max_jobs``: exit after that many jobs (a supervisor starts a fresh one).
     """
-    from portal.queue import redis_connection
+    from portal.infra.queue import redis_connection
 
     set_app(app)
     for module in PRELOAD:
@@ -56,7 +61,7 @@ def run_worker(
     warm_up(app)
     with app.app_context():
         conn = redis_connection()
-        from portal.queue import enqueue_once
+        from portal.infra.queue import enqueue_once
 
         # the sweep reschedules itself from here on; workers starting together seed it once
         enqueue_once("sweep-seed", 60, "jobs.sweeps.sweep")

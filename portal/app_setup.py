@@ -54,7 +54,7 @@ def configure(app: Flask) -> None:
     if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
         _sqlite_pragmas(app)
 
-    from portal.plugins_setup import init_plugins
+    from portal.plugins.startup import init_plugins
 
     init_plugins(app)
 
@@ -70,7 +70,7 @@ def configure(app: Flask) -> None:
 
     install_web_helpers(app)
 
-    from portal.assets import install_assets
+    from portal.infra.assets import install_assets
 
     install_assets(app)
 

@@ -22,7 +22,7 @@ def register_cli(app: Flask) -> None:
     """Add the portal's commands to ``flask``/``refund-portal``."""
     for command in (init_db, load_demo, create_user, worker, dev, import_orders, create_api_key):
         app.cli.add_command(command)
-    from portal.cli_plugins import new_plugin, plugins
+    from portal.plugins.cli import new_plugin, plugins
 
     app.cli.add_command(plugins)
     app.cli.add_command(new_plugin)
@@ -42,7 +42,7 @@ def init_db() -> None:
 @with_appcontext
 def load_demo() -> None:
     """Load demo merchants, products, orders and staff logins (skipped if already loaded)."""
-    from portal.demo import load
+    from portal.dev.demo import load
 
     created = load()
     click.echo("demo data loaded" if created else "demo data already present")
@@ -59,7 +59,7 @@ def create_user(
     username: str, role: str, merchant_slug: str | None, display_name: str | None, password: str
 ) -> None:
     """Create a staff login."""
-    from portal.services.staff import create_staff_user
+    from portal.services.accounts.staff import create_staff_user
 
     user = create_staff_user(username, password, role, merchant_slug, display_name)
     click.echo(f"created {user.role} {user.username}")
@@ -89,7 +89,7 @@ def worker(burst: bool, fork: bool, max_jobs: int | None) -> None:
 @click.option("--port", default=5000, type=int)
 def dev(host: str, port: int) -> None:
     """Migrate, load demo data, start embedded Redis, worker and web server (Ctrl-C stops all)."""
-    from portal.devserver import run
+    from portal.dev.devserver import run
 
     run(host, port)
 
@@ -116,7 +116,7 @@ def _merchant_id(slug: str | None) -> int:
 @with_appcontext
 def import_orders(file: str, slug: str | None, dry_run: bool) -> None:
     """Import orders from a CSV file: all rows or none; every bad row is listed by line."""
-    from portal.services import csv_import, ingest
+    from portal.services.integration import csv_import, ingest
 
     merchant_id = _merchant_id(slug)
     with open(file, encoding="utf-8-sig") as fh:
@@ -148,7 +148,7 @@ def import_orders(file: str, slug: str | None, dry_run: bool) -> None:
 @with_appcontext
 def create_api_key(slug: str, label: str) -> None:
     """Create an API key for a merchant and print it (shown only this once)."""
-    from portal.services import api_keys
+    from portal.services.integration import api_keys
 
     _row, key = api_keys.create_for_slug(slug, label)
     click.echo(key)

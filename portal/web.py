@@ -37,7 +37,7 @@ def install_web_helpers(app: Flask) -> None:
     app.jinja_env.filters["yuan"] = format_yuan
     app.jinja_env.filters["local"] = local_time
     app.jinja_env.globals["domain_message"] = domain_message
-    from portal import labels
+    from portal.views import labels
 
     app.jinja_env.globals["labels"] = labels
 

@@ -7,7 +7,8 @@ import json
 from typing import Any
 
 from portal.extensions import db
-from portal.services import api_keys, context, signing
+from portal.services import context
+from portal.services.integration import api_keys, signing
 from tests import factories as f
 
 _seq = itertools.count(1)

@@ -16,7 +16,7 @@ from flask.testing import FlaskClient
 
 from portal import create_app
 from portal.extensions import db
-from portal.plugins import make_plugin_manager
+from portal.plugins.manager import make_plugin_manager
 from tests.fakes import FakeGateway, FakePlugin
 
 PG_URL = os.environ.get("PORTAL_DATABASE_URL")
@@ -63,7 +63,7 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     if REDIS_URL:
         yield REDIS_URL
         return
-    from portal.embedded import start_embedded_redis, stop_embedded_redis
+    from portal.infra.embedded import start_embedded_redis, stop_embedded_redis
 
     yield start_embedded_redis(str(tmp_path_factory.mktemp("redis")))
     stop_embedded_redis()

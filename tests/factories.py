@@ -7,8 +7,8 @@ from datetime import datetime, timedelta
 
 from portal.extensions import db
 from portal.models import CardCode, ListingSnapshot, Merchant, Order, Payment, Product
-from portal.services.passwords import hash_password
-from portal.services.staff import create_staff_user
+from portal.services.accounts.passwords import hash_password
+from portal.services.accounts.staff import create_staff_user
 
 _seq = itertools.count(1)
 PASSWORD = "query-pass"

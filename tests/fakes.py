@@ -7,7 +7,7 @@ import hmac
 import json
 from collections.abc import Mapping
 
-from portal.channels import (
+from portal.plugins.channels import (
     ArrivalWindow,
     Notification,
     NotificationRejected,
@@ -18,7 +18,7 @@ from portal.channels import (
     RefundResult,
     ResultStatus,
 )
-from portal.hookspecs import hookimpl
+from portal.plugins.hookspecs import hookimpl
 
 SECRET = b"fake-gateway-secret"
 

@@ -10,7 +10,8 @@ from sqlalchemy import func, select
 
 from portal.extensions import db
 from portal.models import ApiKey, Event, IdempotencyRecord, Order
-from portal.services import api_keys, context
+from portal.services import context
+from portal.services.integration import api_keys
 from tests.api_helpers import order_body, shop
 
 

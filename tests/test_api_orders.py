@@ -7,7 +7,7 @@ from sqlalchemy import func, select
 
 from portal.extensions import db
 from portal.models import CardCode, Event, ListingSnapshot, Order, Payment, Payout, Product
-from portal.services import orders
+from portal.services.integration import orders
 from tests.api_helpers import order_body, shop
 from tests.test_settlement import work
 
@@ -34,7 +34,7 @@ def test_create_order_saves_order_product_snapshot_payment_and_checks_the_passwo
 
 
 def test_a_password_hash_is_kept_as_is(app, client):
-    from portal.services.passwords import hash_password
+    from portal.services.accounts.passwords import hash_password
 
     s, _ = shop(client)
     h = hash_password("secret-99")
@@ -80,7 +80,7 @@ def test_delivery_adds_codes_once_and_sets_delivered_at(app, client, clock):
 
 def test_usage_marks_goods_used_and_a_refund_is_then_refused(app, client):
     from portal.domain.policy import Reason
-    from portal.services import cases
+    from portal.services.refunds import cases
 
     s, _ = shop(client)
     s.post("/orders", order_body("DJK4001"))

@@ -14,7 +14,8 @@ from hypothesis import HealthCheck, given, settings
 from schemathesis import GenerationMode
 
 from portal.extensions import db
-from portal.services import api_keys, context, signing
+from portal.services import context
+from portal.services.integration import api_keys, signing
 from tests import factories as f
 from tests.live import serve
 

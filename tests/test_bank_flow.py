@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from portal.extensions import db
 from portal.models import Event, Payout, RefundCase
-from portal.services import cases
+from portal.services.refunds import cases
 from tests import factories as f
 from tests.test_settlement import approved_case, work
 

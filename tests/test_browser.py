@@ -189,7 +189,8 @@ def test_refusals_keep_the_form_in_the_browser(app, live, chrome, clock, tmp_pat
 
 def test_reviewer_pages_screenshots(app, live, chrome, clock):
     from portal.domain.policy import Kind, Reason
-    from portal.services import cases, evidence
+    from portal.services.refunds import cases
+    from portal.services.uploads import evidence
 
     order = f.order(clock())
     stored = evidence.store(io.BytesIO(image_bytes("JPEG", (900, 1600), seed=4)), "error.jpg")

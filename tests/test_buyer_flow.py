@@ -206,7 +206,7 @@ def test_withdraw_plain_and_htmx(app, browser, clock):
 
 
 def test_answer_request_for_more_material(app, browser, clock):
-    from portal.services import cases
+    from portal.services.refunds import cases
 
     order = f.order(clock())
     login_order(browser, order)
@@ -239,7 +239,7 @@ def test_answer_request_for_more_material(app, browser, clock):
 
 
 def test_reapply_after_rejection(app, browser, clock):
-    from portal.services import cases
+    from portal.services.refunds import cases
 
     order = f.order(clock())
     login_order(browser, order)

@@ -9,8 +9,8 @@ from sqlalchemy import select
 
 from portal.extensions import db
 from portal.models import Event, Payout, RefundCase
-from portal.services.cancellations import cancel_order
 from portal.services.errors import DomainError
+from portal.services.refunds.cancellations import cancel_order
 from tests import factories as f
 from tests.live import serve, start_worker, worker_env
 
@@ -22,7 +22,7 @@ def test_cancelled_order_is_refunded_automatically(app, clock, tmp_path):
     keys = tmp_path / "keys"
     with AlipaySimulator(keys) as sim:
         app.config.update(DEV_KEYS_DIR=str(keys), ALIPAY_GATEWAY_URL=sim.url)
-        from portal.plugins_setup import init_plugins
+        from portal.plugins.startup import init_plugins
 
         init_plugins(app)
         order = f.order(clock(), channel="alipay", delivered_after=None, amount_fen=4321)
@@ -55,7 +55,7 @@ def test_cancelled_order_is_refunded_automatically(app, clock, tmp_path):
 
 def test_cancel_is_refused_with_an_open_case_or_used_goods(app, clock):
     from portal.domain.policy import Kind, Reason
-    from portal.services import cases
+    from portal.services.refunds import cases
 
     order = f.order(clock())
     cases.apply_for_refund(order, cases.ApplyInput(Kind.REFUND_ONLY, Reason.UNUSABLE, 100, "x"))

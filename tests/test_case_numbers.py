@@ -8,8 +8,8 @@ from types import SimpleNamespace
 import pytest
 
 from portal.domain.policy import Kind, Reason
-from portal.services import cases
-from portal.services.cancellations import cancel_order
+from portal.services.refunds import cases
+from portal.services.refunds.cancellations import cancel_order
 from tests import factories as f
 
 
@@ -55,6 +55,6 @@ def test_giving_up_after_every_try_is_taken_writes_nothing(app, clock, monkeypat
     order = f.order(clock(), amount_fen=100)
     with pytest.raises(RuntimeError, match="no free case number"):
         _apply(order)
-    from portal.services import orders
+    from portal.services.integration import orders
 
     assert orders.open_case(order) is None

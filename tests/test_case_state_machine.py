@@ -19,14 +19,15 @@ from hypothesis.stateful import (
 )
 from sqlalchemy import func, select
 
-from portal.channels import RefundResult, ResultStatus
 from portal.domain.policy import Kind, Reason
 from portal.domain.states import Role
 from portal.extensions import db
 from portal.models import Event, Order, Payout, RefundCase
-from portal.services import cases, settlement
+from portal.plugins.channels import RefundResult, ResultStatus
 from portal.services.actors import Actor
 from portal.services.errors import DomainError
+from portal.services.money import settlement
+from portal.services.refunds import cases
 from tests import factories as f
 
 

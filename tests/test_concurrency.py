@@ -10,9 +10,9 @@ from portal.domain.policy import Kind, Reason
 from portal.domain.states import Role
 from portal.extensions import db
 from portal.models import Event, Payout, RefundCase
-from portal.services import cases
 from portal.services.actors import Actor
 from portal.services.errors import ConcurrentChange, DomainError
+from portal.services.refunds import cases
 from tests import factories as f
 from tests.conftest import PG_URL
 

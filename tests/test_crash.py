@@ -21,10 +21,10 @@ from sqlalchemy import select
 from portal.domain.policy import Kind, Reason
 from portal.domain.states import Role
 from portal.extensions import db
+from portal.infra.queue import queue
 from portal.models import Payout, RefundCase
-from portal.queue import queue
-from portal.services import cases
 from portal.services.actors import Actor
+from portal.services.refunds import cases
 from tests import factories as f
 from tests.live import kill_group, serve, start_worker, worker_env
 
@@ -57,7 +57,7 @@ def test_killed_workers_pay_every_refund_exactly_once(app, clock, tmp_path, fork
         ALIPAY_GATEWAY_URL=sims["alipay"].url,
         ALIPAY_TIMEOUT=1,
     )
-    from portal.plugins_setup import init_plugins
+    from portal.plugins.startup import init_plugins
 
     init_plugins(app)  # now with the wechat and alipay channels
     clock.set(datetime.now(UTC))  # the worker processes run on the real clock
@@ -155,7 +155,7 @@ def _left_behind() -> list[dict]:
     from rq.exceptions import NoSuchJobError
     from rq.job import Job
 
-    from portal.queue import redis_connection
+    from portal.infra.queue import redis_connection
 
     conn = redis_connection()
     rows = []

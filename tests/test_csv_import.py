@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 
 from portal.extensions import db
 from portal.models import CardCode, Order
-from portal.services import csv_import, ingest, orders
+from portal.services.integration import csv_import, ingest, orders
 from tests import factories as f
 from tests.test_settlement import work
 

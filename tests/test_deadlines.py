@@ -15,10 +15,11 @@ from jobs.runtime import set_app
 from portal.domain.policy import Kind, Reason
 from portal.domain.states import Role
 from portal.extensions import db
+from portal.infra.queue import queue
 from portal.models import Event, Notice, Payout, RefundCase
-from portal.queue import queue
-from portal.services import cases, deadline_rules
 from portal.services.actors import Actor
+from portal.services.deadlines import deadline_rules
+from portal.services.refunds import cases
 from tests import factories as f
 from tests.test_settlement import work
 
@@ -90,7 +91,7 @@ def test_merchant_answer_stops_its_clock(app, clock):
     case = new_case(clock)
     shop = case.order.merchant
     u = f.staff("m1", "merchant", shop.slug)
-    from portal.services import disputes
+    from portal.services.refunds import disputes
 
     disputes.merchant_refuse(case, Actor(Role.MERCHANT, u.id, "m", merchant_id=shop.id), "no")
     clock.set(TUE_FEB_24)

@@ -10,7 +10,8 @@ from sqlalchemy import select
 from portal.domain.policy import Kind, Reason
 from portal.extensions import db
 from portal.models import Offer, RefundCase, Ticket
-from portal.services import cases, ledger
+from portal.services.money import ledger
+from portal.services.refunds import cases
 from tests import factories as f
 from tests.test_buyer_flow import login_order
 from tests.test_settlement import work

@@ -10,9 +10,10 @@ from portal.domain.policy import Kind, Reason
 from portal.domain.states import Role
 from portal.extensions import db
 from portal.models import Event, Freeze, Offer, Payout, RefundCase
-from portal.services import cases, disputes, ledger
 from portal.services.actors import BUYER, Actor
 from portal.services.errors import DomainError, Forbidden
+from portal.services.money import ledger
+from portal.services.refunds import cases, disputes
 from tests import factories as f
 from tests.test_settlement import work
 

@@ -19,8 +19,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from bench.stack import free_port
-from portal import gateway_http
-from portal.gateway_http import (
+from portal.infra import gateway_http
+from portal.infra.gateway_http import (
     GatewayHTTP,
     GatewayNoAnswer,
     GatewayTimeout,

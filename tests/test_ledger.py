@@ -11,8 +11,8 @@ from portal.domain import ledger as accounts
 from portal.domain.ledger import Unbalanced, check_balanced, move
 from portal.extensions import db
 from portal.models import Freeze
-from portal.services import ledger
 from portal.services.errors import DomainError
+from portal.services.money import ledger
 from tests import factories as f
 
 

@@ -12,10 +12,11 @@ from sqlalchemy import select
 from portal.domain.policy import Kind, Reason
 from portal.domain.states import Role
 from portal.extensions import db
-from portal.hookspecs import hookimpl
 from portal.models import Notice, RefundCase
-from portal.services import cases, delivery
+from portal.plugins.hookspecs import hookimpl
 from portal.services.actors import Actor
+from portal.services.messaging import delivery
+from portal.services.refunds import cases
 from tests import factories as f
 from tests.test_buyer_flow import login_order
 
@@ -99,7 +100,7 @@ class Hanging:
 )
 def test_failing_or_hanging_notifier_is_retried_and_the_case_goes_on(app, clock, plugin, message):
     app.config["NOTIFIER_TIMEOUT"] = 0.3
-    pm = app.extensions["portal.plugins"]
+    pm = app.extensions["portal.plugins.manager"]
     pm.register(plugin, name="bad-notifier")
     try:
         case = rejected_case(clock)  # the state change itself is not held up
@@ -118,7 +119,7 @@ def test_failing_or_hanging_notifier_is_retried_and_the_case_goes_on(app, clock,
 
 
 def test_notice_delivery_is_one_job_per_transaction_with_retries(app, clock, smtp):
-    from portal.queue import queue
+    from portal.infra.queue import queue
 
     rejected_case(clock)
     jobs = [j for j in queue().jobs if j.func_name == "jobs.notify.deliver_many"]
@@ -129,7 +130,7 @@ def test_notice_delivery_is_one_job_per_transaction_with_retries(app, clock, smt
 
 
 def test_no_delivery_jobs_when_the_inbox_is_the_only_channel(app, clock):
-    from portal.queue import queue
+    from portal.infra.queue import queue
 
     rejected_case(clock)  # no SMTP server, only the built-in log notifier
     assert not [j for j in queue().jobs if j.func_name.startswith("jobs.notify")]

@@ -13,9 +13,9 @@ from urllib.parse import urldefrag, urljoin, urlsplit
 
 import pytest
 
-from portal import demo
+from portal.dev import demo
 from portal.domain.policy import Kind, Reason
-from portal.services import cases
+from portal.services.refunds import cases
 from tests import factories as f
 from tests.conftest import Browser
 

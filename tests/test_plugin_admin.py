@@ -8,11 +8,11 @@ import pytest
 from sqlalchemy import func, select
 
 from portal.extensions import db
-from portal.hookspecs import hookimpl
 from portal.models import ChannelSwitch, Event, Payout, RefundCase
-from portal.plugin_settings import Setting
-from portal.services import channel_switches, settlement
+from portal.plugins.hookspecs import hookimpl
+from portal.plugins.settings import Setting
 from portal.services.errors import DomainError
+from portal.services.money import channel_switches, settlement
 from tests import factories as f
 from tests.test_settlement import approved_case, reviewer  # noqa: F401 - fixture
 
@@ -92,7 +92,7 @@ class SecretPlugin:
 
 def test_settings_page_never_shows_a_secret(app, browser):
     app.config["TESTPAY_KEY"] = SECRET
-    app.extensions["portal.plugins"].register(SecretPlugin(), name="testpay")
+    app.extensions["portal.plugins.manager"].register(SecretPlugin(), name="testpay")
     login(browser, "sup-s", "supervisor")
     page = browser.get("/review/plugins/settings").get_data(as_text=True)
     assert SECRET not in page
@@ -109,7 +109,7 @@ def test_settings_page_never_shows_a_secret(app, browser):
 
 
 def test_settings_check_form_validates(app, browser):
-    app.extensions["portal.plugins"].register(SecretPlugin(), name="testpay")
+    app.extensions["portal.plugins.manager"].register(SecretPlugin(), name="testpay")
     login(browser, "sup-c", "supervisor")
     page = browser.get("/review/plugins/settings").get_data(as_text=True)
     fields = dict(re.findall(r'<input id="(\w+)"[^>]*value="([^"]*)"', page))

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from portal import channels, hookspecs
+from portal.plugins import channels, hookspecs
 
 ROOT = Path(__file__).resolve().parent.parent
 DOC = (ROOT / "docs" / "plugins.md").read_text(encoding="utf-8")

@@ -1,18 +1,18 @@
-"""One test per hook in portal/hookspecs.py (test_plugin_docs.py checks that each has one)."""
+"""One test per hook in portal/plugins/hookspecs.py (test_plugin_docs.py checks that each has one)."""
 
 from __future__ import annotations
 
 from sqlalchemy import select
 
-from portal.channels import ArrivalWindow, RefundResult, ResultStatus
 from portal.extensions import db
-from portal.hookspecs import hookimpl
 from portal.models import Notice
-from portal.plugin_checks import check_channels
-from portal.plugin_loading import plugin_infos
-from portal.plugin_settings import Setting, setting_states
-from portal.plugins import make_plugin_manager
-from portal.services import delivery
+from portal.plugins.channels import ArrivalWindow, RefundResult, ResultStatus
+from portal.plugins.checks import check_channels
+from portal.plugins.hookspecs import hookimpl
+from portal.plugins.loading import plugin_infos
+from portal.plugins.manager import make_plugin_manager
+from portal.plugins.settings import Setting, setting_states
+from portal.services.messaging import delivery
 from tests.test_notifications import rejected_case
 
 
@@ -62,7 +62,7 @@ class Recorder:
 
 def test_hook_send_notice(app, clock):
     recorder = Recorder()
-    pm = app.extensions["portal.plugins"]
+    pm = app.extensions["portal.plugins.manager"]
     pm.register(recorder, name="recorder")
     try:
         case = rejected_case(clock)

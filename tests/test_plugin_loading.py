@@ -7,11 +7,11 @@ from importlib.metadata import EntryPoint, entry_points
 import pytest
 
 from portal import create_app
-from portal.channels import ArrivalWindow, RefundResult, ResultStatus
-from portal.hookspecs import hookimpl
-from portal.plugin_loading import BROKEN, LOADED, NOT_ALLOWED, load_entry_points, parse_allowed
-from portal.plugins import make_plugin_manager
-from portal.plugins_setup import PluginLoadError
+from portal.plugins.channels import ArrivalWindow, RefundResult, ResultStatus
+from portal.plugins.hookspecs import hookimpl
+from portal.plugins.loading import BROKEN, LOADED, NOT_ALLOWED, load_entry_points, parse_allowed
+from portal.plugins.manager import make_plugin_manager
+from portal.plugins.startup import PluginLoadError
 from tests.conftest import base_config
 
 
@@ -84,7 +84,7 @@ def test_broken_ok_starts_without_the_plugin_and_lists_it(tmp_path, redis_url):
     infos = {i.name: i for i in app.extensions["portal.plugin_infos"].values()}
     assert infos["ghostpay"].status == BROKEN
     assert infos["good"].channel_ids == ["goodpay"]
-    assert "goodpay" in app.extensions["portal.channels"]
+    assert "goodpay" in app.extensions["portal.plugins.channels"]
 
 
 def test_duplicate_channel_id_breaks_both_plugins(tmp_path, redis_url):
@@ -94,7 +94,7 @@ def test_duplicate_channel_id_breaks_both_plugins(tmp_path, redis_url):
     with pytest.raises(PluginLoadError, match="channel id 'goodpay' is registered more than once"):
         app_with(tmp_path, redis_url, pm)
     app = app_with(tmp_path, redis_url, pm, PLUGINS_BROKEN_OK=True)
-    assert "goodpay" not in app.extensions["portal.channels"]  # neither one gets payouts
+    assert "goodpay" not in app.extensions["portal.plugins.channels"]  # neither one gets payouts
     infos = app.extensions["portal.plugin_infos"]
     assert infos["first"].status == infos["second"].status == BROKEN
 
@@ -105,7 +105,7 @@ def test_missing_method_breaks_the_plugin_and_all_its_channels(tmp_path, redis_u
     with pytest.raises(PluginLoadError, match=r"plugin 'half'.*'halfpay' lacks the method"):
         app_with(tmp_path, redis_url, pm)
     app = app_with(tmp_path, redis_url, pm, PLUGINS_BROKEN_OK=True)
-    assert app.extensions["portal.channels"].ids() == []  # not even its good channel
+    assert app.extensions["portal.plugins.channels"].ids() == []  # not even its good channel
 
 
 def test_failing_hook_breaks_the_plugin(tmp_path, redis_url):

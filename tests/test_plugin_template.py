@@ -8,15 +8,15 @@ import tomllib
 
 import pytest
 
-from portal.channels import (
+from portal.plugins.channels import (
     ArrivalWindow,
     PaymentRef,
     RefundRequest,
     RefundResult,
     ResultStatus,
 )
-from portal.plugin_template import TemplateError, generate
-from portal.testing.conformance import ChannelConformance, ConformanceTarget
+from portal.plugins.conformance import ChannelConformance, ConformanceTarget
+from portal.plugins.scaffold import TemplateError, generate
 
 
 def test_generated_package_has_entry_point_skeleton_and_kit(app, tmp_path):

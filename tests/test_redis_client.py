@@ -7,11 +7,11 @@ import redis
 import redis.utils
 from redis import Redis
 
-from portal.redis_client import redis_client
+from portal.infra.redis_client import redis_client
 
 
 def _url(app) -> str:
-    from portal.embedded import start_embedded_redis
+    from portal.infra.embedded import start_embedded_redis
 
     return app.config.get("REDIS_URL") or start_embedded_redis(app.instance_path)
 
@@ -44,7 +44,7 @@ def test_a_new_connection_announces_the_version_without_looking_it_up(app, monke
 
 
 def test_the_portals_connections_are_such_clients(app, monkeypatch):
-    from portal.queue import redis_connection
+    from portal.infra.queue import redis_connection
 
     lookups: list[int] = []
     monkeypatch.setattr(redis.utils, "get_lib_version", lambda: lookups.append(1) or "0.0.0")

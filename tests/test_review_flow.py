@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from portal.domain.policy import Kind, Reason
 from portal.extensions import db
 from portal.models import Event, Payout, RefundCase
-from portal.services import cases
+from portal.services.refunds import cases
 from tests import factories as f
 
 

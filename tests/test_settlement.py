@@ -12,11 +12,11 @@ from jobs.runtime import set_app
 from portal.domain.policy import Kind, Reason
 from portal.domain.states import Role
 from portal.extensions import db
+from portal.infra.queue import queue
 from portal.models import Event, Payout, RefundCase
-from portal.queue import queue
-from portal.services import cases
 from portal.services.actors import Actor
 from portal.services.errors import DomainError
+from portal.services.refunds import cases
 from tests import factories as f
 from tests.fakes import signed
 
@@ -74,7 +74,7 @@ def test_unknown_after_money_moved_is_resolved_by_query_with_the_same_key(
     work(app)
     payout = db.session.scalar(select(Payout))
     assert payout.state == "unknown" and payout.next_attempt_at is not None
-    from portal.services import settlement
+    from portal.services.money import settlement
 
     settlement.settle(payout.id)  # the retry the scheduler would run
     db.session.expire_all()
@@ -86,7 +86,7 @@ def test_unknown_after_money_moved_is_resolved_by_query_with_the_same_key(
 
 
 def test_unknown_before_money_moved_is_resent_with_the_same_key(app, clock, reviewer, gateway):
-    from portal.services import settlement
+    from portal.services.money import settlement
 
     gateway.script = ["unknown"]
     approved_case(clock, reviewer)
@@ -267,7 +267,7 @@ def test_after_warm_up_a_settlement_compiles_no_statement(app, clock, reviewer, 
     for a refund that succeeds at once, and for one that is pending and then queried."""
     from jobs.warmup import warm_up
     from portal.models import Event, Notice
-    from portal.services import settlement
+    from portal.services.money import settlement
 
     case = approved_case(clock, reviewer)
     payout_id = db.session.scalar(select(Payout.id).where(Payout.case_id == case.id))
@@ -293,7 +293,7 @@ def test_enqueue_once_skips_a_waiting_copy_but_replaces_one_a_killed_worker_lost
     worker took off the queue and died with before the job could release its key."""
     from rq.job import JobStatus
 
-    from portal.queue import enqueue_once
+    from portal.infra.queue import enqueue_once
 
     first = enqueue_once("settle-7", 60, "bench.noop.noop", 7)
     assert first is not None
@@ -312,7 +312,7 @@ def test_enqueue_once_replaces_a_copy_a_worker_died_with_before_marking_it_start
     for it (the crash test's payout left 'created' after six sweeps)."""
     from rq.job import JobStatus
 
-    from portal.queue import enqueue_once, redis_connection
+    from portal.infra.queue import enqueue_once, redis_connection
 
     first = enqueue_once("settle-8", 60, "bench.noop.noop", 8)
     q = queue()
@@ -328,7 +328,7 @@ def test_enqueue_once_replaces_a_copy_a_worker_died_with_before_marking_it_start
 def test_enqueue_once_claim_of_a_killed_enqueuer_expires_within_seconds(app, monkeypatch):
     """An enqueuer that dies between claiming the key and writing the job id blocks the key
     for the short claim only, not for the whole ttl."""
-    import portal.queue as pq
+    import portal.infra.queue as pq
 
     conn = pq.redis_connection()
     name = "portal:once:settle-9"

@@ -13,9 +13,9 @@ from sqlalchemy import select
 
 from jobs.runtime import set_app
 from portal.extensions import db
+from portal.infra.queue import queue
 from portal.models import WebhookDelivery
-from portal.queue import queue
-from portal.services import signing, webhooks
+from portal.services.integration import signing, webhooks
 from tests import factories as f
 from tests.api_helpers import order_body, shop
 from tests.test_settlement import work

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from rq.job import Job, JobStatus
 
-from portal.queue import queue
+from portal.infra.queue import queue
 from tests.live import start_worker, worker_env
 
 

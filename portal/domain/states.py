@@ -1,6 +1,6 @@
 """The refund case state machine: one transitions table, who may take each edge.
 
-Every state change of a case goes through ``portal.services.transitions.transition``,
+Every state change of a case goes through ``portal.services.refunds.transitions.transition``,
 which consults :func:`check` here and writes an event in the same transaction.
 """
 

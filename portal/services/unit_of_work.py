@@ -6,7 +6,7 @@ from collections.abc import Callable
 from typing import TypeVar
 
 from portal.extensions import db
-from portal.services import evidence
+from portal.services.uploads import evidence
 
 T = TypeVar("T")
 

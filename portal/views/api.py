@@ -1,5 +1,5 @@
 """The shop's JSON API under /api/v1: orders in, delivery, use, cancellation; cases and
-payouts out. Thin: parse with the ``portal.api_schema`` models, call ``services.ingest``."""
+payouts out. Thin: parse with the ``portal.views.api_schema`` models, call ``services.ingest``."""
 
 from __future__ import annotations
 
@@ -9,7 +9,13 @@ from flask import Blueprint, Response, json, request
 from pydantic import ValidationError
 from sqlalchemy import select
 
-from portal.api_schema import (
+from portal.extensions import csrf, db, limiter
+from portal.models import Order, Payout, RefundCase
+from portal.services.errors import NotFound
+from portal.services.integration import ingest, orders
+from portal.services.policy_text import N_
+from portal.views.api_auth import Result, api_read, api_write, current_key
+from portal.views.api_schema import (
     ORDER_NO_PATTERN,
     CancelIn,
     CancelOut,
@@ -23,12 +29,6 @@ from portal.api_schema import (
     PayoutOut,
     UsageIn,
 )
-from portal.extensions import csrf, db, limiter
-from portal.models import Order, Payout, RefundCase
-from portal.services import ingest, orders
-from portal.services.errors import NotFound
-from portal.services.policy_text import N_
-from portal.views.api_auth import Result, api_read, api_write, current_key
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 csrf.exempt(bp)

@@ -16,11 +16,12 @@ from typing import Any
 from flask import Response, current_app, g, json, request
 from pydantic import ValidationError
 
-from portal.channels import MemoryReplayGuard, ReplayGuard
 from portal.extensions import db
 from portal.models import ApiKey
-from portal.services import api_keys, context, idempotency, signing
+from portal.plugins.channels import MemoryReplayGuard, ReplayGuard
+from portal.services import context
 from portal.services.errors import DomainError, NotFound
+from portal.services.integration import api_keys, idempotency, signing
 
 PROBLEM_TYPE = "/api/v1/problems/"
 IDEMPOTENCY_HEADER = "Idempotency-Key"
@@ -118,8 +119,8 @@ def replay_guard() -> ReplayGuard:
     guard = current_app.extensions.get("portal.api_replay_guard")
     if guard is None:
         if current_app.config.get("REDIS_URL"):
-            from portal.queue import redis_connection
-            from portal.replay import RedisReplayGuard
+            from portal.infra.queue import redis_connection
+            from portal.infra.replay import RedisReplayGuard
 
             app = current_app._get_current_object()
 

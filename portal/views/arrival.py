@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask_babel import gettext
 
 from portal.models import Payout
-from portal.plugins_setup import channels
+from portal.plugins.startup import channels
 
 
 def arrival_texts(payouts: list[Payout]) -> dict[int, str]:
@@ -16,7 +16,7 @@ def arrival_texts(payouts: list[Payout]) -> dict[int, str]:
         if p.channel not in registry:
             texts[p.id] = p.channel.removeprefix("manual:")
             continue
-        from portal.services.payouts import payment_ref
+        from portal.services.money.payouts import payment_ref
 
         channel = registry.get(p.channel)
         window = channel.arrival(payment_ref(p.case.order.payment))

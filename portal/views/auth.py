@@ -9,9 +9,9 @@ from flask_login import login_user, logout_user
 from sqlalchemy import select
 
 from portal.extensions import db, limiter, login_manager
-from portal.forms import EmptyForm, LoginForm
 from portal.models import User
-from portal.services.passwords import check_password
+from portal.services.accounts.passwords import check_password
+from portal.views.forms import EmptyForm, LoginForm
 
 bp = Blueprint("auth", __name__, url_prefix="/staff")
 

@@ -22,11 +22,14 @@ from portal.domain import states
 from portal.domain.policy import REASON_LABELS, Kind, Reason
 from portal.domain.states import State
 from portal.extensions import db, limiter
-from portal.forms import AnswerForm, ApplyForm, EmptyForm, LookupForm
 from portal.models import Evidence, Payout, RefundCase
-from portal.services import cases, context, evidence, orders
+from portal.services import context
 from portal.services.errors import DomainError
+from portal.services.integration import orders
+from portal.services.refunds import cases
+from portal.services.uploads import evidence
 from portal.views.arrival import arrival_texts
+from portal.views.forms import AnswerForm, ApplyForm, EmptyForm, LookupForm
 from portal.views.htmx_util import done, page_or_fragment
 from portal.views.upload_limits import reshow_on_too_large
 from portal.web import domain_message
@@ -167,7 +170,7 @@ def _apply_too_large(fields: MultiDict, message: str) -> ResponseReturnValue:
 def _apply_page(order, form: ApplyForm, status: int, keep_files: bool = False):
     from flask import current_app
 
-    from portal.services.evidence_images import MAX_SIDE
+    from portal.services.uploads.evidence_images import MAX_SIDE
     from portal.views import checklist
 
     return (
@@ -202,8 +205,8 @@ def case_page(case: RefundCase, error: str | None = None, status: int = 200) -> 
 
 
 def _case_context(case: RefundCase, answer_form: AnswerForm | None = None) -> dict:
-    from portal.services import tickets
-    from portal.services.timeline import timeline
+    from portal.services.refunds import tickets
+    from portal.services.refunds.timeline import timeline
     from portal.views.thread import thread_context
 
     return {

@@ -8,11 +8,12 @@ from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext
 
-from portal.forms import AppealForm, EmptyForm, MessageForm, OfferForm
-from portal.services import disputes, evidence, tickets
 from portal.services.actors import BUYER
 from portal.services.errors import DomainError
+from portal.services.refunds import disputes, tickets
+from portal.services.uploads import evidence
 from portal.views.buyer import _my_case, case_page
+from portal.views.forms import AppealForm, EmptyForm, MessageForm, OfferForm
 from portal.web import domain_message
 
 bp = Blueprint("buyer_disputes", __name__)

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, current_app, request
 
-from portal.channels import ChannelError, NotificationRejected
 from portal.extensions import csrf, db, limiter
-from portal.plugins_setup import channels
-from portal.services import settlement
+from portal.plugins.channels import ChannelError, NotificationRejected
+from portal.plugins.startup import channels
+from portal.services.money import settlement
 
 bp = Blueprint("callbacks", __name__, url_prefix="/callbacks")
 

@@ -6,8 +6,8 @@ from flask import Blueprint, Flask, redirect, render_template, session, url_for
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
 
-from portal.forms import EmptyForm
-from portal.services import notices
+from portal.services.messaging import notices
+from portal.views.forms import EmptyForm
 
 bp = Blueprint("inbox", __name__)
 

@@ -14,12 +14,14 @@ from portal.domain import ledger as accounts
 from portal.domain.policy import REASON_LABELS
 from portal.domain.states import OPEN_STATES, Role
 from portal.extensions import db
-from portal.forms import EmptyForm, MessageForm, OfferForm, ReasonForm
 from portal.models import Freeze, LedgerTransaction, Order, Posting, RefundCase
-from portal.services import cases, context, disputes, ledger
+from portal.services import context
 from portal.services.errors import DomainError
-from portal.services.timeline import timeline
+from portal.services.money import ledger
+from portal.services.refunds import cases, disputes
+from portal.services.refunds.timeline import timeline
 from portal.views.access import merchant_required, staff_actor
+from portal.views.forms import EmptyForm, MessageForm, OfferForm, ReasonForm
 from portal.views.htmx_util import done, page_or_fragment
 from portal.views.thread import thread_context
 from portal.web import domain_message

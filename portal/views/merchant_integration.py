@@ -10,10 +10,10 @@ from flask.typing import ResponseReturnValue
 from flask_babel import gettext
 from flask_login import current_user
 
-from portal.forms import ApiKeyForm, EmptyForm, ImportForm, WebhookForm
-from portal.services import api_keys, csv_import, webhooks
 from portal.services.errors import DomainError
+from portal.services.integration import api_keys, csv_import, webhooks
 from portal.views.access import merchant_required
+from portal.views.forms import ApiKeyForm, EmptyForm, ImportForm, WebhookForm
 from portal.views.htmx_util import page_or_fragment
 from portal.web import domain_message
 
@@ -46,7 +46,7 @@ def import_upload() -> ResponseReturnValue:
     token = secrets.token_hex(12)
     with open(os.path.join(csv_import.upload_dir(), f"{token}.csv"), "w", encoding="utf-8") as fh:
         fh.write(text)
-    from portal.queue import queue
+    from portal.infra.queue import queue
 
     job = queue().enqueue(
         "jobs.imports.run",
@@ -69,7 +69,7 @@ def import_status(token: str) -> ResponseReturnValue:
     from rq.exceptions import NoSuchJobError
     from rq.job import Job
 
-    from portal.queue import redis_connection
+    from portal.infra.queue import redis_connection
 
     try:
         job = Job.fetch(f"import-{token}", connection=redis_connection())

@@ -8,12 +8,13 @@ from flask_babel import gettext
 from sqlalchemy import select
 
 from portal.extensions import db
-from portal.forms import EmptyForm, ManualRouteForm, StatementForm
 from portal.models import Payout
-from portal.plugins_setup import channels
-from portal.services import bank_batches, context, payout_ops
+from portal.plugins.startup import channels
+from portal.services import context
 from portal.services.errors import DomainError
+from portal.services.money import bank_batches, payout_ops
 from portal.views.access import reviewer_required, staff_actor
+from portal.views.forms import EmptyForm, ManualRouteForm, StatementForm
 from portal.web import domain_message
 
 bp = Blueprint("payouts", __name__, url_prefix="/review/payouts")

@@ -6,12 +6,12 @@ from flask import Blueprint, current_app, flash, redirect, render_template, url_
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext
 
-from portal.plugin_forms import ChannelSwitchForm, settings_check_form
-from portal.plugin_loading import BROKEN
-from portal.plugin_settings import SettingState, setting_states
-from portal.plugins_setup import channels, loaded_plugins
-from portal.services import channel_switches
+from portal.plugins.forms import ChannelSwitchForm, settings_check_form
+from portal.plugins.loading import BROKEN
+from portal.plugins.settings import SettingState, setting_states
+from portal.plugins.startup import channels, loaded_plugins
 from portal.services.errors import DomainError
+from portal.services.money import channel_switches
 from portal.views.access import staff_actor, supervisor_required
 from portal.web import domain_message
 
@@ -65,7 +65,7 @@ def switch(channel_id: str, action: str) -> ResponseReturnValue:
 
 def _states() -> list[SettingState]:
     broken = {p.name for p in loaded_plugins() if p.status == BROKEN}
-    pm = current_app.extensions["portal.plugins"]
+    pm = current_app.extensions["portal.plugins.manager"]
     return setting_states(pm, current_app.config, skip=broken)
 
 

@@ -11,7 +11,14 @@ from portal.domain import states
 from portal.domain.policy import REASON_LABELS
 from portal.domain.states import Role, State
 from portal.extensions import db
-from portal.forms import (
+from portal.models import Payout, RefundCase
+from portal.services import context
+from portal.services.errors import DomainError
+from portal.services.integration import orders
+from portal.services.refunds import cases, disputes
+from portal.services.refunds.timeline import timeline
+from portal.views.access import reviewer_required, staff_actor
+from portal.views.forms import (
     ApproveForm,
     EmptyForm,
     FreezeForm,
@@ -20,11 +27,6 @@ from portal.forms import (
     OfferForm,
     ReasonForm,
 )
-from portal.models import Payout, RefundCase
-from portal.services import cases, context, disputes, orders
-from portal.services.errors import DomainError
-from portal.services.timeline import timeline
-from portal.views.access import reviewer_required, staff_actor
 from portal.views.htmx_util import done, page_or_fragment
 from portal.views.thread import thread_context
 from portal.web import domain_message
@@ -59,7 +61,7 @@ def queue() -> ResponseReturnValue:
 
 
 def _context(case: RefundCase, **forms):
-    from portal.services.evidence import same_picture_elsewhere
+    from portal.services.uploads.evidence import same_picture_elsewhere
     from portal.views.checklist import for_case
 
     order = case.order

@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from portal.domain.states import State
-from portal.forms import EmptyForm, MessageForm, OfferForm
 from portal.models import RefundCase
-from portal.services import disputes
-from portal.services.timeline import timeline
+from portal.services.refunds import disputes
+from portal.services.refunds.timeline import timeline
+from portal.views.forms import EmptyForm, MessageForm, OfferForm
 
 THREAD_KINDS = ("message", "offer", "offer_accepted", "transition", "applied")
 

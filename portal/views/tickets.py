@@ -7,11 +7,11 @@ from flask.typing import ResponseReturnValue
 from flask_babel import gettext
 
 from portal.extensions import db
-from portal.forms import MessageForm
 from portal.models import Ticket
-from portal.services import tickets
 from portal.services.errors import DomainError
+from portal.services.refunds import tickets
 from portal.views.access import reviewer_required, staff_actor
+from portal.views.forms import MessageForm
 from portal.web import domain_message
 
 bp = Blueprint("tickets", __name__, url_prefix="/review/tickets")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 
-from portal.channels import (
+from portal.plugins.channels import (
     ArrivalWindow,
     PaymentRef,
     PayoutChannel,

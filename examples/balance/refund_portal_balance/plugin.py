@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from portal.hookspecs import hookimpl
-from portal.plugin_settings import Setting
+from portal.plugins.hookspecs import hookimpl
+from portal.plugins.settings import Setting
 from refund_portal_balance.channel import BalanceChannel
 from refund_portal_balance.wallet import Wallet
 

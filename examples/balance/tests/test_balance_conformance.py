@@ -10,8 +10,8 @@ import pytest
 from refund_portal_balance.channel import BalanceChannel
 from refund_portal_balance.simulator import SimulatedWallet
 
-from portal.channels import PaymentRef, RefundRequest
-from portal.testing.conformance import ChannelConformance, ConformanceTarget, NotSupported
+from portal.plugins.channels import PaymentRef, RefundRequest
+from portal.plugins.conformance import ChannelConformance, ConformanceTarget, NotSupported
 
 
 class Target(ConformanceTarget):

@@ -7,8 +7,8 @@ from importlib.metadata import entry_points
 import refund_portal_balance.plugin as balance_plugin
 from refund_portal_balance.channel import BalanceChannel
 
-from portal.plugin_settings import Setting
-from portal.plugins import ChannelRegistry, make_plugin_manager
+from portal.plugins.manager import ChannelRegistry, make_plugin_manager
+from portal.plugins.settings import Setting
 
 
 def test_entry_point_loads_the_plugin():
@@ -36,7 +36,7 @@ def test_settings_are_declared_and_checked():
 def test_store_credit_lands_in_the_buyers_wallet(tmp_path):
     from refund_portal_balance.wallet import Wallet
 
-    from portal.channels import PaymentRef, RefundRequest, ResultStatus
+    from portal.plugins.channels import PaymentRef, RefundRequest, ResultStatus
 
     wallet = Wallet(tmp_path / "w.sqlite3")
     wallet.record_payment("W1", "alice", 500)

@@ -14,7 +14,8 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode
 from zoneinfo import ZoneInfo
 
-from portal.channels import (
+from portal.infra.gateway_http import GatewayError, GatewayHTTP, GatewayTimeout
+from portal.plugins.channels import (
     ArrivalWindow,
     MemoryReplayGuard,
     Notification,
@@ -27,7 +28,6 @@ from portal.channels import (
     ReplayGuard,
     ResultStatus,
 )
-from portal.gateway_http import GatewayError, GatewayHTTP, GatewayTimeout
 from refund_portal_alipay import signing
 from refund_portal_alipay.amounts import fen_to_yuan, yuan_to_fen
 

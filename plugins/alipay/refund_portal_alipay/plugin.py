@@ -7,9 +7,9 @@ from datetime import timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
-from portal.channels import ChannelError
-from portal.hookspecs import hookimpl
-from portal.plugin_settings import Setting
+from portal.plugins.channels import ChannelError
+from portal.plugins.hookspecs import hookimpl
+from portal.plugins.settings import Setting
 from refund_portal_alipay import signing
 from refund_portal_alipay.channel import DEFAULT_NOTIFY_MAX_AGE, AlipayChannel
 from refund_portal_alipay.devkeys import ensure_dev_keys

@@ -13,7 +13,7 @@ from refund_portal_alipay import signing
 from refund_portal_alipay.amounts import fen_to_yuan, yuan_to_fen
 from werkzeug.serving import make_server
 
-from portal.channels import PaymentRef, RefundRequest, ResultStatus
+from portal.plugins.channels import PaymentRef, RefundRequest, ResultStatus
 
 PAYMENT = PaymentRef("alipay", "2026112822001", "PAY-1", 10000)
 

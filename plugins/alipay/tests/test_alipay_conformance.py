@@ -14,8 +14,8 @@ from refund_portal_alipay.channel import CHINA
 from refund_portal_alipay.plugin import channel_from_settings
 from refund_portal_alipay.simulator import AlipaySimulator
 
-from portal.channels import PaymentRef, RefundRequest
-from portal.testing.conformance import ChannelConformance, ConformanceTarget
+from portal.plugins.channels import PaymentRef, RefundRequest
+from portal.plugins.conformance import ChannelConformance, ConformanceTarget
 
 CHINA_TIME = "%Y-%m-%d %H:%M:%S"
 

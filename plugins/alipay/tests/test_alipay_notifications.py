@@ -12,7 +12,7 @@ import pytest
 from refund_portal_alipay import signing
 from werkzeug.serving import make_server
 
-from portal.channels import NotificationRejected, PaymentRef, RefundRequest, ResultStatus
+from portal.plugins.channels import NotificationRejected, PaymentRef, RefundRequest, ResultStatus
 
 PAYMENT = PaymentRef("alipay", "2026112822001", "PAY-1", 10000)
 
@@ -146,7 +146,7 @@ def test_replayed_notify_id_is_rejected(channel, sim):
 def test_replay_guard_from_settings_is_shared_between_channels(sim, tmp_path):
     from refund_portal_alipay.plugin import channel_from_settings
 
-    from portal.channels import MemoryReplayGuard
+    from portal.plugins.channels import MemoryReplayGuard
 
     guard = MemoryReplayGuard()
     settings = {"DEV_KEYS_DIR": str(tmp_path / "keys"), "ALIPAY_GATEWAY_URL": sim.url}

@@ -7,8 +7,8 @@ from importlib.metadata import entry_points
 import pytest
 from refund_portal_alipay.channel import AlipayChannel
 
-from portal.channels import ChannelError
-from portal.plugins import ChannelRegistry, make_plugin_manager
+from portal.plugins.channels import ChannelError
+from portal.plugins.manager import ChannelRegistry, make_plugin_manager
 
 
 def test_entry_point_is_registered():
@@ -79,7 +79,7 @@ def test_dev_keys_are_made_once_and_reused(tmp_path):
 def test_declared_settings_check_values_without_showing_secrets(tmp_path):
     from refund_portal_alipay.devkeys import ensure_dev_keys
 
-    from portal.plugin_settings import setting_states
+    from portal.plugins.settings import setting_states
 
     keys = ensure_dev_keys(tmp_path)
     config = {

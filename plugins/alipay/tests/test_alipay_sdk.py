@@ -48,7 +48,7 @@ def test_sdk_verifies_the_simulators_notification(sim, channel):
 
     from werkzeug.serving import make_server
 
-    from portal.channels import PaymentRef, RefundRequest
+    from portal.plugins.channels import PaymentRef, RefundRequest
 
     bodies: list[bytes] = []
 

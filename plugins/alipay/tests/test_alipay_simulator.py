@@ -14,7 +14,7 @@ import requests
 from refund_portal_alipay import signing
 from refund_portal_alipay.plugin import channel_from_settings
 
-from portal.channels import PaymentRef, RefundRequest, ResultStatus
+from portal.plugins.channels import PaymentRef, RefundRequest, ResultStatus
 
 
 def control(sim, path: str) -> str:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from portal.channels import (
+from portal.plugins.channels import (
     ArrivalWindow,
     ChannelError,
     PaymentRef,

@@ -13,9 +13,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from portal.channels import ChannelError
-from portal.hookspecs import hookimpl
-from portal.plugin_settings import Setting
+from portal.plugins.channels import ChannelError
+from portal.plugins.hookspecs import hookimpl
+from portal.plugins.settings import Setting
 from refund_portal_bank.channel import BankChannel
 from refund_portal_bank.records import Debtor
 

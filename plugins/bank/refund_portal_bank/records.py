@@ -12,7 +12,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from portal.channels import RefundRequest
+from portal.plugins.channels import RefundRequest
 
 MAX_END_TO_END_ID = 35  # ISO 20022 Max35Text
 MAX_NAME = 140  # Max140Text (names, remittance information)

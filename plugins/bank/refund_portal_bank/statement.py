@@ -20,7 +20,7 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from datetime import date
 
-from portal.channels import ResultStatus, StatementLine
+from portal.plugins.channels import ResultStatus, StatementLine
 from refund_portal_bank.amounts import AmountError, yuan_to_fen
 from refund_portal_bank.xmlutil import Finder, parse_untrusted, split_tag
 

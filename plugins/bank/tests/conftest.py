@@ -11,7 +11,7 @@ from refund_portal_bank.batch import CHINA_STANDARD_TIME
 from refund_portal_bank.channel import BankChannel
 from refund_portal_bank.plugin import debtor_from_settings
 
-from portal.channels import PaymentRef, RefundRequest
+from portal.plugins.channels import PaymentRef, RefundRequest
 
 NOW = datetime(2025, 3, 3, 10, 30, 0, tzinfo=CHINA_STANDARD_TIME)
 

@@ -6,7 +6,7 @@ import pytest
 from refund_portal_bank.channel import BankChannel
 from refund_portal_bank.plugin import debtor_from_settings
 
-from portal.channels import ArrivalWindow, ChannelError, ResultStatus
+from portal.plugins.channels import ArrivalWindow, ChannelError, ResultStatus
 
 
 def test_identity_and_arrival(channel, req):
@@ -83,7 +83,7 @@ def test_end_to_end_id_must_fit_iso20022(channel, req):
 
 
 def test_core_style_keys_are_accepted(channel, req):
-    # portal.services.payouts.new_key(): "RP" + 30 upper-case hex digits = 32 characters.
+    # portal.services.money.payouts.new_key(): "RP" + 30 upper-case hex digits = 32 characters.
     key = "RP" + "0123456789ABCDEF0123456789ABCD"
     assert channel.execute_refund(req(key)).status is ResultStatus.PENDING
 

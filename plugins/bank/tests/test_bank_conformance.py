@@ -18,8 +18,8 @@ from refund_portal_bank.channel import BankChannel
 from refund_portal_bank.plugin import debtor_from_settings
 from refund_portal_bank.simulator import statement_for
 
-from portal.channels import PaymentRef, RefundRequest, RefundResult, ResultStatus
-from portal.testing.conformance import (
+from portal.plugins.channels import PaymentRef, RefundRequest, RefundResult, ResultStatus
+from portal.plugins.conformance import (
     ChannelConformance,
     ConformanceTarget,
     NotSupported,

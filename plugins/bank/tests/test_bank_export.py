@@ -9,7 +9,7 @@ from datetime import datetime
 
 import pytest
 
-from portal.channels import ChannelError
+from portal.plugins.channels import ChannelError
 
 NS = {"p": "urn:iso:std:iso:20022:tech:xsd:pain.001.001.03"}
 

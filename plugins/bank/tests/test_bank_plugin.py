@@ -9,8 +9,8 @@ import pytest
 import refund_portal_bank.plugin as bank_plugin
 from refund_portal_bank.channel import BankChannel
 
-from portal.channels import ChannelError
-from portal.plugins import ChannelRegistry, make_plugin_manager
+from portal.plugins.channels import ChannelError
+from portal.plugins.manager import ChannelRegistry, make_plugin_manager
 
 
 def test_entry_point_is_declared():

@@ -9,7 +9,7 @@ from datetime import date
 import pytest
 from refund_portal_bank.simulator import statement_for
 
-from portal.channels import ChannelError, ResultStatus, StatementLine
+from portal.plugins.channels import ChannelError, ResultStatus, StatementLine
 
 CAMT02 = "urn:iso:std:iso:20022:tech:xsd:camt.053.001.02"
 

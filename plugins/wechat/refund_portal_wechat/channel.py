@@ -15,7 +15,14 @@ from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import quote
 
-from portal.channels import (
+from portal.infra.gateway_http import (
+    GatewayError,
+    GatewayHTTP,
+    GatewayResponse,
+    GatewayTimeout,
+    GatewayUnreachable,
+)
+from portal.plugins.channels import (
     ArrivalWindow,
     MemoryReplayGuard,
     Notification,
@@ -27,13 +34,6 @@ from portal.channels import (
     RefundResult,
     ReplayGuard,
     ResultStatus,
-)
-from portal.gateway_http import (
-    GatewayError,
-    GatewayHTTP,
-    GatewayResponse,
-    GatewayTimeout,
-    GatewayUnreachable,
 )
 from refund_portal_wechat import crypto
 

@@ -12,9 +12,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from portal.channels import ChannelError, MemoryReplayGuard
-from portal.hookspecs import hookimpl
-from portal.plugin_settings import Setting
+from portal.plugins.channels import ChannelError, MemoryReplayGuard
+from portal.plugins.hookspecs import hookimpl
+from portal.plugins.settings import Setting
 from refund_portal_wechat.channel import WechatChannel
 from refund_portal_wechat.devkeys import ensure_dev_keys
 

@@ -15,7 +15,7 @@ from refund_portal_wechat.simulator import WechatSimulator
 from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
-from portal.channels import (
+from portal.plugins.channels import (
     MemoryReplayGuard,
     NotificationRejected,
     PaymentRef,

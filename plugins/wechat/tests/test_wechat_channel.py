@@ -10,7 +10,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from refund_portal_wechat.simulator import WechatSimulator
 
-from portal.channels import ArrivalWindow, RefundRequest, ResultStatus
+from portal.plugins.channels import ArrivalWindow, RefundRequest, ResultStatus
 
 S = ResultStatus
 

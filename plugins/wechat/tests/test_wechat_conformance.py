@@ -10,8 +10,8 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from refund_portal_wechat import crypto
 from refund_portal_wechat.simulator import WechatSimulator, build_notification
 
-from portal.channels import PaymentRef, RefundRequest
-from portal.testing.conformance import ChannelConformance, ConformanceTarget
+from portal.plugins.channels import PaymentRef, RefundRequest
+from portal.plugins.conformance import ChannelConformance, ConformanceTarget
 
 
 class WechatTarget(ConformanceTarget):

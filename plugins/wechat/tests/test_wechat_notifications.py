@@ -11,7 +11,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from refund_portal_wechat import crypto
 from refund_portal_wechat.simulator import WechatSimulator
 
-from portal.channels import NotificationRejected, ResultStatus
+from portal.plugins.channels import NotificationRejected, ResultStatus
 
 S = ResultStatus
 

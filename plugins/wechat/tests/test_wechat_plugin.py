@@ -8,8 +8,8 @@ import pytest
 from refund_portal_wechat import plugin
 from refund_portal_wechat.channel import WechatChannel
 
-from portal.channels import ChannelError, MemoryReplayGuard, ResultStatus
-from portal.plugins import ChannelRegistry, make_plugin_manager
+from portal.plugins.channels import ChannelError, MemoryReplayGuard, ResultStatus
+from portal.plugins.manager import ChannelRegistry, make_plugin_manager
 
 
 def test_entry_point_is_registered():

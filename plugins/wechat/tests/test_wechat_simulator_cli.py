@@ -11,7 +11,7 @@ import time
 import pytest
 import requests
 
-from portal.channels import ResultStatus
+from portal.plugins.channels import ResultStatus
 
 
 def _start(keys_dir: str, *extra: str) -> tuple[subprocess.Popen, str]:
@@ -69,7 +69,7 @@ def test_cli_simulator_logs_a_line_per_request_unless_quiet(keys_dir, extra, log
 
 
 def test_cli_simulator_over_http_controls(cli_sim, make_channel, new_refund):
-    from portal.channels import PaymentRef
+    from portal.plugins.channels import PaymentRef
 
     url = cli_sim
     trade = {"transaction_id": "4200CLI0001", "out_trade_no": "CLI-1", "total_fen": 500}

@@ -1,0 +1,1 @@
+"""The development server and its demo data and gateway simulators (`refund-portal dev`)."""

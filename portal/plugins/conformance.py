@@ -1,0 +1,258 @@
+"""The payout channel conformance kit: a pytest plugin plugin authors run against their channel.
+
+Installing ``refund-portal`` registers this module as a pytest plugin (the ``pytest11``
+entry point ``refund_portal_conformance``). To run the kit, a plugin's test suite
+
+1. provides a ``conformance_target`` fixture returning a :class:`ConformanceTarget`:
+   the channel, pointed at the gateway's simulator or sandbox, plus the few things
+   only the simulator can do (capture a payment, count money movements, misbehave);
+2. collects the checks by subclassing :class:`ChannelConformance`::
+
+       class TestConformance(ChannelConformance):
+           pass
+
+The checks follow the invariants of ``docs/plugins.md``: the same key twice moves money
+once; an unknown outcome is resolved by a query with the same key; partial refunds up to
+the captured amount succeed; an over-refund is refused; a forged notification is rejected;
+results carry the gateway's reference. A capability a channel does not have (a bank
+transfer has no synchronous call to time out, and no notifications) raises
+:class:`NotSupported` in the target and the check is skipped with that reason.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
+
+import pytest
+
+from portal.plugins.channels import (
+    ArrivalWindow,
+    Notification,
+    NotificationRejected,
+    PaymentRef,
+    PayoutChannel,
+    RefundRequest,
+    RefundResult,
+    ResultStatus,
+)
+from portal.plugins.manager import REQUIRED_CHANNEL_METHODS
+
+S = ResultStatus
+T = TypeVar("T")
+Headers = Mapping[str, str]
+
+
+class NotSupported(Exception):
+    """Raised by a target for a capability its channel does not have; the check is skipped."""
+
+
+class ConformanceTarget:
+    """What the kit needs from a plugin's test suite: a channel and its gateway's simulator.
+
+    Override the methods marked *required*; the others have defaults or raise
+    :class:`NotSupported`.
+    """
+
+    #: the channel under test, pointed at the simulator or sandbox (*required*)
+    channel: PayoutChannel
+    #: how long ``settle`` waits for a PENDING refund to become final (seconds)
+    settle_timeout_s: float = 10.0
+    #: False when the channel cannot know the captured amount, so that only the core's
+    #: row-locked check (invariant 1) stands between a payment and an over-refund
+    refuses_over_refunds: bool = True
+
+    def new_payment(self, captured_fen: int) -> PaymentRef:
+        """*Required.* Create a captured payment of ``captured_fen`` at the gateway."""
+        raise NotImplementedError("ConformanceTarget.new_payment(captured_fen)")
+
+    def movements(self, idempotency_key: str) -> int:
+        """*Required.* How many times money moved at the gateway under this key."""
+        raise NotImplementedError("ConformanceTarget.movements(idempotency_key)")
+
+    def settle(self, request: RefundRequest, result: RefundResult) -> RefundResult:
+        """The final result of a refund. Default: query while it is PENDING, until timeout.
+
+        Override when money moves outside ``execute_refund`` (a bank batch and its
+        statement), returning the result the statement gives.
+        """
+        deadline = time.monotonic() + self.settle_timeout_s
+        while result.status in (S.PENDING, S.UNKNOWN) and time.monotonic() < deadline:
+            time.sleep(0.05)
+            result = self.channel.query_refund(request)
+        return result
+
+    def time_out_next_call_after_moving_money(self) -> None:
+        """Make the next ``execute_refund`` move the money and then time out (no answer)."""
+        raise NotSupported("this target cannot make the gateway time out after moving money")
+
+    def genuine_notification(self, request: RefundRequest) -> tuple[Headers, bytes]:
+        """Headers and body of a genuine gateway notification about a settled refund."""
+        raise NotSupported("this channel takes no notifications")
+
+    def forged_notification(self, request: RefundRequest) -> tuple[Headers, bytes]:
+        """Headers and body of a notification about the refund that the gateway did NOT sign."""
+        raise NotSupported("this channel takes no notifications")
+
+    def close(self) -> None:
+        """Stop the simulator (called by the fixture's teardown, if it wants)."""
+
+
+def new_request(payment: PaymentRef, amount_fen: int, key: str | None = None) -> RefundRequest:
+    """A refund request with a fresh idempotency key (as the core makes one per payout)."""
+    return RefundRequest(
+        key or "CK" + uuid.uuid4().hex[:24].upper(), payment, amount_fen, reason="conformance kit"
+    )
+
+
+def _supported(call: Callable[..., T], *args: Any) -> T:
+    try:
+        return call(*args)
+    except NotSupported as exc:
+        pytest.skip(str(exc))
+
+
+def _final(target: ConformanceTarget, request: RefundRequest) -> RefundResult:
+    first = target.channel.execute_refund(request)
+    assert isinstance(first, RefundResult), f"execute_refund returned {first!r}"
+    return target.settle(request, first)
+
+
+class ChannelConformance:
+    """The kit's checks. Subclass it as ``TestConformance`` in a test module to run them."""
+
+    def test_channel_shape(self, conformance_target: ConformanceTarget) -> None:
+        """An id, a label and every required method; arrival is a valid window."""
+        channel = conformance_target.channel
+        assert isinstance(channel.id, str) and channel.id, "the channel needs a non-empty id"
+        assert isinstance(channel.label, str) and channel.label, "the channel needs a label"
+        for name in REQUIRED_CHANNEL_METHODS:
+            assert callable(getattr(channel, name, None)), f"the channel lacks {name}()"
+        payment = conformance_target.new_payment(100)
+        assert payment.channel == channel.id, "new_payment must return a payment of this channel"
+        window = channel.arrival(payment)
+        assert isinstance(window, ArrivalWindow)
+        assert window.unit in ("instant", "working_days"), window
+        assert 0 <= window.low <= window.high, window
+
+    def test_full_refund_carries_the_gateway_reference(
+        self, conformance_target: ConformanceTarget
+    ) -> None:
+        """A refund of the whole payment succeeds once, and says under which reference."""
+        payment = conformance_target.new_payment(1000)
+        request = new_request(payment, 1000)
+        first = conformance_target.channel.execute_refund(request)
+        assert first.status in (S.SUCCEEDED, S.PENDING), first
+        assert first.gateway_reference, "an accepted refund must carry the gateway's reference"
+        final = conformance_target.settle(request, first)
+        assert final.status is S.SUCCEEDED, final
+        assert final.gateway_reference, "a settled refund must carry the gateway's reference"
+        assert conformance_target.movements(request.idempotency_key) == 1
+        if first.status is S.SUCCEEDED:
+            query = conformance_target.channel.query_refund(request)
+            assert query.status is S.SUCCEEDED, query
+            assert query.gateway_reference == first.gateway_reference, (
+                "query_refund must report the same gateway reference as execute_refund"
+            )
+
+    def test_same_key_twice_moves_money_once(self, conformance_target: ConformanceTarget) -> None:
+        """Executing the same request again (a retry) never moves money a second time."""
+        payment = conformance_target.new_payment(800)
+        request = new_request(payment, 800)
+        first = conformance_target.channel.execute_refund(request)
+        again = conformance_target.channel.execute_refund(request)
+        assert again.status in (S.SUCCEEDED, S.PENDING), again
+        assert again.gateway_reference == first.gateway_reference
+        final = conformance_target.settle(request, again)
+        assert final.status is S.SUCCEEDED, final
+        third = conformance_target.channel.execute_refund(request)
+        assert third.status is not S.FAILED, f"a retry after success must not fail: {third}"
+        assert conformance_target.movements(request.idempotency_key) == 1
+
+    def test_unknown_is_resolved_by_query_with_the_same_key(
+        self, conformance_target: ConformanceTarget
+    ) -> None:
+        """A timeout after money moved is UNKNOWN (not failed); a query with the key resolves it."""
+        payment = conformance_target.new_payment(990)
+        request = new_request(payment, 990)
+        _supported(conformance_target.time_out_next_call_after_moving_money)
+        first = conformance_target.channel.execute_refund(request)
+        assert first.status is S.UNKNOWN, f"a timeout must be UNKNOWN, got {first}"
+        assert conformance_target.movements(request.idempotency_key) == 1
+        resolved = conformance_target.settle(
+            request, conformance_target.channel.query_refund(request)
+        )
+        assert resolved.status is S.SUCCEEDED, resolved
+        assert resolved.gateway_reference
+        retry = conformance_target.channel.execute_refund(request)
+        assert retry.status is not S.FAILED, retry
+        assert conformance_target.movements(request.idempotency_key) == 1
+
+    def test_partial_refunds_up_to_the_captured_amount(
+        self, conformance_target: ConformanceTarget
+    ) -> None:
+        """Several partial refunds, each with its own key, add up to the captured amount."""
+        payment = conformance_target.new_payment(1000)
+        requests = [new_request(payment, fen) for fen in (300, 200, 500)]
+        results = [_final(conformance_target, r) for r in requests]
+        assert [r.status for r in results] == [S.SUCCEEDED] * 3, results
+        references = [r.gateway_reference for r in results]
+        assert all(references), references  # Alipay names the trade, WeChat each refund
+        assert [conformance_target.movements(r.idempotency_key) for r in requests] == [1, 1, 1]
+
+    def test_over_refund_is_refused(self, conformance_target: ConformanceTarget) -> None:
+        """A refund beyond what is left of the captured amount fails and moves nothing."""
+        if not conformance_target.refuses_over_refunds:
+            pytest.skip("the channel cannot see the captured amount; the core's check stands")
+        payment = conformance_target.new_payment(1000)
+        first = new_request(payment, 600)
+        assert _final(conformance_target, first).status is S.SUCCEEDED
+        over = new_request(payment, 401)
+        result = _final(conformance_target, over)
+        assert result.status is S.FAILED, f"an over-refund must fail, got {result}"
+        assert result.message or result.code, "say why the refund was refused"
+        assert conformance_target.movements(over.idempotency_key) == 0
+
+    def test_forged_notification_is_rejected(self, conformance_target: ConformanceTarget) -> None:
+        """A notification the gateway did not sign is rejected; the genuine one is accepted."""
+        payment = conformance_target.new_payment(1200)
+        request = new_request(payment, 1200)
+        result = _final(conformance_target, request)
+        assert result.status is S.SUCCEEDED, result
+        headers, body = _supported(conformance_target.forged_notification, request)
+        with pytest.raises(NotificationRejected):
+            conformance_target.channel.parse_notification(headers, body)
+        with pytest.raises(NotificationRejected):
+            conformance_target.channel.parse_notification({}, b"")
+        headers, body = conformance_target.genuine_notification(request)
+        note, reply = conformance_target.channel.parse_notification(headers, body)
+        assert isinstance(note, Notification)
+        assert note.idempotency_key == request.idempotency_key
+        assert note.status is S.SUCCEEDED
+        assert note.gateway_reference == result.gateway_reference
+        assert note.amount_fen in (None, 1200)
+        assert 200 <= reply.status_code < 300
+
+
+@pytest.fixture
+def conformance_target() -> ConformanceTarget:
+    """Overridden by the plugin's tests; this default says what to provide."""
+    raise pytest.UsageError(
+        "define a `conformance_target` fixture returning a "
+        "portal.plugins.conformance.ConformanceTarget for your channel (see docs/plugins.md)"
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Register the kit's marker."""
+    config.addinivalue_line("markers", "conformance: a check of the payout channel kit")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark every check collected from a ChannelConformance subclass."""
+    for item in items:
+        cls = getattr(item, "cls", None)
+        if cls is not None and issubclass(cls, ChannelConformance):
+            item.add_marker(pytest.mark.conformance)

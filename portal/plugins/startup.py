@@ -1,0 +1,85 @@
+"""Loading plugins into the app at start-up and checking the channels they register."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+from portal.plugins.channels import ChannelError, MemoryReplayGuard, ReplayGuard
+from portal.plugins.checks import check_channels, check_settings
+from portal.plugins.loading import BROKEN, PluginInfo, parse_allowed, plugin_infos
+from portal.plugins.manager import ChannelRegistry, make_plugin_manager
+
+
+class PluginLoadError(ChannelError):
+    """A plugin is broken and the configuration does not allow starting without it."""
+
+
+def init_plugins(app: Flask) -> None:
+    """Load plugins, build the channel registry; a broken plugin or missing channel fails start-up.
+
+    With ``PLUGINS_BROKEN_OK`` true the portal starts without the broken plugins (and
+    shows them as broken on the plugins page); none of their channels is loaded.
+    """
+    pm = app.config.get("PLUGIN_MANAGER") or make_plugin_manager(
+        allowed=parse_allowed(app.config.get("PLUGINS_ALLOWED"))
+    )
+    settings = dict(app.config)
+    settings.setdefault("REPLAY_GUARD", _replay_guard(app))
+    settings.setdefault("DEV_KEYS_DIR", app.config.get("DEV_KEYS_DIR"))
+    infos = plugin_infos(pm)
+    check_settings(pm, infos)
+    registry = check_channels(pm, settings, infos)
+    broken = [info for info in infos.values() if info.status == BROKEN]
+    if broken and not _truthy(app.config.get("PLUGINS_BROKEN_OK")):
+        raise PluginLoadError(
+            "; ".join(f"{i.describe()}: {'; '.join(i.problems)}" for i in broken)
+            + ". Fix or uninstall it, leave it out of PORTAL_PLUGINS_ALLOWED, or set "
+            "PORTAL_PLUGINS_BROKEN_OK=true to start without it."
+        )
+    for info in broken:
+        app.logger.error("starting without %s: %s", info.describe(), "; ".join(info.problems))
+    missing = [cid for cid in app.config.get("REQUIRED_CHANNELS") or [] if cid not in registry]
+    if missing:
+        raise ChannelError(
+            "required payout channel(s) not loaded: "
+            + ", ".join(missing)
+            + f" (loaded: {', '.join(registry.ids()) or 'none'})"
+        )
+    app.extensions["portal.plugins.manager"] = pm
+    app.extensions["portal.plugins.channels"] = registry
+    app.extensions["portal.plugin_infos"] = infos
+
+
+def channels() -> ChannelRegistry:
+    """The running app's channel registry."""
+    from flask import current_app
+
+    return current_app.extensions["portal.plugins.channels"]
+
+
+def loaded_plugins() -> list[PluginInfo]:
+    """Every plugin the running app knows of (loaded, broken or not allowed), by name."""
+    from flask import current_app
+
+    return sorted(current_app.extensions["portal.plugin_infos"].values(), key=lambda i: i.name)
+
+
+def _truthy(value: object) -> bool:
+    if isinstance(value, str):
+        return value.strip().lower() in ("1", "true", "yes", "on")
+    return bool(value)
+
+
+def _replay_guard(app: Flask) -> ReplayGuard:
+    """Redis-backed when Redis is configured (shared by all processes), else in-memory."""
+    if not app.config.get("REDIS_URL"):
+        return MemoryReplayGuard()
+    from portal.infra.replay import RedisReplayGuard
+
+    def connect():
+        with app.app_context():
+            from portal.infra.queue import redis_connection
+
+            return redis_connection()
+
+    return RedisReplayGuard(connect)

@@ -1,0 +1,1 @@
+"""Working-day deadlines: the rules that fire when a case or payout is late, and the sweep."""

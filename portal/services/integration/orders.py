@@ -1,0 +1,122 @@
+"""Orders as the buyer and the rules see them: lookup, facts, refundable amount, code reveal."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import func, select
+
+from portal.domain.policy import OrderFacts
+from portal.domain.states import State
+from portal.extensions import db
+from portal.models import CardCode, Order, Payout, RefundCase
+from portal.services import context
+from portal.services.accounts.passwords import check_password
+from portal.services.actors import BUYER
+from portal.services.errors import NotFound
+from portal.services.policy_text import N_
+from portal.services.refunds.transitions import record
+
+LOCAL_TZ = ZoneInfo("Asia/Shanghai")
+#: payout states that count against what is still refundable
+PAYOUT_COMMITTED = ("created", "pending", "unknown", "succeeded")
+
+
+def lookup(order_no: str, contact: str, password: str) -> Order:
+    """Find an order by number + contact + query password; NotFound (same message) otherwise."""
+    order = db.session.scalar(select(Order).where(Order.order_no == order_no.strip()))
+    ok = check_password(order.query_password_hash if order else None, password)
+    if not order or not ok or order.buyer_contact.strip().lower() != contact.strip().lower():
+        raise NotFound(
+            N_("No order matches that order number, contact and query password."),
+            rule="lookup",
+        )
+    return order
+
+
+def get_by_no(order_no: str) -> Order:
+    """The order with this number, or NotFound."""
+    order = db.session.scalar(select(Order).where(Order.order_no == order_no))
+    if order is None:
+        raise NotFound(N_("Order not found."), rule="order")
+    return order
+
+
+def committed_fen(order: Order, exclude_case_id: int | None = None) -> int:
+    """Money refunded or on its way on this order (payouts, and approved cases not yet paid)."""
+    paid_out = db.session.scalar(
+        select(func.coalesce(func.sum(Payout.amount_fen), 0)).where(
+            Payout.order_id == order.id, Payout.state.in_(PAYOUT_COMMITTED)
+        )
+    )
+    waiting = select(func.coalesce(func.sum(RefundCase.amount_approved_fen), 0)).where(
+        RefundCase.order_id == order.id, RefundCase.state == str(State.APPROVED)
+    )
+    if exclude_case_id is not None:
+        waiting = waiting.where(RefundCase.id != exclude_case_id)
+    return int(paid_out or 0) + int(db.session.scalar(waiting) or 0)
+
+
+def refundable_fen(order: Order, exclude_case_id: int | None = None) -> int:
+    """Paid minus everything already refunded or in flight."""
+    paid = order.payment.captured_fen if order.payment else order.amount_fen
+    if order.paid_at is None:
+        return 0
+    return max(0, paid - committed_fen(order, exclude_case_id))
+
+
+def facts(order: Order, exclude_case_id: int | None = None) -> OrderFacts:
+    """The facts eligibility rules need, with times in China time for messages."""
+    product = order.product
+
+    def local(dt):
+        return dt.astimezone(LOCAL_TZ) if dt else None
+
+    window_days = (
+        product.refund_window_days
+        if product.policy_overrides_window
+        else int(context.setting("REFUND_WINDOW_DAYS"))
+    )
+    return OrderFacts(
+        paid_at=local(order.paid_at),
+        delivered_at=local(order.delivered_at),
+        cancelled_at=local(order.cancelled_at),
+        goods_used=order.goods_used,
+        delivery_sla=timedelta(minutes=product.delivery_sla_minutes),
+        refund_window=timedelta(days=window_days),
+        policy_overrides_window=product.policy_overrides_window,
+        policy_text=product.policy_text,
+        refundable_fen=refundable_fen(order, exclude_case_id),
+    )
+
+
+def open_case(order: Order) -> RefundCase | None:
+    """The order's open case, if any."""
+    return db.session.scalar(select(RefundCase).where(RefundCase.open_order_id == order.id))
+
+
+def cases_of(order: Order) -> list[RefundCase]:
+    """Every case on the order, newest first."""
+    return list(
+        db.session.scalars(
+            select(RefundCase).where(RefundCase.order_id == order.id).order_by(RefundCase.id.desc())
+        )
+    )
+
+
+def visible_codes(order: Order) -> list[CardCode]:
+    """Card codes the buyer may still see (returned ones are withdrawn from view)."""
+    return [c for c in order.codes if c.returned_at is None]
+
+
+def reveal_code(order: Order, code_id: int) -> CardCode:
+    """Show a card code to the buyer, logging the first reveal (evidence for reviews)."""
+    code = db.session.get(CardCode, code_id)
+    if code is None or code.order_id != order.id or code.returned_at is not None:
+        raise NotFound(N_("Card code not found."), rule="code")
+    if code.first_revealed_at is None:
+        code.first_revealed_at = context.now()
+        record("code_revealed", BUYER, order_id=order.id, data={"code_id": code.id})
+        db.session.commit()
+    return code

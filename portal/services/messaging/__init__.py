@@ -1,0 +1,1 @@
+"""Notices to buyers, merchants and staff, and their delivery through notifier plugins."""

@@ -1,0 +1,110 @@
+"""Delivering notices outside the portal: e-mail over SMTP and notifier plugins, with timeouts."""
+
+from __future__ import annotations
+
+import smtplib
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from email.message import EmailMessage
+from typing import Any
+
+from flask import current_app
+from flask_babel import force_locale, gettext
+
+from portal.extensions import db
+from portal.models import Notice, Order
+from portal.services import context
+
+
+class DeliveryFailed(Exception):
+    """A channel failed; the job is retried."""
+
+
+def text_of(notice: Notice, locale: str = "zh_CN") -> str:
+    """The notice in words (Chinese by default)."""
+    with force_locale(locale):
+        translated = gettext(notice.message)
+    try:
+        return translated % notice.params
+    except (KeyError, TypeError, ValueError):
+        return translated
+
+
+def has_external_channels() -> bool:
+    """Whether notices go anywhere outside the inbox: SMTP, or a third party's notifier plugin."""
+    if current_app.config.get("MAIL_SERVER"):
+        return True
+    pm = current_app.extensions["portal.plugins.manager"]
+    return any(
+        impl.plugin_name != "portal.log-notifier" for impl in pm.hook.send_notice.get_hookimpls()
+    )
+
+
+def deliver(notice_id: int) -> str:
+    """Send one notice by e-mail (buyers with an e-mail contact) and to every notifier plugin."""
+    notice = db.session.get(Notice, notice_id)
+    if notice is None:
+        return "gone"
+    if notice.delivered_at is not None:
+        return "already delivered"
+    order = db.session.get(Order, notice.order_id) if notice.order_id else None
+    payload: dict[str, Any] = {
+        "id": notice.id,
+        "audience": notice.audience,
+        "kind": notice.kind,
+        "text": text_of(notice),
+        "case_no": notice.params.get("case_no", ""),
+        "order_no": order.order_no if order else "",
+        "contact": order.buyer_contact if order else "",
+    }
+    errors = []
+    if order is not None and "@" in order.buyer_contact and current_app.config.get("MAIL_SERVER"):
+        try:
+            send_mail(order.buyer_contact, payload)
+        except (OSError, smtplib.SMTPException) as exc:
+            errors.append(f"mail: {exc}")
+    errors += _run_notifiers(payload)
+    notice.attempts += 1
+    if errors:
+        notice.last_error = "; ".join(errors)[:2000]
+        db.session.commit()
+        raise DeliveryFailed(notice.last_error)
+    notice.delivered_at, notice.last_error = context.now(), ""
+    db.session.commit()
+    return "delivered"
+
+
+def send_mail(to: str, payload: dict[str, Any]) -> None:
+    """One plain-text e-mail through the configured SMTP server."""
+    cfg = current_app.config
+    msg = EmailMessage()
+    msg["From"] = cfg["MAIL_FROM"]
+    msg["To"] = to
+    msg["Subject"] = f"[{payload['case_no'] or payload['order_no']}] {payload['text'][:60]}"
+    msg.set_content(payload["text"] + f"\n\n{cfg['PUBLIC_BASE_URL'].rstrip('/')}/\n")
+    with smtplib.SMTP(
+        cfg["MAIL_SERVER"], int(cfg["MAIL_PORT"]), timeout=float(cfg["MAIL_TIMEOUT"])
+    ) as smtp:
+        smtp.send_message(msg)
+
+
+def _run_notifiers(payload: dict[str, Any]) -> list[str]:
+    """Call each plugin's send_notice with a timeout; collect failures instead of raising."""
+    pm = current_app.extensions["portal.plugins.manager"]
+    timeout = float(current_app.config["NOTIFIER_TIMEOUT"])
+    errors = []
+    pool = ThreadPoolExecutor(max_workers=1)
+    try:
+        for impl in pm.hook.send_notice.get_hookimpls():
+            future = pool.submit(impl.function, payload)
+            try:
+                future.result(timeout=timeout)
+            except FutureTimeout:
+                errors.append(f"{impl.plugin_name}: timed out after {timeout:g} s")
+                pool.shutdown(wait=False, cancel_futures=True)
+                pool = ThreadPoolExecutor(max_workers=1)  # the hung one is abandoned
+            except Exception as exc:  # noqa: BLE001 - a plugin's failure is reported, not fatal
+                errors.append(f"{impl.plugin_name}: {exc}")
+    finally:
+        pool.shutdown(wait=False)
+    return errors

@@ -1,0 +1,188 @@
+"""Inbox notices for each party, written with the state change, delivered by jobs after commit."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import ColumnElement, func, insert, or_, select, update
+from sqlalchemy import event as sa_event
+from sqlalchemy.orm import Session
+
+from portal.domain.policy import N_
+from portal.domain.states import State
+from portal.extensions import db
+from portal.models import CaseLike, Notice
+from portal.services import context
+from portal.services.after_commit import call_after_commit
+
+_NOTICES = Notice.__table__
+#: built once (parameters bound at execution); ids come back in the rows' order
+_INSERT_NOTICES = insert(_NOTICES).returning(_NOTICES.c.id, sort_by_parameter_order=True)
+BUYER, MERCHANT, STAFF = "buyer", "merchant", "staff"
+#: which parties hear about a case entering each state
+AUDIENCES: dict[str, tuple[str, ...]] = {
+    State.SUBMITTED: (MERCHANT,),
+    State.NEEDS_INFO: (BUYER,),
+    State.UNDER_REVIEW: (BUYER,),
+    State.NEGOTIATING: (BUYER, MERCHANT),
+    State.APPROVED: (BUYER, MERCHANT),
+    State.REJECTED: (BUYER, MERCHANT),
+    State.APPEALED: (MERCHANT, STAFF),
+    State.REFUNDING: (BUYER,),
+    State.REFUNDED: (BUYER, MERCHANT),
+    State.PAYOUT_FAILED: (BUYER, STAFF),
+    State.WITHDRAWN: (MERCHANT,),
+    State.CLOSED: (BUYER, MERCHANT),
+}
+
+
+def add(case: CaseLike | None, audience: str, kind: str, message: str, **params: Any) -> int:
+    """Write one notice (in the caller's transaction) and deliver it after commit; its id."""
+    return _insert([_row(case, audience, kind, message, params)])[0]
+
+
+def on_transition(case: CaseLike, to: State) -> None:
+    """Tell the parties concerned that a case changed state (one statement for all of them)."""
+    from portal.views.labels import STATE_LABELS
+
+    audiences = AUDIENCES.get(to, ())
+    if audiences:
+        message = STATE_LABELS[str(to)]
+        _insert([_row(case, a, "state", message, {"state": str(to)}) for a in audiences])
+
+
+def _row(
+    case: CaseLike | None, audience: str, kind: str, message: str, params: dict[str, Any]
+) -> dict[str, Any]:
+    order_id = case.order_id if case is not None else params.pop("order_id", None)
+    merchant_id = case.merchant_id if case is not None else params.pop("merchant_id", None)
+    return {
+        "audience": audience,
+        "order_id": order_id if audience == BUYER else None,
+        "merchant_id": merchant_id if audience == MERCHANT else None,
+        "case_id": case.id if case is not None else None,
+        "kind": kind,
+        "message": message,
+        "params": {"case_no": case.case_no if case is not None else "", **params},
+        "created_at": context.now(),
+    }
+
+
+def _insert(rows: list[dict[str, Any]]) -> list[int]:
+    ids = list(db.session.execute(_INSERT_NOTICES, rows).scalars())
+    for notice_id in ids:
+        _deliver_after_commit(notice_id)
+    return ids
+
+
+_PENDING = "portal.notices.pending"
+
+
+def _deliver_after_commit(notice_id: int) -> None:
+    """Batch this transaction's notices into one delivery job, enqueued after commit.
+
+    Nothing is enqueued when no channel outside the portal is configured (no SMTP server,
+    no notifier plugin): the inbox is then the only delivery, and it needs no job.
+    """
+    session = db.session()
+    pending = session.info.get(_PENDING)
+    if pending is None:
+        pending = session.info[_PENDING] = []
+
+        def enqueue() -> None:
+            ids = session.info.pop(_PENDING, [])
+            if ids:
+                _enqueue_delivery(ids)
+
+        call_after_commit(session, enqueue)
+    pending.append(notice_id)
+
+
+@sa_event.listens_for(Session, "after_rollback")
+def _forget_pending(session: Session) -> None:
+    """A rolled-back transaction's notices were never written: nothing to deliver."""
+    session.info.pop(_PENDING, None)
+
+
+def _enqueue_delivery(notice_ids: list[int]) -> None:
+    from flask import current_app
+
+    from portal.infra.queue import enqueue_with_retry
+    from portal.services.messaging.delivery import has_external_channels
+
+    if not has_external_channels():
+        return
+    try:
+        enqueue_with_retry("jobs.notify.deliver_many", notice_ids)
+    except Exception:
+        current_app.logger.exception("could not enqueue delivery of notices %s", notice_ids)
+
+
+def _visible(order_ids: list[int], merchant_id: int | None, staff: bool) -> list[ColumnElement]:
+    """One condition per kind of notice the viewer may read."""
+    conds: list[ColumnElement] = []
+    if order_ids:
+        conds.append((Notice.audience == BUYER) & Notice.order_id.in_(order_ids))
+    if merchant_id is not None:
+        conds.append((Notice.audience == MERCHANT) & (Notice.merchant_id == merchant_id))
+    if staff:
+        conds.append(Notice.audience == STAFF)
+    return conds
+
+
+def for_viewer(
+    order_ids: list[int], merchant_id: int | None, staff: bool, limit: int = 50
+) -> list[Notice]:
+    """The notices a viewer may read, newest first."""
+    conds = _visible(order_ids, merchant_id, staff)
+    if not conds:
+        return []
+    return list(
+        db.session.scalars(
+            select(Notice).where(or_(*conds)).order_by(Notice.id.desc()).limit(limit)
+        )
+    )
+
+
+def unread_count(order_ids: list[int], merchant_id: int | None, staff: bool) -> int:
+    """How many of the viewer's notices are unread (for the header)."""
+    conds = _visible(order_ids, merchant_id, staff)
+    if not conds:
+        return 0
+    return int(
+        db.session.scalar(
+            select(func.count()).select_from(Notice).where(or_(*conds), Notice.read_at.is_(None))
+        )
+    )
+
+
+def mark_read(ids: list[int]) -> None:
+    """Mark these notices read (the caller checked the viewer may see them)."""
+    if ids:
+        db.session.execute(
+            update(Notice)
+            .where(Notice.id.in_(ids), Notice.read_at.is_(None))
+            .values(read_at=context.now())
+        )
+        db.session.commit()
+
+
+REVIEW_REMINDER = N_("Review due in 1 working day: %(case_no)s")
+REVIEW_REMINDER_MANY = N_("%(n)s cases reach their review deadline within 1 working day.")
+ESCALATED_MANY = N_("%(n)s cases passed their review deadline and were escalated to a supervisor.")
+PAYOUT_LATE_MANY = N_("%(n)s refunds have not arrived by their expected date.")
+ESCALATED_STAFF = N_("Review overdue, escalated to a supervisor: %(case_no)s")
+ESCALATED_BUYER = N_(
+    "Your case %(case_no)s is taking longer than 3 working days; a supervisor is on it. "
+    "You can open a support ticket."
+)
+PAYOUT_LATE_BUYER = N_(
+    "The refund for case %(case_no)s has not arrived by its expected date; "
+    "you can open a support ticket."
+)
+PAYOUT_LATE_STAFF = N_("Refund not arrived by its expected date: %(case_no)s")
+MERCHANT_SILENT = N_("No answer from the merchant in time: case %(case_no)s is refunded.")
+INFO_TIMEOUT = N_(
+    "Case %(case_no)s was closed: the material asked for did not arrive in time. "
+    "You can apply again."
+)

@@ -1,0 +1,1 @@
+"""Money going out: payouts, settlement with the gateways, the ledger, bank batches."""

@@ -1,0 +1,1 @@
+"""Refund cases: applying, transitions of a case, cancellations, timelines, disputes and tickets."""

@@ -1,0 +1,294 @@
+"""Refund case use cases: apply, withdraw, answer, review decisions. Each commits once."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from portal.domain import policy
+from portal.domain.policy import Application, Kind, Reason
+from portal.domain.states import Role, State
+from portal.extensions import db
+from portal.models import Order, RefundCase
+from portal.services import context
+from portal.services.actors import BUYER, SYSTEM, Actor
+from portal.services.errors import DomainError, Forbidden, NotFound
+from portal.services.integration import orders
+from portal.services.money.payouts import start_payout
+from portal.services.policy_text import N_
+from portal.services.refunds.transitions import record, transition
+from portal.services.unit_of_work import commit
+from portal.services.uploads import evidence
+
+
+@dataclass(frozen=True)
+class ApplyInput:
+    """A buyer's application, as plain values."""
+
+    kind: Kind
+    reason: Reason
+    amount_fen: int
+    explanation: str
+    files: tuple[evidence.StoredFile, ...] = ()
+
+
+#: random case numbers tried before giving up (a day holds 16.7 million of them)
+CASE_NO_TRIES = 8
+
+
+def new_case_no() -> str:
+    """A case number buyers can read out on the phone, not used by any case yet.
+
+    Six random hex digits a day: two random numbers meet often once a platform files
+    thousands of cases a day (one day in 15 at 1,500 cases), so a number already taken is
+    drawn again. The unique constraint still guards two applications racing for one number.
+    """
+    prefix = "RF" + context.now().strftime("%y%m%d")
+    for _ in range(CASE_NO_TRIES):
+        number = prefix + secrets.token_hex(3).upper()
+        if db.session.scalar(select(RefundCase.id).where(RefundCase.case_no == number)) is None:
+            return number
+    raise RuntimeError(f"no free case number after {CASE_NO_TRIES} tries on {prefix}")
+
+
+def get_case(case_no: str) -> RefundCase:
+    """The case with this number, or NotFound."""
+    case = db.session.scalar(select(RefundCase).where(RefundCase.case_no == case_no))
+    if case is None:
+        raise NotFound(N_("Case not found."), rule="case")
+    return case
+
+
+def eligibility(
+    order: Order, reason: Reason, amount_fen: int, explanation: str = ""
+) -> policy.Decision:
+    """Whether the buyer may apply now, and the rule if not."""
+    return policy.decide(
+        orders.facts(order), Application(reason, amount_fen, explanation), context.now()
+    )
+
+
+def apply_for_refund(order: Order, data: ApplyInput) -> RefundCase:
+    """File a refund application; refused at once (nothing written) if a rule says no.
+
+    Stored evidence files are discarded if the application is not saved.
+    """
+    try:
+        if orders.open_case(order) is not None:
+            raise DomainError(N_("This order already has an open refund case."), rule="case_open")
+        decision = eligibility(order, data.reason, data.amount_fen, data.explanation)
+        if not decision.eligible:
+            raise DomainError(decision.message, rule=decision.rule, **decision.params)
+        case = RefundCase(
+            case_no=new_case_no(),
+            order_id=order.id,
+            open_order_id=order.id,
+            kind=str(data.kind),
+            reason=str(data.reason),
+            explanation=data.explanation.strip(),
+            amount_requested_fen=data.amount_fen,
+            state=str(State.SUBMITTED),
+            deadline_at=None,
+            created_at=context.now(),
+            updated_at=context.now(),
+        )
+        db.session.add(case)
+        db.session.flush()
+        evidence.attach(case, list(data.files), uploaded_by=str(Role.BUYER))
+        record(
+            "applied",
+            BUYER,
+            case=case,
+            to=str(State.SUBMITTED),
+            reason=case.explanation,
+            data={
+                "kind": case.kind,
+                "reason": case.reason,
+                "amount_fen": case.amount_requested_fen,
+                "files": [f.sha256 for f in data.files],
+            },
+        )
+        _set_review_deadline(case)
+        if decision.proven and context.setting("AUTO_APPROVE_NOT_DELIVERED"):
+            _approve(
+                case,
+                SYSTEM,
+                data.amount_fen,
+                decision.message % decision.params,
+                auto=decision.rule,
+            )
+        db.session.commit()
+    except IntegrityError:
+        db.session.rollback()
+        evidence.discard(list(data.files))
+        raise DomainError(
+            N_("This order already has an open refund case."), rule="case_open"
+        ) from None
+    except Exception:
+        db.session.rollback()
+        evidence.discard(list(data.files))
+        raise
+    return case
+
+
+def _set_review_deadline(case: RefundCase) -> None:
+    from portal.domain import deadlines
+    from portal.services.messaging import notices
+    from portal.services.refunds.transitions import schedule_deadline_jobs
+
+    rules = deadlines.Rules.from_config(context.setting)
+    calendar = context.calendar()
+    at, kind = deadlines.on_entry(
+        State.SUBMITTED, now=context.now(), calendar=calendar, current=(None, ""), rules=rules
+    )
+    case.deadline_at, case.deadline_kind = at, kind
+    case.remind_at = deadlines.reminder_for((at, kind), calendar, rules)
+    case.merchant_deadline_at = deadlines.merchant_window(context.now(), calendar, rules)
+    db.session.flush()
+    notices.on_transition(case, State.SUBMITTED)
+    schedule_deadline_jobs(case.id, case.deadline_at, case.remind_at, case.merchant_deadline_at)
+
+
+def withdraw(case: RefundCase, reason: str = "") -> None:
+    """The buyer withdraws an open case."""
+    commit(lambda: transition(case, State.WITHDRAWN, BUYER, reason))
+
+
+def answer_info_request(case: RefundCase, text: str, files: list[evidence.StoredFile]) -> None:
+    """The buyer supplies the material asked for; the case goes back to review."""
+    if not text.strip() and not files:
+        evidence.discard(files)
+        raise DomainError(N_("Add an answer or at least one file."), rule="empty_answer")
+
+    def work() -> None:
+        evidence.attach(case, files, uploaded_by=str(Role.BUYER))
+        transition(
+            case,
+            State.UNDER_REVIEW,
+            BUYER,
+            text.strip(),
+            data={"files": [f.sha256 for f in files]},
+        )
+
+    commit(work, files)
+
+
+def start_review(case: RefundCase, actor: Actor) -> None:
+    """A reviewer takes the case."""
+    commit(lambda: transition(case, State.UNDER_REVIEW, actor))
+
+
+def request_info(case: RefundCase, actor: Actor, what: str) -> None:
+    """Ask the buyer for more material."""
+    if not what.strip():
+        raise DomainError(N_("Say what material is needed."), rule="empty_request")
+    commit(
+        lambda: transition(case, State.NEEDS_INFO, actor, what.strip(), info_request=what.strip())
+    )
+
+
+def approve(case: RefundCase, actor: Actor, amount_fen: int | None = None, note: str = "") -> None:
+    """Decide for the buyer (full, or a smaller amount); refund-only cases start paying out."""
+    commit(lambda: _approve(case, actor, amount_fen or case.amount_requested_fen, note))
+
+
+def approve_in_transaction(case: RefundCase, actor: Actor, amount_fen: int, note: str) -> None:
+    """``approve`` inside a caller's transaction (e.g. accepting an offer); no commit."""
+    _approve(case, actor, amount_fen, note)
+
+
+def _approve(case: RefundCase, actor: Actor, amount_fen: int, note: str, auto: str = "") -> None:
+    if amount_fen <= 0 or amount_fen > case.amount_requested_fen:
+        raise DomainError(
+            N_("The approved amount must be more than 0 and at most the amount asked for."),
+            rule="approve_amount",
+        )
+    if amount_fen > orders.refundable_fen(case.order, exclude_case_id=case.id):
+        raise DomainError(
+            N_("That is more than is still refundable on this order."), rule="over_refund"
+        )
+    _check_not_self_appeal(case, actor)
+    transition(
+        case,
+        State.APPROVED,
+        actor,
+        note,
+        data={"amount_fen": amount_fen, "auto_rule": auto},
+        amount_approved_fen=amount_fen,
+        decided_by_id=actor.user_id,
+        decision_note=note,
+        auto_rule=auto,
+    )
+    if case.kind == str(Kind.RETURN_AND_REFUND):
+        _withdraw_unrevealed_codes(case, actor)
+    else:
+        start_payout(case, actor, amount_fen)
+
+
+def _withdraw_unrevealed_codes(case: RefundCase, actor: Actor) -> None:
+    now = context.now()
+    ids = []
+    for code in case.order.codes:
+        if code.returned_at is None and code.first_revealed_at is None:
+            code.returned_at = now
+            ids.append(code.id)
+    record("codes_withdrawn", actor, case=case, data={"code_ids": ids})
+
+
+def confirm_return(case: RefundCase, actor: Actor) -> None:
+    """The merchant (or platform) confirms the goods came back; the refund is paid."""
+    if case.kind != str(Kind.RETURN_AND_REFUND):
+        raise DomainError(N_("This case has nothing to return."), rule="no_return")
+    if actor.role == Role.MERCHANT and actor.merchant_id != case.order.merchant_id:
+        raise Forbidden(N_("This case is not on your shop's orders."), rule="merchant")
+    if case.state != str(State.APPROVED):
+        raise DomainError(
+            N_("This action is not possible while the case is %(state)s."),
+            rule="transition",
+            state=case.state,
+        )
+
+    def work() -> None:
+        record("return_confirmed", actor, case=case)
+        start_payout(case, actor, int(case.amount_approved_fen or 0))
+
+    commit(work)
+
+
+def reject(case: RefundCase, actor: Actor, reason: str) -> None:
+    """Decide against the buyer, with a reason the buyer will read."""
+    if not reason.strip():
+        raise DomainError(N_("Give the reason for the rejection."), rule="empty_reason")
+    _check_not_self_appeal(case, actor)
+
+    def work() -> None:
+        from portal.services.refunds.disputes import release_frozen
+
+        release_frozen(case, actor, "appeal decided for the merchant")
+        transition(
+            case,
+            State.REJECTED,
+            actor,
+            reason.strip(),
+            rejected_by_id=actor.user_id,
+            decided_by_id=actor.user_id,
+            decision_note=reason.strip(),
+        )
+
+    commit(work)
+
+
+def open_negotiation(case: RefundCase, actor: Actor, note: str = "") -> None:
+    """Start a three-way negotiation between buyer, merchant and platform."""
+    commit(lambda: transition(case, State.NEGOTIATING, actor, note.strip()))
+
+
+def _check_not_self_appeal(case: RefundCase, actor: Actor) -> None:
+    if case.state == str(State.APPEALED) and actor.user_id and actor.user_id == case.rejected_by_id:
+        raise Forbidden(
+            N_("An appeal must be decided by a reviewer other than the one who rejected it."),
+            rule="same_reviewer",
+        )

@@ -1,0 +1,228 @@
+"""Disputes: the merchant's answer, three-way negotiation with offers, appeals, frozen funds."""
+
+from __future__ import annotations
+
+from sqlalchemy import select, update
+
+from portal.domain.money import format_yuan
+from portal.domain.states import Role, State
+from portal.extensions import db
+from portal.models import Freeze, Offer, RefundCase
+from portal.services import context
+from portal.services.actors import Actor
+from portal.services.errors import DomainError, Forbidden
+from portal.services.integration import orders
+from portal.services.money import ledger
+from portal.services.policy_text import N_
+from portal.services.refunds import cases
+from portal.services.refunds.transitions import record, transition
+from portal.services.unit_of_work import commit
+from portal.services.uploads import evidence
+
+
+def check_party(case: RefundCase, actor: Actor) -> None:
+    """Merchants act only on their own shop's cases (buyers are checked by their session)."""
+    if actor.role == Role.MERCHANT and actor.merchant_id != case.order.merchant_id:
+        raise Forbidden(N_("This case is not on your shop's orders."), rule="merchant")
+
+
+def merchant_agree(case: RefundCase, actor: Actor) -> None:
+    """The merchant agrees to refund in full."""
+    check_party(case, actor)
+    cases.approve(case, actor, case.amount_requested_fen, "merchant agreed")
+
+
+def merchant_refuse(case: RefundCase, actor: Actor, reason: str) -> None:
+    """The merchant refuses with a reason: the platform steps in with a negotiation."""
+    check_party(case, actor)
+    if not reason.strip():
+        raise DomainError(N_("Give the reason for refusing."), rule="empty_reason")
+    commit(
+        lambda: transition(case, State.NEGOTIATING, actor, reason.strip(), data={"refused": True})
+    )
+
+
+def post_message(case: RefundCase, actor: Actor, text: str) -> None:
+    """A message in the case's negotiation thread, marked with the author's role."""
+    check_party(case, actor)
+    if case.state != str(State.NEGOTIATING):
+        raise DomainError(N_("The negotiation is not open."), rule="not_negotiating")
+    if not text.strip():
+        raise DomainError(N_("Write a message."), rule="empty_message")
+    commit(lambda: record("message", actor, case=case, reason=text.strip()[:2000]))
+
+
+def make_offer(case: RefundCase, actor: Actor, amount_fen: int | None, note: str = "") -> Offer:
+    """Offer a refund amount; an open offer from the other side becomes countered.
+
+    A merchant offering less than asked on a case not yet in negotiation opens one.
+    """
+    check_party(case, actor)
+    if amount_fen is None or amount_fen <= 0:
+        raise DomainError(N_("Enter the amount you offer."), rule="offer_amount")
+    refundable = orders.refundable_fen(case.order, exclude_case_id=case.id)
+    if amount_fen > refundable:
+        raise DomainError(
+            N_("An offer can be at most the refundable %(max)s yuan."),
+            rule="offer_over",
+            max=format_yuan(refundable),
+        )
+
+    def work() -> Offer:
+        if case.state != str(State.NEGOTIATING):
+            if actor.role == Role.MERCHANT and case.state in (State.SUBMITTED, State.UNDER_REVIEW):
+                transition(case, State.NEGOTIATING, actor, note.strip(), data={"offer": True})
+            else:
+                raise DomainError(N_("The negotiation is not open."), rule="not_negotiating")
+        db.session.execute(
+            update(Offer)
+            .where(Offer.case_id == case.id, Offer.state == "open")
+            .values(state="countered")
+            .execution_options(synchronize_session=False)
+        )
+        offer = Offer(
+            case_id=case.id,
+            by_role=str(actor.role),
+            by_user_id=actor.user_id,
+            amount_fen=amount_fen,
+            note=note.strip()[:2000],
+            created_at=context.now(),
+        )
+        db.session.add(offer)
+        db.session.flush()
+        record(
+            "offer",
+            actor,
+            case=case,
+            reason=offer.note,
+            data={"offer_id": offer.id, "amount_fen": amount_fen},
+        )
+        return offer
+
+    return commit(work)
+
+
+def accept_offer(case: RefundCase, actor: Actor, offer_id: int) -> None:
+    """Accept the other side's open offer: it becomes the approved amount and is paid out."""
+    check_party(case, actor)
+    offer = db.session.get(Offer, offer_id)
+    if offer is None or offer.case_id != case.id:
+        raise DomainError(N_("Offer not found."), rule="offer")
+    if offer.state != "open":
+        raise DomainError(
+            N_("That offer was already countered or answered; look at the latest offer."),
+            rule="offer_closed",
+        )
+    if offer.by_role == str(actor.role):
+        raise DomainError(N_("You cannot accept your own offer."), rule="own_offer")
+
+    def work() -> None:
+        changed = db.session.execute(
+            update(Offer)
+            .where(Offer.id == offer.id, Offer.state == "open")
+            .values(state="accepted")
+            .execution_options(synchronize_session=False)
+        ).rowcount
+        if changed != 1:
+            raise DomainError(
+                N_("That offer was already countered or answered."), rule="offer_closed"
+            )
+        record(
+            "offer_accepted",
+            actor,
+            case=case,
+            data={"offer_id": offer.id, "amount_fen": offer.amount_fen},
+        )
+        cases.approve_in_transaction(case, actor, offer.amount_fen, f"offer #{offer.id} accepted")
+
+    commit(work)
+
+
+def open_offer(case: RefundCase) -> Offer | None:
+    """The offer waiting for an answer, if any."""
+    return db.session.scalar(select(Offer).where(Offer.case_id == case.id, Offer.state == "open"))
+
+
+def offers_of(case: RefundCase) -> list[Offer]:
+    """Every offer of the case, oldest first."""
+    return list(
+        db.session.scalars(select(Offer).where(Offer.case_id == case.id).order_by(Offer.id))
+    )
+
+
+def appeal(case: RefundCase, statement: str, files: list[evidence.StoredFile]) -> None:
+    """The buyer appeals a rejection, once, with a statement and more evidence."""
+    if case.appeal_count >= 1:
+        evidence.discard(files)
+        raise DomainError(N_("This case has already been appealed once."), rule="second_appeal")
+    if case.state != str(State.REJECTED):
+        evidence.discard(files)
+        raise DomainError(N_("Only a rejected case can be appealed."), rule="not_rejected")
+    if len(statement.strip()) < 10:
+        evidence.discard(files)
+        raise DomainError(
+            N_("Explain in a few sentences why the decision is wrong."), rule="statement"
+        )
+    if orders.open_case(case.order) is not None:
+        evidence.discard(files)
+        raise DomainError(N_("This order already has an open refund case."), rule="case_open")
+    from portal.services.actors import BUYER
+
+    def work() -> None:
+        evidence.attach(case, files, uploaded_by=str(Role.BUYER))
+        transition(
+            case,
+            State.APPEALED,
+            BUYER,
+            statement.strip()[:2000],
+            data={"files": [f.sha256 for f in files]},
+            appeal_count=case.appeal_count + 1,
+        )
+
+    commit(work, files)
+
+
+def freeze_funds(case: RefundCase, actor: Actor, amount_fen: int | None) -> Freeze:
+    """Freeze the merchant's funds for the amount in dispute while an appeal is open."""
+    if actor.role != Role.REVIEWER:
+        raise Forbidden(N_("Only the platform can freeze funds."), rule="freeze_role")
+    if case.state != str(State.APPEALED):
+        raise DomainError(
+            N_("Funds can be frozen only while an appeal is open."), rule="freeze_state"
+        )
+    disputed = case.amount_requested_fen
+    already = sum(
+        f.amount_fen
+        for f in db.session.scalars(
+            select(Freeze).where(Freeze.case_id == case.id, Freeze.state == "frozen")
+        )
+    )
+    amount = amount_fen or (disputed - already)
+    if amount <= 0 or already + amount > disputed:
+        raise DomainError(
+            N_("You can freeze at most the amount in dispute (%(max)s yuan)."),
+            rule="freeze_over_dispute",
+            max=format_yuan(disputed - already),
+        )
+
+    def work() -> Freeze:
+        row = ledger.freeze(case.id, case.order, amount)
+        db.session.flush()
+        record("funds_frozen", actor, case=case, data={"freeze_id": row.id, "amount_fen": amount})
+        return row
+
+    return commit(work)
+
+
+def release_frozen(case: RefundCase, actor: Actor, memo: str) -> None:
+    """Release every freeze of the case (no commit: part of the decision's transaction)."""
+    for row in db.session.scalars(
+        select(Freeze).where(Freeze.case_id == case.id, Freeze.state == "frozen")
+    ):
+        ledger.release(row, memo)
+        record(
+            "funds_released",
+            actor,
+            case=case,
+            data={"freeze_id": row.id, "amount_fen": row.amount_fen},
+        )

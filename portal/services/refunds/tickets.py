@@ -1,0 +1,112 @@
+"""Support tickets (工单): opened by the buyer from a late case, answered by staff in one thread."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from portal.domain.states import State
+from portal.extensions import db
+from portal.models import Payout, RefundCase, Ticket, TicketMessage
+from portal.services import context
+from portal.services.actors import Actor
+from portal.services.errors import DomainError, NotFound
+from portal.services.policy_text import N_
+from portal.services.refunds.transitions import record
+
+REVIEW_LATE = "review_late"
+REFUND_LATE = "refund_late"
+REVIEW_STATES = (State.SUBMITTED, State.UNDER_REVIEW, State.APPEALED, State.NEGOTIATING)
+
+
+def why_late(case: RefundCase) -> str | None:
+    """REVIEW_LATE past the review deadline, REFUND_LATE past a payout's expected date."""
+    now = context.now()
+    if case.state in REVIEW_STATES and case.deadline_at is not None and now > case.deadline_at:
+        return REVIEW_LATE
+    late_payout = db.session.scalar(
+        select(Payout.id).where(
+            Payout.case_id == case.id,
+            Payout.state.in_(("created", "pending", "unknown", "failed", "returned")),
+            Payout.expected_arrival_at < now,
+        )
+    )
+    return REFUND_LATE if late_payout else None
+
+
+def ticket_of(case: RefundCase) -> Ticket | None:
+    """The case's ticket, if one was opened."""
+    return db.session.scalar(select(Ticket).where(Ticket.case_id == case.id))
+
+
+def open_ticket(case: RefundCase, actor: Actor, text: str) -> Ticket:
+    """Open a ticket from a late case, with the order and case attached."""
+    reason = why_late(case)
+    if reason is None:
+        raise DomainError(
+            N_("A ticket can be opened when the review or the refund is late."), rule="not_late"
+        )
+    if ticket_of(case) is not None:
+        raise DomainError(N_("This case already has a ticket."), rule="ticket_exists")
+    if not text.strip():
+        raise DomainError(N_("Tell us what you need."), rule="empty_message")
+    try:
+        now = context.now()
+        ticket = Ticket(
+            case_id=case.id, order_id=case.order_id, reason=reason, created_at=now, updated_at=now
+        )
+        db.session.add(ticket)
+        db.session.flush()
+        db.session.add(
+            TicketMessage(
+                ticket_id=ticket.id,
+                role=str(actor.role),
+                author=actor.label,
+                text=text.strip()[:4000],
+                created_at=now,
+            )
+        )
+        record(
+            "ticket_opened",
+            actor,
+            case=case,
+            reason=text.strip()[:500],
+            data={"ticket_id": ticket.id, "why": reason},
+        )
+        db.session.commit()
+        return ticket
+    except Exception:
+        db.session.rollback()
+        raise
+
+
+def reply(ticket_id: int, actor: Actor, text: str) -> TicketMessage:
+    """Add a message to a ticket's thread (buyer or staff)."""
+    ticket = db.session.get(Ticket, ticket_id)
+    if ticket is None:
+        raise NotFound(N_("Ticket not found."), rule="ticket")
+    if not text.strip():
+        raise DomainError(N_("Write a message."), rule="empty_message")
+    try:
+        now = context.now()
+        msg = TicketMessage(
+            ticket_id=ticket.id,
+            role=str(actor.role),
+            author=actor.label,
+            text=text.strip()[:4000],
+            created_at=now,
+        )
+        db.session.add(msg)
+        ticket.state = "open" if actor.role == "buyer" else "answered"
+        ticket.updated_at = now
+        db.session.commit()
+        return msg
+    except Exception:
+        db.session.rollback()
+        raise
+
+
+def open_tickets() -> list[Ticket]:
+    """Tickets waiting for staff, oldest first."""
+    return list(
+        db.session.scalars(select(Ticket).where(Ticket.state == "open").order_by(Ticket.updated_at))
+    )

@@ -1,0 +1,1 @@
+"""Evidence uploads: checking, storing and fingerprinting images and PDFs."""

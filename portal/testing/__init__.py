@@ -1,1 +1,0 @@
-"""Test helpers shipped with the portal for plugin authors (the conformance kit)."""
