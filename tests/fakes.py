@@ -105,3 +105,8 @@ class FakePlugin:
     @hookimpl
     def register_payout_channels(self, settings):
         return [FakeChannel(self.gateway)]
+
+
+def noop(i: int) -> int:
+    """A job that does nothing, for the queue's tests."""
+    return i

@@ -295,13 +295,13 @@ def test_enqueue_once_skips_a_waiting_copy_but_replaces_one_a_killed_worker_lost
 
     from portal.infra.queue import enqueue_once
 
-    first = enqueue_once("settle-7", 60, "bench.noop.noop", 7)
+    first = enqueue_once("settle-7", 60, "tests.fakes.noop", 7)
     assert first is not None
-    assert enqueue_once("settle-7", 60, "bench.noop.noop", 7) is None  # still waiting
+    assert enqueue_once("settle-7", 60, "tests.fakes.noop", 7) is None  # still waiting
     q = queue()
     q.remove(first)  # a worker dequeued it ...
     first.set_status(JobStatus.STARTED)  # ... and was SIGKILLed before the job released the key
-    second = enqueue_once("settle-7", 60, "bench.noop.noop", 7)
+    second = enqueue_once("settle-7", 60, "tests.fakes.noop", 7)
     assert second is not None and second.id != first.id
     assert [j.id for j in q.jobs] == [second.id]
 
@@ -314,15 +314,15 @@ def test_enqueue_once_replaces_a_copy_a_worker_died_with_before_marking_it_start
 
     from portal.infra.queue import enqueue_once, redis_connection
 
-    first = enqueue_once("settle-8", 60, "bench.noop.noop", 8)
+    first = enqueue_once("settle-8", 60, "tests.fakes.noop", 8)
     q = queue()
     conn = redis_connection()
     assert conn.lmove(q.key, q.intermediate_queue_key) == first.id.encode()  # the dequeue
     assert first.get_status() == JobStatus.QUEUED  # the worker died here
-    second = enqueue_once("settle-8", 60, "bench.noop.noop", 8)
+    second = enqueue_once("settle-8", 60, "tests.fakes.noop", 8)
     assert second is not None and second.id != first.id
     assert [j.id for j in q.jobs] == [second.id]
-    assert enqueue_once("settle-8", 60, "bench.noop.noop", 8) is None  # that one is waiting
+    assert enqueue_once("settle-8", 60, "tests.fakes.noop", 8) is None  # that one is waiting
 
 
 def test_enqueue_once_claim_of_a_killed_enqueuer_expires_within_seconds(app, monkeypatch):
@@ -339,12 +339,12 @@ def test_enqueue_once_claim_of_a_killed_enqueuer_expires_within_seconds(app, mon
 
     monkeypatch.setattr(pq, "queue", Dying)
     with pytest.raises(RuntimeError):
-        pq.enqueue_once("settle-9", 60, "bench.noop.noop", 9)
+        pq.enqueue_once("settle-9", 60, "tests.fakes.noop", 9)
     monkeypatch.undo()
     assert conn.get(name) == b""
     assert 0 < conn.ttl(name) <= pq.CLAIM_SECONDS
-    assert pq.enqueue_once("settle-9", 60, "bench.noop.noop", 9) is None  # being enqueued
+    assert pq.enqueue_once("settle-9", 60, "tests.fakes.noop", 9) is None  # being enqueued
     conn.delete(name)  # the claim expired
-    job = pq.enqueue_once("settle-9", 60, "bench.noop.noop", 9)
+    job = pq.enqueue_once("settle-9", 60, "tests.fakes.noop", 9)
     assert job is not None and conn.get(name) == job.id.encode()
     assert pq.CLAIM_SECONDS < conn.ttl(name) <= 60
