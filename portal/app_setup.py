@@ -26,6 +26,9 @@ def select_locale() -> str:
 
 def configure(app: Flask) -> None:
     """Bind extensions and register everything on ``app``."""
+    # reading app.logger puts Flask's handler on the "portal" logger; modules log to their own
+    # logging.getLogger(__name__) below it (portal.services...), which propagate to it
+    _ = app.logger
     os.makedirs(app.instance_path, exist_ok=True)
     app.config["SQLALCHEMY_DATABASE_URI"] = config_module.database_uri(
         app.config, app.instance_path

@@ -1,13 +1,23 @@
-"""What use cases read from the running app: the clock, the calendar, settings."""
+"""What use cases read from the running app: the clock, the calendar, settings, its folders.
+
+The one module of ``portal.services`` that touches ``current_app``: every other service asks
+here, so a use case names what it needs from the app and tests can see it in one place.
+"""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from flask import current_app
 
 from portal.domain.calendar import WorkingCalendar, from_config
+
+if TYPE_CHECKING:
+    import pluggy
+
+_REQUIRED = object()
 
 
 def now() -> datetime:
@@ -25,6 +35,18 @@ def calendar() -> WorkingCalendar:
     return cal
 
 
-def setting(name: str) -> Any:
-    """A configuration value."""
-    return current_app.config[name]
+def setting(name: str, default: Any = _REQUIRED) -> Any:
+    """A configuration value; without ``default`` a missing one raises ``KeyError``."""
+    if default is _REQUIRED:
+        return current_app.config[name]
+    return current_app.config.get(name, default)
+
+
+def instance_path() -> Path:
+    """The app's instance folder (files the portal writes: uploads, imports, the SQLite file)."""
+    return Path(current_app.instance_path)
+
+
+def plugin_manager() -> pluggy.PluginManager:
+    """The running app's plugin manager (for calling hooks such as ``send_notice``)."""
+    return current_app.extensions["portal.plugins.manager"]

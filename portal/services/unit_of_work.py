@@ -22,3 +22,13 @@ def commit(work: Callable[[], T], files: list[evidence.StoredFile] | None = None
         if files:
             evidence.discard(files)
         raise
+
+
+def rollback() -> None:
+    """Drop what the session holds uncommitted (after a refused use case, before showing it)."""
+    db.session.rollback()
+
+
+def release() -> None:
+    """End the session now and give its connection back (before a handler's last steps)."""
+    db.session.remove()

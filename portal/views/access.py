@@ -10,14 +10,13 @@ from flask import abort, session
 from flask_login import current_user, login_required
 
 from portal.domain.states import Role
-from portal.extensions import db
-from portal.models import RefundCase
 from portal.services.actors import Actor
+from portal.services.refunds import cases
 
 
 def may_see_case(case_id: int) -> bool:
     """Whether the current visitor is a party to the case."""
-    case = db.session.get(RefundCase, case_id)
+    case = cases.find_case(case_id)
     if case is None:
         return False
     if case.order_id in session.get("orders", []):

@@ -7,12 +7,12 @@ import re
 
 from flask import Blueprint, Response, json, request
 from pydantic import ValidationError
-from sqlalchemy import select
 
-from portal.extensions import csrf, db, limiter
-from portal.models import Order, Payout, RefundCase
+from portal.extensions import csrf, limiter
+from portal.models import Order, RefundCase
 from portal.services.errors import NotFound
 from portal.services.integration import ingest, orders
+from portal.services.money import payout_lists
 from portal.services.policy_text import N_
 from portal.views.api_auth import Result, api_read, api_write, current_key
 from portal.views.api_schema import (
@@ -166,12 +166,6 @@ def list_cases() -> Result:
 def list_payouts() -> Result:
     """Payouts (refunds of money) of one of the merchant's orders."""
     order = _own(_query_order_no())
-    rows = db.session.execute(
-        select(Payout, RefundCase.case_no)
-        .join(RefundCase, RefundCase.id == Payout.case_id)
-        .where(Payout.order_id == order.id)
-        .order_by(Payout.id)
-    ).all()
     items = [
         PayoutOut(
             id=p.id,
@@ -184,7 +178,7 @@ def list_payouts() -> Result:
             expected_arrival_at=p.expected_arrival_at,
             settled_at=p.settled_at,
         )
-        for p, case_no in rows
+        for p, case_no in payout_lists.of_order_with_case_no(order.id)
     ]
     return 200, PayoutList(items=items).model_dump(mode="json")
 

@@ -16,10 +16,9 @@ from typing import Any
 from flask import Response, current_app, g, json, request
 from pydantic import ValidationError
 
-from portal.extensions import db
 from portal.models import ApiKey
 from portal.plugins.channels import MemoryReplayGuard, ReplayGuard
-from portal.services import context
+from portal.services import context, unit_of_work
 from portal.services.errors import DomainError, NotFound
 from portal.services.integration import api_keys, idempotency, signing
 
@@ -156,7 +155,7 @@ def _guarded(fn: Callable[..., Response]) -> Callable[..., Response]:
         try:
             return fn(*args, **kwargs)
         except ApiProblem as exc:
-            db.session.rollback()
+            unit_of_work.rollback()
             return problem_response(exc.status, exc.body())
 
     return wrapped
@@ -230,12 +229,12 @@ def _run(view: Callable[..., Result], args: Any, kwargs: Any) -> Result:
     try:
         return view(*args, **kwargs)
     except ValidationError as exc:
-        db.session.rollback()
+        unit_of_work.rollback()
         problem = validation_problem(exc)
     except NotFound as exc:
-        db.session.rollback()
+        unit_of_work.rollback()
         problem = domain_problem(exc)
     except DomainError as exc:
-        db.session.rollback()
+        unit_of_work.rollback()
         problem = domain_problem(exc)
     return problem.status, problem.body()

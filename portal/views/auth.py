@@ -6,11 +6,10 @@ from flask import Blueprint, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext
 from flask_login import login_user, logout_user
-from sqlalchemy import select
 
-from portal.extensions import db, limiter, login_manager
+from portal.extensions import limiter, login_manager
 from portal.models import User
-from portal.services.accounts.passwords import check_password
+from portal.services.accounts import staff
 from portal.views.forms import EmptyForm, LoginForm
 
 bp = Blueprint("auth", __name__, url_prefix="/staff")
@@ -18,8 +17,7 @@ bp = Blueprint("auth", __name__, url_prefix="/staff")
 
 @login_manager.user_loader
 def _load_user(user_id: str) -> User | None:
-    user = db.session.get(User, int(user_id))
-    return user if user and user.active else None
+    return staff.active_user(int(user_id))
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -27,8 +25,8 @@ def _load_user(user_id: str) -> User | None:
 def login() -> ResponseReturnValue:
     form = LoginForm()
     if form.validate_on_submit():
-        user = db.session.scalar(select(User).where(User.username == form.username.data.strip()))
-        if check_password(user.password_hash if user else None, form.password.data) and user.active:
+        user = staff.authenticate(form.username.data.strip(), form.password.data)
+        if user is not None:
             login_user(user)
             target = request.args.get("next") or ""
             if not target.startswith("/") or target.startswith("//"):

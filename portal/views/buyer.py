@@ -21,11 +21,12 @@ from werkzeug.datastructures import MultiDict
 from portal.domain import states
 from portal.domain.policy import REASON_LABELS, Kind, Reason
 from portal.domain.states import State
-from portal.extensions import db, limiter
-from portal.models import Evidence, Payout, RefundCase
+from portal.extensions import limiter
+from portal.models import Evidence, RefundCase
 from portal.services import context
 from portal.services.errors import DomainError
 from portal.services.integration import orders
+from portal.services.money import payout_lists
 from portal.services.refunds import cases
 from portal.services.uploads import evidence
 from portal.views.arrival import arrival_texts
@@ -100,9 +101,7 @@ def _my_case(case_no: str):
 def order(order_no: str) -> ResponseReturnValue:
     order = _my_order(order_no)
     open_case = orders.open_case(order)
-    payouts = db.session.scalars(
-        db.select(Payout).where(Payout.order_id == order.id).order_by(Payout.id)
-    ).all()
+    payouts = payout_lists.of_order(order.id)
     return page_or_fragment(
         "buyer/order.html",
         "buyer/_refund_record.html",
@@ -267,7 +266,7 @@ def answer(case_no: str) -> ResponseReturnValue:
 def _visible_evidence(evidence_id: int) -> Evidence:
     from portal.views.access import may_see_case
 
-    row = db.session.get(Evidence, evidence_id)
+    row = evidence.find(evidence_id)
     if row is None or not may_see_case(row.case_id):
         abort(404)
     return row

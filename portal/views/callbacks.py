@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, current_app, request
 
-from portal.extensions import csrf, db, limiter
+from portal.extensions import csrf, limiter
 from portal.plugins.channels import ChannelError, NotificationRejected
 from portal.plugins.startup import channels
+from portal.services import unit_of_work
 from portal.services.money import settlement
 
 bp = Blueprint("callbacks", __name__, url_prefix="/callbacks")
@@ -28,7 +29,7 @@ def notify(channel_id: str) -> Response:
         current_app.logger.warning("rejected %s notification: %s", channel_id, exc)
         return Response(f"rejected: {exc}", status=400, mimetype="text/plain")
     outcome = settlement.apply_notification(channel_id, note)
-    db.session.remove()
+    unit_of_work.release()
     if outcome in ("applied", "duplicate"):
         current_app.logger.info("%s notification %s: %s", channel_id, note.idempotency_key, outcome)
         return Response(reply.body, status=reply.status_code, content_type=reply.content_type)

@@ -8,17 +8,16 @@ from flask import Blueprint, abort, flash, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext
 from flask_login import current_user
-from sqlalchemy import select
 
 from portal.domain import ledger as accounts
 from portal.domain.policy import REASON_LABELS
-from portal.domain.states import OPEN_STATES, Role
-from portal.extensions import db
-from portal.models import Freeze, LedgerTransaction, Order, Posting, RefundCase
-from portal.services import context
+from portal.domain.states import Role
+from portal.models import RefundCase
+from portal.services import context, unit_of_work
 from portal.services.errors import DomainError
+from portal.services.money import balances as money_balances
 from portal.services.money import ledger
-from portal.services.refunds import cases, disputes
+from portal.services.refunds import cases, disputes, queues
 from portal.services.refunds.timeline import timeline
 from portal.views.access import merchant_required, staff_actor
 from portal.views.forms import EmptyForm, MessageForm, OfferForm, ReasonForm
@@ -33,19 +32,9 @@ bp = Blueprint("merchant", __name__, url_prefix="/merchant")
 @merchant_required
 def index() -> ResponseReturnValue:
     """Open cases on this shop's orders, the nearest deadline first."""
-    rows = db.session.scalars(
-        select(RefundCase)
-        .join(Order, Order.id == RefundCase.order_id)
-        .where(
-            Order.merchant_id == current_user.merchant_id,
-            RefundCase.state.in_([str(s) for s in OPEN_STATES]),
-        )
-        .order_by(RefundCase.deadline_at.is_(None), RefundCase.deadline_at, RefundCase.id)
-        .limit(200)
-    ).all()
     return render_template(
         "merchant/index.html",
-        rows=rows,
+        rows=queues.merchant_open_cases(current_user.merchant_id),
         now=context.now(),
         reason_labels=REASON_LABELS,
         balances=ledger.merchant_balances(current_user.merchant_id),
@@ -100,7 +89,7 @@ def _act(case_no: str, form, action: Callable) -> ResponseReturnValue:
     try:
         action(case, form)
     except DomainError as exc:
-        db.session.rollback()
+        unit_of_work.rollback()
         ctx = _context(case, domain_message(exc))
         return page_or_fragment(
             "merchant/case.html", "merchant/_panel.html", **ctx
@@ -170,30 +159,12 @@ def accept(case_no: str) -> ResponseReturnValue:
 def balances() -> ResponseReturnValue:
     """Available, frozen (with the case that froze each part) and refunded, and their history."""
     mid = current_user.merchant_id
-    mine = [accounts.available(mid), accounts.frozen(mid)]
-    history = db.session.execute(
-        select(LedgerTransaction, Posting)
-        .join(Posting, Posting.txn_id == LedgerTransaction.id)
-        .where(Posting.account.in_(mine))
-        .order_by(LedgerTransaction.id.desc())
-        .limit(100)
-    ).all()
-    freezes = db.session.scalars(
-        select(Freeze)
-        .where(Freeze.merchant_id == mid, Freeze.state == "frozen")
-        .order_by(Freeze.id)
-    ).all()
-    case_nos = {
-        c.id: c.case_no
-        for c in db.session.scalars(
-            select(RefundCase).where(RefundCase.id.in_([f.case_id for f in freezes]))
-        )
-    }
+    freezes = money_balances.open_freezes(mid)
     return render_template(
         "merchant/balances.html",
         balances=ledger.merchant_balances(mid),
-        history=history,
+        history=money_balances.history(mid),
         freezes=freezes,
-        case_nos=case_nos,
+        case_nos=money_balances.case_numbers(freezes),
         available_account=accounts.available(mid),
     )

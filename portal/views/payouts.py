@@ -5,14 +5,11 @@ from __future__ import annotations
 from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext
-from sqlalchemy import select
 
-from portal.extensions import db
-from portal.models import Payout
 from portal.plugins.startup import channels
 from portal.services import context
 from portal.services.errors import DomainError
-from portal.services.money import bank_batches, payout_ops
+from portal.services.money import bank_batches, payout_lists, payout_ops
 from portal.views.access import reviewer_required, staff_actor
 from portal.views.forms import EmptyForm, ManualRouteForm, StatementForm
 from portal.web import domain_message
@@ -26,12 +23,9 @@ STATES = ("created", "pending", "unknown", "succeeded", "failed", "returned")
 def index() -> ResponseReturnValue:
     """Payouts, newest first, filtered by state."""
     state = request.args.get("state", "")
-    query = select(Payout).order_by(Payout.id.desc()).limit(200)
-    if state in STATES:
-        query = query.where(Payout.state == state)
     return render_template(
         "review/payouts.html",
-        payouts=db.session.scalars(query).all(),
+        payouts=payout_lists.recent(state if state in STATES else None),
         state=state,
         states=STATES,
         now=context.now(),

@@ -5,17 +5,16 @@ from __future__ import annotations
 from flask import Blueprint, flash, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext
-from sqlalchemy import select
 
 from portal.domain import states
 from portal.domain.policy import REASON_LABELS
 from portal.domain.states import Role, State
-from portal.extensions import db
-from portal.models import Payout, RefundCase
-from portal.services import context
+from portal.models import RefundCase
+from portal.services import context, unit_of_work
 from portal.services.errors import DomainError
 from portal.services.integration import orders
-from portal.services.refunds import cases, disputes
+from portal.services.money import balances, payout_lists
+from portal.services.refunds import cases, disputes, queues
 from portal.services.refunds.timeline import timeline
 from portal.views.access import reviewer_required, staff_actor
 from portal.views.forms import (
@@ -37,23 +36,9 @@ bp = Blueprint("review", __name__, url_prefix="/review")
 @bp.get("/")
 @reviewer_required
 def queue() -> ResponseReturnValue:
-    rows = db.session.scalars(
-        select(RefundCase)
-        .where(
-            RefundCase.state.in_(
-                [
-                    str(s)
-                    for s in states.REVIEW_QUEUE_STATES
-                    | {State.NEEDS_INFO, State.APPROVED, State.PAYOUT_FAILED}
-                ]
-            )
-        )
-        .order_by(RefundCase.deadline_at.is_(None), RefundCase.deadline_at, RefundCase.id)
-        .limit(200)
-    ).all()
     return render_template(
         "review/queue.html",
-        rows=rows,
+        rows=queues.review_queue(),
         now=context.now(),
         cal=context.calendar(),
         reason_labels=REASON_LABELS,
@@ -72,7 +57,7 @@ def _context(case: RefundCase, **forms):
         "order": order,
         "events": timeline(case),
         "refundable": orders.refundable_fen(order, exclude_case_id=case.id),
-        "payouts": db.session.scalars(select(Payout).where(Payout.case_id == case.id)).all(),
+        "payouts": payout_lists.of_case(case.id),
         "actions": states.targets(State(case.state), Role.REVIEWER),
         "reason_labels": REASON_LABELS,
         "now": context.now(),
@@ -85,7 +70,7 @@ def _context(case: RefundCase, **forms):
         },
         "error": forms.get("error"),
         "freeze_form": FreezeForm(prefix="freeze"),
-        "frozen": disputes_frozen(case),
+        "frozen": balances.frozen_for_case(case.id),
         "urls": {
             "message": url_for("review.message", case_no=case.case_no),
             "offer": url_for("review.offer", case_no=case.case_no),
@@ -93,18 +78,6 @@ def _context(case: RefundCase, **forms):
         },
         **thread_context(case, str(Role.REVIEWER)),
     }
-
-
-def disputes_frozen(case: RefundCase) -> int:
-    """Fen currently frozen for this case."""
-    from portal.models import Freeze
-
-    return sum(
-        f.amount_fen
-        for f in db.session.scalars(
-            select(Freeze).where(Freeze.case_id == case.id, Freeze.state == "frozen")
-        )
-    )
 
 
 @bp.get("/cases/<case_no>")
@@ -120,7 +93,7 @@ def _act(case_no: str, form_key: str, form, action):
         try:
             action(case, form)
         except DomainError as exc:
-            db.session.rollback()
+            unit_of_work.rollback()
             ctx = _context(case, **{form_key: form, "error": domain_message(exc)})
             return page_or_fragment(
                 "review/case.html", "review/_panel.html", **ctx

@@ -6,8 +6,6 @@ from flask import Blueprint, abort, flash, redirect, render_template, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext
 
-from portal.extensions import db
-from portal.models import Ticket
 from portal.services.errors import DomainError
 from portal.services.refunds import tickets
 from portal.views.access import reviewer_required, staff_actor
@@ -28,7 +26,7 @@ def index() -> ResponseReturnValue:
 @reviewer_required
 def show(ticket_id: int) -> ResponseReturnValue:
     """One ticket's thread, with the order and case, and the answer form."""
-    ticket = db.session.get(Ticket, ticket_id)
+    ticket = tickets.find_ticket(ticket_id)
     if ticket is None:
         abort(404)
     form = MessageForm(prefix="reply")

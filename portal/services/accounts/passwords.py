@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from flask import current_app
+
+from portal.services import context
 
 _DUMMY: dict[tuple[int, int], str] = {}
 
 
 def _hasher() -> PasswordHasher:
-    cfg = current_app.config
     return PasswordHasher(
-        time_cost=int(cfg["ARGON2_TIME_COST"]), memory_cost=int(cfg["ARGON2_MEMORY_COST"])
+        time_cost=int(context.setting("ARGON2_TIME_COST")),
+        memory_cost=int(context.setting("ARGON2_MEMORY_COST")),
     )
 
 

@@ -6,7 +6,7 @@ from sqlalchemy import select
 
 from portal.extensions import db
 from portal.models import Merchant, User
-from portal.services.accounts.passwords import hash_password
+from portal.services.accounts.passwords import check_password, hash_password
 from portal.services.errors import DomainError
 from portal.services.policy_text import N_
 
@@ -43,3 +43,20 @@ def create_staff_user(
     db.session.add(user)
     db.session.commit()
     return user
+
+
+def active_user(user_id: int) -> User | None:
+    """The staff login with this id, if it is still active (for the session's user loader)."""
+    user = db.session.get(User, user_id)
+    return user if user and user.active else None
+
+
+def authenticate(username: str, password: str) -> User | None:
+    """The active staff login with this name and password, else None.
+
+    An unknown name costs as long to check as a wrong password (no timing hint).
+    """
+    user = db.session.scalar(select(User).where(User.username == username))
+    if check_password(user.password_hash if user else None, password) and user and user.active:
+        return user
+    return None

@@ -7,6 +7,7 @@ fires for a case that has moved on does nothing and the same job run twice acts 
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from datetime import datetime
 
@@ -20,6 +21,8 @@ from portal.services.actors import SYSTEM
 from portal.services.errors import DomainError
 from portal.services.messaging import notices
 from portal.services.refunds.transitions import record, transition
+
+log = logging.getLogger(__name__)
 
 REVIEW_STATES = (State.SUBMITTED, State.UNDER_REVIEW, State.APPEALED, State.NEGOTIATING)
 CASE_RULES = ("review_reminder", "review_escalation", "merchant_silence", "info_timeout")
@@ -82,9 +85,7 @@ def fire(rule: str, row_id: int) -> bool:
         return acted
     except DomainError as exc:
         db.session.rollback()  # someone acted first (compare-and-set), or a rule refused
-        from flask import current_app
-
-        current_app.logger.info("deadline rule %s on %s did nothing: %s", rule, row_id, exc)
+        log.info("deadline rule %s on %s did nothing: %s", rule, row_id, exc)
         return False
     except Exception:
         db.session.rollback()

@@ -23,6 +23,7 @@ from sqlalchemy import select
 from portal.domain.money import MoneyError, parse_yuan
 from portal.extensions import db
 from portal.models import CardCode, Order, Product
+from portal.services import context
 from portal.services.actors import Actor
 from portal.services.integration import ingest
 from portal.services.refunds.transitions import record
@@ -57,11 +58,7 @@ MAX_ROWS = 200_000
 
 def upload_dir() -> str:
     """Where uploaded files wait for their import job (``IMPORT_DIR``, else instance/imports)."""
-    from flask import current_app
-
-    path = current_app.config.get("IMPORT_DIR") or os.path.join(
-        current_app.instance_path, "imports"
-    )
+    path = context.setting("IMPORT_DIR", None) or os.path.join(context.instance_path(), "imports")
     os.makedirs(path, exist_ok=True)
     return path
 

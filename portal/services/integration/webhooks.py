@@ -9,6 +9,7 @@ such events costs nothing; one whose merchant has no endpoint costs that one que
 
 from __future__ import annotations
 
+import logging
 import secrets
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
@@ -26,6 +27,8 @@ from portal.services.after_commit import call_after_commit
 from portal.services.errors import DomainError, NotFound
 from portal.services.integration import signing
 from portal.services.policy_text import N_
+
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from portal.services.refunds.transitions import EventRecord
@@ -145,15 +148,13 @@ def payload(session: Session, ev: Event | EventRecord) -> dict[str, Any]:
 
 def enqueue(delivery_ids: list[int]) -> None:
     """Queue a delivery job (retried with backoff by RQ) for each delivery."""
-    from flask import current_app
-
     from portal.infra.queue import enqueue_with_retry
 
     for delivery_id in delivery_ids:
         try:
             enqueue_with_retry("jobs.webhooks.deliver", delivery_id)
         except Exception:
-            current_app.logger.exception("could not enqueue webhook delivery %s", delivery_id)
+            log.exception("could not enqueue webhook delivery %s", delivery_id)
 
 
 def deliver(delivery_id: int) -> str:

@@ -8,7 +8,6 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from email.message import EmailMessage
 from typing import Any
 
-from flask import current_app
 from flask_babel import force_locale, gettext
 
 from portal.extensions import db
@@ -32,9 +31,9 @@ def text_of(notice: Notice, locale: str = "zh_CN") -> str:
 
 def has_external_channels() -> bool:
     """Whether notices go anywhere outside the inbox: SMTP, or a third party's notifier plugin."""
-    if current_app.config.get("MAIL_SERVER"):
+    if context.setting("MAIL_SERVER", None):
         return True
-    pm = current_app.extensions["portal.plugins.manager"]
+    pm = context.plugin_manager()
     return any(
         impl.plugin_name != "portal.log-notifier" for impl in pm.hook.send_notice.get_hookimpls()
     )
@@ -58,7 +57,7 @@ def deliver(notice_id: int) -> str:
         "contact": order.buyer_contact if order else "",
     }
     errors = []
-    if order is not None and "@" in order.buyer_contact and current_app.config.get("MAIL_SERVER"):
+    if order is not None and "@" in order.buyer_contact and context.setting("MAIL_SERVER", None):
         try:
             send_mail(order.buyer_contact, payload)
         except (OSError, smtplib.SMTPException) as exc:
@@ -76,22 +75,22 @@ def deliver(notice_id: int) -> str:
 
 def send_mail(to: str, payload: dict[str, Any]) -> None:
     """One plain-text e-mail through the configured SMTP server."""
-    cfg = current_app.config
+    setting = context.setting
     msg = EmailMessage()
-    msg["From"] = cfg["MAIL_FROM"]
+    msg["From"] = setting("MAIL_FROM")
     msg["To"] = to
     msg["Subject"] = f"[{payload['case_no'] or payload['order_no']}] {payload['text'][:60]}"
-    msg.set_content(payload["text"] + f"\n\n{cfg['PUBLIC_BASE_URL'].rstrip('/')}/\n")
+    msg.set_content(payload["text"] + f"\n\n{setting('PUBLIC_BASE_URL').rstrip('/')}/\n")
     with smtplib.SMTP(
-        cfg["MAIL_SERVER"], int(cfg["MAIL_PORT"]), timeout=float(cfg["MAIL_TIMEOUT"])
+        setting("MAIL_SERVER"), int(setting("MAIL_PORT")), timeout=float(setting("MAIL_TIMEOUT"))
     ) as smtp:
         smtp.send_message(msg)
 
 
 def _run_notifiers(payload: dict[str, Any]) -> list[str]:
     """Call each plugin's send_notice with a timeout; collect failures instead of raising."""
-    pm = current_app.extensions["portal.plugins.manager"]
-    timeout = float(current_app.config["NOTIFIER_TIMEOUT"])
+    pm = context.plugin_manager()
+    timeout = float(context.setting("NOTIFIER_TIMEOUT"))
     errors = []
     pool = ThreadPoolExecutor(max_workers=1)
     try:

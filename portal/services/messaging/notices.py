@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from sqlalchemy import ColumnElement, func, insert, or_, select, update
@@ -14,6 +15,8 @@ from portal.extensions import db
 from portal.models import CaseLike, Notice
 from portal.services import context
 from portal.services.after_commit import call_after_commit
+
+log = logging.getLogger(__name__)
 
 _NOTICES = Notice.__table__
 #: built once (parameters bound at execution); ids come back in the rows' order
@@ -105,8 +108,6 @@ def _forget_pending(session: Session) -> None:
 
 
 def _enqueue_delivery(notice_ids: list[int]) -> None:
-    from flask import current_app
-
     from portal.infra.queue import enqueue_with_retry
     from portal.services.messaging.delivery import has_external_channels
 
@@ -115,7 +116,7 @@ def _enqueue_delivery(notice_ids: list[int]) -> None:
     try:
         enqueue_with_retry("jobs.notify.deliver_many", notice_ids)
     except Exception:
-        current_app.logger.exception("could not enqueue delivery of notices %s", notice_ids)
+        log.exception("could not enqueue delivery of notices %s", notice_ids)
 
 
 def _visible(order_ids: list[int], merchant_id: int | None, staff: bool) -> list[ColumnElement]:

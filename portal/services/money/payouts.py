@@ -6,6 +6,7 @@ Settlement itself (calling the channel, queries, notifications) lives in
 
 from __future__ import annotations
 
+import logging
 import secrets
 from datetime import datetime
 from types import SimpleNamespace
@@ -25,6 +26,8 @@ from portal.services.integration.orders import refundable_fen
 from portal.services.money import channel_switches, ledger
 from portal.services.policy_text import N_
 from portal.services.refunds.transitions import record, transition
+
+log = logging.getLogger(__name__)
 
 
 def new_key() -> str:
@@ -130,6 +133,4 @@ def _enqueue_settlement(payout_id: int) -> None:
     try:
         enqueue("jobs.settlement.settle_payout", payout_id)
     except Exception:
-        from flask import current_app
-
-        current_app.logger.exception("could not enqueue settlement of payout %s", payout_id)
+        log.exception("could not enqueue settlement of payout %s", payout_id)

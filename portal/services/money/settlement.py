@@ -83,9 +83,7 @@ def refund_request(
     payout: Payout | Row, payment: Payment | SimpleNamespace, case_no: str
 ) -> RefundRequest:
     """The immutable request for a payout: the same bytes on every attempt."""
-    from flask import current_app
-
-    base = current_app.config["PUBLIC_BASE_URL"].rstrip("/")
+    base = context.setting("PUBLIC_BASE_URL").rstrip("/")
     return RefundRequest(
         idempotency_key=payout.idempotency_key,
         payment=payment_ref(payment),

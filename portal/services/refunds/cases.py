@@ -62,6 +62,11 @@ def get_case(case_no: str) -> RefundCase:
     return case
 
 
+def find_case(case_id: int) -> RefundCase | None:
+    """The case with this id, or None."""
+    return db.session.get(RefundCase, case_id)
+
+
 def eligibility(
     order: Order, reason: Reason, amount_fen: int, explanation: str = ""
 ) -> policy.Decision:

@@ -12,7 +12,7 @@ from portal.services import context
 from portal.services.actors import Actor
 from portal.services.errors import DomainError, Forbidden
 from portal.services.integration import orders
-from portal.services.money import ledger
+from portal.services.money import balances, ledger
 from portal.services.policy_text import N_
 from portal.services.refunds import cases
 from portal.services.refunds.transitions import record, transition
@@ -191,12 +191,7 @@ def freeze_funds(case: RefundCase, actor: Actor, amount_fen: int | None) -> Free
             N_("Funds can be frozen only while an appeal is open."), rule="freeze_state"
         )
     disputed = case.amount_requested_fen
-    already = sum(
-        f.amount_fen
-        for f in db.session.scalars(
-            select(Freeze).where(Freeze.case_id == case.id, Freeze.state == "frozen")
-        )
-    )
+    already = balances.frozen_for_case(case.id)
     amount = amount_fen or (disputed - already)
     if amount <= 0 or already + amount > disputed:
         raise DomainError(

@@ -105,6 +105,11 @@ def reply(ticket_id: int, actor: Actor, text: str) -> TicketMessage:
         raise
 
 
+def find_ticket(ticket_id: int) -> Ticket | None:
+    """The ticket with this id, or None."""
+    return db.session.get(Ticket, ticket_id)
+
+
 def open_tickets() -> list[Ticket]:
     """Tickets waiting for staff, oldest first."""
     return list(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -19,6 +20,8 @@ from portal.services.errors import ConcurrentChange, DomainError
 from portal.services.integration import webhooks
 from portal.services.messaging import notices
 from portal.services.policy_text import N_
+
+log = logging.getLogger(__name__)
 
 _EVENTS = Event.__table__
 _CASES = RefundCase.__table__
@@ -177,15 +180,13 @@ def schedule_deadline_jobs(
     the sweep finds anything these jobs miss)."""
 
     def schedule() -> None:
-        from flask import current_app
-
         from portal.infra.queue import enqueue
 
         for when in {deadline_at, remind_at, merchant_deadline_at} - {None}:
             try:
                 enqueue("jobs.deadlines.fire_for_case", case_id, at=when)
             except Exception:
-                current_app.logger.exception("could not schedule deadline job for case %s", case_id)
+                log.exception("could not schedule deadline job for case %s", case_id)
 
     if deadline_at or remind_at or merchant_deadline_at:
         call_after_commit(db.session(), schedule)

@@ -18,10 +18,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from flask import current_app
-
 from portal.extensions import db
 from portal.models import Evidence, RefundCase
+from portal.services import context
 from portal.services.errors import DomainError
 from portal.services.policy_text import N_
 from portal.services.uploads import evidence_images, evidence_pdf
@@ -67,9 +66,7 @@ class StoredFile:
 
 def evidence_dir() -> Path:
     """Where evidence files live (outside the static folder)."""
-    path = Path(
-        current_app.config.get("EVIDENCE_DIR") or Path(current_app.instance_path) / "evidence"
-    )
+    path = Path(context.setting("EVIDENCE_DIR", None) or context.instance_path() / "evidence")
     path.mkdir(parents=True, exist_ok=True)
     return path
 
@@ -184,6 +181,11 @@ def discard(files: list[StoredFile]) -> None:
                     os.unlink(evidence_dir() / name)
                 except FileNotFoundError:
                     pass
+
+
+def find(evidence_id: int) -> Evidence | None:
+    """The evidence row with this id, or None."""
+    return db.session.get(Evidence, evidence_id)
 
 
 def path_of(evidence: Evidence) -> Path:
