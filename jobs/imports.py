@@ -8,16 +8,15 @@ from __future__ import annotations
 
 import os
 
+from rq import get_current_job
+
 from jobs.runtime import with_app
+from portal.services.integration import csv_import, ingest
 
 
 @with_app
 def run(token: str, merchant_id: int, label: str) -> int:
     """Import ``instance/imports/<token>.csv`` for the merchant; returns how many orders."""
-    from rq import get_current_job
-
-    from portal.services.integration import csv_import, ingest
-
     path = os.path.join(csv_import.upload_dir(), f"{token}.csv")
     job = get_current_job()
 

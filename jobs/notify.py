@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+from sqlalchemy import select
+
 from jobs.runtime import with_app
+from portal.extensions import db
+from portal.models import Notice
+from portal.services.messaging import delivery
 
 
 @with_app
 def deliver(notice_id: int) -> str:
     """Send the notice outside the portal; a failing or hanging notifier raises (RQ retries),
     and the case it is about has long been committed."""
-    from portal.services.messaging import delivery
-
     return delivery.deliver(notice_id)
 
 
@@ -20,8 +23,6 @@ def deliver_many(notice_ids: list[int]) -> int:
 
     Retrying is safe: notices already delivered are skipped.
     """
-    from portal.services.messaging import delivery
-
     failed = []
     for notice_id in notice_ids:
         try:
@@ -36,12 +37,6 @@ def deliver_many(notice_ids: list[int]) -> int:
 @with_app
 def deliver_pending(limit: int = 1000) -> int:
     """Deliver notices written in bulk (or whose own job was lost); returns how many were sent."""
-    from sqlalchemy import select
-
-    from portal.extensions import db
-    from portal.models import Notice
-    from portal.services.messaging import delivery
-
     ids = db.session.scalars(
         select(Notice.id).where(Notice.delivered_at.is_(None), Notice.attempts == 0).limit(limit)
     ).all()

@@ -8,6 +8,8 @@ from typing import Any, TypeVar
 
 from flask import Flask
 
+from portal import create_app
+
 _app: Flask | None = None
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -22,8 +24,6 @@ def get_app() -> Flask:
     """The app for jobs, created from the environment if none was set."""
     global _app
     if _app is None:
-        from portal import create_app
-
         _app = create_app()
     return _app
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from jobs.runtime import with_app
+from portal.infra.queue import enqueue, release_once
+from portal.services.money import settlement
 
 
 @with_app
@@ -12,9 +14,6 @@ def settle_payout(payout_id: int) -> str:
     Safe to run twice (or concurrently with a notification): the channel is always
     called with the payout's one idempotency key, and states only move forward.
     """
-    from portal.infra.queue import enqueue, release_once
-    from portal.services.money import settlement
-
     release_once(f"settle-{payout_id}")
     step = settlement.settle(payout_id)
     if not step.done and step.retry_at is not None:

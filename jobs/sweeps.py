@@ -9,6 +9,11 @@ from __future__ import annotations
 from datetime import timedelta
 
 from jobs.runtime import with_app
+from jobs.webhooks import sweep as sweep_webhooks
+from portal.infra.queue import enqueue, enqueue_once, queue, release_once
+from portal.services import context
+from portal.services.deadlines import deadline_bulk, deadline_rules
+from portal.services.deadlines.sweeps import due_payout_ids
 
 SWEEP_EVERY = timedelta(seconds=60)
 #: a payout created this recently is left to the job its approval enqueued
@@ -18,10 +23,6 @@ GRACE = timedelta(seconds=30)
 @with_app
 def sweep_payouts(reschedule: bool = True) -> int:
     """Enqueue settlement of every unfinished payout that is due; returns how many."""
-    from portal.infra.queue import enqueue, enqueue_once
-    from portal.services import context
-    from portal.services.deadlines.sweeps import due_payout_ids
-
     now = context.now()
     ids = due_payout_ids(now, GRACE)
     for payout_id in ids:
@@ -47,10 +48,6 @@ def sweep_deadlines() -> int:
     Reminders, escalations and late payouts are marked set-based in SQL; rules that change
     a case's state are enqueued one job per case (found by one streamed query per rule).
     """
-    from portal.infra.queue import queue
-    from portal.services import context
-    from portal.services.deadlines import deadline_bulk, deadline_rules
-
     now = context.now()
     count = sum(deadline_bulk.run(now).values())
     q = queue()
@@ -72,10 +69,6 @@ def sweep_deadlines() -> int:
 def sweep(reschedule: bool = True) -> dict[str, int]:
     """The periodic sweep: payouts left behind, deadlines passed and webhook deliveries whose
     job was lost; reschedules itself."""
-    from jobs.webhooks import sweep as sweep_webhooks
-    from portal.infra.queue import enqueue, release_once
-    from portal.services import context
-
     release_once("sweep-seed")
     result = {
         "payouts": sweep_payouts(reschedule=False),

@@ -18,8 +18,19 @@ import importlib
 import logging
 import uuid
 
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from flask import Flask
 from sqlalchemy.orm import configure_mappers
+
+from portal.domain.policy import Kind, Reason
+from portal.domain.states import State
+from portal.extensions import db
+from portal.models import Merchant, Order, Payment, Payout, Product, RefundCase
+from portal.plugins.channels import RefundResult, ResultStatus
+from portal.services import context
+from portal.services.integration import webhooks
+from portal.services.money import settlement
 
 log = logging.getLogger("portal.worker")
 
@@ -34,9 +45,6 @@ LAZY_IMPORTS = (
 
 def warm_up(app: Flask) -> None:
     """Configure mappers, compile the settlement path's reads and rehearse its writes."""
-    from portal.extensions import db
-    from portal.services.money import settlement
-
     configure_mappers()
     for module in LAZY_IMPORTS:
         importlib.import_module(module)
@@ -68,9 +76,6 @@ def warm_crypto() -> None:
     The channels' own keys are not used here: no state derived from them (blinding
     factors) is shared between work-horses.
     """
-    from cryptography.hazmat.primitives import hashes
-    from cryptography.hazmat.primitives.asymmetric import padding, rsa
-
     # S505 is deliberate: the key signs one constant and is thrown away; only OpenSSL is warmed
     key = rsa.generate_private_key(public_exponent=65537, key_size=1024)  # noqa: S505
     signature = key.sign(b"warm-up", padding.PKCS1v15(), hashes.SHA256())
@@ -84,15 +89,6 @@ def rehearse_settlement() -> None:
     case's transition, notices, the webhook outbox's query) so its statements are compiled
     once, in the parent.
     """
-    from portal.domain.policy import Kind, Reason
-    from portal.domain.states import State
-    from portal.extensions import db
-    from portal.models import Merchant, Order, Payment, Payout, Product, RefundCase
-    from portal.plugins.channels import RefundResult, ResultStatus
-    from portal.services import context
-    from portal.services.integration import webhooks
-    from portal.services.money import settlement
-
     tag = f"warmup-{uuid.uuid4().hex[:16]}"
     now = context.now()
     session = db.session

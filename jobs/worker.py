@@ -21,6 +21,8 @@ from rq import Queue, SimpleWorker, Worker
 from rq.job import Job
 
 from jobs.runtime import set_app
+from jobs.warmup import warm_up
+from portal.infra.queue import enqueue_once, redis_connection
 
 #: imported once in the worker so each forked work-horse starts with them loaded
 PRELOAD = (
@@ -51,17 +53,13 @@ def run_worker(
     ``fork``: a work-horse per job (RQ's default) or every job in this process;
     ``max_jobs``: exit after that many jobs (a supervisor starts a fresh one).
     """
-    from portal.infra.queue import redis_connection
-
     set_app(app)
     for module in PRELOAD:
         importlib.import_module(module)
-    from jobs.warmup import warm_up
 
     warm_up(app)
     with app.app_context():
         conn = redis_connection()
-        from portal.infra.queue import enqueue_once
 
         # the sweep reschedules itself from here on; workers starting together seed it once
         enqueue_once("sweep-seed", 60, "jobs.sweeps.sweep")

@@ -9,12 +9,14 @@ from typing import Any
 
 from flask import Flask
 
+from portal import config as config_module
+
 __version__ = "0.1.0"
 
 
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     """Create and configure the portal application."""
-    from portal import config as config_module
+    # cycle: portal -> portal.app_setup -> portal.cli -> portal (and `import portal` stays light)
     from portal.app_setup import configure
 
     app = Flask(__name__, instance_relative_config=True)

@@ -4,17 +4,22 @@ from __future__ import annotations
 
 import os
 
-from flask import Flask, request, session
+from flask import Flask, current_app, request, session
 from flask_babel import get_locale
+from sqlalchemy import event
 
 from portal import config as config_module
+from portal import models  # noqa: F401 - register tables
+from portal.cli import register_cli
 from portal.extensions import babel, csrf, db, htmx, limiter, login_manager, migrate
+from portal.infra.assets import install_assets
+from portal.plugins.startup import init_plugins
+from portal.views.blueprints import register_blueprints
+from portal.web import install_web_helpers
 
 
 def select_locale() -> str:
     """The buyer's chosen language (cookie via /lang), else the browser's, else zh_CN."""
-    from flask import current_app
-
     languages = current_app.config["LANGUAGES"]
     chosen = session.get("lang")
     if chosen in languages:
@@ -52,28 +57,16 @@ def configure(app: Flask) -> None:
     login_manager.login_view = "auth.login"
     login_manager.login_message = None
 
-    from portal import models  # noqa: F401 - register tables
-
     if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
         _sqlite_pragmas(app)
 
-    from portal.plugins.startup import init_plugins
-
     init_plugins(app)
-
-    from portal.views import register_blueprints
 
     register_blueprints(app)
 
-    from portal.cli import register_cli
-
     register_cli(app)
 
-    from portal.web import install_web_helpers
-
     install_web_helpers(app)
-
-    from portal.infra.assets import install_assets
 
     install_assets(app)
 
@@ -83,8 +76,6 @@ def configure(app: Flask) -> None:
 
 
 def _sqlite_pragmas(app: Flask) -> None:
-    from sqlalchemy import event
-
     with app.app_context():
         engine = db.engine
 

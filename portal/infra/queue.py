@@ -7,8 +7,11 @@ from typing import Any
 
 from flask import current_app
 from redis import Redis
-from rq import Queue
+from rq import Queue, Retry
+from rq.exceptions import NoSuchJobError
+from rq.job import Job, JobStatus
 
+from portal.infra.embedded import embedded_redis
 from portal.infra.redis_client import redis_client
 
 
@@ -20,8 +23,6 @@ def redis_connection() -> Redis:
         if url:
             conn = redis_client(url)
         else:
-            from portal.infra.embedded import embedded_redis
-
             conn = embedded_redis(current_app.instance_path)
         current_app.extensions["portal.redis"] = conn
     return conn
@@ -49,8 +50,6 @@ RETRY_INTERVALS = [10, 30, 60, 300, 900]
 
 def enqueue_with_retry(func: str, *args: Any) -> Any:
     """Enqueue a job that RQ retries with backoff if it raises (needs the scheduler)."""
-    from rq import Retry
-
     return queue().enqueue(
         func, *args, retry=Retry(max=len(RETRY_INTERVALS), interval=RETRY_INTERVALS), job_timeout=60
     )
@@ -82,9 +81,6 @@ def enqueue_once(key: str, ttl_seconds: int, func: str, *args: Any) -> Any | Non
 
 def _still_waiting(job_id: bytes | None) -> bool:
     """Whether the job holding a once-key is still to run (an empty id: being enqueued)."""
-    from rq.exceptions import NoSuchJobError
-    from rq.job import Job, JobStatus
-
     if not job_id:
         return job_id is not None
     try:

@@ -12,11 +12,14 @@ from __future__ import annotations
 import redis
 from redis import Redis
 
+try:
+    from redis.driver_info import DriverInfo
+except ImportError:  # redis-py before 7: the (since deprecated) lib_version keyword does the same
+    DriverInfo = None  # type: ignore[assignment,misc]
+
 
 def redis_client(url: str) -> Redis:
     """A client for ``url`` whose connections announce the version without looking it up."""
-    try:
-        from redis.driver_info import DriverInfo
-    except ImportError:  # redis-py before 7: the (since deprecated) keyword does the same
+    if DriverInfo is None:
         return Redis.from_url(url, lib_version=redis.__version__)
     return Redis.from_url(url, driver_info=DriverInfo(lib_version=redis.__version__))

@@ -7,14 +7,15 @@ from pathlib import Path
 import click
 from flask.cli import with_appcontext
 
+from portal.plugins.scaffold import Names, TemplateError, generate
+from portal.plugins.startup import loaded_plugins
+from portal.services.money.channel_switches import disabled_ids
+
 
 @click.command("plugins")
 @with_appcontext
 def plugins() -> None:
     """List plugins: name, package, version, channels and status (broken ones with why)."""
-    from portal.plugins.startup import loaded_plugins
-    from portal.services.money.channel_switches import disabled_ids
-
     try:
         disabled = disabled_ids()
     except Exception:  # noqa: BLE001 - the database may not be migrated yet
@@ -38,8 +39,6 @@ def plugins() -> None:
 @click.option("--label", default=None, help="the channel's label shown to buyers")
 def new_plugin(name: str, directory: Path | None, label: str | None) -> None:
     """Write a new payout channel plugin package called NAME (its channel id)."""
-    from portal.plugins.scaffold import Names, TemplateError, generate
-
     try:
         names = Names.for_name(name, label)
         target = directory or Path.cwd() / names.distribution

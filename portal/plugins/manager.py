@@ -15,6 +15,8 @@ import pluggy
 from portal.plugins import hookspecs
 from portal.plugins.channels import ChannelError, PayoutChannel
 from portal.plugins.loading import ENTRY_POINT_GROUP
+from portal.plugins.loading import load_entry_points as load
+from portal.plugins.notifiers import LogNotifier
 
 __all__ = [
     "ENTRY_POINT_GROUP",
@@ -36,12 +38,9 @@ def make_plugin_manager(
     """
     pm = pluggy.PluginManager(ENTRY_POINT_GROUP)
     pm.add_hookspecs(hookspecs)
-    from portal.plugins.notifiers import LogNotifier
 
     pm.register(LogNotifier(), name="portal.log-notifier")
     if load_entry_points:
-        from portal.plugins.loading import load_entry_points as load
-
         load(pm, allowed)
     return pm
 

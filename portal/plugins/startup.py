@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from flask import Flask
+from flask import Flask, current_app
 
+from portal.infra.queue import redis_connection
+from portal.infra.replay import RedisReplayGuard
 from portal.plugins.channels import ChannelError, MemoryReplayGuard, ReplayGuard
 from portal.plugins.checks import check_channels, check_settings
 from portal.plugins.loading import BROKEN, PluginInfo, parse_allowed, plugin_infos
@@ -52,15 +54,11 @@ def init_plugins(app: Flask) -> None:
 
 def channels() -> ChannelRegistry:
     """The running app's channel registry."""
-    from flask import current_app
-
     return current_app.extensions["portal.plugins.channels"]
 
 
 def loaded_plugins() -> list[PluginInfo]:
     """Every plugin the running app knows of (loaded, broken or not allowed), by name."""
-    from flask import current_app
-
     return sorted(current_app.extensions["portal.plugin_infos"].values(), key=lambda i: i.name)
 
 
@@ -74,12 +72,9 @@ def _replay_guard(app: Flask) -> ReplayGuard:
     """Redis-backed when Redis is configured (shared by all processes), else in-memory."""
     if not app.config.get("REDIS_URL"):
         return MemoryReplayGuard()
-    from portal.infra.replay import RedisReplayGuard
 
     def connect():
         with app.app_context():
-            from portal.infra.queue import redis_connection
-
             return redis_connection()
 
     return RedisReplayGuard(connect)

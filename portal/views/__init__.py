@@ -1,37 +1,4 @@
-"""Blueprints: thin views that parse a form, call a service and render or redirect."""
+"""Blueprints: thin views that parse a form, call a service and render or redirect.
 
-from __future__ import annotations
-
-from flask import Flask
-
-
-def register_blueprints(app: Flask) -> None:
-    """Register every blueprint on ``app``."""
-    from portal.views import (
-        api,
-        auth,
-        buyer,
-        buyer_disputes,
-        callbacks,
-        inbox,
-        merchant,
-        merchant_integration,
-        payouts,
-        plugins_admin,
-        review,
-        tickets,
-    )
-
-    app.register_blueprint(buyer.bp)
-    app.register_blueprint(api.bp)
-    app.register_blueprint(buyer_disputes.bp)
-    app.register_blueprint(auth.bp)
-    app.register_blueprint(review.bp)
-    app.register_blueprint(callbacks.bp)
-    app.register_blueprint(payouts.bp)
-    app.register_blueprint(plugins_admin.bp)
-    app.register_blueprint(merchant.bp)
-    app.register_blueprint(merchant_integration.bp)
-    app.register_blueprint(tickets.bp)
-    app.register_blueprint(inbox.bp)
-    inbox.install(app)
+``portal.views.blueprints`` registers them all on the app.
+"""

@@ -15,6 +15,7 @@ from portal.services.integration import ingest, orders
 from portal.services.money import payout_lists
 from portal.services.policy_text import N_
 from portal.views.api_auth import Result, api_read, api_write, current_key
+from portal.views.api_openapi import document
 from portal.views.api_schema import (
     ORDER_NO_PATTERN,
     CancelIn,
@@ -186,6 +187,4 @@ def list_payouts() -> Result:
 @bp.get("/openapi.json")
 def openapi() -> Response:
     """The OpenAPI 3.1 document, generated from the same models that check requests."""
-    from portal.views.api_openapi import document
-
     return Response(json.dumps(document()), mimetype="application/json")

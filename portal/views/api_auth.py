@@ -16,6 +16,8 @@ from typing import Any
 from flask import Response, current_app, g, json, request
 from pydantic import ValidationError
 
+from portal.infra.queue import redis_connection
+from portal.infra.replay import RedisReplayGuard
 from portal.models import ApiKey
 from portal.plugins.channels import MemoryReplayGuard, ReplayGuard
 from portal.services import context, unit_of_work
@@ -118,9 +120,6 @@ def replay_guard() -> ReplayGuard:
     guard = current_app.extensions.get("portal.api_replay_guard")
     if guard is None:
         if current_app.config.get("REDIS_URL"):
-            from portal.infra.queue import redis_connection
-            from portal.infra.replay import RedisReplayGuard
-
             app = current_app._get_current_object()
 
             def connect():

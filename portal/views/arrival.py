@@ -6,6 +6,7 @@ from flask_babel import gettext
 
 from portal.models import Payout
 from portal.plugins.startup import channels
+from portal.services.money.payouts import payment_ref
 
 
 def arrival_texts(payouts: list[Payout]) -> dict[int, str]:
@@ -16,7 +17,6 @@ def arrival_texts(payouts: list[Payout]) -> dict[int, str]:
         if p.channel not in registry:
             texts[p.id] = p.channel.removeprefix("manual:")
             continue
-        from portal.services.money.payouts import payment_ref
 
         channel = registry.get(p.channel)
         window = channel.arrival(payment_ref(p.case.order.payment))

@@ -6,6 +6,7 @@ from flask import (
     Blueprint,
     Response,
     abort,
+    current_app,
     flash,
     redirect,
     render_template,
@@ -27,11 +28,16 @@ from portal.services import context
 from portal.services.errors import DomainError
 from portal.services.integration import orders
 from portal.services.money import payout_lists
-from portal.services.refunds import cases
+from portal.services.refunds import cases, tickets
+from portal.services.refunds.timeline import timeline
 from portal.services.uploads import evidence
+from portal.services.uploads.evidence_images import MAX_SIDE
+from portal.views import checklist
+from portal.views.access import may_see_case
 from portal.views.arrival import arrival_texts
 from portal.views.forms import AnswerForm, ApplyForm, EmptyForm, LookupForm
 from portal.views.htmx_util import done, page_or_fragment
+from portal.views.thread import thread_context
 from portal.views.upload_limits import reshow_on_too_large
 from portal.web import domain_message
 
@@ -39,8 +45,6 @@ bp = Blueprint("buyer", __name__)
 
 
 def _lookup_limit() -> str:
-    from flask import current_app
-
     return current_app.config["LOOKUP_RATE_LIMIT"]
 
 
@@ -73,8 +77,6 @@ def lookup() -> ResponseReturnValue:
 
 @bp.get("/lang/<code>")
 def language(code: str) -> ResponseReturnValue:
-    from flask import current_app
-
     if code in current_app.config["LANGUAGES"]:
         session["lang"] = code
     target = request.args.get("next") or "/"
@@ -167,11 +169,6 @@ def _apply_too_large(fields: MultiDict, message: str) -> ResponseReturnValue:
 
 
 def _apply_page(order, form: ApplyForm, status: int, keep_files: bool = False):
-    from flask import current_app
-
-    from portal.services.uploads.evidence_images import MAX_SIDE
-    from portal.views import checklist
-
     return (
         render_template(
             "buyer/apply.html",
@@ -204,10 +201,6 @@ def case_page(case: RefundCase, error: str | None = None, status: int = 200) -> 
 
 
 def _case_context(case: RefundCase, answer_form: AnswerForm | None = None) -> dict:
-    from portal.services.refunds import tickets
-    from portal.services.refunds.timeline import timeline
-    from portal.views.thread import thread_context
-
     return {
         **thread_context(case, "buyer"),
         "urls": {
@@ -264,8 +257,6 @@ def answer(case_no: str) -> ResponseReturnValue:
 
 
 def _visible_evidence(evidence_id: int) -> Evidence:
-    from portal.views.access import may_see_case
-
     row = evidence.find(evidence_id)
     if row is None or not may_see_case(row.case_id):
         abort(404)

@@ -9,7 +9,10 @@ from flask import Blueprint, abort, flash, redirect, render_template, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext
 from flask_login import current_user
+from rq.exceptions import NoSuchJobError
+from rq.job import Job
 
+from portal.infra.queue import queue, redis_connection
 from portal.services.errors import DomainError
 from portal.services.integration import api_keys, csv_import, webhooks
 from portal.views.access import merchant_required
@@ -46,7 +49,6 @@ def import_upload() -> ResponseReturnValue:
     token = secrets.token_hex(12)
     with open(os.path.join(csv_import.upload_dir(), f"{token}.csv"), "w", encoding="utf-8") as fh:
         fh.write(text)
-    from portal.infra.queue import queue
 
     job = queue().enqueue(
         "jobs.imports.run",
@@ -66,11 +68,6 @@ def import_upload() -> ResponseReturnValue:
 @merchant_required
 def import_status(token: str) -> ResponseReturnValue:
     """The import's progress (htmx polls the partial while it runs)."""
-    from rq.exceptions import NoSuchJobError
-    from rq.job import Job
-
-    from portal.infra.queue import redis_connection
-
     try:
         job = Job.fetch(f"import-{token}", connection=redis_connection())
     except NoSuchJobError:

@@ -16,7 +16,9 @@ from portal.services.integration import orders
 from portal.services.money import balances, payout_lists
 from portal.services.refunds import cases, disputes, queues
 from portal.services.refunds.timeline import timeline
+from portal.services.uploads.evidence import same_picture_elsewhere
 from portal.views.access import reviewer_required, staff_actor
+from portal.views.checklist import for_case
 from portal.views.forms import (
     ApproveForm,
     EmptyForm,
@@ -46,9 +48,6 @@ def queue() -> ResponseReturnValue:
 
 
 def _context(case: RefundCase, **forms):
-    from portal.services.uploads.evidence import same_picture_elsewhere
-    from portal.views.checklist import for_case
-
     order = case.order
     return {
         "checklist": for_case(case),

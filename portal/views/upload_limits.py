@@ -49,6 +49,7 @@ def too_large_message() -> str:
 
 def handle_too_large(exc: Exception) -> Any:
     """The 413 page: the same form again with its fields, or a page that says what to do."""
+    # cycle: portal.web -> portal.views.upload_limits -> portal.web
     from portal.web import _api_problem, error_page
 
     if request.path.startswith("/api/"):

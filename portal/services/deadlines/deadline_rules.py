@@ -20,6 +20,7 @@ from portal.services import context
 from portal.services.actors import SYSTEM
 from portal.services.errors import DomainError
 from portal.services.messaging import notices
+from portal.services.refunds import cases
 from portal.services.refunds.transitions import record, transition
 
 log = logging.getLogger(__name__)
@@ -127,8 +128,6 @@ def _escalate(case_id: int, now: datetime) -> bool:
 
 
 def _merchant_silent(case_id: int, now: datetime) -> bool:
-    from portal.services.refunds import cases
-
     case = db.session.get(RefundCase, case_id)
     record("merchant_silent", SYSTEM, case=case, reason="no answer from the merchant in its window")
     cases.approve_in_transaction(

@@ -9,6 +9,7 @@ such events costs nothing; one whose merchant has no endpoint costs that one que
 
 from __future__ import annotations
 
+import json
 import logging
 import secrets
 from datetime import timedelta
@@ -21,6 +22,7 @@ from sqlalchemy import event as sa_event
 from sqlalchemy.orm import Session
 
 from portal.extensions import db
+from portal.infra.queue import enqueue_with_retry
 from portal.models import Event, Order, Payout, RefundCase, WebhookDelivery, WebhookEndpoint
 from portal.services import context
 from portal.services.after_commit import call_after_commit
@@ -148,8 +150,6 @@ def payload(session: Session, ev: Event | EventRecord) -> dict[str, Any]:
 
 def enqueue(delivery_ids: list[int]) -> None:
     """Queue a delivery job (retried with backoff by RQ) for each delivery."""
-    from portal.infra.queue import enqueue_with_retry
-
     for delivery_id in delivery_ids:
         try:
             enqueue_with_retry("jobs.webhooks.deliver", delivery_id)
@@ -167,7 +167,6 @@ def deliver(delivery_id: int) -> str:
     endpoint = delivery.endpoint
     if not endpoint.active:
         return "endpoint inactive"
-    import json
 
     body = json.dumps(delivery.payload, ensure_ascii=False, separators=(",", ":")).encode()
     now = context.now()

@@ -12,9 +12,12 @@ from sqlalchemy.orm import Session
 from portal.domain.policy import N_
 from portal.domain.states import State
 from portal.extensions import db
+from portal.infra.queue import enqueue_with_retry
 from portal.models import CaseLike, Notice
 from portal.services import context
 from portal.services.after_commit import call_after_commit
+from portal.services.messaging.delivery import has_external_channels
+from portal.views.labels import STATE_LABELS
 
 log = logging.getLogger(__name__)
 
@@ -46,8 +49,6 @@ def add(case: CaseLike | None, audience: str, kind: str, message: str, **params:
 
 def on_transition(case: CaseLike, to: State) -> None:
     """Tell the parties concerned that a case changed state (one statement for all of them)."""
-    from portal.views.labels import STATE_LABELS
-
     audiences = AUDIENCES.get(to, ())
     if audiences:
         message = STATE_LABELS[str(to)]
@@ -108,9 +109,6 @@ def _forget_pending(session: Session) -> None:
 
 
 def _enqueue_delivery(notice_ids: list[int]) -> None:
-    from portal.infra.queue import enqueue_with_retry
-    from portal.services.messaging.delivery import has_external_channels
-
     if not has_external_channels():
         return
     try:

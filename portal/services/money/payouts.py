@@ -15,6 +15,7 @@ from sqlalchemy import Row, select
 
 from portal.domain.states import State
 from portal.extensions import db
+from portal.infra.queue import enqueue
 from portal.models import Order, Payment, Payout, RefundCase
 from portal.plugins.channels import PaymentRef, PayoutChannel
 from portal.plugins.startup import channels
@@ -128,8 +129,6 @@ def start_payout(case: RefundCase, actor: Actor, amount_fen: int) -> Payout:
 
 
 def _enqueue_settlement(payout_id: int) -> None:
-    from portal.infra.queue import enqueue
-
     try:
         enqueue("jobs.settlement.settle_payout", payout_id)
     except Exception:

@@ -24,6 +24,7 @@ from portal.plugins.channels import (
     RefundResult,
     ResultStatus,
 )
+from portal.plugins.startup import channels
 from portal.services import context
 from portal.services.actors import SYSTEM
 from portal.services.money import channel_switches, ledger
@@ -161,8 +162,6 @@ def read_payout(payout_id: int) -> Row | None:
 
 def settle(payout_id: int) -> Step:
     """One settlement step for a payout; safe to run any number of times."""
-    from portal.plugins.startup import channels
-
     due = load(payout_id)
     if due is None or due.payout.state in ("succeeded", "failed", "returned"):
         db.session.rollback()

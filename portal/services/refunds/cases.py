@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from portal.domain import policy
+from portal.domain import deadlines, policy
 from portal.domain.policy import Application, Kind, Reason
 from portal.domain.states import Role, State
 from portal.extensions import db
@@ -17,9 +17,10 @@ from portal.services import context
 from portal.services.actors import BUYER, SYSTEM, Actor
 from portal.services.errors import DomainError, Forbidden, NotFound
 from portal.services.integration import orders
+from portal.services.messaging import notices
 from portal.services.money.payouts import start_payout
 from portal.services.policy_text import N_
-from portal.services.refunds.transitions import record, transition
+from portal.services.refunds.transitions import record, schedule_deadline_jobs, transition
 from portal.services.unit_of_work import commit
 from portal.services.uploads import evidence
 
@@ -140,10 +141,6 @@ def apply_for_refund(order: Order, data: ApplyInput) -> RefundCase:
 
 
 def _set_review_deadline(case: RefundCase) -> None:
-    from portal.domain import deadlines
-    from portal.services.messaging import notices
-    from portal.services.refunds.transitions import schedule_deadline_jobs
-
     rules = deadlines.Rules.from_config(context.setting)
     calendar = context.calendar()
     at, kind = deadlines.on_entry(
@@ -270,6 +267,7 @@ def reject(case: RefundCase, actor: Actor, reason: str) -> None:
     _check_not_self_appeal(case, actor)
 
     def work() -> None:
+        # cycle: portal.services.refunds.cases -> .disputes -> .cases
         from portal.services.refunds.disputes import release_frozen
 
         release_frozen(case, actor, "appeal decided for the merchant")

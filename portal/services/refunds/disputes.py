@@ -9,7 +9,7 @@ from portal.domain.states import Role, State
 from portal.extensions import db
 from portal.models import Freeze, Offer, RefundCase
 from portal.services import context
-from portal.services.actors import Actor
+from portal.services.actors import BUYER, Actor
 from portal.services.errors import DomainError, Forbidden
 from portal.services.integration import orders
 from portal.services.money import balances, ledger
@@ -166,7 +166,6 @@ def appeal(case: RefundCase, statement: str, files: list[evidence.StoredFile]) -
     if orders.open_case(case.order) is not None:
         evidence.discard(files)
         raise DomainError(N_("This order already has an open refund case."), rule="case_open")
-    from portal.services.actors import BUYER
 
     def work() -> None:
         evidence.attach(case, files, uploaded_by=str(Role.BUYER))

@@ -12,6 +12,7 @@ from sqlalchemy import bindparam, insert, update
 from portal.domain import deadlines, states
 from portal.domain.states import State
 from portal.extensions import db
+from portal.infra.queue import enqueue
 from portal.models import CaseLike, Event, RefundCase
 from portal.services import context
 from portal.services.actors import Actor
@@ -180,8 +181,6 @@ def schedule_deadline_jobs(
     the sweep finds anything these jobs miss)."""
 
     def schedule() -> None:
-        from portal.infra.queue import enqueue
-
         for when in {deadline_at, remind_at, merchant_deadline_at} - {None}:
             try:
                 enqueue("jobs.deadlines.fire_for_case", case_id, at=when)

@@ -1,0 +1,41 @@
+"""Every blueprint, registered on the app in one place (``portal.app_setup`` calls it).
+
+Kept out of ``portal/views/__init__.py``: importing one view module (or ``views.labels``) does
+not import them all.
+"""
+
+from __future__ import annotations
+
+from flask import Flask
+
+from portal.views import (
+    api,
+    auth,
+    buyer,
+    buyer_disputes,
+    callbacks,
+    inbox,
+    merchant,
+    merchant_integration,
+    payouts,
+    plugins_admin,
+    review,
+    tickets,
+)
+
+
+def register_blueprints(app: Flask) -> None:
+    """Register every blueprint on ``app``."""
+    app.register_blueprint(buyer.bp)
+    app.register_blueprint(api.bp)
+    app.register_blueprint(buyer_disputes.bp)
+    app.register_blueprint(auth.bp)
+    app.register_blueprint(review.bp)
+    app.register_blueprint(callbacks.bp)
+    app.register_blueprint(payouts.bp)
+    app.register_blueprint(plugins_admin.bp)
+    app.register_blueprint(merchant.bp)
+    app.register_blueprint(merchant_integration.bp)
+    app.register_blueprint(tickets.bp)
+    app.register_blueprint(inbox.bp)
+    inbox.install(app)
