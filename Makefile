@@ -4,6 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PLUGINS := $(patsubst %/pyproject.toml,%,$(wildcard plugins/*/pyproject.toml))
+TEMPLATES := portal/templates
 export FLASK_APP := portal
 
 .PHONY: run test lint fmt bench clean i18n
@@ -25,10 +26,13 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/djlint $(TEMPLATES) --check
+	$(BIN)/djlint $(TEMPLATES) --lint
 
 fmt: $(STAMP)
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
+	$(BIN)/djlint $(TEMPLATES) --reformat --warn
 
 bench: $(STAMP)
 	$(BIN)/python -m bench
