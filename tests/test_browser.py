@@ -2,7 +2,9 @@
 
 The buyer's whole path (look up, apply with an image, see the case) with JavaScript on and
 off; the upload progress bar under a slow upload; files kept and oversize files stopped in
-the browser; screenshots of the main pages in test-artifacts/screenshots/.
+the browser; the htmx forms (reveal a code, withdraw, the reviewer's panel) swapping their
+fragment with JavaScript and posting plainly without it; screenshots of the main pages in
+test-artifacts/screenshots/.
 """
 
 from __future__ import annotations
@@ -220,4 +222,99 @@ def test_reviewer_pages_screenshots(app, live, chrome, clock):
         assert 0 < loaded <= 240
         page.screenshot(path=screenshot_path("review-case"), full_page=True)
     finally:
+        context.close()
+
+
+def staff_page(chrome, live, username, javascript=True):
+    context, page = new_page(chrome, javascript)
+    page.goto(live + "/staff/login")
+    page.fill("#username", username)
+    page.fill("#password", "password-123")
+    page.click("form button")
+    page.wait_for_url("**/review/**")
+    return context, page
+
+
+@pytest.mark.parametrize("javascript", [True, False], ids=["js-on", "js-off"])
+def test_htmx_forms_with_and_without_javascript(app, live, chrome, clock, javascript):
+    """The forms that name their URL once (posts_to): with JavaScript, htmx posts and swaps the
+    fragment in place (no page load, the address stays); without it, the same form posts
+    plainly and the browser follows the redirect to the updated page."""
+    from portal.domain.policy import Kind, Reason
+    from portal.services.refunds import cases
+
+    def a_case(o):
+        return cases.apply_for_refund(
+            o, cases.ApplyInput(Kind.REFUND_ONLY, Reason.UNUSABLE, 100, "code rejected")
+        )
+
+    coded, to_withdraw, to_review = (f.order(clock(), codes=1) for _ in range(3))
+    withdrawn, reviewed = a_case(to_withdraw), a_case(to_review)
+    code = coded.codes[0]
+    f.staff("formsrev")
+    db.session.commit()
+    context, page = new_page(chrome, javascript)
+    staff_context = None
+    posts, dialogs = [], []
+    try:
+        page.on("request", lambda r: posts.append(r) if r.method == "POST" else None)
+        page.on("dialog", lambda d: (dialogs.append(d.message), d.accept()))
+        for order in (coded, to_withdraw):
+            look_up(page, live, order)
+
+        def submit(page, button, changed, url):
+            """Click ``button``; wait for ``changed``; the page is still ``url`` (and, with
+            JavaScript, still the same document: htmx swapped a fragment, nothing reloaded)."""
+            if javascript:
+                page.evaluate("window.sameDocument = true")
+            page.click(button)
+            page.wait_for_selector(changed)
+            assert page.url.split("#")[0] == url
+            assert page.locator("main").count() == 1  # a fragment, not a page inside the page
+            if javascript:
+                assert page.evaluate("window.sameDocument") is True
+
+        order_url = f"{live}/orders/{coded.order_no}"
+        page.goto(order_url)
+        submit(page, f"#code-{code.id} button", f"#code-{code.id} code", order_url)
+        assert page.text_content(f"#code-{code.id} code") == code.code
+
+        case_url = f"{live}/cases/{withdrawn.case_no}"
+        page.goto(case_url)
+        submit(page, "form[hx-confirm] button", "#case-status .s-withdrawn", case_url)
+        # the confirmation is htmx's (hx-confirm); a plain form post asks nothing
+        assert dialogs == (["Withdraw this application?"] if javascript else [])
+        if not javascript:
+            assert page.is_visible("text=Your application was withdrawn.")  # the flash, after PRG
+        page.screenshot(path=screenshot_path(f"withdrawn-{'js' if javascript else 'nojs'}"))
+
+        staff_context, staff = staff_page(chrome, live, "formsrev", javascript)
+        staff.on("request", lambda r: posts.append(r) if r.method == "POST" else None)
+        review_url = f"{live}/review/cases/{reviewed.case_no}"
+        staff.goto(review_url)
+        submit(staff, "form[action$='/start'] button", "#panel .s-under_review", review_url)
+        staff.fill("#info-note", "Upload the error screenshot")
+        submit(staff, "form[action$='/request-info'] button", "#panel .s-needs_info", review_url)
+        staff.screenshot(
+            path=screenshot_path(f"review-panel-{'js' if javascript else 'nojs'}"), full_page=True
+        )
+
+        form_posts = [r for r in posts if "/login" not in r.url and "/lookup" not in r.url]
+        assert [r.url.rsplit("/", 1)[-1] for r in form_posts] == [
+            "reveal",
+            "withdraw",
+            "start",
+            "request-info",
+        ]
+        for r in form_posts:
+            headers = r.all_headers()
+            # htmx's own request (a fragment is wanted), not a boosted page load; or no htmx
+            assert headers.get("hx-request") == ("true" if javascript else None), r.url
+            assert "hx-boosted" not in headers, r.url
+        db.session.rollback()
+        assert db.session.get(RefundCase, withdrawn.id).state == "withdrawn"
+        assert db.session.get(RefundCase, reviewed.id).state == "needs_info"
+    finally:
+        if staff_context is not None:
+            staff_context.close()
         context.close()
