@@ -5,7 +5,17 @@ from __future__ import annotations
 import importlib
 import sys
 
-BENCHES = ["settlement", "gateway_http", "redis_connect", "sweep", "crash", "ingest", "page_2g"]
+BENCHES = [
+    "settlement",
+    "gateway_http",
+    "redis_connect",
+    "sweep",
+    "crash",
+    "ingest",
+    "page_2g",
+    "rss",
+    "install_size",
+]
 
 
 def main(names: list[str]) -> int:
