@@ -10,11 +10,11 @@ import io
 import warnings
 from dataclasses import dataclass
 
-import imagehash
 from PIL import Image, ImageOps
 
 from portal.services.errors import DomainError
 from portal.services.policy_text import N_
+from portal.services.uploads import perceptual_hash
 
 MAX_PIXELS = 40_000_000  # 40 megapixels: any phone photo, no decompression bombs
 MAX_SIDE = 2560  # longer side kept; screenshots stay legible
@@ -74,7 +74,7 @@ def clean(data: bytes, name: str) -> CleanImage:
         content_type=_FORMATS[fmt],
         ext=_EXT[fmt],
         thumbnail=_thumbnail(pixels),
-        phash=str(imagehash.phash(pixels)),
+        phash=perceptual_hash.phash(pixels),
         width=pixels.width,
         height=pixels.height,
     )
