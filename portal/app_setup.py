@@ -11,7 +11,7 @@ from sqlalchemy import event
 from portal import config as config_module
 from portal import models  # noqa: F401 - register tables
 from portal.cli import register_cli
-from portal.extensions import babel, csrf, db, htmx, limiter, login_manager, migrate
+from portal.extensions import babel, csrf, db, htmx, limiter, login_manager
 from portal.infra.assets import install_assets
 from portal.plugins.startup import init_plugins
 from portal.views.blueprints import register_blueprints
@@ -48,7 +48,6 @@ def configure(app: Flask) -> None:
         config_module.limiter_storage(app.config.get("REDIS_URL"))
     )
     db.init_app(app)
-    migrate.init_app(app, db, directory=os.path.join(os.path.dirname(__file__), "migrations"))
     csrf.init_app(app)
     babel.init_app(app, locale_selector=select_locale)
     limiter.init_app(app)

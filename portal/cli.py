@@ -5,13 +5,13 @@ from __future__ import annotations
 import click
 from flask import Flask, current_app
 from flask.cli import FlaskGroup, with_appcontext
-from flask_migrate import upgrade
 
 from jobs.worker import run_worker
 from portal import create_app
 from portal.dev.demo import load
 from portal.dev.devserver import run
 from portal.extensions import db
+from portal.infra import migrations
 from portal.models import Merchant
 from portal.plugins.cli import new_plugin, plugins
 from portal.services.accounts.staff import create_staff_user
@@ -34,13 +34,14 @@ def register_cli(app: Flask) -> None:
 
     app.cli.add_command(plugins)
     app.cli.add_command(new_plugin)
+    app.cli.add_command(migrations.db_commands)
 
 
 @click.command("init-db")
 @with_appcontext
 def init_db() -> None:
     """Create or upgrade the database schema (Alembic migrations)."""
-    upgrade()
+    migrations.upgrade()
     click.echo("database is at the latest migration")
 
 

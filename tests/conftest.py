@@ -76,7 +76,7 @@ def template_db(tmp_path_factory: pytest.TempPathFactory, redis_url: str) -> str
     url = PG_URL or f"sqlite:///{tmp}/template.sqlite3"
     app = create_app(base_config(tmp, url, redis_url))
     with app.app_context():
-        from flask_migrate import upgrade
+        from portal.infra.migrations import upgrade
 
         if PG_URL:
             with db.engine.begin() as conn:

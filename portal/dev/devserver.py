@@ -11,13 +11,13 @@ import sys
 import time
 from pathlib import Path
 
-from flask_migrate import upgrade
 from werkzeug.serving import run_simple
 
 from portal import create_app
 from portal.dev.demo import CONTACT, QUERY_PASSWORD, STAFF, STAFF_PASSWORD, load
 from portal.dev.devsims import register_trades, start_simulators
 from portal.infra.embedded import start_embedded_redis, stop_embedded_redis
+from portal.infra.migrations import upgrade
 
 
 def run(host: str, port: int) -> None:

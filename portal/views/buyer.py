@@ -31,7 +31,6 @@ from portal.services.money import payout_lists
 from portal.services.refunds import cases, tickets
 from portal.services.refunds.timeline import timeline
 from portal.services.uploads import evidence
-from portal.services.uploads.evidence_images import MAX_SIDE
 from portal.views import checklist
 from portal.views.access import may_see_case
 from portal.views.arrival import arrival_texts
@@ -181,7 +180,7 @@ def _apply_page(order, form: ApplyForm, status: int, keep_files: bool = False):
             keep_files=keep_files,
             max_file_bytes=evidence.MAX_FILE_BYTES,
             max_request_bytes=current_app.config["MAX_CONTENT_LENGTH"],
-            max_side=MAX_SIDE,
+            max_side=evidence.MAX_IMAGE_SIDE,
         ),
         status,
     )

@@ -16,7 +16,6 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-import requests
 from sqlalchemy import bindparam, select
 from sqlalchemy import event as sa_event
 from sqlalchemy.orm import Session
@@ -167,6 +166,8 @@ def deliver(delivery_id: int) -> str:
     endpoint = delivery.endpoint
     if not endpoint.active:
         return "endpoint inactive"
+
+    import requests  # heavy: deliveries run in jobs; web workers never load it
 
     body = json.dumps(delivery.payload, ensure_ascii=False, separators=(",", ":")).encode()
     now = context.now()

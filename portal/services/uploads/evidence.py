@@ -2,8 +2,10 @@
 
 Images (JPEG, PNG, WebP) are decoded within limits and re-encoded from their pixels
 (``evidence_images``); PDFs are parsed and refused if they carry anything active
-(``evidence_pdf``). What is stored is what a reviewer sees: the cleaned file, its thumbnail,
-its SHA-256 and, for images, a perceptual hash to find the same picture on other cases.
+(``evidence_pdf``). Both are imported with the first file of their kind: Pillow and pypdf
+are no part of serving pages. What is stored is what a reviewer sees: the cleaned file, its
+thumbnail, its SHA-256 and, for images, a perceptual hash to find the same picture on other
+cases.
 """
 
 from __future__ import annotations
@@ -23,9 +25,10 @@ from portal.models import Evidence, RefundCase
 from portal.services import context
 from portal.services.errors import DomainError
 from portal.services.policy_text import N_
-from portal.services.uploads import evidence_images, evidence_pdf
 
 MAX_FILE_BYTES = 8 * 1024 * 1024
+MAX_IMAGE_PIXELS = 40_000_000  # 40 megapixels: any phone photo, no decompression bombs
+MAX_IMAGE_SIDE = 2560  # longer side kept; screenshots stay legible
 MAX_FILES_PER_CASE = 8
 ACCEPTED = "JPEG, PNG, WebP, PDF"
 # File rules a refused upload can break (the form keeps everything else).
@@ -110,8 +113,14 @@ def store(stream: BinaryIO, filename: str) -> StoredFile:
     ctype, ext = kind
     phash = thumb = None
     if ctype == "application/pdf":
+        # heavy: pypdf loads with the first PDF a worker receives, not with every web worker
+        from portal.services.uploads import evidence_pdf
+
         evidence_pdf.check(data, name)
     else:
+        # heavy: Pillow loads with the first image a worker receives
+        from portal.services.uploads import evidence_images
+
         image = evidence_images.clean(data, name)
         data, ctype, ext, phash, thumb = (
             image.data,

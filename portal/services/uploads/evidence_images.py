@@ -14,10 +14,10 @@ from PIL import Image, ImageOps
 
 from portal.services.errors import DomainError
 from portal.services.policy_text import N_
-from portal.services.uploads import perceptual_hash
+from portal.services.uploads import evidence, perceptual_hash
 
-MAX_PIXELS = 40_000_000  # 40 megapixels: any phone photo, no decompression bombs
-MAX_SIDE = 2560  # longer side kept; screenshots stay legible
+MAX_PIXELS = evidence.MAX_IMAGE_PIXELS
+MAX_SIDE = evidence.MAX_IMAGE_SIDE
 THUMB_SIDE = 240
 # Pillow's own guard (warns above this, refuses above twice this); our check comes first.
 Image.MAX_IMAGE_PIXELS = MAX_PIXELS
