@@ -3,7 +3,7 @@ the same gunicorn (same worker class and count), started side by side in one run
 
 The portal runs on SQLite and the embedded Redis with the demo data. Each side serves
 ``ROUNDS`` rounds of its pages (the portal's: the order lookup, a buyer's order page, the
-staff login, the review queue and a case, the API's OpenAPI document), then every worker's
+staff login, the review queue and two cases), then every worker's
 resident set (RSS, and USS: the pages no other process shares) is read with psutil.
 Goal: the portal worker's RSS <= 2.5 x the hello-world worker's.
 ``BENCH_WORKERS`` (2) gunicorn sync workers a side, ``BENCH_RSS_ROUNDS`` (10).
@@ -111,7 +111,6 @@ def portal_round(base: str) -> int:
     queue = get(staff, "/review/")
     for link in _CASE_LINK.findall(queue)[:2]:
         get(staff, link)
-    get(staff, "/api/v1/openapi.json")
     return made
 
 

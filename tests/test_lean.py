@@ -1,0 +1,109 @@
+"""Lean at run time: serving pages loads no heavy library, and the production install pulls
+none in (perceptual hashing used to bring numpy, scipy and PyWavelets through imagehash)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+from packaging.requirements import Requirement
+
+from bench.install_size import HEAVY, production_closure
+from portal.extensions import db
+from tests import factories as f
+
+ROOT = Path(__file__).resolve().parent.parent
+# loaded only where they are used: uploads (Pillow, pypdf), migrations (Alembic), jobs (requests)
+NOT_FOR_PAGES = (
+    "numpy",
+    "scipy",
+    "pywt",
+    "imagehash",
+    "pypdf",
+    "alembic",
+    "flask_migrate",
+    "PIL",
+    "requests",
+)
+
+# A fresh interpreter: the app as a web worker builds it, a buyer's and a reviewer's pages
+# served through the test client, then the heavy modules that are loaded.
+SERVE = r"""
+import json, re, sys
+from portal import create_app
+from portal.plugins.manager import make_plugin_manager
+from tests.fakes import FakeGateway, FakePlugin
+
+config, order_no, contact, password, heavy = json.loads(sys.argv[1])
+pm = make_plugin_manager()
+pm.register(FakePlugin(FakeGateway()), name="fakepay")
+app = create_app({**config, "PLUGIN_MANAGER": pm})
+client = app.test_client()
+token = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
+statuses = []
+
+def get(url):
+    resp = client.get(url)
+    statuses.append((url, resp.status_code))
+    return resp.get_data(as_text=True)
+
+def post(page, url, data):
+    data = {"csrf_token": token.search(get(page)).group(1), **data}
+    statuses.append((url, client.post(url, data=data).status_code))
+
+post("/", "/lookup", {"order_no": order_no, "contact": contact, "password": password})
+get(f"/orders/{order_no}")
+get(f"/orders/{order_no}/apply")
+client = app.test_client()
+post("/staff/login", "/staff/login", {"username": "rev1", "password": "password-123"})
+get("/review/")
+loaded = sorted(m for m in sys.modules if m.split(".")[0] in heavy)
+print(json.dumps({"statuses": statuses, "loaded": loaded}))
+"""
+
+
+def test_serving_pages_loads_no_heavy_library(app, clock):
+    order = f.order(clock())
+    f.staff("rev1")
+    db.session.commit()
+    config = {
+        "SECRET_KEY": "test-secret",
+        "DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"],
+        "REDIS_URL": app.config["REDIS_URL"],
+        "RATELIMIT_STORAGE_URI": "memory://",
+        "EVIDENCE_DIR": app.config["EVIDENCE_DIR"],
+        "ARGON2_TIME_COST": 1,
+        "ARGON2_MEMORY_COST": 1024,
+    }
+    args = [config, order.order_no, f.CONTACT, f.PASSWORD, list(NOT_FOR_PAGES)]
+    out = subprocess.run(
+        [sys.executable, "-c", SERVE, json.dumps(args)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert [status for _, status in result["statuses"]] == [200, 303, 200, 200, 200, 303, 200], (
+        result["statuses"]
+    )
+    assert result["loaded"] == []
+
+
+def test_no_heavy_package_in_the_production_install():
+    closure = production_closure()
+    assert "refund-portal" in closure and "flask" in closure and "psycopg" in closure
+    assert HEAVY & closure == set()
+
+
+def test_pyproject_names_no_heavy_package():
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    direct = list(project["dependencies"])
+    for extra in ("embedded", "postgres"):
+        direct += project["optional-dependencies"][extra]
+    names = {Requirement(text).name.lower().replace("_", "-") for text in direct}
+    assert names & (HEAVY | {"imagehash"}) == set()
