@@ -1,190 +1,58 @@
-"""The shop's JSON API under /api/v1: orders in, delivery, use, cancellation; cases and
-payouts out. Thin: parse with the ``portal.views.api_schema`` models, call ``services.ingest``."""
+"""The shop's JSON API under /api/v1: its routes, whose handlers (``api_views``) load lazily.
+
+The handlers need pydantic (the ``api_schema`` models) and the ingest services; a web worker
+that serves only pages never loads them. Each route is bound to a ``LazyView`` that imports
+its handler on the first call (Flask's "lazily loading views" pattern); the endpoint names
+(``api.me``, ``api.create_order``, ...) are the handlers' names.
+"""
 
 from __future__ import annotations
 
-import re
+from functools import cached_property
+from typing import Any
 
-from flask import Blueprint, Response, json, request
-from pydantic import ValidationError
+from flask import Blueprint
+from flask.typing import ResponseReturnValue
+from werkzeug.utils import import_string
 
 from portal.extensions import csrf, limiter
-from portal.models import Order, RefundCase
-from portal.services.errors import NotFound
-from portal.services.integration import ingest, orders
-from portal.services.money import payout_lists
-from portal.services.policy_text import N_
-from portal.views.api_auth import Result, api_read, api_write, current_key
-from portal.views.api_openapi import document
-from portal.views.api_schema import (
-    ORDER_NO_PATTERN,
-    CancelIn,
-    CancelOut,
-    CaseList,
-    CaseOut,
-    DeliveryIn,
-    Me,
-    OrderIn,
-    OrderOut,
-    PayoutList,
-    PayoutOut,
-    UsageIn,
-)
+
+HANDLERS = "portal.views.api_views"
+# (method, rule, handler name in HANDLERS)
+ROUTES = [
+    ("GET", "/me", "me"),
+    ("POST", "/orders", "create_order"),
+    ("GET", "/orders/<order_no>", "get_order"),
+    ("POST", "/orders/<order_no>/delivery", "deliver"),
+    ("POST", "/orders/<order_no>/usage", "usage"),
+    ("POST", "/orders/<order_no>/cancel", "cancel"),
+    ("GET", "/cases", "list_cases"),
+    ("GET", "/payouts", "list_payouts"),
+    ("GET", "/openapi.json", "openapi"),
+]
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 csrf.exempt(bp)
 limiter.exempt(bp)
-_ORDER_NO = re.compile(ORDER_NO_PATTERN)
 
 
-def order_out(order: Order) -> dict:
-    """An order as the API shows it."""
-    return OrderOut(
-        order_no=order.order_no,
-        buyer_contact=order.buyer_contact,
-        sku=order.product.sku,
-        amount_fen=order.amount_fen,
-        quantity=order.quantity,
-        currency=order.currency,
-        channel=order.payment.channel if order.payment else None,
-        paid_at=order.paid_at,
-        delivered_at=order.delivered_at,
-        cancelled_at=order.cancelled_at,
-        goods_used=order.goods_used,
-        codes_delivered=sum(1 for c in order.codes if c.returned_at is None),
-        refundable_fen=orders.refundable_fen(order),
-    ).model_dump(mode="json")
+class LazyView:
+    """A view function imported from ``import_name`` on its first call."""
+
+    def __init__(self, import_name: str) -> None:
+        self.import_name = import_name
+        # what Flask and Flask-Limiter read from a view function
+        self.__module__, _, self.__name__ = import_name.rpartition(".")
+        self.__qualname__ = self.__name__
+
+    @cached_property
+    def view(self) -> Any:
+        """The handler itself (imported once)."""
+        return import_string(self.import_name)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> ResponseReturnValue:
+        return self.view(*args, **kwargs)
 
 
-def case_out(case: RefundCase, order_no: str) -> CaseOut:
-    """A case as the API shows it."""
-    return CaseOut(
-        case_no=case.case_no,
-        order_no=order_no,
-        state=case.state,
-        kind=case.kind,
-        reason=case.reason,
-        amount_requested_fen=case.amount_requested_fen,
-        amount_approved_fen=case.amount_approved_fen,
-        created_at=case.created_at,
-        updated_at=case.updated_at,
-    )
-
-
-def _own(order_no: str) -> Order:
-    if not _ORDER_NO.match(order_no):
-        raise NotFound(N_("Order not found."), rule="order")
-    return ingest.own_order(current_key().merchant_id, order_no)
-
-
-def _actor():
-    key = current_key()
-    return ingest.shop_actor(key.merchant_id, f"api key {key.prefix}")
-
-
-def _query_order_no() -> str:
-    value = request.args.get("order_no")
-    if value is None or not _ORDER_NO.match(value):
-        raise ValidationError.from_exception_data(
-            "query",
-            [
-                {
-                    "type": "missing" if value is None else "string_pattern_mismatch",
-                    "loc": ("order_no",),
-                    "input": value,
-                    "ctx": {"pattern": ORDER_NO_PATTERN},
-                }
-            ],
-        )
-    return value
-
-
-@bp.get("/me")
-@api_read
-def me() -> Result:
-    """Which merchant the key belongs to."""
-    key = current_key()
-    return 200, Me(merchant=key.merchant.slug, key_prefix=key.prefix).model_dump()
-
-
-@bp.post("/orders")
-@api_write
-def create_order() -> Result:
-    """A paid order: 201 when new, 200 when the same order was already received."""
-    data = OrderIn.model_validate_json(request.get_data())
-    order, created = ingest.create_order(current_key().merchant_id, data, _actor())
-    return (201 if created else 200), order_out(order)
-
-
-@bp.get("/orders/<order_no>")
-@api_read
-def get_order(order_no: str) -> Result:
-    """One of the merchant's orders."""
-    return 200, order_out(_own(order_no))
-
-
-@bp.post("/orders/<order_no>/delivery")
-@api_write
-def deliver(order_no: str) -> Result:
-    """Card codes delivered to the buyer."""
-    order = _own(order_no)
-    data = DeliveryIn.model_validate_json(request.get_data())
-    return 200, order_out(ingest.deliver(order, data.codes, data.delivered_at, _actor()))
-
-
-@bp.post("/orders/<order_no>/usage")
-@api_write
-def usage(order_no: str) -> Result:
-    """The buyer activated or used the goods."""
-    order = _own(order_no)
-    data = UsageIn.model_validate_json(request.get_data())
-    return 200, order_out(ingest.mark_used(order, data.used_at, _actor()))
-
-
-@bp.post("/orders/<order_no>/cancel")
-@api_write
-def cancel(order_no: str) -> Result:
-    """Cancel the order; its refund starts by itself along the original route."""
-    order = _own(order_no)
-    data = CancelIn.model_validate_json(request.get_data())
-    case = ingest.cancel(order, data.reason, _actor())
-    order = _own(order_no)
-    body = CancelOut(order=order_out(order), case=case_out(case, order_no) if case else None)
-    return 200, body.model_dump(mode="json")
-
-
-@bp.get("/cases")
-@api_read
-def list_cases() -> Result:
-    """Refund cases of one of the merchant's orders."""
-    order = _own(_query_order_no())
-    items = [case_out(c, order.order_no) for c in orders.cases_of(order)]
-    return 200, CaseList(items=items).model_dump(mode="json")
-
-
-@bp.get("/payouts")
-@api_read
-def list_payouts() -> Result:
-    """Payouts (refunds of money) of one of the merchant's orders."""
-    order = _own(_query_order_no())
-    items = [
-        PayoutOut(
-            id=p.id,
-            case_no=case_no,
-            order_no=order.order_no,
-            channel=p.channel,
-            amount_fen=p.amount_fen,
-            state=p.state,
-            created_at=p.created_at,
-            expected_arrival_at=p.expected_arrival_at,
-            settled_at=p.settled_at,
-        )
-        for p, case_no in payout_lists.of_order_with_case_no(order.id)
-    ]
-    return 200, PayoutList(items=items).model_dump(mode="json")
-
-
-@bp.get("/openapi.json")
-def openapi() -> Response:
-    """The OpenAPI 3.1 document, generated from the same models that check requests."""
-    return Response(json.dumps(document()), mimetype="application/json")
+for _method, _rule, _name in ROUTES:
+    bp.add_url_rule(_rule, _name, LazyView(f"{HANDLERS}.{_name}"), methods=[_method])

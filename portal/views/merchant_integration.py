@@ -14,7 +14,7 @@ from rq.job import Job
 
 from portal.infra.queue import queue, redis_connection
 from portal.services.errors import DomainError
-from portal.services.integration import api_keys, csv_import, webhooks
+from portal.services.integration import api_keys, webhooks
 from portal.views.access import merchant_required
 from portal.views.forms import ApiKeyForm, EmptyForm, ImportForm, WebhookForm
 from portal.views.htmx_util import page_or_fragment
@@ -42,6 +42,9 @@ def import_upload() -> ResponseReturnValue:
     except UnicodeDecodeError:
         form.file.errors = [gettext("The file is not UTF-8 text.")]
         return render_template("merchant/import.html", form=form, parsed=None), 422
+    # heavy: the CSV checks validate rows with the API's pydantic models; loaded with a file
+    from portal.services.integration import csv_import
+
     parsed = csv_import.parse(current_user.merchant_id, text)
     if not parsed.clean or form.dry_run.data:
         status = 200 if parsed.clean else 422
