@@ -30,7 +30,7 @@ def bind(app: Flask) -> None:
 
 def upgrade(revision: str = "head") -> None:
     """Apply the migrations up to ``revision`` to the current app's database."""
-    bind(current_app._get_current_object())  # type: ignore[attr-defined]
+    bind(current_app)
     from flask_migrate import upgrade as alembic_upgrade  # heavy: Alembic
 
     alembic_upgrade(revision=revision)
