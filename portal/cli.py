@@ -9,13 +9,12 @@ from flask.cli import FlaskGroup, with_appcontext
 from jobs.worker import run_worker
 from portal import create_app
 from portal.dev.demo import load
-from portal.dev.devserver import run
 from portal.extensions import db
 from portal.infra import migrations
 from portal.models import Merchant
 from portal.plugins.cli import new_plugin, plugins
 from portal.services.accounts.staff import create_staff_user
-from portal.services.integration import api_keys, csv_import, ingest
+from portal.services.integration import api_keys
 
 
 def _create() -> Flask:
@@ -90,6 +89,8 @@ def worker(burst: bool, fork: bool, max_jobs: int | None) -> None:
 @click.option("--port", default=5000, type=int)
 def dev(host: str, port: int) -> None:
     """Migrate, load demo data, start embedded Redis, worker and web server (Ctrl-C stops all)."""
+    from portal.dev.devserver import run  # heavy: the simulators' requests, for `dev` only
+
     run(host, port)
 
 
@@ -112,6 +113,8 @@ def _merchant_id(slug: str | None) -> int:
 @with_appcontext
 def import_orders(file: str, slug: str | None, dry_run: bool) -> None:
     """Import orders from a CSV file: all rows or none; every bad row is listed by line."""
+    from portal.services.integration import csv_import, ingest  # heavy: pydantic
+
     merchant_id = _merchant_id(slug)
     with open(file, encoding="utf-8-sig") as fh:
         text = fh.read()

@@ -13,7 +13,6 @@ from werkzeug.exceptions import HTTPException
 from portal.domain.money import format_yuan
 from portal.services.errors import DomainError
 from portal.views import labels
-from portal.views.api_auth import problem_response
 from portal.views.upload_limits import handle_too_large
 
 LOCAL_TZ = ZoneInfo("Asia/Shanghai")
@@ -83,6 +82,8 @@ def install_web_helpers(app: Flask) -> None:
 
 
 def _api_problem(status: int, title: str):
+    from portal.views.api_auth import problem_response  # heavy: pydantic, for the API only
+
     slug = title.lower().replace(" ", "-")
     return problem_response(
         status, {"type": f"/api/v1/problems/{slug}", "title": title, "status": status}
