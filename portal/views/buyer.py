@@ -64,7 +64,9 @@ def lookup() -> ResponseReturnValue:
     form = LookupForm()
     if form.validate_on_submit():
         try:
-            order = orders.lookup(form.order_no.data, form.contact.data, form.password.data)
+            order = orders.lookup(
+                form.order_no.data or "", form.contact.data or "", form.password.data or ""
+            )
         except DomainError as exc:
             form.form_errors.append(domain_message(exc))
         else:

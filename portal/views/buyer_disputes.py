@@ -69,7 +69,7 @@ def appeal(case_no: str) -> ResponseReturnValue:
     if form.validate_on_submit():
         try:
             with evidence.stored_uploads(request.files.getlist(form.files.name)) as stored:
-                disputes.appeal(case, form.statement.data, stored)
+                disputes.appeal(case, form.statement.data or "", stored)
         except DomainError as exc:
             form.form_errors.append(domain_message(exc))
             status = exc.status_code
@@ -91,9 +91,9 @@ def ticket(case_no: str) -> ResponseReturnValue:
     if form.validate_on_submit():
         try:
             if existing is None:
-                tickets.open_ticket(case, BUYER, form.text.data)
+                tickets.open_ticket(case, BUYER, form.text.data or "")
             else:
-                tickets.reply(existing.id, BUYER, form.text.data)
+                tickets.reply(existing.id, BUYER, form.text.data or "")
         except DomainError as exc:
             form.form_errors.append(domain_message(exc))
             status = exc.status_code
