@@ -149,7 +149,10 @@ def cancel(order_no: str) -> Result:
     data = CancelIn.model_validate_json(request.get_data())
     case = ingest.cancel(order, data.reason, _actor())
     order = _own(order_no)
-    body = CancelOut(order=order_out(order), case=case_out(case, order_no) if case else None)
+    body = CancelOut(
+        order=OrderOut.model_validate(order_out(order)),
+        case=case_out(case, order_no) if case else None,
+    )
     return 200, body.model_dump(mode="json")
 
 

@@ -120,7 +120,8 @@ def replay_guard() -> ReplayGuard:
     guard = current_app.extensions.get("portal.api_replay_guard")
     if guard is None:
         if current_app.config.get("REDIS_URL"):
-            app = current_app._get_current_object()
+            # current_app is typed as the Flask it stands for, not as the proxy it is
+            app = current_app._get_current_object()  # type: ignore[attr-defined]
 
             def connect():
                 with app.app_context():

@@ -164,7 +164,7 @@ def apply(order_no: str) -> ResponseReturnValue:
 
 @reshow_on_too_large("buyer.apply")
 def _apply_too_large(fields: MultiDict, message: str) -> ResponseReturnValue:
-    order = _my_order(request.view_args["order_no"])
+    order = _my_order((request.view_args or {})["order_no"])
     form = ApplyForm(formdata=fields)
     form.form_errors.append(message)
     return _apply_page(order, form, 413)
