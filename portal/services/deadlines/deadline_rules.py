@@ -18,6 +18,7 @@ from portal.extensions import db
 from portal.models import Payout, RefundCase
 from portal.services import context
 from portal.services.actors import SYSTEM
+from portal.services.dml import rows_matched
 from portal.services.errors import DomainError
 from portal.services.messaging import notices
 from portal.services.refunds import cases
@@ -99,12 +100,13 @@ def _id_column(rule: str):
 
 def _claim(column: str, case_id: int, now: datetime) -> RefundCase | None:
     """Set a once-only marker column; None if another run set it first."""
-    changed = db.session.execute(
+    executed = db.session.execute(
         update(RefundCase)
         .where(RefundCase.id == case_id, getattr(RefundCase, column).is_(None))
         .values({column: now})
         .execution_options(synchronize_session=False)
-    ).rowcount
+    )
+    changed = rows_matched(executed)
     return db.session.get(RefundCase, case_id) if changed == 1 else None
 
 
@@ -145,12 +147,13 @@ def _info_timeout(case_id: int, now: datetime) -> bool:
 
 
 def _payout_late(payout_id: int, now: datetime) -> bool:
-    changed = db.session.execute(
+    executed = db.session.execute(
         update(Payout)
         .where(Payout.id == payout_id, Payout.late_flagged_at.is_(None))
         .values(late_flagged_at=now)
         .execution_options(synchronize_session=False)
-    ).rowcount
+    )
+    changed = rows_matched(executed)
     if changed != 1:
         return False
     payout = db.session.get(Payout, payout_id)

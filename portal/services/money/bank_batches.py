@@ -13,6 +13,7 @@ from portal.plugins.channels import ChannelError, RefundResult
 from portal.plugins.startup import channels
 from portal.services import context
 from portal.services.actors import Actor
+from portal.services.dml import rows_matched
 from portal.services.errors import DomainError
 from portal.services.money import settlement
 from portal.services.policy_text import N_
@@ -73,12 +74,13 @@ def export_batch(actor: Actor, fmt: str, channel_id: str = "bank") -> Batch:
         ) from exc
     ref = "B" + context.now().strftime("%Y%m%d%H%M") + secrets.token_hex(2).upper()
     ids = tuple(p.id for p in payouts)
-    changed = db.session.execute(
+    executed = db.session.execute(
         update(Payout)
         .where(Payout.id.in_(ids), Payout.exported_at.is_(None))
         .values(exported_at=context.now(), batch_ref=ref)
         .execution_options(synchronize_session=False)
-    ).rowcount
+    )
+    changed = rows_matched(executed)
     if changed != len(ids):
         db.session.rollback()
         raise DomainError(N_("Another export ran at the same time; try again."), rule="concurrent")

@@ -17,6 +17,7 @@ from portal.domain.money import format_yuan
 from portal.extensions import db
 from portal.models import Freeze, LedgerTransaction, Merchant, Order, Posting
 from portal.services import context
+from portal.services.dml import inserted_id
 from portal.services.errors import DomainError
 from portal.services.policy_text import N_
 
@@ -39,7 +40,7 @@ def post(
 ) -> int:
     """Write one balanced transaction (no commit: it joins the caller's transaction); its id."""
     rules.check_balanced(entries)
-    txn_id = db.session.execute(
+    executed = db.session.execute(
         _INSERT_TRANSACTION,
         {
             "kind": kind,
@@ -51,7 +52,8 @@ def post(
             "overdraft": overdraft,
             "created_at": context.now(),
         },
-    ).inserted_primary_key[0]
+    )
+    txn_id = inserted_id(executed)
     db.session.execute(  # one executemany for the legs
         _INSERT_POSTINGS,
         [{"txn_id": txn_id, "account": e.account, "amount_fen": e.amount_fen} for e in entries],

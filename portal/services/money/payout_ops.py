@@ -10,6 +10,7 @@ from portal.models import Payout, RefundCase
 from portal.services import context
 from portal.services.actors import Actor
 from portal.services.after_commit import call_after_commit
+from portal.services.dml import rows_matched
 from portal.services.errors import DomainError
 from portal.services.integration.orders import refundable_fen
 from portal.services.money import ledger
@@ -40,12 +41,13 @@ def retry(payout_id: int, actor: Actor) -> None:
             raise DomainError(
                 N_("That is more than is still refundable on this order."), rule="over_refund"
             )
-        changed = db.session.execute(
+        executed = db.session.execute(
             update(Payout)
             .where(Payout.id == payout.id, Payout.state == payout.state)
             .values(state="created", next_attempt_at=None, exported_at=None)
             .execution_options(synchronize_session=False)
-        ).rowcount
+        )
+        changed = rows_matched(executed)
         if changed != 1:
             raise DomainError(
                 N_("Someone else changed this payout a moment ago."), rule="concurrent"

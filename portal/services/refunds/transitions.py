@@ -17,6 +17,7 @@ from portal.models import CaseLike, Event, RefundCase
 from portal.services import context
 from portal.services.actors import Actor
 from portal.services.after_commit import call_after_commit
+from portal.services.dml import inserted_id, rows_matched
 from portal.services.errors import ConcurrentChange, DomainError
 from portal.services.integration import webhooks
 from portal.services.messaging import notices
@@ -84,7 +85,7 @@ def record(
         "data": data or {},
         "created_at": context.now(),
     }
-    new_id = db.session.execute(_INSERT_EVENT, values).inserted_primary_key[0]
+    new_id = inserted_id(db.session.execute(_INSERT_EVENT, values))
     event = EventRecord(
         id=new_id,
         **{k: v for k, v in values.items() if k not in ("actor_id", "actor_label")},
@@ -149,7 +150,7 @@ def transition(
         _CASE_CAS,
         {"cas_id": case.id, "cas_state": str(frm), "cas_version": case.version, **values},
     )
-    if result.rowcount != 1:
+    if rows_matched(result) != 1:
         raise ConcurrentChange(
             N_("Someone else changed this case a moment ago. Reload it to see what happened."),
             rule="concurrent",
