@@ -96,7 +96,8 @@ def _notices(rows: Select, audience: str, kind: str, message: str, now: datetime
 
 
 def _count(rows: Select) -> int:
-    return int(db.session.scalar(select(func.count()).select_from(rows.subquery())))
+    # a count is never NULL; scalar() is typed as optional
+    return int(db.session.scalar(select(func.count()).select_from(rows.subquery())) or 0)
 
 
 def _staff_summary(kind: str, message: str, count: int, now: datetime) -> None:

@@ -130,7 +130,7 @@ def _escalate(case_id: int, now: datetime) -> bool:
 
 
 def _merchant_silent(case_id: int, now: datetime) -> bool:
-    case = db.session.get(RefundCase, case_id)
+    case = db.session.get_one(RefundCase, case_id)
     record("merchant_silent", SYSTEM, case=case, reason="no answer from the merchant in its window")
     cases.approve_in_transaction(
         case, SYSTEM, case.amount_requested_fen, "merchant did not answer in time"
@@ -140,7 +140,7 @@ def _merchant_silent(case_id: int, now: datetime) -> bool:
 
 
 def _info_timeout(case_id: int, now: datetime) -> bool:
-    case = db.session.get(RefundCase, case_id)
+    case = db.session.get_one(RefundCase, case_id)
     transition(case, State.CLOSED, SYSTEM, "the material asked for did not arrive in time")
     notices.add(case, notices.BUYER, "info_timeout", notices.INFO_TIMEOUT)
     return True
@@ -156,7 +156,7 @@ def _payout_late(payout_id: int, now: datetime) -> bool:
     changed = rows_matched(executed)
     if changed != 1:
         return False
-    payout = db.session.get(Payout, payout_id)
+    payout = db.session.get_one(Payout, payout_id)
     case = db.session.get(RefundCase, payout.case_id)
     record("payout_late", SYSTEM, case=case, payout_id=payout_id)
     notices.add(case, notices.BUYER, "payout_late", notices.PAYOUT_LATE_BUYER)

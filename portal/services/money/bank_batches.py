@@ -63,7 +63,7 @@ def export_batch(actor: Actor, fmt: str, channel_id: str = "bank") -> Batch:
     if not payouts:
         raise DomainError(N_("No bank payouts are waiting for export."), rule="empty_batch")
     requests = [
-        settlement.refund_request(p, db.session.get(Payment, p.payment_id), p.case.case_no)
+        settlement.refund_request(p, db.session.get_one(Payment, p.payment_id), p.case.case_no)
         for p in payouts
     ]
     try:
@@ -127,7 +127,7 @@ def import_statement(actor: Actor, data: bytes, channel_id: str = "bank") -> Imp
             source="statement",
         )
         db.session.expire_all()
-        after = db.session.get(Payout, payout.id).state
+        after = db.session.get_one(Payout, payout.id).state
         if after != before:
             applied += 1
         else:

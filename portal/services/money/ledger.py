@@ -67,6 +67,7 @@ def balance(account: str) -> int:
         db.session.scalar(
             select(func.coalesce(func.sum(Posting.amount_fen), 0)).where(Posting.account == account)
         )
+        or 0  # never NULL (coalesce); typed as optional
     )
 
 
@@ -99,6 +100,7 @@ def merchant_balances(merchant_id: int) -> MerchantBalances:
 def record_payment(order: Order) -> int:
     """An order was paid: the money is held in escrow."""
     payment = order.payment
+    assert payment is not None, "an order is paid through a payment"
     return post(
         "payment",
         rules.move(payment.captured_fen, rules.external(payment.channel), rules.ESCROW),
@@ -110,9 +112,11 @@ def record_payment(order: Order) -> int:
 
 def settle_to_merchant(order: Order) -> int:
     """Hand an order's money from escrow to the merchant's available balance."""
+    payment = order.payment
+    assert payment is not None, "an order is paid through a payment"
     return post(
         "settlement",
-        rules.move(order.payment.captured_fen, rules.ESCROW, rules.available(order.merchant_id)),
+        rules.move(payment.captured_fen, rules.ESCROW, rules.available(order.merchant_id)),
         merchant_id=order.merchant_id,
         order_id=order.id,
         memo=order.order_no,

@@ -28,7 +28,7 @@ def _failed_payout(payout_id: int) -> tuple[Payout, RefundCase]:
             N_("Only a failed or returned payout can be retried or paid another way."),
             rule="payout_state",
         )
-    return payout, db.session.get(RefundCase, payout.case_id)
+    return payout, db.session.get_one(RefundCase, payout.case_id)
 
 
 def retry(payout_id: int, actor: Actor) -> None:

@@ -71,7 +71,7 @@ def record(
 
     One INSERT, at once: cases, orders and payouts it refers to must already be flushed.
     """
-    values = {
+    values: dict[str, Any] = {
         "kind": kind,
         "case_id": case.id if case else case_id,
         "order_id": order_id if order_id is not None else (case.order_id if case else None),
@@ -103,7 +103,7 @@ def transition(
     *,
     data: dict[str, Any] | None = None,
     **changes: Any,
-) -> Event:
+) -> EventRecord:
     """Move ``case`` to ``to`` if it is still in the state we read; write the event.
 
     Raises TransitionError for an edge the table forbids, ConcurrentChange when
