@@ -22,7 +22,7 @@ def select_locale() -> str:
     """The buyer's chosen language (cookie via /lang), else the browser's, else zh_CN."""
     languages = current_app.config["LANGUAGES"]
     chosen = session.get("lang")
-    if chosen in languages:
+    if isinstance(chosen, str) and chosen in languages:
         return chosen
     return (
         request.accept_languages.best_match(languages) or current_app.config["BABEL_DEFAULT_LOCALE"]

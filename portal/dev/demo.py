@@ -274,7 +274,7 @@ def load() -> bool:
     db.session.commit()
     for username, role, merchant, name in STAFF:
         create_staff_user(username, STAFF_PASSWORD, role, merchant, name)
-    staff = db.session.scalar(select(User).where(User.username == "reviewer"))
+    staff = db.session.scalars(select(User).where(User.username == "reviewer")).one()
     reviewer = Actor(role=Role.REVIEWER, user_id=staff.id, label=staff.display_name)
     _case(made["DEMO1008"], Reason.UNUSABLE, "激活时提示“密钥已被使用”，截图见附件。")
     rejected = _case(made["DEMO1009"], Reason.NOT_AS_DESCRIBED, "说是50元，实际只有5元。")
