@@ -14,7 +14,16 @@ from sqlalchemy import select
 from portal.domain.policy import Kind, Reason
 from portal.domain.states import Role
 from portal.extensions import db
-from portal.models import CardCode, ListingSnapshot, Merchant, Order, Payment, Product, User
+from portal.models import (
+    CardCode,
+    ListingSnapshot,
+    Merchant,
+    Order,
+    Payment,
+    Product,
+    RefundCase,
+    User,
+)
 from portal.services import context
 from portal.services.accounts.passwords import hash_password
 from portal.services.accounts.staff import create_staff_user
@@ -284,7 +293,7 @@ def load() -> bool:
     return True
 
 
-def _case(order: Order, reason: Reason, text: str):
+def _case(order: Order, reason: Reason, text: str) -> RefundCase:
     return cases.apply_for_refund(
         order,
         cases.ApplyInput(

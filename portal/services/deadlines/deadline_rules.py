@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from datetime import datetime
 
 from sqlalchemy import Select, select, update
+from sqlalchemy.orm import InstrumentedAttribute
 
 from portal.domain.states import State
 from portal.extensions import db
@@ -94,7 +95,7 @@ def fire(rule: str, row_id: int) -> bool:
         raise
 
 
-def _id_column(rule: str):
+def _id_column(rule: str) -> InstrumentedAttribute[int]:
     return Payout.id if rule == "payout_late" else RefundCase.id
 
 
