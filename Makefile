@@ -28,6 +28,7 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/djlint $(TEMPLATES) --check
 	$(BIN)/djlint $(TEMPLATES) --lint
+	$(BIN)/mypy
 
 # mypy over portal/, jobs/ and the plugins: what it checks is in pyproject.toml [tool.mypy]
 typecheck: $(STAMP)
