@@ -10,6 +10,7 @@ from pydantic import ValidationError
 
 from portal.extensions import csrf, limiter
 from portal.models import Order, RefundCase
+from portal.services.actors import Actor
 from portal.services.errors import NotFound
 from portal.services.integration import ingest, orders
 from portal.services.money import payout_lists
@@ -77,7 +78,7 @@ def _own(order_no: str) -> Order:
     return ingest.own_order(current_key().merchant_id, order_no)
 
 
-def _actor():
+def _actor() -> Actor:
     key = current_key()
     return ingest.shop_actor(key.merchant_id, f"api key {key.prefix}")
 

@@ -23,7 +23,7 @@ from portal.domain import states
 from portal.domain.policy import REASON_LABELS, Kind, Reason
 from portal.domain.states import State
 from portal.extensions import limiter
-from portal.models import Evidence, RefundCase
+from portal.models import Evidence, Order, RefundCase
 from portal.services import context
 from portal.services.errors import DomainError
 from portal.services.integration import orders
@@ -87,7 +87,7 @@ def language(code: str) -> ResponseReturnValue:
     return redirect(target, code=303)
 
 
-def _my_order(order_no: str):
+def _my_order(order_no: str) -> Order:
     order = orders.get_by_no(order_no)
     if order.id not in session.get("orders", []):
         flash(gettext("Look up the order with its query password first."))
@@ -95,7 +95,7 @@ def _my_order(order_no: str):
     return order
 
 
-def _my_case(case_no: str):
+def _my_case(case_no: str) -> RefundCase:
     case = cases.get_case(case_no)
     _my_order(case.order.order_no)
     return case
@@ -170,7 +170,9 @@ def _apply_too_large(fields: MultiDict, message: str) -> ResponseReturnValue:
     return _apply_page(order, form, 413)
 
 
-def _apply_page(order, form: ApplyForm, status: int, keep_files: bool = False):
+def _apply_page(
+    order: Order, form: ApplyForm, status: int, keep_files: bool = False
+) -> tuple[str, int]:
     return (
         render_template(
             "buyer/apply.html",

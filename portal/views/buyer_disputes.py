@@ -7,6 +7,7 @@ from collections.abc import Callable
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext
+from flask_wtf import FlaskForm
 
 from portal.services.actors import BUYER
 from portal.services.errors import DomainError
@@ -19,7 +20,7 @@ from portal.web import domain_message
 bp = Blueprint("buyer_disputes", __name__)
 
 
-def _act(case_no: str, form, action: Callable) -> ResponseReturnValue:
+def _act(case_no: str, form: FlaskForm, action: Callable) -> ResponseReturnValue:
     case = _my_case(case_no)
     if form.validate_on_submit():
         try:
