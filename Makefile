@@ -7,7 +7,7 @@ PLUGINS := $(patsubst %/pyproject.toml,%,$(wildcard plugins/*/pyproject.toml))
 TEMPLATES := portal/templates
 export FLASK_APP := portal
 
-.PHONY: run test lint fmt bench clean i18n
+.PHONY: run test lint typecheck fmt bench clean i18n
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
@@ -28,6 +28,11 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/djlint $(TEMPLATES) --check
 	$(BIN)/djlint $(TEMPLATES) --lint
+	$(BIN)/mypy
+
+# mypy over portal/, jobs/ and the plugins: what it checks is in pyproject.toml [tool.mypy]
+typecheck: $(STAMP)
+	$(BIN)/mypy
 
 fmt: $(STAMP)
 	$(BIN)/ruff format .
@@ -38,7 +43,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench
 
 clean:
-	rm -rf $(VENV) instance .pytest_cache .ruff_cache
+	rm -rf $(VENV) instance .pytest_cache .ruff_cache .mypy_cache
 
 i18n: $(STAMP)
 	$(BIN)/pybabel extract -F babel.cfg -k _l -k N_ -k lazy_gettext --no-location --sort-output -o portal/translations/messages.pot .

@@ -147,6 +147,6 @@ def rehearse_settlement() -> None:
         if not settlement.write_result(seen, "succeeded", result, "call", None):
             raise RuntimeError("rehearsal payout changed under us")
         # the outbox's query runs just before a commit, which the rehearsal never reaches
-        webhooks.active_endpoints(session, {order.id})
+        webhooks.active_endpoints(session(), {order.id})
     finally:
         session.rollback()

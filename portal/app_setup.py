@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from typing import Any
 
 from flask import Flask, current_app, request, session
 from flask_babel import get_locale
@@ -22,7 +23,7 @@ def select_locale() -> str:
     """The buyer's chosen language (cookie via /lang), else the browser's, else zh_CN."""
     languages = current_app.config["LANGUAGES"]
     chosen = session.get("lang")
-    if chosen in languages:
+    if isinstance(chosen, str) and chosen in languages:
         return chosen
     return (
         request.accept_languages.best_match(languages) or current_app.config["BABEL_DEFAULT_LOCALE"]
@@ -79,14 +80,14 @@ def _sqlite_pragmas(app: Flask) -> None:
         engine = db.engine
 
         @event.listens_for(engine, "first_connect")
-        def _on_first_connect(dbapi_conn, _record) -> None:
+        def _on_first_connect(dbapi_conn: Any, _record: Any) -> None:
             # WAL is a property of the database file: set once, it stays for every connection
             cur = dbapi_conn.cursor()
             cur.execute("PRAGMA journal_mode=WAL")
             cur.close()
 
         @event.listens_for(engine, "connect")
-        def _on_connect(dbapi_conn, _record) -> None:
+        def _on_connect(dbapi_conn: Any, _record: Any) -> None:
             cur = dbapi_conn.cursor()
             cur.execute("PRAGMA foreign_keys=ON")
             cur.execute("PRAGMA busy_timeout=5000")

@@ -81,7 +81,9 @@ def create_user(
 @with_appcontext
 def worker(burst: bool, fork: bool, max_jobs: int | None) -> None:
     """Run an RQ worker (with the scheduler) for the portal's queue."""
-    run_worker(current_app._get_current_object(), burst=burst, fork=fork, max_jobs=max_jobs)
+    # current_app is typed as the Flask it stands for, not as the proxy it is
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    run_worker(app, burst=burst, fork=fork, max_jobs=max_jobs)
 
 
 @click.command("dev")

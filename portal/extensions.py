@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, ClassVar
+
 from flask_babel import Babel
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
@@ -25,3 +27,16 @@ babel = Babel()
 login_manager = LoginManager()
 limiter = Limiter(key_func=get_remote_address, default_limits=[])
 htmx = Htmx()
+
+if TYPE_CHECKING:
+    from flask_sqlalchemy.model import Model as _FSAModel
+    from sqlalchemy import Table
+    from sqlalchemy.orm import DeclarativeBase
+
+    class Model(_FSAModel, DeclarativeBase):
+        """``db.Model`` as type checkers read it: they cannot subclass an attribute."""
+
+        __table__: ClassVar[Table]  # every model names its table (``__tablename__``)
+
+else:
+    Model = db.Model

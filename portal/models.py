@@ -21,7 +21,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from portal.extensions import db
+from portal.extensions import Model
 
 
 def utcnow() -> datetime:
@@ -52,7 +52,7 @@ Fen = BigInteger
 TS = UTCDateTime
 
 
-class Merchant(db.Model):
+class Merchant(Model):
     """A shop selling on the platform."""
 
     __tablename__ = "merchants"
@@ -63,7 +63,7 @@ class Merchant(db.Model):
     created_at: Mapped[datetime] = mapped_column(TS, default=utcnow)
 
 
-class User(UserMixin, db.Model):
+class User(UserMixin, Model):
     """Staff: reviewers, supervisors, merchant staff."""
 
     __tablename__ = "users"
@@ -79,7 +79,7 @@ class User(UserMixin, db.Model):
     )
 
 
-class Product(db.Model):
+class Product(Model):
     """A product listing with its delivery SLA and refund policy."""
 
     __tablename__ = "products"
@@ -103,7 +103,7 @@ class Product(db.Model):
     )
 
 
-class Order(db.Model):
+class Order(Model):
     """A buyer's order and its timestamps (paid, delivered, cancelled, used)."""
 
     __tablename__ = "orders"
@@ -136,7 +136,7 @@ class Order(db.Model):
     )
 
 
-class ListingSnapshot(db.Model):
+class ListingSnapshot(Model):
     """The product listing as the buyer saw it at purchase."""
 
     __tablename__ = "listing_snapshots"
@@ -150,7 +150,7 @@ class ListingSnapshot(db.Model):
     taken_at: Mapped[datetime] = mapped_column(TS, default=utcnow)
 
 
-class Payment(db.Model):
+class Payment(Model):
     """The payment an order came from: where a refund must go back to."""
 
     __tablename__ = "payments"
@@ -167,7 +167,7 @@ class Payment(db.Model):
     __table_args__ = (CheckConstraint("captured_fen >= 0", name="captured"),)
 
 
-class CardCode(db.Model):
+class CardCode(Model):
     """A card code delivered on an order, and when the buyer first revealed it."""
 
     __tablename__ = "card_codes"
@@ -196,7 +196,7 @@ class CaseLike(Protocol):
     def merchant_id(self) -> int: ...
 
 
-class RefundCase(db.Model):
+class RefundCase(Model):
     """A refund application and its review, one state machine per case."""
 
     __tablename__ = "refund_cases"
@@ -244,7 +244,7 @@ class RefundCase(db.Model):
         return self.order.merchant_id
 
 
-class Evidence(db.Model):
+class Evidence(Model):
     """A file uploaded as evidence for a case."""
 
     __tablename__ = "evidence"
@@ -261,7 +261,7 @@ class Evidence(db.Model):
     created_at: Mapped[datetime] = mapped_column(TS, default=utcnow)
 
 
-class Payout(db.Model):
+class Payout(Model):
     """One refund of money along a channel, with its idempotency key for life."""
 
     __tablename__ = "payouts"
@@ -291,7 +291,7 @@ class Payout(db.Model):
     __table_args__ = (CheckConstraint("amount_fen > 0", name="amount"),)
 
 
-class Event(db.Model):
+class Event(Model):
     """Append-only audit trail (database triggers refuse UPDATE and DELETE)."""
 
     __tablename__ = "events"
@@ -310,7 +310,7 @@ class Event(db.Model):
     created_at: Mapped[datetime] = mapped_column(TS, default=utcnow)
 
 
-class Offer(db.Model):
+class Offer(Model):
     """A structured offer in a three-way negotiation: an amount and a note."""
 
     __tablename__ = "offers"
@@ -326,7 +326,7 @@ class Offer(db.Model):
     __table_args__ = (CheckConstraint("amount_fen > 0", name="amount"),)
 
 
-class Freeze(db.Model):
+class Freeze(Model):
     """Merchant funds frozen for a disputed case, until the decision releases or uses them."""
 
     __tablename__ = "freezes"
@@ -340,7 +340,7 @@ class Freeze(db.Model):
     __table_args__ = (CheckConstraint("amount_fen > 0", name="amount"),)
 
 
-class LedgerTransaction(db.Model):
+class LedgerTransaction(Model):
     """One balanced set of postings (their amounts sum to zero), caused by one business event."""
 
     __tablename__ = "ledger_transactions"
@@ -358,7 +358,7 @@ class LedgerTransaction(db.Model):
     postings: Mapped[list[Posting]] = relationship(order_by="Posting.id")
 
 
-class Posting(db.Model):
+class Posting(Model):
     """A signed amount in fen on one account; positive means the account holds more."""
 
     __tablename__ = "ledger_postings"
@@ -369,7 +369,7 @@ class Posting(db.Model):
     __table_args__ = (CheckConstraint("amount_fen <> 0", name="nonzero"),)
 
 
-class Ticket(db.Model):
+class Ticket(Model):
     """A support ticket (工单) opened from a late case, with the order and case attached."""
 
     __tablename__ = "tickets"
@@ -384,7 +384,7 @@ class Ticket(db.Model):
     messages: Mapped[list[TicketMessage]] = relationship(order_by="TicketMessage.id")
 
 
-class TicketMessage(db.Model):
+class TicketMessage(Model):
     """One message in a ticket's thread."""
 
     __tablename__ = "ticket_messages"
@@ -396,7 +396,7 @@ class TicketMessage(db.Model):
     created_at: Mapped[datetime] = mapped_column(TS, default=utcnow)
 
 
-class Notice(db.Model):
+class Notice(Model):
     """An inbox message for one party about a case (also sent by e-mail / plugins by a job)."""
 
     __tablename__ = "notices"
@@ -416,7 +416,7 @@ class Notice(db.Model):
     last_error: Mapped[str] = mapped_column(Text, default="")
 
 
-class ApiKey(db.Model):
+class ApiKey(Model):
     """A merchant's API key: only its SHA-256 is kept, with a short prefix to find and show it."""
 
     __tablename__ = "api_keys"
@@ -431,7 +431,7 @@ class ApiKey(db.Model):
     merchant: Mapped[Merchant] = relationship()
 
 
-class IdempotencyRecord(db.Model):
+class IdempotencyRecord(Model):
     """The first answer to a write sent with an ``Idempotency-Key``: a retry gets it again."""
 
     __tablename__ = "idempotency_records"
@@ -445,7 +445,7 @@ class IdempotencyRecord(db.Model):
     __table_args__ = (Index("ix_idempotency_merchant_key", "merchant_id", "key", unique=True),)
 
 
-class WebhookEndpoint(db.Model):
+class WebhookEndpoint(Model):
     """Where a merchant's shop wants case and payout events, and the secret that signs them."""
 
     __tablename__ = "webhook_endpoints"
@@ -457,7 +457,7 @@ class WebhookEndpoint(db.Model):
     created_at: Mapped[datetime] = mapped_column(TS, default=utcnow)
 
 
-class WebhookDelivery(db.Model):
+class WebhookDelivery(Model):
     """One event for one endpoint, written with the event (an outbox) and sent by a job."""
 
     __tablename__ = "webhook_deliveries"
@@ -478,7 +478,7 @@ class WebhookDelivery(db.Model):
     )
 
 
-class ChannelSwitch(db.Model):
+class ChannelSwitch(Model):
     """An operator's switch for one payout channel: a disabled channel receives no payout."""
 
     __tablename__ = "channel_switches"

@@ -6,6 +6,7 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from flask import Flask, Response, render_template, request
+from flask.typing import ResponseReturnValue
 from flask_babel import gettext
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
@@ -55,11 +56,11 @@ def install_web_helpers(app: Flask) -> None:
     app.register_error_handler(413, handle_too_large)
 
     @app.errorhandler(DomainError)
-    def _domain_error(exc: DomainError):
+    def _domain_error(exc: DomainError) -> ResponseReturnValue:
         return error_page(exc.status_code, domain_message(exc))
 
     @app.errorhandler(CSRFError)
-    def _csrf_error(exc: CSRFError):
+    def _csrf_error(exc: CSRFError) -> ResponseReturnValue:
         return error_page(
             400,
             gettext(
@@ -68,20 +69,20 @@ def install_web_helpers(app: Flask) -> None:
         )
 
     @app.errorhandler(HTTPException)
-    def _http_error(exc: HTTPException):
+    def _http_error(exc: HTTPException) -> ResponseReturnValue:
         if request.path.startswith("/api/"):
             return _api_problem(exc.code or 500, exc.name)
         return error_page(exc.code or 500, gettext(exc.name))
 
     @app.errorhandler(Exception)
-    def _unexpected(exc: Exception):
+    def _unexpected(exc: Exception) -> ResponseReturnValue:
         app.logger.exception("unhandled error")
         if request.path.startswith("/api/"):
             return _api_problem(500, "Internal Server Error")
         return error_page(500, gettext("Something went wrong on our side. Nothing was saved."))
 
 
-def _api_problem(status: int, title: str):
+def _api_problem(status: int, title: str) -> Response:
     from portal.views.api_auth import problem_response  # heavy: pydantic, for the API only
 
     slug = title.lower().replace(" ", "-")
@@ -90,7 +91,7 @@ def _api_problem(status: int, title: str):
     )
 
 
-def error_page(status: int, message: str):
+def error_page(status: int, message: str) -> tuple[str, int]:
     """The error page (or, for htmx, the error fragment) with ``message``."""
     if getattr(request, "htmx", False):
         return render_template("_error.html", message=message, status=status), status

@@ -14,7 +14,16 @@ from sqlalchemy import select
 from portal.domain.policy import Kind, Reason
 from portal.domain.states import Role
 from portal.extensions import db
-from portal.models import CardCode, ListingSnapshot, Merchant, Order, Payment, Product, User
+from portal.models import (
+    CardCode,
+    ListingSnapshot,
+    Merchant,
+    Order,
+    Payment,
+    Product,
+    RefundCase,
+    User,
+)
 from portal.services import context
 from portal.services.accounts.passwords import hash_password
 from portal.services.accounts.staff import create_staff_user
@@ -274,7 +283,7 @@ def load() -> bool:
     db.session.commit()
     for username, role, merchant, name in STAFF:
         create_staff_user(username, STAFF_PASSWORD, role, merchant, name)
-    staff = db.session.scalar(select(User).where(User.username == "reviewer"))
+    staff = db.session.scalars(select(User).where(User.username == "reviewer")).one()
     reviewer = Actor(role=Role.REVIEWER, user_id=staff.id, label=staff.display_name)
     _case(made["DEMO1008"], Reason.UNUSABLE, "激活时提示“密钥已被使用”，截图见附件。")
     rejected = _case(made["DEMO1009"], Reason.NOT_AS_DESCRIBED, "说是50元，实际只有5元。")
@@ -284,7 +293,7 @@ def load() -> bool:
     return True
 
 
-def _case(order: Order, reason: Reason, text: str):
+def _case(order: Order, reason: Reason, text: str) -> RefundCase:
     return cases.apply_for_refund(
         order,
         cases.ApplyInput(

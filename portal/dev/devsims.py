@@ -11,6 +11,7 @@ import importlib.util
 import subprocess
 import sys
 import time
+from collections.abc import Mapping, MutableMapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -48,7 +49,7 @@ SIMS = (
 )
 
 
-def start_simulators(keys_dir: Path, env: dict[str, str]) -> list[subprocess.Popen]:
+def start_simulators(keys_dir: Path, env: MutableMapping[str, str]) -> list[subprocess.Popen]:
     """Start every installed simulator; set PORTAL_<CHANNEL>_GATEWAY_URL in ``env``."""
     keys_dir.mkdir(parents=True, exist_ok=True)
     env["PORTAL_DEV_KEYS_DIR"] = str(keys_dir)
@@ -74,7 +75,7 @@ def start_simulators(keys_dir: Path, env: dict[str, str]) -> list[subprocess.Pop
     return procs
 
 
-def register_trades(env: dict[str, str]) -> int:
+def register_trades(env: Mapping[str, str]) -> int:
     """Tell each running simulator about the payments in the database; returns how many."""
     count = 0
     for sim in SIMS:

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import brotli
 from flask import Flask, Response, abort, current_app, request
+from flask.typing import ResponseReturnValue
 from flask_compress import Compress
 
 HASH_LEN = 10
@@ -83,7 +84,7 @@ def _load(path: Path, mtime: int) -> Asset:
     )
 
 
-def serve_static(filename: str) -> Response:
+def serve_static(filename: str) -> ResponseReturnValue:
     """The static view: hashed names are immutable for a year; plain names revalidate."""
     store: AssetStore = current_app.extensions["portal.infra.assets"]
     match = _HASHED.match(filename)

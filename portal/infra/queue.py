@@ -79,12 +79,13 @@ def enqueue_once(key: str, ttl_seconds: int, func: str, *args: Any) -> Any | Non
     return job
 
 
-def _still_waiting(job_id: bytes | None) -> bool:
+def _still_waiting(job_id: bytes | str | None) -> bool:
     """Whether the job holding a once-key is still to run (an empty id: being enqueued)."""
     if not job_id:
         return job_id is not None
     try:
-        job = Job.fetch(job_id.decode(), connection=redis_connection())
+        job_id = job_id.decode() if isinstance(job_id, bytes) else job_id
+        job = Job.fetch(job_id, connection=redis_connection())
     except NoSuchJobError:
         return False
     status = job.get_status()

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from redis import Redis
 
 
 class RedisReplayGuard:
     """Remembers nonces in Redis with SET NX EX: the first caller wins, replays lose."""
 
-    def __init__(self, connection_factory) -> None:
+    def __init__(self, connection_factory: Callable[[], Redis]) -> None:
         self._conn = connection_factory
 
     def first_seen(self, namespace: str, nonce: str, ttl_seconds: int) -> bool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import Flask, current_app
+from redis import Redis
 
 from portal.infra.queue import redis_connection
 from portal.infra.replay import RedisReplayGuard
@@ -73,7 +74,7 @@ def _replay_guard(app: Flask) -> ReplayGuard:
     if not app.config.get("REDIS_URL"):
         return MemoryReplayGuard()
 
-    def connect():
+    def connect() -> Redis:
         with app.app_context():
             return redis_connection()
 

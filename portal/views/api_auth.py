@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from flask import Response, current_app, g, json, request
 from pydantic import ValidationError
+from redis import Redis
 
 from portal.infra.queue import redis_connection
 from portal.infra.replay import RedisReplayGuard
@@ -36,7 +37,9 @@ Result = tuple[int, Any]
 class ApiProblem(Exception):
     """A refusal the API answers with problem details."""
 
-    def __init__(self, status: int, slug: str, title: str, detail: str = "", errors=()) -> None:
+    def __init__(
+        self, status: int, slug: str, title: str, detail: str = "", errors: Iterable[Any] = ()
+    ) -> None:
         super().__init__(detail or title)
         self.status, self.slug, self.title, self.detail = status, slug, title, detail
         self.errors = list(errors)
@@ -120,9 +123,10 @@ def replay_guard() -> ReplayGuard:
     guard = current_app.extensions.get("portal.api_replay_guard")
     if guard is None:
         if current_app.config.get("REDIS_URL"):
-            app = current_app._get_current_object()
+            # current_app is typed as the Flask it stands for, not as the proxy it is
+            app = current_app._get_current_object()  # type: ignore[attr-defined]
 
-            def connect():
+            def connect() -> Redis:
                 with app.app_context():
                     return redis_connection()
 

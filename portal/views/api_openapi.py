@@ -53,8 +53,8 @@ IDEMPOTENCY_PARAM = {
     "first answer, another body under the same key gets 409.",
     "schema": {"type": "string", "pattern": "^[\\x21-\\x7e]{1,255}$"},
 }
-READ_SECURITY = [{"bearer": []}]
-WRITE_SECURITY = [{"bearer": [], "timestamp": [], "signature": []}]
+READ_SECURITY: list[dict[str, list[str]]] = [{"bearer": []}]
+WRITE_SECURITY: list[dict[str, list[str]]] = [{"bearer": [], "timestamp": [], "signature": []}]
 
 
 def _read(summary: str, model: str, params: list[dict[str, Any]]) -> dict[str, Any]:

@@ -24,16 +24,6 @@ from pydantic import (
 _PRINTABLE = r"^[^\x00-\x1f\x7f]+$"
 
 
-def _text(max_length: int) -> Any:
-    return Annotated[
-        str, StringConstraints(min_length=1, max_length=max_length, pattern=_PRINTABLE)
-    ]
-
-
-def _free_text(max_length: int) -> Any:
-    return Annotated[str, StringConstraints(max_length=max_length, pattern=r"^[^\x00]*$")]
-
-
 def _to_utc(value: datetime) -> datetime:
     try:
         return value.astimezone(UTC)
@@ -53,10 +43,6 @@ def _integral(value: Any) -> Any:
     return value
 
 
-def _int(**limits: int) -> Any:
-    return Annotated[int, Field(**limits), BeforeValidator(_integral)]
-
-
 def _string_map_schema(schema: dict[str, Any]) -> None:
     """Keys and values both constrained (pydantic's patternProperties leaves other keys free)."""
     values = next(iter(schema.pop("patternProperties").values()))
@@ -64,7 +50,18 @@ def _string_map_schema(schema: dict[str, Any]) -> None:
     schema["additionalProperties"] = values
 
 
-Fen = _int(ge=0, le=10**12)
+# Written out one by one (not built by a helper) so that type checkers read them as types.
+_NO_NUL = r"^[^\x00]*$"
+Text40 = Annotated[str, StringConstraints(min_length=1, max_length=40, pattern=_PRINTABLE)]
+Text64 = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=_PRINTABLE)]
+Text120 = Annotated[str, StringConstraints(min_length=1, max_length=120, pattern=_PRINTABLE)]
+Text200 = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=_PRINTABLE)]
+FreeText200 = Annotated[str, StringConstraints(max_length=200, pattern=_NO_NUL)]
+FreeText5000 = Annotated[str, StringConstraints(max_length=5000, pattern=_NO_NUL)]
+Fen = Annotated[int, Field(ge=0, le=10**12), BeforeValidator(_integral)]
+SlaMinutes = Annotated[int, Field(ge=1, le=100_000), BeforeValidator(_integral)]
+WindowDays = Annotated[int, Field(ge=0, le=3650), BeforeValidator(_integral)]
+Quantity = Annotated[int, Field(ge=1, le=10_000), BeforeValidator(_integral)]
 ARGON2 = r"^\$argon2(id|i|d)\$v=19\$m=[0-9]+,t=[0-9]+,p=[0-9]+\$[A-Za-z0-9+/]+\$[A-Za-z0-9+/]+$"
 
 Password = Annotated[str, StringConstraints(min_length=4, max_length=128, pattern=_PRINTABLE)]
@@ -80,36 +77,36 @@ class Strict(BaseModel):
 class ProductIn(Strict):
     """The product as the shop lists it; saved per (merchant, sku), updated by later orders."""
 
-    sku: _text(64)
-    title: _text(200)
-    description: _free_text(5000) = ""
+    sku: Text64
+    title: Text200
+    description: FreeText5000 = ""
     face_value_fen: Fen = 0
     price_fen: Fen
     delivery_type: Literal["instant", "scheduled"] = "instant"
-    delivery_sla_minutes: _int(ge=1, le=100_000) = 5
-    refund_window_days: _int(ge=0, le=3650) = 7
-    refund_policy: _free_text(5000) = ""
+    delivery_sla_minutes: SlaMinutes = 5
+    refund_window_days: WindowDays = 7
+    refund_policy: FreeText5000 = ""
     policy_overrides_window: bool = False
 
 
 class ListingIn(Strict):
     """The listing as the buyer saw it when paying (defaults to the product's fields)."""
 
-    title: _text(200)
-    description: _free_text(5000) = ""
+    title: Text200
+    description: FreeText5000 = ""
     face_value_fen: Fen = 0
     price_fen: Fen = 0
-    policy_text: _free_text(5000) = ""
+    policy_text: FreeText5000 = ""
 
 
 class PaymentIn(Strict):
     """Where the money came from: a refund goes back along this route."""
 
     channel: Annotated[str, StringConstraints(pattern=r"^[a-z0-9_]{1,40}$")]
-    gateway_trade_id: _text(64)
-    merchant_trade_no: _text(64)
+    gateway_trade_id: Text64
+    merchant_trade_no: Text64
     captured_fen: Fen
-    extra: dict[_text(40), _free_text(200)] = Field(
+    extra: dict[Text40, FreeText200] = Field(
         default_factory=dict, max_length=20, json_schema_extra=_string_map_schema
     )
 
@@ -124,14 +121,14 @@ class OrderIn(Strict):
     )
 
     order_no: OrderNo
-    buyer_contact: _text(120)
+    buyer_contact: Text120
     # not nullable: leave the other one out
     query_password: Password = None  # type: ignore[assignment]
     query_password_hash: PasswordHash = None  # type: ignore[assignment]
     product: ProductIn
     listing: ListingIn | None = None
     amount_fen: Fen
-    quantity: _int(ge=1, le=10_000) = 1
+    quantity: Quantity = 1
     payment: PaymentIn
     paid_at: Timestamp
 
@@ -145,7 +142,7 @@ class OrderIn(Strict):
 class DeliveryIn(Strict):
     """Card codes delivered on the order (codes already recorded are not added twice)."""
 
-    codes: Annotated[list[_text(200)], Field(min_length=1, max_length=1000)]
+    codes: Annotated[list[Text200], Field(min_length=1, max_length=1000)]
     delivered_at: Timestamp | None = None
 
 
@@ -158,7 +155,7 @@ class UsageIn(Strict):
 class CancelIn(Strict):
     """The shop cancelled the order; what was paid is refunded along the original route."""
 
-    reason: _text(200)
+    reason: Text200
 
 
 class CaseOut(BaseModel):

@@ -11,6 +11,7 @@ from flask import Response, json, request
 from pydantic import ValidationError
 
 from portal.models import Order, RefundCase
+from portal.services.actors import Actor
 from portal.services.errors import NotFound
 from portal.services.integration import ingest, orders
 from portal.services.money import payout_lists
@@ -75,7 +76,7 @@ def _own(order_no: str) -> Order:
     return ingest.own_order(current_key().merchant_id, order_no)
 
 
-def _actor():
+def _actor() -> Actor:
     key = current_key()
     return ingest.shop_actor(key.merchant_id, f"api key {key.prefix}")
 
@@ -141,7 +142,10 @@ def cancel(order_no: str) -> Result:
     data = CancelIn.model_validate_json(request.get_data())
     case = ingest.cancel(order, data.reason, _actor())
     order = _own(order_no)
-    body = CancelOut(order=order_out(order), case=case_out(case, order_no) if case else None)
+    body = CancelOut(
+        order=OrderOut.model_validate(order_out(order)),
+        case=case_out(case, order_no) if case else None,
+    )
     return 200, body.model_dump(mode="json")
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from flask_babel import gettext
 
 from portal.models import Payout
@@ -9,7 +11,7 @@ from portal.plugins.startup import channels
 from portal.services.money.payouts import payment_ref
 
 
-def arrival_texts(payouts: list[Payout]) -> dict[int, str]:
+def arrival_texts(payouts: Iterable[Payout]) -> dict[int, str]:
     """Per payout id: "Alipay: at once (some banks 1-2 working days)" and the like."""
     registry = channels()
     texts: dict[int, str] = {}
@@ -19,7 +21,9 @@ def arrival_texts(payouts: list[Payout]) -> dict[int, str]:
             continue
 
         channel = registry.get(p.channel)
-        window = channel.arrival(payment_ref(p.case.order.payment))
+        payment = p.case.order.payment
+        assert payment is not None  # a payout is only ever made against a payment
+        window = channel.arrival(payment_ref(payment))
         if window.low == 0 and window.high == 0:
             when = gettext("at once")
         elif window.low == 0:

@@ -25,7 +25,7 @@ def _load_user(user_id: str) -> User | None:
 def login() -> ResponseReturnValue:
     form = LoginForm()
     if form.validate_on_submit():
-        user = staff.authenticate(form.username.data.strip(), form.password.data)
+        user = staff.authenticate((form.username.data or "").strip(), form.password.data or "")
         if user is not None:
             login_user(user)
             target = request.args.get("next") or ""

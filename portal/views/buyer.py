@@ -23,7 +23,7 @@ from portal.domain import states
 from portal.domain.policy import REASON_LABELS, Kind, Reason
 from portal.domain.states import State
 from portal.extensions import limiter
-from portal.models import Evidence, RefundCase
+from portal.models import Evidence, Order, RefundCase
 from portal.services import context
 from portal.services.errors import DomainError
 from portal.services.integration import orders
@@ -63,7 +63,9 @@ def lookup() -> ResponseReturnValue:
     form = LookupForm()
     if form.validate_on_submit():
         try:
-            order = orders.lookup(form.order_no.data, form.contact.data, form.password.data)
+            order = orders.lookup(
+                form.order_no.data or "", form.contact.data or "", form.password.data or ""
+            )
         except DomainError as exc:
             form.form_errors.append(domain_message(exc))
         else:
@@ -84,7 +86,7 @@ def language(code: str) -> ResponseReturnValue:
     return redirect(target, code=303)
 
 
-def _my_order(order_no: str):
+def _my_order(order_no: str) -> Order:
     order = orders.get_by_no(order_no)
     if order.id not in session.get("orders", []):
         flash(gettext("Look up the order with its query password first."))
@@ -92,7 +94,7 @@ def _my_order(order_no: str):
     return order
 
 
-def _my_case(case_no: str):
+def _my_case(case_no: str) -> RefundCase:
     case = cases.get_case(case_no)
     _my_order(case.order.order_no)
     return case
@@ -161,13 +163,15 @@ def apply(order_no: str) -> ResponseReturnValue:
 
 @reshow_on_too_large("buyer.apply")
 def _apply_too_large(fields: MultiDict, message: str) -> ResponseReturnValue:
-    order = _my_order(request.view_args["order_no"])
+    order = _my_order((request.view_args or {})["order_no"])
     form = ApplyForm(formdata=fields)
     form.form_errors.append(message)
     return _apply_page(order, form, 413)
 
 
-def _apply_page(order, form: ApplyForm, status: int, keep_files: bool = False):
+def _apply_page(
+    order: Order, form: ApplyForm, status: int, keep_files: bool = False
+) -> tuple[str, int]:
     return (
         render_template(
             "buyer/apply.html",

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext
+from flask_wtf import FlaskForm
 
 from portal.services.actors import BUYER
 from portal.services.errors import DomainError
@@ -19,7 +20,7 @@ from portal.web import domain_message
 bp = Blueprint("buyer_disputes", __name__)
 
 
-def _act(case_no: str, form, action: Callable) -> ResponseReturnValue:
+def _act(case_no: str, form: FlaskForm, action: Callable) -> ResponseReturnValue:
     case = _my_case(case_no)
     if form.validate_on_submit():
         try:
@@ -69,7 +70,7 @@ def appeal(case_no: str) -> ResponseReturnValue:
     if form.validate_on_submit():
         try:
             with evidence.stored_uploads(request.files.getlist(form.files.name)) as stored:
-                disputes.appeal(case, form.statement.data, stored)
+                disputes.appeal(case, form.statement.data or "", stored)
         except DomainError as exc:
             form.form_errors.append(domain_message(exc))
             status = exc.status_code
@@ -91,9 +92,9 @@ def ticket(case_no: str) -> ResponseReturnValue:
     if form.validate_on_submit():
         try:
             if existing is None:
-                tickets.open_ticket(case, BUYER, form.text.data)
+                tickets.open_ticket(case, BUYER, form.text.data or "")
             else:
-                tickets.reply(existing.id, BUYER, form.text.data)
+                tickets.reply(existing.id, BUYER, form.text.data or "")
         except DomainError as exc:
             form.form_errors.append(domain_message(exc))
             status = exc.status_code

@@ -8,6 +8,7 @@ from flask import Blueprint, abort, flash, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext
 from flask_login import current_user
+from flask_wtf import FlaskForm
 
 from portal.domain import ledger as accounts
 from portal.domain.policy import REASON_LABELS
@@ -78,7 +79,7 @@ def case(case_no: str) -> ResponseReturnValue:
     )
 
 
-def _act(case_no: str, form, action: Callable) -> ResponseReturnValue:
+def _act(case_no: str, form: FlaskForm, action: Callable) -> ResponseReturnValue:
     case = _own_case(case_no)
     if not form.validate_on_submit():
         return page_or_fragment(

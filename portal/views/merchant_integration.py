@@ -157,7 +157,7 @@ def add_webhook() -> ResponseReturnValue:
     if not form.validate_on_submit():
         return _webhooks_page(form, gettext("Check the form.")), 422
     try:
-        webhooks.add_endpoint(current_user.merchant_id, form.url.data)
+        webhooks.add_endpoint(current_user.merchant_id, form.url.data or "")
     except DomainError as exc:
         return _webhooks_page(form, domain_message(exc)), exc.status_code
     flash(gettext("Endpoint added."))

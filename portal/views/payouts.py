@@ -37,7 +37,7 @@ def index() -> ResponseReturnValue:
     )
 
 
-def _back() -> Response:
+def _back() -> ResponseReturnValue:
     return redirect(url_for("payouts.index"), code=303)
 
 
@@ -61,7 +61,9 @@ def manual(payout_id: int) -> ResponseReturnValue:
     form = ManualRouteForm()
     if form.validate_on_submit():
         try:
-            payout_ops.pay_another_way(payout_id, staff_actor(), form.route.data, form.note.data)
+            payout_ops.pay_another_way(
+                payout_id, staff_actor(), form.route.data or "", form.note.data or ""
+            )
             flash(gettext("Recorded as paid by another route."))
         except DomainError as exc:
             flash(domain_message(exc))

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from flask import Blueprint, flash, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext
+from flask_wtf import FlaskForm
 
 from portal.domain import states
 from portal.domain.policy import REASON_LABELS
@@ -47,7 +51,7 @@ def queue() -> ResponseReturnValue:
     )
 
 
-def _context(case: RefundCase, **forms):
+def _context(case: RefundCase, **forms: Any) -> dict[str, Any]:
     order = case.order
     return {
         "checklist": for_case(case),
@@ -86,7 +90,9 @@ def case(case_no: str) -> ResponseReturnValue:
     return page_or_fragment("review/case.html", "review/_panel.html", **_context(case))
 
 
-def _act(case_no: str, form_key: str, form, action):
+def _act(
+    case_no: str, form_key: str, form: FlaskForm, action: Callable[[RefundCase, Any], object]
+) -> ResponseReturnValue:
     case = cases.get_case(case_no)
     if form.validate_on_submit():
         try:

@@ -33,7 +33,7 @@ def show(ticket_id: int) -> ResponseReturnValue:
     status = 200
     if form.validate_on_submit():
         try:
-            tickets.reply(ticket.id, staff_actor(), form.text.data)
+            tickets.reply(ticket.id, staff_actor(), form.text.data or "")
         except DomainError as exc:
             form.form_errors.append(domain_message(exc))
             status = exc.status_code

@@ -18,8 +18,9 @@ import binascii
 import re
 import secrets
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import Protocol
 
 from cryptography.exceptions import InvalidSignature, InvalidTag
 from cryptography.hazmat.primitives import hashes, serialization
@@ -32,6 +33,12 @@ AEAD_ALGORITHM = "AEAD_AES_256_GCM"
 MAX_CLOCK_SKEW_S = 300
 
 _AUTH_PARAM = re.compile(r'(\w+)="([^"]*)"')
+
+
+class Headers(Protocol):
+    """Headers as ``header`` reads them: a dict, a WSGI environ or ``email.message.Message``."""
+
+    def items(self) -> Iterable[tuple[str, str]]: ...
 
 
 class SignatureError(Exception):
@@ -177,7 +184,7 @@ def signed_headers(
     }
 
 
-def header(headers: Mapping[str, str], name: str) -> str:
+def header(headers: Headers, name: str) -> str:
     """Case-insensitive header lookup ('' when absent); also accepts WSGI ``HTTP_*`` keys."""
     wanted = name.lower()
     wsgi = "http_" + wanted.replace("-", "_")
@@ -189,7 +196,7 @@ def header(headers: Mapping[str, str], name: str) -> str:
 
 
 def verify_platform_signature(
-    headers: Mapping[str, str],
+    headers: Headers,
     body: bytes,
     platform_keys: Mapping[str, rsa.RSAPublicKey],
     now: float | None = None,

@@ -37,7 +37,10 @@ def channel_from_settings(settings: Mapping[str, Any]) -> WechatChannel | None:
     Raises ChannelError when it is configured only in part (a start-up error, not a
     payout-time one).
     """
-    values = {name: settings.get(name) for name in (*KEY_SETTINGS, "WECHAT_GATEWAY_URL")}
+    # settings hold whatever the operator wrote; `missing` below refuses empty keys
+    values: dict[str, Any] = {
+        name: settings.get(name) for name in (*KEY_SETTINGS, "WECHAT_GATEWAY_URL")
+    }
     dev_dir = settings.get("DEV_KEYS_DIR")
     if not dev_dir and not any(values.values()):
         return None

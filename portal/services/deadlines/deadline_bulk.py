@@ -18,6 +18,7 @@ from sqlalchemy import ColumnElement, Select, case, func, insert, literal, selec
 from portal.extensions import db
 from portal.models import Event, Notice, Payout, RefundCase
 from portal.services.deadlines.deadline_rules import REVIEW_STATES
+from portal.services.dml import rows_matched
 from portal.services.messaging import notices
 
 BULK_RULES = ("review_reminder", "review_escalation", "payout_late")
@@ -95,7 +96,8 @@ def _notices(rows: Select, audience: str, kind: str, message: str, now: datetime
 
 
 def _count(rows: Select) -> int:
-    return int(db.session.scalar(select(func.count()).select_from(rows.subquery())))
+    # a count is never NULL; scalar() is typed as optional
+    return int(db.session.scalar(select(func.count()).select_from(rows.subquery())) or 0)
 
 
 def _staff_summary(kind: str, message: str, count: int, now: datetime) -> None:
@@ -163,7 +165,7 @@ def run(now: datetime) -> dict[str, int]:
             _staff_summary("escalated", notices.ESCALATED_MANY, counts["review_escalation"], now)
             _notices(escalated, notices.BUYER, "escalated", notices.ESCALATED_BUYER, now)
 
-        marked = db.session.execute(
+        executed = db.session.execute(
             update(Payout)
             .where(
                 Payout.state.in_(("created", "pending", "unknown")),
@@ -172,7 +174,8 @@ def run(now: datetime) -> dict[str, int]:
             )
             .values(late_flagged_at=now)
             .execution_options(synchronize_session=False)
-        ).rowcount
+        )
+        marked = rows_matched(executed)
         counts["payout_late"] = marked
         if marked:
             rows = (

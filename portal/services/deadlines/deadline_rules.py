@@ -12,12 +12,14 @@ from collections.abc import Iterator
 from datetime import datetime
 
 from sqlalchemy import Select, select, update
+from sqlalchemy.orm import InstrumentedAttribute
 
 from portal.domain.states import State
 from portal.extensions import db
 from portal.models import Payout, RefundCase
 from portal.services import context
 from portal.services.actors import SYSTEM
+from portal.services.dml import rows_matched
 from portal.services.errors import DomainError
 from portal.services.messaging import notices
 from portal.services.refunds import cases
@@ -93,18 +95,19 @@ def fire(rule: str, row_id: int) -> bool:
         raise
 
 
-def _id_column(rule: str):
+def _id_column(rule: str) -> InstrumentedAttribute[int]:
     return Payout.id if rule == "payout_late" else RefundCase.id
 
 
 def _claim(column: str, case_id: int, now: datetime) -> RefundCase | None:
     """Set a once-only marker column; None if another run set it first."""
-    changed = db.session.execute(
+    executed = db.session.execute(
         update(RefundCase)
         .where(RefundCase.id == case_id, getattr(RefundCase, column).is_(None))
         .values({column: now})
         .execution_options(synchronize_session=False)
-    ).rowcount
+    )
+    changed = rows_matched(executed)
     return db.session.get(RefundCase, case_id) if changed == 1 else None
 
 
@@ -128,7 +131,7 @@ def _escalate(case_id: int, now: datetime) -> bool:
 
 
 def _merchant_silent(case_id: int, now: datetime) -> bool:
-    case = db.session.get(RefundCase, case_id)
+    case = db.session.get_one(RefundCase, case_id)
     record("merchant_silent", SYSTEM, case=case, reason="no answer from the merchant in its window")
     cases.approve_in_transaction(
         case, SYSTEM, case.amount_requested_fen, "merchant did not answer in time"
@@ -138,22 +141,23 @@ def _merchant_silent(case_id: int, now: datetime) -> bool:
 
 
 def _info_timeout(case_id: int, now: datetime) -> bool:
-    case = db.session.get(RefundCase, case_id)
+    case = db.session.get_one(RefundCase, case_id)
     transition(case, State.CLOSED, SYSTEM, "the material asked for did not arrive in time")
     notices.add(case, notices.BUYER, "info_timeout", notices.INFO_TIMEOUT)
     return True
 
 
 def _payout_late(payout_id: int, now: datetime) -> bool:
-    changed = db.session.execute(
+    executed = db.session.execute(
         update(Payout)
         .where(Payout.id == payout_id, Payout.late_flagged_at.is_(None))
         .values(late_flagged_at=now)
         .execution_options(synchronize_session=False)
-    ).rowcount
+    )
+    changed = rows_matched(executed)
     if changed != 1:
         return False
-    payout = db.session.get(Payout, payout_id)
+    payout = db.session.get_one(Payout, payout_id)
     case = db.session.get(RefundCase, payout.case_id)
     record("payout_late", SYSTEM, case=case, payout_id=payout_id)
     notices.add(case, notices.BUYER, "payout_late", notices.PAYOUT_LATE_BUYER)

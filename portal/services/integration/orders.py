@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
@@ -70,7 +70,7 @@ def facts(order: Order, exclude_case_id: int | None = None) -> OrderFacts:
     """The facts eligibility rules need, with times in China time for messages."""
     product = order.product
 
-    def local(dt):
+    def local(dt: datetime | None) -> datetime | None:
         return dt.astimezone(LOCAL_TZ) if dt else None
 
     window_days = (

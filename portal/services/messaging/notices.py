@@ -152,6 +152,7 @@ def unread_count(order_ids: list[int], merchant_id: int | None, staff: bool) -> 
         db.session.scalar(
             select(func.count()).select_from(Notice).where(or_(*conds), Notice.read_at.is_(None))
         )
+        or 0  # a count is never NULL; typed as optional
     )
 
 

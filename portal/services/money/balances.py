@@ -21,7 +21,7 @@ def frozen_for_case(case_id: int) -> int:
             Freeze.case_id == case_id, Freeze.state == "frozen"
         )
     )
-    return int(total)
+    return int(total or 0)  # never NULL (coalesce); scalar() is typed as optional
 
 
 def open_freezes(merchant_id: int) -> list[Freeze]:

@@ -13,6 +13,7 @@ from portal.plugins.channels import ChannelError, RefundResult
 from portal.plugins.startup import channels
 from portal.services import context
 from portal.services.actors import Actor
+from portal.services.dml import rows_matched
 from portal.services.errors import DomainError
 from portal.services.money import settlement
 from portal.services.policy_text import N_
@@ -62,7 +63,7 @@ def export_batch(actor: Actor, fmt: str, channel_id: str = "bank") -> Batch:
     if not payouts:
         raise DomainError(N_("No bank payouts are waiting for export."), rule="empty_batch")
     requests = [
-        settlement.refund_request(p, db.session.get(Payment, p.payment_id), p.case.case_no)
+        settlement.refund_request(p, db.session.get_one(Payment, p.payment_id), p.case.case_no)
         for p in payouts
     ]
     try:
@@ -73,12 +74,13 @@ def export_batch(actor: Actor, fmt: str, channel_id: str = "bank") -> Batch:
         ) from exc
     ref = "B" + context.now().strftime("%Y%m%d%H%M") + secrets.token_hex(2).upper()
     ids = tuple(p.id for p in payouts)
-    changed = db.session.execute(
+    executed = db.session.execute(
         update(Payout)
         .where(Payout.id.in_(ids), Payout.exported_at.is_(None))
         .values(exported_at=context.now(), batch_ref=ref)
         .execution_options(synchronize_session=False)
-    ).rowcount
+    )
+    changed = rows_matched(executed)
     if changed != len(ids):
         db.session.rollback()
         raise DomainError(N_("Another export ran at the same time; try again."), rule="concurrent")
@@ -125,7 +127,7 @@ def import_statement(actor: Actor, data: bytes, channel_id: str = "bank") -> Imp
             source="statement",
         )
         db.session.expire_all()
-        after = db.session.get(Payout, payout.id).state
+        after = db.session.get_one(Payout, payout.id).state
         if after != before:
             applied += 1
         else:

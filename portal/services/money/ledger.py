@@ -17,6 +17,7 @@ from portal.domain.money import format_yuan
 from portal.extensions import db
 from portal.models import Freeze, LedgerTransaction, Merchant, Order, Posting
 from portal.services import context
+from portal.services.dml import inserted_id
 from portal.services.errors import DomainError
 from portal.services.policy_text import N_
 
@@ -39,7 +40,7 @@ def post(
 ) -> int:
     """Write one balanced transaction (no commit: it joins the caller's transaction); its id."""
     rules.check_balanced(entries)
-    txn_id = db.session.execute(
+    executed = db.session.execute(
         _INSERT_TRANSACTION,
         {
             "kind": kind,
@@ -51,7 +52,8 @@ def post(
             "overdraft": overdraft,
             "created_at": context.now(),
         },
-    ).inserted_primary_key[0]
+    )
+    txn_id = inserted_id(executed)
     db.session.execute(  # one executemany for the legs
         _INSERT_POSTINGS,
         [{"txn_id": txn_id, "account": e.account, "amount_fen": e.amount_fen} for e in entries],
@@ -65,6 +67,7 @@ def balance(account: str) -> int:
         db.session.scalar(
             select(func.coalesce(func.sum(Posting.amount_fen), 0)).where(Posting.account == account)
         )
+        or 0  # never NULL (coalesce); typed as optional
     )
 
 
@@ -97,6 +100,7 @@ def merchant_balances(merchant_id: int) -> MerchantBalances:
 def record_payment(order: Order) -> int:
     """An order was paid: the money is held in escrow."""
     payment = order.payment
+    assert payment is not None, "an order is paid through a payment"
     return post(
         "payment",
         rules.move(payment.captured_fen, rules.external(payment.channel), rules.ESCROW),
@@ -108,9 +112,11 @@ def record_payment(order: Order) -> int:
 
 def settle_to_merchant(order: Order) -> int:
     """Hand an order's money from escrow to the merchant's available balance."""
+    payment = order.payment
+    assert payment is not None, "an order is paid through a payment"
     return post(
         "settlement",
-        rules.move(order.payment.captured_fen, rules.ESCROW, rules.available(order.merchant_id)),
+        rules.move(payment.captured_fen, rules.ESCROW, rules.available(order.merchant_id)),
         merchant_id=order.merchant_id,
         order_id=order.id,
         memo=order.order_no,

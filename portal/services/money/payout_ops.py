@@ -10,6 +10,7 @@ from portal.models import Payout, RefundCase
 from portal.services import context
 from portal.services.actors import Actor
 from portal.services.after_commit import call_after_commit
+from portal.services.dml import rows_matched
 from portal.services.errors import DomainError
 from portal.services.integration.orders import refundable_fen
 from portal.services.money import ledger
@@ -27,7 +28,7 @@ def _failed_payout(payout_id: int) -> tuple[Payout, RefundCase]:
             N_("Only a failed or returned payout can be retried or paid another way."),
             rule="payout_state",
         )
-    return payout, db.session.get(RefundCase, payout.case_id)
+    return payout, db.session.get_one(RefundCase, payout.case_id)
 
 
 def retry(payout_id: int, actor: Actor) -> None:
@@ -40,12 +41,13 @@ def retry(payout_id: int, actor: Actor) -> None:
             raise DomainError(
                 N_("That is more than is still refundable on this order."), rule="over_refund"
             )
-        changed = db.session.execute(
+        executed = db.session.execute(
             update(Payout)
             .where(Payout.id == payout.id, Payout.state == payout.state)
             .values(state="created", next_attempt_at=None, exported_at=None)
             .execution_options(synchronize_session=False)
-        ).rowcount
+        )
+        changed = rows_matched(executed)
         if changed != 1:
             raise DomainError(
                 N_("Someone else changed this payout a moment ago."), rule="concurrent"

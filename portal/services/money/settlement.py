@@ -27,6 +27,7 @@ from portal.plugins.channels import (
 from portal.plugins.startup import channels
 from portal.services import context
 from portal.services.actors import SYSTEM
+from portal.services.dml import rows_matched
 from portal.services.money import channel_switches, ledger
 from portal.services.money.payouts import payment_ref
 from portal.services.refunds.transitions import record, transition
@@ -230,7 +231,7 @@ def write_result(
     in the caller's transaction (no commit). False, with nothing written, when the payout
     is no longer in ``seen.state``."""
     now = context.now()
-    changed = db.session.execute(
+    executed = db.session.execute(
         _PAYOUT_CAS,
         {
             "cas_id": seen.id,
@@ -244,7 +245,8 @@ def write_result(
             "next_attempt_at": retry_at,
             "settled_at": now if new_state == "succeeded" else seen.settled_at,
         },
-    ).rowcount
+    )
+    changed = rows_matched(executed)
     if changed != 1:
         return False
     # a plain row: the columns the transition reads, and the merchant

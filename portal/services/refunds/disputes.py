@@ -10,6 +10,7 @@ from portal.extensions import db
 from portal.models import Freeze, Offer, RefundCase
 from portal.services import context
 from portal.services.actors import BUYER, Actor
+from portal.services.dml import rows_matched
 from portal.services.errors import DomainError, Forbidden
 from portal.services.integration import orders
 from portal.services.money import balances, ledger
@@ -117,12 +118,13 @@ def accept_offer(case: RefundCase, actor: Actor, offer_id: int) -> None:
         raise DomainError(N_("You cannot accept your own offer."), rule="own_offer")
 
     def work() -> None:
-        changed = db.session.execute(
+        executed = db.session.execute(
             update(Offer)
             .where(Offer.id == offer.id, Offer.state == "open")
             .values(state="accepted")
             .execution_options(synchronize_session=False)
-        ).rowcount
+        )
+        changed = rows_matched(executed)
         if changed != 1:
             raise DomainError(
                 N_("That offer was already countered or answered."), rule="offer_closed"

@@ -17,6 +17,7 @@ from portal.models import CaseLike, Event, RefundCase
 from portal.services import context
 from portal.services.actors import Actor
 from portal.services.after_commit import call_after_commit
+from portal.services.dml import inserted_id, rows_matched
 from portal.services.errors import ConcurrentChange, DomainError
 from portal.services.integration import webhooks
 from portal.services.messaging import notices
@@ -70,7 +71,7 @@ def record(
 
     One INSERT, at once: cases, orders and payouts it refers to must already be flushed.
     """
-    values = {
+    values: dict[str, Any] = {
         "kind": kind,
         "case_id": case.id if case else case_id,
         "order_id": order_id if order_id is not None else (case.order_id if case else None),
@@ -84,7 +85,7 @@ def record(
         "data": data or {},
         "created_at": context.now(),
     }
-    new_id = db.session.execute(_INSERT_EVENT, values).inserted_primary_key[0]
+    new_id = inserted_id(db.session.execute(_INSERT_EVENT, values))
     event = EventRecord(
         id=new_id,
         **{k: v for k, v in values.items() if k not in ("actor_id", "actor_label")},
@@ -102,7 +103,7 @@ def transition(
     *,
     data: dict[str, Any] | None = None,
     **changes: Any,
-) -> Event:
+) -> EventRecord:
     """Move ``case`` to ``to`` if it is still in the state we read; write the event.
 
     Raises TransitionError for an edge the table forbids, ConcurrentChange when
@@ -149,7 +150,7 @@ def transition(
         _CASE_CAS,
         {"cas_id": case.id, "cas_state": str(frm), "cas_version": case.version, **values},
     )
-    if result.rowcount != 1:
+    if rows_matched(result) != 1:
         raise ConcurrentChange(
             N_("Someone else changed this case a moment ago. Reload it to see what happened."),
             rule="concurrent",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import logging
+from collections.abc import Iterable
 
 from pypdf import PdfReader
 from pypdf.errors import PyPdfError
@@ -89,6 +90,7 @@ def _active(obj: object, depth: int = 0) -> bool:
     """Whether ``obj`` or any object written inside it (not referenced) is active."""
     if depth > 32:
         raise ValueError("nested too deep")
+    children: Iterable[object]
     if isinstance(obj, DictionaryObject):
         if _ACTIVE_KEYS & set(obj.keys()) or obj.get("/Type") == "/EmbeddedFile":
             return True

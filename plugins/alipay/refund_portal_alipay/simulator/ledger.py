@@ -41,7 +41,7 @@ class Ledger:
         self.trades: dict[str, Trade] = {}
         self.movements: list[dict[str, Any]] = []
 
-    def add_trade(self, trade_no: str, out_trade_no: str, total_fen: int) -> None:
+    def add_trade(self, trade_no: str, out_trade_no: str, total_fen: object) -> None:
         if not trade_no or not out_trade_no:
             raise ValueError("a trade needs a trade_no and an out_trade_no")
         if not isinstance(total_fen, int) or isinstance(total_fen, bool) or total_fen <= 0:
