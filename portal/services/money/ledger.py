@@ -38,7 +38,7 @@ def post(
     """Write one balanced transaction (no commit: it joins the caller's transaction); its id."""
     rules.check_balanced(entries)
     txn_id = db.session.execute(
-        insert(LedgerTransaction).values(
+        insert(LedgerTransaction.__table__).values(
             kind=kind,
             merchant_id=merchant_id,
             order_id=order_id,
@@ -50,7 +50,7 @@ def post(
         )
     ).inserted_primary_key[0]
     db.session.execute(  # one executemany for the legs
-        insert(Posting),
+        insert(Posting.__table__),
         [{"txn_id": txn_id, "account": e.account, "amount_fen": e.amount_fen} for e in entries],
     )
     return txn_id

@@ -37,6 +37,10 @@ from portal.services.messaging import notices
 from portal.services.policy_text import N_
 
 log = logging.getLogger(__name__)
+# The guarded updates and the audit trail's inserts are Core statements on the tables: they
+# neither read nor refresh objects the session holds (loaded rows are expired instead).
+EVENTS = Event.__table__
+CASES = RefundCase.__table__
 
 
 @dataclass(frozen=True)
@@ -87,7 +91,7 @@ def record(
         "data": data or {},
         "created_at": context.now(),
     }
-    new_id = db.session.execute(insert(Event).values(**values)).inserted_primary_key[0]
+    new_id = db.session.execute(insert(EVENTS).values(**values)).inserted_primary_key[0]
     event = EventRecord(
         id=new_id,
         **{k: v for k, v in values.items() if k not in ("actor_id", "actor_label")},
@@ -149,14 +153,9 @@ def transition(
         values["escalated_at"] = None
     db.session.flush()  # changes already made to a loaded case go first
     result = db.session.execute(  # only if nobody moved the case since we read it
-        update(RefundCase)
-        .where(
-            RefundCase.id == case.id,
-            RefundCase.state == frm,
-            RefundCase.version == case.version,
-        )
+        update(CASES)
+        .where(CASES.c.id == case.id, CASES.c.state == frm, CASES.c.version == case.version)
         .values(**values)
-        .execution_options(synchronize_session=False)
     )
     if result.rowcount != 1:
         raise ConcurrentChange(
@@ -215,11 +214,9 @@ def _move(
     set the state only if the row is still in ``frm``. False, with nothing written, if not."""
     check(frm, to)
     db.session.flush()  # changes already made to a loaded row go first
+    table = model.__table__
     changed = db.session.execute(
-        update(model)
-        .where(model.id == row_id, model.state == frm)
-        .values(state=to, **changes)
-        .execution_options(synchronize_session=False)
+        update(table).where(table.c.id == row_id, table.c.state == frm).values(state=to, **changes)
     ).rowcount
     if changed == 1:
         _expire_loaded(model, row_id)
