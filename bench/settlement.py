@@ -153,6 +153,7 @@ def run(layout: Layout) -> dict[str, float]:
     from sqlalchemy import func, select
 
     from bench.stack import bench_app, free_port, gunicorn_portal
+    from portal.domain.payout_states import PayoutState
     from portal.domain.policy import Kind, Reason
     from portal.domain.states import Role
     from portal.extensions import db
@@ -168,7 +169,7 @@ def run(layout: Layout) -> dict[str, float]:
     def succeeded() -> int:
         db.session.expire_all()
         return db.session.scalar(
-            select(func.count()).select_from(Payout).where(Payout.state == "succeeded")
+            select(func.count()).select_from(Payout).where(Payout.state == PayoutState.SUCCEEDED)
         )
 
     # one line per gateway notification would bury the figures (and the production server,

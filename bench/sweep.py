@@ -14,6 +14,7 @@ PG = "postgresql+psycopg://postgres@127.0.0.1:5432/refund_portal_bench"
 
 def _seed(n: int, offset: int, now: datetime) -> None:
     """Insert n paid orders with an open, overdue case each, in two INSERT ... SELECT statements."""
+    from portal.domain.states import State
     from portal.extensions import db
 
     params = {"n": n, "off": offset, "now": now, "past": now - timedelta(days=1)}
@@ -31,11 +32,11 @@ def _seed(n: int, offset: int, now: datetime) -> None:
             "INSERT INTO refund_cases (case_no, order_id, open_order_id, kind, reason, explanation,"
             " amount_requested_fen, state, version, deadline_at, deadline_kind, remind_at,"
             " decision_note, info_request, appeal_count, auto_rule, created_at, updated_at)"
-            " SELECT 'C' || o.order_no, o.id, o.id, 'refund_only', 'unusable', '', 100, 'submitted', 1,"
+            " SELECT 'C' || o.order_no, o.id, o.id, 'refund_only', 'unusable', '', 100, :state, 1,"
             " :past, 'review', :past, '', '', 0, '', :past, :past"
             " FROM orders o WHERE o.order_no LIKE 'B%' AND o.id > COALESCE((SELECT max(order_id) FROM refund_cases), 0)"
         ),
-        params,
+        {**params, "state": State.SUBMITTED},
     )
     db.session.commit()
 

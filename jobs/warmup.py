@@ -23,6 +23,7 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from flask import Flask
 from sqlalchemy.orm import configure_mappers
 
+from portal.domain.payout_states import PayoutState
 from portal.domain.policy import Kind, Reason
 from portal.domain.states import State
 from portal.extensions import db
@@ -144,7 +145,7 @@ def rehearse_settlement() -> None:
         session.flush()
         seen = settlement.Seen.of(payout)
         result = RefundResult(ResultStatus.SUCCEEDED, tag, "warm-up", raw={})
-        if not settlement.write_result(seen, "succeeded", result, "call", None):
+        if not settlement.write_result(seen, PayoutState.SUCCEEDED, result, "call", None):
             raise RuntimeError("rehearsal payout changed under us")
         # the outbox's query runs just before a commit, which the rehearsal never reaches
         webhooks.active_endpoints(session(), {order.id})

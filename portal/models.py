@@ -21,6 +21,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from portal.domain import freeze_states, offer_states, ticket_states
+from portal.domain.payout_states import PayoutState
 from portal.extensions import Model
 
 
@@ -273,8 +275,8 @@ class Payout(Model):
     idempotency_key: Mapped[str] = mapped_column(String(64), unique=True)
     amount_fen: Mapped[int] = mapped_column(Fen)
     currency: Mapped[str] = mapped_column(String(3), default="CNY")
-    # created | pending | unknown | succeeded | failed | returned (bank: came back after booking)
-    state: Mapped[str] = mapped_column(String(20), default="created", index=True)
+    # a PayoutState (portal.domain.payout_states)
+    state: Mapped[str] = mapped_column(String(20), default=PayoutState.CREATED, index=True)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     gateway_reference: Mapped[str] = mapped_column(String(128), default="")
     last_code: Mapped[str] = mapped_column(String(80), default="")
@@ -320,8 +322,8 @@ class Offer(Model):
     by_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     amount_fen: Mapped[int] = mapped_column(Fen)
     note: Mapped[str] = mapped_column(Text, default="")
-    # open | accepted | countered | superseded
-    state: Mapped[str] = mapped_column(String(20), default="open")
+    # an OfferState (portal.domain.offer_states)
+    state: Mapped[str] = mapped_column(String(20), default=offer_states.INITIAL)
     created_at: Mapped[datetime] = mapped_column(TS, default=utcnow)
     __table_args__ = (CheckConstraint("amount_fen > 0", name="amount"),)
 
@@ -334,7 +336,8 @@ class Freeze(Model):
     case_id: Mapped[int] = mapped_column(ForeignKey("refund_cases.id"), index=True)
     merchant_id: Mapped[int] = mapped_column(ForeignKey("merchants.id"), index=True)
     amount_fen: Mapped[int] = mapped_column(Fen)
-    state: Mapped[str] = mapped_column(String(20), default="frozen")  # frozen | released | applied
+    # a FreezeState (portal.domain.freeze_states)
+    state: Mapped[str] = mapped_column(String(20), default=freeze_states.INITIAL)
     created_at: Mapped[datetime] = mapped_column(TS, default=utcnow)
     ended_at: Mapped[datetime | None] = mapped_column(TS)
     __table_args__ = (CheckConstraint("amount_fen > 0", name="amount"),)
@@ -377,7 +380,8 @@ class Ticket(Model):
     case_id: Mapped[int] = mapped_column(ForeignKey("refund_cases.id"), index=True)
     order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"), index=True)
     reason: Mapped[str] = mapped_column(String(30))  # review_late | refund_late
-    state: Mapped[str] = mapped_column(String(20), default="open")  # open | answered | closed
+    # a TicketState (portal.domain.ticket_states)
+    state: Mapped[str] = mapped_column(String(20), default=ticket_states.INITIAL)
     created_at: Mapped[datetime] = mapped_column(TS, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(TS, default=utcnow)
     case: Mapped[RefundCase] = relationship()

@@ -11,7 +11,15 @@ from flask_babel import gettext
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
+from portal.domain import deadlines as case_deadlines
+from portal.domain import payout_states
+from portal.domain import states as case_states
+from portal.domain.freeze_states import FreezeState
 from portal.domain.money import format_yuan
+from portal.domain.offer_states import OfferState
+from portal.domain.payout_states import PayoutState
+from portal.domain.states import State
+from portal.domain.ticket_states import TicketState
 from portal.services.errors import DomainError
 from portal.views import labels
 from portal.views.upload_limits import handle_too_large
@@ -40,8 +48,18 @@ def install_web_helpers(app: Flask) -> None:
     app.jinja_env.filters["yuan"] = format_yuan
     app.jinja_env.filters["local"] = local_time
     app.jinja_env.globals["domain_message"] = domain_message
-
     app.jinja_env.globals["labels"] = labels
+    # templates compare states to these, never to spelled values
+    app.jinja_env.globals.update(
+        State=State,
+        PayoutState=PayoutState,
+        FreezeState=FreezeState,
+        OfferState=OfferState,
+        TicketState=TicketState,
+        case_states=case_states,
+        payout_states=payout_states,
+        case_deadlines=case_deadlines,
+    )
 
     @app.after_request
     def _headers(resp: Response) -> Response:

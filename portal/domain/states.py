@@ -88,6 +88,8 @@ OPEN_STATES = frozenset(
 TERMINAL_STATES = frozenset({S.REFUNDED, S.WITHDRAWN, S.CLOSED})
 #: states a reviewer's queue shows (waiting on the platform)
 REVIEW_QUEUE_STATES = frozenset({S.SUBMITTED, S.UNDER_REVIEW, S.APPEALED, S.NEGOTIATING})
+#: a decision was taken and stands: its note is shown to the buyer
+DECIDED_STATES = frozenset({S.REJECTED, S.APPROVED, S.REFUNDING, S.REFUNDED})
 
 
 class TransitionError(Exception):

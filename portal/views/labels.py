@@ -2,21 +2,24 @@
 
 from __future__ import annotations
 
+from portal.domain.offer_states import OfferState
+from portal.domain.payout_states import PayoutState
 from portal.domain.policy import N_
+from portal.domain.states import State
 
 STATE_LABELS = {
-    "submitted": N_("Submitted, waiting for review"),
-    "needs_info": N_("More material needed"),
-    "under_review": N_("Under review"),
-    "negotiating": N_("Three-way negotiation"),
-    "approved": N_("Approved"),
-    "rejected": N_("Rejected"),
-    "appealed": N_("Appealed"),
-    "refunding": N_("Refund in progress"),
-    "refunded": N_("Refunded"),
-    "payout_failed": N_("Refund failed, support is on it"),
-    "withdrawn": N_("Withdrawn"),
-    "closed": N_("Closed"),
+    State.SUBMITTED: N_("Submitted, waiting for review"),
+    State.NEEDS_INFO: N_("More material needed"),
+    State.UNDER_REVIEW: N_("Under review"),
+    State.NEGOTIATING: N_("Three-way negotiation"),
+    State.APPROVED: N_("Approved"),
+    State.REJECTED: N_("Rejected"),
+    State.APPEALED: N_("Appealed"),
+    State.REFUNDING: N_("Refund in progress"),
+    State.REFUNDED: N_("Refunded"),
+    State.PAYOUT_FAILED: N_("Refund failed, support is on it"),
+    State.WITHDRAWN: N_("Withdrawn"),
+    State.CLOSED: N_("Closed"),
 }
 
 EVENT_LABELS = {
@@ -31,6 +34,10 @@ EVENT_LABELS = {
     "offer_accepted": N_("Offer accepted"),
     "funds_frozen": N_("Merchant funds frozen for the dispute"),
     "funds_released": N_("Frozen funds released"),
+    "funds_applied": N_("Frozen funds used for the refund"),
+    "offer_countered": N_("Offer countered"),
+    "ticket_answered": N_("Support answered the ticket"),
+    "ticket_open": N_("The buyer wrote again on the ticket"),
     "ticket_opened": N_("Support ticket opened"),
     "payout_succeeded": N_("Refund arrived"),
     "payout_pending": N_("Refund accepted by the payment channel"),
@@ -43,11 +50,12 @@ EVENT_LABELS = {
 }
 
 PAYOUT_LABELS = {
-    "created": N_("Queued"),
-    "pending": N_("Processing"),
-    "unknown": N_("Checking with the payment channel"),
-    "succeeded": N_("Arrived"),
-    "failed": N_("Failed"),
+    PayoutState.CREATED: N_("Queued"),
+    PayoutState.PENDING: N_("Processing"),
+    PayoutState.UNKNOWN: N_("Checking with the payment channel"),
+    PayoutState.SUCCEEDED: N_("Arrived"),
+    PayoutState.FAILED: N_("Failed"),
+    PayoutState.RETURNED: N_("Bank returned the transfer"),
 }
 
 ROLE_LABELS = {
@@ -63,7 +71,7 @@ KIND_LABELS = {
 }
 
 OFFER_LABELS = {
-    "open": N_("waiting for an answer"),
-    "accepted": N_("accepted"),
-    "countered": N_("countered"),
+    OfferState.OPEN: N_("waiting for an answer"),
+    OfferState.ACCEPTED: N_("accepted"),
+    OfferState.COUNTERED: N_("countered"),
 }

@@ -6,6 +6,7 @@ from flask import Blueprint, Response, flash, redirect, render_template, request
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext
 
+from portal.domain.payout_states import PayoutState
 from portal.plugins.startup import channels
 from portal.services import context
 from portal.services.errors import DomainError
@@ -15,7 +16,6 @@ from portal.views.forms import EmptyForm, ManualRouteForm, StatementForm
 from portal.web import domain_message
 
 bp = Blueprint("payouts", __name__, url_prefix="/review/payouts")
-STATES = ("created", "pending", "unknown", "succeeded", "failed", "returned")
 
 
 @bp.get("/")
@@ -25,9 +25,9 @@ def index() -> ResponseReturnValue:
     state = request.args.get("state", "")
     return render_template(
         "review/payouts.html",
-        payouts=payout_lists.recent(state if state in STATES else None),
+        payouts=payout_lists.recent(state if state in set(PayoutState) else None),
         state=state,
-        states=STATES,
+        states=list(PayoutState),
         now=context.now(),
         form=EmptyForm(),
         manual_form=ManualRouteForm(),

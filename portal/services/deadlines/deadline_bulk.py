@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import ColumnElement, Select, case, func, insert, literal, select, update
 
+from portal.domain import payout_states
 from portal.extensions import db
 from portal.models import Event, Notice, Payout, RefundCase
 from portal.services.deadlines.deadline_rules import REVIEW_STATES
@@ -168,7 +169,7 @@ def run(now: datetime) -> dict[str, int]:
         executed = db.session.execute(
             update(Payout)
             .where(
-                Payout.state.in_(("created", "pending", "unknown")),
+                Payout.state.in_(payout_states.IN_FLIGHT),
                 Payout.expected_arrival_at <= now,
                 Payout.late_flagged_at.is_(None),
             )

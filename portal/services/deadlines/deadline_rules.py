@@ -14,6 +14,7 @@ from datetime import datetime
 from sqlalchemy import Select, select, update
 from sqlalchemy.orm import InstrumentedAttribute
 
+from portal.domain import payout_states
 from portal.domain.states import State
 from portal.extensions import db
 from portal.models import Payout, RefundCase
@@ -59,7 +60,7 @@ def due_query(rule: str, now: datetime) -> Select:
         )
     if rule == "payout_late":
         return select(Payout.id).where(
-            Payout.state.in_(("created", "pending", "unknown")),
+            Payout.state.in_(payout_states.IN_FLIGHT),
             Payout.expected_arrival_at <= now,
             Payout.late_flagged_at.is_(None),
         )

@@ -6,6 +6,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import and_, or_, select
 
+from portal.domain import payout_states
 from portal.extensions import db
 from portal.models import Payout
 
@@ -14,7 +15,7 @@ def due_payout_ids(now: datetime, grace: timedelta) -> list[int]:
     """Payouts not final whose next attempt is due (or that were never attempted)."""
     rows = db.session.scalars(
         select(Payout.id).where(
-            Payout.state.in_(("created", "unknown", "pending")),
+            Payout.state.in_(payout_states.IN_FLIGHT),
             or_(
                 and_(Payout.next_attempt_at.is_(None), Payout.created_at <= now - grace),
                 Payout.next_attempt_at <= now,

@@ -7,6 +7,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 
+from portal.domain import payout_states
 from portal.domain.policy import OrderFacts
 from portal.domain.states import State
 from portal.extensions import db
@@ -19,8 +20,6 @@ from portal.services.policy_text import N_
 from portal.services.refunds.transitions import record
 
 LOCAL_TZ = ZoneInfo("Asia/Shanghai")
-#: payout states that count against what is still refundable
-PAYOUT_COMMITTED = ("created", "pending", "unknown", "succeeded")
 
 
 def lookup(order_no: str, contact: str, password: str) -> Order:
@@ -47,7 +46,7 @@ def committed_fen(order: Order, exclude_case_id: int | None = None) -> int:
     """Money refunded or on its way on this order (payouts, and approved cases not yet paid)."""
     paid_out = db.session.scalar(
         select(func.coalesce(func.sum(Payout.amount_fen), 0)).where(
-            Payout.order_id == order.id, Payout.state.in_(PAYOUT_COMMITTED)
+            Payout.order_id == order.id, Payout.state.in_(payout_states.COMMITTED)
         )
     )
     waiting = select(func.coalesce(func.sum(RefundCase.amount_approved_fen), 0)).where(

@@ -51,7 +51,7 @@ def on_transition(case: CaseLike, to: State) -> None:
     """Tell the parties concerned that a case changed state (one statement for all of them)."""
     audiences = AUDIENCES.get(to, ())
     if audiences:
-        message = STATE_LABELS[str(to)]
+        message = STATE_LABELS[to]
         _insert([_row(case, a, "state", message, {"state": str(to)}) for a in audiences])
 
 

@@ -10,6 +10,7 @@ from collections.abc import Iterable
 from sqlalchemy import Row, func, select
 
 from portal.domain import ledger as accounts
+from portal.domain.freeze_states import FreezeState
 from portal.extensions import db
 from portal.models import Freeze, LedgerTransaction, Posting, RefundCase
 
@@ -18,7 +19,7 @@ def frozen_for_case(case_id: int) -> int:
     """Fen currently frozen for the case (the sum of its freezes not yet released or used)."""
     total = db.session.scalar(
         select(func.coalesce(func.sum(Freeze.amount_fen), 0)).where(
-            Freeze.case_id == case_id, Freeze.state == "frozen"
+            Freeze.case_id == case_id, Freeze.state == FreezeState.FROZEN
         )
     )
     return int(total or 0)  # never NULL (coalesce); scalar() is typed as optional
@@ -29,7 +30,7 @@ def open_freezes(merchant_id: int) -> list[Freeze]:
     return list(
         db.session.scalars(
             select(Freeze)
-            .where(Freeze.merchant_id == merchant_id, Freeze.state == "frozen")
+            .where(Freeze.merchant_id == merchant_id, Freeze.state == FreezeState.FROZEN)
             .order_by(Freeze.id)
         )
     )

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import select, update
 
+from portal.domain.payout_states import PayoutState
 from portal.extensions import db
 from portal.models import Payment, Payout
 from portal.plugins.channels import ChannelError, RefundResult
@@ -46,7 +47,7 @@ def exportable(channel_id: str = "bank") -> list[Payout]:
             select(Payout)
             .where(
                 Payout.channel == channel_id,
-                Payout.state == "pending",
+                Payout.state == PayoutState.PENDING,
                 Payout.exported_at.is_(None),
             )
             .order_by(Payout.id)

@@ -12,19 +12,17 @@ from dataclasses import dataclass
 from sqlalchemy import func, insert, select
 
 from portal.domain import ledger as rules
+from portal.domain.freeze_states import FreezeState
 from portal.domain.ledger import Entry
 from portal.domain.money import format_yuan
 from portal.extensions import db
 from portal.models import Freeze, LedgerTransaction, Merchant, Order, Posting
 from portal.services import context
+from portal.services.actors import SYSTEM, Actor
 from portal.services.dml import inserted_id
 from portal.services.errors import DomainError
 from portal.services.policy_text import N_
-
-_TRANSACTIONS = LedgerTransaction.__table__
-_POSTINGS = Posting.__table__
-_INSERT_TRANSACTION = insert(_TRANSACTIONS)  # built once; parameters bound at execution
-_INSERT_POSTINGS = insert(_POSTINGS)
+from portal.services.refunds.transitions import move_freeze
 
 
 def post(
@@ -40,22 +38,22 @@ def post(
 ) -> int:
     """Write one balanced transaction (no commit: it joins the caller's transaction); its id."""
     rules.check_balanced(entries)
-    executed = db.session.execute(
-        _INSERT_TRANSACTION,
-        {
-            "kind": kind,
-            "merchant_id": merchant_id,
-            "order_id": order_id,
-            "case_id": case_id,
-            "payout_id": payout_id,
-            "memo": memo[:200],
-            "overdraft": overdraft,
-            "created_at": context.now(),
-        },
+    txn_id = inserted_id(
+        db.session.execute(
+            insert(LedgerTransaction.__table__).values(
+                kind=kind,
+                merchant_id=merchant_id,
+                order_id=order_id,
+                case_id=case_id,
+                payout_id=payout_id,
+                memo=memo[:200],
+                overdraft=overdraft,
+                created_at=context.now(),
+            )
+        )
     )
-    txn_id = inserted_id(executed)
     db.session.execute(  # one executemany for the legs
-        _INSERT_POSTINGS,
+        insert(Posting.__table__),
         [{"txn_id": txn_id, "account": e.account, "amount_fen": e.amount_fen} for e in entries],
     )
     return txn_id
@@ -158,37 +156,44 @@ def freeze(case_id: int, order: Order, amount_fen: int) -> Freeze:
     return row
 
 
-def release(row: Freeze, memo: str = "released") -> None:
-    """Give frozen funds back to the merchant's available balance."""
-    if row.state != "frozen":
+def release(row: Freeze, memo: str = "released", actor: Actor = SYSTEM) -> None:
+    """Give frozen funds back to the merchant's available balance (once: a freeze released or
+    applied meanwhile is left alone)."""
+    amount, merchant_id, case_id = row.amount_fen, row.merchant_id, row.case_id
+    if row.state != FreezeState.FROZEN:
         return
-    row.state, row.ended_at = "released", context.now()
+    if not move_freeze(row, FreezeState.RELEASED, actor, ended_at=context.now()):
+        return
     post(
         "release",
-        rules.move(row.amount_fen, rules.frozen(row.merchant_id), rules.available(row.merchant_id)),
-        merchant_id=row.merchant_id,
-        case_id=row.case_id,
+        rules.move(amount, rules.frozen(merchant_id), rules.available(merchant_id)),
+        merchant_id=merchant_id,
+        case_id=case_id,
         memo=memo,
     )
 
 
-def charge_refund(case_id: int, order: Order, amount_fen: int, payout_id: int | None) -> None:
+def charge_refund(
+    case_id: int, order: Order, amount_fen: int, payout_id: int | None, actor: Actor = SYSTEM
+) -> None:
     """A refund was decided: refunds payable, from frozen funds, the merchant or escrow."""
     merchant_id = order.merchant_id
     entries: list[Entry] = []
     remaining = amount_fen
     frozen_rows = db.session.scalars(
-        select(Freeze).where(Freeze.case_id == case_id, Freeze.state == "frozen")
+        select(Freeze).where(Freeze.case_id == case_id, Freeze.state == FreezeState.FROZEN)
     ).all()
     for row in frozen_rows:
-        use = min(row.amount_fen, remaining)
+        frozen_fen = row.amount_fen
+        if not move_freeze(row, FreezeState.APPLIED, actor, ended_at=context.now()):
+            continue  # released or applied meanwhile: not ours to use
+        use = min(frozen_fen, remaining)
         if use:
             entries += rules.move(use, rules.frozen(merchant_id), rules.REFUNDS_PAYABLE)
             remaining -= use
-        row.state, row.ended_at = "applied", context.now()
-        if row.amount_fen > use:  # the part not needed goes back to the merchant
+        if frozen_fen > use:  # the part not needed goes back to the merchant
             entries += rules.move(
-                row.amount_fen - use, rules.frozen(merchant_id), rules.available(merchant_id)
+                frozen_fen - use, rules.frozen(merchant_id), rules.available(merchant_id)
             )
     overdraft = False
     if remaining:

@@ -2,28 +2,27 @@
 
 from __future__ import annotations
 
-from sqlalchemy import update
-
+from portal.domain import payout_states
+from portal.domain.payout_states import PayoutState
 from portal.domain.states import State
 from portal.extensions import db
 from portal.models import Payout, RefundCase
 from portal.services import context
 from portal.services.actors import Actor
 from portal.services.after_commit import call_after_commit
-from portal.services.dml import rows_matched
 from portal.services.errors import DomainError
 from portal.services.integration.orders import refundable_fen
 from portal.services.money import ledger
 from portal.services.money.payouts import _enqueue_settlement, lock_payment, new_key
 from portal.services.policy_text import N_
-from portal.services.refunds.transitions import record, transition
+from portal.services.refunds.transitions import move_payout, record, transition
 
 
 def _failed_payout(payout_id: int) -> tuple[Payout, RefundCase]:
     payout = db.session.get(Payout, payout_id)
     if payout is None:
         raise DomainError(N_("Payout not found."), rule="payout")
-    if payout.state not in ("failed", "returned"):
+    if payout.state not in payout_states.NEEDS_OPERATOR:
         raise DomainError(
             N_("Only a failed or returned payout can be retried or paid another way."),
             rule="payout_state",
@@ -41,24 +40,21 @@ def retry(payout_id: int, actor: Actor) -> None:
             raise DomainError(
                 N_("That is more than is still refundable on this order."), rule="over_refund"
             )
-        executed = db.session.execute(
-            update(Payout)
-            .where(Payout.id == payout.id, Payout.state == payout.state)
-            .values(state="created", next_attempt_at=None, exported_at=None)
-            .execution_options(synchronize_session=False)
+        moved = move_payout(
+            payout.id,
+            PayoutState(payout.state),
+            PayoutState.CREATED,
+            actor,
+            case=case,
+            kind="payout_retried",
+            data={"key": payout.idempotency_key},
+            next_attempt_at=None,
+            exported_at=None,
         )
-        changed = rows_matched(executed)
-        if changed != 1:
+        if not moved:
             raise DomainError(
                 N_("Someone else changed this payout a moment ago."), rule="concurrent"
             )
-        record(
-            "payout_retried",
-            actor,
-            case=case,
-            payout_id=payout.id,
-            data={"key": payout.idempotency_key},
-        )
         transition(case, State.REFUNDING, actor, data={"payout_id": payout.id})
         call_after_commit(db.session(), lambda: _enqueue_settlement(payout_id))
         db.session.commit()
@@ -85,7 +81,7 @@ def pay_another_way(payout_id: int, actor: Actor, route: str, note: str) -> Payo
             idempotency_key=new_key(),
             amount_fen=payout.amount_fen,
             currency=payout.currency,
-            state="succeeded",
+            state=PayoutState.SUCCEEDED,  # created settled: paid outside every channel
             created_at=context.now(),
             settled_at=context.now(),
             last_message=note.strip()[:2000],

@@ -13,6 +13,7 @@ from types import SimpleNamespace
 
 from sqlalchemy import Row, select
 
+from portal.domain.payout_states import PayoutState
 from portal.domain.states import State
 from portal.extensions import db
 from portal.infra.queue import enqueue
@@ -108,13 +109,13 @@ def start_payout(case: RefundCase, actor: Actor, amount_fen: int) -> Payout:
         idempotency_key=new_key(),
         amount_fen=amount_fen,
         currency=payment.currency,
-        state="created",
+        state=PayoutState.CREATED,
         created_at=now,
         expected_arrival_at=expected_arrival(channel, payment, now),
     )
     db.session.add(payout)
     db.session.flush()
-    ledger.charge_refund(case.id, order, amount_fen, payout.id)
+    ledger.charge_refund(case.id, order, amount_fen, payout.id, actor)
     transition(case, State.REFUNDING, actor, data={"payout_id": payout.id})
     record(
         "payout_created",

@@ -13,8 +13,10 @@ from datetime import datetime, timedelta
 from types import SimpleNamespace
 from typing import NamedTuple
 
-from sqlalchemy import Row, bindparam, select, update
+from sqlalchemy import Row, select
 
+from portal.domain import payout_states
+from portal.domain.payout_states import PayoutState
 from portal.domain.states import State
 from portal.extensions import db
 from portal.models import ChannelSwitch, Order, Payment, Payout, RefundCase
@@ -27,20 +29,10 @@ from portal.plugins.channels import (
 from portal.plugins.startup import channels
 from portal.services import context
 from portal.services.actors import SYSTEM
-from portal.services.dml import rows_matched
 from portal.services.money import channel_switches, ledger
 from portal.services.money.payouts import payment_ref
-from portal.services.refunds.transitions import record, transition
+from portal.services.refunds.transitions import move_payout, transition
 
-#: a payout's state may only move along these edges
-FORWARD = {
-    "created": {"pending", "unknown", "succeeded", "failed"},
-    "unknown": {"pending", "unknown", "succeeded", "failed"},
-    "pending": {"pending", "unknown", "succeeded", "failed"},
-    "failed": {"created"},  # an operator's retry, same key
-    "returned": {"created"},
-    "succeeded": {"returned"},  # only from a bank statement: the transfer came back
-}
 #: waits between queries of an unknown/pending payout (attempt n -> delay)
 BACKOFF = (10, 30, 60, 300, 900, 3600)
 
@@ -61,7 +53,7 @@ class Seen:
     case_id: int
     channel: str
     amount_fen: int
-    state: str
+    state: PayoutState
     attempts: int
     gateway_reference: str
     settled_at: datetime | None
@@ -74,7 +66,7 @@ class Seen:
             payout.case_id,
             payout.channel,
             payout.amount_fen,
-            payout.state,
+            PayoutState(payout.state),
             payout.attempts,
             payout.gateway_reference,
             payout.settled_at,
@@ -96,11 +88,6 @@ def refund_request(
     )
 
 
-_PAYOUTS = Payout.__table__
-_PAYMENTS = Payment.__table__
-_CASES = RefundCase.__table__
-
-
 class Due(NamedTuple):
     """What one settlement step reads: plain values, no ORM objects (see ``load``)."""
 
@@ -110,61 +97,50 @@ class Due(NamedTuple):
     enabled: bool
 
 
-_DUE = (
-    select(
-        _PAYOUTS,
-        *(c.label(f"pm__{c.name}") for c in _PAYMENTS.c),
-        _CASES.c.case_no,
-        ChannelSwitch.__table__.c.enabled,
-    )
-    .join(_PAYMENTS, _PAYMENTS.c.id == _PAYOUTS.c.payment_id)
-    .join(_CASES, _CASES.c.id == _PAYOUTS.c.case_id)
-    .outerjoin(ChannelSwitch.__table__, ChannelSwitch.__table__.c.channel_id == _PAYOUTS.c.channel)
-    .where(_PAYOUTS.c.id == bindparam("payout_id"))
-)
-# The settlement's statements are built once, here, with their parameters bound at execution:
-# building a statement and computing its cache key cost more than running it on SQLite.
-_PAYOUT_ROW = select(_PAYOUTS).where(_PAYOUTS.c.id == bindparam("payout_id"))
-#: compare-and-set of a payout's state; the SET clause comes from the parameters' column names
-_PAYOUT_CAS = update(_PAYOUTS).where(
-    _PAYOUTS.c.id == bindparam("cas_id"), _PAYOUTS.c.state == bindparam("cas_state")
-)
-#: the columns a case's transition reads, and its merchant
-_CASE_ROW = (
-    select(_CASES, Order.__table__.c.merchant_id)
-    .join(Order.__table__, Order.__table__.c.id == _CASES.c.order_id)
-    .where(_CASES.c.id == bindparam("case_id"))
-)
-_NOTIFIED_PAYOUT = (
-    select(_PAYOUTS, _PAYMENTS.c.gateway_trade_id, _PAYMENTS.c.merchant_trade_no)
-    .join(_PAYMENTS, _PAYMENTS.c.id == _PAYOUTS.c.payment_id)
-    .where(_PAYOUTS.c.idempotency_key == bindparam("key"))
-)
-
-
 def load(payout_id: int) -> Due | None:
     """The payout, its payment, its case number and whether its channel is enabled: one query.
 
-    Plain rows rather than ORM objects: a work-horse forked per job pays for every object
-    it touches, and the step only needs these values.
+    Plain rows rather than ORM objects: the step only needs these values, and they outlive
+    the rollback that ends the read.
     """
-    row = db.session.execute(_DUE, {"payout_id": payout_id}).first()
+    payments = Payment.__table__
+    row = db.session.execute(
+        select(
+            Payout.__table__,
+            *(c.label(f"pm__{c.name}") for c in payments.c),
+            RefundCase.case_no,
+            ChannelSwitch.enabled,
+        )
+        .join(Payment, Payment.id == Payout.payment_id)
+        .join(RefundCase, RefundCase.id == Payout.case_id)
+        .outerjoin(ChannelSwitch, ChannelSwitch.channel_id == Payout.channel)
+        .where(Payout.id == payout_id)
+    ).first()
     if row is None:
         return None
     values = row._mapping
-    payment = SimpleNamespace(**{c.name: values[f"pm__{c.name}"] for c in _PAYMENTS.c})
+    payment = SimpleNamespace(**{c.name: values[f"pm__{c.name}"] for c in payments.c})
     return Due(row, payment, row.case_no, channel_switches.allows(row.enabled))
 
 
 def read_payout(payout_id: int) -> Row | None:
     """The payout as a plain row: the database's state, whatever the session holds."""
-    return db.session.execute(_PAYOUT_ROW, {"payout_id": payout_id}).first()
+    return db.session.execute(select(Payout.__table__).where(Payout.id == payout_id)).first()
+
+
+def _case_row(case_id: int) -> Row:
+    """The case as a plain row with the columns its transition reads, and its merchant."""
+    return db.session.execute(
+        select(RefundCase.__table__, Order.merchant_id)
+        .join(Order, Order.id == RefundCase.order_id)
+        .where(RefundCase.id == case_id)
+    ).one()
 
 
 def settle(payout_id: int) -> Step:
     """One settlement step for a payout; safe to run any number of times."""
     due = load(payout_id)
-    if due is None or due.payout.state in ("succeeded", "failed", "returned"):
+    if due is None or due.payout.state in payout_states.FINAL:
         db.session.rollback()
         return Step(done=True)
     if not due.enabled:  # held until an operator enables the channel again
@@ -174,7 +150,7 @@ def settle(payout_id: int) -> Step:
     seen = Seen.of(due.payout)
     channel = channels().get(seen.channel)
     db.session.rollback()  # hold no transaction (or lock) while talking to the gateway
-    if seen.state in ("unknown", "pending"):
+    if seen.state in payout_states.UNRESOLVED:
         result = channel.query_refund(request)
         if result.status == ResultStatus.PENDING and result.code == "NOT_FOUND":
             result = channel.execute_refund(request)  # never reached the gateway: same key again
@@ -183,11 +159,12 @@ def settle(payout_id: int) -> Step:
     return apply_result(payout_id, result, source="call", seen=seen)
 
 
+#: the payout state each of a channel's answers puts a payout in
 _STATES = {
-    ResultStatus.SUCCEEDED: "succeeded",
-    ResultStatus.PENDING: "pending",
-    ResultStatus.UNKNOWN: "unknown",
-    ResultStatus.FAILED: "failed",
+    ResultStatus.SUCCEEDED: PayoutState.SUCCEEDED,
+    ResultStatus.PENDING: PayoutState.PENDING,
+    ResultStatus.UNKNOWN: PayoutState.UNKNOWN,
+    ResultStatus.FAILED: PayoutState.FAILED,
 }
 
 
@@ -207,79 +184,77 @@ def apply_result(
                 return Step(done=True)
             seen = Seen.of(payout)
         new_state = _STATES[result.status]
-        if seen.state == "succeeded" and new_state == "failed" and source == "statement":
-            new_state = "returned"
-        if new_state not in FORWARD.get(seen.state, set()):
+        if (
+            seen.state == PayoutState.SUCCEEDED
+            and new_state == PayoutState.FAILED
+            and source == "statement"
+        ):
+            new_state = PayoutState.RETURNED  # the bank sent a booked transfer back
+        if not payout_states.allowed(seen.state, new_state):  # a late or repeated answer
             db.session.rollback()
-            return Step(done=seen.state in ("succeeded", "failed"))
+            return Step(done=seen.state in payout_states.FINAL)
         retry_at = None
-        if new_state in ("pending", "unknown"):
+        if new_state in payout_states.UNRESOLVED:
             attempt = min(seen.attempts, len(BACKOFF) - 1)
             retry_at = context.now() + timedelta(seconds=BACKOFF[attempt])
         if write_result(seen, new_state, result, source, retry_at):
             db.session.commit()
-            return Step(done=new_state in ("succeeded", "failed"), retry_at=retry_at)
+            return Step(done=new_state in payout_states.FINAL, retry_at=retry_at)
         db.session.rollback()  # moved since we read it: read it again and decide again
         seen = None
     return Step(done=False, retry_at=context.now())
 
 
 def write_result(
-    seen: Seen, new_state: str, result: RefundResult, source: str, retry_at: datetime | None
+    seen: Seen, new_state: PayoutState, result: RefundResult, source: str, retry_at: datetime | None
 ) -> bool:
     """Write the payout's new state, its ledger entries, events and the case's transition,
     in the caller's transaction (no commit). False, with nothing written, when the payout
     is no longer in ``seen.state``."""
-    now = context.now()
-    executed = db.session.execute(
-        _PAYOUT_CAS,
-        {
-            "cas_id": seen.id,
-            "cas_state": seen.state,
-            "state": new_state,
-            "attempts": seen.attempts + 1,
-            "gateway_reference": result.gateway_reference or seen.gateway_reference,
-            "last_code": result.code,
-            "last_message": result.message[:2000],
-            "last_raw": _jsonable(result.raw),
-            "next_attempt_at": retry_at,
-            "settled_at": now if new_state == "succeeded" else seen.settled_at,
-        },
+    case = _case_row(seen.case_id)
+    moved = move_payout(
+        seen.id,
+        seen.state,
+        new_state,
+        SYSTEM,
+        case=case,
+        reason=result.message,
+        data={"code": result.code, "source": source, "reference": result.gateway_reference},
+        attempts=seen.attempts + 1,
+        gateway_reference=result.gateway_reference or seen.gateway_reference,
+        last_code=result.code,
+        last_message=result.message[:2000],
+        last_raw=_jsonable(result.raw),
+        next_attempt_at=retry_at,
+        settled_at=context.now() if new_state == PayoutState.SUCCEEDED else seen.settled_at,
     )
-    changed = rows_matched(executed)
-    if changed != 1:
+    if not moved:
         return False
-    # a plain row: the columns the transition reads, and the merchant
-    case = db.session.execute(_CASE_ROW, {"case_id": seen.case_id}).one()
-    if new_state in ("succeeded", "returned"):
+    if new_state in payout_states.MONEY_MOVED:
         ledger.record_payout(
             seen.id,
             case.merchant_id,
             case.order_id,
             seen.channel,
             seen.amount_fen,
-            back=new_state == "returned",
+            back=new_state == PayoutState.RETURNED,
         )
-    record(
-        "payout_" + new_state,
-        SYSTEM,
-        case=case,
-        payout_id=seen.id,
-        reason=result.message,
-        data={"code": result.code, "source": source, "reference": result.gateway_reference},
-    )
-    if new_state == "succeeded" and case.state == str(State.REFUNDING):
+    if new_state == PayoutState.SUCCEEDED and case.state == State.REFUNDING:
         transition(case, State.REFUNDED, SYSTEM, data={"payout_id": seen.id})
-    elif new_state == "failed" and case.state == str(State.REFUNDING):
+    elif new_state == PayoutState.FAILED and case.state == State.REFUNDING:
         transition(case, State.PAYOUT_FAILED, SYSTEM, result.message, data={"payout_id": seen.id})
-    elif new_state == "returned" and case.state == str(State.REFUNDED):
+    elif new_state == PayoutState.RETURNED and case.state == State.REFUNDED:
         transition(case, State.PAYOUT_FAILED, SYSTEM, result.message, data={"payout_id": seen.id})
     return True
 
 
 def apply_notification(channel_id: str, note: Notification) -> str:
     """Apply a verified notification: 'applied', 'duplicate' or a refusal reason."""
-    payout = db.session.execute(_NOTIFIED_PAYOUT, {"key": note.idempotency_key}).first()
+    payout = db.session.execute(
+        select(Payout.__table__, Payment.gateway_trade_id, Payment.merchant_trade_no)
+        .join(Payment, Payment.id == Payout.payment_id)
+        .where(Payout.idempotency_key == note.idempotency_key)
+    ).first()
     if payout is None or payout.channel != channel_id:
         db.session.rollback()
         return "unknown payout"
@@ -301,7 +276,7 @@ def apply_notification(channel_id: str, note: Notification) -> str:
         source="notification",
         seen=Seen.of(payout),
     )
-    return "applied" if payout.state not in ("succeeded", "failed") else "duplicate"
+    return "duplicate" if payout.state in payout_states.FINAL else "applied"
 
 
 def _jsonable(raw: object) -> object:

@@ -2,21 +2,22 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 
+from portal.domain.freeze_states import FreezeState
 from portal.domain.money import format_yuan
+from portal.domain.offer_states import OfferState
 from portal.domain.states import Role, State
 from portal.extensions import db
 from portal.models import Freeze, Offer, RefundCase
 from portal.services import context
 from portal.services.actors import BUYER, Actor
-from portal.services.dml import rows_matched
 from portal.services.errors import DomainError, Forbidden
 from portal.services.integration import orders
 from portal.services.money import balances, ledger
 from portal.services.policy_text import N_
 from portal.services.refunds import cases
-from portal.services.refunds.transitions import record, transition
+from portal.services.refunds.transitions import move_offer, record, transition
 from portal.services.unit_of_work import commit
 from portal.services.uploads import evidence
 
@@ -75,12 +76,10 @@ def make_offer(case: RefundCase, actor: Actor, amount_fen: int | None, note: str
                 transition(case, State.NEGOTIATING, actor, note.strip(), data={"offer": True})
             else:
                 raise DomainError(N_("The negotiation is not open."), rule="not_negotiating")
-        db.session.execute(
-            update(Offer)
-            .where(Offer.case_id == case.id, Offer.state == "open")
-            .values(state="countered")
-            .execution_options(synchronize_session=False)
-        )
+        for waiting in db.session.scalars(
+            select(Offer).where(Offer.case_id == case.id, Offer.state == OfferState.OPEN)
+        ).all():
+            move_offer(waiting, OfferState.COUNTERED, actor, case)  # answered meanwhile: stays
         offer = Offer(
             case_id=case.id,
             by_role=str(actor.role),
@@ -109,7 +108,7 @@ def accept_offer(case: RefundCase, actor: Actor, offer_id: int) -> None:
     offer = db.session.get(Offer, offer_id)
     if offer is None or offer.case_id != case.id:
         raise DomainError(N_("Offer not found."), rule="offer")
-    if offer.state != "open":
+    if offer.state != OfferState.OPEN:
         raise DomainError(
             N_("That offer was already countered or answered; look at the latest offer."),
             rule="offer_closed",
@@ -118,31 +117,21 @@ def accept_offer(case: RefundCase, actor: Actor, offer_id: int) -> None:
         raise DomainError(N_("You cannot accept your own offer."), rule="own_offer")
 
     def work() -> None:
-        executed = db.session.execute(
-            update(Offer)
-            .where(Offer.id == offer.id, Offer.state == "open")
-            .values(state="accepted")
-            .execution_options(synchronize_session=False)
-        )
-        changed = rows_matched(executed)
-        if changed != 1:
+        offer_id, amount_fen = offer.id, offer.amount_fen
+        if not move_offer(offer, OfferState.ACCEPTED, actor, case):
             raise DomainError(
                 N_("That offer was already countered or answered."), rule="offer_closed"
             )
-        record(
-            "offer_accepted",
-            actor,
-            case=case,
-            data={"offer_id": offer.id, "amount_fen": offer.amount_fen},
-        )
-        cases.approve_in_transaction(case, actor, offer.amount_fen, f"offer #{offer.id} accepted")
+        cases.approve_in_transaction(case, actor, amount_fen, f"offer #{offer_id} accepted")
 
     commit(work)
 
 
 def open_offer(case: RefundCase) -> Offer | None:
     """The offer waiting for an answer, if any."""
-    return db.session.scalar(select(Offer).where(Offer.case_id == case.id, Offer.state == "open"))
+    return db.session.scalar(
+        select(Offer).where(Offer.case_id == case.id, Offer.state == OfferState.OPEN)
+    )
 
 
 def offers_of(case: RefundCase) -> list[Offer]:
@@ -213,12 +202,6 @@ def freeze_funds(case: RefundCase, actor: Actor, amount_fen: int | None) -> Free
 def release_frozen(case: RefundCase, actor: Actor, memo: str) -> None:
     """Release every freeze of the case (no commit: part of the decision's transaction)."""
     for row in db.session.scalars(
-        select(Freeze).where(Freeze.case_id == case.id, Freeze.state == "frozen")
-    ):
-        ledger.release(row, memo)
-        record(
-            "funds_released",
-            actor,
-            case=case,
-            data={"freeze_id": row.id, "amount_fen": row.amount_fen},
-        )
+        select(Freeze).where(Freeze.case_id == case.id, Freeze.state == FreezeState.FROZEN)
+    ).all():
+        ledger.release(row, memo, actor)

@@ -4,29 +4,34 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from portal.domain.states import State
+from portal.domain import payout_states, states, ticket_states
+from portal.domain.states import Role
+from portal.domain.ticket_states import TicketState
 from portal.extensions import db
 from portal.models import Payout, RefundCase, Ticket, TicketMessage
 from portal.services import context
 from portal.services.actors import Actor
-from portal.services.errors import DomainError, NotFound
+from portal.services.errors import ConcurrentChange, DomainError, NotFound
 from portal.services.policy_text import N_
-from portal.services.refunds.transitions import record
+from portal.services.refunds.transitions import move_ticket, record
 
 REVIEW_LATE = "review_late"
 REFUND_LATE = "refund_late"
-REVIEW_STATES = (State.SUBMITTED, State.UNDER_REVIEW, State.APPEALED, State.NEGOTIATING)
 
 
 def why_late(case: RefundCase) -> str | None:
     """REVIEW_LATE past the review deadline, REFUND_LATE past a payout's expected date."""
     now = context.now()
-    if case.state in REVIEW_STATES and case.deadline_at is not None and now > case.deadline_at:
+    if (
+        case.state in states.REVIEW_QUEUE_STATES
+        and case.deadline_at is not None
+        and now > case.deadline_at
+    ):
         return REVIEW_LATE
     late_payout = db.session.scalar(
         select(Payout.id).where(
             Payout.case_id == case.id,
-            Payout.state.in_(("created", "pending", "unknown", "failed", "returned")),
+            Payout.state.in_(payout_states.NOT_ARRIVED),
             Payout.expected_arrival_at < now,
         )
     )
@@ -96,8 +101,16 @@ def reply(ticket_id: int, actor: Actor, text: str) -> TicketMessage:
             created_at=now,
         )
         db.session.add(msg)
-        ticket.state = "open" if actor.role == "buyer" else "answered"
-        ticket.updated_at = now
+        to = ticket_states.after_reply(by_buyer=actor.role == Role.BUYER)
+        if ticket.state == to:
+            ticket.updated_at = now
+        elif not move_ticket(ticket, to, actor, updated_at=now):
+            raise ConcurrentChange(
+                N_(
+                    "Someone else changed this ticket a moment ago. Reload it to see what happened."
+                ),
+                rule="concurrent",
+            )
         db.session.commit()
         return msg
     except Exception:
@@ -113,5 +126,7 @@ def find_ticket(ticket_id: int) -> Ticket | None:
 def open_tickets() -> list[Ticket]:
     """Tickets waiting for staff, oldest first."""
     return list(
-        db.session.scalars(select(Ticket).where(Ticket.state == "open").order_by(Ticket.updated_at))
+        db.session.scalars(
+            select(Ticket).where(Ticket.state == TicketState.OPEN).order_by(Ticket.updated_at)
+        )
     )

@@ -1,19 +1,33 @@
-"""The one way a refund case changes state: check the table, compare-and-set, write an event."""
+"""The one way a refund case, and the payouts, freezes, offers and tickets that hang on it,
+change state: check the table, update only a row still in the state read, write an event."""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import bindparam, insert, update
+from sqlalchemy import insert, update
+from sqlalchemy.orm import util as orm_util
 
-from portal.domain import deadlines, states
+from portal.domain import (
+    deadlines,
+    freeze_states,
+    offer_states,
+    payout_states,
+    states,
+    ticket_states,
+)
+from portal.domain.freeze_states import FreezeState
+from portal.domain.offer_states import OfferState
+from portal.domain.payout_states import PayoutState
 from portal.domain.states import State
+from portal.domain.ticket_states import TicketState
 from portal.extensions import db
 from portal.infra.queue import enqueue
-from portal.models import CaseLike, Event, RefundCase
+from portal.models import CaseLike, Event, Freeze, Offer, Payout, RefundCase, Ticket
 from portal.services import context
 from portal.services.actors import Actor
 from portal.services.after_commit import call_after_commit
@@ -24,17 +38,10 @@ from portal.services.messaging import notices
 from portal.services.policy_text import N_
 
 log = logging.getLogger(__name__)
-
-_EVENTS = Event.__table__
-_CASES = RefundCase.__table__
-# built once: constructing a statement and its cache key costs more than running it on SQLite
-_INSERT_EVENT = insert(_EVENTS)
-#: compare-and-set of a case; the SET clause comes from the parameters' column names
-_CASE_CAS = update(_CASES).where(
-    _CASES.c.id == bindparam("cas_id"),
-    _CASES.c.state == bindparam("cas_state"),
-    _CASES.c.version == bindparam("cas_version"),
-)
+# The guarded updates and the audit trail's inserts are Core statements on the tables: they
+# neither read nor refresh objects the session holds (loaded rows are expired instead).
+EVENTS = Event.__table__
+CASES = RefundCase.__table__
 
 
 @dataclass(frozen=True)
@@ -79,13 +86,13 @@ def record(
         "actor_role": str(actor.role),
         "actor_id": actor.user_id,
         "actor_label": actor.label,
-        "from_state": frm,
-        "to_state": to,
+        "from_state": str(frm),
+        "to_state": str(to),
         "reason": reason,
         "data": data or {},
         "created_at": context.now(),
     }
-    new_id = inserted_id(db.session.execute(_INSERT_EVENT, values))
+    new_id = inserted_id(db.session.execute(insert(EVENTS).values(**values)))
     event = EventRecord(
         id=new_id,
         **{k: v for k, v in values.items() if k not in ("actor_id", "actor_label")},
@@ -145,10 +152,11 @@ def transition(
         values["merchant_deadline_at"] = None
     if deadline_kind != deadlines.REVIEW or deadline_at != case.deadline_at:
         values["escalated_at"] = None
-    db.session.flush()  # changes already made to a loaded case go first, as an ORM update would
-    result = db.session.execute(
-        _CASE_CAS,
-        {"cas_id": case.id, "cas_state": str(frm), "cas_version": case.version, **values},
+    db.session.flush()  # changes already made to a loaded case go first
+    result = db.session.execute(  # only if nobody moved the case since we read it
+        update(CASES)
+        .where(CASES.c.id == case.id, CASES.c.state == frm, CASES.c.version == case.version)
+        .values(**values)
     )
     if rows_matched(result) != 1:
         raise ConcurrentChange(
@@ -157,8 +165,7 @@ def transition(
         )
     case_id, order_id = case.id, case.order_id
     notices.on_transition(case, to)  # reads only what the update did not change
-    if isinstance(case, RefundCase):
-        db.session.expire(case)  # a loaded case shows its new state on next access
+    _expire_loaded(RefundCase, case_id)  # a loaded case shows its new state on next access
     schedule_deadline_jobs(case_id, deadline_at, remind_at, None)
     return record(
         "transition",
@@ -190,3 +197,134 @@ def schedule_deadline_jobs(
 
     if deadline_at or remind_at or merchant_deadline_at:
         call_after_commit(db.session(), schedule)
+
+
+S = TypeVar("S", PayoutState, FreezeState, OfferState, TicketState)
+_Stateful = type[Payout] | type[Freeze] | type[Offer] | type[Ticket]
+
+
+def _move(
+    model: _Stateful,
+    row_id: int,
+    frm: S,
+    to: S,
+    check: Callable[[S, S], None],
+    changes: dict[str, Any],
+) -> bool:
+    """Check the edge in its table (IllegalMove if absent: a caller's bug, not a race), then
+    set the state only if the row is still in ``frm``. False, with nothing written, if not."""
+    check(frm, to)
+    db.session.flush()  # changes already made to a loaded row go first
+    table = model.__table__
+    changed = rows_matched(
+        db.session.execute(
+            update(table)
+            .where(table.c.id == row_id, table.c.state == frm)
+            .values(state=to, **changes)
+        )
+    )
+    if changed == 1:
+        _expire_loaded(model, row_id)
+    return changed == 1
+
+
+def _expire_loaded(model: type, row_id: int) -> None:
+    """A row the session has loaded shows the database's values on next access."""
+    loaded = db.session.identity_map.get(orm_util.identity_key(model, row_id))
+    if loaded is not None:
+        db.session.expire(loaded)
+
+
+def move_payout(
+    payout_id: int,
+    frm: PayoutState,
+    to: PayoutState,
+    actor: Actor,
+    *,
+    case: CaseLike,
+    kind: str = "",
+    reason: str = "",
+    data: dict[str, Any] | None = None,
+    **changes: Any,
+) -> bool:
+    """Move a payout from ``frm`` to ``to`` (setting ``changes`` too) and write its event,
+    ``payout_<to>`` unless ``kind`` names it; False, with nothing written, if the payout is
+    no longer in ``frm``. Does not commit."""
+    if not _move(Payout, payout_id, frm, to, payout_states.check, changes):
+        return False
+    record(
+        kind or f"payout_{to}",
+        actor,
+        case=case,
+        payout_id=payout_id,
+        frm=frm,
+        to=to,
+        reason=reason,
+        data=data,
+    )
+    return True
+
+
+def move_freeze(freeze: Freeze, to: FreezeState, actor: Actor, **changes: Any) -> bool:
+    """Move a freeze from the state it was read in to ``to`` and write ``funds_<to>``; False,
+    with nothing written, if it had moved already. Does not commit."""
+    frm, freeze_id, case_id, amount = (
+        FreezeState(freeze.state),
+        freeze.id,
+        freeze.case_id,
+        freeze.amount_fen,
+    )
+    if not _move(Freeze, freeze_id, frm, to, freeze_states.check, changes):
+        return False
+    record(
+        f"funds_{to}",
+        actor,
+        case=db.session.get(RefundCase, case_id),  # usually loaded already: no query
+        frm=frm,
+        to=to,
+        data={"freeze_id": freeze_id, "amount_fen": amount},
+    )
+    return True
+
+
+def move_offer(
+    offer: Offer, to: OfferState, actor: Actor, case: CaseLike, reason: str = ""
+) -> bool:
+    """Move an offer from the state it was read in to ``to`` and write ``offer_<to>``; False,
+    with nothing written, if it had moved already. Does not commit."""
+    frm, offer_id, amount = OfferState(offer.state), offer.id, offer.amount_fen
+    if not _move(Offer, offer_id, frm, to, offer_states.check, {}):
+        return False
+    record(
+        f"offer_{to}",
+        actor,
+        case=case,
+        frm=frm,
+        to=to,
+        reason=reason,
+        data={"offer_id": offer_id, "amount_fen": amount},
+    )
+    return True
+
+
+def move_ticket(ticket: Ticket, to: TicketState, actor: Actor, **changes: Any) -> bool:
+    """Move a ticket from the state it was read in to ``to`` and write ``ticket_<to>``; False,
+    with nothing written, if it had moved already. Does not commit."""
+    frm, ticket_id, case_id, order_id = (
+        TicketState(ticket.state),
+        ticket.id,
+        ticket.case_id,
+        ticket.order_id,
+    )
+    if not _move(Ticket, ticket_id, frm, to, ticket_states.check, changes):
+        return False
+    record(
+        f"ticket_{to}",
+        actor,
+        case_id=case_id,
+        order_id=order_id,
+        frm=frm,
+        to=to,
+        data={"ticket_id": ticket_id},
+    )
+    return True
