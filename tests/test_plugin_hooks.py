@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from portal.extensions import db
 from portal import hookimpl
+from portal.extensions import db
 from portal.models import Notice
 from portal.plugins.channels import (
     ArrivalWindow,

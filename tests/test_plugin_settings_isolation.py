@@ -61,8 +61,8 @@ class Channel:
         return RefundResult(ResultStatus.SUCCEEDED, "N1")
 
 
-def reachable_text(obj, depth=3):
-    """Every string reachable from ``obj`` through its attributes, slots and contents."""
+def reachable_text(obj, depth=6):
+    """Every string reachable from ``obj``: attributes, slots, contents, closures, partials."""
     seen, found, todo = set(), [], [(obj, 0)]
     while todo:
         item, level = todo.pop()
@@ -83,7 +83,34 @@ def reachable_text(obj, depth=3):
             for name in getattr(cls, "__slots__", ()):
                 if hasattr(item, name):
                     children.append(getattr(item, name))
-        children += list(getattr(item, "__dict__", {}).values())
+        if not isinstance(item, type):
+            children += list(getattr(item, "__dict__", {}).values())
+        for name in ("__wrapped__", "func", "args", "keywords", "__self__"):
+            if hasattr(item, name) and not isinstance(item, type):
+                children.append(getattr(item, name))
+        for cell in getattr(item, "__closure__", None) or ():
+            children.append(cell.cell_contents)
+        todo += [(child, level + 1) for child in children]
+    return found
+
+
+def _reachable_objects(obj, depth=6):
+    seen, todo, found = set(), [(obj, 0)], []
+    while todo:
+        item, level = todo.pop()
+        if id(item) in seen or level > depth or isinstance(item, str | bytes | type):
+            continue
+        seen.add(id(item))
+        found.append(item)
+        children = list(getattr(item, "__dict__", {}).values())
+        children += [
+            getattr(item, n) for n in ("__wrapped__", "func", "__self__") if hasattr(item, n)
+        ]
+        children += [c.cell_contents for c in getattr(item, "__closure__", None) or ()]
+        for cls in type(item).__mro__:
+            children += [
+                getattr(item, n) for n in getattr(cls, "__slots__", ()) if hasattr(item, n)
+            ]
         todo += [(child, level + 1) for child in children]
     return found
 
@@ -206,13 +233,20 @@ def test_the_app_passes_the_replay_guard_and_dev_keys_dir_as_services(
     nosy = NosyWechat()
     pm = manager(("nosy", nosy))
     cfg = base_config(tmp_path, f"sqlite:///{tmp_path}/x.sqlite3", redis_url)
-    cfg.update(CONFIG, PLUGIN_MANAGER=pm, DEV_KEYS_DIR=str(tmp_path / "keys"), SECRET_KEY=SECRET_KEY)
-    create_app(cfg)
+    cfg.update(
+        CONFIG, PLUGIN_MANAGER=pm, DEV_KEYS_DIR=str(tmp_path / "keys"), SECRET_KEY=SECRET_KEY
+    )
+    app = create_app(cfg)
     assert set(nosy.settings) == {"WECHAT_MCHID", "WECHAT_APIV3_KEY", "WECHAT_TIMEOUT"}
     assert nosy.services.dev_keys_dir == str(tmp_path / "keys")
     guard = nosy.services.replay_guard
     assert guard.first_seen("t", "nonce-1", 60) and not guard.first_seen("t", "nonce-1", 60)
     assert set(nosy.attempts.values()) == {"UndeclaredSetting"}
+    # the Redis-backed guard holds its own client, not the app (whose config has the secrets)
+    texts = reachable_text((nosy.settings, nosy.services))
+    for value in (SECRET_KEY, ALIPAY_KEY, "db-password"):
+        assert not any(value in text for text in texts), value
+    assert not any(isinstance(x, type(app)) for x in _reachable_objects(nosy.services))
 
 
 class NosyNotifier:

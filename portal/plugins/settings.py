@@ -132,7 +132,9 @@ def _is_set(value: Any) -> bool:
     return value not in (None, "")
 
 
-def plugin_settings(pm: pluggy.PluginManager, plugin: str, config: Mapping[str, Any]) -> PluginSettings:
+def plugin_settings(
+    pm: pluggy.PluginManager, plugin: str, config: Mapping[str, Any]
+) -> PluginSettings:
     """What ``plugin`` may read of ``config``: the keys its ``register_settings`` declares."""
     declared = [
         setting.name

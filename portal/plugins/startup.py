@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from flask import Flask, current_app
-from redis import Redis
+import functools
 
-from portal.infra.queue import redis_connection
+from flask import Flask, current_app
+
+from portal.infra.redis_client import redis_client
 from portal.infra.replay import RedisReplayGuard
 from portal.plugins.channels import ChannelError, ChannelServices, MemoryReplayGuard, ReplayGuard
 from portal.plugins.checks import check_channels, check_settings
@@ -72,12 +73,12 @@ def _truthy(value: object) -> bool:
 
 
 def _replay_guard(app: Flask) -> ReplayGuard:
-    """Redis-backed when Redis is configured (shared by all processes), else in-memory."""
-    if not app.config.get("REDIS_URL"):
+    """Redis-backed when Redis is configured (shared by all processes), else in-memory.
+
+    The guard holds its own Redis client, made on first use, and no reference to the app:
+    it is handed to plugins, which must not reach the configuration through it.
+    """
+    url = app.config.get("REDIS_URL")
+    if not url:
         return MemoryReplayGuard()
-
-    def connect() -> Redis:
-        with app.app_context():
-            return redis_connection()
-
-    return RedisReplayGuard(connect)
+    return RedisReplayGuard(functools.cache(functools.partial(redis_client, str(url))))
