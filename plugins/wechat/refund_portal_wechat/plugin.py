@@ -56,10 +56,10 @@ def channel_from_settings(
     return WechatChannel(
         mchid=str(values["WECHAT_MCHID"]),
         gateway_url=str(gateway or PRODUCTION_GATEWAY),
-        private_key=values["WECHAT_PRIVATE_KEY"],
+        private_key=str(values["WECHAT_PRIVATE_KEY"]),
         cert_serial=str(values["WECHAT_CERT_SERIAL"]),
-        apiv3_key=values["WECHAT_APIV3_KEY"],
-        platform_public_key=values["WECHAT_PLATFORM_PUBLIC_KEY"],
+        apiv3_key=str(values["WECHAT_APIV3_KEY"]),
+        platform_public_key=str(values["WECHAT_PLATFORM_PUBLIC_KEY"]),
         platform_public_key_id=str(values["WECHAT_PLATFORM_PUBLIC_KEY_ID"]),
         timeout=float(settings.get("WECHAT_TIMEOUT") or 10.0),
         replay_guard=services.replay_guard,

@@ -68,10 +68,9 @@ def desks() -> list[BatchDesk]:
     """One desk per loaded channel that exports batches or imports statements, by id."""
     found = []
     for channel in channels().all():
-        exports = isinstance(channel, BatchExporter)
+        formats = tuple(channel.batch_formats()) if isinstance(channel, BatchExporter) else ()
         imports = isinstance(channel, StatementImporter)
-        if exports or imports:
-            formats = tuple(channel.batch_formats()) if exports else ()
+        if formats or imports:
             found.append(
                 BatchDesk(channel.id, channel.label, formats, _waiting(channel.id), imports)
             )
