@@ -12,10 +12,11 @@ from __future__ import annotations
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Any
+from typing import Any, TypeVar, overload
 
 import pluggy
 
+T = TypeVar("T")
 Validator = Callable[[str], None]
 
 
@@ -110,7 +111,13 @@ class PluginSettings(Mapping[str, str]):
         self._check(name)
         return self._values[name]
 
-    def get(self, name: str, default: Any = None) -> Any:  # type: ignore[override]
+    @overload
+    def get(self, name: str, /) -> str | None: ...
+
+    @overload
+    def get(self, name: str, /, default: str | T) -> str | T: ...
+
+    def get(self, name: str, /, default: object = None) -> object:
         """The value of a declared key, ``default`` when unset; UndeclaredSetting otherwise."""
         self._check(name)
         return self._values.get(name, default)
