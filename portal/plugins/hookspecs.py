@@ -23,7 +23,7 @@ __all__ = ["hookimpl", "hookspec", "register_payout_channels", "register_setting
 
 
 @hookspec
-def register_payout_channels(  # type: ignore[empty-body]  # a spec, never called
+def register_payout_channels(
     settings: PluginSettings, services: ChannelServices
 ) -> Sequence[PayoutChannel]:
     """Return the payout channels this plugin offers (empty when it is not configured).
@@ -45,7 +45,7 @@ def send_notice(notice: NoticeMessage, settings: PluginSettings) -> None:
 
 
 @hookspec
-def register_settings() -> Sequence[Setting]:  # type: ignore[empty-body]  # a spec
+def register_settings() -> Sequence[Setting]:
     """Return every setting this plugin reads.
 
     Declared once, they are all the plugin's hooks receive, are listed on the operators'
