@@ -1,21 +1,29 @@
 """refund-portal: a refund and after-sales portal for virtual-goods card platforms.
 
-``create_app`` builds the Flask application (the application-factory pattern).
+``create_app`` builds the Flask application (the application-factory pattern);
+``hookimpl`` marks a plugin's hook implementations (``from portal import hookimpl``).
+Importing this package loads neither Flask nor the application: plugins import it.
 """
 
 from __future__ import annotations
 
-from typing import Any
-
-from flask import Flask
+from typing import TYPE_CHECKING, Any
 
 from portal import config as config_module
+from portal.plugins.markers import hookimpl
 
+if TYPE_CHECKING:
+    from flask import Flask
+
+__all__ = ["__version__", "create_app", "hookimpl"]
 __version__ = "0.1.0"
 
 
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     """Create and configure the portal application."""
+    # heavy: Flask (plugins import `portal` for hookimpl and need no web framework)
+    from flask import Flask
+
     # cycle: portal -> portal.app_setup -> portal.cli -> portal (and `import portal` stays light)
     from portal.app_setup import configure
 

@@ -7,6 +7,7 @@ import hmac
 import json
 from collections.abc import Mapping
 
+from portal import hookimpl
 from portal.plugins.channels import (
     ArrivalWindow,
     Notification,
@@ -18,7 +19,6 @@ from portal.plugins.channels import (
     RefundResult,
     ResultStatus,
 )
-from portal.plugins.hookspecs import hookimpl
 
 SECRET = b"fake-gateway-secret"
 

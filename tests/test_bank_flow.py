@@ -43,7 +43,8 @@ def test_bank_payout_waits_for_the_statement(app, browser, clock, operator):
     # exported once: a second export has nothing to put in a file
     again = browser.submit("/review/payouts/", "/review/payouts/bank/export", {"format": "csv"})
     assert again.status_code == 303
-    assert "No bank payouts are waiting" in browser.get("/review/payouts/").get_data(as_text=True)
+    page = browser.get("/review/payouts/").get_data(as_text=True)
+    assert "No payouts are waiting for export" in page
 
     statement = statement_for(pain, returned={payouts[1].idempotency_key: "AC04"})
     r = browser.submit(

@@ -9,11 +9,11 @@ import pytest
 from aiosmtpd.controller import Controller
 from sqlalchemy import select
 
+from portal import hookimpl
 from portal.domain.policy import Kind, Reason
 from portal.domain.states import Role
 from portal.extensions import db
 from portal.models import Notice, RefundCase
-from portal.plugins.hookspecs import hookimpl
 from portal.services.actors import Actor
 from portal.services.messaging import delivery
 from portal.services.refunds import cases

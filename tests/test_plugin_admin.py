@@ -7,9 +7,9 @@ import re
 import pytest
 from sqlalchemy import func, select
 
+from portal import hookimpl
 from portal.extensions import db
 from portal.models import ChannelSwitch, Event, Payout, RefundCase
-from portal.plugins.hookspecs import hookimpl
 from portal.plugins.settings import Setting
 from portal.services.errors import DomainError
 from portal.services.money import channel_switches, settlement

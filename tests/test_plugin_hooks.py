@@ -4,13 +4,20 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
+from portal import hookimpl
 from portal.extensions import db
 from portal.models import Notice
-from portal.plugins.channels import ArrivalWindow, RefundResult, ResultStatus
+from portal.plugins.channels import (
+    ArrivalWindow,
+    ChannelServices,
+    MemoryReplayGuard,
+    RefundResult,
+    ResultStatus,
+)
 from portal.plugins.checks import check_channels
-from portal.plugins.hookspecs import hookimpl
 from portal.plugins.loading import plugin_infos
 from portal.plugins.manager import make_plugin_manager
+from portal.plugins.notices import NoticeMessage
 from portal.plugins.settings import Setting, setting_states
 from portal.services.messaging import delivery
 from tests.test_notifications import rejected_case
@@ -35,8 +42,12 @@ class ChannelPlugin:
         self.seen: list = []
 
     @hookimpl
-    def register_payout_channels(self, settings):
-        self.seen.append(settings.get("HOOKPAY_KEY"))
+    def register_settings(self):
+        return [Setting("HOOKPAY_KEY", "API key", secret=True)]
+
+    @hookimpl
+    def register_payout_channels(self, settings, services):
+        self.seen.append((dict(settings), services))
         return [HookChannel()]
 
 
@@ -45,19 +56,21 @@ def test_hook_register_payout_channels():
     plugin = ChannelPlugin()
     pm.register(plugin, name="hookpay-plugin")
     infos = plugin_infos(pm)
-    registry = check_channels(pm, {"HOOKPAY_KEY": "k1"}, infos)
+    services = ChannelServices(MemoryReplayGuard(), dev_keys_dir=None)
+    registry = check_channels(pm, {"HOOKPAY_KEY": "k1", "OTHER_KEY": "x"}, infos, services)
     assert registry.ids() == ["hookpay"]
-    assert plugin.seen == ["k1"]  # the hook got the portal's settings
+    # the hook got the settings its plugin declares, and the services
+    assert plugin.seen == [({"HOOKPAY_KEY": "k1"}, services)]
     assert infos["hookpay-plugin"].channel_ids == ["hookpay"]
 
 
 class Recorder:
     def __init__(self) -> None:
-        self.notices: list[dict] = []
+        self.notices: list[NoticeMessage] = []
 
     @hookimpl
     def send_notice(self, notice):
-        self.notices.append(dict(notice))
+        self.notices.append(notice)
 
 
 def test_hook_send_notice(app, clock):
@@ -71,8 +84,9 @@ def test_hook_send_notice(app, clock):
     finally:
         pm.unregister(name="recorder")
     [sent] = recorder.notices
-    assert sent["case_no"] == case.case_no
-    assert sent["audience"] == "buyer" and sent["text"]
+    assert isinstance(sent, NoticeMessage) and sent.id == notice.id
+    assert sent.case_no == case.case_no
+    assert sent.audience == "buyer" and sent.text
 
 
 class SettingsPlugin:

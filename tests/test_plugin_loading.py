@@ -6,9 +6,8 @@ from importlib.metadata import EntryPoint, entry_points
 
 import pytest
 
-from portal import create_app
+from portal import create_app, hookimpl
 from portal.plugins.channels import ArrivalWindow, RefundResult, ResultStatus
-from portal.plugins.hookspecs import hookimpl
 from portal.plugins.loading import BROKEN, LOADED, NOT_ALLOWED, load_entry_points, parse_allowed
 from portal.plugins.manager import make_plugin_manager
 from portal.plugins.startup import PluginLoadError

@@ -17,6 +17,7 @@ from portal.plugins.channels import (
 )
 from portal.plugins.conformance import ChannelConformance, ConformanceTarget
 from portal.plugins.scaffold import TemplateError, generate
+from portal.plugins.settings import PluginSettings
 
 
 def test_generated_package_has_entry_point_skeleton_and_kit(app, tmp_path):
@@ -37,8 +38,11 @@ def test_generated_package_has_entry_point_skeleton_and_kit(app, tmp_path):
         from refund_portal_star_pay.channel import StarPayChannel
         from refund_portal_star_pay.plugin import register_payout_channels, register_settings
 
-        assert register_payout_channels({}) == []
-        [channel] = register_payout_channels({"STAR_PAY_GATEWAY_URL": "http://127.0.0.1:1"})
+        declared = [s.name for s in register_settings()]
+        assert register_payout_channels(PluginSettings({"SECRET_KEY": "x"}, declared)) == []
+        [channel] = register_payout_channels(
+            PluginSettings({"STAR_PAY_GATEWAY_URL": "http://127.0.0.1:1"}, declared)
+        )
         assert isinstance(channel, StarPayChannel) and channel.id == "star_pay"
         payment = PaymentRef("star_pay", "T1", "O1", 100)
         with pytest.raises(NotImplementedError, match=r"StarPayChannel.execute_refund\(\)"):

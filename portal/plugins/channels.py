@@ -6,7 +6,11 @@ talks to a gateway itself; it builds a :class:`RefundRequest`, hands it to the
 one channel whose ``id`` matches the payment's channel, and records the
 :class:`RefundResult`.
 
-Everything here is plain data and an abstract base class: no Flask, no database.
+A channel that pays by batch file and settles by statement (a bank transfer) also
+implements :class:`BatchExporter` and :class:`StatementImporter`; the core offers the
+export and statement screens to every channel that does, whatever its id.
+
+Everything here is plain data, protocols and an abstract base class: no Flask, no database.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ import enum
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 
 class ResultStatus(enum.StrEnum):
@@ -124,10 +128,19 @@ class ArrivalWindow:
     high: int = 0
 
 
+@dataclass(frozen=True, slots=True)
+class BatchFormat:
+    """One file format a batch-paying channel writes (see :class:`BatchExporter`)."""
+
+    name: str  # what the operator picks and ``export_batch`` receives, e.g. "pain.001"
+    extension: str  # the downloaded file's extension, without the dot, e.g. "xml"
+    media_type: str  # the download's Content-Type, e.g. "application/xml"
+
+
 class ReplayGuard(Protocol):
     """Remembers notification nonces so a replayed one is refused.
 
-    The core passes one in ``settings["REPLAY_GUARD"]`` (Redis-backed, shared by
+    The core passes one as ``ChannelServices.replay_guard`` (Redis-backed, shared by
     every process); :class:`MemoryReplayGuard` is the single-process fallback.
     """
 
@@ -152,6 +165,20 @@ class MemoryReplayGuard:
         return True
 
 
+@dataclass(frozen=True, slots=True)
+class ChannelServices:
+    """What the core lends the channels it asks a plugin for, besides the plugin's settings.
+
+    Passed as the ``services`` argument of ``register_payout_channels``. The defaults suit a
+    plugin's own tests; the portal passes its shared guard and its dev-keys directory.
+    """
+
+    #: remembers notification nonces across every process (Redis-backed in the portal)
+    replay_guard: ReplayGuard = field(default_factory=MemoryReplayGuard)
+    #: development only: where a channel may make and keep generated keys (None otherwise)
+    dev_keys_dir: str | None = None
+
+
 class NotificationRejected(Exception):
     """A notification failed verification (forged, stale, replayed, malformed)."""
 
@@ -170,10 +197,6 @@ class PayoutChannel(abc.ABC):
     id: str
     #: human-readable label shown to buyers and operators (e.g. "支付宝 Alipay")
     label: str
-
-    def supports_refund(self, payment: PaymentRef) -> bool:
-        """Whether this channel can refund ``payment`` at all."""
-        return payment.channel == self.id
 
     def supports_partial_refund(self, payment: PaymentRef) -> bool:
         """Whether this channel can refund less than the captured amount."""
@@ -197,14 +220,28 @@ class PayoutChannel(abc.ABC):
         """Verify and parse a gateway notification; raise NotificationRejected if not genuine."""
         raise NotificationRejected(f"channel {self.id!r} takes no notifications")
 
-    def reconcile_statement(self, data: bytes) -> Sequence[StatementLine]:
-        """Parse a statement file into lines matched by idempotency key (bank channels)."""
-        raise ChannelError(f"channel {self.id!r} has no statements")
 
-    def batch_formats(self) -> Sequence[str]:
-        """Formats ``export_batch`` can write (e.g. "csv", "pain.001"); none by default."""
-        return ()
+@runtime_checkable
+class BatchExporter(Protocol):
+    """A channel whose payouts the operator sends to the bank as a batch file.
 
+    Declare it by subclassing (``class MyChannel(PayoutChannel, BatchExporter)``) or just by
+    having both methods; the payouts page then offers a download for each format.
+    """
+
+    @abc.abstractmethod
+    def batch_formats(self) -> Sequence[BatchFormat]:
+        """The formats ``export_batch`` can write (at least one)."""
+
+    @abc.abstractmethod
     def export_batch(self, requests: Sequence[RefundRequest], fmt: str) -> bytes:
-        """Write pending refunds as a payout batch file for the bank (bank channels)."""
-        raise ChannelError(f"channel {self.id!r} exports no batches")
+        """Write pending refunds as a payout batch file in the format named ``fmt``."""
+
+
+@runtime_checkable
+class StatementImporter(Protocol):
+    """A channel whose payouts settle when they appear on a statement the operator imports."""
+
+    @abc.abstractmethod
+    def reconcile_statement(self, data: bytes) -> Sequence[StatementLine]:
+        """Parse a statement file into lines matched by idempotency key."""

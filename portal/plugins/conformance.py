@@ -14,8 +14,9 @@ entry point ``refund_portal_conformance``). To run the kit, a plugin's test suit
 The checks follow the invariants of ``docs/plugins.md``: the same key twice moves money
 once; an unknown outcome is resolved by a query with the same key; partial refunds up to
 the captured amount succeed; an over-refund is refused; a forged notification is rejected;
-results carry the gateway's reference. A capability a channel does not have (a bank
-transfer has no synchronous call to time out, and no notifications) raises
+results carry the gateway's reference; a declared batch or statement capability is whole.
+A capability a channel does not have (a bank transfer has no synchronous call to time out,
+and no notifications) raises
 :class:`NotSupported` in the target and the check is skipped with that reason.
 """
 
@@ -30,6 +31,9 @@ import pytest
 
 from portal.plugins.channels import (
     ArrivalWindow,
+    BatchExporter,
+    BatchFormat,
+    ChannelError,
     Notification,
     NotificationRejected,
     PaymentRef,
@@ -37,6 +41,7 @@ from portal.plugins.channels import (
     RefundRequest,
     RefundResult,
     ResultStatus,
+    StatementImporter,
 )
 from portal.plugins.manager import REQUIRED_CHANNEL_METHODS
 
@@ -214,6 +219,28 @@ class ChannelConformance:
         assert result.status is S.FAILED, f"an over-refund must fail, got {result}"
         assert result.message or result.code, "say why the refund was refused"
         assert conformance_target.movements(over.idempotency_key) == 0
+
+    def test_declared_capabilities_are_whole(self, conformance_target: ConformanceTarget) -> None:
+        """A batch exporter writes every format it offers; a statement importer refuses garbage."""
+        channel = conformance_target.channel
+        if not isinstance(channel, BatchExporter | StatementImporter):
+            pytest.skip("the channel declares neither BatchExporter nor StatementImporter")
+        if isinstance(channel, BatchExporter):
+            formats = list(channel.batch_formats())
+            assert formats, "a BatchExporter offers at least one format"
+            for fmt in formats:
+                assert isinstance(fmt, BatchFormat), f"batch_formats() gave {fmt!r}"
+                assert fmt.name and fmt.extension and "/" in fmt.media_type, fmt
+            request = new_request(conformance_target.new_payment(1500), 1500)
+            for fmt in formats:
+                content = channel.export_batch([request], fmt.name)
+                assert isinstance(content, bytes) and content, f"{fmt.name}: no file written"
+            with pytest.raises(ChannelError):
+                channel.export_batch([request], "no-such-format")
+        if isinstance(channel, StatementImporter):
+            for garbage in (b"", b"\x00\xff not a statement", b"<x>" * 10):
+                with pytest.raises(ChannelError):
+                    channel.reconcile_statement(garbage)
 
     def test_forged_notification_is_rejected(self, conformance_target: ConformanceTarget) -> None:
         """A notification the gateway did not sign is rejected; the genuine one is accepted."""

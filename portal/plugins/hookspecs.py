@@ -1,46 +1,56 @@
 """The plugin contract: every hook a plugin may implement.
 
 Plugins are found through the ``refund_portal`` entry-point group and loaded by
-:mod:`portal.plugins.manager`. Mark implementations with ``portal.hookimpl``.
+:mod:`portal.plugins.manager`. Mark implementations with ``portal.hookimpl``
+(``from portal import hookimpl``). An implementation may take fewer arguments than
+its hook offers.
+
+The core calls each plugin's implementation on its own, with that plugin's own
+:class:`~portal.plugins.settings.PluginSettings` (the keys its ``register_settings``
+declares), so pluggy hook wrappers are not supported on these hooks.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from typing import Any
+from collections.abc import Sequence
 
-import pluggy
+from portal.plugins.channels import ChannelServices, PayoutChannel
+from portal.plugins.markers import hookimpl, hookspec
+from portal.plugins.notices import NoticeMessage
+from portal.plugins.settings import PluginSettings, Setting
 
-hookspec = pluggy.HookspecMarker("refund_portal")
-hookimpl = pluggy.HookimplMarker("refund_portal")
+__all__ = ["hookimpl", "hookspec", "register_payout_channels", "register_settings", "send_notice"]
 
 
 @hookspec
-def register_payout_channels(settings: Mapping[str, Any]) -> Iterable[Any]:
-    """Return payout channel objects (``portal.plugins.channels.PayoutChannel``) to register.
+def register_payout_channels(
+    settings: PluginSettings, services: ChannelServices
+) -> Sequence[PayoutChannel]:
+    """Return the payout channels this plugin offers (empty when it is not configured).
 
-    ``settings`` is the portal's read-only configuration; a channel reads its keys,
-    gateway URL and credentials from it (e.g. ``settings["ALIPAY_APP_ID"]``).
+    ``settings`` holds the keys this plugin declares, as text (``settings["MYPAY_API_KEY"]``);
+    ``services`` what the core lends a channel: the shared replay guard for notification
+    nonces and, in development, a directory for generated keys. Raise
+    ``portal.plugins.channels.ChannelError`` when the channel is configured only in part.
     """
 
 
 @hookspec
-def send_notice(notice: Mapping[str, Any]) -> None:
+def send_notice(notice: NoticeMessage, settings: PluginSettings) -> None:
     """Deliver one notice outside the portal (SMS, app push, chat...).
 
-    ``notice`` has ``id``, ``audience`` (buyer | merchant | staff), ``kind``, ``text``
-    (already translated, Chinese by default), ``case_no``, ``order_no`` and ``contact``
-    (the buyer's phone or e-mail, for buyer notices). Raise to have the delivery retried;
+    ``settings`` holds the keys this plugin declares. Raise to have the delivery retried;
     a notifier that takes longer than ``NOTIFIER_TIMEOUT`` seconds is abandoned and retried.
     """
 
 
 @hookspec
-def register_settings() -> Iterable[Any]:
-    """Return the settings this plugin reads (``portal.plugins.settings.Setting`` objects).
+def register_settings() -> Sequence[Setting]:
+    """Return every setting this plugin reads.
 
-    Declared once, they are listed on the operators' settings page (secrets only as
-    "set" or "missing", never their value), checked there by their ``validator``, and
-    documented for operators. Names are configuration keys without the ``PORTAL_``
-    prefix (``WECHAT_MCHID`` is read from ``PORTAL_WECHAT_MCHID`` or ``portal.cfg``).
+    Declared once, they are all the plugin's hooks receive, are listed on the operators'
+    settings page (secrets only as "set" or "missing", never their value), checked there by
+    their ``validator``, and documented for operators. Names are configuration keys without
+    the ``PORTAL_`` prefix (``WECHAT_MCHID`` is read from ``PORTAL_WECHAT_MCHID`` or
+    ``portal.cfg``).
     """

@@ -19,7 +19,9 @@ from typing import Any
 
 import pluggy
 
-ENTRY_POINT_GROUP = "refund_portal"
+from portal.plugins.markers import PROJECT
+
+ENTRY_POINT_GROUP = PROJECT
 
 LOADED = "loaded"
 BROKEN = "broken"

@@ -1,8 +1,10 @@
-"""The plugin manager and the payout channel registry.
+"""The plugin manager, calling one plugin's hook, and the payout channel registry.
 
 Built-in and third-party plugins load the same way: through the
 ``refund_portal`` entry-point group. Channels are resolved by id; a duplicate
-id is an error at start-up, never at payout time.
+id is an error at start-up, never at payout time. Hooks that hand a plugin its
+settings are called plugin by plugin (:func:`call_impl`), never broadcast: pluggy
+would give every plugin the same arguments.
 """
 
 from __future__ import annotations
@@ -11,17 +13,20 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 import pluggy
+from pluggy import HookImpl
 
 from portal.plugins import hookspecs
-from portal.plugins.channels import ChannelError, PayoutChannel
+from portal.plugins.channels import ChannelError, ChannelServices, PayoutChannel
 from portal.plugins.loading import ENTRY_POINT_GROUP
 from portal.plugins.loading import load_entry_points as load
 from portal.plugins.notifiers import LogNotifier
+from portal.plugins.settings import plugin_settings
 
 __all__ = [
     "ENTRY_POINT_GROUP",
     "REQUIRED_CHANNEL_METHODS",
     "ChannelRegistry",
+    "call_impl",
     "make_plugin_manager",
 ]
 
@@ -45,6 +50,11 @@ def make_plugin_manager(
     return pm
 
 
+def call_impl(impl: HookImpl, **offered: Any) -> Any:
+    """Call one plugin's implementation with the offered arguments it names (pluggy's rule)."""
+    return impl.function(*[offered[name] for name in impl.argnames])
+
+
 class ChannelRegistry:
     """Channels by id, built once at start-up from the plugins."""
 
@@ -62,11 +72,22 @@ class ChannelRegistry:
             self._channels[cid] = channel
 
     @classmethod
-    def from_plugins(cls, pm: pluggy.PluginManager, settings: Mapping[str, Any]) -> ChannelRegistry:
-        """Collect the channels every plugin registers."""
+    def from_plugins(
+        cls,
+        pm: pluggy.PluginManager,
+        config: Mapping[str, Any],
+        services: ChannelServices | None = None,
+    ) -> ChannelRegistry:
+        """Collect the channels every plugin registers, each given its own settings.
+
+        For plugins' tests: a hook that raises raises here. The portal itself starts
+        through :func:`portal.plugins.checks.check_channels`, which marks the plugin broken.
+        """
+        services = services or ChannelServices()
         found: list[PayoutChannel] = []
-        for batch in pm.hook.register_payout_channels(settings=settings):
-            found.extend(batch or ())
+        for impl in reversed(pm.hook.register_payout_channels.get_hookimpls()):
+            settings = plugin_settings(pm, impl.plugin_name, config)
+            found.extend(call_impl(impl, settings=settings, services=services) or ())
         return cls(found)
 
     def get(self, channel_id: str) -> PayoutChannel:
@@ -75,6 +96,10 @@ class ChannelRegistry:
             return self._channels[channel_id]
         except KeyError:
             raise ChannelError(f"no payout channel {channel_id!r} is loaded") from None
+
+    def all(self) -> list[PayoutChannel]:
+        """Loaded channels, by id."""
+        return [self._channels[cid] for cid in sorted(self._channels)]
 
     def ids(self) -> list[str]:
         """Loaded channel ids, sorted."""

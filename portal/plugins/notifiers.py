@@ -4,10 +4,9 @@ notifiers are plugins implementing ``send_notice``)."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
-from typing import Any
 
-from portal.plugins.hookspecs import hookimpl
+from portal.plugins.markers import hookimpl
+from portal.plugins.notices import NoticeMessage
 
 log = logging.getLogger("portal.notices")
 
@@ -16,5 +15,5 @@ class LogNotifier:
     """Logs every notice it is given."""
 
     @hookimpl
-    def send_notice(self, notice: Mapping[str, Any]) -> None:
-        log.info("notice %s to %s: %s", notice["id"], notice["audience"], notice["text"])
+    def send_notice(self, notice: NoticeMessage) -> None:
+        log.info("notice %s to %s: %s", notice.id, notice.audience, notice.text)

@@ -1,19 +1,22 @@
-"""Settings a plugin declares (``register_settings``) and their state in the running config.
+"""Settings a plugin declares (``register_settings``), what each plugin is handed, their state.
 
 A plugin declares each key it reads once, as a :class:`Setting`. The portal lists them
 for operators (a secret only as "set" or "missing", never its value) and checks values
 with the setting's ``validator``. Values come from the configuration: ``portal.cfg`` or
-``PORTAL_<NAME>`` environment variables.
+``PORTAL_<NAME>`` environment variables. A plugin's hooks receive its own
+:class:`PluginSettings`: the keys it declared and nothing else.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any
+from types import MappingProxyType
+from typing import Any, TypeVar, overload
 
 import pluggy
 
+T = TypeVar("T")
 Validator = Callable[[str], None]
 
 
@@ -62,6 +65,93 @@ class SettingState:
     problem: str
 
 
+class UndeclaredSetting(KeyError):
+    """A plugin asked for a key it did not declare in ``register_settings``."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else "undeclared setting"
+
+
+class PluginSettings(Mapping[str, str]):
+    """The settings one plugin declared, read-only, each value as text.
+
+    A declared key that is unset (or empty) is absent: ``get`` gives ``None``. Asking for a
+    key the plugin did not declare (``settings["SECRET_KEY"]``, ``settings.get(...)``)
+    raises :class:`UndeclaredSetting`, so a forgotten declaration shows at start-up; ``in``
+    answers False. Only the declared values are copied in: nothing else of the portal's
+    configuration is reachable from this object, and its ``repr`` names keys, never values.
+    """
+
+    __slots__ = ("_declared", "_plugin", "_values")
+
+    def __init__(
+        self, values: Mapping[str, Any], declared: Iterable[str] | None = None, plugin: str = ""
+    ) -> None:
+        names = frozenset(values if declared is None else declared)
+        self._declared = names
+        self._plugin = plugin
+        self._values = MappingProxyType(
+            {name: str(values[name]) for name in sorted(names) if _is_set(values.get(name))}
+        )
+
+    @property
+    def declared(self) -> frozenset[str]:
+        """Every key the plugin declared (set or not)."""
+        return self._declared
+
+    def _check(self, name: object) -> None:
+        if name not in self._declared:
+            who = f"plugin {self._plugin!r}" if self._plugin else "this plugin"
+            raise UndeclaredSetting(
+                f"{who} read the setting {name!r}, which its register_settings() does not "
+                "declare; declare every key it reads"
+            )
+
+    def __getitem__(self, name: str) -> str:
+        self._check(name)
+        return self._values[name]
+
+    @overload
+    def get(self, name: str, /) -> str | None: ...
+
+    @overload
+    def get(self, name: str, /, default: str | T) -> str | T: ...
+
+    def get(self, name: str, /, default: object = None) -> object:
+        """The value of a declared key, ``default`` when unset; UndeclaredSetting otherwise."""
+        self._check(name)
+        return self._values.get(name, default)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._values
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._values)
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    def __repr__(self) -> str:
+        return f"PluginSettings(plugin={self._plugin!r}, set={sorted(self._values)})"
+
+
+def _is_set(value: Any) -> bool:
+    return value not in (None, "")
+
+
+def plugin_settings(
+    pm: pluggy.PluginManager, plugin: str, config: Mapping[str, Any]
+) -> PluginSettings:
+    """What ``plugin`` may read of ``config``: the keys its ``register_settings`` declares."""
+    declared = [
+        setting.name
+        for impl in pm.hook.register_settings.get_hookimpls()
+        if impl.plugin_name == plugin
+        for setting in settings_of(impl)
+    ]
+    return PluginSettings(config, declared, plugin)
+
+
 def settings_of(impl: Any) -> list[Setting]:
     """The settings one ``register_settings`` implementation declares; TypeError if not Settings."""
     found = list(impl.function() or ())
@@ -92,7 +182,7 @@ def setting_states(
     states = []
     for plugin, setting in declared_settings(pm, skip):
         value = config.get(setting.name)
-        is_set = value not in (None, "")
+        is_set = _is_set(value)
         if setting.secret:
             shown = "set" if is_set else "missing"
         else:

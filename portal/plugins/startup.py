@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from flask import Flask, current_app
-from redis import Redis
+import functools
 
-from portal.infra.queue import redis_connection
+from flask import Flask, current_app
+
+from portal.infra.redis_client import redis_client
 from portal.infra.replay import RedisReplayGuard
-from portal.plugins.channels import ChannelError, MemoryReplayGuard, ReplayGuard
+from portal.plugins.channels import ChannelError, ChannelServices, MemoryReplayGuard, ReplayGuard
 from portal.plugins.checks import check_channels, check_settings
 from portal.plugins.loading import BROKEN, PluginInfo, parse_allowed, plugin_infos
 from portal.plugins.manager import ChannelRegistry, make_plugin_manager
@@ -21,17 +22,19 @@ def init_plugins(app: Flask) -> None:
     """Load plugins, build the channel registry; a broken plugin or missing channel fails start-up.
 
     With ``PLUGINS_BROKEN_OK`` true the portal starts without the broken plugins (and
-    shows them as broken on the plugins page); none of their channels is loaded.
+    shows them as broken on the plugins page); none of their channels is loaded. Each
+    plugin is handed only the settings it declares, and the services as their own argument.
     """
     pm = app.config.get("PLUGIN_MANAGER") or make_plugin_manager(
         allowed=parse_allowed(app.config.get("PLUGINS_ALLOWED"))
     )
-    settings = dict(app.config)
-    settings.setdefault("REPLAY_GUARD", _replay_guard(app))
-    settings.setdefault("DEV_KEYS_DIR", app.config.get("DEV_KEYS_DIR"))
+    dev_keys_dir = app.config.get("DEV_KEYS_DIR")
+    services = ChannelServices(
+        replay_guard=_replay_guard(app), dev_keys_dir=str(dev_keys_dir) if dev_keys_dir else None
+    )
     infos = plugin_infos(pm)
     check_settings(pm, infos)
-    registry = check_channels(pm, settings, infos)
+    registry = check_channels(pm, app.config, infos, services)
     broken = [info for info in infos.values() if info.status == BROKEN]
     if broken and not _truthy(app.config.get("PLUGINS_BROKEN_OK")):
         raise PluginLoadError(
@@ -70,12 +73,12 @@ def _truthy(value: object) -> bool:
 
 
 def _replay_guard(app: Flask) -> ReplayGuard:
-    """Redis-backed when Redis is configured (shared by all processes), else in-memory."""
-    if not app.config.get("REDIS_URL"):
+    """Redis-backed when Redis is configured (shared by all processes), else in-memory.
+
+    The guard holds its own Redis client, made on first use, and no reference to the app:
+    it is handed to plugins, which must not reach the configuration through it.
+    """
+    url = app.config.get("REDIS_URL")
+    if not url:
         return MemoryReplayGuard()
-
-    def connect() -> Redis:
-        with app.app_context():
-            return redis_connection()
-
-    return RedisReplayGuard(connect)
+    return RedisReplayGuard(functools.cache(functools.partial(redis_client, str(url))))

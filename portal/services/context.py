@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, Any
 from flask import current_app
 
 from portal.domain.calendar import WorkingCalendar, from_config
+from portal.plugins.settings import PluginSettings
+from portal.plugins.settings import plugin_settings as _plugin_settings
 
 if TYPE_CHECKING:
     import pluggy
@@ -50,3 +52,8 @@ def instance_path() -> Path:
 def plugin_manager() -> pluggy.PluginManager:
     """The running app's plugin manager (for calling hooks such as ``send_notice``)."""
     return current_app.extensions["portal.plugins.manager"]
+
+
+def plugin_settings(plugin: str) -> PluginSettings:
+    """What one plugin may read of the configuration: the keys it declares, nothing else."""
+    return _plugin_settings(plugin_manager(), plugin, current_app.config)

@@ -119,9 +119,9 @@ class ManualRouteForm(FlaskForm):
 
 
 class StatementForm(FlaskForm):
-    """Upload a bank statement."""
+    """Upload a statement (a bank's camt.053, or whatever the channel reads)."""
 
-    statement = FileField(_l("Bank statement (camt.053 XML)"), validators=[DataRequired()])
+    statement = FileField(_l("Statement file"), validators=[DataRequired()])
 
 
 class MessageForm(FlaskForm):

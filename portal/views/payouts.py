@@ -1,4 +1,4 @@
-"""Operator pages for payouts: list with gateway answers, retry, another route, bank batches."""
+"""Operator pages for payouts: list with gateway answers, retry, another route, batch files."""
 
 from __future__ import annotations
 
@@ -7,10 +7,9 @@ from flask.typing import ResponseReturnValue
 from flask_babel import gettext
 
 from portal.domain.payout_states import PayoutState
-from portal.plugins.startup import channels
 from portal.services import context
 from portal.services.errors import DomainError
-from portal.services.money import bank_batches, payout_lists, payout_ops
+from portal.services.money import batches, payout_lists, payout_ops
 from portal.views.access import reviewer_required, staff_actor
 from portal.views.forms import EmptyForm, ManualRouteForm, StatementForm
 from portal.web import domain_message
@@ -32,8 +31,7 @@ def index() -> ResponseReturnValue:
         form=EmptyForm(),
         manual_form=ManualRouteForm(),
         statement_form=StatementForm(),
-        waiting=len(bank_batches.exportable()) if "bank" in channels() else None,
-        formats=channels().get("bank").batch_formats() if "bank" in channels() else (),
+        desks=batches.desks(),
     )
 
 
@@ -72,34 +70,33 @@ def manual(payout_id: int) -> ResponseReturnValue:
     return _back()
 
 
-@bp.post("/bank/export")
+@bp.post("/<channel_id>/export")
 @reviewer_required
-def bank_export() -> ResponseReturnValue:
-    """Download the pending bank payouts as a batch file (CSV or pain.001)."""
+def batch_export(channel_id: str) -> ResponseReturnValue:
+    """Download the channel's pending payouts as a batch file in the chosen format."""
     if not EmptyForm().validate_on_submit():
         return _back()
     try:
-        batch = bank_batches.export_batch(staff_actor(), request.form.get("format", "csv"))
+        batch = batches.export_batch(staff_actor(), channel_id, request.form.get("format", ""))
     except DomainError as exc:
         flash(domain_message(exc))
         return _back()
-    mimetype = "application/xml" if batch.filename.endswith(".xml") else "text/csv"
     return Response(
         batch.content,
-        mimetype=mimetype,
+        mimetype=batch.media_type,
         headers={"Content-Disposition": f'attachment; filename="{batch.filename}"'},
     )
 
 
-@bp.post("/bank/statement")
+@bp.post("/<channel_id>/statement")
 @reviewer_required
-def bank_statement() -> ResponseReturnValue:
-    """Import the bank's camt.053 statement."""
+def statement_import(channel_id: str) -> ResponseReturnValue:
+    """Import the channel's statement (the bank's camt.053 for bank transfers)."""
     form = StatementForm()
     if form.validate_on_submit():
         data = request.files[form.statement.name].read(10 * 1024 * 1024)
         try:
-            report = bank_batches.import_statement(staff_actor(), data)
+            report = batches.import_statement(staff_actor(), channel_id, data)
             flash(
                 gettext(
                     "Statement imported: %(a)s applied, %(d)s already known, %(u)s unmatched.",
@@ -111,5 +108,5 @@ def bank_statement() -> ResponseReturnValue:
         except DomainError as exc:
             flash(domain_message(exc))
     else:
-        flash(gettext("Choose the statement file (camt.053 XML)."))
+        flash(gettext("Choose the statement file."))
     return _back()

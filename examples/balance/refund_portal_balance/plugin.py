@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
-
-from portal.plugins.hookspecs import hookimpl
-from portal.plugins.settings import Setting
+from portal import hookimpl
+from portal.plugins.settings import PluginSettings, Setting
 from refund_portal_balance.channel import BalanceChannel
 from refund_portal_balance.wallet import Wallet
 
@@ -40,7 +37,7 @@ def register_settings() -> list[Setting]:
 
 
 @hookimpl
-def register_payout_channels(settings: Mapping[str, Any]) -> list[BalanceChannel]:
+def register_payout_channels(settings: PluginSettings) -> list[BalanceChannel]:
     """The channel, when BALANCE_LEDGER_PATH is set; nothing otherwise."""
     path = settings.get("BALANCE_LEDGER_PATH")
     if not path:

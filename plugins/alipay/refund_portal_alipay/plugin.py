@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import timedelta
-from typing import Any
 from urllib.parse import urlsplit
 
-from portal.plugins.channels import ChannelError
-from portal.plugins.hookspecs import hookimpl
-from portal.plugins.settings import Setting
+from portal import hookimpl
+from portal.plugins.channels import ChannelError, ChannelServices
+from portal.plugins.settings import PluginSettings, Setting
 from refund_portal_alipay import signing
 from refund_portal_alipay.channel import DEFAULT_NOTIFY_MAX_AGE, AlipayChannel
 from refund_portal_alipay.devkeys import ensure_dev_keys
@@ -19,7 +18,7 @@ DEV_GATEWAY = "http://127.0.0.1:9101/gateway.do"
 DEFAULT_TIMEOUT_S = 10.0
 
 
-def _seconds(name: str, value: Any, default: float) -> float:
+def _seconds(name: str, value: str | None, default: float) -> float:
     if value in (None, ""):
         return default
     try:
@@ -31,15 +30,18 @@ def _seconds(name: str, value: Any, default: float) -> float:
     return seconds
 
 
-def channel_from_settings(settings: Mapping[str, Any]) -> AlipayChannel | None:
-    """An AlipayChannel from the portal's settings, or None when Alipay is not configured.
+def channel_from_settings(
+    settings: Mapping[str, str], services: ChannelServices | None = None
+) -> AlipayChannel | None:
+    """An AlipayChannel from the plugin's settings, or None when Alipay is not configured.
 
-    With ``DEV_KEYS_DIR`` set, missing keys come from the dev key set in that directory
-    (made once, reused; the simulator reads its halves from there) and the gateway
+    With ``services.dev_keys_dir`` set, missing keys come from the dev key set in that
+    directory (made once, reused; the simulator reads its halves from there) and the gateway
     defaults to the local simulator. A partial production configuration is an error.
     """
+    services = services or ChannelServices()
     values = {k: settings.get(k) for k in (*KEYS, "ALIPAY_GATEWAY_URL")}
-    dev_dir = settings.get("DEV_KEYS_DIR")
+    dev_dir = services.dev_keys_dir
     if not any(values.values()) and not dev_dir:
         return None
     if dev_dir and not all(values[k] for k in KEYS):
@@ -64,16 +66,18 @@ def channel_from_settings(settings: Mapping[str, Any]) -> AlipayChannel | None:
                     DEFAULT_NOTIFY_MAX_AGE.total_seconds(),
                 )
             ),
-            replay_guard=settings.get("REPLAY_GUARD"),
+            replay_guard=services.replay_guard,
         )
     except ValueError as exc:  # a key that does not load; never echo the key itself
         raise ChannelError(f"alipay channel misconfigured: {exc}") from None
 
 
 @hookimpl
-def register_payout_channels(settings: Mapping[str, Any]) -> list[AlipayChannel]:
+def register_payout_channels(
+    settings: PluginSettings, services: ChannelServices
+) -> list[AlipayChannel]:
     """Register the Alipay channel if configured."""
-    channel = channel_from_settings(settings)
+    channel = channel_from_settings(settings, services)
     return [channel] if channel else []
 
 

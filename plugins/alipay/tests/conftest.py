@@ -6,6 +6,8 @@ import pytest
 from refund_portal_alipay.plugin import channel_from_settings
 from refund_portal_alipay.simulator import AlipaySimulator
 
+from portal.plugins.channels import ChannelServices
+
 
 @pytest.fixture
 def sim(tmp_path):
@@ -17,5 +19,6 @@ def sim(tmp_path):
 @pytest.fixture
 def channel(sim, tmp_path):
     return channel_from_settings(
-        {"DEV_KEYS_DIR": str(tmp_path / "keys"), "ALIPAY_GATEWAY_URL": sim.url, "ALIPAY_TIMEOUT": 1}
+        {"ALIPAY_GATEWAY_URL": sim.url, "ALIPAY_TIMEOUT": "1"},
+        ChannelServices(dev_keys_dir=str(tmp_path / "keys")),
     )

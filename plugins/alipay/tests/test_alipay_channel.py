@@ -127,8 +127,11 @@ class Tamperer:
 def _channel_via(sim, tmp_path, url):
     from refund_portal_alipay.plugin import channel_from_settings
 
+    from portal.plugins.channels import ChannelServices
+
     return channel_from_settings(
-        {"DEV_KEYS_DIR": str(tmp_path / "keys"), "ALIPAY_GATEWAY_URL": url, "ALIPAY_TIMEOUT": 2}
+        {"ALIPAY_GATEWAY_URL": url, "ALIPAY_TIMEOUT": "2"},
+        ChannelServices(dev_keys_dir=str(tmp_path / "keys")),
     )
 
 
@@ -246,7 +249,10 @@ def test_retry_sends_byte_identical_business_fields(channel):
 def test_unreachable_gateway_is_unknown(tmp_path):
     from refund_portal_alipay.plugin import channel_from_settings
 
+    from portal.plugins.channels import ChannelServices
+
     ch = channel_from_settings(
-        {"DEV_KEYS_DIR": str(tmp_path), "ALIPAY_GATEWAY_URL": "http://127.0.0.1:9/gateway.do"}
+        {"ALIPAY_GATEWAY_URL": "http://127.0.0.1:9/gateway.do"},
+        ChannelServices(dev_keys_dir=str(tmp_path)),
     )
     assert ch.execute_refund(req("K1", 100)).status == ResultStatus.UNKNOWN

@@ -14,7 +14,7 @@ from refund_portal_alipay.channel import CHINA
 from refund_portal_alipay.plugin import channel_from_settings
 from refund_portal_alipay.simulator import AlipaySimulator
 
-from portal.plugins.channels import PaymentRef, RefundRequest
+from portal.plugins.channels import ChannelServices, PaymentRef, RefundRequest
 from portal.plugins.conformance import ChannelConformance, ConformanceTarget
 
 CHINA_TIME = "%Y-%m-%d %H:%M:%S"
@@ -25,8 +25,10 @@ class AlipayTarget(ConformanceTarget):
 
     def __init__(self, keys_dir) -> None:
         self.sim = AlipaySimulator(keys_dir, hang_s=3, late_s=0.5).start()
-        settings = {"DEV_KEYS_DIR": str(keys_dir), "ALIPAY_GATEWAY_URL": self.sim.url}
-        self.channel = channel_from_settings({**settings, "ALIPAY_TIMEOUT": 1})
+        self.channel = channel_from_settings(
+            {"ALIPAY_GATEWAY_URL": self.sim.url, "ALIPAY_TIMEOUT": "1"},
+            ChannelServices(dev_keys_dir=str(keys_dir)),
+        )
 
     def new_payment(self, captured_fen: int) -> PaymentRef:
         trade_no = "2026" + uuid.uuid4().hex[:24]

@@ -143,15 +143,14 @@ def test_replayed_notify_id_is_rejected(channel, sim):
         channel.parse_notification({}, _signed(sim, notify_time=_ago(seconds=1)))
 
 
-def test_replay_guard_from_settings_is_shared_between_channels(sim, tmp_path):
+def test_the_replay_guard_from_the_services_is_shared_between_channels(sim, tmp_path):
     from refund_portal_alipay.plugin import channel_from_settings
 
-    from portal.plugins.channels import MemoryReplayGuard
+    from portal.plugins.channels import ChannelServices, MemoryReplayGuard
 
-    guard = MemoryReplayGuard()
-    settings = {"DEV_KEYS_DIR": str(tmp_path / "keys"), "ALIPAY_GATEWAY_URL": sim.url}
-    one = channel_from_settings({**settings, "REPLAY_GUARD": guard})
-    two = channel_from_settings({**settings, "REPLAY_GUARD": guard})
+    services = ChannelServices(MemoryReplayGuard(), dev_keys_dir=str(tmp_path / "keys"))
+    one = channel_from_settings({"ALIPAY_GATEWAY_URL": sim.url}, services)
+    two = channel_from_settings({"ALIPAY_GATEWAY_URL": sim.url}, services)
     body = _signed(sim, notify_id="shared")
     one.parse_notification({}, body)
     with pytest.raises(NotificationRejected, match="replayed"):
@@ -167,12 +166,11 @@ def test_stale_notification_is_rejected_after_24_hours(channel, sim):
 def test_freshness_window_is_configurable(sim, tmp_path):
     from refund_portal_alipay.plugin import channel_from_settings
 
+    from portal.plugins.channels import ChannelServices
+
     strict = channel_from_settings(
-        {
-            "DEV_KEYS_DIR": str(tmp_path / "keys"),
-            "ALIPAY_GATEWAY_URL": sim.url,
-            "ALIPAY_NOTIFY_MAX_AGE": "60",
-        }
+        {"ALIPAY_GATEWAY_URL": sim.url, "ALIPAY_NOTIFY_MAX_AGE": "60"},
+        ChannelServices(dev_keys_dir=str(tmp_path / "keys")),
     )
     with pytest.raises(NotificationRejected, match="stale"):
         strict.parse_notification({}, _signed(sim, notify_time=_ago(minutes=2)))

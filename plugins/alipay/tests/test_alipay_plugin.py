@@ -7,8 +7,13 @@ from importlib.metadata import entry_points
 import pytest
 from refund_portal_alipay.channel import AlipayChannel
 
-from portal.plugins.channels import ChannelError
+from portal.plugins.channels import ChannelError, ChannelServices
 from portal.plugins.manager import ChannelRegistry, make_plugin_manager
+
+
+def dev(tmp_path):
+    """The services in development: a directory for generated keys."""
+    return ChannelServices(dev_keys_dir=str(tmp_path))
 
 
 def test_entry_point_is_registered():
@@ -16,7 +21,7 @@ def test_entry_point_is_registered():
 
 
 def test_registry_builds_the_channel_from_settings(tmp_path):
-    registry = ChannelRegistry.from_plugins(make_plugin_manager(), {"DEV_KEYS_DIR": str(tmp_path)})
+    registry = ChannelRegistry.from_plugins(make_plugin_manager(), {}, dev(tmp_path))
     channel = registry.get("alipay")
     assert isinstance(channel, AlipayChannel) and channel.gateway_url.endswith("/gateway.do")
 
@@ -49,14 +54,15 @@ def test_bad_key_is_a_start_up_error_that_does_not_echo_it():
 def test_bad_timeout_is_a_start_up_error(tmp_path, value):
     with pytest.raises(ChannelError, match="ALIPAY_TIMEOUT"):
         ChannelRegistry.from_plugins(
-            make_plugin_manager(), {"DEV_KEYS_DIR": str(tmp_path), "ALIPAY_TIMEOUT": value}
+            make_plugin_manager(), {"ALIPAY_TIMEOUT": value}, dev(tmp_path)
         )
 
 
 def test_settings_from_the_environment_are_strings(tmp_path):
     registry = ChannelRegistry.from_plugins(
         make_plugin_manager(),
-        {"DEV_KEYS_DIR": str(tmp_path), "ALIPAY_TIMEOUT": "2.5", "ALIPAY_NOTIFY_MAX_AGE": "600"},
+        {"ALIPAY_TIMEOUT": "2.5", "ALIPAY_NOTIFY_MAX_AGE": "600"},
+        dev(tmp_path),
     )
     channel = registry.get("alipay")
     assert channel.timeout == 2.5 and channel.notify_max_age.total_seconds() == 600

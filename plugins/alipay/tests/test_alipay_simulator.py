@@ -14,7 +14,7 @@ import requests
 from refund_portal_alipay import signing
 from refund_portal_alipay.plugin import channel_from_settings
 
-from portal.plugins.channels import PaymentRef, RefundRequest, ResultStatus
+from portal.plugins.channels import ChannelServices, PaymentRef, RefundRequest, ResultStatus
 
 
 def control(sim, path: str) -> str:
@@ -29,7 +29,7 @@ def test_http_control_api(sim, tmp_path):
     )
     assert r.status_code == 201
     channel = channel_from_settings(
-        {"DEV_KEYS_DIR": str(tmp_path / "keys"), "ALIPAY_GATEWAY_URL": sim.url}
+        {"ALIPAY_GATEWAY_URL": sim.url}, ChannelServices(dev_keys_dir=str(tmp_path / "keys"))
     )
     payment = PaymentRef("alipay", "T-HTTP", "PAY-HTTP", 500)
     r = requests.post(
@@ -163,7 +163,9 @@ def test_command_line_serves_until_ctrl_c(tmp_path):
             timeout=5,
         )
         assert r.status_code == 201
-        channel = channel_from_settings({"DEV_KEYS_DIR": str(tmp_path), "ALIPAY_GATEWAY_URL": url})
+        channel = channel_from_settings(
+            {"ALIPAY_GATEWAY_URL": url}, ChannelServices(dev_keys_dir=str(tmp_path))
+        )
         result = channel.execute_refund(
             RefundRequest("C1", PaymentRef("alipay", "T1", "P1", 100), 100)
         )

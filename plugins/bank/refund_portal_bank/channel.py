@@ -13,12 +13,15 @@ from datetime import datetime
 
 from portal.plugins.channels import (
     ArrivalWindow,
+    BatchExporter,
+    BatchFormat,
     ChannelError,
     PaymentRef,
     PayoutChannel,
     RefundRequest,
     RefundResult,
     ResultStatus,
+    StatementImporter,
     StatementLine,
 )
 from refund_portal_bank.amounts import fen_to_yuan
@@ -26,10 +29,14 @@ from refund_portal_bank.batch import BatchError, build_csv, build_pain001
 from refund_portal_bank.records import Debtor, InvalidTransfer, Transfer, transfer_for
 from refund_portal_bank.statement import StatementError, parse_statement
 
-BATCH_FORMATS = ("csv", "pain.001")
+FORMATS = (
+    BatchFormat("csv", "csv", "text/csv"),
+    BatchFormat("pain.001", "xml", "application/xml"),
+)
+BATCH_FORMATS = tuple(f.name for f in FORMATS)
 
 
-class BankChannel(PayoutChannel):
+class BankChannel(PayoutChannel, BatchExporter, StatementImporter):
     """Payouts by bank transfer to the buyer's card, reconciled from camt.053 statements."""
 
     id = "bank"
@@ -87,8 +94,8 @@ class BankChannel(PayoutChannel):
             message="a bank payout settles only when it appears on an imported statement",
         )
 
-    def batch_formats(self) -> Sequence[str]:
-        return BATCH_FORMATS
+    def batch_formats(self) -> Sequence[BatchFormat]:
+        return FORMATS
 
     def transfers(self, requests: Sequence[RefundRequest]) -> list[Transfer]:
         """The checked transfers for ``requests``; ChannelError naming every bad one."""

@@ -11,11 +11,10 @@ Settings (all optional; the channel needs no secrets, so it is always registered
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
 
+from portal import hookimpl
 from portal.plugins.channels import ChannelError
-from portal.plugins.hookspecs import hookimpl
-from portal.plugins.settings import Setting
+from portal.plugins.settings import PluginSettings, Setting
 from refund_portal_bank.channel import BankChannel
 from refund_portal_bank.records import Debtor
 
@@ -27,7 +26,7 @@ DEFAULTS = {
 }
 
 
-def debtor_from_settings(settings: Mapping[str, Any]) -> Debtor:
+def debtor_from_settings(settings: Mapping[str, str]) -> Debtor:
     """The merchant's account from the portal settings; ChannelError if misconfigured."""
 
     def get(key: str) -> str:
@@ -46,7 +45,7 @@ def debtor_from_settings(settings: Mapping[str, Any]) -> Debtor:
 
 
 @hookimpl
-def register_payout_channels(settings: Mapping[str, Any]) -> list[BankChannel]:
+def register_payout_channels(settings: PluginSettings) -> list[BankChannel]:
     """Register the bank channel (always: it holds no credentials)."""
     return [BankChannel(debtor_from_settings(settings))]
 

@@ -6,15 +6,24 @@ import pytest
 from refund_portal_bank.channel import BankChannel
 from refund_portal_bank.plugin import debtor_from_settings
 
-from portal.plugins.channels import ArrivalWindow, ChannelError, ResultStatus
+from portal.plugins.channels import (
+    ArrivalWindow,
+    BatchExporter,
+    ChannelError,
+    ResultStatus,
+    StatementImporter,
+)
 
 
 def test_identity_and_arrival(channel, req):
     assert channel.id == "bank"
     assert channel.label == "银行卡 Bank card"
     assert channel.arrival(req().payment) == ArrivalWindow("working_days", 1, 3)
-    assert channel.supports_refund(req().payment)
-    assert not channel.supports_refund(req(channel="alipay").payment)
+
+
+def test_declares_batch_export_and_statement_import(channel):
+    # the portal offers the export and statement screens for these capabilities, not for an id
+    assert isinstance(channel, BatchExporter) and isinstance(channel, StatementImporter)
 
 
 def test_execute_is_pending_under_the_end_to_end_id(channel, req):

@@ -19,7 +19,10 @@ def _texts(root, path):
 
 
 def test_batch_formats(channel):
-    assert tuple(channel.batch_formats()) == ("csv", "pain.001")
+    assert [(f.name, f.extension, f.media_type) for f in channel.batch_formats()] == [
+        ("csv", "csv", "text/csv"),
+        ("pain.001", "xml", "application/xml"),
+    ]
 
 
 def test_csv_content(channel, req):

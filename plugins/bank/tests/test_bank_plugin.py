@@ -11,6 +11,7 @@ from refund_portal_bank.channel import BankChannel
 
 from portal.plugins.channels import ChannelError
 from portal.plugins.manager import ChannelRegistry, make_plugin_manager
+from portal.plugins.settings import PluginSettings
 
 
 def test_entry_point_is_declared():
@@ -67,4 +68,5 @@ def test_non_bic_agent_is_written_as_other_id(req, now, pain001_schema):
 )
 def test_misconfiguration_is_refused_at_start_up(settings):
     with pytest.raises(ChannelError, match="bank channel misconfigured"):
-        bank_plugin.register_payout_channels(settings=settings)
+        declared = [s.name for s in bank_plugin.register_settings()]
+        bank_plugin.register_payout_channels(settings=PluginSettings(settings, declared))

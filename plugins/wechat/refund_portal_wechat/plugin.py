@@ -3,18 +3,18 @@
 Loaded through the ``refund_portal`` entry-point group (``wechat = refund_portal_wechat.plugin``).
 Keys: ``WECHAT_MCHID``, ``WECHAT_GATEWAY_URL``, ``WECHAT_PRIVATE_KEY``,
 ``WECHAT_CERT_SERIAL``, ``WECHAT_APIV3_KEY``, ``WECHAT_PLATFORM_PUBLIC_KEY``,
-``WECHAT_PLATFORM_PUBLIC_KEY_ID``, ``WECHAT_TIMEOUT``; shared: ``REPLAY_GUARD``,
-``DEV_KEYS_DIR`` (a generated dev key set fills in whatever key is absent).
+``WECHAT_PLATFORM_PUBLIC_KEY_ID``, ``WECHAT_TIMEOUT``. From the core's services: the
+replay guard and, in development, ``dev_keys_dir`` (a generated dev key set fills in
+whatever key is absent).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
 
-from portal.plugins.channels import ChannelError, MemoryReplayGuard
-from portal.plugins.hookspecs import hookimpl
-from portal.plugins.settings import Setting
+from portal import hookimpl
+from portal.plugins.channels import ChannelError, ChannelServices
+from portal.plugins.settings import PluginSettings, Setting
 from refund_portal_wechat.channel import WechatChannel
 from refund_portal_wechat.devkeys import ensure_dev_keys
 
@@ -31,17 +31,17 @@ KEY_SETTINGS = (
 )
 
 
-def channel_from_settings(settings: Mapping[str, Any]) -> WechatChannel | None:
+def channel_from_settings(
+    settings: Mapping[str, str], services: ChannelServices | None = None
+) -> WechatChannel | None:
     """Build the channel from settings; None when WeChat Pay is not configured at all.
 
     Raises ChannelError when it is configured only in part (a start-up error, not a
     payout-time one).
     """
-    # settings hold whatever the operator wrote; `missing` below refuses empty keys
-    values: dict[str, Any] = {
-        name: settings.get(name) for name in (*KEY_SETTINGS, "WECHAT_GATEWAY_URL")
-    }
-    dev_dir = settings.get("DEV_KEYS_DIR")
+    services = services or ChannelServices()
+    values = {name: settings.get(name) for name in (*KEY_SETTINGS, "WECHAT_GATEWAY_URL")}
+    dev_dir = services.dev_keys_dir
     if not dev_dir and not any(values.values()):
         return None
     gateway = values["WECHAT_GATEWAY_URL"]
@@ -56,20 +56,22 @@ def channel_from_settings(settings: Mapping[str, Any]) -> WechatChannel | None:
     return WechatChannel(
         mchid=str(values["WECHAT_MCHID"]),
         gateway_url=str(gateway or PRODUCTION_GATEWAY),
-        private_key=values["WECHAT_PRIVATE_KEY"],
+        private_key=str(values["WECHAT_PRIVATE_KEY"]),
         cert_serial=str(values["WECHAT_CERT_SERIAL"]),
-        apiv3_key=values["WECHAT_APIV3_KEY"],
-        platform_public_key=values["WECHAT_PLATFORM_PUBLIC_KEY"],
+        apiv3_key=str(values["WECHAT_APIV3_KEY"]),
+        platform_public_key=str(values["WECHAT_PLATFORM_PUBLIC_KEY"]),
         platform_public_key_id=str(values["WECHAT_PLATFORM_PUBLIC_KEY_ID"]),
         timeout=float(settings.get("WECHAT_TIMEOUT") or 10.0),
-        replay_guard=settings.get("REPLAY_GUARD") or MemoryReplayGuard(),
+        replay_guard=services.replay_guard,
     )
 
 
 @hookimpl
-def register_payout_channels(settings: Mapping[str, Any]) -> list[WechatChannel]:
+def register_payout_channels(
+    settings: PluginSettings, services: ChannelServices
+) -> list[WechatChannel]:
     """Register the WeChat Pay channel when it is configured."""
-    channel = channel_from_settings(settings)
+    channel = channel_from_settings(settings, services)
     return [channel] if channel is not None else []
 
 
@@ -105,7 +107,7 @@ def _seconds(text: str) -> None:
 @hookimpl
 def register_settings() -> list[Setting]:
     """The settings above, for the operators' settings page."""
-    needed = "needed for WeChat Pay (under DEV_KEYS_DIR a dev key set fills it in)"
+    needed = "needed for WeChat Pay (in development, with DEV_KEYS_DIR, a dev key set fills it in)"
     return [
         Setting("WECHAT_MCHID", "WeChat Pay merchant id (mchid)", validator=_digits, help=needed),
         Setting("WECHAT_GATEWAY_URL", "Gateway URL", validator=_url, default=PRODUCTION_GATEWAY),

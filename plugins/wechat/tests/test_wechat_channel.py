@@ -20,7 +20,6 @@ def test_identity_and_arrival(channel, sim, new_trade):
     assert channel.id == "wechat"
     assert channel.label == "微信支付 WeChat Pay"
     assert channel.arrival(payment) == ArrivalWindow("working_days", 0, 2)
-    assert channel.supports_refund(payment)
 
 
 def test_full_refund(channel, sim, new_trade, new_refund):

@@ -6,12 +6,13 @@ import smtplib
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from email.message import EmailMessage
-from typing import Any
 
 from flask_babel import force_locale, gettext
 
 from portal.extensions import db
 from portal.models import Notice, Order
+from portal.plugins.manager import call_impl
+from portal.plugins.notices import NoticeMessage
 from portal.services import context
 
 
@@ -47,22 +48,22 @@ def deliver(notice_id: int) -> str:
     if notice.delivered_at is not None:
         return "already delivered"
     order = db.session.get(Order, notice.order_id) if notice.order_id else None
-    payload: dict[str, Any] = {
-        "id": notice.id,
-        "audience": notice.audience,
-        "kind": notice.kind,
-        "text": text_of(notice),
-        "case_no": notice.params.get("case_no", ""),
-        "order_no": order.order_no if order else "",
-        "contact": order.buyer_contact if order else "",
-    }
+    message = NoticeMessage(
+        id=notice.id,
+        audience=notice.audience,
+        kind=notice.kind,
+        text=text_of(notice),
+        case_no=notice.params.get("case_no", ""),
+        order_no=order.order_no if order else "",
+        contact=order.buyer_contact if order else "",
+    )
     errors = []
     if order is not None and "@" in order.buyer_contact and context.setting("MAIL_SERVER", None):
         try:
-            send_mail(order.buyer_contact, payload)
+            send_mail(order.buyer_contact, message)
         except (OSError, smtplib.SMTPException) as exc:
             errors.append(f"mail: {exc}")
-    errors += _run_notifiers(payload)
+    errors += _run_notifiers(message)
     notice.attempts += 1
     if errors:
         notice.last_error = "; ".join(errors)[:2000]
@@ -73,29 +74,34 @@ def deliver(notice_id: int) -> str:
     return "delivered"
 
 
-def send_mail(to: str, payload: dict[str, Any]) -> None:
+def send_mail(to: str, message: NoticeMessage) -> None:
     """One plain-text e-mail through the configured SMTP server."""
     setting = context.setting
     msg = EmailMessage()
     msg["From"] = setting("MAIL_FROM")
     msg["To"] = to
-    msg["Subject"] = f"[{payload['case_no'] or payload['order_no']}] {payload['text'][:60]}"
-    msg.set_content(payload["text"] + f"\n\n{setting('PUBLIC_BASE_URL').rstrip('/')}/\n")
+    msg["Subject"] = f"[{message.case_no or message.order_no}] {message.text[:60]}"
+    msg.set_content(message.text + f"\n\n{setting('PUBLIC_BASE_URL').rstrip('/')}/\n")
     with smtplib.SMTP(
         setting("MAIL_SERVER"), int(setting("MAIL_PORT")), timeout=float(setting("MAIL_TIMEOUT"))
     ) as smtp:
         smtp.send_message(msg)
 
 
-def _run_notifiers(payload: dict[str, Any]) -> list[str]:
-    """Call each plugin's send_notice with a timeout; collect failures instead of raising."""
+def _run_notifiers(message: NoticeMessage) -> list[str]:
+    """Call each plugin's send_notice (with its own settings) with a timeout; collect failures."""
     pm = context.plugin_manager()
     timeout = float(context.setting("NOTIFIER_TIMEOUT"))
     errors = []
     pool = ThreadPoolExecutor(max_workers=1)
     try:
         for impl in pm.hook.send_notice.get_hookimpls():
-            future = pool.submit(impl.function, payload)
+            try:
+                settings = context.plugin_settings(impl.plugin_name)
+            except Exception as exc:  # noqa: BLE001 - a plugin's failure is reported, not fatal
+                errors.append(f"{impl.plugin_name}: {exc}")
+                continue
+            future = pool.submit(call_impl, impl, notice=message, settings=settings)
             try:
                 future.result(timeout=timeout)
             except FutureTimeout:

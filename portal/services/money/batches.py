@@ -1,16 +1,29 @@
-"""Bank payouts: export pending transfers as a batch file, import the bank's statement."""
+"""Batch-paid payouts: export pending transfers as a batch file, import the statement.
+
+Offered for every loaded channel that declares the capability
+(:class:`~portal.plugins.channels.BatchExporter`,
+:class:`~portal.plugins.channels.StatementImporter`), whatever its id: the bank
+plugin's, or a third party's.
+"""
 
 from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
 
-from sqlalchemy import select, update
+from sqlalchemy import ColumnElement, func, select, update
 
 from portal.domain.payout_states import PayoutState
 from portal.extensions import db
 from portal.models import Payment, Payout
-from portal.plugins.channels import ChannelError, RefundResult
+from portal.plugins.channels import (
+    BatchExporter,
+    BatchFormat,
+    ChannelError,
+    PayoutChannel,
+    RefundResult,
+    StatementImporter,
+)
 from portal.plugins.startup import channels
 from portal.services import context
 from portal.services.actors import Actor
@@ -27,6 +40,7 @@ class Batch:
 
     ref: str
     filename: str
+    media_type: str
     content: bytes
     payout_ids: tuple[int, ...]
 
@@ -40,29 +54,75 @@ class ImportReport:
     unmatched: tuple[str, ...]
 
 
-def exportable(channel_id: str = "bank") -> list[Payout]:
-    """Pending bank payouts not yet put in a batch."""
-    return list(
-        db.session.scalars(
-            select(Payout)
-            .where(
-                Payout.channel == channel_id,
-                Payout.state == PayoutState.PENDING,
-                Payout.exported_at.is_(None),
+@dataclass(frozen=True)
+class BatchDesk:
+    """What the payouts page offers for one batch-paid channel."""
+
+    channel_id: str
+    label: str
+    formats: tuple[BatchFormat, ...]  # empty when the channel exports no batch files
+    waiting: int  # pending payouts not yet in a batch file
+    imports_statements: bool
+
+
+def desks() -> list[BatchDesk]:
+    """One desk per loaded channel that exports batches or imports statements, by id."""
+    found = []
+    for channel in channels().all():
+        formats = tuple(channel.batch_formats()) if isinstance(channel, BatchExporter) else ()
+        imports = isinstance(channel, StatementImporter)
+        if formats or imports:
+            found.append(
+                BatchDesk(channel.id, channel.label, formats, _waiting(channel.id), imports)
             )
-            .order_by(Payout.id)
-        )
+    return found
+
+
+def _pending_unexported(channel_id: str) -> tuple[ColumnElement[bool], ...]:
+    return (
+        Payout.channel == channel_id,
+        Payout.state == PayoutState.PENDING,
+        Payout.exported_at.is_(None),
     )
 
 
-def export_batch(actor: Actor, fmt: str, channel_id: str = "bank") -> Batch:
-    """Write every not-yet-exported pending bank payout into one file and mark them exported."""
-    channel = channels().get(channel_id)
-    if fmt not in channel.batch_formats():
+def _waiting(channel_id: str) -> int:
+    query = select(func.count()).select_from(Payout).where(*_pending_unexported(channel_id))
+    return db.session.scalar(query) or 0
+
+
+def exportable(channel_id: str) -> list[Payout]:
+    """The channel's pending payouts not yet put in a batch."""
+    query = select(Payout).where(*_pending_unexported(channel_id)).order_by(Payout.id)
+    return list(db.session.scalars(query))
+
+
+def _channel(channel_id: str) -> PayoutChannel:
+    try:
+        return channels().get(channel_id)
+    except ChannelError:
+        raise DomainError(
+            N_("There is no loaded payout channel %(channel)s."),
+            rule="channel",
+            channel=channel_id,
+        ) from None
+
+
+def export_batch(actor: Actor, channel_id: str, fmt: str) -> Batch:
+    """Write every not-yet-exported pending payout of the channel into one file; mark them."""
+    channel = _channel(channel_id)
+    if not isinstance(channel, BatchExporter):
+        raise DomainError(
+            N_("The payment route %(channel)s does not pay by batch file."),
+            rule="no_batches",
+            channel=channel_id,
+        )
+    chosen = [f for f in channel.batch_formats() if f.name == fmt]
+    if not chosen:
         raise DomainError(N_("Unknown batch format %(fmt)s."), rule="format", fmt=fmt)
     payouts = exportable(channel_id)
     if not payouts:
-        raise DomainError(N_("No bank payouts are waiting for export."), rule="empty_batch")
+        raise DomainError(N_("No payouts are waiting for export."), rule="empty_batch")
     requests = [
         settlement.refund_request(p, db.session.get_one(Payment, p.payment_id), p.case.case_no)
         for p in payouts
@@ -94,13 +154,19 @@ def export_batch(actor: Actor, fmt: str, channel_id: str = "bank") -> Batch:
             data={"batch": ref, "format": fmt},
         )
     db.session.commit()
-    ext = "xml" if fmt == "pain.001" else "csv"
-    return Batch(ref, f"refunds-{ref}.{ext}", content, ids)
+    kind = chosen[0]
+    return Batch(ref, f"refunds-{ref}.{kind.extension}", kind.media_type, content, ids)
 
 
-def import_statement(actor: Actor, data: bytes, channel_id: str = "bank") -> ImportReport:
-    """Apply a camt.053 statement: booked transfers succeed, returns reopen their payouts."""
-    channel = channels().get(channel_id)
+def import_statement(actor: Actor, channel_id: str, data: bytes) -> ImportReport:
+    """Apply the channel's statement: booked transfers succeed, returns reopen their payouts."""
+    channel = _channel(channel_id)
+    if not isinstance(channel, StatementImporter):
+        raise DomainError(
+            N_("The payment route %(channel)s takes no statements."),
+            rule="no_statements",
+            channel=channel_id,
+        )
     try:
         lines = channel.reconcile_statement(data)
     except ChannelError as exc:
@@ -122,7 +188,7 @@ def import_statement(actor: Actor, data: bytes, channel_id: str = "bank") -> Imp
             RefundResult(
                 line.status,
                 line.idempotency_key,
-                line.message or "bank statement",
+                line.message or "statement",
                 raw={"booked_on": line.booked_on},
             ),
             source="statement",
