@@ -19,6 +19,7 @@ import importlib
 from flask import Flask
 from rq import Queue, SimpleWorker, Worker
 from rq.job import Job
+from rq.worker.base import BaseWorker
 
 from jobs.runtime import set_app
 from jobs.warmup import warm_up
@@ -33,8 +34,41 @@ PRELOAD = (
 )
 
 
-class PortalWorker(Worker):
-    """RQ's forking worker, whose work-horses do not collect garbage.
+#: how often a worker's pub/sub thread wakes to see whether the worker is stopping
+PUBSUB_POLL_S = 0.5
+
+
+class StopsOnTime(BaseWorker):
+    """A worker whose pub/sub thread ends within ``PUBSUB_POLL_S`` of being told to stop.
+
+    RQ 3.0 listens for commands (``rq`` shutdown, stop-job) in a redis-py
+    ``PubSubWorkerThread`` that waits up to 60 s per read, and at teardown unsubscribes, then
+    stops the thread: redis-py 8's ``stop()`` joins it. Unless the unsubscribe reply arrives
+    after the stop flag is cleared, the thread goes back to waiting (up to 60 s, for a
+    subscription that never comes) and the worker exits a minute late. Here the thread waits
+    ``PUBSUB_POLL_S`` per read instead, so whatever order the two happen in, and whether
+    ``stop()`` joins (redis-py 8) or not (earlier, where RQ joins for 1 s), it ends in time.
+    A wake-up is one ``select`` on an idle socket.
+    """
+
+    def subscribe(self) -> None:
+        """Subscribe to this worker's command channel, as RQ 3.0 does but for the wait."""
+        self.log.info("Worker %s: subscribing to channel %s", self.name, self.pubsub_channel_name)
+        self.pubsub = self.connection.pubsub()
+        self.pubsub.subscribe(**{self.pubsub_channel_name: self.handle_payload})
+        self.pubsub_thread = self.pubsub.run_in_thread(
+            sleep_time=PUBSUB_POLL_S,
+            daemon=True,
+            exception_handler=self._pubsub_exception_handler,
+        )
+
+
+class NonForkingWorker(StopsOnTime, SimpleWorker):
+    """RQ's ``SimpleWorker`` (every job in the worker's own process), stopping on time."""
+
+
+class PortalWorker(StopsOnTime, Worker):
+    """RQ's forking worker, stopping on time, whose work-horses do not collect garbage.
 
     A work-horse lives for one job and its memory goes back to the system when it exits:
     a collection there would only walk objects to free them a moment early.
@@ -63,7 +97,7 @@ def run_worker(
 
         # the sweep reschedules itself from here on; workers starting together seed it once
         enqueue_once("sweep-seed", 60, "jobs.sweeps.sweep")
-        worker_class = PortalWorker if fork else SimpleWorker
+        worker_class = PortalWorker if fork else NonForkingWorker
         worker = worker_class([app.config["QUEUE_NAME"]], connection=conn)
     gc.freeze()  # what warm-up built stays out of every later collection (and work-horse's)
     worker.work(with_scheduler=True, burst=burst, max_jobs=max_jobs)

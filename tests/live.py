@@ -8,11 +8,15 @@ import signal
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import TypeVar
 
 from flask import Flask
 from werkzeug.serving import make_server
+
+T = TypeVar("T")
 
 
 @contextmanager
@@ -76,3 +80,16 @@ def kill_group(proc: subprocess.Popen) -> None:
 def worker_pid() -> int:
     """A job that answers which process ran it (a work-horse's, or the worker's own)."""
     return os.getpid()
+
+
+def wait_for(condition: Callable[[], T], timeout: float, what: str, interval: float = 0.02) -> T:
+    """Poll ``condition`` until it returns something truthy, and return that; fail with
+    ``what`` once ``timeout`` seconds have passed (a deadline, never a fixed sleep)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not within {timeout} s: {what}")
+        time.sleep(interval)
