@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from rq import SimpleWorker
 from sqlalchemy import func, select
 
 from jobs.runtime import set_app
+from jobs.worker import NonForkingWorker
 from portal.domain.policy import Kind, Reason
 from portal.domain.states import Role
 from portal.extensions import db
@@ -28,9 +28,10 @@ def reviewer(app):
 
 
 def work(app) -> None:
+    """Run what is queued in this process, through the worker class the product uses."""
     set_app(app)
     q = queue()
-    SimpleWorker([q], connection=q.connection).work(burst=True)
+    NonForkingWorker([q], connection=q.connection).work(burst=True)
     db.session.expire_all()
 
 
