@@ -1,38 +1,22 @@
 """Start an RQ worker with the scheduler for the portal's queue: forking, or not.
 
 RQ's default worker forks a work-horse per job: a job that crashes or leaks takes only its
-work-horse down. The price is paid per job: the fork, and whatever the job opens (a database
-connection, a connection to the gateway) is opened again by the next. A non-forking worker
-(RQ's ``SimpleWorker``, ``refund-portal worker --no-fork``) runs every job in the worker's process
-and keeps its database connection between jobs: on two cores, in full swing, it settled 2.2
-times as many payouts per second on SQLite and 2.4 times on PostgreSQL (``python -m bench
-settlement`` next to ``BENCH_FORK=0 python -m bench settlement``). Every job is safe to run
-twice either way; a non-forking worker killed mid-job is recovered by the sweep exactly as a
-work-horse is.
+work-horse down, at the price of a fork per job, and of whatever the job opens (a database
+connection, a connection to the gateway) being opened again by the next. A non-forking worker
+(RQ's ``SimpleWorker``) runs every job in the worker's own process and keeps its database
+connection between jobs. Every job is safe to run twice either way; a non-forking worker
+killed mid-job is recovered by the sweep exactly as a work-horse is. What each mode costs is
+measured in ``docs/performance.md``.
 """
 
 from __future__ import annotations
 
-import gc
-import importlib
-
 from flask import Flask
-from rq import Queue, SimpleWorker, Worker
-from rq.job import Job
+from rq import SimpleWorker, Worker
 from rq.worker.base import BaseWorker
 
 from jobs.runtime import set_app
-from jobs.warmup import warm_up
 from portal.infra.queue import enqueue_once, redis_connection
-
-#: imported once in the worker so each forked work-horse starts with them loaded
-PRELOAD = (
-    "jobs.settlement",
-    "jobs.sweeps",
-    "portal.services.money.settlement",
-    "portal.services.refunds.cases",
-)
-
 
 #: how often a worker's pub/sub thread wakes to see whether the worker is stopping
 PUBSUB_POLL_S = 0.5
@@ -67,16 +51,8 @@ class NonForkingWorker(StopsOnTime, SimpleWorker):
     """RQ's ``SimpleWorker`` (every job in the worker's own process), stopping on time."""
 
 
-class PortalWorker(StopsOnTime, Worker):
-    """RQ's forking worker, stopping on time, whose work-horses do not collect garbage.
-
-    A work-horse lives for one job and its memory goes back to the system when it exits:
-    a collection there would only walk objects to free them a moment early.
-    """
-
-    def main_work_horse(self, job: Job, queue: Queue) -> None:
-        gc.disable()
-        super().main_work_horse(job, queue)
+class ForkingWorker(StopsOnTime, Worker):
+    """RQ's forking worker (a work-horse per job), stopping on time."""
 
 
 def run_worker(
@@ -88,16 +64,10 @@ def run_worker(
     ``max_jobs``: exit after that many jobs (a supervisor starts a fresh one).
     """
     set_app(app)
-    for module in PRELOAD:
-        importlib.import_module(module)
-
-    warm_up(app)
     with app.app_context():
         conn = redis_connection()
-
         # the sweep reschedules itself from here on; workers starting together seed it once
         enqueue_once("sweep-seed", 60, "jobs.sweeps.sweep")
-        worker_class = PortalWorker if fork else NonForkingWorker
+        worker_class = ForkingWorker if fork else NonForkingWorker
         worker = worker_class([app.config["QUEUE_NAME"]], connection=conn)
-    gc.freeze()  # what warm-up built stays out of every later collection (and work-horse's)
     worker.work(with_scheduler=True, burst=burst, max_jobs=max_jobs)
