@@ -1,12 +1,12 @@
-"""Start an RQ worker with the scheduler for the portal's queue: forking, or not.
+"""Start an RQ worker with the scheduler for the portal's queue: non-forking, or forking.
 
-RQ's default worker forks a work-horse per job: a job that crashes or leaks takes only its
-work-horse down, at the price of a fork per job, and of whatever the job opens (a database
-connection, a connection to the gateway) being opened again by the next. A non-forking worker
-(RQ's ``SimpleWorker``) runs every job in the worker's own process and keeps its database
-connection between jobs. Every job is safe to run twice either way; a non-forking worker
-killed mid-job is recovered by the sweep exactly as a work-horse is. What each mode costs is
-measured in ``docs/performance.md``.
+By default a worker runs every job in its own process (RQ's ``SimpleWorker``) and keeps its
+database connection between jobs. ``refund-portal worker --fork`` gives RQ's own default
+instead: a work-horse forked per job, so that a job that crashes the interpreter or leaks
+takes only its work-horse down, at the price of a fork per job and of whatever the job opens
+(a database connection, a connection to the gateway) being opened again by the next. Every job
+is safe to run twice either way; a worker killed mid-job is recovered by the sweep in both
+modes. Why the default is what it is: ``docs/performance.md``.
 """
 
 from __future__ import annotations
@@ -56,11 +56,11 @@ class ForkingWorker(StopsOnTime, Worker):
 
 
 def run_worker(
-    app: Flask, burst: bool = False, fork: bool = True, max_jobs: int | None = None
+    app: Flask, burst: bool = False, fork: bool = False, max_jobs: int | None = None
 ) -> None:
     """Run a worker with the scheduler bound to ``app``'s Redis and queue.
 
-    ``fork``: a work-horse per job (RQ's default) or every job in this process;
+    ``fork``: a work-horse per job, or (the default) every job in this process;
     ``max_jobs``: exit after that many jobs (a supervisor starts a fresh one).
     """
     set_app(app)

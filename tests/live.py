@@ -51,12 +51,13 @@ def start_worker(
     env: dict[str, str],
     burst: bool = True,
     log: str | None = None,
-    fork: bool = True,
+    fork: bool | None = None,
     max_jobs: int | None = None,
 ) -> subprocess.Popen:
-    """A real ``refund-portal worker`` (forking unless ``fork=False``) in its own process group."""
+    """A real ``refund-portal worker`` in its own process group: ``--fork`` (True),
+    ``--no-fork`` (False) or the worker's default mode (None)."""
     args = [sys.executable, "-m", "portal.cli", "worker"] + (["--burst"] if burst else [])
-    args += [] if fork else ["--no-fork"]
+    args += [] if fork is None else ["--fork" if fork else "--no-fork"]
     args += [] if max_jobs is None else ["--max-jobs", str(max_jobs)]
     out = open(log, "ab") if log else subprocess.DEVNULL
     return subprocess.Popen(
