@@ -4,7 +4,6 @@ between the variants compared, and their medians."""
 
 from __future__ import annotations
 
-import gc
 import os
 import resource
 import statistics
@@ -21,7 +20,6 @@ def in_child(call: Callable[[], object]) -> tuple[float, int]:
     read, write = os.pipe()
     pid = os.fork()
     if pid == 0:  # pragma: no cover - the child
-        gc.disable()
         cpu0, faults0 = _usage()
         call()
         cpu1, faults1 = _usage()
@@ -39,9 +37,8 @@ def compare(
     calls: Mapping[str, Callable[[], object]], rounds: int, samples: int
 ) -> tuple[dict[str, float], dict[str, float]]:
     """Each call ``samples`` times per round in fresh children, the calls alternating round by
-    round; (median CPU milliseconds, median page faults) per call's name. Freezes what the
-    parent holds first, as the worker does before it forks."""
-    gc.freeze()
+    round; (median CPU milliseconds, median page faults) per call's name. The children are
+    forked as RQ forks a work-horse: garbage collection as the interpreter has it."""
     taken: dict[str, list[tuple[float, int]]] = {name: [] for name in calls}
     for _ in range(rounds):
         for name, call in calls.items():

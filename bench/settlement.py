@@ -3,8 +3,9 @@ next to the rate of no-op jobs through the same workers in the same run (goal >=
 in each CPU layout of ``bench/layout.py`` (``shared``, ``gateway``, ``workers``).
 
 ``BENCH_PAYOUTS`` (300) payouts per round, ``BENCH_ROUNDS`` (5) rounds, ``BENCH_WORKERS`` (2);
-``BENCH_PGBOUNCER=1`` puts PgBouncer between the workers and PostgreSQL; ``BENCH_FORK=0``
-runs both phases through non-forking workers (``refund-portal worker --no-fork``);
+``BENCH_PGBOUNCER=1`` puts PgBouncer between the workers and PostgreSQL; the workers run in
+the worker's default mode (non-forking), ``BENCH_FORK=1`` runs both phases through forking
+workers (``refund-portal worker --fork``, a work-horse per job);
 ``BENCH_PORTAL=threads`` serves the portal from the bench's own process instead of gunicorn;
 ``BENCH_LAYOUTS`` (``shared,gateway,workers``) the layouts to run, one after the other.
 """
@@ -30,8 +31,8 @@ WORKERS = int(os.environ.get("BENCH_WORKERS", "2"))
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "5"))
 #: on PostgreSQL, workers connect through a PgBouncer the bench starts (the README's advice)
 PGBOUNCER = os.environ.get("BENCH_PGBOUNCER", "") not in ("", "0")
-#: forking workers (RQ's default, a work-horse per job) or ``--no-fork`` ones
-FORK = os.environ.get("BENCH_FORK", "1") not in ("", "0")
+#: non-forking workers (the worker's default) or, with ``BENCH_FORK=1``, ``--fork`` ones
+FORK = os.environ.get("BENCH_FORK", "0") not in ("", "0")
 KIND = "forking" if FORK else "non-forking"
 #: what serves the portal the gateway notifies: gunicorn with two sync workers, as the README
 #: deploys it, or (``threads``) werkzeug's threaded server inside the bench's own process

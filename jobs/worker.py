@@ -1,69 +1,73 @@
-"""Start an RQ worker with the scheduler for the portal's queue: forking, or not.
+"""Start an RQ worker with the scheduler for the portal's queue: non-forking, or forking.
 
-RQ's default worker forks a work-horse per job: a job that crashes or leaks takes only its
-work-horse down. The price is paid per job: the fork, and whatever the job opens (a database
-connection, a connection to the gateway) is opened again by the next. A non-forking worker
-(RQ's ``SimpleWorker``, ``refund-portal worker --no-fork``) runs every job in the worker's process
-and keeps its database connection between jobs: on two cores, in full swing, it settled 2.2
-times as many payouts per second on SQLite and 2.4 times on PostgreSQL (``python -m bench
-settlement`` next to ``BENCH_FORK=0 python -m bench settlement``). Every job is safe to run
-twice either way; a non-forking worker killed mid-job is recovered by the sweep exactly as a
-work-horse is.
+By default a worker runs every job in its own process (RQ's ``SimpleWorker``) and keeps its
+database connection between jobs. ``refund-portal worker --fork`` gives RQ's own default
+instead: a work-horse forked per job, so that a job that crashes the interpreter or leaks
+takes only its work-horse down, at the price of a fork per job and of whatever the job opens
+(a database connection, a connection to the gateway) being opened again by the next. Every job
+is safe to run twice either way; a worker killed mid-job is recovered by the sweep in both
+modes. Why the default is what it is: ``docs/performance.md``.
 """
 
 from __future__ import annotations
 
-import gc
-import importlib
-
 from flask import Flask
-from rq import Queue, SimpleWorker, Worker
-from rq.job import Job
+from rq import SimpleWorker, Worker
+from rq.worker.base import BaseWorker
 
 from jobs.runtime import set_app
-from jobs.warmup import warm_up
 from portal.infra.queue import enqueue_once, redis_connection
 
-#: imported once in the worker so each forked work-horse starts with them loaded
-PRELOAD = (
-    "jobs.settlement",
-    "jobs.sweeps",
-    "portal.services.money.settlement",
-    "portal.services.refunds.cases",
-)
+#: how often a worker's pub/sub thread wakes to see whether the worker is stopping
+PUBSUB_POLL_S = 0.5
 
 
-class PortalWorker(Worker):
-    """RQ's forking worker, whose work-horses do not collect garbage.
+class StopsOnTime(BaseWorker):
+    """A worker whose pub/sub thread ends within ``PUBSUB_POLL_S`` of being told to stop.
 
-    A work-horse lives for one job and its memory goes back to the system when it exits:
-    a collection there would only walk objects to free them a moment early.
+    RQ 3.0 listens for commands (``rq`` shutdown, stop-job) in a redis-py
+    ``PubSubWorkerThread`` that waits up to 60 s per read, and at teardown unsubscribes, then
+    stops the thread: redis-py 8's ``stop()`` joins it. Unless the unsubscribe reply arrives
+    after the stop flag is cleared, the thread goes back to waiting (up to 60 s, for a
+    subscription that never comes) and the worker exits a minute late. Here the thread waits
+    ``PUBSUB_POLL_S`` per read instead, so whatever order the two happen in, and whether
+    ``stop()`` joins (redis-py 8) or not (earlier, where RQ joins for 1 s), it ends in time.
+    A wake-up is one ``select`` on an idle socket.
     """
 
-    def main_work_horse(self, job: Job, queue: Queue) -> None:
-        gc.disable()
-        super().main_work_horse(job, queue)
+    def subscribe(self) -> None:
+        """Subscribe to this worker's command channel, as RQ 3.0 does but for the wait."""
+        self.log.info("Worker %s: subscribing to channel %s", self.name, self.pubsub_channel_name)
+        self.pubsub = self.connection.pubsub()
+        self.pubsub.subscribe(**{self.pubsub_channel_name: self.handle_payload})
+        self.pubsub_thread = self.pubsub.run_in_thread(  # type: ignore[assignment]  # RQ types the attribute as None
+            sleep_time=PUBSUB_POLL_S,
+            daemon=True,
+            exception_handler=self._pubsub_exception_handler,
+        )
+
+
+class NonForkingWorker(StopsOnTime, SimpleWorker):
+    """RQ's ``SimpleWorker`` (every job in the worker's own process), stopping on time."""
+
+
+class ForkingWorker(StopsOnTime, Worker):
+    """RQ's forking worker (a work-horse per job), stopping on time."""
 
 
 def run_worker(
-    app: Flask, burst: bool = False, fork: bool = True, max_jobs: int | None = None
+    app: Flask, burst: bool = False, fork: bool = False, max_jobs: int | None = None
 ) -> None:
     """Run a worker with the scheduler bound to ``app``'s Redis and queue.
 
-    ``fork``: a work-horse per job (RQ's default) or every job in this process;
+    ``fork``: a work-horse per job, or (the default) every job in this process;
     ``max_jobs``: exit after that many jobs (a supervisor starts a fresh one).
     """
     set_app(app)
-    for module in PRELOAD:
-        importlib.import_module(module)
-
-    warm_up(app)
     with app.app_context():
         conn = redis_connection()
-
         # the sweep reschedules itself from here on; workers starting together seed it once
         enqueue_once("sweep-seed", 60, "jobs.sweeps.sweep")
-        worker_class = PortalWorker if fork else SimpleWorker
+        worker_class = ForkingWorker if fork else NonForkingWorker
         worker = worker_class([app.config["QUEUE_NAME"]], connection=conn)
-    gc.freeze()  # what warm-up built stays out of every later collection (and work-horse's)
     worker.work(with_scheduler=True, burst=burst, max_jobs=max_jobs)

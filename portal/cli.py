@@ -71,9 +71,9 @@ def create_user(
 @click.option("--burst", is_flag=True, help="run queued jobs, then exit")
 @click.option(
     "--fork/--no-fork",
-    default=True,
-    help="a work-horse process per job (default), or every job in the worker's own process, "
-    "keeping its database connection",
+    default=False,
+    help="--fork: a work-horse process per job (RQ's default); --no-fork (the default): every "
+    "job in the worker's own process, keeping its database connection (docs/performance.md)",
 )
 @click.option(
     "--max-jobs", type=click.IntRange(min=1), default=None, help="exit after this many jobs"

@@ -8,11 +8,15 @@ import signal
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import TypeVar
 
 from flask import Flask
 from werkzeug.serving import make_server
+
+T = TypeVar("T")
 
 
 @contextmanager
@@ -47,12 +51,13 @@ def start_worker(
     env: dict[str, str],
     burst: bool = True,
     log: str | None = None,
-    fork: bool = True,
+    fork: bool | None = None,
     max_jobs: int | None = None,
 ) -> subprocess.Popen:
-    """A real ``refund-portal worker`` (forking unless ``fork=False``) in its own process group."""
+    """A real ``refund-portal worker`` in its own process group: ``--fork`` (True),
+    ``--no-fork`` (False) or the worker's default mode (None)."""
     args = [sys.executable, "-m", "portal.cli", "worker"] + (["--burst"] if burst else [])
-    args += [] if fork else ["--no-fork"]
+    args += [] if fork is None else ["--fork" if fork else "--no-fork"]
     args += [] if max_jobs is None else ["--max-jobs", str(max_jobs)]
     out = open(log, "ab") if log else subprocess.DEVNULL
     return subprocess.Popen(
@@ -76,3 +81,16 @@ def kill_group(proc: subprocess.Popen) -> None:
 def worker_pid() -> int:
     """A job that answers which process ran it (a work-horse's, or the worker's own)."""
     return os.getpid()
+
+
+def wait_for(condition: Callable[[], T], timeout: float, what: str, interval: float = 0.02) -> T:
+    """Poll ``condition`` until it returns something truthy, and return that; fail with
+    ``what`` once ``timeout`` seconds have passed (a deadline, never a fixed sleep)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not within {timeout} s: {what}")
+        time.sleep(interval)

@@ -7,11 +7,11 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from rq import SimpleWorker
 from rq.registry import ScheduledJobRegistry
 from sqlalchemy import func, select
 
 from jobs.runtime import set_app
+from jobs.worker import NonForkingWorker
 from portal.domain.policy import Kind, Reason
 from portal.domain.states import Role
 from portal.extensions import db
@@ -147,7 +147,7 @@ def test_sweep_catches_what_a_stopped_scheduler_missed(app, clock):
     scheduled = ScheduledJobRegistry(queue=q)
     assert scheduled.count >= 1  # the deadline jobs wait for a scheduler...
     set_app(app)
-    SimpleWorker([q], connection=q.connection).work(burst=True)  # ...that is not running
+    NonForkingWorker([q], connection=q.connection).work(burst=True)  # ...that is not running
     db.session.expire_all()
     assert db.session.get(RefundCase, case.id).escalated_at is None
     clock.set(TUE_FEB_24 + timedelta(hours=1))

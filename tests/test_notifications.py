@@ -3,6 +3,7 @@ plugins that fail or hang without failing the case."""
 
 from __future__ import annotations
 
+import threading
 import time
 
 import pytest
@@ -90,9 +91,14 @@ class Failing:
 
 
 class Hanging:
+    """A notifier that hangs until the test lets it go (it never outlives the test)."""
+
+    def __init__(self) -> None:
+        self.released = threading.Event()
+
     @hookimpl
     def send_notice(self, notice):
-        time.sleep(5)
+        self.released.wait(30)
 
 
 @pytest.mark.parametrize(
@@ -116,6 +122,8 @@ def test_failing_or_hanging_notifier_is_retried_and_the_case_goes_on(app, clock,
         assert db.session.get(RefundCase, case.id).state == "rejected"
     finally:
         pm.unregister(name="bad-notifier")
+        if isinstance(plugin, Hanging):
+            plugin.released.set()
 
 
 def test_notice_delivery_is_one_job_per_transaction_with_retries(app, clock, smtp):

@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from rq import SimpleWorker
 from sqlalchemy import func, select
 
 from jobs.runtime import set_app
+from jobs.worker import NonForkingWorker
 from portal.domain.policy import Kind, Reason
 from portal.domain.states import Role
 from portal.extensions import db
@@ -28,9 +28,10 @@ def reviewer(app):
 
 
 def work(app) -> None:
+    """Run what is queued in this process, through the worker class the product uses."""
     set_app(app)
     q = queue()
-    SimpleWorker([q], connection=q.connection).work(burst=True)
+    NonForkingWorker([q], connection=q.connection).work(burst=True)
     db.session.expire_all()
 
 
@@ -220,72 +221,6 @@ def test_buyer_refund_record_shows_route_arrival_and_late_flag(
         as_text=True
     )
     assert frag.lstrip().startswith('<section id="refund-record"') and "<html" not in frag
-
-
-def test_worker_warm_up_rehearses_settlement_and_writes_nothing(app, clock, caplog):
-    """The parent worker compiles the settlement's writes by settling a synthetic payout
-    in a transaction it rolls back: afterwards no row, job or notice exists."""
-    from jobs.warmup import warm_up
-    from portal.models import LedgerTransaction, Merchant, Notice, Order, Posting
-
-    f.order(clock())  # an existing order the rehearsal must not touch
-    tables = (Merchant, Order, RefundCase, Payout, Event, Notice, LedgerTransaction, Posting)
-    before = {t: db.session.scalar(select(func.count()).select_from(t)) for t in tables}
-    db.session.remove()
-    db.engine.clear_compiled_cache()
-    pool = db.engine.pool
-    with caplog.at_level("WARNING", logger="portal.worker"):
-        warm_up(app)
-        warm_up(app)
-    assert not [r for r in caplog.records if r.name == "portal.worker"], caplog.text
-    # no open connection crosses the fork, but the pool (and its once-only set-up) stays
-    assert db.engine.pool is pool
-    assert pool.checkedin() == 0 and pool.checkedout() == 0
-    after = {t: db.session.scalar(select(func.count()).select_from(t)) for t in tables}
-    assert after == before
-    q = queue()
-    assert q.count == 0 and q.scheduled_job_registry.count == 0
-    # statements the session emits go to the engine's cache, the ORM's flushes to the mapper's
-    caches = [db.engine._compiled_cache] + [m.__mapper__._compiled_cache for m in (Notice, Event)]
-    compiled = [str(c) for cache in caches for c in cache.values()]
-    for statement in (
-        "UPDATE payouts SET state",
-        "INSERT INTO ledger_postings",
-        "UPDATE refund_cases SET",
-        "INSERT INTO notices",
-        "INSERT INTO events",
-    ):
-        assert any(statement in c for c in compiled), statement
-
-
-@pytest.mark.parametrize(
-    "script", [[], ["pending"]], ids=["succeeded at once", "pending, then queried"]
-)
-def test_after_warm_up_a_settlement_compiles_no_statement(app, clock, reviewer, gateway, script):
-    """Every statement a settlement step runs, including the webhook outbox's query just
-    before commit, is compiled by the worker before it forks, not again in each work-horse:
-    for a refund that succeeds at once, and for one that is pending and then queried."""
-    from jobs.warmup import warm_up
-    from portal.models import Event, Notice
-    from portal.services.money import settlement
-
-    case = approved_case(clock, reviewer)
-    payout_id = db.session.scalar(select(Payout.id).where(Payout.case_id == case.id))
-    db.session.remove()
-    caches = [db.engine._compiled_cache] + [m.__mapper__._compiled_cache for m in (Notice, Event)]
-    for cache in caches:
-        cache.clear()
-    warm_up(app)
-    compiled = [set(cache) for cache in caches]
-    gateway.script = list(script)
-    steps = []
-    for _ in range(len(script) + 1):  # each step as the next job would run it
-        steps.append(settlement.settle(payout_id).done)
-        new = [str(c[k]) for c, old in zip(caches, compiled, strict=True) for k in set(c) - old]
-        assert new == [], "\n\n".join(new)
-    assert steps[-1] and not any(steps[:-1])
-    assert [kind for kind, _key in gateway.calls] == ["execute"] + ["query"] * len(script)
-    assert db.session.get(RefundCase, case.id).state == "refunded"
 
 
 def test_enqueue_once_skips_a_waiting_copy_but_replaces_one_a_killed_worker_lost(app):
