@@ -31,6 +31,7 @@ from sqlalchemy import (
     select,
     update,
 )
+from sqlalchemy.orm import InstrumentedAttribute
 
 from portal.domain.states import State
 from portal.extensions import db
@@ -97,7 +98,9 @@ def _payout_late_due(now: datetime) -> ColumnElement[bool]:
     )
 
 
-def _among(column: ColumnElement[int], ids: list[int]) -> ColumnElement[bool]:
+def _among(
+    column: ColumnElement[int] | InstrumentedAttribute[int], ids: list[int]
+) -> ColumnElement[bool]:
     """``column IN ids``; on PostgreSQL one array parameter (a page's ids are one value to
     send and to parse, not a thousand)."""
     if db.engine.dialect.name == "postgresql":
@@ -160,7 +163,7 @@ def _payout_late(payout_ids: list[int]) -> None:
 
 def _merchant_silent(case_ids: list[int]) -> None:
     for case_id in case_ids:
-        case = db.session.get(RefundCase, case_id)
+        case = db.session.get_one(RefundCase, case_id)
         reason = "no answer from the merchant in its window"
         record("merchant_silent", SYSTEM, case=case, reason=reason)
         cases.approve_in_transaction(
@@ -171,7 +174,7 @@ def _merchant_silent(case_ids: list[int]) -> None:
 
 def _info_timeout(case_ids: list[int]) -> None:
     for case_id in case_ids:
-        case = db.session.get(RefundCase, case_id)
+        case = db.session.get_one(RefundCase, case_id)
         transition(case, State.CLOSED, SYSTEM, "the material asked for did not arrive in time")
         notices.add(case, notices.BUYER, "info_timeout", notices.INFO_TIMEOUT)
 

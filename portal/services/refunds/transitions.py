@@ -137,7 +137,7 @@ def record_each(
     select_each = select(*(values[name] for name in _RECORD_EACH_COLUMNS))
     stmt = insert(EVENTS).from_select(_RECORD_EACH_COLUMNS, select_each)
     if not webhooks.is_webhook_event(kind):
-        return db.session.execute(stmt).rowcount
+        return rows_matched(db.session.execute(stmt))
     written = db.session.execute(stmt.returning(*_RECORD_FIELDS)).all()
     for row in written:
         webhooks.note_event(db.session(), EventRecord(**row._asdict()))
