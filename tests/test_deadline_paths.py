@@ -20,10 +20,11 @@ from portal.domain.policy import Kind, Reason
 from portal.domain.states import Role
 from portal.extensions import db
 from portal.models import Event, Notice, Order, Payout, RefundCase, WebhookDelivery
-from portal.services.actors import Actor
+from portal.services.actors import SYSTEM, Actor
 from portal.services.deadlines import deadline_bulk, deadline_rules
 from portal.services.integration import webhooks
-from portal.services.refunds import cases
+from portal.services.messaging import notices as inbox
+from portal.services.refunds import cases, transitions
 from tests import factories as f
 from tests.test_settlement import work
 from tests.test_webhooks import Receiver
@@ -312,10 +313,6 @@ def test_sweep_statements_per_page_do_not_grow_with_rows(app, clock, receiver, r
 def test_set_based_writers_write_what_the_one_row_writers_write(app, clock, receiver):
     """``record_each``/``notices.add_each`` (a page) and ``record``/``notices.add`` (one row):
     the same columns, and the same webhook events noted for the outbox."""
-    from portal.services.actors import SYSTEM
-    from portal.services.messaging import notices as inbox
-    from portal.services.refunds import transitions
-
     case = open_case(clock, receiver)
     rows = (
         select(
