@@ -33,6 +33,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import InstrumentedAttribute
 
+from portal.domain import deadlines, payout_states, states
 from portal.domain.states import State
 from portal.extensions import db
 from portal.models import Order, Payout, RefundCase
@@ -43,7 +44,6 @@ from portal.services.messaging import notices
 from portal.services.refunds import cases
 from portal.services.refunds.transitions import record, record_each, transition
 
-REVIEW_STATES = (State.SUBMITTED, State.UNDER_REVIEW, State.APPEALED, State.NEGOTIATING)
 _CASES, _PAYOUTS, _ORDERS = RefundCase.__table__, Payout.__table__, Order.__table__
 log = logging.getLogger(__name__)
 
@@ -63,7 +63,7 @@ class Rule:
 
 
 def _in_review() -> ColumnElement[bool]:
-    return RefundCase.state.in_([str(s) for s in REVIEW_STATES])
+    return RefundCase.state.in_(states.REVIEW_QUEUE_STATES)
 
 
 def _reminder_due(now: datetime) -> ColumnElement[bool]:
@@ -73,7 +73,7 @@ def _reminder_due(now: datetime) -> ColumnElement[bool]:
 def _escalation_due(now: datetime) -> ColumnElement[bool]:
     return and_(
         _in_review(),
-        RefundCase.deadline_kind == "review",
+        RefundCase.deadline_kind == deadlines.REVIEW,
         RefundCase.deadline_at <= now,
         RefundCase.escalated_at.is_(None),
     )
@@ -81,18 +81,18 @@ def _escalation_due(now: datetime) -> ColumnElement[bool]:
 
 def _merchant_silence_due(now: datetime) -> ColumnElement[bool]:
     return and_(
-        RefundCase.state.in_([str(State.SUBMITTED), str(State.UNDER_REVIEW)]),
+        RefundCase.state.in_(deadlines.MERCHANT_ANSWER_STATES),
         RefundCase.merchant_deadline_at <= now,
     )
 
 
 def _info_timeout_due(now: datetime) -> ColumnElement[bool]:
-    return and_(RefundCase.state == str(State.NEEDS_INFO), RefundCase.deadline_at <= now)
+    return and_(RefundCase.state == State.NEEDS_INFO, RefundCase.deadline_at <= now)
 
 
 def _payout_late_due(now: datetime) -> ColumnElement[bool]:
     return and_(
-        Payout.state.in_(("created", "pending", "unknown")),
+        Payout.state.in_(payout_states.IN_FLIGHT),
         Payout.expected_arrival_at <= now,
         Payout.late_flagged_at.is_(None),
     )
