@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
-
 from jobs.runtime import with_app
-from portal.extensions import db
-from portal.models import Notice
 from portal.services.messaging import delivery
 
 
@@ -32,19 +28,3 @@ def deliver_many(notice_ids: list[int]) -> int:
     if failed:
         raise delivery.DeliveryFailed("; ".join(failed))
     return len(notice_ids)
-
-
-@with_app
-def deliver_pending(limit: int = 1000) -> int:
-    """Deliver notices written in bulk (or whose own job was lost); returns how many were sent."""
-    ids = db.session.scalars(
-        select(Notice.id).where(Notice.delivered_at.is_(None), Notice.attempts == 0).limit(limit)
-    ).all()
-    sent = 0
-    for notice_id in ids:
-        try:
-            delivery.deliver(notice_id)
-            sent += 1
-        except delivery.DeliveryFailed:
-            pass  # recorded on the notice; its own retries or the next sweep try again
-    return sent

@@ -45,23 +45,17 @@ def sweep_payouts(reschedule: bool = True) -> int:
 def sweep_deadlines() -> int:
     """Apply every deadline that passed; returns how many rows were acted on or enqueued.
 
-    Reminders, escalations and late payouts are marked set-based in SQL; rules that change
-    a case's state are enqueued one job per case (found by one streamed query per rule).
+    Rules that set a marker (reminders, escalations, late payouts) are fired set-based, a page
+    of rows per transaction; rules that change a case's state are enqueued one job per case.
+    Both run the same rule definitions as the jobs scheduled at each case's deadlines.
     """
     now = context.now()
     count = sum(deadline_bulk.run(now).values())
     q = queue()
-    batch: list = []
-    for rule, row_id in deadline_rules.due(now, rules=deadline_rules.STATE_RULES):
-        batch.append(q.prepare_data("jobs.deadlines.fire", args=(rule, row_id)))
-        count += 1
-        if len(batch) >= 1000:
-            q.enqueue_many(batch)
-            batch = []
-    if batch:
-        q.enqueue_many(batch)
-    if count:
-        q.enqueue("jobs.notify.deliver_pending")
+    for rule in deadline_rules.STATE_RULES:
+        for ids in deadline_bulk.due_batches(rule, now):
+            q.enqueue_many([q.prepare_data("jobs.deadlines.fire", args=(rule, i)) for i in ids])
+            count += len(ids)
     return count
 
 

@@ -1,92 +1,226 @@
-"""The rules that run themselves when a deadline passes, and the set-based sweep that finds them.
+"""The deadline rules, each defined once: which rows are due (a condition in SQL) and what
+firing does (events written by ``transitions``, so webhooks go through the one outbox;
+notices; state changes through ``transition``).
 
-Each rule is a query that finds every case (or payout) due *now* in one statement, and
-an action that re-checks the row under compare-and-set before acting, so a job that
-fires for a case that has moved on does nothing and the same job run twice acts once.
+Both paths run these definitions through ``apply``: a job fires one rule for one case or
+payout (``fire``), the sweep fires a rule for a batch of due rows (``deadline_bulk``). A
+rule with a once-only marker column (reminded, escalated, flagged late) claims its rows with
+one UPDATE that re-checks the condition, so a row fired twice, or by both paths at once,
+acts once. A rule that changes a case's state acts under compare-and-set, one case per
+transaction: a case that moved on is left alone.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import Select, select, update
+from sqlalchemy import (
+    ARRAY,
+    ColumnElement,
+    Integer,
+    Select,
+    and_,
+    any_,
+    cast,
+    literal,
+    null,
+    select,
+    update,
+)
 from sqlalchemy.orm import InstrumentedAttribute
 
-from portal.domain import payout_states
+from portal.domain import deadlines, payout_states, states
 from portal.domain.states import State
 from portal.extensions import db
-from portal.models import Payout, RefundCase
+from portal.models import Order, Payout, RefundCase
 from portal.services import context
 from portal.services.actors import SYSTEM
-from portal.services.dml import rows_matched
 from portal.services.errors import DomainError
 from portal.services.messaging import notices
 from portal.services.refunds import cases
-from portal.services.refunds.transitions import record, transition
+from portal.services.refunds.transitions import record, record_each, transition
 
+_CASES, _PAYOUTS, _ORDERS = RefundCase.__table__, Payout.__table__, Order.__table__
 log = logging.getLogger(__name__)
 
-REVIEW_STATES = (State.SUBMITTED, State.UNDER_REVIEW, State.APPEALED, State.NEGOTIATING)
-CASE_RULES = ("review_reminder", "review_escalation", "merchant_silence", "info_timeout")
-#: rules that change a case's state: applied one case at a time, by jobs
-STATE_RULES = ("merchant_silence", "info_timeout")
-RULES = (*CASE_RULES, "payout_late")
+
+@dataclass(frozen=True)
+class Rule:
+    """One deadline rule: its rows (cases or payouts), when one is due, and what firing does."""
+
+    name: str
+    table: type[RefundCase] | type[Payout]
+    #: the condition a row meets while the rule is due for it at ``now``
+    due: Callable[[datetime], ColumnElement[bool]]
+    #: the effects for rows just found due (and claimed), in the caller's transaction
+    act: Callable[[list[int]], None]
+    #: the once-only column firing sets; ``None`` for a rule that changes a case's state
+    marker: str | None = None
 
 
-def due_query(rule: str, now: datetime) -> Select:
-    """The ids due under ``rule`` at ``now``: one set-based statement per rule."""
-    review = RefundCase.state.in_([str(s) for s in REVIEW_STATES])
-    if rule == "review_reminder":
-        return select(RefundCase.id).where(
-            review, RefundCase.remind_at <= now, RefundCase.reminded_at.is_(None)
-        )
-    if rule == "review_escalation":
-        return select(RefundCase.id).where(
-            review,
-            RefundCase.deadline_kind == "review",
-            RefundCase.deadline_at <= now,
-            RefundCase.escalated_at.is_(None),
-        )
-    if rule == "merchant_silence":
-        return select(RefundCase.id).where(
-            RefundCase.state.in_([str(State.SUBMITTED), str(State.UNDER_REVIEW)]),
-            RefundCase.merchant_deadline_at <= now,
-        )
-    if rule == "info_timeout":
-        return select(RefundCase.id).where(
-            RefundCase.state == str(State.NEEDS_INFO), RefundCase.deadline_at <= now
-        )
-    if rule == "payout_late":
-        return select(Payout.id).where(
-            Payout.state.in_(payout_states.IN_FLIGHT),
-            Payout.expected_arrival_at <= now,
-            Payout.late_flagged_at.is_(None),
-        )
-    raise ValueError(f"unknown rule {rule!r}")
+def _in_review() -> ColumnElement[bool]:
+    return RefundCase.state.in_(states.REVIEW_QUEUE_STATES)
 
 
-def due(
-    now: datetime, batch: int = 5000, rules: tuple[str, ...] = RULES
-) -> Iterator[tuple[str, int]]:
-    """Every (rule, id) due now, streamed in batches (memory stays flat for any number)."""
-    for rule in rules:
-        result = db.session.execute(due_query(rule, now).execution_options(yield_per=batch))
-        for (row_id,) in result:
-            yield rule, row_id
+def _reminder_due(now: datetime) -> ColumnElement[bool]:
+    return and_(_in_review(), RefundCase.remind_at <= now, RefundCase.reminded_at.is_(None))
+
+
+def _escalation_due(now: datetime) -> ColumnElement[bool]:
+    return and_(
+        _in_review(),
+        RefundCase.deadline_kind == deadlines.REVIEW,
+        RefundCase.deadline_at <= now,
+        RefundCase.escalated_at.is_(None),
+    )
+
+
+def _merchant_silence_due(now: datetime) -> ColumnElement[bool]:
+    return and_(
+        RefundCase.state.in_(deadlines.MERCHANT_ANSWER_STATES),
+        RefundCase.merchant_deadline_at <= now,
+    )
+
+
+def _info_timeout_due(now: datetime) -> ColumnElement[bool]:
+    return and_(RefundCase.state == State.NEEDS_INFO, RefundCase.deadline_at <= now)
+
+
+def _payout_late_due(now: datetime) -> ColumnElement[bool]:
+    return and_(
+        Payout.state.in_(payout_states.IN_FLIGHT),
+        Payout.expected_arrival_at <= now,
+        Payout.late_flagged_at.is_(None),
+    )
+
+
+def _among(
+    column: ColumnElement[int] | InstrumentedAttribute[int], ids: list[int]
+) -> ColumnElement[bool]:
+    """``column IN ids``; on PostgreSQL one array parameter (a page's ids are one value to
+    send and to parse, not a thousand)."""
+    if db.engine.dialect.name == "postgresql":
+        return column == any_(literal(ids, ARRAY(Integer)))
+    return column.in_(ids)
+
+
+def _cases(case_ids: list[int]) -> Select[Any]:
+    """The columns events and notices about these cases read, a row per case."""
+    return (
+        select(
+            _CASES.c.id.label("case_id"),
+            _CASES.c.order_id,
+            cast(null(), Integer).label("payout_id"),
+            _CASES.c.case_no,
+            _ORDERS.c.merchant_id,
+        )
+        .join(_ORDERS, _ORDERS.c.id == _CASES.c.order_id)
+        .where(_among(_CASES.c.id, case_ids))
+        .order_by(_CASES.c.id)
+    )
+
+
+def _payouts(payout_ids: list[int]) -> Select[Any]:
+    """The same columns for the cases of these payouts, a row per payout."""
+    return (
+        select(
+            _CASES.c.id.label("case_id"),
+            _CASES.c.order_id,
+            _PAYOUTS.c.id.label("payout_id"),
+            _CASES.c.case_no,
+            _ORDERS.c.merchant_id,
+        )
+        .join(_CASES, _CASES.c.id == _PAYOUTS.c.case_id)
+        .join(_ORDERS, _ORDERS.c.id == _CASES.c.order_id)
+        .where(_among(_PAYOUTS.c.id, payout_ids))
+        .order_by(_PAYOUTS.c.id)
+    )
+
+
+def _remind(case_ids: list[int]) -> None:
+    rows = _cases(case_ids)
+    record_each("review_reminder", SYSTEM, rows)
+    notices.add_each(rows, notices.STAFF, "review_reminder", notices.REVIEW_REMINDER)
+
+
+def _escalate(case_ids: list[int]) -> None:
+    rows = _cases(case_ids)
+    record_each("escalated", SYSTEM, rows, reason="review target of working days passed")
+    notices.add_each(rows, notices.STAFF, "escalated", notices.ESCALATED_STAFF)
+    notices.add_each(rows, notices.BUYER, "escalated", notices.ESCALATED_BUYER)
+
+
+def _payout_late(payout_ids: list[int]) -> None:
+    rows = _payouts(payout_ids)
+    record_each("payout_late", SYSTEM, rows)
+    notices.add_each(rows, notices.BUYER, "payout_late", notices.PAYOUT_LATE_BUYER)
+    notices.add_each(rows, notices.STAFF, "payout_late", notices.PAYOUT_LATE_STAFF)
+
+
+def _merchant_silent(case_ids: list[int]) -> None:
+    for case_id in case_ids:
+        case = db.session.get_one(RefundCase, case_id)
+        reason = "no answer from the merchant in its window"
+        record("merchant_silent", SYSTEM, case=case, reason=reason)
+        cases.approve_in_transaction(
+            case, SYSTEM, case.amount_requested_fen, "merchant did not answer in time"
+        )
+        notices.add(case, notices.MERCHANT, "merchant_silent", notices.MERCHANT_SILENT)
+
+
+def _info_timeout(case_ids: list[int]) -> None:
+    for case_id in case_ids:
+        case = db.session.get_one(RefundCase, case_id)
+        transition(case, State.CLOSED, SYSTEM, "the material asked for did not arrive in time")
+        notices.add(case, notices.BUYER, "info_timeout", notices.INFO_TIMEOUT)
+
+
+RULES: dict[str, Rule] = {
+    rule.name: rule
+    for rule in (
+        Rule("review_reminder", RefundCase, _reminder_due, _remind, marker="reminded_at"),
+        Rule("review_escalation", RefundCase, _escalation_due, _escalate, marker="escalated_at"),
+        Rule("merchant_silence", RefundCase, _merchant_silence_due, _merchant_silent),
+        Rule("info_timeout", RefundCase, _info_timeout_due, _info_timeout),
+        Rule("payout_late", Payout, _payout_late_due, _payout_late, marker="late_flagged_at"),
+    )
+}
+#: the rules about a case, run by the job scheduled at the case's deadlines
+CASE_RULES = tuple(name for name, rule in RULES.items() if rule.table is RefundCase)
+#: rules that only set their marker: the sweep fires them set-based, a batch per transaction
+MARKER_RULES = tuple(name for name, rule in RULES.items() if rule.marker)
+#: rules that change a case's state: one case per transaction (the sweep enqueues a job each)
+STATE_RULES = tuple(name for name, rule in RULES.items() if not rule.marker)
+
+
+def apply(rule: Rule, ids: list[int], now: datetime) -> list[int]:
+    """Fire ``rule`` for those of ``ids`` still due at ``now``, in the caller's transaction;
+    the ids it acted on. The same for one row (a job) and for a batch (the sweep)."""
+    if not ids:
+        return []
+    due = and_(_among(rule.table.id, ids), rule.due(now))
+    if rule.marker is not None:
+        # claim: the marker is set only where the rule is still due, by one run only
+        claim = update(rule.table).where(due).values({rule.marker: now}).returning(rule.table.id)
+        acted = db.session.scalars(claim.execution_options(synchronize_session=False)).all()
+    else:
+        acted = db.session.scalars(select(rule.table.id).where(due)).all()
+    acted = sorted(acted)
+    if acted:
+        rule.act(acted)
+    return acted
 
 
 def fire(rule: str, row_id: int) -> bool:
-    """Apply ``rule`` to one case or payout if it is still due; True if it acted."""
-    now = context.now()
-    if db.session.scalar(due_query(rule, now).where(_id_column(rule) == row_id)) is None:
-        db.session.rollback()
-        return False  # moved on, not due yet, or already handled
+    """Apply ``rule`` to one case or payout if it is still due, and commit; True if it acted."""
     try:
-        acted = ACTIONS[rule](row_id, now)
+        acted = apply(RULES[rule], [row_id], context.now())
         db.session.commit()
-        return acted
+        return bool(acted)
     except DomainError as exc:
         db.session.rollback()  # someone acted first (compare-and-set), or a rule refused
         log.info("deadline rule %s on %s did nothing: %s", rule, row_id, exc)
@@ -94,82 +228,3 @@ def fire(rule: str, row_id: int) -> bool:
     except Exception:
         db.session.rollback()
         raise
-
-
-def _id_column(rule: str) -> InstrumentedAttribute[int]:
-    return Payout.id if rule == "payout_late" else RefundCase.id
-
-
-def _claim(column: str, case_id: int, now: datetime) -> RefundCase | None:
-    """Set a once-only marker column; None if another run set it first."""
-    executed = db.session.execute(
-        update(RefundCase)
-        .where(RefundCase.id == case_id, getattr(RefundCase, column).is_(None))
-        .values({column: now})
-        .execution_options(synchronize_session=False)
-    )
-    changed = rows_matched(executed)
-    return db.session.get(RefundCase, case_id) if changed == 1 else None
-
-
-def _remind(case_id: int, now: datetime) -> bool:
-    case = _claim("reminded_at", case_id, now)
-    if case is None:
-        return False
-    record("review_reminder", SYSTEM, case=case)
-    notices.add(case, notices.STAFF, "review_reminder", notices.REVIEW_REMINDER)
-    return True
-
-
-def _escalate(case_id: int, now: datetime) -> bool:
-    case = _claim("escalated_at", case_id, now)
-    if case is None:
-        return False
-    record("escalated", SYSTEM, case=case, reason="review target of working days passed")
-    notices.add(case, notices.STAFF, "escalated", notices.ESCALATED_STAFF)
-    notices.add(case, notices.BUYER, "escalated", notices.ESCALATED_BUYER)
-    return True
-
-
-def _merchant_silent(case_id: int, now: datetime) -> bool:
-    case = db.session.get_one(RefundCase, case_id)
-    record("merchant_silent", SYSTEM, case=case, reason="no answer from the merchant in its window")
-    cases.approve_in_transaction(
-        case, SYSTEM, case.amount_requested_fen, "merchant did not answer in time"
-    )
-    notices.add(case, notices.MERCHANT, "merchant_silent", notices.MERCHANT_SILENT)
-    return True
-
-
-def _info_timeout(case_id: int, now: datetime) -> bool:
-    case = db.session.get_one(RefundCase, case_id)
-    transition(case, State.CLOSED, SYSTEM, "the material asked for did not arrive in time")
-    notices.add(case, notices.BUYER, "info_timeout", notices.INFO_TIMEOUT)
-    return True
-
-
-def _payout_late(payout_id: int, now: datetime) -> bool:
-    executed = db.session.execute(
-        update(Payout)
-        .where(Payout.id == payout_id, Payout.late_flagged_at.is_(None))
-        .values(late_flagged_at=now)
-        .execution_options(synchronize_session=False)
-    )
-    changed = rows_matched(executed)
-    if changed != 1:
-        return False
-    payout = db.session.get_one(Payout, payout_id)
-    case = db.session.get(RefundCase, payout.case_id)
-    record("payout_late", SYSTEM, case=case, payout_id=payout_id)
-    notices.add(case, notices.BUYER, "payout_late", notices.PAYOUT_LATE_BUYER)
-    notices.add(case, notices.STAFF, "payout_late", notices.PAYOUT_LATE_STAFF)
-    return True
-
-
-ACTIONS = {
-    "review_reminder": _remind,
-    "review_escalation": _escalate,
-    "merchant_silence": _merchant_silent,
-    "info_timeout": _info_timeout,
-    "payout_late": _payout_late,
-}

@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 from sqlalchemy import bindparam, select
 from sqlalchemy import event as sa_event
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.util import identity_key
 
 from portal.extensions import db
 from portal.infra.queue import enqueue_with_retry
@@ -83,6 +84,7 @@ def _write_outbox(session: Session) -> None:
     for order_id, endpoint_id in rows:
         endpoints.setdefault(order_id, []).append(endpoint_id)
     deliveries = []
+    loaded = _load_for_payloads(session, [ev for ev in events if ev.order_id in endpoints])
     for ev in events:
         if ev.order_id not in endpoints:
             continue
@@ -99,8 +101,30 @@ def _write_outbox(session: Session) -> None:
             session.add(delivery)
             deliveries.append(delivery)
     session.flush()
+    del loaded
     ids = [d.id for d in deliveries]
     call_after_commit(session, lambda: enqueue(ids))
+
+
+def _payout_id(ev: Event | EventRecord) -> int | None:
+    return ev.payout_id or (ev.data or {}).get("payout_id")
+
+
+def _load_for_payloads(session: Session, events: list[EventRecord]) -> list[Any]:
+    """Load the orders, cases and payouts the events' payloads read that the session does not
+    hold yet: one query per table however many events (a sweep's batch). The session holds
+    objects weakly, so the caller keeps the returned list while it builds the payloads."""
+    wanted: dict[Any, set[int]] = {
+        Order: {e.order_id for e in events if e.order_id is not None},
+        RefundCase: {e.case_id for e in events if e.case_id is not None},
+        Payout: {i for i in map(_payout_id, events) if i is not None},
+    }
+    loaded: list[Any] = []
+    for model, ids in wanted.items():
+        missing = [i for i in ids if identity_key(model, i) not in session.identity_map]
+        if missing:
+            loaded += session.scalars(select(model).where(model.id.in_(missing))).all()
+    return loaded
 
 
 @sa_event.listens_for(Session, "after_rollback")
@@ -119,7 +143,7 @@ def payload(session: Session, ev: Event | EventRecord) -> dict[str, Any]:
     """The JSON body sent for an event."""
     order = session.get(Order, ev.order_id)
     case = session.get(RefundCase, ev.case_id) if ev.case_id else None
-    payout_id = ev.payout_id or (ev.data or {}).get("payout_id")
+    payout_id = _payout_id(ev)
     payout = session.get(Payout, payout_id) if payout_id else None
     data: dict[str, Any] = {
         "order_no": order.order_no if order else None,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, insert, or_, select, update
+from sqlalchemy import ColumnElement, Select, func, insert, literal, null, or_, select, update
 from sqlalchemy import event as sa_event
 from sqlalchemy.orm import Session
 
@@ -47,6 +47,36 @@ def add(case: CaseLike | None, audience: str, kind: str, message: str, **params:
     return _insert([_row(case, audience, kind, message, params)])[0]
 
 
+def add_each(rows: Select[Any], audience: str, kind: str, message: str) -> list[int]:
+    """The same notice about each row of ``rows`` (columns labelled ``case_id``, ``order_id``,
+    ``merchant_id``, ``case_no``) in one INSERT ... SELECT, one row or a sweep's page alike;
+    each delivered after commit. Their ids."""
+    cols = rows.subquery()
+    t = _NOTICES.c
+    values = {
+        "audience": literal(audience, t.audience.type),
+        "order_id": cols.c.order_id if audience == BUYER else null(),
+        "merchant_id": cols.c.merchant_id if audience == MERCHANT else null(),
+        "case_id": cols.c.case_id,
+        "kind": literal(kind, t.kind.type),
+        "message": literal(message, t.message.type),
+        "params": _json_object("case_no", cols.c.case_no),
+        "created_at": literal(context.now(), t.created_at.type),
+        "attempts": literal(0, t.attempts.type),
+        "last_error": literal("", t.last_error.type),
+    }
+    stmt = insert(_NOTICES).from_select(list(values), select(*values.values()))
+    ids = list(db.session.scalars(stmt.returning(t.id)))
+    _deliver_after_commit(ids)
+    return ids
+
+
+def _json_object(key: str, value: ColumnElement[Any]) -> ColumnElement[Any]:
+    """``{key: value}`` built by the database."""
+    name = "json_build_object" if db.engine.dialect.name == "postgresql" else "json_object"
+    return getattr(func, name)(key, value, type_=_NOTICES.c.params.type)
+
+
 def on_transition(case: CaseLike, to: State) -> None:
     """Tell the parties concerned that a case changed state (one statement for all of them)."""
     audiences = AUDIENCES.get(to, ())
@@ -74,15 +104,14 @@ def _row(
 
 def _insert(rows: list[dict[str, Any]]) -> list[int]:
     ids = list(db.session.execute(_INSERT_NOTICES, rows).scalars())
-    for notice_id in ids:
-        _deliver_after_commit(notice_id)
+    _deliver_after_commit(ids)
     return ids
 
 
 _PENDING = "portal.notices.pending"
 
 
-def _deliver_after_commit(notice_id: int) -> None:
+def _deliver_after_commit(notice_ids: list[int]) -> None:
     """Batch this transaction's notices into one delivery job, enqueued after commit.
 
     Nothing is enqueued when no channel outside the portal is configured (no SMTP server,
@@ -99,7 +128,7 @@ def _deliver_after_commit(notice_id: int) -> None:
                 _enqueue_delivery(ids)
 
         call_after_commit(session, enqueue)
-    pending.append(notice_id)
+    pending.extend(notice_ids)
 
 
 @sa_event.listens_for(Session, "after_rollback")
@@ -168,6 +197,8 @@ def mark_read(ids: list[int]) -> None:
 
 
 REVIEW_REMINDER = N_("Review due in 1 working day: %(case_no)s")
+# Summaries ("N cases ...") that earlier sweeps wrote in place of one notice per case: no longer
+# written, kept in the catalogue so that the notices already stored still read in Chinese.
 REVIEW_REMINDER_MANY = N_("%(n)s cases reach their review deadline within 1 working day.")
 ESCALATED_MANY = N_("%(n)s cases passed their review deadline and were escalated to a supervisor.")
 PAYOUT_LATE_MANY = N_("%(n)s refunds have not arrived by their expected date.")

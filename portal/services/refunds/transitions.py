@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import insert, update
+from sqlalchemy import Select, insert, literal, select, update
 from sqlalchemy.orm import util as orm_util
 
 from portal.domain import (
@@ -100,6 +100,48 @@ def record(
     if webhooks.is_webhook_event(kind):
         webhooks.note_event(db.session(), event)
     return event
+
+
+#: the columns ``record_each`` writes, in the order of its SELECT; those an EventRecord holds
+_RECORD_EACH_COLUMNS = [c.name for c in EVENTS.c if c.name != "id"]
+_RECORD_FIELDS = [c for c in EVENTS.c if c.name not in ("actor_id", "actor_label")]
+
+
+def record_each(
+    kind: str,
+    actor: Actor,
+    rows: Select[Any],
+    *,
+    reason: str = "",
+    data: dict[str, Any] | None = None,
+) -> int:
+    """Append the same event for each row of ``rows`` (columns labelled ``case_id``,
+    ``order_id``, ``payout_id``) in one INSERT ... SELECT, in the caller's transaction: one row
+    or a sweep's page alike. Returns how many; events a shop hears about go to the webhook
+    outbox, as ``record``'s do."""
+    cols = rows.subquery()
+    values = {
+        "case_id": cols.c.case_id,
+        "order_id": cols.c.order_id,
+        "payout_id": cols.c.payout_id,
+        "kind": literal(kind, EVENTS.c.kind.type),
+        "actor_role": literal(str(actor.role), EVENTS.c.actor_role.type),
+        "actor_id": literal(actor.user_id, EVENTS.c.actor_id.type),
+        "actor_label": literal(actor.label, EVENTS.c.actor_label.type),
+        "from_state": literal("", EVENTS.c.from_state.type),
+        "to_state": literal("", EVENTS.c.to_state.type),
+        "reason": literal(reason, EVENTS.c.reason.type),
+        "data": literal(data or {}, EVENTS.c.data.type),
+        "created_at": literal(context.now(), EVENTS.c.created_at.type),
+    }
+    select_each = select(*(values[name] for name in _RECORD_EACH_COLUMNS))
+    stmt = insert(EVENTS).from_select(_RECORD_EACH_COLUMNS, select_each)
+    if not webhooks.is_webhook_event(kind):
+        return rows_matched(db.session.execute(stmt))
+    written = db.session.execute(stmt.returning(*_RECORD_FIELDS)).all()
+    for row in written:
+        webhooks.note_event(db.session(), EventRecord(**row._asdict()))
+    return len(written)
 
 
 def transition(

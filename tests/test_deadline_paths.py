@@ -1,0 +1,345 @@
+"""Each deadline rule fires the same way by both paths: the same situation built twice, fired
+once by the per-case job path and once by the sweep's set-based path, writes the same events
+(kind, params, actor), notices and webhook deliveries (``payout.late`` included); each path run
+twice acts once; and the sweep's statements per page do not grow with the number of rows."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import Integer, cast, func, null, select
+from sqlalchemy import event as sa_event
+
+from jobs.runtime import set_app
+from jobs.sweeps import sweep_deadlines
+from portal.domain.policy import Kind, Reason
+from portal.domain.states import Role
+from portal.extensions import db
+from portal.models import Event, Notice, Order, Payout, RefundCase, WebhookDelivery
+from portal.services.actors import SYSTEM, Actor
+from portal.services.deadlines import deadline_bulk, deadline_rules
+from portal.services.integration import webhooks
+from portal.services.messaging import notices as inbox
+from portal.services.refunds import cases, transitions
+from tests import factories as f
+from tests.test_settlement import work
+from tests.test_webhooks import Receiver
+
+THU_FEB_12 = datetime(2026, 2, 12, 2, 0, tzinfo=UTC)
+SAT_FEB_14 = datetime(2026, 2, 14, 2, 0, tzinfo=UTC)  # a make-up working day (调休)
+TUE_FEB_24 = datetime(2026, 2, 24, 2, 0, tzinfo=UTC)
+WED_FEB_25 = datetime(2026, 2, 25, 2, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def receiver():
+    r = Receiver()
+    yield r
+    r.server.shutdown()
+
+
+@pytest.fixture
+def reviewer(app):
+    u = f.staff("paths-rev")
+    return Actor(Role.REVIEWER, u.id, "R")
+
+
+@dataclass
+class Situation:
+    """One case (and its payout, if any) that a rule is about to fire for."""
+
+    case_id: int
+    row_id: int  # what the rule is about: the case, or the payout
+
+
+def open_case(clock, receiver) -> RefundCase:
+    """A submitted case whose merchant has a webhook endpoint."""
+    order = f.order(clock())
+    webhooks.add_endpoint(order.merchant_id, receiver.url)
+    return cases.apply_for_refund(
+        order, cases.ApplyInput(Kind.REFUND_ONLY, Reason.UNUSABLE, 10000, "x")
+    )
+
+
+def reminder(app, clock, receiver, reviewer, gateway) -> tuple[Situation, datetime]:
+    app.config["MERCHANT_ANSWER_WORKING_DAYS"] = 30
+    clock.set(THU_FEB_12)
+    case = open_case(clock, receiver)
+    return Situation(case.id, case.id), SAT_FEB_14
+
+
+def escalation(app, clock, receiver, reviewer, gateway) -> tuple[Situation, datetime]:
+    app.config["MERCHANT_ANSWER_WORKING_DAYS"] = 30
+    app.config["REVIEW_REMINDER_WORKING_DAYS"] = 0  # no reminder: the escalation alone is due
+    clock.set(THU_FEB_12)
+    case = open_case(clock, receiver)
+    return Situation(case.id, case.id), TUE_FEB_24
+
+
+def merchant_silence(app, clock, receiver, reviewer, gateway) -> tuple[Situation, datetime]:
+    app.config["REVIEW_REMINDER_WORKING_DAYS"] = 0
+    clock.set(THU_FEB_12)
+    case = open_case(clock, receiver)
+    return Situation(case.id, case.id), SAT_FEB_14
+
+
+def info_timeout(app, clock, receiver, reviewer, gateway) -> tuple[Situation, datetime]:
+    app.config["MERCHANT_ANSWER_WORKING_DAYS"] = 30
+    clock.set(THU_FEB_12)
+    case = open_case(clock, receiver)
+    clock.set(THU_FEB_12 + timedelta(days=1))
+    cases.request_info(case, reviewer, "chat record please")
+    return Situation(case.id, case.id), WED_FEB_25
+
+
+def payout_late(app, clock, receiver, reviewer, gateway) -> tuple[Situation, datetime]:
+    clock.set(THU_FEB_12)
+    case = open_case(clock, receiver)
+    gateway.script.append("pending")
+    cases.approve(case, reviewer)
+    work(app)  # settled as far as "pending"
+    payout = db.session.scalars(select(Payout).where(Payout.case_id == case.id)).one()
+    assert payout.state == "pending"
+    return Situation(case.id, payout.id), payout.expected_arrival_at + timedelta(minutes=1)
+
+
+SITUATIONS: dict[str, Callable[..., tuple[Situation, datetime]]] = {
+    "review_reminder": reminder,
+    "review_escalation": escalation,
+    "merchant_silence": merchant_silence,
+    "info_timeout": info_timeout,
+    "payout_late": payout_late,
+}
+
+
+def test_every_rule_has_a_situation():
+    assert set(SITUATIONS) == set(deadline_rules.RULES)
+
+
+def _ids(model) -> int:
+    return db.session.scalar(select(func.coalesce(func.max(model.id), 0)))
+
+
+def marks() -> tuple[int, int, int]:
+    return _ids(Event), _ids(Notice), _ids(WebhookDelivery)
+
+
+def _scrub(value: Any, subs: dict[Any, str], key: str = "") -> Any:
+    """``value`` with this side's ids, numbers and keys replaced by their role's name."""
+    if isinstance(value, dict):
+        return {k: _scrub(v, subs, k) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_scrub(v, subs, key) for v in value]
+    if isinstance(value, str) and key == "id" and value.startswith("evt_"):
+        return "<event>"
+    if isinstance(value, str):
+        for old, new in subs.items():
+            if isinstance(old, str):
+                value = value.replace(old, new)
+        return value
+    if isinstance(value, int) and not isinstance(value, bool) and key.endswith("id"):
+        return subs.get(("id", value), value)
+    return value
+
+
+def written_since(mark: tuple[int, int, int], s: Situation) -> dict[str, list]:
+    """The events, notices and webhook deliveries written for ``s``'s case after ``mark``,
+    with what differs between two equal situations (ids, numbers, keys) named by role."""
+    db.session.expire_all()
+    case = db.session.get(RefundCase, s.case_id)
+    order = db.session.get(Order, case.order_id)
+    subs: dict[Any, str] = {case.case_no: "<case_no>", order.order_no: "<order_no>"}
+    subs |= {("id", case.id): "<case>", ("id", order.id): "<order>"}
+    subs |= {("id", order.merchant_id): "<merchant>"}
+    for p in db.session.scalars(select(Payout).where(Payout.case_id == s.case_id)):
+        subs |= {p.idempotency_key: "<key>", ("id", p.id): "<payout>"}
+    event_ids = list(db.session.scalars(select(Event.id).where(Event.case_id == case.id)))
+    events = db.session.scalars(
+        select(Event).where(Event.id > mark[0], Event.case_id == s.case_id).order_by(Event.id)
+    )
+    notices = db.session.scalars(
+        select(Notice)
+        .where(Notice.id > mark[1], Notice.case_id == s.case_id)
+        .order_by(Notice.audience, Notice.kind)
+    )
+    deliveries = db.session.scalars(
+        select(WebhookDelivery)
+        .where(WebhookDelivery.id > mark[2], WebhookDelivery.event_id.in_(event_ids))
+        .order_by(WebhookDelivery.id)
+    )
+    return _scrub(
+        {
+            "events": [
+                {
+                    "kind": e.kind,
+                    "actor": (e.actor_role, e.actor_id, e.actor_label),
+                    "states": (e.from_state, e.to_state),
+                    "reason": e.reason,
+                    "data": e.data,
+                    "payout_id": e.payout_id,
+                    "order_id": e.order_id,
+                    "at": e.created_at.isoformat(),
+                }
+                for e in events
+            ],
+            "notices": [
+                {
+                    "to": n.audience,
+                    "order_id": n.order_id,
+                    "merchant_id": n.merchant_id,
+                    "kind": n.kind,
+                    "message": n.message,
+                    "params": n.params,
+                    "at": n.created_at.isoformat(),
+                }
+                for n in notices
+            ],
+            "webhooks": [
+                {
+                    "type": d.event_type,
+                    "payload": d.payload,
+                    "delivered": d.delivered_at is not None,
+                }
+                for d in deliveries
+            ],
+        },
+        subs,
+    )
+
+
+@pytest.mark.parametrize("rule", list(SITUATIONS))
+def test_both_paths_write_the_same_rows(app, clock, receiver, reviewer, gateway, rule):
+    build = SITUATIONS[rule]
+    one, at = build(app, clock, receiver, reviewer, gateway)
+    other, at_again = build(app, clock, receiver, reviewer, gateway)
+    assert at == at_again
+    clock.set(at)
+    set_app(app)
+
+    by_job = marks()
+    assert deadline_rules.fire(rule, one.row_id)  # what the job scheduled at the deadline runs
+    assert not deadline_rules.fire(rule, one.row_id)  # the same job twice acts once
+    by_sweep = marks()
+    assert sweep_deadlines() == 1  # only the other situation is still due
+    # run again: a marker rule's row is claimed already; a state rule's job, not run yet, is
+    # enqueued a second time, and that copy does nothing (the rows below would show it)
+    assert sweep_deadlines() == (1 if rule in deadline_rules.STATE_RULES else 0)
+    work(app)  # jobs the firing enqueued: state rules' own (from the sweep), settlement, webhooks
+    assert not deadline_rules.fire(rule, one.row_id) and not deadline_rules.fire(rule, other.row_id)
+    assert sweep_deadlines() == 0
+
+    per_case = written_since(by_job, one)
+    set_based = written_since(by_sweep, other)
+    assert per_case["events"], "the rule wrote nothing"
+    assert per_case == set_based
+    if rule == "payout_late":
+        assert [w["type"] for w in set_based["webhooks"]] == ["payout.late"]
+        sent = [e["type"] for e in receiver.events()]
+        assert sent.count("payout.late") == 2  # one per situation, whichever path fired it
+
+
+def test_a_page_acts_only_on_rows_still_due(app, clock, receiver):
+    app.config["MERCHANT_ANSWER_WORKING_DAYS"] = 30
+    clock.set(THU_FEB_12)
+    ids = [open_case(clock, receiver).id for _ in range(3)]
+    clock.set(SAT_FEB_14)
+    assert deadline_rules.fire("review_reminder", ids[1])
+    rule = deadline_rules.RULES["review_reminder"]
+    assert deadline_rules.apply(rule, ids, clock()) == [ids[0], ids[2]]
+    db.session.commit()
+    assert deadline_rules.apply(rule, ids, clock()) == []
+    reminders = select(func.count()).where(Event.kind == "review_reminder")
+    assert db.session.scalar(reminders) == 3
+
+
+class Statements:
+    """Counts the SQL statements the engine runs while active (one-row INSERTs apart)."""
+
+    def __init__(self) -> None:
+        self.count = self.inserts = 0
+
+    def __enter__(self) -> Statements:
+        sa_event.listen(db.engine, "before_cursor_execute", self._seen)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        sa_event.remove(db.engine, "before_cursor_execute", self._seen)
+
+    def _seen(self, conn, cursor, statement: str, *args: object) -> None:
+        if statement.startswith("INSERT"):
+            self.inserts += 1
+        else:
+            self.count += 1
+
+
+def test_sweep_statements_per_page_do_not_grow_with_rows(app, clock, receiver, reviewer, gateway):
+    """Reminders, escalations and late payouts (with webhook endpoints, so the outbox builds
+    deliveries): a sweep over 2 of each and one over 6 run as many statements."""
+    app.config["MERCHANT_ANSWER_WORKING_DAYS"] = 30
+    counted = []
+    start = clock()  # a Tuesday away from holidays
+    for n in (2, 6):
+        clock.set(start)
+        for _ in range(n):
+            open_case(clock, receiver)
+        for _ in range(n):
+            cases.approve(open_case(clock, receiver), reviewer)
+        gateway.script += ["pending"] * n
+        work(app)
+        clock.set(start + timedelta(days=4, hours=1))  # past the review and arrival deadlines
+        set_app(app)
+        with Statements() as seen:
+            assert deadline_bulk.run(clock()) == {
+                "review_reminder": n,
+                "review_escalation": n,
+                "payout_late": n,
+            }
+        counted.append(seen)
+        start = clock() + timedelta(days=30)
+    assert counted[0].count == counted[1].count  # reads and claims
+    if db.engine.dialect.name != "sqlite":
+        # the outbox adds webhook deliveries through the ORM, which needs their ids back; SQLite
+        # cannot promise the order of RETURNING rows, so there SQLAlchemy inserts them a row
+        # per statement (in process: no round trip)
+        assert counted[0].inserts == counted[1].inserts
+    deliveries = select(func.count()).where(WebhookDelivery.event_type == "payout.late")
+    assert db.session.scalar(deliveries) == 2 + 6
+
+
+def test_set_based_writers_write_what_the_one_row_writers_write(app, clock, receiver):
+    """``record_each``/``notices.add_each`` (a page) and ``record``/``notices.add`` (one row):
+    the same columns, and the same webhook events noted for the outbox."""
+    case = open_case(clock, receiver)
+    rows = (
+        select(
+            RefundCase.id.label("case_id"),
+            RefundCase.order_id,
+            cast(null(), Integer).label("payout_id"),
+            RefundCase.case_no,
+            Order.merchant_id,
+        )
+        .join(Order, Order.id == RefundCase.order_id)
+        .where(RefundCase.id == case.id)
+    )
+    by_row = transitions.record("payout_late", SYSTEM, case=case, reason="r", data={"a": 1})
+    assert transitions.record_each("payout_late", SYSTEM, rows, reason="r", data={"a": 1}) == 1
+    noted = db.session.info["portal.webhook_events"]
+    assert noted[-2].id == by_row.id
+    first, second = (asdict(e) | {"id": None} for e in noted[-2:])
+    assert first == second
+    for audience in (inbox.BUYER, inbox.MERCHANT, inbox.STAFF):
+        one = inbox.add(case, audience, "k", inbox.PAYOUT_LATE_BUYER)
+        (each,) = inbox.add_each(rows, audience, "k", inbox.PAYOUT_LATE_BUYER)
+        db.session.flush()
+        a, b = (db.session.get(Notice, i) for i in (one, each))
+        columns = [c.name for c in Notice.__table__.c if c.name != "id"]
+        assert [getattr(a, c) for c in columns] == [getattr(b, c) for c in columns]
+    db.session.commit()
+    rows_written = select(Event).where(Event.case_id == case.id, Event.kind == "payout_late")
+    written = db.session.scalars(rows_written).all()
+    columns = [c.name for c in Event.__table__.c if c.name != "id"]
+    assert [getattr(written[0], c) for c in columns] == [getattr(written[1], c) for c in columns]
