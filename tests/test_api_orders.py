@@ -163,3 +163,13 @@ def test_openapi_document_is_served_and_names_every_resource(app, client):
     }
     order_in = doc["components"]["schemas"]["OrderIn"]
     assert {"order_no", "product", "payment", "amount_fen", "paid_at"} <= set(order_in["required"])
+
+
+def test_a_listing_refuses_query_parameters_its_document_does_not_name(app, client):
+    """An unknown query parameter (even an empty name) is an error, not silently ignored."""
+    s, _ = shop(client)
+    s.post("/orders", order_body("DJK6002"))
+    assert s.get("/payouts?order_no=DJK6002").status_code == 200
+    assert s.get("/cases?order_no=DJK6002&=null").status_code == 422
+    r = s.get("/payouts?order_no=DJK6002&page=2")
+    assert r.status_code == 422 and r.get_json()["errors"][0]["field"] == "page"

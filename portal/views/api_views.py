@@ -82,6 +82,15 @@ def _actor() -> Actor:
 
 
 def _query_order_no() -> str:
+    extra = sorted(set(request.args) - {"order_no"})
+    if extra:  # the document forbids other query parameters: say so rather than ignore them
+        raise ValidationError.from_exception_data(
+            "query",
+            [
+                {"type": "extra_forbidden", "loc": (name,), "input": request.args[name]}
+                for name in extra
+            ],
+        )
     value = request.args.get("order_no")
     if value is None or not _ORDER_NO.match(value):
         raise ValidationError.from_exception_data(
