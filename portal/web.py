@@ -9,6 +9,7 @@ from flask import Flask, Response, render_template, request
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext
 from flask_wtf.csrf import CSRFError
+from markupsafe import Markup
 from werkzeug.exceptions import HTTPException
 
 from portal.domain import deadlines as case_deadlines
@@ -20,6 +21,8 @@ from portal.domain.offer_states import OfferState
 from portal.domain.payout_states import PayoutState
 from portal.domain.states import State
 from portal.domain.ticket_states import TicketState
+from portal.plugins.channels import ChannelError
+from portal.plugins.startup import channels
 from portal.services.errors import DomainError
 from portal.views import labels
 from portal.views.upload_limits import handle_too_large
@@ -43,12 +46,34 @@ def local_time(value: datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
     return value.astimezone(LOCAL_TZ).strftime(fmt) if value else ""
 
 
+def own_words(value: object) -> Markup:
+    """Text a shop, a buyer or a staff member wrote (a product title, a name, a note), marked
+    as not to be translated: it is shown as written, in whatever language it was written."""
+    return Markup('<bdi translate="no">{}</bdi>').format(value)
+
+
+def own_values(params: dict[str, object]) -> dict[str, object]:
+    """A message's parameters with the text ones marked as written by someone (see own_words)."""
+    return {k: own_words(v) if isinstance(v, str) else v for k, v in params.items()}
+
+
+def channel_name(channel_id: str) -> str | Markup:
+    """A payout channel's name in the reader's language (its id as code when not loaded)."""
+    try:
+        return str(channels().get(channel_id).label)
+    except ChannelError:
+        return Markup("<code>{}</code>").format(channel_id)
+
+
 def install_web_helpers(app: Flask) -> None:
     """Register filters, error handlers and response headers."""
     app.jinja_env.filters["yuan"] = format_yuan
     app.jinja_env.filters["local"] = local_time
+    app.jinja_env.filters["own"] = own_words
+    app.jinja_env.filters["own_values"] = own_values
     app.jinja_env.globals["domain_message"] = domain_message
     app.jinja_env.globals["labels"] = labels
+    app.jinja_env.globals["channel_name"] = channel_name
     # templates compare states to these, never to spelled values
     app.jinja_env.globals.update(
         State=State,
@@ -90,7 +115,7 @@ def install_web_helpers(app: Flask) -> None:
     def _http_error(exc: HTTPException) -> ResponseReturnValue:
         if request.path.startswith("/api/"):
             return _api_problem(exc.code or 500, exc.name)
-        return error_page(exc.code or 500, gettext(exc.name))
+        return error_page(exc.code or 500, gettext(labels.http_error_label(exc.code or 500)))
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception) -> ResponseReturnValue:

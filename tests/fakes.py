@@ -19,6 +19,7 @@ from portal.plugins.channels import (
     RefundResult,
     ResultStatus,
 )
+from portal.plugins.words import Words
 
 SECRET = b"fake-gateway-secret"
 
@@ -63,7 +64,7 @@ class FakeChannel(PayoutChannel):
     """Channel 'fakepay' over a FakeGateway; notifications signed with an HMAC header."""
 
     id = "fakepay"
-    label = "Fake Pay"
+    label = Words(zh="测试支付", en="Fake Pay")
 
     def __init__(self, gateway: FakeGateway) -> None:
         self.gateway = gateway

@@ -54,3 +54,13 @@ def test_placeholders_survive_translation():
     for m in read_po(PO.open("rb")):
         if m.id and m.string:
             assert sorted(ph.findall(m.id)) == sorted(ph.findall(m.string)), m.id
+
+
+def test_every_ledger_kind_and_error_status_has_words():
+    from portal.domain.ledger_kinds import LedgerKind
+    from portal.views import labels
+
+    assert set(labels.LEDGER_LABELS) == set(LedgerKind)
+    catalog = {m.id for m in read_po(PO.open("rb")) if m.id and m.string}
+    for msgid in [*labels.LEDGER_LABELS.values(), *labels.HTTP_ERROR_LABELS.values()]:
+        assert msgid in catalog, msgid

@@ -22,6 +22,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
+from portal.plugins.words import Words
+
 
 class ResultStatus(enum.StrEnum):
     """What a gateway said about one refund."""
@@ -195,8 +197,8 @@ class PayoutChannel(abc.ABC):
 
     #: unique channel id, matching ``PaymentRef.channel`` (e.g. "alipay")
     id: str
-    #: human-readable label shown to buyers and operators (e.g. "支付宝 Alipay")
-    label: str
+    #: the name shown to buyers and operators, in each language: ``Words(zh="支付宝", en="Alipay")``
+    label: Words | str
 
     def supports_partial_refund(self, payment: PaymentRef) -> bool:
         """Whether this channel can refund less than the captured amount."""

@@ -44,6 +44,7 @@ from portal.plugins.channels import (
     StatementImporter,
 )
 from portal.plugins.manager import REQUIRED_CHANNEL_METHODS
+from portal.plugins.words import Words
 
 S = ResultStatus
 T = TypeVar("T")
@@ -132,7 +133,9 @@ class ChannelConformance:
         """An id, a label and every required method; arrival is a valid window."""
         channel = conformance_target.channel
         assert isinstance(channel.id, str) and channel.id, "the channel needs a non-empty id"
-        assert isinstance(channel.label, str) and channel.label, "the channel needs a label"
+        assert isinstance(channel.label, Words), (
+            "the channel's label must be Words(zh=..., en=...): buyers read it in their language"
+        )
         for name in REQUIRED_CHANNEL_METHODS:
             assert callable(getattr(channel, name, None)), f"the channel lacks {name}()"
         payment = conformance_target.new_payment(100)

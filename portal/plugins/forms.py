@@ -34,7 +34,7 @@ def settings_check_form(states: Sequence[SettingState]) -> SettingsCheckForm:
                 Form,
                 state.setting.name,
                 StringField(
-                    state.setting.label,
+                    str(state.setting.label),  # built per request, in its language
                     default=state.shown,
                     validators=[Optional(), Length(max=2000)],
                 ),

@@ -16,7 +16,14 @@ from typing import Any, TypeVar, overload
 
 import pluggy
 
+from portal.plugins.words import Words
+
 T = TypeVar("T")
+#: what a validator's problem or a label may be: Words (both languages), or plain text
+Text = str | Words
+#: problems the portal itself reports, as codes the settings page translates
+REQUIRED = "required"
+INVALID = "invalid value"
 Validator = Callable[[str], None]
 
 
@@ -24,33 +31,36 @@ Validator = Callable[[str], None]
 class Setting:
     """One configuration key a plugin reads.
 
-    ``validator(text)`` raises ``ValueError`` with a message an operator understands
-    when ``text`` is not an acceptable value.
+    ``label`` and ``help`` are :class:`Words` (Chinese and English). ``validator(text)``
+    raises ``ValueError(Words(...))`` with a message an operator understands when ``text`` is
+    not an acceptable value.
     """
 
     name: str
-    label: str
+    label: Text
     secret: bool = False
     required: bool = False
     validator: Validator | None = None
-    help: str = ""
+    help: Text = ""
     default: str = ""
 
     def __post_init__(self) -> None:
         if not self.name or not self.name.replace("_", "").isalnum() or not self.name.isupper():
             raise ValueError(f"setting name {self.name!r} must be UPPER_CASE letters and digits")
 
-    def check(self, value: Any) -> str:
-        """The problem with ``value`` ('' when there is none)."""
+    def check(self, value: Any) -> Text:
+        """The problem with ``value`` ('' when there is none): the validator's message, or
+        :data:`REQUIRED` / :data:`INVALID`."""
         text = "" if value is None else str(value).strip()
         if not text:
-            return "required" if self.required else ""
+            return REQUIRED if self.required else ""
         if self.validator is None:
             return ""
         try:
             self.validator(text)
         except ValueError as exc:
-            return str(exc) or "invalid value"
+            message = exc.args[0] if exc.args else ""
+            return message if isinstance(message, Words) else (str(message) or INVALID)
         return ""
 
 
@@ -62,7 +72,7 @@ class SettingState:
     setting: Setting
     shown: str  # the value, or "set" / "missing" for a secret
     is_set: bool
-    problem: str
+    problem: Text
 
 
 class UndeclaredSetting(KeyError):
@@ -175,6 +185,11 @@ def declared_settings(
     return found
 
 
+def _shows(problem: Text, secret: str) -> bool:
+    texts = (problem.zh, problem.en) if isinstance(problem, Words) else (problem,)
+    return any(secret in t for t in texts)
+
+
 def setting_states(
     pm: pluggy.PluginManager, config: Mapping[str, Any], skip: Collection[str] = ()
 ) -> list[SettingState]:
@@ -188,7 +203,7 @@ def setting_states(
         else:
             shown = str(value) if is_set else (setting.default or "")
         problem = setting.check(value)
-        if setting.secret and is_set and str(value).strip() in problem:
-            problem = "invalid value"  # a validator's message must never show a secret back
+        if setting.secret and is_set and _shows(problem, str(value).strip()):
+            problem = INVALID  # a validator's message must never show a secret back
         states.append(SettingState(plugin, setting, shown, is_set, problem))
     return states

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from portal.domain.ledger_kinds import LedgerKind
 from portal.domain.offer_states import OfferState
 from portal.domain.payout_states import PayoutState
 from portal.domain.policy import N_
@@ -65,6 +66,16 @@ ROLE_LABELS = {
     "system": N_("System"),
 }
 
+LEDGER_LABELS = {
+    LedgerKind.PAYMENT: N_("Order paid (held)"),
+    LedgerKind.SETTLEMENT: N_("Settled to you"),
+    LedgerKind.FREEZE: N_("Frozen for a dispute"),
+    LedgerKind.RELEASE: N_("Unfrozen"),
+    LedgerKind.REFUND: N_("Refund to the buyer"),
+    LedgerKind.PAYOUT: N_("Refund paid out"),
+    LedgerKind.PAYOUT_RETURNED: N_("Refund payout returned"),
+}
+
 KIND_LABELS = {
     "refund_only": N_("Refund only"),
     "return_and_refund": N_("Return and refund"),
@@ -75,3 +86,23 @@ OFFER_LABELS = {
     OfferState.ACCEPTED: N_("accepted"),
     OfferState.COUNTERED: N_("countered"),
 }
+
+
+#: what an HTTP error page says, by status (others fall back to the generic 400/500 text)
+HTTP_ERROR_LABELS = {
+    400: N_("The request could not be understood. Go back and try again."),
+    403: N_("You do not have access to this page."),
+    404: N_("There is no such page. Check the address, or start again from the home page."),
+    405: N_("This page cannot be used that way."),
+    413: N_("What you sent is too large."),
+    415: N_("This kind of file or data is not accepted here."),
+    429: N_("Too many attempts. Wait a moment and try again."),
+    500: N_("Something went wrong on our side. Nothing was saved."),
+    503: N_("The service is briefly unavailable. Try again in a moment."),
+}
+
+
+def http_error_label(status: int) -> str:
+    """The msgid of an HTTP error page's message."""
+    fallback = 500 if status >= 500 else 400
+    return HTTP_ERROR_LABELS.get(status, HTTP_ERROR_LABELS[fallback])

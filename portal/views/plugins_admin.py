@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app, flash, redirect, render_template, url_for
 from flask.typing import ResponseReturnValue
-from flask_babel import gettext
+from flask_babel import gettext, lazy_gettext
 
 from portal.plugins.forms import ChannelSwitchForm, settings_check_form
 from portal.plugins.loading import BROKEN
-from portal.plugins.settings import SettingState, setting_states
+from portal.plugins.settings import INVALID, REQUIRED, SettingState, Text, setting_states
 from portal.plugins.startup import channels, loaded_plugins
 from portal.services.errors import DomainError
 from portal.services.money import channel_switches
@@ -63,6 +63,14 @@ def switch(channel_id: str, action: str) -> ResponseReturnValue:
     return redirect(url_for("plugins_admin.index"), code=303)
 
 
+_PROBLEMS = {REQUIRED: lazy_gettext("required"), INVALID: lazy_gettext("invalid value")}
+
+
+def problem_text(problem: Text) -> str:
+    """A setting's problem in the reader's language (the portal's own codes are translated)."""
+    return str(_PROBLEMS.get(problem, problem)) if isinstance(problem, str) else str(problem)
+
+
 def _states() -> list[SettingState]:
     broken = {p.name for p in loaded_plugins() if p.status == BROKEN}
     pm = current_app.extensions["portal.plugins.manager"]
@@ -77,6 +85,7 @@ def settings() -> ResponseReturnValue:
     return render_template(
         "review/plugin_settings.html",
         states=states,
+        problem_text=problem_text,
         form=settings_check_form(states),
         checked=None,
     )
@@ -95,11 +104,15 @@ def check_settings() -> ResponseReturnValue:
             if not state.setting.secret:
                 problem = state.setting.check(form[state.setting.name].data)
                 if problem:
-                    form[state.setting.name].errors.append(problem)
+                    form[state.setting.name].errors.append(problem_text(problem))
                 checked[state.setting.name] = form[state.setting.name].data or ""
         if any(form[s.setting.name].errors for s in states if not s.setting.secret):
             checked = None
     status = 200 if checked is not None else 422
     return render_template(
-        "review/plugin_settings.html", states=states, form=form, checked=checked
+        "review/plugin_settings.html",
+        states=states,
+        form=form,
+        checked=checked,
+        problem_text=problem_text,
     ), status

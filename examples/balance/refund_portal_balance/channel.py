@@ -12,6 +12,7 @@ from portal.plugins.channels import (
     RefundResult,
     ResultStatus,
 )
+from portal.plugins.words import Words
 from refund_portal_balance.wallet import Credit, Wallet, WalletRefused
 
 
@@ -19,7 +20,7 @@ class BalanceChannel(PayoutChannel):
     """Refunds to the wallet the purchase was paid from (instant, never partial-refused)."""
 
     id = "balance"
-    label = "Store credit 余额"
+    label = Words(zh="店铺余额", en="Store credit")
 
     def __init__(self, wallet: Wallet) -> None:
         self.wallet = wallet

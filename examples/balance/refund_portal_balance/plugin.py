@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from portal import hookimpl
 from portal.plugins.settings import PluginSettings, Setting
+from portal.plugins.words import Words
 from refund_portal_balance.channel import BalanceChannel
 from refund_portal_balance.wallet import Wallet
 
@@ -14,7 +15,7 @@ def _seconds(text: str) -> None:
     except ValueError:
         ok = False
     if not ok:
-        raise ValueError("a number of seconds above 0")
+        raise ValueError(Words(zh="须为大于 0 的秒数", en="a number of seconds above 0"))
 
 
 @hookimpl
@@ -23,13 +24,16 @@ def register_settings() -> list[Setting]:
     return [
         Setting(
             "BALANCE_LEDGER_PATH",
-            "Wallet ledger file (SQLite)",
+            Words(zh="余额账本文件（SQLite）", en="Wallet ledger file (SQLite)"),
             required=True,
-            help="shared by the web and worker processes; back it up with the database",
+            help=Words(
+                zh="网页进程和后台任务进程共用；与数据库一起备份",
+                en="shared by the web and worker processes; back it up with the database",
+            ),
         ),
         Setting(
             "BALANCE_BUSY_TIMEOUT",
-            "Wait for the ledger lock (seconds)",
+            Words(zh="等待账本锁（秒）", en="Wait for the ledger lock (seconds)"),
             validator=_seconds,
             default="5",
         ),

@@ -9,6 +9,7 @@ from refund_portal_balance.channel import BalanceChannel
 
 from portal.plugins.manager import ChannelRegistry, make_plugin_manager
 from portal.plugins.settings import Setting
+from portal.plugins.words import Words
 
 
 def test_entry_point_loads_the_plugin():
@@ -29,7 +30,9 @@ def test_settings_are_declared_and_checked():
     declared = {s.name: s for s in balance_plugin.register_settings()}
     assert all(isinstance(s, Setting) for s in declared.values())
     assert declared["BALANCE_LEDGER_PATH"].check("") == "required"
-    assert declared["BALANCE_BUSY_TIMEOUT"].check("soon") == "a number of seconds above 0"
+    assert declared["BALANCE_BUSY_TIMEOUT"].check("soon") == Words(
+        zh="须为大于 0 的秒数", en="a number of seconds above 0"
+    )
     assert declared["BALANCE_BUSY_TIMEOUT"].check("2.5") == ""
 
 

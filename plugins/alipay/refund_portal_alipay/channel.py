@@ -28,6 +28,7 @@ from portal.plugins.channels import (
     ReplayGuard,
     ResultStatus,
 )
+from portal.plugins.words import Words
 from refund_portal_alipay import signing
 from refund_portal_alipay.amounts import fen_to_yuan, yuan_to_fen
 
@@ -46,7 +47,7 @@ class AlipayChannel(PayoutChannel):
     """Refunds to the Alipay account (or card) the buyer paid with."""
 
     id = "alipay"
-    label = "支付宝 Alipay"
+    label = Words(zh="支付宝", en="Alipay")
 
     def __init__(
         self,

@@ -9,6 +9,7 @@ from urllib.parse import urlsplit
 from portal import hookimpl
 from portal.plugins.channels import ChannelError, ChannelServices
 from portal.plugins.settings import PluginSettings, Setting
+from portal.plugins.words import Words
 from refund_portal_alipay import signing
 from refund_portal_alipay.channel import DEFAULT_NOTIFY_MAX_AGE, AlipayChannel
 from refund_portal_alipay.devkeys import ensure_dev_keys
@@ -85,20 +86,32 @@ def _private_key(text: str) -> None:
     try:
         signing.load_private(text)
     except (ValueError, TypeError):
-        raise ValueError("not an RSA private key in PEM form") from None
+        raise ValueError(
+            Words(zh="不是 PEM 格式的 RSA 私钥", en="not an RSA private key in PEM form")
+        ) from None
 
 
 def _public_key(text: str) -> None:
     try:
         signing.load_public(text)
     except (ValueError, TypeError):
-        raise ValueError("not an RSA public key (PEM, or the bare base64 of one)") from None
+        raise ValueError(
+            Words(
+                zh="不是 RSA 公钥（PEM 格式，或其不带首尾行的 base64）",
+                en="not an RSA public key (PEM, or the bare base64 of one)",
+            )
+        ) from None
 
 
 def _url(text: str) -> None:
     parts = urlsplit(text)
     if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise ValueError("must be an http(s) URL, e.g. https://openapi.alipay.com/gateway.do")
+        raise ValueError(
+            Words(
+                zh="须为 http(s) 地址，例如 https://openapi.alipay.com/gateway.do",
+                en="must be an http(s) URL, e.g. https://openapi.alipay.com/gateway.do",
+            )
+        )
 
 
 def _positive(text: str) -> None:
@@ -107,48 +120,59 @@ def _positive(text: str) -> None:
     except ValueError:
         ok = False
     if not ok:
-        raise ValueError("must be a positive number of seconds")
+        raise ValueError(Words(zh="须为正的秒数", en="must be a positive number of seconds"))
 
 
 def _app_id(text: str) -> None:
     if not text.isdigit():
-        raise ValueError("an Alipay app id is all digits")
+        raise ValueError(Words(zh="支付宝 APPID 只含数字", en="an Alipay app id is all digits"))
 
 
 @hookimpl
 def register_settings() -> list[Setting]:
     """The settings the channel reads, for the operators' settings page."""
     return [
-        Setting("ALIPAY_APP_ID", "Alipay app id", validator=_app_id),
+        Setting(
+            "ALIPAY_APP_ID", Words(zh="支付宝应用 APPID", en="Alipay app id"), validator=_app_id
+        ),
         Setting(
             "ALIPAY_GATEWAY_URL",
-            "Alipay gateway",
+            Words(zh="支付宝网关地址", en="Alipay gateway"),
             validator=_url,
-            help="https://openapi.alipay.com/gateway.do in production",
+            help=Words(
+                zh="生产环境为 https://openapi.alipay.com/gateway.do",
+                en="https://openapi.alipay.com/gateway.do in production",
+            ),
         ),
         Setting(
             "ALIPAY_APP_PRIVATE_KEY",
-            "Your app's RSA2 private key (PEM)",
+            Words(zh="应用私钥（RSA2，PEM 格式）", en="Your app's RSA2 private key (PEM)"),
             secret=True,
             validator=_private_key,
         ),
         Setting(
             "ALIPAY_PUBLIC_KEY",
-            "Alipay's public key (PEM)",
+            Words(zh="支付宝公钥（PEM 格式）", en="Alipay's public key (PEM)"),
             validator=_public_key,
-            help="from the open platform console; verifies answers and notifications",
+            help=Words(
+                zh="在支付宝开放平台控制台获取，用于验证应答和异步通知",
+                en="from the open platform console; verifies answers and notifications",
+            ),
         ),
         Setting(
             "ALIPAY_TIMEOUT",
-            "Gateway timeout (seconds)",
+            Words(zh="网关超时（秒）", en="Gateway timeout (seconds)"),
             validator=_positive,
             default=str(int(DEFAULT_TIMEOUT_S)),
         ),
         Setting(
             "ALIPAY_NOTIFY_MAX_AGE",
-            "Oldest notification accepted (seconds)",
+            Words(zh="可接受的最早通知（秒）", en="Oldest notification accepted (seconds)"),
             validator=_positive,
             default=str(int(DEFAULT_NOTIFY_MAX_AGE.total_seconds())),
-            help="Alipay resends a notification for about 25 hours",
+            help=Words(
+                zh="支付宝会在约 25 小时内重发通知",
+                en="Alipay resends a notification for about 25 hours",
+            ),
         ),
     ]

@@ -111,10 +111,11 @@ def test_declared_settings_check_values_without_showing_secrets(tmp_path):
     assert states["ALIPAY_APP_PRIVATE_KEY"].shown == "set"
     assert states["ALIPAY_APP_PRIVATE_KEY"].problem == ""
     assert states["ALIPAY_PUBLIC_KEY"].problem == ""
-    assert "http" in states["ALIPAY_GATEWAY_URL"].problem
+    assert "http" in states["ALIPAY_GATEWAY_URL"].problem.en
+    assert "http" in states["ALIPAY_GATEWAY_URL"].problem.zh  # both languages name the form
     assert states["ALIPAY_TIMEOUT"].problem
     assert states["ALIPAY_NOTIFY_MAX_AGE"].shown == "86400"
     bad = setting_states(make_plugin_manager(), {"ALIPAY_APP_PRIVATE_KEY": "not a key"})
-    assert [s.problem for s in bad if s.setting.name == "ALIPAY_APP_PRIVATE_KEY"] == [
-        "not an RSA private key in PEM form"
+    assert [str(s.problem) for s in bad if s.setting.name == "ALIPAY_APP_PRIVATE_KEY"] == [
+        "不是 PEM 格式的 RSA 私钥"  # outside a request: the portal's default language
     ]

@@ -24,6 +24,7 @@ from portal.plugins.channels import (
     StatementImporter,
     StatementLine,
 )
+from portal.plugins.words import Words
 from refund_portal_bank.amounts import fen_to_yuan
 from refund_portal_bank.batch import BatchError, build_csv, build_pain001
 from refund_portal_bank.records import Debtor, InvalidTransfer, Transfer, transfer_for
@@ -40,7 +41,7 @@ class BankChannel(PayoutChannel, BatchExporter, StatementImporter):
     """Payouts by bank transfer to the buyer's card, reconciled from camt.053 statements."""
 
     id = "bank"
-    label = "银行卡 Bank card"
+    label = Words(zh="银行卡", en="Bank card")
 
     def __init__(self, debtor: Debtor) -> None:
         self.debtor = debtor

@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from portal import hookimpl
 from portal.plugins.channels import ChannelError
 from portal.plugins.settings import PluginSettings, Setting
+from portal.plugins.words import Words
 from refund_portal_bank.channel import BankChannel
 from refund_portal_bank.records import Debtor
 
@@ -52,12 +53,17 @@ def register_payout_channels(settings: PluginSettings) -> list[BankChannel]:
 
 def _currency(text: str) -> None:
     if not (len(text) == 3 and text.isalpha()):
-        raise ValueError("a three-letter ISO 4217 code, e.g. CNY")
+        raise ValueError(
+            Words(
+                zh="须为三个字母的 ISO 4217 币种代码，例如 CNY",
+                en="a three-letter ISO 4217 code, e.g. CNY",
+            )
+        )
 
 
 def _account(text: str) -> None:
     if not text.replace(" ", "").isalnum():
-        raise ValueError("letters and digits only")
+        raise ValueError(Words(zh="只能包含字母和数字", en="letters and digits only"))
 
 
 @hookimpl
@@ -66,23 +72,26 @@ def register_settings() -> list[Setting]:
     return [
         Setting(
             "BANK_DEBTOR_NAME",
-            "Account holder on batch files",
+            Words(zh="批量文件上的付款户名", en="Account holder on batch files"),
             default=DEFAULTS["BANK_DEBTOR_NAME"],
         ),
         Setting(
             "BANK_DEBTOR_ACCOUNT",
-            "Account the payouts are paid from",
+            Words(zh="付款账号", en="Account the payouts are paid from"),
             validator=_account,
             default=DEFAULTS["BANK_DEBTOR_ACCOUNT"],
         ),
         Setting(
             "BANK_DEBTOR_AGENT",
-            "The merchant's bank (BIC or other bank id)",
+            Words(
+                zh="付款开户行（BIC 或其他银行代码）",
+                en="The merchant's bank (BIC or other bank id)",
+            ),
             default=DEFAULTS["BANK_DEBTOR_AGENT"],
         ),
         Setting(
             "BANK_CURRENCY",
-            "Account currency",
+            Words(zh="账户币种", en="Account currency"),
             validator=_currency,
             default=DEFAULTS["BANK_CURRENCY"],
         ),

@@ -17,7 +17,7 @@ from portal.plugins.channels import (
 
 def test_identity_and_arrival(channel, req):
     assert channel.id == "bank"
-    assert channel.label == "银行卡 Bank card"
+    assert (channel.label.zh, channel.label.en) == ("银行卡", "Bank card")
     assert channel.arrival(req().payment) == ArrivalWindow("working_days", 1, 3)
 
 

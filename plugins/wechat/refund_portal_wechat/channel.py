@@ -35,6 +35,7 @@ from portal.plugins.channels import (
     ReplayGuard,
     ResultStatus,
 )
+from portal.plugins.words import Words
 from refund_portal_wechat import crypto
 
 REFUNDS_PATH = "/v3/refund/domestic/refunds"
@@ -63,7 +64,7 @@ class WechatChannel(PayoutChannel):
     """Refunds back to the WeChat Pay balance or card the buyer paid with."""
 
     id = "wechat"
-    label = "微信支付 WeChat Pay"
+    label = Words(zh="微信支付", en="WeChat Pay")
 
     def __init__(
         self,

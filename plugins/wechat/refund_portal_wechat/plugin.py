@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from portal import hookimpl
 from portal.plugins.channels import ChannelError, ChannelServices
 from portal.plugins.settings import PluginSettings, Setting
+from portal.plugins.words import Words
 from refund_portal_wechat.channel import WechatChannel
 from refund_portal_wechat.devkeys import ensure_dev_keys
 
@@ -77,22 +78,28 @@ def register_payout_channels(
 
 def _digits(text: str) -> None:
     if not text.isdigit():
-        raise ValueError("digits only, e.g. 1900000109")
+        raise ValueError(
+            Words(zh="只能包含数字，例如 1900000109", en="digits only, e.g. 1900000109")
+        )
 
 
 def _url(text: str) -> None:
     if not text.startswith(("https://", "http://")):
-        raise ValueError("a URL starting with https://")
+        raise ValueError(Words(zh="须为以 https:// 开头的地址", en="a URL starting with https://"))
 
 
 def _apiv3_key(text: str) -> None:
     if len(text.encode("utf-8")) != 32:
-        raise ValueError("the APIv3 key is exactly 32 characters")
+        raise ValueError(
+            Words(zh="APIv3 密钥正好是 32 个字符", en="the APIv3 key is exactly 32 characters")
+        )
 
 
 def _pem(text: str) -> None:
     if "-----BEGIN" not in text:
-        raise ValueError("a PEM text starting with -----BEGIN")
+        raise ValueError(
+            Words(zh="须为以 -----BEGIN 开头的 PEM 文本", en="a PEM text starting with -----BEGIN")
+        )
 
 
 def _seconds(text: str) -> None:
@@ -101,31 +108,63 @@ def _seconds(text: str) -> None:
     except ValueError:
         ok = False
     if not ok:
-        raise ValueError("a number of seconds above 0")
+        raise ValueError(Words(zh="须为大于 0 的秒数", en="a number of seconds above 0"))
 
 
 @hookimpl
 def register_settings() -> list[Setting]:
     """The settings above, for the operators' settings page."""
-    needed = "needed for WeChat Pay (in development, with DEV_KEYS_DIR, a dev key set fills it in)"
+    needed = Words(
+        zh="使用微信支付时必填（开发环境中设置 DEV_KEYS_DIR 后由开发密钥自动填入）",
+        en="needed for WeChat Pay (in development, with DEV_KEYS_DIR, a dev key set fills it in)",
+    )
     return [
-        Setting("WECHAT_MCHID", "WeChat Pay merchant id (mchid)", validator=_digits, help=needed),
-        Setting("WECHAT_GATEWAY_URL", "Gateway URL", validator=_url, default=PRODUCTION_GATEWAY),
+        Setting(
+            "WECHAT_MCHID",
+            Words(zh="微信支付商户号", en="WeChat Pay merchant id (mchid)"),
+            validator=_digits,
+            help=needed,
+        ),
+        Setting(
+            "WECHAT_GATEWAY_URL",
+            Words(zh="网关地址", en="Gateway URL"),
+            validator=_url,
+            default=PRODUCTION_GATEWAY,
+        ),
         Setting(
             "WECHAT_PRIVATE_KEY",
-            "Merchant API private key (PEM)",
+            Words(zh="商户 API 私钥（PEM 格式）", en="Merchant API private key (PEM)"),
             secret=True,
             validator=_pem,
             help=needed,
         ),
-        Setting("WECHAT_CERT_SERIAL", "Merchant certificate serial number", help=needed),
-        Setting("WECHAT_APIV3_KEY", "APIv3 key", secret=True, validator=_apiv3_key, help=needed),
+        Setting(
+            "WECHAT_CERT_SERIAL",
+            Words(zh="商户 API 证书序列号", en="Merchant certificate serial number"),
+            help=needed,
+        ),
+        Setting(
+            "WECHAT_APIV3_KEY",
+            Words(zh="APIv3 密钥", en="APIv3 key"),
+            secret=True,
+            validator=_apiv3_key,
+            help=needed,
+        ),
         Setting(
             "WECHAT_PLATFORM_PUBLIC_KEY",
-            "WeChat Pay platform public key (PEM)",
+            Words(zh="微信支付公钥（PEM 格式）", en="WeChat Pay platform public key (PEM)"),
             validator=_pem,
             help=needed,
         ),
-        Setting("WECHAT_PLATFORM_PUBLIC_KEY_ID", "Platform public key id", help=needed),
-        Setting("WECHAT_TIMEOUT", "Gateway timeout (seconds)", validator=_seconds, default="10"),
+        Setting(
+            "WECHAT_PLATFORM_PUBLIC_KEY_ID",
+            Words(zh="微信支付公钥 ID", en="Platform public key id"),
+            help=needed,
+        ),
+        Setting(
+            "WECHAT_TIMEOUT",
+            Words(zh="网关超时（秒）", en="Gateway timeout (seconds)"),
+            validator=_seconds,
+            default="10",
+        ),
     ]

@@ -18,7 +18,7 @@ S = ResultStatus
 def test_identity_and_arrival(channel, sim, new_trade):
     payment = new_trade(sim, 100)
     assert channel.id == "wechat"
-    assert channel.label == "微信支付 WeChat Pay"
+    assert (channel.label.zh, channel.label.en) == ("微信支付", "WeChat Pay")
     assert channel.arrival(payment) == ArrivalWindow("working_days", 0, 2)
 
 

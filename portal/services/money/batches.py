@@ -25,6 +25,7 @@ from portal.plugins.channels import (
     StatementImporter,
 )
 from portal.plugins.startup import channels
+from portal.plugins.words import Words
 from portal.services import context
 from portal.services.actors import Actor
 from portal.services.dml import rows_matched
@@ -59,7 +60,7 @@ class BatchDesk:
     """What the payouts page offers for one batch-paid channel."""
 
     channel_id: str
-    label: str
+    label: Words | str  # shown in the reader's language
     formats: tuple[BatchFormat, ...]  # empty when the channel exports no batch files
     waiting: int  # pending payouts not yet in a batch file
     imports_statements: bool

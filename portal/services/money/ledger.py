@@ -14,6 +14,7 @@ from sqlalchemy import func, insert, select
 from portal.domain import ledger as rules
 from portal.domain.freeze_states import FreezeState
 from portal.domain.ledger import Entry
+from portal.domain.ledger_kinds import LedgerKind
 from portal.domain.money import format_yuan
 from portal.extensions import db
 from portal.models import Freeze, LedgerTransaction, Merchant, Order, Posting
@@ -26,7 +27,7 @@ from portal.services.refunds.transitions import move_freeze
 
 
 def post(
-    kind: str,
+    kind: LedgerKind,
     entries: list[Entry],
     *,
     merchant_id: int | None = None,
@@ -84,7 +85,7 @@ def merchant_balances(merchant_id: int) -> MerchantBalances:
         select(func.coalesce(func.sum(-Posting.amount_fen), 0))
         .join(LedgerTransaction, LedgerTransaction.id == Posting.txn_id)
         .where(
-            LedgerTransaction.kind == "refund",
+            LedgerTransaction.kind == LedgerKind.REFUND,
             Posting.account.in_([rules.available(merchant_id), rules.frozen(merchant_id)]),
         )
     )
@@ -100,7 +101,7 @@ def record_payment(order: Order) -> int:
     payment = order.payment
     assert payment is not None, "an order is paid through a payment"
     return post(
-        "payment",
+        LedgerKind.PAYMENT,
         rules.move(payment.captured_fen, rules.external(payment.channel), rules.ESCROW),
         merchant_id=order.merchant_id,
         order_id=order.id,
@@ -113,7 +114,7 @@ def settle_to_merchant(order: Order) -> int:
     payment = order.payment
     assert payment is not None, "an order is paid through a payment"
     return post(
-        "settlement",
+        LedgerKind.SETTLEMENT,
         rules.move(payment.captured_fen, rules.ESCROW, rules.available(order.merchant_id)),
         merchant_id=order.merchant_id,
         order_id=order.id,
@@ -126,7 +127,10 @@ def _settled(order: Order) -> bool:
         db.session.scalar(
             select(func.count())
             .select_from(LedgerTransaction)
-            .where(LedgerTransaction.order_id == order.id, LedgerTransaction.kind == "settlement")
+            .where(
+                LedgerTransaction.order_id == order.id,
+                LedgerTransaction.kind == LedgerKind.SETTLEMENT,
+            )
         )
     )
 
@@ -146,7 +150,7 @@ def freeze(case_id: int, order: Order, amount_fen: int) -> Freeze:
     )
     db.session.add(row)
     post(
-        "freeze",
+        LedgerKind.FREEZE,
         rules.move(amount_fen, rules.available(merchant_id), rules.frozen(merchant_id)),
         merchant_id=merchant_id,
         order_id=order.id,
@@ -165,7 +169,7 @@ def release(row: Freeze, memo: str = "released", actor: Actor = SYSTEM) -> None:
     if not move_freeze(row, FreezeState.RELEASED, actor, ended_at=context.now()):
         return
     post(
-        "release",
+        LedgerKind.RELEASE,
         rules.move(amount, rules.frozen(merchant_id), rules.available(merchant_id)),
         merchant_id=merchant_id,
         case_id=case_id,
@@ -206,7 +210,7 @@ def charge_refund(
         else:
             entries += rules.move(remaining, rules.ESCROW, rules.REFUNDS_PAYABLE)
     post(
-        "refund",
+        LedgerKind.REFUND,
         _net(entries),
         merchant_id=merchant_id,
         order_id=order.id,
@@ -230,7 +234,7 @@ def record_payout(
     if back:
         entries = rules.move(amount_fen, rules.external(channel), rules.REFUNDS_PAYABLE)
     post(
-        "payout_returned" if back else "payout",
+        LedgerKind.PAYOUT_RETURNED if back else LedgerKind.PAYOUT,
         entries,
         merchant_id=merchant_id,
         order_id=order_id,
