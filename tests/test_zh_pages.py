@@ -39,6 +39,7 @@ LATIN_IN_CHINESE = {
     "PEM",
     "RSA",
     "BIC",
+    "SQLite",
 }
 LATIN = {w.upper() for w in LATIN_IN_CHINESE}
 # A word: letters only, not glued to digits or to the characters of codes, addresses and
