@@ -12,7 +12,7 @@ from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
 from portal.domain import deadlines as case_deadlines
-from portal.domain import payout_states
+from portal.domain import labels, payout_states
 from portal.domain import states as case_states
 from portal.domain.freeze_states import FreezeState
 from portal.domain.money import format_yuan
@@ -21,7 +21,6 @@ from portal.domain.payout_states import PayoutState
 from portal.domain.states import State
 from portal.domain.ticket_states import TicketState
 from portal.services.errors import DomainError
-from portal.views import labels
 from portal.views.upload_limits import handle_too_large
 
 LOCAL_TZ = ZoneInfo("Asia/Shanghai")

@@ -9,6 +9,7 @@ from sqlalchemy import ColumnElement, Select, func, insert, literal, null, or_, 
 from sqlalchemy import event as sa_event
 from sqlalchemy.orm import Session
 
+from portal.domain.labels import STATE_LABELS
 from portal.domain.policy import N_
 from portal.domain.states import State
 from portal.extensions import db
@@ -17,7 +18,6 @@ from portal.models import CaseLike, Notice
 from portal.services import context
 from portal.services.after_commit import call_after_commit
 from portal.services.messaging.delivery import has_external_channels
-from portal.views.labels import STATE_LABELS
 
 log = logging.getLogger(__name__)
 
