@@ -1,4 +1,4 @@
-"""The crash test at bench size: 200 trials of SIGKILLed workers (CI runs 50)."""
+"""The crash test at bench size: 200 trials of SIGKILLed workers (the suite runs 20)."""
 
 from __future__ import annotations
 

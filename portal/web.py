@@ -13,7 +13,7 @@ from markupsafe import Markup
 from werkzeug.exceptions import HTTPException
 
 from portal.domain import deadlines as case_deadlines
-from portal.domain import payout_states
+from portal.domain import labels, payout_states
 from portal.domain import states as case_states
 from portal.domain.freeze_states import FreezeState
 from portal.domain.money import format_yuan
@@ -24,7 +24,6 @@ from portal.domain.ticket_states import TicketState
 from portal.plugins.channels import ChannelError
 from portal.plugins.startup import channels
 from portal.services.errors import DomainError
-from portal.views import labels
 from portal.views.upload_limits import handle_too_large
 
 LOCAL_TZ = ZoneInfo("Asia/Shanghai")

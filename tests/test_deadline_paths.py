@@ -5,15 +5,18 @@ twice acts once; and the sweep's statements per page do not grow with the number
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import Integer, cast, func, null, select
+from sqlalchemy import Integer, cast, func, null, select, text, update
 from sqlalchemy import event as sa_event
 
+from jobs.deadlines import fire_for_case
 from jobs.runtime import set_app
 from jobs.sweeps import sweep_deadlines
 from portal.domain.policy import Kind, Reason
@@ -26,6 +29,7 @@ from portal.services.integration import webhooks
 from portal.services.messaging import notices as inbox
 from portal.services.refunds import cases, transitions
 from tests import factories as f
+from tests.conftest import PG_URL
 from tests.test_settlement import work
 from tests.test_webhooks import Receiver
 
@@ -240,6 +244,102 @@ def test_both_paths_write_the_same_rows(app, clock, receiver, reviewer, gateway,
         assert [w["type"] for w in set_based["webhooks"]] == ["payout.late"]
         sent = [e["type"] for e in receiver.events()]
         assert sent.count("payout.late") == 2  # one per situation, whichever path fired it
+
+
+def test_reminder_and_escalation_due_together(app, clock, receiver, reviewer, gateway):
+    """The sweep claims both rules of a case in one statement (on PostgreSQL); the job fires
+    them one after the other: the same events and notices, in the same order."""
+    one, _ = reminder(app, clock, receiver, reviewer, gateway)
+    other, _ = reminder(app, clock, receiver, reviewer, gateway)
+    clock.set(TUE_FEB_24)  # past the reminder and the escalation
+    set_app(app)
+
+    by_job = marks()
+    assert fire_for_case(one.case_id) == ["review_reminder", "review_escalation"]
+    assert fire_for_case(one.case_id) == []
+    by_sweep = marks()
+    assert deadline_bulk.run(clock()) == {
+        "review_reminder": 1,
+        "review_escalation": 1,
+        "payout_late": 0,
+    }
+    assert deadline_bulk.run(clock()) == dict.fromkeys(deadline_rules.MARKER_RULES, 0)
+
+    per_case = written_since(by_job, one)
+    set_based = written_since(by_sweep, other)
+    assert [e["kind"] for e in per_case["events"]] == ["review_reminder", "escalated"]
+    assert len(per_case["notices"]) == 3
+    assert per_case == set_based
+
+
+def _both_rules() -> list[deadline_rules.Rule]:
+    return [deadline_rules.RULES[r] for r in ("review_reminder", "review_escalation")]
+
+
+def test_claiming_together_leaves_a_rule_claimed_at_the_same_instant(app, clock, receiver):
+    """A job reminded the case at the very instant the sweep claims both rules: the sweep
+    escalates and does not remind again (a marker equal to ``now`` is not the sweep's)."""
+    app.config["MERCHANT_ANSWER_WORKING_DAYS"] = 30
+    clock.set(THU_FEB_12)
+    case_id = open_case(clock, receiver).id
+    clock.set(TUE_FEB_24)
+    assert deadline_rules.fire("review_reminder", case_id)
+    acted = deadline_rules.apply_together(_both_rules(), [case_id], clock())
+    assert acted == {"review_reminder": [], "review_escalation": [case_id]}
+    db.session.commit()
+    kinds = select(Event.kind).where(Event.case_id == case_id, Event.kind != "applied")
+    assert sorted(db.session.scalars(kinds)) == ["escalated", "review_reminder"]
+
+
+@pytest.mark.skipif(not PG_URL, reason="row locks between two sessions: PostgreSQL")
+def test_claiming_together_waits_for_a_job_claiming_meanwhile(app, clock, receiver):
+    """The job claims the reminder and has not committed when the sweep claims both rules:
+    the sweep waits, then reads the row as the job left it and escalates only."""
+    app.config["MERCHANT_ANSWER_WORKING_DAYS"] = 30
+    clock.set(THU_FEB_12)
+    case_id = open_case(clock, receiver).id
+    db.session.commit()
+    clock.set(TUE_FEB_24)
+    job = db.engine.connect()
+    job_txn = job.begin()
+    cases_table = RefundCase.__table__
+    claimed = job.execute(
+        update(cases_table)
+        .where(cases_table.c.id == case_id, cases_table.c.reminded_at.is_(None))
+        .values(reminded_at=clock())
+    )
+    assert claimed.rowcount == 1
+    result: dict[str, Any] = {}
+
+    def sweep() -> None:
+        with app.app_context():
+            try:
+                result["acted"] = deadline_rules.apply_together(_both_rules(), [case_id], clock())
+                db.session.commit()
+            except Exception as exc:  # noqa: BLE001 - reported by the assertion below
+                result["error"] = exc
+            finally:
+                db.session.remove()
+
+    thread = threading.Thread(target=sweep)
+    thread.start()
+    waiting = text(
+        "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+        " AND datname = current_database() AND pid <> pg_backend_pid()"
+    )
+    with db.engine.connect() as watch:
+        deadline = time.monotonic() + 30
+        while not watch.execute(waiting).scalar() and thread.is_alive():
+            assert time.monotonic() < deadline, "the sweep never waited for the job's lock"
+            time.sleep(0.01)
+    assert thread.is_alive()  # the sweep waits for the job's row lock
+    job_txn.commit()
+    job.close()
+    thread.join(30)
+    assert result == {"acted": {"review_reminder": [], "review_escalation": [case_id]}}
+    db.session.expire_all()
+    kinds = select(Event.kind).where(Event.case_id == case_id, Event.kind != "applied")
+    assert list(db.session.scalars(kinds)) == ["escalated"]  # the job's own events: not here
 
 
 def test_a_page_acts_only_on_rows_still_due(app, clock, receiver):

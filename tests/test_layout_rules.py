@@ -3,6 +3,9 @@
 - Views parse, call a service, render: no SQL in ``portal/views/`` (no ``db.session``, no
   ``select(...)``, no ``Model.query``, nothing imported from SQLAlchemy).
 - Services reach the running app only through ``portal/services/context.py``.
+- The dependency runs views -> services -> domain: nothing under ``portal/services/`` imports
+  ``portal.views`` (labels live in ``portal/domain/labels.py``, the API's pydantic models in
+  ``portal/services/integration/api_schema.py``).
 - An import inside a function says why it is there: ``# cycle: a -> b -> a`` when it breaks an
   import cycle, ``# heavy: ...`` when it defers a library that costs to import, ``# optional:
   ...`` when the package belongs to an extra that not every install has.
@@ -139,6 +142,72 @@ def test_services_reach_the_app_only_through_context():
 )
 def test_the_service_check_sees_current_app(source):
     assert app_reach_in_service(source)
+
+
+# --- services: nothing from views ------------------------------------------------------------
+
+
+def view_imports_in_service(source: str, package: str = "portal.services") -> list[str]:
+    """Where a service module imports from ``portal.views`` (line: what), at any depth;
+    relative imports are resolved against ``package``, the module's own package."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.ImportFrom):
+            module = node.module or ""
+            if node.level:
+                base = package.split(".")[: len(package.split(".")) - node.level + 1]
+                module = ".".join([*base, module] if module else base)
+            names = [a.name for a in node.names]
+            targets = [module] + [f"{module}.{name}" for name in names]
+            if any(_is_views(t) for t in targets):
+                found.append(f"{node.lineno}: from {module} import {', '.join(names)}")
+        elif isinstance(node, ast.Import):
+            found += [f"{node.lineno}: import {a.name}" for a in node.names if _is_views(a.name)]
+    return found
+
+
+def _is_views(module: str) -> bool:
+    return module == "portal.views" or module.startswith("portal.views.")
+
+
+def _package(path: Path) -> str:
+    return ".".join(path.parent.relative_to(ROOT).parts)
+
+
+def test_services_import_nothing_from_views():
+    """Views call services, services use the domain; never the other way round."""
+    found = {
+        _rel(p): view_imports_in_service(p.read_text(encoding="utf-8"), _package(p))
+        for p in _modules(SERVICES)
+    }
+    assert {path: hits for path, hits in found.items() if hits} == {}
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "from portal.views.labels import STATE_LABELS\n",
+        "from portal.views import labels\n",
+        "from portal import views\n",
+        "import portal.views.api_schema\n",
+        "def f():\n    from portal.views.api_schema import OrderIn  # cycle: x\n    return OrderIn\n",
+        "from ...views.labels import STATE_LABELS\n",
+        "from ... import views\n",
+    ],
+)
+def test_the_layering_check_sees_view_imports(source):
+    assert view_imports_in_service(source, "portal.services.messaging")
+
+
+def test_the_layering_check_leaves_other_imports_alone():
+    source = (
+        "from portal.domain.labels import STATE_LABELS\n"
+        "from portal.services.integration.api_schema import OrderIn\n"
+        "import portal.viewsy\n"
+        "from ..integration import api_schema\n"
+        "from ... import domain\n"
+    )
+    assert view_imports_in_service(source, "portal.services.messaging") == []
 
 
 # --- imports inside functions -----------------------------------------------------------------

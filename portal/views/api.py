@@ -1,9 +1,9 @@
 """The shop's JSON API under /api/v1: its routes, whose handlers (``api_views``) load lazily.
 
-The handlers need pydantic (the ``api_schema`` models) and the ingest services; a web worker
-that serves only pages never loads them. Each route is bound to a ``LazyView`` that imports
-its handler on the first call (Flask's "lazily loading views" pattern); the endpoint names
-(``api.me``, ``api.create_order``, ...) are the handlers' names.
+The handlers need pydantic (the ``services.integration.api_schema`` models) and the ingest
+services; a web worker that serves only pages never loads them. Each route is bound to a
+``LazyView`` that imports its handler on the first call (Flask's "lazily loading views"
+pattern); the endpoint names (``api.me``, ``api.create_order``, ...) are the handlers' names.
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ from typing import Any
 from pydantic.json_schema import models_json_schema
 
 from portal import __version__
-from portal.views.api_schema import (
+from portal.services.integration.api_schema import (
     ORDER_NO_PATTERN,
     CancelIn,
     CancelOut,

@@ -1,7 +1,7 @@
 """The shop's JSON API handlers (routed under /api/v1 by ``portal.views.api``): orders in,
 delivery, use, cancellation; cases and payouts out. Thin: parse with the
-``portal.views.api_schema`` models, call ``services.ingest``. Imported with the first API
-request, and pydantic with it."""
+``portal.services.integration.api_schema`` models, call ``services.ingest``. Imported with the
+first API request, and pydantic with it."""
 
 from __future__ import annotations
 
@@ -14,11 +14,7 @@ from portal.models import Order, RefundCase
 from portal.services.actors import Actor
 from portal.services.errors import NotFound
 from portal.services.integration import ingest, orders
-from portal.services.money import payout_lists
-from portal.services.policy_text import N_
-from portal.views.api_auth import Result, api_read, api_write, current_key
-from portal.views.api_openapi import document
-from portal.views.api_schema import (
+from portal.services.integration.api_schema import (
     ORDER_NO_PATTERN,
     CancelIn,
     CancelOut,
@@ -32,6 +28,10 @@ from portal.views.api_schema import (
     PayoutOut,
     UsageIn,
 )
+from portal.services.money import payout_lists
+from portal.services.policy_text import N_
+from portal.views.api_auth import Result, api_read, api_write, current_key
+from portal.views.api_openapi import document
 
 _ORDER_NO = re.compile(ORDER_NO_PATTERN)
 

@@ -1,7 +1,7 @@
 """Every blueprint, registered on the app in one place (``portal.app_setup`` calls it).
 
-Kept out of ``portal/views/__init__.py``: importing one view module (or ``views.labels``) does
-not import them all.
+Kept out of ``portal/views/__init__.py``: importing one view module does not
+import them all.
 """
 
 from __future__ import annotations

@@ -1,9 +1,11 @@
-"""The sweep's set-based path: each rule's due rows found in pages of ids (keyset, so no row
-is read twice), each page fired through the same rule definitions the per-case jobs use.
+"""The sweep's set-based path: the rows due under a group of rules found in pages of ids
+(keyset, so no row is read twice), each page fired through the same rule definitions the
+per-case jobs use.
 
 A page costs a bounded number of statements whatever its size, in one transaction: the
-page's ids, the claim, one INSERT ... SELECT of events and one per kind of notice (and, where
-shops have webhook endpoints, the outbox's few).
+page's ids, one claim for the rules of its table (the reminder and the escalation together),
+then per rule one INSERT ... SELECT of events and one per kind of notice (and, where shops
+have webhook endpoints, the outbox's few).
 """
 
 from __future__ import annotations
@@ -11,26 +13,28 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 
 from portal.extensions import db
-from portal.services.deadlines.deadline_rules import MARKER_RULES, RULES, apply
+from portal.services.deadlines.deadline_rules import MARKER_GROUPS, RULES, apply_together
 
 BATCH = 1000
 
 
-def due_batches(rule: str, now: datetime, batch: int = BATCH) -> Iterator[list[int]]:
-    """The ids due under ``rule`` at ``now``, in pages of ``batch`` in id order (one query each)."""
-    definition = RULES[rule]
-    id_column = definition.table.id
+def due_batches(
+    rule: str | tuple[str, ...], now: datetime, batch: int = BATCH
+) -> Iterator[list[int]]:
+    """The ids due at ``now`` under ``rule`` (or under any of several rules on one table), in
+    pages of ``batch`` in id order (one query each)."""
+    definitions = [RULES[name] for name in ((rule,) if isinstance(rule, str) else rule)]
+    [table] = {definition.table for definition in definitions}
+    id_column = table.id
+    due = or_(*(definition.due(now) for definition in definitions))
     last = 0
     while True:
         ids = list(
             db.session.scalars(
-                select(id_column)
-                .where(definition.due(now), id_column > last)
-                .order_by(id_column)
-                .limit(batch)
+                select(id_column).where(due, id_column > last).order_by(id_column).limit(batch)
             )
         )
         if not ids:
@@ -40,17 +44,19 @@ def due_batches(rule: str, now: datetime, batch: int = BATCH) -> Iterator[list[i
 
 
 def run(now: datetime, batch: int = BATCH) -> dict[str, int]:
-    """Fire every marker rule for all its rows due at ``now``, a page per transaction;
-    returns how many rows each rule acted on."""
-    counts = {}
-    for name in MARKER_RULES:
-        acted = 0
-        for ids in due_batches(name, now, batch):
+    """Fire every marker rule for all its rows due at ``now``, a page per transaction (the
+    rules of one table together); returns how many rows each rule acted on."""
+    counts: dict[str, int] = {}
+    for group in MARKER_GROUPS:
+        rules = [RULES[name] for name in group]
+        counts |= dict.fromkeys(group, 0)
+        for ids in due_batches(group, now, batch):
             try:
-                acted += len(apply(RULES[name], ids, now))
+                acted = apply_together(rules, ids, now)
                 db.session.commit()
             except Exception:
                 db.session.rollback()
                 raise
-        counts[name] = acted
+            for name, rows in acted.items():
+                counts[name] += len(rows)
     return counts

@@ -3,17 +3,19 @@ firing does (events written by ``transitions``, so webhooks go through the one o
 notices; state changes through ``transition``).
 
 Both paths run these definitions through ``apply``: a job fires one rule for one case or
-payout (``fire``), the sweep fires a rule for a batch of due rows (``deadline_bulk``). A
+payout (``fire``), the sweep fires the rules for a batch of due rows (``deadline_bulk``). A
 rule with a once-only marker column (reminded, escalated, flagged late) claims its rows with
-one UPDATE that re-checks the condition, so a row fired twice, or by both paths at once,
-acts once. A rule that changes a case's state acts under compare-and-set, one case per
-transaction: a case that moved on is left alone.
+an UPDATE that re-checks the condition, so a row fired twice, or by both paths at once,
+acts once; marker rules on the same table (the reminder and the escalation) can be claimed
+together, one UPDATE setting each row's due markers, each rule then acting on its own rows. A
+rule that changes a case's state acts under compare-and-set, one case per transaction: a
+case that moved on is left alone.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -25,9 +27,11 @@ from sqlalchemy import (
     Select,
     and_,
     any_,
+    case,
     cast,
     literal,
     null,
+    or_,
     select,
     update,
 )
@@ -193,6 +197,11 @@ RULES: dict[str, Rule] = {
 CASE_RULES = tuple(name for name, rule in RULES.items() if rule.table is RefundCase)
 #: rules that only set their marker: the sweep fires them set-based, a batch per transaction
 MARKER_RULES = tuple(name for name, rule in RULES.items() if rule.marker)
+#: the marker rules grouped by their table: the sweep claims a group's rows in one UPDATE
+MARKER_GROUPS = tuple(
+    tuple(name for name in MARKER_RULES if RULES[name].table is table)
+    for table in dict.fromkeys(RULES[name].table for name in MARKER_RULES)
+)
 #: rules that change a case's state: one case per transaction (the sweep enqueues a job each)
 STATE_RULES = tuple(name for name, rule in RULES.items() if not rule.marker)
 
@@ -200,19 +209,66 @@ STATE_RULES = tuple(name for name, rule in RULES.items() if not rule.marker)
 def apply(rule: Rule, ids: list[int], now: datetime) -> list[int]:
     """Fire ``rule`` for those of ``ids`` still due at ``now``, in the caller's transaction;
     the ids it acted on. The same for one row (a job) and for a batch (the sweep)."""
+    return apply_together([rule], ids, now)[rule.name]
+
+
+def apply_together(rules: Sequence[Rule], ids: list[int], now: datetime) -> dict[str, list[int]]:
+    """Fire each of ``rules`` (on one table; several only if all set markers) for those of
+    ``ids`` still due under it at ``now``, in the caller's transaction, in the order given;
+    the ids each acted on."""
     if not ids:
-        return []
-    due = and_(_among(rule.table.id, ids), rule.due(now))
-    if rule.marker is not None:
-        # claim: the marker is set only where the rule is still due, by one run only
-        claim = update(rule.table).where(due).values({rule.marker: now}).returning(rule.table.id)
-        acted = db.session.scalars(claim.execution_options(synchronize_session=False)).all()
+        return {rule.name: [] for rule in rules}
+    if len(rules) > 1 and db.engine.dialect.name == "postgresql":
+        acted = _claim_together(rules, ids, now)
     else:
-        acted = db.session.scalars(select(rule.table.id).where(due)).all()
-    acted = sorted(acted)
-    if acted:
-        rule.act(acted)
+        acted = {rule.name: _claim(rule, ids, now) for rule in rules}
+    for rule in rules:
+        if acted[rule.name]:
+            rule.act(acted[rule.name])
     return acted
+
+
+def _claim(rule: Rule, ids: list[int], now: datetime) -> list[int]:
+    """Those of ``ids`` due under ``rule``; for a marker rule, claimed: the marker is set only
+    where the rule is still due, by one run only."""
+    due = and_(_among(rule.table.id, ids), rule.due(now))
+    if rule.marker is None:
+        return sorted(db.session.scalars(select(rule.table.id).where(due)))
+    claim = update(rule.table).where(due).values({rule.marker: now}).returning(rule.table.id)
+    return sorted(db.session.scalars(claim.execution_options(synchronize_session=False)))
+
+
+def _claim_together(rules: Sequence[Rule], ids: list[int], now: datetime) -> dict[str, list[int]]:
+    """Claim several marker rules' rows in one UPDATE (PostgreSQL): each row's markers set for
+    the rules still due for it; a row written once, not once per rule. Which rules are due is
+    read, and the row locked, by a sub-select ``FOR UPDATE``: a row another transaction
+    changed meanwhile is read again, as it now is, once that transaction ends. (SQLite's
+    RETURNING cannot read the sub-select: there each rule claims in its own UPDATE.)"""
+    [table] = {rule.table for rule in rules}
+    markers = [rule.marker for rule in rules]
+    if None in markers:
+        raise ValueError("only rules that set a marker are claimed together")
+    flags = [rule.due(now).label(f"due_{i}") for i, rule in enumerate(rules)]
+    due = (
+        select(table.id, *flags)
+        .where(_among(table.id, ids), or_(*(rule.due(now) for rule in rules)))
+        .with_for_update()
+        .subquery()
+    )
+    values = {
+        rule.marker: case((due.c[f"due_{i}"], now), else_=getattr(table, rule.marker))
+        for i, rule in enumerate(rules)
+        if rule.marker is not None
+    }
+    claim = (
+        update(table)
+        .where(table.id == due.c.id)
+        .values(values)
+        .returning(table.id, *(due.c[f"due_{i}"] for i in range(len(rules))))
+        .execution_options(synchronize_session=False)
+    )
+    rows = db.session.execute(claim).all()
+    return {rule.name: sorted(row[0] for row in rows if row[i + 1]) for i, rule in enumerate(rules)}
 
 
 def fire(rule: str, row_id: int) -> bool:

@@ -26,8 +26,8 @@ from portal.models import CardCode, Order, Product
 from portal.services import context
 from portal.services.actors import Actor
 from portal.services.integration import ingest
+from portal.services.integration.api_schema import OrderIn
 from portal.services.refunds.transitions import record
-from portal.views.api_schema import OrderIn
 
 REQUIRED = (
     "order_no",

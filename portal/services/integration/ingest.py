@@ -19,11 +19,11 @@ from portal.services import context
 from portal.services.accounts.passwords import hash_password
 from portal.services.actors import Actor
 from portal.services.errors import ConcurrentChange, NotFound
+from portal.services.integration.api_schema import OrderIn
 from portal.services.policy_text import N_
 from portal.services.refunds import cancellations
 from portal.services.refunds.transitions import record
 from portal.services.unit_of_work import commit
-from portal.views.api_schema import OrderIn
 
 
 def shop_actor(merchant_id: int, label: str = "shop") -> Actor:

@@ -16,8 +16,8 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from sqlalchemy import bindparam, select
 from sqlalchemy import event as sa_event
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.util import identity_key
 
@@ -37,12 +37,6 @@ if TYPE_CHECKING:
 
 _KEY = "portal.webhook_events"
 _ORDERS, _ENDPOINTS = Order.__table__, WebhookEndpoint.__table__
-#: (order id, endpoint id) for each active endpoint of the orders' merchants; built once
-_ACTIVE_ENDPOINTS = (
-    select(_ORDERS.c.id, _ENDPOINTS.c.id)
-    .join(_ENDPOINTS, _ENDPOINTS.c.merchant_id == _ORDERS.c.merchant_id)
-    .where(_ORDERS.c.id.in_(bindparam("order_ids", expanding=True)), _ENDPOINTS.c.active.is_(True))
-)
 #: waits before the next attempt after the n-th failure (RQ retries on the same schedule)
 BACKOFF = (10, 30, 60, 300, 900)
 TIMEOUT_SECONDS = 10
@@ -64,7 +58,11 @@ def note_event(session: Session, ev: EventRecord) -> None:
 
 def active_endpoints(session: Session, order_ids: set[int]) -> list[tuple[int, int]]:
     """(order id, endpoint id) for each active endpoint of these orders' merchants."""
-    rows = session.execute(_ACTIVE_ENDPOINTS, {"order_ids": sorted(order_ids)})
+    rows = session.execute(
+        select(_ORDERS.c.id, _ENDPOINTS.c.id)
+        .join(_ENDPOINTS, _ENDPOINTS.c.merchant_id == _ORDERS.c.merchant_id)
+        .where(_ORDERS.c.id.in_(sorted(order_ids)), _ENDPOINTS.c.active.is_(True))
+    )
     return [(order_id, endpoint_id) for order_id, endpoint_id in rows]
 
 

@@ -9,6 +9,7 @@ from sqlalchemy import ColumnElement, Select, func, insert, literal, null, or_, 
 from sqlalchemy import event as sa_event
 from sqlalchemy.orm import Session
 
+from portal.domain.labels import STATE_LABELS
 from portal.domain.policy import N_
 from portal.domain.states import State
 from portal.extensions import db
@@ -17,13 +18,10 @@ from portal.models import CaseLike, Notice
 from portal.services import context
 from portal.services.after_commit import call_after_commit
 from portal.services.messaging.delivery import has_external_channels
-from portal.views.labels import STATE_LABELS
 
 log = logging.getLogger(__name__)
 
 _NOTICES = Notice.__table__
-#: built once (parameters bound at execution); ids come back in the rows' order
-_INSERT_NOTICES = insert(_NOTICES).returning(_NOTICES.c.id, sort_by_parameter_order=True)
 BUYER, MERCHANT, STAFF = "buyer", "merchant", "staff"
 #: which parties hear about a case entering each state
 AUDIENCES: dict[str, tuple[str, ...]] = {
@@ -103,7 +101,9 @@ def _row(
 
 
 def _insert(rows: list[dict[str, Any]]) -> list[int]:
-    ids = list(db.session.execute(_INSERT_NOTICES, rows).scalars())
+    """Write the rows (one statement, several rows alike); their ids, in the rows' order."""
+    stmt = insert(_NOTICES).returning(_NOTICES.c.id, sort_by_parameter_order=True)
+    ids = list(db.session.execute(stmt, rows).scalars())
     _deliver_after_commit(ids)
     return ids
 

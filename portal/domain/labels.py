@@ -1,4 +1,7 @@
-"""Human labels for states, events and payouts (English msgids, translated in templates)."""
+"""Human labels for states, events and payouts (English msgids, translated where shown).
+
+Pure data keyed by the domain's enums: templates show them, services write them into notices.
+"""
 
 from __future__ import annotations
 

@@ -1,7 +1,9 @@
 """The shape of the JSON API: pydantic models for what comes in and goes out.
 
 The same models validate requests (strictly: JSON types as declared, no unknown fields)
-and produce the OpenAPI document, so the document cannot drift from the checks.
+and produce the OpenAPI document, so the document cannot drift from the checks. The API's
+views and the services that take orders in (ingest, CSV import) share them; they live here,
+below the views, so that services never import from ``portal.views``.
 Money is integer fen; times are RFC 3339 with an offset.
 """
 
