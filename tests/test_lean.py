@@ -17,8 +17,8 @@ from tests import factories as f
 
 ROOT = Path(__file__).resolve().parent.parent
 # loaded only where they are used (and Babel's global.dat not at all for the portal's
-# languages, see portal.app_setup.CLDR_IDS): uploads (Pillow, pypdf), migrations (Alembic), jobs (requests),
-# the JSON API and the CSV import (pydantic)
+# languages, see portal.app_setup.CLDR_IDS): uploads (Pillow, pypdf), migrations (Alembic),
+# jobs (requests), the JSON API and the CSV import (pydantic), enqueueing a job (RQ)
 NOT_FOR_PAGES = (
     "numpy",
     "scipy",
@@ -30,6 +30,7 @@ NOT_FOR_PAGES = (
     "PIL",
     "requests",
     "pydantic",
+    "rq",
 )
 
 # A fresh interpreter: the app as a web worker builds it, a buyer's and a reviewer's pages
