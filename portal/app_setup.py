@@ -18,16 +18,23 @@ from portal.plugins.startup import init_plugins
 from portal.views.blueprints import register_blueprints
 from portal.web import install_web_helpers
 
+#: Babel's own (CLDR) identifiers for the portal's language tags: Babel has no locale data
+#: named zh_CN, so parsing "zh_CN" loads its likely-subtags table (global.dat, megabytes of
+#: Python objects in every web worker) only to find zh_Hans_CN; naming it directly does not
+CLDR_IDS = {"zh_CN": "zh_Hans_CN"}
+
 
 def select_locale() -> str:
-    """The buyer's chosen language (cookie via /lang), else the browser's, else zh_CN."""
+    """The buyer's chosen language (cookie via /lang), else the browser's, else zh_CN; as the
+    CLDR identifier Babel's locale data is named by (``CLDR_IDS``)."""
     languages = current_app.config["LANGUAGES"]
     chosen = session.get("lang")
-    if isinstance(chosen, str) and chosen in languages:
-        return chosen
-    return (
-        request.accept_languages.best_match(languages) or current_app.config["BABEL_DEFAULT_LOCALE"]
-    )
+    if not (isinstance(chosen, str) and chosen in languages):
+        chosen = (
+            request.accept_languages.best_match(languages)
+            or current_app.config["BABEL_DEFAULT_LOCALE"]
+        )
+    return CLDR_IDS.get(chosen, chosen)
 
 
 def configure(app: Flask) -> None:

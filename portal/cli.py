@@ -6,7 +6,6 @@ import click
 from flask import Flask, current_app
 from flask.cli import FlaskGroup, with_appcontext
 
-from jobs.worker import run_worker
 from portal import create_app
 from portal.dev.demo import load
 from portal.extensions import db
@@ -81,6 +80,8 @@ def create_user(
 @with_appcontext
 def worker(burst: bool, fork: bool, max_jobs: int | None) -> None:
     """Run an RQ worker (with the scheduler) for the portal's queue."""
+    from jobs.worker import run_worker  # heavy: RQ's worker, for this command only
+
     # current_app is typed as the Flask it stands for, not as the proxy it is
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     run_worker(app, burst=burst, fork=fork, max_jobs=max_jobs)

@@ -16,8 +16,9 @@ from portal.extensions import db
 from tests import factories as f
 
 ROOT = Path(__file__).resolve().parent.parent
-# loaded only where they are used: uploads (Pillow, pypdf), migrations (Alembic), jobs (requests),
-# the JSON API and the CSV import (pydantic)
+# loaded only where they are used (and Babel's global.dat not at all for the portal's
+# languages, see portal.app_setup.CLDR_IDS): uploads (Pillow, pypdf), migrations (Alembic),
+# jobs (requests), the JSON API and the CSV import (pydantic), enqueueing a job (RQ)
 NOT_FOR_PAGES = (
     "numpy",
     "scipy",
@@ -29,6 +30,7 @@ NOT_FOR_PAGES = (
     "PIL",
     "requests",
     "pydantic",
+    "rq",
 )
 
 # A fresh interpreter: the app as a web worker builds it, a buyer's and a reviewer's pages
@@ -63,6 +65,12 @@ client = app.test_client()
 post("/staff/login", "/staff/login", {"username": "rev1", "password": "password-123"})
 get("/review/")
 loaded = sorted(m for m in sys.modules if m.split(".")[0] in heavy)
+# the channels' OpenSSL bindings load with a channel's keys: these channels are installed, not
+# configured (redis-py imports the bare `cryptography` package, which loads no bindings)
+loaded += sorted(m for m in sys.modules if m.startswith("cryptography.hazmat"))
+import babel.core
+if babel.core._global_data is not None:  # Babel's likely-subtags table, megabytes in memory
+    loaded.append("babel global.dat")
 api = client.get("/api/v1/openapi.json").status_code  # the API's handlers load on first use
 print(json.dumps({"statuses": statuses, "loaded": loaded, "api": [api, "pydantic" in sys.modules]}))
 """

@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flask import current_app
 from redis import Redis
-from rq import Queue, Retry
-from rq.exceptions import NoSuchJobError
-from rq.job import Job, JobStatus
 
 from portal.infra.embedded import embedded_redis
 from portal.infra.redis_client import redis_client
+
+if TYPE_CHECKING:
+    from rq import Queue
 
 
 def redis_connection() -> Redis:
@@ -30,6 +30,8 @@ def redis_connection() -> Redis:
 
 def queue() -> Queue:
     """The portal's job queue."""
+    from rq import Queue  # heavy: RQ, loaded with the first job
+
     return Queue(
         current_app.config["QUEUE_NAME"],
         connection=redis_connection(),
@@ -50,6 +52,8 @@ RETRY_INTERVALS = [10, 30, 60, 300, 900]
 
 def enqueue_with_retry(func: str, *args: Any) -> Any:
     """Enqueue a job that RQ retries with backoff if it raises (needs the scheduler)."""
+    from rq import Retry  # heavy: RQ, loaded with the first job
+
     return queue().enqueue(
         func, *args, retry=Retry(max=len(RETRY_INTERVALS), interval=RETRY_INTERVALS), job_timeout=60
     )
@@ -81,6 +85,9 @@ def enqueue_once(key: str, ttl_seconds: int, func: str, *args: Any) -> Any | Non
 
 def _still_waiting(job_id: bytes | str | None) -> bool:
     """Whether the job holding a once-key is still to run (an empty id: being enqueued)."""
+    from rq.exceptions import NoSuchJobError  # heavy: RQ, loaded with the first job
+    from rq.job import Job, JobStatus  # heavy: RQ, loaded with the first job
+
     if not job_id:
         return job_id is not None
     try:

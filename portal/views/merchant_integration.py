@@ -9,8 +9,6 @@ from flask import Blueprint, abort, flash, redirect, render_template, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext
 from flask_login import current_user
-from rq.exceptions import NoSuchJobError
-from rq.job import Job
 
 from portal.infra.queue import queue, redis_connection
 from portal.services.errors import DomainError
@@ -71,6 +69,9 @@ def import_upload() -> ResponseReturnValue:
 @merchant_required
 def import_status(token: str) -> ResponseReturnValue:
     """The import's progress (htmx polls the partial while it runs)."""
+    from rq.exceptions import NoSuchJobError  # heavy: RQ, for the CSV import's status only
+    from rq.job import Job  # heavy: RQ, for the CSV import's status only
+
     try:
         job = Job.fetch(f"import-{token}", connection=redis_connection())
     except NoSuchJobError:

@@ -10,14 +10,14 @@ import fcntl
 import os
 from pathlib import Path
 
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
-
 DEV_APP_ID = "2021000000000001"
 _FILES = ("app_private.pem", "app_public.pem", "alipay_private.pem", "alipay_public.pem")
 
 
 def _pair() -> tuple[str, str]:
+    from cryptography.hazmat.primitives import serialization  # heavy: OpenSSL bindings
+    from cryptography.hazmat.primitives.asymmetric import rsa  # heavy: OpenSSL bindings
+
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     private = key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()

@@ -11,15 +11,17 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import padding, rsa
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric import rsa
 
 
 def load_private(pem: str) -> rsa.RSAPrivateKey:
     """Load an RSA private key from PEM text."""
+    from cryptography.hazmat.primitives import serialization  # heavy: OpenSSL bindings
+    from cryptography.hazmat.primitives.asymmetric import rsa  # heavy: OpenSSL bindings
+
     key = serialization.load_pem_private_key(pem.encode(), password=None)
     if not isinstance(key, rsa.RSAPrivateKey):
         raise ValueError("not an RSA private key")
@@ -28,6 +30,9 @@ def load_private(pem: str) -> rsa.RSAPrivateKey:
 
 def load_public(pem: str) -> rsa.RSAPublicKey:
     """Load an RSA public key from PEM text (a bare base64 body is accepted too)."""
+    from cryptography.hazmat.primitives import serialization  # heavy: OpenSSL bindings
+    from cryptography.hazmat.primitives.asymmetric import rsa  # heavy: OpenSSL bindings
+
     text = pem.strip()
     if "BEGIN" not in text:
         text = "-----BEGIN PUBLIC KEY-----\n" + text + "\n-----END PUBLIC KEY-----"
@@ -54,12 +59,19 @@ def string_to_sign(params: Mapping[str, Any], exclude: tuple[str, ...] = ("sign"
 
 def sign(content: str, key: rsa.RSAPrivateKey) -> str:
     """Base64 RSA2 signature of ``content``."""
+    from cryptography.hazmat.primitives import hashes  # heavy: OpenSSL bindings
+    from cryptography.hazmat.primitives.asymmetric import padding  # heavy: OpenSSL bindings
+
     raw = key.sign(content.encode("utf-8"), padding.PKCS1v15(), hashes.SHA256())
     return base64.b64encode(raw).decode()
 
 
 def verify(content: str, signature: str, key: rsa.RSAPublicKey) -> bool:
     """Whether ``signature`` is a valid RSA2 signature of ``content``."""
+    from cryptography.exceptions import InvalidSignature  # heavy: OpenSSL bindings
+    from cryptography.hazmat.primitives import hashes  # heavy: OpenSSL bindings
+    from cryptography.hazmat.primitives.asymmetric import padding  # heavy: OpenSSL bindings
+
     try:
         raw = base64.b64decode(signature, validate=False)
         key.verify(raw, content.encode("utf-8"), padding.PKCS1v15(), hashes.SHA256())

@@ -20,12 +20,10 @@ import secrets
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-from cryptography.exceptions import InvalidSignature, InvalidTag
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import padding, rsa
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric import rsa
 
 AUTH_SCHEME = "WECHATPAY2-SHA256-RSA2048"
 AEAD_ALGORITHM = "AEAD_AES_256_GCM"
@@ -56,6 +54,9 @@ def make_nonce(length: int = 32) -> str:
 
 def load_private_key(pem: str | bytes) -> rsa.RSAPrivateKey:
     """Load an RSA private key from PEM (PKCS#8 or PKCS#1)."""
+    from cryptography.hazmat.primitives import serialization  # heavy: OpenSSL bindings
+    from cryptography.hazmat.primitives.asymmetric import rsa  # heavy: OpenSSL bindings
+
     try:
         key = serialization.load_pem_private_key(_as_bytes(pem), password=None)
     except (ValueError, TypeError) as exc:
@@ -67,6 +68,9 @@ def load_private_key(pem: str | bytes) -> rsa.RSAPrivateKey:
 
 def load_public_key(pem: str | bytes) -> rsa.RSAPublicKey:
     """Load an RSA public key from PEM (SubjectPublicKeyInfo)."""
+    from cryptography.hazmat.primitives import serialization  # heavy: OpenSSL bindings
+    from cryptography.hazmat.primitives.asymmetric import rsa  # heavy: OpenSSL bindings
+
     try:
         key = serialization.load_pem_public_key(_as_bytes(pem))
     except (ValueError, TypeError) as exc:
@@ -78,12 +82,19 @@ def load_public_key(pem: str | bytes) -> rsa.RSAPublicKey:
 
 def sign(private_key: rsa.RSAPrivateKey, message: bytes) -> str:
     """SHA256withRSA (PKCS#1 v1.5) signature of ``message``, base64."""
+    from cryptography.hazmat.primitives import hashes  # heavy: OpenSSL bindings
+    from cryptography.hazmat.primitives.asymmetric import padding  # heavy: OpenSSL bindings
+
     raw = private_key.sign(message, padding.PKCS1v15(), hashes.SHA256())
     return base64.b64encode(raw).decode("ascii")
 
 
 def verify(public_key: rsa.RSAPublicKey, message: bytes, signature: str) -> bool:
     """Whether ``signature`` (base64) is a valid SHA256withRSA signature of ``message``."""
+    from cryptography.exceptions import InvalidSignature  # heavy: OpenSSL bindings
+    from cryptography.hazmat.primitives import hashes  # heavy: OpenSSL bindings
+    from cryptography.hazmat.primitives.asymmetric import padding  # heavy: OpenSSL bindings
+
     try:
         raw = base64.b64decode(signature, validate=True)
     except (binascii.Error, ValueError):
@@ -229,6 +240,8 @@ def aes_gcm_encrypt(
     apiv3_key: str | bytes, nonce: str, associated_data: str, plaintext: bytes
 ) -> str:
     """AEAD_AES_256_GCM: base64(ciphertext + tag), as in a notification's ``resource``."""
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM  # heavy: OpenSSL bindings
+
     sealed = AESGCM(_apiv3_key_bytes(apiv3_key)).encrypt(
         nonce.encode("utf-8"), plaintext, associated_data.encode("utf-8")
     )
@@ -239,6 +252,9 @@ def aes_gcm_decrypt(
     apiv3_key: str | bytes, nonce: str, associated_data: str, ciphertext: str
 ) -> bytes:
     """Decrypt a notification ``resource``; SignatureError when it does not authenticate."""
+    from cryptography.exceptions import InvalidTag  # heavy: OpenSSL bindings
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM  # heavy: OpenSSL bindings
+
     try:
         sealed = base64.b64decode(ciphertext, validate=True)
         return AESGCM(_apiv3_key_bytes(apiv3_key)).decrypt(

@@ -17,9 +17,6 @@ import secrets
 import string
 from pathlib import Path
 
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
-
 DEV_MCHID = "1900000109"
 _SUBDIR = "wechat"
 _META = "meta.json"
@@ -32,6 +29,9 @@ _FILES = {
 
 
 def _new_key_pair() -> tuple[str, str]:
+    from cryptography.hazmat.primitives import serialization  # heavy: OpenSSL bindings
+    from cryptography.hazmat.primitives.asymmetric import rsa  # heavy: OpenSSL bindings
+
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     private_pem = key.private_bytes(
         serialization.Encoding.PEM,
