@@ -243,7 +243,8 @@ def answer(case_no: str) -> ResponseReturnValue:
     form = AnswerForm()
     if form.validate_on_submit():
         try:
-            with evidence.stored_uploads(request.files.getlist(form.files.name)) as stored:
+            uploads = request.files.getlist(form.files.name)
+            with evidence.stored_uploads(uploads, evidence.room_left(case)) as stored:
                 cases.answer_info_request(case, form.text.data or "", stored)
         except DomainError as exc:
             form.form_errors.append(domain_message(exc))
