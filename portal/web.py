@@ -73,7 +73,8 @@ def install_web_helpers(app: Flask) -> None:
         return resp
 
     app.register_error_handler(413, handle_too_large)
-    app.before_request(refuse_control_characters_in_url)
+    # first of all before-request hooks (CSRF, rate limits, sessions read the request too)
+    app.before_request_funcs.setdefault(None, []).insert(0, refuse_control_characters_in_url)
 
     @app.errorhandler(DomainError)
     def _domain_error(exc: DomainError) -> ResponseReturnValue:

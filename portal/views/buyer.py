@@ -113,6 +113,7 @@ def order(order_no: str) -> ResponseReturnValue:
         all_cases=orders.cases_of(order),
         refundable=orders.refundable_fen(order),
         codes=orders.visible_codes(order),
+        refunded=orders.refunded_in_full(order),
         payouts=payouts,
         arrival=arrival_texts(payouts),
         now=context.now(),
@@ -123,15 +124,20 @@ def order(order_no: str) -> ResponseReturnValue:
 
 @bp.post("/orders/<order_no>/codes/<int:code_id>/reveal")
 def reveal(order_no: str, code_id: int) -> ResponseReturnValue:
+    """Reveal a card code: irreversible, so confirmed first (htmx asks in a dialog and sends
+    ``confirm``; without JavaScript this answers with a page that asks)."""
     order = _my_order(order_no)
     if not EmptyForm().validate_on_submit():
         abort(400)
+    if request.form.get("confirm") != "yes":
+        return render_template("buyer/reveal_confirm.html", order=order, code_id=code_id)
     code = orders.reveal_code(order, code_id)
     return done(
         url_for("buyer.order", order_no=order_no) + f"#code-{code.id}",
         "buyer/_code.html",
         code=code,
         order=order,
+        refunded=False,
     )
 
 
