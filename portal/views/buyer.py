@@ -191,6 +191,7 @@ def _apply_page(
             max_file_bytes=evidence.MAX_FILE_BYTES,
             max_request_bytes=current_app.config["MAX_CONTENT_LENGTH"],
             max_side=evidence.MAX_IMAGE_SIDE,
+            max_pixels=evidence.MAX_REQUEST_PIXELS,
         ),
         status,
     )
