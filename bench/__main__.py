@@ -15,6 +15,7 @@ BENCHES = [
     "page_2g",
     "rss",
     "install_size",
+    "uploads",
 ]
 
 

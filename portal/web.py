@@ -20,6 +20,7 @@ from portal.domain.money import format_yuan
 from portal.domain.offer_states import OfferState
 from portal.domain.payout_states import PayoutState
 from portal.domain.states import State
+from portal.domain.text import bad_character
 from portal.domain.ticket_states import TicketState
 from portal.plugins.channels import ChannelError
 from portal.plugins.startup import channels
@@ -96,6 +97,8 @@ def install_web_helpers(app: Flask) -> None:
         return resp
 
     app.register_error_handler(413, handle_too_large)
+    # first of all before-request hooks (CSRF, rate limits, sessions read the request too)
+    app.before_request_funcs.setdefault(None, []).insert(0, refuse_control_characters_in_url)
 
     @app.errorhandler(DomainError)
     def _domain_error(exc: DomainError) -> ResponseReturnValue:
@@ -122,6 +125,51 @@ def install_web_helpers(app: Flask) -> None:
         if request.path.startswith("/api/"):
             return _api_problem(500, "Internal Server Error")
         return error_page(500, gettext("Something went wrong on our side. Nothing was saved."))
+
+
+def url_control_character() -> tuple[str, str, int] | None:
+    """(where, "U+XXXX", position) of the first control character in the path's parameters
+    or the query string (names and values), or None. Forms are checked by ``PortalForm``,
+    API bodies by ``api_schema``; this covers what reaches a view through the address."""
+    parts = [(f"path:{k}", v) for k, v in (request.view_args or {}).items() if isinstance(v, str)]
+    for key, values in request.args.lists():
+        parts.append(("query", key))
+        parts.extend((f"query:{key}", v) for v in values)
+    for where, text in parts:
+        found = bad_character(text)
+        if found is not None:
+            return where, found[1], found[0]
+    return None
+
+
+def refuse_control_characters_in_url() -> ResponseReturnValue | None:
+    """400 with a clear message, before any view (and any query) sees such an address."""
+    found = url_control_character()
+    if found is None:
+        return None
+    where, char, position = found
+    if request.path.startswith("/api/"):
+        # heavy: pydantic, for the API only
+        from portal.views.api_auth import problem_response
+
+        return problem_response(
+            400,
+            {
+                "type": "/api/v1/problems/control-character",
+                "title": "Control character in the address",
+                "status": 400,
+                "detail": f"{where} holds {char} at position {position}; control characters"
+                " (U+0000-U+001F, U+007F-U+009F) are not allowed in paths or query strings.",
+            },
+        )
+    return error_page(
+        400,
+        gettext(
+            "The address contains an invisible control character (%(char)s), which is not"
+            " allowed. Check the link, or type the address again.",
+            char=char,
+        ),
+    )
 
 
 def _api_problem(status: int, title: str) -> Response:

@@ -5,20 +5,20 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from wtforms import StringField
 from wtforms.validators import Length, Optional
 
 from portal.plugins.settings import SettingState
+from portal.views.forms import PortalForm
 
 
-class ChannelSwitchForm(FlaskForm):
+class ChannelSwitchForm(PortalForm):
     """Enable or disable a channel; disabling takes a reason."""
 
     reason = StringField(_l("Reason"), validators=[Optional(), Length(max=500)])
 
 
-class SettingsCheckForm(FlaskForm):
+class SettingsCheckForm(PortalForm):
     """Candidate values for the non-secret settings; fields are added per declared setting."""
 
 

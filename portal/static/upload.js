@@ -26,12 +26,13 @@
   function mb(n) { return (n / 1048576).toFixed(1); }
   function num(input, name, dflt) { return parseInt(input.getAttribute(name), 10) || dflt; }
 
-  function shrink(file, maxSide) {
+  function shrink(file, maxSide, maxPixels) {
     if (!IMAGE.test(file.type) || !window.createImageBitmap) { return Promise.resolve(file); }
     return createImageBitmap(file).then(function (bmp) {
-      var side = Math.max(bmp.width, bmp.height);
-      if (side <= maxSide && file.size <= RESIZE_ABOVE) { bmp.close(); return file; }
-      var scale = Math.min(1, maxSide / side);
+      var side = Math.max(bmp.width, bmp.height), pixels = bmp.width * bmp.height;
+      if (side <= maxSide && pixels <= maxPixels && file.size <= RESIZE_ABOVE) { bmp.close(); return file; }
+      // within the longest side kept, and within this file's share of the request's pixels
+      var scale = Math.min(1, maxSide / side, Math.sqrt(maxPixels / pixels));
       var canvas = document.createElement("canvas");
       canvas.width = Math.round(bmp.width * scale);
       canvas.height = Math.round(bmp.height * scale);
@@ -55,8 +56,10 @@
     var before = Array.prototype.reduce.call(input.files, function (s, f) { return s + f.size; }, 0);
     form.setAttribute("data-busy", "");
     say(form, "resizing");
+    var images = Array.prototype.filter.call(input.files, function (f) { return IMAGE.test(f.type); });
+    var share = Math.floor(num(input, "data-max-pixels", 16000000) / Math.max(1, images.length));
     Promise.all(Array.prototype.map.call(input.files, function (f) {
-      return shrink(f, num(input, "data-max-side", 2560));
+      return shrink(f, num(input, "data-max-side", 2560), share);
     })).then(function (files) {
       var dt = new DataTransfer(), after = 0;
       files.forEach(function (f) { dt.items.add(f); after += f.size; });

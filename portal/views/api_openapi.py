@@ -64,6 +64,7 @@ def _read(summary: str, model: str, params: list[dict[str, Any]]) -> dict[str, A
         "parameters": params,
         "responses": {
             "200": _ok("OK", model),
+            "400": _problem("A control character in the path or the query string"),
             "401": _problem("Missing, unknown or revoked API key"),
             "404": _problem("No such order for this merchant"),
             "422": _problem("Invalid query parameter"),
@@ -81,7 +82,9 @@ def _write(
         "requestBody": {"required": True, "content": {"application/json": {"schema": _ref(body)}}},
         "responses": {
             **ok,
-            "400": _problem("Idempotency-Key missing or malformed"),
+            "400": _problem(
+                "Idempotency-Key missing or malformed, or a control character in the path"
+            ),
             "401": _problem("Unsigned, wrongly signed, stale or replayed request, or bad key"),
             "404": _problem("No such order for this merchant"),
             "409": _problem("Conflicts with what the portal holds, or key reused"),

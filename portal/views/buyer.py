@@ -113,6 +113,7 @@ def order(order_no: str) -> ResponseReturnValue:
         all_cases=orders.cases_of(order),
         refundable=orders.refundable_fen(order),
         codes=orders.visible_codes(order),
+        refunded=orders.refunded_in_full(order),
         payouts=payouts,
         arrival=arrival_texts(payouts),
         now=context.now(),
@@ -123,15 +124,20 @@ def order(order_no: str) -> ResponseReturnValue:
 
 @bp.post("/orders/<order_no>/codes/<int:code_id>/reveal")
 def reveal(order_no: str, code_id: int) -> ResponseReturnValue:
+    """Reveal a card code: irreversible, so confirmed first (htmx asks in a dialog and sends
+    ``confirm``; without JavaScript this answers with a page that asks)."""
     order = _my_order(order_no)
     if not EmptyForm().validate_on_submit():
         abort(400)
+    if request.form.get("confirm") != "yes":
+        return render_template("buyer/reveal_confirm.html", order=order, code_id=code_id)
     code = orders.reveal_code(order, code_id)
     return done(
         url_for("buyer.order", order_no=order_no) + f"#code-{code.id}",
         "buyer/_code.html",
         code=code,
         order=order,
+        refunded=False,
     )
 
 
@@ -185,6 +191,7 @@ def _apply_page(
             max_file_bytes=evidence.MAX_FILE_BYTES,
             max_request_bytes=current_app.config["MAX_CONTENT_LENGTH"],
             max_side=evidence.MAX_IMAGE_SIDE,
+            max_pixels=evidence.MAX_REQUEST_PIXELS,
         ),
         status,
     )
@@ -243,7 +250,8 @@ def answer(case_no: str) -> ResponseReturnValue:
     form = AnswerForm()
     if form.validate_on_submit():
         try:
-            with evidence.stored_uploads(request.files.getlist(form.files.name)) as stored:
+            uploads = request.files.getlist(form.files.name)
+            with evidence.stored_uploads(uploads, evidence.room_left(case)) as stored:
                 cases.answer_info_request(case, form.text.data or "", stored)
         except DomainError as exc:
             form.form_errors.append(domain_message(exc))

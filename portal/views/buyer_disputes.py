@@ -69,7 +69,8 @@ def appeal(case_no: str) -> ResponseReturnValue:
     status = 200
     if form.validate_on_submit():
         try:
-            with evidence.stored_uploads(request.files.getlist(form.files.name)) as stored:
+            uploads = request.files.getlist(form.files.name)
+            with evidence.stored_uploads(uploads, evidence.room_left(case)) as stored:
                 disputes.appeal(case, form.statement.data or "", stored)
         except DomainError as exc:
             form.form_errors.append(domain_message(exc))

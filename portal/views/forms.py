@@ -1,7 +1,14 @@
-"""WTForms: the shape of input only (rules live in portal.domain and portal.services)."""
+"""WTForms: the shape of input only (rules live in portal.domain and portal.services).
+
+Every form derives from ``PortalForm``, which refuses control characters in any field
+(``portal.domain.text``): one check for every form, including the ones built at run time.
+"""
 
 from __future__ import annotations
 
+from typing import Any
+
+from flask_babel import gettext
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
@@ -17,6 +24,38 @@ from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
 from portal.domain.money import MoneyError, parse_yuan
 from portal.domain.policy import BUYER_REASONS, REASON_LABELS, Kind
+from portal.domain.text import bad_character
+
+
+def control_character_message(char: str, position: int) -> str:
+    """What a person reads when a field holds a control character (position counts from 1)."""
+    return gettext(
+        "This field contains an invisible control character (%(char)s, character %(pos)s),"
+        " which is not allowed. Delete it (or retype the text) and send again.",
+        char=char,
+        pos=position,
+    )
+
+
+class PortalForm(FlaskForm):
+    """The base of every form: a field holding a control character fails with a clear message.
+
+    Applied to the raw submitted strings, before any field's own parsing, so no filter or
+    coercion can hide one. Multi-line fields (text areas) keep tab and line breaks.
+    """
+
+    def validate(self, extra_validators: Any = None) -> bool:
+        ok = super().validate(extra_validators)
+        for field in self:
+            multiline = isinstance(field, TextAreaField)
+            for value in field.raw_data or ():
+                found = bad_character(value, multiline) if isinstance(value, str) else None
+                if found is not None:
+                    position, char = found
+                    field.errors = [control_character_message(char, position + 1)]
+                    ok = False
+                    break
+        return ok
 
 
 class YuanField(StringField):
@@ -34,7 +73,7 @@ class YuanField(StringField):
             raise ValidationError(_l("Enter an amount in yuan, like 12 or 12.50.")) from None
 
 
-class LookupForm(FlaskForm):
+class LookupForm(PortalForm):
     """Order number + contact + query password."""
 
     order_no = StringField(_l("Order number"), validators=[DataRequired(), Length(max=64)])
@@ -44,7 +83,7 @@ class LookupForm(FlaskForm):
     password = PasswordField(_l("Query password"), validators=[DataRequired(), Length(max=128)])
 
 
-class ApplyForm(FlaskForm):
+class ApplyForm(PortalForm):
     """A buyer's refund application."""
 
     kind = RadioField(
@@ -68,24 +107,24 @@ class ApplyForm(FlaskForm):
     files = MultipleFileField(_l("Evidence (screenshots, chat records; JPEG, PNG, WebP, PDF)"))
 
 
-class AnswerForm(FlaskForm):
+class AnswerForm(PortalForm):
     """The buyer answers a request for more material."""
 
     text = TextAreaField(_l("Your answer"), validators=[Length(max=2000)], render_kw={"rows": 3})
     files = MultipleFileField(_l("More evidence"))
 
 
-class EmptyForm(FlaskForm):
+class EmptyForm(PortalForm):
     """A form with only the CSRF token (withdraw, start review, confirm return)."""
 
 
-class NoteForm(FlaskForm):
+class NoteForm(PortalForm):
     """An optional note (e.g. opening a negotiation)."""
 
     note = TextAreaField(_l("Note"), validators=[Length(max=2000)], render_kw={"rows": 2})
 
 
-class ReasonForm(FlaskForm):
+class ReasonForm(PortalForm):
     """A required reason shown to the buyer (reject, ask for material)."""
 
     note = TextAreaField(
@@ -95,21 +134,21 @@ class ReasonForm(FlaskForm):
     )
 
 
-class ApproveForm(FlaskForm):
+class ApproveForm(PortalForm):
     """Approve in full or for a smaller amount."""
 
     amount = YuanField(_l("Amount to refund (yuan, empty = as asked)"), validators=[Optional()])
     note = TextAreaField(_l("Note"), validators=[Length(max=2000)], render_kw={"rows": 2})
 
 
-class LoginForm(FlaskForm):
+class LoginForm(PortalForm):
     """Staff login."""
 
     username = StringField(_l("Username"), validators=[DataRequired(), Length(max=80)])
     password = PasswordField(_l("Password"), validators=[DataRequired(), Length(max=128)])
 
 
-class ManualRouteForm(FlaskForm):
+class ManualRouteForm(PortalForm):
     """Record that a failed refund was paid by another route."""
 
     route = StringField(_l("Route used"), validators=[DataRequired(), Length(max=30)])
@@ -118,13 +157,13 @@ class ManualRouteForm(FlaskForm):
     )
 
 
-class StatementForm(FlaskForm):
+class StatementForm(PortalForm):
     """Upload a statement (a bank's camt.053, or whatever the channel reads)."""
 
     statement = FileField(_l("Statement file"), validators=[DataRequired()])
 
 
-class MessageForm(FlaskForm):
+class MessageForm(PortalForm):
     """A message in the negotiation thread or a ticket."""
 
     text = TextAreaField(
@@ -132,14 +171,14 @@ class MessageForm(FlaskForm):
     )
 
 
-class OfferForm(FlaskForm):
+class OfferForm(PortalForm):
     """A structured offer: an amount and a note."""
 
     amount = YuanField(_l("Amount (yuan)"), validators=[DataRequired()])
     note = StringField(_l("Note"), validators=[Length(max=500)])
 
 
-class AppealForm(FlaskForm):
+class AppealForm(PortalForm):
     """The buyer's appeal of a rejection."""
 
     statement = TextAreaField(
@@ -150,26 +189,26 @@ class AppealForm(FlaskForm):
     files = MultipleFileField(_l("More evidence"))
 
 
-class FreezeForm(FlaskForm):
+class FreezeForm(PortalForm):
     """Freeze merchant funds while an appeal is open."""
 
     amount = YuanField(_l("Amount to freeze (yuan, empty = the amount in dispute)"))
 
 
-class ImportForm(FlaskForm):
+class ImportForm(PortalForm):
     """A CSV file of orders; "check only" reports every bad row and imports nothing."""
 
     file = FileField(_l("Orders (CSV, UTF-8)"), validators=[DataRequired()])
     dry_run = BooleanField(_l("Check only (import nothing)"), default=True)
 
 
-class WebhookForm(FlaskForm):
+class WebhookForm(PortalForm):
     """A new webhook endpoint."""
 
     url = StringField(_l("Address (https://…)"), validators=[DataRequired(), Length(max=500)])
 
 
-class ApiKeyForm(FlaskForm):
+class ApiKeyForm(PortalForm):
     """A new API key, with a label to tell keys apart."""
 
     label = StringField(_l("Label"), validators=[Optional(), Length(max=80)])

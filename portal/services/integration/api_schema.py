@@ -19,11 +19,54 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    GetCoreSchemaHandler,
+    GetJsonSchemaHandler,
     StringConstraints,
     model_validator,
 )
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import CoreSchema, PydanticCustomError, core_schema
 
-_PRINTABLE = r"^[^\x00-\x1f\x7f]+$"
+from portal.domain.text import MULTI_LINE_PATTERN, SINGLE_LINE_PATTERN, bad_character
+
+
+class PlainText:
+    """Every API string field carries one of these: control characters refused, one rule
+    (``portal.domain.text``) with one message, documented as a ``pattern``."""
+
+    def __init__(self, multiline: bool) -> None:
+        self.multiline = multiline
+
+    def __get_pydantic_core_schema__(
+        self, source: Any, handler: GetCoreSchemaHandler
+    ) -> CoreSchema:
+        return core_schema.no_info_after_validator_function(self.check, handler(source))
+
+    def __get_pydantic_json_schema__(
+        self, schema: CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        value = handler(schema)
+        value.setdefault("pattern", MULTI_LINE_PATTERN if self.multiline else SINGLE_LINE_PATTERN)
+        return value
+
+    def check(self, value: str) -> str:
+        found = bad_character(value, self.multiline)
+        if found is not None:
+            raise PydanticCustomError(
+                "control_character",
+                "Control characters are not allowed: {char} at index {position}"
+                " (U+0000-U+001F, U+007F-U+009F{allowed}).",
+                {
+                    "char": found[1],
+                    "position": found[0],
+                    "allowed": "; tab and line breaks are allowed" if self.multiline else "",
+                },
+            )
+        return value
+
+
+SINGLE_LINE = PlainText(multiline=False)
+MULTI_LINE = PlainText(multiline=True)
 
 
 def _to_utc(value: datetime) -> datetime:
@@ -48,25 +91,24 @@ def _integral(value: Any) -> Any:
 def _string_map_schema(schema: dict[str, Any]) -> None:
     """Keys and values both constrained (pydantic's patternProperties leaves other keys free)."""
     values = next(iter(schema.pop("patternProperties").values()))
-    schema["propertyNames"] = {**schema.get("propertyNames", {}), "pattern": _PRINTABLE}
+    schema["propertyNames"] = {**schema.get("propertyNames", {}), "pattern": SINGLE_LINE_PATTERN}
     schema["additionalProperties"] = values
 
 
 # Written out one by one (not built by a helper) so that type checkers read them as types.
-_NO_NUL = r"^[^\x00]*$"
-Text40 = Annotated[str, StringConstraints(min_length=1, max_length=40, pattern=_PRINTABLE)]
-Text64 = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=_PRINTABLE)]
-Text120 = Annotated[str, StringConstraints(min_length=1, max_length=120, pattern=_PRINTABLE)]
-Text200 = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=_PRINTABLE)]
-FreeText200 = Annotated[str, StringConstraints(max_length=200, pattern=_NO_NUL)]
-FreeText5000 = Annotated[str, StringConstraints(max_length=5000, pattern=_NO_NUL)]
+Text40 = Annotated[str, StringConstraints(min_length=1, max_length=40), SINGLE_LINE]
+Text64 = Annotated[str, StringConstraints(min_length=1, max_length=64), SINGLE_LINE]
+Text120 = Annotated[str, StringConstraints(min_length=1, max_length=120), SINGLE_LINE]
+Text200 = Annotated[str, StringConstraints(min_length=1, max_length=200), SINGLE_LINE]
+FreeText200 = Annotated[str, StringConstraints(max_length=200), MULTI_LINE]
+FreeText5000 = Annotated[str, StringConstraints(max_length=5000), MULTI_LINE]
 Fen = Annotated[int, Field(ge=0, le=10**12), BeforeValidator(_integral)]
 SlaMinutes = Annotated[int, Field(ge=1, le=100_000), BeforeValidator(_integral)]
 WindowDays = Annotated[int, Field(ge=0, le=3650), BeforeValidator(_integral)]
 Quantity = Annotated[int, Field(ge=1, le=10_000), BeforeValidator(_integral)]
 ARGON2 = r"^\$argon2(id|i|d)\$v=19\$m=[0-9]+,t=[0-9]+,p=[0-9]+\$[A-Za-z0-9+/]+\$[A-Za-z0-9+/]+$"
 
-Password = Annotated[str, StringConstraints(min_length=4, max_length=128, pattern=_PRINTABLE)]
+Password = Annotated[str, StringConstraints(min_length=4, max_length=128), SINGLE_LINE]
 PasswordHash = Annotated[str, StringConstraints(pattern=ARGON2, max_length=255)]
 
 

@@ -15,7 +15,7 @@ from portal.models import CardCode, Order, Payout, RefundCase
 from portal.services import context
 from portal.services.accounts.passwords import check_password
 from portal.services.actors import BUYER
-from portal.services.errors import NotFound
+from portal.services.errors import DomainError, NotFound
 from portal.services.policy_text import N_
 from portal.services.refunds.transitions import record
 
@@ -104,16 +104,32 @@ def cases_of(order: Order) -> list[RefundCase]:
     )
 
 
+def refunded_in_full(order: Order) -> bool:
+    """Whether everything paid is refunded or on its way back (then the goods are not the
+    buyer's any more: no code of the order can be revealed)."""
+    if order.paid_at is None or order.payment is None:
+        return False
+    return committed_fen(order) >= order.payment.captured_fen > 0
+
+
 def visible_codes(order: Order) -> list[CardCode]:
     """Card codes the buyer may still see (returned ones are withdrawn from view)."""
     return [c for c in order.codes if c.returned_at is None]
 
 
 def reveal_code(order: Order, code_id: int) -> CardCode:
-    """Show a card code to the buyer, logging the first reveal (evidence for reviews)."""
+    """Show a card code to the buyer, logging the first reveal (evidence for reviews).
+
+    Refused once the order is refunded in full: money and goods cannot both go back.
+    """
     code = db.session.get(CardCode, code_id)
     if code is None or code.order_id != order.id or code.returned_at is not None:
         raise NotFound(N_("Card code not found."), rule="code")
+    if refunded_in_full(order):
+        raise DomainError(
+            N_("This order was refunded in full, so its card codes can no longer be shown."),
+            rule="code_refunded",
+        )
     if code.first_revealed_at is None:
         code.first_revealed_at = context.now()
         record("code_revealed", BUYER, order_id=order.id, data={"code_id": code.id})

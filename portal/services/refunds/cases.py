@@ -193,8 +193,12 @@ def request_info(case: RefundCase, actor: Actor, what: str) -> None:
 
 
 def approve(case: RefundCase, actor: Actor, amount_fen: int | None = None, note: str = "") -> None:
-    """Decide for the buyer (full, or a smaller amount); refund-only cases start paying out."""
-    commit(lambda: _approve(case, actor, amount_fen or case.amount_requested_fen, note))
+    """Decide for the buyer (full, or a smaller amount); refund-only cases start paying out.
+
+    ``None`` means "as asked"; any amount given, 0 included, is checked as given.
+    """
+    amount = case.amount_requested_fen if amount_fen is None else amount_fen
+    commit(lambda: _approve(case, actor, amount, note))
 
 
 def approve_in_transaction(case: RefundCase, actor: Actor, amount_fen: int, note: str) -> None:
@@ -255,7 +259,9 @@ def confirm_return(case: RefundCase, actor: Actor) -> None:
 
     def work() -> None:
         record("return_confirmed", actor, case=case)
-        start_payout(case, actor, int(case.amount_approved_fen or 0))
+        if case.amount_approved_fen is None:  # an approved case always has its amount
+            raise DomainError(N_("This case has no approved amount."), rule="approve_amount")
+        start_payout(case, actor, case.amount_approved_fen)
 
     commit(work)
 

@@ -182,7 +182,7 @@ def freeze_funds(case: RefundCase, actor: Actor, amount_fen: int | None) -> Free
         )
     disputed = case.amount_requested_fen
     already = balances.frozen_for_case(case.id)
-    amount = amount_fen or (disputed - already)
+    amount = disputed - already if amount_fen is None else amount_fen  # 0 is not "not given"
     if amount <= 0 or already + amount > disputed:
         raise DomainError(
             N_("You can freeze at most the amount in dispute (%(max)s yuan)."),

@@ -1,11 +1,13 @@
 """Evidence files: accepted by content, cleaned, stored under random names outside the web root.
 
-Images (JPEG, PNG, WebP) are decoded within limits and re-encoded from their pixels
-(``evidence_images``); PDFs are parsed and refused if they carry anything active
-(``evidence_pdf``). Both are imported with the first file of their kind: Pillow and pypdf
-are no part of serving pages. What is stored is what a reviewer sees: the cleaned file, its
-thumbnail, its SHA-256 and, for images, a perceptual hash to find the same picture on other
-cases.
+A request's files are checked together before any of them is decoded: how many, how many
+bytes each, and how many pixels in all (read from each image's header). Only then are
+images decoded within limits and re-encoded from their pixels (``evidence_images``) and
+PDFs parsed and refused if they carry anything active (``evidence_pdf``), so the worst
+request the limits allow has a bounded cost. Both are imported with the first file of
+their kind: Pillow and pypdf are no part of serving pages. What is stored is what a
+reviewer sees: the cleaned file, its thumbnail, its SHA-256 and, for images, a perceptual
+hash to find the same picture on other cases.
 """
 
 from __future__ import annotations
@@ -27,7 +29,8 @@ from portal.services.errors import DomainError
 from portal.services.policy_text import N_
 
 MAX_FILE_BYTES = 8 * 1024 * 1024
-MAX_IMAGE_PIXELS = 40_000_000  # 40 megapixels: any phone photo, no decompression bombs
+MAX_IMAGE_PIXELS = 16_000_000  # one image: a 16-megapixel photo; no decompression bombs
+MAX_REQUEST_PIXELS = 16_000_000  # all images of one request together (5 phone screenshots)
 MAX_IMAGE_SIDE = 2560  # longer side kept; screenshots stay legible
 MAX_FILES_PER_CASE = 8
 ACCEPTED = "JPEG, PNG, WebP, PDF"
@@ -43,6 +46,8 @@ FILE_RULES = frozenset(
         "pdf_encrypted",
         "pdf_active",
         "too_many",
+        "too_many_files",
+        "pixel_budget",
     }
 )
 
@@ -84,8 +89,26 @@ def sniff(head: bytes) -> tuple[str, str] | None:
     return None
 
 
+@dataclass(frozen=True)
+class Incoming:
+    """An upload read and checked by its header only: nothing decoded yet."""
+
+    name: str
+    data: bytes
+    content_type: str
+    ext: str
+    pixels: int  # width x height from an image's header (0 for a PDF)
+
+
 def store(stream: BinaryIO, filename: str) -> StoredFile:
     """Validate, clean and write one upload; DomainError (nothing written) if it is refused."""
+    incoming = read(stream, filename)
+    check_budget([incoming])
+    return keep(incoming)
+
+
+def read(stream: BinaryIO, filename: str) -> Incoming:
+    """Read one upload and check it by its name, size, first bytes and header (no decoding)."""
     name = _safe(filename)
     if _BAD_NAME.search(filename or ""):
         raise DomainError(
@@ -111,6 +134,34 @@ def store(stream: BinaryIO, filename: str) -> StoredFile:
             accepted=ACCEPTED,
         )
     ctype, ext = kind
+    pixels = 0
+    if ctype != "application/pdf":
+        # heavy: Pillow loads with the first image a worker receives
+        from portal.services.uploads import evidence_images
+
+        width, height = evidence_images.measure(data, name)
+        pixels = width * height
+    return Incoming(name, data, ctype, ext, pixels)
+
+
+def check_budget(files: list[Incoming]) -> None:
+    """DomainError if the images of one request hold more pixels in all than the budget."""
+    total = sum(f.pixels for f in files)
+    if total > MAX_REQUEST_PIXELS:
+        raise DomainError(
+            N_(
+                "Together these images have %(mp)s megapixels; at most %(max)s can be sent at"
+                " once. Nothing was saved. Send fewer images, or screenshots instead of photos."
+            ),
+            rule="pixel_budget",
+            mp=f"{total / 1_000_000:.1f}",
+            max=str(MAX_REQUEST_PIXELS // 1_000_000),
+        )
+
+
+def keep(incoming: Incoming) -> StoredFile:
+    """Clean (decode and re-encode an image, inspect a PDF) and write one checked upload."""
+    data, ctype, ext, name = incoming.data, incoming.content_type, incoming.ext, incoming.name
     phash = thumb = None
     if ctype == "application/pdf":
         # heavy: pypdf loads with the first PDF a worker receives, not with every web worker
@@ -233,14 +284,38 @@ def _safe(filename: str) -> str:
     return name[:120] or "file"
 
 
+def room_left(case: RefundCase) -> int:
+    """How many more evidence files the case can take."""
+    return max(0, MAX_FILES_PER_CASE - len(case.evidence))
+
+
 @contextmanager
-def stored_uploads(uploads: Iterable[Any]) -> Iterator[list[StoredFile]]:
-    """Store every non-empty upload; if anything inside the block fails, remove them all."""
+def stored_uploads(
+    uploads: Iterable[Any], room: int = MAX_FILES_PER_CASE
+) -> Iterator[list[StoredFile]]:
+    """Store every non-empty upload; if anything inside the block fails, remove them all.
+
+    The request's files are counted, read and measured by their headers first, and refused
+    together (nothing decoded, nothing written) if they break a limit; ``room`` is how many
+    files the case can still take.
+    """
+    chosen = [u for u in uploads if u and u.filename]
+    if len(chosen) > room:
+        raise DomainError(
+            N_(
+                "%(n)s files were sent; at most %(max)s more can be added to this case."
+                " Nothing was saved. Choose fewer files."
+            ),
+            rule="too_many_files",
+            n=str(len(chosen)),
+            max=str(room),
+        )
+    incoming = [read(upload.stream, upload.filename) for upload in chosen]
+    check_budget(incoming)
     stored: list[StoredFile] = []
     try:
-        for upload in uploads:
-            if upload and upload.filename:
-                stored.append(store(upload.stream, upload.filename))
+        for item in incoming:
+            stored.append(keep(item))
         yield stored
     except BaseException:
         discard(stored)

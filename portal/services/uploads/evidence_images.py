@@ -10,7 +10,7 @@ import io
 import warnings
 from dataclasses import dataclass
 
-from PIL import Image, ImageOps
+from PIL import ExifTags, Image
 
 from portal.services.errors import DomainError
 from portal.services.policy_text import N_
@@ -24,6 +24,8 @@ Image.MAX_IMAGE_PIXELS = MAX_PIXELS
 
 _FORMATS = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp"}
 _EXT = {"JPEG": ".jpg", "PNG": ".png", "WEBP": ".webp"}
+# what each format is re-encoded as: WebP's encoder costs several times JPEG's per pixel
+_OUTPUT = {"JPEG": "JPEG", "PNG": "PNG", "WEBP": "JPEG"}
 
 
 @dataclass(frozen=True)
@@ -51,8 +53,30 @@ def unreadable(name: str) -> DomainError:
     )
 
 
+def measure(data: bytes, name: str) -> tuple[int, int]:
+    """(width, height) from the image's header alone (Pillow opens lazily: no pixel is
+    decoded); DomainError if the header cannot be read or says more than MAX_PIXELS."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        try:
+            with Image.open(io.BytesIO(data), formats=list(_FORMATS)) as im:
+                size = im.size
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+            raise _too_many_pixels(name) from None
+        except (OSError, SyntaxError, ValueError, EOFError) as exc:
+            raise unreadable(name) from exc
+    if size[0] * size[1] > MAX_PIXELS:
+        raise _too_many_pixels(name)
+    return size
+
+
 def clean(data: bytes, name: str) -> CleanImage:
-    """Decode ``data`` (JPEG, PNG or WebP) within limits and re-encode it; DomainError if not."""
+    """Decode ``data`` (JPEG, PNG or WebP) within limits and re-encode it; DomainError if not.
+
+    Large pictures are shrunk as early as they can be: a JPEG is decoded at a reduced
+    scale (its DCT allows 1/2, 1/4, 1/8), other formats are box-reduced by a whole factor
+    before the Lanczos resize, so no full-size copy is converted, rotated or filtered.
+    """
     with warnings.catch_warnings():
         warnings.simplefilter("error", Image.DecompressionBombWarning)
         try:
@@ -60,24 +84,36 @@ def clean(data: bytes, name: str) -> CleanImage:
                 fmt = im.format or ""
                 if im.width * im.height > MAX_PIXELS:  # before any pixel is decoded
                     raise _too_many_pixels(name)
+                orientation = im.getexif().get(ExifTags.Base.Orientation, 1)
+                if fmt == "JPEG":
+                    im.draft("RGB", _at_least(im.size, MAX_SIDE))
                 im.load()
-                pixels = _plain_pixels(im)
+                pixels = _plain_pixels(im, orientation)
         except DomainError:
             raise
         except (Image.DecompressionBombError, Image.DecompressionBombWarning):
             raise _too_many_pixels(name) from None
         except (OSError, SyntaxError, ValueError, EOFError) as exc:
             raise unreadable(name) from exc
-    pixels.thumbnail((MAX_SIDE, MAX_SIDE), Image.Resampling.LANCZOS)
+    out = _OUTPUT[fmt]
     return CleanImage(
-        data=_encode(pixels, fmt),
-        content_type=_FORMATS[fmt],
-        ext=_EXT[fmt],
+        data=_encode(pixels, out),
+        content_type=_FORMATS[out],
+        ext=_EXT[out],
         thumbnail=_thumbnail(pixels),
         phash=perceptual_hash.phash(pixels),
         width=pixels.width,
         height=pixels.height,
     )
+
+
+def _at_least(size: tuple[int, int], side: int) -> tuple[int, int]:
+    """``size`` scaled so that its longer side is ``side`` (unchanged if already smaller)."""
+    w, h = size
+    longer = max(w, h)
+    if longer <= side:
+        return size
+    return max(1, w * side // longer), max(1, h * side // longer)
 
 
 def _too_many_pixels(name: str) -> DomainError:
@@ -91,22 +127,46 @@ def _too_many_pixels(name: str) -> DomainError:
     )
 
 
-def _plain_pixels(im: Image.Image) -> Image.Image:
-    """Upright pixels in RGB or RGBA, carrying no metadata at all."""
-    im = ImageOps.exif_transpose(im)
+def _plain_pixels(im: Image.Image, orientation: int) -> Image.Image:
+    """Upright RGB pixels (transparency flattened onto white), at most MAX_SIDE on the longer
+    side, carrying no metadata. Three channels, not four: encoding costs per channel."""
     has_alpha = im.mode in ("RGBA", "LA", "PA") or "transparency" in im.info
-    im = im.convert("RGBA" if has_alpha else "RGB")
+    mode = "RGBA" if has_alpha else "RGB"
+    if im.mode not in ("RGB", "RGBA", "L", "LA"):  # palette, 1-bit, CMYK, 16-bit: no reduce()
+        im = im.convert(mode)
+    # reducing_gap=1: first a box average by a whole factor (cheap), then Lanczos on less
+    im.thumbnail((MAX_SIDE, MAX_SIDE), Image.Resampling.LANCZOS, reducing_gap=1.0)
+    im = im.convert(mode)
+    if mode == "RGBA":
+        flat = Image.new("RGB", im.size, "white")
+        flat.paste(im, mask=im.getchannel("A"))
+        im = flat
+    method = _TRANSPOSE.get(orientation)
+    if method is not None:
+        im = im.transpose(method)
     return Image.frombytes(im.mode, im.size, im.tobytes())
+
+
+# EXIF orientation -> the transpose that makes the picture upright (as ImageOps.exif_transpose)
+_TRANSPOSE = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
 
 
 def _encode(im: Image.Image, fmt: str) -> bytes:
     out = io.BytesIO()
+    # encoder settings bound the cost (docs/performance.md): PNG's optimize (zlib level 9)
+    # is pathologically slow on small files of noise; level 1 stays cheap on any content
     if fmt == "JPEG":
         im.convert("RGB").save(out, "JPEG", quality=85, optimize=True)
-    elif fmt == "WEBP":
-        im.save(out, "WEBP", quality=85, method=4)
     else:
-        im.save(out, "PNG", optimize=True)
+        im.save(out, "PNG", compress_level=1)
     return out.getvalue()
 
 
