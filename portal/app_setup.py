@@ -35,6 +35,8 @@ def configure(app: Flask) -> None:
     # reading app.logger puts Flask's handler on the "portal" logger; modules log to their own
     # logging.getLogger(__name__) below it (portal.services...), which propagate to it
     _ = app.logger
+    config_module.check_secret_key(app.config)
+    app.config["SESSION_COOKIE_SECURE"] = config_module.cookie_secure(app.config)
     os.makedirs(app.instance_path, exist_ok=True)
     app.config["SQLALCHEMY_DATABASE_URI"] = config_module.database_uri(
         app.config, app.instance_path

@@ -44,6 +44,13 @@ class LookupForm(FlaskForm):
     password = PasswordField(_l("Query password"), validators=[DataRequired(), Length(max=128)])
 
 
+class PasswordForm(FlaskForm):
+    """A staff member's own password change."""
+
+    current = PasswordField(_l("Current password"), validators=[DataRequired(), Length(max=128)])
+    new = PasswordField(_l("New password"), validators=[DataRequired(), Length(max=128)])
+
+
 class ApplyForm(FlaskForm):
     """A buyer's refund application."""
 

@@ -75,3 +75,9 @@ OFFER_LABELS = {
     OfferState.ACCEPTED: N_("accepted"),
     OfferState.COUNTERED: N_("countered"),
 }
+
+STAFF_ROLE_LABELS = {
+    "reviewer": N_("Reviewer"),
+    "supervisor": N_("Supervisor"),
+    "merchant": N_("Merchant staff"),
+}
