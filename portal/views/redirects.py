@@ -3,24 +3,27 @@
 A browser reading a Location drops tabs and newlines anywhere, strips leading and trailing
 control characters and spaces, and reads ``\\`` as ``/``; so ``/\\t/evil.example/`` arrives as
 ``//evil.example/``, another site. Rather than repeat that normalisation (and miss a case),
-anything it would change is refused: control characters, backslashes and leading or trailing
-spaces, also after one round of percent-decoding. What is left must be a path starting with a
+anything it might change is refused: control and format characters, spaces of any script and
+backslashes, also after one round of percent-decoding. What is left must be a path starting with a
 single ``/`` with no scheme and no host. Anything else gives the caller's safe default.
 ``tests/test_redirects.py`` fails when a view redirects to request data without this helper.
 """
 
 from __future__ import annotations
 
+import unicodedata
 from urllib.parse import unquote, urlsplit
 
 #: longest target kept (a longer one is not a link this site made)
 MAX_TARGET = 2048
 
 
+#: control, format, line and paragraph separator and space characters (any script)
+_REFUSED_CATEGORIES = frozenset({"Cc", "Cf", "Zl", "Zp", "Zs"})
+
+
 def _browser_would_rewrite(value: str) -> bool:
-    if value != value.strip():
-        return True
-    return any(ord(ch) < 0x20 or 0x7F <= ord(ch) <= 0x9F or ch == "\\" for ch in value)
+    return any(ch == "\\" or unicodedata.category(ch) in _REFUSED_CATEGORIES for ch in value)
 
 
 def same_site_path(raw: object) -> str | None:
