@@ -152,7 +152,9 @@ def apply(order_no: str) -> ResponseReturnValue:
                 )
         except DomainError as exc:
             form.form_errors.append(domain_message(exc))
-            return _apply_page(order, form, 422, keep_files=exc.rule not in evidence.FILE_RULES)
+            return _apply_page(
+                order, form, exc.status_code, keep_files=exc.rule not in evidence.FILE_RULES
+            )
         flash(gettext("Your application was submitted. Case number: %(no)s", no=case.case_no))
         return redirect(url_for("buyer.case", case_no=case.case_no), code=303)
     return _apply_page(order, form, 422 if request.method == "POST" else 200)
