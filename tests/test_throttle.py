@@ -131,3 +131,37 @@ def test_correct_logins_are_not_counted(app, clock, limits):
     for _ in range(12):
         assert login(b, "rev1", "password-123").status_code == 303
         b.submit("/review/", "/staff/logout", {})
+
+
+def test_behind_a_trusted_proxy_clients_are_told_apart(tmp_path, template_db, redis_url, clock):
+    """Behind one TLS proxy (TRUSTED_PROXIES=1) the limit is per client, not per proxy."""
+    import shutil
+
+    from redis import Redis
+
+    from portal import create_app
+    from tests.conftest import base_config
+
+    db_file = tmp_path / "p.sqlite3"
+    if template_db.startswith("sqlite:///"):
+        shutil.copy(template_db.removeprefix("sqlite:///"), db_file)
+        url = f"sqlite:///{db_file}"
+    else:
+        url = template_db
+    cfg = {**base_config(tmp_path, url, redis_url), "TRUSTED_PROXIES": 1}
+    cfg.update(LOOKUP_RATE_LIMIT="2 per minute", FAILURES_BEFORE_DELAY=100)
+    app = create_app(cfg)
+    app.extensions["portal.clock"] = clock
+    Redis.from_url(redis_url).flushdb()
+    app.test_client_class = FreshGClient
+    with app.app_context():
+        c = app.test_client()
+
+        def post(client_ip: str) -> int:
+            token = csrf_from(c.get("/").get_data(as_text=True))
+            data = {"csrf_token": token, "order_no": "N", "contact": "c", "password": "p"}
+            fwd = {"X-Forwarded-For": client_ip}
+            return c.post("/lookup", data=data, headers=fwd).status_code
+
+        assert [post("203.0.113.7") for _ in range(3)] == [422, 422, 429]
+        assert post("198.51.100.9") == 422  # another client behind the same proxy
