@@ -238,3 +238,19 @@ def test_buyer_cookie_with_old_or_forged_shapes_grants_nothing(app, client, cloc
             client.application, signed_with(client.application.secret_key, {"orders": orders})
         )
         assert b.get(f"/orders/{order.order_no}").status_code == 303, orders
+
+
+def test_operator_commands_end_sessions(app, browser, clock):
+    f.staff("rev1")
+    assert login(browser, "rev1") == 303
+    runner = app.test_cli_runner()
+    r = runner.invoke(args=["sign-out", "rev1"])
+    assert r.exit_code == 0, r.output
+    assert browser.get("/review/").status_code == 302
+    assert login(browser, "rev1") == 303
+    r = runner.invoke(args=["set-password", "rev1"], input="a-new-password-2\na-new-password-2\n")
+    assert r.exit_code == 0, r.output
+    assert browser.get("/review/").status_code == 302
+    assert login(browser, "rev1") == 422
+    r = runner.invoke(args=["sign-out", "nobody"])
+    assert r.exit_code != 0 and "no staff login" in r.output

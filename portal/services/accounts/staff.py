@@ -96,6 +96,11 @@ def all_staff() -> list[User]:
     return list(db.session.scalars(select(User).order_by(User.role, User.username)))
 
 
+def find_by_username(username: str) -> User | None:
+    """The staff login with this username, if any."""
+    return db.session.scalar(select(User).where(User.username == username))
+
+
 def get_staff(user_id: int) -> User:
     """The staff login with this id, or NotFound."""
     user = db.session.get(User, user_id)
