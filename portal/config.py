@@ -17,6 +17,8 @@ DEFAULTS: dict[str, Any] = {
     "ENVIRONMENT": "production",
     # Session cookies only over HTTPS; None = on outside development and tests.
     "SESSION_COOKIE_SECURE": None,
+    # Strict-Transport-Security on answers over HTTPS (0: not sent; plain HTTP never gets it).
+    "HSTS_SECONDS": 31536000,
     # Staff sessions end after this long without a request, and this long after the login.
     "STAFF_IDLE_MINUTES": 30,
     "STAFF_ABSOLUTE_HOURS": 12,

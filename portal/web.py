@@ -71,6 +71,9 @@ def install_web_helpers(app: Flask) -> None:
         resp.headers.setdefault("Content-Security-Policy", CSP)
         resp.headers.setdefault("X-Content-Type-Options", "nosniff")
         resp.headers.setdefault("Referrer-Policy", "same-origin")
+        hsts = int(app.config.get("HSTS_SECONDS") or 0)
+        if hsts > 0 and request.is_secure:  # behind a TLS proxy: TRUSTED_PROXIES gives https
+            resp.headers.setdefault("Strict-Transport-Security", f"max-age={hsts}")
         resp.vary.add("HX-Request")
         if request.endpoint != "static":
             resp.headers.setdefault("Cache-Control", "no-store")

@@ -254,3 +254,13 @@ def test_operator_commands_end_sessions(app, browser, clock):
     assert login(browser, "rev1") == 422
     r = runner.invoke(args=["sign-out", "nobody"])
     assert r.exit_code != 0 and "no staff login" in r.output
+
+
+def test_hsts_only_over_https(app, client):
+    assert "Strict-Transport-Security" not in client.get("/").headers
+    r = client.get("/", base_url="https://portal.test")
+    assert r.headers["Strict-Transport-Security"] == "max-age=31536000"
+    app.config["HSTS_SECONDS"] = 0
+    assert (
+        "Strict-Transport-Security" not in client.get("/", base_url="https://portal.test").headers
+    )
