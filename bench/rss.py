@@ -150,6 +150,7 @@ def measure() -> dict[str, float]:
         portal_env = {
             **base_env,
             "PORTAL_SECRET_KEY": "bench",
+            "PORTAL_ENVIRONMENT": "development",
             "PORTAL_DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"],
             "PORTAL_REDIS_URL": app.config["REDIS_URL"],
             "PORTAL_EVIDENCE_DIR": str(tmp / "evidence"),

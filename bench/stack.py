@@ -36,6 +36,7 @@ def bench_app() -> Iterator[tuple[Flask, Path]]:
     app = create_app(
         {
             "SECRET_KEY": "bench",
+            "ENVIRONMENT": "development",
             "DATABASE_URL": db_url,
             "REDIS_URL": redis_url,
             "ARGON2_TIME_COST": 1,

@@ -8,6 +8,7 @@ from typing import Any
 from flask import Flask, current_app, request, session
 from flask_babel import get_locale
 from sqlalchemy import event
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from portal import config as config_module
 from portal import models  # noqa: F401 - register tables
@@ -42,6 +43,12 @@ def configure(app: Flask) -> None:
     # reading app.logger puts Flask's handler on the "portal" logger; modules log to their own
     # logging.getLogger(__name__) below it (portal.services...), which propagate to it
     _ = app.logger
+    config_module.check_secret_key(app.config)
+    app.config["SESSION_COOKIE_SECURE"] = config_module.cookie_secure(app.config)
+    proxies = int(app.config.get("TRUSTED_PROXIES") or 0)
+    if proxies > 0:
+        # the client's address and scheme as the TLS proxy saw them (failure limits, Secure)
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies)  # type: ignore[method-assign]
     os.makedirs(app.instance_path, exist_ok=True)
     app.config["SQLALCHEMY_DATABASE_URI"] = config_module.database_uri(
         app.config, app.instance_path

@@ -12,6 +12,7 @@ from portal.extensions import db
 from portal.infra import migrations
 from portal.models import Merchant
 from portal.plugins.cli import new_plugin, plugins
+from portal.services.accounts import staff
 from portal.services.accounts.staff import create_staff_user
 from portal.services.integration import api_keys
 
@@ -27,7 +28,17 @@ def main() -> None:
 
 def register_cli(app: Flask) -> None:
     """Add the portal's commands to ``flask``/``refund-portal``."""
-    for command in (init_db, load_demo, create_user, worker, dev, import_orders, create_api_key):
+    for command in (
+        init_db,
+        load_demo,
+        create_user,
+        set_password,
+        sign_out,
+        worker,
+        dev,
+        import_orders,
+        create_api_key,
+    ):
         app.cli.add_command(command)
 
     app.cli.add_command(plugins)
@@ -64,6 +75,32 @@ def create_user(
     """Create a staff login."""
     user = create_staff_user(username, password, role, merchant_slug, display_name)
     click.echo(f"created {user.role} {user.username}")
+
+
+def _staff_id(username: str) -> int:
+    user = staff.find_by_username(username)
+    if user is None:
+        raise click.ClickException(f"no staff login {username!r}")
+    return user.id
+
+
+@click.command("set-password")
+@click.argument("username")
+@click.password_option()
+@with_appcontext
+def set_password(username: str, password: str) -> None:
+    """Give a staff login a new password; every session it had ends."""
+    staff.set_password(_staff_id(username), password)
+    click.echo(f"password of {username} changed; its sessions have ended")
+
+
+@click.command("sign-out")
+@click.argument("username")
+@with_appcontext
+def sign_out(username: str) -> None:
+    """End every session of a staff login, on every device (a lost laptop, a leaver)."""
+    staff.end_sessions(_staff_id(username))
+    click.echo(f"{username} is signed out everywhere")
 
 
 @click.command("worker")

@@ -4,8 +4,26 @@ from __future__ import annotations
 
 from typing import Any
 
+#: the secret key a fresh checkout ships with: published, so refused outside development
+PUBLISHED_SECRET_KEY = "dev-only-change-me"  # noqa: S105 - the published default, refused
+#: shortest secret key accepted outside development (token_urlsafe(48) gives 64 characters)
+MIN_SECRET_KEY_LENGTH = 32
+MAKE_A_KEY = 'python -c "import secrets; print(secrets.token_urlsafe(48))"'
+
 DEFAULTS: dict[str, Any] = {
-    "SECRET_KEY": "dev-only-change-me",
+    "SECRET_KEY": PUBLISHED_SECRET_KEY,
+    # "production" (the default) or "development" (`refund-portal dev` sets it): development
+    # starts with the published secret key and sends session cookies over plain HTTP.
+    "ENVIRONMENT": "production",
+    # Session cookies only over HTTPS; None = on outside development and tests.
+    "SESSION_COOKIE_SECURE": None,
+    # Strict-Transport-Security on answers over HTTPS (0: not sent; plain HTTP never gets it).
+    "HSTS_SECONDS": 31536000,
+    # Staff sessions end after this long without a request, and this long after the login.
+    "STAFF_IDLE_MINUTES": 30,
+    "STAFF_ABSOLUTE_HOURS": 12,
+    # A buyer's access to an order (after a lookup with its query password) lasts this long.
+    "BUYER_ACCESS_MINUTES": 120,
     # SQLite under the instance folder by default; PostgreSQL in production
     # (PORTAL_DATABASE_URL=postgresql+psycopg://user@host/db).
     "DATABASE_URL": None,
@@ -34,8 +52,18 @@ DEFAULTS: dict[str, Any] = {
     "AUTO_APPROVE_NOT_DELIVERED": True,
     "CALENDAR_EXTRA_HOLIDAYS": [],
     "CALENDAR_EXTRA_WORKDAYS": [],
-    # Order lookup rate limit (per client address and per order number).
+    # Failed order lookups allowed per client address (correct lookups are not counted).
     "LOOKUP_RATE_LIMIT": "10 per minute;50 per hour",
+    # Reverse proxies in front of the portal whose X-Forwarded-For/-Proto are trusted (0: none,
+    # the peer address is the client). Behind one TLS proxy set 1, or every client shares the
+    # proxy's address, and its failure limit.
+    "TRUSTED_PROXIES": 0,
+    # Failed staff logins allowed per client address.
+    "LOGIN_RATE_LIMIT": "10 per minute;100 per hour",
+    # Failures on one order number (or staff username) before each further failure makes the
+    # next wrong answer wait (doubling up to the maximum); a correct answer always gets through.
+    "FAILURES_BEFORE_DELAY": 5,
+    "FAILURE_DELAY_MAX_SECONDS": 900,
     # Argon2 cost for query passwords and staff passwords.
     "ARGON2_TIME_COST": 2,
     "ARGON2_MEMORY_COST": 19456,
@@ -74,3 +102,45 @@ def limiter_storage(redis_url: str | None) -> str:
     if redis_url.startswith("unix://"):
         return "redis+unix://" + redis_url[len("unix://") :]
     return redis_url
+
+
+class ConfigError(RuntimeError):
+    """A configuration the portal refuses to start with; the message says how to fix it."""
+
+
+def is_development(config: dict[str, Any]) -> bool:
+    """Whether start-up checks meant for a public server are relaxed (development, tests)."""
+    return bool(config.get("TESTING")) or config.get("ENVIRONMENT") == "development"
+
+
+def check_secret_key(config: dict[str, Any]) -> None:
+    """Outside development, refuse a missing, published or short secret key.
+
+    Whoever knows the key can sign a session cookie naming any staff login or any order.
+    """
+    if is_development(config):
+        return
+    key = config.get("SECRET_KEY")
+    text = key.decode("utf-8", "replace") if isinstance(key, bytes) else str(key or "")
+    if not text.strip():
+        problem = "no secret key is set"
+    elif text == PUBLISHED_SECRET_KEY:
+        problem = "the secret key is the published default"
+    elif len(text) < MIN_SECRET_KEY_LENGTH:
+        problem = f"the secret key is shorter than {MIN_SECRET_KEY_LENGTH} characters"
+    else:
+        return
+    raise ConfigError(
+        f"Refusing to start: {problem}. Anyone who knows the key can sign session cookies. "
+        f"Make one with\n    {MAKE_A_KEY}\n"
+        "and set it as PORTAL_SECRET_KEY (or SECRET_KEY in instance/portal.cfg), the same on "
+        "every web and worker process. For a local trial set PORTAL_ENVIRONMENT=development."
+    )
+
+
+def cookie_secure(config: dict[str, Any]) -> bool:
+    """Whether session cookies carry ``Secure``: as configured, else on outside development."""
+    value = config.get("SESSION_COOKIE_SECURE")
+    if value is None:
+        return not is_development(config)
+    return bool(value)

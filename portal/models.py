@@ -76,6 +76,9 @@ class User(UserMixin, Model):
     role: Mapped[str] = mapped_column(String(20))  # reviewer | supervisor | merchant
     merchant_id: Mapped[int | None] = mapped_column(ForeignKey("merchants.id"))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # a session cookie carries the epoch of its login; raising it ends every copy of every
+    # session of this login (logout, password change, "sign out everywhere")
+    session_epoch: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     __table_args__ = (
         CheckConstraint("role in ('reviewer', 'supervisor', 'merchant')", name="role"),
     )

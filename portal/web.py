@@ -5,11 +5,13 @@ from __future__ import annotations
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
+import redis.exceptions
 from flask import Flask, Response, render_template, request
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext
 from flask_wtf.csrf import CSRFError
 from markupsafe import Markup
+from sqlalchemy.exc import IntegrityError
 from werkzeug.exceptions import HTTPException
 
 from portal.domain import deadlines as case_deadlines
@@ -24,10 +26,13 @@ from portal.domain.text import bad_character
 from portal.domain.ticket_states import TicketState
 from portal.plugins.channels import ChannelError
 from portal.plugins.startup import channels
+from portal.extensions import db
 from portal.services.errors import DomainError
 from portal.views.upload_limits import handle_too_large
 
 LOCAL_TZ = ZoneInfo("Asia/Shanghai")
+#: ``Retry-After`` when Redis is down (a restart or fail-over takes about this long)
+DEPENDENCY_RETRY_SECONDS = 30
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
     "font-src 'none'; object-src 'none'; base-uri 'none'; form-action 'self'; "
@@ -91,6 +96,9 @@ def install_web_helpers(app: Flask) -> None:
         resp.headers.setdefault("Content-Security-Policy", CSP)
         resp.headers.setdefault("X-Content-Type-Options", "nosniff")
         resp.headers.setdefault("Referrer-Policy", "same-origin")
+        hsts = int(app.config.get("HSTS_SECONDS") or 0)
+        if hsts > 0 and request.is_secure:  # behind a TLS proxy: TRUSTED_PROXIES gives https
+            resp.headers.setdefault("Strict-Transport-Security", f"max-age={hsts}")
         resp.vary.add("HX-Request")
         if request.endpoint != "static":
             resp.headers.setdefault("Cache-Control", "no-store")
@@ -110,6 +118,44 @@ def install_web_helpers(app: Flask) -> None:
             400,
             gettext(
                 "The form expired or did not come from this site. Go back, reload and try again."
+            ),
+        )
+
+    @app.errorhandler(redis.exceptions.ConnectionError)
+    @app.errorhandler(redis.exceptions.TimeoutError)
+    @app.errorhandler(redis.exceptions.BusyLoadingError)
+    def _dependency_down(exc: Exception) -> ResponseReturnValue:
+        # the limiter, the replay guard and the queue live in Redis: without it a lookup, a
+        # login or a signed write cannot be checked, so nothing is done (fail closed)
+        app.logger.warning("Redis unavailable: %s", exc)
+        db.session.rollback()
+        headers = {"Retry-After": str(DEPENDENCY_RETRY_SECONDS)}
+        if request.path.startswith("/api/"):
+            resp = _api_problem(503, "Service Unavailable")
+            resp.headers.update(headers)
+            return resp
+        body, status = error_page(
+            503,
+            gettext(
+                "A service the portal needs is not answering. Nothing was saved. "
+                "Try again in a minute."
+            ),
+        )
+        return body, status, headers
+
+    @app.errorhandler(IntegrityError)
+    def _lost_race(exc: IntegrityError) -> ResponseReturnValue:
+        # two requests raced for the same unique row (an application and an API
+        # cancellation, an appeal and a new application): the loser changed nothing
+        app.logger.info("a concurrent change won: %s", exc.orig)
+        db.session.rollback()
+        if request.path.startswith("/api/"):
+            return _api_problem(409, "Conflict")
+        return error_page(
+            409,
+            gettext(
+                "Someone else changed this at the same moment, so nothing was saved. "
+                "Reload the page to see the new state and try again."
             ),
         )
 

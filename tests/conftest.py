@@ -55,6 +55,11 @@ def base_config(tmp: Path, db_url: str, redis_url: str, gateway: FakeGateway | N
         "EVIDENCE_DIR": str(tmp / "evidence"),
         "LOOKUP_RATE_LIMIT": "1000 per minute",
         "SERVER_NAME": "portal.test",
+        # tests move the clock by days between steps; the timeouts have their own tests
+        # (tests/test_sessions.py), which set them back
+        "STAFF_IDLE_MINUTES": 10 * 365 * 24 * 60,
+        "STAFF_ABSOLUTE_HOURS": 10 * 365 * 24,
+        "BUYER_ACCESS_MINUTES": 10 * 365 * 24 * 60,
     }
 
 

@@ -40,6 +40,7 @@ def worker_env(app: Flask, extra: dict[str, str]) -> dict[str, str]:
             "PORTAL_DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"],
             "PORTAL_REDIS_URL": app.config["REDIS_URL"],
             "PORTAL_SECRET_KEY": "test-secret",
+            "PORTAL_ENVIRONMENT": "development",
             "PORTAL_PUBLIC_BASE_URL": app.config["PUBLIC_BASE_URL"],
         }
     )

@@ -82,6 +82,7 @@ def test_serving_pages_loads_no_heavy_library(app, clock):
     db.session.commit()
     config = {
         "SECRET_KEY": "test-secret",
+        "ENVIRONMENT": "development",
         "DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"],
         "REDIS_URL": app.config["REDIS_URL"],
         "RATELIMIT_STORAGE_URI": "memory://",

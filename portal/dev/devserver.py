@@ -25,6 +25,8 @@ def run(host: str, port: int) -> None:
     started = time.monotonic()
     signal.signal(signal.SIGTERM, _interrupt)
     signal.signal(signal.SIGINT, _interrupt)  # also when started with SIGINT ignored (nohup, &)
+    # the demo stack: the published secret key and plain-HTTP cookies are allowed here only
+    os.environ.setdefault("PORTAL_ENVIRONMENT", "development")
     instance = Path(create_app().instance_path)
     env = os.environ
     if not env.get("PORTAL_REDIS_URL"):

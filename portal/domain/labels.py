@@ -109,3 +109,10 @@ def http_error_label(status: int) -> str:
     """The msgid of an HTTP error page's message."""
     fallback = 500 if status >= 500 else 400
     return HTTP_ERROR_LABELS.get(status, HTTP_ERROR_LABELS[fallback])
+
+
+STAFF_ROLE_LABELS = {
+    "reviewer": N_("Reviewer"),
+    "supervisor": N_("Supervisor"),
+    "merchant": N_("Merchant staff"),
+}

@@ -6,12 +6,13 @@ from collections.abc import Callable
 from functools import wraps
 from typing import Any
 
-from flask import abort, session
+from flask import abort
 from flask_login import current_user, login_required
 
 from portal.domain.states import Role
 from portal.services.actors import Actor
 from portal.services.refunds import cases
+from portal.views import buyer_access
 
 
 def may_see_case(case_id: int) -> bool:
@@ -19,7 +20,7 @@ def may_see_case(case_id: int) -> bool:
     case = cases.find_case(case_id)
     if case is None:
         return False
-    if case.order_id in session.get("orders", []):
+    if buyer_access.allowed(case.order_id):
         return True
     if current_user.is_authenticated:
         if current_user.role in ("reviewer", "supervisor"):

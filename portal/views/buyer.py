@@ -22,7 +22,6 @@ from werkzeug.datastructures import MultiDict
 from portal.domain import states
 from portal.domain.policy import REASON_LABELS, Kind, Reason
 from portal.domain.states import State
-from portal.extensions import limiter
 from portal.models import Evidence, Order, RefundCase
 from portal.services import context
 from portal.services.errors import DomainError
@@ -31,24 +30,17 @@ from portal.services.money import payout_lists
 from portal.services.refunds import cases, tickets
 from portal.services.refunds.timeline import timeline
 from portal.services.uploads import evidence
-from portal.views import checklist
+from portal.views import buyer_access, checklist, throttling
 from portal.views.access import may_see_case
 from portal.views.arrival import arrival_texts
 from portal.views.forms import AnswerForm, ApplyForm, EmptyForm, LookupForm
 from portal.views.htmx_util import done, page_or_fragment
+from portal.views.redirects import safe_target
 from portal.views.thread import thread_context
 from portal.views.upload_limits import reshow_on_too_large
 from portal.web import domain_message
 
 bp = Blueprint("buyer", __name__)
-
-
-def _lookup_limit() -> str:
-    return current_app.config["LOOKUP_RATE_LIMIT"]
-
-
-def _order_key() -> str:
-    return "order:" + (request.form.get("order_no") or "").strip()[:64]
 
 
 @bp.get("/")
@@ -57,38 +49,43 @@ def index() -> ResponseReturnValue:
 
 
 @bp.post("/lookup")
-@limiter.limit(_lookup_limit, methods=["POST"])
-@limiter.limit(_lookup_limit, key_func=_order_key, methods=["POST"])
 def lookup() -> ResponseReturnValue:
     form = LookupForm()
     if form.validate_on_submit():
+        throttle, address, now = throttling.lookups(), throttling.client_address(), throttling.now()
+        wait = throttle.address_wait(address, now)
+        if wait:
+            return _lookup_page(form, throttling.address_message(wait), 429, wait)
+        order_no = (form.order_no.data or "").strip()
         try:
-            order = orders.lookup(
-                form.order_no.data or "", form.contact.data or "", form.password.data or ""
-            )
+            order = orders.lookup(order_no, form.contact.data or "", form.password.data or "")
         except DomainError as exc:
+            waiting = throttle.subject_wait(order_no, now)
+            throttle.failed(address, order_no, now)
+            if waiting:
+                return _lookup_page(form, throttling.order_message(waiting), 429, waiting)
             form.form_errors.append(domain_message(exc))
         else:
-            allowed = set(session.get("orders", []))
-            allowed.add(order.id)
-            session["orders"] = sorted(allowed)[-20:]
+            buyer_access.grant(order.id)
             return redirect(url_for("buyer.order", order_no=order.order_no), code=303)
     return render_template("buyer/lookup.html", form=form), 422
+
+
+def _lookup_page(form: LookupForm, message: str, status: int, wait: int) -> ResponseReturnValue:
+    form.form_errors.append(message)
+    return render_template("buyer/lookup.html", form=form), status, throttling.retry_after(wait)
 
 
 @bp.get("/lang/<code>")
 def language(code: str) -> ResponseReturnValue:
     if code in current_app.config["LANGUAGES"]:
         session["lang"] = code
-    target = request.args.get("next") or "/"
-    if not target.startswith("/") or target.startswith("//"):
-        target = "/"
-    return redirect(target, code=303)
+    return redirect(safe_target(request.args.get("next"), url_for("buyer.index")), code=303)
 
 
 def _my_order(order_no: str) -> Order:
     order = orders.get_by_no(order_no)
-    if order.id not in session.get("orders", []):
+    if not buyer_access.allowed(order.id):
         flash(gettext("Look up the order with its query password first."))
         abort(redirect(url_for("buyer.index"), code=303))
     return order
@@ -161,7 +158,9 @@ def apply(order_no: str) -> ResponseReturnValue:
                 )
         except DomainError as exc:
             form.form_errors.append(domain_message(exc))
-            return _apply_page(order, form, 422, keep_files=exc.rule not in evidence.FILE_RULES)
+            return _apply_page(
+                order, form, exc.status_code, keep_files=exc.rule not in evidence.FILE_RULES
+            )
         flash(gettext("Your application was submitted. Case number: %(no)s", no=case.case_no))
         return redirect(url_for("buyer.case", case_no=case.case_no), code=303)
     return _apply_page(order, form, 422 if request.method == "POST" else 200)

@@ -83,6 +83,13 @@ class LookupForm(PortalForm):
     password = PasswordField(_l("Query password"), validators=[DataRequired(), Length(max=128)])
 
 
+class PasswordForm(PortalForm):
+    """A staff member's own password change."""
+
+    current = PasswordField(_l("Current password"), validators=[DataRequired(), Length(max=128)])
+    new = PasswordField(_l("New password"), validators=[DataRequired(), Length(max=128)])
+
+
 class ApplyForm(PortalForm):
     """A buyer's refund application."""
 

@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Flask, redirect, render_template, session, url_for
+from flask import Blueprint, Flask, redirect, render_template, url_for
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
 
 from portal.services.messaging import notices
+from portal.views import buyer_access
 from portal.views.forms import EmptyForm
 
 bp = Blueprint("inbox", __name__)
 
 
 def _viewer() -> tuple[list[int], int | None, bool]:
-    order_ids = list(session.get("orders", []))
+    order_ids = buyer_access.allowed_ids()
     merchant_id = staff = None
     if current_user.is_authenticated:
         merchant_id = current_user.merchant_id if current_user.role == "merchant" else None

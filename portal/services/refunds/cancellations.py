@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from sqlalchemy.exc import IntegrityError
+
 from portal.domain.policy import Kind, Reason
 from portal.domain.states import State
 from portal.extensions import db
 from portal.models import Order, RefundCase
 from portal.services import context
 from portal.services.actors import SYSTEM, Actor
-from portal.services.errors import DomainError
+from portal.services.errors import ConcurrentChange, DomainError
 from portal.services.integration import orders
 from portal.services.policy_text import N_
 from portal.services.refunds import cases
@@ -68,6 +70,12 @@ def cancel_order(order: Order, reason: str, actor: Actor = SYSTEM) -> RefundCase
         cases.approve_in_transaction(case, SYSTEM, amount, "order cancelled: automatic refund")
         db.session.commit()
         return case
+    except IntegrityError:  # a buyer's application opened a case a moment ago
+        db.session.rollback()
+        raise ConcurrentChange(
+            N_("This order has an open refund case; decide that case instead of cancelling."),
+            rule="case_open",
+        ) from None
     except Exception:
         db.session.rollback()
         raise

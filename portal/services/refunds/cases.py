@@ -15,7 +15,7 @@ from portal.extensions import db
 from portal.models import Order, RefundCase
 from portal.services import context
 from portal.services.actors import BUYER, SYSTEM, Actor
-from portal.services.errors import DomainError, Forbidden, NotFound
+from portal.services.errors import ConcurrentChange, DomainError, Forbidden, NotFound
 from portal.services.integration import orders
 from portal.services.messaging import notices
 from portal.services.money.payouts import start_payout
@@ -127,10 +127,10 @@ def apply_for_refund(order: Order, data: ApplyInput) -> RefundCase:
                 auto=decision.rule,
             )
         db.session.commit()
-    except IntegrityError:
+    except IntegrityError:  # a concurrent application or cancellation opened a case first
         db.session.rollback()
         evidence.discard(list(data.files))
-        raise DomainError(
+        raise ConcurrentChange(
             N_("This order already has an open refund case."), rule="case_open"
         ) from None
     except Exception:
