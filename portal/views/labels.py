@@ -75,3 +75,14 @@ OFFER_LABELS = {
     OfferState.ACCEPTED: N_("accepted"),
     OfferState.COUNTERED: N_("countered"),
 }
+
+#: why a webhook delivery failed (``WebhookDelivery.last_error`` starts with the kind)
+WEBHOOK_FAILURES = {
+    "http": N_("The receiver answered with an error"),
+    "refused": N_("Not sent: the address is not a public https address"),
+    "dns": N_("Not sent: the name does not resolve"),
+    "connect": N_("Could not connect"),
+    "tls": N_("The TLS certificate is not valid for this name"),
+    "timeout": N_("No complete answer in time"),
+    "protocol": N_("The answer is not valid HTTP"),
+}

@@ -18,6 +18,7 @@ from portal.services.integration import api_keys, webhooks
 from portal.views.access import merchant_required
 from portal.views.forms import ApiKeyForm, EmptyForm, ImportForm, WebhookForm
 from portal.views.htmx_util import page_or_fragment
+from portal.views.labels import WEBHOOK_FAILURES
 from portal.web import domain_message
 
 bp = Blueprint("merchant_integration", __name__, url_prefix="/merchant")
@@ -146,6 +147,7 @@ def _webhooks_page(form: WebhookForm | None = None, error: str = "") -> str:
         form=form or WebhookForm(),
         action_form=EmptyForm(prefix="act"),
         error=error,
+        failure_labels=WEBHOOK_FAILURES,
     )
 
 
