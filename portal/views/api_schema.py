@@ -21,6 +21,8 @@ from pydantic import (
     model_validator,
 )
 
+from portal.services.accounts.passwords import FOREIGN_ARGON2_PATTERN, foreign_hash_problem
+
 _PRINTABLE = r"^[^\x00-\x1f\x7f]+$"
 
 
@@ -62,10 +64,22 @@ Fen = Annotated[int, Field(ge=0, le=10**12), BeforeValidator(_integral)]
 SlaMinutes = Annotated[int, Field(ge=1, le=100_000), BeforeValidator(_integral)]
 WindowDays = Annotated[int, Field(ge=0, le=3650), BeforeValidator(_integral)]
 Quantity = Annotated[int, Field(ge=1, le=10_000), BeforeValidator(_integral)]
-ARGON2 = r"^\$argon2(id|i|d)\$v=19\$m=[0-9]+,t=[0-9]+,p=[0-9]+\$[A-Za-z0-9+/]+\$[A-Za-z0-9+/]+$"
+ARGON2 = FOREIGN_ARGON2_PATTERN
 
 Password = Annotated[str, StringConstraints(min_length=4, max_length=128, pattern=_PRINTABLE)]
-PasswordHash = Annotated[str, StringConstraints(pattern=ARGON2, max_length=255)]
+
+
+def _bounded_cost(value: str) -> str:
+    """The one check for Argon2 hashes from a shop (API and CSV both validate with OrderIn)."""
+    problem = foreign_hash_problem(value)
+    if problem:
+        raise ValueError(problem)
+    return value
+
+
+PasswordHash = Annotated[
+    str, StringConstraints(pattern=ARGON2, max_length=255), AfterValidator(_bounded_cost)
+]
 
 
 class Strict(BaseModel):
