@@ -87,8 +87,9 @@ def language(code: str) -> ResponseReturnValue:
 
 
 def _my_order(order_no: str) -> Order:
-    order = orders.get_by_no(order_no)
-    if order.id not in session.get("orders", []):
+    # order numbers are unique per shop: the number names one of the orders this buyer opened
+    order = orders.get_for_buyer(order_no, list(session.get("orders", [])))
+    if order is None:
         flash(gettext("Look up the order with its query password first."))
         abort(redirect(url_for("buyer.index"), code=303))
     return order
@@ -96,7 +97,9 @@ def _my_order(order_no: str) -> Order:
 
 def _my_case(case_no: str) -> RefundCase:
     case = cases.get_case(case_no)
-    _my_order(case.order.order_no)
+    if case.order_id not in session.get("orders", []):
+        flash(gettext("Look up the order with its query password first."))
+        abort(redirect(url_for("buyer.index"), code=303))
     return case
 
 
