@@ -87,7 +87,9 @@ def main() -> dict[str, float]:
                 body = json.dumps(_order(i, password)).encode()
                 headers = {
                     **auth,
-                    **signing.headers(secret, body, int(time.time())),
+                    **signing.request_headers(
+                        secret, "POST", "/api/v1/orders", f"order-B{i:08d}", body, int(time.time())
+                    ),
                     "Content-Type": "application/json",
                     "Idempotency-Key": f"order-B{i:08d}",
                 }

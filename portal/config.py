@@ -78,6 +78,13 @@ DEFAULTS: dict[str, Any] = {
     "SUPPORT_CONTACT": "support@example.com",
     # uploaded CSV files of orders wait here for their import job (default instance/imports)
     "IMPORT_DIR": None,
+    # Webhooks: https receivers on public addresses only. True (development, `refund-portal dev`
+    # and tests) also lets http and local/private receivers through; never in production.
+    "WEBHOOKS_ALLOW_LOCAL": False,
+    # a delivery's whole exchange (connect, TLS, send, answer) is cut after this many seconds
+    "WEBHOOK_TIMEOUT_SECONDS": 10,
+    # at most this much of a receiver's answer is read (the merchant sees a short excerpt)
+    "WEBHOOK_MAX_ANSWER_BYTES": 8192,
     "QUEUE_NAME": "portal",
     "RQ_IS_ASYNC": True,
 }

@@ -113,7 +113,8 @@ class Order(Model):
 
     __tablename__ = "orders"
     id: Mapped[int] = mapped_column(primary_key=True)
-    order_no: Mapped[str] = mapped_column(String(64), unique=True)
+    # unique per shop: another shop's order number is no concern of this one
+    order_no: Mapped[str] = mapped_column(String(64), index=True)
     merchant_id: Mapped[int] = mapped_column(ForeignKey("merchants.id"), index=True)
     product_id: Mapped[int] = mapped_column(ForeignKey("products.id"))
     buyer_contact: Mapped[str] = mapped_column(String(120))
@@ -138,6 +139,7 @@ class Order(Model):
     __table_args__ = (
         CheckConstraint("amount_fen >= 0", name="amount"),
         CheckConstraint("quantity > 0", name="quantity"),
+        Index("ix_orders_merchant_order_no", "merchant_id", "order_no", unique=True),
     )
 
 

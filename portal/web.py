@@ -24,9 +24,9 @@ from portal.domain.payout_states import PayoutState
 from portal.domain.states import State
 from portal.domain.text import bad_character
 from portal.domain.ticket_states import TicketState
+from portal.extensions import db
 from portal.plugins.channels import ChannelError
 from portal.plugins.startup import channels
-from portal.extensions import db
 from portal.services.errors import DomainError
 from portal.views.upload_limits import handle_too_large
 

@@ -53,20 +53,24 @@ class Shop:
     def auth(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.key}"}
 
-    def signed(self, raw: bytes, ts: int | None = None) -> dict[str, str]:
+    def signed(
+        self, raw: bytes, ts: int | None = None, path: str = "", idem: str = "", method="POST"
+    ) -> dict[str, str]:
         ts = int(context.now().timestamp()) if ts is None else ts
-        return signing.headers(api_keys.hash_key(self.key), raw, ts)
+        return signing.request_headers(api_keys.hash_key(self.key), method, path, idem, raw, ts)
 
     def post(self, path: str, body: Any, idem: str | None = None, headers=None, raw=None):
         raw = raw if raw is not None else json.dumps(body).encode()
         # the test clock stands still: each request is signed a second earlier than the last,
         # so that resending a body is a new signed request, not a replay
         ts = int(context.now().timestamp()) - next(self._skew) % 250
+        idem = idem or f"idem-{next(self._idem)}-{id(self)}"
+        idem = (headers or {}).get("Idempotency-Key", idem)  # signed as it is sent
         h = {
             **self.auth(),
-            **self.signed(raw, ts),
+            **self.signed(raw, ts, f"/api/v1{path}", idem),
             "Content-Type": "application/json",
-            "Idempotency-Key": idem or f"idem-{next(self._idem)}-{id(self)}",
+            "Idempotency-Key": idem,
         }
         h.update(headers or {})
         return self.client.post(f"/api/v1{path}", data=raw, headers=h)

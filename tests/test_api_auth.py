@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from portal.extensions import db
 from portal.models import ApiKey, Event, IdempotencyRecord, Order
 from portal.services import context
-from portal.services.integration import api_keys
+from portal.services.integration import api_keys, signing
 from tests.api_helpers import order_body, shop
 
 
@@ -20,6 +20,9 @@ def written() -> tuple[int, int, int]:
         db.session.scalar(select(func.count()).select_from(m))
         for m in (Order, Event, IdempotencyRecord)
     )
+
+
+P = "/api/v1/orders"
 
 
 def _post_raw(client, key, raw: bytes, headers: dict):
@@ -73,36 +76,33 @@ def test_unsigned_bad_stale_and_replayed_writes_are_refused_with_nothing_written
     raw = json.dumps(order_body("SIG1")).encode()
     before = written()
     assert_401(_post_raw(client, s.key, raw, {}), "Sign writes")
-    bad = s.signed(raw)
-    bad["X-Portal-Signature"] = "0" * 64
+    bad = s.signed(raw, path=P, idem="k1")
+    bad["X-Portal-Signature"] = "v1=" + "0" * 64
     assert_401(_post_raw(client, s.key, raw, bad), "does not match")
-    other_body = s.signed(raw + b" ")
+    other_body = s.signed(raw + b" ", path=P, idem="k1")
     assert_401(_post_raw(client, s.key, raw, other_body), "does not match")
-    stale = s.signed(raw, ts=int(context.now().timestamp()) - 301)
+    stale = s.signed(raw, path=P, idem="k1", ts=int(context.now().timestamp()) - 301)
     assert_401(_post_raw(client, s.key, raw, stale), "5 minutes")
-    future = s.signed(raw, ts=int(context.now().timestamp()) + 301)
+    future = s.signed(raw, path=P, idem="k1", ts=int(context.now().timestamp()) + 301)
     assert_401(_post_raw(client, s.key, raw, future), "5 minutes")
     wrong_key = shop(client)[0]
-    assert_401(_post_raw(client, s.key, raw, wrong_key.signed(raw)), "does not match")
+    assert_401(
+        _post_raw(client, s.key, raw, wrong_key.signed(raw, path=P, idem="k1")), "does not match"
+    )
     assert written() == before
 
-    good = s.signed(raw)
+    good = s.signed(raw, path=P, idem="k1")
     assert _post_raw(client, s.key, raw, good).status_code == 201
     after = written()
-    # the very same signed request again (even with another idempotency key) is a replay
-    r = client.post(
-        "/api/v1/orders",
-        data=raw,
-        headers={"Authorization": f"Bearer {s.key}", "Idempotency-Key": "k2", **good},
-    )
-    assert_401(r, "replay")
+    # the very same signed request again is a replay
+    assert_401(_post_raw(client, s.key, raw, good), "replay")
     assert written() == after
 
 
 def test_signature_within_the_window_is_accepted(app, client):
     s, _ = shop(client)
     raw = json.dumps(order_body("SIG2")).encode()
-    h = s.signed(raw, ts=int(context.now().timestamp()) - 299)
+    h = s.signed(raw, path=P, idem="k1", ts=int(context.now().timestamp()) - 299)
     assert _post_raw(client, s.key, raw, h).status_code == 201
 
 
@@ -182,3 +182,63 @@ def test_not_json_is_422(app, client):
     s, _ = shop(client)
     r = s.post("/orders", None, raw=b"{not json")
     assert r.status_code == 422 and r.get_json()["errors"][0]["field"] == "body"
+
+
+# --- the signature is bound to the request it signs (issue 18, class 7) ---------------------
+
+
+def test_two_writes_with_the_same_body_in_the_same_second_both_succeed(app, client, clock):
+    s, _ = shop(client)
+    for no in ("A", "B"):
+        s.post("/orders", order_body(no))
+    ts = int(context.now().timestamp())
+    for no in ("A", "B"):
+        path = f"/api/v1/orders/{no}/usage"
+        h = s.signed(b"{}", ts=ts, path=path, idem=f"used-{no}")
+        r = client.post(
+            path,
+            data=b"{}",
+            headers={**s.auth(), **h, "Idempotency-Key": f"used-{no}"},
+            content_type="application/json",
+        )
+        assert r.status_code == 200, r.get_json()
+    assert s.get("/orders/A").get_json()["goods_used"] is True
+    assert s.get("/orders/B").get_json()["goods_used"] is True
+
+
+def test_a_signature_is_refused_on_another_path_method_query_or_idempotency_key(app, client):
+    s, _ = shop(client)
+    s.post("/orders", order_body("A"))
+    s.post("/orders", order_body("B"))
+    h = s.signed(b"{}", path="/api/v1/orders/A/usage", idem="used-A")
+
+    def send(path: str, idem: str = "used-A"):
+        return client.post(
+            path,
+            data=b"{}",
+            headers={**s.auth(), **h, "Idempotency-Key": idem},
+            content_type="application/json",
+        )
+
+    assert_401(send("/api/v1/orders/B/usage"), "does not match")
+    assert_401(send("/api/v1/orders/A/usage?x=1"), "does not match")
+    assert_401(send("/api/v1/orders/A/cancel"), "does not match")
+    assert_401(send("/api/v1/orders/A/usage", idem="used-A2"), "does not match")
+    put = client.put(
+        "/api/v1/orders/A/usage", data=b"{}", headers={**s.auth(), **h, "Idempotency-Key": "x"}
+    )
+    assert put.status_code in (401, 405)
+    assert s.get("/orders/A").get_json()["goods_used"] is False
+    assert s.get("/orders/B").get_json()["goods_used"] is False
+    assert send("/api/v1/orders/A/usage").status_code == 200
+
+
+def test_the_old_timestamp_dot_body_form_is_refused_naming_the_new_one(app, client):
+    s, _ = shop(client)
+    raw = json.dumps(order_body("OLD1")).encode()
+    ts = str(int(context.now().timestamp()))
+    old = signing.sign(api_keys.hash_key(s.key), ts, raw)  # a correct old-form signature
+    r = _post_raw(client, s.key, raw, {"X-Portal-Timestamp": ts, "X-Portal-Signature": old})
+    assert_401(r, "v1=")
+    assert "no longer accepted" in r.get_json()["detail"]
+    assert s.get("/orders/OLD1").status_code == 404

@@ -6,6 +6,7 @@ from __future__ import annotations
 import itertools
 import os
 from collections import Counter
+from urllib.parse import urlsplit
 
 import pytest
 import requests
@@ -37,7 +38,10 @@ class ShopSigning(requests.auth.AuthBase):
             body = r.body or b""
             body = body.encode() if isinstance(body, str) else body
             ts = int(context.now().timestamp()) - next(_skew) % 250
-            r.headers.update(signing.headers(self.secret, body, ts))
+            url = urlsplit(r.url or "")
+            path = url.path + (f"?{url.query}" if url.query else "")
+            idem = r.headers.get("Idempotency-Key", "")
+            r.headers.update(signing.request_headers(self.secret, "POST", path, idem, body, ts))
         return r
 
 

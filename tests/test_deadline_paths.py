@@ -40,7 +40,8 @@ WED_FEB_25 = datetime(2026, 2, 25, 2, 0, tzinfo=UTC)
 
 
 @pytest.fixture
-def receiver():
+def receiver(app):
+    app.config["WEBHOOKS_ALLOW_LOCAL"] = True  # the receiver listens on 127.0.0.1
     r = Receiver()
     yield r
     r.server.shutdown()

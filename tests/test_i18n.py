@@ -57,8 +57,8 @@ def test_placeholders_survive_translation():
 
 
 def test_every_ledger_kind_and_error_status_has_words():
-    from portal.domain.ledger_kinds import LedgerKind
     from portal.domain import labels
+    from portal.domain.ledger_kinds import LedgerKind
 
     assert set(labels.LEDGER_LABELS) == set(LedgerKind)
     catalog = {m.id for m in read_po(PO.open("rb")) if m.id and m.string}

@@ -49,7 +49,8 @@ class Receiver:
 
 
 @pytest.fixture
-def receiver():
+def receiver(app):
+    app.config["WEBHOOKS_ALLOW_LOCAL"] = True  # the receiver listens on 127.0.0.1
     r = Receiver()
     yield r
     r.server.shutdown()
@@ -98,7 +99,7 @@ def test_a_failed_delivery_is_retried_with_backoff_and_sent_once_when_it_works(
     q = queue()
     first = db.session.get(WebhookDelivery, first.id)
     assert first.attempts == 1 and first.last_status == 500 and first.delivered_at is None
-    assert "HTTP 500" in first.last_error
+    assert first.last_error == "http: down"
     assert (first.next_attempt_at - clock()).total_seconds() == webhooks.BACKOFF[0]
     # RQ holds the retry in its scheduled registry (the worker's scheduler enqueues it)
     assert ScheduledJobRegistry(queue=q).count >= 1
@@ -127,7 +128,7 @@ def test_an_unreachable_endpoint_is_recorded(app, client, receiver):
     d = db.session.scalar(select(WebhookDelivery).order_by(WebhookDelivery.id))
     with pytest.raises(webhooks.WebhookFailed):
         webhooks.deliver(d.id)
-    assert d.attempts == 1 and d.last_status is None and "ConnectionError" in d.last_error
+    assert d.attempts == 1 and d.last_status is None and d.last_error == "connect"
 
 
 def test_the_merchant_sees_the_log_and_replays_a_delivery(app, client, browser, receiver):

@@ -33,6 +33,8 @@ def run(host: str, port: int) -> None:
         env["PORTAL_REDIS_URL"] = start_embedded_redis(str(instance))
     children = start_simulators(instance / "devkeys", env)
     env.setdefault("PORTAL_PUBLIC_BASE_URL", f"http://{host}:{port}")
+    # the demo's shops receive webhooks on this machine (never set this in production)
+    env.setdefault("PORTAL_WEBHOOKS_ALLOW_LOCAL", "true")
     try:
         app = create_app()
         with app.app_context():

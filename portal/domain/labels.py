@@ -116,3 +116,14 @@ STAFF_ROLE_LABELS = {
     "supervisor": N_("Supervisor"),
     "merchant": N_("Merchant staff"),
 }
+
+#: why a webhook delivery failed (``WebhookDelivery.last_error`` starts with the kind)
+WEBHOOK_FAILURES = {
+    "http": N_("The receiver answered with an error"),
+    "refused": N_("Not sent: the address is not a public https address"),
+    "dns": N_("Not sent: the name does not resolve"),
+    "connect": N_("Could not connect"),
+    "tls": N_("The TLS certificate is not valid for this name"),
+    "timeout": N_("No complete answer in time"),
+    "protocol": N_("The answer is not valid HTTP"),
+}

@@ -1,9 +1,11 @@
 """The API's edges: problem details, API-key auth, signatures, replay and idempotency.
 
 A read needs ``Authorization: Bearer <key>``. A write also needs ``X-Portal-Timestamp``
-and ``X-Portal-Signature`` (HMAC-SHA256 of ``timestamp + "." + body`` keyed with the
-SHA-256 hex of the key), within 5 minutes of the server's clock and never seen before,
-and an ``Idempotency-Key``: a retry with the same key and body gets the first answer.
+and ``X-Portal-Signature`` (``v1=`` HMAC-SHA256 of timestamp, method, path with query,
+Idempotency-Key and body, keyed with the SHA-256 hex of the key; see ``signing``), within
+5 minutes of the server's clock and never seen before (the replay guard is keyed on that
+signature, so on all of these), and an ``Idempotency-Key``: a retry with the same key and
+body gets the first answer.
 """
 
 from __future__ import annotations
@@ -137,17 +139,35 @@ def replay_guard() -> ReplayGuard:
     return guard
 
 
+def signed_path() -> str:
+    """The path with its query as the client sent it (what a v1 signature covers)."""
+    path = request.script_root + request.path
+    query = request.query_string.decode("latin-1")
+    return f"{path}?{query}" if query else path
+
+
 def _check_signature(key: ApiKey, body: bytes) -> None:
     ts = request.headers.get(signing.TIMESTAMP_HEADER, "")
     sig = request.headers.get(signing.SIGNATURE_HEADER, "")
+    idem = request.headers.get(IDEMPOTENCY_HEADER, "")
     now_ts = int(context.now().timestamp())
-    refused = signing.check(key.key_hash, ts, body, sig, now_ts)
+    refused = signing.check_request(
+        key.key_hash, ts, sig, request.method, signed_path(), idem, body, now_ts
+    )
     if refused == "missing":
         raise _unauthorized("Sign writes with X-Portal-Timestamp and X-Portal-Signature.")
+    if refused == "old-form":
+        raise _unauthorized(
+            "Signatures of timestamp.body are no longer accepted: send X-Portal-Signature: "
+            "v1=<hex HMAC-SHA256 of v1, timestamp, method, path with query, Idempotency-Key "
+            "and body, each followed by a newline but the body> (see docs/integration.md)."
+        )
     if refused == "stale":
         raise _unauthorized("The timestamp is more than 5 minutes from the server's clock.")
     if refused:
-        raise _unauthorized("The signature does not match the body.")
+        raise _unauthorized(
+            "The signature does not match this method, path, query, Idempotency-Key and body."
+        )
     if not replay_guard().first_seen(f"api:{key.id}", sig.lower(), REPLAY_TTL):
         raise _unauthorized("This signed request was already received (replay).")
 

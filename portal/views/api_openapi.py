@@ -156,8 +156,10 @@ def document() -> dict[str, Any]:
                     "type": "apiKey",
                     "in": "header",
                     "name": "X-Portal-Signature",
-                    "description": "hex HMAC-SHA256 of timestamp + '.' + body, keyed with "
-                    "the SHA-256 hex of the API key; each signature is accepted once",
+                    "description": "'v1=' + hex HMAC-SHA256 of 'v1\\n' + timestamp + '\\n' + "
+                    "METHOD + '\\n' + path with query + '\\n' + Idempotency-Key + '\\n' + body, "
+                    "keyed with the SHA-256 hex of the API key; each signature is accepted "
+                    "once; the old timestamp + '.' + body form is refused",
                 },
             },
         },

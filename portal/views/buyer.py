@@ -84,8 +84,9 @@ def language(code: str) -> ResponseReturnValue:
 
 
 def _my_order(order_no: str) -> Order:
-    order = orders.get_by_no(order_no)
-    if not buyer_access.allowed(order.id):
+    # order numbers are unique per shop: the number names one of the orders this buyer opened
+    order = orders.get_for_buyer(order_no, buyer_access.allowed_ids())
+    if order is None:
         flash(gettext("Look up the order with its query password first."))
         abort(redirect(url_for("buyer.index"), code=303))
     return order
@@ -93,7 +94,9 @@ def _my_order(order_no: str) -> Order:
 
 def _my_case(case_no: str) -> RefundCase:
     case = cases.get_case(case_no)
-    _my_order(case.order.order_no)
+    if not buyer_access.allowed(case.order_id):
+        flash(gettext("Look up the order with its query password first."))
+        abort(redirect(url_for("buyer.index"), code=303))
     return case
 
 

@@ -10,6 +10,7 @@ from flask.typing import ResponseReturnValue
 from flask_babel import gettext
 from flask_login import current_user
 
+from portal.domain.labels import WEBHOOK_FAILURES
 from portal.infra.queue import queue, redis_connection
 from portal.services.errors import DomainError
 from portal.services.integration import api_keys, webhooks
@@ -147,6 +148,7 @@ def _webhooks_page(form: WebhookForm | None = None, error: str = "") -> str:
         form=form or WebhookForm(),
         action_form=EmptyForm(prefix="act"),
         error=error,
+        failure_labels=WEBHOOK_FAILURES,
     )
 
 

@@ -203,7 +203,7 @@ def parse(merchant_id: int, text: str) -> Parsed:
         result.rows.append((line, order, row))
     if not result.rows and not result.errors:
         result.errors.append(RowError(1, "row", "the file has no orders"))
-    taken = _taken([o.order_no for _, o, _ in result.rows])
+    taken = _taken(merchant_id, [o.order_no for _, o, _ in result.rows])
     for line, order, _ in result.rows:
         if order.order_no in taken:
             result.errors.append(RowError(line, "order_no", "this order number already exists"))
@@ -211,11 +211,17 @@ def parse(merchant_id: int, text: str) -> Parsed:
     return result
 
 
-def _taken(order_nos: list[str]) -> set[str]:
+def _taken(merchant_id: int, order_nos: list[str]) -> set[str]:
     taken: set[str] = set()
     for i in range(0, len(order_nos), 500):
         chunk = order_nos[i : i + 500]
-        taken.update(db.session.scalars(select(Order.order_no).where(Order.order_no.in_(chunk))))
+        taken.update(
+            db.session.scalars(
+                select(Order.order_no).where(
+                    Order.merchant_id == merchant_id, Order.order_no.in_(chunk)
+                )
+            )
+        )
     return taken
 
 

@@ -33,8 +33,10 @@ def shop_actor(merchant_id: int, label: str = "shop") -> Actor:
 
 def own_order(merchant_id: int, order_no: str) -> Order:
     """The merchant's order with this number; another shop's order does not exist here."""
-    order = db.session.scalar(select(Order).where(Order.order_no == order_no))
-    if order is None or order.merchant_id != merchant_id:
+    order = db.session.scalar(
+        select(Order).where(Order.merchant_id == merchant_id, Order.order_no == order_no)
+    )
+    if order is None:
         raise NotFound(N_("Order not found."), rule="order")
     return order
 
@@ -48,7 +50,9 @@ def content_print(data: OrderIn) -> str:
 
 def create_order(merchant_id: int, data: OrderIn, actor: Actor) -> tuple[Order, bool]:
     """Save a paid order; (order, True) if new, (order, False) if it was already here."""
-    existing = db.session.scalar(select(Order).where(Order.order_no == data.order_no))
+    existing = db.session.scalar(
+        select(Order).where(Order.merchant_id == merchant_id, Order.order_no == data.order_no)
+    )
     if existing is not None:
         return _same_or_conflict(merchant_id, existing, data), False
     order = commit(lambda: add_order(merchant_id, data, actor))
@@ -56,12 +60,6 @@ def create_order(merchant_id: int, data: OrderIn, actor: Actor) -> tuple[Order, 
 
 
 def _same_or_conflict(merchant_id: int, order: Order, data: OrderIn) -> Order:
-    if order.merchant_id != merchant_id:
-        raise ConcurrentChange(
-            N_("Order number %(order_no)s is already taken."),
-            rule="order_no_taken",
-            order_no=data.order_no,
-        )
     if order.source_print != content_print(data):
         raise ConcurrentChange(
             N_("Order %(order_no)s was already received with other contents."),

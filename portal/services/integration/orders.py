@@ -22,24 +22,46 @@ from portal.services.refunds.transitions import record
 LOCAL_TZ = ZoneInfo("Asia/Shanghai")
 
 
+#: orders with one number (in different shops) a lookup considers; bounds its Argon2 work
+LOOKUP_CANDIDATES = 20
+
+
 def lookup(order_no: str, contact: str, password: str) -> Order:
-    """Find an order by number + contact + query password; NotFound (same message) otherwise."""
-    order = db.session.scalar(select(Order).where(Order.order_no == order_no.strip()))
-    ok = check_password(order.query_password_hash if order else None, password)
-    if not order or not ok or order.buyer_contact.strip().lower() != contact.strip().lower():
-        raise NotFound(
-            N_("No order matches that order number, contact and query password."),
-            rule="lookup",
-        )
-    return order
+    """Find an order by number + contact + query password; NotFound (same message) otherwise.
+
+    Order numbers are unique per shop only, so one number may name orders of several shops:
+    the contact picks the candidates and the password is checked on each of them (once with
+    a dummy hash when none is left, so a miss costs what a hit costs). If more than one
+    matches, they are the same buyer's; the newest is shown."""
+    candidates = db.session.scalars(
+        select(Order)
+        .where(Order.order_no == order_no.strip())
+        .order_by(Order.id.desc())
+        .limit(LOOKUP_CANDIDATES)
+    ).all()
+    wanted = contact.strip().lower()
+    same_contact = [o for o in candidates if o.buyer_contact.strip().lower() == wanted]
+    if not same_contact:
+        check_password(None, password)
+    for order in same_contact:
+        if check_password(order.query_password_hash, password):
+            return order
+    raise NotFound(
+        N_("No order matches that order number, contact and query password."),
+        rule="lookup",
+    )
 
 
-def get_by_no(order_no: str) -> Order:
-    """The order with this number, or NotFound."""
-    order = db.session.scalar(select(Order).where(Order.order_no == order_no))
-    if order is None:
-        raise NotFound(N_("Order not found."), rule="order")
-    return order
+def get_for_buyer(order_no: str, allowed_ids: list[int]) -> Order | None:
+    """The order with this number among those the buyer has looked up (newest first)."""
+    if not allowed_ids:
+        return None
+    return db.session.scalar(
+        select(Order)
+        .where(Order.order_no == order_no, Order.id.in_(allowed_ids))
+        .order_by(Order.id.desc())
+        .limit(1)
+    )
 
 
 def committed_fen(order: Order, exclude_case_id: int | None = None) -> int:

@@ -5,6 +5,8 @@ events of a transaction; just before it commits, one query finds the merchants' 
 endpoints and, only if there are any, writes a delivery row per endpoint and event in the
 same transaction; after the commit a job per delivery is enqueued. A transaction without
 such events costs nothing; one whose merchant has no endpoint costs that one query.
+Sending goes through ``outbound``: https to public addresses only, checked at registration
+and again at delivery, pinned to the checked address, no redirects, answers capped.
 """
 
 from __future__ import annotations
@@ -14,7 +16,6 @@ import logging
 import secrets
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
 
 from sqlalchemy import event as sa_event
 from sqlalchemy import select
@@ -27,7 +28,7 @@ from portal.models import Event, Order, Payout, RefundCase, WebhookDelivery, Web
 from portal.services import context
 from portal.services.after_commit import call_after_commit
 from portal.services.errors import DomainError, NotFound
-from portal.services.integration import signing
+from portal.services.integration import outbound, signing
 from portal.services.policy_text import N_
 
 log = logging.getLogger(__name__)
@@ -39,7 +40,6 @@ _KEY = "portal.webhook_events"
 _ORDERS, _ENDPOINTS = Order.__table__, WebhookEndpoint.__table__
 #: waits before the next attempt after the n-th failure (RQ retries on the same schedule)
 BACKOFF = (10, 30, 60, 300, 900)
-TIMEOUT_SECONDS = 10
 
 
 class WebhookFailed(Exception):
@@ -189,8 +189,6 @@ def deliver(delivery_id: int) -> str:
     if not endpoint.active:
         return "endpoint inactive"
 
-    import requests  # heavy: deliveries run in jobs; web workers never load it
-
     body = json.dumps(delivery.payload, ensure_ascii=False, separators=(",", ":")).encode()
     now = context.now()
     headers = {
@@ -203,14 +201,21 @@ def deliver(delivery_id: int) -> str:
     }
     status, error = None, ""
     try:
-        resp = requests.post(
-            endpoint.url, data=body, headers=headers, timeout=TIMEOUT_SECONDS, allow_redirects=False
+        answer = outbound.post(
+            endpoint.url,
+            body,
+            headers,
+            allow_local=allow_local(),
+            timeout=float(context.setting("WEBHOOK_TIMEOUT_SECONDS")),
+            max_bytes=int(context.setting("WEBHOOK_MAX_ANSWER_BYTES")),
         )
-        status = resp.status_code
+        status = answer.status
         if not 200 <= status < 300:
-            error = f"HTTP {status}: {resp.text[:200]}"
-    except requests.RequestException as exc:
-        error = f"{type(exc).__name__}: {exc}"[:500]
+            error = f"http: {answer.excerpt}"
+    except outbound.OutboundError as exc:
+        log.warning("webhook delivery %s to endpoint %s: %s", delivery.id, endpoint.id, exc)
+        # the merchant sees the kind of failure only: the detail may name internal addresses
+        error = exc.code
     delivery.attempts += 1
     delivery.last_status = status
     delivery.last_error = error
@@ -224,12 +229,25 @@ def deliver(delivery_id: int) -> str:
     raise WebhookFailed(error)
 
 
+def allow_local() -> bool:
+    """Whether receivers may be http and on non-public addresses (development only)."""
+    return bool(context.setting("WEBHOOKS_ALLOW_LOCAL", False))
+
+
+_URL_PROBLEMS = {
+    "scheme": N_("Give an https:// address: webhooks are only sent over TLS."),
+    "form": N_("This is not a valid web address (no spaces or control characters)."),
+    "credentials": N_("Leave the user name and password out of the address."),
+    "address": N_("Give a public address: local and private network addresses are refused."),
+}
+
+
 def add_endpoint(merchant_id: int, url: str) -> WebhookEndpoint:
     """Add an endpoint for the merchant, with a fresh signing secret."""
     url = url.strip()
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.netloc or len(url) > 500:
-        raise DomainError(N_("Give an http:// or https:// address."), rule="url")
+    problem = outbound.url_problem(url, allow_local())
+    if problem:
+        raise DomainError(_URL_PROBLEMS[problem], rule="url")
     endpoint = WebhookEndpoint(
         merchant_id=merchant_id,
         url=url,
