@@ -62,6 +62,10 @@ def configure(app: Flask) -> None:
     app.config["RATELIMIT_STORAGE_URI"] = app.config.get("RATELIMIT_STORAGE_URI") or (
         config_module.limiter_storage(app.config.get("REDIS_URL"))
     )
+    hops = int(app.config["TRUSTED_PROXY_HOPS"])
+    if hops > 0:
+        # the client's address and scheme as the operator's own proxies saw them
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)  # type: ignore[method-assign]
     db.init_app(app)
     csrf.init_app(app)
     babel.init_app(app, locale_selector=select_locale)

@@ -37,6 +37,11 @@ DEFAULTS: dict[str, Any] = {
     "MAX_CONTENT_LENGTH": 12 * 1024 * 1024,
     "SESSION_COOKIE_HTTPONLY": True,
     "SESSION_COOKIE_SAMESITE": "Lax",
+    # How many proxies in front of the app set X-Forwarded-For / X-Forwarded-Proto
+    # (0 = none: those headers are ignored, the connection's own address and scheme count).
+    # Behind one TLS-terminating proxy set 1, or every client shares the proxy's address in
+    # the rate limits and the app never knows the request came over HTTPS.
+    "TRUSTED_PROXY_HOPS": 0,
     # Domain rules (platform-wide defaults; products may carry their own policy).
     "REFUND_WINDOW_DAYS": 7,
     "REVIEW_TARGET_WORKING_DAYS": 3,
