@@ -51,6 +51,7 @@ EVENT_LABELS = {
     "payout_retried": N_("Refund sent again"),
     "payout_manual_route": N_("Refund paid by another route"),
     "payout_exported": N_("Refund put in a bank batch"),
+    "payout_late_success": N_("Channel reports this refund paid: possible double payment"),
 }
 
 PAYOUT_LABELS = {

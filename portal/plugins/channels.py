@@ -222,6 +222,14 @@ class PayoutChannel(abc.ABC):
         """Verify and parse a gateway notification; raise NotificationRejected if not genuine."""
         raise NotificationRejected(f"channel {self.id!r} takes no notifications")
 
+    def failure_reply(self, status_code: int, message: str) -> NotificationReply:
+        """The answer to a notification that was rejected or refused (non-2xx: resend it).
+
+        The default is plain text; a channel whose gateway specifies a failure body (WeChat
+        Pay: JSON ``{"code": "FAIL", "message": ...}``) overrides this.
+        """
+        return NotificationReply(status_code, message.encode(), "text/plain")
+
 
 @runtime_checkable
 class BatchExporter(Protocol):

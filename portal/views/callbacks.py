@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, Response, current_app, request
 
 from portal.extensions import csrf, limiter
-from portal.plugins.channels import ChannelError, NotificationRejected
+from portal.plugins.channels import ChannelError, NotificationRejected, NotificationReply
 from portal.plugins.startup import channels
 from portal.services import unit_of_work
 from portal.services.money import settlement
@@ -27,13 +27,17 @@ def notify(channel_id: str) -> Response:
         note, reply = channel.parse_notification(dict(request.headers), body)
     except NotificationRejected as exc:
         current_app.logger.warning("rejected %s notification: %s", channel_id, exc)
-        return Response(f"rejected: {exc}", status=400, mimetype="text/plain")
+        return _reply(channel.failure_reply(400, f"rejected: {exc}"))
     outcome = settlement.apply_notification(channel_id, note)
     unit_of_work.release()
     if outcome in ("applied", "duplicate"):
         current_app.logger.info("%s notification %s: %s", channel_id, note.idempotency_key, outcome)
-        return Response(reply.body, status=reply.status_code, content_type=reply.content_type)
+        return _reply(reply)
     current_app.logger.warning(
         "refused %s notification %s: %s", channel_id, note.idempotency_key, outcome
     )
-    return Response(f"refused: {outcome}", status=409, mimetype="text/plain")
+    return _reply(channel.failure_reply(409, f"refused: {outcome}"))
+
+
+def _reply(reply: NotificationReply) -> Response:
+    return Response(reply.body, status=reply.status_code, content_type=reply.content_type)

@@ -139,6 +139,6 @@ class BankChannel(PayoutChannel, BatchExporter, StatementImporter):
     def reconcile_statement(self, data: bytes) -> Sequence[StatementLine]:
         """Parse a camt.053 statement; ChannelError if it is malformed, hostile or not camt."""
         try:
-            return parse_statement(data, self.currency)
+            return parse_statement(data, self.currency, self.debtor.account)
         except StatementError as exc:
             raise ChannelError(f"bank statement refused: {exc}") from None

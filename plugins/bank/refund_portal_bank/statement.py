@@ -2,6 +2,8 @@
 
 Rules (ISO 20022 camt.053.001.02; later camt.053.001.xx versions read the same way):
 
+* every statement (``Stmt``) must be for the configured debtor account (``Acct/Id``, as
+  ``Othr/Id`` or ``IBAN``): a statement for another account, or naming none, is refused whole;
 * only booked entries count (``Sts`` BOOK); pending and informational ones are skipped;
 * only entries in the channel's currency count (the channel pays in one currency);
 * only transactions carrying an ``EndToEndId`` (other than "NOTPROVIDED") count;
@@ -107,11 +109,23 @@ def _is_true(text: str) -> bool:
     return text.strip().lower() in ("true", "1")
 
 
-def parse_statement(data: bytes, currency: str) -> list[StatementLine]:
-    """Parse a camt.053 file into StatementLines (in document order).
+def _check_account(f: Finder, stmt: ET.Element, account: str, s_no: int) -> None:
+    found = f.text(stmt, "Acct/Id/Othr/Id") or f.text(stmt, "Acct/Id/IBAN")
+    found = "".join(found.split())
+    if not found:
+        raise StatementError(f"statement {s_no} names no account (Acct/Id)")
+    if found.upper() != account.upper():
+        raise StatementError(
+            f"statement {s_no} is for account {found!r}, not the configured debtor "
+            f"account {account!r} (BANK_DEBTOR_ACCOUNT)"
+        )
+
+
+def parse_statement(data: bytes, currency: str, account: str) -> list[StatementLine]:
+    """Parse a camt.053 file for debtor ``account`` into StatementLines (in document order).
 
     Raises StatementError for malformed or hostile XML, a document that is not camt.053,
-    and amounts that are not whole positive fen.
+    a statement for another account, and amounts that are not whole positive fen.
     """
     try:
         root = parse_untrusted(data)
@@ -129,7 +143,10 @@ def parse_statement(data: bytes, currency: str) -> list[StatementLine]:
         raise StatementError("not a camt.053 bank statement: no BkToCstmrStmt element")
 
     lines: list[StatementLine] = []
-    for s_no, stmt in enumerate(f.findall(report, "Stmt"), start=1):
+    statements = f.findall(report, "Stmt")
+    for s_no, stmt in enumerate(statements, start=1):
+        _check_account(f, stmt, account, s_no)
+    for s_no, stmt in enumerate(statements, start=1):
         for n_no, entry in enumerate(f.findall(stmt, "Ntry"), start=1):
             where = f"statement {s_no}, entry {n_no}"
             if _status(f, entry) != "BOOK":

@@ -7,6 +7,8 @@ import threading
 from datetime import date
 
 import pytest
+from refund_portal_bank.channel import BankChannel
+from refund_portal_bank.plugin import debtor_from_settings
 from refund_portal_bank.simulator import statement_for
 
 from portal.plugins.channels import ChannelError, ResultStatus, StatementLine
@@ -31,19 +33,60 @@ def entry(amount, ind, txs, *, sts="BOOK", ccy="CNY", rvsl=None, booked="2025-03
     )
 
 
-def camt(*entries, ns=CAMT02, prolog=""):
+DEBTOR = "<Acct><Id><Othr><Id>6200000000000000001</Id></Othr></Id></Acct>"
+
+
+def camt(*entries, ns=CAMT02, prolog="", acct=DEBTOR):
     return (
         f'<?xml version="1.0" encoding="UTF-8"?>{prolog}<Document xmlns="{ns}"><BkToCstmrStmt>'
         "<GrpHdr><MsgId>M1</MsgId><CreDtTm>2025-03-04T18:00:00</CreDtTm></GrpHdr>"
         "<Stmt><Id>S1</Id><CreDtTm>2025-03-04T18:00:00</CreDtTm>"
-        "<Acct><Id><Othr><Id>6200000000000000001</Id></Othr></Id></Acct>"
-        f"{''.join(entries)}</Stmt></BkToCstmrStmt></Document>"
+        f"{acct}{''.join(entries)}</Stmt></BkToCstmrStmt></Document>"
     ).encode()
 
 
 def _batch(channel, req, now, amounts):
     requests = [req(f"RP{i:04d}", fen, trade_no=f"ORD-{i}") for i, fen in enumerate(amounts, 1)]
     return requests, channel.export_batch(requests, "pain.001", now=now)
+
+
+@pytest.mark.parametrize(
+    ("acct", "refusal"),
+    [
+        ("<Acct><Id><Othr><Id>6200000000000000002</Id></Othr></Id></Acct>", "6200000000000000002"),
+        ("<Acct><Id><IBAN>DE89370400440532013000</IBAN></Id></Acct>", "DE89370400440532013000"),
+        ("<Acct><Id><Othr><Id></Id></Othr></Id></Acct>", "names no account"),
+        ("", "names no account"),
+    ],
+)
+def test_statement_for_another_account_is_refused(channel, acct, refusal):
+    data = camt(entry("1.00", "DBIT", [tx("RP0001")]), acct=acct)
+    with pytest.raises(ChannelError, match=refusal) as info:
+        channel.reconcile_statement(data)
+    assert "BANK_DEBTOR_ACCOUNT" in str(info.value) or "names no account" in refusal
+
+
+def test_one_foreign_statement_refuses_the_whole_file(channel):
+    ours = entry("1.00", "DBIT", [tx("RP0001")])
+    data = camt(ours).replace(
+        b"</BkToCstmrStmt>",
+        b"<Stmt><Id>S2</Id><Acct><Id><Othr><Id>999</Id></Othr></Id></Acct>"
+        + ours.encode()
+        + b"</Stmt></BkToCstmrStmt>",
+    )
+    with pytest.raises(ChannelError, match="statement 2 is for account '999'"):
+        channel.reconcile_statement(data)
+
+
+def test_statement_account_matches_configured_debtor(req, now):
+    other = BankChannel(debtor_from_settings({"BANK_DEBTOR_ACCOUNT": "1001234567890123456"}))
+    requests, pain = _batch(other, req, now, (500,))
+    lines = other.reconcile_statement(statement_for(pain))
+    assert [ln.idempotency_key for ln in lines] == [requests[0].idempotency_key]
+    with pytest.raises(ChannelError, match="not the configured debtor account"):
+        other.reconcile_statement(camt(entry("5.00", "DBIT", [tx("RP0001")])))
+    spaced = "<Acct><Id><Othr><Id> 1001 2345 6789 0123 456 </Id></Othr></Id></Acct>"
+    assert other.reconcile_statement(camt(entry("5.00", "DBIT", [tx("RP0001")]), acct=spaced))
 
 
 def test_round_trip_gives_succeeded_lines_with_exact_fen(channel, req, now):

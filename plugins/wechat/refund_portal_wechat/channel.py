@@ -130,6 +130,11 @@ class WechatChannel(PayoutChannel):
             raise NotificationRejected(f"wechat notification: replayed nonce {nonce!r}")
         return notification, NotificationReply(204, b"")
 
+    def failure_reply(self, status_code: int, message: str) -> NotificationReply:
+        """WeChat Pay's failure answer: JSON ``{"code": "FAIL", "message": ...}``, non-2xx."""
+        body = json.dumps({"code": "FAIL", "message": message}, ensure_ascii=False)
+        return NotificationReply(status_code, body.encode("utf-8"), "application/json")
+
     # -- request building ---------------------------------------------------------
 
     @staticmethod

@@ -196,6 +196,10 @@ def mark_read(ids: list[int]) -> None:
         db.session.commit()
 
 
+POSSIBLE_DOUBLE_PAYMENT = N_(
+    "Possible double payment: the gateway reports a refund paid that is recorded as failed "
+    "or returned: %(case_no)s"
+)
 REVIEW_REMINDER = N_("Review due in 1 working day: %(case_no)s")
 # Summaries ("N cases ...") that earlier sweeps wrote in place of one notice per case: no longer
 # written, kept in the catalogue so that the notices already stored still read in Chinese.

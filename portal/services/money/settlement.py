@@ -19,7 +19,7 @@ from portal.domain import payout_states
 from portal.domain.payout_states import PayoutState
 from portal.domain.states import State
 from portal.extensions import db
-from portal.models import ChannelSwitch, Order, Payment, Payout, RefundCase
+from portal.models import ChannelSwitch, Event, Order, Payment, Payout, RefundCase
 from portal.plugins.channels import (
     Notification,
     RefundRequest,
@@ -29,9 +29,10 @@ from portal.plugins.channels import (
 from portal.plugins.startup import channels
 from portal.services import context
 from portal.services.actors import SYSTEM
+from portal.services.messaging import notices
 from portal.services.money import channel_switches, ledger
 from portal.services.money.payouts import payment_ref
-from portal.services.refunds.transitions import move_payout, transition
+from portal.services.refunds.transitions import move_payout, record, transition
 
 #: waits between queries of an unknown/pending payout (attempt n -> delay)
 BACKOFF = (10, 30, 60, 300, 900, 3600)
@@ -191,7 +192,11 @@ def apply_result(
         ):
             new_state = PayoutState.RETURNED  # the bank sent a booked transfer back
         if not payout_states.allowed(seen.state, new_state):  # a late or repeated answer
-            db.session.rollback()
+            if new_state == PayoutState.SUCCEEDED and seen.state in payout_states.NEEDS_OPERATOR:
+                raise_late_success(seen, result, source)
+                db.session.commit()
+            else:
+                db.session.rollback()
             return Step(done=seen.state in payout_states.FINAL)
         retry_at = None
         if new_state in payout_states.UNRESOLVED:
@@ -203,6 +208,39 @@ def apply_result(
         db.session.rollback()  # moved since we read it: read it again and decide again
         seen = None
     return Step(done=False, retry_at=context.now())
+
+
+LATE_SUCCESS = "payout_late_success"
+
+
+def raise_late_success(seen: Seen, result: RefundResult, source: str) -> bool:
+    """The gateway says money moved for a payout held as failed or returned (and perhaps
+    paid another way since): record it and tell staff, once per gateway reference, in the
+    caller's transaction. The payout's state is left as it is. False if already raised."""
+    reference = result.gateway_reference or ""
+    raised = db.session.scalars(
+        select(Event.data).where(Event.payout_id == seen.id, Event.kind == LATE_SUCCESS)
+    ).all()
+    if any((data or {}).get("reference", "") == reference for data in raised):
+        return False
+    case = _case_row(seen.case_id)
+    record(
+        LATE_SUCCESS,
+        SYSTEM,
+        case=case,
+        payout_id=seen.id,
+        reason=result.message,
+        frm=seen.state,
+        data={"code": result.code, "source": source, "reference": reference},
+    )
+    notices.add(
+        case,
+        notices.STAFF,
+        "possible_double_payment",
+        notices.POSSIBLE_DOUBLE_PAYMENT,
+        case_no=case.case_no,
+    )
+    return True
 
 
 def write_result(
