@@ -130,6 +130,7 @@ def reveal(order_no: str, code_id: int) -> ResponseReturnValue:
     if not EmptyForm().validate_on_submit():
         abort(400)
     if request.form.get("confirm") != "yes":
+        code_id = orders.revealable_code(order, code_id).id  # asks only about its own codes
         return render_template("buyer/reveal_confirm.html", order=order, code_id=code_id)
     code = orders.reveal_code(order, code_id)
     return done(

@@ -139,11 +139,8 @@ def visible_codes(order: Order) -> list[CardCode]:
     return [c for c in order.codes if c.returned_at is None]
 
 
-def reveal_code(order: Order, code_id: int) -> CardCode:
-    """Show a card code to the buyer, logging the first reveal (evidence for reviews).
-
-    Refused once the order is refunded in full: money and goods cannot both go back.
-    """
+def revealable_code(order: Order, code_id: int) -> CardCode:
+    """One of this order's card codes that may still be shown; NotFound or DomainError if not."""
     code = db.session.get(CardCode, code_id)
     if code is None or code.order_id != order.id or code.returned_at is not None:
         raise NotFound(N_("Card code not found."), rule="code")
@@ -152,6 +149,15 @@ def reveal_code(order: Order, code_id: int) -> CardCode:
             N_("This order was refunded in full, so its card codes can no longer be shown."),
             rule="code_refunded",
         )
+    return code
+
+
+def reveal_code(order: Order, code_id: int) -> CardCode:
+    """Show a card code to the buyer, logging the first reveal (evidence for reviews).
+
+    Refused once the order is refunded in full: money and goods cannot both go back.
+    """
+    code = revealable_code(order, code_id)
     if code.first_revealed_at is None:
         code.first_revealed_at = context.now()
         record("code_revealed", BUYER, order_id=order.id, data={"code_id": code.id})
