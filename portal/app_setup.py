@@ -45,10 +45,6 @@ def configure(app: Flask) -> None:
     _ = app.logger
     config_module.check_secret_key(app.config)
     app.config["SESSION_COOKIE_SECURE"] = config_module.cookie_secure(app.config)
-    proxies = int(app.config.get("TRUSTED_PROXIES") or 0)
-    if proxies > 0:
-        # the client's address and scheme as the TLS proxy saw them (failure limits, Secure)
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies)  # type: ignore[method-assign]
     os.makedirs(app.instance_path, exist_ok=True)
     app.config["SQLALCHEMY_DATABASE_URI"] = config_module.database_uri(
         app.config, app.instance_path

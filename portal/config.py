@@ -59,10 +59,6 @@ DEFAULTS: dict[str, Any] = {
     "CALENDAR_EXTRA_WORKDAYS": [],
     # Failed order lookups allowed per client address (correct lookups are not counted).
     "LOOKUP_RATE_LIMIT": "10 per minute;50 per hour",
-    # Reverse proxies in front of the portal whose X-Forwarded-For/-Proto are trusted (0: none,
-    # the peer address is the client). Behind one TLS proxy set 1, or every client shares the
-    # proxy's address, and its failure limit.
-    "TRUSTED_PROXIES": 0,
     # Failed staff logins allowed per client address.
     "LOGIN_RATE_LIMIT": "10 per minute;100 per hour",
     # Failures on one order number (or staff username) before each further failure makes the

@@ -97,7 +97,7 @@ def install_web_helpers(app: Flask) -> None:
         resp.headers.setdefault("X-Content-Type-Options", "nosniff")
         resp.headers.setdefault("Referrer-Policy", "same-origin")
         hsts = int(app.config.get("HSTS_SECONDS") or 0)
-        if hsts > 0 and request.is_secure:  # behind a TLS proxy: TRUSTED_PROXIES gives https
+        if hsts > 0 and request.is_secure:  # behind a TLS proxy: TRUSTED_PROXY_HOPS gives https
             resp.headers.setdefault("Strict-Transport-Security", f"max-age={hsts}")
         resp.vary.add("HX-Request")
         if request.endpoint != "static":

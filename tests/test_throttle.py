@@ -134,7 +134,7 @@ def test_correct_logins_are_not_counted(app, clock, limits):
 
 
 def test_behind_a_trusted_proxy_clients_are_told_apart(tmp_path, template_db, redis_url, clock):
-    """Behind one TLS proxy (TRUSTED_PROXIES=1) the limit is per client, not per proxy."""
+    """Behind one TLS proxy (TRUSTED_PROXY_HOPS=1) the limit is per client, not per proxy."""
     import shutil
 
     from redis import Redis
@@ -148,7 +148,7 @@ def test_behind_a_trusted_proxy_clients_are_told_apart(tmp_path, template_db, re
         url = f"sqlite:///{db_file}"
     else:
         url = template_db
-    cfg = {**base_config(tmp_path, url, redis_url), "TRUSTED_PROXIES": 1}
+    cfg = {**base_config(tmp_path, url, redis_url), "TRUSTED_PROXY_HOPS": 1}
     cfg.update(LOOKUP_RATE_LIMIT="2 per minute", FAILURES_BEFORE_DELAY=100)
     app = create_app(cfg)
     app.extensions["portal.clock"] = clock
