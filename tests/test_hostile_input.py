@@ -28,7 +28,7 @@ import portal.plugins
 import portal.views
 from portal.extensions import db
 from portal.models import CardCode, Evidence, Order, RefundCase, WebhookEndpoint
-from portal.views import api_schema
+from portal.services.integration import api_schema
 from portal.views.forms import PortalForm
 from tests import factories as f
 from tests.api_helpers import order_body, shop
