@@ -94,11 +94,23 @@ WIRE = [
 ]
 
 
+# a control character in a query parameter is refused before any view runs (400, a sentence
+# naming it, no Location at all: tests/test_hostile_input.py); the rest fall back
+CONTROL = {"/%09/evil.example/", "/%0A/x", "/%0D%0A/evil.example", "/%00/x"}
+
+
+def assert_stays(r, fallback: str, wire: str) -> None:
+    if wire in CONTROL:
+        assert r.status_code == 400, r.status_code
+        assert "Location" not in r.headers
+    else:
+        assert r.status_code == 303, r.status_code
+        assert r.headers["Location"] == fallback, r.headers["Location"]
+
+
 @pytest.mark.parametrize("wire", WIRE)
 def test_language_switch_never_leaves_the_site(app, client, wire):
-    r = client.get(f"/lang/en?next={wire}")
-    assert r.status_code == 303, r.status_code
-    assert r.headers["Location"] == "/", r.headers["Location"]
+    assert_stays(client.get(f"/lang/en?next={wire}"), "/", wire)
 
 
 @pytest.mark.parametrize("wire", WIRE)
@@ -109,9 +121,9 @@ def test_staff_login_never_leaves_the_site(app, browser: Browser, wire):
         f"/staff/login?next={wire}",
         {"username": "rev1", "password": "password-123"},
     )
-    assert r.status_code == 303
-    assert r.headers["Location"] == "/review/", r.headers["Location"]
-    browser.submit("/review/", "/staff/logout", {})
+    assert_stays(r, "/review/", wire)
+    if r.status_code == 303:
+        browser.submit("/review/", "/staff/logout", {})
 
 
 def test_same_site_next_is_still_followed(app, browser: Browser, client):

@@ -151,15 +151,20 @@ def test_a_write_resent_over_an_outage_is_done_once(app, client, clock, own_redi
     in the database still answers the resent write with the first answer."""
     api, _ = shop(client)
     raw = json.dumps(order_body()).encode()
-    headers = {
-        **api.auth(),
-        **api.signed(raw),
-        "Content-Type": "application/json",
-        "Idempotency-Key": "replay-1",
-    }
-    assert client.post("/api/v1/orders", data=raw, headers=headers).status_code in (200, 201)
+
+    def headers_for(idem: str) -> dict[str, str]:
+        return {
+            **api.auth(),
+            **api.signed(raw, path="/api/v1/orders", idem=idem),
+            "Content-Type": "application/json",
+            "Idempotency-Key": idem,
+        }
+
+    headers = headers_for("replay-1")
+    first = client.post("/api/v1/orders", data=raw, headers=headers)
+    assert first.status_code in (200, 201), first.get_data(as_text=True)
     own_redis.stop()
-    again = {**headers, "Idempotency-Key": "replay-2"}
+    again = headers_for("replay-2")
     assert client.post("/api/v1/orders", data=raw, headers=again).status_code == 503
     own_redis.start()  # an empty Redis (no persistence here): the replay cannot be recognised
     # by its nonce any more, but the idempotency record in the database still answers
