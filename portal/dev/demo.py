@@ -24,12 +24,14 @@ from portal.models import (
     RefundCase,
     User,
 )
+from portal.plugins.startup import channels
 from portal.services import context
 from portal.services.accounts.passwords import hash_password
 from portal.services.accounts.staff import create_staff_user
-from portal.services.actors import Actor
+from portal.services.actors import SYSTEM, Actor
 from portal.services.money import ledger
 from portal.services.refunds import cases
+from portal.services.refunds.cancellations import cancel_order
 
 CONTACT = "13800000000"
 QUERY_PASSWORD = "demo1234"  # noqa: S105 - published demo login
@@ -226,8 +228,6 @@ def load() -> bool:
             created_at=paid_at,
             paid_at=paid_at,
             delivered_at=paid_at + spec.delivered_after if spec.delivered_after else None,
-            cancelled_at=paid_at + timedelta(hours=1) if spec.cancelled else None,
-            cancel_reason="缺货 out of stock" if spec.cancelled else "",
             goods_used=spec.used,
             goods_used_at=paid_at + timedelta(hours=1) if spec.used else None,
         )
@@ -290,6 +290,10 @@ def load() -> bool:
     cases.reject(rejected, reviewer, "到账记录显示面值为 50 元，与描述一致。")
     asking = _case(made["DEMO1011"], Reason.UNUSABLE, "密钥无法激活。")
     cases.request_info(asking, reviewer, "请上传激活失败的错误提示截图。")
+    loaded = channels()
+    for spec in ORDERS:  # cancelled as a shop cancels: the refund starts by itself
+        if spec.cancelled and spec.channel in loaded:
+            cancel_order(made[spec.no], "缺货", SYSTEM)
     return True
 
 

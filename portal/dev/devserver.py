@@ -49,7 +49,10 @@ def run(host: str, port: int) -> None:
         )
         print(f"  staff logins (password {STAFF_PASSWORD}): " + ", ".join(s[0] for s in STAFF))
         print(f"  payout channels: {channels}; {trades} demo trades on the gateway simulators")
+        for setting in sorted(k for k in env if k.endswith("_GATEWAY_URL")):
+            print(f"  {setting.removeprefix('PORTAL_')} = {env[setting]}")
         print(
+            "  bank refunds settle when a statement is imported: `make demo-bank-statement`\n"
             f"  started in {time.monotonic() - started:.1f} s; Ctrl-C stops everything\n",
             flush=True,
         )

@@ -8,6 +8,7 @@ demo's trades are registered again at every start.
 from __future__ import annotations
 
 import importlib.util
+import socket
 import subprocess
 import sys
 import time
@@ -28,7 +29,6 @@ class Sim:
 
     channel: str
     module: str
-    port: int
     url_setting: str
     path: str
     trade_id_field: str
@@ -38,25 +38,26 @@ SIMS = (
     Sim(
         "alipay",
         "refund_portal_alipay.simulator",
-        9101,
         "ALIPAY_GATEWAY_URL",
         "/gateway.do",
         "trade_no",
     ),
-    Sim(
-        "wechat", "refund_portal_wechat.simulator", 9102, "WECHAT_GATEWAY_URL", "", "transaction_id"
-    ),
+    Sim("wechat", "refund_portal_wechat.simulator", "WECHAT_GATEWAY_URL", "", "transaction_id"),
 )
 
 
 def start_simulators(keys_dir: Path, env: MutableMapping[str, str]) -> list[subprocess.Popen]:
-    """Start every installed simulator; set PORTAL_<CHANNEL>_GATEWAY_URL in ``env``."""
+    """Start every installed simulator on a free port; set PORTAL_<CHANNEL>_GATEWAY_URL in ``env``.
+
+    Free ports, not fixed ones: two demos on one machine must never pay each other's refunds.
+    """
     keys_dir.mkdir(parents=True, exist_ok=True)
     env["PORTAL_DEV_KEYS_DIR"] = str(keys_dir)
     procs = []
     for sim in SIMS:
         if importlib.util.find_spec(sim.module.split(".")[0]) is None:
             continue
+        port = free_port()
         procs.append(
             subprocess.Popen(  # noqa: S603 - our own module, fixed arguments
                 [
@@ -66,12 +67,12 @@ def start_simulators(keys_dir: Path, env: MutableMapping[str, str]) -> list[subp
                     "--keys-dir",
                     str(keys_dir),
                     "--port",
-                    str(sim.port),
+                    str(port),
                 ],
                 env=env,
             )
         )
-        env[f"PORTAL_{sim.url_setting}"] = f"http://127.0.0.1:{sim.port}{sim.path}"
+        env[f"PORTAL_{sim.url_setting}"] = f"http://127.0.0.1:{port}{sim.path}"
     return procs
 
 
@@ -79,9 +80,10 @@ def register_trades(env: Mapping[str, str]) -> int:
     """Tell each running simulator about the payments in the database; returns how many."""
     count = 0
     for sim in SIMS:
-        if f"PORTAL_{sim.url_setting}" not in env:
+        url = env.get(f"PORTAL_{sim.url_setting}")
+        if not url:
             continue
-        base = f"http://127.0.0.1:{sim.port}"
+        base = url.removesuffix(sim.path)
         _wait_for(base)
         for payment in db.session.scalars(select(Payment).where(Payment.channel == sim.channel)):
             requests.post(
@@ -95,6 +97,13 @@ def register_trades(env: Mapping[str, str]) -> int:
             ).raise_for_status()
             count += 1
     return count
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on now (the OS picks it)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 def _wait_for(base: str, seconds: float = 15.0) -> None:

@@ -1,0 +1,105 @@
+"""`refund-portal dev` (what `make run` starts), twice on one machine at the same time.
+
+Each demo has its own instance folder and web port; its gateway simulators must be on ports
+of their own, or one demo's refunds would be paid by the other's simulators.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+from portal.dev.devsims import free_port
+
+pytestmark = pytest.mark.slow
+
+READY = re.compile(r"started in [0-9.]+ s")
+GATEWAY = re.compile(r"^\s+(\w+_GATEWAY_URL) = (\S+)$")
+
+
+class Demo:
+    """One `refund-portal dev` process whose output is read line by line as it comes."""
+
+    def __init__(self, instance: Path) -> None:
+        self.port = free_port()
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith("PORTAL_") or k == "PORTAL_ENVIRONMENT"
+        }
+        env["PORTAL_INSTANCE_PATH"] = str(instance)
+        env["PYTHONUNBUFFERED"] = "1"
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "portal.cli", "dev", "--port", str(self.port)],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,
+        )
+        self.lines: list[str] = []
+        self.ready = threading.Event()
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.lines.append(line.rstrip("\n"))
+            if READY.search(line):
+                self.ready.set()
+
+    def wait_ready(self, seconds: float) -> bool:
+        """True once the banner is printed; False if the process ended or time ran out."""
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            if self.ready.wait(0.2):
+                return True
+            if self.proc.poll() is not None:
+                return self.ready.wait(1)
+        return False
+
+    def gateways(self) -> dict[str, str]:
+        return {m[1]: m[2] for line in self.lines if (m := GATEWAY.match(line))}
+
+    def stop(self) -> int:
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+        try:
+            return self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            return self.proc.wait()
+
+
+def test_two_demos_run_side_by_side_on_ports_of_their_own(tmp_path: Path) -> None:
+    demos = [Demo(tmp_path / "a"), Demo(tmp_path / "b")]
+    try:
+        for demo in demos:
+            assert demo.wait_ready(180), "\n".join(demo.lines[-30:])
+        urls = [demo.gateways() for demo in demos]
+        for found in urls:
+            assert set(found) == {"ALIPAY_GATEWAY_URL", "WECHAT_GATEWAY_URL"}, found
+        ports = {
+            re.search(r":(\d+)", url)[1]  # type: ignore[index]
+            for found in urls
+            for url in found.values()
+        }
+        assert len(ports) == 4, urls  # no simulator shared, none on a fixed port of the other
+        for demo in demos:
+            page = requests.get(f"http://127.0.0.1:{demo.port}/", timeout=10)
+            assert page.status_code == 200
+            assert "退款" in page.text
+        started = time.monotonic()
+    finally:
+        codes = [demo.stop() for demo in demos]
+    assert time.monotonic() - started < 30
+    assert codes == [0, 0], codes
