@@ -21,6 +21,7 @@ from portal.domain.freeze_states import FreezeState
 from portal.domain.money import format_yuan
 from portal.domain.offer_states import OfferState
 from portal.domain.payout_states import PayoutState
+from portal.domain.policy import Decision
 from portal.domain.states import State
 from portal.domain.text import bad_character
 from portal.domain.ticket_states import TicketState
@@ -44,6 +45,12 @@ def domain_message(exc: DomainError) -> str:
     """The translated message of a domain error."""
     text = gettext(exc.message)
     return text % exc.params if exc.params else text
+
+
+def decision_text(decision: Decision) -> str:
+    """The translated sentence of a rule's decision (eligible or the refusal)."""
+    text = gettext(decision.message)
+    return text % decision.params if decision.params else text
 
 
 def local_time(value: datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
@@ -77,6 +84,7 @@ def install_web_helpers(app: Flask) -> None:
     app.jinja_env.filters["own"] = own_words
     app.jinja_env.filters["own_values"] = own_values
     app.jinja_env.globals["domain_message"] = domain_message
+    app.jinja_env.globals["decision_text"] = decision_text
     app.jinja_env.globals["labels"] = labels
     app.jinja_env.globals["channel_name"] = channel_name
     # templates compare states to these, never to spelled values

@@ -44,13 +44,16 @@ def test_the_cancelled_demo_order_was_cancelled_and_refunds_itself(app, client, 
     assert case.amount_requested_fen == order.amount_fen
     assert orders.refundable_fen(order) == 0
     browser = Browser(client)
-    page = browser.submit(
+    r = browser.submit(
         "/",
-        "/",
+        "/lookup",
         {"order_no": "DEMO1006", "contact": demo.CONTACT, "password": demo.QUERY_PASSWORD},
-        follow_redirects=True,
     )
+    assert r.status_code == 303 and r.headers["Location"].endswith("/orders/DEMO1006")
+    page = client.get("/orders/DEMO1006", headers={"Accept-Language": "zh-CN"})
+    assert page.status_code == 200
     text = page.get_data(as_text=True)
+    assert "取消" in text and "DEMO1006" in text  # the order page itself, in Chinese
     assert "仍可退款" not in text and "申请退款" not in text, text
 
 

@@ -181,6 +181,25 @@ def decide(facts: OrderFacts, app: Application, now: datetime) -> Decision:
     return Decision(True, "eligible", N_("You can apply for a refund."))
 
 
+def outlook(facts: OrderFacts, now: datetime) -> Decision:
+    """What an application would meet now, told before the buyer fills in the form.
+
+    Eligible when some reason could be accepted for the whole refundable amount; otherwise the
+    refusal the buyer would meet with the reason that fits the order (not delivered yet: "not
+    delivered in time"; delivered: "invalid or unusable"), so the order page can say why.
+    """
+    tried = [
+        decide(facts, Application(reason, facts.refundable_fen, "-" * 5), now)
+        for reason in BUYER_REASONS
+        if reason != Reason.BUYER_MISTAKE
+    ]
+    for decision in tried:
+        if decision.eligible:
+            return decision
+    fitting = Reason.NOT_DELIVERED if facts.delivered_at is None else Reason.UNUSABLE
+    return decide(facts, Application(fitting, facts.refundable_fen, "-" * 5), now)
+
+
 def _decide_not_delivered(facts: OrderFacts, now: datetime) -> Decision:
     deadline = delivery_deadline(facts)
     assert deadline is not None

@@ -112,6 +112,7 @@ def order(order_no: str) -> ResponseReturnValue:
         open_case=open_case,
         all_cases=orders.cases_of(order),
         refundable=orders.refundable_fen(order),
+        outlook=cases.outlook(order),
         codes=orders.visible_codes(order),
         refunded=orders.refunded_in_full(order),
         payouts=payouts,

@@ -77,6 +77,11 @@ def eligibility(
     )
 
 
+def outlook(order: Order) -> policy.Decision:
+    """What an application on this order would meet now (shown before the form is)."""
+    return policy.outlook(orders.facts(order), context.now())
+
+
 def apply_for_refund(order: Order, data: ApplyInput) -> RefundCase:
     """File a refund application; refused at once (nothing written) if a rule says no.
 
