@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import gzip
+import io
 
 import pytest
 from sqlalchemy import select
 
 from portal.domain.policy import Kind, Reason
 from portal.extensions import db
-from portal.models import Offer, RefundCase, Ticket
+from portal.models import Evidence, Offer, RefundCase, Ticket
 from portal.services.money import ledger
 from portal.services.refunds import cases
 from tests import factories as f
-from tests.test_buyer_flow import login_order
+from tests.conftest import csrf_from
+from tests.images import PNG
+from tests.test_buyer_flow import count, login_order
 from tests.test_settlement import work
 
 BUDGET = 14 * 1024
@@ -150,6 +153,25 @@ def test_appeal_and_freeze_through_the_pages(app, client, clock, shop):
     )
     assert ledger.merchant_balances(shop.id).frozen_fen == 0
     assert "Appeal this decision" not in buyer.get(curl).get_data(as_text=True)
+    # reloading the appeal page after the decision: no form again, and no rejection reason
+    # shown under the wrong label; the case page says why
+    r = buyer.get(curl + "/appeal")
+    assert r.status_code == 303 and r.headers["Location"].endswith(curl)
+    page = buyer.get(curl).get_data(as_text=True)
+    assert "already been appealed once" in page and 'name="statement"' not in page
+    # a resubmitted appeal form from an old tab is told the same, with nothing stored
+    before = count(Evidence)
+    r = buyer.client.post(
+        curl + "/appeal",
+        data={
+            "csrf_token": csrf_from(buyer.get("/").get_data(as_text=True)),
+            "statement": "Once more, with a file",
+            "files": (io.BytesIO(PNG), "again.png"),
+        },
+        content_type="multipart/form-data",
+    )
+    assert r.status_code == 303 and count(Evidence) == before
+    assert "already been appealed once" in buyer.get(curl).get_data(as_text=True)
 
 
 def test_ticket_from_a_late_review(app, client, clock, shop):

@@ -65,6 +65,10 @@ def accept(case_no: str) -> ResponseReturnValue:
 def appeal(case_no: str) -> ResponseReturnValue:
     """Appeal a rejection once, with a statement and more evidence."""
     case = _my_case(case_no)
+    closed = disputes.appeal_refusal(case)
+    if closed is not None and request.method == "GET":  # decided already: no form to fill in
+        flash(domain_message(closed))
+        return redirect(url_for("buyer.case", case_no=case_no), code=303)
     form = AppealForm()
     status = 200
     if form.validate_on_submit():
@@ -73,6 +77,9 @@ def appeal(case_no: str) -> ResponseReturnValue:
             with evidence.stored_uploads(uploads, evidence.room_left(case)) as stored:
                 disputes.appeal(case, form.statement.data or "", stored)
         except DomainError as exc:
+            if exc.rule in disputes.APPEAL_CLOSED_RULES:  # decided meanwhile (another tab)
+                flash(domain_message(exc))
+                return redirect(url_for("buyer.case", case_no=case_no), code=303)
             form.form_errors.append(domain_message(exc))
             status = exc.status_code
         else:

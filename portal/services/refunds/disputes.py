@@ -141,14 +141,24 @@ def offers_of(case: RefundCase) -> list[Offer]:
     )
 
 
+APPEAL_CLOSED_RULES = ("second_appeal", "not_rejected")
+
+
+def appeal_refusal(case: RefundCase) -> DomainError | None:
+    """Why this case cannot be appealed now (asked before the form is shown), or None."""
+    if case.appeal_count >= 1:
+        return DomainError(N_("This case has already been appealed once."), rule="second_appeal")
+    if case.state != str(State.REJECTED):
+        return DomainError(N_("Only a rejected case can be appealed."), rule="not_rejected")
+    return None
+
+
 def appeal(case: RefundCase, statement: str, files: list[evidence.StoredFile]) -> None:
     """The buyer appeals a rejection, once, with a statement and more evidence."""
-    if case.appeal_count >= 1:
+    refusal = appeal_refusal(case)
+    if refusal is not None:
         evidence.discard(files)
-        raise DomainError(N_("This case has already been appealed once."), rule="second_appeal")
-    if case.state != str(State.REJECTED):
-        evidence.discard(files)
-        raise DomainError(N_("Only a rejected case can be appealed."), rule="not_rejected")
+        raise refusal
     if len(statement.strip()) < 10:
         evidence.discard(files)
         raise DomainError(
