@@ -128,7 +128,8 @@ def worker(burst: bool, fork: bool, max_jobs: int | None) -> None:
 @with_appcontext
 def demo_bank_statement() -> None:
     """Development only: pay the pending bank refunds as the demo's simulated bank would."""
-    from portal.dev.bankday import NotDevelopment, run_bank_day  # the demo's, not production's
+    # optional: the demo's bank (the bank plugin's simulator), never loaded in production
+    from portal.dev.bankday import NotDevelopment, run_bank_day
 
     try:
         day = run_bank_day()

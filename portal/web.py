@@ -142,14 +142,14 @@ def install_web_helpers(app: Flask) -> None:
             resp = _api_problem(503, "Service Unavailable")
             resp.headers.update(headers)
             return resp
-        body, status = error_page(
+        body, status, page_headers = error_page(
             503,
             gettext(
                 "A service the portal needs is not answering. Nothing was saved. "
                 "Try again in a minute."
             ),
         )
-        return body, status, headers
+        return body, status, {**page_headers, **headers}
 
     @app.errorhandler(IntegrityError)
     def _lost_race(exc: IntegrityError) -> ResponseReturnValue:
@@ -235,8 +235,14 @@ def _api_problem(status: int, title: str) -> Response:
     )
 
 
-def error_page(status: int, message: str) -> tuple[str, int]:
-    """The error page (or, for htmx, the error fragment) with ``message``."""
-    if getattr(request, "htmx", False):
-        return render_template("_error.html", message=message, status=status), status
-    return render_template("error.html", message=message, status=status), status
+ALERTS = "#alerts"  # base.html: where an htmx action's error is shown, above the page
+
+
+def error_page(status: int, message: str) -> tuple[str, int, dict[str, str]]:
+    """The error page with ``message``; for an htmx action, the message alone, shown in the
+    page's alert area (whatever the form's own target) so that it never goes unseen."""
+    hx = getattr(request, "htmx", None)
+    if hx and not getattr(hx, "boosted", False):
+        headers = {"HX-Retarget": ALERTS, "HX-Reswap": "innerHTML"}
+        return render_template("_error.html", message=message, status=status), status, headers
+    return render_template("error.html", message=message, status=status), status, {}

@@ -329,3 +329,52 @@ def test_htmx_forms_with_and_without_javascript(app, live, chrome, clock, javasc
         if staff_context is not None:
             staff_context.close()
         context.close()
+
+
+def test_htmx_errors_and_outcomes_are_shown_where_they_happen(app, live, chrome, clock):
+    """With JavaScript on: an action the rules forbid (the reviewer who rejected a case
+    deciding its appeal, 403) shows its message on the page; a successful action says what was
+    done, once: the message is not shown again on the next page."""
+    from portal.domain.policy import Kind, Reason
+    from portal.domain.states import Role
+    from portal.services.actors import Actor
+    from portal.services.refunds import cases, disputes
+
+    order = f.order(clock())
+    case = cases.apply_for_refund(
+        order, cases.ApplyInput(Kind.REFUND_ONLY, Reason.UNUSABLE, 100, "code rejected")
+    )
+    rejecter = f.staff("rejecter")
+    cases.reject(case, Actor(Role.REVIEWER, rejecter.id, "R"), "No proof")
+    disputes.appeal(db.session.get(RefundCase, case.id), "The chat shows it never worked", [])
+    f.staff("second")
+    other = f.order(clock())
+    fresh = cases.apply_for_refund(
+        other, cases.ApplyInput(Kind.REFUND_ONLY, Reason.UNUSABLE, 100, "code rejected")
+    )
+    db.session.commit()
+    context, page = staff_page(chrome, live, "rejecter")
+    second_context = None
+    try:
+        url = f"{live}/review/cases/{case.case_no}"
+        page.goto(url)
+        page.evaluate("window.sameDocument = true")
+        page.click("form[action$='/approve'] button")
+        alert = page.wait_for_selector("#alerts [role=alert], #panel [role=alert]")
+        assert "other than the one who rejected" in alert.text_content()
+        assert page.evaluate("window.sameDocument") is True  # shown in place, no reload
+        db.session.rollback()
+        assert db.session.get(RefundCase, case.id).state == "appealed"
+
+        second_context, second = staff_page(chrome, live, "second")
+        fresh_url = f"{live}/review/cases/{fresh.case_no}"
+        second.goto(fresh_url)
+        second.click("form[action$='/start'] button")
+        note = second.wait_for_selector("#alerts .flash")
+        assert note.text_content() == "Review started."
+        second.goto(f"{live}/review/")  # the next page does not repeat it
+        assert second.locator(".flash").count() == 0
+    finally:
+        context.close()
+        if second_context is not None:
+            second_context.close()

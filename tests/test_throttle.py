@@ -5,6 +5,9 @@ on an order (or a staff login) slow wrong answers but the right answer always ge
 
 from __future__ import annotations
 
+import json
+import re
+
 import pytest
 
 from tests import factories as f
@@ -105,10 +108,23 @@ def test_the_htmx_answer_to_a_throttled_lookup_says_how_long(app, clock, limits)
     assert "失败尝试过多" in r.get_data(as_text=True)
 
 
-def test_htmx_swaps_the_429_and_503_answers(app, client):
-    # htmx drops 4xx/5xx answers unless told to swap them: the config must name both
+def test_htmx_swaps_the_answers_that_carry_a_message(app, client):
+    """htmx drops 4xx/5xx answers unless told to swap them: read the page's htmx-config and
+    apply its rules as htmx does (first matching rule wins) to each status we answer with."""
     head = client.get("/").get_data(as_text=True)
-    assert '"(409|422|429|503)", "swap": true' in head
+    found = re.search(r"<meta name=\"htmx-config\"\s+content='([^']*)'", head)
+    assert found, "no htmx-config on the page"
+    rules = json.loads(found[1])["responseHandling"]
+
+    def swapped(status: int) -> bool:
+        for rule in rules:
+            if re.match(rule["code"], str(status)):
+                return bool(rule.get("swap"))
+        return False
+
+    for status in (400, 403, 404, 409, 413, 422, 429, 503):
+        assert swapped(status), status
+    assert not swapped(204) and swapped(200)
 
 
 def test_staff_login_failures_limit_per_address_only(app, clock, limits):

@@ -40,7 +40,7 @@ def run_bank_day() -> BankDay:
             "demo-bank-statement runs only with PORTAL_ENVIRONMENT=development: "
             "a simulated statement marks bank payouts as paid"
         )
-    # the bank plugin's simulator: only the demo imports it
+    # optional: the bank plugin's simulator, only the demo imports it
     from refund_portal_bank.simulator import statement_for
 
     try:

@@ -13,6 +13,7 @@ from portal.services.actors import BUYER
 from portal.services.errors import DomainError
 from portal.services.refunds import disputes, tickets
 from portal.services.uploads import evidence
+from portal.views import outcomes
 from portal.views.buyer import _my_case, case_page
 from portal.views.forms import AppealForm, EmptyForm, MessageForm, OfferForm
 from portal.web import domain_message
@@ -20,14 +21,14 @@ from portal.web import domain_message
 bp = Blueprint("buyer_disputes", __name__)
 
 
-def _act(case_no: str, form: FlaskForm, action: Callable) -> ResponseReturnValue:
+def _act(case_no: str, form: FlaskForm, action: Callable, said: str) -> ResponseReturnValue:
     case = _my_case(case_no)
     if form.validate_on_submit():
         try:
             action(case, form)
         except DomainError as exc:
             return case_page(case, error=domain_message(exc), status=exc.status_code)
-        flash(gettext("Done."))
+        flash(gettext(said))
         return redirect(url_for("buyer.case", case_no=case_no) + "#thread", code=303)
     return case_page(case, error=gettext("Check the form."), status=422)
 
@@ -39,6 +40,7 @@ def message(case_no: str) -> ResponseReturnValue:
         case_no,
         MessageForm(prefix="msg"),
         lambda c, f: disputes.post_message(c, BUYER, f.text.data),
+        outcomes.MESSAGE_SENT,
     )
 
 
@@ -49,6 +51,7 @@ def offer(case_no: str) -> ResponseReturnValue:
         case_no,
         OfferForm(prefix="offer"),
         lambda c, f: disputes.make_offer(c, BUYER, f.amount.fen, f.note.data or ""),
+        outcomes.OFFER_SENT,
     )
 
 
@@ -57,7 +60,10 @@ def accept(case_no: str) -> ResponseReturnValue:
     """Accept the merchant's or platform's offer."""
     offer_id = request.form.get("offer_id", type=int) or 0
     return _act(
-        case_no, EmptyForm(prefix="accept"), lambda c, f: disputes.accept_offer(c, BUYER, offer_id)
+        case_no,
+        EmptyForm(prefix="accept"),
+        lambda c, f: disputes.accept_offer(c, BUYER, offer_id),
+        outcomes.OFFER_ACCEPTED,
     )
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import redirect, render_template, request
+from flask import get_flashed_messages, redirect, render_template, request
 from flask.typing import ResponseReturnValue
 
 
@@ -20,7 +20,15 @@ def page_or_fragment(page: str, fragment: str, **context: Any) -> str:
 
 
 def done(url: str, fragment: str | None = None, **context: Any) -> ResponseReturnValue:
-    """After a successful POST: the updated fragment for htmx, a redirect (PRG) otherwise."""
+    """After a successful POST: the updated fragment for htmx, a redirect (PRG) otherwise.
+
+    For htmx, what the action flashed is shown now, in the page's alert area (out of band),
+    and taken from the session, so it does not appear again on the next page.
+    """
     if fragment and is_htmx():
-        return render_template(fragment, **context)
+        body = render_template(fragment, **context)
+        messages = get_flashed_messages()
+        if messages:
+            body += render_template("_alerts_oob.html", messages=messages)
+        return body
     return redirect(url, code=303)

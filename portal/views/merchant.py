@@ -20,6 +20,7 @@ from portal.services.money import balances as money_balances
 from portal.services.money import ledger
 from portal.services.refunds import cases, disputes, queues
 from portal.services.refunds.timeline import timeline
+from portal.views import outcomes
 from portal.views.access import merchant_required, staff_actor
 from portal.views.forms import EmptyForm, MessageForm, OfferForm, ReasonForm
 from portal.views.htmx_util import done, page_or_fragment
@@ -79,7 +80,7 @@ def case(case_no: str) -> ResponseReturnValue:
     )
 
 
-def _act(case_no: str, form: FlaskForm, action: Callable) -> ResponseReturnValue:
+def _act(case_no: str, form: FlaskForm, action: Callable, said: str) -> ResponseReturnValue:
     case = _own_case(case_no)
     if not form.validate_on_submit():
         return page_or_fragment(
@@ -95,7 +96,7 @@ def _act(case_no: str, form: FlaskForm, action: Callable) -> ResponseReturnValue
         return page_or_fragment(
             "merchant/case.html", "merchant/_panel.html", **ctx
         ), exc.status_code
-    flash(gettext("Done."))
+    flash(gettext(said))
     return done(
         url_for("merchant.case", case_no=case_no),
         "merchant/_panel.html",
@@ -107,7 +108,12 @@ def _act(case_no: str, form: FlaskForm, action: Callable) -> ResponseReturnValue
 @merchant_required
 def agree(case_no: str) -> ResponseReturnValue:
     """Agree to the full refund."""
-    return _act(case_no, EmptyForm(), lambda c, f: disputes.merchant_agree(c, staff_actor()))
+    return _act(
+        case_no,
+        EmptyForm(),
+        lambda c, f: disputes.merchant_agree(c, staff_actor()),
+        outcomes.AGREED,
+    )
 
 
 @bp.post("/cases/<case_no>/refuse")
@@ -118,6 +124,7 @@ def refuse(case_no: str) -> ResponseReturnValue:
         case_no,
         ReasonForm(prefix="refuse"),
         lambda c, f: disputes.merchant_refuse(c, staff_actor(), f.note.data),
+        outcomes.REFUSED,
     )
 
 
@@ -129,6 +136,7 @@ def offer(case_no: str) -> ResponseReturnValue:
         case_no,
         OfferForm(prefix="offer"),
         lambda c, f: disputes.make_offer(c, staff_actor(), f.amount.fen, f.note.data or ""),
+        outcomes.OFFER_SENT,
     )
 
 
@@ -140,6 +148,7 @@ def message(case_no: str) -> ResponseReturnValue:
         case_no,
         MessageForm(prefix="msg"),
         lambda c, f: disputes.post_message(c, staff_actor(), f.text.data),
+        outcomes.MESSAGE_SENT,
     )
 
 
@@ -152,6 +161,7 @@ def accept(case_no: str) -> ResponseReturnValue:
         case_no,
         EmptyForm(prefix="accept"),
         lambda c, f: disputes.accept_offer(c, staff_actor(), offer_id),
+        outcomes.OFFER_ACCEPTED,
     )
 
 

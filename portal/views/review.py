@@ -21,6 +21,7 @@ from portal.services.money import balances, payout_lists
 from portal.services.refunds import cases, disputes, queues
 from portal.services.refunds.timeline import timeline
 from portal.services.uploads.evidence import same_picture_elsewhere
+from portal.views import outcomes
 from portal.views.access import reviewer_required, staff_actor
 from portal.views.checklist import for_case
 from portal.views.forms import (
@@ -91,7 +92,11 @@ def case(case_no: str) -> ResponseReturnValue:
 
 
 def _act(
-    case_no: str, form_key: str, form: FlaskForm, action: Callable[[RefundCase, Any], object]
+    case_no: str,
+    form_key: str,
+    form: FlaskForm,
+    action: Callable[[RefundCase, Any], object],
+    said: str,
 ) -> ResponseReturnValue:
     case = cases.get_case(case_no)
     if form.validate_on_submit():
@@ -103,7 +108,7 @@ def _act(
             return page_or_fragment(
                 "review/case.html", "review/_panel.html", **ctx
             ), exc.status_code
-        flash(gettext("Done."))
+        flash(gettext(said))
         case = cases.get_case(case_no)
         return done(url_for("review.case", case_no=case_no), "review/_panel.html", **_context(case))
     ctx = _context(case, **{form_key: form})
@@ -113,7 +118,13 @@ def _act(
 @bp.post("/cases/<case_no>/start")
 @reviewer_required
 def start(case_no: str) -> ResponseReturnValue:
-    return _act(case_no, "empty", EmptyForm(), lambda c, f: cases.start_review(c, staff_actor()))
+    return _act(
+        case_no,
+        "empty",
+        EmptyForm(),
+        lambda c, f: cases.start_review(c, staff_actor()),
+        outcomes.STARTED,
+    )
 
 
 @bp.post("/cases/<case_no>/request-info")
@@ -124,6 +135,7 @@ def request_info(case_no: str) -> ResponseReturnValue:
         "info",
         ReasonForm(prefix="info"),
         lambda c, f: cases.request_info(c, staff_actor(), f.note.data),
+        outcomes.INFO_REQUESTED,
     )
 
 
@@ -135,6 +147,7 @@ def approve(case_no: str) -> ResponseReturnValue:
         "approve",
         ApproveForm(prefix="approve"),
         lambda c, f: cases.approve(c, staff_actor(), f.amount.fen, f.note.data or ""),
+        outcomes.APPROVED,
     )
 
 
@@ -146,6 +159,7 @@ def reject(case_no: str) -> ResponseReturnValue:
         "reject",
         ReasonForm(prefix="reject"),
         lambda c, f: cases.reject(c, staff_actor(), f.note.data),
+        outcomes.REJECTED,
     )
 
 
@@ -157,13 +171,20 @@ def negotiate(case_no: str) -> ResponseReturnValue:
         "negotiate",
         NoteForm(prefix="negotiate"),
         lambda c, f: cases.open_negotiation(c, staff_actor(), f.note.data or ""),
+        outcomes.NEGOTIATION_OPENED,
     )
 
 
 @bp.post("/cases/<case_no>/confirm-return")
 @reviewer_required
 def confirm_return(case_no: str) -> ResponseReturnValue:
-    return _act(case_no, "empty", EmptyForm(), lambda c, f: cases.confirm_return(c, staff_actor()))
+    return _act(
+        case_no,
+        "empty",
+        EmptyForm(),
+        lambda c, f: cases.confirm_return(c, staff_actor()),
+        outcomes.RETURN_CONFIRMED,
+    )
 
 
 @bp.post("/cases/<case_no>/message")
@@ -174,6 +195,7 @@ def message(case_no: str) -> ResponseReturnValue:
         "msg",
         MessageForm(prefix="msg"),
         lambda c, f: disputes.post_message(c, staff_actor(), f.text.data),
+        outcomes.MESSAGE_SENT,
     )
 
 
@@ -185,6 +207,7 @@ def offer(case_no: str) -> ResponseReturnValue:
         "offer",
         OfferForm(prefix="offer"),
         lambda c, f: disputes.make_offer(c, staff_actor(), f.amount.fen, f.note.data or ""),
+        outcomes.OFFER_SENT,
     )
 
 
@@ -197,6 +220,7 @@ def accept(case_no: str) -> ResponseReturnValue:
         "accept",
         EmptyForm(prefix="accept"),
         lambda c, f: disputes.accept_offer(c, staff_actor(), offer_id),
+        outcomes.OFFER_ACCEPTED,
     )
 
 
@@ -208,4 +232,5 @@ def freeze(case_no: str) -> ResponseReturnValue:
         "freeze",
         FreezeForm(prefix="freeze"),
         lambda c, f: disputes.freeze_funds(c, staff_actor(), f.amount.fen),
+        outcomes.FUNDS_FROZEN,
     )

@@ -1,0 +1,18 @@
+"""What each case action tells the person who took it, once it is done (message ids)."""
+
+from __future__ import annotations
+
+from portal.services.policy_text import N_
+
+STARTED = N_("Review started.")
+INFO_REQUESTED = N_("More material was requested from the buyer.")
+APPROVED = N_("The refund was approved; the money is on its way back.")
+REJECTED = N_("The application was rejected.")
+NEGOTIATION_OPENED = N_("A negotiation with the merchant was opened.")
+RETURN_CONFIRMED = N_("The return of the goods was confirmed.")
+MESSAGE_SENT = N_("Your message was sent.")
+OFFER_SENT = N_("Your offer was sent.")
+OFFER_ACCEPTED = N_("The offer was accepted.")
+FUNDS_FROZEN = N_("The merchant's funds for this case were frozen.")
+AGREED = N_("You agreed to the full refund.")
+REFUSED = N_("Your refusal was sent; the platform will negotiate with the buyer.")
