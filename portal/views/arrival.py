@@ -1,4 +1,4 @@
-"""How a payout's route and arrival time read to the buyer."""
+"""How a payout's route, destination and arrival time read to the buyer."""
 
 from __future__ import annotations
 
@@ -31,4 +31,21 @@ def arrival_texts(payouts: Iterable[Payout]) -> dict[int, str]:
         else:
             when = gettext("%(a)s–%(b)s working days", a=window.low, b=window.high)
         texts[p.id] = f"{channel.label}: {when}"
+    return texts
+
+
+def destinations(payouts: Iterable[Payout]) -> dict[int, str]:
+    """Per payout id, where the money goes: the card's last digits when the payment names an
+    account number, otherwise the account of the payment route that paid."""
+    registry = channels()
+    texts: dict[int, str] = {}
+    for p in payouts:
+        payment = p.case.order.payment
+        account = str((payment.extra or {}).get("account_no", "")) if payment else ""
+        digits = "".join(ch for ch in account if ch.isdigit())
+        if len(digits) >= 4:
+            texts[p.id] = gettext("the bank card ending in %(last4)s", last4=digits[-4:])
+        elif p.channel in registry:
+            route = registry.get(p.channel).label
+            texts[p.id] = gettext("the %(route)s account that paid", route=route)
     return texts

@@ -19,7 +19,7 @@ from flask.typing import ResponseReturnValue
 from flask_babel import gettext
 from werkzeug.datastructures import MultiDict
 
-from portal.domain import states
+from portal.domain import progress, states
 from portal.domain.policy import REASON_LABELS, Kind, Reason
 from portal.domain.states import State
 from portal.models import Evidence, Order, RefundCase
@@ -32,7 +32,7 @@ from portal.services.refunds.timeline import timeline
 from portal.services.uploads import evidence
 from portal.views import buyer_access, checklist, throttling
 from portal.views.access import may_see_case
-from portal.views.arrival import arrival_texts
+from portal.views.arrival import arrival_texts, destinations
 from portal.views.forms import AnswerForm, ApplyForm, EmptyForm, LookupForm
 from portal.views.htmx_util import done, page_or_fragment
 from portal.views.redirects import safe_target
@@ -104,7 +104,6 @@ def _my_case(case_no: str) -> RefundCase:
 def order(order_no: str) -> ResponseReturnValue:
     order = _my_order(order_no)
     open_case = orders.open_case(order)
-    payouts = payout_lists.of_order(order.id)
     return page_or_fragment(
         "buyer/order.html",
         "buyer/_refund_record.html",
@@ -115,8 +114,7 @@ def order(order_no: str) -> ResponseReturnValue:
         outlook=cases.outlook(order),
         codes=orders.visible_codes(order),
         refunded=orders.refunded_in_full(order),
-        payouts=payouts,
-        arrival=arrival_texts(payouts),
+        **_payout_context(order),
         now=context.now(),
         form=EmptyForm(),
         reason_labels=REASON_LABELS,
@@ -233,6 +231,18 @@ def _case_context(case: RefundCase, answer_form: AnswerForm | None = None) -> di
         "reason_labels": REASON_LABELS,
         "can_withdraw": State.WITHDRAWN in states.targets(State(case.state), states.Role.BUYER),
         "needs_info": case.state == State.NEEDS_INFO,
+        "progress": progress.steps(State(case.state)),
+        **_payout_context(case.order),
+    }
+
+
+def _payout_context(order: Order) -> dict:
+    """The order's refund record: payouts, where each goes and when it should arrive."""
+    payouts = payout_lists.of_order(order.id)
+    return {
+        "payouts": payouts,
+        "arrival": arrival_texts(payouts),
+        "destination": destinations(payouts),
     }
 
 
