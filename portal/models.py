@@ -236,6 +236,7 @@ class RefundCase(Model):
     updated_at: Mapped[datetime] = mapped_column(TS, default=utcnow)
     order: Mapped[Order] = relationship(foreign_keys=[order_id])
     evidence: Mapped[list[Evidence]] = relationship(order_by="Evidence.id")
+    rejected_by: Mapped[User | None] = relationship(foreign_keys=[rejected_by_id])
     __table_args__ = (
         CheckConstraint("amount_requested_fen > 0", name="requested"),
         CheckConstraint("appeal_count <= 1", name="one_appeal"),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from sqlalchemy import Select, select
+from sqlalchemy.orm import joinedload
 
 from portal.domain import states
 from portal.domain.states import OPEN_STATES, State
@@ -25,9 +26,17 @@ def _nearest_deadline_first(query: Select, limit: int) -> list[RefundCase]:
 
 
 def review_queue(limit: int = 200) -> list[RefundCase]:
-    """Cases a reviewer has to look at (or follow up on), the nearest deadline first."""
+    """Cases a reviewer has to look at (or follow up on), the nearest deadline first, each with
+    its order, shop and (for an appeal) the reviewer who rejected it loaded in the same query."""
     shown = states.REVIEW_QUEUE_STATES | _ALSO_IN_REVIEW_QUEUE
-    query = select(RefundCase).where(RefundCase.state.in_([str(s) for s in shown]))
+    query = (
+        select(RefundCase)
+        .where(RefundCase.state.in_([str(s) for s in shown]))
+        .options(
+            joinedload(RefundCase.order).joinedload(Order.merchant),
+            joinedload(RefundCase.rejected_by),
+        )
+    )
     return _nearest_deadline_first(query, limit)
 
 
