@@ -120,6 +120,7 @@ POLICY: dict[str, Access] = {
     "buyer_disputes.offer": BUYER_OWN,
     "buyer_disputes.accept": BUYER_OWN,
     "buyer_disputes.appeal": BUYER_OWN,
+    "buyer_disputes.add_files": BUYER_OWN,
     "buyer_disputes.ticket": BUYER_OWN,
     # evidence files: the parties of the case (buyer, the order's shop) and the platform
     "buyer.evidence_file": Access(buyer=OWN, shop=OWN, reviewer=ANY, supervisor=ANY),

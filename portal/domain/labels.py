@@ -34,6 +34,7 @@ EVENT_LABELS = {
     "return_confirmed": N_("Return confirmed"),
     "code_revealed": N_("Card code revealed"),
     "message": N_("Message"),
+    "evidence_added": N_("Files added"),
     "offer": N_("Offer"),
     "offer_accepted": N_("Offer accepted"),
     "funds_frozen": N_("Merchant funds frozen for the dispute"),

@@ -88,6 +88,10 @@ OPEN_STATES = frozenset(
 TERMINAL_STATES = frozenset({S.REFUNDED, S.WITHDRAWN, S.CLOSED})
 #: states a reviewer's queue shows (waiting on the platform)
 REVIEW_QUEUE_STATES = frozenset({S.SUBMITTED, S.UNDER_REVIEW, S.APPEALED, S.NEGOTIATING})
+#: undecided: the parties may still write in the case's thread and the buyer may add files
+CONVERSATION_STATES = frozenset(
+    {S.SUBMITTED, S.NEEDS_INFO, S.UNDER_REVIEW, S.NEGOTIATING, S.APPEALED}
+)
 #: a decision was taken and stands: its note is shown to the buyer
 DECIDED_STATES = frozenset({S.REJECTED, S.APPROVED, S.REFUNDING, S.REFUNDED})
 

@@ -33,7 +33,7 @@ from portal.services.uploads import evidence
 from portal.views import buyer_access, checklist, throttling
 from portal.views.access import may_see_case
 from portal.views.arrival import arrival_texts, destinations
-from portal.views.forms import AnswerForm, ApplyForm, EmptyForm, LookupForm
+from portal.views.forms import AddFilesForm, AnswerForm, ApplyForm, EmptyForm, LookupForm
 from portal.views.htmx_util import done, page_or_fragment
 from portal.views.redirects import safe_target
 from portal.views.thread import thread_context
@@ -228,6 +228,7 @@ def _case_context(case: RefundCase, answer_form: AnswerForm | None = None) -> di
         "events": timeline(case),
         "form": EmptyForm(),
         "answer_form": answer_form or AnswerForm(),
+        "files_form": AddFilesForm(prefix="add"),
         "reason_labels": REASON_LABELS,
         "can_withdraw": State.WITHDRAWN in states.targets(State(case.state), states.Role.BUYER),
         "needs_info": case.state == State.NEEDS_INFO,

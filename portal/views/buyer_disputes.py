@@ -15,7 +15,7 @@ from portal.services.refunds import disputes, tickets
 from portal.services.uploads import evidence
 from portal.views import outcomes
 from portal.views.buyer import _my_case, case_page
-from portal.views.forms import AppealForm, EmptyForm, MessageForm, OfferForm
+from portal.views.forms import AddFilesForm, AppealForm, EmptyForm, MessageForm, OfferForm
 from portal.web import domain_message
 
 bp = Blueprint("buyer_disputes", __name__)
@@ -65,6 +65,23 @@ def accept(case_no: str) -> ResponseReturnValue:
         lambda c, f: disputes.accept_offer(c, BUYER, offer_id),
         outcomes.OFFER_ACCEPTED,
     )
+
+
+@bp.post("/cases/<case_no>/files")
+def add_files(case_no: str) -> ResponseReturnValue:
+    """Add evidence to a case that is not decided yet."""
+    case = _my_case(case_no)
+    form = AddFilesForm(prefix="add")
+    if not form.validate_on_submit():
+        return case_page(case, error=gettext("Check the form."), status=422)
+    try:
+        uploads = request.files.getlist(form.files.name)
+        with evidence.stored_uploads(uploads, evidence.room_left(case)) as stored:
+            disputes.add_evidence(case, stored)
+    except DomainError as exc:
+        return case_page(case, error=domain_message(exc), status=exc.status_code)
+    flash(gettext(outcomes.FILES_ADDED))
+    return redirect(url_for("buyer.case", case_no=case_no), code=303)
 
 
 @bp.route("/cases/<case_no>/appeal", methods=["GET", "POST"])

@@ -121,6 +121,12 @@ class AnswerForm(PortalForm):
     files = MultipleFileField(_l("More evidence"))
 
 
+class AddFilesForm(PortalForm):
+    """The buyer adds evidence to an undecided case."""
+
+    files = MultipleFileField(_l("More evidence"))
+
+
 class EmptyForm(PortalForm):
     """A form with only the CSRF token (withdraw, start review, confirm return)."""
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from portal.domain.states import State
+from portal.domain.states import CONVERSATION_STATES, State
 from portal.models import RefundCase
 from portal.services.refunds import disputes
 from portal.services.refunds.timeline import timeline
@@ -23,6 +23,7 @@ def thread_context(case: RefundCase, viewer_role: str) -> dict[str, Any]:
         "open_offer": offer,
         "can_accept": bool(negotiating and offer and offer.by_role != viewer_role),
         "negotiating": negotiating,
+        "can_write": State(case.state) in CONVERSATION_STATES,
         "message_form": MessageForm(prefix="msg"),
         "offer_form": OfferForm(prefix="offer"),
         "accept_form": EmptyForm(prefix="accept"),

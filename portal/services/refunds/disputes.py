@@ -7,7 +7,7 @@ from sqlalchemy import select
 from portal.domain.freeze_states import FreezeState
 from portal.domain.money import format_yuan
 from portal.domain.offer_states import OfferState
-from portal.domain.states import Role, State
+from portal.domain.states import CONVERSATION_STATES, Role, State
 from portal.extensions import db
 from portal.models import Freeze, Offer, RefundCase
 from portal.services import context
@@ -47,11 +47,28 @@ def merchant_refuse(case: RefundCase, actor: Actor, reason: str) -> None:
 def post_message(case: RefundCase, actor: Actor, text: str) -> None:
     """A message in the case's negotiation thread, marked with the author's role."""
     check_party(case, actor)
-    if case.state != str(State.NEGOTIATING):
-        raise DomainError(N_("The negotiation is not open."), rule="not_negotiating")
+    if State(case.state) not in CONVERSATION_STATES:
+        raise DomainError(
+            N_("Messages can be written until the case is decided."), rule="thread_closed"
+        )
     if not text.strip():
         raise DomainError(N_("Write a message."), rule="empty_message")
     commit(lambda: record("message", actor, case=case, reason=text.strip()[:2000]))
+
+
+def add_evidence(case: RefundCase, files: list[evidence.StoredFile]) -> None:
+    """The buyer adds files to a case that is not decided yet (no state change)."""
+    if State(case.state) not in CONVERSATION_STATES:
+        evidence.discard(files)
+        raise DomainError(N_("Files can be added until the case is decided."), rule="thread_closed")
+    if not files:
+        raise DomainError(N_("Choose at least one file."), rule="no_files")
+
+    def work() -> None:
+        evidence.attach(case, files, uploaded_by=str(Role.BUYER))
+        record("evidence_added", BUYER, case=case, data={"files": [f.sha256 for f in files]})
+
+    commit(work, files)
 
 
 def make_offer(case: RefundCase, actor: Actor, amount_fen: int | None, note: str = "") -> Offer:
