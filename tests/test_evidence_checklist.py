@@ -117,3 +117,22 @@ def test_times_are_formatted_by_the_caller():
 def test_enough_files_counts_items_asked_of_the_buyer(reason, files, enough):
     cl = ec.build(reason, facts(files_attached=files))
     assert cl.enough_files is enough
+
+
+@pytest.mark.parametrize(
+    ("files", "statuses"),
+    [
+        (0, [Status.UPLOAD, Status.UPLOAD]),
+        (1, [Status.ATTACHED, Status.UPLOAD]),
+        (2, [Status.ATTACHED, Status.ATTACHED]),
+        (5, [Status.ATTACHED, Status.ATTACHED]),
+    ],
+)
+def test_attached_files_tick_what_was_asked_in_order(files, statuses):
+    """An uploaded screenshot no longer shows as missing: each file attached ticks the next
+    item asked of the buyer; known and optional items are untouched."""
+    cl = ec.build("unusable", facts(files_attached=files))
+    asked = [i.status for i in cl.items if i.key in ("error_screenshot", "chat")]
+    assert asked == statuses
+    assert cl.asked_of_buyer == 2
+    assert [i.status for i in cl.items if i.key in ("order_record", "reveal_log")] == [K, K]

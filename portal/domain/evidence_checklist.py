@@ -21,6 +21,7 @@ class Status(enum.StrEnum):
 
     KNOWN = "known"  # the portal holds it (ticked)
     UPLOAD = "upload"  # the buyer should upload it
+    ATTACHED = "attached"  # asked of the buyer, and a file has been attached for it
     OPTIONAL = "optional"  # helps, not needed
 
 
@@ -59,8 +60,8 @@ class Checklist:
 
     @property
     def asked_of_buyer(self) -> int:
-        """How many items the buyer is expected to upload."""
-        return sum(1 for i in self.items if i.status == Status.UPLOAD)
+        """How many items the buyer is expected to upload (attached or not yet)."""
+        return sum(1 for i in self.items if i.status in (Status.UPLOAD, Status.ATTACHED))
 
     @property
     def enough_files(self) -> bool:
@@ -100,7 +101,19 @@ def build(reason: Reason | str, facts: Facts, fmt: Callable[[datetime], str] = _
     elif reason in (Reason.OTHER, Reason.BUYER_MISTAKE):
         items.append(Item("screenshots", N_("Screenshots that show what happened"), Status.UPLOAD))
         items.append(Item("chat", N_("Chat record with the merchant"), Status.OPTIONAL))
-    return Checklist(tuple(items), facts.files_attached)
+    return Checklist(_tick_attached(items, facts.files_attached), facts.files_attached)
+
+
+def _tick_attached(items: list[Item], files: int) -> tuple[Item, ...]:
+    """Files do not say what they show: count them against the items asked of the buyer, in
+    the checklist's order, and tick that many."""
+    ticked: list[Item] = []
+    for item in items:
+        if item.status == Status.UPLOAD and files > 0:
+            files -= 1
+            item = Item(item.key, item.label, Status.ATTACHED, item.note, item.params)
+        ticked.append(item)
+    return tuple(ticked)
 
 
 def _order_record(facts: Facts, fmt: Callable[[datetime], str]) -> Item:
