@@ -113,9 +113,12 @@ def test_reject_appeal_freeze_buyer_wins_paid_from_frozen_funds(app, clock, worl
     cases.approve(
         db.session.get(RefundCase, case.id), world["rev_b"], None, "listing was misleading"
     )
+    bal = ledger.merchant_balances(shop.id)  # decided, not paid out yet: on its way
+    assert (bal.refunded_fen, bal.arrived_fen, bal.in_progress_fen) == (10000, 0, 10000)
     work(app)
     bal = ledger.merchant_balances(shop.id)
     assert (bal.available_fen, bal.frozen_fen, bal.refunded_fen) == (5000, 0, 10000)
+    assert (bal.arrived_fen, bal.in_progress_fen) == (10000, 0)
     assert db.session.scalar(select(Freeze.state)) == "applied"
     assert db.session.get(RefundCase, case.id).state == "refunded"
     assert [a for _, a in gateway.movements] == [10000]

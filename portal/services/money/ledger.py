@@ -16,8 +16,9 @@ from portal.domain.freeze_states import FreezeState
 from portal.domain.ledger import Entry
 from portal.domain.ledger_kinds import LedgerKind
 from portal.domain.money import format_yuan
+from portal.domain.payout_states import PayoutState
 from portal.extensions import db
-from portal.models import Freeze, LedgerTransaction, Merchant, Order, Posting
+from portal.models import Freeze, LedgerTransaction, Merchant, Order, Payout, Posting
 from portal.services import context
 from portal.services.actors import SYSTEM, Actor
 from portal.services.dml import inserted_id
@@ -72,11 +73,18 @@ def balance(account: str) -> int:
 
 @dataclass(frozen=True)
 class MerchantBalances:
-    """What a merchant sees: available, frozen and refunded to buyers so far."""
+    """What a merchant sees: available, frozen, refunds decided so far and how much of that
+    has arrived with the buyers (the rest is still on its way: a bank batch, say)."""
 
     available_fen: int
     frozen_fen: int
     refunded_fen: int
+    arrived_fen: int = 0
+
+    @property
+    def in_progress_fen(self) -> int:
+        """Refunds decided whose money has not arrived yet."""
+        return max(0, self.refunded_fen - self.arrived_fen)
 
 
 def merchant_balances(merchant_id: int) -> MerchantBalances:
@@ -89,10 +97,16 @@ def merchant_balances(merchant_id: int) -> MerchantBalances:
             Posting.account.in_([rules.available(merchant_id), rules.frozen(merchant_id)]),
         )
     )
+    arrived = db.session.scalar(
+        select(func.coalesce(func.sum(Payout.amount_fen), 0))
+        .join(Order, Order.id == Payout.order_id)
+        .where(Order.merchant_id == merchant_id, Payout.state == str(PayoutState.SUCCEEDED))
+    )
     return MerchantBalances(
         balance(rules.available(merchant_id)),
         balance(rules.frozen(merchant_id)),
         int(refunded or 0),
+        int(arrived or 0),
     )
 
 
