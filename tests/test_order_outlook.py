@@ -78,3 +78,13 @@ def test_outlook_agrees_with_what_an_application_would_meet(clock):
                         if r not in (Reason.CANCELLED, Reason.BUYER_MISTAKE)
                     )
                     assert outlook(facts, now).eligible is some, facts
+
+
+def test_the_apply_form_names_the_buyers_own_order(app, browser, clock):
+    order = f.order(clock())
+    open_order_page(browser, order)
+    page = browser.client.get(
+        f"/orders/{order.order_no}/apply", headers={"Accept-Language": "zh-CN"}
+    )
+    text = page.get_data(as_text=True)
+    assert f"订单号 {order.order_no}" in text and "DEMO1001" not in text
