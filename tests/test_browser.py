@@ -378,3 +378,33 @@ def test_htmx_errors_and_outcomes_are_shown_where_they_happen(app, live, chrome,
         context.close()
         if second_context is not None:
             second_context.close()
+
+
+def test_the_reviewer_page_uses_a_wide_screen(app, live, chrome, clock):
+    """On a 1280 px screen the case's facts and its one action panel sit side by side."""
+    from portal.domain.policy import Kind, Reason
+    from portal.services.refunds import cases
+
+    case = cases.apply_for_refund(
+        f.order(clock()), cases.ApplyInput(Kind.REFUND_ONLY, Reason.UNUSABLE, 100, "code rejected")
+    )
+    f.staff("widerev")
+    db.session.commit()
+    context = chrome.new_context(locale="en-US", viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    try:
+        page.goto(live + "/staff/login")
+        page.fill("#username", "widerev")
+        page.fill("#password", "password-123")
+        page.click("form button")
+        page.wait_for_url("**/review/**")
+        page.goto(f"{live}/review/cases/{case.case_no}")
+        main = page.locator(".case-main").bounding_box()
+        actions = page.locator(".case-actions").bounding_box()
+        assert main and actions
+        assert actions["x"] >= main["x"] + main["width"]  # beside, not below
+        assert abs(actions["y"] - main["y"]) < 5
+        assert main["width"] + actions["width"] > 1000  # the screen's width is used
+        page.screenshot(path=screenshot_path("review-case-wide"), full_page=True)
+    finally:
+        context.close()
