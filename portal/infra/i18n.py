@@ -23,6 +23,8 @@ from typing import Any, cast
 from flask import Flask, current_app, g, has_app_context
 
 DOMAIN = "messages"
+#: the language the texts are written in (it needs no catalogue)
+SOURCE_LANGUAGE = "en"
 #: a compiled catalogue, or the texts as written
 Translations = stdlib_gettext.NullTranslations
 _EXTENSION = "portal.i18n"
@@ -45,10 +47,20 @@ class Catalogues:
         default_locale: str,
         locale_selector: Callable[[], str | None],
     ) -> None:
-        """Load every language's catalogue (a missing one: the texts as written) and install
-        the template functions."""
+        """Load every language's catalogue and install the template functions. A language
+        without a compiled catalogue (but English, the texts' own) is a start-up error."""
         directory = Path(app.root_path) / "translations"
         self.by_locale = {locale: load(directory, locale) for locale in languages}
+        missing = [
+            locale
+            for locale, found in self.by_locale.items()
+            if found is _NULL and locale.partition("_")[0] != SOURCE_LANGUAGE
+        ]
+        if missing:
+            raise RuntimeError(
+                f"no compiled catalogue for {', '.join(missing)} under {directory}"
+                " (pybabel compile -d portal/translations, see make i18n)"
+            )
         self.default_locale = default_locale
         self.locale_selector = locale_selector
         app.extensions[_EXTENSION] = self
