@@ -81,7 +81,6 @@ def test_catalogue_calls_in_a_request_and_in_a_job(app):
     from portal.infra import i18n
 
     def fresh(headers: dict):
-        g.pop("_portal_locale", None)  # the tests' app context outlives each request
         return app.test_request_context(headers=headers)
 
     with fresh({"Accept-Language": "zh-CN"}):
@@ -102,8 +101,10 @@ def test_catalogue_calls_in_a_request_and_in_a_job(app):
         assert render_template_string('{{ _("Order number") }}') == "Order number"
     with fresh({"Accept-Language": "fr"}):
         assert i18n.get_locale() == "zh_CN"  # the default for a language not offered
-    g.pop("_portal_locale", None)
     assert i18n.get_locale() == "zh_CN"  # a job (no request): the default language
+    with i18n.force_locale("en"):
+        assert i18n.gettext("%(minutes)d min", minutes=3) == "3 min"
+    assert g.get("_portal_locale") == "zh_CN"
 
 
 def test_a_language_without_a_compiled_catalogue_stops_the_start(app):

@@ -5,8 +5,9 @@ The same calls Flask-Babel offered: ``gettext("Hello %(name)s", name=...)``, ``n
 ``lazy_gettext`` (forms and other module-level texts, translated when shown), ``get_locale``,
 ``force_locale``; in templates ``_()``/``gettext()``/``ngettext()`` and ``{% trans %}``
 (Jinja's i18n extension, new-style: a template's variables are escaped into the translation).
-The language is chosen per request by the selector given to :meth:`Catalogues.init_app` and kept
-on ``g``; outside an app context the texts are shown as written (English).
+The language is chosen by the selector given to :meth:`Catalogues.init_app`, once per request
+(kept on the request; in a job, on ``g``); outside an app context the texts are shown as written
+(English).
 
 The catalogues are compiled from the ``.po`` files with ``pybabel compile`` (``make i18n``);
 the compiled files are committed, so neither Babel nor a build step is needed to serve them.
@@ -20,7 +21,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, cast
 
-from flask import Flask, current_app, g, has_app_context
+from flask import Flask, current_app, g, has_app_context, has_request_context, request
 
 DOMAIN = "messages"
 #: the language the texts are written in (it needs no catalogue)
@@ -28,6 +29,7 @@ SOURCE_LANGUAGE = "en"
 #: a compiled catalogue, or the texts as written
 Translations = stdlib_gettext.NullTranslations
 _EXTENSION = "portal.i18n"
+_CHOSEN = "_portal_locale"  # the attribute that keeps a request's (or a job's) language
 _NULL = Translations()
 
 
@@ -88,17 +90,22 @@ def _catalogues() -> Catalogues:
     return current_app.extensions[_EXTENSION]
 
 
+def _keeper() -> Any:
+    return request if has_request_context() else g
+
+
 def get_locale() -> str | None:
-    """The reader's language tag (``zh_CN``, ``en``), chosen once per app context; None outside
-    one."""
+    """The reader's language tag (``zh_CN``, ``en``), chosen once per request (or job); None
+    outside an app context."""
     if not has_app_context():
         return None
-    locale: str | None = g.get("_portal_locale")
+    keeper = _keeper()
+    locale: str | None = getattr(keeper, _CHOSEN, None)
     if locale is None:
         cats = _catalogues()
         chosen = cats.locale_selector() if cats.locale_selector else None
         locale = chosen or cats.default_locale
-        g._portal_locale = locale
+        setattr(keeper, _CHOSEN, locale)
     return locale
 
 
@@ -108,12 +115,13 @@ def force_locale(locale: str) -> Iterator[None]:
     if not has_app_context():
         yield
         return
-    before = g.get("_portal_locale")
-    g._portal_locale = locale
+    keeper = _keeper()
+    before = getattr(keeper, _CHOSEN, None)
+    setattr(keeper, _CHOSEN, locale)
     try:
         yield
     finally:
-        g._portal_locale = before
+        setattr(keeper, _CHOSEN, before)
 
 
 def translations() -> Translations:
