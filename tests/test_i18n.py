@@ -96,6 +96,7 @@ def test_catalogue_calls_in_a_request_and_in_a_job(app):
         # templates: _() translates, and a variable put into the text is escaped
         html = render_template_string('{{ _("Order number") }}|{{ _("%(x)s", x="<b>") }}')
         assert html == "订单号|&lt;b&gt;"
+        assert render_template_string("{% trans %}Order number{% endtrans %}") == "订单号"
     with fresh({"Accept-Language": "en-GB,en;q=0.8"}):
         assert i18n.get_locale() == "en"
         assert render_template_string('{{ _("Order number") }}') == "Order number"
