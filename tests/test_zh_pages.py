@@ -9,7 +9,7 @@ from html.parser import HTMLParser
 
 import pytest
 
-from tests.conftest import Browser
+from tests.conftest import Browser, csrf_from
 from tests.test_page_budget import crawl, login_demo_orders, staff_login, world  # noqa: F401
 
 # Words that stay Latin in Chinese interfaces: file formats and protocol names a Chinese user
@@ -142,3 +142,25 @@ def test_error_pages_are_chinese(world, client):  # noqa: F811
     wrong = client.post("/lookup", data={}, headers=headers)
     assert wrong.status_code in (400, 403, 422)
     assert english_in(wrong.get_data(as_text=True)) == []
+
+
+@pytest.mark.parametrize(
+    ("lang", "required", "too_long"),
+    [
+        ("zh-CN", "该字段是必填字段。", "字段长度不能超过 64 个字符。"),
+        ("en", "This field is required.", "Field cannot be longer than 64 characters."),
+    ],
+)
+def test_form_errors_are_in_the_readers_language(client, lang, required, too_long):
+    # WTForms' own messages (a required field, a length) come from its catalogues
+    headers = {"Accept-Language": lang}
+    page = client.get("/", headers=headers).get_data(as_text=True)
+    data = {"csrf_token": csrf_from(page), "order_no": "", "contact": "x", "password": "p"}
+    empty = client.post("/lookup", data=data, headers=headers)
+    long = client.post("/lookup", data={**data, "order_no": "N" * 65}, headers=headers)
+    assert (empty.status_code, long.status_code) == (422, 422)
+    assert required in empty.get_data(as_text=True)
+    assert too_long in long.get_data(as_text=True)
+    if lang == "zh-CN":
+        assert english_in(empty.get_data(as_text=True)) == []
+        assert english_in(long.get_data(as_text=True)) == []

@@ -2,8 +2,9 @@
 
 Only failures are counted. Two counters per kind (order lookups, staff logins):
 
-* per client address, in fixed windows (``"10 per minute;50 per hour"``): an address over a
-  limit is refused before its answer is checked, until the window ends;
+* per client address, in fixed windows (``"10 per minute;50 per hour"``; also ``10/minute``,
+  ``100 per 2 hours``, separated by ``;``, ``,`` or ``|``): an address over a limit is refused
+  before its answer is checked, until the window ends;
 * per subject (an order number, a username): after ``FAILURES_BEFORE_DELAY`` failures each
   further failure makes the subject wait, doubling up to ``FAILURE_DELAY_MAX_SECONDS``. While
   it waits a *wrong* answer is refused with the wait, but the answer is still checked, so the
@@ -16,11 +17,36 @@ Redis errors propagate: the web layer answers 503 with ``Retry-After`` (fail clo
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from limits import parse_many
 from redis import Redis
+
+#: a window's length by its unit's name (singular or plural, any case)
+UNIT_SECONDS = {
+    "second": 1,
+    "minute": 60,
+    "hour": 3600,
+    "day": 86400,
+    "month": 30 * 86400,
+    "year": 360 * 86400,
+}
+_LIMIT = re.compile(r"\s*([0-9]+)\s*(?:/|per)\s*([0-9]+)?\s*([a-z]+?)s?\s*", re.IGNORECASE)
+_SEPARATOR = re.compile(r"[,;|]")
+
+
+def parse_limits(text: str) -> list[tuple[int, int]]:
+    """``"10 per minute;50 per hour"`` as (amount, window seconds) pairs; ValueError if any part
+    is not ``N per [M] unit`` (or ``N/[M] unit``)."""
+    windows = []
+    for part in _SEPARATOR.split(text):
+        m = _LIMIT.fullmatch(part)
+        unit = m.group(3).lower() if m else ""
+        if not m or unit not in UNIT_SECONDS or m.group(2) == "0":
+            raise ValueError(f"not a rate limit: {part.strip()!r} (write e.g. '10 per minute')")
+        windows.append((int(m.group(1)), int(m.group(2) or 1) * UNIT_SECONDS[unit]))
+    return windows
 
 
 @dataclass(frozen=True)
@@ -46,9 +72,7 @@ class FailureThrottle:
         self.kind = kind
         self._conn = connection
         self.rules = rules
-        self._windows = [
-            (item.amount, item.get_expiry()) for item in parse_many(rules.address_limits)
-        ]
+        self._windows = parse_limits(rules.address_limits)
 
     def _address_keys(self, address: str, now: int) -> list[tuple[str, int, int]]:
         return [

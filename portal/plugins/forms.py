@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from flask_babel import lazy_gettext as _l
 from wtforms import StringField
 from wtforms.validators import Length, Optional
 
+from portal.infra.i18n import lazy_gettext as _l
 from portal.plugins.settings import SettingState
 from portal.views.forms import PortalForm
 

@@ -26,7 +26,7 @@ class Words:
             raise ValueError("Words needs both a Chinese (zh) and an English (en) text")
 
     def pick(self, language: str) -> str:
-        """The text for ``language`` (a locale such as ``zh_Hans_CN`` or ``en``)."""
+        """The text for ``language`` (a locale such as ``zh_CN`` or ``en``)."""
         return self.en if language.lower().startswith("en") else self.zh
 
     def __str__(self) -> str:
@@ -35,14 +35,11 @@ class Words:
 
 def reader_language() -> str:
     """The language of whoever the portal is rendering for (Chinese outside a request)."""
-    # plugins import this module light: Flask and flask-babel load when a text is shown
-    from flask import has_app_context  # heavy: Flask
-    from flask_babel import get_locale  # heavy: flask-babel
+    # plugins import this module light: Flask loads when a text is shown
+    from portal.infra.i18n import get_locale  # heavy: Flask
 
-    if not has_app_context():
-        return DEFAULT_LANGUAGE
     locale = get_locale()
-    return str(locale) if locale is not None else DEFAULT_LANGUAGE
+    return locale if locale is not None else DEFAULT_LANGUAGE
 
 
 def text(value: str | Words) -> str:

@@ -15,7 +15,7 @@ from flask import Blueprint
 from flask.typing import ResponseReturnValue
 from werkzeug.utils import import_string
 
-from portal.extensions import csrf, limiter
+from portal.extensions import csrf
 
 HANDLERS = "portal.views.api_views"
 # (method, rule, handler name in HANDLERS)
@@ -33,7 +33,6 @@ ROUTES = [
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 csrf.exempt(bp)
-limiter.exempt(bp)
 
 
 class LazyView:

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from flask_babel import gettext
-
+from portal.infra.i18n import gettext
 from portal.models import Payout
 from portal.plugins.startup import channels
 from portal.services.money.payouts import payment_ref

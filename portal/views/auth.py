@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
-from flask_babel import gettext
 from flask_login import current_user, login_required
 
 from portal.extensions import login_manager
+from portal.infra.i18n import gettext
 from portal.models import User
 from portal.services.accounts import staff
 from portal.services.errors import DomainError

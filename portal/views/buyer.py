@@ -16,12 +16,12 @@ from flask import (
     url_for,
 )
 from flask.typing import ResponseReturnValue
-from flask_babel import gettext
 from werkzeug.datastructures import MultiDict
 
 from portal.domain import progress, states
 from portal.domain.policy import REASON_LABELS, Kind, Reason
 from portal.domain.states import State
+from portal.infra.i18n import gettext
 from portal.models import Evidence, Order, RefundCase
 from portal.services import context
 from portal.services.errors import DomainError

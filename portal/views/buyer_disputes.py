@@ -6,9 +6,9 @@ from collections.abc import Callable
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
-from flask_babel import gettext
 from flask_wtf import FlaskForm
 
+from portal.infra.i18n import gettext
 from portal.services.actors import BUYER
 from portal.services.errors import DomainError
 from portal.services.refunds import disputes, tickets

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, current_app, request
 
-from portal.extensions import csrf, limiter
+from portal.extensions import csrf
 from portal.plugins.channels import ChannelError, NotificationRejected, NotificationReply
 from portal.plugins.startup import channels
 from portal.services import unit_of_work
@@ -15,7 +15,6 @@ bp = Blueprint("callbacks", __name__, url_prefix="/callbacks")
 
 @bp.post("/<channel_id>")
 @csrf.exempt
-@limiter.exempt
 def notify(channel_id: str) -> Response:
     """Receive one gateway notification for ``channel_id``."""
     try:

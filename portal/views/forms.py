@@ -6,10 +6,10 @@ Every form derives from ``PortalForm``, which refuses control characters in any 
 
 from __future__ import annotations
 
+from functools import cache
+from pathlib import Path
 from typing import Any
 
-from flask_babel import gettext
-from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
 from wtforms import (
@@ -20,11 +20,15 @@ from wtforms import (
     StringField,
     TextAreaField,
 )
+from wtforms.i18n import messages_path
 from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
 from portal.domain.money import MoneyError, parse_yuan
 from portal.domain.policy import BUYER_REASONS, REASON_LABELS, Kind
 from portal.domain.text import bad_character
+from portal.infra import i18n
+from portal.infra.i18n import gettext
+from portal.infra.i18n import lazy_gettext as _l
 
 
 def control_character_message(char: str, position: int) -> str:
@@ -42,7 +46,15 @@ class PortalForm(FlaskForm):
 
     Applied to the raw submitted strings, before any field's own parsing, so no filter or
     coercion can hide one. Multi-line fields (text areas) keep tab and line breaks.
+    WTForms' own messages ("This field is required.") come from its catalogues, in the
+    reader's language.
     """
+
+    class Meta:
+        """WTForms' options for every form (merged with Flask-WTF's)."""
+
+        def get_translations(self, form: Any) -> Any:
+            return wtforms_catalogue(i18n.get_locale() or "en")
 
     def validate(self, extra_validators: Any = None) -> bool:
         ok = super().validate(extra_validators)
@@ -56,6 +68,12 @@ class PortalForm(FlaskForm):
                     ok = False
                     break
         return ok
+
+
+@cache
+def wtforms_catalogue(locale: str) -> i18n.Translations:
+    """WTForms' catalogue of its validators' messages for ``locale`` (shipped with WTForms)."""
+    return i18n.load(Path(messages_path()), locale, domain="wtforms")
 
 
 class YuanField(StringField):

@@ -6,13 +6,13 @@ from collections.abc import Callable
 
 from flask import Blueprint, abort, flash, render_template, request, url_for
 from flask.typing import ResponseReturnValue
-from flask_babel import gettext
 from flask_login import current_user
 from flask_wtf import FlaskForm
 
 from portal.domain import ledger as accounts
 from portal.domain.policy import REASON_LABELS
 from portal.domain.states import Role
+from portal.infra.i18n import gettext
 from portal.models import RefundCase
 from portal.services import context, unit_of_work
 from portal.services.errors import DomainError

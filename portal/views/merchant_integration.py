@@ -7,10 +7,10 @@ import secrets
 
 from flask import Blueprint, abort, flash, redirect, render_template, url_for
 from flask.typing import ResponseReturnValue
-from flask_babel import gettext
 from flask_login import current_user
 
 from portal.domain.labels import WEBHOOK_FAILURES
+from portal.infra.i18n import gettext
 from portal.infra.queue import queue, redis_connection
 from portal.services.errors import DomainError
 from portal.services.integration import api_keys, webhooks

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
-from flask_babel import gettext
 
 from portal.domain.payout_states import PayoutState
+from portal.infra.i18n import gettext
 from portal.services import context
 from portal.services.errors import DomainError
 from portal.services.money import batches, payout_lists, payout_ops

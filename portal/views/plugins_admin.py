@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app, flash, redirect, render_template, url_for
 from flask.typing import ResponseReturnValue
-from flask_babel import gettext, lazy_gettext
 
+from portal.infra.i18n import gettext, lazy_gettext
 from portal.plugins.forms import ChannelSwitchForm, settings_check_form
 from portal.plugins.loading import BROKEN
 from portal.plugins.settings import INVALID, REQUIRED, SettingState, Text, setting_states

@@ -7,12 +7,12 @@ from typing import Any
 
 from flask import Blueprint, flash, render_template, request, url_for
 from flask.typing import ResponseReturnValue
-from flask_babel import gettext
 from flask_wtf import FlaskForm
 
 from portal.domain import states
 from portal.domain.policy import REASON_LABELS
 from portal.domain.states import Role, State
+from portal.infra.i18n import gettext
 from portal.models import RefundCase
 from portal.services import context, unit_of_work
 from portal.services.errors import DomainError

@@ -5,9 +5,9 @@ from __future__ import annotations
 import math
 
 from flask import current_app, request
-from flask_babel import gettext
 from redis import Redis
 
+from portal.infra.i18n import gettext
 from portal.infra.queue import redis_connection
 from portal.infra.throttle import FailureThrottle, ThrottleRules
 from portal.services import context

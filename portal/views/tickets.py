@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, flash, redirect, render_template, url_for
 from flask.typing import ResponseReturnValue
-from flask_babel import gettext
 
+from portal.infra.i18n import gettext
 from portal.services.errors import DomainError
 from portal.services.refunds import tickets
 from portal.views.access import reviewer_required, staff_actor

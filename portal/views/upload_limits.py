@@ -12,10 +12,11 @@ from collections.abc import Callable
 from typing import Any
 
 from flask import current_app, request
-from flask_babel import gettext
 from werkzeug.datastructures import MultiDict
 from werkzeug.http import parse_options_header
 from werkzeug.sansio.multipart import Data, Epilogue, Field, File, MultipartDecoder, NeedData
+
+from portal.infra.i18n import gettext
 
 HEAD_LIMIT = 64 * 1024
 # endpoint -> renders that page again from the fields found and a message

@@ -7,9 +7,8 @@ from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from email.message import EmailMessage
 
-from flask_babel import force_locale, gettext
-
 from portal.extensions import db
+from portal.infra.i18n import force_locale, gettext
 from portal.models import Notice, Order
 from portal.plugins.manager import call_impl
 from portal.plugins.notices import NoticeMessage
