@@ -15,7 +15,7 @@ from portal.extensions import db
 from portal.models import Order, RefundCase
 from portal.services import context
 from portal.services.actors import BUYER, SYSTEM, Actor
-from portal.services.errors import ConcurrentChange, DomainError, Forbidden, NotFound
+from portal.services.errors import ConcurrentChange, Conflict, DomainError, Forbidden, NotFound
 from portal.services.integration import orders
 from portal.services.messaging import notices
 from portal.services.money.payouts import start_payout
@@ -84,7 +84,7 @@ def apply_for_refund(order: Order, data: ApplyInput) -> RefundCase:
     """
     try:
         if orders.open_case(order) is not None:
-            raise DomainError(N_("This order already has an open refund case."), rule="case_open")
+            raise Conflict(N_("This order already has an open refund case."), rule="case_open")
         decision = eligibility(order, data.reason, data.amount_fen, data.explanation)
         if not decision.eligible:
             raise DomainError(decision.message, rule=decision.rule, **decision.params)
@@ -251,7 +251,7 @@ def confirm_return(case: RefundCase, actor: Actor) -> None:
     if actor.role == Role.MERCHANT and actor.merchant_id != case.order.merchant_id:
         raise Forbidden(N_("This case is not on your shop's orders."), rule="merchant")
     if case.state != str(State.APPROVED):
-        raise DomainError(
+        raise Conflict(
             N_("This action is not possible while the case is %(state)s."),
             rule="transition",
             state=case.state,

@@ -12,7 +12,7 @@ from portal.extensions import db
 from portal.models import Freeze, Offer, RefundCase
 from portal.services import context
 from portal.services.actors import BUYER, Actor
-from portal.services.errors import DomainError, Forbidden
+from portal.services.errors import Conflict, DomainError, Forbidden
 from portal.services.integration import orders
 from portal.services.money import balances, ledger
 from portal.services.policy_text import N_
@@ -145,10 +145,10 @@ def appeal(case: RefundCase, statement: str, files: list[evidence.StoredFile]) -
     """The buyer appeals a rejection, once, with a statement and more evidence."""
     if case.appeal_count >= 1:
         evidence.discard(files)
-        raise DomainError(N_("This case has already been appealed once."), rule="second_appeal")
+        raise Conflict(N_("This case has already been appealed once."), rule="second_appeal")
     if case.state != str(State.REJECTED):
         evidence.discard(files)
-        raise DomainError(N_("Only a rejected case can be appealed."), rule="not_rejected")
+        raise Conflict(N_("Only a rejected case can be appealed."), rule="not_rejected")
     if len(statement.strip()) < 10:
         evidence.discard(files)
         raise DomainError(
@@ -156,7 +156,7 @@ def appeal(case: RefundCase, statement: str, files: list[evidence.StoredFile]) -
         )
     if orders.open_case(case.order) is not None:
         evidence.discard(files)
-        raise DomainError(N_("This order already has an open refund case."), rule="case_open")
+        raise Conflict(N_("This order already has an open refund case."), rule="case_open")
 
     def work() -> None:
         evidence.attach(case, files, uploaded_by=str(Role.BUYER))

@@ -32,7 +32,7 @@ from portal.services import context
 from portal.services.actors import Actor
 from portal.services.after_commit import call_after_commit
 from portal.services.dml import inserted_id, rows_matched
-from portal.services.errors import ConcurrentChange, DomainError
+from portal.services.errors import ConcurrentChange, Conflict
 from portal.services.integration import webhooks
 from portal.services.messaging import notices
 from portal.services.policy_text import N_
@@ -162,7 +162,7 @@ def transition(
     try:
         states.check(frm, to, actor.role)
     except states.TransitionError as exc:
-        raise DomainError(
+        raise Conflict(
             N_("This action is not possible while the case is %(state)s."),
             rule="transition",
             state=str(frm),
