@@ -15,6 +15,7 @@ from portal import models  # noqa: F401 - register tables
 from portal.cli import register_cli
 from portal.extensions import babel, csrf, db, htmx, limiter, login_manager
 from portal.infra.assets import install_assets
+from portal.infra.redis_client import timeouts
 from portal.plugins.startup import init_plugins
 from portal.views.blueprints import register_blueprints
 from portal.web import install_web_helpers
@@ -58,6 +59,9 @@ def configure(app: Flask) -> None:
     app.config["RATELIMIT_STORAGE_URI"] = app.config.get("RATELIMIT_STORAGE_URI") or (
         config_module.limiter_storage(app.config.get("REDIS_URL"))
     )
+    if app.config["RATELIMIT_STORAGE_URI"].startswith("redis"):
+        # the limiter's own Redis client, bounded in time like the portal's (infra/redis_client)
+        app.config.setdefault("RATELIMIT_STORAGE_OPTIONS", timeouts(app.config))
     hops = int(app.config["TRUSTED_PROXY_HOPS"])
     if hops > 0:
         # the client's address and scheme as the operator's own proxies saw them

