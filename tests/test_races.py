@@ -318,3 +318,30 @@ def test_an_approval_a_moment_late_is_told_the_case_moved_on(app, browser, clock
 
     db.session.expire_all()
     assert db.session.scalars(select(Payout.amount_fen)).all() == [6000]
+
+
+def test_a_cancellation_between_the_check_and_the_rules_is_told_as_the_open_case(
+    app, clock, monkeypatch
+):
+    """The shop's cancellation commits after the application found no open case but before
+    the rules measured the order: the rules then see the money its refund took. The buyer is
+    told the order has an open case (409), not a figure the cancellation moved under them."""
+    order = f.order(clock())
+    b = buyer(app, order)
+    shop = shop_for(app, order)
+    answers = []
+
+    def cancel() -> None:
+        r = in_other_thread(
+            app, lambda: shop.post(f"/orders/{order.order_no}/cancel", {"reason": "out of stock"})
+        )
+        answers.append(r.status_code)
+
+    url = f"/orders/{order.order_no}/apply"
+    post = form_poster(b, url)
+    after_check(monkeypatch, cases.orders, "open_case", cancel)
+    r = post(url, APPLY)
+    assert answers == [200]
+    assert r.status_code == 409, r.status_code
+    assert "already has an open refund case" in r.get_data(as_text=True)
+    assert open_cases(order.id) == 1

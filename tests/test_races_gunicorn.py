@@ -320,3 +320,14 @@ def test_many_applications_at_once_on_one_order(live):
     assert_money_within_paid(order.id)
     lost_race = sum(LOST_RACE in x.text for x in answers)
     print(f"\n(d) 24 requests on 1 order: {dict(counted)}; {lost_race} of the 409s lost at commit")
+
+
+def test_without_postgresql_the_races_are_skipped_saying_why():
+    from tests.gunicorn_stack import free_port
+
+    port = free_port()  # nothing listens there
+    reason = postgres_unreachable(make_url(f"postgresql+psycopg://postgres@127.0.0.1:{port}/x"))
+    assert reason is not None
+    assert f"PostgreSQL is not reachable at 127.0.0.1:{port}" in reason
+    assert "PORTAL_DATABASE_URL" in reason
+    assert postgres_unreachable(make_url(PG_URL or DEFAULT_SERVER)) is None or not PG_URL

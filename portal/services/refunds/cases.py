@@ -92,6 +92,10 @@ def apply_for_refund(order: Order, data: ApplyInput) -> RefundCase:
             raise Conflict(N_("This order already has an open refund case."), rule="case_open")
         decision = eligibility(order, data.reason, data.amount_fen, data.explanation)
         if not decision.eligible:
+            if orders.open_case(order) is not None:
+                # a case opened since the check above (the shop's cancellation, whose refund
+                # took the money the rules just measured): say that, not the figure it moved
+                raise Conflict(N_("This order already has an open refund case."), rule="case_open")
             raise DomainError(decision.message, rule=decision.rule, **decision.params)
         case = RefundCase(
             case_no=new_case_no(),
