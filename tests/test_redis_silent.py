@@ -27,6 +27,7 @@ from portal.models import Order, RefundCase
 from tests import factories as f
 from tests.api_helpers import order_body, shop
 from tests.conftest import Browser
+from tests.live import wait_for
 from tests.test_redis_down import REDIS_SERVER, OwnRedis, login, lookup
 
 #: the timeouts the tests configure; redis-py's default (5 s per reply) is far above the bound
@@ -160,6 +161,7 @@ def test_an_application_is_saved_and_pays_for_one_timeout_not_one_per_job(
     r, took = timed(lambda: Browser(browser.client).submit(url, url, data))
     assert r.status_code == 303, r.status_code
     assert took < BOUND, f"took {took:.2f} s"
+    wait_for(lambda: silent.accepted, 5, "the silent server to have accepted the connection")
     assert len(silent.accepted) == 1  # one connection tried; the later jobs did not wait
     db.session.expire_all()
     assert db.session.query(RefundCase).filter_by(order_id=order.id).count() == 1
