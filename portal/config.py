@@ -32,6 +32,11 @@ DEFAULTS: dict[str, Any] = {
     "REDIS_URL": None,
     # The languages pages are shown in (each but English, the language the texts are written
     # in, has a catalogue in portal/translations/), and the one for a browser that asks for none.
+    # Seconds a Redis command may wait for its reply, and a new connection to open, before
+    # the request gives up (503 with Retry-After where Redis is needed; a job that could not be
+    # queued is found by the sweep). A Redis that accepts but never answers cannot hang a worker.
+    "REDIS_SOCKET_TIMEOUT": 2.0,
+    "REDIS_CONNECT_TIMEOUT": 2.0,
     "LANGUAGES": ["zh_CN", "en"],
     "DEFAULT_LOCALE": "zh_CN",
     "WTF_CSRF_TIME_LIMIT": None,

@@ -282,3 +282,66 @@ def test_many_at_once_end_in_one_case_and_no_500(app, clock):
     assert 500 not in statuses, statuses
     assert set(statuses) <= {200, 303, 409, 422}, statuses
     assert open_cases(order.id) <= 1
+
+
+def test_an_approval_a_moment_late_is_told_the_case_moved_on(app, browser, clock, monkeypatch):
+    """Reviewer A's approval has read the case when reviewer B's approval commits. A must hear
+    that the case moved on (409), not that the money B's payout just took is "more than is
+    still refundable" (a 422 naming the wrong reason, as it was)."""
+    case = cases.apply_for_refund(
+        f.order(clock()),
+        cases.ApplyInput(cases.Kind.REFUND_ONLY, cases.Reason.UNUSABLE, 6000, "bad code"),
+    )
+    case_id = case.id
+    f.staff("rev-a")
+    b = f.staff("rev-b")
+    login = browser.submit(
+        "/staff/login", "/staff/login", {"username": "rev-a", "password": "password-123"}
+    )
+    assert login.status_code == 303
+    page = f"/review/cases/{case.case_no}"
+    post = form_poster(browser, page)
+
+    def other_reviewer_approves() -> None:
+        in_other_thread(
+            app,
+            lambda: cases.approve(
+                db.session.get(RefundCase, case_id), Actor(Role.REVIEWER, b.id, "B")
+            ),
+        )
+
+    after_check(monkeypatch, cases, "check_allowed", other_reviewer_approves)
+    r = post(page + "/approve", {"approve-amount": ""})
+    assert r.status_code == 409, r.status_code
+    assert "Someone else changed this case" in r.get_data(as_text=True)
+    from portal.models import Payout
+
+    db.session.expire_all()
+    assert db.session.scalars(select(Payout.amount_fen)).all() == [6000]
+
+
+def test_a_cancellation_between_the_check_and_the_rules_is_told_as_the_open_case(
+    app, clock, monkeypatch
+):
+    """The shop's cancellation commits after the application found no open case but before
+    the rules measured the order: the rules then see the money its refund took. The buyer is
+    told the order has an open case (409), not a figure the cancellation moved under them."""
+    order = f.order(clock())
+    b = buyer(app, order)
+    shop = shop_for(app, order)
+    answers = []
+
+    def cancel() -> None:
+        r = in_other_thread(
+            app, lambda: shop.post(f"/orders/{order.order_no}/cancel", {"reason": "out of stock"})
+        )
+        answers.append(r.status_code)
+
+    url = f"/orders/{order.order_no}/apply"
+    post = form_poster(b, url)
+    after_check(monkeypatch, cases.orders, "open_case", cancel)
+    r = post(url, APPLY)
+    assert answers == [200]
+    assert r.status_code == 409, r.status_code
+    assert "already has an open refund case" in r.get_data(as_text=True)
+    assert open_cases(order.id) == 1

@@ -37,9 +37,9 @@ def _dbfile(instance_path: str) -> str:
     return str(Path(instance_path) / "redis.rdb")
 
 
-def embedded_redis(instance_path: str) -> Redis:
-    """A connection to the instance's embedded Redis."""
-    return redis_client(start_embedded_redis(instance_path))
+def embedded_redis(instance_path: str, **options: float) -> Redis:
+    """A connection to the instance's embedded Redis (``options``: ``redis_client``'s)."""
+    return redis_client(start_embedded_redis(instance_path), **options)
 
 
 def stop_embedded_redis(instance_path: str | None = None) -> None:

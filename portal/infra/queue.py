@@ -1,18 +1,33 @@
-"""The RQ connection and queue, and how to enqueue a job by name with its ids."""
+"""The RQ connection and queue, and how to enqueue a job by name with its ids.
+
+Enqueueing happens after a use case has committed, and a failure to enqueue is logged, not
+shown: the sweep re-derives from the database whatever a lost job would have done. So that a
+Redis that does not answer costs a web request one timeout, not one per job it would have
+queued (a decision queues a payout, notices and up to three deadline wake-ups), the first
+failure in a request is remembered and the request's later queue calls fail at once.
+"""
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from flask import current_app
+from flask import current_app, g, has_request_context
 from redis import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import RedisError
 
 from portal.infra.embedded import embedded_redis
-from portal.infra.redis_client import redis_client
+from portal.infra.redis_client import redis_client, timeouts
 
 if TYPE_CHECKING:
     from rq import Queue
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+_FAILED = "portal_queue_failed"
 
 
 def redis_connection() -> Redis:
@@ -20,12 +35,31 @@ def redis_connection() -> Redis:
     conn = current_app.extensions.get("portal.redis")
     if conn is None:
         url = current_app.config.get("REDIS_URL")
+        options = timeouts(current_app.config)
         if url:
-            conn = redis_client(url)
+            conn = redis_client(url, **options)
         else:
-            conn = embedded_redis(current_app.instance_path)
+            conn = embedded_redis(current_app.instance_path, **options)
         current_app.extensions["portal.redis"] = conn
     return conn
+
+
+def _once_per_request(fn: F) -> F:
+    """Within one web request, after a queue call failed on Redis, fail the next ones at once."""
+
+    @functools.wraps(fn)
+    def call(*args: Any, **kwargs: Any) -> Any:
+        in_request = has_request_context()
+        if in_request and g.get(_FAILED):
+            raise RedisConnectionError(f"Redis failed earlier in this request: {g.get(_FAILED)}")
+        try:
+            return fn(*args, **kwargs)
+        except RedisError as exc:
+            if in_request:
+                setattr(g, _FAILED, f"{type(exc).__name__}: {exc}")
+            raise
+
+    return call  # type: ignore[return-value]
 
 
 def queue() -> Queue:
@@ -39,6 +73,7 @@ def queue() -> Queue:
     )
 
 
+@_once_per_request
 def enqueue(func: str, *args: Any, job_id: str | None = None, at: datetime | None = None) -> Any:
     """Enqueue ``func`` (a dotted path) with plain-value arguments, optionally at a time."""
     q = queue()
@@ -50,6 +85,7 @@ def enqueue(func: str, *args: Any, job_id: str | None = None, at: datetime | Non
 RETRY_INTERVALS = [10, 30, 60, 300, 900]
 
 
+@_once_per_request
 def enqueue_with_retry(func: str, *args: Any) -> Any:
     """Enqueue a job that RQ retries with backoff if it raises (needs the scheduler)."""
     from rq import Retry  # heavy: RQ, loaded with the first job
@@ -63,6 +99,7 @@ def enqueue_with_retry(func: str, *args: Any) -> Any:
 CLAIM_SECONDS = 5
 
 
+@_once_per_request
 def enqueue_once(key: str, ttl_seconds: int, func: str, *args: Any) -> Any | None:
     """Enqueue unless a copy enqueued under the same ``key`` is still waiting (None then).
 
@@ -103,6 +140,7 @@ def _still_waiting(job_id: bytes | str | None) -> bool:
     return status in (JobStatus.SCHEDULED, JobStatus.DEFERRED)
 
 
+@_once_per_request
 def release_once(key: str) -> None:
     """Called by the job itself when it starts: from then on a new copy may be enqueued."""
     redis_connection().delete(f"portal:once:{key}")

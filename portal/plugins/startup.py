@@ -6,7 +6,7 @@ import functools
 
 from flask import Flask, current_app
 
-from portal.infra.redis_client import redis_client
+from portal.infra.redis_client import redis_client, timeouts
 from portal.infra.replay import RedisReplayGuard
 from portal.plugins.channels import ChannelError, ChannelServices, MemoryReplayGuard, ReplayGuard
 from portal.plugins.checks import check_channels, check_settings
@@ -81,4 +81,5 @@ def _replay_guard(app: Flask) -> ReplayGuard:
     url = app.config.get("REDIS_URL")
     if not url:
         return MemoryReplayGuard()
-    return RedisReplayGuard(functools.cache(functools.partial(redis_client, str(url))))
+    options = timeouts(app.config)
+    return RedisReplayGuard(functools.cache(functools.partial(redis_client, str(url), **options)))

@@ -27,7 +27,12 @@ class Forbidden(DomainError):
     status_code = 403
 
 
-class ConcurrentChange(DomainError):
-    """Someone else changed the case first (compare-and-set failed)."""
+class Conflict(DomainError):
+    """The request conflicts with the state it meets (the case has moved on, the order already
+    has an open case): 409, whether it lost a race a moment ago or arrived long after."""
 
     status_code = 409
+
+
+class ConcurrentChange(Conflict):
+    """Someone else changed the case first (compare-and-set failed)."""

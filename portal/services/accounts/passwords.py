@@ -1,15 +1,31 @@
-"""Hashing and checking query passwords and staff passwords (Argon2id)."""
+"""Hashing and checking query passwords and staff passwords (Argon2id).
+
+A stored hash is verified in a web worker only when its Argon2 cost is within the bound
+(``stored_hash_problem``): the bound on hashes a shop sends, or the portal's own configured
+cost if that is higher. Rows written before the bound existed, or edited in the database, can
+hold any cost (``m=4194304,t=4294967295`` would keep a worker busy for hours); such a hash is
+never verified: the check fails (costing what a miss costs), and the log says which row and
+how to fix it (``refund-portal password-hashes`` lists them all).
+"""
 
 from __future__ import annotations
 
+import logging
 import re
+from collections.abc import Callable
 
-from argon2 import PasswordHasher
+from argon2 import PasswordHasher, extract_parameters
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from portal.services import context
 
+log = logging.getLogger(__name__)
 _DUMMY: dict[tuple[int, int], str] = {}
+
+#: the bound on an Argon2 hash from outside (the pattern below spells the same numbers)
+FOREIGN_MAX_MEMORY_KIB = 65536
+FOREIGN_MAX_TIME_COST = 3
+FOREIGN_MAX_PARALLELISM = 4
 
 #: Argon2 hashes made elsewhere (a shop sends them), costs bounded: each lookup verifies one
 #: in a web worker, so its cost is ours. m 32..65536 KiB, t 1..3, p 1..4 (the upper ends are
@@ -33,6 +49,35 @@ def foreign_hash_problem(encoded: str) -> str | None:
     )
 
 
+def verify_bound() -> tuple[int, int, int]:
+    """The most (memory KiB, time cost, parallelism) a stored hash may ask of a web worker:
+    the bound on hashes from outside, or the portal's own cost where that is higher."""
+    hasher = _hasher()
+    return (
+        max(FOREIGN_MAX_MEMORY_KIB, hasher.memory_cost),
+        max(FOREIGN_MAX_TIME_COST, hasher.time_cost),
+        max(FOREIGN_MAX_PARALLELISM, hasher.parallelism),
+    )
+
+
+def stored_hash_problem(encoded: str) -> str | None:
+    """Why a stored hash must not be verified here (its cost is over the bound), or None.
+
+    Reading the parameters costs nothing; a hash that cannot be parsed is left to ``verify``,
+    which refuses it as quickly."""
+    try:
+        params = extract_parameters(encoded)
+    except (InvalidHashError, ValueError):
+        return None
+    m, t, p = verify_bound()
+    if params.memory_cost > m or params.time_cost > t or params.parallelism > p:
+        return (
+            f"its Argon2 cost m={params.memory_cost},t={params.time_cost},p={params.parallelism}"
+            f" is over the bound m<={m},t<={t},p<={p}"
+        )
+    return None
+
+
 def _hasher() -> PasswordHasher:
     return PasswordHasher(
         time_cost=int(context.setting("ARGON2_TIME_COST")),
@@ -45,9 +90,37 @@ def hash_password(password: str) -> str:
     return _hasher().hash(password)
 
 
-def check_password(stored_hash: str | None, password: str) -> bool:
-    """Whether ``password`` matches; takes as long when there is no stored hash."""
+def order_fix(order_no: str, merchant_slug: str) -> str:
+    """What the operator runs to replace an order's query-password hash."""
+    return (
+        f"Set a new query password with `refund-portal set-query-password {order_no} "
+        f"--merchant {merchant_slug}` and tell the buyer; `refund-portal password-hashes` "
+        "lists every such row"
+    )
+
+
+def staff_fix(username: str) -> str:
+    """What the operator runs to replace a staff login's password hash."""
+    return (
+        f"Give it a new password with `refund-portal set-password {username}`; "
+        "`refund-portal password-hashes` lists every such row"
+    )
+
+
+def check_password(
+    stored_hash: str | None,
+    password: str,
+    owner: Callable[[], tuple[str, str]] | None = None,
+) -> bool:
+    """Whether ``password`` matches; takes as long when there is no stored hash, or one whose
+    cost is over the bound: that one is never verified, and the warning names the row and
+    the fix (``owner()`` gives both, and is called only then)."""
     hasher = _hasher()
+    problem = stored_hash_problem(stored_hash) if stored_hash is not None else None
+    if problem:
+        who, fix = owner() if owner else ("a stored row", "")
+        log.warning("password hash of %s not verified, the check fails: %s. %s", who, problem, fix)
+        stored_hash = None
     if stored_hash is None:
         key = (hasher.time_cost, hasher.memory_cost)
         if key not in _DUMMY:

@@ -10,7 +10,7 @@ from portal.extensions import db
 from portal.models import Order, RefundCase
 from portal.services import context
 from portal.services.actors import SYSTEM, Actor
-from portal.services.errors import ConcurrentChange, DomainError
+from portal.services.errors import ConcurrentChange, Conflict, DomainError
 from portal.services.integration import orders
 from portal.services.policy_text import N_
 from portal.services.refunds import cases
@@ -33,7 +33,7 @@ def cancel_order(order: Order, reason: str, actor: Actor = SYSTEM) -> RefundCase
             N_("The goods were already used; the order cannot be cancelled."), rule="used"
         )
     if orders.open_case(order) is not None:
-        raise DomainError(
+        raise Conflict(
             N_("This order has an open refund case; decide that case instead of cancelling."),
             rule="case_open",
         )

@@ -15,12 +15,17 @@ from portal.extensions import db
 from portal.models import Order, RefundCase
 from portal.services import context
 from portal.services.actors import BUYER, SYSTEM, Actor
-from portal.services.errors import ConcurrentChange, DomainError, Forbidden, NotFound
+from portal.services.errors import ConcurrentChange, Conflict, DomainError, Forbidden, NotFound
 from portal.services.integration import orders
 from portal.services.messaging import notices
 from portal.services.money.payouts import start_payout
 from portal.services.policy_text import N_
-from portal.services.refunds.transitions import record, schedule_deadline_jobs, transition
+from portal.services.refunds.transitions import (
+    check_allowed,
+    record,
+    schedule_deadline_jobs,
+    transition,
+)
 from portal.services.unit_of_work import commit
 from portal.services.uploads import evidence
 
@@ -89,9 +94,13 @@ def apply_for_refund(order: Order, data: ApplyInput) -> RefundCase:
     """
     try:
         if orders.open_case(order) is not None:
-            raise DomainError(N_("This order already has an open refund case."), rule="case_open")
+            raise Conflict(N_("This order already has an open refund case."), rule="case_open")
         decision = eligibility(order, data.reason, data.amount_fen, data.explanation)
         if not decision.eligible:
+            if orders.open_case(order) is not None:
+                # a case opened since the check above (the shop's cancellation, whose refund
+                # took the money the rules just measured): say that, not the figure it moved
+                raise Conflict(N_("This order already has an open refund case."), rule="case_open")
             raise DomainError(decision.message, rule=decision.rule, **decision.params)
         case = RefundCase(
             case_no=new_case_no(),
@@ -212,14 +221,16 @@ def approve_in_transaction(case: RefundCase, actor: Actor, amount_fen: int, note
 
 
 def _approve(case: RefundCase, actor: Actor, amount_fen: int, note: str, auto: str = "") -> None:
+    # A case already decided is told as such (409), never measured against the money its own
+    # approval has just committed: a double submit, or a second reviewer a moment late, would
+    # otherwise hear "more than is still refundable". So the state is checked first, and the
+    # money left on the order only once the guarded update has made this request the one
+    # that decides (a concurrent decision has then either failed it or not begun).
+    check_allowed(case, State.APPROVED, actor)
     if amount_fen <= 0 or amount_fen > case.amount_requested_fen:
         raise DomainError(
             N_("The approved amount must be more than 0 and at most the amount asked for."),
             rule="approve_amount",
-        )
-    if amount_fen > orders.refundable_fen(case.order, exclude_case_id=case.id):
-        raise DomainError(
-            N_("That is more than is still refundable on this order."), rule="over_refund"
         )
     _check_not_self_appeal(case, actor)
     transition(
@@ -233,6 +244,10 @@ def _approve(case: RefundCase, actor: Actor, amount_fen: int, note: str, auto: s
         decision_note=note,
         auto_rule=auto,
     )
+    if amount_fen > orders.refundable_fen(case.order, exclude_case_id=case.id):
+        raise DomainError(  # the caller's transaction rolls the decision back
+            N_("That is more than is still refundable on this order."), rule="over_refund"
+        )
     if case.kind == str(Kind.RETURN_AND_REFUND):
         _withdraw_unrevealed_codes(case, actor)
     else:
@@ -256,7 +271,7 @@ def confirm_return(case: RefundCase, actor: Actor) -> None:
     if actor.role == Role.MERCHANT and actor.merchant_id != case.order.merchant_id:
         raise Forbidden(N_("This case is not on your shop's orders."), rule="merchant")
     if case.state != str(State.APPROVED):
-        raise DomainError(
+        raise Conflict(
             N_("This action is not possible while the case is %(state)s."),
             rule="transition",
             state=case.state,

@@ -12,7 +12,7 @@ from portal.extensions import db
 from portal.models import Freeze, Offer, RefundCase
 from portal.services import context
 from portal.services.actors import BUYER, Actor
-from portal.services.errors import DomainError, Forbidden
+from portal.services.errors import Conflict, DomainError, Forbidden
 from portal.services.integration import orders
 from portal.services.money import balances, ledger
 from portal.services.policy_text import N_
@@ -164,9 +164,9 @@ APPEAL_CLOSED_RULES = ("second_appeal", "not_rejected")
 def appeal_refusal(case: RefundCase) -> DomainError | None:
     """Why this case cannot be appealed now (asked before the form is shown), or None."""
     if case.appeal_count >= 1:
-        return DomainError(N_("This case has already been appealed once."), rule="second_appeal")
+        return Conflict(N_("This case has already been appealed once."), rule="second_appeal")
     if case.state != str(State.REJECTED):
-        return DomainError(N_("Only a rejected case can be appealed."), rule="not_rejected")
+        return Conflict(N_("Only a rejected case can be appealed."), rule="not_rejected")
     return None
 
 
@@ -183,7 +183,7 @@ def appeal(case: RefundCase, statement: str, files: list[evidence.StoredFile]) -
         )
     if orders.open_case(case.order) is not None:
         evidence.discard(files)
-        raise DomainError(N_("This order already has an open refund case."), rule="case_open")
+        raise Conflict(N_("This order already has an open refund case."), rule="case_open")
 
     def work() -> None:
         evidence.attach(case, files, uploaded_by=str(Role.BUYER))

@@ -32,7 +32,7 @@ from portal.services import context
 from portal.services.actors import Actor
 from portal.services.after_commit import call_after_commit
 from portal.services.dml import inserted_id, rows_matched
-from portal.services.errors import ConcurrentChange, DomainError
+from portal.services.errors import ConcurrentChange, Conflict
 from portal.services.integration import webhooks
 from portal.services.messaging import notices
 from portal.services.policy_text import N_
@@ -144,6 +144,24 @@ def record_each(
     return len(written)
 
 
+def check_allowed(case: CaseLike, to: State, actor: Actor) -> State:
+    """The case's state as read, if the table lets ``actor`` move it to ``to``; else Conflict.
+
+    ``transition`` checks this itself; a use case calls it first when its own rules (amounts,
+    money left on the order) would otherwise answer a request the case has moved past.
+    """
+    frm = State(case.state)
+    try:
+        states.check(frm, to, actor.role)
+    except states.TransitionError as exc:
+        raise Conflict(
+            N_("This action is not possible while the case is %(state)s."),
+            rule="transition",
+            state=str(frm),
+        ) from exc
+    return frm
+
+
 def transition(
     case: CaseLike,
     to: State,
@@ -158,15 +176,7 @@ def transition(
     Raises TransitionError for an edge the table forbids, ConcurrentChange when
     another transaction moved the case first. Does not commit.
     """
-    frm = State(case.state)
-    try:
-        states.check(frm, to, actor.role)
-    except states.TransitionError as exc:
-        raise DomainError(
-            N_("This action is not possible while the case is %(state)s."),
-            rule="transition",
-            state=str(frm),
-        ) from exc
+    frm = check_allowed(case, to, actor)
     now = context.now()
     rules = deadlines.Rules.from_config(context.setting)
     calendar = context.calendar()
