@@ -97,7 +97,6 @@ def assert_503_soon(answer, took: float) -> None:
 
 
 def test_every_redis_client_the_portal_makes_is_bounded_in_time(app):
-    from portal.extensions import limiter
     from portal.infra.queue import redis_connection
     from portal.plugins.startup import _replay_guard
     from portal.views import throttling
@@ -113,13 +112,6 @@ def test_every_redis_client_the_portal_makes_is_bounded_in_time(app):
     assert bounds(redis_connection()) == wanted  # the queue, the API replay guard
     assert bounds(throttling.lookups()._conn()) == wanted  # the failure throttles
     assert bounds(_replay_guard(app)._conn()) == wanted  # gateways' notification nonces
-    # the rate limiter's storage, in an app whose limiter uses Redis
-    from portal import create_app
-
-    other = create_app({**app.config, "RATELIMIT_STORAGE_URI": None, "SERVER_NAME": None})
-    assert other.config["RATELIMIT_STORAGE_OPTIONS"] == wanted
-    with other.app_context():
-        assert bounds(limiter.storage.storage) == wanted
 
 
 def test_a_silent_redis_gets_503_in_bounded_time(app, browser, client, clock, silent, caplog):
