@@ -35,6 +35,7 @@ MODES = (
     "notify_late",
     "notify_forged",
     "query_without_status",
+    "refund_fee_short",
 )
 CHINA_TIME = "%Y-%m-%d %H:%M:%S"
 
@@ -214,7 +215,9 @@ def create_app(
                 "out_trade_no": trade.out_trade_no,
                 "buyer_logon_id": "159****5620",
                 "fund_change": "Y" if moved else "N",
-                "refund_fee": fen_to_yuan(trade.refunded_fen),  # the trade's total refunded
+                "refund_fee": fen_to_yuan(
+                    1 if behaviour.take("refund_fee_short") else trade.refunded_fen
+                ),  # the trade's total refunded (a wrong one when told to)
                 "buyer_user_id": "2088101117955611",
             },
         )
