@@ -153,10 +153,12 @@ class KeySet:
         keys: dict[str, rsa.RSAPublicKey],
         app_cert_sn: str = "",
         root_cert_sn: str = "",
+        anchors: Sequence[x509.Certificate] = (),
     ) -> None:
         self.keys = keys
         self.app_cert_sn = app_cert_sn
         self.root_cert_sn = root_cert_sn
+        self.anchors = list(anchors)  # the roots and the intermediates they signed
 
     @property
     def cert_mode(self) -> bool:
@@ -174,6 +176,21 @@ class KeySet:
         if not self.cert_mode:
             return self.keys[""]
         return self.keys.get(str(alipay_cert_sn or ""))
+
+    def learn(self, pem: str, sn: str) -> rsa.RSAPublicKey | None:
+        """Add Alipay's certificate ``sn`` from ``pem`` (downloaded) if it chains to the
+        configured roots; its key, or None (nothing added) when it does not."""
+        if not self.cert_mode:
+            return None
+        found = load_certs(pem)
+        trusted = self.anchors + [
+            c for c in found if is_ca(c) and issued_by_one_of(c, self.anchors)
+        ]
+        for leaf in found:
+            if not is_ca(leaf) and cert_sn(leaf) == sn and issued_by_one_of(leaf, trusted):
+                self.keys[sn] = rsa_key(leaf)
+                return self.keys[sn]
+        return None
 
     @classmethod
     def plain(cls, alipay_public_key: rsa.RSAPublicKey) -> KeySet:
@@ -197,4 +214,5 @@ class KeySet:
         der = serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
         if rsa_key(app[0]).public_bytes(*der) != app_public.public_bytes(*der):  # type: ignore[attr-defined]
             raise ValueError("the app certificate is not for the app's private key")
-        return cls(alipay_keys(public, roots), cert_sn(app[0]), root_cert_sn(roots))
+        anchors = list(roots) + [c for c in public if is_ca(c) and issued_by_one_of(c, roots)]
+        return cls(alipay_keys(public, roots), cert_sn(app[0]), root_cert_sn(roots), anchors)

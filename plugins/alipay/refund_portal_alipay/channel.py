@@ -11,6 +11,7 @@ amount at all, so each one is confirmed by a refund query before it settles anyt
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import Mapping
 from datetime import datetime, timedelta
@@ -41,6 +42,7 @@ CHINA = ZoneInfo("Asia/Shanghai")
 REFUND = "alipay.trade.refund"
 QUERY = "alipay.trade.fastpay.refund.query"
 DEPOSIT_BACK = "alipay.trade.refund.depositback.completed"
+CERT_DOWNLOAD = "alipay.open.app.alipaycert.download"
 #: what the refund query asks Alipay to add to its answer (``query_options``)
 QUERY_OPTIONS = ["gmt_refund_pay", "deposit_back_info"]
 #: outcome unknown: retry with the same out_request_no, or query
@@ -106,10 +108,11 @@ class AlipayChannel(PayoutChannel):
         params["sign"] = signing.sign(signing.string_to_sign(params), self._private)
         return params
 
-    def _call(
+    def _post(
         self, method: str, biz: dict[str, Any]
-    ) -> tuple[dict[str, Any] | None, RefundResult | None]:
-        """POST a signed request; (verified response object, None) or (None, UNKNOWN result)."""
+    ) -> tuple[str, dict[str, Any], str] | RefundResult:
+        """POST a signed request: (raw text, outer object, raw ``<method>_response`` text),
+        or an UNKNOWN result when no readable answer came back. Nothing verified yet."""
         form = urlencode(self._params(method, biz)).encode("ascii")
         try:
             resp = self._http.request(
@@ -119,11 +122,11 @@ class AlipayChannel(PayoutChannel):
                 {"Content-Type": "application/x-www-form-urlencoded;charset=utf-8"},
             )
         except GatewayTimeout:
-            return None, RefundResult(
+            return RefundResult(
                 ResultStatus.UNKNOWN, code="TIMEOUT", message="no answer from Alipay in time"
             )
         except GatewayError as exc:
-            return None, RefundResult(
+            return RefundResult(
                 ResultStatus.UNKNOWN, code="NETWORK", message=f"could not reach Alipay: {exc}"
             )
         raw = resp.body.decode("utf-8", errors="replace")
@@ -137,21 +140,34 @@ class AlipayChannel(PayoutChannel):
             # e.g. an unsigned "error_response" (bad app_id or signature): nothing to trust
             err = outer.get("error_response") if isinstance(outer, dict) else None
             detail = f": {err.get('sub_code') or err.get('code')}" if isinstance(err, dict) else ""
-            return None, RefundResult(
+            return RefundResult(
                 ResultStatus.UNKNOWN,
                 code=f"HTTP_{resp.status}",
                 message="unreadable or unsigned answer from Alipay" + detail,
                 raw=raw[:2000],
             )
-        public = self.keys.for_answer(outer.get("alipay_cert_sn"))
+        return raw, outer, content
+
+    def _call(
+        self, method: str, biz: dict[str, Any]
+    ) -> tuple[dict[str, Any] | None, RefundResult | None]:
+        """POST a signed request; (verified response object, None) or (None, UNKNOWN result)."""
+        posted = self._post(method, biz)
+        if isinstance(posted, RefundResult):
+            return None, posted
+        raw, outer, content = posted
+        sn = str(outer.get("alipay_cert_sn") or "")
+        public = self.keys.for_answer(sn)
+        if public is None and sn:
+            public = self._download_cert(sn)
         if public is None:
             return None, RefundResult(
                 ResultStatus.UNKNOWN,
                 code="UNKNOWN_ALIPAY_CERT_SN",
                 message=(
-                    f"Alipay signed with certificate {outer.get('alipay_cert_sn')!r}, which is "
-                    "not configured: add it to ALIPAY_PUBLIC_CERT (Alipay is rotating its "
-                    "certificate)"
+                    f"Alipay signed with certificate {sn!r}, which is not configured and could "
+                    "not be downloaded and checked against the root certificates: add it to "
+                    "ALIPAY_PUBLIC_CERT (Alipay is rotating its certificate)"
                 ),
                 raw=raw[:2000],
             )
@@ -164,6 +180,21 @@ class AlipayChannel(PayoutChannel):
                 raw=raw[:2000],
             )
         return json.loads(content), None
+
+    def _download_cert(self, sn: str) -> Any:
+        """Alipay's new certificate ``sn`` through ``alipay.open.app.alipaycert.download``, as
+        Alipay's own SDKs do when an answer names a certificate they lack; trusted only if
+        it chains to the configured root certificates (and signed that answer). The key,
+        or None."""
+        posted = self._post(CERT_DOWNLOAD, {"alipay_cert_sn": sn})
+        if isinstance(posted, RefundResult):
+            return None
+        body = json.loads(posted[2])
+        try:
+            pem = base64.b64decode(str(body.get("alipay_cert_content", "")), validate=True)
+            return self.keys.learn(pem.decode("ascii"), sn)
+        except (ValueError, UnicodeDecodeError):
+            return None
 
     @staticmethod
     def _error(body: dict[str, Any]) -> RefundResult:

@@ -5,9 +5,11 @@ algorithm by hand; requests and answers in certificate mode; Alipay's certificat
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import os
+import re
 
 import pytest
 from alipay import DCAliPay
@@ -133,17 +135,64 @@ def test_gateway_refuses_a_wrong_app_cert_sn(keys, csim):
 def test_answers_are_verified_with_the_certificate_they_name_through_a_rotation(keys, csim):
     both = keys["ALIPAY_PUBLIC_CERT"] + keys["ALIPAY_PUBLIC_CERT_NEXT"]
     rotating = cert_channel(keys, csim.url, both)
-    only_old = cert_channel(keys, csim.url)
     assert rotating.execute_refund(RefundRequest("R1", PAYMENT, 100)).status == "succeeded"
     new_sn = csim.rotate()
     assert new_sn == certs.cert_sn(certs.load_certs(keys["ALIPAY_PUBLIC_CERT_NEXT"])[0])
     assert rotating.execute_refund(RefundRequest("R2", PAYMENT, 100)).status == "succeeded"
-    stale = only_old.execute_refund(RefundRequest("R3", PAYMENT, 100))
-    assert stale.status == ResultStatus.UNKNOWN and stale.code == "UNKNOWN_ALIPAY_CERT_SN"
-    assert new_sn in stale.message and "ALIPAY_PUBLIC_CERT" in stale.message
-    # the money did move: the channel that has both certificates confirms it, once
-    assert rotating.query_refund(RefundRequest("R3", PAYMENT, 100)).status == "succeeded"
-    assert [m["out_request_no"] for m in csim.movements()] == ["R1", "R2", "R3"]
+    assert [m["out_request_no"] for m in csim.movements()] == ["R1", "R2"]
+
+
+def test_a_new_certificate_is_downloaded_and_trusted_only_through_the_root(keys, csim):
+    only_old = cert_channel(keys, csim.url)
+    new_sn = csim.rotate()
+    assert new_sn not in only_old.keys.keys
+    r = only_old.execute_refund(RefundRequest("D1", PAYMENT, 100))
+    assert r.status == ResultStatus.SUCCEEDED  # alipay.open.app.alipaycert.download
+    assert set(only_old.keys.keys) == {
+        certs.cert_sn(certs.load_certs(keys[name])[0])
+        for name in ("ALIPAY_PUBLIC_CERT", "ALIPAY_PUBLIC_CERT_NEXT")
+    }
+
+
+def test_a_downloaded_certificate_outside_the_root_chain_is_refused(keys, csim, tmp_path):
+    import threading
+
+    import requests
+    from werkzeug.serving import make_server
+
+    foreign = ensure_dev_certs(tmp_path / "foreign")["ALIPAY_PUBLIC_CERT_NEXT"]
+    forged = base64.b64encode(foreign.encode()).decode()
+
+    def proxy(environ, start_response):  # a man in the middle swapping the downloaded cert
+        body = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
+        text = requests.post(
+            csim.url,
+            data=body,
+            headers={"Content-Type": environ.get("CONTENT_TYPE", "")},
+            timeout=5,
+        ).text
+        text = re.sub(r'"alipay_cert_content":"[^"]*"', f'"alipay_cert_content":"{forged}"', text)
+        start_response("200 OK", [("Content-Type", "application/json")])
+        return [text.encode()]
+
+    server = make_server("127.0.0.1", 0, proxy, threaded=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_port}/gateway.do"
+        channel = cert_channel(keys, url)
+        new_sn = csim.rotate()
+        r = channel.execute_refund(RefundRequest("F1", PAYMENT, 100))
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert r.status == ResultStatus.UNKNOWN and r.code == "UNKNOWN_ALIPAY_CERT_SN"
+    assert new_sn in r.message and "ALIPAY_PUBLIC_CERT" in r.message
+    assert new_sn not in channel.keys.keys
+    # the money did move: a channel given the genuine new certificate confirms it, once
+    both = keys["ALIPAY_PUBLIC_CERT"] + keys["ALIPAY_PUBLIC_CERT_NEXT"]
+    q = cert_channel(keys, csim.url, both).query_refund(RefundRequest("F1", PAYMENT, 100))
+    assert q.status == ResultStatus.SUCCEEDED
+    assert [m["out_request_no"] for m in csim.movements()] == ["F1"]
 
 
 def test_an_answer_signed_by_a_key_other_than_its_certificates_is_refused(keys, csim):

@@ -11,6 +11,7 @@ must carry the right ``app_cert_sn`` and ``alipay_root_cert_sn`` and answers car
 
 from __future__ import annotations
 
+import base64
 import json
 import threading
 import time
@@ -111,6 +112,10 @@ def create_app(
             certs.cert_sn(certs.load_certs(cert_keys["ALIPAY_PUBLIC_CERT_NEXT"])[0]),
             signing.load_private(cert_keys["ALIPAY_GATEWAY_PRIVATE_KEY_NEXT"]),
         )
+        cert_files = {  # SN -> the certificate file Alipay hands out (with its intermediate)
+            signers[0][0]: cert_keys["ALIPAY_PUBLIC_CERT"],
+            upcoming[0]: cert_keys["ALIPAY_PUBLIC_CERT_NEXT"],
+        }
     state: dict[str, Any] = {"app_gateway_url": ""}
     app.extensions["sim"] = {
         "ledger": ledger,
@@ -181,6 +186,16 @@ def create_app(
             return refund(method, biz)
         if method == "alipay.trade.fastpay.refund.query":
             return query(method, biz)
+        if method == "alipay.open.app.alipaycert.download" and cert_keys is not None:
+            pem = cert_files.get(str(biz.get("alipay_cert_sn", "")))
+            if pem is None:  # the simulator's own refusal
+                return error(
+                    method, "40004", "Business Failed", "isv.invalid-cert-sn", "证书不存在"
+                )
+            content = base64.b64encode(pem.encode("ascii")).decode("ascii")
+            return answer(
+                method, {"code": "10000", "msg": "Success", "alipay_cert_content": content}
+            )
         return error(method, "40004", "Business Failed", "isv.invalid-method", "不支持的接口")
 
     def refund(method: str, biz: dict[str, Any]) -> Response:
