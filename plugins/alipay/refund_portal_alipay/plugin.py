@@ -146,7 +146,9 @@ def _certificates(text: str) -> None:
 
 def _boolean(text: str) -> None:
     if text.strip().lower() not in ("0", "1", "true", "false", "yes", "no", "on", "off"):
-        raise ValueError(Words(zh="须为 true 或 false", en="must be true or false"))
+        raise ValueError(
+            Words(zh="须为 1（开启）或 0（关闭）", en="must be true or false (1 or 0)")
+        )
 
 
 def _url(text: str) -> None:
@@ -239,8 +241,8 @@ def register_settings() -> list[Setting]:
             validator=_boolean,
             default="false",
             help=Words(
-                zh="true：退款请求带 query_options=deposit_back_info，支付宝在银行卡退款到账后"
-                "发送 alipay.trade.refund.depositback.completed 消息",
+                zh="开启（设为 1）后，退款请求带 query_options=deposit_back_info，"
+                "支付宝在银行卡退款到账后发送 alipay.trade.refund.depositback.completed 消息",
                 en="true: refunds ask for the alipay.trade.refund.depositback.completed "
                 "message sent when a bank-card refund reaches the card",
             ),
