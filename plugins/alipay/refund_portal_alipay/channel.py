@@ -1,12 +1,17 @@
 """``AlipayChannel``: refunds through ``alipay.trade.refund``, resolved by the refund query.
 
-Speaks the open platform's protocol over HTTP: RSA2-signed requests, signature-verified
-responses (over the raw JSON of ``<method>_response``) and notifications.
-``out_request_no`` is the payout's idempotency key, so a retry never refunds twice.
+Speaks the open platform's protocol over HTTP: RSA2-signed requests (with the certificate
+SNs in public-key certificate mode), signature-verified responses (over the raw JSON of
+``<method>_response``) and notifications. ``out_request_no`` is the payout's idempotency
+key, so a retry never refunds twice. Amounts are read only from documented fields: the
+refund answer's ``refund_fee`` is the trade's running total, so a refund's own amount
+comes from the refund query's ``refund_amount``; notifications carry no per-refund
+amount at all, so each one is confirmed by a refund query before it settles anything.
 """
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import Mapping
 from datetime import datetime, timedelta
@@ -31,10 +36,15 @@ from portal.plugins.channels import (
 from portal.plugins.words import Words
 from refund_portal_alipay import signing
 from refund_portal_alipay.amounts import fen_to_yuan, yuan_to_fen
+from refund_portal_alipay.certs import KeySet
 
 CHINA = ZoneInfo("Asia/Shanghai")
 REFUND = "alipay.trade.refund"
 QUERY = "alipay.trade.fastpay.refund.query"
+DEPOSIT_BACK = "alipay.trade.refund.depositback.completed"
+CERT_DOWNLOAD = "alipay.open.app.alipaycert.download"
+#: what the refund query asks Alipay to add to its answer (``query_options``)
+QUERY_OPTIONS = ["gmt_refund_pay", "deposit_back_info"]
 #: outcome unknown: retry with the same out_request_no, or query
 UNKNOWN_SUB_CODES = {"ACQ.SYSTEM_ERROR", "ACQ.SELLER_BALANCE_NOT_ENOUGH", "isp.unknow-error"}
 #: Alipay retries a notification for about 25 hours; older ones are refused as stale
@@ -55,15 +65,20 @@ class AlipayChannel(PayoutChannel):
         app_id: str,
         gateway_url: str,
         app_private_key: str,
-        alipay_public_key: str,
+        alipay_public_key: str = "",
+        keys: KeySet | None = None,
         timeout: float = 10.0,
         notify_max_age: timedelta = DEFAULT_NOTIFY_MAX_AGE,
         replay_guard: ReplayGuard | None = None,
+        deposit_back: bool = False,
     ) -> None:
         self.app_id = app_id
         self.gateway_url = gateway_url
         self._private = signing.load_private(app_private_key)
-        self._alipay_public = signing.load_public(alipay_public_key)
+        if keys is None:
+            keys = KeySet.plain(signing.load_public(alipay_public_key))
+        self.keys = keys
+        self.deposit_back = deposit_back
         self.notify_max_age = notify_max_age
         self.replay_ttl = max(REPLAY_TTL, 2 * notify_max_age)
         self._replay = replay_guard or MemoryReplayGuard()
@@ -79,7 +94,7 @@ class AlipayChannel(PayoutChannel):
 
     # -- requests ---------------------------------------------------------------------------
 
-    def _params(self, method: str, biz: dict[str, Any], notify_url: str = "") -> dict[str, str]:
+    def _params(self, method: str, biz: dict[str, Any]) -> dict[str, str]:
         params = {
             "app_id": self.app_id,
             "method": method,
@@ -88,17 +103,17 @@ class AlipayChannel(PayoutChannel):
             "timestamp": datetime.now(CHINA).strftime("%Y-%m-%d %H:%M:%S"),
             "version": "1.0",
             "biz_content": json.dumps(biz, ensure_ascii=False, separators=(",", ":")),
+            **self.keys.request_params(),
         }
-        if notify_url:
-            params["notify_url"] = notify_url
         params["sign"] = signing.sign(signing.string_to_sign(params), self._private)
         return params
 
-    def _call(
-        self, method: str, biz: dict[str, Any], notify_url: str = ""
-    ) -> tuple[dict[str, Any] | None, RefundResult | None]:
-        """POST a signed request; (verified response object, None) or (None, UNKNOWN result)."""
-        form = urlencode(self._params(method, biz, notify_url)).encode("ascii")
+    def _post(
+        self, method: str, biz: dict[str, Any]
+    ) -> tuple[str, dict[str, Any], str] | RefundResult:
+        """POST a signed request: (raw text, outer object, raw ``<method>_response`` text),
+        or an UNKNOWN result when no readable answer came back. Nothing verified yet."""
+        form = urlencode(self._params(method, biz)).encode("ascii")
         try:
             resp = self._http.request(
                 "POST",
@@ -107,11 +122,11 @@ class AlipayChannel(PayoutChannel):
                 {"Content-Type": "application/x-www-form-urlencoded;charset=utf-8"},
             )
         except GatewayTimeout:
-            return None, RefundResult(
+            return RefundResult(
                 ResultStatus.UNKNOWN, code="TIMEOUT", message="no answer from Alipay in time"
             )
         except GatewayError as exc:
-            return None, RefundResult(
+            return RefundResult(
                 ResultStatus.UNKNOWN, code="NETWORK", message=f"could not reach Alipay: {exc}"
             )
         raw = resp.body.decode("utf-8", errors="replace")
@@ -125,14 +140,39 @@ class AlipayChannel(PayoutChannel):
             # e.g. an unsigned "error_response" (bad app_id or signature): nothing to trust
             err = outer.get("error_response") if isinstance(outer, dict) else None
             detail = f": {err.get('sub_code') or err.get('code')}" if isinstance(err, dict) else ""
-            return None, RefundResult(
+            return RefundResult(
                 ResultStatus.UNKNOWN,
                 code=f"HTTP_{resp.status}",
                 message="unreadable or unsigned answer from Alipay" + detail,
                 raw=raw[:2000],
             )
+        return raw, outer, content
+
+    def _call(
+        self, method: str, biz: dict[str, Any]
+    ) -> tuple[dict[str, Any] | None, RefundResult | None]:
+        """POST a signed request; (verified response object, None) or (None, UNKNOWN result)."""
+        posted = self._post(method, biz)
+        if isinstance(posted, RefundResult):
+            return None, posted
+        raw, outer, content = posted
+        sn = str(outer.get("alipay_cert_sn") or "")
+        public = self.keys.for_answer(sn)
+        if public is None and sn:
+            public = self._download_cert(sn)
+        if public is None:
+            return None, RefundResult(
+                ResultStatus.UNKNOWN,
+                code="UNKNOWN_ALIPAY_CERT_SN",
+                message=(
+                    f"Alipay signed with certificate {sn!r}, which is not configured and could "
+                    "not be downloaded and checked against the root certificates: add it to "
+                    "ALIPAY_PUBLIC_CERT (Alipay is rotating its certificate)"
+                ),
+                raw=raw[:2000],
+            )
         sign = outer.get("sign")
-        if not sign or not signing.verify(content, sign, self._alipay_public):
+        if not sign or not signing.verify(content, sign, public):
             return None, RefundResult(
                 ResultStatus.UNKNOWN,
                 code="BAD_SIGNATURE",
@@ -140,6 +180,21 @@ class AlipayChannel(PayoutChannel):
                 raw=raw[:2000],
             )
         return json.loads(content), None
+
+    def _download_cert(self, sn: str) -> Any:
+        """Alipay's new certificate ``sn`` through ``alipay.open.app.alipaycert.download``, as
+        Alipay's own SDKs do when an answer names a certificate they lack; trusted only if
+        it chains to the configured root certificates (and signed that answer). The key,
+        or None."""
+        posted = self._post(CERT_DOWNLOAD, {"alipay_cert_sn": sn})
+        if isinstance(posted, RefundResult):
+            return None
+        body = json.loads(posted[2])
+        try:
+            pem = base64.b64decode(str(body.get("alipay_cert_content", "")), validate=True)
+            return self.keys.learn(pem.decode("ascii"), sn)
+        except (ValueError, UnicodeDecodeError):
+            return None
 
     @staticmethod
     def _error(body: dict[str, Any]) -> RefundResult:
@@ -150,7 +205,12 @@ class AlipayChannel(PayoutChannel):
         return RefundResult(ResultStatus.FAILED, code=sub or code, message=message, raw=body)
 
     def refund_biz(self, request: RefundRequest) -> dict[str, Any]:
-        """The business fields of a refund: identical on every retry of the same request."""
+        """The business fields of a refund: identical on every retry of the same request.
+
+        No ``notify_url``: Alipay notifies a refund to the *payment's* notify_url (the
+        shop's). With ``deposit_back`` on, ``query_options`` asks for the
+        ``alipay.trade.refund.depositback.completed`` message of bank-card refunds.
+        """
         biz: dict[str, Any] = {
             "out_request_no": request.idempotency_key,
             "refund_amount": fen_to_yuan(request.amount_fen),
@@ -160,18 +220,23 @@ class AlipayChannel(PayoutChannel):
             biz["trade_no"] = request.payment.gateway_trade_id
         if request.payment.merchant_trade_no:
             biz["out_trade_no"] = request.payment.merchant_trade_no
+        if self.deposit_back:
+            biz["query_options"] = ["deposit_back_info"]
         return biz
 
     def execute_refund(self, request: RefundRequest) -> RefundResult:
-        body, unknown = self._call(REFUND, self.refund_biz(request), request.notify_url)
+        body, unknown = self._call(REFUND, self.refund_biz(request))
         if unknown is not None:
             return unknown
         assert body is not None
         if str(body.get("code")) != "10000":
             return self._error(body)
-        # refund_fee is what the whole trade has had back so far, not this refund: the amount
-        # of this refund is the one Alipay accepted under this out_request_no
-        if body.get("fund_change") == "Y":
+        # refund_fee is what the whole trade has had back so far, this refund included: with
+        # fund_change=Y it is at least this refund's amount. Anything else (fund_change N, a
+        # repeat or a refund under way, or a running total too small to hold this refund) is
+        # confirmed by the refund query, which names this refund's own amount.
+        total = _fen_or_none(body.get("refund_fee"))
+        if body.get("fund_change") == "Y" and total is not None and total >= request.amount_fen:
             return RefundResult(
                 ResultStatus.SUCCEEDED,
                 gateway_reference=str(body.get("trade_no", "")),
@@ -180,32 +245,69 @@ class AlipayChannel(PayoutChannel):
                 raw=body,
                 amount_fen=request.amount_fen,
             )
-        # fund_change N (or none): a repeat of a refund done before, or one still under way.
-        # Alipay's guidance is to confirm with the refund query before calling it done.
         confirmed = self.query_refund(request)
         if confirmed.status is ResultStatus.SUCCEEDED:
             return RefundResult(
                 ResultStatus.SUCCEEDED,
                 gateway_reference=str(body.get("trade_no", "")) or confirmed.gateway_reference,
-                message="refunded (already done before; confirmed by query)",
-                code="N",
+                message="refunded (confirmed by query)",
+                code="N" if body.get("fund_change") != "Y" else "Y",
                 raw={"refund": body, "query": confirmed.raw},
-                amount_fen=confirmed.amount_fen or request.amount_fen,
+                amount_fen=confirmed.amount_fen,
+            )
+        if confirmed.status is ResultStatus.UNKNOWN:
+            return RefundResult(
+                ResultStatus.UNKNOWN,
+                gateway_reference=str(body.get("trade_no", "")),
+                message=confirmed.message,
+                code=confirmed.code,
+                raw={"refund": body, "query": confirmed.raw},
             )
         return RefundResult(
             ResultStatus.PENDING,
             gateway_reference=str(body.get("trade_no", "")),
-            message="Alipay accepted the refund (fund_change N); not confirmed yet",
-            code="FUND_CHANGE_N",
+            message="Alipay accepted the refund; not confirmed yet",
+            code="FUND_CHANGE_N" if body.get("fund_change") != "Y" else "NOT_CONFIRMED",
             raw={"refund": body, "query": confirmed.raw},
         )
 
     def query_refund(self, request: RefundRequest) -> RefundResult:
-        biz = {"out_request_no": request.idempotency_key}
-        if request.payment.gateway_trade_id:
-            biz["trade_no"] = request.payment.gateway_trade_id
-        if request.payment.merchant_trade_no:
-            biz["out_trade_no"] = request.payment.merchant_trade_no
+        result = self.query(
+            request.idempotency_key,
+            request.payment.gateway_trade_id,
+            request.payment.merchant_trade_no,
+        )
+        if result.status is ResultStatus.SUCCEEDED and result.amount_fen != request.amount_fen:
+            # money moved under our key, but not the amount we asked: never settle from it
+            return RefundResult(
+                ResultStatus.UNKNOWN,
+                gateway_reference=result.gateway_reference,
+                code="AMOUNT_MISMATCH",
+                message=(
+                    f"Alipay reports {result.amount_fen} fen refunded under this key, "
+                    f"not {request.amount_fen}"
+                ),
+                raw=result.raw,
+                amount_fen=result.amount_fen,
+            )
+        return result
+
+    def query(
+        self, out_request_no: str, trade_no: str = "", out_trade_no: str = ""
+    ) -> RefundResult:
+        """What ``alipay.trade.fastpay.refund.query`` says of one refund, amount included.
+
+        ``query_options`` asks for ``gmt_refund_pay`` (and ``deposit_back_info``): a success
+        must say ``refund_status=REFUND_SUCCESS`` with the refund's time and amount; an
+        answer without ``refund_status`` is a refund Alipay does not have (documented: not
+        received, or failed), never a success.
+        """
+        biz: dict[str, Any] = {"out_request_no": out_request_no}
+        if trade_no:
+            biz["trade_no"] = trade_no
+        if out_trade_no:
+            biz["out_trade_no"] = out_trade_no
+        biz["query_options"] = QUERY_OPTIONS
         body, unknown = self._call(QUERY, biz)
         if unknown is not None:
             return unknown
@@ -216,13 +318,32 @@ class AlipayChannel(PayoutChannel):
             return RefundResult(
                 ResultStatus.UNKNOWN, code=error.code, message=error.message, raw=body
             )
-        if body.get("refund_status") == "REFUND_SUCCESS":
+        status = body.get("refund_status")
+        reference = str(body.get("trade_no", ""))
+        if status == "REFUND_SUCCESS":
+            amount = _fen_or_none(body.get("refund_amount"))
+            if amount is None or not body.get("gmt_refund_pay"):
+                return RefundResult(
+                    ResultStatus.UNKNOWN,
+                    reference,
+                    code="INCOMPLETE_ANSWER",
+                    message="Alipay's query answer lacks refund_amount or gmt_refund_pay",
+                    raw=body,
+                )
             return RefundResult(
                 ResultStatus.SUCCEEDED,
-                gateway_reference=str(body.get("trade_no", "")),
+                gateway_reference=reference,
                 message="refund confirmed by query",
                 raw=body,
-                amount_fen=_fen_or_none(body.get("refund_amount")),
+                amount_fen=amount,
+            )
+        if status:
+            return RefundResult(
+                ResultStatus.PENDING,
+                reference,
+                code=str(status),
+                message="refund under way",
+                raw=body,
             )
         # a successful query without refund_status: this refund does not exist (yet)
         return RefundResult(
@@ -231,9 +352,52 @@ class AlipayChannel(PayoutChannel):
 
     # -- notifications ----------------------------------------------------------------------
 
+    def _fresh(self, sent: datetime, label: str) -> None:
+        age = datetime.now(CHINA) - sent
+        if age > self.notify_max_age:
+            raise NotificationRejected(f"stale notification (sent {label})")
+        if age < -timedelta(minutes=5):
+            raise NotificationRejected(f"notification from the future ({label})")
+
+    def _refund_named(self, params: Mapping[str, str]) -> tuple[str, str, str]:
+        """(out_request_no, trade_no, out_trade_no) of a fresh payment-address notification or
+        a fresh ``alipay.trade.refund.depositback.completed`` message."""
+        if "msg_method" in params:  # a message of Alipay's message service
+            if params["msg_method"] != DEPOSIT_BACK:
+                raise NotificationRejected(f"not a refund message: {params['msg_method']}")
+            try:
+                sent = datetime.fromtimestamp(int(params.get("utc_timestamp", "")) / 1000, CHINA)
+                biz = json.loads(params.get("biz_content", ""))
+            except (ValueError, OverflowError):
+                raise NotificationRejected("malformed utc_timestamp or biz_content") from None
+            if not isinstance(biz, dict):
+                raise NotificationRejected("malformed biz_content")
+            self._fresh(sent, params["utc_timestamp"])
+            names = (biz.get("out_request_no"), biz.get("trade_no"), biz.get("out_trade_no"))
+        else:  # trade_status_sync to the payment's notify_url, forwarded by the shop
+            try:
+                sent = datetime.strptime(
+                    params.get("notify_time", ""), "%Y-%m-%d %H:%M:%S"
+                ).replace(tzinfo=CHINA)
+            except ValueError:
+                raise NotificationRejected("missing or malformed notify_time") from None
+            self._fresh(sent, params["notify_time"])
+            names = (params.get("out_biz_no"), params.get("trade_no"), params.get("out_trade_no"))
+        key, trade_no, out_trade_no = (str(n or "") for n in names)
+        if not key or not trade_no:
+            raise NotificationRejected("notification names no refund")
+        return key, trade_no, out_trade_no
+
     def parse_notification(
         self, headers: Mapping[str, str], body: bytes
     ) -> tuple[Notification, NotificationReply]:
+        """A refund notification (forwarded from the payment's notify_url) or message.
+
+        Verified (Alipay's signature, our app_id, fresh), then confirmed by a refund query:
+        its status and ``refund_amount`` are what the core applies, since no documented
+        notification field holds the refund's own amount. A notify_id seen before is
+        answered ``success`` as a duplicate with nothing to apply.
+        """
         try:
             params = dict(
                 parse_qsl(body.decode("utf-8"), keep_blank_values=True, strict_parsing=True)
@@ -241,46 +405,34 @@ class AlipayChannel(PayoutChannel):
         except (UnicodeDecodeError, ValueError):
             raise NotificationRejected("malformed notification body") from None
         sign = params.get("sign", "")
-        if params.get("sign_type", "RSA2") != "RSA2" or not sign:
+        if params.get("sign_type", "RSA2").upper() != "RSA2" or not sign:
             raise NotificationRejected("unsigned notification or unknown sign_type")
-        if not signing.verify(
-            signing.string_to_sign(params, ("sign", "sign_type")), sign, self._alipay_public
-        ):
+        content = signing.string_to_sign(params, ("sign", "sign_type"))
+        if not any(signing.verify(content, sign, key) for key in self.keys.keys.values()):
             raise NotificationRejected("bad signature")
         if params.get("app_id") != self.app_id:
             raise NotificationRejected("notification for another app_id")
-        try:
-            sent = datetime.strptime(params.get("notify_time", ""), "%Y-%m-%d %H:%M:%S").replace(
-                tzinfo=CHINA
-            )
-        except ValueError:
-            raise NotificationRejected("missing or malformed notify_time") from None
-        age = datetime.now(CHINA) - sent
-        if age > self.notify_max_age:
-            raise NotificationRejected(f"stale notification (sent {params['notify_time']})")
-        if age < -timedelta(minutes=5):
-            raise NotificationRejected(f"notification from the future ({params['notify_time']})")
-        key = params.get("out_biz_no", "")
-        if not key or not params.get("trade_no"):
-            raise NotificationRejected("notification names no refund")
-        try:
-            amount = yuan_to_fen(params["send_back_fee"]) if params.get("send_back_fee") else None
-        except ValueError:
-            raise NotificationRejected("malformed amount") from None
+        key, trade_no, out_trade_no = self._refund_named(params)
         notify_id = params.get("notify_id", "")
         if not notify_id:
             raise NotificationRejected("notification has no notify_id")
-        ttl = int(self.replay_ttl.total_seconds())
-        if not self._replay.first_seen("alipay", notify_id, ttl):
-            raise NotificationRejected("replayed notify_id")
-        status = ResultStatus.SUCCEEDED if params.get("gmt_refund") else ResultStatus.PENDING
+        confirmed = self.query(key, trade_no, out_trade_no)
+        if confirmed.status is ResultStatus.UNKNOWN:
+            # nothing recorded, the notify_id not used up: the sender tries again later
+            raise NotificationRejected(f"not confirmed by a refund query ({confirmed.code})")
+        raw = {"notification": params, "query": confirmed.raw}
+        status = confirmed.status
+        amount = confirmed.amount_fen
+        if not self._replay.first_seen("alipay", notify_id, int(self.replay_ttl.total_seconds())):
+            status, amount = ResultStatus.PENDING, None  # a duplicate: acknowledged, not applied
+            raw["duplicate_notify_id"] = notify_id
         note = Notification(
             idempotency_key=key,
             status=status,
             amount_fen=amount,
-            gateway_reference=params["trade_no"],
-            gateway_trade_id=params["trade_no"],
-            raw=params,
+            gateway_reference=trade_no,
+            gateway_trade_id=trade_no,
+            raw=raw,
         )
         return note, NotificationReply(200, b"success")
 

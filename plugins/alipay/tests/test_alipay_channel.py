@@ -169,7 +169,8 @@ def test_response_content_is_cut_from_the_raw_text():
 def test_single_partial_refund(channel, sim):
     r = channel.execute_refund(req("K1", 2550))
     assert r.status == ResultStatus.SUCCEEDED and r.amount_fen == 2550
-    assert r.raw["refund_fee"] == "25.50" and r.raw["send_back_fee"] == "25.50"
+    assert r.raw["refund_fee"] == "25.50"  # the trade's running total
+    assert "send_back_fee" not in r.raw  # not sent unless asked for with query_options
     q = channel.query_refund(req("K1", 2550))
     assert q.status == ResultStatus.SUCCEEDED and q.amount_fen == 2550
     assert sim.movements() == [
@@ -227,7 +228,7 @@ def test_request_is_signed_with_the_documented_common_parameters(channel, sim, m
     )
     assert sent["method"] == "alipay.trade.refund" and sent["app_id"] == channel.app_id
     assert (sent["charset"], sent["sign_type"], sent["version"]) == ("utf-8", "RSA2", "1.0")
-    assert sent["notify_url"] == "http://127.0.0.1:1/n"
+    assert "notify_url" not in sent  # Alipay notifies the payment's notify_url, not this
     assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d", sent["timestamp"])
     assert json.loads(sent["biz_content"]) == {
         "out_request_no": "K1",
@@ -256,3 +257,45 @@ def test_unreachable_gateway_is_unknown(tmp_path):
         ChannelServices(dev_keys_dir=str(tmp_path)),
     )
     assert ch.execute_refund(req("K1", 100)).status == ResultStatus.UNKNOWN
+
+
+def test_a_signed_answer_whose_running_total_cannot_hold_the_refund_is_checked_by_query(
+    channel, sim
+):
+    sim.misbehave("refund_fee_short")  # fund_change=Y, but refund_fee "0.01" for a 21.00 refund
+    r = channel.execute_refund(req("S1", 2100))
+    assert r.raw["refund"]["refund_fee"] == "0.01" and r.raw["refund"]["fund_change"] == "Y"
+    assert r.status == ResultStatus.SUCCEEDED and r.amount_fen == 2100  # what the query says
+    assert r.raw["query"]["refund_amount"] == "21.00"
+
+
+def test_a_refund_of_another_amount_under_the_key_never_settles(channel, sim):
+    assert channel.execute_refund(req("S2", 1)).status == ResultStatus.SUCCEEDED  # 0.01
+    q = channel.query_refund(req("S2", 2100))
+    assert q.status == ResultStatus.UNKNOWN and q.code == "AMOUNT_MISMATCH" and q.amount_fen == 1
+    again = channel.execute_refund(req("S2", 2100))
+    assert again.status == ResultStatus.FAILED and again.code == "ACQ.DISCORDANT_REPEAT_REQUEST"
+
+
+def test_query_asks_for_what_it_needs_and_an_answer_without_status_is_not_success(
+    channel, sim, monkeypatch
+):
+    channel.execute_refund(req("Q1", 700))
+    sent = {}
+    real = channel._http.request
+
+    def spy(method, path, body, headers):
+        sent.update(parse_qsl(body.decode("ascii")))
+        return real(method, path, body, headers)
+
+    monkeypatch.setattr(channel._http, "request", spy)
+    ok = channel.query_refund(req("Q1", 700))
+    assert json.loads(sent["biz_content"])["query_options"] == [
+        "gmt_refund_pay",
+        "deposit_back_info",
+    ]
+    assert ok.status == ResultStatus.SUCCEEDED and ok.raw["gmt_refund_pay"]
+    sim.misbehave("query_without_status")  # refund_amount there, refund_status not
+    q = channel.query_refund(req("Q1", 700))
+    assert q.raw["refund_amount"] == "7.00" and "refund_status" not in q.raw
+    assert q.status == ResultStatus.PENDING and q.code == "NOT_FOUND"  # never a success

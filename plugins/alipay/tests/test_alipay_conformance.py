@@ -43,7 +43,7 @@ class AlipayTarget(ConformanceTarget):
         self.sim.misbehave("timeout_after_move")
 
     def _notification(self, request: RefundRequest, private_key) -> tuple[dict[str, str], bytes]:
-        """The refund notification as the simulator's gateway writes it, signed by ``private_key``."""
+        """The refund notification with Alipay's documented fields, signed by ``private_key``."""
         trade = self.sim._sim["ledger"].trades[request.payment.gateway_trade_id]
         done = trade.refunds[request.idempotency_key]
         params = {
@@ -57,9 +57,9 @@ class AlipayTarget(ConformanceTarget):
             "trade_no": trade.trade_no,
             "out_trade_no": trade.out_trade_no,
             "out_biz_no": request.idempotency_key,
-            "refund_fee": fen_to_yuan(trade.refunded_fen),
-            "send_back_fee": fen_to_yuan(done["amount_fen"]),
-            "gmt_refund": done["gmt_refund"],
+            "total_amount": fen_to_yuan(trade.total_fen),
+            "refund_fee": fen_to_yuan(trade.refunded_fen),  # the trade's running total
+            "gmt_refund": done["gmt_refund"] + ".000",
             "trade_status": "TRADE_CLOSED",
         }
         params["sign"] = signing.sign(

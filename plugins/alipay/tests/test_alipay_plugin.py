@@ -105,6 +105,10 @@ def test_declared_settings_check_values_without_showing_secrets(tmp_path):
         "ALIPAY_GATEWAY_URL",
         "ALIPAY_APP_PRIVATE_KEY",
         "ALIPAY_PUBLIC_KEY",
+        "ALIPAY_APP_CERT",
+        "ALIPAY_PUBLIC_CERT",
+        "ALIPAY_ROOT_CERT",
+        "ALIPAY_DEPOSIT_BACK",
         "ALIPAY_TIMEOUT",
         "ALIPAY_NOTIFY_MAX_AGE",
     }

@@ -60,9 +60,10 @@ def test_sdk_verifies_the_simulators_notification(sim, channel):
     server = make_server("127.0.0.1", 0, app)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
-        url = f"http://127.0.0.1:{server.server_port}/notify"
-        payment = PaymentRef("alipay", "2026112822001", "PAY-1", 10000)
-        channel.execute_refund(RefundRequest("N1", payment, 700, notify_url=url))
+        url = f"http://127.0.0.1:{server.server_port}/notify"  # the shop's payment notify_url
+        sim.add_trade("2026112822002", "PAY-2", 10000, notify_url=url)
+        payment = PaymentRef("alipay", "2026112822002", "PAY-2", 10000)
+        channel.execute_refund(RefundRequest("N1", payment, 700))
         deadline = time.monotonic() + 5
         while not bodies and time.monotonic() < deadline:
             time.sleep(0.02)
@@ -71,7 +72,8 @@ def test_sdk_verifies_the_simulators_notification(sim, channel):
     data = dict(parse_qsl(bodies[0].decode()))
     signature = data.pop("sign")
     assert sdk(sim).verify(dict(data), signature)  # the SDK drops sign_type itself
-    data["send_back_fee"] = "70.00"
+    assert data["refund_fee"] == "7.00" and "send_back_fee" not in data
+    data["refund_fee"] = "70.00"
     assert not sdk(sim).verify(data, signature)
 
 
@@ -81,12 +83,12 @@ def test_sdk_accepts_a_notification_signed_like_the_simulator(sim):
         "notify_id": "x",
         "app_id": sim.keys["ALIPAY_APP_ID"],
         "out_biz_no": "K",
-        "send_back_fee": "1.00",
+        "refund_fee": "1.00",
         "sign_type": "RSA2",
     }
     params["sign"] = signing.sign(signing.string_to_sign(params, ("sign", "sign_type")), key)
     data = dict(parse_qsl(__import__("urllib.parse").parse.urlencode(params)))
     signature = data.pop("sign")
     assert sdk(sim).verify(data, signature)
-    data["send_back_fee"] = "2.00"
+    data["refund_fee"] = "2.00"
     assert not sdk(sim).verify({**data, "sign_type": "RSA2"}, signature)

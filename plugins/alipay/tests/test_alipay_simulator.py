@@ -131,7 +131,8 @@ def test_gateway_takes_get_like_post_and_signs_its_answer(sim):
     assert content and signing.verify(content, resp.json()["sign"], public)
     assert json.loads(content)["fund_change"] == "Y"
     again = requests.post(sim.url, data=params, timeout=5).json()["alipay_trade_refund_response"]
-    assert again["fund_change"] == "N" and again["send_back_fee"] == "0.00"
+    assert again["fund_change"] == "N" and again["refund_fee"] == "1.00"
+    assert "send_back_fee" not in again
     assert len(sim.movements()) == 1
 
 
@@ -187,3 +188,74 @@ def test_command_line_serves_until_ctrl_c(tmp_path):
         time.sleep(0.05)
     else:
         pytest.fail("the simulator still answers after Ctrl-C")
+
+
+def test_http_controls_for_notify_addresses_and_rotation(sim, tmp_path):
+    r = requests.post(
+        control(sim, "/__sim__/trades"),
+        json={
+            "trade_no": "T-N",
+            "out_trade_no": "P-N",
+            "total_fen": 100,
+            "notify_url": "http://127.0.0.1:9/shop",
+            "bank_card": True,
+        },
+        timeout=5,
+    )
+    assert r.status_code == 201
+    trade = sim._sim["ledger"].trades["T-N"]
+    assert (trade.notify_url, trade.bank_card) == ("http://127.0.0.1:9/shop", True)
+    r = requests.post(control(sim, "/__sim__/app-gateway"), json={"url": "http://x/gw"}, timeout=5)
+    assert r.json() == {"app_gateway_url": "http://x/gw"}
+    r = requests.post(control(sim, "/__sim__/rotate"), timeout=5)  # plain-key mode: no certs
+    assert r.status_code == 400 and "certificate mode" in r.json()["error"]
+
+
+def test_command_line_serves_certificate_mode(tmp_path):
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "refund_portal_alipay.simulator",
+            "--keys-dir",
+            str(tmp_path),
+            "--port",
+            "0",
+            "--cert-mode",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    try:
+        url = proc.stdout.readline().split(" on ", 1)[1].strip()
+        base = url.removesuffix("/gateway.do")
+        requests.post(
+            base + "/__sim__/trades",
+            json={"trade_no": "T1", "out_trade_no": "P1", "total_fen": 100},
+            timeout=5,
+        )
+        from refund_portal_alipay.devkeys import ensure_dev_certs, ensure_dev_keys
+
+        keys = {**ensure_dev_keys(tmp_path), **ensure_dev_certs(tmp_path)}
+        settings = {
+            k: keys[k]
+            for k in (
+                "ALIPAY_APP_ID",
+                "ALIPAY_APP_PRIVATE_KEY",
+                "ALIPAY_APP_CERT",
+                "ALIPAY_PUBLIC_CERT",
+                "ALIPAY_ROOT_CERT",
+            )
+        }
+        channel = channel_from_settings({**settings, "ALIPAY_GATEWAY_URL": url})
+        payment = PaymentRef("alipay", "T1", "P1", 100)
+        assert channel.execute_refund(RefundRequest("C1", payment, 100)).status == "succeeded"
+        sn = requests.post(base + "/__sim__/rotate", timeout=5).json()["alipay_cert_sn"]
+        assert sn not in channel.keys.keys
+        assert channel.query_refund(RefundRequest("C1", payment, 100)).status == "succeeded"
+        assert sn in channel.keys.keys  # downloaded, checked against the root, kept
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.communicate(timeout=15)

@@ -1,8 +1,10 @@
 """A local Alipay gateway for tests and the demo: same protocol, same RSA2 signatures.
 
 Keeps its own ledger of refunds per trade (so a test can count real money movements),
-honours ``out_request_no`` like Alipay, notifies the portal, and can be told to
-misbehave: time out after moving money, answer SYSTEM_ERROR, notify twice, late, forged.
+honours ``out_request_no`` like Alipay, notifies where Alipay would (the payment's
+notify_url; the app's gateway address for bank-card completion messages), runs in plain
+public-key or certificate mode, and can be told to misbehave: time out after moving money,
+answer SYSTEM_ERROR, notify twice, late, forged, answer a query without ``refund_status``.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from typing import Any
 
 from werkzeug.serving import make_server
 
-from refund_portal_alipay.devkeys import ensure_dev_keys
+from refund_portal_alipay.devkeys import ensure_dev_certs, ensure_dev_keys
 from refund_portal_alipay.simulator.app import create_app
 
 
@@ -29,10 +31,15 @@ class AlipaySimulator:
         *,
         hang_s: float = 15.0,
         late_s: float = 2.0,
+        cert_mode: bool = False,
     ) -> None:
         self.keys = ensure_dev_keys(keys_dir)
+        cert_keys = ensure_dev_certs(keys_dir) if cert_mode else None
+        self.keys.update(cert_keys or {})
         self._stop = threading.Event()
-        self.app = create_app(self.keys, hang_s=hang_s, late_s=late_s, stop=self._stop)
+        self.app = create_app(
+            self.keys, hang_s=hang_s, late_s=late_s, stop=self._stop, cert_keys=cert_keys
+        )
         self._server = make_server(host, port, self.app, threaded=True)
         self._thread: threading.Thread | None = None
         self.url = f"http://{host}:{self._server.server_port}/gateway.do"
@@ -73,9 +80,29 @@ class AlipaySimulator:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
-    def add_trade(self, trade_no: str, out_trade_no: str, total_fen: int) -> None:
-        """A paid trade of ``total_fen`` that refunds can then go back to."""
-        self._sim["ledger"].add_trade(trade_no, out_trade_no, total_fen)
+    def add_trade(
+        self,
+        trade_no: str,
+        out_trade_no: str,
+        total_fen: int,
+        notify_url: str = "",
+        bank_card: bool = False,
+    ) -> None:
+        """A paid trade of ``total_fen`` that refunds can then go back to.
+
+        ``notify_url`` is the address the shop gave when the buyer paid: Alipay sends the
+        trade's refund notifications there. ``bank_card``: paid by bank card, so a refund
+        asking for ``deposit_back_info`` gets a completion message later.
+        """
+        self._sim["ledger"].add_trade(trade_no, out_trade_no, total_fen, notify_url, bank_card)
+
+    def set_app_gateway(self, url: str) -> None:
+        """The app's gateway address (应用网关), where Alipay's messages go."""
+        self._sim["state"]["app_gateway_url"] = url
+
+    def rotate(self) -> str:
+        """Certificate mode: sign with the next Alipay certificate from now on; its SN."""
+        return str(self._sim["rotate"]())
 
     def misbehave(self, mode: str, times: int = 1) -> None:
         """Misbehave ``times`` times; ``mode`` is one of ``app.MODES``."""

@@ -18,9 +18,19 @@ def main(argv: list[str] | None = None) -> int:
         "--hang-s", type=float, default=15.0, help="how long timeout_after_move hangs"
     )
     parser.add_argument("--late-s", type=float, default=2.0, help="how late notify_late notifies")
+    parser.add_argument(
+        "--cert-mode",
+        action="store_true",
+        help="public-key certificate mode (certificates made under KEYS_DIR/alipay/cert)",
+    )
     args = parser.parse_args(argv)
     sim = AlipaySimulator(
-        args.keys_dir, host=args.host, port=args.port, hang_s=args.hang_s, late_s=args.late_s
+        args.keys_dir,
+        host=args.host,
+        port=args.port,
+        hang_s=args.hang_s,
+        late_s=args.late_s,
+        cert_mode=args.cert_mode,
     )
     sim.serve_forever(on_ready=lambda url: print(f"Alipay simulator on {url}", flush=True))
     print("Alipay simulator stopped", flush=True)

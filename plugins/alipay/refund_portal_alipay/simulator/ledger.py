@@ -19,6 +19,9 @@ class Trade:
     out_trade_no: str
     total_fen: int
     refunds: dict[str, dict[str, Any]] = field(default_factory=dict)  # out_request_no -> refund
+    notify_url: str = ""  # the payment's notify_url (the shop's): refund notifications go there
+    bank_card: bool = False  # paid by bank card: refunds go back to the card, days later
+    gmt_payment: str = ""
 
     @property
     def refunded_fen(self) -> int:
@@ -41,13 +44,23 @@ class Ledger:
         self.trades: dict[str, Trade] = {}
         self.movements: list[dict[str, Any]] = []
 
-    def add_trade(self, trade_no: str, out_trade_no: str, total_fen: object) -> None:
+    def add_trade(
+        self,
+        trade_no: str,
+        out_trade_no: str,
+        total_fen: object,
+        notify_url: str = "",
+        bank_card: bool = False,
+    ) -> None:
         if not trade_no or not out_trade_no:
             raise ValueError("a trade needs a trade_no and an out_trade_no")
         if not isinstance(total_fen, int) or isinstance(total_fen, bool) or total_fen <= 0:
             raise ValueError(f"total_fen must be a positive int, not {total_fen!r}")
         with self._lock:
-            self.trades[trade_no] = Trade(trade_no, out_trade_no, total_fen)
+            paid = datetime.now(CHINA).strftime("%Y-%m-%d %H:%M:%S")
+            self.trades[trade_no] = Trade(
+                trade_no, out_trade_no, total_fen, {}, notify_url, bank_card, paid
+            )
 
     def find(self, trade_no: str | None, out_trade_no: str | None) -> Trade:
         with self._lock:
@@ -59,7 +72,7 @@ class Ledger:
         raise RefundError("ACQ.TRADE_NOT_EXIST", "交易不存在")
 
     def refund(
-        self, trade: Trade, key: str, amount_fen: int, reason: str
+        self, trade: Trade, key: str, amount_fen: int, reason: str, deposit_back: bool = False
     ) -> tuple[dict[str, Any], bool]:
         """Refund once per key: (refund, moved_now). Same key, other amount: DISCORDANT."""
         with self._lock:
@@ -74,6 +87,7 @@ class Ledger:
                 "out_request_no": key,
                 "amount_fen": amount_fen,
                 "reason": reason,
+                "deposit_back": deposit_back and trade.bank_card,
                 "gmt_refund": datetime.now(CHINA).strftime("%Y-%m-%d %H:%M:%S"),
             }
             trade.refunds[key] = refund
