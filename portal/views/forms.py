@@ -178,7 +178,9 @@ class RedirectForm(PortalForm):
     )
     bank = StringField(_l("Bank"), validators=[Optional(), Length(max=16)])
     card_no = StringField(_l("Card number"), validators=[Optional(), Length(max=40)])
-    holder_name = StringField(_l("Card holder's real name"), validators=[Optional(), Length(max=50)])
+    holder_name = StringField(
+        _l("Card holder's real name"), validators=[Optional(), Length(max=50)]
+    )
 
 
 class StatementForm(PortalForm):
