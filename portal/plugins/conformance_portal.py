@@ -20,7 +20,33 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import func, select
+
+from portal import create_app, hookimpl
+from portal.domain.policy import Kind, Reason
+from portal.domain.states import Role
+from portal.extensions import db
+from portal.infra.migrations import upgrade
+from portal.models import (
+    Event,
+    LedgerTransaction,
+    ListingSnapshot,
+    Merchant,
+    Notice,
+    Order,
+    Payment,
+    Payout,
+    Product,
+    RefundCase,
+    User,
+)
 from portal.plugins.channels import PaymentRef, PayoutChannel, RefundRequest, RefundResult
+from portal.plugins.manager import make_plugin_manager
+from portal.services.accounts.passwords import hash_password
+from portal.services.accounts.staff import create_staff_user
+from portal.services.actors import Actor
+from portal.services.money import payout_lists, payout_ops, settlement
+from portal.services.refunds import cases
 
 #: a migrated database, made once per process and copied for each portal
 _TEMPLATE: dict[str, Path] = {}
@@ -30,8 +56,6 @@ KIT_PASSWORD = "conformance-kit-1"  # noqa: S105 - a throwaway portal's test log
 
 
 def _config(directory: Path, channel: PayoutChannel | None) -> dict[str, Any]:
-    from portal import hookimpl
-    from portal.plugins.manager import make_plugin_manager
 
     class OnlyChannel:
         """The plugin that registers the channel under test, alone."""
@@ -58,10 +82,6 @@ def _config(directory: Path, channel: PayoutChannel | None) -> dict[str, Any]:
 
 def _template() -> Path:
     if "db" not in _TEMPLATE:
-        from portal import create_app
-        from portal.extensions import db
-        from portal.infra.migrations import upgrade
-
         directory = Path(tempfile.mkdtemp(prefix="refund-portal-kit-"))
         app = create_app(_config(directory, None))
         with app.app_context():
@@ -75,7 +95,6 @@ class KitPortal:
     """The portal with ``channel`` as its only payout channel; use inside ``running()``."""
 
     def __init__(self, channel: PayoutChannel, directory: Path) -> None:
-        from portal import create_app
 
         shutil.copy(_template(), directory / "portal.sqlite3")
         self.channel = channel
@@ -85,7 +104,6 @@ class KitPortal:
     @contextmanager
     def running(self) -> Iterator[KitPortal]:
         """An application context for the services (the callbacks use their own)."""
-        from portal.extensions import db
 
         with self.app.app_context():
             try:
@@ -99,13 +117,6 @@ class KitPortal:
     def approved_payout(self, payment: PaymentRef, amount_fen: int) -> tuple[int, RefundRequest]:
         """An order paid by ``payment``, a refund case approved for ``amount_fen``: the payout
         the portal created (not yet sent) and the request it sends the channel."""
-        from sqlalchemy import select
-
-        from portal.domain.policy import Kind, Reason
-        from portal.extensions import db
-        from portal.models import Payment, Payout, RefundCase
-        from portal.services.money.settlement import refund_request
-        from portal.services.refunds import cases
 
         order = self._order(payment)
         case = cases.apply_for_refund(
@@ -115,17 +126,10 @@ class KitPortal:
         payout = db.session.scalars(select(Payout).where(Payout.case_id == case.id)).one()
         row = db.session.scalars(select(Payment).where(Payment.id == payout.payment_id)).one()
         case_no = db.session.get_one(RefundCase, case.id).case_no
-        return payout.id, refund_request(payout, row, case_no)
+        return payout.id, settlement.refund_request(payout, row, case_no)
 
     def reviewer(self) -> Any:
         """A reviewer (made on first use)."""
-        from sqlalchemy import select
-
-        from portal.domain.states import Role
-        from portal.extensions import db
-        from portal.models import User
-        from portal.services.accounts.staff import create_staff_user
-        from portal.services.actors import Actor
 
         user = db.session.scalars(select(User).where(User.username == "kit-reviewer")).first()
         if user is None:
@@ -133,9 +137,6 @@ class KitPortal:
         return Actor(Role.REVIEWER, user.id, "conformance kit")
 
     def _order(self, payment: PaymentRef) -> Any:
-        from portal.extensions import db
-        from portal.models import ListingSnapshot, Merchant, Order, Payment, Product
-        from portal.services.accounts.passwords import hash_password
 
         tag = uuid.uuid4().hex[:10]
         merchant = Merchant(slug=f"kit{tag}", name=f"Kit shop {tag}")
@@ -182,13 +183,11 @@ class KitPortal:
 
     def record_answer(self, payout_id: int, result: RefundResult) -> None:
         """The channel's answer, applied by the core as the settlement job applies it."""
-        from portal.services.money import settlement
 
         settlement.apply_result(payout_id, result, source="call")
 
     def pay_another_way(self, payout_id: int) -> None:
         """An operator records that the refund was paid by another route."""
-        from portal.services.money import payout_ops
 
         payout_ops.pay_another_way(
             payout_id, self.reviewer(), "bank transfer", "conformance kit: paid by hand"
@@ -205,18 +204,12 @@ class KitPortal:
 
     def state(self, payout_id: int) -> str:
         """The payout's state in the database."""
-        from portal.extensions import db
-        from portal.models import Payout
 
         db.session.expire_all()
         return db.session.get_one(Payout, payout_id).state
 
     def events(self, payout_id: int, kind: str) -> list[dict[str, Any]]:
         """The data of the payout's events of ``kind``."""
-        from sqlalchemy import select
-
-        from portal.extensions import db
-        from portal.models import Event
 
         db.session.expire_all()
         rows = db.session.scalars(
@@ -226,10 +219,6 @@ class KitPortal:
 
     def ledger_entries(self, payout_id: int) -> int:
         """How many ledger transactions the payout has (its money moving, each way)."""
-        from sqlalchemy import func, select
-
-        from portal.extensions import db
-        from portal.models import LedgerTransaction
 
         return (
             db.session.scalar(
@@ -242,10 +231,6 @@ class KitPortal:
 
     def staff_notices(self, kind: str) -> int:
         """How many staff notices of ``kind`` were written."""
-        from sqlalchemy import func, select
-
-        from portal.extensions import db
-        from portal.models import Notice
 
         return (
             db.session.scalar(
@@ -258,6 +243,5 @@ class KitPortal:
 
     def possible_doubles(self) -> list[int]:
         """The payout ids the payouts page lists as possible double payments."""
-        from portal.services.money import payout_lists
 
         return [d.payout_id for d in payout_lists.possible_double_payments()]
