@@ -15,6 +15,9 @@ The checks follow the invariants of ``docs/plugins.md``: the same key twice move
 once; an unknown outcome is resolved by a query with the same key; partial refunds up to
 the captured amount succeed; an over-refund is refused; a forged notification is rejected;
 results carry the gateway's reference; a declared batch or statement capability is whole.
+Two checks run the real core against the channel (``conformance_portal``, a throwaway
+portal on SQLite): a late success after a failure is raised once, never dropped; a resent
+notification is acknowledged and has no second effect.
 A capability a channel does not have (a bank transfer has no synchronous call to time out,
 and no notifications) raises
 :class:`NotSupported` in the target and the check is skipped with that reason.
