@@ -33,6 +33,7 @@ from typing import Any, TypeVar
 
 import pytest
 
+from portal.domain.payout_states import PayoutState
 from portal.plugins.channels import (
     ArrivalWindow,
     BatchExporter,
@@ -282,7 +283,7 @@ class ChannelConformance:
         earlier = RefundResult(S.FAILED, code="KIT_EARLIER_FAILURE", message="refused earlier")
         portal.record_answer(payout_id, earlier)
         portal.pay_another_way(payout_id)
-        assert portal.state(payout_id) == "failed"
+        assert portal.state(payout_id) == PayoutState.FAILED
         # yet the gateway pays the refund after all, under the payout's own key
         paid = _final(conformance_target, request)
         assert paid.status is S.SUCCEEDED, paid
@@ -310,7 +311,7 @@ class ChannelConformance:
         )
         assert portal.staff_notices(DOUBLE_PAYMENT_NOTICE) == 1
         assert payout_id in portal.possible_doubles()
-        assert portal.state(payout_id) == "failed", "the payout's record is not rewritten"
+        assert portal.state(payout_id) == PayoutState.FAILED, "the payout's record is not rewritten"
 
     def test_an_acknowledged_duplicate_notification_has_no_second_effect(
         self, conformance_target: ConformanceTarget, conformance_portal: Any
@@ -328,7 +329,7 @@ class ChannelConformance:
         headers, body = _supported(conformance_target.genuine_notification, request)
         status, answer = portal.notify(headers, body)
         assert 200 <= status < 300, f"a genuine notification was answered {status} {answer!r}"
-        assert portal.state(payout_id) == "succeeded"
+        assert portal.state(payout_id) == PayoutState.SUCCEEDED
         for _ in range(2):  # the gateway's resends
             status, answer = portal.notify(*conformance_target.genuine_notification(request))
             assert 200 <= status < 300, f"a resent notification was answered {status} {answer!r}"
@@ -336,7 +337,7 @@ class ChannelConformance:
         assert len(portal.events(payout_id, "payout_succeeded")) == 1
         assert portal.ledger_entries(payout_id) == booked_before + 1, "the money moved once"
         assert portal.events(payout_id, LATE_SUCCESS_EVENT) == []
-        assert portal.state(payout_id) == "succeeded"
+        assert portal.state(payout_id) == PayoutState.SUCCEEDED
 
 
 def _notification(

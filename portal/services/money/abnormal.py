@@ -25,7 +25,6 @@ from portal.plugins.channels import (
     AbnormalRedirect,
     AbnormalRedirector,
     ChannelError,
-    PayoutChannel,
     ResultStatus,
 )
 from portal.plugins.startup import channels
@@ -123,7 +122,6 @@ def redirect(payout_id: int, actor: Actor, redirection: Redirection) -> None:
         request = refund_request(payout, payment, case.case_no)
         reference, frm, case_id = payout.gateway_reference, PayoutState(payout.state), case.id
         db.session.rollback()  # hold no transaction while talking to the gateway
-        assert isinstance(channel, PayoutChannel)
         result = channel.redirect_abnormal(request, reference, instruction)
         where = {
             "to": redirection.to,

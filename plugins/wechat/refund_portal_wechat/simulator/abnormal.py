@@ -66,12 +66,12 @@ def apply_abnormal_refund(
             return Answer(200, refund.as_wechat())  # already sent on: the same answer again
         return _error(400, "INVALID_REQUEST", "退款单状态不是退款异常")
     if kind == "MERCHANT_BANK_CARD":
-        ledger.redirect(refund, "交易商户银行账户")
+        ledger.send_on(refund, "交易商户银行账户")
         return Answer(200, refund.as_wechat())
     problem, card = _user_card(fields, serial, decrypt, platform_serial)
     if problem:
         return _error(400, "PARAM_ERROR", problem)
-    ledger.redirect(refund, f"{fields['bank_type']}尾号{card[-4:]}")
+    ledger.send_on(refund, f"{fields['bank_type']}尾号{card[-4:]}")
     return Answer(200, refund.as_wechat())
 
 

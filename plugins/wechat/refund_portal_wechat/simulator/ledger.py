@@ -273,7 +273,7 @@ class Ledger:
                 self.settle_due(refund.out_refund_no)
             return refund
 
-    def redirect(self, refund: Refund, received_account: str) -> None:
+    def send_on(self, refund: Refund, received_account: str) -> None:
         """An ABNORMAL refund sent on (apply-abnormal-refund): PROCESSING, then SUCCESS to
         ``received_account`` after the settle delay. The money moved once, at creation."""
         with self.lock:
