@@ -169,6 +169,7 @@ POLICY: dict[str, Access] = {
     "payouts.index": STAFF,
     "payouts.retry": STAFF,
     "payouts.manual": STAFF,
+    "payouts.redirect_held": STAFF,
     "payouts.batch_export": STAFF,
     "payouts.statement_import": STAFF,
     "tickets.index": STAFF,

@@ -21,7 +21,12 @@ from portal.plugins import channels, hookspecs, notices, settings
 ROOT = Path(__file__).resolve().parent.parent
 DOC = (ROOT / "docs" / "plugins.md").read_text(encoding="utf-8")
 HOOKS = sorted(n for n, f in vars(hookspecs).items() if hasattr(f, "refund_portal_spec"))
-CONTRACT_CLASSES = [channels.PayoutChannel, channels.BatchExporter, channels.StatementImporter]
+CONTRACT_CLASSES = [
+    channels.PayoutChannel,
+    channels.BatchExporter,
+    channels.StatementImporter,
+    channels.AbnormalRedirector,
+]
 METHODS = sorted(
     n
     for cls in CONTRACT_CLASSES
@@ -37,6 +42,7 @@ TYPES = [
     channels.StatementLine,
     channels.ArrivalWindow,
     channels.BatchFormat,
+    channels.AbnormalRedirect,
     channels.ChannelServices,
     notices.NoticeMessage,
 ]

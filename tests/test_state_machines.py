@@ -97,15 +97,28 @@ def test_terminal_states_have_no_way_out(module, terminal):
 
 def test_payout_groups_partition_and_nest():
     every = set(PayoutState)
-    assert payout_states.IN_FLIGHT | payout_states.FINAL == every
+    assert payout_states.IN_FLIGHT | payout_states.HELD | payout_states.FINAL == every
     assert not payout_states.IN_FLIGHT & payout_states.FINAL
+    assert not payout_states.HELD & (payout_states.IN_FLIGHT | payout_states.FINAL)
     assert payout_states.UNRESOLVED < payout_states.IN_FLIGHT
     assert payout_states.NEEDS_OPERATOR < payout_states.FINAL
-    assert payout_states.COMMITTED == payout_states.IN_FLIGHT | {PayoutState.SUCCEEDED}
+    # money held by the channel (ABNORMAL) still counts against what is refundable
+    assert payout_states.COMMITTED == (
+        payout_states.IN_FLIGHT | payout_states.HELD | {PayoutState.SUCCEEDED}
+    )
     assert payout_states.NOT_ARRIVED == every - {PayoutState.SUCCEEDED}
     # nothing leaves a final state but by an operator's retry or a bank's return
     for frm in payout_states.FINAL:
         assert payout_states.TRANSITIONS[frm] <= {PayoutState.CREATED, PayoutState.RETURNED}
+    # ABNORMAL is not final: redirected (pending), settled, closed or set aside (failed);
+    # a query that times out never turns it into unknown
+    assert payout_states.TRANSITIONS[PayoutState.ABNORMAL] == {
+        PayoutState.PENDING,
+        PayoutState.SUCCEEDED,
+        PayoutState.FAILED,
+    }
+    for frm in payout_states.IN_FLIGHT:
+        assert PayoutState.ABNORMAL in payout_states.TRANSITIONS[frm]
 
 
 def test_case_groups_are_case_states():

@@ -53,6 +53,10 @@ EVENT_LABELS = {
     "payout_manual_route": N_("Refund paid by another route"),
     "payout_exported": N_("Refund put in a bank batch"),
     "payout_late_success": N_("Channel reports this refund paid: possible double payment"),
+    "payout_abnormal": N_("The buyer's account could not receive the refund; the channel holds it"),
+    "payout_redirected": N_("Held refund sent on to another account"),
+    "payout_redirect_refused": N_("The payment channel refused to send the held refund on"),
+    "payout_set_aside": N_("Held refund left with the channel; paid by another route"),
 }
 
 PAYOUT_LABELS = {
@@ -62,6 +66,17 @@ PAYOUT_LABELS = {
     PayoutState.SUCCEEDED: N_("Arrived"),
     PayoutState.FAILED: N_("Failed"),
     PayoutState.RETURNED: N_("Bank returned the transfer"),
+    PayoutState.ABNORMAL: N_("Your account could not receive it: held for you"),
+}
+
+#: what the buyer is told happens next, for the payout states that need saying
+PAYOUT_NEXT = {
+    PayoutState.ABNORMAL: N_(
+        "The payment channel could not pay this refund into your account (for example a "
+        "closed or frozen card). The money is held, not lost: support will send it to "
+        "another account of yours and may contact you for a debit card. You need not "
+        "apply again."
+    ),
 }
 
 ROLE_LABELS = {

@@ -20,11 +20,16 @@ class PayoutState(enum.StrEnum):
     SUCCEEDED = "succeeded"  # the money has moved
     FAILED = "failed"  # the channel refused; nothing moved; an operator decides
     RETURNED = "returned"  # booked, then the bank sent the transfer back
+    #: the channel took the refund but the buyer's account cannot receive it (WeChat Pay
+    #: ABNORMAL: card closed, account frozen). Not final: the channel holds the money until
+    #: an operator redirects it through the channel (then pending) or pays another way
+    #: (then failed); a success can still arrive.
+    ABNORMAL = "abnormal"
 
 
 P = PayoutState
 #: the states a channel's answer can put a payout in
-_ANSWERS = frozenset({P.PENDING, P.UNKNOWN, P.SUCCEEDED, P.FAILED})
+_ANSWERS = frozenset({P.PENDING, P.UNKNOWN, P.SUCCEEDED, P.FAILED, P.ABNORMAL})
 
 #: from -> the states a payout may go to. The one transitions table.
 TRANSITIONS: dict[PayoutState, frozenset[PayoutState]] = {
@@ -34,6 +39,10 @@ TRANSITIONS: dict[PayoutState, frozenset[PayoutState]] = {
     P.SUCCEEDED: frozenset({P.RETURNED}),  # only from a bank statement
     P.FAILED: frozenset({P.CREATED}),  # an operator's retry, same key
     P.RETURNED: frozenset({P.CREATED}),  # an operator's retry, same key
+    # redirected by an operator (pending), settled or closed by the channel, or set aside
+    # by an operator who paid another way (failed); never back to unknown: a query that
+    # times out leaves it as it is
+    P.ABNORMAL: frozenset({P.PENDING, P.SUCCEEDED, P.FAILED}),
 }
 
 #: not final: the settlement job still has work (execute, or query)
@@ -44,8 +53,13 @@ UNRESOLVED = frozenset({P.PENDING, P.UNKNOWN})
 FINAL = frozenset({P.SUCCEEDED, P.FAILED, P.RETURNED})
 #: an operator may retry these with the same key, or record a refund by another route
 NEEDS_OPERATOR = frozenset({P.FAILED, P.RETURNED})
-#: money refunded or on its way: counts against what is still refundable on the order
-COMMITTED = IN_FLIGHT | {P.SUCCEEDED}
+#: the channel holds the money for an operator to redirect (through the channel) or set
+#: aside (paid another way): the settlement job waits; an operator or a notification moves it
+HELD = frozenset({P.ABNORMAL})
+#: an operator may record a refund paid by another route for these
+MAY_PAY_ANOTHER_WAY = NEEDS_OPERATOR | HELD
+#: money refunded, on its way or held by the channel: counts against what is still refundable
+COMMITTED = IN_FLIGHT | HELD | {P.SUCCEEDED}
 #: the buyer has not got this money (a ticket may be opened once it is late)
 NOT_ARRIVED = frozenset(PayoutState) - {P.SUCCEEDED}
 #: the money moved through the channel (out, or back): the ledger records it

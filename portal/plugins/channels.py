@@ -32,6 +32,10 @@ class ResultStatus(enum.StrEnum):
     PENDING = "pending"  # accepted, not final yet: query again or wait for a statement
     FAILED = "failed"  # final refusal: nothing moved, nothing will
     UNKNOWN = "unknown"  # timeout / system error: resolve by query with the SAME key
+    #: accepted, but the buyer's account cannot receive it (WeChat Pay ABNORMAL: card closed,
+    #: account frozen): the gateway holds the money until an operator redirects it; a
+    #: success may still follow
+    ABNORMAL = "abnormal"
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +99,29 @@ class Notification:
     gateway_reference: str
     gateway_trade_id: str
     raw: Any = None
+
+
+@dataclass(frozen=True, slots=True)
+class AbnormalRedirect:
+    """An operator's instruction for a refund the buyer's account could not receive
+    (``ResultStatus.ABNORMAL``).
+
+    ``to_buyer_card`` True: to the buyer's debit card (``bank_code``, one of the channel's
+    ``redirect_banks()``; ``card_no``; ``holder_name``, the card holder's real name). False:
+    to the merchant's own bank account (the merchant then pays the buyer); no other field.
+    """
+
+    to_buyer_card: bool
+    bank_code: str = ""
+    card_no: str = ""
+    holder_name: str = ""
+
+    def masked_card(self) -> str:
+        """The card number as it may be stored and shown: ``6222***********0123``."""
+        digits = self.card_no
+        if len(digits) <= 8:
+            return "*" * len(digits)
+        return digits[:4] + "*" * (len(digits) - 8) + digits[-4:]
 
 
 @dataclass(frozen=True, slots=True)
@@ -246,6 +273,30 @@ class BatchExporter(Protocol):
     @abc.abstractmethod
     def export_batch(self, requests: Sequence[RefundRequest], fmt: str) -> bytes:
         """Write pending refunds as a payout batch file in the format named ``fmt``."""
+
+
+@runtime_checkable
+class AbnormalRedirector(Protocol):
+    """A channel whose gateway can redirect a refund the buyer's account could not receive
+    (WeChat Pay's ``apply-abnormal-refund``): the payouts page offers the form for every
+    payout of this channel in the ``abnormal`` state."""
+
+    @abc.abstractmethod
+    def redirect_banks(self) -> Sequence[tuple[str, Words]]:
+        """The banks whose debit cards a refund may be redirected to: (code, name) pairs."""
+
+    @abc.abstractmethod
+    def redirect_abnormal(
+        self, request: RefundRequest, gateway_reference: str, redirect: AbnormalRedirect
+    ) -> RefundResult:
+        """Ask the gateway to send the held refund where ``redirect`` says.
+
+        ``gateway_reference`` is the gateway's id of the refund (WeChat ``refund_id``). The
+        answer is the refund's new status: ``PENDING`` or ``SUCCEEDED`` when the gateway took
+        the instruction, ``FAILED`` when it refused it (the refund stays held; say why),
+        ``UNKNOWN`` when it cannot be told (a query settles it). Never put the card number or
+        the name in the result.
+        """
 
 
 @runtime_checkable

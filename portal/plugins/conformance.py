@@ -15,6 +15,9 @@ The checks follow the invariants of ``docs/plugins.md``: the same key twice move
 once; an unknown outcome is resolved by a query with the same key; partial refunds up to
 the captured amount succeed; an over-refund is refused; a forged notification is rejected;
 results carry the gateway's reference; a declared batch or statement capability is whole.
+Two checks run the real core against the channel (``conformance_portal``, a throwaway
+portal on SQLite): a late success after a failure is raised once, never dropped; a resent
+notification is acknowledged and has no second effect.
 A capability a channel does not have (a bank transfer has no synchronous call to time out,
 and no notifications) raises
 :class:`NotSupported` in the target and the check is skipped with that reason.
@@ -24,11 +27,13 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
 
+from portal.domain.payout_states import PayoutState
 from portal.plugins.channels import (
     ArrivalWindow,
     BatchExporter,
@@ -264,6 +269,98 @@ class ChannelConformance:
         assert note.gateway_reference == result.gateway_reference
         assert note.amount_fen in (None, 1200)
         assert 200 <= reply.status_code < 300
+
+    def test_late_success_after_a_failure_is_raised(
+        self, conformance_target: ConformanceTarget, conformance_portal: Any
+    ) -> None:
+        """Money reported moved for a payout the portal holds as failed and paid another way
+        is raised to operators once (an audit event, a staff notice, the payouts page), by
+        every notification delivery (each acknowledged, so the gateway stops resending) and
+        by a query; never dropped, and the payout is not silently rewritten."""
+        portal = conformance_portal
+        payment = conformance_target.new_payment(1000)
+        payout_id, request = portal.approved_payout(payment, 1000)
+        earlier = RefundResult(S.FAILED, code="KIT_EARLIER_FAILURE", message="refused earlier")
+        portal.record_answer(payout_id, earlier)
+        portal.pay_another_way(payout_id)
+        assert portal.state(payout_id) == PayoutState.FAILED
+        # yet the gateway pays the refund after all, under the payout's own key
+        paid = _final(conformance_target, request)
+        assert paid.status is S.SUCCEEDED, paid
+        note = _notification(conformance_target, request)
+        if note is not None:  # the gateway delivers it, and resends it: each acknowledged
+            for delivery in range(2):
+                status, answer = portal.notify(*_notification(conformance_target, request) or note)
+                assert 200 <= status < 300, (
+                    f"delivery {delivery + 1} of a success for a failed payout was answered "
+                    f"{status} {answer!r}: record it and acknowledge it, or the gateway resends"
+                )
+        answer = conformance_target.settle(
+            request, conformance_target.channel.query_refund(request)
+        )
+        assert answer.status is S.SUCCEEDED, f"a query must report the money moved: {answer}"
+        portal.record_answer(payout_id, answer)
+        portal.record_answer(payout_id, answer)  # the job's next query says it again
+        raised = portal.events(payout_id, LATE_SUCCESS_EVENT)
+        assert len(raised) == 1, (
+            f"raised {len(raised)} times: once per gateway reference, however often it arrives "
+            f"(notification {note is not None}, query twice): {raised}"
+        )
+        assert raised[0]["reference"] == answer.gateway_reference, (
+            "notifications and queries must name the refund by the same gateway reference"
+        )
+        assert portal.staff_notices(DOUBLE_PAYMENT_NOTICE) == 1
+        assert payout_id in portal.possible_doubles()
+        assert portal.state(payout_id) == PayoutState.FAILED, "the payout's record is not rewritten"
+
+    def test_an_acknowledged_duplicate_notification_has_no_second_effect(
+        self, conformance_target: ConformanceTarget, conformance_portal: Any
+    ) -> None:
+        """The gateway resends a notification until it is acknowledged, and may resend one
+        already acknowledged: every genuine delivery is acknowledged, and the refund is
+        applied once (one success event, one ledger entry, the case refunded once). An exact
+        copy of a delivery already seen may be refused, but changes nothing either."""
+        portal = conformance_portal
+        payment = conformance_target.new_payment(900)
+        payout_id, request = portal.approved_payout(payment, 900)
+        booked_before = portal.ledger_entries(payout_id)  # the refund charged to the merchant
+        paid = _final(conformance_target, request)
+        assert paid.status is S.SUCCEEDED, paid
+        headers, body = _supported(conformance_target.genuine_notification, request)
+        status, answer = portal.notify(headers, body)
+        assert 200 <= status < 300, f"a genuine notification was answered {status} {answer!r}"
+        assert portal.state(payout_id) == PayoutState.SUCCEEDED
+        for _ in range(2):  # the gateway's resends
+            status, answer = portal.notify(*conformance_target.genuine_notification(request))
+            assert 200 <= status < 300, f"a resent notification was answered {status} {answer!r}"
+        portal.notify(headers, body)  # an exact copy of the first delivery
+        assert len(portal.events(payout_id, "payout_succeeded")) == 1
+        assert portal.ledger_entries(payout_id) == booked_before + 1, "the money moved once"
+        assert portal.events(payout_id, LATE_SUCCESS_EVENT) == []
+        assert portal.state(payout_id) == PayoutState.SUCCEEDED
+
+
+def _notification(
+    target: ConformanceTarget, request: RefundRequest
+) -> tuple[Headers, bytes] | None:
+    try:
+        return target.genuine_notification(request)
+    except NotSupported:
+        return None
+
+
+#: what the kit's portal records when money is reported moved for a payout held as failed
+LATE_SUCCESS_EVENT = "payout_late_success"
+DOUBLE_PAYMENT_NOTICE = "possible_double_payment"
+
+
+@pytest.fixture
+def conformance_portal(conformance_target: ConformanceTarget, tmp_path: Path) -> Iterator[Any]:
+    """A throwaway portal (SQLite, no Redis) with the target's channel as its only channel."""
+    from portal.plugins.conformance_portal import KitPortal  # heavy: the whole portal
+
+    with KitPortal(conformance_target.channel, tmp_path).running() as portal:
+        yield portal
 
 
 @pytest.fixture

@@ -188,6 +188,25 @@ class ManualRouteForm(PortalForm):
     )
 
 
+class RedirectForm(PortalForm):
+    """Send on a refund the payment channel holds (the buyer's account could not receive it)."""
+
+    to = RadioField(
+        _l("Send it to"),
+        choices=[
+            ("buyer_card", _l("The buyer's debit card")),
+            ("merchant_account", _l("The merchant's bank account (the merchant pays the buyer)")),
+        ],
+        default="buyer_card",
+        validators=[DataRequired()],
+    )
+    bank = StringField(_l("Bank"), validators=[Optional(), Length(max=16)])
+    card_no = StringField(_l("Card number"), validators=[Optional(), Length(max=40)])
+    holder_name = StringField(
+        _l("Card holder's real name"), validators=[Optional(), Length(max=50)]
+    )
+
+
 class StatementForm(PortalForm):
     """Upload a statement (a bank's camt.053, or whatever the channel reads)."""
 

@@ -5,13 +5,13 @@ from __future__ import annotations
 from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 
-from portal.domain.payout_states import PayoutState
+from portal.domain.payout_states import HELD, PayoutState
 from portal.infra.i18n import gettext
 from portal.services import context
 from portal.services.errors import DomainError
-from portal.services.money import batches, payout_lists, payout_ops
+from portal.services.money import abnormal, batches, payout_lists, payout_ops
 from portal.views.access import reviewer_required, staff_actor
-from portal.views.forms import EmptyForm, ManualRouteForm, StatementForm
+from portal.views.forms import EmptyForm, ManualRouteForm, RedirectForm, StatementForm
 from portal.web import domain_message
 
 bp = Blueprint("payouts", __name__, url_prefix="/review/payouts")
@@ -22,9 +22,13 @@ bp = Blueprint("payouts", __name__, url_prefix="/review/payouts")
 def index() -> ResponseReturnValue:
     """Payouts, newest first, filtered by state."""
     state = request.args.get("state", "")
+    payouts = payout_lists.recent(state if state in set(PayoutState) else None)
     return render_template(
         "review/payouts.html",
-        payouts=payout_lists.recent(state if state in set(PayoutState) else None),
+        payouts=payouts,
+        banks={p.channel: abnormal.banks(p.channel) for p in payouts if p.state in HELD},
+        doubles=payout_lists.possible_double_payments(),
+        redirect_form=RedirectForm(),
         state=state,
         states=list(PayoutState),
         now=context.now(),
@@ -67,6 +71,33 @@ def manual(payout_id: int) -> ResponseReturnValue:
             flash(domain_message(exc))
     else:
         flash(gettext("Name the route and explain the decision."))
+    return _back()
+
+
+@bp.post("/<int:payout_id>/redirect")
+@reviewer_required
+def redirect_held(payout_id: int) -> ResponseReturnValue:
+    """Send on a refund the channel holds (WeChat Pay ABNORMAL) through the channel."""
+    form = RedirectForm()
+    if form.validate_on_submit():
+        try:
+            abnormal.redirect(
+                payout_id,
+                staff_actor(),
+                abnormal.Redirection(
+                    form.to.data or "",
+                    form.bank.data or "",
+                    form.card_no.data or "",
+                    form.holder_name.data or "",
+                ),
+            )
+            flash(gettext("Sent on; the refund is being processed again."))
+        except DomainError as exc:
+            flash(domain_message(exc))
+    else:
+        for errors in form.errors.values():
+            for error in errors:
+                flash(str(error))
     return _back()
 
 

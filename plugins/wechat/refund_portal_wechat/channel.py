@@ -23,6 +23,7 @@ from portal.infra.gateway_http import (
     GatewayUnreachable,
 )
 from portal.plugins.channels import (
+    AbnormalRedirect,
     ArrivalWindow,
     MemoryReplayGuard,
     Notification,
@@ -48,8 +49,28 @@ _REFUND_STATUS: dict[str, tuple[ResultStatus, str]] = {
     "SUCCESS": (ResultStatus.SUCCEEDED, ""),
     "PROCESSING": (ResultStatus.PENDING, ""),
     "CLOSED": (ResultStatus.FAILED, "CLOSED"),
-    "ABNORMAL": (ResultStatus.FAILED, "ABNORMAL"),  # needs a manual route
+    # held by WeChat Pay: the buyer's card or account cannot receive it; the merchant
+    # redirects it (apply-abnormal-refund, or the console) and a SUCCESS can follow
+    "ABNORMAL": (ResultStatus.ABNORMAL, "ABNORMAL"),
 }
+#: the debit cards apply-abnormal-refund accepts (WeChat Pay bank types, as documented)
+REDIRECT_BANKS: tuple[tuple[str, Words], ...] = (
+    ("CMB_DEBIT", Words(zh="招商银行借记卡", en="China Merchants Bank debit card")),
+    ("COMM_DEBIT", Words(zh="交通银行借记卡", en="Bank of Communications debit card")),
+    ("ABC_DEBIT", Words(zh="农业银行借记卡", en="Agricultural Bank of China debit card")),
+    ("CCB_DEBIT", Words(zh="建设银行借记卡", en="China Construction Bank debit card")),
+    ("ICBC_DEBIT", Words(zh="工商银行借记卡", en="ICBC debit card")),
+    ("BOC_DEBIT", Words(zh="中国银行借记卡", en="Bank of China debit card")),
+    ("SPA_DEBIT", Words(zh="平安银行借记卡", en="Ping An Bank debit card")),
+    ("SPDB_DEBIT", Words(zh="浦发银行借记卡", en="SPD Bank debit card")),
+    ("CITIC_DEBIT", Words(zh="中信银行借记卡", en="China CITIC Bank debit card")),
+    ("CEB_DEBIT", Words(zh="光大银行借记卡", en="China Everbright Bank debit card")),
+    ("CMBC_DEBIT", Words(zh="民生银行借记卡", en="China Minsheng Bank debit card")),
+    ("CIB_DEBIT", Words(zh="兴业银行借记卡", en="Industrial Bank debit card")),
+    ("GDB_DEBIT", Words(zh="广发银行借记卡", en="China Guangfa Bank debit card")),
+    ("PSBC_DEBIT", Words(zh="邮储银行借记卡", en="Postal Savings Bank of China debit card")),
+    ("NBCB_DEBIT", Words(zh="宁波银行借记卡", en="Bank of Ningbo debit card")),
+)
 #: notification event -> the refund_status its plaintext must carry
 _EVENTS = {
     "REFUND.SUCCESS": "SUCCESS",
@@ -61,7 +82,11 @@ _OPEN_CODES = frozenset({"SYSTEM_ERROR", "FREQUENCY_LIMITED", "BIZERR_NEED_RETRY
 
 
 class WechatChannel(PayoutChannel):
-    """Refunds back to the WeChat Pay balance or card the buyer paid with."""
+    """Refunds back to the WeChat Pay balance or card the buyer paid with.
+
+    Also an ``AbnormalRedirector``: a refund WeChat Pay reports ``ABNORMAL`` is sent on to the
+    buyer's debit card or the merchant's bank account with ``apply-abnormal-refund``.
+    """
 
     id = "wechat"
     label = Words(zh="微信支付", en="WeChat Pay")
@@ -130,6 +155,42 @@ class WechatChannel(PayoutChannel):
             raise NotificationRejected(f"wechat notification: replayed nonce {nonce!r}")
         return notification, NotificationReply(204, b"")
 
+    def redirect_banks(self) -> tuple[tuple[str, Words], ...]:
+        """The debit cards WeChat Pay redirects an abnormal refund to."""
+        return REDIRECT_BANKS
+
+    def redirect_abnormal(
+        self, request: RefundRequest, gateway_reference: str, redirect: AbnormalRedirect
+    ) -> RefundResult:
+        """``POST /v3/refund/domestic/refunds/{refund_id}/apply-abnormal-refund``: the card
+        number and the holder's name travel encrypted under the WeChat Pay public key, named
+        by the ``Wechatpay-Serial`` request header."""
+        if not gateway_reference:
+            return RefundResult(
+                ResultStatus.FAILED, code="NO_REFUND_ID", message="no WeChat refund_id known"
+            )
+        body = json.dumps(
+            self.redirect_body(request, redirect), ensure_ascii=False, separators=(",", ":")
+        ).encode("utf-8")
+        path = f"{REFUNDS_PATH}/{quote(gateway_reference, safe='')}/apply-abnormal-refund"
+        serial = next(iter(self._platform_keys))
+        return self._call(
+            "POST", path, body, request, query=False, extra_headers={"Wechatpay-Serial": serial}
+        )
+
+    def redirect_body(self, request: RefundRequest, redirect: AbnormalRedirect) -> dict[str, Any]:
+        """The JSON fields of apply-abnormal-refund, sensitive ones encrypted."""
+        if not redirect.to_buyer_card:
+            return {"out_refund_no": request.idempotency_key, "type": "MERCHANT_BANK_CARD"}
+        key = next(iter(self._platform_keys.values()))
+        return {
+            "out_refund_no": request.idempotency_key,
+            "type": "USER_BANK_CARD",
+            "bank_type": redirect.bank_code,
+            "bank_account": crypto.oaep_encrypt(key, redirect.card_no),
+            "real_name": crypto.oaep_encrypt(key, redirect.holder_name),
+        }
+
     def failure_reply(self, status_code: int, message: str) -> NotificationReply:
         """WeChat Pay's failure answer: JSON ``{"code": "FAIL", "message": ...}``, non-2xx."""
         body = json.dumps({"code": "FAIL", "message": message}, ensure_ascii=False)
@@ -159,7 +220,14 @@ class WechatChannel(PayoutChannel):
         return body
 
     def _call(
-        self, method: str, path: str, body: bytes, request: RefundRequest, *, query: bool
+        self,
+        method: str,
+        path: str,
+        body: bytes,
+        request: RefundRequest,
+        *,
+        query: bool,
+        extra_headers: Mapping[str, str] | None = None,
     ) -> RefundResult:
         auth = crypto.build_authorization(
             mchid=self.mchid,
@@ -175,6 +243,7 @@ class WechatChannel(PayoutChannel):
             "Accept": "application/json",
             "Content-Type": "application/json; charset=utf-8",
             "User-Agent": "refund-portal-wechat/0.1",
+            **(extra_headers or {}),
         }
         try:
             resp = self._http.request(method, path, body or None, headers)
@@ -234,7 +303,10 @@ class WechatChannel(PayoutChannel):
         if refund_fen is not None and refund_fen != request.amount_fen:
             message += f" (gateway reports {refund_fen} fen, asked {request.amount_fen})"
         if code == "ABNORMAL":
-            message += ": the buyer's account or card cannot receive it; use a manual route"
+            message += (
+                ": the buyer's account or card cannot receive it; WeChat Pay holds it until"
+                " it is redirected (apply-abnormal-refund) or paid another way"
+            )
         return RefundResult(
             status,
             gateway_reference=str(data.get("refund_id", "")),

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric import rsa
+    from cryptography.hazmat.primitives.asymmetric.padding import OAEP
 
 AUTH_SCHEME = "WECHATPAY2-SHA256-RSA2048"
 AEAD_ALGORITHM = "AEAD_AES_256_GCM"
@@ -269,3 +270,31 @@ def _apiv3_key_bytes(apiv3_key: str | bytes) -> bytes:
     if len(key) != 32:
         raise SignatureError("the APIv3 key must be exactly 32 bytes")
     return key
+
+
+def oaep_encrypt(public_key: rsa.RSAPublicKey, text: str) -> str:
+    """A sensitive request field (a card number, a name) as WeChat Pay wants it: RSAES-OAEP
+    (SHA-1, MGF1 with SHA-1) under the WeChat Pay public key, base64."""
+    oaep = _oaep()
+    return base64.b64encode(public_key.encrypt(text.encode("utf-8"), oaep)).decode("ascii")
+
+
+def oaep_decrypt(private_key: rsa.RSAPrivateKey, ciphertext: str) -> str:
+    """The gateway's side of :func:`oaep_encrypt`; SignatureError when it does not decrypt."""
+    oaep = _oaep()
+    try:
+        raw = private_key.decrypt(base64.b64decode(ciphertext, validate=True), oaep)
+        return raw.decode("utf-8")
+    except (binascii.Error, ValueError, UnicodeDecodeError) as exc:
+        raise SignatureError("a sensitive field does not decrypt with the platform key") from exc
+
+
+def _oaep() -> OAEP:
+    """OAEP with SHA-1 and MGF1-SHA-1: what WeChat Pay's sensitive-field encryption specifies
+    (``RSA/ECB/OAEPWithSHA-1AndMGF1Padding``); OAEP's security does not rest on SHA-1's
+    collision resistance."""
+    from cryptography.hazmat.primitives import hashes  # heavy: OpenSSL bindings
+    from cryptography.hazmat.primitives.asymmetric import padding  # heavy: OpenSSL bindings
+
+    sha1 = hashes.SHA1()  # noqa: S303 - the gateway's specified padding
+    return padding.OAEP(mgf=padding.MGF1(sha1), algorithm=sha1, label=None)

@@ -153,15 +153,15 @@ def test_settle_delay_pending_then_succeeded_by_query(
         assert len(sim.movements(payment.gateway_trade_id)) == 1
 
 
-def test_abnormal_refund_fails_with_code(channel, sim, new_trade, new_refund):
+def test_abnormal_refund_is_held_not_failed(channel, sim, new_trade, new_refund):
     payment = new_trade(sim, 450)
     request = new_refund(payment, 450)
     sim.misbehave("abnormal")
     result = channel.execute_refund(request)
-    assert (result.status, result.code) == (S.FAILED, "ABNORMAL")
-    assert "manual" in result.message
+    assert (result.status, result.code) == (S.ABNORMAL, "ABNORMAL")
+    assert "apply-abnormal-refund" in result.message
     query = channel.query_refund(request)
-    assert (query.status, query.code) == (S.FAILED, "ABNORMAL")
+    assert (query.status, query.code) == (S.ABNORMAL, "ABNORMAL")
     # only the next refund was abnormal
     assert channel.execute_refund(new_refund(new_trade(sim, 10), 10)).status is S.SUCCEEDED
 

@@ -254,7 +254,7 @@ def test_abnormal_notification(channel, sim, sink, new_trade, new_refund, wait_u
     payment = new_trade(sim, 100)
     channel.execute_refund(new_refund(payment, 100, notify_url=sink.url))
     [note] = wait_until(sink.accepted)
-    assert note.status is S.FAILED
+    assert note.status is S.ABNORMAL
     assert note.raw["refund_status"] == "ABNORMAL"
     assert json.loads(sink.entries()[0]["body"])["event_type"] == "REFUND.ABNORMAL"
 

@@ -200,6 +200,16 @@ POSSIBLE_DOUBLE_PAYMENT = N_(
     "Possible double payment: the gateway reports a refund paid that is recorded as failed "
     "or returned: %(case_no)s"
 )
+PAYOUT_ABNORMAL_BUYER = N_(
+    "The refund for case %(case_no)s could not be paid into your account (for example a "
+    "closed or frozen card). The money is held by the payment channel, not lost: support "
+    "will send it to another account of yours and may contact you for a debit card. You "
+    "need not apply again."
+)
+PAYOUT_ABNORMAL_STAFF = N_(
+    "A refund is held by the payment channel (the buyer's account cannot receive it): "
+    "redirect it or record another route on the payouts page: %(case_no)s"
+)
 REVIEW_REMINDER = N_("Review due in 1 working day: %(case_no)s")
 # Summaries ("N cases ...") that earlier sweeps wrote in place of one notice per case: no longer
 # written, kept in the catalogue so that the notices already stored still read in Chinese.

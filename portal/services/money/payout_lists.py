@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime
+
 from sqlalchemy import select
 
 from portal.extensions import db
-from portal.models import Payout, RefundCase
+from portal.models import Event, Payout, RefundCase
+from portal.services.money.settlement import LATE_SUCCESS
 
 
 def recent(state: str | None = None, limit: int = 200) -> list[Payout]:
@@ -39,3 +43,42 @@ def of_order_with_case_no(order_id: int) -> list[tuple[Payout, str]]:
         .order_by(Payout.id)
     )
     return [(payout, case_no) for payout, case_no in rows]
+
+
+@dataclass(frozen=True)
+class PossibleDouble:
+    """Money a channel reported moved for a payout held as failed, returned or paid another way."""
+
+    payout_id: int
+    case_no: str
+    channel: str
+    amount_fen: int
+    state: str  # the payout's state when it was reported (left as it was)
+    reference: str  # the gateway's reference for the money it reports moved
+    source: str  # notification, call (a query), statement
+    at: datetime
+
+
+def possible_double_payments(limit: int = 100) -> list[PossibleDouble]:
+    """The newest reports of a possible double payment, one per payout and gateway reference."""
+    rows = db.session.execute(
+        select(Event, Payout.channel, Payout.amount_fen, RefundCase.case_no)
+        .join(Payout, Payout.id == Event.payout_id)
+        .join(RefundCase, RefundCase.id == Payout.case_id)
+        .where(Event.kind == LATE_SUCCESS)
+        .order_by(Event.id.desc())
+        .limit(limit)
+    )
+    return [
+        PossibleDouble(
+            event.payout_id or 0,
+            case_no,
+            channel,
+            amount_fen,
+            event.from_state,
+            str((event.data or {}).get("reference", "")),
+            str((event.data or {}).get("source", "")),
+            event.created_at,
+        )
+        for event, channel, amount_fen, case_no in rows
+    ]

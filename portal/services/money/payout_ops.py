@@ -18,10 +18,12 @@ from portal.services.policy_text import N_
 from portal.services.refunds.transitions import move_payout, record, transition
 
 
-def _failed_payout(payout_id: int) -> tuple[Payout, RefundCase]:
+def _failed_payout(payout_id: int, another_way: bool = False) -> tuple[Payout, RefundCase]:
     payout = db.session.get(Payout, payout_id)
     if payout is None:
         raise DomainError(N_("Payout not found."), rule="payout")
+    if another_way and payout.state in payout_states.MAY_PAY_ANOTHER_WAY:
+        return payout, db.session.get_one(RefundCase, payout.case_id)
     if payout.state not in payout_states.NEEDS_OPERATOR:
         raise DomainError(
             N_("Only a failed or returned payout can be retried or paid another way."),
@@ -64,15 +66,33 @@ def retry(payout_id: int, actor: Actor) -> None:
 
 
 def pay_another_way(payout_id: int, actor: Actor, route: str, note: str) -> Payout:
-    """Record that the refund was paid by another route (explicit decision, invariant 7)."""
+    """Record that the refund was paid by another route (explicit decision, invariant 7).
+
+    A payout the channel holds (ABNORMAL) is first set aside (failed): should the channel
+    still pay it later, that success is raised as a possible double payment.
+    """
     if not route.strip() or not note.strip():
         raise DomainError(
             N_("Name the route and explain the decision (e.g. WeChat ABNORMAL: card closed)."),
             rule="manual_route",
         )
     try:
-        payout, case = _failed_payout(payout_id)
+        payout, case = _failed_payout(payout_id, another_way=True)
         lock_payment(case.order)
+        if payout.state in payout_states.HELD and not move_payout(
+            payout.id,
+            PayoutState(payout.state),
+            PayoutState.FAILED,
+            actor,
+            case=case,
+            kind="payout_set_aside",
+            reason=note.strip(),
+            data={"route": route.strip()},
+            next_attempt_at=None,
+        ):
+            raise DomainError(
+                N_("Someone else changed this payout a moment ago."), rule="concurrent"
+            )
         manual = Payout(
             case_id=case.id,
             order_id=payout.order_id,

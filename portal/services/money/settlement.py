@@ -141,8 +141,8 @@ def _case_row(case_id: int) -> Row:
 def settle(payout_id: int) -> Step:
     """One settlement step for a payout; safe to run any number of times."""
     due = load(payout_id)
-    if due is None or due.payout.state in payout_states.FINAL:
-        db.session.rollback()
+    if due is None or due.payout.state in payout_states.FINAL | payout_states.HELD:
+        db.session.rollback()  # held: an operator's redirect or a notification moves it
         return Step(done=True)
     if not due.enabled:  # held until an operator enables the channel again
         db.session.rollback()
@@ -166,6 +166,7 @@ _STATES = {
     ResultStatus.PENDING: PayoutState.PENDING,
     ResultStatus.UNKNOWN: PayoutState.UNKNOWN,
     ResultStatus.FAILED: PayoutState.FAILED,
+    ResultStatus.ABNORMAL: PayoutState.ABNORMAL,
 }
 
 
@@ -218,6 +219,8 @@ def raise_late_success(seen: Seen, result: RefundResult, source: str) -> bool:
     paid another way since): record it and tell staff, once per gateway reference, in the
     caller's transaction. The payout's state is left as it is. False if already raised."""
     reference = result.gateway_reference or ""
+    # one delivery at a time past this point: a concurrent one waits, then finds it raised
+    db.session.execute(select(Payout.id).where(Payout.id == seen.id).with_for_update())
     raised = db.session.scalars(
         select(Event.data).where(Event.payout_id == seen.id, Event.kind == LATE_SUCCESS)
     ).all()
@@ -283,6 +286,9 @@ def write_result(
         transition(case, State.PAYOUT_FAILED, SYSTEM, result.message, data={"payout_id": seen.id})
     elif new_state == PayoutState.RETURNED and case.state == State.REFUNDED:
         transition(case, State.PAYOUT_FAILED, SYSTEM, result.message, data={"payout_id": seen.id})
+    elif new_state == PayoutState.ABNORMAL:  # the case stays refunding: the money is held
+        notices.add(case, notices.BUYER, "payout_abnormal", notices.PAYOUT_ABNORMAL_BUYER)
+        notices.add(case, notices.STAFF, "payout_abnormal", notices.PAYOUT_ABNORMAL_STAFF)
     return True
 
 
@@ -305,7 +311,7 @@ def apply_notification(channel_id: str, note: Notification) -> str:
     ):
         db.session.rollback()
         return "trade mismatch"
-    if note.status not in (ResultStatus.SUCCEEDED, ResultStatus.FAILED):
+    if note.status not in (ResultStatus.SUCCEEDED, ResultStatus.FAILED, ResultStatus.ABNORMAL):
         db.session.rollback()
         return "duplicate"
     apply_result(

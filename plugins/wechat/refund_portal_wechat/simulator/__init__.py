@@ -1,7 +1,8 @@
 """A local WeChat Pay API v3 gateway that speaks the real refund protocol.
 
 ``WechatSimulator(keys_dir).start()`` serves ``POST /v3/refund/domestic/refunds`` and
-``GET /v3/refund/domestic/refunds/{out_refund_no}`` on 127.0.0.1 with real
+``GET /v3/refund/domestic/refunds/{out_refund_no}`` (and, for a refund that went
+``ABNORMAL``, ``POST .../{refund_id}/apply-abnormal-refund``) on 127.0.0.1 with real
 signatures (merchant requests verified, answers signed with the platform key),
 keeps a ledger of refunds per trade, sends encrypted, signed refund notifications,
 and misbehaves on request. The keys come from
@@ -40,7 +41,8 @@ MODES = (
     "notify_twice",  # deliver the next notification twice
     "notify_late",  # deliver the next notification after notify_late_delay_s
     "notify_forged",  # send a copy signed with a wrong key before the genuine one
-    "abnormal",  # the next new refund ends ABNORMAL instead of SUCCESS
+    "abnormal",  # the next new refund ends ABNORMAL (until apply-abnormal-refund sends it on)
+    "abnormal_then_success",  # the next new refund ends ABNORMAL, then SUCCESS by itself
 )
 
 
@@ -64,6 +66,7 @@ class WechatSimulator:
         hang_s: float = 30.0,
         notify_retry_delays_s: Sequence[float] = DEFAULT_RETRY_DELAYS_S,
         notify_late_delay_s: float = 1.0,
+        abnormal_recover_delay_s: float = 0.2,
         quiet: bool = True,
     ) -> None:
         keys = ensure_dev_keys(keys_dir)
@@ -87,6 +90,7 @@ class WechatSimulator:
         self.ledger = Ledger(
             settle_delay_s=settle_delay_s,
             min_refund_interval_s=min_refund_interval_s,
+            recover_delay_s=abnormal_recover_delay_s,
             on_settled=self._on_settled,
         )
         self.notifier = Notifier(
@@ -192,6 +196,19 @@ class WechatSimulator:
                 return False
             self._misbehaviour[mode] = left - 1
             return True
+
+    def next_outcome(self) -> str:
+        """How the next new refund ends: SUCCESS, ABNORMAL or ABNORMAL_THEN_SUCCESS."""
+        if self.take("abnormal"):
+            return "ABNORMAL"
+        if self.take("abnormal_then_success"):
+            return "ABNORMAL_THEN_SUCCESS"
+        return "SUCCESS"
+
+    def recover(self, out_refund_no: str) -> bool:
+        """An ABNORMAL refund succeeds now, as when the merchant acts in the WeChat Pay
+        console (a REFUND.SUCCESS notification follows); False if there is none."""
+        return self.ledger.recover(out_refund_no)
 
     def pending_misbehaviour(self) -> dict[str, int]:
         """Modes with occasions left."""

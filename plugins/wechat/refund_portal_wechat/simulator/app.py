@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from flask import Flask, Response, request
 
 from refund_portal_wechat import crypto
+from refund_portal_wechat.simulator import abnormal
 
 if TYPE_CHECKING:
     from refund_portal_wechat.simulator import WechatSimulator
@@ -82,11 +83,27 @@ def create_app(sim: WechatSimulator) -> Flask:
             return _error(sim, 400, "PARAM_ERROR", "body is not JSON")
         if not isinstance(fields, dict):
             return _error(sim, 400, "PARAM_ERROR", "body is not a JSON object")
-        answer = sim.ledger.apply_refund(
-            fields, outcome=lambda: "ABNORMAL" if sim.take("abnormal") else "SUCCESS"
-        )
+        answer = sim.ledger.apply_refund(fields, outcome=sim.next_outcome)
         if answer.status == 200 and sim.take("timeout_after_move"):
             sim.hang()  # the money has moved; the merchant sees a timeout
+        return _signed(sim, answer.status, answer.body)
+
+    @app.post("/v3/refund/domestic/refunds/<refund_id>/apply-abnormal-refund")
+    def apply_abnormal(refund_id: str) -> Response:
+        try:
+            fields = json.loads(request.get_data())
+        except ValueError:
+            return _error(sim, 400, "PARAM_ERROR", "body is not JSON")
+        if not isinstance(fields, dict):
+            return _error(sim, 400, "PARAM_ERROR", "body is not a JSON object")
+        answer = abnormal.apply_abnormal_refund(
+            sim.ledger,
+            refund_id,
+            fields,
+            request.headers.get("Wechatpay-Serial", ""),
+            lambda text: crypto.oaep_decrypt(sim.signer.private_key, text),
+            sim.signer.serial,
+        )
         return _signed(sim, answer.status, answer.body)
 
     @app.get("/v3/refund/domestic/refunds/<path:out_refund_no>")
@@ -128,6 +145,13 @@ def create_app(sim: WechatSimulator) -> Flask:
             "misbehaviour": sim.pending_misbehaviour(),
             "now": time.time(),
         }
+
+    @app.post("/__sim__/recover")
+    def recover() -> tuple[dict[str, Any], int]:
+        data = request.get_json(force=True, silent=True) or {}
+        if not sim.ledger.recover(str(data.get("out_refund_no", ""))):
+            return {"error": "no such abnormal refund"}, 404
+        return {"ok": True}, 200
 
     @app.post("/__sim__/reset")
     def reset() -> dict[str, Any]:

@@ -57,6 +57,11 @@ class Refund:
     settle_at: float  # wall-clock time from which it is settled
     status: str = "PROCESSING"
     success_at: float | None = None
+    #: an ABNORMAL refund that succeeds by itself from this time (as after the merchant
+    #: acted in the WeChat Pay console); None: it waits for apply-abnormal-refund
+    recover_at: float | None = None
+    #: where the money went (``user_received_account``); changed by a redirect
+    received_account: str = "支付用户零钱"
 
     def fingerprint(self) -> tuple[Any, ...]:
         """The business fields a repeat must carry unchanged."""
@@ -70,7 +75,7 @@ class Refund:
             "transaction_id": self.transaction_id,
             "out_trade_no": self.out_trade_no,
             "channel": "ORIGINAL",
-            "user_received_account": "支付用户零钱",
+            "user_received_account": self.received_account,
             "create_time": wechat_time(self.created_at),
             "status": self.status,
             "funds_account": "AVAILABLE",
@@ -110,6 +115,8 @@ class Ledger:
 
     settle_delay_s: float = 0.0
     min_refund_interval_s: float = 0.0
+    #: how long an "ABNORMAL then SUCCESS" refund stays abnormal before it succeeds by itself
+    recover_delay_s: float = 0.2
     trades: dict[str, Trade] = field(default_factory=dict)
     refunds: dict[str, Refund] = field(default_factory=dict)
     movements_log: list[dict[str, Any]] = field(default_factory=list)
@@ -156,7 +163,8 @@ class Ledger:
             return sum(r.refund_fen for r in refunds if r.status != "CLOSED")
 
     def apply_refund(self, fields: dict[str, Any], outcome: Callable[[], str]) -> Answer:
-        """Apply one refund request; ``outcome()`` picks SUCCESS/ABNORMAL for a new one."""
+        """Apply one refund request; ``outcome()`` picks SUCCESS, ABNORMAL or
+        ABNORMAL_THEN_SUCCESS for a new one."""
         problem = _validate(fields)
         if problem:
             return _error(400, "PARAM_ERROR", problem)
@@ -199,6 +207,8 @@ class Ledger:
         ):
             return _error(429, "FREQUENCY_LIMITED", "同一订单的部分退款需间隔1分钟")
         now = time.time()
+        ends = outcome()
+        recovers = ends == "ABNORMAL_THEN_SUCCESS"
         refund = Refund(
             refund_id=f"50{secrets.randbelow(10**27):027d}",
             out_refund_no=fields["out_refund_no"],
@@ -209,9 +219,10 @@ class Ledger:
             currency=amount.get("currency", "CNY"),
             reason=fields.get("reason", ""),
             notify_url=fields.get("notify_url", ""),
-            outcome=outcome(),
+            outcome="ABNORMAL" if recovers else ends,
             created_at=now,
             settle_at=now + self.settle_delay_s,
+            recover_at=now + self.settle_delay_s + self.recover_delay_s if recovers else None,
         )
         trade.last_refund_at = mono
         trade.refunds.append(refund)
@@ -231,18 +242,57 @@ class Ledger:
         return Answer(200, refund.as_wechat(), created=refund)
 
     def settle_due(self, out_refund_no: str) -> bool:
-        """Settle a PROCESSING refund whose time has come; True if it changed now."""
+        """Settle a PROCESSING refund whose time has come, or let an ABNORMAL one that
+        recovers by itself succeed; True if it changed now."""
         with self.lock:
             refund = self.refunds.get(out_refund_no)
-            if refund is None or refund.status != "PROCESSING" or time.time() < refund.settle_at:
+            now = time.time()
+            if refund is None:
                 return False
-            refund.status = refund.outcome
-            self.processing.discard(out_refund_no)
-            if refund.outcome == "SUCCESS":
-                refund.success_at = time.time()
+            if refund.status == "PROCESSING" and now >= refund.settle_at:
+                refund.status = refund.outcome
+            elif refund.status == "ABNORMAL" and refund.recover_at is not None:
+                if now < refund.recover_at:
+                    return False
+                refund.status, refund.recover_at = "SUCCESS", None
+            else:
+                return False
+            if refund.status == "SUCCESS":
+                refund.success_at = now
+            if refund.recover_at is None:
+                self.processing.discard(out_refund_no)
             if self.on_settled is not None:
                 self.on_settled(refund)
             return True
+
+    def by_refund_id(self, refund_id: str) -> Refund | None:
+        """The refund with WeChat Pay's id ``refund_id`` (settled first if due), or None."""
+        with self.lock:
+            refund = next((r for r in self.refunds.values() if r.refund_id == refund_id), None)
+            if refund is not None:
+                self.settle_due(refund.out_refund_no)
+            return refund
+
+    def send_on(self, refund: Refund, received_account: str) -> None:
+        """An ABNORMAL refund sent on (apply-abnormal-refund): PROCESSING, then SUCCESS to
+        ``received_account`` after the settle delay. The money moved once, at creation."""
+        with self.lock:
+            refund.status, refund.outcome = "PROCESSING", "SUCCESS"
+            refund.received_account = received_account
+            refund.settle_at, refund.recover_at = time.time() + self.settle_delay_s, None
+            self.processing.add(refund.out_refund_no)
+            self.settle_due(refund.out_refund_no)
+
+    def recover(self, out_refund_no: str) -> bool:
+        """An ABNORMAL refund succeeds now, as when the merchant acted in the WeChat Pay
+        console; False if there is no such abnormal refund."""
+        with self.lock:
+            refund = self.refunds.get(out_refund_no)
+            if refund is None or refund.status != "ABNORMAL":
+                return False
+            refund.recover_at = 0.0
+            self.processing.add(out_refund_no)
+            return self.settle_due(out_refund_no)
 
     def settle_all_due(self) -> None:
         """Settle every PROCESSING refund whose settle time has come."""
