@@ -35,7 +35,7 @@ from portal.plugins.channels import (
     ReplayGuard,
     ResultStatus,
 )
-from portal.plugins.words import Words
+from portal.plugins.words import Note, Words
 from refund_portal_wechat import crypto
 
 REFUNDS_PATH = "/v3/refund/domestic/refunds"
@@ -50,6 +50,8 @@ _REFUND_STATUS: dict[str, tuple[ResultStatus, str]] = {
     "CLOSED": (ResultStatus.FAILED, "CLOSED"),
     "ABNORMAL": (ResultStatus.FAILED, "ABNORMAL"),  # needs a manual route
 }
+#: what people read about a refund in each of those codes (the portal's own wording)
+_NOTES = {"CLOSED": Note("gateway_refused"), "ABNORMAL": Note("account_unusable")}
 #: notification event -> the refund_status its plaintext must carry
 _EVENTS = {
     "REFUND.SUCCESS": "SUCCESS",
@@ -214,7 +216,13 @@ class WechatChannel(PayoutChannel):
             # the core may re-send the refund with the same out_refund_no
             return RefundResult(ResultStatus.PENDING, code="NOT_FOUND", message=message, raw=data)
         if 400 <= resp.status < 500:
-            return RefundResult(ResultStatus.FAILED, code=code, message=message, raw=data)
+            return RefundResult(
+                ResultStatus.FAILED,
+                code=code,
+                message=message,
+                raw=data,
+                note=Note("gateway_refused"),
+            )
         return _unknown(code, f"unexpected HTTP {resp.status}", data)
 
     def _refund_result(self, data: dict[str, Any], request: RefundRequest) -> RefundResult:
@@ -242,6 +250,7 @@ class WechatChannel(PayoutChannel):
             code=code,
             raw=data,
             amount_fen=refund_fen,
+            note=_NOTES.get(code),
         )
 
     # -- notifications ----------------------------------------------------------------
