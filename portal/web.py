@@ -28,7 +28,7 @@ from portal.extensions import db
 from portal.plugins.channels import ChannelError
 from portal.plugins.startup import channels
 from portal.services.errors import DomainError
-from portal.views import note_words
+from portal.views import note_words, punctuation
 from portal.views.upload_limits import handle_too_large
 
 LOCAL_TZ = ZoneInfo("Asia/Shanghai")
@@ -87,6 +87,8 @@ def install_web_helpers(app: Flask) -> None:
         gateway_text=note_words.gateway_text,
         decision_text=note_words.decision_text,
         note_text=note_words.note_text,
+        colon=punctuation.colon,
+        paren=punctuation.paren,
     )
     # templates compare states to these, never to spelled values
     app.jinja_env.globals.update(
