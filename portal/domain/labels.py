@@ -52,6 +52,14 @@ EVENT_LABELS = {
     "payout_manual_route": N_("Refund paid by another route"),
     "payout_exported": N_("Refund put in a bank batch"),
     "payout_late_success": N_("Channel reports this refund paid: possible double payment"),
+    "payout_late": N_("The refund is late"),
+    "escalated": N_("Review late: passed to a supervisor"),
+    "review_reminder": N_("Reviewers reminded of the review deadline"),
+    "merchant_silent": N_("The merchant did not answer in time"),
+    "order_cancelled": N_("Order cancelled"),
+    "order_received": N_("Order received from the shop"),
+    "delivered": N_("Goods delivered"),
+    "goods_used": N_("Goods used"),
 }
 
 PAYOUT_LABELS = {

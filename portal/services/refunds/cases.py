@@ -241,7 +241,8 @@ def _approve(
     if case.kind == str(Kind.RETURN_AND_REFUND):
         _withdraw_unrevealed_codes(case, actor)
     else:
-        start_payout(case, actor, amount_fen)
+        # a buyer accepting the merchant's offer approves; the system sends the money
+        start_payout(case, SYSTEM if actor.role == Role.BUYER else actor, amount_fen)
 
 
 def _withdraw_unrevealed_codes(case: RefundCase, actor: Actor) -> None:
