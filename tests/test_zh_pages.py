@@ -11,7 +11,13 @@ import pytest
 from sqlalchemy import select
 
 from tests.conftest import Browser
-from tests.test_page_budget import crawl, login_demo_orders, staff_login, world  # noqa: F401
+from tests.test_page_budget import (  # noqa: F401
+    check,
+    crawl,
+    login_demo_orders,
+    staff_login,
+    world,
+)
 
 # Words that stay Latin in Chinese interfaces: file formats and protocol names a Chinese user
 # reads as they are. Nothing else is allowed.
@@ -343,6 +349,7 @@ def test_every_timeline_is_chinese_for_each_role(timelines, client):
         staff[username] = crawl(client, [prefix + c.case_no for c in timelines.values()], "zh-CN")
     for role, pages in (("buyer", buyer), *staff.items()):
         assert problems(pages) == [], role
+        assert check(pages) == [], role  # and within the page budget
         case_pages = [
             p["html"] for u, p in pages.items() if any(c.case_no in u for c in timelines.values())
         ]
