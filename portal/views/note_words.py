@@ -38,8 +38,7 @@ def duration_words(minutes: int) -> str:
 
 
 def _param(name: str, value: Any) -> Any:
-    # imported here: portal.web imports this module's users
-    from portal.web import local_time
+    from portal.web import local_time  # cycle: portal.web -> .note_words -> portal.web
 
     if name.endswith("_at") and isinstance(value, str) and value:
         try:

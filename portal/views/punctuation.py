@@ -18,8 +18,8 @@ def colon() -> str:
 
 
 def paren(text: object) -> Markup:
-    """``text`` in brackets: "（text）" in Chinese, "(text)" in English (``text`` escaped
+    """``text`` in brackets: "（text）" in Chinese, " (text)" in English (``text`` escaped
     unless it is markup already)."""
     if _chinese():
         return Markup("（{}）").format(text)
-    return Markup("({})").format(text)
+    return Markup(" ({})").format(text)
