@@ -228,7 +228,9 @@ class RefundCase(Model):
     escalated_at: Mapped[datetime | None] = mapped_column(TS)  # past the review target
     decided_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     rejected_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
-    decision_note: Mapped[str] = mapped_column(Text, default="")
+    decision_note: Mapped[str] = mapped_column(Text, default="")  # a person's words
+    # or the system's: a Note as JSON (portal.domain.notes), worded when read
+    decision_msg: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     info_request: Mapped[str] = mapped_column(Text, default="")
     appeal_count: Mapped[int] = mapped_column(Integer, default=0)
     auto_rule: Mapped[str] = mapped_column(String(40), default="")

@@ -29,6 +29,7 @@ from portal.infra.i18n import gettext
 from portal.plugins.channels import ChannelError
 from portal.plugins.startup import channels
 from portal.services.errors import DomainError
+from portal.views import note_words, punctuation
 from portal.views.upload_limits import handle_too_large
 
 LOCAL_TZ = ZoneInfo("Asia/Shanghai")
@@ -87,6 +88,16 @@ def install_web_helpers(app: Flask) -> None:
     app.jinja_env.globals["decision_text"] = decision_text
     app.jinja_env.globals["labels"] = labels
     app.jinja_env.globals["channel_name"] = channel_name
+    app.jinja_env.filters["duration"] = note_words.duration_words
+    app.jinja_env.globals.update(
+        event_note=note_words.event_note,
+        person_words=note_words.person_words,
+        gateway_text=note_words.gateway_text,
+        decision_text=note_words.decision_text,
+        note_text=note_words.note_text,
+        colon=punctuation.colon,
+        paren=punctuation.paren,
+    )
     # templates compare states to these, never to spelled values
     app.jinja_env.globals.update(
         State=State,

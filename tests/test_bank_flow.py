@@ -133,3 +133,35 @@ def test_manual_route_needs_a_recorded_decision(app, browser, clock, operator, g
         cases.apply_for_refund(
             case.order, cases.ApplyInput(cases.Kind.REFUND_ONLY, cases.Reason.UNUSABLE, 1, "again")
         )
+
+
+def test_a_waiting_bank_payout_is_on_the_timeline_once(app, browser, clock, operator):
+    """The settlement job asks the bank channel every few minutes; the buyer's timeline says
+    "waiting for the statement" once, in the buyer's language, however often it asks."""
+    from jobs.runtime import set_app
+    from jobs.settlement import settle_payout
+
+    order = f.order(clock(), channel="bank", extra=CARD)
+    case = approved_case(clock, operator, order=order)
+    work(app)
+    payout = db.session.scalar(select(Payout))
+    set_app(app)
+    for _ in range(6):  # the job, run again and again (its reschedules included)
+        clock.advance(minutes=5)
+        assert settle_payout(payout.id) == "rescheduled"
+    work(app)
+    db.session.expire_all()
+    assert db.session.get(Payout, payout.id).state == "pending"
+    events = db.session.scalars(select(Event).where(Event.payout_id == payout.id)).all()
+    assert [e.kind for e in events] == ["payout_created", "payout_pending"]
+    assert events[1].reason == "" and events[1].data["note"] == {
+        "code": "awaiting_batch",
+        "params": {},
+    }
+    browser.submit(
+        "/", "/lookup", {"order_no": order.order_no, "contact": f.CONTACT, "password": f.PASSWORD}
+    )
+    zh = browser.get(f"/cases/{case.case_no}", headers={"Accept-Language": "zh-CN"})
+    page = zh.get_data(as_text=True)
+    assert page.count("等待下一批银行付款文件和银行对账单") == 1
+    assert "statement" not in page

@@ -19,6 +19,7 @@ from sqlalchemy import event as sa_event
 from jobs.deadlines import fire_for_case
 from jobs.runtime import set_app
 from jobs.sweeps import sweep_deadlines
+from portal.domain.notes import Note
 from portal.domain.policy import Kind, Reason
 from portal.domain.states import Role
 from portal.extensions import db
@@ -426,8 +427,9 @@ def test_set_based_writers_write_what_the_one_row_writers_write(app, clock, rece
         .join(Order, Order.id == RefundCase.order_id)
         .where(RefundCase.id == case.id)
     )
-    by_row = transitions.record("payout_late", SYSTEM, case=case, reason="r", data={"a": 1})
-    assert transitions.record_each("payout_late", SYSTEM, rows, reason="r", data={"a": 1}) == 1
+    note = Note("review_target_passed")
+    by_row = transitions.record("payout_late", SYSTEM, case=case, note=note, data={"a": 1})
+    assert transitions.record_each("payout_late", SYSTEM, rows, note=note, data={"a": 1}) == 1
     noted = db.session.info["portal.webhook_events"]
     assert noted[-2].id == by_row.id
     first, second = (asdict(e) | {"id": None} for e in noted[-2:])

@@ -81,7 +81,8 @@ def test_silent_merchant_is_taken_as_agreeing_at_two_working_days(app, clock):
     clock.set(SAT_FEB_14)
     assert deadline_rules.fire("merchant_silence", case.id)
     c = db.session.get(RefundCase, case.id)
-    assert c.state == "refunding" and c.decision_note == "merchant did not answer in time"
+    assert c.state == "refunding" and c.decision_note == ""
+    assert c.decision_msg == {"code": "merchant_silent_approved", "params": {}}
     assert db.session.scalar(select(func.count()).select_from(Payout)) == 1
     assert not deadline_rules.fire("merchant_silence", case.id)  # moved on: nothing
 

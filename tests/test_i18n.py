@@ -40,21 +40,82 @@ def test_every_string_in_the_code_is_translated(tmp_path):
         check=True,
         capture_output=True,
     )
-    wanted = {m.id for m in read_po(pot.open("rb")) if m.id}
-    catalog = {m.id: m for m in read_po(PO.open("rb")) if m.id}
-    missing = sorted(i for i in wanted if i not in catalog or not catalog[i].string)
+    wanted = {_key(m.id) for m in read_po(pot.open("rb")) if m.id}
+    catalog = {_key(m.id): m for m in read_po(PO.open("rb")) if m.id}
+    missing = sorted(str(i) for i in wanted if i not in catalog or not _translated(catalog[i]))
     assert not missing, f"untranslated (run `make i18n` and translate): {missing[:10]}"
-    compiled = {m.id for m in read_mo(MO.open("rb")) if m.id and m.string}
+    compiled = {_key(m.id) for m in read_mo(MO.open("rb")) if m.id and _translated(m)}
     assert wanted <= compiled, "messages.mo is stale: run `make i18n`"
+
+
+def _key(msgid):
+    """A message's id as a set member (a plural message's ids are a tuple or a list)."""
+    return msgid if isinstance(msgid, str) else tuple(msgid)
+
+
+def _translated(m) -> bool:
+    """Every form of the message has a translation that is not blank."""
+    forms = [m.string] if isinstance(m.string, str) else list(m.string or [])
+    return bool(forms) and all(f and f.strip() for f in forms)
+
+
+def test_the_catalogue_is_complete():
+    """No entry is empty, fuzzy (a guess pybabel made, never shown) or blank in one plural
+    form, and no obsolete entry lingers; every note code has its sentence in it."""
+    from portal.domain import notes
+
+    catalog = read_po(PO.open("rb"))
+    entries = [m for m in catalog if m.id]
+    assert [m.id for m in entries if not _translated(m)] == []
+    assert [m.id for m in entries if m.fuzzy] == []
+    assert list(catalog.obsolete) == []
+    ids = {_key(m.id) for m in entries}
+    assert set(notes.NOTES.values()) <= ids
+    assert notes.OUTCOME_CODES <= set(notes.NOTES)
+
+
+def test_chinese_wording(app):
+    """The words buyers on Chinese after-sale pages know, full-width punctuation in Chinese
+    text, and durations in natural units."""
+    import re
+
+    from portal.views.note_words import duration_words
+
+    texts = [
+        s
+        for m in read_po(PO.open("rb"))
+        if m.id
+        for s in ([m.string] if isinstance(m.string, str) else m.string)
+    ]
+    chinese = [t for t in texts if re.search(r"[\u4e00-\u9fff]", t)]
+    assert [t for t in chinese if "退款退货" in t or "揭开" in t] == []
+    # ASCII brackets, colons, semicolons, commas, question and exclamation marks, full
+    # stops inside Chinese text (placeholders, addresses and "¥" amounts aside)
+    ascii_punct = re.compile(r"[,;:!?()]|(?<![\w%])\.(?!\w)")
+    bare = [re.sub(r"%\(\w+\)[sd]|https?://\S*|\w+\.\w+", "", t) for t in chinese]
+    assert [t for t in bare if ascii_punct.search(t)] == []
+    from portal.infra.i18n import force_locale
+
+    with app.test_request_context(), force_locale("zh_Hans_CN"):
+        assert duration_words(1440) == "24 小时"
+        assert duration_words(5) == "5 分钟"
+        assert duration_words(90) == "1 小时 30 分钟"
+        assert duration_words(72 * 60) == "3 天"
+    with app.test_request_context(), force_locale("en"):
+        assert duration_words(1440) == "24 hours"
+        assert duration_words(1) == "1 minute"
 
 
 def test_placeholders_survive_translation():
     import re
 
-    ph = re.compile(r"%\((\w+)\)s")
+    ph = re.compile(r"%\((\w+)\)[sd]")
     for m in read_po(PO.open("rb")):
         if m.id and m.string:
-            assert sorted(ph.findall(m.id)) == sorted(ph.findall(m.string)), m.id
+            ids = [m.id] if isinstance(m.id, str) else list(m.id)
+            forms = [m.string] if isinstance(m.string, str) else list(m.string)
+            for form in forms:
+                assert sorted(ph.findall(ids[-1])) == sorted(ph.findall(form)), m.id
 
 
 def test_every_ledger_kind_and_error_status_has_words():

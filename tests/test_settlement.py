@@ -283,3 +283,33 @@ def test_enqueue_once_claim_of_a_killed_enqueuer_expires_within_seconds(app, mon
     job = pq.enqueue_once("settle-9", 60, "tests.fakes.noop", 9)
     assert job is not None and conn.get(name) == job.id.encode()
     assert pq.CLAIM_SECONDS < conn.ttl(name) <= 60
+
+
+def test_asking_again_and_again_writes_one_timeline_entry(app, clock, reviewer, gateway):
+    """A gateway that keeps saying "not known yet" changes nothing the timeline shows: the
+    payout keeps each answer (attempts, code), the audit trail the one real change."""
+    from portal.services.money import settlement
+
+    gateway.script = ["unknown"] * 5
+    case = approved_case(clock, reviewer)
+    work(app)
+    payout = db.session.scalar(select(Payout))
+    for _ in range(4):
+        clock.advance(minutes=5)
+        settlement.settle(payout.id)
+    db.session.expire_all()
+    payout = db.session.get(Payout, payout.id)
+    assert payout.state == "unknown" and payout.attempts == 5 and payout.last_code == "SYSTEM_ERROR"
+    kinds = db.session.scalars(
+        select(Event.kind).where(Event.case_id == case.id, Event.payout_id == payout.id)
+    ).all()
+    assert kinds == ["payout_created", "payout_unknown"]
+    # the gateway's words are kept for staff, not as the event's reason (which a buyer reads)
+    event = db.session.scalar(select(Event).where(Event.kind == "payout_unknown"))
+    assert event.reason == "" and event.data["gateway_message"] == "try later"
+    # the answer that resolves it is a real change, written once
+    settlement.settle(payout.id)
+    kinds = db.session.scalars(
+        select(Event.kind).where(Event.payout_id == payout.id).order_by(Event.id)
+    ).all()
+    assert kinds == ["payout_created", "payout_unknown", "payout_succeeded"]

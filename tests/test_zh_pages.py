@@ -8,9 +8,16 @@ import re
 from html.parser import HTMLParser
 
 import pytest
+from sqlalchemy import select
 
 from tests.conftest import Browser, csrf_from
-from tests.test_page_budget import crawl, login_demo_orders, staff_login, world  # noqa: F401
+from tests.test_page_budget import (  # noqa: F401
+    check,
+    crawl,
+    login_demo_orders,
+    staff_login,
+    world,
+)
 
 # Words that stay Latin in Chinese interfaces: file formats and protocol names a Chinese user
 # reads as they are. Nothing else is allowed.
@@ -164,3 +171,243 @@ def test_form_errors_are_in_the_readers_language(client, lang, required, too_lon
     if lang == "zh-CN":
         assert english_in(empty.get_data(as_text=True)) == []
         assert english_in(long.get_data(as_text=True)) == []
+
+
+# -- timelines: every kind of event the system writes, read by each role ------------------
+
+CARD = {"account_name": "张三", "account_no": "6222020200112233445", "bank_name": "中国工商银行"}
+#: a sentence each timeline must show in Chinese (not only "no English": the words are there)
+EXPECTED = {
+    "auto": "已自动同意退款",
+    "offer": "已按协商达成的金额同意退款",
+    "bank_pending": "等待下一批银行付款文件和银行对账单",
+    "legacy": "旧记录原文",
+}
+
+
+@pytest.fixture
+def timelines(app, clock, tmp_path):
+    """Cases whose timelines hold each kind of event: an automatic approval, an accepted
+    offer, refunds through Alipay (its synchronous answer), WeChat Pay (a notification) and
+    a bank statement, a bank payout waiting for its statement (asked again and again), card
+    codes not viewed and taken back, and older rows that still hold English sentences."""
+    from refund_portal_alipay.simulator import AlipaySimulator
+    from refund_portal_bank.simulator import statement_for
+    from refund_portal_wechat.simulator import WechatSimulator
+
+    from portal.domain.policy import Kind, Reason
+    from portal.domain.states import Role
+    from portal.extensions import db
+    from portal.models import Event, Payout, RefundCase
+    from portal.plugins.channels import Notification, ResultStatus
+    from portal.plugins.startup import init_plugins
+    from portal.services.actors import BUYER, Actor
+    from portal.services.money import batches, settlement
+    from portal.services.refunds import cases, disputes
+    from tests import factories as f
+    from tests.test_settlement import work
+
+    keys = tmp_path / "keys"
+    with AlipaySimulator(keys) as alipay:
+        wechat = WechatSimulator(str(keys), settle_delay_s=3600, hang_s=1).start()
+        try:
+            app.config.update(
+                DEV_KEYS_DIR=str(keys),
+                ALIPAY_GATEWAY_URL=alipay.url,
+                WECHAT_GATEWAY_URL=wechat.url,
+                WECHAT_TIMEOUT=2,
+            )
+            init_plugins(app)
+            star = f.merchant("star-zh")
+            reviewer_user = f.staff("rev-zh")
+            f.staff("shop-zh", role="merchant", merchant_slug="star-zh")
+            reviewer = Actor(Role.REVIEWER, reviewer_user.id, "rev-zh")
+            merchant = Actor(Role.MERCHANT, None, "shop-zh", merchant_id=star.id)
+
+            def case_on(order, kind=Kind.REFUND_ONLY, reason=Reason.UNUSABLE):
+                return cases.apply_for_refund(
+                    order, cases.ApplyInput(kind, reason, order.amount_fen, "卡密无法使用")
+                )
+
+            made = {}
+            # an automatic approval, refunded through the test channel
+            late = f.order(clock(), m=star, delivered_after=None)
+            made["auto"] = case_on(late, reason=Reason.NOT_DELIVERED)
+            # an offer accepted by the buyer
+            haggled = f.order(clock(), m=star)
+            made["offer"] = case_on(haggled)
+            offer = disputes.make_offer(made["offer"], merchant, 5000, "先退一半")
+            disputes.accept_offer(made["offer"], BUYER, offer.id)
+            # Alipay and WeChat Pay, through their simulators
+            for channel in ("alipay", "wechat"):
+                order = f.order(clock(), m=star, channel=channel)
+                sim = alipay if channel == "alipay" else wechat
+                sim.add_trade(
+                    order.payment.gateway_trade_id,
+                    order.payment.merchant_trade_no,
+                    order.amount_fen,
+                )
+                made[channel] = case_on(order)
+                cases.approve(made[channel], reviewer)
+            # the bank: one paid by a statement, one still waiting for it
+            for name in ("bank", "bank_pending"):
+                made[name] = case_on(f.order(clock(), m=star, channel="bank", extra=CARD))
+                cases.approve(made[name], reviewer)
+            # card codes never viewed, taken back on a return
+            made["codes"] = case_on(f.order(clock(), m=star, codes=2), Kind.RETURN_AND_REFUND)
+            cases.approve(made["codes"], reviewer)
+            work(app)
+
+            def payout_of(name):
+                return db.session.scalar(select(Payout).where(Payout.case_id == made[name].id))
+
+            wechat_payout = payout_of("wechat")
+            assert wechat_payout.state == "pending"  # accepted; the result comes by notification
+            settlement.apply_notification(
+                "wechat",
+                Notification(
+                    wechat_payout.idempotency_key,
+                    ResultStatus.SUCCEEDED,
+                    wechat_payout.amount_fen,
+                    "WXREF1",
+                    "",
+                ),
+            )
+            # the bank payout waiting for its statement is asked about again and again
+            pending = payout_of("bank_pending")
+            for _ in range(4):
+                clock.advance(minutes=5)
+                settlement.settle(pending.id)
+            batch = batches.export_batch(reviewer, "bank", "pain.001")
+            only_first = statement_for(batch.content)
+            booked = batches.import_statement(
+                reviewer, "bank", _only(only_first, payout_of("bank"))
+            )
+            assert booked.applied == 1
+            # rows an older version wrote with English sentences
+            auto = made["auto"]
+            for role, kind, to, text in [
+                ("system", "transition", "approved", _OLD_AUTO),
+                ("buyer", "transition", "approved", "offer #2 accepted"),
+                (
+                    "system",
+                    "payout_pending",
+                    "",
+                    "waiting for the next bank batch export and the bank statement",
+                ),
+                ("system", "payout_succeeded", "", "refund SUCCESS"),
+                ("system", "escalated", "", "the reviewer was slow today"),
+            ]:
+                db.session.add(
+                    Event(
+                        case_id=auto.id,
+                        order_id=auto.order_id,
+                        kind=kind,
+                        actor_role=role,
+                        to_state=to,
+                        reason=text,
+                        data={},
+                        created_at=clock(),
+                    )
+                )
+            db.session.commit()
+            db.session.expire_all()
+            states = {k: db.session.get(RefundCase, c.id).state for k, c in made.items()}
+            assert states == {
+                "auto": "refunded",
+                "offer": "refunded",
+                "alipay": "refunded",
+                "wechat": "refunded",
+                "bank": "refunded",
+                "bank_pending": "refunding",
+                "codes": "approved",
+            }
+            yield {k: db.session.get(RefundCase, c.id) for k, c in made.items()}
+        finally:
+            wechat.stop()
+
+
+_OLD_AUTO = "The order was not delivered by 2026-03-09 02:05, as its own times show."
+
+
+def _only(statement: bytes, payout) -> bytes:
+    """The statement with only ``payout``'s line (the other payout stays waiting)."""
+    import re as _re
+
+    entries = _re.findall(rb"<Ntry>.*?</Ntry>", statement, flags=_re.S)
+    keep = [e for e in entries if payout.idempotency_key.encode() in e]
+    assert len(keep) == 1
+    for e in entries:
+        if e not in keep:
+            statement = statement.replace(e, b"")
+    return statement
+
+
+def _case_pages(pages: dict[str, dict], marker: str) -> dict[str, str]:
+    return {u: p["html"] for u, p in pages.items() if marker in u}
+
+
+def test_every_timeline_is_chinese_for_each_role(timelines, client):
+    from tests import factories as f
+
+    browser = Browser(client)
+    # the buyer looks up each order and reads its case
+    for case in timelines.values():
+        r = browser.submit(
+            "/",
+            "/lookup",
+            {"order_no": case.order.order_no, "contact": f.CONTACT, "password": f.PASSWORD},
+        )
+        assert r.status_code == 303
+    buyer = crawl(client, [f"/cases/{c.case_no}" for c in timelines.values()], "zh-CN")
+    # the merchant and the reviewer read the same cases
+    staff = {}
+    for username, prefix in (("shop-zh", "/merchant/cases/"), ("rev-zh", "/review/cases/")):
+        browser = Browser(client)
+        r = browser.submit(
+            "/staff/login", "/staff/login", {"username": username, "password": "password-123"}
+        )
+        assert r.status_code == 303
+        staff[username] = crawl(client, [prefix + c.case_no for c in timelines.values()], "zh-CN")
+    for role, pages in (("buyer", buyer), *staff.items()):
+        assert problems(pages) == [], role
+        assert check(pages) == [], role  # and within the page budget
+        case_pages = [
+            p["html"] for u, p in pages.items() if any(c.case_no in u for c in timelines.values())
+        ]
+        assert len(case_pages) >= len(timelines), role
+        text = "".join(case_pages)
+        for name, sentence in EXPECTED.items():
+            assert sentence in text, (role, name)
+        assert "已收回未查看的卡密" in text  # the return took the unviewed codes back
+        gateway = "支付渠道原文" in text
+        assert gateway == (role == "rev-zh"), role  # the gateway's words: staff only
+    from portal.domain import labels
+    from portal.extensions import db
+    from portal.models import Event
+
+    kinds = set(db.session.scalars(select(Event.kind).where(Event.case_id.is_not(None))))
+    assert {"transition", "payout_pending", "payout_succeeded", "codes_withdrawn"} <= kinds
+    assert kinds - {"transition"} <= set(labels.EVENT_LABELS), "an event kind without words"
+    reviewer_text = "".join(p["html"] for p in staff["rev-zh"].values())
+    assert "卡密都还没有被查看" in reviewer_text  # the checklist of the return case
+    assert "refund SUCCESS" in reviewer_text and "refunded" in reviewer_text
+
+
+def test_one_note_reads_in_each_language(timelines, client):
+    """The same stored row, read in Chinese and in English: the words follow the reader."""
+    from tests import factories as f
+
+    case = timelines["auto"]
+    browser = Browser(client)
+    browser.submit(
+        "/",
+        "/lookup",
+        {"order_no": case.order.order_no, "contact": f.CONTACT, "password": f.PASSWORD},
+    )
+    zh = client.get(f"/cases/{case.case_no}", headers={"Accept-Language": "zh-CN"})
+    en = client.get(f"/cases/{case.case_no}", headers={"Accept-Language": "en"})
+    assert "已自动同意退款" in zh.get_data(as_text=True)
+    english = en.get_data(as_text=True)
+    assert "Approved at once: the order was not delivered by" in english
+    assert "已自动同意退款" not in english

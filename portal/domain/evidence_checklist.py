@@ -169,11 +169,13 @@ def _reveal_log(facts: Facts, fmt: Callable[[datetime], str]) -> Item:
     if facts.codes_total == 0:
         return Item("reveal_log", label, Status.KNOWN, N_("No card codes were delivered."))
     if facts.codes_revealed == 0 or facts.first_revealed_at is None:
+        if facts.codes_total == 1:
+            return Item("reveal_log", label, Status.KNOWN, N_("The code has not been viewed."))
         return Item(
             "reveal_log",
             label,
             Status.KNOWN,
-            N_("None of the %(n)s codes has been revealed."),
+            N_("None of the %(n)s codes has been viewed."),
             {"n": str(facts.codes_total)},
         )
     return Item(

@@ -57,6 +57,14 @@ EVENT_LABELS = {
     "payout_redirected": N_("Held refund sent on to another account"),
     "payout_redirect_refused": N_("The payment channel refused to send the held refund on"),
     "payout_set_aside": N_("Held refund left with the channel; paid by another route"),
+    "payout_late": N_("The refund is late"),
+    "escalated": N_("Review late: passed to a supervisor"),
+    "review_reminder": N_("Reviewers reminded of the review deadline"),
+    "merchant_silent": N_("The merchant did not answer in time"),
+    "order_cancelled": N_("Order cancelled"),
+    "order_received": N_("Order received from the shop"),
+    "delivered": N_("Goods delivered"),
+    "goods_used": N_("Goods used"),
 }
 
 PAYOUT_LABELS = {

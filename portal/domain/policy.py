@@ -47,7 +47,7 @@ REASON_LABELS = {
 
 
 class Kind(enum.StrEnum):
-    """Refund only (仅退款) or return and refund (退款退货)."""
+    """Refund only (仅退款) or return and refund (退货退款)."""
 
     REFUND_ONLY = "refund_only"
     RETURN_AND_REFUND = "return_and_refund"

@@ -22,7 +22,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
-from portal.plugins.words import Words
+from portal.plugins.words import OUTCOME_CODES, Note, Words
 
 
 class ResultStatus(enum.StrEnum):
@@ -83,10 +83,20 @@ class RefundResult:
 
     status: ResultStatus
     gateway_reference: str = ""  # the gateway's refund id, when it gave one
-    message: str = ""  # human-readable gateway message (shown to operators)
+    message: str = ""  # the gateway's own text, as it said it (shown to staff only, labelled)
     code: str = ""  # gateway error code, e.g. "ACQ.TRADE_HAS_FINISHED"
     raw: Any = None  # the gateway's raw answer, JSON-serialisable
     amount_fen: int | None = None  # amount the gateway reports, when it reports one
+    # what people (buyers too) read about this answer, in their language: a portal Note
+    # (one of portal.domain.notes.OUTCOME_CODES) or the channel's own Words; None when the
+    # state says it all
+    note: Note | Words | None = None
+
+    def __post_init__(self) -> None:
+        if self.note is not None and not isinstance(self.note, (Note, Words)):
+            raise TypeError("RefundResult.note must be a Note or Words (not plain text)")
+        if isinstance(self.note, Note) and self.note.code not in OUTCOME_CODES:
+            raise ValueError(f"{self.note.code!r} is not an outcome code a channel may use")
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,7 +151,7 @@ class StatementLine:
     amount_fen: int
     status: ResultStatus  # SUCCEEDED when booked, FAILED when returned
     booked_on: str = ""  # ISO date
-    message: str = ""
+    message: str = ""  # the statement's own text (shown to staff only, labelled)
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,12 +2,19 @@
 speaks, chosen when they are shown: ``Words(zh="支付宝", en="Alipay")``.
 
 A plugin cannot use the portal's message catalogue (its strings are not in it), so it hands
-the portal both languages at once; ``str()`` gives the reader's language.
+the portal both languages at once; ``str()`` gives the reader's language. For the outcomes
+every channel has (waiting for a statement, refused, an account that cannot receive money)
+a plugin names the portal's own wording instead: ``Note("awaiting_statement")`` (the codes
+are ``OUTCOME_CODES``; see docs/plugins.md).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+from portal.domain.notes import OUTCOME_CODES, Note
+
+__all__ = ["DEFAULT_LANGUAGE", "LANGUAGES", "OUTCOME_CODES", "Note", "Words", "text"]
 
 #: the languages every Words carries (the portal's catalogue languages)
 LANGUAGES = ("zh", "en")
@@ -31,6 +38,10 @@ class Words:
 
     def __str__(self) -> str:
         return self.pick(reader_language())
+
+    def to_json(self) -> dict[str, str]:
+        """Both texts, as stored (e.g. with an event)."""
+        return {"zh": self.zh, "en": self.en}
 
 
 def reader_language() -> str:

@@ -33,7 +33,7 @@ from portal.plugins.channels import (
     ReplayGuard,
     ResultStatus,
 )
-from portal.plugins.words import Words
+from portal.plugins.words import Note, Words
 from refund_portal_alipay import signing
 from refund_portal_alipay.amounts import fen_to_yuan, yuan_to_fen
 from refund_portal_alipay.certs import KeySet
@@ -202,7 +202,13 @@ class AlipayChannel(PayoutChannel):
         message = str(body.get("sub_msg") or body.get("msg") or "")
         if code == "20000" or sub in UNKNOWN_SUB_CODES:
             return RefundResult(ResultStatus.UNKNOWN, code=sub or code, message=message, raw=body)
-        return RefundResult(ResultStatus.FAILED, code=sub or code, message=message, raw=body)
+        return RefundResult(
+            ResultStatus.FAILED,
+            code=sub or code,
+            message=message,
+            raw=body,
+            note=Note("gateway_refused"),
+        )
 
     def refund_biz(self, request: RefundRequest) -> dict[str, Any]:
         """The business fields of a refund: identical on every retry of the same request.

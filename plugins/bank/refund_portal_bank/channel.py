@@ -24,7 +24,7 @@ from portal.plugins.channels import (
     StatementImporter,
     StatementLine,
 )
-from portal.plugins.words import Words
+from portal.plugins.words import Note, Words
 from refund_portal_bank.amounts import fen_to_yuan
 from refund_portal_bank.batch import BatchError, build_csv, build_pain001
 from refund_portal_bank.records import Debtor, InvalidTransfer, Transfer, transfer_for
@@ -71,11 +71,12 @@ class BankChannel(PayoutChannel, BatchExporter, StatementImporter):
                 status=ResultStatus.FAILED,
                 message=f"cannot pay by bank transfer: {exc}",
                 code="INVALID_CREDITOR",
+                note=Note("invalid_creditor"),
             )
         return RefundResult(
             status=ResultStatus.PENDING,
             gateway_reference=transfer.end_to_end_id,
-            message="waiting for the next bank batch export and the bank statement",
+            note=Note("awaiting_batch"),
             raw={
                 "end_to_end_id": transfer.end_to_end_id,
                 "amount": fen_to_yuan(transfer.amount_fen),
@@ -92,7 +93,7 @@ class BankChannel(PayoutChannel, BatchExporter, StatementImporter):
         return RefundResult(
             status=ResultStatus.PENDING,
             gateway_reference=request.idempotency_key,
-            message="a bank payout settles only when it appears on an imported statement",
+            note=Note("awaiting_statement"),
         )
 
     def batch_formats(self) -> Sequence[BatchFormat]:

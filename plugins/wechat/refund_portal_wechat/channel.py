@@ -36,7 +36,7 @@ from portal.plugins.channels import (
     ReplayGuard,
     ResultStatus,
 )
-from portal.plugins.words import Words
+from portal.plugins.words import Note, Words
 from refund_portal_wechat import crypto
 
 REFUNDS_PATH = "/v3/refund/domestic/refunds"
@@ -71,6 +71,8 @@ REDIRECT_BANKS: tuple[tuple[str, Words], ...] = (
     ("PSBC_DEBIT", Words(zh="邮储银行借记卡", en="Postal Savings Bank of China debit card")),
     ("NBCB_DEBIT", Words(zh="宁波银行借记卡", en="Bank of Ningbo debit card")),
 )
+#: what people read about a refund in each of those codes (the portal's own wording)
+_NOTES = {"CLOSED": Note("gateway_refused"), "ABNORMAL": Note("account_unusable")}
 #: notification event -> the refund_status its plaintext must carry
 _EVENTS = {
     "REFUND.SUCCESS": "SUCCESS",
@@ -283,7 +285,13 @@ class WechatChannel(PayoutChannel):
             # the core may re-send the refund with the same out_refund_no
             return RefundResult(ResultStatus.PENDING, code="NOT_FOUND", message=message, raw=data)
         if 400 <= resp.status < 500:
-            return RefundResult(ResultStatus.FAILED, code=code, message=message, raw=data)
+            return RefundResult(
+                ResultStatus.FAILED,
+                code=code,
+                message=message,
+                raw=data,
+                note=Note("gateway_refused"),
+            )
         return _unknown(code, f"unexpected HTTP {resp.status}", data)
 
     def _refund_result(self, data: dict[str, Any], request: RefundRequest) -> RefundResult:
@@ -314,6 +322,7 @@ class WechatChannel(PayoutChannel):
             code=code,
             raw=data,
             amount_fen=refund_fen,
+            note=_NOTES.get(code),
         )
 
     # -- notifications ----------------------------------------------------------------

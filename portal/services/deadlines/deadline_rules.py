@@ -38,6 +38,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import InstrumentedAttribute
 
 from portal.domain import deadlines, payout_states, states
+from portal.domain.notes import Note
 from portal.domain.states import State
 from portal.extensions import db
 from portal.models import Order, Payout, RefundCase
@@ -153,7 +154,7 @@ def _remind(case_ids: list[int]) -> None:
 
 def _escalate(case_ids: list[int]) -> None:
     rows = _cases(case_ids)
-    record_each("escalated", SYSTEM, rows, reason="review target of working days passed")
+    record_each("escalated", SYSTEM, rows, note=Note("review_target_passed"))
     notices.add_each(rows, notices.STAFF, "escalated", notices.ESCALATED_STAFF)
     notices.add_each(rows, notices.BUYER, "escalated", notices.ESCALATED_BUYER)
 
@@ -168,10 +169,9 @@ def _payout_late(payout_ids: list[int]) -> None:
 def _merchant_silent(case_ids: list[int]) -> None:
     for case_id in case_ids:
         case = db.session.get_one(RefundCase, case_id)
-        reason = "no answer from the merchant in its window"
-        record("merchant_silent", SYSTEM, case=case, reason=reason)
+        record("merchant_silent", SYSTEM, case=case, note=Note("merchant_silent"))
         cases.approve_in_transaction(
-            case, SYSTEM, case.amount_requested_fen, "merchant did not answer in time"
+            case, SYSTEM, case.amount_requested_fen, Note("merchant_silent_approved")
         )
         notices.add(case, notices.MERCHANT, "merchant_silent", notices.MERCHANT_SILENT)
 
@@ -179,7 +179,7 @@ def _merchant_silent(case_ids: list[int]) -> None:
 def _info_timeout(case_ids: list[int]) -> None:
     for case_id in case_ids:
         case = db.session.get_one(RefundCase, case_id)
-        transition(case, State.CLOSED, SYSTEM, "the material asked for did not arrive in time")
+        transition(case, State.CLOSED, SYSTEM, note=Note("info_timeout"))
         notices.add(case, notices.BUYER, "info_timeout", notices.INFO_TIMEOUT)
 
 

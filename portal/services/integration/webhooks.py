@@ -149,6 +149,8 @@ def payload(session: Session, ev: Event | EventRecord) -> dict[str, Any]:
         "from_state": ev.from_state or None,
         "to_state": ev.to_state or None,
         "reason": ev.reason,
+        # what the system said, as a code with parameters (docs/plugins.md, "Outcome notes")
+        "note": (ev.data or {}).get("note"),
         "actor": ev.actor_role,
     }
     if case is not None:

@@ -22,10 +22,11 @@ from portal.plugins.channels import (
     ChannelError,
     PayoutChannel,
     RefundResult,
+    ResultStatus,
     StatementImporter,
 )
 from portal.plugins.startup import channels
-from portal.plugins.words import Words
+from portal.plugins.words import Note, Words
 from portal.services import context
 from portal.services.actors import Actor
 from portal.services.dml import rows_matched
@@ -189,8 +190,9 @@ def import_statement(actor: Actor, channel_id: str, data: bytes) -> ImportReport
             RefundResult(
                 line.status,
                 line.idempotency_key,
-                line.message or "statement",
+                line.message,
                 raw={"booked_on": line.booked_on},
+                note=Note("transfer_returned") if line.status == ResultStatus.FAILED else None,
             ),
             source="statement",
         )

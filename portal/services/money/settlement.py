@@ -232,9 +232,9 @@ def raise_late_success(seen: Seen, result: RefundResult, source: str) -> bool:
         SYSTEM,
         case=case,
         payout_id=seen.id,
-        reason=result.message,
         frm=seen.state,
-        data={"code": result.code, "source": source, "reference": reference},
+        data={"source": source, "reference": reference, **gateway_words(result)},
+        note=result.note,
     )
     notices.add(
         case,
@@ -259,8 +259,8 @@ def write_result(
         new_state,
         SYSTEM,
         case=case,
-        reason=result.message,
-        data={"code": result.code, "source": source, "reference": result.gateway_reference},
+        data={"source": source, "reference": result.gateway_reference, **gateway_words(result)},
+        note=result.note,
         attempts=seen.attempts + 1,
         gateway_reference=result.gateway_reference or seen.gateway_reference,
         last_code=result.code,
@@ -280,16 +280,26 @@ def write_result(
             seen.amount_fen,
             back=new_state == PayoutState.RETURNED,
         )
+    failed = {"payout_id": seen.id, **gateway_words(result)}
     if new_state == PayoutState.SUCCEEDED and case.state == State.REFUNDING:
         transition(case, State.REFUNDED, SYSTEM, data={"payout_id": seen.id})
     elif new_state == PayoutState.FAILED and case.state == State.REFUNDING:
-        transition(case, State.PAYOUT_FAILED, SYSTEM, result.message, data={"payout_id": seen.id})
+        transition(case, State.PAYOUT_FAILED, SYSTEM, data=failed, note=result.note)
     elif new_state == PayoutState.RETURNED and case.state == State.REFUNDED:
-        transition(case, State.PAYOUT_FAILED, SYSTEM, result.message, data={"payout_id": seen.id})
+        transition(case, State.PAYOUT_FAILED, SYSTEM, data=failed, note=result.note)
     elif new_state == PayoutState.ABNORMAL:  # the case stays refunding: the money is held
         notices.add(case, notices.BUYER, "payout_abnormal", notices.PAYOUT_ABNORMAL_BUYER)
         notices.add(case, notices.STAFF, "payout_abnormal", notices.PAYOUT_ABNORMAL_STAFF)
     return True
+
+
+def gateway_words(result: RefundResult) -> dict[str, str]:
+    """The gateway's own code and text, as an event keeps them: for staff only, shown as
+    the gateway's (never to buyers, never translated)."""
+    words = {"code": result.code}
+    if result.message:
+        words["gateway_message"] = result.message[:2000]
+    return words
 
 
 def apply_notification(channel_id: str, note: Notification) -> str:
@@ -316,7 +326,7 @@ def apply_notification(channel_id: str, note: Notification) -> str:
         return "duplicate"
     apply_result(
         payout.id,
-        RefundResult(note.status, note.gateway_reference, "notification", raw=note.raw),
+        RefundResult(note.status, note.gateway_reference, raw=note.raw),
         source="notification",
         seen=Seen.of(payout),
     )

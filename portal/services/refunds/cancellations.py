@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy.exc import IntegrityError
 
+from portal.domain.notes import Note
 from portal.domain.policy import Kind, Reason
 from portal.domain.states import State
 from portal.extensions import db
@@ -67,7 +68,7 @@ def cancel_order(order: Order, reason: str, actor: Actor = SYSTEM) -> RefundCase
             reason=order.cancel_reason,
             data={"automatic": True},
         )
-        cases.approve_in_transaction(case, SYSTEM, amount, "order cancelled: automatic refund")
+        cases.approve_in_transaction(case, SYSTEM, amount, Note("cancelled_auto_refund"))
         db.session.commit()
         return case
     except IntegrityError:  # a buyer's application opened a case a moment ago

@@ -9,6 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from portal.domain import deadlines, policy
+from portal.domain.notes import Note
 from portal.domain.policy import Application, Kind, Reason
 from portal.domain.states import Role, State
 from portal.extensions import db
@@ -133,13 +134,7 @@ def apply_for_refund(order: Order, data: ApplyInput) -> RefundCase:
         )
         _set_review_deadline(case)
         if decision.proven and context.setting("AUTO_APPROVE_NOT_DELIVERED"):
-            _approve(
-                case,
-                SYSTEM,
-                data.amount_fen,
-                decision.message % decision.params,
-                auto=decision.rule,
-            )
+            _approve(case, SYSTEM, data.amount_fen, _proof_note(order), auto=decision.rule)
         db.session.commit()
     except IntegrityError:  # a concurrent application or cancellation opened a case first
         db.session.rollback()
@@ -152,6 +147,12 @@ def apply_for_refund(order: Order, data: ApplyInput) -> RefundCase:
         evidence.discard(list(data.files))
         raise
     return case
+
+
+def _proof_note(order: Order) -> Note:
+    """Why a not-delivered order was approved at once, as a note (worded when read)."""
+    deadline = policy.delivery_deadline(orders.facts(order))
+    return Note("auto_not_delivered", {"deadline_at": deadline.isoformat() if deadline else ""})
 
 
 def _set_review_deadline(case: RefundCase) -> None:
@@ -215,12 +216,17 @@ def approve(case: RefundCase, actor: Actor, amount_fen: int | None = None, note:
     commit(lambda: _approve(case, actor, amount, note))
 
 
-def approve_in_transaction(case: RefundCase, actor: Actor, amount_fen: int, note: str) -> None:
-    """``approve`` inside a caller's transaction (e.g. accepting an offer); no commit."""
+def approve_in_transaction(
+    case: RefundCase, actor: Actor, amount_fen: int, note: str | Note
+) -> None:
+    """``approve`` inside a caller's transaction (e.g. accepting an offer); no commit.
+    ``note``: a person's words, or the system's Note (worded when read)."""
     _approve(case, actor, amount_fen, note)
 
 
-def _approve(case: RefundCase, actor: Actor, amount_fen: int, note: str, auto: str = "") -> None:
+def _approve(
+    case: RefundCase, actor: Actor, amount_fen: int, note: str | Note, auto: str = ""
+) -> None:
     # A case already decided is told as such (409), never measured against the money its own
     # approval has just committed: a double submit, or a second reviewer a moment late, would
     # otherwise hear "more than is still refundable". So the state is checked first, and the
@@ -233,15 +239,19 @@ def _approve(case: RefundCase, actor: Actor, amount_fen: int, note: str, auto: s
             rule="approve_amount",
         )
     _check_not_self_appeal(case, actor)
+    said = note if isinstance(note, str) else ""
+    system_note = note if isinstance(note, Note) else None
     transition(
         case,
         State.APPROVED,
         actor,
-        note,
+        said,
         data={"amount_fen": amount_fen, "auto_rule": auto},
+        note=system_note,
         amount_approved_fen=amount_fen,
         decided_by_id=actor.user_id,
-        decision_note=note,
+        decision_note=said,
+        decision_msg=system_note.to_json() if system_note else None,
         auto_rule=auto,
     )
     if amount_fen > orders.refundable_fen(case.order, exclude_case_id=case.id):
@@ -251,7 +261,8 @@ def _approve(case: RefundCase, actor: Actor, amount_fen: int, note: str, auto: s
     if case.kind == str(Kind.RETURN_AND_REFUND):
         _withdraw_unrevealed_codes(case, actor)
     else:
-        start_payout(case, actor, amount_fen)
+        # a buyer accepting the merchant's offer approves; the system sends the money
+        start_payout(case, SYSTEM if actor.role == Role.BUYER else actor, amount_fen)
 
 
 def _withdraw_unrevealed_codes(case: RefundCase, actor: Actor) -> None:
@@ -305,6 +316,7 @@ def reject(case: RefundCase, actor: Actor, reason: str) -> None:
             rejected_by_id=actor.user_id,
             decided_by_id=actor.user_id,
             decision_note=reason.strip(),
+            decision_msg=None,
         )
 
     commit(work)

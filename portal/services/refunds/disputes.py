@@ -6,6 +6,7 @@ from sqlalchemy import select
 
 from portal.domain.freeze_states import FreezeState
 from portal.domain.money import format_yuan
+from portal.domain.notes import Note
 from portal.domain.offer_states import OfferState
 from portal.domain.states import CONVERSATION_STATES, Role, State
 from portal.extensions import db
@@ -134,12 +135,12 @@ def accept_offer(case: RefundCase, actor: Actor, offer_id: int) -> None:
         raise DomainError(N_("You cannot accept your own offer."), rule="own_offer")
 
     def work() -> None:
-        offer_id, amount_fen = offer.id, offer.amount_fen
+        amount_fen = offer.amount_fen
         if not move_offer(offer, OfferState.ACCEPTED, actor, case):
             raise DomainError(
                 N_("That offer was already countered or answered."), rule="offer_closed"
             )
-        cases.approve_in_transaction(case, actor, amount_fen, f"offer #{offer_id} accepted")
+        cases.approve_in_transaction(case, actor, amount_fen, Note("offer_accepted"))
 
     commit(work)
 

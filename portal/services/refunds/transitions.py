@@ -21,6 +21,7 @@ from portal.domain import (
     ticket_states,
 )
 from portal.domain.freeze_states import FreezeState
+from portal.domain.notes import Note
 from portal.domain.offer_states import OfferState
 from portal.domain.payout_states import PayoutState
 from portal.domain.states import State
@@ -28,6 +29,7 @@ from portal.domain.ticket_states import TicketState
 from portal.extensions import db
 from portal.infra.queue import enqueue
 from portal.models import CaseLike, Event, Freeze, Offer, Payout, RefundCase, Ticket
+from portal.plugins.words import Words
 from portal.services import context
 from portal.services.actors import Actor
 from portal.services.after_commit import call_after_commit
@@ -73,11 +75,15 @@ def record(
     frm: str = "",
     to: str = "",
     data: dict[str, Any] | None = None,
+    note: Note | Words | None = None,
 ) -> EventRecord:
     """Append an event to the audit trail (in the caller's transaction).
 
+    ``reason`` is what a person wrote (shown as written); what the system says goes in
+    ``note``, a code with parameters (or a plugin's Words), worded when it is read.
     One INSERT, at once: cases, orders and payouts it refers to must already be flushed.
     """
+    data = with_note(data, note)
     values: dict[str, Any] = {
         "kind": kind,
         "case_id": case.id if case else case_id,
@@ -102,6 +108,13 @@ def record(
     return event
 
 
+def with_note(data: dict[str, Any] | None, note: Note | Words | None) -> dict[str, Any]:
+    """An event's data with the system's note (as stored: ``data["note"]``) added."""
+    if note is None:
+        return data or {}
+    return {**(data or {}), "note": note.to_json()}
+
+
 #: the columns ``record_each`` writes, in the order of its SELECT; those an EventRecord holds
 _RECORD_EACH_COLUMNS = [c.name for c in EVENTS.c if c.name != "id"]
 _RECORD_FIELDS = [c for c in EVENTS.c if c.name not in ("actor_id", "actor_label")]
@@ -112,8 +125,8 @@ def record_each(
     actor: Actor,
     rows: Select[Any],
     *,
-    reason: str = "",
     data: dict[str, Any] | None = None,
+    note: Note | None = None,
 ) -> int:
     """Append the same event for each row of ``rows`` (columns labelled ``case_id``,
     ``order_id``, ``payout_id``) in one INSERT ... SELECT, in the caller's transaction: one row
@@ -130,8 +143,8 @@ def record_each(
         "actor_label": literal(actor.label, EVENTS.c.actor_label.type),
         "from_state": literal("", EVENTS.c.from_state.type),
         "to_state": literal("", EVENTS.c.to_state.type),
-        "reason": literal(reason, EVENTS.c.reason.type),
-        "data": literal(data or {}, EVENTS.c.data.type),
+        "reason": literal("", EVENTS.c.reason.type),
+        "data": literal(with_note(data, note), EVENTS.c.data.type),
         "created_at": literal(context.now(), EVENTS.c.created_at.type),
     }
     select_each = select(*(values[name] for name in _RECORD_EACH_COLUMNS))
@@ -169,9 +182,11 @@ def transition(
     reason: str = "",
     *,
     data: dict[str, Any] | None = None,
+    note: Note | Words | None = None,
     **changes: Any,
 ) -> EventRecord:
-    """Move ``case`` to ``to`` if it is still in the state we read; write the event.
+    """Move ``case`` to ``to`` if it is still in the state we read; write the event
+    (``reason``: a person's words; ``note``: the system's, see ``record``).
 
     Raises TransitionError for an edge the table forbids, ConcurrentChange when
     another transaction moved the case first. Does not commit.
@@ -228,6 +243,7 @@ def transition(
         to=str(to),
         reason=reason,
         data=data,
+        note=note,
     )
 
 
@@ -297,13 +313,20 @@ def move_payout(
     kind: str = "",
     reason: str = "",
     data: dict[str, Any] | None = None,
+    note: Note | Words | None = None,
     **changes: Any,
 ) -> bool:
     """Move a payout from ``frm`` to ``to`` (setting ``changes`` too) and write its event,
     ``payout_<to>`` unless ``kind`` names it; False, with nothing written, if the payout is
-    no longer in ``frm``. Does not commit."""
+    no longer in ``frm``. Does not commit.
+
+    A payout asked again and still in the same state (pending -> pending) is no change:
+    the row keeps the latest answer, and no event is written (the timeline shows each real
+    change once, however often the settlement job asks)."""
     if not _move(Payout, payout_id, frm, to, payout_states.check, changes):
         return False
+    if frm == to and not kind:
+        return True
     record(
         kind or f"payout_{to}",
         actor,
@@ -313,6 +336,7 @@ def move_payout(
         to=to,
         reason=reason,
         data=data,
+        note=note,
     )
     return True
 
