@@ -48,7 +48,7 @@ def domain_message(exc: DomainError) -> str:
     return text % exc.params if exc.params else text
 
 
-def decision_text(decision: Decision) -> str:
+def rule_text(decision: Decision) -> str:
     """The translated sentence of a rule's decision (eligible or the refusal)."""
     text = gettext(decision.message)
     return text % decision.params if decision.params else text
@@ -85,7 +85,7 @@ def install_web_helpers(app: Flask) -> None:
     app.jinja_env.filters["own"] = own_words
     app.jinja_env.filters["own_values"] = own_values
     app.jinja_env.globals["domain_message"] = domain_message
-    app.jinja_env.globals["decision_text"] = decision_text
+    app.jinja_env.globals["rule_text"] = rule_text
     app.jinja_env.globals["labels"] = labels
     app.jinja_env.globals["channel_name"] = channel_name
     app.jinja_env.filters["duration"] = note_words.duration_words

@@ -80,6 +80,19 @@ class Demo:
             return self.proc.wait()
 
 
+def get_when_listening(url: str, seconds: float = 60) -> requests.Response:
+    """GET ``url`` once its server accepts connections: the banner is printed just before the
+    web server binds its port, so a loaded machine may refuse the first attempt."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            return requests.get(url, timeout=10)
+        except requests.ConnectionError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+
+
 def test_two_demos_run_side_by_side_on_ports_of_their_own(tmp_path: Path) -> None:
     demos = [Demo(tmp_path / "a"), Demo(tmp_path / "b")]
     try:
@@ -95,7 +108,7 @@ def test_two_demos_run_side_by_side_on_ports_of_their_own(tmp_path: Path) -> Non
         }
         assert len(ports) == 4, urls  # no simulator shared, none on a fixed port of the other
         for demo in demos:
-            page = requests.get(f"http://127.0.0.1:{demo.port}/", timeout=10)
+            page = get_when_listening(f"http://127.0.0.1:{demo.port}/")
             assert page.status_code == 200
             assert "退款" in page.text
         started = time.monotonic()
