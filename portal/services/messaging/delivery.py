@@ -56,6 +56,7 @@ def deliver(notice_id: int) -> str:
         case_no=notice.params.get("case_no", ""),
         order_no=order.order_no if order else "",
         contact=order.buyer_contact if order else "",
+        state=str(notice.params.get("state", "")),
     )
     errors = []
     if order is not None and "@" in order.buyer_contact and context.setting("MAIL_SERVER", None):

@@ -1,0 +1,107 @@
+"""The plugin hooks: send buyer notices as Alibaba Cloud SMS, and declare the settings."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+
+from redis import Redis
+
+from portal import hookimpl
+from portal.plugins.notices import NoticeMessage
+from portal.plugins.settings import PluginSettings, Setting
+from portal.plugins.sms import DailyCap, SmsEvent, deliver_templated
+from portal.plugins.words import Words
+from refund_portal_sms_aliyun.client import AliyunSmsClient
+
+log = logging.getLogger(__name__)
+DEFAULT_ENDPOINT = "https://dysmsapi.aliyuncs.com/"
+TEMPLATE_KEYS = {event: f"SMS_ALIYUN_TEMPLATE_{event.upper()}" for event in SmsEvent}
+
+
+def _positive_int(text: str) -> None:
+    if not text.isdigit() or int(text) < 1:
+        raise ValueError(Words(zh="须为正整数", en="must be a positive whole number"))
+
+
+def _template(text: str) -> None:
+    if not text.startswith("SMS_"):
+        raise ValueError(Words(zh="阿里云模板 CODE 形如 SMS_123456", en="like SMS_123456"))
+
+
+def notify(notice: NoticeMessage, settings: Mapping[str, str]) -> str:
+    """Send ``notice`` when configured and worth an SMS; what happened, as a short code."""
+    key_id, secret = settings.get("SMS_ALIYUN_ACCESS_KEY_ID"), settings.get("SMS_ALIYUN_SECRET")
+    sign, redis_url = settings.get("SMS_ALIYUN_SIGN_NAME"), settings.get("SMS_ALIYUN_REDIS_URL")
+    if not (key_id and secret and sign and redis_url):
+        return "not configured"
+    client = AliyunSmsClient(
+        key_id,
+        secret,
+        settings.get("SMS_ALIYUN_ENDPOINT") or DEFAULT_ENDPOINT,
+        float(settings.get("SMS_ALIYUN_TIMEOUT") or 5),
+    )
+
+    def send(phone: str, template: str, params: dict[str, str]) -> tuple[bool, bool, str]:
+        result = client.send(phone, sign, template, params)
+        return result.ok, result.transient, result.code
+
+    cap = DailyCap(
+        Redis.from_url(redis_url), "sms_aliyun", int(settings.get("SMS_ALIYUN_DAILY_CAP") or 5)
+    )
+    templates = {e: settings.get(k) or "" for e, k in TEMPLATE_KEYS.items()}
+    return deliver_templated(notice, templates=templates, cap=cap, send=send, log=log)
+
+
+@hookimpl
+def send_notice(notice: NoticeMessage, settings: PluginSettings) -> None:
+    """Deliver a buyer's notice by SMS (see :func:`notify`)."""
+    outcome = notify(notice, {k: settings.get(k) or "" for k in _names()})
+    log.info("sms_aliyun notice %s: %s", notice.id, outcome)
+
+
+def _names() -> list[str]:
+    return [s.name for s in register_settings()]
+
+
+@hookimpl
+def register_settings() -> list[Setting]:
+    """Every key this plugin reads."""
+    w = Words
+    return [
+        Setting("SMS_ALIYUN_ACCESS_KEY_ID", w(zh="阿里云 AccessKey ID", en="AccessKey ID")),
+        Setting(
+            "SMS_ALIYUN_SECRET", w(zh="阿里云 AccessKey Secret", en="AccessKey secret"), secret=True
+        ),
+        Setting("SMS_ALIYUN_SIGN_NAME", w(zh="短信签名", en="SMS sign name")),
+        Setting(
+            "SMS_ALIYUN_ENDPOINT",
+            w(zh="短信接口地址", en="SMS endpoint URL"),
+            default=DEFAULT_ENDPOINT,
+        ),
+        Setting(
+            "SMS_ALIYUN_REDIS_URL",
+            w(zh="每日条数计数用的 Redis", en="Redis URL for the daily count"),
+            secret=True,
+        ),
+        Setting(
+            "SMS_ALIYUN_DAILY_CAP",
+            w(zh="每位买家每日最多条数", en="most SMS a buyer gets a day"),
+            validator=_positive_int,
+            default="5",
+        ),
+        Setting(
+            "SMS_ALIYUN_TIMEOUT",
+            w(zh="接口超时（秒）", en="timeout in seconds"),
+            validator=_positive_int,
+            default="5",
+        ),
+        *(
+            Setting(
+                key,
+                w(zh=f"模板 CODE（{event}）", en=f"template code ({event})"),
+                validator=_template,
+            )
+            for event, key in TEMPLATE_KEYS.items()
+        ),
+    ]
