@@ -69,11 +69,18 @@ def register_settings() -> list[Setting]:
     """Every key this plugin reads."""
     w = Words
     return [
-        Setting("SMS_ALIYUN_ACCESS_KEY_ID", w(zh="阿里云 AccessKey ID", en="AccessKey ID")),
         Setting(
-            "SMS_ALIYUN_SECRET", w(zh="阿里云 AccessKey Secret", en="AccessKey secret"), secret=True
+            "SMS_ALIYUN_ACCESS_KEY_ID",
+            required=True,
+            label=w(zh="阿里云 AccessKey ID", en="AccessKey ID"),
         ),
-        Setting("SMS_ALIYUN_SIGN_NAME", w(zh="短信签名", en="SMS sign name")),
+        Setting(
+            "SMS_ALIYUN_SECRET",
+            required=True,
+            label=w(zh="阿里云 AccessKey Secret", en="AccessKey secret"),
+            secret=True,
+        ),
+        Setting("SMS_ALIYUN_SIGN_NAME", required=True, label=w(zh="短信签名", en="SMS sign name")),
         Setting(
             "SMS_ALIYUN_ENDPOINT",
             w(zh="短信接口地址", en="SMS endpoint URL"),
@@ -81,7 +88,8 @@ def register_settings() -> list[Setting]:
         ),
         Setting(
             "SMS_ALIYUN_REDIS_URL",
-            w(zh="每日条数计数用的 Redis", en="Redis URL for the daily count"),
+            required=True,
+            label=w(zh="每日条数计数用的 Redis", en="Redis URL for the daily count"),
             secret=True,
         ),
         Setting(

@@ -72,15 +72,23 @@ def register_settings() -> list[Setting]:
     """Every key this plugin reads."""
     w = Words
     return [
-        Setting("SMS_TENCENT_SECRET_ID", w(zh="腾讯云 SecretId", en="SecretId")),
-        Setting("SMS_TENCENT_SECRET_KEY", w(zh="腾讯云 SecretKey", en="SecretKey"), secret=True),
+        Setting(
+            "SMS_TENCENT_SECRET_ID", required=True, label=w(zh="腾讯云 SecretId", en="SecretId")
+        ),
+        Setting(
+            "SMS_TENCENT_SECRET_KEY",
+            required=True,
+            label=w(zh="腾讯云 SecretKey", en="SecretKey"),
+            secret=True,
+        ),
         Setting(
             "SMS_TENCENT_SDK_APP_ID",
-            w(zh="短信应用 SdkAppId", en="SMS SdkAppId"),
+            required=True,
+            label=w(zh="短信应用 SdkAppId", en="SMS SdkAppId"),
             validator=_positive_int,
         ),
         Setting("SMS_TENCENT_REGION", w(zh="地域", en="region"), default="ap-guangzhou"),
-        Setting("SMS_TENCENT_SIGN_NAME", w(zh="短信签名", en="SMS sign name")),
+        Setting("SMS_TENCENT_SIGN_NAME", required=True, label=w(zh="短信签名", en="SMS sign name")),
         Setting(
             "SMS_TENCENT_ENDPOINT",
             w(zh="短信接口地址", en="SMS endpoint URL"),
@@ -88,7 +96,8 @@ def register_settings() -> list[Setting]:
         ),
         Setting(
             "SMS_TENCENT_REDIS_URL",
-            w(zh="每日条数计数用的 Redis", en="Redis URL for the daily count"),
+            required=True,
+            label=w(zh="每日条数计数用的 Redis", en="Redis URL for the daily count"),
             secret=True,
         ),
         Setting(

@@ -13,6 +13,7 @@ from portal.extensions import db
 from portal.models import Notice, Order
 from portal.plugins.manager import call_impl
 from portal.plugins.notices import NoticeMessage
+from portal.plugins.settings import declared_settings
 from portal.services import context
 
 
@@ -31,12 +32,19 @@ def text_of(notice: Notice, locale: str = "zh_CN") -> str:
 
 
 def has_external_channels() -> bool:
-    """Whether notices go anywhere outside the inbox: SMTP, or a third party's notifier plugin."""
+    """Whether notices go anywhere outside the inbox: SMTP, or a third party's notifier plugin
+    whose required settings are all set (an installed but unconfigured SMS plugin is not)."""
     if context.setting("MAIL_SERVER", None):
         return True
     pm = context.plugin_manager()
+    missing = {
+        plugin
+        for plugin, setting in declared_settings(pm)
+        if setting.required and context.setting(setting.name, None) in (None, "")
+    }
     return any(
-        impl.plugin_name != "portal.log-notifier" for impl in pm.hook.send_notice.get_hookimpls()
+        impl.plugin_name not in missing and impl.plugin_name != "portal.log-notifier"
+        for impl in pm.hook.send_notice.get_hookimpls()
     )
 
 
