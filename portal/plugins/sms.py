@@ -18,8 +18,10 @@ from redis import Redis
 from portal.domain.sms_events import SmsEvent
 from portal.domain.states import State
 from portal.plugins.notices import NoticeMessage
+from portal.plugins.words import Words
 
 __all__ = [
+    "EVENT_LABELS",
     "DailyCap",
     "SmsEvent",
     "SmsTransientError",
@@ -36,6 +38,14 @@ _STATE_EVENTS = {
     State.REJECTED: SmsEvent.REJECTED,
     State.NEEDS_INFO: SmsEvent.NEEDS_INFO,
     State.REFUNDED: SmsEvent.REFUNDED,
+}
+#: each event in words, for the labels of a plugin's template settings
+EVENT_LABELS = {
+    SmsEvent.APPROVED: Words(zh="同意退款", en="decided for the buyer"),
+    SmsEvent.REJECTED: Words(zh="驳回申请", en="decided against the buyer"),
+    SmsEvent.NEEDS_INFO: Words(zh="请补充材料", en="more material asked for"),
+    SmsEvent.REFUNDED: Words(zh="退款已到账", en="the money arrived"),
+    SmsEvent.LATE: Words(zh="处理超时", en="late"),
 }
 _KIND_EVENTS = {"payout_late": SmsEvent.LATE, "escalated": SmsEvent.LATE}
 # mainland mobile numbers: 11 digits, 1 then 3-9; prefixes accepted: +86, 0086, 86, none

@@ -10,7 +10,7 @@ from redis import Redis
 from portal import hookimpl
 from portal.plugins.notices import NoticeMessage
 from portal.plugins.settings import PluginSettings, Setting
-from portal.plugins.sms import DailyCap, SmsEvent, deliver_templated
+from portal.plugins.sms import EVENT_LABELS, DailyCap, SmsEvent, deliver_templated
 from portal.plugins.words import Words
 from refund_portal_sms_aliyun.client import AliyunSmsClient
 
@@ -107,7 +107,10 @@ def register_settings() -> list[Setting]:
         *(
             Setting(
                 key,
-                w(zh=f"模板 CODE（{event}）", en=f"template code ({event})"),
+                w(
+                    zh=f"模板编号：{EVENT_LABELS[event].zh}",
+                    en=f"template code: {EVENT_LABELS[event].en}",
+                ),
                 validator=_template,
             )
             for event, key in TEMPLATE_KEYS.items()

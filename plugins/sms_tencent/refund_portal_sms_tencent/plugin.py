@@ -10,7 +10,7 @@ from redis import Redis
 from portal import hookimpl
 from portal.plugins.notices import NoticeMessage
 from portal.plugins.settings import PluginSettings, Setting
-from portal.plugins.sms import DailyCap, SmsEvent, deliver_templated
+from portal.plugins.sms import EVENT_LABELS, DailyCap, SmsEvent, deliver_templated
 from portal.plugins.words import Words
 from refund_portal_sms_tencent.client import TencentSmsClient
 
@@ -115,7 +115,10 @@ def register_settings() -> list[Setting]:
         *(
             Setting(
                 key,
-                w(zh=f"模板 ID（{event}）", en=f"template id ({event})"),
+                w(
+                    zh=f"模板 ID：{EVENT_LABELS[event].zh}",
+                    en=f"template id: {EVENT_LABELS[event].en}",
+                ),
                 validator=_template,
             )
             for event, key in TEMPLATE_KEYS.items()
