@@ -18,6 +18,7 @@ from redis import Redis
 from portal.domain.sms_events import SmsEvent
 from portal.domain.states import State
 from portal.plugins.notices import NoticeMessage
+from portal.plugins.settings import Setting, Validator
 from portal.plugins.words import Words
 
 __all__ = [
@@ -25,10 +26,13 @@ __all__ = [
     "DailyCap",
     "SmsEvent",
     "SmsTransientError",
+    "common_settings",
     "deliver_templated",
     "mainland_mobile",
+    "positive_int",
     "safe_param",
     "sms_event",
+    "template_keys",
 ]
 
 #: China Standard Time: a buyer's "day" for the cap
@@ -185,3 +189,57 @@ def deliver_templated(
         raise SmsTransientError(f"provider refused for now: {code}")
     log.warning("sms notice %s: provider refused: %s", notice.id, code)
     return f"refused {code}"
+
+
+def positive_int(text: str) -> None:
+    """Validator: a positive whole number."""
+    if not text.isdigit() or int(text) < 1:
+        raise ValueError(Words(zh="须为正整数", en="must be a positive whole number"))
+
+
+def template_keys(prefix: str) -> dict[SmsEvent, str]:
+    """The setting naming each event's template: ``<prefix>_TEMPLATE_<EVENT>``."""
+    return {event: f"{prefix}_TEMPLATE_{event.upper()}" for event in SmsEvent}
+
+
+def common_settings(
+    prefix: str, endpoint: str, template: Words, template_validator: Validator
+) -> list[Setting]:
+    """The settings every SMS notifier declares besides its provider's keys: sign name,
+    endpoint, Redis, daily cap, timeout and a template per event (``template`` names one)."""
+    w = Words
+    return [
+        Setting(f"{prefix}_SIGN_NAME", required=True, label=w(zh="短信签名", en="SMS sign name")),
+        Setting(
+            f"{prefix}_ENDPOINT", w(zh="短信接口地址", en="SMS endpoint URL"), default=endpoint
+        ),
+        Setting(
+            f"{prefix}_REDIS_URL",
+            required=True,
+            label=w(zh="每日条数计数用的 Redis", en="Redis URL for the daily count"),
+            secret=True,
+        ),
+        Setting(
+            f"{prefix}_DAILY_CAP",
+            w(zh="每位买家每日最多条数", en="most SMS a buyer gets a day"),
+            validator=positive_int,
+            default="5",
+        ),
+        Setting(
+            f"{prefix}_TIMEOUT",
+            w(zh="接口超时（秒）", en="timeout in seconds"),
+            validator=positive_int,
+            default="5",
+        ),
+        *(
+            Setting(
+                key,
+                w(
+                    zh=f"{template.zh}：{EVENT_LABELS[event].zh}",
+                    en=f"{template.en}: {EVENT_LABELS[event].en}",
+                ),
+                validator=template_validator,
+            )
+            for event, key in template_keys(prefix).items()
+        ),
+    ]

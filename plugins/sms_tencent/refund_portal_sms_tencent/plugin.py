@@ -10,18 +10,19 @@ from redis import Redis
 from portal import hookimpl
 from portal.plugins.notices import NoticeMessage
 from portal.plugins.settings import PluginSettings, Setting
-from portal.plugins.sms import EVENT_LABELS, DailyCap, SmsEvent, deliver_templated
+from portal.plugins.sms import (
+    DailyCap,
+    common_settings,
+    deliver_templated,
+    positive_int,
+    template_keys,
+)
 from portal.plugins.words import Words
 from refund_portal_sms_tencent.client import TencentSmsClient
 
 log = logging.getLogger(__name__)
 DEFAULT_ENDPOINT = "https://sms.tencentcloudapi.com/"
-TEMPLATE_KEYS = {event: f"SMS_TENCENT_TEMPLATE_{event.upper()}" for event in SmsEvent}
-
-
-def _positive_int(text: str) -> None:
-    if not text.isdigit() or int(text) < 1:
-        raise ValueError(Words(zh="须为正整数", en="must be a positive whole number"))
+TEMPLATE_KEYS = template_keys("SMS_TENCENT")
 
 
 def _template(text: str) -> None:
@@ -70,7 +71,7 @@ def _names() -> list[str]:
 @hookimpl
 def register_settings() -> list[Setting]:
     """Every key this plugin reads."""
-    w = Words
+    w, prefix = Words, "SMS_TENCENT"
     return [
         Setting(
             "SMS_TENCENT_SECRET_ID", required=True, label=w(zh="腾讯云 SecretId", en="SecretId")
@@ -85,42 +86,8 @@ def register_settings() -> list[Setting]:
             "SMS_TENCENT_SDK_APP_ID",
             required=True,
             label=w(zh="短信应用 SdkAppId", en="SMS SdkAppId"),
-            validator=_positive_int,
+            validator=positive_int,
         ),
         Setting("SMS_TENCENT_REGION", w(zh="地域", en="region"), default="ap-guangzhou"),
-        Setting("SMS_TENCENT_SIGN_NAME", required=True, label=w(zh="短信签名", en="SMS sign name")),
-        Setting(
-            "SMS_TENCENT_ENDPOINT",
-            w(zh="短信接口地址", en="SMS endpoint URL"),
-            default=DEFAULT_ENDPOINT,
-        ),
-        Setting(
-            "SMS_TENCENT_REDIS_URL",
-            required=True,
-            label=w(zh="每日条数计数用的 Redis", en="Redis URL for the daily count"),
-            secret=True,
-        ),
-        Setting(
-            "SMS_TENCENT_DAILY_CAP",
-            w(zh="每位买家每日最多条数", en="most SMS a buyer gets a day"),
-            validator=_positive_int,
-            default="5",
-        ),
-        Setting(
-            "SMS_TENCENT_TIMEOUT",
-            w(zh="接口超时（秒）", en="timeout in seconds"),
-            validator=_positive_int,
-            default="5",
-        ),
-        *(
-            Setting(
-                key,
-                w(
-                    zh=f"模板 ID：{EVENT_LABELS[event].zh}",
-                    en=f"template id: {EVENT_LABELS[event].en}",
-                ),
-                validator=_template,
-            )
-            for event, key in TEMPLATE_KEYS.items()
-        ),
+        *common_settings(prefix, DEFAULT_ENDPOINT, w(zh="模板 ID", en="template id"), _template),
     ]
