@@ -47,6 +47,13 @@ LATIN_IN_CHINESE = {
     "RSA",
     "BIC",
     "SQLite",
+    # cloud consoles' own terms, shown as such in their Chinese consoles (SMS plugin settings)
+    "AccessKey",
+    "Secret",
+    "SecretId",
+    "SecretKey",
+    "SdkAppId",
+    "Redis",
 }
 LATIN = {w.upper() for w in LATIN_IN_CHINESE}
 # A word: letters only, not glued to digits or to the characters of codes, addresses and

@@ -19,3 +19,4 @@ class NoticeMessage:
     case_no: str = ""
     order_no: str = ""
     contact: str = ""  # the buyer's phone or e-mail, for buyer notices
+    state: str = ""  # for kind "state": the state the case entered (e.g. "approved")

@@ -12,6 +12,7 @@ from portal.infra.i18n import force_locale, gettext
 from portal.models import Notice, Order
 from portal.plugins.manager import call_impl
 from portal.plugins.notices import NoticeMessage
+from portal.plugins.settings import declared_settings
 from portal.services import context
 
 
@@ -30,12 +31,19 @@ def text_of(notice: Notice, locale: str = "zh_CN") -> str:
 
 
 def has_external_channels() -> bool:
-    """Whether notices go anywhere outside the inbox: SMTP, or a third party's notifier plugin."""
+    """Whether notices go anywhere outside the inbox: SMTP, or a third party's notifier plugin
+    whose required settings are all set (an installed but unconfigured SMS plugin is not)."""
     if context.setting("MAIL_SERVER", None):
         return True
     pm = context.plugin_manager()
+    missing = {
+        plugin
+        for plugin, setting in declared_settings(pm)
+        if setting.required and context.setting(setting.name, None) in (None, "")
+    }
     return any(
-        impl.plugin_name != "portal.log-notifier" for impl in pm.hook.send_notice.get_hookimpls()
+        impl.plugin_name not in missing and impl.plugin_name != "portal.log-notifier"
+        for impl in pm.hook.send_notice.get_hookimpls()
     )
 
 
@@ -55,6 +63,7 @@ def deliver(notice_id: int) -> str:
         case_no=notice.params.get("case_no", ""),
         order_no=order.order_no if order else "",
         contact=order.buyer_contact if order else "",
+        state=str(notice.params.get("state", "")),
     )
     errors = []
     if order is not None and "@" in order.buyer_contact and context.setting("MAIL_SERVER", None):
