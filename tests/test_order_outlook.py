@@ -88,3 +88,22 @@ def test_the_apply_form_names_the_buyers_own_order(app, browser, clock):
     )
     text = page.get_data(as_text=True)
     assert f"订单号 {order.order_no}" in text and "DEMO1001" not in text
+
+
+def test_refusals_give_times_in_china_time():
+    """A window that closed at 16:30 UTC closed at 00:30 the next day in Beijing: the refusal
+    names the day the buyer lives in."""
+    from datetime import UTC, datetime
+
+    delivered = datetime(2026, 3, 1, 16, 30, tzinfo=UTC)
+    facts = OrderFacts(
+        paid_at=delivered - timedelta(minutes=5),
+        delivered_at=delivered,
+        cancelled_at=None,
+        goods_used=False,
+        delivery_sla=timedelta(hours=24),
+        refund_window=timedelta(days=7),
+        refundable_fen=100,
+    )
+    late = decide(facts, Application(Reason.UNUSABLE, 100, "x" * 20), delivered + timedelta(days=9))
+    assert late.rule == "after_window" and late.params["date"] == "2026-03-09 00:30"

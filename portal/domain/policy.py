@@ -11,6 +11,8 @@ import enum
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from portal.domain.calendar import DEFAULT_TZ
+
 
 def N_(message: str) -> str:
     """Mark a string for translation without translating it here."""
@@ -90,6 +92,11 @@ class Decision:
 
 def _refuse(rule: str, message: str, **params: str) -> Decision:
     return Decision(False, rule, message, params)
+
+
+def _shown(when: datetime) -> str:
+    """A time as the buyer reads it in a refusal: China time, to the minute."""
+    return when.astimezone(DEFAULT_TZ).strftime("%Y-%m-%d %H:%M")
 
 
 def delivery_deadline(facts: OrderFacts) -> datetime | None:
@@ -176,7 +183,7 @@ def decide(facts: OrderFacts, app: Application, now: datetime) -> Decision:
             "after_window",
             N_("Refunds must be requested within %(days)s days after delivery; that was %(date)s."),
             days=str(facts.refund_window.days),
-            date=closes.strftime("%Y-%m-%d %H:%M"),
+            date=_shown(closes),
         )
     return Decision(True, "eligible", N_("You can apply for a refund."))
 
@@ -208,17 +215,17 @@ def _decide_not_delivered(facts: OrderFacts, now: datetime) -> Decision:
             True,
             "not_delivered_proven",
             N_("The order was not delivered by %(deadline)s, as its own times show."),
-            {"deadline": deadline.strftime("%Y-%m-%d %H:%M")},
+            {"deadline": _shown(deadline)},
             proven=True,
         )
     if facts.delivered_at is not None:
         return _refuse(
             "delivered_on_time",
             N_("The order was delivered on time, at %(at)s."),
-            at=facts.delivered_at.strftime("%Y-%m-%d %H:%M"),
+            at=_shown(facts.delivered_at),
         )
     return _refuse(
         "sla_not_passed",
         N_("The promised delivery time has not passed yet; please wait until %(deadline)s."),
-        deadline=deadline.strftime("%Y-%m-%d %H:%M"),
+        deadline=_shown(deadline),
     )
