@@ -179,3 +179,15 @@ def test_a_language_without_a_compiled_catalogue_stops_the_start(app):
             default_locale="zh_CN",
             locale_selector=lambda: None,
         )
+
+
+def test_buyers_read_the_words_of_after_sale_pages():
+    """售后单 (not a court's 案件) and 方案 (not a haggler's 报价/还价) throughout the catalogue."""
+    texts = [
+        s
+        for m in read_po(PO.open("rb"))
+        if m.id
+        for s in ([m.string] if isinstance(m.string, str) else m.string)
+    ]
+    assert [t for t in texts if "案件" in t or "报价" in t or "还价" in t] == []
+    assert any("售后单号" in t for t in texts)

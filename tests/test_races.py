@@ -148,7 +148,7 @@ def test_application_loses_in_chinese(app, clock, monkeypatch):
     r = post(url, APPLY, headers={"Accept-Language": "zh-CN"})
     assert r.status_code == 409
     body = r.get_data(as_text=True)
-    assert "该订单已有进行中的退款案件。" in body
+    assert "该订单已有进行中的售后单。" in body
     assert "already has" not in body
 
 
