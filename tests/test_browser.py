@@ -68,19 +68,24 @@ def fill_application(page, explanation="The code says already used", amount=""):
     page.fill("#explanation", explanation)
 
 
-def new_page(chrome, javascript=True):
+def new_page(chrome, javascript=True, locale="en-US"):
     context = chrome.new_context(
-        java_script_enabled=javascript, locale="en-US", viewport={"width": 390, "height": 844}
+        java_script_enabled=javascript, locale=locale, viewport={"width": 390, "height": 844}
     )
     return context, context.new_page()
 
 
+@pytest.mark.parametrize(
+    ("locale", "submitted"), [("zh-CN", "申请已提交"), ("en-US", "Your application was submitted")]
+)
 @pytest.mark.parametrize("javascript", [True, False], ids=["js-on", "js-off"])
-def test_buyer_path(app, live, chrome, clock, tmp_path, javascript):
+def test_buyer_path(app, live, chrome, clock, tmp_path, javascript, locale, submitted):
+    """The buyer's whole path on a phone-sized screen, in Chinese and in English, with and
+    without JavaScript; screenshots of each page kept in test-artifacts/screenshots/."""
     order = f.order(clock(), codes=2)
     db.session.commit()
-    context, page = new_page(chrome, javascript)
-    tag = "js" if javascript else "nojs"
+    context, page = new_page(chrome, javascript, locale)
+    tag = f"{'js' if javascript else 'nojs'}-{locale}"
     try:
         page.goto(live + "/")
         page.screenshot(path=screenshot_path(f"lookup-{tag}"), full_page=True)
@@ -98,7 +103,7 @@ def test_buyer_path(app, live, chrome, clock, tmp_path, javascript):
         page.screenshot(path=screenshot_path(f"apply-{tag}"), full_page=True)
         page.click("form[data-upload] button")
         page.wait_for_url("**/cases/*")
-        page.wait_for_selector("text=Your application was submitted")
+        page.wait_for_selector(f"text={submitted}")
         page.screenshot(path=screenshot_path(f"case-{tag}"), full_page=True)
         db.session.rollback()
         case = db.session.scalar(select(RefundCase).where(RefundCase.order_id == order.id))
