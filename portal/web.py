@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -42,16 +43,20 @@ CSP = (
 )
 
 
+def translated(message: str, params: Mapping[str, str]) -> str:
+    """A message id translated now, its parameters filled in."""
+    text = gettext(message)
+    return text % params if params else text
+
+
 def domain_message(exc: DomainError) -> str:
     """The translated message of a domain error."""
-    text = gettext(exc.message)
-    return text % exc.params if exc.params else text
+    return translated(exc.message, exc.params)
 
 
 def rule_text(decision: Decision) -> str:
     """The translated sentence of a rule's decision (eligible or the refusal)."""
-    text = gettext(decision.message)
-    return text % decision.params if decision.params else text
+    return translated(decision.message, decision.params)
 
 
 def local_time(value: datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
