@@ -316,3 +316,31 @@ class StatementImporter(Protocol):
     @abc.abstractmethod
     def reconcile_statement(self, data: bytes) -> Sequence[StatementLine]:
         """Parse a statement file into lines matched by idempotency key."""
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionCheck:
+    """What one harmless, signed call to the gateway found (``refund-portal check-channels``).
+
+    ``ok`` is true only when the gateway answered and accepted our credentials and we could
+    verify its answer. ``words`` says what was found in a sentence an operator reads;
+    ``detail`` holds the gateway's own code or message (staff only, never translated).
+    """
+
+    ok: bool
+    words: Words
+    detail: str = ""
+
+
+@runtime_checkable
+class ConnectionChecker(Protocol):
+    """A channel that can prove its configuration with one call that moves no money
+    (a refund query for a reference that does not exist, a certificate download, ...)."""
+
+    @abc.abstractmethod
+    def check_connection(self) -> ConnectionCheck:
+        """Make one signed call that changes nothing at the gateway and say what it showed.
+
+        Never raise for a gateway's refusal or a network failure: return ``ok=False`` naming
+        it (wrong app id, signature refused, certificate unknown, timeout).
+        """
