@@ -325,3 +325,18 @@ def test_chinese_written_in_python_keeps_the_glossary():
     assert len(texts) > 20  # the walk found the plugins' words
     breaches = _glossary_breaches(texts)
     assert breaches == [], "\n".join(breaches)
+
+
+def test_no_message_is_in_the_catalogue_twice():
+    """A second entry for the same message id silently wins when compiled (and merges of
+    branches that each added it leave one behind): each id is written once."""
+    import re
+    from collections import Counter
+
+    ids = Counter()
+    for block in PO.read_text(encoding="utf-8").split("\n\n"):
+        found = re.search(r'^msgid ((?:".*"\n?)+)', block, re.M)
+        if found and not block.lstrip().startswith("#~"):
+            lines = [line for line in found.group(1).splitlines() if line.startswith('"')]
+            ids["".join(line[1:-1] for line in lines)] += 1
+    assert [key[:60] for key, count in ids.items() if count > 1 and key] == []
