@@ -16,7 +16,6 @@ from portal.plugins.notices import NoticeMessage
 from portal.plugins.settings import declared_settings
 from portal.services import context
 
-
 #: the name ``delivered_via`` gives the e-mail channel (plugins are named by their plugin name)
 MAIL = "mail"
 
