@@ -94,6 +94,7 @@ def install_web_helpers(app: Flask) -> None:
     app.jinja_env.globals["labels"] = labels
     app.jinja_env.globals["channel_name"] = channel_name
     app.jinja_env.filters["duration"] = note_words.duration_words
+    app.jinja_env.filters["time_left"] = note_words.time_left_words
     app.jinja_env.globals.update(
         event_note=note_words.event_note,
         person_words=note_words.person_words,

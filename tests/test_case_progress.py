@@ -110,3 +110,25 @@ def test_an_online_route_names_the_account_that_paid(app, client, clock, reviewe
     case = approved_case(clock, reviewer)
     assert "退回至：付款时使用的测试支付账户" in case_page(client, case)
     assert "To: the Fake Pay account that paid" in case_page(client, case, "en")
+
+
+def test_the_review_deadline_is_shown_once_with_the_time_left_in_days(app, client, clock):
+    from portal.domain.policy import Kind, Reason
+    from portal.services.refunds import cases
+    from portal.services.refunds.cases import ApplyInput
+
+    order = f.order(clock())
+    case = cases.apply_for_refund(
+        order, ApplyInput(Kind.REFUND_ONLY, Reason.UNUSABLE, order.amount_fen, "x")
+    )
+    case = db.session.get(RefundCase, case.id)
+    clock.advance(hours=1)  # Tuesday 11:00 in Beijing: three working days ahead is Friday
+    text = case_page(client, case)
+    assert "3 个工作日内完成审核。" in text
+    assert text.count("截止") == 1  # the due time once, not as a sentence and again beside it
+    left = (case.deadline_at.replace(tzinfo=clock().tzinfo) - clock()).total_seconds() // 3600
+    assert left > 48
+    assert f"剩余 {int(left)} 小时" not in text
+    assert f"剩余 {int(left) // 24} 天" in text
+    english = case_page(client, case, "en")
+    assert "Reviewed within 3 working days." in english and " days" in english

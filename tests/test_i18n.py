@@ -340,3 +340,23 @@ def test_no_message_is_in_the_catalogue_twice():
             lines = [line for line in found.group(1).splitlines() if line.startswith('"')]
             ids["".join(line[1:-1] for line in lines)] += 1
     assert [key[:60] for key, count in ids.items() if count > 1 and key] == []
+
+
+def test_time_left_is_said_in_the_units_a_person_counts_in(app):
+    """A deadline 103 hours away is 4 days 7 hours, not "103 h" (buyers saw 剩余 103 小时)."""
+    from portal.infra.i18n import force_locale
+    from portal.views.note_words import time_left_words
+
+    expected = {
+        45: ("45 分钟", "45 minutes"),
+        90: ("1 小时", "1 hour"),
+        47 * 60 + 59: ("47 小时", "47 hours"),
+        103 * 60 + 20: ("4 天 7 小时", "4 days 7 hours"),
+        72 * 60: ("3 天", "3 days"),
+        -5: ("0 分钟", "0 minutes"),
+    }
+    for minutes, (zh, en) in expected.items():
+        with app.test_request_context(), force_locale("zh_CN"):
+            assert time_left_words(minutes) == zh
+        with app.test_request_context(), force_locale("en"):
+            assert time_left_words(minutes) == en

@@ -37,6 +37,25 @@ def duration_words(minutes: int) -> str:
     return text
 
 
+def time_left_words(minutes: int) -> str:
+    """Time left before a deadline, as precise as it matters: 45 分钟, 30 小时, 4 天 7 小时."""
+    minutes = max(minutes, 0)
+    if minutes < 60:
+        return ngettext("%(num)d minute", "%(num)d minutes", minutes)
+    hours = minutes // 60
+    if hours < 48:
+        return ngettext("%(num)d hour", "%(num)d hours", hours)
+    days, hours = divmod(hours, 24)
+    text = ngettext("%(num)d day", "%(num)d days", days)
+    if hours:
+        text = gettext(
+            "%(days)s %(hours)s",
+            days=text,
+            hours=ngettext("%(num)d hour", "%(num)d hours", hours),
+        )
+    return text
+
+
 def _param(name: str, value: Any) -> Any:
     from portal.web import local_time  # cycle: portal.web -> .note_words -> portal.web
 
