@@ -6,6 +6,8 @@ makes no call and says so. It checks what it can offline: that the debtor accoun
 and currency were set (not left at the demo's placeholders), and that a one-transfer
 sample batch can be written in every format the channel offers (the same code the real
 export runs), so a setting that would break a batch file shows now, not on export day.
+No gateway answered, so the check's ``detail`` (the gateway's words) stays empty but for
+the batch writer's own reason when a sample cannot be written.
 """
 
 from __future__ import annotations
@@ -40,7 +42,6 @@ def check(debtor: Debtor, unset: Iterable[str]) -> ConnectionCheck:
                 "batch files would carry the demo's placeholders; set the merchant's real "
                 "account details",
             ),
-            f"unset: {names}",
         )
     try:
         sample = _sample_request(debtor.currency)
@@ -71,7 +72,6 @@ def check(debtor: Debtor, unset: Iterable[str]) -> ConnectionCheck:
             f"file and bank statement). Debtor account {account} ({debtor.currency}, bank "
             f"{agent} {debtor.agent}) is set; a sample batch was written as CSV and pain.001",
         ),
-        f"account {account}, agent {debtor.agent}, currency {debtor.currency}",
     )
 
 
