@@ -9,8 +9,8 @@ import tomllib
 import pytest
 
 from portal.plugins.channels import (
-    ConnectionChecker,
     ArrivalWindow,
+    ConnectionChecker,
     PaymentRef,
     RefundRequest,
     RefundResult,
