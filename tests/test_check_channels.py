@@ -22,6 +22,7 @@ from refund_portal_alipay.simulator import AlipaySimulator
 
 from portal.plugins.startup import init_plugins
 from portal.services.money.channel_checks import check_channel
+from tests.conftest import csrf_from
 from tests.fakes import FakeChannel, FakeGateway
 
 BANK = {
@@ -245,3 +246,41 @@ def test_the_installed_command_reads_the_configuration_like_the_portal(tmp_path,
     assert done.returncode == 1
     assert "cannot reach the Alipay gateway" in done.stdout
     assert "Traceback" not in done.stdout + done.stderr
+
+
+def test_supervisors_check_the_connections_from_the_settings_page(app, browser, sim):
+    from tests.test_plugin_admin import login
+
+    app.config.update({**public_key_mode(sim), **BANK})
+    init_plugins(app)
+    login(browser, "sup-check", "supervisor")
+    page = browser.get("/review/plugins/settings").get_data(as_text=True)
+    assert 'action="/review/plugins/settings/check-channels"' in page  # a plain form
+    r = browser.submit("/review/plugins/settings", "/review/plugins/settings/check-channels", {})
+    assert r.status_code == 200
+    html = r.get_data(as_text=True)
+    assert "verified with the Alipay public key" in html
+    assert "ACQ.TRADE_NOT_EXIST" in html and "No call made" in html
+    assert "Cannot be checked" in html  # the test's fake channel
+    zh = browser.client.post(
+        "/review/plugins/settings/check-channels",
+        data={"csrf_token": csrf_from(page)},
+        headers={"Accept-Language": "zh-CN"},
+    ).get_data(as_text=True)
+    assert "支付宝接受了应用" in zh and "无法检查" in zh
+
+
+def test_reviewers_cannot_run_the_checks_nor_a_post_without_its_token(app, browser, sim):
+    from tests.test_plugin_admin import login
+
+    app.config.update({**public_key_mode(sim), **BANK})
+    init_plugins(app)
+    login(browser, "rev-check", "reviewer")
+    token = csrf_from(browser.get("/review/").get_data(as_text=True))
+    r = browser.client.post("/review/plugins/settings/check-channels", data={"csrf_token": token})
+    assert r.status_code == 403
+    assert "verified" not in r.get_data(as_text=True)
+    login(browser, "sup-check2", "supervisor")
+    r = browser.client.post("/review/plugins/settings/check-channels")
+    assert r.status_code == 400
+    assert "verified" not in r.get_data(as_text=True)
