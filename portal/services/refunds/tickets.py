@@ -62,8 +62,8 @@ def check_text(text: str, empty: str) -> str:
         raise DomainError(
             N_("A message can have at most %(max)s characters; this one has %(n)s."),
             rule="message_too_long",
-            max=MAX_MESSAGE_CHARS,
-            n=len(text),
+            max=str(MAX_MESSAGE_CHARS),
+            n=str(len(text)),
         )
     return text
 
