@@ -47,7 +47,7 @@ def test_both_forms_are_on_the_case_page_from_the_start_in_both_languages(
     assert "Write to the shop" in page and "Ask the platform's support" in page
     zh = client.get(f"/cases/{case.case_no}", headers={"Accept-Language": "zh-CN"})
     html = zh.get_data(as_text=True)
-    assert "给店铺留言" in html and "咨询平台客服" in html
+    assert "给店铺留言" in html and "提交工单联系客服" in html
 
 
 def test_writing_to_the_shop_reaches_the_shop(app, client, clock, shop):  # noqa: F811

@@ -36,8 +36,8 @@ def check(debtor: Debtor, unset: Iterable[str]) -> ConnectionCheck:
         return ConnectionCheck(
             False,
             Words(
-                zh=f"未调用任何接口（银行卡渠道没有在线接口）。{names} 未设置，批量文件会写上"
-                "演示用的占位值：请填写商户对公账户的实际信息",
+                zh=f"未调用任何接口（银行卡支付渠道没有在线接口）。{names} 未设置，批量文件会写上"
+                "演示用的占位值：请填写商家对公账户的实际信息",
                 en=f"No call made (the bank channel has no online interface). {names} not set: "
                 "batch files would carry the demo's placeholders; set the merchant's real "
                 "account details",
@@ -52,7 +52,7 @@ def check(debtor: Debtor, unset: Iterable[str]) -> ConnectionCheck:
         return ConnectionCheck(
             False,
             Words(
-                zh="未调用任何接口（银行卡渠道没有在线接口）。按当前设置无法写出批量文件，"
+                zh="未调用任何接口（银行卡支付渠道没有在线接口）。按当前设置无法写出批量文件，"
                 "请核对付款账户设置",
                 en="No call made (the bank channel has no online interface). A batch file "
                 "cannot be written with these settings; check the debtor account settings",
@@ -65,7 +65,7 @@ def check(debtor: Debtor, unset: Iterable[str]) -> ConnectionCheck:
     return ConnectionCheck(
         True,
         Words(
-            zh=f"未调用任何接口（银行卡渠道没有在线接口，付款靠批量文件和银行对账单）。"
+            zh=f"未调用任何接口（银行卡支付渠道没有在线接口，打款靠批量文件和银行对账单）。"
             f"付款账户 {account}（{debtor.currency}，开户行{agent_zh} {debtor.agent}）"
             "已设置，CSV 和 pain.001 样例批量文件均可写出",
             en=f"No call made (the bank channel has no online interface: payouts go by batch "
