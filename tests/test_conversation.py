@@ -35,8 +35,9 @@ def test_the_buyer_writes_and_adds_files_before_any_request(app, client, clock, 
     buyer = Browser(client)
     login_order(buyer, case.order)
     url = f"/cases/{case.case_no}"
-    assert 'name="msg-text"' in buyer.get(url).get_data(as_text=True)
-    r = buyer.submit(url, url + "/message", {"msg-text": "请尽快处理，谢谢"})
+    # the buyer's message box is "write to the shop" (the reviewer reads the thread too)
+    assert 'name="shop-text"' in buyer.get(url).get_data(as_text=True)
+    r = buyer.submit(url, url + "/contact-shop", {"shop-text": "请尽快处理，谢谢"})
     assert r.status_code == 303
     r = post_files(buyer, case)
     assert r.status_code == 303, r.get_data(as_text=True)
@@ -61,7 +62,7 @@ def test_after_the_decision_both_are_refused_and_nothing_is_kept(app, client, cl
     login_order(buyer, case.order)
     url = f"/cases/{case.case_no}"
     page = buyer.get(url).get_data(as_text=True)
-    assert 'name="msg-text"' not in page and 'name="add-files"' not in page
+    assert 'name="shop-text"' not in page and 'name="add-files"' not in page
     token = csrf_from(buyer.get("/").get_data(as_text=True))
     r = client.post(url + "/message", data={"csrf_token": token, "msg-text": "hello?"})
     assert r.status_code == 422 and "until the case is decided" in r.get_data(as_text=True)

@@ -100,3 +100,68 @@ def test_the_demo_bank_refuses_to_run_where_real_money_moves(app, gateway):
         )
         == 0
     )
+
+
+def test_the_held_demo_refund_is_abnormal_at_wechat_and_an_operator_sends_it_on(
+    app, clock, gateway, tmp_path, browser
+):
+    """DEMO1012 goes through the services to the WeChat simulator (real HTTP), which holds it
+    as ABNORMAL; the payouts page offers apply-abnormal-refund, and it then succeeds."""
+    from refund_portal_wechat.simulator import WechatSimulator
+
+    from portal.dev import devsims
+    from portal.plugins.startup import init_plugins
+    from tests.test_abnormal_payouts import login
+
+    keys = tmp_path / "keys"
+    sim = WechatSimulator(str(keys), hang_s=1).start()
+    try:
+        app.config.update(DEV_KEYS_DIR=str(keys), WECHAT_GATEWAY_URL=sim.url, WECHAT_TIMEOUT=2)
+        init_plugins(app)
+        wechat = app.extensions["portal.plugins.channels"].get("wechat")
+        app.extensions["portal.plugins.channels"] = ChannelRegistry(
+            [wechat, BankChannel(debtor_from_settings({})), StandIn(gateway, "alipay")]
+        )
+        assert demo.load()
+        env = {"PORTAL_WECHAT_GATEWAY_URL": sim.url}
+        assert devsims.register_trades(env) >= 4  # the demo's WeChat payments, DEMO1012's too
+        assert devsims.hold_demo_refund(env)
+        work(app)
+        order = db.session.scalar(db.select(Order).where(Order.order_no == demo.HELD_ORDER))
+        case = db.session.scalar(db.select(RefundCase).where(RefundCase.order_id == order.id))
+        payout = db.session.scalar(db.select(Payout).where(Payout.case_id == case.id))
+        assert payout.channel == "wechat" and payout.state == str(PayoutState.ABNORMAL)
+        assert case.state == str(State.REFUNDING)  # held, not failed
+        assert not devsims.hold_demo_refund(env)  # once it reached WeChat, never again
+        # used up by DEMO1012: a buyer's later WeChat refund (DEMO1002) is not held
+        assert sim.pending_misbehaviour() == {}
+
+        login(browser)
+        page = browser.get("/review/payouts/").get_data(as_text=True)
+        action = f"/review/payouts/{payout.id}/redirect"
+        assert action in page
+        r = browser.submit(
+            "/review/payouts/",
+            action,
+            {"to": "buyer_card", "bank": "ICBC_DEBIT", "card_no": "6222020200112233445",
+             "holder_name": "张三"},
+        )  # fmt: skip
+        assert r.status_code == 303
+        work(app)
+        db.session.expire_all()
+        assert db.session.get_one(Payout, payout.id).state == str(PayoutState.SUCCEEDED)
+        assert db.session.get_one(RefundCase, case.id).state == str(State.REFUNDED)
+    finally:
+        sim.stop()
+
+
+def test_the_held_demo_order_is_only_applied_for_without_wechat(app, gateway):
+    """Without the WeChat channel the demo still loads; DEMO1012 waits for review instead."""
+    app.extensions["portal.plugins.channels"] = ChannelRegistry(
+        [StandIn(gateway, cid) for cid in ("alipay", "bank")]
+    )
+    assert demo.load()
+    order = db.session.scalar(db.select(Order).where(Order.order_no == demo.HELD_ORDER))
+    case = db.session.scalar(db.select(RefundCase).where(RefundCase.order_id == order.id))
+    assert case.state == str(State.SUBMITTED)
+    assert db.session.scalar(db.select(Payout).where(Payout.case_id == case.id)) is None

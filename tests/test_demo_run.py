@@ -48,14 +48,19 @@ class Demo:
         )
         self.lines: list[str] = []
         self.ready = threading.Event()
+        self.new_line = threading.Condition()  # notified for each line read
         threading.Thread(target=self._read, daemon=True).start()
 
     def _read(self) -> None:
         assert self.proc.stdout is not None
         for line in self.proc.stdout:
-            self.lines.append(line.rstrip("\n"))
+            with self.new_line:
+                self.lines.append(line.rstrip("\n"))
+                self.new_line.notify_all()
             if READY.search(line):
                 self.ready.set()
+        with self.new_line:  # the process ended: nothing more will come
+            self.new_line.notify_all()
 
     def wait_ready(self, seconds: float) -> bool:
         """True once the banner is printed; False if the process ended or time ran out."""
@@ -116,3 +121,41 @@ def test_two_demos_run_side_by_side_on_ports_of_their_own(tmp_path: Path) -> Non
         codes = [demo.stop() for demo in demos]
     assert time.monotonic() - started < 30
     assert codes == [0, 0], codes
+
+
+def wait_for_line(demo: Demo, pattern: re.Pattern[str], seconds: float) -> str | None:
+    """The first output line matching ``pattern``, once the demo printed it (None: not in time)."""
+    deadline = time.monotonic() + seconds
+    with demo.new_line:
+        while True:
+            found = next((line for line in demo.lines if pattern.search(line)), None)
+            left = deadline - time.monotonic()
+            if found is not None or demo.proc.poll() is not None or left <= 0:
+                return found
+            demo.new_line.wait(left)  # woken by the next line the demo prints
+
+
+def test_the_demo_buyer_gets_sms_from_the_simulator_and_a_refund_is_held(tmp_path: Path) -> None:
+    demo = Demo(tmp_path / "sms")
+    try:
+        assert demo.wait_ready(180), "\n".join(demo.lines[-30:])
+        sms = {
+            m[1]: m[2]
+            for line in demo.lines
+            if (m := re.match(r"^\s+(SMS_\w+_URL) = (\S+)$", line))
+        }
+        assert set(sms) == {"SMS_ALIYUN_URL", "SMS_TENCENT_URL"}, demo.lines
+        assert len(set(sms.values())) == 2
+        assert any("DEMO1012: WeChat Pay holds its refund" in line for line in demo.lines)
+        # the demo's rejected and waiting-for-material cases notify the buyer, who gave a
+        # mobile number: the worker sends them through the Alibaba Cloud SMS simulator
+        line = wait_for_line(
+            demo, re.compile(r"^\[sms_aliyun simulator\] SMS to \+8613800000000"), 120
+        )
+        assert line is not None, "\n".join(demo.lines[-40:])
+        assert '"template": "SMS_9000' in line and "退款门户演示" in line
+        sent = requests.get(sms["SMS_ALIYUN_URL"] + "__sim__/sent", timeout=10).json()
+        assert sent and all(s["phone"] == "+8613800000000" for s in sent)
+        assert requests.get(sms["SMS_TENCENT_URL"] + "__sim__/sent", timeout=10).json() == []
+    finally:
+        assert demo.stop() == 0

@@ -10,6 +10,7 @@ import pytest
 
 from portal.plugins.channels import (
     ArrivalWindow,
+    ConnectionChecker,
     PaymentRef,
     RefundRequest,
     RefundResult,
@@ -49,6 +50,10 @@ def test_generated_package_has_entry_point_skeleton_and_kit(app, tmp_path):
             channel.execute_refund(RefundRequest("K1", payment, 100))
         with pytest.raises(NotImplementedError, match=r"query_refund\(\)"):
             channel.query_refund(RefundRequest("K1", payment, 100))
+        assert isinstance(channel, ConnectionChecker)  # check-channels asks it; optional
+        with pytest.raises(NotImplementedError, match=r"check_connection\(\)"):
+            channel.check_connection()
+        assert "def unreachable_channel" in test_file
         assert {s.name for s in register_settings()} >= {"STAR_PAY_API_KEY"}
     finally:
         sys.path.remove(str(root))

@@ -153,7 +153,18 @@ ORDERS = [
         timedelta(minutes=1),
         "case asking for more material",
     ),
+    DemoOrder(
+        "DEMO1012",
+        "steam50",
+        "wechat",
+        timedelta(days=2),
+        timedelta(minutes=1),
+        "approved; WeChat holds the refund (ABNORMAL): send it on from the payouts page",
+        revealed=True,
+    ),
 ]
+#: the order whose approved WeChat refund the demo's WeChat simulator holds (ABNORMAL)
+HELD_ORDER = "DEMO1012"
 
 
 def load() -> bool:
@@ -291,6 +302,9 @@ def load() -> bool:
     asking = _case(made["DEMO1011"], Reason.UNUSABLE, "密钥无法激活。")
     cases.request_info(asking, reviewer, "请上传激活失败的错误提示截图。")
     loaded = channels()
+    held = _case(made[HELD_ORDER], Reason.UNUSABLE, "充值时提示卡密无效。")
+    if "wechat" in loaded:  # the payout goes to WeChat Pay, whose simulator holds it
+        cases.approve(held, reviewer, None, "核实卡密无效，同意全额退款。")
     for spec in ORDERS:  # cancelled as a shop cancels: the refund starts by itself
         if spec.cancelled and spec.channel in loaded:
             cancel_order(made[spec.no], "缺货", SYSTEM)

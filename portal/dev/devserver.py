@@ -14,8 +14,22 @@ from pathlib import Path
 from werkzeug.serving import run_simple
 
 from portal import create_app
-from portal.dev.demo import CONTACT, QUERY_PASSWORD, STAFF, STAFF_PASSWORD, load
-from portal.dev.devsims import register_trades, start_simulators
+from portal.dev.demo import (
+    CONTACT,
+    HELD_ORDER,
+    ORDERS,
+    QUERY_PASSWORD,
+    STAFF,
+    STAFF_PASSWORD,
+    load,
+)
+from portal.dev.devsims import (
+    DEMO_SMS,
+    hold_demo_refund,
+    register_trades,
+    start_simulators,
+    start_sms_simulators,
+)
 from portal.infra.embedded import start_embedded_redis, stop_embedded_redis
 from portal.infra.migrations import upgrade
 
@@ -32,6 +46,7 @@ def run(host: str, port: int) -> None:
     if not env.get("PORTAL_REDIS_URL"):
         env["PORTAL_REDIS_URL"] = start_embedded_redis(str(instance))
     children = start_simulators(instance / "devkeys", env)
+    children += start_sms_simulators(env)
     env.setdefault("PORTAL_PUBLIC_BASE_URL", f"http://{host}:{port}")
     # the demo's shops receive webhooks on this machine (never set this in production)
     env.setdefault("PORTAL_WEBHOOKS_ALLOW_LOCAL", "true")
@@ -41,16 +56,29 @@ def run(host: str, port: int) -> None:
             upgrade()
             load()
             trades = register_trades(env)
+            held = hold_demo_refund(env)
         children.append(subprocess.Popen([sys.executable, "-m", "portal.cli", "worker"], env=env))
         channels = ", ".join(app.extensions["portal.plugins.channels"].ids())
         print(f"\n  refund-portal is running at http://{host}:{port}/")
         print(
-            f"  demo orders DEMO1001..DEMO1011, contact {CONTACT}, query password {QUERY_PASSWORD}"
+            f"  demo orders DEMO1001..{ORDERS[-1].no}, contact {CONTACT}, "
+            f"query password {QUERY_PASSWORD}"
         )
         print(f"  staff logins (password {STAFF_PASSWORD}): " + ", ".join(s[0] for s in STAFF))
         print(f"  payout channels: {channels}; {trades} demo trades on the gateway simulators")
         for setting in sorted(k for k in env if k.endswith("_GATEWAY_URL")):
             print(f"  {setting.removeprefix('PORTAL_')} = {env[setting]}")
+        for setting in sorted(k for k in env if k.startswith("PORTAL_DEMO_SMS_")):
+            print(f"  {setting.removeprefix('PORTAL_DEMO_')} = {env[setting]}")
+        print(
+            f"  SMS to buyers go through the {DEMO_SMS} simulator: each one is printed here,"
+            f" lines starting [{DEMO_SMS} simulator]"
+        )
+        if held:
+            print(
+                f"  {HELD_ORDER}: WeChat Pay holds its refund (ABNORMAL); send it on from"
+                " /review/payouts/"
+            )
         print(
             "  bank refunds settle when a statement is imported: `make demo-bank-statement`\n"
             f"  started in {time.monotonic() - started:.1f} s; Ctrl-C stops everything\n",

@@ -10,6 +10,7 @@ from portal.domain.offer_states import OfferState
 from portal.domain.payout_states import PayoutState
 from portal.domain.policy import N_
 from portal.domain.states import State
+from portal.domain.ticket_states import TicketReason
 
 STATE_LABELS = {
     State.SUBMITTED: N_("Submitted, waiting for review"),
@@ -135,6 +136,13 @@ def http_error_label(status: int) -> str:
     fallback = 500 if status >= 500 else 400
     return HTTP_ERROR_LABELS.get(status, HTTP_ERROR_LABELS[fallback])
 
+
+#: why a support ticket was opened (``TicketReason``)
+TICKET_REASON_LABELS = {
+    TicketReason.QUESTION: N_("question before a decision"),
+    TicketReason.REVIEW_LATE: N_("review late"),
+    TicketReason.REFUND_LATE: N_("refund late"),
+}
 
 STAFF_ROLE_LABELS = {
     "reviewer": N_("Reviewer"),

@@ -1,4 +1,4 @@
-"""The support ticket (工单) state machine: whose turn it is to write.
+"""The support ticket (工单) state machine: whose turn it is to write; why a ticket was opened.
 
 Every state change of a ticket goes through ``portal.services.refunds.transitions.move_ticket``,
 which consults :func:`check` here and writes an event in the same transaction.
@@ -16,6 +16,18 @@ class TicketState(enum.StrEnum):
 
     OPEN = "open"  # waiting for staff
     ANSWERED = "answered"  # staff answered; waiting for the buyer
+
+
+class TicketReason(enum.StrEnum):
+    """Why a ticket was opened (``Ticket.reason``)."""
+
+    QUESTION = "question"  # the buyer asked support before the case was decided
+    REVIEW_LATE = "review_late"  # the review is past its deadline
+    REFUND_LATE = "refund_late"  # a payout is past its expected arrival
+
+
+#: the longest message a buyer or staff member may write in a thread or a ticket
+MAX_MESSAGE_CHARS = 2000
 
 
 #: from -> the states a ticket may go to. The one transitions table.

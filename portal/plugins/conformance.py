@@ -15,6 +15,8 @@ The checks follow the invariants of ``docs/plugins.md``: the same key twice move
 once; an unknown outcome is resolved by a query with the same key; partial refunds up to
 the captured amount succeed; an over-refund is refused; a forged notification is rejected;
 results carry the gateway's reference; a declared batch or statement capability is whole.
+A channel that implements ``ConnectionChecker`` answers its check with a ``ConnectionCheck``
+and, pointed at a gateway where nothing listens, still answers (``ok`` false), never raises.
 Two checks run the real core against the channel (``conformance_portal``, a throwaway
 portal on SQLite): a late success after a failure is raised once, never dropped; a resent
 notification is acknowledged and has no second effect.
@@ -25,6 +27,7 @@ and no notifications) raises
 
 from __future__ import annotations
 
+import socket
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
@@ -39,6 +42,8 @@ from portal.plugins.channels import (
     BatchExporter,
     BatchFormat,
     ChannelError,
+    ConnectionCheck,
+    ConnectionChecker,
     Notification,
     NotificationRejected,
     PaymentRef,
@@ -107,8 +112,21 @@ class ConformanceTarget:
         """Headers and body of a notification about the refund that the gateway did NOT sign."""
         raise NotSupported("this channel takes no notifications")
 
+    def unreachable_channel(self) -> PayoutChannel:
+        """The channel configured as ``channel`` is, but with a gateway address where nothing
+        listens (:func:`unreachable_url` gives one), for the ``ConnectionChecker`` check."""
+        raise NotSupported("this target cannot point its channel at an unreachable gateway")
+
     def close(self) -> None:
         """Stop the simulator (called by the fixture's teardown, if it wants)."""
+
+
+def unreachable_url(path: str = "/") -> str:
+    """An http address on this machine where nothing listens (a port just freed)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    return f"http://127.0.0.1:{port}{path}"
 
 
 def new_request(payment: PaymentRef, amount_fen: int, key: str | None = None) -> RefundRequest:
@@ -249,6 +267,37 @@ class ChannelConformance:
             for garbage in (b"", b"\x00\xff not a statement", b"<x>" * 10):
                 with pytest.raises(ChannelError):
                     channel.reconcile_statement(garbage)
+
+    def test_connection_check_answers_as_the_contract_says(
+        self, conformance_target: ConformanceTarget
+    ) -> None:
+        """A ConnectionChecker's check returns a ConnectionCheck whose words are Words."""
+        channel = conformance_target.channel
+        if not isinstance(channel, ConnectionChecker):
+            pytest.skip("the channel does not implement ConnectionChecker")
+        found = channel.check_connection()
+        assert isinstance(found, ConnectionCheck), f"check_connection() returned {found!r}"
+        assert isinstance(found.ok, bool), found
+        assert isinstance(found.words, Words), (
+            "ConnectionCheck.words must be Words(zh=..., en=...): operators read it"
+        )
+        assert isinstance(found.detail, str), found
+
+    def test_connection_check_does_not_raise_when_the_gateway_is_unreachable(
+        self, conformance_target: ConformanceTarget
+    ) -> None:
+        """Pointed at an address where nothing listens, the check says so (``ok`` false)."""
+        if not isinstance(conformance_target.channel, ConnectionChecker):
+            pytest.skip("the channel does not implement ConnectionChecker")
+        channel = _supported(conformance_target.unreachable_channel)
+        assert isinstance(channel, ConnectionChecker)
+        try:
+            found = channel.check_connection()
+        except Exception as exc:  # noqa: BLE001 - the failure this check reports
+            pytest.fail(f"check_connection() raised {exc!r} for an unreachable gateway")
+        assert isinstance(found, ConnectionCheck), f"check_connection() returned {found!r}"
+        assert found.ok is False, "an unreachable gateway cannot pass the check"
+        assert isinstance(found.words, Words), found
 
     def test_forged_notification_is_rejected(self, conformance_target: ConformanceTarget) -> None:
         """A notification the gateway did not sign is rejected; the genuine one is accepted."""

@@ -33,7 +33,14 @@ from portal.services.uploads import evidence
 from portal.views import buyer_access, checklist, throttling
 from portal.views.access import may_see_case
 from portal.views.arrival import arrival_texts, destinations
-from portal.views.forms import AddFilesForm, AnswerForm, ApplyForm, EmptyForm, LookupForm
+from portal.views.forms import (
+    AddFilesForm,
+    AnswerForm,
+    ApplyForm,
+    EmptyForm,
+    LookupForm,
+    MessageForm,
+)
 from portal.views.htmx_util import done, page_or_fragment
 from portal.views.redirects import safe_target
 from portal.views.thread import thread_context
@@ -223,6 +230,10 @@ def _case_context(case: RefundCase, answer_form: AnswerForm | None = None) -> di
         "late": tickets.why_late(case),
         "now": context.now(),
         "has_ticket": tickets.ticket_of(case) is not None,
+        "may_open_ticket": tickets.why_open(case) is not None,
+        "shop_form": MessageForm(prefix="shop"),
+        "ticket_form": MessageForm(prefix="ticket"),
+        "contact_forms": True,  # the buyer writes to the shop or support, not to "everyone"
         "case": case,
         "order": case.order,
         "events": timeline(case),

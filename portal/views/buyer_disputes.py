@@ -1,4 +1,5 @@
-"""Buyer actions beyond the application: negotiation, appeal, support ticket."""
+"""Buyer actions beyond the application: negotiation, writing to the shop, appeal, support
+ticket."""
 
 from __future__ import annotations
 
@@ -30,7 +31,8 @@ def _act(case_no: str, form: FlaskForm, action: Callable, said: str) -> Response
             return case_page(case, error=domain_message(exc), status=exc.status_code)
         flash(gettext(said))
         return redirect(url_for("buyer.case", case_no=case_no) + "#thread", code=303)
-    return case_page(case, error=gettext("Check the form."), status=422)
+    first = next((e for errors in form.errors.values() for e in errors), None)
+    return case_page(case, error=str(first) if first else gettext("Check the form."), status=422)
 
 
 @bp.post("/cases/<case_no>/message")
@@ -41,6 +43,17 @@ def message(case_no: str) -> ResponseReturnValue:
         MessageForm(prefix="msg"),
         lambda c, f: disputes.post_message(c, BUYER, f.text.data),
         outcomes.MESSAGE_SENT,
+    )
+
+
+@bp.post("/cases/<case_no>/contact-shop")
+def contact_shop(case_no: str) -> ResponseReturnValue:
+    """Write to the shop from the case (any time before the decision)."""
+    return _act(
+        case_no,
+        MessageForm(prefix="shop"),
+        lambda c, f: disputes.contact_merchant(c, f.text.data or ""),
+        outcomes.WROTE_TO_SHOP,
     )
 
 
@@ -115,7 +128,8 @@ def appeal(case_no: str) -> ResponseReturnValue:
 
 @bp.route("/cases/<case_no>/ticket", methods=["GET", "POST"])
 def ticket(case_no: str) -> ResponseReturnValue:
-    """Open (or continue) a support ticket on a late case; order and case are attached."""
+    """Open (or continue) a support ticket from the case (before its decision, or late);
+    order and case are attached."""
     case = _my_case(case_no)
     form = MessageForm(prefix="ticket")
     existing = tickets.ticket_of(case)
@@ -136,7 +150,12 @@ def ticket(case_no: str) -> ResponseReturnValue:
         status = 422
     return (
         render_template(
-            "buyer/ticket.html", case=case, ticket=existing, form=form, late=tickets.why_late(case)
+            "buyer/ticket.html",
+            case=case,
+            ticket=existing,
+            form=form,
+            late=tickets.why_late(case),
+            may_open=tickets.why_open(case) is not None,
         ),
         status,
     )

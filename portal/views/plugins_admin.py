@@ -1,4 +1,5 @@
-"""Operator pages (supervisors): loaded plugins, channel switches, declared plugin settings."""
+"""Operator pages (supervisors): loaded plugins, channel switches, declared plugin settings,
+and the channels' connection checks (the same as ``refund-portal check-channels``)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,9 @@ from portal.plugins.settings import INVALID, REQUIRED, SettingState, Text, setti
 from portal.plugins.startup import channels, loaded_plugins
 from portal.services.errors import DomainError
 from portal.services.money import channel_switches
+from portal.services.money.channel_checks import ChannelCheck, check_channels
 from portal.views.access import staff_actor, supervisor_required
+from portal.views.forms import EmptyForm
 from portal.web import domain_message
 
 bp = Blueprint("plugins_admin", __name__, url_prefix="/review/plugins")
@@ -82,13 +85,40 @@ def _states() -> list[SettingState]:
 def settings() -> ResponseReturnValue:
     """The settings plugins declare: values (secrets only as set/missing) and problems."""
     states = _states()
+    return _settings_page(states, settings_check_form(states))
+
+
+def _settings_page(
+    states: list[SettingState],
+    form: object,
+    checked: dict[str, str] | None = None,
+    channel_checks: list[ChannelCheck] | None = None,
+) -> str:
     return render_template(
         "review/plugin_settings.html",
         states=states,
         problem_text=problem_text,
-        form=settings_check_form(states),
-        checked=None,
+        form=form,
+        checked=checked,
+        check_form=EmptyForm(),
+        channel_checks=channel_checks,
     )
+
+
+@bp.post("/settings/check-channels")
+@supervisor_required
+def check_connections() -> ResponseReturnValue:
+    """One harmless signed call per channel that can check itself; the results on the page."""
+    states = _states()
+    if not EmptyForm().validate_on_submit():
+        flash(
+            gettext(
+                "The form expired or did not come from this site. Go back, reload and try again."
+            )
+        )
+        return redirect(url_for("plugins_admin.settings"), code=303)
+    found = check_channels(channels().all())
+    return _settings_page(states, settings_check_form(states), channel_checks=found)
 
 
 @bp.post("/settings/check")
@@ -109,10 +139,4 @@ def check_settings() -> ResponseReturnValue:
         if any(form[s.setting.name].errors for s in states if not s.setting.secret):
             checked = None
     status = 200 if checked is not None else 422
-    return render_template(
-        "review/plugin_settings.html",
-        states=states,
-        form=form,
-        checked=checked,
-        problem_text=problem_text,
-    ), status
+    return _settings_page(states, form, checked), status

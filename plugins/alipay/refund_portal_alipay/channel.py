@@ -22,6 +22,8 @@ from zoneinfo import ZoneInfo
 from portal.infra.gateway_http import GatewayError, GatewayHTTP, GatewayTimeout
 from portal.plugins.channels import (
     ArrivalWindow,
+    ConnectionCheck,
+    ConnectionChecker,
     MemoryReplayGuard,
     Notification,
     NotificationRejected,
@@ -34,7 +36,7 @@ from portal.plugins.channels import (
     ResultStatus,
 )
 from portal.plugins.words import Note, Words
-from refund_portal_alipay import signing
+from refund_portal_alipay import connection, signing
 from refund_portal_alipay.amounts import fen_to_yuan, yuan_to_fen
 from refund_portal_alipay.certs import KeySet
 
@@ -53,7 +55,7 @@ DEFAULT_NOTIFY_MAX_AGE = timedelta(hours=24)
 REPLAY_TTL = timedelta(hours=48)
 
 
-class AlipayChannel(PayoutChannel):
+class AlipayChannel(PayoutChannel, ConnectionChecker):
     """Refunds to the Alipay account (or card) the buyer paid with."""
 
     id = "alipay"
@@ -155,7 +157,12 @@ class AlipayChannel(PayoutChannel):
         posted = self._post(method, biz)
         if isinstance(posted, RefundResult):
             return None, posted
-        raw, outer, content = posted
+        return self._verified(*posted)
+
+    def _verified(
+        self, raw: str, outer: dict[str, Any], content: str
+    ) -> tuple[dict[str, Any] | None, RefundResult | None]:
+        """The answer's object once its signature verifies; else (None, UNKNOWN result)."""
         sn = str(outer.get("alipay_cert_sn") or "")
         public = self.keys.for_answer(sn)
         if public is None and sn:
@@ -276,6 +283,10 @@ class AlipayChannel(PayoutChannel):
             code="FUND_CHANGE_N" if body.get("fund_change") != "Y" else "NOT_CONFIRMED",
             raw={"refund": body, "query": confirmed.raw},
         )
+
+    def check_connection(self) -> ConnectionCheck:
+        """One signed refund query for a refund that does not exist (see ``connection``)."""
+        return connection.check(self)
 
     def query_refund(self, request: RefundRequest) -> RefundResult:
         result = self.query(

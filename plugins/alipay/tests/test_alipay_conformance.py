@@ -15,7 +15,7 @@ from refund_portal_alipay.plugin import channel_from_settings
 from refund_portal_alipay.simulator import AlipaySimulator
 
 from portal.plugins.channels import ChannelServices, PaymentRef, RefundRequest
-from portal.plugins.conformance import ChannelConformance, ConformanceTarget
+from portal.plugins.conformance import ChannelConformance, ConformanceTarget, unreachable_url
 
 CHINA_TIME = "%Y-%m-%d %H:%M:%S"
 
@@ -24,6 +24,7 @@ class AlipayTarget(ConformanceTarget):
     """AlipayChannel (1 s timeout) against a simulator that hangs 3 s when told to."""
 
     def __init__(self, keys_dir) -> None:
+        self.keys_dir = keys_dir
         self.sim = AlipaySimulator(keys_dir, hang_s=3, late_s=0.5).start()
         self.channel = channel_from_settings(
             {"ALIPAY_GATEWAY_URL": self.sim.url, "ALIPAY_TIMEOUT": "1"},
@@ -75,6 +76,12 @@ class AlipayTarget(ConformanceTarget):
     def forged_notification(self, request: RefundRequest) -> tuple[dict[str, str], bytes]:
         impostor = signing.load_private(self.sim.keys["ALIPAY_APP_PRIVATE_KEY"])  # not Alipay's
         return self._notification(request, impostor)
+
+    def unreachable_channel(self):
+        return channel_from_settings(
+            {"ALIPAY_GATEWAY_URL": unreachable_url("/gateway.do"), "ALIPAY_TIMEOUT": "1"},
+            ChannelServices(dev_keys_dir=str(self.keys_dir)),
+        )
 
     def close(self) -> None:
         self.sim.stop()

@@ -8,7 +8,7 @@ whose booked debits succeed the payouts and whose returns fail them (reopen them
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 
 from portal.plugins.channels import (
@@ -16,6 +16,8 @@ from portal.plugins.channels import (
     BatchExporter,
     BatchFormat,
     ChannelError,
+    ConnectionCheck,
+    ConnectionChecker,
     PaymentRef,
     PayoutChannel,
     RefundRequest,
@@ -25,6 +27,7 @@ from portal.plugins.channels import (
     StatementLine,
 )
 from portal.plugins.words import Note, Words
+from refund_portal_bank import selfcheck
 from refund_portal_bank.amounts import fen_to_yuan
 from refund_portal_bank.batch import BatchError, build_csv, build_pain001
 from refund_portal_bank.records import Debtor, InvalidTransfer, Transfer, transfer_for
@@ -37,14 +40,16 @@ FORMATS = (
 BATCH_FORMATS = tuple(f.name for f in FORMATS)
 
 
-class BankChannel(PayoutChannel, BatchExporter, StatementImporter):
+class BankChannel(PayoutChannel, BatchExporter, StatementImporter, ConnectionChecker):
     """Payouts by bank transfer to the buyer's card, reconciled from camt.053 statements."""
 
     id = "bank"
     label = Words(zh="银行卡", en="Bank card")
 
-    def __init__(self, debtor: Debtor) -> None:
+    def __init__(self, debtor: Debtor, unset: Iterable[str] = ()) -> None:
         self.debtor = debtor
+        #: the debtor settings left at their defaults (the demo's placeholders)
+        self.unset = frozenset(unset)
 
     @property
     def currency(self) -> str:
@@ -136,6 +141,10 @@ class BankChannel(PayoutChannel, BatchExporter, StatementImporter):
             return build_pain001(transfers, self.debtor, now=now, msg_id=msg_id)
         except BatchError as exc:
             raise ChannelError(f"cannot export the batch: {exc}") from None
+
+    def check_connection(self) -> ConnectionCheck:
+        """No call (there is no bank interface): the offline checks of ``selfcheck``."""
+        return selfcheck.check(self.debtor, self.unset)
 
     def reconcile_statement(self, data: bytes) -> Sequence[StatementLine]:
         """Parse a camt.053 statement; ChannelError if it is malformed, hostile or not camt."""

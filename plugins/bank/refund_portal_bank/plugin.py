@@ -48,7 +48,8 @@ def debtor_from_settings(settings: Mapping[str, str]) -> Debtor:
 @hookimpl
 def register_payout_channels(settings: PluginSettings) -> list[BankChannel]:
     """Register the bank channel (always: it holds no credentials)."""
-    return [BankChannel(debtor_from_settings(settings))]
+    unset = [key for key in DEFAULTS if settings.get(key) in (None, "")]
+    return [BankChannel(debtor_from_settings(settings), unset)]
 
 
 def _currency(text: str) -> None:

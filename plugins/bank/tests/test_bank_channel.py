@@ -113,3 +113,40 @@ def test_other_currency_channel(req):
     assert channel.currency == "USD"
     assert channel.execute_refund(req(currency="USD")).status is ResultStatus.PENDING
     assert channel.execute_refund(req()).status is ResultStatus.FAILED
+
+
+def test_check_connection_makes_no_call_and_says_so():
+    from refund_portal_bank.plugin import register_payout_channels
+
+    from portal.plugins.settings import PluginSettings
+
+    settings = {
+        "BANK_DEBTOR_NAME": "Example Shop Ltd",
+        "BANK_DEBTOR_ACCOUNT": "6212260200000000001",
+        "BANK_DEBTOR_AGENT": "ICBKCNBJ",
+        "BANK_CURRENCY": "",
+    }
+    (channel,) = register_payout_channels(PluginSettings(settings))
+    found = channel.check_connection()
+    assert found.ok is True
+    assert found.words.en.startswith("No call made") and "未调用任何接口" in found.words.zh
+    assert "6212***********0001" in found.words.en and "ICBKCNBJ" in found.words.en
+    assert found.detail == ""  # no gateway said anything
+    assert "6212260200000000001" not in found.words.en + found.detail  # never the whole number
+
+
+def test_check_connection_fails_while_the_debtor_is_the_demo_placeholder():
+    from refund_portal_bank.plugin import register_payout_channels
+
+    from portal.plugins.settings import PluginSettings
+
+    (channel,) = register_payout_channels(
+        PluginSettings({"BANK_DEBTOR_ACCOUNT": "6212260200000000001"}, PLUGIN_KEYS)
+    )
+    found = channel.check_connection()
+    assert found.ok is False
+    assert "BANK_DEBTOR_AGENT, BANK_DEBTOR_NAME" in found.words.en
+    assert "BANK_DEBTOR_ACCOUNT" not in found.words.en
+
+
+PLUGIN_KEYS = ("BANK_DEBTOR_NAME", "BANK_DEBTOR_ACCOUNT", "BANK_DEBTOR_AGENT", "BANK_CURRENCY")

@@ -66,6 +66,9 @@ class BankTarget(ConformanceTarget):
     def time_out_next_call_after_moving_money(self) -> None:
         raise NotSupported("bank payouts move no money in execute_refund: nothing to time out")
 
+    def unreachable_channel(self):
+        raise NotSupported("the bank channel calls no gateway: its check is offline")
+
 
 @pytest.fixture
 def conformance_target() -> BankTarget:

@@ -14,20 +14,25 @@ AuthFailure.SignatureExpire, AuthFailure.SecretIdNotFound), all answered HTTP 20
 
 from __future__ import annotations
 
+import argparse
+import dataclasses
 import hashlib
 import hmac
 import json
+import os
 import re
 import secrets
+import sys
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any
 
-from werkzeug.serving import make_server
+from werkzeug.serving import WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
 _AUTH = re.compile(
@@ -62,6 +67,9 @@ class TencentSmsSimulator:
     rejected: int = 0
     now: float | None = None  # the provider's clock (None: real time)
 
+    #: called with each accepted SMS (the demo prints it: its "log")
+    on_sent: Callable[[Sent], None] | None = None
+
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
 
@@ -80,7 +88,10 @@ class TencentSmsSimulator:
 
     def wsgi(self, environ: dict[str, Any], start_response: Any) -> Any:
         """The WSGI application."""
-        response = self._answer(Request(environ))
+        request = Request(environ)
+        if request.path == "/__sim__/sent":  # the simulator's own page: what it accepted
+            return self._sent_page()(environ, start_response)
+        response = self._answer(request)
         if self.hang_s:
             time.sleep(self.hang_s)  # the simulated provider being slow, not the test waiting
         return response(environ, start_response)
@@ -165,10 +176,11 @@ class TencentSmsSimulator:
             elif phone in self.daily_limited:
                 code, message = "LimitExceeded.PhoneNumberDailyLimit", "daily limit"
             else:
+                sent = Sent(phone, app_id, str(data.get("SignName", "")), template, params)
                 with self._lock:
-                    self.sent.append(
-                        Sent(phone, app_id, str(data.get("SignName", "")), template, params)
-                    )
+                    self.sent.append(sent)
+                if self.on_sent:
+                    self.on_sent(sent)
             serial = f"5000:{uuid.uuid4().int % 10**18}"
             statuses.append(
                 {"SerialNo": serial if code == "Ok" else "", "PhoneNumber": str(phone),
@@ -176,3 +188,61 @@ class TencentSmsSimulator:
                  "Message": message, "IsoCode": "CN"}
             )  # fmt: skip
         return self._reply({"SendStatusSet": statuses})
+
+    def _sent_page(self) -> Response:
+        with self._lock:
+            rows = [dataclasses.asdict(s) for s in self.sent]
+        return Response(json.dumps(rows, ensure_ascii=False), 200, mimetype="application/json")
+
+    def serve_forever(self, port: int) -> None:
+        """Serve on 127.0.0.1:``port`` in this thread until interrupted (the demo's process)."""
+        server = make_server(
+            "127.0.0.1", port, self.wsgi, threaded=True, request_handler=_QuietHandler
+        )
+        self.url = f"http://127.0.0.1:{server.server_port}/"
+        try:
+            server.serve_forever()
+        except KeyboardInterrupt:
+            pass
+        finally:
+            server.server_close()
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        """Say nothing about each request: the accepted SMS are what the demo shows."""
+
+
+#: the environment variable the demo hands the simulator's secret in (never on the command line)
+SECRET_ENV = "SMS_SIMULATOR_SECRET"  # noqa: S105 - a variable name
+
+
+def log_line(sent: Sent) -> str:
+    """One accepted SMS as the demo's terminal shows it."""
+    return f"[sms_tencent simulator] SMS to {sent.phone}: " + json.dumps(
+        dataclasses.asdict(sent), ensure_ascii=False
+    )
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``python -m refund_portal_sms_tencent.simulator --port N``: the demo's SMS endpoint,
+    printing every SMS it accepts; its secret comes from ``SMS_SIMULATOR_SECRET``."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--secret-id", default=TencentSmsSimulator.secret_id)
+    args = parser.parse_args(argv)
+    secret = os.environ.get(SECRET_ENV, "")
+    if not secret:
+        parser.error(f"set {SECRET_ENV} to the secret the portal signs with")
+
+    def show(sent: Sent) -> None:
+        print(log_line(sent), flush=True)
+
+    simulator = TencentSmsSimulator(secret_id=args.secret_id, secret_key=secret, on_sent=show)
+    print(f"[sms_tencent simulator] listening on http://127.0.0.1:{args.port}/", flush=True)
+    simulator.serve_forever(args.port)
+    sys.exit(0)
+
+
+if __name__ == "__main__":
+    main()

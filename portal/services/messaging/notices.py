@@ -226,6 +226,7 @@ PAYOUT_LATE_BUYER = N_(
     "you can open a support ticket."
 )
 PAYOUT_LATE_STAFF = N_("Refund not arrived by its expected date: %(case_no)s")
+BUYER_WROTE = N_("The buyer of case %(case_no)s wrote to you.")
 MERCHANT_SILENT = N_("No answer from the merchant in time: case %(case_no)s is refunded.")
 INFO_TIMEOUT = N_(
     "Case %(case_no)s was closed: the material asked for did not arrive in time. "

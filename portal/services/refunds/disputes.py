@@ -15,9 +15,10 @@ from portal.services import context
 from portal.services.actors import BUYER, Actor
 from portal.services.errors import Conflict, DomainError, Forbidden
 from portal.services.integration import orders
+from portal.services.messaging import notices
 from portal.services.money import balances, ledger
 from portal.services.policy_text import N_
-from portal.services.refunds import cases
+from portal.services.refunds import cases, tickets
 from portal.services.refunds.transitions import move_offer, record, transition
 from portal.services.unit_of_work import commit
 from portal.services.uploads import evidence
@@ -52,9 +53,28 @@ def post_message(case: RefundCase, actor: Actor, text: str) -> None:
         raise DomainError(
             N_("Messages can be written until the case is decided."), rule="thread_closed"
         )
-    if not text.strip():
-        raise DomainError(N_("Write a message."), rule="empty_message")
-    commit(lambda: record("message", actor, case=case, reason=text.strip()[:2000]))
+    text = tickets.check_text(text, N_("Write a message."))
+    commit(lambda: record("message", actor, case=case, reason=text))
+
+
+def contact_merchant(case: RefundCase, text: str) -> None:
+    """The buyer writes to the shop from the case, at any time before the decision.
+
+    The message joins the case's thread (the reviewer reads it too), addressed to the shop
+    (``data.to``), and the shop gets a notice in its inbox.
+    """
+    if State(case.state) not in CONVERSATION_STATES:
+        raise DomainError(
+            N_("The shop can be written to from the case until it is decided."),
+            rule="thread_closed",
+        )
+    text = tickets.check_text(text, N_("Write a message."))
+
+    def work() -> None:
+        record("message", BUYER, case=case, reason=text, data={"to": str(Role.MERCHANT)})
+        notices.add(case, notices.MERCHANT, "buyer_message", notices.BUYER_WROTE)
+
+    commit(work)
 
 
 def add_evidence(case: RefundCase, files: list[evidence.StoredFile]) -> None:

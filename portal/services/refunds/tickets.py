@@ -1,12 +1,13 @@
-"""Support tickets (工单): opened by the buyer from a late case, answered by staff in one thread."""
+"""Support tickets (工单): opened by the buyer from a case at any time before its decision, or
+later while its refund is late; answered by staff in one thread."""
 
 from __future__ import annotations
 
 from sqlalchemy import select
 
 from portal.domain import payout_states, states, ticket_states
-from portal.domain.states import Role
-from portal.domain.ticket_states import TicketState
+from portal.domain.states import CONVERSATION_STATES, Role, State
+from portal.domain.ticket_states import MAX_MESSAGE_CHARS, TicketReason, TicketState
 from portal.extensions import db
 from portal.models import Payout, RefundCase, Ticket, TicketMessage
 from portal.services import context
@@ -15,11 +16,11 @@ from portal.services.errors import ConcurrentChange, DomainError, NotFound
 from portal.services.policy_text import N_
 from portal.services.refunds.transitions import move_ticket, record
 
-REVIEW_LATE = "review_late"
-REFUND_LATE = "refund_late"
+REVIEW_LATE = TicketReason.REVIEW_LATE
+REFUND_LATE = TicketReason.REFUND_LATE
 
 
-def why_late(case: RefundCase) -> str | None:
+def why_late(case: RefundCase) -> TicketReason | None:
     """REVIEW_LATE past the review deadline, REFUND_LATE past a payout's expected date."""
     now = context.now()
     if (
@@ -43,17 +44,44 @@ def ticket_of(case: RefundCase) -> Ticket | None:
     return db.session.scalar(select(Ticket).where(Ticket.case_id == case.id))
 
 
+def why_open(case: RefundCase) -> TicketReason | None:
+    """Why a ticket may be opened on ``case`` now: late, or a question before the decision;
+    None when it may not (decided, withdrawn or closed, and nothing late)."""
+    late = why_late(case)
+    if late is not None:
+        return late
+    return TicketReason.QUESTION if State(case.state) in CONVERSATION_STATES else None
+
+
+def check_text(text: str, empty: str) -> str:
+    """The message without surrounding blanks; DomainError if empty or too long."""
+    text = text.strip()
+    if not text:
+        raise DomainError(empty, rule="empty_message")
+    if len(text) > MAX_MESSAGE_CHARS:
+        raise DomainError(
+            N_("A message can have at most %(max)s characters; this one has %(n)s."),
+            rule="message_too_long",
+            max=str(MAX_MESSAGE_CHARS),
+            n=str(len(text)),
+        )
+    return text
+
+
 def open_ticket(case: RefundCase, actor: Actor, text: str) -> Ticket:
-    """Open a ticket from a late case, with the order and case attached."""
-    reason = why_late(case)
+    """Open a ticket from a case (before its decision, or late), order and case attached."""
+    reason = why_open(case)
     if reason is None:
         raise DomainError(
-            N_("A ticket can be opened when the review or the refund is late."), rule="not_late"
+            N_(
+                "Support can be contacted from a case until it is decided, "
+                "and afterwards while its refund is late."
+            ),
+            rule="not_late",
         )
     if ticket_of(case) is not None:
         raise DomainError(N_("This case already has a ticket."), rule="ticket_exists")
-    if not text.strip():
-        raise DomainError(N_("Tell us what you need."), rule="empty_message")
+    text = check_text(text, N_("Tell us what you need."))
     try:
         now = context.now()
         ticket = Ticket(
@@ -66,7 +94,7 @@ def open_ticket(case: RefundCase, actor: Actor, text: str) -> Ticket:
                 ticket_id=ticket.id,
                 role=str(actor.role),
                 author=actor.label,
-                text=text.strip()[:4000],
+                text=text,
                 created_at=now,
             )
         )
@@ -74,7 +102,7 @@ def open_ticket(case: RefundCase, actor: Actor, text: str) -> Ticket:
             "ticket_opened",
             actor,
             case=case,
-            reason=text.strip()[:500],
+            reason=text[:500],
             data={"ticket_id": ticket.id, "why": reason},
         )
         db.session.commit()
@@ -89,15 +117,14 @@ def reply(ticket_id: int, actor: Actor, text: str) -> TicketMessage:
     ticket = db.session.get(Ticket, ticket_id)
     if ticket is None:
         raise NotFound(N_("Ticket not found."), rule="ticket")
-    if not text.strip():
-        raise DomainError(N_("Write a message."), rule="empty_message")
+    text = check_text(text, N_("Write a message."))
     try:
         now = context.now()
         msg = TicketMessage(
             ticket_id=ticket.id,
             role=str(actor.role),
             author=actor.label,
-            text=text.strip()[:4000],
+            text=text,
             created_at=now,
         )
         db.session.add(msg)
