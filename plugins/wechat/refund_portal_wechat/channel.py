@@ -1,7 +1,9 @@
 """The WeChat Pay API v3 payout channel: refund, query and refund notifications.
 
-Every request is signed with the merchant key; every answer is verified with
-the platform public key before it is believed. Anything that leaves the outcome
+Every request is signed with the merchant key; every answer is verified before it is
+believed, with the key its ``Wechatpay-Serial`` names: the WeChat Pay public key, or a
+platform certificate (downloaded, kept and rotated by :mod:`refund_portal_wechat.keyring`),
+or either while the merchant switches. Anything that leaves the outcome
 open (timeouts, 5xx, SYSTEM_ERROR, FREQUENCY_LIMITED, an answer that does not
 verify) is ``UNKNOWN``: the core resolves it by querying, or by re-sending the
 byte-identical request with the same ``out_refund_no``.
@@ -25,7 +27,9 @@ from portal.infra.gateway_http import (
 from portal.plugins.channels import (
     AbnormalRedirect,
     ArrivalWindow,
+    ChannelError,
     MemoryReplayGuard,
+    MemorySharedStore,
     Notification,
     NotificationRejected,
     NotificationReply,
@@ -35,9 +39,16 @@ from portal.plugins.channels import (
     RefundResult,
     ReplayGuard,
     ResultStatus,
+    SharedStore,
 )
 from portal.plugins.words import Note, Words
 from refund_portal_wechat import crypto
+from refund_portal_wechat.certificates import (
+    CERTIFICATES_PATH,
+    PUBLIC_KEY_PREFIX,
+    load_trust_chain,
+)
+from refund_portal_wechat.keyring import Download, Keyring
 
 REFUNDS_PATH = "/v3/refund/domestic/refunds"
 REPLAY_NAMESPACE = "wechat"
@@ -101,22 +112,65 @@ class WechatChannel(PayoutChannel):
         private_key: str | bytes,
         cert_serial: str,
         apiv3_key: str | bytes,
-        platform_public_key: str | bytes,
-        platform_public_key_id: str,
+        platform_public_key: str | bytes | None = None,
+        platform_public_key_id: str | None = None,
+        key_mode: str | None = None,
+        public_keys: Mapping[str, str | bytes] | None = None,
+        trust_chain: str | bytes | None = None,
         timeout: float = 10.0,
         replay_guard: ReplayGuard | None = None,
+        shared_store: SharedStore | None = None,
         clock: Callable[[], float] = time.time,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
+        """``public_keys`` maps each WeChat Pay public key id to its PEM (several during a
+        replacement); ``platform_public_key`` + ``platform_public_key_id`` give one. The
+        ``key_mode`` is ``public_key``, ``certificate`` (platform certificates, downloaded)
+        or ``switching`` (both); by default public_key when a public key is given, else
+        certificate. ``trust_chain``: WeChat Pay's certificate trust chain (PEM or PKCS#7),
+        which every downloaded certificate must chain to."""
         self.mchid = mchid
         self.gateway_url = gateway_url.rstrip("/")
         self.cert_serial = cert_serial
         self._private_key = crypto.load_private_key(private_key)
         self._apiv3_key = apiv3_key
         crypto.aes_gcm_encrypt(apiv3_key, "0" * 12, "", b"")  # fail fast on a bad key length
-        self._platform_keys = {platform_public_key_id: crypto.load_public_key(platform_public_key)}
+        pems: dict[str, str | bytes] = dict(public_keys or {})
+        if platform_public_key is not None and platform_public_key_id:
+            pems[platform_public_key_id] = platform_public_key
+        mode = key_mode or ("public_key" if pems else "certificate")
+        if mode in ("public_key", "switching") and not pems:
+            raise ChannelError(f"WeChat Pay key mode {mode} needs the WeChat Pay public key")
+        if mode == "certificate" and pems:
+            raise ChannelError(
+                "WeChat Pay key mode certificate takes no public key (use switching for both)"
+            )
+        for key_id in pems:
+            if not key_id.startswith(PUBLIC_KEY_PREFIX):
+                raise ChannelError(f"a WeChat Pay public key id starts with {PUBLIC_KEY_PREFIX}")
         self._replay_guard: ReplayGuard = replay_guard or MemoryReplayGuard()
         self._http = GatewayHTTP(self.gateway_url, timeout)
         self._clock = clock
+        try:
+            chain = load_trust_chain(trust_chain) if trust_chain else []
+        except crypto.SignatureError as exc:
+            raise ChannelError(f"WECHAT_PLATFORM_CERT_CA: {exc}") from exc
+        self.keyring = Keyring(
+            mchid=mchid,
+            mode=mode,
+            public_keys={kid: crypto.load_public_key(pem) for kid, pem in pems.items()},
+            apiv3_key=apiv3_key,
+            store=shared_store or MemorySharedStore(),
+            download=self._download_certificates,
+            trust_chain=chain,
+            clock=clock,
+            monotonic=monotonic,
+        )
+
+    @property
+    def key_mode(self) -> str:
+        """``public_key``, ``certificate`` or ``switching``."""
+        return self.keyring.mode
 
     @property
     def timeout(self) -> float:
@@ -143,7 +197,7 @@ class WechatChannel(PayoutChannel):
     ) -> tuple[Notification, NotificationReply]:
         try:
             _serial, nonce = crypto.verify_platform_signature(
-                headers, body, self._platform_keys, now=self._clock()
+                headers, body, self.keyring.key_for, now=self._clock()
             )
         except crypto.SignatureError as exc:
             raise NotificationRejected(f"wechat notification: {exc}") from exc
@@ -171,20 +225,24 @@ class WechatChannel(PayoutChannel):
             return RefundResult(
                 ResultStatus.FAILED, code="NO_REFUND_ID", message="no WeChat refund_id known"
             )
-        body = json.dumps(
-            self.redirect_body(request, redirect), ensure_ascii=False, separators=(",", ":")
-        ).encode("utf-8")
         path = f"{REFUNDS_PATH}/{quote(gateway_reference, safe='')}/apply-abnormal-refund"
-        serial = next(iter(self._platform_keys))
+        try:
+            serial, _key = self.keyring.encryption_key()
+            body = json.dumps(
+                self.redirect_body(request, redirect), ensure_ascii=False, separators=(",", ":")
+            ).encode("utf-8")
+        except ChannelError as exc:
+            return _unknown("NO_ENCRYPTION_KEY", f"no WeChat Pay key to encrypt with: {exc}")
         return self._call(
             "POST", path, body, request, query=False, extra_headers={"Wechatpay-Serial": serial}
         )
 
     def redirect_body(self, request: RefundRequest, redirect: AbnormalRedirect) -> dict[str, Any]:
-        """The JSON fields of apply-abnormal-refund, sensitive ones encrypted."""
+        """The JSON fields of apply-abnormal-refund, sensitive ones encrypted (under the key
+        whose serial the request's ``Wechatpay-Serial`` names)."""
         if not redirect.to_buyer_card:
             return {"out_refund_no": request.idempotency_key, "type": "MERCHANT_BANK_CARD"}
-        key = next(iter(self._platform_keys.values()))
+        _serial, key = self.keyring.encryption_key()
         return {
             "out_refund_no": request.idempotency_key,
             "type": "USER_BANK_CARD",
@@ -231,6 +289,26 @@ class WechatChannel(PayoutChannel):
         query: bool,
         extra_headers: Mapping[str, str] | None = None,
     ) -> RefundResult:
+        try:
+            resp = self._send(method, path, body, extra_headers)
+        except GatewayUnreachable as exc:
+            return _unknown("CONNECTION_ERROR", f"cannot reach the gateway: {exc}")
+        except GatewayTimeout as exc:
+            return _unknown("TIMEOUT", str(exc))
+        except GatewayError as exc:
+            return _unknown("CONNECTION_ERROR", f"no complete answer from the gateway: {exc}")
+        return self._interpret(resp, request, query=query)
+
+    def _send(
+        self,
+        method: str,
+        path: str,
+        body: bytes,
+        extra_headers: Mapping[str, str] | None = None,
+    ) -> GatewayResponse:
+        """One signed request. In public-key and switching modes it names the WeChat Pay
+        public key in ``Wechatpay-Serial`` (as the documentation asks: WeChat Pay then signs
+        its answer with that key); ``extra_headers`` may name another (an encryption key)."""
         auth = crypto.build_authorization(
             mchid=self.mchid,
             serial_no=self.cert_serial,
@@ -245,17 +323,36 @@ class WechatChannel(PayoutChannel):
             "Accept": "application/json",
             "Content-Type": "application/json; charset=utf-8",
             "User-Agent": "refund-portal-wechat/0.1",
-            **(extra_headers or {}),
         }
+        serial = self.keyring.request_serial()
+        if serial:
+            headers["Wechatpay-Serial"] = serial
+        headers.update(extra_headers or {})
+        return self._http.request(method, path, body or None, headers)
+
+    def _download_certificates(self) -> Download:
+        """``GET /v3/certificates``, signed (the keyring checks the answer)."""
         try:
-            resp = self._http.request(method, path, body or None, headers)
-        except GatewayUnreachable as exc:
-            return _unknown("CONNECTION_ERROR", f"cannot reach the gateway: {exc}")
-        except GatewayTimeout as exc:
-            return _unknown("TIMEOUT", str(exc))
+            resp = self._send("GET", CERTIFICATES_PATH, b"")
         except GatewayError as exc:
-            return _unknown("CONNECTION_ERROR", f"no complete answer from the gateway: {exc}")
-        return self._interpret(resp, request, query=query)
+            raise ChannelError(f"GET /v3/certificates: no answer from the gateway: {exc}") from exc
+        return Download(resp.status, resp.headers, resp.body)
+
+    # -- key rotation (KeyRefresher) --------------------------------------------------------
+
+    def refresh_due(self) -> bool:
+        """Whether the platform certificates should be downloaded again (certificate modes)."""
+        return self.keyring.refresh_due()
+
+    def refresh_keys(self) -> str:
+        """Download, check and keep the platform certificates (the worker's job)."""
+        if not self.keyring.uses_certificates:
+            return "public-key mode: nothing to download"
+        certs = self.keyring.refresh()
+        return "platform certificates kept: " + ", ".join(
+            f"{c.serial} (until {time.strftime('%Y-%m-%d', time.gmtime(c.not_after))})"
+            for c in certs
+        )
 
     # -- answer interpretation ------------------------------------------------------
 
@@ -269,7 +366,7 @@ class WechatChannel(PayoutChannel):
             return _unknown(code, str(data.get("message") or "gateway error"), data)
         try:
             crypto.verify_platform_signature(
-                resp.headers, raw_body, self._platform_keys, now=self._clock()
+                resp.headers, raw_body, self.keyring.key_for, now=self._clock()
             )
         except crypto.SignatureError as exc:
             return _unknown("UNVERIFIED_RESPONSE", f"HTTP {resp.status}: {exc}")
