@@ -176,12 +176,14 @@ def open_certificate_list(
     crypto.verify_platform_signature(
         headers, body, key_for, now=now, check_freshness=check_freshness
     )
-    for cert, x509_cert in opened:
+    for _cert, x509_cert in opened:
         if trust_chain:
             check_chain(x509_cert, trust_chain, now)
     valid = [cert for cert, _ in opened if cert.valid_at(now)]
     if not valid:
-        raise crypto.SignatureError("every certificate in the list has expired (or is not yet valid)")
+        raise crypto.SignatureError(
+            "every certificate in the list has expired (or is not yet valid)"
+        )
     return valid
 
 

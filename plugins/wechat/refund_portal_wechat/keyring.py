@@ -133,7 +133,8 @@ class Keyring:
             key = self._public.get(serial)
             if key is None:
                 raise crypto.SignatureError(
-                    f"unknown public key serial {serial!r} (not a configured WeChat Pay public key id)"
+                    f"unknown public key serial {serial!r}"
+                    " (not a configured WeChat Pay public key id)"
                     + ("" if self._public else " (no public key is configured)")
                 )
             return key

@@ -76,11 +76,11 @@ def _authentication_problem(sim: WechatSimulator) -> str:
     return ""
 
 
-def _certificate_entry(apiv3_key: str, cert: IssuedCertificate, *, tamper: bool = False) -> dict[str, Any]:
+def _certificate_entry(
+    apiv3_key: str, cert: IssuedCertificate, *, tamper: bool = False
+) -> dict[str, Any]:
     nonce = crypto.make_nonce(12)
-    ciphertext = crypto.aes_gcm_encrypt(
-        apiv3_key, nonce, CERTIFICATE_AAD, cert.pem.encode("ascii")
-    )
+    ciphertext = crypto.aes_gcm_encrypt(apiv3_key, nonce, CERTIFICATE_AAD, cert.pem.encode("ascii"))
     if tamper:  # one byte of the sealed certificate changed: its GCM tag no longer holds
         raw = bytearray(base64.b64decode(ciphertext))
         raw[len(raw) // 2] ^= 0x01
@@ -147,7 +147,10 @@ def create_app(sim: WechatSimulator) -> Flask:
         requested = request.headers.get("Wechatpay-Serial", "")
         if requested and sim.gateway_keys.response_signer(requested) is None:
             return _error(
-                sim, 400, "INVALID_REQUEST", f"Wechatpay-Serial {requested} 不是商户可用的公钥或证书"
+                sim,
+                400,
+                "INVALID_REQUEST",
+                f"Wechatpay-Serial {requested} 不是商户可用的公钥或证书",
             )
         if sim.take("system_error"):
             return _error(sim, 500, "SYSTEM_ERROR", "系统错误")
@@ -250,7 +253,10 @@ def create_app(sim: WechatSimulator) -> Flask:
         if action == "retire_certificates":
             return {"retired": sim.retire_certificates()}, 200
         if action == "rotate_public_key":
-            return {"public_key_id": sim.rotate_public_key(), "public_key": sim.public_key_pem()}, 200
+            return {
+                "public_key_id": sim.rotate_public_key(),
+                "public_key": sim.public_key_pem(),
+            }, 200
         if action == "notify_with":
             try:
                 sim.notify_with(str(data.get("choice", "")))

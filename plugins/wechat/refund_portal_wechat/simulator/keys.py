@@ -158,7 +158,11 @@ class GatewayKeys:
         with self._lock:
             if requested:
                 if requested.startswith(PUBLIC_KEY_PREFIX):
-                    return self._public if self.has_public_key and requested == self._public.serial else None
+                    return (
+                        self._public
+                        if self.has_public_key and requested == self._public.serial
+                        else None
+                    )
                 known = self.has_certificates and any(
                     serial_key(c.signer.serial) == serial_key(requested) for c in self._certificates
                 )
@@ -238,7 +242,9 @@ class GatewayKeys:
         import secrets
         import string
 
-        new_id = PUBLIC_KEY_PREFIX + "01" + "".join(secrets.choice(string.digits) for _ in range(30))
+        new_id = (
+            PUBLIC_KEY_PREFIX + "01" + "".join(secrets.choice(string.digits) for _ in range(30))
+        )
         with self._lock:
             self._public = Signer(new_id, _new_private_key())
         return new_id
