@@ -227,8 +227,15 @@ def verify_platform_signature(
     timestamp = header(headers, "Wechatpay-Timestamp")
     nonce = header(headers, "Wechatpay-Nonce")
     serial = header(headers, "Wechatpay-Serial")
-    if not (signature and timestamp and nonce and serial):
-        raise SignatureError("missing Wechatpay-Signature/-Timestamp/-Nonce/-Serial header")
+    present = {
+        "Wechatpay-Signature": signature,
+        "Wechatpay-Timestamp": timestamp,
+        "Wechatpay-Nonce": nonce,
+        "Wechatpay-Serial": serial,
+    }
+    missing = [name for name, value in present.items() if not value]
+    if missing:
+        raise SignatureError(f"missing header {', '.join(missing)}")
     sig_type = header(headers, "Wechatpay-Signature-Type")
     if sig_type and sig_type != AUTH_SCHEME:
         raise SignatureError(f"unsupported signature type {sig_type!r}")

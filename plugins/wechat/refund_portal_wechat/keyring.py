@@ -88,6 +88,7 @@ class Keyring:
         self._monotonic = monotonic
         self._prefix = f"wechat:{mchid}:"
         self._lock = threading.Lock()
+        self._refresh_lock = threading.Lock()
         self._certs: dict[str, PlatformCertificate] = {}
         self._last_unknown_refresh: float | None = None
 
@@ -147,12 +148,15 @@ class Keyring:
         if cert is None:
             self._load_stored()
             cert = self._lookup(serial)
-        if cert is None and self._may_refresh_for_unknown():
-            try:
-                self.refresh()
-            except ChannelError:
-                pass
-            cert = self._lookup(serial)
+        if cert is None:
+            with self._refresh_lock:  # one download at a time; a waiter finds its result
+                cert = self._lookup(serial)
+                if cert is None and self._may_refresh_for_unknown():
+                    try:
+                        self.refresh()
+                    except ChannelError:
+                        pass
+                    cert = self._lookup(serial)
         if cert is None:
             raise crypto.SignatureError(f"unknown platform certificate serial {serial!r}")
         if not cert.valid_at(self._clock()):

@@ -91,6 +91,7 @@ class WechatSimulator:
         self._lock = threading.Lock()
         self._misbehaviour: dict[str, int] = {}
         self._certificate_downloads = 0
+        self._requests: list[dict[str, str]] = []
         self.ledger = Ledger(
             settle_delay_s=settle_delay_s,
             min_refund_interval_s=min_refund_interval_s,
@@ -233,6 +234,18 @@ class WechatSimulator:
         """The current WeChat Pay public key, PEM."""
         return self.gateway_keys.public_key_pem()
 
+    def record_request(self, method: str, path: str, wechatpay_serial: str) -> None:
+        """Called for every ``/v3`` request: what it asked for and which key it named."""
+        with self._lock:
+            self._requests.append(
+                {"method": method, "path": path, "wechatpay_serial": wechatpay_serial}
+            )
+
+    def requests(self) -> list[dict[str, str]]:
+        """Every ``/v3`` request so far (method, path, its ``Wechatpay-Serial`` or '')."""
+        with self._lock:
+            return [dict(r) for r in self._requests]
+
     def count_certificate_download(self) -> None:
         """Called by ``GET /v3/certificates``."""
         with self._lock:
@@ -271,6 +284,7 @@ class WechatSimulator:
         with self._lock:
             self._misbehaviour.clear()
             self._certificate_downloads = 0
+            self._requests.clear()
         self.notifier.reset()
         self.ledger.reset()
 

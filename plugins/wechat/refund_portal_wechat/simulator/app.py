@@ -141,6 +141,9 @@ def create_app(sim: WechatSimulator) -> Flask:
     def authenticate() -> Response | None:
         if not request.path.startswith("/v3/"):
             return None
+        sim.record_request(
+            request.method, request.path, request.headers.get("Wechatpay-Serial", "")
+        )
         problem = _authentication_problem(sim)
         if problem:
             return _error(sim, 401, "SIGN_ERROR", problem)
