@@ -192,7 +192,7 @@ def test_a_public_key_serial_is_refused_in_certificate_mode_and_the_reverse(
     with pytest.raises(NotificationRejected, match="no public key is configured"):
         cert_channel.parse_notification(*_notification(cert_sim, public.private_key, public.serial))
     cert = sim.gateway_keys.current_certificate.signer
-    with pytest.raises(NotificationRejected, match="only the\\s+WeChat Pay public key"):
+    with pytest.raises(NotificationRejected, match=r"only the\s+WeChat Pay public key"):
         channel.parse_notification(*_notification(sim, cert.private_key, cert.serial))
 
 
