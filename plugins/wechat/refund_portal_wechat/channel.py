@@ -337,7 +337,7 @@ class WechatChannel(PayoutChannel):
             resp = self._send("GET", CERTIFICATES_PATH, b"")
         except GatewayError as exc:
             raise ChannelError(f"GET /v3/certificates: no answer from the gateway: {exc}") from exc
-        return Download(resp.status, resp.headers, resp.body)
+        return Download(resp.status, dict(resp.headers.items()), resp.body)
 
     # -- configuration check (ConnectionChecker) ------------------------------------------------
 
