@@ -42,12 +42,12 @@ def test_a_store_without_redis_reads_empty_and_grants_claims():
 @pytest.fixture
 def cert_sim(app, tmp_path):
     keys = tmp_path / "keys"
-    simulator = WechatSimulator(str(keys), hang_s=1, key_mode="certificate").start()
+    simulator = WechatSimulator(str(keys), hang_s=1, key_mode="platform_cert").start()
     app.config.update(
         DEV_KEYS_DIR=str(keys),
         WECHAT_GATEWAY_URL=simulator.url,
         WECHAT_TIMEOUT=2,
-        WECHAT_KEY_MODE="certificate",
+        WECHAT_KEY_MODE="platform_cert",
     )
     from portal.plugins.startup import init_plugins
 

@@ -126,8 +126,8 @@ class WechatChannel(PayoutChannel):
     ) -> None:
         """``public_keys`` maps each WeChat Pay public key id to its PEM (several during a
         replacement); ``platform_public_key`` + ``platform_public_key_id`` give one. The
-        ``key_mode`` is ``public_key``, ``certificate`` (platform certificates, downloaded)
-        or ``switching`` (both); by default public_key when a public key is given, else
+        ``key_mode`` is ``public_key``, ``platform_cert`` (platform certificates, downloaded)
+        or ``cert_and_public_key`` (both); by default public_key when a public key is given, else
         certificate. ``trust_chain``: WeChat Pay's certificate trust chain (PEM or PKCS#7),
         which every downloaded certificate must chain to."""
         self.mchid = mchid
@@ -139,12 +139,13 @@ class WechatChannel(PayoutChannel):
         pems: dict[str, str | bytes] = dict(public_keys or {})
         if platform_public_key is not None and platform_public_key_id:
             pems[platform_public_key_id] = platform_public_key
-        mode = key_mode or ("public_key" if pems else "certificate")
-        if mode in ("public_key", "switching") and not pems:
+        mode = key_mode or ("public_key" if pems else "platform_cert")
+        if mode in ("public_key", "cert_and_public_key") and not pems:
             raise ChannelError(f"WeChat Pay key mode {mode} needs the WeChat Pay public key")
-        if mode == "certificate" and pems:
+        if mode == "platform_cert" and pems:
             raise ChannelError(
-                "WeChat Pay key mode certificate takes no public key (use switching for both)"
+                "WeChat Pay key mode platform_cert takes no public key"
+                " (use cert_and_public_key for both)"
             )
         for key_id in pems:
             if not key_id.startswith(PUBLIC_KEY_PREFIX):
@@ -170,7 +171,7 @@ class WechatChannel(PayoutChannel):
 
     @property
     def key_mode(self) -> str:
-        """``public_key``, ``certificate`` or ``switching``."""
+        """``public_key``, ``platform_cert`` or ``cert_and_public_key``."""
         return self.keyring.mode
 
     @property
@@ -368,7 +369,7 @@ class WechatChannel(PayoutChannel):
             f"{c.serial} (until {time.strftime('%Y-%m-%d', time.gmtime(c.not_after))})"
             for c in certs
         )
-        if self.key_mode == "switching":
+        if self.key_mode == "cert_and_public_key":
             words = Words(
                 zh="微信支付接受了商户签名；平台证书已用 APIv3 密钥解密并校验，"
                 "应答已用微信支付公钥验签"

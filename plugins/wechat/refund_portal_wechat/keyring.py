@@ -40,7 +40,7 @@ REFRESH_EVERY_S = 6 * 3600
 RETRY_AFTER_FAILURE_S = 300
 #: an unknown serial triggers at most one download this often (per process, and shared)
 UNKNOWN_SERIAL_GAP_S = 60
-KEY_MODES = ("public_key", "certificate", "switching")
+KEY_MODES = ("public_key", "platform_cert", "cert_and_public_key")
 #: the answer headers kept with a stored download (what its signature needs)
 _SIGNED_HEADERS = (
     "Wechatpay-Timestamp",
@@ -96,7 +96,7 @@ class Keyring:
 
     @property
     def uses_certificates(self) -> bool:
-        return self.mode in ("certificate", "switching")
+        return self.mode in ("platform_cert", "cert_and_public_key")
 
     def request_serial(self) -> str:
         """The ``Wechatpay-Serial`` every request carries: the public key's id in public-key

@@ -2,8 +2,8 @@
 
 Loaded through the ``refund_portal`` entry-point group (``wechat = refund_portal_wechat.plugin``).
 Keys: ``WECHAT_MCHID``, ``WECHAT_GATEWAY_URL``, ``WECHAT_PRIVATE_KEY``,
-``WECHAT_CERT_SERIAL``, ``WECHAT_APIV3_KEY``, ``WECHAT_KEY_MODE`` (public_key, certificate or
-switching), ``WECHAT_PLATFORM_PUBLIC_KEY`` and ``WECHAT_PLATFORM_PUBLIC_KEY_ID`` (one or
+``WECHAT_CERT_SERIAL``, ``WECHAT_APIV3_KEY``, ``WECHAT_KEY_MODE`` (public_key, platform_cert or
+cert_and_public_key), ``WECHAT_PLATFORM_PUBLIC_KEY`` and ``WECHAT_PLATFORM_PUBLIC_KEY_ID`` (one or
 several WeChat Pay public keys), ``WECHAT_PLATFORM_CERT_CA`` (the platform certificates'
 trust chain), ``WECHAT_TIMEOUT``. From the core's services: the replay guard, the shared
 store (downloaded platform certificates) and, in development, ``dev_keys_dir`` (a generated
@@ -31,7 +31,7 @@ BASE_SETTINGS = ("WECHAT_MCHID", "WECHAT_PRIVATE_KEY", "WECHAT_CERT_SERIAL", "WE
 PUBLIC_KEY_SETTINGS = ("WECHAT_PLATFORM_PUBLIC_KEY", "WECHAT_PLATFORM_PUBLIC_KEY_ID")
 #: everything a public-key-mode configuration holds (what a dev key set fills in)
 KEY_SETTINGS = (*BASE_SETTINGS, *PUBLIC_KEY_SETTINGS)
-KEY_MODES = ("public_key", "certificate", "switching")
+KEY_MODES = ("public_key", "platform_cert", "cert_and_public_key")
 _PEM_BLOCK = re.compile(r"-----BEGIN [A-Z ]+-----.+?-----END [A-Z ]+-----", re.S)
 
 
@@ -53,8 +53,8 @@ def channel_from_settings(
     if mode and mode not in KEY_MODES:
         raise ChannelError(f"WECHAT_KEY_MODE is one of {', '.join(KEY_MODES)}, not {mode!r}")
     has_public = any(values[name] for name in PUBLIC_KEY_SETTINGS)
-    mode = mode or ("public_key" if has_public or dev_dir else "certificate")
-    wanted = [*BASE_SETTINGS, *(PUBLIC_KEY_SETTINGS if mode != "certificate" else ())]
+    mode = mode or ("public_key" if has_public or dev_dir else "platform_cert")
+    wanted = [*BASE_SETTINGS, *(PUBLIC_KEY_SETTINGS if mode != "platform_cert" else ())]
     gateway = values["WECHAT_GATEWAY_URL"]
     if dev_dir and not all(values[name] for name in wanted):
         dev = ensure_dev_keys(dev_dir)
@@ -68,10 +68,10 @@ def channel_from_settings(
     missing = [name for name in wanted if not values[name]]
     if missing:
         raise ChannelError(f"WeChat Pay is configured in part; missing {', '.join(missing)}")
-    if mode == "certificate" and has_public:
+    if mode == "platform_cert" and has_public:
         raise ChannelError(
-            "WECHAT_KEY_MODE is certificate but WECHAT_PLATFORM_PUBLIC_KEY(_ID) is set:"
-            " use WECHAT_KEY_MODE=switching while both are in use, or public_key"
+            "WECHAT_KEY_MODE is platform_cert but WECHAT_PLATFORM_PUBLIC_KEY(_ID) is set:"
+            " use WECHAT_KEY_MODE=cert_and_public_key while both are in use, or public_key"
         )
     return WechatChannel(
         mchid=str(values["WECHAT_MCHID"]),
@@ -159,8 +159,8 @@ def _key_mode(text: str) -> None:
     if text not in KEY_MODES:
         raise ValueError(
             Words(
-                zh="须为 public_key、certificate 或 switching",
-                en="one of public_key, certificate, switching",
+                zh="须为 public_key、platform_cert 或 cert_and_public_key",
+                en="one of public_key, platform_cert, cert_and_public_key",
             )
         )
 
@@ -229,12 +229,13 @@ def register_settings() -> list[Setting]:
             Words(zh="验签方式", en="Verification key mode"),
             validator=_key_mode,
             help=Words(
-                zh="public_key（微信支付公钥）、certificate（平台证书，自动下载）或 switching"
-                "（从平台证书切换到公钥期间，两者并用）；不填时，设了公钥即为 public_key，"
-                "否则为 certificate",
-                en="public_key (WeChat Pay public key), certificate (platform certificates,"
-                " downloaded) or switching (both, while moving from certificates to the public"
-                " key); unset: public_key when a public key is set, else certificate",
+                zh="public_key（微信支付公钥）、platform_cert（平台证书，自动下载）或"
+                " cert_and_public_key（从平台证书切换到公钥期间，两者并用）；"
+                "不填时，设了公钥即为 public_key，否则为 platform_cert",
+                en="public_key (WeChat Pay public key), platform_cert (platform certificates,"
+                " downloaded) or cert_and_public_key (both, while switching from certificates"
+                " to the public key); unset: public_key when a public key is set, else"
+                " platform_cert",
             ),
         ),
         Setting(
@@ -243,8 +244,8 @@ def register_settings() -> list[Setting]:
             validator=_pem,
             help=Words(
                 zh="公钥模式和切换期间必填；更换公钥期间可依次放入两把公钥",
-                en="needed in public_key and switching modes; while a key is being replaced,"
-                " both PEM blocks one after the other",
+                en="needed in public_key and cert_and_public_key modes; while a key is being"
+                " replaced, both PEM blocks one after the other",
             ),
         ),
         Setting(
@@ -261,11 +262,11 @@ def register_settings() -> list[Setting]:
             "WECHAT_PLATFORM_CERT_CA",
             Words(zh="平台证书信任链", en="Platform certificate trust chain"),
             help=Words(
-                zh="平台证书模式（可选，建议设置）：微信支付的 CertTrustChain.p7b 文件路径，"
-                "或其 PEM 文本；下载的每张平台证书都须由它签发",
-                en="certificate modes (optional, recommended): the path of WeChat Pay's"
-                " CertTrustChain.p7b, or its PEM text; every downloaded platform certificate"
-                " must chain to it",
+                zh="平台证书模式和切换期间（可选，建议设置）：微信支付的 CertTrustChain.p7b"
+                " 文件路径，或其 PEM 文本；下载的每张平台证书都须由它签发",
+                en="platform_cert and cert_and_public_key modes (optional, recommended): the"
+                " path of WeChat Pay's CertTrustChain.p7b, or its PEM text; every downloaded"
+                " platform certificate must chain to it",
             ),
         ),
         Setting(

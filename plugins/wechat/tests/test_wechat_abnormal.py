@@ -123,11 +123,11 @@ def test_redirect_in_certificate_mode_encrypts_with_the_newest_certificate(
 ):
     from refund_portal_wechat.simulator import WechatSimulator
 
-    sim = WechatSimulator(keys_dir, hang_s=5.0, key_mode="certificate").start()
+    sim = WechatSimulator(keys_dir, hang_s=5.0, key_mode="platform_cert").start()
     try:
         channel = make_channel(
             sim.url,
-            key_mode="certificate",
+            key_mode="platform_cert",
             platform_public_key=None,
             platform_public_key_id=None,
             trust_chain=keys["WECHAT_PLATFORM_CERT_CA"],

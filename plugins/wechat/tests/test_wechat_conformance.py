@@ -23,7 +23,7 @@ class WechatTarget(ConformanceTarget):
         options = {"key_mode": mode}
         if mode != "public_key":
             options["trust_chain"] = keys["WECHAT_PLATFORM_CERT_CA"]
-        if mode == "certificate":
+        if mode == "platform_cert":
             options.update(platform_public_key=None, platform_public_key_id=None)
         self.channel = make_channel(self.sim.url, timeout=1.0, **options)
 
@@ -53,7 +53,7 @@ class WechatTarget(ConformanceTarget):
         self.sim.stop()
 
 
-@pytest.fixture(params=["public_key", "certificate", "switching"])
+@pytest.fixture(params=["public_key", "platform_cert", "cert_and_public_key"])
 def conformance_target(request, keys_dir, make_channel, keys) -> Iterator[WechatTarget]:
     target = WechatTarget(keys_dir, make_channel, keys, request.param)
     yield target

@@ -54,14 +54,14 @@ def _sim(keys_dir, mode):
 
 @pytest.fixture
 def cert_sim(keys_dir):
-    sim = _sim(keys_dir, "certificate")
+    sim = _sim(keys_dir, "platform_cert")
     yield sim
     sim.stop()
 
 
 @pytest.fixture
 def switch_sim(keys_dir):
-    sim = _sim(keys_dir, "switching")
+    sim = _sim(keys_dir, "cert_and_public_key")
     yield sim
     sim.stop()
 
@@ -72,7 +72,7 @@ def cert_channel(make_channel, keys, cert_sim, store, clocks):
         cert_sim.url,
         platform_public_key=None,
         platform_public_key_id=None,
-        key_mode="certificate",
+        key_mode="platform_cert",
         trust_chain=keys["WECHAT_PLATFORM_CERT_CA"],
         shared_store=store,
         clock=clocks.wall,
@@ -84,7 +84,7 @@ def cert_channel(make_channel, keys, cert_sim, store, clocks):
 def switch_channel(make_channel, keys, switch_sim, store, clocks):
     return make_channel(
         switch_sim.url,
-        key_mode="switching",
+        key_mode="cert_and_public_key",
         trust_chain=keys["WECHAT_PLATFORM_CERT_CA"],
         shared_store=store,
         clock=clocks.wall,
@@ -226,7 +226,7 @@ def test_without_the_trust_chain_only_the_apiv3_key_vouches(make_channel, cert_s
         cert_sim.url,
         platform_public_key=None,
         platform_public_key_id=None,
-        key_mode="certificate",
+        key_mode="platform_cert",
         shared_store=store,
     )
     cert_sim.misbehave("certificates_untrusted")
@@ -285,7 +285,7 @@ def test_a_second_process_uses_the_stored_download(
         cert_sim.url,
         platform_public_key=None,
         platform_public_key_id=None,
-        key_mode="certificate",
+        key_mode="platform_cert",
         trust_chain=keys["WECHAT_PLATFORM_CERT_CA"],
         shared_store=store,
     )
@@ -339,7 +339,7 @@ def test_switching_mode_accepts_each_key_and_steers_answers_to_the_public_key(
 
 
 def test_switching_mode_each_key_alone(switch_channel, switch_sim):
-    switch_sim.notify_with("certificate")
+    switch_sim.notify_with("platform_cert")
     cert = switch_sim.gateway_keys.current_certificate.signer
     assert switch_channel.parse_notification(
         *_notification(switch_sim, cert.private_key, cert.serial)
@@ -416,10 +416,13 @@ def test_check_connection_names_what_is_wrong(make_channel, keys, sim, cert_sim)
     cases = [
         (make_channel(sim.url, private_key=stranger_pem), "WECHAT_PRIVATE_KEY"),
         (
-            make_channel(cert_sim.url, key_mode="certificate", apiv3_key="x" * 32, **cert_mode),
+            make_channel(cert_sim.url, key_mode="platform_cert", apiv3_key="x" * 32, **cert_mode),
             "WECHAT_APIV3_KEY",
         ),
-        (make_channel(sim.url, key_mode="certificate", **cert_mode), "WECHAT_KEY_MODE=public_key"),
+        (
+            make_channel(sim.url, key_mode="platform_cert", **cert_mode),
+            "WECHAT_KEY_MODE=public_key",
+        ),
         (
             make_channel(
                 sim.url,
@@ -438,3 +441,16 @@ def test_check_connection_names_what_is_wrong(make_channel, keys, sim, cert_sim)
         assert not check.ok
         assert hint in check.words.en, (hint, check)
         assert check.detail
+
+
+def test_the_certificate_list_has_the_documented_shape(cert_channel, cert_sim):
+    resp = cert_channel._send("GET", "/v3/certificates", b"")
+    assert resp.status == 200
+    [entry] = json.loads(resp.body)["data"]
+    assert set(entry) == {"serial_no", "effective_time", "expire_time", "encrypt_certificate"}
+    sealed = entry["encrypt_certificate"]
+    assert sealed["algorithm"] == "AEAD_AES_256_GCM"
+    assert sealed["associated_data"] == "certificate"
+    assert entry["serial_no"] == cert_sim.gateway_keys.current_certificate.signer.serial
+    assert entry["expire_time"].endswith("+08:00")  # RFC 3339, China Standard Time
+    assert resp.headers["Wechatpay-Serial"] == entry["serial_no"]  # signed by the certificate

@@ -95,18 +95,20 @@ def test_certificate_mode_needs_no_public_key_and_takes_the_trust_chain_as_a_fil
     p7b = tmp_path / "CertTrustChain.p7b"  # DER PKCS#7, as WeChat Pay publishes it
     p7b.write_bytes(pkcs7.serialize_certificates([ca], Encoding.DER))
     [channel] = register({**_base(keys), "WECHAT_PLATFORM_CERT_CA": str(p7b)})
-    assert channel.key_mode == "certificate"
+    assert channel.key_mode == "platform_cert"
     assert channel.keyring._trust_chain[0].subject == ca.subject
-    [explicit] = register({**_base(keys), "WECHAT_KEY_MODE": "certificate"})
-    assert explicit.key_mode == "certificate"
+    [explicit] = register({**_base(keys), "WECHAT_KEY_MODE": "platform_cert"})
+    assert explicit.key_mode == "platform_cert"
 
 
 def test_public_key_and_switching_modes(keys):
     [channel] = register({n: keys[n] for n in plugin.KEY_SETTINGS})
     assert channel.key_mode == "public_key"
     assert channel.keyring.request_serial() == keys["WECHAT_PLATFORM_PUBLIC_KEY_ID"]
-    [both] = register({**{n: keys[n] for n in plugin.KEY_SETTINGS}, "WECHAT_KEY_MODE": "switching"})
-    assert both.key_mode == "switching" and both.keyring.uses_certificates
+    [both] = register(
+        {**{n: keys[n] for n in plugin.KEY_SETTINGS}, "WECHAT_KEY_MODE": "cert_and_public_key"}
+    )
+    assert both.key_mode == "cert_and_public_key" and both.keyring.uses_certificates
 
 
 def test_two_public_keys_at_once(keys, sim, new_trade):
@@ -150,7 +152,7 @@ def test_two_public_keys_at_once(keys, sim, new_trade):
     ("extra", "message"),
     [
         ({"WECHAT_KEY_MODE": "both"}, "WECHAT_KEY_MODE is one of"),
-        ({"WECHAT_KEY_MODE": "switching"}, "missing WECHAT_PLATFORM_PUBLIC_KEY"),
+        ({"WECHAT_KEY_MODE": "cert_and_public_key"}, "missing WECHAT_PLATFORM_PUBLIC_KEY"),
         ({"WECHAT_KEY_MODE": "public_key"}, "missing WECHAT_PLATFORM_PUBLIC_KEY"),
         ({"WECHAT_PLATFORM_PUBLIC_KEY_ID": "PUB_KEY_ID_01"}, "missing WECHAT_PLATFORM_PUBLIC_KEY"),
         ({"WECHAT_PLATFORM_CERT_CA": "/nonexistent/CertTrustChain.p7b"}, "cannot read"),
@@ -163,13 +165,13 @@ def test_inconsistent_key_modes_are_start_up_errors(keys, extra, message):
 
 
 def test_certificate_mode_with_a_public_key_set_must_say_switching(keys):
-    with pytest.raises(ChannelError, match="switching"):
-        register({**{n: keys[n] for n in plugin.KEY_SETTINGS}, "WECHAT_KEY_MODE": "certificate"})
+    with pytest.raises(ChannelError, match="cert_and_public_key"):
+        register({**{n: keys[n] for n in plugin.KEY_SETTINGS}, "WECHAT_KEY_MODE": "platform_cert"})
 
 
 def test_dev_keys_fill_in_certificate_mode_with_the_dev_trust_chain(keys_dir, keys):
-    [channel] = register({"WECHAT_KEY_MODE": "certificate"}, dev_keys_dir=keys_dir)
-    assert channel.key_mode == "certificate"
+    [channel] = register({"WECHAT_KEY_MODE": "platform_cert"}, dev_keys_dir=keys_dir)
+    assert channel.key_mode == "platform_cert"
     assert channel.keyring.public_key_ids() == []
     assert len(channel.keyring._trust_chain) == 1
 
@@ -183,5 +185,5 @@ def test_settings_validators(keys):
     ]:
         with pytest.raises(ValueError):
             by_name[name].validator(bad)
-    by_name["WECHAT_KEY_MODE"].validator("switching")
+    by_name["WECHAT_KEY_MODE"].validator("cert_and_public_key")
     by_name["WECHAT_PLATFORM_PUBLIC_KEY_ID"].validator("PUB_KEY_ID_01,PUB_KEY_ID_02")

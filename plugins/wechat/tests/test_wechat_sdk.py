@@ -150,7 +150,7 @@ def sim_in(keys_dir):
 def test_sdk_certificate_mode_downloads_decrypts_and_verifies(
     keys, sim_in, tmp_path, new_trade, new_refund, sink, make_channel, wait_until
 ):
-    sim = sim_in("certificate")
+    sim = sim_in("platform_cert")
     # wechatpayv3 downloads from the real gateway while it is being built unless a certificate
     # is on disk: give it one, then have it download again, from the simulator
     current = sim.gateway_keys.current_certificate
@@ -176,7 +176,7 @@ def test_sdk_certificate_mode_downloads_decrypts_and_verifies(
         sim.url,
         platform_public_key=None,
         platform_public_key_id=None,
-        key_mode="certificate",
+        key_mode="platform_cert",
         trust_chain=keys["WECHAT_PLATFORM_CERT_CA"],
     )
     sink.channel = channel
@@ -189,7 +189,7 @@ def test_sdk_certificate_mode_downloads_decrypts_and_verifies(
 def test_sdk_switching_mode_sends_the_public_key_id_and_verifies_both_keys(
     keys, sim_in, new_trade, new_refund, sink, make_channel, wait_until
 ):
-    sim = sim_in("switching")
+    sim = sim_in("cert_and_public_key")
     pay = _sdk(
         keys,
         sim.url,
@@ -206,7 +206,7 @@ def test_sdk_switching_mode_sends_the_public_key_id_and_verifies_both_keys(
     sdk_serials = {r["wechatpay_serial"] for r in sim.requests()}
     assert sdk_serials == {keys["WECHAT_PLATFORM_PUBLIC_KEY_ID"]}  # as our channel sends
     channel = make_channel(
-        sim.url, key_mode="switching", trust_chain=keys["WECHAT_PLATFORM_CERT_CA"]
+        sim.url, key_mode="cert_and_public_key", trust_chain=keys["WECHAT_PLATFORM_CERT_CA"]
     )
     sink.channel = channel
     for _ in range(2):  # one signed with the certificate, one with the public key

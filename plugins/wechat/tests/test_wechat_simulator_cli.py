@@ -102,11 +102,11 @@ def test_cli_simulator_over_http_controls(cli_sim, make_channel, new_refund):
 
 
 def test_cli_simulator_in_certificate_mode_rotates_over_http(keys_dir, keys, make_channel):
-    proc, url = _start(keys_dir, "--key-mode", "certificate", "--quiet")
+    proc, url = _start(keys_dir, "--key-mode", "platform_cert", "--quiet")
     try:
         channel = make_channel(
             url,
-            key_mode="certificate",
+            key_mode="platform_cert",
             platform_public_key=None,
             platform_public_key_id=None,
             trust_chain=keys["WECHAT_PLATFORM_CERT_CA"],

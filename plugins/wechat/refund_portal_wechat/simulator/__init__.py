@@ -214,7 +214,7 @@ class WechatSimulator:
 
     @property
     def key_mode(self) -> str:
-        """``public_key``, ``certificate`` or ``switching``."""
+        """``public_key``, ``platform_cert`` or ``cert_and_public_key``."""
         return self.gateway_keys.mode
 
     def rotate_certificate(self) -> str:
@@ -257,7 +257,7 @@ class WechatSimulator:
             return self._certificate_downloads
 
     def notify_with(self, choice: str) -> None:
-        """While switching, sign notifications with ``certificate``, ``public_key`` or
+        """While switching, sign notifications with ``platform_cert``, ``public_key`` or
         ``alternate`` (the default)."""
         self.gateway_keys.notify_with(choice)
 

@@ -30,8 +30,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--key-mode",
         choices=KEY_MODES,
         default="public_key",
-        help="the merchant's verification keys: public_key (default), certificate (platform"
-        " certificates, GET /v3/certificates) or switching (both)",
+        help="the merchant's verification keys: public_key (default), platform_cert (platform"
+        " certificates, GET /v3/certificates) or cert_and_public_key (both, while switching)",
     )
     parser.add_argument(
         "--quiet", action="store_true", help="log no line per request (benchmarks, load tests)"

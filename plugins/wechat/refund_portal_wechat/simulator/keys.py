@@ -2,10 +2,10 @@
 
 - ``public_key``: a merchant with a WeChat Pay public key (``PUB_KEY_ID_...``) only; every
   answer and notification is signed with it; ``GET /v3/certificates`` finds no certificate.
-- ``certificate``: a merchant on platform certificates; answers and notifications are signed
+- ``platform_cert``: a merchant on platform certificates; answers and notifications are signed
   with the current platform certificate's key; ``GET /v3/certificates`` lists every
   certificate in use (a new one is listed before WeChat Pay starts signing with it).
-- ``switching``: both live, as while a merchant moves from certificates to the public key.
+- ``cert_and_public_key``: both live, as while a merchant moves from certificates to the public key.
   An answer is signed with the public key when the request's ``Wechatpay-Serial`` names it,
   otherwise with the platform certificate (the merchant steers answers); notifications are
   signed with one or the other as WeChat Pay's gradual switch decides (``notify_with``).
@@ -31,8 +31,8 @@ from refund_portal_wechat.devkeys import CERT_LIFETIME_S, issue_certificate
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric import rsa
 
-KEY_MODES = ("public_key", "certificate", "switching")
-NOTIFY_CHOICES = ("alternate", "certificate", "public_key")
+KEY_MODES = ("public_key", "platform_cert", "cert_and_public_key")
+NOTIFY_CHOICES = ("alternate", "platform_cert", "public_key")
 
 
 @dataclass(frozen=True)
@@ -108,17 +108,17 @@ class GatewayKeys:
         self._certificates: list[IssuedCertificate] = [first]
         self._current = first
         self._notify_with = "alternate"
-        self._alternation = itertools.cycle(("certificate", "public_key"))
+        self._alternation = itertools.cycle(("platform_cert", "public_key"))
 
     # -- what the gateway holds ---------------------------------------------------------
 
     @property
     def has_public_key(self) -> bool:
-        return self.mode in ("public_key", "switching")
+        return self.mode in ("public_key", "cert_and_public_key")
 
     @property
     def has_certificates(self) -> bool:
-        return self.mode in ("certificate", "switching")
+        return self.mode in ("platform_cert", "cert_and_public_key")
 
     @property
     def public_key(self) -> Signer:
@@ -176,7 +176,7 @@ class GatewayKeys:
         with self._lock:
             if self.mode == "public_key":
                 return self._public
-            if self.mode == "certificate":
+            if self.mode == "platform_cert":
                 return self._current.signer
             choice = self._notify_with
             if choice == "alternate":
@@ -184,7 +184,7 @@ class GatewayKeys:
             return self._public if choice == "public_key" else self._current.signer
 
     def notify_with(self, choice: str) -> None:
-        """While switching: sign notifications with ``certificate``, ``public_key``, or
+        """While switching: sign notifications with ``platform_cert``, ``public_key``, or
         ``alternate`` between them (the default)."""
         if choice not in NOTIFY_CHOICES:
             raise ValueError(f"expected one of {', '.join(NOTIFY_CHOICES)}")
