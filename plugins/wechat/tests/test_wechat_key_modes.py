@@ -454,3 +454,11 @@ def test_the_certificate_list_has_the_documented_shape(cert_channel, cert_sim):
     assert entry["serial_no"] == cert_sim.gateway_keys.current_certificate.signer.serial
     assert entry["expire_time"].endswith("+08:00")  # RFC 3339, China Standard Time
     assert resp.headers["Wechatpay-Serial"] == entry["serial_no"]  # signed by the certificate
+
+
+def test_a_stale_download_is_refused(cert_channel, cert_sim, clocks):
+    """A signed certificate list replayed later (more than 5 minutes) is not believed."""
+    clocks.offset = 400  # our clock runs ahead: every answer looks 400 s old
+    with pytest.raises(ChannelError, match="stale timestamp"):
+        cert_channel.keyring.refresh()
+    assert cert_channel.keyring.certificates() == []
