@@ -35,6 +35,8 @@ class Sim:
     url_setting: str
     path: str
     trade_id_field: str
+    #: a setting whose value, when set, is the simulator's ``--key-mode`` (the channel reads it too)
+    key_mode_setting: str = ""
 
 
 SIMS = (
@@ -45,7 +47,14 @@ SIMS = (
         "/gateway.do",
         "trade_no",
     ),
-    Sim("wechat", "refund_portal_wechat.simulator", "WECHAT_GATEWAY_URL", "", "transaction_id"),
+    Sim(
+        "wechat",
+        "refund_portal_wechat.simulator",
+        "WECHAT_GATEWAY_URL",
+        "",
+        "transaction_id",
+        key_mode_setting="WECHAT_KEY_MODE",
+    ),
 )
 
 
@@ -53,6 +62,8 @@ def start_simulators(keys_dir: Path, env: MutableMapping[str, str]) -> list[subp
     """Start every installed simulator on a free port; set PORTAL_<CHANNEL>_GATEWAY_URL in ``env``.
 
     Free ports, not fixed ones: two demos on one machine must never pay each other's refunds.
+    A simulator with a key mode runs in the one the portal is configured for
+    (``PORTAL_WECHAT_KEY_MODE=platform_cert make run`` demonstrates platform certificates).
     """
     keys_dir.mkdir(parents=True, exist_ok=True)
     env["PORTAL_DEV_KEYS_DIR"] = str(keys_dir)
@@ -61,6 +72,7 @@ def start_simulators(keys_dir: Path, env: MutableMapping[str, str]) -> list[subp
         if importlib.util.find_spec(sim.module.split(".")[0]) is None:
             continue
         port = free_port()
+        mode = env.get(f"PORTAL_{sim.key_mode_setting}") if sim.key_mode_setting else None
         procs.append(
             subprocess.Popen(  # noqa: S603 - our own module, fixed arguments
                 [
@@ -71,6 +83,7 @@ def start_simulators(keys_dir: Path, env: MutableMapping[str, str]) -> list[subp
                     str(keys_dir),
                     "--port",
                     str(port),
+                    *(["--key-mode", mode] if mode else []),
                 ],
                 env=env,
             )

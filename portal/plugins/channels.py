@@ -18,7 +18,7 @@ from __future__ import annotations
 import abc
 import enum
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
@@ -204,6 +204,61 @@ class MemoryReplayGuard:
         return True
 
 
+class SharedStore(Protocol):
+    """Small values every process of the portal sees: what a channel downloads once for all
+    of them (WeChat Pay's platform certificates) and short claims between processes.
+
+    The core passes one as ``ChannelServices.shared_store`` (Redis-backed, under the
+    portal's own prefix); :class:`MemorySharedStore` is the single-process fallback. Keys
+    are the channel's own (start them with its id). A store that cannot be reached reads as
+    empty, writes nothing and grants every claim: a channel must still work from what it
+    holds in memory, and limit itself per process.
+    """
+
+    def get(self, key: str) -> bytes | None:
+        """The value under ``key``, or None."""
+        ...
+
+    def put(self, key: str, value: bytes, ttl_seconds: int | None = None) -> None:
+        """Store ``value`` under ``key`` (for ``ttl_seconds``, or until replaced)."""
+        ...
+
+    def claim(self, key: str, ttl_seconds: int) -> bool:
+        """Take ``key`` for ``ttl_seconds`` if nobody holds it; True if this caller got it."""
+        ...
+
+
+class MemorySharedStore:
+    """In-process SharedStore for tests and single-process use."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._values: dict[str, tuple[bytes, float | None]] = {}
+        self._clock = clock
+
+    def _live(self, key: str) -> bytes | None:
+        entry = self._values.get(key)
+        if entry is None:
+            return None
+        value, until = entry
+        if until is not None and until <= self._clock():
+            del self._values[key]
+            return None
+        return value
+
+    def get(self, key: str) -> bytes | None:
+        return self._live(key)
+
+    def put(self, key: str, value: bytes, ttl_seconds: int | None = None) -> None:
+        until = None if ttl_seconds is None else self._clock() + ttl_seconds
+        self._values[key] = (bytes(value), until)
+
+    def claim(self, key: str, ttl_seconds: int) -> bool:
+        if self._live(key) is not None:
+            return False
+        self.put(key, b"1", ttl_seconds)
+        return True
+
+
 @dataclass(frozen=True, slots=True)
 class ChannelServices:
     """What the core lends the channels it asks a plugin for, besides the plugin's settings.
@@ -216,6 +271,8 @@ class ChannelServices:
     replay_guard: ReplayGuard = field(default_factory=MemoryReplayGuard)
     #: development only: where a channel may make and keep generated keys (None otherwise)
     dev_keys_dir: str | None = None
+    #: values shared by every process (Redis-backed in the portal): downloaded certificates
+    shared_store: SharedStore = field(default_factory=MemorySharedStore)
 
 
 class NotificationRejected(Exception):
@@ -344,3 +401,20 @@ class ConnectionChecker(Protocol):
         Never raise for a gateway's refusal or a network failure: return ``ok=False`` naming
         it (wrong app id, signature refused, certificate unknown, timeout).
         """
+
+
+@runtime_checkable
+class KeyRefresher(Protocol):
+    """A channel whose gateway's verification keys are downloaded and rotate (WeChat Pay's
+    platform certificates). The worker's sweep asks every minute whether a refresh is due
+    and, when it is, runs ``jobs.channel_keys.refresh_keys`` with the channel's id."""
+
+    @abc.abstractmethod
+    def refresh_due(self) -> bool:
+        """Whether the keys should be downloaded again now (cheap: no gateway call)."""
+
+    @abc.abstractmethod
+    def refresh_keys(self) -> str:
+        """Download, check and keep the gateway's current keys; say what was kept (for the
+        log). Safe to run twice and from several processes at once. Raise ChannelError when
+        the download failed or did not check out: the keys held so far stay in use."""

@@ -8,7 +8,15 @@ from flask import Flask, current_app
 
 from portal.infra.redis_client import redis_client, timeouts
 from portal.infra.replay import RedisReplayGuard
-from portal.plugins.channels import ChannelError, ChannelServices, MemoryReplayGuard, ReplayGuard
+from portal.infra.shared_store import RedisSharedStore
+from portal.plugins.channels import (
+    ChannelError,
+    ChannelServices,
+    MemoryReplayGuard,
+    MemorySharedStore,
+    ReplayGuard,
+    SharedStore,
+)
 from portal.plugins.checks import check_channels, check_settings
 from portal.plugins.loading import BROKEN, PluginInfo, parse_allowed, plugin_infos
 from portal.plugins.manager import ChannelRegistry, make_plugin_manager
@@ -30,7 +38,9 @@ def init_plugins(app: Flask) -> None:
     )
     dev_keys_dir = app.config.get("DEV_KEYS_DIR")
     services = ChannelServices(
-        replay_guard=_replay_guard(app), dev_keys_dir=str(dev_keys_dir) if dev_keys_dir else None
+        replay_guard=_replay_guard(app),
+        dev_keys_dir=str(dev_keys_dir) if dev_keys_dir else None,
+        shared_store=_shared_store(app),
     )
     infos = plugin_infos(pm)
     check_settings(pm, infos)
@@ -83,3 +93,13 @@ def _replay_guard(app: Flask) -> ReplayGuard:
         return MemoryReplayGuard()
     options = timeouts(app.config)
     return RedisReplayGuard(functools.cache(functools.partial(redis_client, str(url), **options)))
+
+
+def _shared_store(app: Flask) -> SharedStore:
+    """Redis-backed when Redis is configured (every process sees one copy), else in-memory;
+    like the replay guard, it holds its own client and no reference to the app."""
+    url = app.config.get("REDIS_URL")
+    if not url:
+        return MemorySharedStore()
+    options = timeouts(app.config)
+    return RedisSharedStore(functools.cache(functools.partial(redis_client, str(url), **options)))

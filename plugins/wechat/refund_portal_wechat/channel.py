@@ -1,7 +1,9 @@
 """The WeChat Pay API v3 payout channel: refund, query and refund notifications.
 
-Every request is signed with the merchant key; every answer is verified with
-the platform public key before it is believed. Anything that leaves the outcome
+Every request is signed with the merchant key; every answer is verified before it is
+believed, with the key its ``Wechatpay-Serial`` names: the WeChat Pay public key, or a
+platform certificate (downloaded, kept and rotated by :mod:`refund_portal_wechat.keyring`),
+or either while the merchant switches. Anything that leaves the outcome
 open (timeouts, 5xx, SYSTEM_ERROR, FREQUENCY_LIMITED, an answer that does not
 verify) is ``UNKNOWN``: the core resolves it by querying, or by re-sending the
 byte-identical request with the same ``out_refund_no``.
@@ -25,7 +27,10 @@ from portal.infra.gateway_http import (
 from portal.plugins.channels import (
     AbnormalRedirect,
     ArrivalWindow,
+    ChannelError,
+    ConnectionCheck,
     MemoryReplayGuard,
+    MemorySharedStore,
     Notification,
     NotificationRejected,
     NotificationReply,
@@ -35,9 +40,16 @@ from portal.plugins.channels import (
     RefundResult,
     ReplayGuard,
     ResultStatus,
+    SharedStore,
 )
 from portal.plugins.words import Note, Words
 from refund_portal_wechat import crypto
+from refund_portal_wechat.certificates import (
+    CERTIFICATES_PATH,
+    PUBLIC_KEY_PREFIX,
+    load_trust_chain,
+)
+from refund_portal_wechat.keyring import Download, Keyring
 
 REFUNDS_PATH = "/v3/refund/domestic/refunds"
 REPLAY_NAMESPACE = "wechat"
@@ -101,22 +113,66 @@ class WechatChannel(PayoutChannel):
         private_key: str | bytes,
         cert_serial: str,
         apiv3_key: str | bytes,
-        platform_public_key: str | bytes,
-        platform_public_key_id: str,
+        platform_public_key: str | bytes | None = None,
+        platform_public_key_id: str | None = None,
+        key_mode: str | None = None,
+        public_keys: Mapping[str, str | bytes] | None = None,
+        trust_chain: str | bytes | None = None,
         timeout: float = 10.0,
         replay_guard: ReplayGuard | None = None,
+        shared_store: SharedStore | None = None,
         clock: Callable[[], float] = time.time,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
+        """``public_keys`` maps each WeChat Pay public key id to its PEM (several during a
+        replacement); ``platform_public_key`` + ``platform_public_key_id`` give one. The
+        ``key_mode`` is ``public_key``, ``platform_cert`` (platform certificates, downloaded)
+        or ``cert_and_public_key`` (both); by default public_key when a public key is given, else
+        certificate. ``trust_chain``: WeChat Pay's certificate trust chain (PEM or PKCS#7),
+        which every downloaded certificate must chain to."""
         self.mchid = mchid
         self.gateway_url = gateway_url.rstrip("/")
         self.cert_serial = cert_serial
         self._private_key = crypto.load_private_key(private_key)
         self._apiv3_key = apiv3_key
         crypto.aes_gcm_encrypt(apiv3_key, "0" * 12, "", b"")  # fail fast on a bad key length
-        self._platform_keys = {platform_public_key_id: crypto.load_public_key(platform_public_key)}
+        pems: dict[str, str | bytes] = dict(public_keys or {})
+        if platform_public_key is not None and platform_public_key_id:
+            pems[platform_public_key_id] = platform_public_key
+        mode = key_mode or ("public_key" if pems else "platform_cert")
+        if mode in ("public_key", "cert_and_public_key") and not pems:
+            raise ChannelError(f"WeChat Pay key mode {mode} needs the WeChat Pay public key")
+        if mode == "platform_cert" and pems:
+            raise ChannelError(
+                "WeChat Pay key mode platform_cert takes no public key"
+                " (use cert_and_public_key for both)"
+            )
+        for key_id in pems:
+            if not key_id.startswith(PUBLIC_KEY_PREFIX):
+                raise ChannelError(f"a WeChat Pay public key id starts with {PUBLIC_KEY_PREFIX}")
         self._replay_guard: ReplayGuard = replay_guard or MemoryReplayGuard()
         self._http = GatewayHTTP(self.gateway_url, timeout)
         self._clock = clock
+        try:
+            chain = load_trust_chain(trust_chain) if trust_chain else []
+        except crypto.SignatureError as exc:
+            raise ChannelError(f"WECHAT_PLATFORM_CERT_CA: {exc}") from exc
+        self.keyring = Keyring(
+            mchid=mchid,
+            mode=mode,
+            public_keys={kid: crypto.load_public_key(pem) for kid, pem in pems.items()},
+            apiv3_key=apiv3_key,
+            store=shared_store or MemorySharedStore(),
+            download=self._download_certificates,
+            trust_chain=chain,
+            clock=clock,
+            monotonic=monotonic,
+        )
+
+    @property
+    def key_mode(self) -> str:
+        """``public_key``, ``platform_cert`` or ``cert_and_public_key``."""
+        return self.keyring.mode
 
     @property
     def timeout(self) -> float:
@@ -143,7 +199,7 @@ class WechatChannel(PayoutChannel):
     ) -> tuple[Notification, NotificationReply]:
         try:
             _serial, nonce = crypto.verify_platform_signature(
-                headers, body, self._platform_keys, now=self._clock()
+                headers, body, self.keyring.key_for, now=self._clock()
             )
         except crypto.SignatureError as exc:
             raise NotificationRejected(f"wechat notification: {exc}") from exc
@@ -171,20 +227,24 @@ class WechatChannel(PayoutChannel):
             return RefundResult(
                 ResultStatus.FAILED, code="NO_REFUND_ID", message="no WeChat refund_id known"
             )
-        body = json.dumps(
-            self.redirect_body(request, redirect), ensure_ascii=False, separators=(",", ":")
-        ).encode("utf-8")
         path = f"{REFUNDS_PATH}/{quote(gateway_reference, safe='')}/apply-abnormal-refund"
-        serial = next(iter(self._platform_keys))
+        try:
+            serial, _key = self.keyring.encryption_key()
+            body = json.dumps(
+                self.redirect_body(request, redirect), ensure_ascii=False, separators=(",", ":")
+            ).encode("utf-8")
+        except ChannelError as exc:
+            return _unknown("NO_ENCRYPTION_KEY", f"no WeChat Pay key to encrypt with: {exc}")
         return self._call(
             "POST", path, body, request, query=False, extra_headers={"Wechatpay-Serial": serial}
         )
 
     def redirect_body(self, request: RefundRequest, redirect: AbnormalRedirect) -> dict[str, Any]:
-        """The JSON fields of apply-abnormal-refund, sensitive ones encrypted."""
+        """The JSON fields of apply-abnormal-refund, sensitive ones encrypted (under the key
+        whose serial the request's ``Wechatpay-Serial`` names)."""
         if not redirect.to_buyer_card:
             return {"out_refund_no": request.idempotency_key, "type": "MERCHANT_BANK_CARD"}
-        key = next(iter(self._platform_keys.values()))
+        _serial, key = self.keyring.encryption_key()
         return {
             "out_refund_no": request.idempotency_key,
             "type": "USER_BANK_CARD",
@@ -231,6 +291,26 @@ class WechatChannel(PayoutChannel):
         query: bool,
         extra_headers: Mapping[str, str] | None = None,
     ) -> RefundResult:
+        try:
+            resp = self._send(method, path, body, extra_headers)
+        except GatewayUnreachable as exc:
+            return _unknown("CONNECTION_ERROR", f"cannot reach the gateway: {exc}")
+        except GatewayTimeout as exc:
+            return _unknown("TIMEOUT", str(exc))
+        except GatewayError as exc:
+            return _unknown("CONNECTION_ERROR", f"no complete answer from the gateway: {exc}")
+        return self._interpret(resp, request, query=query)
+
+    def _send(
+        self,
+        method: str,
+        path: str,
+        body: bytes,
+        extra_headers: Mapping[str, str] | None = None,
+    ) -> GatewayResponse:
+        """One signed request. In public-key and switching modes it names the WeChat Pay
+        public key in ``Wechatpay-Serial`` (as the documentation asks: WeChat Pay then signs
+        its answer with that key); ``extra_headers`` may name another (an encryption key)."""
         auth = crypto.build_authorization(
             mchid=self.mchid,
             serial_no=self.cert_serial,
@@ -245,17 +325,123 @@ class WechatChannel(PayoutChannel):
             "Accept": "application/json",
             "Content-Type": "application/json; charset=utf-8",
             "User-Agent": "refund-portal-wechat/0.1",
-            **(extra_headers or {}),
         }
+        serial = self.keyring.request_serial()
+        if serial:
+            headers["Wechatpay-Serial"] = serial
+        headers.update(extra_headers or {})
+        return self._http.request(method, path, body or None, headers)
+
+    def _download_certificates(self) -> Download:
+        """``GET /v3/certificates``, signed (the keyring checks the answer)."""
         try:
-            resp = self._http.request(method, path, body or None, headers)
-        except GatewayUnreachable as exc:
-            return _unknown("CONNECTION_ERROR", f"cannot reach the gateway: {exc}")
-        except GatewayTimeout as exc:
-            return _unknown("TIMEOUT", str(exc))
+            resp = self._send("GET", CERTIFICATES_PATH, b"")
         except GatewayError as exc:
-            return _unknown("CONNECTION_ERROR", f"no complete answer from the gateway: {exc}")
-        return self._interpret(resp, request, query=query)
+            raise ChannelError(f"GET /v3/certificates: no answer from the gateway: {exc}") from exc
+        return Download(resp.status, dict(resp.headers.items()), resp.body)
+
+    # -- configuration check (ConnectionChecker) ------------------------------------------------
+
+    def check_connection(self) -> ConnectionCheck:
+        """One signed call that changes nothing. In certificate and switching modes,
+        ``GET /v3/certificates``: WeChat Pay must accept our signature, the certificates must
+        decrypt with the APIv3 key and chain to the trust chain, and the answer must verify
+        (with the public key while switching: the request names it). In public-key mode, a
+        refund query for an ``out_refund_no`` that cannot exist: ``RESOURCE_NOT_EXISTS``,
+        verified with the public key, proves the credentials and the key. Never raises."""
+        try:
+            if self.keyring.uses_certificates:
+                return self._check_certificates()
+            return self._check_public_key()
+        except Exception as exc:  # noqa: BLE001 - a check reports, it never raises
+            return ConnectionCheck(
+                False,
+                Words(zh="检查时出错。", en="The check failed with an error."),
+                f"{type(exc).__name__}: {exc}",
+            )
+
+    def _check_certificates(self) -> ConnectionCheck:
+        try:
+            certs = self.keyring.refresh()
+        except ChannelError as exc:
+            return _check_failure(str(exc))
+        serials = ", ".join(
+            f"{c.serial} (until {time.strftime('%Y-%m-%d', time.gmtime(c.not_after))})"
+            for c in certs
+        )
+        if self.key_mode == "cert_and_public_key":
+            words = Words(
+                zh="微信支付接受了商户签名；平台证书已用 APIv3 密钥解密并校验，"
+                "应答已用微信支付公钥验签"
+                "（切换期间两种密钥均可用）。",
+                en="WeChat Pay accepted our signature; the platform certificates decrypted with"
+                " the APIv3 key and checked out, and the answer verified with the WeChat Pay"
+                " public key (both keys usable while switching).",
+            )
+        else:
+            words = Words(
+                zh="微信支付接受了商户签名；平台证书已用 APIv3 密钥解密，应答验签通过。",
+                en="WeChat Pay accepted our signature; the platform certificates decrypted with"
+                " the APIv3 key and the answer verified with them.",
+            )
+        return ConnectionCheck(True, words, f"certificates: {serials}")
+
+    def _check_public_key(self) -> ConnectionCheck:
+        probe = "CHECK-" + crypto.make_nonce(20)
+        try:
+            resp = self._send("GET", f"{REFUNDS_PATH}/{probe}", b"")
+        except GatewayError as exc:
+            return _check_failure(f"no answer from {self.gateway_url}: {exc}")
+        data = _try_json(resp.body)
+        code = str(data.get("code") or f"HTTP_{resp.status}")
+        detail = f"HTTP {resp.status} {code}: {data.get('message', '')}"
+        if resp.status >= 500:
+            return _check_failure(detail)
+        try:
+            crypto.verify_platform_signature(
+                resp.headers, resp.body, self.keyring.key_for, now=self._clock()
+            )
+        except crypto.SignatureError as exc:
+            if resp.status in (400, 401):
+                return _check_failure(detail)
+            return ConnectionCheck(
+                False,
+                Words(
+                    zh="微信支付的应答无法用所配置的微信支付公钥验签：请核对"
+                    " WECHAT_PLATFORM_PUBLIC_KEY"
+                    " 和 WECHAT_PLATFORM_PUBLIC_KEY_ID。",
+                    en="WeChat Pay's answer does not verify with the configured public key: check"
+                    " WECHAT_PLATFORM_PUBLIC_KEY and WECHAT_PLATFORM_PUBLIC_KEY_ID.",
+                ),
+                f"{detail}; {exc}",
+            )
+        if resp.status == 404 and code == "RESOURCE_NOT_EXISTS":
+            return ConnectionCheck(
+                True,
+                Words(
+                    zh="微信支付接受了商户签名，应答已用微信支付公钥验签。",
+                    en="WeChat Pay accepted our signature and its answer verified with the WeChat"
+                    " Pay public key.",
+                ),
+                f"public key {self.keyring.request_serial()}; {detail}",
+            )
+        return _check_failure(detail)
+
+    # -- key rotation (KeyRefresher) --------------------------------------------------------
+
+    def refresh_due(self) -> bool:
+        """Whether the platform certificates should be downloaded again (certificate modes)."""
+        return self.keyring.refresh_due()
+
+    def refresh_keys(self) -> str:
+        """Download, check and keep the platform certificates (the worker's job)."""
+        if not self.keyring.uses_certificates:
+            return "public-key mode: nothing to download"
+        certs = self.keyring.refresh()
+        return "platform certificates kept: " + ", ".join(
+            f"{c.serial} (until {time.strftime('%Y-%m-%d', time.gmtime(c.not_after))})"
+            for c in certs
+        )
 
     # -- answer interpretation ------------------------------------------------------
 
@@ -269,7 +455,7 @@ class WechatChannel(PayoutChannel):
             return _unknown(code, str(data.get("message") or "gateway error"), data)
         try:
             crypto.verify_platform_signature(
-                resp.headers, raw_body, self._platform_keys, now=self._clock()
+                resp.headers, raw_body, self.keyring.key_for, now=self._clock()
             )
         except crypto.SignatureError as exc:
             return _unknown("UNVERIFIED_RESPONSE", f"HTTP {resp.status}: {exc}")
@@ -370,6 +556,53 @@ class WechatChannel(PayoutChannel):
             gateway_trade_id=str(plain.get("transaction_id", "")),
             raw=plain,
         )
+
+
+def _check_failure(detail: str) -> ConnectionCheck:
+    """What a failed check says, from the gateway's code or our own finding in ``detail``."""
+    words = Words(
+        zh="无法连接微信支付或应答异常：请核对网关地址和网络。",
+        en="WeChat Pay could not be reached or answered oddly: check the gateway address and"
+        " the network.",
+    )
+    if "SIGN_ERROR" in detail or "HTTP 401" in detail or "answered 401" in detail:
+        words = Words(
+            zh="微信支付拒绝了商户签名：请核对 WECHAT_MCHID、WECHAT_PRIVATE_KEY 和"
+            " WECHAT_CERT_SERIAL（商户 API 证书序列号）。",
+            en="WeChat Pay refused our signature: check WECHAT_MCHID, WECHAT_PRIVATE_KEY and"
+            " WECHAT_CERT_SERIAL (the merchant API certificate's serial).",
+        )
+    elif "INVALID_REQUEST" in detail and "Wechatpay-Serial" in detail:
+        words = Words(
+            zh="微信支付不认识所发送的公钥 ID：请核对 WECHAT_PLATFORM_PUBLIC_KEY_ID。",
+            en="WeChat Pay does not know the public key id we sent: check"
+            " WECHAT_PLATFORM_PUBLIC_KEY_ID.",
+        )
+    elif "does not decrypt with the APIv3 key" in detail:
+        words = Words(
+            zh="平台证书无法用 APIv3 密钥解密：请核对 WECHAT_APIV3_KEY。",
+            en="The platform certificates do not decrypt with the APIv3 key: check"
+            " WECHAT_APIV3_KEY.",
+        )
+    elif "not issued by the trust chain" in detail or "trust chain" in detail:
+        words = Words(
+            zh="下载的平台证书不是由所配置的信任链签发的：请核对 WECHAT_PLATFORM_CERT_CA。",
+            en="The downloaded platform certificates do not chain to the configured trust"
+            " chain: check WECHAT_PLATFORM_CERT_CA.",
+        )
+    elif "RESOURCE_NOT_EXISTS" in detail and "certificates" in detail:
+        words = Words(
+            zh="该商户号没有平台证书（新商户只有微信支付公钥）："
+            "请改用 WECHAT_KEY_MODE=public_key。",
+            en="This merchant has no platform certificates (new merchants have only the WeChat"
+            " Pay public key): use WECHAT_KEY_MODE=public_key.",
+        )
+    elif "does not check out" in detail:
+        words = Words(
+            zh="平台证书下载的验签或校验未通过，未予采用。",
+            en="The platform certificate download did not verify and was not used.",
+        )
+    return ConnectionCheck(False, words, detail)
 
 
 def _unknown(code: str, message: str, raw: Any = None) -> RefundResult:

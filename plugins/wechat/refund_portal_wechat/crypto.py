@@ -18,7 +18,7 @@ import binascii
 import re
 import secrets
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
@@ -210,29 +210,45 @@ def header(headers: Headers, name: str) -> str:
 def verify_platform_signature(
     headers: Headers,
     body: bytes,
-    platform_keys: Mapping[str, rsa.RSAPublicKey],
+    platform_keys: Mapping[str, rsa.RSAPublicKey] | Callable[[str], rsa.RSAPublicKey],
     now: float | None = None,
+    *,
+    check_freshness: bool = True,
 ) -> tuple[str, str]:
     """Verify a platform-signed message; return (serial, nonce) or raise SignatureError.
 
-    Checks, in order: all headers present, the signature type, a known serial, the
-    signature itself, then the timestamp's freshness.
+    ``platform_keys`` maps a ``Wechatpay-Serial`` to its key, or is a function that returns
+    the key for a serial and raises SignatureError (saying why) when there is none. Checks,
+    in order: all headers present, the signature type, a known serial, the signature itself,
+    then the timestamp's freshness (unless ``check_freshness`` is False: a stored answer
+    re-checked later).
     """
     signature = header(headers, "Wechatpay-Signature")
     timestamp = header(headers, "Wechatpay-Timestamp")
     nonce = header(headers, "Wechatpay-Nonce")
     serial = header(headers, "Wechatpay-Serial")
-    if not (signature and timestamp and nonce and serial):
-        raise SignatureError("missing Wechatpay-Signature/-Timestamp/-Nonce/-Serial header")
+    present = {
+        "Wechatpay-Signature": signature,
+        "Wechatpay-Timestamp": timestamp,
+        "Wechatpay-Nonce": nonce,
+        "Wechatpay-Serial": serial,
+    }
+    missing = [name for name, value in present.items() if not value]
+    if missing:
+        raise SignatureError(f"missing header {', '.join(missing)}")
     sig_type = header(headers, "Wechatpay-Signature-Type")
     if sig_type and sig_type != AUTH_SCHEME:
         raise SignatureError(f"unsupported signature type {sig_type!r}")
-    key = platform_keys.get(serial)
-    if key is None:
-        raise SignatureError(f"unknown platform key serial {serial!r}")
+    if callable(platform_keys):
+        key = platform_keys(serial)
+    else:
+        found = platform_keys.get(serial)
+        if found is None:
+            raise SignatureError(f"unknown platform key serial {serial!r}")
+        key = found
     if not verify(key, response_message(timestamp, nonce, body), signature):
-        raise SignatureError("bad platform signature")
-    if not is_fresh(timestamp, now):
+        raise SignatureError(f"bad platform signature (Wechatpay-Serial {serial!r})")
+    if check_freshness and not is_fresh(timestamp, now):
         raise SignatureError(f"stale timestamp {timestamp!r} (more than 5 minutes off)")
     return serial, nonce
 

@@ -116,3 +116,31 @@ def test_recover_control_as_from_the_console(channel, sim, abnormal, wait_until)
     assert sim.recover(request.idempotency_key)
     assert channel.query_refund(request).status is S.SUCCEEDED
     assert not sim.recover(request.idempotency_key)  # no longer abnormal
+
+
+def test_redirect_in_certificate_mode_encrypts_with_the_newest_certificate(
+    keys_dir, keys, make_channel, new_trade, new_refund, wait_until
+):
+    from refund_portal_wechat.simulator import WechatSimulator
+
+    sim = WechatSimulator(keys_dir, hang_s=5.0, key_mode="platform_cert").start()
+    try:
+        channel = make_channel(
+            sim.url,
+            key_mode="platform_cert",
+            platform_public_key=None,
+            platform_public_key_id=None,
+            trust_chain=keys["WECHAT_PLATFORM_CERT_CA"],
+        )
+        sim.misbehave("abnormal")
+        request = new_refund(new_trade(sim, 700), 700)
+        held = channel.execute_refund(request)
+        assert held.status is ResultStatus.ABNORMAL
+        new_serial = sim.rotate_certificate()  # listed and signing: the newest
+        channel.refresh_keys()
+        answer = channel.redirect_abnormal(request, held.gateway_reference, CARD)
+        assert answer.status in (ResultStatus.PENDING, ResultStatus.SUCCEEDED), answer
+        redirect = [r for r in sim.requests() if r["path"].endswith("apply-abnormal-refund")]
+        assert [r["wechatpay_serial"] for r in redirect] == [new_serial]
+    finally:
+        sim.stop()

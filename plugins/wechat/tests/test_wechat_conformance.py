@@ -15,11 +15,17 @@ from portal.plugins.conformance import ChannelConformance, ConformanceTarget
 
 
 class WechatTarget(ConformanceTarget):
-    """WechatChannel (1 s timeout) against a simulator that hangs 3 s when told to."""
+    """WechatChannel (1 s timeout) against a simulator that hangs 3 s when told to, both in
+    the same key mode (public key, platform certificates, or switching between them)."""
 
-    def __init__(self, keys_dir: str, make_channel) -> None:
-        self.sim = WechatSimulator(keys_dir, hang_s=3.0).start()
-        self.channel = make_channel(self.sim.url, timeout=1.0)
+    def __init__(self, keys_dir: str, make_channel, keys, mode: str) -> None:
+        self.sim = WechatSimulator(keys_dir, hang_s=3.0, key_mode=mode).start()
+        options = {"key_mode": mode}
+        if mode != "public_key":
+            options["trust_chain"] = keys["WECHAT_PLATFORM_CERT_CA"]
+        if mode == "platform_cert":
+            options.update(platform_public_key=None, platform_public_key_id=None)
+        self.channel = make_channel(self.sim.url, timeout=1.0, **options)
 
     def new_payment(self, captured_fen: int) -> PaymentRef:
         tid = "42" + uuid.uuid4().hex[:26]
@@ -47,9 +53,9 @@ class WechatTarget(ConformanceTarget):
         self.sim.stop()
 
 
-@pytest.fixture
-def conformance_target(keys_dir, make_channel) -> Iterator[WechatTarget]:
-    target = WechatTarget(keys_dir, make_channel)
+@pytest.fixture(params=["public_key", "platform_cert", "cert_and_public_key"])
+def conformance_target(request, keys_dir, make_channel, keys) -> Iterator[WechatTarget]:
+    target = WechatTarget(keys_dir, make_channel, keys, request.param)
     yield target
     target.close()
 

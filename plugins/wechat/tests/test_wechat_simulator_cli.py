@@ -99,3 +99,34 @@ def test_cli_simulator_over_http_controls(cli_sim, make_channel, new_refund):
     assert ledger["trades"] == ledger["refunds"] == ledger["movements"] == []
     gone = channel.execute_refund(new_refund(payment, 100))
     assert gone.code == "RESOURCE_NOT_EXISTS"
+
+
+def test_cli_simulator_in_certificate_mode_rotates_over_http(keys_dir, keys, make_channel):
+    proc, url = _start(keys_dir, "--key-mode", "platform_cert", "--quiet")
+    try:
+        channel = make_channel(
+            url,
+            key_mode="platform_cert",
+            platform_public_key=None,
+            platform_public_key_id=None,
+            trust_chain=keys["WECHAT_PLATFORM_CERT_CA"],
+        )
+        [first] = channel.keyring.refresh()
+        rotated = requests.post(
+            f"{url}/__sim__/keys", json={"action": "rotate_certificate"}, timeout=5
+        ).json()["serial"]
+        assert {c.serial for c in channel.keyring.refresh()} == {first.serial, rotated}
+        retired = requests.post(
+            f"{url}/__sim__/keys", json={"action": "retire_certificates"}, timeout=5
+        ).json()["retired"]
+        assert retired == [first.serial]
+        assert [c.serial for c in channel.keyring.refresh()] == [rotated]
+        bad = requests.post(f"{url}/__sim__/keys", json={"action": "explode"}, timeout=5)
+        assert bad.status_code == 400
+        bad = requests.post(
+            f"{url}/__sim__/keys", json={"action": "notify_with", "choice": "x"}, timeout=5
+        )
+        assert bad.status_code == 400
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)

@@ -23,6 +23,7 @@ from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 from refund_portal_wechat import crypto
 from refund_portal_wechat.devkeys import ensure_dev_keys
 from refund_portal_wechat.simulator.app import create_app
+from refund_portal_wechat.simulator.keys import KEY_MODES, GatewayKeys
 from refund_portal_wechat.simulator.ledger import Ledger, Refund
 from refund_portal_wechat.simulator.notifier import (
     DEFAULT_RETRY_DELAYS_S,
@@ -32,7 +33,7 @@ from refund_portal_wechat.simulator.notifier import (
     build_notification,
 )
 
-__all__ = ["MODES", "WechatSimulator", "build_notification"]
+__all__ = ["KEY_MODES", "MODES", "WechatSimulator", "build_notification"]
 
 #: what ``misbehave(mode)`` accepts
 MODES = (
@@ -43,6 +44,11 @@ MODES = (
     "notify_forged",  # send a copy signed with a wrong key before the genuine one
     "abnormal",  # the next new refund ends ABNORMAL (until apply-abnormal-refund sends it on)
     "abnormal_then_success",  # the next new refund ends ABNORMAL, then SUCCESS by itself
+    # GET /v3/certificates, tampered with (each for the next download):
+    "certificates_bad_signature",  # the answer's signature is not the platform's
+    "certificates_bad_tag",  # a certificate's ciphertext altered (the GCM tag fails)
+    "certificates_untrusted",  # a certificate from a CA that is not WeChat Pay's, signing
+    "certificates_expired",  # only a certificate that has expired, signing
 )
 
 
@@ -68,8 +74,10 @@ class WechatSimulator:
         notify_late_delay_s: float = 1.0,
         abnormal_recover_delay_s: float = 0.2,
         quiet: bool = True,
+        key_mode: str = "public_key",
     ) -> None:
         keys = ensure_dev_keys(keys_dir)
+        self.gateway_keys = GatewayKeys(keys, key_mode)
         self.keys = keys
         self.host = host
         self.port = port
@@ -78,15 +86,12 @@ class WechatSimulator:
         self.mchid = mchid or keys["WECHAT_MCHID"]
         self.merchant_serial = keys["WECHAT_CERT_SERIAL"]
         self.merchant_public_key = crypto.load_public_key(keys["WECHAT_MERCHANT_PUBLIC_KEY"])
-        self.signer = PlatformSigner(
-            mchid=self.mchid,
-            private_key=crypto.load_private_key(keys["WECHAT_PLATFORM_PRIVATE_KEY"]),
-            serial=keys["WECHAT_PLATFORM_PUBLIC_KEY_ID"],
-            apiv3_key=keys["WECHAT_APIV3_KEY"],
-        )
+        self.signer = PlatformSigner(self.mchid, self.gateway_keys, keys["WECHAT_APIV3_KEY"])
         self._stop = threading.Event()
         self._lock = threading.Lock()
         self._misbehaviour: dict[str, int] = {}
+        self._certificate_downloads = 0
+        self._requests: list[dict[str, str]] = []
         self.ledger = Ledger(
             settle_delay_s=settle_delay_s,
             min_refund_interval_s=min_refund_interval_s,
@@ -205,6 +210,57 @@ class WechatSimulator:
             return "ABNORMAL_THEN_SUCCESS"
         return "SUCCESS"
 
+    # -- keys -----------------------------------------------------------------------
+
+    @property
+    def key_mode(self) -> str:
+        """``public_key``, ``platform_cert`` or ``cert_and_public_key``."""
+        return self.gateway_keys.mode
+
+    def rotate_certificate(self) -> str:
+        """Issue a new platform certificate and sign with it from now on (the old one stays
+        listed by ``GET /v3/certificates`` until ``retire_certificates``); its serial."""
+        return self.gateway_keys.rotate_certificate()
+
+    def retire_certificates(self) -> list[str]:
+        """List only the current platform certificate; the serials no longer listed."""
+        return self.gateway_keys.retire_certificates()
+
+    def rotate_public_key(self) -> str:
+        """Replace the WeChat Pay public key; its new id (``public_key_pem()`` gives it)."""
+        return self.gateway_keys.rotate_public_key()
+
+    def public_key_pem(self) -> str:
+        """The current WeChat Pay public key, PEM."""
+        return self.gateway_keys.public_key_pem()
+
+    def record_request(self, method: str, path: str, wechatpay_serial: str) -> None:
+        """Called for every ``/v3`` request: what it asked for and which key it named."""
+        with self._lock:
+            self._requests.append(
+                {"method": method, "path": path, "wechatpay_serial": wechatpay_serial}
+            )
+
+    def requests(self) -> list[dict[str, str]]:
+        """Every ``/v3`` request so far (method, path, its ``Wechatpay-Serial`` or '')."""
+        with self._lock:
+            return [dict(r) for r in self._requests]
+
+    def count_certificate_download(self) -> None:
+        """Called by ``GET /v3/certificates``."""
+        with self._lock:
+            self._certificate_downloads += 1
+
+    def certificate_downloads(self) -> int:
+        """How many times ``GET /v3/certificates`` was called (since start or reset)."""
+        with self._lock:
+            return self._certificate_downloads
+
+    def notify_with(self, choice: str) -> None:
+        """While switching, sign notifications with ``platform_cert``, ``public_key`` or
+        ``alternate`` (the default)."""
+        self.gateway_keys.notify_with(choice)
+
     def recover(self, out_refund_no: str) -> bool:
         """An ABNORMAL refund succeeds now, as when the merchant acts in the WeChat Pay
         console (a REFUND.SUCCESS notification follows); False if there is none."""
@@ -227,6 +283,8 @@ class WechatSimulator:
         """Forget trades, refunds, movements, notifications and pending misbehaviour."""
         with self._lock:
             self._misbehaviour.clear()
+            self._certificate_downloads = 0
+            self._requests.clear()
         self.notifier.reset()
         self.ledger.reset()
 

@@ -6,7 +6,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from refund_portal_wechat.simulator import WechatSimulator
+from refund_portal_wechat.simulator import KEY_MODES, WechatSimulator
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -27,6 +27,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--mchid", default=None, help="merchant id (default: the dev key set's)")
     parser.add_argument(
+        "--key-mode",
+        choices=KEY_MODES,
+        default="public_key",
+        help="the merchant's verification keys: public_key (default), platform_cert (platform"
+        " certificates, GET /v3/certificates) or cert_and_public_key (both, while switching)",
+    )
+    parser.add_argument(
         "--quiet", action="store_true", help="log no line per request (benchmarks, load tests)"
     )
     args = parser.parse_args(argv)
@@ -38,6 +45,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         min_refund_interval_s=args.min_refund_interval,
         mchid=args.mchid,
         quiet=args.quiet,
+        key_mode=args.key_mode,
     )
     sim.serve_forever(
         on_ready=lambda url: print(f"WeChat Pay simulator on {url}", file=sys.stderr, flush=True)

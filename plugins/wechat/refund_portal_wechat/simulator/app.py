@@ -1,12 +1,16 @@
-"""The simulator's HTTP face: the two v3 refund endpoints plus ``/__sim__`` controls.
+"""The simulator's HTTP face: the v3 refund endpoints, ``GET /v3/certificates`` and the
+``/__sim__`` controls.
 
 Every ``/v3`` request must carry a valid merchant signature (checked with the
-merchant public key named by ``serial_no``); every ``/v3`` answer, errors
-included, is signed with the platform key, as WeChat Pay does.
+merchant public key named by ``serial_no``); a ``Wechatpay-Serial`` request header, when
+present, must name one of the merchant's keys (else 400 ``INVALID_REQUEST``). Every ``/v3``
+answer, errors included, is signed as WeChat Pay does: with the key that header names, else
+the mode's default (see :mod:`refund_portal_wechat.simulator.keys`).
 """
 
 from __future__ import annotations
 
+import base64
 import json
 import time
 from typing import TYPE_CHECKING, Any
@@ -14,15 +18,27 @@ from typing import TYPE_CHECKING, Any
 from flask import Flask, Response, request
 
 from refund_portal_wechat import crypto
+from refund_portal_wechat.certificates import CERTIFICATE_AAD, CERTIFICATES_PATH
 from refund_portal_wechat.simulator import abnormal
+from refund_portal_wechat.simulator.keys import GatewayKeys, IssuedCertificate, Signer
+from refund_portal_wechat.simulator.ledger import wechat_time
 
 if TYPE_CHECKING:
     from refund_portal_wechat.simulator import WechatSimulator
 
 
-def _signed(sim: WechatSimulator, status: int, payload: dict[str, Any]) -> Response:
+def _signed(
+    sim: WechatSimulator, status: int, payload: dict[str, Any], signer: Signer | None = None
+) -> Response:
+    """An answer signed by ``signer``, or by the key the request's ``Wechatpay-Serial``
+    asks for (the default identity when it asks for none the merchant has)."""
     body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
-    headers = sim.signer.headers(body)
+    chosen = (
+        signer
+        or sim.gateway_keys.response_signer(request.headers.get("Wechatpay-Serial", ""))
+        or sim.signer.default()
+    )
+    headers = sim.signer.headers(body, chosen)
     headers["Request-ID"] = crypto.make_nonce(24)
     return Response(body, status=status, headers=headers, content_type="application/json")
 
@@ -60,6 +76,63 @@ def _authentication_problem(sim: WechatSimulator) -> str:
     return ""
 
 
+def _certificate_entry(
+    apiv3_key: str, cert: IssuedCertificate, *, tamper: bool = False
+) -> dict[str, Any]:
+    nonce = crypto.make_nonce(12)
+    ciphertext = crypto.aes_gcm_encrypt(apiv3_key, nonce, CERTIFICATE_AAD, cert.pem.encode("ascii"))
+    if tamper:  # one byte of the sealed certificate changed: its GCM tag no longer holds
+        raw = bytearray(base64.b64decode(ciphertext))
+        raw[len(raw) // 2] ^= 0x01
+        ciphertext = base64.b64encode(bytes(raw)).decode("ascii")
+    return {
+        "serial_no": cert.signer.serial,
+        "effective_time": wechat_time(cert.not_before),
+        "expire_time": wechat_time(cert.not_after),
+        "encrypt_certificate": {
+            "algorithm": crypto.AEAD_ALGORITHM,
+            "nonce": nonce,
+            "associated_data": CERTIFICATE_AAD,
+            "ciphertext": ciphertext,
+        },
+    }
+
+
+def _certificate_list(sim: WechatSimulator, issued: list[IssuedCertificate]) -> Response:
+    """``GET /v3/certificates``: every listed certificate sealed with the APIv3 key, the answer
+    signed; or, when told to misbehave, tampered with in one of four ways."""
+    keys = sim.gateway_keys
+    apiv3_key = sim.signer.apiv3_key
+    signer: Signer | None = None
+    tamper = False
+    if sim.take("certificates_untrusted"):
+        from refund_portal_wechat.devkeys import new_ca
+
+        ca_private, ca_pem = new_ca("Not Tenpay Root CA")
+        stranger = GatewayKeys.issue_with(ca_private, ca_pem)
+        issued, signer = [stranger], stranger.signer
+    elif sim.take("certificates_expired"):
+        now = time.time()
+        old = keys.issue_certificate(not_before=now - 400 * 86400, not_after=now - 86400)
+        issued, signer = [old], old.signer
+    elif sim.take("certificates_bad_tag"):
+        tamper = True
+    payload = {
+        "data": [
+            _certificate_entry(apiv3_key, cert, tamper=tamper and i == 0)
+            for i, cert in enumerate(issued)
+        ]
+    }
+    if sim.take("certificates_bad_signature"):
+        from cryptography.hazmat.primitives.asymmetric import rsa
+
+        real = signer or keys.response_signer(request.headers.get("Wechatpay-Serial", ""))
+        real = real or sim.signer.default()
+        forger = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        signer = Signer(real.serial, forger)
+    return _signed(sim, 200, payload, signer)
+
+
 def create_app(sim: WechatSimulator) -> Flask:
     """The Flask app serving ``sim``."""
     app = Flask("refund_portal_wechat.simulator")
@@ -68,9 +141,20 @@ def create_app(sim: WechatSimulator) -> Flask:
     def authenticate() -> Response | None:
         if not request.path.startswith("/v3/"):
             return None
+        sim.record_request(
+            request.method, request.path, request.headers.get("Wechatpay-Serial", "")
+        )
         problem = _authentication_problem(sim)
         if problem:
             return _error(sim, 401, "SIGN_ERROR", problem)
+        requested = request.headers.get("Wechatpay-Serial", "")
+        if requested and sim.gateway_keys.response_signer(requested) is None:
+            return _error(
+                sim,
+                400,
+                "INVALID_REQUEST",
+                f"Wechatpay-Serial {requested} 不是商户可用的公钥或证书",
+            )
         if sim.take("system_error"):
             return _error(sim, 500, "SYSTEM_ERROR", "系统错误")
         return None
@@ -96,15 +180,25 @@ def create_app(sim: WechatSimulator) -> Flask:
             return _error(sim, 400, "PARAM_ERROR", "body is not JSON")
         if not isinstance(fields, dict):
             return _error(sim, 400, "PARAM_ERROR", "body is not a JSON object")
+        serial = request.headers.get("Wechatpay-Serial", "")
+        key = sim.gateway_keys.private_key_for(serial) if serial else None
         answer = abnormal.apply_abnormal_refund(
             sim.ledger,
             refund_id,
             fields,
-            request.headers.get("Wechatpay-Serial", ""),
-            lambda text: crypto.oaep_decrypt(sim.signer.private_key, text),
-            sim.signer.serial,
+            serial,
+            lambda text: crypto.oaep_decrypt(key, text) if key else "",
+            serial if key is not None else "\x00",
         )
         return _signed(sim, answer.status, answer.body)
+
+    @app.get(CERTIFICATES_PATH)
+    def certificates() -> Response:
+        sim.count_certificate_download()
+        issued = sim.gateway_keys.certificates()
+        if not issued:
+            return _error(sim, 404, "RESOURCE_NOT_EXISTS", "无可用的平台证书")
+        return _certificate_list(sim, issued)
 
     @app.get("/v3/refund/domestic/refunds/<path:out_refund_no>")
     def query_refund(out_refund_no: str) -> Response:
@@ -152,6 +246,27 @@ def create_app(sim: WechatSimulator) -> Flask:
         if not sim.ledger.recover(str(data.get("out_refund_no", ""))):
             return {"error": "no such abnormal refund"}, 404
         return {"ok": True}, 200
+
+    @app.post("/__sim__/keys")
+    def keys() -> tuple[dict[str, Any], int]:
+        data = request.get_json(force=True, silent=True) or {}
+        action = str(data.get("action", ""))
+        if action == "rotate_certificate":
+            return {"serial": sim.rotate_certificate()}, 200
+        if action == "retire_certificates":
+            return {"retired": sim.retire_certificates()}, 200
+        if action == "rotate_public_key":
+            return {
+                "public_key_id": sim.rotate_public_key(),
+                "public_key": sim.public_key_pem(),
+            }, 200
+        if action == "notify_with":
+            try:
+                sim.notify_with(str(data.get("choice", "")))
+            except ValueError as exc:
+                return {"error": str(exc)}, 400
+            return {"ok": True}, 200
+        return {"error": f"unknown action {action!r}"}, 400
 
     @app.post("/__sim__/reset")
     def reset() -> dict[str, Any]:

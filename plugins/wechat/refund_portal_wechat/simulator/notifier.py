@@ -21,24 +21,45 @@ import urllib3
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from refund_portal_wechat import crypto
+from refund_portal_wechat.simulator.keys import GatewayKeys, Signer
 from refund_portal_wechat.simulator.ledger import Refund, wechat_time
 
 SUMMARIES = {"SUCCESS": "退款成功", "ABNORMAL": "退款异常", "CLOSED": "退款关闭"}
 DEFAULT_RETRY_DELAYS_S = (0.1, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 15.0, 30.0, 60.0)
 
 
-@dataclass(frozen=True)
 class PlatformSigner:
-    """The platform side of the keys: who signs and encrypts notifications."""
+    """The platform side of the keys: who signs and encrypts notifications.
 
-    mchid: str
-    private_key: rsa.RSAPrivateKey
-    serial: str
-    apiv3_key: str
+    Which key signs is the :class:`GatewayKeys`' choice (the public key, the current
+    platform certificate, or either while switching); ``serial`` and ``private_key`` are the
+    default identity (the public key in public-key mode, else the current certificate).
+    """
 
-    def headers(self, body: bytes) -> dict[str, str]:
-        """Fresh ``Wechatpay-*`` headers (new timestamp and nonce) for ``body``."""
-        return crypto.signed_headers(self.private_key, self.serial, body)
+    def __init__(self, mchid: str, keys: GatewayKeys, apiv3_key: str) -> None:
+        self.mchid = mchid
+        self.keys = keys
+        self.apiv3_key = apiv3_key
+
+    def default(self) -> Signer:
+        """The identity that signs when nothing says otherwise."""
+        if self.keys.mode == "public_key":
+            return self.keys.public_key
+        return self.keys.current_certificate.signer
+
+    @property
+    def serial(self) -> str:
+        return self.default().serial
+
+    @property
+    def private_key(self) -> rsa.RSAPrivateKey:
+        return self.default().private_key
+
+    def headers(self, body: bytes, signer: Signer | None = None) -> dict[str, str]:
+        """Fresh ``Wechatpay-*`` headers (new timestamp and nonce) for ``body``, signed by
+        ``signer`` or, by default, by the key the next notification is signed with."""
+        chosen = signer or self.keys.notification_signer()
+        return crypto.signed_headers(chosen.private_key, chosen.serial, body)
 
 
 def notification_plaintext(mchid: str, refund: Refund) -> dict[str, Any]:
