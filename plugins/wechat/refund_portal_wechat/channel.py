@@ -371,7 +371,7 @@ class WechatChannel(PayoutChannel):
         )
         if self.key_mode == "cert_and_public_key":
             words = Words(
-                zh="微信支付接受了商户签名；平台证书已用 APIv3 密钥解密并校验，"
+                zh="微信支付接受了商家签名；平台证书已用 APIv3 密钥解密并校验，"
                 "应答已用微信支付公钥验签"
                 "（切换期间两种密钥均可用）。",
                 en="WeChat Pay accepted our signature; the platform certificates decrypted with"
@@ -380,7 +380,7 @@ class WechatChannel(PayoutChannel):
             )
         else:
             words = Words(
-                zh="微信支付接受了商户签名；平台证书已用 APIv3 密钥解密，应答验签通过。",
+                zh="微信支付接受了商家签名；平台证书已用 APIv3 密钥解密，应答验签通过。",
                 en="WeChat Pay accepted our signature; the platform certificates decrypted with"
                 " the APIv3 key and the answer verified with them.",
             )
@@ -419,7 +419,7 @@ class WechatChannel(PayoutChannel):
             return ConnectionCheck(
                 True,
                 Words(
-                    zh="微信支付接受了商户签名，应答已用微信支付公钥验签。",
+                    zh="微信支付接受了商家签名，应答已用微信支付公钥验签。",
                     en="WeChat Pay accepted our signature and its answer verified with the WeChat"
                     " Pay public key.",
                 ),
@@ -567,7 +567,7 @@ def _check_failure(detail: str) -> ConnectionCheck:
     )
     if "SIGN_ERROR" in detail or "HTTP 401" in detail or "answered 401" in detail:
         words = Words(
-            zh="微信支付拒绝了商户签名：请核对 WECHAT_MCHID、WECHAT_PRIVATE_KEY 和"
+            zh="微信支付拒绝了商家签名：请核对 WECHAT_MCHID、WECHAT_PRIVATE_KEY 和"
             " WECHAT_CERT_SERIAL（商户 API 证书序列号）。",
             en="WeChat Pay refused our signature: check WECHAT_MCHID, WECHAT_PRIVATE_KEY and"
             " WECHAT_CERT_SERIAL (the merchant API certificate's serial).",
@@ -592,7 +592,7 @@ def _check_failure(detail: str) -> ConnectionCheck:
         )
     elif "RESOURCE_NOT_EXISTS" in detail and "certificates" in detail:
         words = Words(
-            zh="该商户号没有平台证书（新商户只有微信支付公钥）："
+            zh="该商户号没有平台证书（新开通的商户号只有微信支付公钥）："
             "请改用 WECHAT_KEY_MODE=public_key。",
             en="This merchant has no platform certificates (new merchants have only the WeChat"
             " Pay public key): use WECHAT_KEY_MODE=public_key.",

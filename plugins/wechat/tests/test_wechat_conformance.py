@@ -11,7 +11,7 @@ from refund_portal_wechat import crypto
 from refund_portal_wechat.simulator import WechatSimulator, build_notification
 
 from portal.plugins.channels import PaymentRef, RefundRequest
-from portal.plugins.conformance import ChannelConformance, ConformanceTarget
+from portal.plugins.conformance import ChannelConformance, ConformanceTarget, unreachable_url
 
 
 class WechatTarget(ConformanceTarget):
@@ -26,6 +26,7 @@ class WechatTarget(ConformanceTarget):
         if mode == "platform_cert":
             options.update(platform_public_key=None, platform_public_key_id=None)
         self.channel = make_channel(self.sim.url, timeout=1.0, **options)
+        self._unreachable = lambda: make_channel(unreachable_url(""), timeout=1.0, **options)
 
     def new_payment(self, captured_fen: int) -> PaymentRef:
         tid = "42" + uuid.uuid4().hex[:26]
@@ -48,6 +49,9 @@ class WechatTarget(ConformanceTarget):
         _headers, body = self.genuine_notification(request)
         impostor = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         return crypto.signed_headers(impostor, self.sim.signer.serial, body), body
+
+    def unreachable_channel(self):
+        return self._unreachable()
 
     def close(self) -> None:
         self.sim.stop()
