@@ -18,7 +18,7 @@ COUNT_CAP = 1000
 #: the longest search text read (case numbers, order numbers and contacts are shorter)
 SEARCH_MAX = 120
 #: the largest amount a filter takes, in fen (a row's amount is a BIGINT)
-AMOUNT_MAX_FEN = 10**11
+AMOUNT_MAX_FEN = 10**10
 
 
 class Assigned(enum.StrEnum):
