@@ -21,7 +21,7 @@ from portal.extensions import db
 from portal.models import Order, Payment, RefundCase
 from portal.services.refunds import cases
 from tests import factories as f
-from tests.conftest import Browser
+from tests.conftest import Browser, FreshGClient
 from tests.test_dispute_pages import staff_login
 
 _seq = itertools.count(1)
@@ -133,6 +133,7 @@ def reviewer(client):
 
 def logged_in(app, username):
     """A new client (its own cookies) logged in as ``username``."""
+    app.test_client_class = FreshGClient  # each request its own g, as in production
     other = app.test_client()
     staff_login(Browser(other), username)
     return other
