@@ -42,6 +42,7 @@ def bulk_cases(
     channel: str = "otherpay",
     contact: str = "bulk@example.com",
     appeal_count: int = 0,
+    closed: bool = False,
 ) -> list[str]:
     """``n`` open cases on ``shop``'s orders, written in a few statements (the lists only read
     them); their deadlines ``deadline_step`` apart (None: no deadline). Case numbers back."""
@@ -91,7 +92,7 @@ def bulk_cases(
                 "case_no": numbers[i],
                 "order_id": oid,
                 "merchant_id": shop.id,
-                "open_order_id": oid,
+                "open_order_id": None if closed else oid,
                 "kind": str(Kind.REFUND_ONLY),
                 "reason": str(reason),
                 "explanation": "",

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, false, func, select, tuple_
+from sqlalchemy import ColumnElement, Select, func, select, tuple_
 from sqlalchemy.orm import aliased
 
 from portal.domain import case_lists
@@ -93,9 +93,10 @@ def _columns() -> Select[Any]:
     )
 
 
-def _search_conditions(search: str, shop_id: int | None) -> list[ColumnElement[bool]]:
+def _search_conditions(search: str, shop_id: int | None) -> list[ColumnElement[bool]] | None:
     """Cases whose number starts with ``search``, or whose order has it as its number or its
-    buyer's contact (exact): each read through an index, never a scan of the table."""
+    buyer's contact (exact): each read through an index, never a scan of the table. None
+    when no case can match."""
     matches: list[ColumnElement[bool]] = []
     prefix = case_lists.case_no_prefix(search)
     if prefix is not None:
@@ -108,18 +109,19 @@ def _search_conditions(search: str, shop_id: int | None) -> list[ColumnElement[b
     if order_ids:
         matches.append(_C.order_id.in_(order_ids))
     if not matches:
-        return [false()]
+        return None
     return [matches[0] if len(matches) == 1 else matches[0] | matches[1]]
 
 
 def _conditions(
     flt: CaseFilter, shown: frozenset[State], viewer_id: int | None
-) -> list[ColumnElement[bool]]:
-    """The WHERE of a list: open cases (the partial indexes' own condition), then the filter."""
+) -> list[ColumnElement[bool]] | None:
+    """The WHERE of a list: open cases (the partial indexes' own condition), then the filter.
+    None when no case can match (nothing to ask the database)."""
     where: list[ColumnElement[bool]] = [_C.open_order_id.is_not(None)]
     if flt.state is not None:
         if flt.state not in shown:
-            return [false()]
+            return None
         where.append(_C.state == str(flt.state))
     elif shown != OPEN_STATES:
         where.append(_C.state.in_(sorted(str(s) for s in shown)))
@@ -141,11 +143,16 @@ def _conditions(
     if flt.appeal:
         where.append(_C.appeal_count > 0)
     if flt.assigned == Assigned.ME:
-        where.append(_C.assignee_id == (viewer_id if viewer_id is not None else -1))
+        if viewer_id is None:
+            return None
+        where.append(_C.assignee_id == viewer_id)
     elif flt.assigned == Assigned.NOBODY:
         where.append(_C.assignee_id.is_(None))
     if flt.search:
-        where += _search_conditions(flt.search, flt.shop_id)
+        found = _search_conditions(flt.search, flt.shop_id)
+        if found is None:
+            return None
+        where += found
     return where
 
 
@@ -205,8 +212,10 @@ def _read_page(
     )
 
 
-def count(where: list[ColumnElement[bool]]) -> tuple[int, bool]:
+def count(where: list[ColumnElement[bool]] | None) -> tuple[int, bool]:
     """How many cases match, counted up to the cap (never reading more rows than that)."""
+    if where is None:
+        return 0, False
     capped = select(_C.id).where(*where).limit(case_lists.COUNT_CAP + 1).subquery()
     found = db.session.scalar(select(func.count()).select_from(capped)) or 0
     return case_lists.capped(found)
@@ -221,6 +230,19 @@ class Listing:
     more_than_total: bool
 
 
+_EMPTY = Listing(Page([], None, None), 0, False)
+
+
+def _listing(
+    where: list[ColumnElement[bool]] | None, cursor: Cursor | None, size: int, dated_only: bool
+) -> Listing:
+    if where is None:
+        return _EMPTY
+    page = _read_page(where, cursor, size, dated_only)
+    total, more = count(where)
+    return Listing(page, total, more)
+
+
 def review_queue(
     flt: CaseFilter = CaseFilter(),
     cursor: Cursor | None = None,
@@ -228,10 +250,7 @@ def review_queue(
     size: int = case_lists.PAGE_SIZE,
 ) -> Listing:
     """A page of the cases reviewers look at (or follow up on), nearest deadline first."""
-    where = _conditions(flt, QUEUE_STATES, viewer_id)
-    page = _read_page(where, cursor, size, dated_only=flt.overdue)
-    total, more = count(where)
-    return Listing(page, total, more)
+    return _listing(_conditions(flt, QUEUE_STATES, viewer_id), cursor, size, flt.overdue)
 
 
 def merchant_cases(
@@ -249,10 +268,7 @@ def merchant_cases(
         overdue=flt.overdue,
         search=flt.search,
     )
-    where = _conditions(own, SHOP_STATES, None)
-    page = _read_page(where, cursor, size, dated_only=own.overdue)
-    total, more = count(where)
-    return Listing(page, total, more)
+    return _listing(_conditions(own, SHOP_STATES, None), cursor, size, own.overdue)
 
 
 def shop_id(slug: str) -> int | None:
