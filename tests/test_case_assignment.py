@@ -101,11 +101,17 @@ def test_a_reassignment_from_a_stale_page_is_a_409(app, clock):
     token = csrf_from(shown)
     r = boss.post(f"{page}/assign", data={"csrf_token": token, "to": "rev-b", "expected": ""})
     assert r.status_code == 409
-    assert db.session.scalar(select(RefundCase.assignee_id).where(RefundCase.case_no == case_no)) == rev_a.id
+    assert (
+        db.session.scalar(select(RefundCase.assignee_id).where(RefundCase.case_no == case_no))
+        == rev_a.id
+    )
     # from a fresh page, it goes through and is recorded
     r = post(boss, page, f"{page}/assign", {"to": "rev-b", "expected": str(rev_a.id)})
     assert r.status_code == 303
-    assert db.session.scalar(select(RefundCase.assignee_id).where(RefundCase.case_no == case_no)) == rev_b.id
+    assert (
+        db.session.scalar(select(RefundCase.assignee_id).where(RefundCase.case_no == case_no))
+        == rev_b.id
+    )
     assert [e.kind for e in events(case_no)] == [rules.CLAIMED, rules.REASSIGNED]
     assert events(case_no)[-1].data == {"from": rev_a.id, "to": rev_b.id}
 

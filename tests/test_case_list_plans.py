@@ -98,7 +98,7 @@ def big(app, clock):
     """3,000 open cases over 6 shops (some without a deadline), as many closed ones, and
     4,000 notices (mostly read), ANALYZEd."""
     shops = [f.merchant(f"plan-shop-{i}") for i in range(6)]
-    for i, shop in enumerate(shops):
+    for shop in shops:
         bulk_cases(clock, shop, 400, deadline_step=timedelta(minutes=7))
         bulk_cases(clock, shop, 50, state=State.APPEALED, appeal_count=1, reason=Reason.OTHER)
         bulk_cases(clock, shop, 50, state=State.PAYOUT_FAILED, deadline_step=None)

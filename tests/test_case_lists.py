@@ -319,9 +319,9 @@ def test_each_filter_narrows_the_queue(app, client, clock, reviewer):
     assert queue(client, q=wrong[0].lower()) == wrong
     assert sorted(queue(client, q=plain[0][:8])) == sorted(plain)  # its beginning
     order_no = db.session.scalar(
-        select(Order.order_no).join(RefundCase, RefundCase.order_id == Order.id).where(
-            RefundCase.case_no == dear[1]
-        )
+        select(Order.order_no)
+        .join(RefundCase, RefundCase.order_id == Order.id)
+        .where(RefundCase.case_no == dear[1])
     )
     assert queue(client, q=order_no) == [dear[1]]  # an order number
     assert queue(client, q="13900000000") == wrong  # a contact

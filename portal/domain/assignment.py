@@ -17,4 +17,6 @@ TAKEABLE_STATES = REVIEW_QUEUE_STATES
 def may_take(state: State, rejected_by_id: int | None, user_id: int) -> bool:
     """Whether reviewer ``user_id`` may work this case: an appeal goes to a reviewer other
     than the one who rejected the case."""
-    return not (state == State.APPEALED and rejected_by_id is not None and rejected_by_id == user_id)
+    return not (
+        state == State.APPEALED and rejected_by_id is not None and rejected_by_id == user_id
+    )

@@ -3,9 +3,11 @@ else a clear 400 (BadRequest), never a query built from it."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
+
+from flask import url_for
 
 from portal.domain import case_lists
 from portal.domain.case_lists import Assigned, CaseFilter, Cursor, ListError
@@ -58,9 +60,7 @@ def _amount(args: dict[str, str], name: str) -> int | None:
     try:
         fen = parse_yuan(text)
     except MoneyError:
-        raise BadRequest(
-            N_("Enter amounts in yuan, like 12 or 12.50."), rule="amount"
-        ) from None
+        raise BadRequest(N_("Enter amounts in yuan, like 12 or 12.50."), rule="amount") from None
     if fen > case_lists.AMOUNT_MAX_FEN:
         raise BadRequest(N_("That amount is larger than any case can ask."), rule="amount")
     return fen
@@ -117,3 +117,14 @@ def read(raw: Mapping[str, str], params: tuple[str, ...]) -> Request:
         search=search,
     )
     return Request(flt, _cursor(raw), args)
+
+
+def page_url(endpoint: str, args: dict[str, str]) -> Callable[..., str]:
+    """The address of another page of the same list (``after=`` or ``before=`` a cursor),
+    keeping the filter."""
+    kept: dict[str, Any] = dict(args)
+
+    def url(**cursor: Any) -> str:
+        return url_for(endpoint, **kept, **cursor)
+
+    return url

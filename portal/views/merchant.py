@@ -42,7 +42,7 @@ def index() -> ResponseReturnValue:
         "args": asked.args,
         "now": context.now(),
         "reason_labels": REASON_LABELS,
-        "url": lambda **cursor: url_for("merchant.index", **asked.args, **cursor),
+        "url": case_filters.page_url("merchant.index", asked.args),
     }
     if is_htmx():
         return render_template("merchant/_case_rows.html", **ctx)

@@ -56,7 +56,7 @@ def queue() -> ResponseReturnValue:
         "args": asked.args,
         "now": context.now(),
         "reason_labels": REASON_LABELS,
-        "url": lambda **cursor: url_for("review.queue", **asked.args, **cursor),
+        "url": case_filters.page_url("review.queue", asked.args),
     }
     if is_htmx():
         return render_template("review/_queue_rows.html", **ctx)

@@ -57,9 +57,7 @@ def claim(case: RefundCase, actor: Actor) -> None:
     def work() -> None:
         if not _set(case_id, CASES.c.assignee_id.is_(None), user_id):
             raise Conflict(TAKEN, rule="assigned")
-        record(
-            assignment.CLAIMED, actor, case_id=case_id, order_id=order_id, data={"to": user_id}
-        )
+        record(assignment.CLAIMED, actor, case_id=case_id, order_id=order_id, data={"to": user_id})
 
     commit(work)
 
@@ -98,9 +96,7 @@ def reassign(case: RefundCase, actor: Actor, to_username: str, expected: int | N
     elif case.open_order_id is None:
         raise Conflict(CLOSED, rule="closed")
     case_id, order_id = case.id, case.order_id
-    guard = (
-        CASES.c.assignee_id.is_(None) if expected is None else CASES.c.assignee_id == expected
-    )
+    guard = CASES.c.assignee_id.is_(None) if expected is None else CASES.c.assignee_id == expected
 
     def work() -> None:
         if not _set(case_id, guard, to_id):

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import ColumnElement, Select, func, select, tuple_
 from sqlalchemy.orm import aliased
@@ -69,7 +68,7 @@ class Page:
     before: str | None  # the previous page ends before this
 
 
-def _columns() -> Select[Any]:
+def _columns() -> Select:
     return (
         select(
             _C.id,
@@ -244,23 +243,25 @@ def _listing(
 
 
 def review_queue(
-    flt: CaseFilter = CaseFilter(),
+    flt: CaseFilter | None = None,
     cursor: Cursor | None = None,
     viewer_id: int | None = None,
     size: int = case_lists.PAGE_SIZE,
 ) -> Listing:
     """A page of the cases reviewers look at (or follow up on), nearest deadline first."""
+    flt = flt or CaseFilter()
     return _listing(_conditions(flt, QUEUE_STATES, viewer_id), cursor, size, flt.overdue)
 
 
 def merchant_cases(
     merchant_id: int,
-    flt: CaseFilter = CaseFilter(),
+    flt: CaseFilter | None = None,
     cursor: Cursor | None = None,
     size: int = case_lists.PAGE_SIZE,
 ) -> Listing:
     """A page of the open cases on this shop's orders, nearest deadline first. The shop is
     the viewer's own, whatever ``flt`` names; so is every row, whatever the cursor says."""
+    flt = flt or CaseFilter()
     own = CaseFilter(
         shop_id=merchant_id,
         state=flt.state,
