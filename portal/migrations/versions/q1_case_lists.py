@@ -94,8 +94,6 @@ def downgrade():
         op.drop_column("refund_cases", "assigned_at")
         op.drop_column("refund_cases", "assignee_id")
         op.drop_column("refund_cases", "merchant_id")
-    else:
-        with op.batch_alter_table("refund_cases") as batch:
-            batch.drop_column("assigned_at")
-            batch.drop_column("assignee_id")
-            batch.drop_column("merchant_id")
+    else:  # SQLite 3.35+ drops a column in place (a batch copy would trip the foreign keys)
+        for column in ("assigned_at", "assignee_id", "merchant_id"):
+            op.execute(f"ALTER TABLE refund_cases DROP COLUMN {column}")
