@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import click
 from flask import Flask, current_app
-from flask.cli import FlaskGroup, with_appcontext
+from flask.cli import FlaskGroup, NoAppException, with_appcontext
 
 from portal import create_app
+from portal.config import ConfigError
 from portal.dev.demo import load
 from portal.extensions import db
 from portal.infra import migrations
@@ -18,7 +19,12 @@ from portal.services.integration import api_keys
 
 
 def _create() -> Flask:
-    return create_app()
+    # a configuration the app refuses (no secret key, ...) is a message for the operator,
+    # not a traceback: Flask's CLI prints a NoAppException as one line
+    try:
+        return create_app()
+    except ConfigError as exc:
+        raise NoAppException(str(exc)) from None
 
 
 @click.group(cls=FlaskGroup, create_app=_create)

@@ -452,6 +452,9 @@ class Notice(Model):
     created_at: Mapped[datetime] = mapped_column(TS, default=utcnow)
     read_at: Mapped[datetime | None] = mapped_column(TS)
     delivered_at: Mapped[datetime | None] = mapped_column(TS)
+    # the channels this notice reached ("mail", notifier plugin names): a retry after one
+    # channel failed sends only through the others, so no buyer gets the same SMS twice
+    delivered_via: Mapped[list[str]] = mapped_column(JSON, default=list, server_default="[]")
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str] = mapped_column(Text, default="")
     __table_args__ = (

@@ -19,6 +19,41 @@ from portal.extensions import db
 from portal.plugins.manager import make_plugin_manager
 from tests.fakes import FakeGateway, FakePlugin
 
+
+def _own_services_per_xdist_worker() -> None:
+    """Under pytest-xdist (``make test`` runs two), each worker process gets its own
+    PostgreSQL database (``<name>_gw0``, made here) and its own Redis database number (the
+    given one plus the worker's index), set in the environment so that the servers and
+    workers the tests start use them too. SQLite tests copy a per-test file and the
+    embedded Redis is per process: nothing to do for them."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    if not worker.startswith("gw"):
+        return
+    index = int(worker.removeprefix("gw"))
+    if pg := os.environ.get("PORTAL_DATABASE_URL"):
+        from sqlalchemy import create_engine, make_url, text
+
+        url = make_url(pg)
+        name = f"{url.database}_{worker}"
+        admin = create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+        admin.dispose()
+        os.environ["PORTAL_DATABASE_URL"] = url.set(database=name).render_as_string(
+            hide_password=False
+        )
+    if redis := os.environ.get("PORTAL_REDIS_URL"):
+        from urllib.parse import urlsplit, urlunsplit
+
+        parts = urlsplit(redis)
+        number = int(parts.path.strip("/") or 0) + index
+        if number > 15:
+            raise RuntimeError(f"{redis}: xdist worker {worker} would need Redis db {number}")
+        os.environ["PORTAL_REDIS_URL"] = urlunsplit(parts._replace(path=f"/{number}"))
+
+
+_own_services_per_xdist_worker()
 PG_URL = os.environ.get("PORTAL_DATABASE_URL")
 REDIS_URL = os.environ.get("PORTAL_REDIS_URL")
 

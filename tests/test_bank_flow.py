@@ -163,5 +163,5 @@ def test_a_waiting_bank_payout_is_on_the_timeline_once(app, browser, clock, oper
     )
     zh = browser.get(f"/cases/{case.case_no}", headers={"Accept-Language": "zh-CN"})
     page = zh.get_data(as_text=True)
-    assert page.count("等待下一批银行付款文件和银行对账单") == 1
+    assert page.count("等待下一批银行付款和银行对账单") == 1
     assert "statement" not in page

@@ -40,7 +40,7 @@ def test_existing_cases_get_their_orders_shop(app, clock):
         for i in range(4)
     ]
     expected = {c.id: c.order.merchant_id for c in made}
-    _migrate("w1_decision_notes", down=True)  # the schema before: no shop on the case
+    _migrate("x1_notice_channels", down=True)  # the schema before: no shop on the case
     columns = {c["name"] for c in inspect(db.engine).get_columns("refund_cases")}
     assert "merchant_id" not in columns and "assignee_id" not in columns
     assert not INDEXES & _indexes()

@@ -191,3 +191,152 @@ def test_buyers_read_the_words_of_after_sale_pages():
     ]
     assert [t for t in texts if "案件" in t or "报价" in t or "还价" in t] == []
     assert any("售后单号" in t for t in texts)
+
+
+#: The glossary of docs/wording.md: (pattern that must not appear in any msgstr, what to write
+#: instead). One term per concept, so a buyer never wonders whether two words mean two things.
+GLOSSARY = [
+    (r"案件|本案", "售后单 / 售后单号 (本售后单, 该售后单): 案件 reads like a court"),
+    (r"报价|还价", "方案 / 提出新方案: 报价/还价 sounds like haggling"),
+    (r"退款退货", "退货退款, the order buyers know from Taobao and JD"),
+    (r"揭开|揭示|显示操作", "查看卡密 (the act of revealing a code is 查看)"),
+    (r"退钱|返款|返还款项", "退款"),
+    # 商户号 and 商户 API 私钥 are WeChat Pay's own console names and stay
+    (r"卖家|店家|商户(?!号|\s*API)", "商家 (the party) or 店铺 (the shop itself)"),
+    (r"顾客|客户(?!端)", "买家"),
+    (r"门户", "系统 (what the portal records) or 平台 (the operator as a party)"),
+    (
+        r"途径|支付方式|退款渠道",
+        "支付渠道 (Alipay, WeChat Pay, bank) or 退款方式 / 其他方式 (the way a refund went)",
+    ),
+    (r"批准", "同意 / 同意退款 (a reviewer's or merchant's yes)"),
+    (r"升级给", "转交主管 (a late review)"),
+    (r"逾期|超期", "超时 (超时未处理, 审核超时)"),
+    (r"释放|解除冻结", "解冻"),
+    (r"证据", "凭证 (files) or 材料 (what a reviewer asks for)"),
+    (r"你", "您: buyers and staff are addressed politely"),
+    (r"均未被|都还没有被", "a sentence that reads for any count (已发放 1 个卡密，尚无查看记录)"),
+    (
+        r"\d{3,}\s*分钟|\d+\s*(?:min|h)\b",
+        "natural units: 24 小时, 3 天, 3 个工作日 (duration_words)",
+    ),
+    # ASCII punctuation next to a Chinese character (full-width ：；（），？！ in Chinese text)
+    (
+        r"[\u4e00-\u9fff]\s*[:;(,?!]|[);,?!]\s*[\u4e00-\u9fff]",
+        "full-width ：；（），？！ in Chinese text",
+    ),
+    (r"\.\.\.", "…"),
+]
+
+
+def _glossary_breaches(texts: list[tuple[str, str]]) -> list[str]:
+    """For each (msgid, msgstr) that uses a rejected word: what it says and what to write."""
+    import re
+
+    out = []
+    for pattern, wanted in GLOSSARY:
+        rx = re.compile(pattern)
+        for msgid, text in texts:
+            # placeholders and addresses are not Chinese text
+            bare = re.sub(r"%\(\w+\)[sd]|https?://\S*", "", text)
+            hit = rx.search(bare)
+            if hit:
+                out.append(f"{msgid!r}: {text!r} has {hit.group(0)!r}; write {wanted}")
+    return out
+
+
+def test_the_catalogue_keeps_the_glossary():
+    """Every msgstr uses the one term docs/wording.md settles per concept, full-width
+    punctuation beside Chinese characters and natural units for durations."""
+    texts = [
+        (m.id if isinstance(m.id, str) else m.id[0], s)
+        for m in read_po(PO.open("rb"))
+        if m.id
+        for s in ([m.string] if isinstance(m.string, str) else m.string)
+    ]
+    breaches = _glossary_breaches(texts)
+    assert breaches == [], "wording outside docs/wording.md's glossary:\n" + "\n".join(breaches)
+    # the wanted terms are in use (the glossary is not satisfied by an empty catalogue)
+    joined = "\n".join(s for _, s in texts)
+    for term in [
+        "售后单号",
+        "提出新方案",
+        "退货退款",
+        "查看卡密",
+        "支付渠道",
+        "退款方式",
+        "交易快照",
+    ]:
+        assert term in joined, term
+
+
+@pytest.mark.parametrize(
+    "old",
+    [
+        "案件号：RF-1",
+        "本案已冻结",
+        "商家的还价",
+        "退款退货",
+        "揭开卡密",
+        "卖家未发货",
+        "承诺发货时限 1440 分钟",
+        "1 个卡密均未被查看",
+        "你无权访问",
+        "审核截止:%(t)s",
+        "金额 (元)",
+        "已升级给主管",
+        "改用其他途径",
+    ],
+)
+def test_the_glossary_check_catches_the_old_wording(old):
+    assert _glossary_breaches([("msgid", old)]), old
+
+
+def test_the_glossary_check_lets_good_wording_through():
+    good = [
+        "售后单 %(no)s：%(state)s（剩余 3 小时）",
+        "地址（https://…）",
+        "订单号 DEMO1001，卡密 AB12-CD34",
+        "用户名或密码错误。",
+        "微信支付商户号",
+        "例如：付款 30 分钟后仍未发货",
+    ]
+    assert _glossary_breaches([("msgid", g) for g in good]) == []
+
+
+def test_chinese_written_in_python_keeps_the_glossary():
+    """The Chinese that plugins and the SMS settings carry themselves (``Words(zh=...)``)
+    follows the same glossary as the catalogue."""
+    import ast
+
+    texts = []
+    for path in [*ROOT.glob("portal/**/*.py"), *ROOT.glob("plugins/*/refund_portal_*/**/*.py")]:
+        if "simulator" in path.parts:  # a gateway's own words, as the gateway writes them
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Call):
+                for kw in node.keywords:
+                    if kw.arg == "zh" and isinstance(kw.value, ast.Constant | ast.JoinedStr):
+                        parts = [kw.value] if isinstance(kw.value, ast.Constant) else []
+                        if isinstance(kw.value, ast.JoinedStr):
+                            parts = [v for v in kw.value.values if isinstance(v, ast.Constant)]
+                        for part in parts:
+                            texts.append((f"{path.relative_to(ROOT)}:{node.lineno}", part.value))
+    assert len(texts) > 20  # the walk found the plugins' words
+    breaches = _glossary_breaches(texts)
+    assert breaches == [], "\n".join(breaches)
+
+
+def test_no_message_is_in_the_catalogue_twice():
+    """A second entry for the same message id silently wins when compiled (and merges of
+    branches that each added it leave one behind): each id is written once."""
+    import re
+    from collections import Counter
+
+    ids = Counter()
+    for block in PO.read_text(encoding="utf-8").split("\n\n"):
+        found = re.search(r'^msgid ((?:".*"\n?)+)', block, re.M)
+        if found and not block.lstrip().startswith("#~"):
+            lines = [line for line in found.group(1).splitlines() if line.startswith('"')]
+            ids["".join(line[1:-1] for line in lines)] += 1
+    assert [key[:60] for key, count in ids.items() if count > 1 and key] == []

@@ -143,3 +143,45 @@ def test_no_delivery_jobs_when_the_inbox_is_the_only_channel(app, clock):
     rejected_case(clock)  # no SMTP server, only the built-in log notifier
     assert not [j for j in queue().jobs if j.func_name.startswith("jobs.notify")]
     assert db.session.scalar(select(Notice.id)) is not None  # the inbox still has them
+
+
+class Recording:
+    """A notifier that takes every notice (an SMS gateway that answered OK)."""
+
+    def __init__(self) -> None:
+        self.sent: list[int] = []
+
+    @hookimpl
+    def send_notice(self, notice):
+        self.sent.append(notice.id)
+
+
+def test_a_retry_after_one_channel_failed_sends_only_through_the_others(app, clock, smtp):
+    pm = app.extensions["portal.plugins.manager"]
+    sms, down = Recording(), Failing()
+    pm.register(sms, name="sms-ok")
+    pm.register(down, name="bad-notifier")
+    try:
+        rejected_case(clock)
+        notice = db.session.scalars(select(Notice).where(Notice.audience == "buyer")).one()
+        for _ in range(3):  # the job's retries while one notifier stays down
+            with pytest.raises(delivery.DeliveryFailed, match="SMS gateway down"):
+                delivery.deliver(notice.id)
+        pm.unregister(name="bad-notifier")
+        assert delivery.deliver(notice.id) == "delivered"
+        assert delivery.deliver(notice.id) == "already delivered"
+    finally:
+        pm.unregister(name="sms-ok")
+        if pm.has_plugin("bad-notifier"):
+            pm.unregister(name="bad-notifier")
+    assert sms.sent == [notice.id]  # one SMS, though the notice was tried five times
+    deadline = time.monotonic() + 5
+    while not smtp.messages and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert len(smtp.messages) == 1  # and one e-mail
+    db.session.expire_all()
+    stored = db.session.get(Notice, notice.id)
+    assert stored.attempts == 4
+    assert {"mail", "sms-ok"} <= set(stored.delivered_via)
+    assert "bad-notifier" not in stored.delivered_via
+    assert len(stored.delivered_via) == len(set(stored.delivered_via))

@@ -214,7 +214,7 @@ CARD = {"account_name": "张三", "account_no": "6222020200112233445", "bank_nam
 EXPECTED = {
     "auto": "已自动同意退款",
     "offer": "已按协商达成的金额同意退款",
-    "bank_pending": "等待下一批银行付款文件和银行对账单",
+    "bank_pending": "等待下一批银行付款和银行对账单",
     "legacy": "旧记录原文",
 }
 
@@ -424,7 +424,7 @@ def test_every_timeline_is_chinese_for_each_role(timelines, client):
     assert {"transition", "payout_pending", "payout_succeeded", "codes_withdrawn"} <= kinds
     assert kinds - {"transition"} <= set(labels.EVENT_LABELS), "an event kind without words"
     reviewer_text = "".join(p["html"] for p in staff["rev-zh"].values())
-    assert "卡密都还没有被查看" in reviewer_text  # the checklist of the return case
+    assert "尚无查看记录" in reviewer_text  # the checklist of the return case
     assert "refund SUCCESS" in reviewer_text and "refunded" in reviewer_text
 
 

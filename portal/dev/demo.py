@@ -179,7 +179,7 @@ def load() -> bool:
         "topup100": Product(
             merchant_id=star.id,
             sku="topup100",
-            title="话费充值 100 元 (预约)",
+            title="话费充值 100 元（预约）",
             description="预约充值，24 小时内到账。",
             face_value_fen=10000,
             price_fen=9800,
@@ -199,7 +199,7 @@ def load() -> bool:
         "account": Product(
             merchant_id=moon.id,
             sku="account",
-            title="游戏账号 (成品号)",
+            title="游戏账号（成品号）",
             description="满级账号，含稀有皮肤。",
             face_value_fen=0,
             price_fen=29900,

@@ -41,6 +41,8 @@ def send_notice(notice: NoticeMessage, settings: PluginSettings) -> None:
 
     ``settings`` holds the keys this plugin declares. Raise to have the delivery retried;
     a notifier that takes longer than ``NOTIFIER_TIMEOUT`` seconds is abandoned and retried.
+    A notice this hook returned from is not given to it again when another channel's
+    failure retries the delivery.
     """
 
 

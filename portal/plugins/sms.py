@@ -47,7 +47,7 @@ _STATE_EVENTS = {
 EVENT_LABELS = {
     SmsEvent.APPROVED: Words(zh="同意退款", en="decided for the buyer"),
     SmsEvent.REJECTED: Words(zh="驳回申请", en="decided against the buyer"),
-    SmsEvent.NEEDS_INFO: Words(zh="请补充材料", en="more material asked for"),
+    SmsEvent.NEEDS_INFO: Words(zh="需补充材料", en="more material asked for"),
     SmsEvent.REFUNDED: Words(zh="退款已到账", en="the money arrived"),
     SmsEvent.LATE: Words(zh="处理超时", en="late"),
 }

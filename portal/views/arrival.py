@@ -8,10 +8,11 @@ from portal.infra.i18n import gettext
 from portal.models import Payout
 from portal.plugins.startup import channels
 from portal.services.money.payouts import payment_ref
+from portal.views.punctuation import colon
 
 
 def arrival_texts(payouts: Iterable[Payout]) -> dict[int, str]:
-    """Per payout id: "Alipay: at once (some banks 1-2 working days)" and the like."""
+    """Per payout id: "支付宝：即时到账" / "Alipay: at once" and the like."""
     registry = channels()
     texts: dict[int, str] = {}
     for p in payouts:
@@ -29,7 +30,7 @@ def arrival_texts(payouts: Iterable[Payout]) -> dict[int, str]:
             when = gettext("at once (some banks up to %(n)s working days)", n=window.high)
         else:
             when = gettext("%(a)s–%(b)s working days", a=window.low, b=window.high)
-        texts[p.id] = f"{channel.label}: {when}"
+        texts[p.id] = f"{channel.label}{colon()}{when}"
     return texts
 
 

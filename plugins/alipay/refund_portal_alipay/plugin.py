@@ -156,7 +156,7 @@ def _url(text: str) -> None:
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise ValueError(
             Words(
-                zh="须为 http(s) 地址，例如 https://openapi.alipay.com/gateway.do",
+                zh="须为 http:// 或 https:// 开头的地址，例如 https://openapi.alipay.com/gateway.do",
                 en="must be an http(s) URL, e.g. https://openapi.alipay.com/gateway.do",
             )
         )

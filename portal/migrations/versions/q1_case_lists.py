@@ -5,7 +5,7 @@ On PostgreSQL every index is built with CREATE INDEX CONCURRENTLY (outside the m
 transaction), so a large refund_cases or orders table keeps taking writes meanwhile.
 
 Revision ID: q1_case_lists
-Revises: w1_decision_notes
+Revises: x1_notice_channels
 Create Date: 2026-12-06 03:00:00
 
 """
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "q1_case_lists"
-down_revision = "w1_decision_notes"
+down_revision = "x1_notice_channels"
 branch_labels = None
 depends_on = None
 

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from argon2 import PasswordHasher, extract_parameters
 from argon2.exceptions import InvalidHashError, VerificationError
 
+from portal.infra.heap import release_free_heap
 from portal.services import context
 
 log = logging.getLogger(__name__)
@@ -87,7 +88,10 @@ def _hasher() -> PasswordHasher:
 
 def hash_password(password: str) -> str:
     """Hash a password for storage."""
-    return _hasher().hash(password)
+    try:
+        return _hasher().hash(password)
+    finally:
+        release_free_heap()  # Argon2's working memory, not kept by the worker
 
 
 def order_fix(order_no: str, merchant_slug: str) -> str:
@@ -131,3 +135,5 @@ def check_password(
         return hasher.verify(stored_hash, password)
     except (VerificationError, InvalidHashError):
         return False
+    finally:
+        release_free_heap()  # Argon2's working memory, not kept by the worker

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import smtplib
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from email.message import EmailMessage
@@ -14,6 +15,9 @@ from portal.plugins.manager import call_impl
 from portal.plugins.notices import NoticeMessage
 from portal.plugins.settings import declared_settings
 from portal.services import context
+
+#: the name ``delivered_via`` gives the e-mail channel (plugins are named by their plugin name)
+MAIL = "mail"
 
 
 class DeliveryFailed(Exception):
@@ -66,12 +70,21 @@ def deliver(notice_id: int) -> str:
         state=str(notice.params.get("state", "")),
     )
     errors = []
-    if order is not None and "@" in order.buyer_contact and context.setting("MAIL_SERVER", None):
+    if (
+        MAIL not in notice.delivered_via
+        and order is not None
+        and "@" in order.buyer_contact
+        and context.setting("MAIL_SERVER", None)
+    ):
         try:
             send_mail(order.buyer_contact, message)
         except (OSError, smtplib.SMTPException) as exc:
             errors.append(f"mail: {exc}")
-    errors += _run_notifiers(message)
+        else:
+            _reached(notice, MAIL)
+    errors += _run_notifiers(
+        message, skip=set(notice.delivered_via), reached=lambda name: _reached(notice, name)
+    )
     notice.attempts += 1
     if errors:
         notice.last_error = "; ".join(errors)[:2000]
@@ -80,6 +93,13 @@ def deliver(notice_id: int) -> str:
     notice.delivered_at, notice.last_error = context.now(), ""
     db.session.commit()
     return "delivered"
+
+
+def _reached(notice: Notice, channel: str) -> None:
+    """Record at once that ``channel`` took the notice: a later failure elsewhere, or a crash,
+    must not send it through this channel again."""
+    notice.delivered_via = [*notice.delivered_via, channel]
+    db.session.commit()
 
 
 def send_mail(to: str, message: NoticeMessage) -> None:
@@ -96,14 +116,20 @@ def send_mail(to: str, message: NoticeMessage) -> None:
         smtp.send_message(msg)
 
 
-def _run_notifiers(message: NoticeMessage) -> list[str]:
-    """Call each plugin's send_notice (with its own settings) with a timeout; collect failures."""
+def _run_notifiers(
+    message: NoticeMessage, skip: set[str], reached: Callable[[str], None]
+) -> list[str]:
+    """Call each plugin's send_notice (with its own settings) with a timeout, but for the
+    plugins in ``skip`` (they already took it); ``reached`` records each success; collect
+    failures."""
     pm = context.plugin_manager()
     timeout = float(context.setting("NOTIFIER_TIMEOUT"))
     errors = []
     pool = ThreadPoolExecutor(max_workers=1)
     try:
         for impl in pm.hook.send_notice.get_hookimpls():
+            if impl.plugin_name in skip:
+                continue
             try:
                 settings = context.plugin_settings(impl.plugin_name)
             except Exception as exc:  # noqa: BLE001 - a plugin's failure is reported, not fatal
@@ -118,6 +144,8 @@ def _run_notifiers(message: NoticeMessage) -> list[str]:
                 pool = ThreadPoolExecutor(max_workers=1)  # the hung one is abandoned
             except Exception as exc:  # noqa: BLE001 - a plugin's failure is reported, not fatal
                 errors.append(f"{impl.plugin_name}: {exc}")
+            else:
+                reached(impl.plugin_name)
     finally:
         pool.shutdown(wait=False)
     return errors
