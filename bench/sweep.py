@@ -29,10 +29,10 @@ def _seed(n: int, offset: int, now: datetime) -> None:
     )
     db.session.execute(
         db.text(
-            "INSERT INTO refund_cases (case_no, order_id, open_order_id, kind, reason, explanation,"
+            "INSERT INTO refund_cases (case_no, order_id, merchant_id, open_order_id, kind, reason, explanation,"
             " amount_requested_fen, state, version, deadline_at, deadline_kind, remind_at,"
             " decision_note, info_request, appeal_count, auto_rule, created_at, updated_at)"
-            " SELECT 'C' || o.order_no, o.id, o.id, 'refund_only', 'unusable', '', 100, :state, 1,"
+            " SELECT 'C' || o.order_no, o.id, o.merchant_id, o.id, 'refund_only', 'unusable', '', 100, :state, 1,"
             " :past, 'review', :past, '', '', 0, '', :past, :past"
             " FROM orders o WHERE o.order_no LIKE 'B%' AND o.id > COALESCE((SELECT max(order_id) FROM refund_cases), 0)"
         ),

@@ -18,6 +18,7 @@ from sqlalchemy import (
     String,
     Text,
     TypeDecorator,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -117,7 +118,7 @@ class Order(Model):
     order_no: Mapped[str] = mapped_column(String(64), index=True)
     merchant_id: Mapped[int] = mapped_column(ForeignKey("merchants.id"), index=True)
     product_id: Mapped[int] = mapped_column(ForeignKey("products.id"))
-    buyer_contact: Mapped[str] = mapped_column(String(120))
+    buyer_contact: Mapped[str] = mapped_column(String(120), index=True)  # staff search
     query_password_hash: Mapped[str] = mapped_column(String(255))
     quantity: Mapped[int] = mapped_column(Integer, default=1)
     amount_fen: Mapped[int] = mapped_column(Fen)
@@ -210,6 +211,9 @@ class RefundCase(Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     case_no: Mapped[str] = mapped_column(String(32), unique=True)
     order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"), index=True)
+    # the order's shop, copied when the case is filed (an order never changes shop): the
+    # shop's lists read it without joining the orders
+    merchant_id: Mapped[int] = mapped_column(ForeignKey("merchants.id"))
     # equals order_id while the case is open, NULL otherwise: one open case per order
     open_order_id: Mapped[int | None] = mapped_column(ForeignKey("orders.id"), unique=True)
     kind: Mapped[str] = mapped_column(String(20))
@@ -227,6 +231,9 @@ class RefundCase(Model):
     reminded_at: Mapped[datetime | None] = mapped_column(TS)
     escalated_at: Mapped[datetime | None] = mapped_column(TS)  # past the review target
     decided_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    # the reviewer working the case (claimed, taken from the queue or given by a supervisor)
+    assignee_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    assigned_at: Mapped[datetime | None] = mapped_column(TS)
     rejected_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     decision_note: Mapped[str] = mapped_column(Text, default="")  # a person's words
     # or the system's: a Note as JSON (portal.domain.notes), worded when read
@@ -239,6 +246,7 @@ class RefundCase(Model):
     order: Mapped[Order] = relationship(foreign_keys=[order_id])
     evidence: Mapped[list[Evidence]] = relationship(order_by="Evidence.id")
     rejected_by: Mapped[User | None] = relationship(foreign_keys=[rejected_by_id])
+    assignee: Mapped[User | None] = relationship(foreign_keys=[assignee_id])
     __table_args__ = (
         CheckConstraint("amount_requested_fen > 0", name="requested"),
         CheckConstraint("appeal_count <= 1", name="one_appeal"),
@@ -246,12 +254,32 @@ class RefundCase(Model):
             "kind in ('refund_only', 'return_and_refund')",
             name="kind",
         ),
+        # the open cases (open_order_id is set exactly while a case is open) in list order:
+        # the queue, a shop's list, a reviewer's own cases (portal.services.refunds.queues)
+        Index(
+            "ix_refund_cases_open_deadline",
+            "deadline_at",
+            "id",
+            postgresql_where=text("open_order_id IS NOT NULL"),
+            sqlite_where=text("open_order_id IS NOT NULL"),
+        ),
+        Index(
+            "ix_refund_cases_open_shop_deadline",
+            "merchant_id",
+            "deadline_at",
+            "id",
+            postgresql_where=text("open_order_id IS NOT NULL"),
+            sqlite_where=text("open_order_id IS NOT NULL"),
+        ),
+        Index(
+            "ix_refund_cases_open_assignee_deadline",
+            "assignee_id",
+            "deadline_at",
+            "id",
+            postgresql_where=text("open_order_id IS NOT NULL"),
+            sqlite_where=text("open_order_id IS NOT NULL"),
+        ),
     )
-
-    @property
-    def merchant_id(self) -> int:
-        """The merchant whose order this case is about."""
-        return self.order.merchant_id
 
 
 class Evidence(Model):
@@ -429,6 +457,23 @@ class Notice(Model):
     delivered_via: Mapped[list[str]] = mapped_column(JSON, default=list, server_default="[]")
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str] = mapped_column(Text, default="")
+    __table_args__ = (
+        # every page counts the viewer's unread notices (portal.services.messaging.notices)
+        Index(
+            "ix_notices_unread_order",
+            "audience",
+            "order_id",
+            postgresql_where=text("read_at IS NULL"),
+            sqlite_where=text("read_at IS NULL"),
+        ),
+        Index(
+            "ix_notices_unread_merchant",
+            "audience",
+            "merchant_id",
+            postgresql_where=text("read_at IS NULL"),
+            sqlite_where=text("read_at IS NULL"),
+        ),
+    )
 
 
 class ApiKey(Model):

@@ -34,6 +34,7 @@ def case_for(order):
     case = RefundCase(
         case_no=f"L{order.id}",
         order_id=order.id,
+        merchant_id=order.merchant_id,
         kind="refund_only",
         reason="unusable",
         amount_requested_fen=order.amount_fen,

@@ -143,9 +143,36 @@ def test_every_staff_page_is_chinese(world, client, username, start):  # noqa: F
     browser = Browser(client)
     pages = crawl(client, ["/staff/login"], "zh-CN")
     staff_login(browser, username)
-    pages.update(crawl(client, [start], "zh-CN"))
+    # the lists' filters too (a form, not a link the crawl would follow): every filter set,
+    # one matching nothing, and the first page of each state
+    filtered = LIST_FILTERS[start]
+    pages.update(crawl(client, [start, *filtered], "zh-CN"))
+    assert set(filtered) <= set(pages)
     assert len(pages) > 3
     assert problems(pages) == []
+    # a damaged page link and a filter that cannot be read are refused in Chinese too
+    for bad in ("?after=garbled", "?before=n.1&after=n.2", "?state=nope"):
+        refused = client.get(start + bad, headers={"Accept-Language": "zh-CN"})
+        assert refused.status_code == 400
+        assert english_in(refused.get_data(as_text=True)) == []
+
+
+LIST_FILTERS = {
+    "/review/": [
+        "/review/?q=RF&shop=star-cards&state=submitted&reason=unusable&min=0.01&max=1000"
+        "&overdue=1&appeal=1&assigned=none",
+        "/review/?q=DEMO1008",
+        "/review/?assigned=me",
+        "/review/?channel=fakepay",
+        *[f"/review/?state={s}" for s in ("submitted", "needs_info", "appealed", "approved")],
+        "/review/?min=5",
+    ],
+    "/merchant/": [
+        "/merchant/?q=RF&state=submitted&reason=unusable&overdue=1",
+        "/merchant/?q=DEMO1008",
+        *[f"/merchant/?state={s}" for s in ("submitted", "needs_info", "refunding")],
+    ],
+}
 
 
 def test_error_pages_are_chinese(world, client):  # noqa: F811

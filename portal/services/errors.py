@@ -36,3 +36,9 @@ class Conflict(DomainError):
 
 class ConcurrentChange(Conflict):
     """Someone else changed the case first (compare-and-set failed)."""
+
+
+class BadRequest(DomainError):
+    """A request that cannot be read (a damaged page link, an amount that is not one): 400."""
+
+    status_code = 400

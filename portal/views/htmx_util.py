@@ -9,8 +9,11 @@ from flask.typing import ResponseReturnValue
 
 
 def is_htmx() -> bool:
-    """Whether this request came from htmx (and not a boosted full-page navigation)."""
+    """Whether this request came from htmx (and not a boosted full-page navigation, nor the
+    reload of a page from history, which wants the whole page)."""
     hx = getattr(request, "htmx", None)
+    if request.headers.get("HX-History-Restore-Request") == "true":
+        return False
     return bool(hx) and not getattr(hx, "boosted", False)
 
 

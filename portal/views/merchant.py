@@ -10,7 +10,7 @@ from flask_login import current_user
 from flask_wtf import FlaskForm
 
 from portal.domain import ledger as accounts
-from portal.domain.policy import REASON_LABELS
+from portal.domain.policy import REASON_LABELS, Reason
 from portal.domain.states import Role
 from portal.infra.i18n import gettext
 from portal.models import RefundCase
@@ -20,10 +20,10 @@ from portal.services.money import balances as money_balances
 from portal.services.money import ledger
 from portal.services.refunds import cases, disputes, queues
 from portal.services.refunds.timeline import timeline
-from portal.views import outcomes
+from portal.views import case_filters, outcomes
 from portal.views.access import merchant_required, staff_actor
 from portal.views.forms import EmptyForm, MessageForm, OfferForm, ReasonForm
-from portal.views.htmx_util import done, page_or_fragment
+from portal.views.htmx_util import done, is_htmx, page_or_fragment
 from portal.views.thread import thread_context
 from portal.web import domain_message
 
@@ -33,19 +33,31 @@ bp = Blueprint("merchant", __name__, url_prefix="/merchant")
 @bp.get("/")
 @merchant_required
 def index() -> ResponseReturnValue:
-    """Open cases on this shop's orders, the nearest deadline first."""
+    """Open cases on this shop's orders, the nearest deadline first, a page at a time (the rows
+    alone for htmx). Only this shop's: no parameter or cursor reaches another shop's cases."""
+    asked = case_filters.read(request.args, case_filters.MERCHANT_PARAMS)
+    listing = queues.merchant_cases(current_user.merchant_id, asked.filter, asked.cursor)
+    ctx = {
+        "listing": listing,
+        "args": asked.args,
+        "now": context.now(),
+        "reason_labels": REASON_LABELS,
+        "url": case_filters.page_url("merchant.index", asked.args),
+    }
+    if is_htmx():
+        return render_template("merchant/_case_rows.html", **ctx)
     return render_template(
         "merchant/index.html",
-        rows=queues.merchant_open_cases(current_user.merchant_id),
-        now=context.now(),
-        reason_labels=REASON_LABELS,
+        **ctx,
+        states=sorted(queues.SHOP_STATES),
+        reasons=list(Reason),
         balances=ledger.merchant_balances(current_user.merchant_id),
     )
 
 
 def _own_case(case_no: str) -> RefundCase:
     case = cases.get_case(case_no)
-    if case.order.merchant_id != current_user.merchant_id:
+    if case.merchant_id != current_user.merchant_id:
         abort(404)  # another shop's case does not exist for this merchant
     return case
 

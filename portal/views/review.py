@@ -5,24 +5,29 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from flask import Blueprint, flash, render_template, request, url_for
+from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
+from flask_login import current_user
 from flask_wtf import FlaskForm
 
+from portal.domain import assignment as assignment_rules
 from portal.domain import states
-from portal.domain.policy import REASON_LABELS
+from portal.domain.case_lists import Assigned, CaseFilter
+from portal.domain.policy import REASON_LABELS, Reason
 from portal.domain.states import Role, State
 from portal.infra.i18n import gettext
 from portal.models import RefundCase
+from portal.plugins.startup import channels
 from portal.services import context, unit_of_work
+from portal.services.accounts import staff
 from portal.services.errors import DomainError
 from portal.services.integration import orders
 from portal.services.money import balances, payout_lists
-from portal.services.refunds import cases, disputes, queues
+from portal.services.refunds import assignment, cases, disputes, queues
 from portal.services.refunds.timeline import timeline
 from portal.services.uploads.evidence import same_picture_elsewhere
-from portal.views import outcomes
-from portal.views.access import reviewer_required, staff_actor
+from portal.views import case_filters, outcomes
+from portal.views.access import reviewer_required, staff_actor, supervisor_required
 from portal.views.checklist import for_case
 from portal.views.forms import (
     ApproveForm,
@@ -33,7 +38,7 @@ from portal.views.forms import (
     OfferForm,
     ReasonForm,
 )
-from portal.views.htmx_util import done, page_or_fragment
+from portal.views.htmx_util import done, is_htmx, page_or_fragment
 from portal.views.thread import thread_context
 from portal.web import domain_message
 
@@ -43,13 +48,42 @@ bp = Blueprint("review", __name__, url_prefix="/review")
 @bp.get("/")
 @reviewer_required
 def queue() -> ResponseReturnValue:
+    """The queue, a page at a time, filtered; the rows alone for htmx (filters and paging)."""
+    asked = case_filters.read(request.args, case_filters.REVIEW_PARAMS)
+    listing = queues.review_queue(asked.filter, asked.cursor, current_user.id)
+    ctx: dict[str, Any] = {
+        "listing": listing,
+        "args": asked.args,
+        "now": context.now(),
+        "reason_labels": REASON_LABELS,
+        "url": case_filters.page_url("review.queue", asked.args),
+    }
+    if is_htmx():
+        return render_template("review/_queue_rows.html", **ctx)
+    mine = queues.count_for(CaseFilter(assigned=Assigned.ME), current_user.id)
     return render_template(
         "review/queue.html",
-        rows=queues.review_queue(),
-        now=context.now(),
-        cal=context.calendar(),
-        reason_labels=REASON_LABELS,
+        **ctx,
+        mine=mine,
+        states=sorted(queues.QUEUE_STATES),
+        reasons=list(Reason),
+        channel_ids=channels().ids(),
+        take_form=EmptyForm(),
     )
+
+
+@bp.post("/take-next")
+@reviewer_required
+def take_next() -> ResponseReturnValue:
+    """Take the unassigned case with the nearest deadline that this reviewer may decide."""
+    if not EmptyForm().validate_on_submit():
+        return redirect(url_for("review.queue"), code=303)
+    case_no = assignment.take_next(staff_actor())
+    if case_no is None:
+        flash(gettext(outcomes.NOTHING_TO_TAKE))
+        return redirect(url_for("review.queue"), code=303)
+    flash(gettext(outcomes.CLAIMED))
+    return redirect(url_for("review.case", case_no=case_no), code=303)
 
 
 def _context(case: RefundCase, **forms: Any) -> dict[str, Any]:
@@ -59,7 +93,7 @@ def _context(case: RefundCase, **forms: Any) -> dict[str, Any]:
         "same_elsewhere": same_picture_elsewhere(case),
         "case": case,
         "order": order,
-        "events": timeline(case),
+        "events": timeline(case, staff=True),
         "refundable": orders.refundable_fen(order, exclude_case_id=case.id),
         "payouts": payout_lists.of_case(case.id),
         "actions": states.targets(State(case.state), Role.REVIEWER),
@@ -73,6 +107,10 @@ def _context(case: RefundCase, **forms: Any) -> dict[str, Any]:
             "negotiate": forms.get("negotiate") or NoteForm(prefix="negotiate"),
         },
         "error": forms.get("error"),
+        "may_take": assignment_rules.may_take(
+            State(case.state), case.rejected_by_id, current_user.id
+        ),
+        "reviewers": staff.reviewers() if current_user.role == "supervisor" else [],
         "freeze_form": FreezeForm(prefix="freeze"),
         "frozen": balances.frozen_for_case(case.id),
         "urls": {
@@ -233,4 +271,46 @@ def freeze(case_no: str) -> ResponseReturnValue:
         FreezeForm(prefix="freeze"),
         lambda c, f: disputes.freeze_funds(c, staff_actor(), f.amount.fen),
         outcomes.FUNDS_FROZEN,
+    )
+
+
+@bp.post("/cases/<case_no>/claim")
+@reviewer_required
+def claim(case_no: str) -> ResponseReturnValue:
+    """This reviewer takes the case (409 if another reviewer holds it)."""
+    return _act(
+        case_no,
+        "empty",
+        EmptyForm(),
+        lambda c, f: assignment.claim(c, staff_actor()),
+        outcomes.CLAIMED,
+    )
+
+
+@bp.post("/cases/<case_no>/release")
+@reviewer_required
+def release(case_no: str) -> ResponseReturnValue:
+    """This reviewer gives the case back to the queue."""
+    return _act(
+        case_no,
+        "empty",
+        EmptyForm(),
+        lambda c, f: assignment.release(c, staff_actor()),
+        outcomes.RELEASED,
+    )
+
+
+@bp.post("/cases/<case_no>/assign")
+@supervisor_required
+def assign(case_no: str) -> ResponseReturnValue:
+    """A supervisor gives the case to a reviewer, or to nobody (409 if it changed hands since
+    the supervisor's page showed it)."""
+    expected = request.form.get("expected", "")
+    seen = int(expected) if expected.isdigit() and len(expected) < 19 else None
+    return _act(
+        case_no,
+        "empty",
+        EmptyForm(),
+        lambda c, f: assignment.reassign(c, staff_actor(), request.form.get("to", "")[:80], seen),
+        outcomes.REASSIGNED,
     )

@@ -128,3 +128,14 @@ def session_valid(
     idle = float(context.setting("STAFF_IDLE_MINUTES")) * 60
     absolute = float(context.setting("STAFF_ABSOLUTE_HOURS")) * 3600
     return now - seen_at < idle and now - logged_in_at < absolute and logged_in_at <= now + 60
+
+
+def reviewers() -> list[tuple[str, str]]:
+    """(username, display name) of every active reviewer and supervisor, by name: whom a
+    supervisor may give a case to."""
+    rows = db.session.execute(
+        select(User.username, User.display_name)
+        .where(User.active.is_(True), User.role.in_(("reviewer", "supervisor")))
+        .order_by(User.display_name, User.username)
+    )
+    return [(r.username, r.display_name) for r in rows]

@@ -49,6 +49,7 @@ def cancel_order(order: Order, reason: str, actor: Actor = SYSTEM) -> RefundCase
         case = RefundCase(
             case_no=cases.new_case_no(),
             order_id=order.id,
+            merchant_id=order.merchant_id,
             open_order_id=order.id,
             kind=str(Kind.REFUND_ONLY),
             reason=str(Reason.CANCELLED),

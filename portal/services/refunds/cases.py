@@ -106,6 +106,7 @@ def apply_for_refund(order: Order, data: ApplyInput) -> RefundCase:
         case = RefundCase(
             case_no=new_case_no(),
             order_id=order.id,
+            merchant_id=order.merchant_id,
             open_order_id=order.id,
             kind=str(data.kind),
             reason=str(data.reason),
