@@ -122,6 +122,7 @@ POLICY: dict[str, Access] = {
     "buyer_disputes.appeal": BUYER_OWN,
     "buyer_disputes.add_files": BUYER_OWN,
     "buyer_disputes.ticket": BUYER_OWN,
+    "buyer_disputes.contact_shop": BUYER_OWN,
     # evidence files: the parties of the case (buyer, the order's shop) and the platform
     "buyer.evidence_file": Access(buyer=OWN, shop=OWN, reviewer=ANY, supervisor=ANY),
     "buyer.evidence_thumb": Access(buyer=OWN, shop=OWN, reviewer=ANY, supervisor=ANY),
@@ -183,6 +184,7 @@ POLICY: dict[str, Access] = {
     "plugins_admin.switch": SUPERVISOR,
     "plugins_admin.settings": SUPERVISOR,
     "plugins_admin.check_settings": SUPERVISOR,
+    "plugins_admin.check_connections": SUPERVISOR,
 }
 
 #: route parameters that name a party's object (filled with own or other ids)
