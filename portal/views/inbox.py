@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Flask, redirect, render_template, url_for
+from flask import Blueprint, Flask, g, redirect, render_template, url_for
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
+from sqlalchemy import ScalarSelect
 
 from portal.services.messaging import notices
 from portal.views import buyer_access
@@ -33,11 +34,28 @@ def index() -> ResponseReturnValue:
     return render_template("inbox.html", rows=rows, form=form)
 
 
+_COUNTED = "portal_unread"  # on ``g``: the count a page already read with its own statement
+
+
+def unread_subquery() -> ScalarSelect[int] | None:
+    """The viewer's unread count as a scalar subquery, for a page that reads it with its own
+    first statement and hands it back with :func:`counted` (None: nothing to count)."""
+    query = notices.unread_count_query(*_viewer())
+    return query.scalar_subquery() if query is not None else None
+
+
+def counted(unread: int | None) -> None:
+    """The unread count a page read (from :func:`unread_subquery`), shown in the header."""
+    setattr(g, _COUNTED, unread or 0)
+
+
 def install(app: Flask) -> None:
     """Put the unread count in every page's template context."""
 
     @app.context_processor
     def _unread() -> dict[str, int]:
+        if hasattr(g, _COUNTED):
+            return {"unread": getattr(g, _COUNTED)}
         viewer = _viewer()
         if not viewer[0] and viewer[1] is None and not viewer[2]:
             return {"unread": 0}

@@ -174,15 +174,21 @@ def for_viewer(
 
 def unread_count(order_ids: list[int], merchant_id: int | None, staff: bool) -> int:
     """How many of the viewer's notices are unread (for the header)."""
+    query = unread_count_query(order_ids, merchant_id, staff)
+    if query is None:
+        return 0
+    return int(db.session.scalar(query) or 0)  # a count is never NULL; typed as optional
+
+
+def unread_count_query(
+    order_ids: list[int], merchant_id: int | None, staff: bool
+) -> Select[tuple[int]] | None:
+    """The statement that counts the viewer's unread notices (None: the viewer has none to
+    read), for a page to run as a subquery of its own first statement."""
     conds = _visible(order_ids, merchant_id, staff)
     if not conds:
-        return 0
-    return int(
-        db.session.scalar(
-            select(func.count()).select_from(Notice).where(or_(*conds), Notice.read_at.is_(None))
-        )
-        or 0  # a count is never NULL; typed as optional
-    )
+        return None
+    return select(func.count()).select_from(Notice).where(or_(*conds), Notice.read_at.is_(None))
 
 
 def mark_read(ids: list[int]) -> None:

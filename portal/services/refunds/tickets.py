@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from sqlalchemy import select
 
 from portal.domain import payout_states, states, ticket_states
@@ -22,11 +24,7 @@ REFUND_LATE = "refund_late"
 def why_late(case: RefundCase) -> str | None:
     """REVIEW_LATE past the review deadline, REFUND_LATE past a payout's expected date."""
     now = context.now()
-    if (
-        case.state in states.REVIEW_QUEUE_STATES
-        and case.deadline_at is not None
-        and now > case.deadline_at
-    ):
+    if late_reason(case, now, late_payout=False) is not None:
         return REVIEW_LATE
     late_payout = db.session.scalar(
         select(Payout.id).where(
@@ -35,6 +33,18 @@ def why_late(case: RefundCase) -> str | None:
             Payout.expected_arrival_at < now,
         )
     )
+    return late_reason(case, now, late_payout=late_payout is not None)
+
+
+def late_reason(case: RefundCase, now: datetime, late_payout: bool) -> str | None:
+    """Why the case is late at ``now``, given whether one of its payouts is past its expected
+    arrival: REVIEW_LATE past the review deadline, else REFUND_LATE, else None."""
+    if (
+        case.state in states.REVIEW_QUEUE_STATES
+        and case.deadline_at is not None
+        and now > case.deadline_at
+    ):
+        return REVIEW_LATE
     return REFUND_LATE if late_payout else None
 
 
