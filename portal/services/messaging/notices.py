@@ -182,7 +182,7 @@ def unread_count(order_ids: list[int], merchant_id: int | None, staff: bool) -> 
 
 def unread_count_query(
     order_ids: list[int], merchant_id: int | None, staff: bool
-) -> Select[tuple[int]] | None:
+) -> Select[int] | None:
     """The statement that counts the viewer's unread notices (None: the viewer has none to
     read), for a page to run as a subquery of its own first statement."""
     conds = _visible(order_ids, merchant_id, staff)
