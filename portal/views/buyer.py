@@ -201,7 +201,7 @@ def _apply_page(
 
 @bp.get("/cases/<case_no>")
 def case(case_no: str) -> ResponseReturnValue:
-    page = case_page_data.load(case_no, header=inbox.unread_subquery())
+    page = case_page_data.load(case_no, header=inbox.unread_counting())
     if not buyer_access.allowed(page.case.order_id):
         flash(gettext("Look up the order with its query password first."))
         return redirect(url_for("buyer.index"), code=303)

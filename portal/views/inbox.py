@@ -5,7 +5,6 @@ from __future__ import annotations
 from flask import Blueprint, Flask, g, redirect, render_template, url_for
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
-from sqlalchemy import ScalarSelect
 
 from portal.services.messaging import notices
 from portal.views import buyer_access
@@ -37,15 +36,14 @@ def index() -> ResponseReturnValue:
 _COUNTED = "portal_unread"  # on ``g``: the count a page already read with its own statement
 
 
-def unread_subquery() -> ScalarSelect[int] | None:
-    """The viewer's unread count as a scalar subquery, for a page that reads it with its own
+def unread_counting() -> notices.Counting | None:
+    """How to count the viewer's unread notices, for a page that reads the count with its own
     first statement and hands it back with :func:`counted` (None: nothing to count)."""
-    query = notices.unread_count_query(*_viewer())
-    return query.scalar_subquery() if query is not None else None
+    return notices.unread_counting(*_viewer())
 
 
 def counted(unread: int | None) -> None:
-    """The unread count a page read (from :func:`unread_subquery`), shown in the header."""
+    """The unread count a page read (from :func:`unread_counting`), shown in the header."""
     setattr(g, _COUNTED, unread or 0)
 
 

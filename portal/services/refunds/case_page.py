@@ -9,8 +9,10 @@ payouts only when there are some. The page then reads nothing else from the data
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cache
+from typing import Any
 
-from sqlalchemy import ScalarSelect, and_, exists, literal, select
+from sqlalchemy import Integer, Select, and_, bindparam, exists, literal, select
 from sqlalchemy.orm import contains_eager
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -20,6 +22,7 @@ from portal.extensions import db
 from portal.models import Event, Evidence, Offer, Order, Payout, RefundCase, Ticket
 from portal.services import context
 from portal.services.errors import NotFound
+from portal.services.messaging.notices import Counting
 from portal.services.policy_text import N_
 from portal.services.refunds.tickets import late_reason
 
@@ -45,33 +48,13 @@ class CasePage:
         return [e for e in self.events if e.kind in ("message", "offer", "offer_accepted")]
 
 
-def load(case_no: str, header: ScalarSelect[int] | None = None) -> CasePage:
-    """The page of the case numbered ``case_no`` (NotFound if there is none). ``header``: a
-    scalar subquery the page's header needs (the unread count), read in the same statement."""
+def load(case_no: str, header: Counting | None = None) -> CasePage:
+    """The page of the case numbered ``case_no`` (NotFound if there is none). ``header``: the
+    count the page's header shows (the unread notices), read in the same statement."""
     now = context.now()
-    case_id = RefundCase.id
-    has_ticket = exists().where(Ticket.case_id == case_id)
-    late_payout = exists().where(
-        Payout.case_id == case_id,
-        Payout.state.in_(payout_states.NOT_ARRIVED),
-        Payout.expected_arrival_at < now,
-    )
-    has_evidence = exists().where(Evidence.case_id == case_id)
-    has_payouts = exists().where(Payout.order_id == RefundCase.order_id)
-    row = db.session.execute(
-        select(
-            RefundCase,
-            has_ticket,
-            late_payout,
-            has_evidence,
-            has_payouts,
-            header if header is not None else literal(None),
-        )
-        .join(RefundCase.order)
-        .outerjoin(Order.payment)
-        .options(contains_eager(RefundCase.order).contains_eager(Order.payment))
-        .where(RefundCase.case_no == case_no)
-    ).one_or_none()
+    params = {"case_no": case_no, "now": now, **(header.params if header else {})}
+    first = _first_statement(header.query if header else None)
+    row = db.session.execute(first, params).one_or_none()
     if row is None:
         raise NotFound(N_("Case not found."), rule="case")
     case, ticket, late, with_evidence, with_payouts, header_value = row
@@ -90,16 +73,56 @@ def load(case_no: str, header: ScalarSelect[int] | None = None) -> CasePage:
     )
 
 
+_FIRST: dict[int, Select[Any]] = {}
+
+
+def _first_statement(header: Select[int] | None) -> Select[Any]:
+    """The case, its order and payment, the flags and the header's figure: built once per kind
+    of header (the statements are kept, their values bound: ``case_no``, ``now``)."""
+    key = id(header)
+    found = _FIRST.get(key)
+    if found is not None:
+        return found
+    case_id = RefundCase.id
+    now = bindparam("now", type_=Payout.expected_arrival_at.type)
+    late_payout = exists().where(
+        Payout.case_id == case_id,
+        Payout.state.in_(sorted(payout_states.NOT_ARRIVED)),
+        Payout.expected_arrival_at < now,
+    )
+    statement = (
+        select(
+            RefundCase,
+            exists().where(Ticket.case_id == case_id),
+            late_payout,
+            exists().where(Evidence.case_id == case_id),
+            exists().where(Payout.order_id == RefundCase.order_id),
+            header.scalar_subquery() if header is not None else literal(None),
+        )
+        .join(RefundCase.order)
+        .outerjoin(Order.payment)
+        .options(contains_eager(RefundCase.order).contains_eager(Order.payment))
+        .where(RefundCase.case_no == bindparam("case_no", type_=RefundCase.case_no.type))
+    )
+    _FIRST[key] = statement
+    return statement
+
+
+@cache
+def _events_statement() -> Select[Event, Offer]:
+    made = and_(Event.kind == "offer", Offer.id == Event.data["offer_id"].as_integer())
+    return (
+        select(Event, Offer)
+        .outerjoin(Offer, and_(Offer.case_id == Event.case_id, made))
+        .where(Event.case_id == bindparam("case_id", type_=Integer))
+        .order_by(Event.created_at, Event.id)
+    )
+
+
 def _events(case: RefundCase) -> tuple[list[Event], list[Offer]]:
     """The case's events, oldest first, and the offers their ``offer`` events made (each
     offer is made with one such event, naming it in ``data``)."""
-    made = and_(Event.kind == "offer", Offer.id == Event.data["offer_id"].as_integer())
-    rows = db.session.execute(
-        select(Event, Offer)
-        .outerjoin(Offer, and_(Offer.case_id == Event.case_id, made))
-        .where(Event.case_id == case.id)
-        .order_by(Event.created_at, Event.id)
-    ).all()
+    rows = db.session.execute(_events_statement(), {"case_id": case.id}).all()
     offers = sorted((o for _, o in rows if o is not None), key=lambda o: o.id)
     return [e for e, _ in rows], offers
 
