@@ -244,6 +244,26 @@ def load(conn: Any, orders: int, cases: int, now: datetime) -> dict[str, Any]:
     for table in ("merchants", "products", "orders", "payments", "refund_cases"):
         ex(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), (SELECT max(id) FROM {table}))")
     ex("ANALYZE")
+    return facts(conn, cases)
+
+
+def loaded(conn: Any, orders: int, cases: int) -> bool:
+    """Whether the database holds a load of this size already (``--reuse``)."""
+    from sqlalchemy.exc import ProgrammingError
+
+    try:
+        got = conn.exec_driver_sql(
+            "SELECT (SELECT count(*) FROM orders), (SELECT count(*) FROM refund_cases),"
+            " (SELECT count(*) FROM users WHERE username LIKE 'bench-%%')"
+        ).one()
+    except ProgrammingError:  # no tables yet
+        return False
+    return tuple(got) == (orders, cases, 2)
+
+
+def facts(conn: Any, cases: int) -> dict[str, Any]:
+    """What the pages' URLs need to know about the loaded database."""
+    shop_column = _shop_column(conn)
     # the buyer's case: one from the middle, under review
     case_no, order_no, order_id = conn.exec_driver_sql(
         "SELECT c.case_no, o.order_no, o.id FROM refund_cases c JOIN orders o ON o.id = c.order_id"
@@ -652,13 +672,95 @@ def _app(url: str, redis_url: str, tmp: Path) -> Any:
     )
 
 
+def _served(
+    args: argparse.Namespace,
+    result: Run,
+    app: Any,
+    known: dict[str, Any],
+    stack: ExitStack,
+    where: tuple[str, str, Path],
+    out: Path,
+    phases: set[str],
+) -> dict[str, float]:
+    """The phases over HTTP: latency (with the lists' EXPLAINs) and requests/s under load;
+    the main list statements' own times."""
+    from bench.stack import free_port
+
+    url, redis_url, tmp = where
+    main_ms: dict[str, float] = {}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PORTAL_")}
+    portal_env = {
+        **env,
+        "PORTAL_SECRET_KEY": SECRET,
+        "PORTAL_ENVIRONMENT": "development",
+        "PORTAL_DATABASE_URL": url,
+        "PORTAL_REDIS_URL": redis_url,
+        "PORTAL_EVIDENCE_DIR": str(tmp / "evidence"),
+        "PORTAL_LOGIN_RATE_LIMIT": "1000 per minute",
+    }
+    minimal_env = {**env, "BENCH_MINIMAL_DATABASE_URL": url}
+    ports = {"portal": free_port(), "hello": free_port(), "minimal": free_port()}
+    stack.enter_context(_gunicorn("portal:create_app()", ports["portal"], portal_env))
+    stack.enter_context(_gunicorn("bench.hello:app", ports["hello"], env))
+    stack.enter_context(_gunicorn("bench.minimal_db:app", ports["minimal"], minimal_env))
+    base = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
+    who = sessions(base["portal"], known)
+
+    if "latency" in phases:
+        pages = {name: (role, path.format(**known)) for name, (role, path) in PAGES.items()}
+        result.latency_ms = latency(base["portal"], who, pages, args.requests)
+        for name, figures in result.latency_ms.items():
+            ok = figures["p95"] <= P95_GOAL_MS
+            print(
+                f"  {name:<15} p50 {figures['p50']:6.1f}  p95 {figures['p95']:6.1f}  p99"
+                f" {figures['p99']:6.1f} ms  (goal p95 <= {P95_GOAL_MS:.0f}: {_verdict(ok)})",
+                flush=True,
+            )
+        main_ms = explain_lists(app, known, out)
+        print(
+            "  main list queries (EXPLAIN beside the figures): "
+            + ", ".join(f"{k} {v:.1f} ms" for k, v in main_ms.items()),
+            flush=True,
+        )
+    if "load" not in phases:
+        return main_ms
+
+    targets = {
+        name: (base[server] + path.format(**known), _cookie(who[role]))
+        for name, (server, role, path) in LOADS.items()
+    }
+    result.rates = rates(targets, args.seconds, args.rounds, result.tool)
+    hello, minimal = result.rates["hello"], result.rates["minimal_db"]
+    print(f"  under load ({CONNECTIONS} connections, {result.tool}, median of {args.rounds}):")
+    for name, rate in result.rates.items():
+        print(
+            f"    {name:<13} {rate:8.1f} req/s  {rate / hello:5.3f} x hello-world"
+            f"  {rate / minimal:5.3f} x minimal db page",
+            flush=True,
+        )
+    ok = result.rates["buyer_case"] >= RATE_GOAL * minimal
+    print(f"    case page >= {RATE_GOAL} x minimal db page: {_verdict(ok)}")
+
+    return main_ms
+
+
+def _sweep_phase(result: Run, app: Any) -> None:
+    now = datetime.now(UTC).replace(microsecond=0) + timedelta(days=30)  # every case due
+    result.sweep = sweep_vs_floor(app, now, result.args["sweep_rounds"])
+    s = result.sweep
+    print(
+        f"  sweep of every due case: {s['sweep_s']:.2f} s, plain-SQL floor {s['floor_s']:.2f} s"
+        f" ({s['rows']} rows written each), speed {s['ratio']:.2f} x the floor's"
+        f" (goal >= {SWEEP_GOAL}: {_verdict(s['ratio'] >= SWEEP_GOAL)})"
+    )
+
+
 def run(args: argparse.Namespace) -> Run:
     """Load, then measure; the figures (also written under ``bench/results``)."""
     import tempfile
 
     from redis import Redis
 
-    from bench.stack import free_port
     from portal.extensions import db
     from portal.infra.embedded import start_embedded_redis, stop_embedded_redis
     from portal.infra.migrations import upgrade
@@ -682,76 +784,33 @@ def run(args: argparse.Namespace) -> Run:
         started = time.perf_counter()
         with app.app_context():
             with db.engine.begin() as conn:
-                conn.exec_driver_sql("DROP SCHEMA public CASCADE; CREATE SCHEMA public;")
-            upgrade()
-            with db.engine.begin() as conn:
-                known = load(conn, args.orders, args.cases, now)
+                reuse = args.reuse and loaded(conn, args.orders, args.cases)
+            if reuse:
+                with db.engine.begin() as conn:
+                    known = facts(conn, args.cases)
+            else:
+                with db.engine.begin() as conn:
+                    conn.exec_driver_sql("DROP SCHEMA public CASCADE; CREATE SCHEMA public;")
+                upgrade()
+                with db.engine.begin() as conn:
+                    known = load(conn, args.orders, args.cases, now)
             db.engine.dispose()
-        _staff(app)
+        if not reuse:
+            _staff(app)
         result.seconds_to_load = time.perf_counter() - started
         print(
-            f"  loaded {args.orders} orders, {args.cases} open cases over {SHOPS} shops in"
-            f" {result.seconds_to_load:.1f} s (migrations included; shop column on cases:"
-            f" {known['shop_column'] or 'none yet'})",
+            f"  {'reused' if reuse else 'loaded'} {args.orders} orders, {args.cases} open cases"
+            f" over {SHOPS} shops in {result.seconds_to_load:.1f} s (migrations included; shop"
+            f" column on cases: {known['shop_column'] or 'none yet'})",
             flush=True,
         )
-        env = {k: v for k, v in os.environ.items() if not k.startswith("PORTAL_")}
-        portal_env = {
-            **env,
-            "PORTAL_SECRET_KEY": SECRET,
-            "PORTAL_ENVIRONMENT": "development",
-            "PORTAL_DATABASE_URL": url,
-            "PORTAL_REDIS_URL": redis_url,
-            "PORTAL_EVIDENCE_DIR": str(tmp / "evidence"),
-            "PORTAL_LOGIN_RATE_LIMIT": "1000 per minute",
-        }
-        minimal_env = {**env, "BENCH_MINIMAL_DATABASE_URL": url}
-        ports = {"portal": free_port(), "hello": free_port(), "minimal": free_port()}
-        stack.enter_context(_gunicorn("portal:create_app()", ports["portal"], portal_env))
-        stack.enter_context(_gunicorn("bench.hello:app", ports["hello"], env))
-        stack.enter_context(_gunicorn("bench.minimal_db:app", ports["minimal"], minimal_env))
-        base = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
-        who = sessions(base["portal"], known)
-
-        pages = {name: (role, path.format(**known)) for name, (role, path) in PAGES.items()}
-        result.latency_ms = latency(base["portal"], who, pages, args.requests)
-        for name, figures in result.latency_ms.items():
-            ok = figures["p95"] <= P95_GOAL_MS
-            print(
-                f"  {name:<15} p50 {figures['p50']:6.1f}  p95 {figures['p95']:6.1f}"
-                f"  p99 {figures['p99']:6.1f} ms  (goal p95 <= {P95_GOAL_MS:.0f}: {_verdict(ok)})",
-                flush=True,
-            )
-        main_ms = explain_lists(app, known, out)
-        print(
-            "  main list queries (EXPLAIN beside the figures): "
-            + ", ".join(f"{k} {v:.1f} ms" for k, v in main_ms.items()),
-            flush=True,
-        )
-
-        targets = {
-            name: (base[server] + path.format(**known), _cookie(who[role]))
-            for name, (server, role, path) in LOADS.items()
-        }
-        result.rates = rates(targets, args.seconds, args.rounds, result.tool)
-        hello, minimal = result.rates["hello"], result.rates["minimal_db"]
-        print(f"  under load ({CONNECTIONS} connections, {result.tool}, median of {args.rounds}):")
-        for name, rate in result.rates.items():
-            print(
-                f"    {name:<13} {rate:8.1f} req/s  {rate / hello:5.3f} x hello-world"
-                f"  {rate / minimal:5.3f} x minimal db page",
-                flush=True,
-            )
-        ok = result.rates["buyer_case"] >= RATE_GOAL * minimal
-        print(f"    case page >= {RATE_GOAL} x minimal db page: {_verdict(ok)}")
-
-        result.sweep = sweep_vs_floor(app, now + timedelta(days=30), args.sweep_rounds)
-        s = result.sweep
-        print(
-            f"  sweep of every due case: {s['sweep_s']:.2f} s, plain-SQL floor {s['floor_s']:.2f} s"
-            f" ({s['rows']} rows written each), speed {s['ratio']:.2f} x the floor's"
-            f" (goal >= {SWEEP_GOAL}: {_verdict(s['ratio'] >= SWEEP_GOAL)})"
-        )
+        phases = set(args.phases.split(","))
+        main_ms: dict[str, float] = {}
+        if phases & {"latency", "load"}:
+            where = (url, redis_url, tmp)
+            main_ms = _served(args, result, app, known, stack, where, out, phases)
+        if "sweep" in phases:
+            _sweep_phase(result, app)
     result.load_end = os.getloadavg()
     print(
         f"  load average {result.load_start[0]:.2f} at start, {result.load_end[0]:.2f} at end;"
@@ -780,10 +839,16 @@ def parse(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--requests", type=int, default=200, help="sequential requests per page")
     p.add_argument("--seconds", type=float, default=10.0, help="each load phase")
     p.add_argument("--rounds", type=int, default=2, help="load phases per target, interleaved")
-    p.add_argument("--sweep-rounds", type=int, default=1)
+    p.add_argument("--sweep-rounds", type=int, default=2)
     p.add_argument("--tool", choices=("wrk", "threads"), help="default: wrk if installed")
     p.add_argument("--database-url", help="default: PORTAL_DATABASE_URL, else " + DEFAULT_URL)
     p.add_argument("--redis-url", help="default: PORTAL_REDIS_URL, else an embedded Redis")
+    p.add_argument(
+        "--phases", default="latency,load,sweep", help="which to measure (comma-separated)"
+    )
+    p.add_argument(
+        "--reuse", action="store_true", help="keep a database already loaded at this size"
+    )
     p.add_argument("--out", help="where the figures go (default bench/results/scale-<time>)")
     return p.parse_args(argv)
 
