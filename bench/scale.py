@@ -49,6 +49,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from portal.domain import deadlines
+from portal.domain.states import REVIEW_QUEUE_STATES, State
+
 DEFAULT_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/refund_portal_scale"
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
@@ -84,14 +87,16 @@ LOADS: dict[str, tuple[str, str, str]] = {
     "buyer_case": ("portal", "buyer", "/cases/{case_no}"),
     "review_queue": ("portal", "reviewer", "/review/"),
 }
+#: what the review queue shows (``portal.services.refunds.queues``)
+REVIEW_QUEUE_SHOWN = REVIEW_QUEUE_STATES | {State.NEEDS_INFO, State.APPROVED, State.PAYOUT_FAILED}
 #: open states the loaded cases are spread over (weights out of 100)
 STATE_MIX = (
-    ("submitted", 60),
-    ("under_review", 25),
-    ("needs_info", 5),
-    ("negotiating", 5),
-    ("appealed", 3),
-    ("approved", 2),
+    (State.SUBMITTED, 60),
+    (State.UNDER_REVIEW, 25),
+    (State.NEEDS_INFO, 5),
+    (State.NEGOTIATING, 5),
+    (State.APPEALED, 3),
+    (State.APPROVED, 2),
 )
 
 
@@ -157,8 +162,8 @@ def _state_case(n: str) -> str:
     parts, upto = [], 0
     for state, weight in STATE_MIX[:-1]:
         upto += weight
-        parts.append(f"WHEN {n} < {upto} THEN '{state}'")
-    return f"CASE {' '.join(parts)} ELSE '{STATE_MIX[-1][0]}' END"
+        parts.append(f"WHEN {n} < {upto} THEN '{state.value}'")
+    return f"CASE {' '.join(parts)} ELSE '{STATE_MIX[-1][0].value}' END"
 
 
 def load(conn: Any, orders: int, cases: int, now: datetime) -> dict[str, Any]:
@@ -213,26 +218,33 @@ def load(conn: Any, orders: int, cases: int, now: datetime) -> dict[str, Any]:
         f" updated_at{shop_insert})"
         " SELECT c, 'RF' || lpad(c::text, 10, '0'), o.id, o.id, 'refund_only',"
         " CASE WHEN c %% 3 = 0 THEN 'not_received' ELSE 'unusable' END, 'the code is invalid',"
-        f" o.amount_fen, {_state_case('(c * 37) %% 100')}, 1, d, 'review',"
+        f" o.amount_fen, {_state_case('(c * 37) %% 100')}, 1, d, %(review)s,"
         " d - interval '1 day', '', '', 0, '', %(now)s - interval '1 day',"
         f" %(now)s{shop_select}"
         " FROM (SELECT c, o.id, o.amount_fen, o.merchant_id,"
         "       %(now)s + ((c * 7919) %% 14400 - 600) * interval '1 minute' AS d"
         "       FROM generate_series(1, %(cases)s) c"
         "       JOIN orders o ON o.id = c * %(step)s) o",
-        {"now": now, "cases": cases, "step": step},
+        {"now": now, "cases": cases, "step": step, "review": deadlines.REVIEW},
     )
-    ex(
-        "UPDATE refund_cases SET appeal_count = 1 WHERE state = 'appealed';"
-        " UPDATE refund_cases SET deadline_kind = 'info' WHERE state = 'needs_info';"
-        " UPDATE refund_cases SET deadline_at = NULL, deadline_kind = '', remind_at = NULL"
-        " WHERE state = 'approved'"
-    )
+    for sql, values in (
+        ("appeal_count = 1", {"state": State.APPEALED.value}),
+        (
+            "deadline_kind = %(kind)s",
+            {"state": State.NEEDS_INFO.value, "kind": deadlines.BUYER_INFO},
+        ),
+        (
+            "deadline_at = NULL, deadline_kind = '', remind_at = NULL",
+            {"state": State.APPROVED.value},
+        ),
+    ):
+        ex(f"UPDATE refund_cases SET {sql} WHERE state = %(state)s", values)
     ex(
         "INSERT INTO events (case_id, order_id, kind, actor_role, actor_id, actor_label,"
         " from_state, to_state, reason, data, created_at)"
-        " SELECT id, order_id, 'applied', 'buyer', NULL, '', '', 'submitted',"
-        " explanation, '{}', created_at FROM refund_cases"
+        " SELECT id, order_id, 'applied', 'buyer', NULL, '', '', %(submitted)s,"
+        " explanation, '{}', created_at FROM refund_cases",
+        {"submitted": State.SUBMITTED.value},
     )
     ex(
         "INSERT INTO notices (audience, merchant_id, case_id, kind, message, params,"
@@ -267,13 +279,14 @@ def facts(conn: Any, cases: int) -> dict[str, Any]:
     # the buyer's case: one from the middle, under review
     case_no, order_no, order_id = conn.exec_driver_sql(
         "SELECT c.case_no, o.order_no, o.id FROM refund_cases c JOIN orders o ON o.id = c.order_id"
-        " WHERE c.state = 'submitted' ORDER BY c.id OFFSET %(n)s LIMIT 1",
-        {"n": cases // 2},
+        " WHERE c.state = %(submitted)s ORDER BY c.id OFFSET %(n)s LIMIT 1",
+        {"n": cases // 2, "submitted": State.SUBMITTED.value},
     ).one()
+    # the queue's 1,000th row, in the queue's order
     deep = conn.exec_driver_sql(
-        "SELECT deadline_at, id FROM refund_cases WHERE state IN"
-        " ('submitted', 'under_review', 'appealed', 'negotiating', 'needs_info', 'approved',"
-        " 'payout_failed') ORDER BY deadline_at IS NULL, deadline_at, id OFFSET 999 LIMIT 1"
+        "SELECT deadline_at, id FROM refund_cases WHERE state = ANY(%(shown)s)"
+        " ORDER BY deadline_at IS NULL, deadline_at, id OFFSET 999 LIMIT 1",
+        {"shown": sorted(s.value for s in REVIEW_QUEUE_SHOWN)},
     ).first()
     return {
         "shop": "shop1",

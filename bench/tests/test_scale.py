@@ -40,7 +40,7 @@ def test_percentiles_take_the_nearest_rank():
 
 def test_the_state_mix_adds_up():
     assert sum(weight for _, weight in scale.STATE_MIX) == 100
-    assert "WHEN n < 60 THEN 'submitted'" in scale._state_case("n")
+    assert "WHEN n < 60 THEN 'submitted' " in scale._state_case("n")
 
 
 def test_a_small_run_measures_everything(tmp_path, redis_url):
