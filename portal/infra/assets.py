@@ -14,6 +14,7 @@ import hashlib
 import mimetypes
 import re
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,6 +25,7 @@ from flask_compress import Compress
 
 HASH_LEN = 10
 YEAR = 365 * 24 * 3600
+RECHECK_SECONDS = 1.0  # how stale a page's link to a changed static file may be
 _HASHED = re.compile(r"^(?P<stem>.+)\.(?P<hash>[0-9a-f]{10})(?P<ext>\.[A-Za-z0-9]+)$")  # HASH_LEN
 _COMPRESSIBLE = {"text/css", "text/javascript", "application/javascript", "image/svg+xml"}
 
@@ -47,6 +49,9 @@ class AssetStore:
         self.folder = Path(folder)
         self._assets: dict[str, Asset] = {}
         self._lock = threading.Lock()
+        # hashed names as last looked up, with when: a page links a file without touching
+        # the disk, a changed file is seen within ``RECHECK_SECONDS``
+        self._names: dict[str, tuple[float, str]] = {}
 
     def get(self, name: str) -> Asset | None:
         """The asset for a plain file name (no hash), or None."""
@@ -62,12 +67,20 @@ class AssetStore:
         return asset
 
     def hashed_name(self, name: str) -> str:
-        """``portal.css`` -> ``portal.<hash>.css`` (unchanged if the file is unknown)."""
+        """``portal.css`` -> ``portal.<hash>.css`` (unchanged if the file is unknown); the
+        file is looked at again at most every ``RECHECK_SECONDS``."""
+        now = time.monotonic()
+        known = self._names.get(name)
+        if known is not None and now - known[0] < RECHECK_SECONDS:
+            return known[1]
         asset = self.get(name)
         if asset is None:
-            return name
-        stem, dot, ext = name.rpartition(".")
-        return f"{stem}.{asset.digest}.{ext}" if dot else f"{name}.{asset.digest}"
+            hashed = name
+        else:
+            stem, dot, ext = name.rpartition(".")
+            hashed = f"{stem}.{asset.digest}.{ext}" if dot else f"{name}.{asset.digest}"
+        self._names[name] = (now, hashed)
+        return hashed
 
 
 def _load(path: Path, mtime: int) -> Asset:

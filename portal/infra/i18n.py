@@ -30,6 +30,7 @@ SOURCE_LANGUAGE = "en"
 Translations = stdlib_gettext.NullTranslations
 _EXTENSION = "portal.i18n"
 _CHOSEN = "_portal_locale"  # the attribute that keeps a request's (or a job's) language
+_FOUND = "_portal_catalogue"  # beside it: (language, its catalogue), found once
 _NULL = Translations()
 
 
@@ -125,10 +126,21 @@ def force_locale(locale: str) -> Iterator[None]:
 
 
 def translations() -> Translations:
-    """The catalogue of the reader's language (none outside an app context)."""
+    """The catalogue of the reader's language (none outside an app context); found once per
+    request (or job) and language, so a page's many labels are each one dictionary lookup."""
     locale = get_locale()
     if locale is None:
         return _NULL
+    keeper = _keeper()
+    found_before = getattr(keeper, _FOUND, None)
+    if found_before is not None and found_before[0] == locale:
+        return found_before[1]
+    found = _find(locale)
+    setattr(keeper, _FOUND, (locale, found))
+    return found
+
+
+def _find(locale: str) -> Translations:
     by_locale = _catalogues().by_locale
     found = by_locale.get(locale)
     if found is None:  # a tag outside LANGUAGES ("zh", "en_GB"): one of its language's

@@ -22,15 +22,15 @@ from portal.domain import progress, states
 from portal.domain.policy import REASON_LABELS, Kind, Reason
 from portal.domain.states import State
 from portal.infra.i18n import gettext
-from portal.models import Evidence, Order, RefundCase
+from portal.models import Evidence, Order, Payout, RefundCase
 from portal.services import context
 from portal.services.errors import DomainError
 from portal.services.integration import orders
 from portal.services.money import payout_lists
+from portal.services.refunds import case_page as case_page_data
 from portal.services.refunds import cases, tickets
-from portal.services.refunds.timeline import timeline
 from portal.services.uploads import evidence
-from portal.views import buyer_access, checklist, throttling
+from portal.views import buyer_access, checklist, inbox, throttling
 from portal.views.access import may_see_case
 from portal.views.arrival import arrival_texts, destinations
 from portal.views.forms import (
@@ -43,7 +43,7 @@ from portal.views.forms import (
 )
 from portal.views.htmx_util import done, page_or_fragment
 from portal.views.redirects import safe_target
-from portal.views.thread import thread_context
+from portal.views.thread import thread_parts
 from portal.views.upload_limits import reshow_on_too_large
 from portal.web import domain_message
 
@@ -208,8 +208,12 @@ def _apply_page(
 
 @bp.get("/cases/<case_no>")
 def case(case_no: str) -> ResponseReturnValue:
-    case = _my_case(case_no)
-    return page_or_fragment("buyer/case.html", "buyer/_case_status.html", **_case_context(case))
+    page = case_page_data.load(case_no, header=inbox.unread_counting())
+    if not buyer_access.allowed(page.case.order_id):
+        flash(gettext("Look up the order with its query password first."))
+        return redirect(url_for("buyer.index"), code=303)
+    inbox.counted(page.header)
+    return page_or_fragment("buyer/case.html", "buyer/_case_status.html", **_page_context(page))
 
 
 def case_page(case: RefundCase, error: str | None = None, status: int = 200) -> ResponseReturnValue:
@@ -220,23 +224,29 @@ def case_page(case: RefundCase, error: str | None = None, status: int = 200) -> 
 
 
 def _case_context(case: RefundCase, answer_form: AnswerForm | None = None) -> dict:
+    """The case page's context, read afresh (after an action on ``case``)."""
+    return _page_context(case_page_data.load(case.case_no), answer_form)
+
+
+def _page_context(page: case_page_data.CasePage, answer_form: AnswerForm | None = None) -> dict:
+    case = page.case
     return {
-        **thread_context(case, "buyer"),
+        **thread_parts(case, "buyer", page.thread, page.offers, page.open_offer),
         "urls": {
             "message": url_for("buyer_disputes.message", case_no=case.case_no),
             "offer": url_for("buyer_disputes.offer", case_no=case.case_no),
             "accept": url_for("buyer_disputes.accept", case_no=case.case_no),
         },
-        "late": tickets.why_late(case),
+        "late": page.late,
         "now": context.now(),
-        "has_ticket": tickets.ticket_of(case) is not None,
-        "may_open_ticket": tickets.why_open(case) is not None,
+        "has_ticket": page.has_ticket,
+        "may_open_ticket": tickets.open_reason(case, page.late) is not None,
         "shop_form": MessageForm(prefix="shop"),
         "ticket_form": MessageForm(prefix="ticket"),
         "contact_forms": True,  # the buyer writes to the shop or support, not to "everyone"
         "case": case,
-        "order": case.order,
-        "events": timeline(case),
+        "order": page.order,
+        "events": page.events,
         "form": EmptyForm(),
         "answer_form": answer_form or AnswerForm(),
         "files_form": AddFilesForm(prefix="add"),
@@ -244,13 +254,16 @@ def _case_context(case: RefundCase, answer_form: AnswerForm | None = None) -> di
         "can_withdraw": State.WITHDRAWN in states.targets(State(case.state), states.Role.BUYER),
         "needs_info": case.state == State.NEEDS_INFO,
         "progress": progress.steps(State(case.state)),
-        **_payout_context(case.order),
+        **_payouts_context(page.payouts),
     }
 
 
 def _payout_context(order: Order) -> dict:
     """The order's refund record: payouts, where each goes and when it should arrive."""
-    payouts = payout_lists.of_order(order.id)
+    return _payouts_context(payout_lists.of_order(order.id))
+
+
+def _payouts_context(payouts: list[Payout]) -> dict:
     return {
         "payouts": payouts,
         "arrival": arrival_texts(payouts),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Flask, redirect, render_template, url_for
+from flask import Blueprint, Flask, g, redirect, render_template, url_for
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
 
@@ -33,11 +33,27 @@ def index() -> ResponseReturnValue:
     return render_template("inbox.html", rows=rows, form=form)
 
 
+_COUNTED = "portal_unread"  # on ``g``: the count a page already read with its own statement
+
+
+def unread_counting() -> notices.Counting | None:
+    """How to count the viewer's unread notices, for a page that reads the count with its own
+    first statement and hands it back with :func:`counted` (None: nothing to count)."""
+    return notices.unread_counting(*_viewer())
+
+
+def counted(unread: int | None) -> None:
+    """The unread count a page read (from :func:`unread_counting`), shown in the header."""
+    setattr(g, _COUNTED, unread or 0)
+
+
 def install(app: Flask) -> None:
     """Put the unread count in every page's template context."""
 
     @app.context_processor
     def _unread() -> dict[str, int]:
+        if hasattr(g, _COUNTED):
+            return {"unread": getattr(g, _COUNTED)}
         viewer = _viewer()
         if not viewer[0] and viewer[1] is None and not viewer[2]:
             return {"unread": 0}

@@ -115,15 +115,17 @@ def _among(
 
 def _cases(case_ids: list[int]) -> Select[Any]:
     """The columns events and notices about these cases read, a row per case."""
+    # the shop as a subquery, not a join: read only by the statements that use it (notices
+    # to the shop), the others (events, notices to staff and buyers) never touch ``orders``
+    shop = select(_ORDERS.c.merchant_id).where(_ORDERS.c.id == _CASES.c.order_id)
     return (
         select(
             _CASES.c.id.label("case_id"),
             _CASES.c.order_id,
             cast(null(), Integer).label("payout_id"),
             _CASES.c.case_no,
-            _ORDERS.c.merchant_id,
+            shop.scalar_subquery().label("merchant_id"),
         )
-        .join(_ORDERS, _ORDERS.c.id == _CASES.c.order_id)
         .where(_among(_CASES.c.id, case_ids))
         .order_by(_CASES.c.id)
     )

@@ -3,9 +3,22 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, func, insert, literal, null, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Integer,
+    Select,
+    bindparam,
+    func,
+    insert,
+    literal,
+    null,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy import event as sa_event
 from sqlalchemy.orm import Session
 
@@ -174,15 +187,51 @@ def for_viewer(
 
 def unread_count(order_ids: list[int], merchant_id: int | None, staff: bool) -> int:
     """How many of the viewer's notices are unread (for the header)."""
-    conds = _visible(order_ids, merchant_id, staff)
-    if not conds:
+    counting = unread_counting(order_ids, merchant_id, staff)
+    if counting is None:
         return 0
-    return int(
-        db.session.scalar(
+    # a count is never NULL; typed as optional
+    return int(db.session.scalar(counting.query, counting.params) or 0)
+
+
+@dataclass(frozen=True)
+class Counting:
+    """The statement that counts a kind of viewer's unread notices (built once per kind: a
+    buyer, a shop, staff, or several at once) and this viewer's values for it."""
+
+    query: Select[int]
+    params: dict[str, Any]
+
+
+_COUNTING: dict[tuple[bool, bool, bool], Select[int]] = {}
+
+
+def unread_counting(order_ids: list[int], merchant_id: int | None, staff: bool) -> Counting | None:
+    """How to count the viewer's unread notices (None: the viewer has none to read); a page
+    may run the query as a subquery of its own first statement, with the params."""
+    kind = (bool(order_ids), merchant_id is not None, staff)
+    if not any(kind):
+        return None
+    query = _COUNTING.get(kind)
+    if query is None:
+        conds: list[ColumnElement[bool]] = []
+        if order_ids:
+            orders = bindparam("unread_order_ids", expanding=True, type_=Integer)
+            conds.append((Notice.audience == BUYER) & Notice.order_id.in_(orders))
+        if merchant_id is not None:
+            shop = bindparam("unread_merchant_id", type_=Integer)
+            conds.append((Notice.audience == MERCHANT) & (Notice.merchant_id == shop))
+        if staff:
+            conds.append(Notice.audience == STAFF)
+        query = _COUNTING[kind] = (
             select(func.count()).select_from(Notice).where(or_(*conds), Notice.read_at.is_(None))
         )
-        or 0  # a count is never NULL; typed as optional
-    )
+    params: dict[str, Any] = {}
+    if order_ids:
+        params["unread_order_ids"] = list(order_ids)
+    if merchant_id is not None:
+        params["unread_merchant_id"] = merchant_id
+    return Counting(query, params)
 
 
 def mark_read(ids: list[int]) -> None:

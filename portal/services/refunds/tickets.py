@@ -3,6 +3,8 @@ later while its refund is late; answered by staff in one thread."""
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from sqlalchemy import select
 
 from portal.domain import payout_states, states, ticket_states
@@ -23,11 +25,7 @@ REFUND_LATE = TicketReason.REFUND_LATE
 def why_late(case: RefundCase) -> TicketReason | None:
     """REVIEW_LATE past the review deadline, REFUND_LATE past a payout's expected date."""
     now = context.now()
-    if (
-        case.state in states.REVIEW_QUEUE_STATES
-        and case.deadline_at is not None
-        and now > case.deadline_at
-    ):
+    if late_reason(case, now, late_payout=False) is not None:
         return REVIEW_LATE
     late_payout = db.session.scalar(
         select(Payout.id).where(
@@ -36,6 +34,18 @@ def why_late(case: RefundCase) -> TicketReason | None:
             Payout.expected_arrival_at < now,
         )
     )
+    return late_reason(case, now, late_payout=late_payout is not None)
+
+
+def late_reason(case: RefundCase, now: datetime, late_payout: bool) -> TicketReason | None:
+    """Why the case is late at ``now``, given whether one of its payouts is past its expected
+    arrival: REVIEW_LATE past the review deadline, else REFUND_LATE, else None."""
+    if (
+        case.state in states.REVIEW_QUEUE_STATES
+        and case.deadline_at is not None
+        and now > case.deadline_at
+    ):
+        return REVIEW_LATE
     return REFUND_LATE if late_payout else None
 
 
@@ -47,7 +57,11 @@ def ticket_of(case: RefundCase) -> Ticket | None:
 def why_open(case: RefundCase) -> TicketReason | None:
     """Why a ticket may be opened on ``case`` now: late, or a question before the decision;
     None when it may not (decided, withdrawn or closed, and nothing late)."""
-    late = why_late(case)
+    return open_reason(case, why_late(case))
+
+
+def open_reason(case: RefundCase, late: TicketReason | None) -> TicketReason | None:
+    """``why_open`` for a page that already knows why the case is late (``late``)."""
     if late is not None:
         return late
     return TicketReason.QUESTION if State(case.state) in CONVERSATION_STATES else None

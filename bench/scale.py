@@ -1,0 +1,885 @@
+"""A million orders and a hundred thousand open cases on PostgreSQL: page latency, requests per
+second under load, and the deadline sweep, each next to its anchor in the same run.
+
+``python -m bench scale [--orders N] [--cases N] [--requests N] [--seconds S]``:
+
+1. **Load**: a fresh database (``PORTAL_DATABASE_URL``, or ``DEFAULT_URL``, created if
+   missing; its ``public`` schema emptied) migrated by the project's Alembic migrations, then
+   filled with set-based SQL (``INSERT ... SELECT generate_series``): 50 shops with a product
+   each, ``--orders`` orders with their payments, ``--cases`` open cases over every shop
+   (each with its ``applied`` event and a notice for the shop), deadlines spread over the
+   coming working days. A shop column on ``refund_cases`` (``merchant_id``/``shop_id``), once a
+   migration adds one, is filled from the order.
+2. **Latency**: the portal under gunicorn (2 sync workers, as deployed), logged-in sessions
+   over real HTTP; ``--requests`` (200) sequential requests to each page of ``PAGES``,
+   interleaved; p50/p95/p99 each. Goal: p95 <= 50 ms. The slowest statement of each list page
+   (found by timing every statement of one request in this process) is saved with its
+   ``EXPLAIN (ANALYZE, BUFFERS)`` beside the figures.
+3. **Throughput**: requests per second with 16 connections (``wrk`` when installed, else a
+   threaded client in this process) for the buyer's case page and the review queue, next to
+   a hello-world Flask app (``bench.hello``) and a minimal database page
+   (``bench.minimal_db``) under the same gunicorn, rounds interleaved. Goal: the case page
+   >= 0.5 x the minimal database page.
+4. **Sweep**: the set-based deadline sweep (``deadline_bulk.run``) over every open case,
+   with the clock moved past every deadline, next to the same writes in plain SQL (its
+   floor), alternating, the database reset and vacuumed between. Goal: >= 0.9 x the floor's
+   speed.
+
+The load average is printed at the start and end; figures, EXPLAINs and the command line are
+written under ``bench/results/scale-<UTC time>/``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from portal.domain import deadlines
+from portal.domain.states import REVIEW_QUEUE_STATES, State
+
+DEFAULT_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/refund_portal_scale"
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench" / "results"
+SHOPS = 50
+CONNECTIONS = 16
+P95_GOAL_MS = 50.0
+RATE_GOAL = 0.5  # the case page's requests/s over the minimal database page's
+SWEEP_GOAL = 0.9  # the sweep's speed over the plain-SQL floor's
+SECRET = "bench-scale-secret-key-not-for-production-use-0123456789"
+STAFF_PASSWORD = "bench-pass-123"
+QUERY_PASSWORD = "bench-query-1"
+CONTACT = "13800000000"
+
+#: the pages measured: name -> (who asks, path). Fields the loader knows are filled in:
+#: {shop} a shop's slug, {shop_id} its id, {case_no}/{order_no} one open case and its order,
+#: {contact} the buyer's contact, {deep_deadline}/{deep_id} the deadline (ISO) and id of the
+#: queue's 1,000th row. The list pages' parameters are placeholders until the queue has its
+#: paging, filters and search; a parameter the page does not know is ignored.
+PAGES: dict[str, tuple[str, str]] = {
+    "queue_first": ("reviewer", "/review/"),
+    "queue_filtered": ("reviewer", "/review/?shop={shop}&state=submitted&reason=unusable"),
+    "queue_deep": ("reviewer", "/review/?after={deep_deadline}&after_id={deep_id}"),
+    "queue_search": ("reviewer", "/review/?q={case_no}"),
+    "merchant_list": ("merchant", "/merchant/"),
+    "buyer_case": ("buyer", "/cases/{case_no}"),
+}
+#: the pages whose main query is EXPLAINed
+LISTS = ("queue_first", "queue_filtered", "queue_deep", "queue_search", "merchant_list")
+#: under load: name -> (server, who asks, path)
+LOADS: dict[str, tuple[str, str, str]] = {
+    "hello": ("hello", "", "/"),
+    "minimal_db": ("minimal", "", "/orders/{order_id}"),
+    "buyer_case": ("portal", "buyer", "/cases/{case_no}"),
+    "review_queue": ("portal", "reviewer", "/review/"),
+}
+#: what the review queue shows (``portal.services.refunds.queues``)
+REVIEW_QUEUE_SHOWN = REVIEW_QUEUE_STATES | {State.NEEDS_INFO, State.APPROVED, State.PAYOUT_FAILED}
+#: open states the loaded cases are spread over (weights out of 100)
+STATE_MIX = (
+    (State.SUBMITTED, 60),
+    (State.UNDER_REVIEW, 25),
+    (State.NEEDS_INFO, 5),
+    (State.NEGOTIATING, 5),
+    (State.APPEALED, 3),
+    (State.APPROVED, 2),
+)
+
+
+@dataclass
+class Run:
+    """What one run measured, written to ``figures.json``."""
+
+    args: dict[str, Any]
+    load_start: tuple[float, float, float]
+    seconds_to_load: float = 0.0
+    latency_ms: dict[str, dict[str, float]] = field(default_factory=dict)
+    rates: dict[str, float] = field(default_factory=dict)
+    sweep: dict[str, Any] = field(default_factory=dict)
+    load_end: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    tool: str = ""
+
+
+# ---------------------------------------------------------------------------------------------
+# the database
+
+
+def _sqlalchemy_url(given: str | None) -> str:
+    return given or os.environ.get("PORTAL_DATABASE_URL") or DEFAULT_URL
+
+
+def create_database(url: str) -> None:
+    """Create the database ``url`` names, if it does not exist yet (through the ``postgres``
+    database of the same server)."""
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    target = make_url(url)
+    admin = create_engine(target.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            found = conn.execute(
+                text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": target.database}
+            ).first()
+            if not found:
+                conn.execute(text(f'CREATE DATABASE "{target.database}"'))
+    finally:
+        admin.dispose()
+
+
+def _columns(conn: Any, table: str) -> dict[str, tuple[bool, bool]]:
+    """Column name -> (NOT NULL, has a default) of ``table``."""
+    rows = conn.exec_driver_sql(
+        "SELECT column_name, is_nullable = 'NO', column_default IS NOT NULL"
+        " FROM information_schema.columns WHERE table_schema = 'public' AND table_name = %s",
+        (table,),
+    ).all()
+    return {name: (bool(required), bool(default)) for name, required, default in rows}
+
+
+def _shop_column(conn: Any) -> str | None:
+    """The shop column on refund_cases, if a migration has added one."""
+    columns = _columns(conn, "refund_cases")
+    return next((c for c in ("merchant_id", "shop_id") if c in columns), None)
+
+
+def _state_case(n: str) -> str:
+    """SQL choosing a case's state from ``STATE_MIX`` by ``n`` (0..99)."""
+    parts, upto = [], 0
+    for state, weight in STATE_MIX[:-1]:
+        upto += weight
+        parts.append(f"WHEN {n} < {upto} THEN '{state.value}'")
+    return f"CASE {' '.join(parts)} ELSE '{STATE_MIX[-1][0].value}' END"
+
+
+def load(conn: Any, orders: int, cases: int, now: datetime) -> dict[str, Any]:
+    """Fill the migrated, empty database (see the module's docstring); what the pages need to
+    know about it."""
+    from portal.services.accounts.passwords import hash_password
+
+    if cases > orders:
+        raise ValueError("at most one open case per order")
+    step = orders // cases
+    password_hash = hash_password(QUERY_PASSWORD)
+    ex = conn.exec_driver_sql
+    ex(
+        "INSERT INTO merchants (id, slug, name, created_at)"
+        " SELECT g, 'shop' || g, 'Shop ' || g, %(now)s FROM generate_series(1, %(shops)s) g",
+        {"now": now, "shops": SHOPS},
+    )
+    ex(
+        "INSERT INTO products (id, merchant_id, sku, title, description, face_value_fen,"
+        " price_fen, delivery_type, delivery_sla_minutes, refund_window_days, policy_text,"
+        " policy_overrides_window)"
+        " SELECT g, g, 'card', 'Game card ' || g, '', 10000, 9500, 'instant', 5, 7, '', false"
+        " FROM generate_series(1, %(shops)s) g",
+        {"shops": SHOPS},
+    )
+    # order g belongs to shop 1 + g % 50; paid and delivered within the last 60 days
+    ex(
+        "INSERT INTO orders (id, order_no, merchant_id, product_id, buyer_contact,"
+        " query_password_hash, quantity, amount_fen, currency, created_at, paid_at,"
+        " delivered_at, cancel_reason, goods_used, source_print)"
+        " SELECT g, 'SO' || lpad(g::text, 8, '0'), 1 + g %% 50, 1 + g %% 50, %(contact)s,"
+        " %(hash)s, 1, 9500, 'CNY', t, t, t + interval '1 minute', '', false, ''"
+        " FROM (SELECT g, %(now)s - (g %% 86400) * interval '1 minute' AS t"
+        "       FROM generate_series(1, %(orders)s) g) s",
+        {"contact": CONTACT, "hash": password_hash, "now": now, "orders": orders},
+    )
+    ex(
+        "INSERT INTO payments (id, order_id, channel, gateway_trade_id, merchant_trade_no,"
+        " captured_fen, currency, paid_at, extra)"
+        " SELECT id, id, 'alipay', 'T' || id, order_no, amount_fen, 'CNY', paid_at, '{}'"
+        " FROM orders"
+    )
+    shop_column = _shop_column(conn)
+    shop_insert = f", {shop_column}" if shop_column else ""
+    shop_select = ", o.merchant_id" if shop_column else ""
+    # every step-th order has an open case; its review deadline 0-10 days ahead (a few
+    # behind), the reminder a day before
+    ex(
+        "INSERT INTO refund_cases (id, case_no, order_id, open_order_id, kind, reason,"
+        " explanation, amount_requested_fen, state, version, deadline_at, deadline_kind,"
+        " remind_at, decision_note, info_request, appeal_count, auto_rule, created_at,"
+        f" updated_at{shop_insert})"
+        " SELECT c, 'RF' || lpad(c::text, 10, '0'), o.id, o.id, 'refund_only',"
+        " CASE WHEN c %% 3 = 0 THEN 'not_received' ELSE 'unusable' END, 'the code is invalid',"
+        f" o.amount_fen, {_state_case('(c * 37) %% 100')}, 1, d, %(review)s,"
+        " d - interval '1 day', '', '', 0, '', %(now)s - interval '1 day',"
+        f" %(now)s{shop_select}"
+        " FROM (SELECT c, o.id, o.amount_fen, o.merchant_id,"
+        "       %(now)s + ((c * 7919) %% 14400 - 600) * interval '1 minute' AS d"
+        "       FROM generate_series(1, %(cases)s) c"
+        "       JOIN orders o ON o.id = c * %(step)s) o",
+        {"now": now, "cases": cases, "step": step, "review": deadlines.REVIEW},
+    )
+    for sql, values in (
+        ("appeal_count = 1", {"state": State.APPEALED.value}),
+        (
+            "deadline_kind = %(kind)s",
+            {"state": State.NEEDS_INFO.value, "kind": deadlines.BUYER_INFO},
+        ),
+        (
+            "deadline_at = NULL, deadline_kind = '', remind_at = NULL",
+            {"state": State.APPROVED.value},
+        ),
+    ):
+        ex(f"UPDATE refund_cases SET {sql} WHERE state = %(state)s", values)
+    ex(
+        "INSERT INTO events (case_id, order_id, kind, actor_role, actor_id, actor_label,"
+        " from_state, to_state, reason, data, created_at)"
+        " SELECT id, order_id, 'applied', 'buyer', NULL, '', '', %(submitted)s,"
+        " explanation, '{}', created_at FROM refund_cases",
+        {"submitted": State.SUBMITTED.value},
+    )
+    ex(
+        "INSERT INTO notices (audience, merchant_id, case_id, kind, message, params,"
+        " created_at, attempts, last_error)"
+        " SELECT 'merchant', o.merchant_id, c.id, 'state', 'Submitted',"
+        " json_build_object('case_no', c.case_no), c.created_at, 0, ''"
+        " FROM refund_cases c JOIN orders o ON o.id = c.order_id"
+    )
+    for table in ("merchants", "products", "orders", "payments", "refund_cases"):
+        ex(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), (SELECT max(id) FROM {table}))")
+    ex("ANALYZE")
+    return facts(conn, cases)
+
+
+def loaded(conn: Any, orders: int, cases: int) -> bool:
+    """Whether the database holds a load of this size already (``--reuse``)."""
+    from sqlalchemy.exc import ProgrammingError
+
+    try:
+        got = conn.exec_driver_sql(
+            "SELECT (SELECT count(*) FROM orders), (SELECT count(*) FROM refund_cases),"
+            " (SELECT count(*) FROM users WHERE username LIKE 'bench-%%')"
+        ).one()
+    except ProgrammingError:  # no tables yet
+        return False
+    return tuple(got) == (orders, cases, 2)
+
+
+def facts(conn: Any, cases: int) -> dict[str, Any]:
+    """What the pages' URLs need to know about the loaded database."""
+    shop_column = _shop_column(conn)
+    # the buyer's case: one from the middle, under review
+    case_no, order_no, order_id = conn.exec_driver_sql(
+        "SELECT c.case_no, o.order_no, o.id FROM refund_cases c JOIN orders o ON o.id = c.order_id"
+        " WHERE c.state = %(submitted)s ORDER BY c.id OFFSET %(n)s LIMIT 1",
+        {"n": cases // 2, "submitted": State.SUBMITTED.value},
+    ).one()
+    # the queue's 1,000th row, in the queue's order
+    deep = conn.exec_driver_sql(
+        "SELECT deadline_at, id FROM refund_cases WHERE state = ANY(%(shown)s)"
+        " ORDER BY deadline_at IS NULL, deadline_at, id OFFSET 999 LIMIT 1",
+        {"shown": sorted(s.value for s in REVIEW_QUEUE_SHOWN)},
+    ).first()
+    return {
+        "shop": "shop1",
+        "shop_id": 1,
+        "case_no": case_no,
+        "order_no": order_no,
+        "order_id": order_id,
+        "contact": CONTACT,
+        "deep_deadline": deep[0].isoformat() if deep and deep[0] else "",
+        "deep_id": deep[1] if deep else 0,
+        "shop_column": shop_column or "",
+    }
+
+
+def _staff(app: Any) -> None:
+    from portal.extensions import db
+    from portal.services.accounts.staff import create_staff_user
+
+    with app.app_context():
+        create_staff_user("bench-reviewer", STAFF_PASSWORD, "reviewer")
+        create_staff_user("bench-shop", STAFF_PASSWORD, "merchant", "shop1")
+        db.session.commit()
+
+
+# ---------------------------------------------------------------------------------------------
+# servers and sessions
+
+
+@contextmanager
+def _gunicorn(target: str, port: int, env: dict[str, str]) -> Iterator[int]:
+    from bench.rss import gunicorn
+
+    with gunicorn(target, port, env):
+        yield port
+
+
+_CSRF = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
+
+
+def _form_token(html: str) -> str:
+    m = _CSRF.search(html)
+    if not m:
+        raise RuntimeError("no csrf token on the page")
+    return m.group(1)
+
+
+def sessions(base: str, known: dict[str, Any]) -> dict[str, Any]:
+    """Logged-in ``requests`` sessions: the buyer (after the order lookup), a reviewer and the
+    first shop's staff."""
+    import requests
+
+    out: dict[str, Any] = {"": requests.Session()}
+    buyer = requests.Session()
+    token = _form_token(buyer.get(base + "/", timeout=30).text)
+    r = buyer.post(
+        base + "/lookup",
+        data={
+            "csrf_token": token,
+            "order_no": known["order_no"],
+            "contact": CONTACT,
+            "password": QUERY_PASSWORD,
+        },
+        timeout=30,
+    )
+    r.raise_for_status()
+    out["buyer"] = buyer
+    for who, username in (("reviewer", "bench-reviewer"), ("merchant", "bench-shop")):
+        s = requests.Session()
+        token = _form_token(s.get(base + "/staff/login", timeout=30).text)
+        r = s.post(
+            base + "/staff/login",
+            data={"csrf_token": token, "username": username, "password": STAFF_PASSWORD},
+            timeout=30,
+            allow_redirects=False,
+        )
+        if r.status_code != 303:
+            raise RuntimeError(f"{username} could not log in: {r.status_code}")
+        out[who] = s
+    return out
+
+
+def _cookie(session: Any) -> str:
+    return "; ".join(f"{k}={v}" for k, v in session.cookies.get_dict().items())
+
+
+# ---------------------------------------------------------------------------------------------
+# latency
+
+
+def percentiles(samples: list[float]) -> dict[str, float]:
+    """p50, p95 and p99 (nearest rank) of ``samples``, and their count."""
+    ordered = sorted(samples)
+
+    def rank(p: float) -> float:
+        return ordered[min(len(ordered) - 1, max(0, round(p / 100 * len(ordered)) - 1))]
+
+    return {"p50": rank(50), "p95": rank(95), "p99": rank(99), "n": float(len(ordered))}
+
+
+def latency(base: str, who: dict[str, Any], urls: dict[str, tuple[str, str]], n: int) -> dict:
+    """``n`` sequential requests to each URL, interleaved (after 5 unmeasured each); ms."""
+    samples: dict[str, list[float]] = {name: [] for name in urls}
+    for i in range(n + 5):
+        for name, (role, path) in urls.items():
+            started = time.perf_counter()
+            r = who[role].get(base + path, timeout=30, allow_redirects=False)
+            elapsed = (time.perf_counter() - started) * 1000
+            if r.status_code != 200:
+                raise RuntimeError(f"{name}: {path} answered {r.status_code}")
+            if i >= 5:
+                samples[name].append(elapsed)
+    return {name: percentiles(s) for name, s in samples.items()}
+
+
+# ---------------------------------------------------------------------------------------------
+# throughput
+
+
+def _wrk(url: str, cookie: str, seconds: float) -> tuple[float, int]:
+    """(requests/s, responses that were not 2xx/3xx) from wrk with ``CONNECTIONS``."""
+    cmd = ["wrk", "-t", "2", "-c", str(CONNECTIONS), "-d", f"{max(1, round(seconds))}s"]
+    if cookie:
+        cmd += ["-H", f"Cookie: {cookie}"]
+    out = subprocess.run([*cmd, url], capture_output=True, text=True, check=True).stdout
+    rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    bad = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
+    return rate, int(bad.group(1)) if bad else 0
+
+
+def _threaded(url: str, cookie: str, seconds: float) -> tuple[float, int]:
+    """The same from ``CONNECTIONS`` threads in this process, each with its own session."""
+    import requests
+
+    stop = time.monotonic() + seconds
+    done, bad = [0] * CONNECTIONS, [0] * CONNECTIONS
+
+    def client(i: int) -> None:
+        s = requests.Session()
+        headers = {"Cookie": cookie} if cookie else {}
+        while time.monotonic() < stop:
+            r = s.get(url, headers=headers, timeout=30, allow_redirects=False)
+            done[i] += 1
+            bad[i] += r.status_code >= 400
+
+    started = time.monotonic()
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(CONNECTIONS)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return sum(done) / (time.monotonic() - started), sum(bad)
+
+
+def load_tool() -> str:
+    """``wrk`` when it is installed, else the threaded client."""
+    return "wrk" if shutil.which("wrk") else "threads"
+
+
+def rates(
+    targets: dict[str, tuple[str, str]], seconds: float, rounds: int, tool: str
+) -> dict[str, float]:
+    """Requests/s of each (url, cookie), ``rounds`` rounds interleaved; the median of each."""
+    measure = _wrk if tool == "wrk" else _threaded
+    got: dict[str, list[float]] = {name: [] for name in targets}
+    for _ in range(rounds):
+        for name, (url, cookie) in targets.items():
+            rate, bad = measure(url, cookie, seconds)
+            if bad:
+                raise RuntimeError(f"{name}: {bad} error answers under load")
+            got[name].append(rate)
+    return {name: statistics.median(v) for name, v in got.items()}
+
+
+# ---------------------------------------------------------------------------------------------
+# the main query of each list, EXPLAINed
+
+
+@contextmanager
+def _timed_statements(engine: Any) -> Iterator[list[tuple[float, str, Any]]]:
+    from sqlalchemy import event
+
+    seen: list[tuple[float, str, Any]] = []
+    starts: list[float] = []
+
+    def before(conn, cursor, statement, params, context, executemany) -> None:
+        starts.append(time.perf_counter())
+
+    def after(conn, cursor, statement, params, context, executemany) -> None:
+        seen.append((time.perf_counter() - starts.pop(), statement, params))
+
+    event.listen(engine, "before_cursor_execute", before)
+    event.listen(engine, "after_cursor_execute", after)
+    try:
+        yield seen
+    finally:
+        event.remove(engine, "before_cursor_execute", before)
+        event.remove(engine, "after_cursor_execute", after)
+
+
+def explain_lists(app: Any, known: dict[str, Any], out: Path) -> dict[str, float]:
+    """Each list page requested once in this process (a logged-in test client); its slowest
+    statement that reads refund_cases run again under ``EXPLAIN (ANALYZE, BUFFERS)`` and saved
+    to ``explain-<page>.txt``. The statement's own time in ms per page."""
+    from portal.extensions import db
+
+    app.config["WTF_CSRF_ENABLED"] = False
+    found: dict[str, float] = {}
+    with app.app_context():
+        engine = db.engine
+    # each request in its own app context, as in a server (nothing kept on ``g`` between)
+    clients = {}
+    for role, username in (("reviewer", "bench-reviewer"), ("merchant", "bench-shop")):
+        client = app.test_client()
+        r = client.post("/staff/login", data={"username": username, "password": STAFF_PASSWORD})
+        if r.status_code != 303:
+            raise RuntimeError(f"{username} could not log in here: {r.status_code}")
+        clients[role] = client
+    for name in LISTS:
+        role, path = PAGES[name]
+        client = clients[role]
+        client.get(path.format(**known))  # warm
+        with _timed_statements(engine) as seen:
+            r = client.get(path.format(**known))
+        if r.status_code != 200:
+            raise RuntimeError(f"{name}: {r.status_code}")
+        lists = [s for s in seen if "refund_cases" in s[1]]
+        seconds, statement, params = max(lists or seen)
+        with engine.connect() as conn:
+            plan = conn.exec_driver_sql("EXPLAIN (ANALYZE, BUFFERS) " + statement, params).all()
+        text = "\n".join(row[0] for row in plan)
+        (out / f"explain-{name}.txt").write_text(
+            f"-- {name}: GET {path.format(**known)}\n-- {len(seen)} statements; the slowest"
+            f" on refund_cases took {seconds * 1000:.2f} ms\n{statement}\n-- params: {params}"
+            f"\n\n{text}\n"
+        )
+        found[name] = seconds * 1000
+    app.config["WTF_CSRF_ENABLED"] = True
+    return found
+
+
+# ---------------------------------------------------------------------------------------------
+# the sweep and its floor
+
+
+def _floor(conn: Any, now: datetime) -> int:
+    """The sweep's writes for every open case due at ``now``, in plain SQL, one transaction:
+    both markers in one UPDATE, the two kinds of events and three kinds of notices each one
+    INSERT ... SELECT. Rows written."""
+    from portal.domain import deadlines, states
+    from portal.domain.notes import Note
+    from portal.services.actors import SYSTEM
+    from portal.services.messaging import notices
+    from portal.services.refunds.transitions import with_note
+
+    review = tuple(str(s) for s in states.REVIEW_QUEUE_STATES)
+    p = {
+        "now": now,
+        "review": list(review),
+        "kind": deadlines.REVIEW,
+        "label": SYSTEM.label,
+        "role": str(SYSTEM.role),
+        "plain": json.dumps(with_note(None, None)),
+        "noted": json.dumps(with_note(None, Note("review_target_passed"))),
+        "m_remind": notices.REVIEW_REMINDER,
+        "m_staff": notices.ESCALATED_STAFF,
+        "m_buyer": notices.ESCALATED_BUYER,
+    }
+    remind = "remind_at <= %(now)s AND reminded_at IS NULL"
+    escalate = "deadline_kind = %(kind)s AND deadline_at <= %(now)s AND escalated_at IS NULL"
+    ex = conn.exec_driver_sql
+    written = ex(
+        f"UPDATE refund_cases SET reminded_at = CASE WHEN {remind} THEN %(now)s"
+        f" ELSE reminded_at END, escalated_at = CASE WHEN {escalate} THEN %(now)s"
+        f" ELSE escalated_at END WHERE state = ANY(%(review)s) AND (({remind}) OR ({escalate}))",
+        p,
+    ).rowcount
+    event = (
+        "INSERT INTO events (case_id, order_id, payout_id, kind, actor_role, actor_id,"
+        " actor_label, from_state, to_state, reason, data, created_at)"
+        " SELECT id, order_id, NULL, %(ekind)s, %(role)s, NULL, %(label)s, '', '', '', {data},"
+        " %(now)s FROM refund_cases WHERE {marker} = %(now)s"
+    )
+    notice = (
+        "INSERT INTO notices (audience, order_id, merchant_id, case_id, kind, message, params,"
+        " created_at, attempts, last_error)"
+        " SELECT %(aud)s, {order}, NULL, id, %(nkind)s, {message},"
+        " json_build_object('case_no', case_no), %(now)s, 0, ''"
+        " FROM refund_cases WHERE {marker} = %(now)s"
+    )
+    for kind, data, marker in (
+        ("review_reminder", "%(plain)s", "reminded_at"),
+        ("escalated", "%(noted)s", "escalated_at"),
+    ):
+        sql = event.format(data=data, marker=marker)
+        written += ex(sql, {**p, "ekind": kind}).rowcount
+    for aud, kind, message, marker in (
+        (notices.STAFF, "review_reminder", "%(m_remind)s", "reminded_at"),
+        (notices.STAFF, "escalated", "%(m_staff)s", "escalated_at"),
+        (notices.BUYER, "escalated", "%(m_buyer)s", "escalated_at"),
+    ):
+        order = "order_id" if aud == notices.BUYER else "NULL"
+        sql = notice.format(order=order, message=message, marker=marker)
+        written += ex(sql, {**p, "aud": aud, "nkind": kind}).rowcount
+    return written
+
+
+def _written_by(conn: Any, now: datetime) -> int:
+    """Rows the sweep (or the floor) wrote at ``now``: markers, events, notices."""
+    return int(
+        conn.exec_driver_sql(
+            "SELECT (SELECT count(*) FROM refund_cases WHERE reminded_at = %(t)s"
+            " OR escalated_at = %(t)s) + (SELECT count(*) FROM events WHERE created_at = %(t)s)"
+            " + (SELECT count(*) FROM notices WHERE created_at = %(t)s)",
+            {"t": now},
+        ).scalar_one()
+    )
+
+
+def _undo(engine: Any, now: datetime) -> None:
+    """Take back what a sweep (or the floor) wrote at ``now`` and vacuum, so the next one
+    starts from the same tables. The events' append-only triggers are off for the DELETE."""
+    with engine.begin() as conn:
+        ex = conn.exec_driver_sql
+        ex("DELETE FROM notices WHERE created_at = %(t)s", {"t": now})
+        ex("ALTER TABLE events DISABLE TRIGGER USER")
+        ex("DELETE FROM events WHERE created_at = %(t)s", {"t": now})
+        ex("ALTER TABLE events ENABLE TRIGGER USER")
+        ex(
+            "UPDATE refund_cases SET reminded_at = NULL, escalated_at = NULL"
+            " WHERE reminded_at = %(t)s OR escalated_at = %(t)s",
+            {"t": now},
+        )
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.exec_driver_sql("VACUUM (ANALYZE) refund_cases, events, notices")
+
+
+def sweep_vs_floor(app: Any, now: datetime, rounds: int) -> dict[str, Any]:
+    """``rounds`` of (floor, sweep) at ``now``, each undone after; median seconds of each."""
+    from portal.extensions import db
+    from portal.services.deadlines import deadline_bulk
+
+    times: dict[str, list[float]] = {"floor": [], "sweep": []}
+    written: dict[str, int] = {}
+    with app.app_context():
+        app.extensions["portal.clock"] = lambda: now
+        engine = db.engine
+        _undo(engine, now)
+        for _ in range(rounds):
+            for name in ("floor", "sweep"):
+                started = time.perf_counter()
+                if name == "floor":
+                    with engine.begin() as conn:
+                        _floor(conn, now)
+                else:
+                    deadline_bulk.run(now)
+                times[name].append(time.perf_counter() - started)
+                db.session.remove()
+                with engine.connect() as conn:
+                    written[name] = _written_by(conn, now)
+                _undo(engine, now)
+        del app.extensions["portal.clock"]
+    if written["floor"] != written["sweep"]:
+        raise RuntimeError(f"the floor and the sweep wrote different rows: {written}")
+    floor, sweep = statistics.median(times["floor"]), statistics.median(times["sweep"])
+    return {
+        "floor_s": floor,
+        "sweep_s": sweep,
+        "rows": written["sweep"],
+        "ratio": floor / sweep,
+        "all_s": times,
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# the run
+
+
+def _verdict(ok: bool) -> str:
+    return "met" if ok else "MISSED"
+
+
+def _app(url: str, redis_url: str, tmp: Path) -> Any:
+    from portal import create_app
+
+    return create_app(
+        {
+            "SECRET_KEY": SECRET,
+            "ENVIRONMENT": "development",
+            "DATABASE_URL": url,
+            "REDIS_URL": redis_url,
+            "ARGON2_TIME_COST": 1,
+            "ARGON2_MEMORY_COST": 1024,
+            "EVIDENCE_DIR": str(tmp / "evidence"),
+            "DEV_KEYS_DIR": str(tmp / "keys"),
+        }
+    )
+
+
+def _served(
+    args: argparse.Namespace,
+    result: Run,
+    app: Any,
+    known: dict[str, Any],
+    stack: ExitStack,
+    where: tuple[str, str, Path],
+    out: Path,
+    phases: set[str],
+) -> dict[str, float]:
+    """The phases over HTTP: latency (with the lists' EXPLAINs) and requests/s under load;
+    the main list statements' own times."""
+    from bench.stack import free_port
+
+    url, redis_url, tmp = where
+    main_ms: dict[str, float] = {}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PORTAL_")}
+    portal_env = {
+        **env,
+        "PORTAL_SECRET_KEY": SECRET,
+        "PORTAL_ENVIRONMENT": "development",
+        "PORTAL_DATABASE_URL": url,
+        "PORTAL_REDIS_URL": redis_url,
+        "PORTAL_EVIDENCE_DIR": str(tmp / "evidence"),
+        "PORTAL_LOGIN_RATE_LIMIT": "1000 per minute",
+    }
+    minimal_env = {**env, "BENCH_MINIMAL_DATABASE_URL": url}
+    ports = {"portal": free_port(), "hello": free_port(), "minimal": free_port()}
+    stack.enter_context(_gunicorn("portal:create_app()", ports["portal"], portal_env))
+    stack.enter_context(_gunicorn("bench.hello:app", ports["hello"], env))
+    stack.enter_context(_gunicorn("bench.minimal_db:app", ports["minimal"], minimal_env))
+    base = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
+    who = sessions(base["portal"], known)
+
+    if "latency" in phases:
+        pages = {name: (role, path.format(**known)) for name, (role, path) in PAGES.items()}
+        result.latency_ms = latency(base["portal"], who, pages, args.requests)
+        for name, figures in result.latency_ms.items():
+            ok = figures["p95"] <= P95_GOAL_MS
+            print(
+                f"  {name:<15} p50 {figures['p50']:6.1f}  p95 {figures['p95']:6.1f}  p99"
+                f" {figures['p99']:6.1f} ms  (goal p95 <= {P95_GOAL_MS:.0f}: {_verdict(ok)})",
+                flush=True,
+            )
+        main_ms = explain_lists(app, known, out)
+        print(
+            "  main list queries (EXPLAIN beside the figures): "
+            + ", ".join(f"{k} {v:.1f} ms" for k, v in main_ms.items()),
+            flush=True,
+        )
+    if "load" not in phases:
+        return main_ms
+
+    targets = {
+        name: (base[server] + path.format(**known), _cookie(who[role]))
+        for name, (server, role, path) in LOADS.items()
+    }
+    result.rates = rates(targets, args.seconds, args.rounds, result.tool)
+    hello, minimal = result.rates["hello"], result.rates["minimal_db"]
+    print(f"  under load ({CONNECTIONS} connections, {result.tool}, median of {args.rounds}):")
+    for name, rate in result.rates.items():
+        print(
+            f"    {name:<13} {rate:8.1f} req/s  {rate / hello:5.3f} x hello-world"
+            f"  {rate / minimal:5.3f} x minimal db page",
+            flush=True,
+        )
+    ok = result.rates["buyer_case"] >= RATE_GOAL * minimal
+    print(f"    case page >= {RATE_GOAL} x minimal db page: {_verdict(ok)}")
+
+    return main_ms
+
+
+def _sweep_phase(result: Run, app: Any) -> None:
+    now = datetime.now(UTC).replace(microsecond=0) + timedelta(days=30)  # every case due
+    result.sweep = sweep_vs_floor(app, now, result.args["sweep_rounds"])
+    s = result.sweep
+    print(
+        f"  sweep of every due case: {s['sweep_s']:.2f} s, plain-SQL floor {s['floor_s']:.2f} s"
+        f" ({s['rows']} rows written each), speed {s['ratio']:.2f} x the floor's"
+        f" (goal >= {SWEEP_GOAL}: {_verdict(s['ratio'] >= SWEEP_GOAL)})"
+    )
+
+
+def run(args: argparse.Namespace) -> Run:
+    """Load, then measure; the figures (also written under ``bench/results``)."""
+    import tempfile
+
+    from redis import Redis
+
+    from portal.extensions import db
+    from portal.infra.embedded import start_embedded_redis, stop_embedded_redis
+    from portal.infra.migrations import upgrade
+
+    result = Run(args=vars(args), load_start=os.getloadavg(), tool=args.tool or load_tool())
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    out = Path(args.out) if args.out else RESULTS / f"scale-{stamp}"
+    out.mkdir(parents=True, exist_ok=True)
+    url = _sqlalchemy_url(args.database_url)
+    create_database(url)
+    tmp = Path(tempfile.mkdtemp(prefix="portal-scale-"))
+    now = datetime.now(UTC).replace(microsecond=0)
+    with ExitStack() as stack:
+        stack.callback(shutil.rmtree, tmp, True)
+        redis_url = args.redis_url or os.environ.get("PORTAL_REDIS_URL")
+        if not redis_url:
+            redis_url = start_embedded_redis(str(tmp))
+            stack.callback(stop_embedded_redis)
+        Redis.from_url(redis_url).flushdb()
+        app = _app(url, redis_url, tmp)
+        started = time.perf_counter()
+        with app.app_context():
+            with db.engine.begin() as conn:
+                reuse = args.reuse and loaded(conn, args.orders, args.cases)
+            if reuse:
+                with db.engine.begin() as conn:
+                    known = facts(conn, args.cases)
+            else:
+                with db.engine.begin() as conn:
+                    conn.exec_driver_sql("DROP SCHEMA public CASCADE; CREATE SCHEMA public;")
+                upgrade()
+                with db.engine.begin() as conn:
+                    known = load(conn, args.orders, args.cases, now)
+            db.engine.dispose()
+        if not reuse:
+            _staff(app)
+        result.seconds_to_load = time.perf_counter() - started
+        print(
+            f"  {'reused' if reuse else 'loaded'} {args.orders} orders, {args.cases} open cases"
+            f" over {SHOPS} shops in {result.seconds_to_load:.1f} s (migrations included; shop"
+            f" column on cases: {known['shop_column'] or 'none yet'})",
+            flush=True,
+        )
+        phases = set(args.phases.split(","))
+        main_ms: dict[str, float] = {}
+        if phases & {"latency", "load"}:
+            where = (url, redis_url, tmp)
+            main_ms = _served(args, result, app, known, stack, where, out, phases)
+        if "sweep" in phases:
+            _sweep_phase(result, app)
+    result.load_end = os.getloadavg()
+    print(
+        f"  load average {result.load_start[0]:.2f} at start, {result.load_end[0]:.2f} at end;"
+        f" figures in {out}"
+    )
+    (out / "figures.json").write_text(
+        json.dumps(
+            {
+                **result.__dict__,
+                "command": " ".join(sys.argv),
+                "known": known,
+                "explained_ms": main_ms,
+            },
+            indent=2,
+            default=str,
+        )
+    )
+    return result
+
+
+def parse(argv: list[str]) -> argparse.Namespace:
+    """The command line (see the module's docstring)."""
+    p = argparse.ArgumentParser(prog="python -m bench scale")
+    p.add_argument("--orders", type=int, default=1_000_000)
+    p.add_argument("--cases", type=int, default=100_000)
+    p.add_argument("--requests", type=int, default=200, help="sequential requests per page")
+    p.add_argument("--seconds", type=float, default=10.0, help="each load phase")
+    p.add_argument("--rounds", type=int, default=2, help="load phases per target, interleaved")
+    p.add_argument("--sweep-rounds", type=int, default=2)
+    p.add_argument("--tool", choices=("wrk", "threads"), help="default: wrk if installed")
+    p.add_argument("--database-url", help="default: PORTAL_DATABASE_URL, else " + DEFAULT_URL)
+    p.add_argument("--redis-url", help="default: PORTAL_REDIS_URL, else an embedded Redis")
+    p.add_argument(
+        "--phases", default="latency,load,sweep", help="which to measure (comma-separated)"
+    )
+    p.add_argument(
+        "--reuse", action="store_true", help="keep a database already loaded at this size"
+    )
+    p.add_argument("--out", help="where the figures go (default bench/results/scale-<time>)")
+    return p.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> Run:
+    """``python -m bench scale``; the run's figures."""
+    args = parse(argv or [])
+    # stop cleanly (the servers with it) on SIGTERM, and on Ctrl-C even when started in the
+    # background (where a shell starts it with SIGINT ignored)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    print(
+        f"scale: {args.orders} orders, {args.cases} open cases; load average"
+        f" {os.getloadavg()[0]:.2f}",
+        flush=True,
+    )
+    return run(args)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
