@@ -176,7 +176,7 @@ def test_the_buyer_case_page_counts_what_it_shows(app, client, clock, shop):
     assert n <= BUYER_CASE
     html = buyer.get(f"/cases/{case_no}").get_data(as_text=True)
     assert "The review is taking longer than 3 working days." in html
-    assert "Open a support ticket" in html
+    assert "Ask the platform's support" in html  # the form that opens a ticket
     assert "Inbox (1)" in html  # the header's unread count
 
 
