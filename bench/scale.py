@@ -49,8 +49,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from portal.domain import deadlines
-from portal.domain.states import REVIEW_QUEUE_STATES, State
+from portal.domain import case_lists, deadlines
+from portal.domain.states import State
 
 DEFAULT_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/refund_portal_scale"
 ROOT = Path(__file__).resolve().parent.parent
@@ -67,13 +67,13 @@ CONTACT = "13800000000"
 
 #: the pages measured: name -> (who asks, path). Fields the loader knows are filled in:
 #: {shop} a shop's slug, {shop_id} its id, {case_no}/{order_no} one open case and its order,
-#: {contact} the buyer's contact, {deep_deadline}/{deep_id} the deadline (ISO) and id of the
-#: queue's 1,000th row. The list pages' parameters are placeholders until the queue has its
-#: paging, filters and search; a parameter the page does not know is ignored.
+#: {contact} the buyer's contact, {deep_cursor} the page cursor after the queue's 1,000th
+#: row (``portal.domain.case_lists``). The queue's and the shop list's parameters are those of
+#: their filter forms.
 PAGES: dict[str, tuple[str, str]] = {
     "queue_first": ("reviewer", "/review/"),
     "queue_filtered": ("reviewer", "/review/?shop={shop}&state=submitted&reason=unusable"),
-    "queue_deep": ("reviewer", "/review/?after={deep_deadline}&after_id={deep_id}"),
+    "queue_deep": ("reviewer", "/review/?after={deep_cursor}"),
     "queue_search": ("reviewer", "/review/?q={case_no}"),
     "merchant_list": ("merchant", "/merchant/"),
     "buyer_case": ("buyer", "/cases/{case_no}"),
@@ -87,8 +87,6 @@ LOADS: dict[str, tuple[str, str, str]] = {
     "buyer_case": ("portal", "buyer", "/cases/{case_no}"),
     "review_queue": ("portal", "reviewer", "/review/"),
 }
-#: what the review queue shows (``portal.services.refunds.queues``)
-REVIEW_QUEUE_SHOWN = REVIEW_QUEUE_STATES | {State.NEEDS_INFO, State.APPROVED, State.PAYOUT_FAILED}
 #: open states the loaded cases are spread over (weights out of 100)
 STATE_MIX = (
     (State.SUBMITTED, 60),
@@ -282,12 +280,16 @@ def facts(conn: Any, cases: int) -> dict[str, Any]:
         " WHERE c.state = %(submitted)s ORDER BY c.id OFFSET %(n)s LIMIT 1",
         {"n": cases // 2, "submitted": State.SUBMITTED.value},
     ).one()
-    # the queue's 1,000th row, in the queue's order
+    # the queue's 1,000th row, in the queue's order (open cases by deadline, then id)
     deep = conn.exec_driver_sql(
-        "SELECT deadline_at, id FROM refund_cases WHERE state = ANY(%(shown)s)"
-        " ORDER BY deadline_at IS NULL, deadline_at, id OFFSET 999 LIMIT 1",
-        {"shown": sorted(s.value for s in REVIEW_QUEUE_SHOWN)},
+        "SELECT deadline_at, id FROM refund_cases"
+        " WHERE open_order_id IS NOT NULL AND deadline_at IS NOT NULL"
+        " ORDER BY deadline_at, id OFFSET 999 LIMIT 1"
     ).first()
+    deep_cursor = ""
+    if deep is not None:
+        when = deep[0] if deep[0].tzinfo else deep[0].replace(tzinfo=UTC)
+        deep_cursor = case_lists.encode(case_lists.Position(when, deep[1]))
     return {
         "shop": "shop1",
         "shop_id": 1,
@@ -295,8 +297,7 @@ def facts(conn: Any, cases: int) -> dict[str, Any]:
         "order_no": order_no,
         "order_id": order_id,
         "contact": CONTACT,
-        "deep_deadline": deep[0].isoformat() if deep and deep[0] else "",
-        "deep_id": deep[1] if deep else 0,
+        "deep_cursor": deep_cursor,
         "shop_column": shop_column or "",
     }
 
