@@ -22,6 +22,7 @@ from sqlalchemy import select
 
 from portal.dev.demo import HELD_ORDER
 from portal.domain.payout_states import PayoutState
+from portal.domain.sms_events import SmsEvent
 from portal.extensions import db
 from portal.models import Order, Payment, Payout, RefundCase
 
@@ -138,7 +139,6 @@ def start_sms_simulators(env: MutableMapping[str, str]) -> list[subprocess.Popen
     """Start each installed SMS provider's simulator on a free port, printing every SMS it
     accepts to this terminal; point the ``DEMO_SMS`` notifier at its simulator (unless the
     operator configured that notifier already). ``env`` needs ``PORTAL_REDIS_URL``."""
-    from portal.domain.sms_events import SmsEvent  # the demo's template per event
 
     procs = []
     for sim in SMS_SIMS:
