@@ -34,7 +34,7 @@ run: $(RUN_STAMP)
 	$(BIN)/refund-portal dev --host $(HOST) --port $(PORT)
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -n 2 --dist worksteal
+	$(BIN)/python -m pytest -n 4 --dist worksteal
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

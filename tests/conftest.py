@@ -21,7 +21,7 @@ from tests.fakes import FakeGateway, FakePlugin
 
 
 def _own_services_per_xdist_worker() -> None:
-    """Under pytest-xdist (``make test`` runs two), each worker process gets its own
+    """Under pytest-xdist (``make test`` runs four), each worker process gets its own
     PostgreSQL database (``<name>_gw0``, made here) and its own Redis database number (the
     given one plus the worker's index), set in the environment so that the servers and
     workers the tests start use them too. SQLite tests copy a per-test file and the
