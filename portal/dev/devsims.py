@@ -25,6 +25,7 @@ from portal.domain.payout_states import PayoutState
 from portal.domain.sms_events import SmsEvent
 from portal.extensions import db
 from portal.models import Order, Payment, Payout, RefundCase
+from portal.plugins import sms_simulation
 
 
 @dataclass(frozen=True)
@@ -145,7 +146,7 @@ def start_sms_simulators(env: MutableMapping[str, str]) -> list[subprocess.Popen
         if importlib.util.find_spec(sim.module.split(".")[0]) is None:
             continue
         port, secret = free_port(), secrets.token_hex(16)
-        child_env = {**env, "SMS_SIMULATOR_SECRET": secret}
+        child_env = {**env, sms_simulation.SECRET_ENV: secret}
         procs.append(
             subprocess.Popen(  # noqa: S603 - our own module, fixed arguments
                 [sys.executable, "-m", sim.module, "--port", str(port)], env=child_env

@@ -12,15 +12,11 @@ AccessKey secret). A bad signature is answered HTTP 400 SignatureDoesNotMatch.
 
 from __future__ import annotations
 
-import argparse
-import dataclasses
 import hashlib
 import hmac
 import json
-import os
 import re
 import secrets
-import sys
 import threading
 import time
 import uuid
@@ -30,8 +26,10 @@ from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qsl, quote
 
-from werkzeug.serving import WSGIRequestHandler, make_server
+from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
+
+from portal.plugins import sms_simulation
 
 _AUTH = re.compile(r"ACS3-HMAC-SHA256 Credential=([^,]+),SignedHeaders=([^,]+),Signature=(\w+)")
 _PHONE = re.compile(r"(?:\+|\+86|0086|86)?1\d{10}")
@@ -162,58 +160,21 @@ class AliyunSmsSimulator:
         return self._json({"Code": "OK", "Message": "OK", "BizId": biz})
 
     def _sent_page(self) -> Response:
-        with self._lock:
-            rows = [dataclasses.asdict(s) for s in self.sent]
-        return Response(json.dumps(rows, ensure_ascii=False), 200, mimetype="application/json")
-
-    def serve_forever(self, port: int) -> None:
-        """Serve on 127.0.0.1:``port`` in this thread until interrupted (the demo's process)."""
-        server = make_server(
-            "127.0.0.1", port, self.wsgi, threaded=True, request_handler=_QuietHandler
-        )
-        self.url = f"http://127.0.0.1:{server.server_port}/"
-        try:
-            server.serve_forever()
-        except KeyboardInterrupt:
-            pass
-        finally:
-            server.server_close()
-
-
-class _QuietHandler(WSGIRequestHandler):
-    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
-        """Say nothing about each request: the accepted SMS are what the demo shows."""
-
-
-#: the environment variable the demo hands the simulator's secret in (never on the command line)
-SECRET_ENV = "SMS_SIMULATOR_SECRET"  # noqa: S105 - a variable name
-
-
-def log_line(sent: Sent) -> str:
-    """One accepted SMS as the demo's terminal shows it."""
-    return f"[sms_aliyun simulator] SMS to {sent.phone}: " + json.dumps(
-        dataclasses.asdict(sent), ensure_ascii=False
-    )
+        return sms_simulation.sent_page(self._lock, self.sent)
 
 
 def main(argv: list[str] | None = None) -> None:
     """``python -m refund_portal_sms_aliyun.simulator --port N``: the demo's SMS endpoint,
     printing every SMS it accepts; its secret comes from ``SMS_SIMULATOR_SECRET``."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--port", type=int, required=True)
-    parser.add_argument("--key-id", default=AliyunSmsSimulator.key_id)
-    args = parser.parse_args(argv)
-    secret = os.environ.get(SECRET_ENV, "")
-    if not secret:
-        parser.error(f"set {SECRET_ENV} to the secret the portal signs with")
-
-    def show(sent: Sent) -> None:
-        print(log_line(sent), flush=True)
-
-    simulator = AliyunSmsSimulator(key_id=args.key_id, secret=secret, on_sent=show)
-    print(f"[sms_aliyun simulator] listening on http://127.0.0.1:{args.port}/", flush=True)
-    simulator.serve_forever(args.port)
-    sys.exit(0)
+    sms_simulation.main(
+        "sms_aliyun",
+        "key-id",
+        AliyunSmsSimulator.key_id,
+        lambda ident, secret, on_sent: AliyunSmsSimulator(
+            key_id=ident, secret=secret, on_sent=on_sent
+        ),
+        argv,
+    )
 
 
 if __name__ == "__main__":

@@ -14,15 +14,11 @@ AuthFailure.SignatureExpire, AuthFailure.SecretIdNotFound), all answered HTTP 20
 
 from __future__ import annotations
 
-import argparse
-import dataclasses
 import hashlib
 import hmac
 import json
-import os
 import re
 import secrets
-import sys
 import threading
 import time
 import uuid
@@ -32,8 +28,10 @@ from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any
 
-from werkzeug.serving import WSGIRequestHandler, make_server
+from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
+
+from portal.plugins import sms_simulation
 
 _AUTH = re.compile(
     r"TC3-HMAC-SHA256 Credential=([^/]+)/(\d{4}-\d{2}-\d{2})/(\w+)/tc3_request,\s*"
@@ -190,58 +188,21 @@ class TencentSmsSimulator:
         return self._reply({"SendStatusSet": statuses})
 
     def _sent_page(self) -> Response:
-        with self._lock:
-            rows = [dataclasses.asdict(s) for s in self.sent]
-        return Response(json.dumps(rows, ensure_ascii=False), 200, mimetype="application/json")
-
-    def serve_forever(self, port: int) -> None:
-        """Serve on 127.0.0.1:``port`` in this thread until interrupted (the demo's process)."""
-        server = make_server(
-            "127.0.0.1", port, self.wsgi, threaded=True, request_handler=_QuietHandler
-        )
-        self.url = f"http://127.0.0.1:{server.server_port}/"
-        try:
-            server.serve_forever()
-        except KeyboardInterrupt:
-            pass
-        finally:
-            server.server_close()
-
-
-class _QuietHandler(WSGIRequestHandler):
-    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
-        """Say nothing about each request: the accepted SMS are what the demo shows."""
-
-
-#: the environment variable the demo hands the simulator's secret in (never on the command line)
-SECRET_ENV = "SMS_SIMULATOR_SECRET"  # noqa: S105 - a variable name
-
-
-def log_line(sent: Sent) -> str:
-    """One accepted SMS as the demo's terminal shows it."""
-    return f"[sms_tencent simulator] SMS to {sent.phone}: " + json.dumps(
-        dataclasses.asdict(sent), ensure_ascii=False
-    )
+        return sms_simulation.sent_page(self._lock, self.sent)
 
 
 def main(argv: list[str] | None = None) -> None:
     """``python -m refund_portal_sms_tencent.simulator --port N``: the demo's SMS endpoint,
     printing every SMS it accepts; its secret comes from ``SMS_SIMULATOR_SECRET``."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--port", type=int, required=True)
-    parser.add_argument("--secret-id", default=TencentSmsSimulator.secret_id)
-    args = parser.parse_args(argv)
-    secret = os.environ.get(SECRET_ENV, "")
-    if not secret:
-        parser.error(f"set {SECRET_ENV} to the secret the portal signs with")
-
-    def show(sent: Sent) -> None:
-        print(log_line(sent), flush=True)
-
-    simulator = TencentSmsSimulator(secret_id=args.secret_id, secret_key=secret, on_sent=show)
-    print(f"[sms_tencent simulator] listening on http://127.0.0.1:{args.port}/", flush=True)
-    simulator.serve_forever(args.port)
-    sys.exit(0)
+    sms_simulation.main(
+        "sms_tencent",
+        "secret-id",
+        TencentSmsSimulator.secret_id,
+        lambda ident, secret, on_sent: TencentSmsSimulator(
+            secret_id=ident, secret_key=secret, on_sent=on_sent
+        ),
+        argv,
+    )
 
 
 if __name__ == "__main__":
