@@ -18,7 +18,6 @@ from sqlalchemy import (
     String,
     Text,
     TypeDecorator,
-    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -255,29 +254,26 @@ class RefundCase(Model):
             name="kind",
         ),
         # the open cases (open_order_id is set exactly while a case is open) in list order:
-        # the queue, a shop's list, a reviewer's own cases (portal.services.refunds.queues)
+        # the queue, a shop's list, a reviewer's own cases (portal.services.refunds.queues).
+        # Partial in the database (WHERE open_order_id IS NOT NULL: migration q1_case_lists);
+        # named here by their columns only, because a dialect's `*_where` argument makes
+        # SQLAlchemy import that dialect in every process that imports the models
         Index(
             "ix_refund_cases_open_deadline",
             "deadline_at",
             "id",
-            postgresql_where=text("open_order_id IS NOT NULL"),
-            sqlite_where=text("open_order_id IS NOT NULL"),
         ),
         Index(
             "ix_refund_cases_open_shop_deadline",
             "merchant_id",
             "deadline_at",
             "id",
-            postgresql_where=text("open_order_id IS NOT NULL"),
-            sqlite_where=text("open_order_id IS NOT NULL"),
         ),
         Index(
             "ix_refund_cases_open_assignee_deadline",
             "assignee_id",
             "deadline_at",
             "id",
-            postgresql_where=text("open_order_id IS NOT NULL"),
-            sqlite_where=text("open_order_id IS NOT NULL"),
         ),
     )
 
@@ -458,20 +454,17 @@ class Notice(Model):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str] = mapped_column(Text, default="")
     __table_args__ = (
-        # every page counts the viewer's unread notices (portal.services.messaging.notices)
+        # every page counts the viewer's unread notices (portal.services.messaging.notices);
+        # partial in the database (WHERE read_at IS NULL: migration q1_case_lists), see above
         Index(
             "ix_notices_unread_order",
             "audience",
             "order_id",
-            postgresql_where=text("read_at IS NULL"),
-            sqlite_where=text("read_at IS NULL"),
         ),
         Index(
             "ix_notices_unread_merchant",
             "audience",
             "merchant_id",
-            postgresql_where=text("read_at IS NULL"),
-            sqlite_where=text("read_at IS NULL"),
         ),
     )
 

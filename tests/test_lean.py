@@ -117,3 +117,47 @@ def test_pyproject_names_no_heavy_package():
         direct += project["optional-dependencies"][extra]
     names = {Requirement(text).name.lower().replace("_", "-") for text in direct}
     assert names & (HEAVY | {"imagehash"}) == set()
+
+
+def test_the_models_load_no_database_dialect():
+    """A worker loads the dialect of the database it talks to, not every dialect a model
+    mentions (a `postgresql_where` or `sqlite_where` on an index imports that dialect)."""
+    code = (
+        "import sys, portal.models\n"
+        "print(sorted(m for m in sys.modules if m.startswith('sqlalchemy.dialects.')))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert out.stdout.strip() == "[]"
+
+
+def test_the_list_indexes_are_partial_in_the_database(app):
+    """The models name the lists' indexes by their columns only; the migration makes them
+    partial (open cases, unread notices), which is what keeps them small."""
+    from portal.extensions import db
+
+    names = {
+        "ix_refund_cases_open_deadline": "open_order_id IS NOT NULL",
+        "ix_refund_cases_open_shop_deadline": "open_order_id IS NOT NULL",
+        "ix_refund_cases_open_assignee_deadline": "open_order_id IS NOT NULL",
+        "ix_notices_unread_order": "read_at IS NULL",
+        "ix_notices_unread_merchant": "read_at IS NULL",
+    }
+    with db.engine.connect() as conn:
+        if db.engine.dialect.name == "postgresql":
+            rows = conn.exec_driver_sql(
+                "SELECT indexname, indexdef FROM pg_indexes WHERE indexname = ANY(%(n)s)",
+                {"n": list(names)},
+            ).all()
+        else:
+            rows = conn.exec_driver_sql(
+                "SELECT name, sql FROM sqlite_master WHERE type = 'index'"
+            ).all()
+    found = {name: sql for name, sql in rows if name in names}
+    assert set(found) == set(names)
+    for name, predicate in names.items():
+        assert (
+            predicate.replace(" ", "").lower()
+            in found[name].replace(" ", "").replace("(", "").replace(")", "").lower()
+        ), (name, found[name])
