@@ -1,6 +1,7 @@
-"""What the SMS plugins' simulators share when the demo runs one as a process of its own:
-the list of accepted SMS, serving until interrupted, the terminal line per SMS, and the
-command line (``python -m <plugin>.simulator --port N``, the secret from the environment)."""
+"""What the SMS plugins' simulators share: serving on a loopback port (in a thread for tests,
+or as the demo's own process until interrupted), the list of accepted SMS, the terminal line per
+SMS, and the command line (``python -m <plugin>.simulator --port N``, the secret from the
+environment)."""
 
 from __future__ import annotations
 
@@ -10,11 +11,13 @@ import json
 import os
 import sys
 import threading
+import time
 from collections.abc import Callable, Sequence
-from typing import Any, Protocol
+from types import TracebackType
+from typing import Any, Protocol, Self
 
 from werkzeug.serving import WSGIRequestHandler, make_server
-from werkzeug.wrappers import Response
+from werkzeug.wrappers import Request, Response
 
 #: the environment variable the demo hands a simulator's secret in (never on the command line)
 SECRET_ENV = "SMS_SIMULATOR_SECRET"  # noqa: S105 - a variable name
@@ -24,6 +27,43 @@ class Serving(Protocol):
     """A simulator the command line can serve: a WSGI app."""
 
     def wsgi(self, environ: dict[str, Any], start_response: Any) -> Any: ...
+
+
+class SimulatorServer:
+    """A provider's simulator: serves on a free loopback port while used as a context manager
+    (``url`` is its endpoint). A subclass answers the provider's API in ``_answer``, keeps
+    what it accepted in ``sent`` under ``_lock``, and may delay every answer by ``hang_s``."""
+
+    url: str
+    hang_s: float
+    sent: list[Any]
+    _lock: threading.Lock
+
+    def __enter__(self) -> Self:
+        self._server = make_server("127.0.0.1", 0, self.wsgi, threaded=True)
+        self.url = f"http://127.0.0.1:{self._server.server_port}/"
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(
+        self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self._server.shutdown()
+        self._thread.join(5)
+
+    def wsgi(self, environ: dict[str, Any], start_response: Any) -> Any:
+        """The WSGI application."""
+        request = Request(environ)
+        if request.path == "/__sim__/sent":  # the simulator's own page: what it accepted
+            return sent_page(self._lock, self.sent)(environ, start_response)
+        response = self._answer(request)
+        if self.hang_s:
+            time.sleep(self.hang_s)  # the simulated provider being slow, not the test waiting
+        return response(environ, start_response)
+
+    def _answer(self, request: Request) -> Response:
+        raise NotImplementedError
 
 
 def sent_page(lock: threading.Lock, sent: Sequence[Any]) -> Response:

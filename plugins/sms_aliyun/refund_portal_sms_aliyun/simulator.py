@@ -22,11 +22,9 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qsl, quote
 
-from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
 from portal.plugins import sms_simulation
@@ -46,7 +44,7 @@ class Sent:
 
 
 @dataclass
-class AliyunSmsSimulator:
+class AliyunSmsSimulator(sms_simulation.SimulatorServer):
     """Runs on a free loopback port while used as a context manager; ``url`` is its endpoint."""
 
     key_id: str = "LTAI-sim"
@@ -62,29 +60,6 @@ class AliyunSmsSimulator:
     def __post_init__(self) -> None:
         self._nonces: set[str] = set()
         self._lock = threading.Lock()
-
-    def __enter__(self) -> AliyunSmsSimulator:
-        self._server = make_server("127.0.0.1", 0, self.wsgi, threaded=True)
-        self.url = f"http://127.0.0.1:{self._server.server_port}/"
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-        self._thread.start()
-        return self
-
-    def __exit__(
-        self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self._server.shutdown()
-        self._thread.join(5)
-
-    def wsgi(self, environ: dict[str, Any], start_response: Any) -> Any:
-        """The WSGI application."""
-        request = Request(environ)
-        if request.path == "/__sim__/sent":  # the simulator's own page: what it accepted
-            return self._sent_page()(environ, start_response)
-        response = self._answer(request)
-        if self.hang_s:
-            time.sleep(self.hang_s)  # the simulated provider being slow, not the test waiting
-        return response(environ, start_response)
 
     def _json(self, body: dict[str, Any], status: int = 200) -> Response:
         body.setdefault("RequestId", str(uuid.uuid4()).upper())
@@ -158,9 +133,6 @@ class AliyunSmsSimulator:
             self.on_sent(sent)
         biz = f"{int(time.time() * 1000)}^0"
         return self._json({"Code": "OK", "Message": "OK", "BizId": biz})
-
-    def _sent_page(self) -> Response:
-        return sms_simulation.sent_page(self._lock, self.sent)
 
 
 def main(argv: list[str] | None = None) -> None:

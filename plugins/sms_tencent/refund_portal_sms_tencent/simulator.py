@@ -25,10 +25,8 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from types import TracebackType
 from typing import Any
 
-from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
 from portal.plugins import sms_simulation
@@ -52,7 +50,7 @@ class Sent:
 
 
 @dataclass
-class TencentSmsSimulator:
+class TencentSmsSimulator(sms_simulation.SimulatorServer):
     """Runs on a free loopback port while used as a context manager; ``url`` is its endpoint."""
 
     secret_id: str = "AKIDsim"  # noqa: S105 - an id, not a secret
@@ -70,29 +68,6 @@ class TencentSmsSimulator:
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
-
-    def __enter__(self) -> TencentSmsSimulator:
-        self._server = make_server("127.0.0.1", 0, self.wsgi, threaded=True)
-        self.url = f"http://127.0.0.1:{self._server.server_port}/"
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-        self._thread.start()
-        return self
-
-    def __exit__(
-        self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self._server.shutdown()
-        self._thread.join(5)
-
-    def wsgi(self, environ: dict[str, Any], start_response: Any) -> Any:
-        """The WSGI application."""
-        request = Request(environ)
-        if request.path == "/__sim__/sent":  # the simulator's own page: what it accepted
-            return self._sent_page()(environ, start_response)
-        response = self._answer(request)
-        if self.hang_s:
-            time.sleep(self.hang_s)  # the simulated provider being slow, not the test waiting
-        return response(environ, start_response)
 
     def _reply(self, content: dict[str, Any]) -> Response:
         content["RequestId"] = str(uuid.uuid4())
@@ -186,9 +161,6 @@ class TencentSmsSimulator:
                  "Message": message, "IsoCode": "CN"}
             )  # fmt: skip
         return self._reply({"SendStatusSet": statuses})
-
-    def _sent_page(self) -> Response:
-        return sms_simulation.sent_page(self._lock, self.sent)
 
 
 def main(argv: list[str] | None = None) -> None:
