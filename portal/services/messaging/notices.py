@@ -30,7 +30,7 @@ from portal.infra.queue import enqueue_with_retry
 from portal.models import CaseLike, Notice
 from portal.services import context
 from portal.services.after_commit import call_after_commit
-from portal.services.messaging.delivery import has_external_channels
+from portal.services.messaging.outlets import has_external_channels
 
 log = logging.getLogger(__name__)
 
