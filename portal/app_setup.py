@@ -13,7 +13,7 @@ from portal import config as config_module
 from portal import models  # noqa: F401 - register tables
 from portal.cli import register_cli
 from portal.extensions import csrf, db, htmx, i18n, login_manager
-from portal.infra import heap
+from portal.infra import heap, pool_ping
 from portal.infra.assets import install_assets
 from portal.infra.i18n import get_locale
 from portal.plugins.startup import init_plugins
@@ -46,12 +46,6 @@ def configure(app: Flask) -> None:
     app.config["SQLALCHEMY_DATABASE_URI"] = config_module.database_uri(
         app.config, app.instance_path
     )
-    # a pooled server connection can drop (restart, idle timeout): ping it before use;
-    # a SQLite file cannot, and the ping would only cost each checkout a statement
-    app.config.setdefault(
-        "SQLALCHEMY_ENGINE_OPTIONS",
-        {"pool_pre_ping": not app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite")},
-    )
     hops = int(app.config["TRUSTED_PROXY_HOPS"])
     if hops > 0:
         # the client's address and scheme as the operator's own proxies saw them
@@ -71,6 +65,11 @@ def configure(app: Flask) -> None:
 
     if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
         _sqlite_pragmas(app)
+    else:
+        # a pooled server connection can drop (restart, idle timeout): one that sat idle is
+        # checked before use (a SQLite file cannot drop)
+        with app.app_context():
+            pool_ping.install(db.engine)
 
     init_plugins(app)
 
