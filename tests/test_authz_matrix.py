@@ -96,6 +96,8 @@ SUPERVISOR = Access(supervisor=ANY)
 POLICY: dict[str, Access] = {
     # public pages and entry points (each answers per visitor; markers check what they show)
     "static": PUBLIC,
+    "health.healthz": PUBLIC,
+    "health.readyz": PUBLIC,
     "buyer.index": PUBLIC,
     "buyer.lookup": PUBLIC,
     "buyer.language": PUBLIC,

@@ -14,6 +14,7 @@ from portal.views import (
     buyer,
     buyer_disputes,
     callbacks,
+    health,
     inbox,
     merchant,
     merchant_integration,
@@ -26,6 +27,7 @@ from portal.views import (
 
 def register_blueprints(app: Flask) -> None:
     """Register every blueprint on ``app``."""
+    app.register_blueprint(health.bp)
     app.register_blueprint(buyer.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(buyer_disputes.bp)
