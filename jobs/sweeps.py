@@ -6,11 +6,13 @@ flushed, restart) left behind; it reschedules itself.
 
 from __future__ import annotations
 
+import time
 from datetime import timedelta
 
 from jobs.channel_keys import sweep_channel_keys
 from jobs.runtime import with_app
 from jobs.webhooks import sweep as sweep_webhooks
+from portal.infra import metrics
 from portal.infra.queue import enqueue, enqueue_once, queue, release_once
 from portal.services import context
 from portal.services.deadlines import deadline_bulk, deadline_rules
@@ -61,9 +63,13 @@ def sweep_deadlines() -> int:
 
 
 @with_app
-def sweep(reschedule: bool = True) -> dict[str, int]:
+def sweep(reschedule: bool = True, due: float | None = None) -> dict[str, int]:
     """The periodic sweep: payouts left behind, deadlines passed, webhook deliveries whose
-    job was lost, and channel keys due for a refresh; reschedules itself."""
+    job was lost, and channel keys due for a refresh; reschedules itself.
+
+    ``due``: the Unix time it was scheduled for (its lag is measured against it)."""
+    started = time.perf_counter()
+    lag = context.now().timestamp() - due if due is not None else None
     release_once("sweep-seed")
     result = {
         "payouts": sweep_payouts(reschedule=False),
@@ -73,5 +79,12 @@ def sweep(reschedule: bool = True) -> dict[str, int]:
     }
     if reschedule:
         at = context.now() + SWEEP_EVERY
-        enqueue("jobs.sweeps.sweep", job_id=f"sweep-{int(at.timestamp()) // 60}", at=at)
+        enqueue(
+            "jobs.sweeps.sweep",
+            True,
+            at.timestamp(),
+            job_id=f"sweep-{int(at.timestamp()) // 60}",
+            at=at,
+        )
+    metrics.sweep_ran(time.perf_counter() - started, lag)
     return result

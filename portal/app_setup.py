@@ -13,6 +13,7 @@ from portal import config as config_module
 from portal import models  # noqa: F401 - register tables
 from portal.cli import register_cli
 from portal.extensions import csrf, db, htmx, i18n, login_manager
+from portal.infra import metrics
 from portal.infra.assets import install_assets
 from portal.infra.i18n import get_locale
 from portal.plugins.startup import init_plugins
@@ -74,6 +75,8 @@ def configure(app: Flask) -> None:
     install_web_helpers(app)
 
     install_assets(app)
+
+    metrics.install(app)
 
     @app.context_processor
     def _inject() -> dict:

@@ -96,6 +96,10 @@ DEFAULTS: dict[str, Any] = {
     "WEBHOOK_TIMEOUT_SECONDS": 10,
     # at most this much of a receiver's answer is read (the merchant sees a short excerpt)
     "WEBHOOK_MAX_ANSWER_BYTES": 8192,
+    # Prometheus metrics at /metrics for a scraper sending "Authorization: Bearer <token>";
+    # None = metrics off (404, and the exporter library is not loaded). Make one as the secret
+    # key is made; the same on every node. PROMETHEUS_MULTIPROC_DIR: docs/deploy.md.
+    "METRICS_TOKEN": None,
     "QUEUE_NAME": "portal",
     "RQ_IS_ASYNC": True,
 }

@@ -98,6 +98,8 @@ POLICY: dict[str, Access] = {
     "static": PUBLIC,
     "health.healthz": PUBLIC,
     "health.readyz": PUBLIC,
+    # off without METRICS_TOKEN (404 to all); with it, for the scraper's bearer token only
+    "metrics.exposition": Access(),
     "buyer.index": PUBLIC,
     "buyer.lookup": PUBLIC,
     "buyer.language": PUBLIC,

@@ -144,3 +144,15 @@ def _still_waiting(job_id: bytes | str | None) -> bool:
 def release_once(key: str) -> None:
     """Called by the job itself when it starts: from then on a new copy may be enqueued."""
     redis_connection().delete(f"portal:once:{key}")
+
+
+def queue_states() -> dict[str, int]:
+    """How many of the queue's jobs are in each state (for the queue-depth gauge)."""
+    q = queue()
+    return {
+        "queued": q.count,
+        "scheduled": q.scheduled_job_registry.count,
+        "started": q.started_job_registry.count,
+        "deferred": q.deferred_job_registry.count,
+        "failed": q.failed_job_registry.count,
+    }

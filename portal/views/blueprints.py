@@ -18,6 +18,7 @@ from portal.views import (
     inbox,
     merchant,
     merchant_integration,
+    metrics,
     payouts,
     plugins_admin,
     review,
@@ -28,6 +29,7 @@ from portal.views import (
 def register_blueprints(app: Flask) -> None:
     """Register every blueprint on ``app``."""
     app.register_blueprint(health.bp)
+    app.register_blueprint(metrics.bp)
     app.register_blueprint(buyer.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(buyer_disputes.bp)
