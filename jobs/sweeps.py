@@ -13,7 +13,7 @@ from jobs.channel_keys import sweep_channel_keys
 from jobs.runtime import with_app
 from jobs.webhooks import sweep as sweep_webhooks
 from portal.infra import metrics
-from portal.infra.queue import enqueue, enqueue_once, queue, release_once
+from portal.infra.queue import enqueue, enqueue_once, job_meta, queue, release_once
 from portal.services import context
 from portal.services.deadlines import deadline_bulk, deadline_rules
 from portal.services.deadlines.sweeps import due_payout_ids
@@ -54,10 +54,12 @@ def sweep_deadlines() -> int:
     """
     now = context.now()
     count = sum(deadline_bulk.run(now).values())
-    q = queue()
+    q, meta = queue(), job_meta()
     for rule in deadline_rules.STATE_RULES:
         for ids in deadline_bulk.due_batches(rule, now):
-            q.enqueue_many([q.prepare_data("jobs.deadlines.fire", args=(rule, i)) for i in ids])
+            q.enqueue_many(
+                [q.prepare_data("jobs.deadlines.fire", args=(rule, i), meta=meta) for i in ids]
+            )
             count += len(ids)
     return count
 

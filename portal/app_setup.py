@@ -13,7 +13,7 @@ from portal import config as config_module
 from portal import models  # noqa: F401 - register tables
 from portal.cli import register_cli
 from portal.extensions import csrf, db, htmx, i18n, login_manager
-from portal.infra import metrics
+from portal.infra import logs, metrics, request_ids
 from portal.infra.assets import install_assets
 from portal.infra.i18n import get_locale
 from portal.plugins.startup import init_plugins
@@ -38,6 +38,7 @@ def configure(app: Flask) -> None:
     """Bind extensions and register everything on ``app``."""
     # reading app.logger puts Flask's handler on the "portal" logger; modules log to their own
     # logging.getLogger(__name__) below it (portal.services...), which propagate to it
+    logs.install(app)  # first: JSON logs keep Flask from adding its own handler
     _ = app.logger
     config_module.check_secret_key(app.config)
     app.config["SESSION_COOKIE_SECURE"] = config_module.cookie_secure(app.config)
@@ -77,6 +78,8 @@ def configure(app: Flask) -> None:
     install_assets(app)
 
     metrics.install(app)
+    # last: its hook then runs before every other (they may log, or answer early)
+    request_ids.install(app)
 
     @app.context_processor
     def _inject() -> dict:

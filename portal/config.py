@@ -100,6 +100,14 @@ DEFAULTS: dict[str, Any] = {
     # None = metrics off (404, and the exporter library is not loaded). Make one as the secret
     # key is made; the same on every node. PROMETHEUS_MULTIPROC_DIR: docs/deploy.md.
     "METRICS_TOKEN": None,
+    # "text" (Flask's and RQ's own lines) or "json": one JSON object per line on stderr, with
+    # the request id and job id (portal/infra/logs.py); LOG_LEVEL applies in JSON mode.
+    "LOG_FORMAT": "text",
+    "LOG_LEVEL": "INFO",
+    # The header a trusted proxy puts the request id in (e.g. "X-Request-ID" with nginx's
+    # proxy_set_header X-Request-ID $request_id); None = never read, always made here. Only
+    # set it when the proxy overwrites the header: clients must not choose their ids.
+    "REQUEST_ID_HEADER": None,
     "QUEUE_NAME": "portal",
     "RQ_IS_ASYNC": True,
 }
