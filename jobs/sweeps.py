@@ -7,12 +7,12 @@ flushed, restart) left behind; it reschedules itself.
 from __future__ import annotations
 
 import time
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from jobs.channel_keys import sweep_channel_keys
 from jobs.runtime import with_app
 from jobs.webhooks import sweep as sweep_webhooks
-from portal.infra import metrics
+from portal.infra import metrics, singleton
 from portal.infra.queue import enqueue, enqueue_once, job_meta, queue, release_once
 from portal.services import context
 from portal.services.deadlines import deadline_bulk, deadline_rules
@@ -21,6 +21,8 @@ from portal.services.deadlines.sweeps import due_payout_ids
 SWEEP_EVERY = timedelta(seconds=60)
 #: a payout created this recently is left to the job its approval enqueued
 GRACE = timedelta(seconds=30)
+#: the sweep's lock outlives RQ's default job timeout (180 s), after which RQ stops the job
+HOLD_SECONDS = 240
 
 
 @with_app
@@ -67,20 +69,31 @@ def sweep_deadlines() -> int:
 @with_app
 def sweep(reschedule: bool = True, due: float | None = None) -> dict[str, int]:
     """The periodic sweep: payouts left behind, deadlines passed, webhook deliveries whose
-    job was lost, and channel keys due for a refresh; reschedules itself.
+    job was lost, and channel keys due for a refresh; reschedules itself for the next minute.
 
-    ``due``: the Unix time it was scheduled for (its lag is measured against it)."""
+    ``due``: the Unix time it was scheduled for (its lag is measured against it). Runs once
+    per minute however many workers hold a copy (``portal.infra.singleton``); a copy that
+    finds its minute taken returns ``{"skipped": 1}`` (and still schedules the next one, under
+    the same job id as every other copy does, so copies merge into one chain).
+    """
     started = time.perf_counter()
-    lag = context.now().timestamp() - due if due is not None else None
+    now = context.now()
+    lag = now.timestamp() - due if due is not None else None
     release_once("sweep-seed")
-    result = {
-        "payouts": sweep_payouts(reschedule=False),
-        "deadlines": sweep_deadlines(),
-        "webhooks": sweep_webhooks(),
-        "channel_keys": sweep_channel_keys(),
-    }
+    minute = int(due if due is not None else now.timestamp()) // 60
+    with singleton.once("sweep", str(minute), HOLD_SECONDS) as mine:
+        if mine:
+            result = {
+                "payouts": sweep_payouts(reschedule=False),
+                "deadlines": sweep_deadlines(),
+                "webhooks": sweep_webhooks(),
+                "channel_keys": sweep_channel_keys(),
+            }
+        else:
+            result = {"skipped": 1}
     if reschedule:
-        at = context.now() + SWEEP_EVERY
+        # the start of the next minute: every copy, wherever it ran, picks the same time and id
+        at = datetime.fromtimestamp((int(now.timestamp()) // 60 + 1) * 60, UTC)
         enqueue(
             "jobs.sweeps.sweep",
             True,
@@ -88,5 +101,6 @@ def sweep(reschedule: bool = True, due: float | None = None) -> dict[str, int]:
             job_id=f"sweep-{int(at.timestamp()) // 60}",
             at=at,
         )
-    metrics.sweep_ran(time.perf_counter() - started, lag)
+    if mine:
+        metrics.sweep_ran(time.perf_counter() - started, lag)
     return result
