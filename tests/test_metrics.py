@@ -280,3 +280,23 @@ def test_multiprocess_mode_adds_up_every_process(app, tmp_path):
         and 'route="/healthz"' in line
     ]
     assert float(line.rsplit(" ", 1)[1]) == 7
+
+
+def test_the_metrics_server_serves_metrics_alone(metered):
+    import threading
+
+    import requests
+
+    from portal.infra.metrics_server import server
+
+    srv = server(metered, "127.0.0.1", 0)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{srv.server_port}"
+    try:
+        r = requests.get(base + "/metrics", headers=AUTH, timeout=10)
+        assert r.status_code == 200 and "portal_scrape_source_up" in r.text
+        assert requests.get(base + "/metrics", timeout=10).status_code == 401
+        for path in ("/", "/healthz", "/staff/login", "/metrics/"):
+            assert requests.get(base + path, headers=AUTH, timeout=10).status_code == 404
+    finally:
+        srv.shutdown()
