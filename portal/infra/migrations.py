@@ -72,22 +72,33 @@ def _revision_ids(value: ast.expr | None) -> tuple[str, ...]:
 
 
 @functools.cache
-def head_revisions(directory: str = DIRECTORY) -> frozenset[str]:
-    """The head revisions of the migration scripts, read from their source with ``ast``.
+def revisions(directory: str = DIRECTORY) -> tuple[frozenset[str], frozenset[str]]:
+    """(every revision, the heads) of the migration scripts, read from their source with
+    ``ast``.
 
     For ``/readyz``: Alembic's own ``ScriptDirectory`` would load Alembic (and execute every
     script) in a web worker that otherwise never needs it. A script names its revision and
     its ``down_revision`` as literals (Alembic's template writes them so); a head is a
     revision no other script revises. ``tests/test_health.py`` checks this against Alembic.
     """
-    revisions: set[str] = set()
+    known: set[str] = set()
     revised: set[str] = set()
     for path in Path(directory, "versions").glob("*.py"):
         for node in ast.parse(path.read_text(encoding="utf-8")).body:
             if isinstance(node, ast.Assign) and len(node.targets) == 1:
                 target = node.targets[0]
                 if isinstance(target, ast.Name) and target.id == "revision":
-                    revisions.update(_revision_ids(node.value))
+                    known.update(_revision_ids(node.value))
                 elif isinstance(target, ast.Name) and target.id == "down_revision":
                     revised.update(_revision_ids(node.value))
-    return frozenset(revisions - revised)
+    return frozenset(known), frozenset(known - revised)
+
+
+def head_revisions(directory: str = DIRECTORY) -> frozenset[str]:
+    """The head revisions of the migration scripts (see ``revisions``)."""
+    return revisions(directory)[1]
+
+
+def known_revisions(directory: str = DIRECTORY) -> frozenset[str]:
+    """Every revision the migration scripts define (see ``revisions``)."""
+    return revisions(directory)[0]

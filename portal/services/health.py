@@ -1,5 +1,10 @@
 """Whether this node can serve: the database, Redis, the evidence folder and the migrations.
 
+The migrations pass when the database is at this release's head, or at a revision this
+release does not know (a newer release migrated it first: upgrades migrate, then restart the
+nodes one by one, and migrations only add what the release before can ignore); they fail when
+the database is behind (at an older revision of this release) or was never migrated.
+
 ``/readyz`` (``portal/views/health.py``) asks here. Each check answers True or False within
 bounded time: Redis through the portal's bounded client (``REDIS_CONNECT_TIMEOUT`` and
 ``REDIS_SOCKET_TIMEOUT``), PostgreSQL within ``DATABASE_CONNECT_TIMEOUT`` to connect. Why a
@@ -16,7 +21,7 @@ import tempfile
 from sqlalchemy import text
 
 from portal.extensions import db
-from portal.infra.migrations import head_revisions
+from portal.infra.migrations import head_revisions, known_revisions
 from portal.infra.queue import redis_connection
 from portal.services.uploads.evidence import evidence_dir
 
@@ -51,14 +56,19 @@ def _database() -> tuple[bool, bool]:
     except Exception:
         log.warning("readiness: the database does not answer", exc_info=True)
         return False, False
-    if applied != head_revisions():
-        log.warning(
-            "readiness: the database is at %s, the migrations' head is %s",
-            sorted(applied),
-            sorted(head_revisions()),
-        )
-        return True, False
-    return True, True
+    if applied == head_revisions():
+        return True, True
+    if applied and not applied & known_revisions():
+        # a newer release migrated the database first (docs/deploy.md, upgrades): this node
+        # runs the release before it until it is restarted, and keeps serving meanwhile
+        log.info("readiness: the database is at %s, ahead of this release", sorted(applied))
+        return True, True
+    log.warning(
+        "readiness: the database is at %s, the migrations' head is %s",
+        sorted(applied),
+        sorted(head_revisions()),
+    )
+    return True, False
 
 
 def _redis() -> bool:
