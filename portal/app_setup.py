@@ -78,6 +78,7 @@ def configure(app: Flask) -> None:
     install_assets(app)
 
     metrics.install(app)
+    logs.install_request_events(app)
     # last: its hook then runs before every other (they may log, or answer early)
     request_ids.install(app)
 

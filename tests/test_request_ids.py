@@ -117,6 +117,7 @@ def _enqueue():
 client = app.test_client()
 r = client.get("/test-enqueue", headers={"X-Request-ID": "edge-7f3a"})
 client.get("/orders/SECRET-ORDER-NO")
+client.get("/orders/x?q=%01")  # refused by an early hook: still one request event
 set_app(app)
 with app.app_context():
     q = queue()
@@ -147,7 +148,11 @@ def test_json_logs_one_event_per_line_with_the_request_and_job_ids(app):
     events = [json.loads(line) for line in out.stderr.splitlines()]  # every line is JSON
     assert all({"level", "logger", "message", "timestamp"} <= e.keys() for e in events)
     requests = [e for e in events if e["message"] == "request"]
-    assert [e["route"] for e in requests] == ["/test-enqueue", "/orders/<order_no>"]
+    assert [(e["route"], e["status"]) for e in requests] == [
+        ("/test-enqueue", 200),
+        ("/orders/<order_no>", 303),
+        ("/orders/<order_no>", 400),
+    ]
     assert "SECRET-ORDER-NO" not in out.stderr
     [request_line] = [e for e in events if e["message"] == "a line written by the request"]
     assert request_line["request_id"] == "edge-7f3a"

@@ -62,7 +62,14 @@ def install(app: Flask) -> None:
     root.setLevel(str(app.config.get("LOG_LEVEL") or "INFO").upper())
     # Flask's own handler on the app's logger would print a second, plain copy
     logging.getLogger(app.name).removeHandler(default_handler)
-    app.before_request(_start)
+
+
+def install_request_events(app: Flask) -> None:
+    """One ``request`` event per request in JSON mode; called after the other hooks are
+    installed, so that a hook answering early (a refused address) is timed and logged too."""
+    if app.config.get("LOG_FORMAT", "text") != "json":
+        return
+    app.before_request_funcs.setdefault(None, []).insert(0, _start)
     app.after_request(_request_event)
 
 
