@@ -90,10 +90,13 @@ def test_the_id_flows_into_the_job_and_the_jobs_it_enqueues(enqueuing, client):
 def test_a_hostile_id_in_a_jobs_meta_is_not_bound(enqueuing):
     log_jobs.SEEN.clear()
     q = queue()
-    job = q.enqueue("tests.log_jobs.record", meta={"request_id": 'x"\n{"forged": 1}'})
+    jobs = [
+        q.enqueue("tests.log_jobs.record", meta={"request_id": hostile})
+        for hostile in ('x"\n{"forged": 1}', 12345, ["a"], "a" * 129)
+    ]
     set_app(enqueuing)
     NonForkingWorker([q], connection=q.connection).work(burst=True)
-    assert log_jobs.SEEN == [(None, job.id)]
+    assert log_jobs.SEEN == [(None, job.id) for job in jobs]
 
 
 # a fresh interpreter with LOG_FORMAT=json: one request enqueues a job; a forking worker

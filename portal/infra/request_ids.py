@@ -33,9 +33,9 @@ def new() -> str:
     return uuid.uuid4().hex
 
 
-def accepted(value: str | None) -> str | None:
+def accepted(value: object) -> str | None:
     """``value`` if it is a plain token of at most ``MAX_LENGTH`` characters, else None."""
-    if value and len(value) <= MAX_LENGTH and _TOKEN.fullmatch(value):
+    if isinstance(value, str) and len(value) <= MAX_LENGTH and _TOKEN.fullmatch(value):
         return value
     return None
 
