@@ -89,6 +89,23 @@ def test_readyz_is_503_when_the_database_is_down(unreachable_db_app):
     assert client.get("/healthz").status_code == 200  # alive, though not ready
 
 
+def test_readyz_does_not_hang_on_a_database_that_never_answers(tmp_path, redis_url):
+    # a listening socket nobody reads: the TCP connection opens, PostgreSQL never speaks
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        url = f"postgresql+psycopg://portal@127.0.0.1:{silent.getsockname()[1]}/portal"
+        config = {**base_config(tmp_path, url, redis_url), "DATABASE_CONNECT_TIMEOUT": 2}
+        app = create_app(config)
+        with app.app_context():
+            started = time.monotonic()
+            r = app.test_client().get("/readyz")
+            elapsed = time.monotonic() - started
+    assert r.status_code == 503
+    assert r.get_data(as_text=True) == "database fail\nredis ok\nstorage ok\nmigrations fail\n"
+    assert elapsed < 10  # libpq's connect_timeout (2 s), not the kernel's TCP timeout
+
+
 def test_readyz_is_503_when_redis_refuses(app, client):
     app.config["REDIS_URL"] = f"redis://127.0.0.1:{_closed_port()}/0"
     _forget_redis(app)
