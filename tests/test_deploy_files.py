@@ -105,7 +105,8 @@ def test_gunicorn_conf_serves_with_metrics_added_up_over_workers(app, tmp_path):
         wait_for(lambda: len(list(folder.glob("histogram_*.db"))) >= 1, 30, "a worker counted")
         for _ in range(40):  # spread over both workers by the kernel
             assert requests.get(base + "/healthz", timeout=10).status_code == 200
-        assert requests.get(base + "/readyz", timeout=10).status_code == 200
+        ready = requests.get(base + "/readyz", timeout=10)
+        assert ready.status_code == 200, ready.text + log.read_text()[-3000:]
         body = requests.get(
             base + "/metrics", headers={"Authorization": f"Bearer {token}"}, timeout=10
         ).text

@@ -148,7 +148,26 @@ def test_readyz_leaves_nothing_in_the_evidence_folder(app, client, tmp_path):
     assert list(folder.iterdir()) == []
 
 
-def test_readyz_is_503_when_the_migrations_are_behind(app, client):
+@pytest.fixture
+def version_restored(app) -> Iterator[None]:
+    """The database's migration version as it was, after a test changed it (on PostgreSQL
+    the tests share one database, and the table is no model's: no fixture resets it)."""
+    with db.engine.connect() as conn:
+        saved = list(conn.execute(text("SELECT version_num FROM alembic_version")).scalars())
+    yield
+    with db.engine.begin() as conn:
+        conn.execute(
+            text(
+                "CREATE TABLE IF NOT EXISTS alembic_version (version_num VARCHAR(32) NOT NULL,"
+                " CONSTRAINT alembic_version_pkc PRIMARY KEY (version_num))"
+            )
+        )
+        conn.execute(text("DELETE FROM alembic_version"))
+        for version in saved:
+            conn.execute(text("INSERT INTO alembic_version VALUES (:v)"), {"v": version})
+
+
+def test_readyz_is_503_when_the_migrations_are_behind(app, client, version_restored):
     with db.engine.begin() as conn:
         conn.execute(text("UPDATE alembic_version SET version_num = 'x1_notice_channels'"))
     r = client.get("/readyz")
@@ -156,7 +175,7 @@ def test_readyz_is_503_when_the_migrations_are_behind(app, client):
     assert r.get_data(as_text=True) == "database ok\nredis ok\nstorage ok\nmigrations fail\n"
 
 
-def test_readyz_stays_200_when_a_newer_release_migrated_first(app, client):
+def test_readyz_stays_200_when_a_newer_release_migrated_first(app, client, version_restored):
     # a rolling upgrade: the new release's migration ran; this node still runs the old code
     with db.engine.begin() as conn:
         conn.execute(text("UPDATE alembic_version SET version_num = 'z9_from_the_next_release'"))
@@ -165,7 +184,7 @@ def test_readyz_stays_200_when_a_newer_release_migrated_first(app, client):
     assert r.get_data(as_text=True) == ALL_OK
 
 
-def test_readyz_is_503_on_a_database_never_migrated(app, client):
+def test_readyz_is_503_on_a_database_never_migrated(app, client, version_restored):
     with db.engine.begin() as conn:
         conn.execute(text("DROP TABLE alembic_version"))
     r = client.get("/readyz")
