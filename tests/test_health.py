@@ -62,6 +62,12 @@ def test_readyz_is_200_when_everything_answers(client):
     assert "Set-Cookie" not in r.headers
 
 
+def test_both_answer_machine_text_in_every_language(client):
+    for lang in ("zh-CN", "en", ""):
+        assert client.get("/healthz", headers={"Accept-Language": lang}).data == b"ok\n"
+        assert client.get("/readyz", headers={"Accept-Language": lang}).data == ALL_OK.encode()
+
+
 def test_both_need_no_login_and_no_csrf(client):
     # POST is not an action here, and no token is asked for: the method is simply not allowed
     assert client.post("/readyz").status_code == 405
