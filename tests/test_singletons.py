@@ -77,6 +77,7 @@ def test_two_workers_run_one_minutes_sweep_once(app, tmp_path: Path):
         # the sweep both seeded at start ran once and scheduled one successor
         wait_for(lambda: len(_scheduled_sweeps()) == 1, 30, "one sweep chain")
         due = datetime(2026, 1, 5, 3, 0, tzinfo=UTC).timestamp()  # a minute nobody else runs
+        before = {w.name: w.successful_job_count for w in _workers(conn)}
         q = queue()
         jobs = q.enqueue_many(
             [q.prepare_data("jobs.sweeps.sweep", args=(False, due)) for _ in range(12)]
@@ -92,7 +93,11 @@ def test_two_workers_run_one_minutes_sweep_once(app, tmp_path: Path):
         results = [job.return_value() for job in done]
         ran = [r for r in results if r != {"skipped": 1}]
         assert len(ran) == 1 and set(ran[0]) == {"payouts", "deadlines", "webhooks", "channel_keys"}
-        assert len({job.worker_name for job in done}) == 2  # both workers took copies
+        # both workers took copies (RQ's count of each worker's jobs)
+        after = {w.name: w.successful_job_count for w in Worker.all(connection=conn)}
+        assert set(after) == set(before)
+        assert all(after[name] > before[name] for name in before), (before, after)
+        assert sum(after.values()) - sum(before.values()) >= len(ids)
         assert len(_scheduled_sweeps()) == 1
     finally:
         for proc in procs:
