@@ -8,7 +8,8 @@ data. Each side serves
 staff login, the review queue and two cases), then every worker's
 resident set (RSS, and USS: the pages no other process shares) is read with psutil.
 Goal: the portal worker's RSS <= 2.5 x the hello-world worker's.
-``BENCH_WORKERS`` (2) gunicorn sync workers a side, ``BENCH_RSS_ROUNDS`` (10).
+``BENCH_WORKERS`` (2) gunicorn sync workers a side, ``BENCH_RSS_ROUNDS`` (10);
+``BENCH_RSS_METRICS=1`` measures the portal with Prometheus metrics on.
 """
 
 from __future__ import annotations
@@ -26,6 +27,10 @@ from pathlib import Path
 GOAL = 2.5
 WORKERS = int(os.environ.get("BENCH_WORKERS", "2"))
 ROUNDS = int(os.environ.get("BENCH_RSS_ROUNDS", "10"))
+#: BENCH_RSS_METRICS=1: the portal with METRICS_TOKEN set (prometheus_client loaded), each
+#: round also asking /metrics and /readyz as a scraper and a load balancer would
+METRICS = os.environ.get("BENCH_RSS_METRICS") == "1"
+METRICS_TOKEN = "bench-metrics-token"
 ROOT = Path(__file__).resolve().parent.parent
 _CSRF = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
 _CASE_LINK = re.compile(r'href="(/review/cases/[^"]+)"')
@@ -116,6 +121,12 @@ def portal_round(base: str) -> int:
     queue = get(staff, "/review/")
     for link in _CASE_LINK.findall(queue)[:2]:
         get(staff, link)
+    if METRICS:
+        for _ in range(2):  # two workers: each is likely to be asked
+            made += 2
+            requests.get(base + "/readyz", timeout=30).raise_for_status()
+            auth = {"Authorization": f"Bearer {METRICS_TOKEN}"}
+            requests.get(base + "/metrics", headers=auth, timeout=30).raise_for_status()
     return made
 
 
@@ -165,6 +176,7 @@ def measure() -> dict[str, float]:
             "PORTAL_DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"],
             "PORTAL_REDIS_URL": app.config["REDIS_URL"],
             "PORTAL_EVIDENCE_DIR": str(tmp / "evidence"),
+            **({"PORTAL_METRICS_TOKEN": METRICS_TOKEN} if METRICS else {}),
         }
         hello_port, portal_port = free_port(), free_port()
         with (

@@ -9,6 +9,7 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from email.message import EmailMessage
 
 from portal.extensions import db
+from portal.infra import metrics
 from portal.infra.i18n import force_locale, gettext
 from portal.models import Notice, Order
 from portal.plugins.manager import call_impl
@@ -62,6 +63,7 @@ def deliver(notice_id: int) -> str:
             send_mail(order.buyer_contact, message)
         except (OSError, smtplib.SMTPException) as exc:
             errors.append(f"mail: {exc}")
+            metrics.notice_failed(MAIL)
         else:
             _reached(notice, MAIL)
     errors += _run_notifiers(
@@ -116,16 +118,19 @@ def _run_notifiers(
                 settings = context.plugin_settings(impl.plugin_name)
             except Exception as exc:  # noqa: BLE001 - a plugin's failure is reported, not fatal
                 errors.append(f"{impl.plugin_name}: {exc}")
+                metrics.notice_failed(impl.plugin_name)
                 continue
             future = pool.submit(call_impl, impl, notice=message, settings=settings)
             try:
                 future.result(timeout=timeout)
             except FutureTimeout:
                 errors.append(f"{impl.plugin_name}: timed out after {timeout:g} s")
+                metrics.notice_failed(impl.plugin_name)
                 pool.shutdown(wait=False, cancel_futures=True)
                 pool = ThreadPoolExecutor(max_workers=1)  # the hung one is abandoned
             except Exception as exc:  # noqa: BLE001 - a plugin's failure is reported, not fatal
                 errors.append(f"{impl.plugin_name}: {exc}")
+                metrics.notice_failed(impl.plugin_name)
             else:
                 reached(impl.plugin_name)
     finally:
