@@ -1,0 +1,72 @@
+"""Reading reconciliation for the operator page: each channel's days with their summary, and
+one day's differences."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import case, func, select
+
+from portal.domain.reconciliation import DifferenceState, RunStatus
+from portal.extensions import db
+from portal.models import ReconDifference, ReconRun
+from portal.services.errors import NotFound
+from portal.services.policy_text import N_
+
+
+@dataclass(frozen=True)
+class Day:
+    """One channel's day: its run and how many differences it holds, open and in all."""
+
+    run: ReconRun
+    open: int
+    total: int
+
+    @property
+    def closed(self) -> bool:
+        """Matched, with no open difference left."""
+        return self.run.status == RunStatus.MATCHED and self.open == 0
+
+
+def days(channel: str = "", limit: int = 90) -> list[Day]:
+    """The newest days first (one channel's, or every channel's)."""
+    open_ = func.coalesce(
+        func.sum(case((ReconDifference.state == DifferenceState.OPEN, 1), else_=0)), 0
+    )
+    query = (
+        select(ReconRun, open_, func.count(ReconDifference.id))
+        .outerjoin(ReconDifference, ReconDifference.run_id == ReconRun.id)
+        .group_by(ReconRun.id)
+        .order_by(ReconRun.bill_date.desc(), ReconRun.channel)
+        .limit(limit)
+    )
+    if channel:
+        query = query.where(ReconRun.channel == channel)
+    return [Day(run, int(o), int(t)) for run, o, t in db.session.execute(query)]
+
+
+def day(run_id: int) -> tuple[Day, list[ReconDifference]]:
+    """One day and its differences, open ones first."""
+    run = db.session.get(ReconRun, run_id)
+    if run is None:
+        raise NotFound(N_("There is no such reconciliation day."), rule="recon_day")
+    rows = list(
+        db.session.scalars(
+            select(ReconDifference)
+            .where(ReconDifference.run_id == run_id)
+            .order_by(
+                case((ReconDifference.state == DifferenceState.OPEN, 0), else_=1),
+                ReconDifference.kind,
+                ReconDifference.refund_no,
+            )
+        )
+    )
+    open_ = sum(1 for d in rows if d.state == DifferenceState.OPEN)
+    return Day(run, open_, len(rows)), rows
+
+
+def run_of(difference_id: int) -> int | None:
+    """The run a difference belongs to, or None."""
+    return db.session.scalar(
+        select(ReconDifference.run_id).where(ReconDifference.id == difference_id)
+    )
