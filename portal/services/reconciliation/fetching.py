@@ -1,0 +1,63 @@
+"""Fetch a channel's bill for a day from its plugin and reconcile it, or note why not.
+
+The channel is called with no transaction open. ``BillMissing`` (and a download that
+failed) is noted as missing, for the job to retry; ``BillRefused``, a row the contract
+refuses or a row for another day is noted as refused; in both cases nothing of the bill is
+recorded as reconciled.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import date
+
+from portal.domain.reconciliation import RunStatus
+from portal.plugins.channels import BillMissing, BillProvider, BillRefused, ChannelError
+from portal.plugins.startup import channels
+from portal.services.actors import SYSTEM, Actor
+from portal.services.errors import DomainError
+from portal.services.policy_text import N_
+from portal.services.reconciliation.matching import Outcome, reconcile, record_failure
+from portal.services.unit_of_work import release
+
+log = logging.getLogger(__name__)
+
+
+def providers() -> list[str]:
+    """Ids of the loaded channels that publish a daily bill."""
+    return [c.id for c in channels().all() if isinstance(c, BillProvider)]
+
+
+def provider(channel_id: str) -> BillProvider:
+    """The loaded channel with this id, if it publishes a bill; DomainError otherwise."""
+    try:
+        channel = channels().get(channel_id)
+    except ChannelError:
+        channel = None
+    if not isinstance(channel, BillProvider):
+        raise DomainError(
+            N_("The payment route %(channel)s publishes no bill to reconcile against."),
+            rule="no_bill",
+            channel=channel_id,
+        )
+    return channel
+
+
+def fetch_and_reconcile(channel_id: str, day: date, actor: Actor = SYSTEM) -> Outcome:
+    """Fetch the channel's bill for the Beijing ``day`` and reconcile it."""
+    channel = provider(channel_id)
+    release()  # no transaction held open while the gateway answers
+    try:
+        rows = list(channel.fetch_bill(day))
+    except BillMissing as exc:
+        return record_failure(channel_id, day, RunStatus.MISSING, str(exc), actor)
+    except BillRefused as exc:
+        return record_failure(channel_id, day, RunStatus.REFUSED, str(exc), actor)
+    except (ValueError, TypeError) as exc:  # a row the contract refuses: an untrusted bill
+        return record_failure(channel_id, day, RunStatus.REFUSED, f"bad row: {exc}", actor)
+    except Exception as exc:  # a download that failed: missing, retried
+        log.exception("fetching the %s bill of %s failed", channel_id, day)
+        return record_failure(
+            channel_id, day, RunStatus.MISSING, f"{type(exc).__name__}: {exc}", actor
+        )
+    return reconcile(channel_id, day, rows, actor)
