@@ -358,6 +358,8 @@ class ChannelConformance:
         with pytest.raises(BillMissing):
             list(channel.fetch_bill(conformance_target.missing_bill_day()))
         faults = _supported(conformance_target.bill_faults)
+        paid = _final(conformance_target, new_request(conformance_target.new_payment(600), 600))
+        assert paid.status is S.SUCCEEDED, paid  # a bill with a row in it to damage
         day = conformance_target.bill_day()
         for fault in faults:
             conformance_target.damage_next_bill(fault)
