@@ -100,7 +100,9 @@ CLAIM_SECONDS = 5
 
 
 @_once_per_request
-def enqueue_once(key: str, ttl_seconds: int, func: str, *args: Any) -> Any | None:
+def enqueue_once(
+    key: str, ttl_seconds: int, func: str, *args: Any, job_id: str | None = None
+) -> Any | None:
     """Enqueue unless a copy enqueued under the same ``key`` is still waiting (None then).
 
     Keeps periodic sweeps and restarting workers from piling up copies of one job while a
@@ -115,7 +117,7 @@ def enqueue_once(key: str, ttl_seconds: int, func: str, *args: Any) -> Any | Non
     claim = min(CLAIM_SECONDS, ttl_seconds)
     if not conn.set(name, "", nx=True, ex=claim) and _still_waiting(conn.get(name)):
         return None
-    job = queue().enqueue(func, *args)
+    job = queue().enqueue(func, *args, job_id=job_id)
     conn.set(name, job.id, ex=ttl_seconds)
     return job
 

@@ -19,6 +19,7 @@ from portal.views import (
     merchant_integration,
     payouts,
     plugins_admin,
+    reconciliation,
     review,
     tickets,
 )
@@ -33,6 +34,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(review.bp)
     app.register_blueprint(callbacks.bp)
     app.register_blueprint(payouts.bp)
+    app.register_blueprint(reconciliation.bp)
     app.register_blueprint(plugins_admin.bp)
     app.register_blueprint(merchant.bp)
     app.register_blueprint(merchant_integration.bp)

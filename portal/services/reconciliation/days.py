@@ -4,6 +4,7 @@ one day's differences."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
 
 from sqlalchemy import case, func, select
 
@@ -70,3 +71,10 @@ def run_of(difference_id: int) -> int | None:
     return db.session.scalar(
         select(ReconDifference.run_id).where(ReconDifference.id == difference_id)
     )
+
+
+def runs_of_day(day: date) -> dict[str, ReconRun]:
+    """Every channel's run of the Beijing ``day``, by channel."""
+    return {
+        r.channel: r for r in db.session.scalars(select(ReconRun).where(ReconRun.bill_date == day))
+    }

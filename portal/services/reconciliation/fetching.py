@@ -11,9 +11,11 @@ from __future__ import annotations
 import logging
 from datetime import date
 
-from portal.domain.reconciliation import RunStatus
+from portal.domain.reconciliation import RunStatus, beijing_day
+from portal.infra.queue import enqueue_once
 from portal.plugins.channels import BillMissing, BillProvider, BillRefused, ChannelError
 from portal.plugins.startup import channels
+from portal.services import context
 from portal.services.actors import SYSTEM, Actor
 from portal.services.errors import DomainError
 from portal.services.policy_text import N_
@@ -21,6 +23,47 @@ from portal.services.reconciliation.matching import Outcome, reconcile, record_f
 from portal.services.unit_of_work import release
 
 log = logging.getLogger(__name__)
+#: how long a waiting job blocks another copy of it from being enqueued (seconds)
+WAITING_S = 600
+#: the furthest back a day may be asked for (the gateways keep bills about three months)
+OLDEST_DAYS = 90
+
+
+def job_id(channel_id: str, day: date) -> str:
+    """The reconciliation job's id: one per channel and day."""
+    return f"recon-{channel_id}-{day.isoformat()}"
+
+
+def enqueue_day(channel_id: str, day: date) -> bool:
+    """Enqueue the job for one channel's day unless a copy is waiting; True if enqueued."""
+    job = enqueue_once(
+        job_id(channel_id, day),
+        WAITING_S,
+        "jobs.reconcile.reconcile_day",
+        channel_id,
+        day.isoformat(),
+        job_id=job_id(channel_id, day),
+    )
+    return job is not None
+
+
+def request_day(channel_id: str, day: date) -> bool:
+    """An operator asks for one channel's past day now: checked, then queued (False when a
+    copy is already waiting). DomainError for a channel with no bill or a day with none."""
+    provider(channel_id)
+    today = beijing_day(context.now())
+    if day >= today:
+        raise DomainError(
+            N_("Only a day that is over has a bill: choose a date before today."),
+            rule="recon_future",
+        )
+    if (today - day).days > OLDEST_DAYS:
+        raise DomainError(
+            N_("The gateways keep bills for %(n)s days: choose a later date."),
+            rule="recon_old",
+            n=str(OLDEST_DAYS),
+        )
+    return enqueue_day(channel_id, day)
 
 
 def providers() -> list[str]:
