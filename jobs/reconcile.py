@@ -5,8 +5,9 @@ The periodic sweep (every minute) looks, from ``RECON_HOUR`` Beijing time, at ye
 (Beijing) run of every channel that is a ``BillProvider``: none yet, or missing and its
 backoff over, enqueues ``reconcile_day(channel, day)`` under the job id
 ``recon-<channel>-<day>`` (one waiting copy at most). A matched or refused day is left to
-the operators (who may fetch any past day again from the page). The job is safe to run
-twice: matching the same day again adds no difference.
+the operators (who may fetch any past day again from the page). A day still missing or
+refused at ``RECON_DEADLINE_HOUR`` is raised to staff once (a notice, an event). The job is
+safe to run twice: matching the same day again adds no difference.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from portal.infra.queue import release_once
 from portal.models import ReconRun
 from portal.services import context
 from portal.services.errors import DomainError
-from portal.services.reconciliation import days, fetching
+from portal.services.reconciliation import days, fetching, matching
 
 log = logging.getLogger(__name__)
 #: waits after each missing attempt, then the last one again
@@ -50,9 +51,13 @@ def sweep_reconciliation() -> int:
         return 0
     day = local.date() - timedelta(days=1)
     runs = days.runs_of_day(day)
+    overdue = local.hour >= int(context.setting("RECON_DEADLINE_HOUR"))
     count = 0
     for channel_id in fetching.providers():
-        if due(runs.get(channel_id), now) and fetching.enqueue_day(channel_id, day):
+        run = runs.get(channel_id)
+        if overdue and run is not None and run.status != RunStatus.MATCHED and not run.raised_at:
+            matching.raise_overdue(run.id)
+        if due(run, now) and fetching.enqueue_day(channel_id, day):
             count += 1
     return count
 

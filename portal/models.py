@@ -565,6 +565,8 @@ class ReconRun(Model):
     our_rows: Mapped[int] = mapped_column(Integer, default=0)
     our_total_fen: Mapped[int] = mapped_column(Fen, default=0)
     matched_at: Mapped[datetime | None] = mapped_column(TS)  # the last successful match
+    # when a bill still missing (or refused) past the day's deadline was raised to staff
+    raised_at: Mapped[datetime | None] = mapped_column(TS)
     created_at: Mapped[datetime] = mapped_column(TS, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(TS, default=utcnow)
     __table_args__ = (Index("ix_recon_runs_channel_day", "channel", "bill_date", unique=True),)

@@ -19,7 +19,7 @@ from portal.domain.payout_states import PayoutState
 from portal.domain.reconciliation import DifferenceKind, DifferenceState, RunStatus
 from portal.domain.states import Role
 from portal.extensions import db
-from portal.models import Event, Payment, Payout, ReconDifference, ReconRun
+from portal.models import Event, Notice, Payment, Payout, ReconDifference, ReconRun
 from portal.services.actors import Actor
 from portal.services.reconciliation import days, fetching
 from tests import factories as f
@@ -339,3 +339,34 @@ def test_fetching_a_past_day_on_demand_runs_the_job(app, client, browser, open_d
     assert r.status_code == 303
     work(app)
     assert days.runs_of_day(DAY)["wechat"].status == RunStatus.MATCHED
+
+
+# --- alerts -----------------------------------------------------------------------------------
+
+
+def test_new_differences_are_told_to_staff_once(app, clock, reviewer, gateways):
+    key = pay(app, clock, reviewer, gateways, "alipay", 1234)
+    gateways["alipay"].bill_drop(key)
+    clock.advance(days=1)
+    fetching.fetch_and_reconcile("alipay", DAY)
+    fetching.fetch_and_reconcile("alipay", DAY)  # the same day again: nothing new to tell
+    rows = db.session.scalars(select(Notice).where(Notice.kind == "recon_differences")).all()
+    assert [(n.audience, n.params["n"], n.params["day"]) for n in rows] == [
+        ("staff", "1", "2026-03-10")
+    ]
+
+
+def test_a_bill_still_missing_at_the_deadline_is_raised_once(app, clock, gateways):
+    clock.advance(days=1)
+    gateways["alipay"].misbehave("bill_missing", times=50)
+    gateways["wechat"].misbehave("bill_missing", times=50)
+    reconcile.sweep_reconciliation()
+    work(app)
+    clock.advance(hours=8)  # 18:00 in Beijing: the deadline
+    for _ in range(3):
+        reconcile.sweep_reconciliation()
+        work(app)
+    rows = db.session.scalars(select(Notice).where(Notice.kind == "recon_overdue")).all()
+    assert len(rows) == 2 and {n.params["day"] for n in rows} == {"2026-03-10"}
+    events = db.session.scalars(select(Event).where(Event.kind == "recon_overdue")).all()
+    assert {e.data["channel"] for e in events} == {"alipay", "wechat"}

@@ -76,6 +76,7 @@ EVENT_LABELS = {
     "recon_matched": N_("Bill reconciled"),
     "recon_missing": N_("Bill not available yet"),
     "recon_refused": N_("Bill refused"),
+    "recon_overdue": N_("Bill still not reconciled after the day's deadline"),
 }
 
 PAYOUT_LABELS = {

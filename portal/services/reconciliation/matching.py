@@ -13,7 +13,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from portal.domain import payout_states
 from portal.domain.reconciliation import (
@@ -34,10 +34,16 @@ from portal.models import Payout, ReconDifference, ReconRun
 from portal.plugins.channels import BillRow
 from portal.services import context
 from portal.services.actors import SYSTEM, Actor
+from portal.services.dml import rows_matched
+from portal.services.messaging import notices
+from portal.services.policy_text import N_
 from portal.services.refunds.transitions import move_difference, record
 from portal.services.unit_of_work import commit
 
 log = logging.getLogger(__name__)
+#: what staff are told when a run finds new differences, and when a bill is overdue
+NEW_DIFFERENCES = N_("Reconciliation found %(n)s new differences on the bill of %(day)s.")
+BILL_OVERDUE = N_("The bill of %(day)s could not be reconciled in time; see Reconciliation.")
 #: how many refund numbers one look-up of payouts off the day asks for
 CHUNK = 500
 
@@ -214,6 +220,15 @@ def _record_match(channel_id: str, day: date, bill: dict[str, Seen], actor: Acto
             "new_differences": len(new),
         },
     )
+    if new:
+        notices.add(
+            None,
+            notices.STAFF,
+            "recon_differences",
+            NEW_DIFFERENCES,
+            n=str(len(new)),
+            day=day.isoformat(),
+        )
     still_open = sum(1 for d in [*existing.values(), *new] if d.state == DifferenceState.OPEN)
     return Outcome(run.id, RunStatus.MATCHED, tuple(d.id for d in new), still_open)
 
@@ -229,3 +244,37 @@ def _fill(row: ReconDifference, finding: Finding) -> None:
     row.our_at = finding.our_at
     row.our_state = finding.our_state
     row.bill_count = finding.bill_count
+
+
+def raise_overdue(run_id: int, actor: Actor = SYSTEM) -> bool:
+    """Tell staff, once, that a day's bill is still missing or refused past its deadline;
+    False when it was raised already or the day has been matched since."""
+
+    def work() -> bool:
+        table = ReconRun.__table__
+        changed = rows_matched(
+            db.session.execute(
+                update(table)
+                .where(
+                    table.c.id == run_id,
+                    table.c.raised_at.is_(None),
+                    table.c.status != RunStatus.MATCHED,
+                )
+                .values(raised_at=context.now())
+            )
+        )
+        if changed != 1:
+            return False
+        run = db.session.get_one(ReconRun, run_id)
+        db.session.refresh(run)
+        record(
+            "recon_overdue",
+            actor,
+            data={"channel": run.channel, "day": run.bill_date.isoformat(), "run_id": run.id},
+        )
+        notices.add(
+            None, notices.STAFF, "recon_overdue", BILL_OVERDUE, day=run.bill_date.isoformat()
+        )
+        return True
+
+    return commit(work)
