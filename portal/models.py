@@ -600,3 +600,28 @@ class ReconDifference(Model):
     __table_args__ = (
         Index("ix_recon_differences_run_kind_no", "run_id", "kind", "refund_no", unique=True),
     )
+
+
+class StatementLine(Model):
+    """A line of an imported bank statement, kept as the channel's bill of its import day."""
+
+    __tablename__ = "statement_lines"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    channel: Mapped[str] = mapped_column(String(40))
+    refund_no: Mapped[str] = mapped_column(String(64))  # the end-to-end reference
+    amount_fen: Mapped[int] = mapped_column(Fen)
+    # a ResultStatus (portal.plugins.channels): succeeded when booked, failed when returned
+    status: Mapped[str] = mapped_column(String(20))
+    booked_on: Mapped[str] = mapped_column(String(10), default="")  # the statement's ISO date
+    imported_at: Mapped[datetime] = mapped_column(TS, default=utcnow)
+    __table_args__ = (
+        Index(
+            "ix_statement_lines_once",
+            "channel",
+            "refund_no",
+            "status",
+            "booked_on",
+            unique=True,
+        ),
+        Index("ix_statement_lines_channel_imported", "channel", "imported_at"),
+    )

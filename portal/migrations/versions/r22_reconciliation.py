@@ -1,5 +1,6 @@
-"""Daily reconciliation: a run per channel and bill day, the differences it found, and the
-index on payouts that finds a channel's payouts settled on a day.
+"""Daily reconciliation: a run per channel and bill day, the differences it found, the lines
+of imported bank statements (the bank channel's bill), and the index on payouts that finds a
+channel's payouts settled on a day.
 
 On PostgreSQL the payouts index is built with CREATE INDEX CONCURRENTLY (outside the
 migration's transaction), so a large payouts table keeps taking writes meanwhile.
@@ -80,6 +81,26 @@ def upgrade():
         unique=True,
     )
     op.create_index("ix_recon_differences_state", "recon_differences", ["state"])
+    op.create_table(
+        "statement_lines",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("channel", sa.String(length=40), nullable=False),
+        sa.Column("refund_no", sa.String(length=64), nullable=False),
+        sa.Column("amount_fen", sa.BigInteger(), nullable=False),
+        sa.Column("status", sa.String(length=20), nullable=False),
+        sa.Column("booked_on", sa.String(length=10), nullable=False, server_default=""),
+        sa.Column("imported_at", TS, nullable=False),
+        sa.PrimaryKeyConstraint("id", name="pk_statement_lines"),
+    )
+    op.create_index(
+        "ix_statement_lines_once",
+        "statement_lines",
+        ["channel", "refund_no", "status", "booked_on"],
+        unique=True,
+    )
+    op.create_index(
+        "ix_statement_lines_channel_imported", "statement_lines", ["channel", "imported_at"]
+    )
     op.create_index("ix_recon_differences_payout_id", "recon_differences", ["payout_id"])
     if op.get_bind().dialect.name == "postgresql":
         with op.get_context().autocommit_block():
@@ -96,6 +117,9 @@ def upgrade():
 
 def downgrade():
     op.drop_index("ix_payouts_channel_settled", table_name="payouts")
+    op.drop_index("ix_statement_lines_channel_imported", table_name="statement_lines")
+    op.drop_index("ix_statement_lines_once", table_name="statement_lines")
+    op.drop_table("statement_lines")
     op.drop_index("ix_recon_differences_payout_id", table_name="recon_differences")
     op.drop_index("ix_recon_differences_state", table_name="recon_differences")
     op.drop_index("ix_recon_differences_run_kind_no", table_name="recon_differences")

@@ -13,12 +13,20 @@ from datetime import date
 
 from portal.domain.reconciliation import RunStatus, beijing_day
 from portal.infra.queue import enqueue_once
-from portal.plugins.channels import BillMissing, BillProvider, BillRefused, ChannelError
+from portal.plugins.channels import (
+    BillMissing,
+    BillProvider,
+    BillRefused,
+    ChannelError,
+    PayoutChannel,
+    StatementImporter,
+)
 from portal.plugins.startup import channels
 from portal.services import context
 from portal.services.actors import SYSTEM, Actor
 from portal.services.errors import DomainError
 from portal.services.policy_text import N_
+from portal.services.reconciliation import statements
 from portal.services.reconciliation.matching import Outcome, reconcile, record_failure
 from portal.services.unit_of_work import release
 
@@ -66,18 +74,23 @@ def request_day(channel_id: str, day: date) -> bool:
     return enqueue_day(channel_id, day)
 
 
+def _has_bill(channel: PayoutChannel | None) -> bool:
+    return isinstance(channel, BillProvider | StatementImporter)
+
+
 def providers() -> list[str]:
-    """Ids of the loaded channels that publish a daily bill."""
-    return [c.id for c in channels().all() if isinstance(c, BillProvider)]
+    """Ids of the loaded channels that publish a daily bill, or whose imported statements
+    count as one (the bank)."""
+    return [c.id for c in channels().all() if _has_bill(c)]
 
 
-def provider(channel_id: str) -> BillProvider:
-    """The loaded channel with this id, if it publishes a bill; DomainError otherwise."""
+def provider(channel_id: str) -> PayoutChannel:
+    """The loaded channel with this id, if it has a bill; DomainError otherwise."""
     try:
-        channel = channels().get(channel_id)
+        channel: PayoutChannel | None = channels().get(channel_id)
     except ChannelError:
         channel = None
-    if not isinstance(channel, BillProvider):
+    if channel is None or not _has_bill(channel):
         raise DomainError(
             N_("The payment route %(channel)s publishes no bill to reconcile against."),
             rule="no_bill",
@@ -89,6 +102,8 @@ def provider(channel_id: str) -> BillProvider:
 def fetch_and_reconcile(channel_id: str, day: date, actor: Actor = SYSTEM) -> Outcome:
     """Fetch the channel's bill for the Beijing ``day`` and reconcile it."""
     channel = provider(channel_id)
+    if not isinstance(channel, BillProvider):  # its imported statements are its bill
+        return reconcile(channel_id, day, statements.bill_rows(channel_id, day), actor)
     release()  # no transaction held open while the gateway answers
     try:
         rows = list(channel.fetch_bill(day))
