@@ -564,6 +564,8 @@ class ReconRun(Model):
     bill_total_fen: Mapped[int] = mapped_column(Fen, default=0)
     our_rows: Mapped[int] = mapped_column(Integer, default=0)
     our_total_fen: Mapped[int] = mapped_column(Fen, default=0)
+    # what the ledger booked out through the channel's account that day (payout entries)
+    ledger_total_fen: Mapped[int] = mapped_column(Fen, default=0)
     matched_at: Mapped[datetime | None] = mapped_column(TS)  # the last successful match
     # when a bill still missing (or refused) past the day's deadline was raised to staff
     raised_at: Mapped[datetime | None] = mapped_column(TS)

@@ -167,6 +167,7 @@ def test_a_clean_day_is_closed_with_its_totals(app, clock):
     assert day.closed and day.open == 0
     assert (day.run.bill_rows, day.run.bill_total_fen) == (2, 3550)
     assert (day.run.our_rows, day.run.our_total_fen) == (2, 3550)
+    assert day.run.ledger_total_fen == 0 and not day.ledger_agrees  # no ledger entries made
 
 
 def test_every_kind_of_difference_is_named_and_nothing_else(app, clock):

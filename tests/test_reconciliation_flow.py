@@ -208,7 +208,8 @@ def test_a_clean_day_is_closed_and_running_it_again_adds_nothing(app, clock, rev
         again = fetching.fetch_and_reconcile(channel, DAY)
         assert first.status == again.status == RunStatus.MATCHED
         assert first.new_differences == again.new_differences == ()
-    assert all(d.closed for d in days.days())
+    assert all(d.closed and d.ledger_agrees for d in days.days())
+    assert {d.run.ledger_total_fen for d in days.days()} == {1503}
     assert {(d.run.channel, d.run.bill_rows, d.run.bill_total_fen) for d in days.days()} == {
         ("alipay", 3, 1503),
         ("wechat", 3, 1503),

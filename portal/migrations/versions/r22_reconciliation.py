@@ -35,6 +35,7 @@ def upgrade():
         sa.Column("bill_total_fen", sa.BigInteger(), nullable=False, server_default="0"),
         sa.Column("our_rows", sa.Integer(), nullable=False, server_default="0"),
         sa.Column("our_total_fen", sa.BigInteger(), nullable=False, server_default="0"),
+        sa.Column("ledger_total_fen", sa.BigInteger(), nullable=False, server_default="0"),
         sa.Column("matched_at", TS, nullable=True),
         sa.Column("raised_at", TS, nullable=True),
         sa.Column("created_at", TS, nullable=False),

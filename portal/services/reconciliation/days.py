@@ -24,6 +24,11 @@ class Day:
     total: int
 
     @property
+    def ledger_agrees(self) -> bool:
+        """Whether the ledger booked out through the channel what our payouts say."""
+        return self.run.ledger_total_fen == self.run.our_total_fen
+
+    @property
     def closed(self) -> bool:
         """Matched, with no open difference left."""
         return self.run.status == RunStatus.MATCHED and self.open == 0

@@ -13,9 +13,11 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
+from portal.domain import ledger as ledger_rules
 from portal.domain import payout_states
+from portal.domain.ledger_kinds import LedgerKind
 from portal.domain.reconciliation import (
     DifferenceKind,
     DifferenceState,
@@ -30,7 +32,7 @@ from portal.domain.reconciliation import (
     match,
 )
 from portal.extensions import db
-from portal.models import Payout, ReconDifference, ReconRun
+from portal.models import LedgerTransaction, Payout, Posting, ReconDifference, ReconRun
 from portal.plugins.channels import BillRow
 from portal.services import context
 from portal.services.actors import SYSTEM, Actor
@@ -92,6 +94,22 @@ def ours_on_day(channel_id: str, day: date) -> dict[str, Ours]:
         Payout.state.in_(payout_states.MONEY_MOVED),
     )
     return {p.idempotency_key: _ours(p) for p in db.session.scalars(query)}
+
+
+def ledger_out(channel_id: str, day: date) -> int:
+    """What the ledger booked out through the channel's account on the Beijing ``day``."""
+    start, end = day_bounds(day)
+    total = db.session.scalar(
+        select(func.coalesce(func.sum(Posting.amount_fen), 0))
+        .join(LedgerTransaction, LedgerTransaction.id == Posting.txn_id)
+        .where(
+            Posting.account == ledger_rules.external(channel_id),
+            LedgerTransaction.kind == LedgerKind.PAYOUT,
+            LedgerTransaction.created_at >= start,
+            LedgerTransaction.created_at < end,
+        )
+    )
+    return int(total or 0)
 
 
 def _ours_elsewhere(channel_id: str, numbers: list[str]) -> dict[str, Ours]:
@@ -208,6 +226,7 @@ def _record_match(channel_id: str, day: date, bill: dict[str, Seen], actor: Acto
     run.attempts += 1
     run.bill_rows, run.bill_total_fen = tally.bill_rows, tally.bill_total_fen
     run.our_rows, run.our_total_fen = tally.our_rows, tally.our_total_fen
+    run.ledger_total_fen = ledger_out(channel_id, day)
     run.matched_at = run.updated_at = now
     record(
         "recon_matched",
