@@ -411,3 +411,24 @@ def test_the_bank_is_reconciled_against_its_imported_statements(app, clock, revi
     assert (diff.bill_amount_fen, diff.our_amount_fen, diff.our_state) == (12340, 12345, "pending")
     assert (run.bill_rows, run.our_rows) == (2, 1)
     assert fetching.fetch_and_reconcile("bank", DAY).new_differences == ()
+
+
+def test_the_pages_are_chinese_and_small(app, client, browser, clock, reviewer, gateways):
+    from tests.test_page_budget import check, crawl
+    from tests.test_zh_pages import english_in
+
+    for channel in ("alipay", "wechat"):
+        key = pay(app, clock, reviewer, gateways, channel, 800)
+        gateways[channel].bill_amount(key, 799)
+        gateways[channel].bill_drop(pay(app, clock, reviewer, gateways, channel, 300))
+    clock.advance(days=1)
+    for channel in ("alipay", "wechat"):
+        fetching.fetch_and_reconcile(channel, DAY)
+    gateways["alipay"].misbehave("bill_bad_zip")
+    fetching.fetch_and_reconcile("alipay", DAY - timedelta(days=1))  # a refused day
+    login(browser)
+    pages = crawl(client, ["/review/reconciliation/"], "zh-CN")
+    days_seen = [url for url in pages if url.rstrip("/").split("/")[-1].isdigit()]
+    assert len(days_seen) == 3
+    assert {url: english_in(p["html"]) for url, p in pages.items() if english_in(p["html"])} == {}
+    assert [p for p in check(pages) if "reconciliation" in p] == []
