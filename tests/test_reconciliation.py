@@ -275,3 +275,15 @@ def test_a_missing_bill_is_noted_and_retried_later(app, clock):
     run = db.session.get(ReconRun, outcome.run_id)
     assert run.status == RunStatus.MISSING and run.attempts == 2
     assert not days.days(CH)[0].closed
+
+
+def test_a_day_page_shows_the_first_differences_open_ones_first(app, clock, staff, monkeypatch):
+    for i in range(5):
+        payout(clock, f"M{i}", 1000 + i)
+    outcome = matching.reconcile(CH, DAY, [])
+    resolving.resolve(min(outcome.new_differences), staff, "checked")
+    summary, shown = days.day(outcome.run_id, limit=3)
+    assert (summary.open, summary.total) == (4, 5) and len(shown) == 3
+    assert all(d.state == DifferenceState.OPEN for d in shown)
+    _summary, everything = days.day(outcome.run_id)
+    assert len(everything) == 5 and everything[-1].state == DifferenceState.RESOLVED

@@ -73,7 +73,7 @@ def fetch() -> ResponseReturnValue:
 def day(run_id: int) -> ResponseReturnValue:
     """One channel's day: its summary and every difference, open ones first."""
     try:
-        summary, differences = days.day(run_id)
+        summary, differences = days.day(run_id, limit=days.PAGE_SIZE)
     except DomainError as exc:
         return error_page(404, domain_message(exc))
     return render_template(

@@ -51,24 +51,35 @@ def days(channel: str = "", limit: int = 90) -> list[Day]:
     return [Day(run, int(o), int(t)) for run, o, t in db.session.execute(query)]
 
 
-def day(run_id: int) -> tuple[Day, list[ReconDifference]]:
-    """One day and its differences, open ones first."""
+#: the most differences one page shows (the CSV export has them all)
+PAGE_SIZE = 100
+
+
+def day(run_id: int, limit: int | None = None) -> tuple[Day, list[ReconDifference]]:
+    """One day and its differences, open ones first (the first ``limit`` of them)."""
     run = db.session.get(ReconRun, run_id)
     if run is None:
         raise NotFound(N_("There is no such reconciliation day."), rule="recon_day")
-    rows = list(
-        db.session.scalars(
-            select(ReconDifference)
-            .where(ReconDifference.run_id == run_id)
-            .order_by(
-                case((ReconDifference.state == DifferenceState.OPEN, 0), else_=1),
-                ReconDifference.kind,
-                ReconDifference.refund_no,
-            )
+    counts = db.session.execute(
+        select(
+            func.count(ReconDifference.id),
+            func.coalesce(
+                func.sum(case((ReconDifference.state == DifferenceState.OPEN, 1), else_=0)), 0
+            ),
+        ).where(ReconDifference.run_id == run_id)
+    ).one()
+    query = (
+        select(ReconDifference)
+        .where(ReconDifference.run_id == run_id)
+        .order_by(
+            case((ReconDifference.state == DifferenceState.OPEN, 0), else_=1),
+            ReconDifference.kind,
+            ReconDifference.refund_no,
         )
     )
-    open_ = sum(1 for d in rows if d.state == DifferenceState.OPEN)
-    return Day(run, open_, len(rows)), rows
+    if limit is not None:
+        query = query.limit(limit)
+    return Day(run, int(counts[1]), int(counts[0])), list(db.session.scalars(query))
 
 
 def run_of(difference_id: int) -> int | None:
