@@ -10,6 +10,7 @@ import time
 from datetime import UTC, datetime, timedelta
 
 from jobs.channel_keys import sweep_channel_keys
+from jobs.reconcile import sweep_reconciliation
 from jobs.runtime import with_app
 from jobs.webhooks import sweep as sweep_webhooks
 from portal.infra import metrics, singleton
@@ -69,7 +70,8 @@ def sweep_deadlines() -> int:
 @with_app
 def sweep(reschedule: bool = True, due: float | None = None) -> dict[str, int]:
     """The periodic sweep: payouts left behind, deadlines passed, webhook deliveries whose
-    job was lost, and channel keys due for a refresh; reschedules itself for the next minute.
+    job was lost, channel keys due for a refresh, and yesterday's bills to reconcile;
+    reschedules itself for the next minute.
 
     ``due``: the Unix time it was scheduled for (its lag is measured against it). Runs once
     per minute however many workers hold a copy (``portal.infra.singleton``); a copy that
@@ -88,6 +90,7 @@ def sweep(reschedule: bool = True, due: float | None = None) -> dict[str, int]:
                 "deadlines": sweep_deadlines(),
                 "webhooks": sweep_webhooks(),
                 "channel_keys": sweep_channel_keys(),
+                "reconciliation": sweep_reconciliation(),
             }
         else:
             result = {"skipped": 1}

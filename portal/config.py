@@ -110,6 +110,10 @@ DEFAULTS: dict[str, Any] = {
     "REQUEST_ID_HEADER": None,
     "QUEUE_NAME": "portal",
     "RQ_IS_ASYNC": True,
+    # Reconciliation: from this hour (Beijing) yesterday's bills are fetched; a day still
+    # without a bill at RECON_DEADLINE_HOUR is raised to supervisors
+    "RECON_HOUR": 10,
+    "RECON_DEADLINE_HOUR": 18,
 }
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any, Protocol
 
 from flask_login import UserMixin
@@ -11,6 +11,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     CheckConstraint,
+    Date,
     DateTime,
     ForeignKey,
     Index,
@@ -21,7 +22,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from portal.domain import freeze_states, offer_states, ticket_states
+from portal.domain import freeze_states, offer_states, reconciliation, ticket_states
 from portal.domain.payout_states import PayoutState
 from portal.extensions import Model
 
@@ -322,7 +323,11 @@ class Payout(Model):
     late_flagged_at: Mapped[datetime | None] = mapped_column(TS)  # not arrived by expected date
     batch_ref: Mapped[str] = mapped_column(String(40), default="")
     case: Mapped[RefundCase] = relationship()
-    __table_args__ = (CheckConstraint("amount_fen > 0", name="amount"),)
+    __table_args__ = (
+        CheckConstraint("amount_fen > 0", name="amount"),
+        # a channel's payouts settled on one day: what reconciliation matches a bill against
+        Index("ix_payouts_channel_settled", "channel", "settled_at"),
+    )
 
 
 class Event(Model):
@@ -540,3 +545,85 @@ class ChannelSwitch(Model):
     changed_at: Mapped[datetime] = mapped_column(TS, default=utcnow)
     changed_by: Mapped[str] = mapped_column(String(120), default="")
     reason: Mapped[str] = mapped_column(Text, default="")
+
+
+class ReconRun(Model):
+    """One channel's day of reconciliation: its bill fetched and matched (or why not)."""
+
+    __tablename__ = "recon_runs"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    channel: Mapped[str] = mapped_column(String(40))
+    bill_date: Mapped[date] = mapped_column(Date)  # the Beijing day the bill covers
+    # a RunStatus (portal.domain.reconciliation)
+    status: Mapped[str] = mapped_column(String(20))
+    # the last failure, as a code (missing, refused) and the gateway's or parser's own text
+    # (staff only, labelled); empty once a run matched
+    detail: Mapped[str] = mapped_column(Text, default="")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    bill_rows: Mapped[int] = mapped_column(Integer, default=0)
+    bill_total_fen: Mapped[int] = mapped_column(Fen, default=0)
+    our_rows: Mapped[int] = mapped_column(Integer, default=0)
+    our_total_fen: Mapped[int] = mapped_column(Fen, default=0)
+    # what the ledger booked out through the channel's account that day (payout entries)
+    ledger_total_fen: Mapped[int] = mapped_column(Fen, default=0)
+    matched_at: Mapped[datetime | None] = mapped_column(TS)  # the last successful match
+    # when a bill still missing (or refused) past the day's deadline was raised to staff
+    raised_at: Mapped[datetime | None] = mapped_column(TS)
+    created_at: Mapped[datetime] = mapped_column(TS, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(TS, default=utcnow)
+    __table_args__ = (Index("ix_recon_runs_channel_day", "channel", "bill_date", unique=True),)
+
+
+class ReconDifference(Model):
+    """One difference a run found between the bill and our payouts, until someone resolves it."""
+
+    __tablename__ = "recon_differences"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("recon_runs.id"))
+    # a DifferenceKind and a DifferenceState (portal.domain.reconciliation)
+    kind: Mapped[str] = mapped_column(String(30))
+    state: Mapped[str] = mapped_column(String(20), default=reconciliation.INITIAL, index=True)
+    refund_no: Mapped[str] = mapped_column(String(64))
+    payout_id: Mapped[int | None] = mapped_column(ForeignKey("payouts.id"), index=True)
+    gateway_reference: Mapped[str] = mapped_column(String(128), default="")
+    bill_amount_fen: Mapped[int | None] = mapped_column(Fen)
+    our_amount_fen: Mapped[int | None] = mapped_column(Fen)
+    bill_at: Mapped[datetime | None] = mapped_column(TS)
+    our_at: Mapped[datetime | None] = mapped_column(TS)
+    our_state: Mapped[str] = mapped_column(String(20), default="")
+    bill_count: Mapped[int] = mapped_column(Integer, default=0)
+    found_at: Mapped[datetime] = mapped_column(TS, default=utcnow)
+    resolved_at: Mapped[datetime | None] = mapped_column(TS)
+    resolved_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    resolved_by: Mapped[str] = mapped_column(String(120), default="")
+    # a ResolvedHow: a person's note, or a later run no longer found it
+    resolved_how: Mapped[str] = mapped_column(String(20), default="")
+    resolution_note: Mapped[str] = mapped_column(Text, default="")  # a person's words
+    __table_args__ = (
+        Index("ix_recon_differences_run_kind_no", "run_id", "kind", "refund_no", unique=True),
+    )
+
+
+class StatementLine(Model):
+    """A line of an imported bank statement, kept as the channel's bill of its import day."""
+
+    __tablename__ = "statement_lines"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    channel: Mapped[str] = mapped_column(String(40))
+    refund_no: Mapped[str] = mapped_column(String(64))  # the end-to-end reference
+    amount_fen: Mapped[int] = mapped_column(Fen)
+    # a ResultStatus (portal.plugins.channels): succeeded when booked, failed when returned
+    status: Mapped[str] = mapped_column(String(20))
+    booked_on: Mapped[str] = mapped_column(String(10), default="")  # the statement's ISO date
+    imported_at: Mapped[datetime] = mapped_column(TS, default=utcnow)
+    __table_args__ = (
+        Index(
+            "ix_statement_lines_once",
+            "channel",
+            "refund_no",
+            "status",
+            "booked_on",
+            unique=True,
+        ),
+        Index("ix_statement_lines_channel_imported", "channel", "imported_at"),
+    )

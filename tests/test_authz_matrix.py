@@ -181,6 +181,11 @@ POLICY: dict[str, Access] = {
     "payouts.redirect_held": STAFF,
     "payouts.batch_export": STAFF,
     "payouts.statement_import": STAFF,
+    "reconciliation.index": STAFF,
+    "reconciliation.fetch": STAFF,
+    "reconciliation.day": STAFF,
+    "reconciliation.export": STAFF,
+    "reconciliation.resolve": STAFF,
     "tickets.index": STAFF,
     "tickets.show": STAFF,
     # operators only
@@ -377,6 +382,7 @@ def world(app: Flask, clock: Clock) -> dict[str, Any]:
     p1, p2 = _party("a", clock, reviewer), _party("b", clock, reviewer)
     _tickets(clock, [p1, p2])
     db.session.commit()
+    _reconciled_day(clock)
     visitors = [
         Visitor("anonymous", "anon", _client(app), own=p1),
         Visitor("buyer1", "buyer", _client(app), own=p1, other=p2),
@@ -398,6 +404,26 @@ def world(app: Flask, clock: Clock) -> dict[str, Any]:
             v.shop = Shop(v.client, v.own.ids["api_key"])
         v.csrf = _csrf(v.client)
     return {"parties": [p1, p2], "visitors": visitors}
+
+
+def _reconciled_day(clock: Clock) -> None:
+    """A reconciled day of the fake channel with one open difference (staff pages need one)."""
+    from portal.plugins.channels import BillRow
+    from portal.services.reconciliation import matching
+
+    day = clock().date()
+    at = clock().replace(hour=4)  # noon in Beijing
+    matching.reconcile("fakepay", day, [BillRow("STRANGER", "GW-1", 100, at)])
+
+
+def _recon_id(name: str) -> int:
+    from portal.extensions import db
+    from portal.models import ReconDifference, ReconRun
+
+    model = ReconRun if name == "run_id" else ReconDifference
+    found = db.session.scalar(db.select(db.func.min(model.id)))
+    assert found is not None, "the world has no reconciled day"
+    return int(found)
 
 
 def _bystander_id() -> int:
@@ -425,6 +451,8 @@ def _fill(rule: Rule, variant: dict[str, Party], fallback: Party) -> dict[str, A
             values[name] = "portal.css"
         elif name == "code":
             values[name] = "en"
+        elif name in ("run_id", "difference_id"):  # the world's reconciled day
+            values[name] = _recon_id(name)
         elif name == "user_id":  # a login no visitor uses: signing it out ends no visitor's session
             values[name] = _bystander_id()
         else:

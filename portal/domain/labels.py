@@ -10,6 +10,7 @@ from portal.domain.ledger_kinds import LedgerKind
 from portal.domain.offer_states import OfferState
 from portal.domain.payout_states import PayoutState
 from portal.domain.policy import N_
+from portal.domain.reconciliation import DifferenceKind, DifferenceState, RunStatus
 from portal.domain.states import State
 from portal.domain.ticket_states import TicketReason
 
@@ -70,6 +71,12 @@ EVENT_LABELS = {
     assignment.CLAIMED: N_("Case taken by a reviewer"),
     assignment.REASSIGNED: N_("Case reassigned"),
     assignment.RELEASED: N_("Case given back to the queue"),
+    "recon_found": N_("Reconciliation found a difference"),
+    "recon_resolved": N_("Reconciliation difference resolved"),
+    "recon_matched": N_("Bill reconciled"),
+    "recon_missing": N_("Bill not available yet"),
+    "recon_refused": N_("Bill refused"),
+    "recon_overdue": N_("Bill still not reconciled after the day's deadline"),
 }
 
 PAYOUT_LABELS = {
@@ -163,4 +170,24 @@ WEBHOOK_FAILURES = {
     "tls": N_("The TLS certificate is not valid for this name"),
     "timeout": N_("No complete answer in time"),
     "protocol": N_("The answer is not valid HTTP"),
+}
+
+
+DIFFERENCE_KIND_LABELS = {
+    DifferenceKind.UNKNOWN_AT_GATEWAY: N_("Money moved at the gateway with no refund of ours"),
+    DifferenceKind.MISSING_FROM_BILL: N_("Refund of ours not on the bill"),
+    DifferenceKind.AMOUNT_DIFFERS: N_("Amounts differ"),
+    DifferenceKind.DIFFERENT_DAY: N_("On the bill of another day"),
+    DifferenceKind.DUPLICATE: N_("On the bill more than once"),
+}
+
+DIFFERENCE_STATE_LABELS = {
+    DifferenceState.OPEN: N_("Open"),
+    DifferenceState.RESOLVED: N_("Resolved"),
+}
+
+RUN_STATUS_LABELS = {
+    RunStatus.MATCHED: N_("Reconciled"),
+    RunStatus.MISSING: N_("Bill not available yet"),
+    RunStatus.REFUSED: N_("Bill refused"),
 }

@@ -80,9 +80,15 @@ class GatewayHTTP:
         self._ssl = (ssl_context or ssl.create_default_context()) if self.https else None
 
     def request(
-        self, method: str, path: str, body: bytes | None, headers: Mapping[str, str]
+        self,
+        method: str,
+        path: str,
+        body: bytes | None,
+        headers: Mapping[str, str],
+        max_bytes: int = MAX_ANSWER_BYTES,
     ) -> GatewayResponse:
-        """Send one request to the base URL's path + ``path`` on a new connection; read the answer.
+        """Send one request to the base URL's path + ``path`` on a new connection; read the answer
+        (at most ``max_bytes``: a daily bill may be larger than any refund answer).
 
         Raises :class:`GatewayUnreachable`, or :class:`GatewayNoAnswer` (:class:`GatewayTimeout`
         when the time ran out): see the module.
@@ -97,21 +103,17 @@ class GatewayHTTP:
                 target = self.prefix + path or "/"
                 conn.request(method, target, body=body, headers=dict(headers))
                 resp = conn.getresponse()
-                if resp.length is not None and resp.length > MAX_ANSWER_BYTES:
-                    raise GatewayNoAnswer(
-                        f"the answer from {self.host} is over {MAX_ANSWER_BYTES} bytes"
-                    )
-                data = resp.read(MAX_ANSWER_BYTES + 1)
+                if resp.length is not None and resp.length > max_bytes:
+                    raise GatewayNoAnswer(f"the answer from {self.host} is over {max_bytes} bytes")
+                data = resp.read(max_bytes + 1)
                 if resp.length:  # (a read with a limit does not raise IncompleteRead)
                     raise http.client.IncompleteRead(data, resp.length)
             except TimeoutError as exc:
                 raise GatewayTimeout(f"no answer from {self.host} within {self.timeout}s") from exc
             except (OSError, http.client.HTTPException) as exc:  # reset, cut short, garbled
                 raise GatewayNoAnswer(f"the answer from {self.host} broke off: {exc!r}") from exc
-            if len(data) > MAX_ANSWER_BYTES:
-                raise GatewayNoAnswer(
-                    f"the answer from {self.host} is over {MAX_ANSWER_BYTES} bytes"
-                )
+            if len(data) > max_bytes:
+                raise GatewayNoAnswer(f"the answer from {self.host} is over {max_bytes} bytes")
             return GatewayResponse(resp.status, resp.reason, resp.msg, data)
         finally:
             conn.close()

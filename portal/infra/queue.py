@@ -112,7 +112,9 @@ CLAIM_SECONDS = 5
 
 
 @_once_per_request
-def enqueue_once(key: str, ttl_seconds: int, func: str, *args: Any) -> Any | None:
+def enqueue_once(
+    key: str, ttl_seconds: int, func: str, *args: Any, job_id: str | None = None
+) -> Any | None:
     """Enqueue unless a copy enqueued under the same ``key`` is still waiting (None then).
 
     Keeps periodic sweeps and restarting workers from piling up copies of one job while a
@@ -129,7 +131,7 @@ def enqueue_once(key: str, ttl_seconds: int, func: str, *args: Any) -> Any | Non
         cast("bytes | None", conn.get(name))
     ):
         return None
-    job = queue().enqueue(func, *args, meta=job_meta())
+    job = queue().enqueue(func, *args, job_id=job_id, meta=job_meta())
     conn.set(name, job.id, ex=ttl_seconds)
     return job
 

@@ -18,8 +18,9 @@ from __future__ import annotations
 import abc
 import enum
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import date, datetime
 from typing import Any, Protocol, runtime_checkable
 
 from portal.plugins.words import OUTCOME_CODES, Note, Words
@@ -418,3 +419,57 @@ class KeyRefresher(Protocol):
         """Download, check and keep the gateway's current keys; say what was kept (for the
         log). Safe to run twice and from several processes at once. Raise ChannelError when
         the download failed or did not check out: the keys held so far stay in use."""
+
+
+@dataclass(frozen=True, slots=True)
+class BillRow:
+    """One refund as a gateway's own daily bill shows it, in the portal's neutral form.
+
+    ``refund_no`` is our refund number at the gateway (the payout's idempotency key: Alipay
+    ``out_request_no``, WeChat ``out_refund_no``, the bank's end-to-end id);
+    ``gateway_reference`` the gateway's id of the refund; ``amount_fen`` what the bill says
+    moved, in fen (positive); ``at`` when the gateway says it happened (aware).
+    """
+
+    refund_no: str
+    gateway_reference: str
+    amount_fen: int
+    at: datetime
+
+    def __post_init__(self) -> None:
+        if not self.refund_no or len(self.refund_no) > 64:
+            raise ValueError("refund_no must be 1..64 characters")
+        if not isinstance(self.amount_fen, int) or isinstance(self.amount_fen, bool):
+            raise TypeError("amount_fen must be an int (fen)")
+        if self.amount_fen <= 0:
+            raise ValueError("amount_fen must be positive")
+        if self.at.tzinfo is None:
+            raise ValueError("at must be timezone-aware")
+
+
+class BillMissing(Exception):
+    """The gateway has no bill for that day yet (or says none exists): ask again later."""
+
+
+class BillRefused(Exception):
+    """The bill was fetched but cannot be trusted: it does not parse, its hash does not
+    match, it is for another day. The message (the gateway's words or the parser's) is shown
+    to staff only, labelled; nothing of the bill is recorded as reconciled."""
+
+
+@runtime_checkable
+class BillProvider(Protocol):
+    """A channel whose gateway publishes a daily bill of the refunds it processed.
+
+    The core fetches the bill of each past Beijing day (the gateways' day, UTC+8) and
+    matches its rows against the payouts it holds as settled on that day.
+    """
+
+    @abc.abstractmethod
+    def fetch_bill(self, day: date) -> Iterable[BillRow]:
+        """The refund rows of the gateway's bill for the Beijing day ``day``.
+
+        Raise :class:`BillMissing` when the gateway has no bill for the day yet (the core
+        retries later), :class:`BillRefused` when what it gave cannot be trusted. May be a
+        generator: rows are read once, in order.
+        """

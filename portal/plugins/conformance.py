@@ -15,6 +15,8 @@ The checks follow the invariants of ``docs/plugins.md``: the same key twice move
 once; an unknown outcome is resolved by a query with the same key; partial refunds up to
 the captured amount succeed; an over-refund is refused; a forged notification is rejected;
 results carry the gateway's reference; a declared batch or statement capability is whole.
+A channel that implements ``BillProvider`` shows a settled refund on the day's bill, says a
+day with no bill yet is missing, and refuses a damaged bill with ``BillRefused``.
 A channel that implements ``ConnectionChecker`` answers its check with a ``ConnectionCheck``
 and, pointed at a gateway where nothing listens, still answers (``ok`` false), never raises.
 Two checks run the real core against the channel (``conformance_portal``, a throwaway
@@ -31,16 +33,22 @@ import socket
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
 
 from portal.domain.payout_states import PayoutState
+from portal.domain.reconciliation import beijing_day
 from portal.plugins.channels import (
     ArrivalWindow,
     BatchExporter,
     BatchFormat,
+    BillMissing,
+    BillProvider,
+    BillRefused,
+    BillRow,
     ChannelError,
     ConnectionCheck,
     ConnectionChecker,
@@ -116,6 +124,27 @@ class ConformanceTarget:
         """The channel configured as ``channel`` is, but with a gateway address where nothing
         listens (:func:`unreachable_url` gives one), for the ``ConnectionChecker`` check."""
         raise NotSupported("this target cannot point its channel at an unreachable gateway")
+
+    def bill_day(self) -> date:
+        """The Beijing day whose bill shows a refund settled now (default: today there).
+
+        The gateway's simulator must serve that day's bill at once (a real gateway publishes
+        it the next morning)."""
+        return beijing_day(datetime.now(UTC))
+
+    def missing_bill_day(self) -> date:
+        """A day the gateway has no bill for yet (default: the day after ``bill_day``)."""
+        return self.bill_day() + timedelta(days=1)
+
+    def bill_faults(self) -> list[str]:
+        """Names of the ways the simulator can damage its next bill (a hash that does not
+        match, a file that is not an archive, the wrong encoding ...): each is given to
+        ``damage_next_bill`` in turn, and ``fetch_bill`` must refuse the bill it gets."""
+        raise NotSupported("this target cannot damage a bill")
+
+    def damage_next_bill(self, fault: str) -> None:
+        """Make the next bill the simulator serves damaged in the way ``fault`` names."""
+        raise NotSupported("this target cannot damage a bill")
 
     def close(self) -> None:
         """Stop the simulator (called by the fixture's teardown, if it wants)."""
@@ -298,6 +327,49 @@ class ChannelConformance:
         assert isinstance(found, ConnectionCheck), f"check_connection() returned {found!r}"
         assert found.ok is False, "an unreachable gateway cannot pass the check"
         assert isinstance(found.words, Words), found
+
+    def test_bill_shows_a_settled_refund(self, conformance_target: ConformanceTarget) -> None:
+        """A BillProvider's bill of the day shows a settled refund once, by our refund number,
+        with its amount and the gateway's reference; every row is a BillRow of that day."""
+        channel = conformance_target.channel
+        if not isinstance(channel, BillProvider):
+            pytest.skip("the channel does not implement BillProvider")
+        payment = conformance_target.new_payment(1300)
+        request = new_request(payment, 700)
+        result = _final(conformance_target, request)
+        assert result.status is S.SUCCEEDED, result
+        day = conformance_target.bill_day()
+        rows = list(channel.fetch_bill(day))
+        for row in rows:
+            assert isinstance(row, BillRow), f"fetch_bill gave {row!r}, not a BillRow"
+            assert beijing_day(row.at) == day, f"{row} is not dated on the bill's day {day}"
+        mine = [row for row in rows if row.refund_no == request.idempotency_key]
+        assert len(mine) == 1, f"the refund shows {len(mine)} times on the bill: {rows}"
+        assert mine[0].amount_fen == 700, mine[0]
+        assert mine[0].gateway_reference, "a bill row carries the gateway's reference"
+
+    def test_bill_missing_or_damaged_is_said_so(
+        self, conformance_target: ConformanceTarget
+    ) -> None:
+        """No bill yet raises BillMissing; a damaged bill raises BillRefused, nothing else."""
+        channel = conformance_target.channel
+        if not isinstance(channel, BillProvider):
+            pytest.skip("the channel does not implement BillProvider")
+        with pytest.raises(BillMissing):
+            list(channel.fetch_bill(conformance_target.missing_bill_day()))
+        faults = _supported(conformance_target.bill_faults)
+        paid = _final(conformance_target, new_request(conformance_target.new_payment(600), 600))
+        assert paid.status is S.SUCCEEDED, paid  # a bill with a row in it to damage
+        day = conformance_target.bill_day()
+        for fault in faults:
+            conformance_target.damage_next_bill(fault)
+            try:
+                list(channel.fetch_bill(day))
+            except BillRefused:
+                continue
+            except Exception as exc:  # noqa: BLE001 - the failure this check reports
+                pytest.fail(f"a bill damaged by {fault!r} raised {exc!r}, not BillRefused")
+            pytest.fail(f"a bill damaged by {fault!r} was accepted")
 
     def test_forged_notification_is_rejected(self, conformance_target: ConformanceTarget) -> None:
         """A notification the gateway did not sign is rejected; the genuine one is accepted."""

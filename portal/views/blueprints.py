@@ -21,6 +21,7 @@ from portal.views import (
     metrics,
     payouts,
     plugins_admin,
+    reconciliation,
     review,
     tickets,
 )
@@ -37,6 +38,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(review.bp)
     app.register_blueprint(callbacks.bp)
     app.register_blueprint(payouts.bp)
+    app.register_blueprint(reconciliation.bp)
     app.register_blueprint(plugins_admin.bp)
     app.register_blueprint(merchant.bp)
     app.register_blueprint(merchant_integration.bp)

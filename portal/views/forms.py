@@ -262,3 +262,16 @@ class ApiKeyForm(PortalForm):
     """A new API key, with a label to tell keys apart."""
 
     label = StringField(_l("Label"), validators=[Optional(), Length(max=80)])
+
+
+class ResolveDifferenceForm(PortalForm):
+    """Resolve one reconciliation difference: say how (kept with it and in the audit trail)."""
+
+    note = TextAreaField(_l("How it was resolved"), validators=[DataRequired(), Length(max=2000)])
+
+
+class FetchBillForm(PortalForm):
+    """Fetch and reconcile one channel's bill of a past day, now."""
+
+    channel = StringField(_l("Payment route"), validators=[DataRequired(), Length(max=40)])
+    day = StringField(_l("Bill date"), validators=[DataRequired(), Length(max=10)])

@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterator
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 from portal.plugins.channels import (
     ArrivalWindow,
+    BillMissing,
+    BillRow,
     PaymentRef,
     PayoutChannel,
     RefundRequest,
@@ -15,9 +20,14 @@ from portal.plugins.channels import (
 from portal.plugins.words import Words
 from refund_portal_balance.wallet import Credit, Wallet, WalletRefused
 
+BEIJING = ZoneInfo("Asia/Shanghai")
+
 
 class BalanceChannel(PayoutChannel):
-    """Refunds to the wallet the purchase was paid from (instant, never partial-refused)."""
+    """Refunds to the wallet the purchase was paid from (instant, never partial-refused).
+
+    Also a ``BillProvider``: the wallet's own credits of a Beijing day are its bill.
+    """
 
     id = "balance"
     label = Words(zh="店铺余额", en="Store credit")
@@ -47,6 +57,16 @@ class BalanceChannel(PayoutChannel):
         if credit is None:
             return RefundResult(ResultStatus.PENDING, code="NOT_FOUND", message="not credited")
         return _succeeded(credit)
+
+    def fetch_bill(self, day: date) -> Iterator[BillRow]:
+        """The credits of the Beijing ``day``; BillMissing for a day not over yet."""
+        start = datetime.combine(day, time(0), BEIJING)
+        end = start + timedelta(days=1)
+        if start > datetime.now(UTC):
+            raise BillMissing(f"{day} has not begun")
+        for credit in self.wallet.credited_between(start, end):
+            at = datetime.fromisoformat(credit.credited_at)
+            yield BillRow(credit.key, credit.reference, credit.amount_fen, at)
 
 
 def _succeeded(credit: Credit) -> RefundResult:

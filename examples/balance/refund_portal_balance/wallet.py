@@ -14,6 +14,7 @@ import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 SCHEMA = """
@@ -27,7 +28,8 @@ CREATE TABLE IF NOT EXISTS credits (
     trade_id TEXT NOT NULL REFERENCES payments(trade_id),
     account TEXT NOT NULL,
     amount_fen INTEGER NOT NULL CHECK (amount_fen > 0),
-    reference TEXT NOT NULL UNIQUE
+    reference TEXT NOT NULL UNIQUE,
+    credited_at TEXT NOT NULL DEFAULT ''
 );
 """
 
@@ -49,6 +51,7 @@ class Credit:
     account: str
     amount_fen: int
     reference: str
+    credited_at: str = ""  # ISO 8601, UTC
 
 
 class Wallet:
@@ -89,7 +92,8 @@ class Wallet:
         """Credit a refund once per key; WalletRefused for an unknown trade or an over-refund."""
         with self._tx() as db:
             row = db.execute(
-                "SELECT key, trade_id, account, amount_fen, reference FROM credits WHERE key = ?",
+                "SELECT key, trade_id, account, amount_fen, reference, credited_at FROM credits "
+                "WHERE key = ?",
                 (key,),
             ).fetchone()
             if row is not None:
@@ -114,12 +118,24 @@ class Wallet:
                     f"only {captured - credited} fen of {captured} is left to refund",
                 )
             credit = Credit(
-                key, trade_id, account, amount_fen, "BAL" + secrets.token_hex(8).upper()
+                key,
+                trade_id,
+                account,
+                amount_fen,
+                "BAL" + secrets.token_hex(8).upper(),
+                datetime.now(UTC).isoformat(),
             )
             db.execute(
-                "INSERT INTO credits (key, trade_id, account, amount_fen, reference) "
-                "VALUES (?, ?, ?, ?, ?)",
-                (credit.key, credit.trade_id, credit.account, credit.amount_fen, credit.reference),
+                "INSERT INTO credits (key, trade_id, account, amount_fen, reference, credited_at)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                (
+                    credit.key,
+                    credit.trade_id,
+                    credit.account,
+                    credit.amount_fen,
+                    credit.reference,
+                    credit.credited_at,
+                ),
             )
             return credit
 
@@ -127,17 +143,28 @@ class Wallet:
         """The refund credited under ``key``, if any."""
         with self._tx() as db:
             row = db.execute(
-                "SELECT key, trade_id, account, amount_fen, reference FROM credits WHERE key = ?",
+                "SELECT key, trade_id, account, amount_fen, reference, credited_at FROM credits "
+                "WHERE key = ?",
                 (key,),
             ).fetchone()
         return None if row is None else Credit(*row)
 
     def credits(self, key: str | None = None) -> list[Credit]:
         """Every credit (money movement), optionally under one key."""
-        sql = "SELECT key, trade_id, account, amount_fen, reference FROM credits"
+        sql = "SELECT key, trade_id, account, amount_fen, reference, credited_at FROM credits"
         with self._tx() as db:
             rows = db.execute(sql + (" WHERE key = ?" if key else ""), (key,) if key else ())
             return [Credit(*row) for row in rows.fetchall()]
+
+    def credited_between(self, start: datetime, end: datetime) -> list[Credit]:
+        """Credits made from ``start`` (inclusive) to ``end`` (exclusive), oldest first."""
+        sql = (
+            "SELECT key, trade_id, account, amount_fen, reference, credited_at FROM credits"
+            " WHERE credited_at >= ? AND credited_at < ? ORDER BY credited_at"
+        )
+        bounds = (start.astimezone(UTC).isoformat(), end.astimezone(UTC).isoformat())
+        with self._tx() as db:
+            return [Credit(*row) for row in db.execute(sql, bounds).fetchall()]
 
     def balance_fen(self, account: str) -> int:
         """Store credit refunded to ``account`` so far."""

@@ -13,15 +13,19 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Mapping
-from datetime import datetime, timedelta
+from collections.abc import Iterator, Mapping
+from datetime import date, datetime, timedelta
 from typing import Any
-from urllib.parse import parse_qsl, urlencode
+from urllib.parse import parse_qsl, urlencode, urlsplit
 from zoneinfo import ZoneInfo
 
 from portal.infra.gateway_http import GatewayError, GatewayHTTP, GatewayTimeout
 from portal.plugins.channels import (
     ArrivalWindow,
+    BillMissing,
+    BillProvider,
+    BillRefused,
+    BillRow,
     ConnectionCheck,
     ConnectionChecker,
     MemoryReplayGuard,
@@ -36,7 +40,7 @@ from portal.plugins.channels import (
     ResultStatus,
 )
 from portal.plugins.words import Note, Words
-from refund_portal_alipay import connection, signing
+from refund_portal_alipay import bill, connection, signing
 from refund_portal_alipay.amounts import fen_to_yuan, yuan_to_fen
 from refund_portal_alipay.certs import KeySet
 
@@ -45,6 +49,11 @@ REFUND = "alipay.trade.refund"
 QUERY = "alipay.trade.fastpay.refund.query"
 DEPOSIT_BACK = "alipay.trade.refund.depositback.completed"
 CERT_DOWNLOAD = "alipay.open.app.alipaycert.download"
+BILL_URL = "alipay.data.dataservice.bill.downloadurl.query"
+#: Alipay's answer when the day's bill is not there (yet)
+BILL_NOT_READY = {"isp.bill_not_exist"}
+#: the largest bill archive downloaded
+MAX_BILL_BYTES = 64 << 20
 #: what the refund query asks Alipay to add to its answer (``query_options``)
 QUERY_OPTIONS = ["gmt_refund_pay", "deposit_back_info"]
 #: outcome unknown: retry with the same out_request_no, or query
@@ -55,7 +64,7 @@ DEFAULT_NOTIFY_MAX_AGE = timedelta(hours=24)
 REPLAY_TTL = timedelta(hours=48)
 
 
-class AlipayChannel(PayoutChannel, ConnectionChecker):
+class AlipayChannel(PayoutChannel, ConnectionChecker, BillProvider):
     """Refunds to the Alipay account (or card) the buyer paid with."""
 
     id = "alipay"
@@ -283,6 +292,37 @@ class AlipayChannel(PayoutChannel, ConnectionChecker):
             code="FUND_CHANGE_N" if body.get("fund_change") != "Y" else "NOT_CONFIRMED",
             raw={"refund": body, "query": confirmed.raw},
         )
+
+    def fetch_bill(self, day: date) -> Iterator[BillRow]:
+        """The refunds of the trade bill (``bill_type=trade``) for the Beijing ``day``: the
+        signed answer's ``bill_download_url``, its ZIP downloaded and read (``bill``)."""
+        body, unknown = self._call(BILL_URL, {"bill_type": "trade", "bill_date": f"{day:%Y-%m-%d}"})
+        if unknown is not None:
+            raise BillMissing(f"{unknown.code}: {unknown.message}")
+        assert body is not None
+        if str(body.get("code")) != "10000":
+            sub = str(body.get("sub_code", ""))
+            said = f"{sub or body.get('code')}: {body.get('sub_msg') or body.get('msg') or ''}"
+            if sub in BILL_NOT_READY or sub in UNKNOWN_SUB_CODES:
+                raise BillMissing(said)
+            raise BillRefused(said)
+        data = self._download(str(body.get("bill_download_url") or ""))
+        return bill.refund_rows(data, day)
+
+    def _download(self, url: str) -> bytes:
+        """The file at the (signed answer's) download address; BillMissing if it cannot be had."""
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise BillRefused(f"the bill's address is not a web address: {url[:200]!r}")
+        http = GatewayHTTP(f"{parts.scheme}://{parts.netloc}", self.timeout)
+        target = parts.path + (f"?{parts.query}" if parts.query else "")
+        try:
+            resp = http.request("GET", target, None, {}, max_bytes=MAX_BILL_BYTES)
+        except GatewayError as exc:
+            raise BillMissing(f"the bill could not be downloaded: {exc}") from None
+        if resp.status != 200:
+            raise BillMissing(f"the bill's download answered HTTP {resp.status}")
+        return resp.body
 
     def check_connection(self) -> ConnectionCheck:
         """One signed refund query for a refund that does not exist (see ``connection``)."""

@@ -77,6 +77,12 @@ class AlipayTarget(ConformanceTarget):
         impostor = signing.load_private(self.sim.keys["ALIPAY_APP_PRIVATE_KEY"])  # not Alipay's
         return self._notification(request, impostor)
 
+    def bill_faults(self) -> list[str]:
+        return ["bill_bad_zip", "bill_wrong_encoding", "bill_other_day", "bill_no_detail"]
+
+    def damage_next_bill(self, fault: str) -> None:
+        self.sim.misbehave(fault)
+
     def unreachable_channel(self):
         return channel_from_settings(
             {"ALIPAY_GATEWAY_URL": unreachable_url("/gateway.do"), "ALIPAY_TIMEOUT": "1"},

@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from datetime import date
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlencode, urlsplit
 
 from portal.infra.gateway_http import (
     GatewayError,
@@ -27,6 +28,10 @@ from portal.infra.gateway_http import (
 from portal.plugins.channels import (
     AbnormalRedirect,
     ArrivalWindow,
+    BillMissing,
+    BillProvider,
+    BillRefused,
+    BillRow,
     ChannelError,
     ConnectionCheck,
     MemoryReplayGuard,
@@ -43,7 +48,7 @@ from portal.plugins.channels import (
     SharedStore,
 )
 from portal.plugins.words import Note, Words
-from refund_portal_wechat import connection, crypto
+from refund_portal_wechat import bill, connection, crypto
 from refund_portal_wechat.certificates import (
     CERTIFICATES_PATH,
     PUBLIC_KEY_PREFIX,
@@ -52,6 +57,11 @@ from refund_portal_wechat.certificates import (
 from refund_portal_wechat.keyring import Download, Keyring
 
 REFUNDS_PATH = "/v3/refund/domestic/refunds"
+TRADE_BILL_PATH = "/v3/bill/tradebill"
+#: WeChat Pay's answers when the day's bill is not there (yet)
+BILL_NOT_READY = frozenset({"NO_STATEMENT_EXIST", "STATEMENT_CREATING"})
+#: the largest bill file downloaded
+MAX_BILL_BYTES = 64 << 20
 REPLAY_NAMESPACE = "wechat"
 #: nonces are remembered for twice the freshness window, so a replay cannot outlive it
 REPLAY_TTL_S = 2 * crypto.MAX_CLOCK_SKEW_S
@@ -95,7 +105,7 @@ _EVENTS = {
 _OPEN_CODES = frozenset({"SYSTEM_ERROR", "FREQUENCY_LIMITED", "BIZERR_NEED_RETRY"})
 
 
-class WechatChannel(PayoutChannel):
+class WechatChannel(PayoutChannel, BillProvider):
     """Refunds back to the WeChat Pay balance or card the buyer paid with.
 
     Also an ``AbnormalRedirector``: a refund WeChat Pay reports ``ABNORMAL`` is sent on to the
@@ -307,6 +317,7 @@ class WechatChannel(PayoutChannel):
         path: str,
         body: bytes,
         extra_headers: Mapping[str, str] | None = None,
+        max_bytes: int | None = None,
     ) -> GatewayResponse:
         """One signed request. In public-key and switching modes it names the WeChat Pay
         public key in ``Wechatpay-Serial`` (as the documentation asks: WeChat Pay then signs
@@ -330,6 +341,8 @@ class WechatChannel(PayoutChannel):
         if serial:
             headers["Wechatpay-Serial"] = serial
         headers.update(extra_headers or {})
+        if max_bytes is not None:
+            return self._http.request(method, path, body or None, headers, max_bytes=max_bytes)
         return self._http.request(method, path, body or None, headers)
 
     def _download_certificates(self) -> Download:
@@ -339,6 +352,55 @@ class WechatChannel(PayoutChannel):
         except GatewayError as exc:
             raise ChannelError(f"GET /v3/certificates: no answer from the gateway: {exc}") from exc
         return Download(resp.status, dict(resp.headers.items()), resp.body)
+
+    # -- the daily bill (BillProvider) -----------------------------------------------------
+
+    def fetch_bill(self, day: date, gzipped: bool = True) -> Iterator[BillRow]:
+        """The refunds of the REFUND trade bill for the Beijing ``day``: the signed answer of
+        ``GET /v3/bill/tradebill``, the file behind its ``download_url`` fetched with a signed
+        request, checked against its ``hash_value`` (``bill``)."""
+        query = {"bill_date": f"{day:%Y-%m-%d}", "bill_type": "REFUND"}
+        if gzipped:
+            query["tar_type"] = "GZIP"
+        path = f"{TRADE_BILL_PATH}?{urlencode(query)}"
+        try:
+            resp = self._send("GET", path, b"")
+        except GatewayError as exc:
+            raise BillMissing(f"no answer from the gateway: {exc}") from None
+        if resp.status >= 500:
+            raise BillMissing(f"HTTP {resp.status} from the gateway")
+        try:
+            crypto.verify_platform_signature(
+                resp.headers, resp.body, self.keyring.key_for, now=self._clock()
+            )
+        except crypto.SignatureError as exc:
+            raise BillMissing(f"the answer does not verify: {exc}") from None
+        data = _try_json(resp.body)
+        if resp.status != 200:
+            said = f"{data.get('code') or resp.status}: {data.get('message') or ''}"
+            if data.get("code") in BILL_NOT_READY or data.get("code") in _OPEN_CODES:
+                raise BillMissing(said)
+            raise BillRefused(said)
+        file = self._download_bill(str(data.get("download_url") or ""))
+        checked = bill.unpacked(
+            file, gzipped, str(data.get("hash_type") or ""), str(data.get("hash_value") or "")
+        )
+        return bill.refund_rows(checked, day)
+
+    def _download_bill(self, url: str) -> bytes:
+        """The file at ``download_url``, fetched with a signed request to the gateway itself."""
+        parts, own = urlsplit(url), urlsplit(self.gateway_url)
+        if (parts.scheme, parts.netloc) != (own.scheme, own.netloc):
+            raise BillRefused(f"the bill's address is not on the gateway: {url[:200]!r}")
+        path = parts.path[len(own.path) :] if own.path else parts.path
+        target = path + (f"?{parts.query}" if parts.query else "")
+        try:
+            resp = self._send("GET", target, b"", max_bytes=MAX_BILL_BYTES)
+        except GatewayError as exc:
+            raise BillMissing(f"the bill could not be downloaded: {exc}") from None
+        if resp.status != 200:
+            raise BillMissing(f"the bill's download answered HTTP {resp.status}")
+        return resp.body
 
     # -- configuration check (ConnectionChecker) ------------------------------------------------
 

@@ -50,6 +50,12 @@ class WechatTarget(ConformanceTarget):
         impostor = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         return crypto.signed_headers(impostor, self.sim.signer.serial, body), body
 
+    def bill_faults(self) -> list[str]:
+        return ["bill_bad_hash", "bill_bad_gzip", "bill_wrong_encoding", "bill_other_day"]
+
+    def damage_next_bill(self, fault: str) -> None:
+        self.sim.misbehave(fault)
+
     def unreachable_channel(self):
         return self._unreachable()
 

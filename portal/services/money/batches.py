@@ -9,13 +9,14 @@ plugin's, or a third party's.
 from __future__ import annotations
 
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import ColumnElement, func, select, update
 
 from portal.domain.payout_states import PayoutState
 from portal.extensions import db
-from portal.models import Payment, Payout
+from portal.models import Payment, Payout, StatementLine
 from portal.plugins.channels import (
     BatchExporter,
     BatchFormat,
@@ -25,6 +26,7 @@ from portal.plugins.channels import (
     ResultStatus,
     StatementImporter,
 )
+from portal.plugins.channels import StatementLine as StatementLine_
 from portal.plugins.startup import channels
 from portal.plugins.words import Note, Words
 from portal.services import context
@@ -177,6 +179,7 @@ def import_statement(actor: Actor, channel_id: str, data: bytes) -> ImportReport
         ) from exc
     applied = duplicates = 0
     unmatched: list[str] = []
+    keep_lines(channel_id, lines)
     for line in lines:
         payout = db.session.scalar(
             select(Payout).where(Payout.idempotency_key == line.idempotency_key)
@@ -209,3 +212,33 @@ def import_statement(actor: Actor, channel_id: str, data: bytes) -> ImportReport
     )
     db.session.commit()
     return ImportReport(applied, duplicates, tuple(unmatched))
+
+
+def keep_lines(channel_id: str, lines: Sequence[StatementLine_]) -> None:
+    """Keep the statement's lines (the channel's bill of today, for reconciliation), each
+    once: importing the same statement again adds none."""
+    seen: set[tuple[str, str, str]] = set(
+        db.session.execute(
+            select(StatementLine.refund_no, StatementLine.status, StatementLine.booked_on).where(
+                StatementLine.channel == channel_id,
+                StatementLine.refund_no.in_({line.idempotency_key for line in lines}),
+            )
+        ).all()
+    )
+    now = context.now()
+    for line in lines:
+        key = (line.idempotency_key, str(line.status), line.booked_on)
+        if key in seen:
+            continue
+        seen.add(key)
+        db.session.add(
+            StatementLine(
+                channel=channel_id,
+                refund_no=line.idempotency_key,
+                amount_fen=line.amount_fen,
+                status=str(line.status),
+                booked_on=line.booked_on[:10],
+                imported_at=now,
+            )
+        )
+    db.session.flush()

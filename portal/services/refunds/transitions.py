@@ -17,6 +17,7 @@ from portal.domain import (
     freeze_states,
     offer_states,
     payout_states,
+    reconciliation,
     states,
     ticket_states,
 )
@@ -24,11 +25,21 @@ from portal.domain.freeze_states import FreezeState
 from portal.domain.notes import Note
 from portal.domain.offer_states import OfferState
 from portal.domain.payout_states import PayoutState
+from portal.domain.reconciliation import DifferenceState
 from portal.domain.states import State
 from portal.domain.ticket_states import TicketState
 from portal.extensions import db
 from portal.infra.queue import enqueue
-from portal.models import CaseLike, Event, Freeze, Offer, Payout, RefundCase, Ticket
+from portal.models import (
+    CaseLike,
+    Event,
+    Freeze,
+    Offer,
+    Payout,
+    ReconDifference,
+    RefundCase,
+    Ticket,
+)
 from portal.plugins.words import Words
 from portal.services import context
 from portal.services.actors import Actor
@@ -267,8 +278,8 @@ def schedule_deadline_jobs(
         call_after_commit(db.session(), schedule)
 
 
-S = TypeVar("S", PayoutState, FreezeState, OfferState, TicketState)
-_Stateful = type[Payout] | type[Freeze] | type[Offer] | type[Ticket]
+S = TypeVar("S", PayoutState, FreezeState, OfferState, TicketState, DifferenceState)
+_Stateful = type[Payout] | type[Freeze] | type[Offer] | type[Ticket] | type[ReconDifference]
 
 
 def _move(
@@ -402,5 +413,32 @@ def move_ticket(ticket: Ticket, to: TicketState, actor: Actor, **changes: Any) -
         frm=frm,
         to=to,
         data={"ticket_id": ticket_id},
+    )
+    return True
+
+
+def move_difference(
+    difference_id: int,
+    to: DifferenceState,
+    actor: Actor,
+    *,
+    payout_id: int | None,
+    reason: str = "",
+    data: dict[str, Any] | None = None,
+    **changes: Any,
+) -> bool:
+    """Move a reconciliation difference from open to ``to`` and write ``recon_<to>``; False,
+    with nothing written, if it had moved already. Does not commit."""
+    frm = DifferenceState.OPEN
+    if not _move(ReconDifference, difference_id, frm, to, reconciliation.check, changes):
+        return False
+    record(
+        f"recon_{to}",
+        actor,
+        payout_id=payout_id,
+        frm=frm,
+        to=to,
+        reason=reason,
+        data={"difference_id": difference_id, **(data or {})},
     )
     return True

@@ -5,6 +5,9 @@ honours ``out_request_no`` like Alipay, notifies where Alipay would (the payment
 notify_url; the app's gateway address for bank-card completion messages), runs in plain
 public-key or certificate mode, and can be told to misbehave: time out after moving money,
 answer SYSTEM_ERROR, notify twice, late, forged, answer a query without ``refund_status``.
+Publishes each day's trade bill (the ZIP of GBK CSVs) from its ledger, editable per refund
+(``bill_drop``, ``bill_amount``, ``bill_next_day``, ``bill_twice``, ``bill_extra``) and
+damaged on request (``misbehave("bill_bad_zip")``...).
 """
 
 from __future__ import annotations
@@ -12,12 +15,16 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from werkzeug.serving import make_server
 
 from refund_portal_alipay.devkeys import ensure_dev_certs, ensure_dev_keys
 from refund_portal_alipay.simulator.app import create_app
+
+CHINA = ZoneInfo("Asia/Shanghai")
 
 
 class AlipaySimulator:
@@ -120,8 +127,48 @@ class AlipaySimulator:
         """Every notification delivery attempt: out_biz_no, attempt, status, answer."""
         return list(self._sim["notifications"])
 
+    def set_clock(self, clock: Callable[[], datetime]) -> None:
+        """The gateway's clock from now on (aware): when refunds happen, which bills exist."""
+        self._sim["ledger"].clock = clock
+
+    def bill_drop(self, out_request_no: str) -> None:
+        """Leave this refund off the bills (money moved, the bill does not show it)."""
+        with self._sim["bill_edits"].lock:
+            self._sim["bill_edits"].drop.add(out_request_no)
+
+    def bill_amount(self, out_request_no: str, amount_fen: int) -> None:
+        """Show this refund on its bill with another amount."""
+        with self._sim["bill_edits"].lock:
+            self._sim["bill_edits"].amount[out_request_no] = amount_fen
+
+    def bill_next_day(self, out_request_no: str) -> None:
+        """Show this refund on the next day's bill (a cut-off question)."""
+        with self._sim["bill_edits"].lock:
+            self._sim["bill_edits"].next_day.add(out_request_no)
+
+    def bill_twice(self, out_request_no: str) -> None:
+        """Show this refund twice on its bill."""
+        with self._sim["bill_edits"].lock:
+            self._sim["bill_edits"].twice.add(out_request_no)
+
+    def bill_extra(self, out_request_no: str, amount_fen: int, at: datetime) -> None:
+        """Show a refund the portal never asked for (``at``: aware) on its day's bill."""
+        local = at.astimezone(CHINA).replace(tzinfo=None)
+        row = {
+            "trade_no": "2088" + out_request_no[-12:],
+            "out_trade_no": "OTHER-" + out_request_no,
+            "out_request_no": out_request_no,
+            "total_fen": amount_fen,
+            "amount_fen": amount_fen,
+            "at": local,
+            "created": local.strftime("%Y-%m-%d %H:%M:%S"),
+        }
+        with self._sim["bill_edits"].lock:
+            self._sim["bill_edits"].extra.append(row)
+
     def reset(self) -> None:
         """Forget every trade, movement, notification and queued misbehaviour."""
+        self._sim["bill_edits"].clear()
         self._sim["ledger"].clear()
         self._sim["behaviour"].clear()
         self._sim["notifications"].clear()

@@ -26,6 +26,7 @@ from flask import Flask, Response, jsonify, request
 
 from refund_portal_alipay import certs, signing
 from refund_portal_alipay.amounts import fen_to_yuan, yuan_to_fen
+from refund_portal_alipay.simulator import bills
 from refund_portal_alipay.simulator.ledger import Ledger, RefundError, Trade
 
 CHINA = ZoneInfo("Asia/Shanghai")
@@ -37,7 +38,10 @@ MODES = (
     "notify_forged",
     "query_without_status",
     "refund_fee_short",
+    "bill_missing",
+    *bills.DAMAGE,
 )
+BILL_URL_QUERY = "alipay.data.dataservice.bill.downloadurl.query"
 CHINA_TIME = "%Y-%m-%d %H:%M:%S"
 
 
@@ -117,11 +121,14 @@ def create_app(
             upcoming[0]: cert_keys["ALIPAY_PUBLIC_CERT_NEXT"],
         }
     state: dict[str, Any] = {"app_gateway_url": ""}
+    edits = bills.BillEdits()
+    downloads: dict[str, bytes] = {}  # token -> the file its bill_download_url serves
     app.extensions["sim"] = {
         "ledger": ledger,
         "behaviour": behaviour,
         "notifications": notifications,
         "state": state,
+        "bill_edits": edits,
     }
 
     def rotate() -> str:
@@ -186,6 +193,8 @@ def create_app(
             return refund(method, biz)
         if method == "alipay.trade.fastpay.refund.query":
             return query(method, biz)
+        if method == BILL_URL_QUERY:
+            return bill_url(method, biz)
         if method == "alipay.open.app.alipaycert.download" and cert_keys is not None:
             pem = cert_files.get(str(biz.get("alipay_cert_sn", "")))
             if pem is None:  # the simulator's own refusal
@@ -267,6 +276,40 @@ def create_app(
                     "bank_ack_time": done["gmt_refund"],
                 }
         return answer(method, body)
+
+    def bill_url(method: str, biz: dict[str, Any]) -> Response:
+        """A short-lived address of the day's bill file, or the documented refusals."""
+        try:
+            day = datetime.strptime(str(biz.get("bill_date", "")), "%Y-%m-%d").date()
+        except ValueError:
+            return error(
+                method, "40004", "Business Failed", "isv.invalid-arguments", "账单日期格式不正确"
+            )
+        if biz.get("bill_type") != "trade":
+            return error(
+                method, "40004", "Business Failed", "isv.invalid-arguments", "账单类型不正确"
+            )
+        today = ledger.clock().astimezone(CHINA).date()
+        if day > today or behaviour.take("bill_missing"):
+            return error(method, "40004", "Business Failed", "isp.bill_not_exist", "账单不存在")
+        damage = next((d for d in bills.DAMAGE if behaviour.take(d)), "")
+        rows = bills.refund_rows(list(ledger.trades.values()), edits, day)
+        token = uuid.uuid4().hex
+        downloads[token] = bills.bill_zip(rows, day, damage)
+        url = (
+            f"{request.host_url}__bill__/downloadBillFile.resource?bizType=trade"
+            f"&userId={bills.PID}0156&fileType=csv.zip&bizDates={day:%Y%m%d}"
+            f"&downloadFileName={bills.PID}0156_{day:%Y%m%d}.csv.zip&fileId=%2Ftrade%2F"
+            f"&timestamp={int(time.time())}&token={token}"
+        )
+        return answer(method, {"code": "10000", "msg": "Success", "bill_download_url": url})
+
+    @app.get("/__bill__/downloadBillFile.resource")
+    def download_bill() -> Response | tuple[str, int]:
+        data = downloads.pop(str(request.args.get("token", "")), None)  # one download a link
+        if data is None:
+            return "下载超时，请重新下载", 404
+        return Response(data, mimetype="application/zip")
 
     def notify(trade: Trade, done: dict[str, Any], url: str) -> None:
         """``trade_status_sync`` to the payment's notify_url, with the documented fields."""
@@ -422,6 +465,7 @@ def create_app(
 
     @app.post("/__sim__/reset")
     def reset() -> Response:
+        edits.clear()
         ledger.clear()
         behaviour.clear()
         notifications.clear()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -43,6 +44,8 @@ class Ledger:
         self._lock = threading.Lock()
         self.trades: dict[str, Trade] = {}
         self.movements: list[dict[str, Any]] = []
+        #: the gateway's clock (aware); tests set it to move the gateway's day
+        self.clock: Callable[[], datetime] = lambda: datetime.now(CHINA)
 
     def add_trade(
         self,
@@ -88,7 +91,7 @@ class Ledger:
                 "amount_fen": amount_fen,
                 "reason": reason,
                 "deposit_back": deposit_back and trade.bank_card,
-                "gmt_refund": datetime.now(CHINA).strftime("%Y-%m-%d %H:%M:%S"),
+                "gmt_refund": self.clock().astimezone(CHINA).strftime("%Y-%m-%d %H:%M:%S"),
             }
             trade.refunds[key] = refund
             self.movements.append(

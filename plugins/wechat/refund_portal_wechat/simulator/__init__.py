@@ -5,7 +5,9 @@
 ``ABNORMAL``, ``POST .../{refund_id}/apply-abnormal-refund``) on 127.0.0.1 with real
 signatures (merchant requests verified, answers signed with the platform key),
 keeps a ledger of refunds per trade, sends encrypted, signed refund notifications,
-and misbehaves on request. The keys come from
+publishes each day's refund bill (``GET /v3/bill/tradebill``, the file behind its signed
+``download_url``, checked by ``hash_value``) from its ledger, editable per refund and
+damaged on request, and misbehaves on request. The keys come from
 :func:`refund_portal_wechat.devkeys.ensure_dev_keys` on the same directory the
 portal uses (``DEV_KEYS_DIR``). Run it alone with
 ``python -m refund_portal_wechat.simulator --keys-dir DIR --port 9102``.
@@ -16,6 +18,7 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Callable, Sequence
+from datetime import datetime
 from typing import Any
 
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
@@ -23,8 +26,9 @@ from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 from refund_portal_wechat import crypto
 from refund_portal_wechat.devkeys import ensure_dev_keys
 from refund_portal_wechat.simulator.app import create_app
+from refund_portal_wechat.simulator.bills import BillEdits
 from refund_portal_wechat.simulator.keys import KEY_MODES, GatewayKeys
-from refund_portal_wechat.simulator.ledger import Ledger, Refund
+from refund_portal_wechat.simulator.ledger import CHINA_TZ, Ledger, Refund
 from refund_portal_wechat.simulator.notifier import (
     DEFAULT_RETRY_DELAYS_S,
     Notifier,
@@ -49,6 +53,12 @@ MODES = (
     "certificates_bad_tag",  # a certificate's ciphertext altered (the GCM tag fails)
     "certificates_untrusted",  # a certificate from a CA that is not WeChat Pay's, signing
     "certificates_expired",  # only a certificate that has expired, signing
+    # GET /v3/bill/tradebill (each for the next bill):
+    "bill_missing",  # 400 NO_STATEMENT_EXIST, as before the bill is made
+    "bill_bad_hash",  # hash_value is not the file's
+    "bill_bad_gzip",  # the (gzip) file is cut short
+    "bill_wrong_encoding",  # the file is GBK, not UTF-8
+    "bill_other_day",  # the rows are the day before's
 )
 
 
@@ -104,6 +114,7 @@ class WechatSimulator:
             retry_delays_s=notify_retry_delays_s,
             late_delay_s=notify_late_delay_s,
         )
+        self.bill_edits = BillEdits()
         self.app = create_app(self)
         self._server: BaseWSGIServer | None = None
         self._threads: list[threading.Thread] = []
@@ -279,8 +290,53 @@ class WechatSimulator:
         """Every notification delivery attempt, with the merchant's HTTP status."""
         return self.notifier.deliveries()
 
+    # -- bills ----------------------------------------------------------------------
+
+    def set_clock(self, clock: Callable[[], float]) -> None:
+        """The gateway's clock from now on (epoch seconds): when refunds happen, which
+        bills exist."""
+        self.ledger.clock = clock
+
+    def bill_drop(self, out_refund_no: str) -> None:
+        """Leave this refund off the bills (money moved, the bill does not show it)."""
+        with self.bill_edits.lock:
+            self.bill_edits.drop.add(out_refund_no)
+
+    def bill_amount(self, out_refund_no: str, refund_fen: int) -> None:
+        """Show this refund on its bill with another amount."""
+        with self.bill_edits.lock:
+            self.bill_edits.amount[out_refund_no] = refund_fen
+
+    def bill_next_day(self, out_refund_no: str) -> None:
+        """Show this refund on the next day's bill (a cut-off question)."""
+        with self.bill_edits.lock:
+            self.bill_edits.next_day.add(out_refund_no)
+
+    def bill_twice(self, out_refund_no: str) -> None:
+        """Show this refund twice on its bill."""
+        with self.bill_edits.lock:
+            self.bill_edits.twice.add(out_refund_no)
+
+    def bill_extra(self, out_refund_no: str, refund_fen: int, at: float) -> None:
+        """Show a refund the portal never asked for on the bill of ``at``'s day (epoch)."""
+        local = datetime.fromtimestamp(at, CHINA_TZ).replace(tzinfo=None)
+        row = {
+            "transaction_id": "4200" + out_refund_no[-24:].rjust(24, "0"),
+            "out_trade_no": "OTHER-" + out_refund_no,
+            "refund_id": "50" + out_refund_no[-27:].rjust(27, "0"),
+            "out_refund_no": out_refund_no,
+            "total_fen": refund_fen,
+            "refund_fen": refund_fen,
+            "applied": local,
+            "done": local,
+            "status": "SUCCESS",
+        }
+        with self.bill_edits.lock:
+            self.bill_edits.extra.append(row)
+
     def reset(self) -> None:
         """Forget trades, refunds, movements, notifications and pending misbehaviour."""
+        self.bill_edits.clear()
         with self._lock:
             self._misbehaviour.clear()
             self._certificate_downloads = 0

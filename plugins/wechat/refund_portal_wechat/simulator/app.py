@@ -12,16 +12,18 @@ from __future__ import annotations
 
 import base64
 import json
+import secrets
 import time
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from flask import Flask, Response, request
 
 from refund_portal_wechat import crypto
 from refund_portal_wechat.certificates import CERTIFICATE_AAD, CERTIFICATES_PATH
-from refund_portal_wechat.simulator import abnormal
+from refund_portal_wechat.simulator import abnormal, bills
 from refund_portal_wechat.simulator.keys import GatewayKeys, IssuedCertificate, Signer
-from refund_portal_wechat.simulator.ledger import wechat_time
+from refund_portal_wechat.simulator.ledger import CHINA_TZ, wechat_time
 
 if TYPE_CHECKING:
     from refund_portal_wechat.simulator import WechatSimulator
@@ -199,6 +201,45 @@ def create_app(sim: WechatSimulator) -> Flask:
         if not issued:
             return _error(sim, 404, "RESOURCE_NOT_EXISTS", "无可用的平台证书")
         return _certificate_list(sim, issued)
+
+    downloads: dict[str, bytes] = {}  # token -> the bill file its download_url serves
+
+    @app.get("/v3/bill/tradebill")
+    def trade_bill() -> Response:
+        try:
+            day = datetime.strptime(request.args.get("bill_date", ""), "%Y-%m-%d").date()
+        except ValueError:
+            return _error(sim, 400, "PARAM_ERROR", "bill_date 格式不正确")
+        bill_type = request.args.get("bill_type", "ALL")
+        tar_type = request.args.get("tar_type", "")
+        if bill_type not in ("ALL", "SUCCESS", "REFUND") or tar_type not in ("", "GZIP"):
+            return _error(sim, 400, "PARAM_ERROR", "bill_type 或 tar_type 不正确")
+        today = datetime.fromtimestamp(sim.ledger.clock(), CHINA_TZ).date()
+        if day > today or sim.take("bill_missing"):
+            return _error(sim, 400, "NO_STATEMENT_EXIST", "账单文件不存在")
+        damage = next((d for d in bills.DAMAGE if sim.take(d)), "")
+        with sim.ledger.lock:
+            refunds = list(sim.ledger.refunds.values())
+        rows = bills.refund_rows(refunds, sim.bill_edits, day) if bill_type != "SUCCESS" else []
+        data, digest = bills.publish(rows, sim.mchid, tar_type == "GZIP", damage)
+        token = secrets.token_urlsafe(24)
+        downloads[token] = data
+        return _signed(
+            sim,
+            200,
+            {
+                "hash_type": "SHA1",
+                "hash_value": digest,
+                "download_url": f"{request.host_url}v3/billdownload/file?token={token}",
+            },
+        )
+
+    @app.get("/v3/billdownload/file")
+    def download_bill() -> Response:
+        data = downloads.pop(request.args.get("token", ""), None)  # one download a link
+        if data is None:
+            return _error(sim, 400, "INVALID_REQUEST", "下载链接已失效")
+        return Response(data, status=200, content_type="application/octet-stream")
 
     @app.get("/v3/refund/domestic/refunds/<path:out_refund_no>")
     def query_refund(out_refund_no: str) -> Response:

@@ -125,6 +125,8 @@ class Ledger:
     lock: threading.RLock = field(default_factory=threading.RLock)
     #: called (under the lock; keep it quick) whenever a refund reaches its final status
     on_settled: Callable[[Refund], None] | None = None
+    #: the gateway's clock (seconds since the epoch); tests set it to move the gateway's day
+    clock: Callable[[], float] = time.time
 
     def add_trade(self, transaction_id: str, out_trade_no: str, total_fen: int) -> Trade:
         """Register a captured payment (replacing one with the same transaction_id)."""
@@ -206,7 +208,7 @@ class Ledger:
             and mono - trade.last_refund_at < self.min_refund_interval_s
         ):
             return _error(429, "FREQUENCY_LIMITED", "同一订单的部分退款需间隔1分钟")
-        now = time.time()
+        now = self.clock()
         ends = outcome()
         recovers = ends == "ABNORMAL_THEN_SUCCESS"
         refund = Refund(
@@ -246,7 +248,7 @@ class Ledger:
         recovers by itself succeed; True if it changed now."""
         with self.lock:
             refund = self.refunds.get(out_refund_no)
-            now = time.time()
+            now = self.clock()
             if refund is None:
                 return False
             if refund.status == "PROCESSING" and now >= refund.settle_at:
@@ -279,7 +281,7 @@ class Ledger:
         with self.lock:
             refund.status, refund.outcome = "PROCESSING", "SUCCESS"
             refund.received_account = received_account
-            refund.settle_at, refund.recover_at = time.time() + self.settle_delay_s, None
+            refund.settle_at, refund.recover_at = self.clock() + self.settle_delay_s, None
             self.processing.add(refund.out_refund_no)
             self.settle_due(refund.out_refund_no)
 

@@ -1,0 +1,121 @@
+"""Fetch a channel's bill for a day from its plugin and reconcile it, or note why not.
+
+The channel is called with no transaction open. ``BillMissing`` (and a download that
+failed) is noted as missing, for the job to retry; ``BillRefused``, a row the contract
+refuses or a row for another day is noted as refused; in both cases nothing of the bill is
+recorded as reconciled.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import date
+
+from portal.domain.reconciliation import RunStatus, beijing_day
+from portal.infra.queue import enqueue_once
+from portal.plugins.channels import (
+    BillMissing,
+    BillProvider,
+    BillRefused,
+    ChannelError,
+    PayoutChannel,
+    StatementImporter,
+)
+from portal.plugins.startup import channels
+from portal.services import context
+from portal.services.actors import SYSTEM, Actor
+from portal.services.errors import DomainError
+from portal.services.policy_text import N_
+from portal.services.reconciliation import statements
+from portal.services.reconciliation.matching import Outcome, reconcile, record_failure
+from portal.services.unit_of_work import release
+
+log = logging.getLogger(__name__)
+#: how long a waiting job blocks another copy of it from being enqueued (seconds)
+WAITING_S = 600
+#: the furthest back a day may be asked for (the gateways keep bills about three months)
+OLDEST_DAYS = 90
+
+
+def job_id(channel_id: str, day: date) -> str:
+    """The reconciliation job's id: one per channel and day."""
+    return f"recon-{channel_id}-{day.isoformat()}"
+
+
+def enqueue_day(channel_id: str, day: date) -> bool:
+    """Enqueue the job for one channel's day unless a copy is waiting; True if enqueued."""
+    job = enqueue_once(
+        job_id(channel_id, day),
+        WAITING_S,
+        "jobs.reconcile.reconcile_day",
+        channel_id,
+        day.isoformat(),
+        job_id=job_id(channel_id, day),
+    )
+    return job is not None
+
+
+def request_day(channel_id: str, day: date) -> bool:
+    """An operator asks for one channel's past day now: checked, then queued (False when a
+    copy is already waiting). DomainError for a channel with no bill or a day with none."""
+    provider(channel_id)
+    today = beijing_day(context.now())
+    if day >= today:
+        raise DomainError(
+            N_("Only a day that is over has a bill: choose a date before today."),
+            rule="recon_future",
+        )
+    if (today - day).days > OLDEST_DAYS:
+        raise DomainError(
+            N_("The gateways keep bills for %(n)s days: choose a later date."),
+            rule="recon_old",
+            n=str(OLDEST_DAYS),
+        )
+    return enqueue_day(channel_id, day)
+
+
+def _has_bill(channel: PayoutChannel | None) -> bool:
+    return isinstance(channel, BillProvider | StatementImporter)
+
+
+def providers() -> list[str]:
+    """Ids of the loaded channels that publish a daily bill, or whose imported statements
+    count as one (the bank)."""
+    return [c.id for c in channels().all() if _has_bill(c)]
+
+
+def provider(channel_id: str) -> PayoutChannel:
+    """The loaded channel with this id, if it has a bill; DomainError otherwise."""
+    try:
+        channel: PayoutChannel | None = channels().get(channel_id)
+    except ChannelError:
+        channel = None
+    if channel is None or not _has_bill(channel):
+        raise DomainError(
+            N_("The payment route %(channel)s publishes no bill to reconcile against."),
+            rule="no_bill",
+            channel=channel_id,
+        )
+    return channel
+
+
+def fetch_and_reconcile(channel_id: str, day: date, actor: Actor = SYSTEM) -> Outcome:
+    """Fetch the channel's bill for the Beijing ``day`` and reconcile it."""
+    channel = provider(channel_id)
+    if not isinstance(channel, BillProvider):  # its imported statements are its bill
+        return reconcile(channel_id, day, statements.bill_rows(channel_id, day), actor)
+    release()  # no transaction held open while the gateway answers
+    try:
+        rows = list(channel.fetch_bill(day))
+    except BillMissing as exc:
+        return record_failure(channel_id, day, RunStatus.MISSING, str(exc), actor)
+    except BillRefused as exc:
+        return record_failure(channel_id, day, RunStatus.REFUSED, str(exc), actor)
+    except (ValueError, TypeError) as exc:  # a row the contract refuses: an untrusted bill
+        return record_failure(channel_id, day, RunStatus.REFUSED, f"bad row: {exc}", actor)
+    except Exception as exc:  # a download that failed: missing, retried
+        log.exception("fetching the %s bill of %s failed", channel_id, day)
+        return record_failure(
+            channel_id, day, RunStatus.MISSING, f"{type(exc).__name__}: {exc}", actor
+        )
+    return reconcile(channel_id, day, rows, actor)
