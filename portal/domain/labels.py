@@ -10,6 +10,7 @@ from portal.domain.ledger_kinds import LedgerKind
 from portal.domain.offer_states import OfferState
 from portal.domain.payout_states import PayoutState
 from portal.domain.policy import N_
+from portal.domain.risk import RiskLevel, SignalCode
 from portal.domain.states import State
 from portal.domain.ticket_states import TicketReason
 
@@ -67,6 +68,13 @@ EVENT_LABELS = {
     "order_received": N_("Order received from the shop"),
     "delivered": N_("Goods delivered"),
     "goods_used": N_("Goods used"),
+    "auto_approval_held": N_("Automatic approval held: high risk"),
+    "risk_rule_changed": N_("Risk rule changed"),
+    "watch_added": N_("Added to the watch list"),
+    "watch_removed": N_("Removed from the watch list"),
+    "fast_lane_limit_changed": N_("Fast-lane limit changed"),
+    "fast_lane_opted_out": N_("Shop opted out of the fast lane"),
+    "fast_lane_opted_in": N_("Shop opted into the fast lane"),
     assignment.CLAIMED: N_("Case taken by a reviewer"),
     assignment.REASSIGNED: N_("Case reassigned"),
     assignment.RELEASED: N_("Case given back to the queue"),
@@ -163,4 +171,29 @@ WEBHOOK_FAILURES = {
     "tls": N_("The TLS certificate is not valid for this name"),
     "timeout": N_("No complete answer in time"),
     "protocol": N_("The answer is not valid HTTP"),
+}
+
+RISK_LEVEL_LABELS = {
+    RiskLevel.LOW: N_("Low risk"),
+    RiskLevel.REVIEW: N_("Needs a closer look"),
+    RiskLevel.HIGH: N_("High risk"),
+}
+
+#: each risk signal's name on the rules page
+SIGNAL_LABELS = {
+    SignalCode.REVEALED_BEFORE_CLAIM: N_("Code revealed before an \"invalid\" claim"),
+    SignalCode.USED_BEFORE_CLAIM: N_("Goods reported used before the claim"),
+    SignalCode.SAME_EVIDENCE: N_("Same evidence on other cases (cases)"),
+    SignalCode.CONTACT_APPLICATIONS: N_("Earlier applications by the contact"),
+    SignalCode.CONTACT_REFUND_RATE: N_("Contact's refund rate (percent)"),
+    SignalCode.CONTACT_REFUNDED_30D: N_("Refunded to the contact in 30 days (fen)"),
+    SignalCode.CONTACT_APPEALS_LOST: N_("Appeals the contact lost"),
+    SignalCode.PAYER_APPLICATIONS: N_("Earlier applications by the payer account"),
+    SignalCode.VELOCITY_CONTACT_HOUR: N_("Applications per contact in an hour"),
+    SignalCode.VELOCITY_CONTACT_DAY: N_("Applications per contact in a day"),
+    SignalCode.VELOCITY_PAYER_HOUR: N_("Applications per payer account in an hour"),
+    SignalCode.VELOCITY_PAYER_DAY: N_("Applications per payer account in a day"),
+    SignalCode.VELOCITY_ADDRESS_HOUR: N_("Applications per network address in an hour"),
+    SignalCode.VELOCITY_ADDRESS_DAY: N_("Applications per network address in a day"),
+    SignalCode.WATCH_LIST: N_("On the watch list"),
 }

@@ -20,6 +20,8 @@ from portal.views import (
     payouts,
     plugins_admin,
     review,
+    risk_admin,
+    risk_merchant,
     tickets,
 )
 
@@ -34,6 +36,8 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(callbacks.bp)
     app.register_blueprint(payouts.bp)
     app.register_blueprint(plugins_admin.bp)
+    app.register_blueprint(risk_admin.bp)
+    app.register_blueprint(risk_merchant.bp)
     app.register_blueprint(merchant.bp)
     app.register_blueprint(merchant_integration.bp)
     app.register_blueprint(tickets.bp)
