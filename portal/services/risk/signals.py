@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, case, func, or_, select
+from sqlalchemy import and_, case, exists, func, or_, select
+from sqlalchemy.orm import aliased
 
 from portal.domain import risk
 from portal.domain.risk import Signal, SignalCode
@@ -23,6 +24,8 @@ from portal.services import context
 HOUR = timedelta(hours=1)
 DAY = timedelta(days=1)
 MONTH = timedelta(days=30)
+#: other cases named in the reason (the count stops one past them)
+SHOWN = 5
 #: states in which a case's money went (or is going) back to the buyer
 REFUNDED_STATES = (str(State.APPROVED), str(State.REFUNDING), str(State.REFUNDED))
 #: states in which an appealed case ended against the buyer
@@ -162,26 +165,27 @@ def _address(case_row: RefundCase, as_of: datetime) -> list[Signal]:
 
 def _same_evidence(case_row: RefundCase) -> Signal:
     """Other cases holding the same file (equal SHA-256) or the same picture (equal
-    perceptual hash, as the evidence list flags it): one statement."""
-    files = list(case_row.evidence)
-    digests = {e.sha256 for e in files}
-    pictures = {e.phash for e in files if e.phash}
-    if not digests:
-        return Signal(SignalCode.SAME_EVIDENCE, 0)
-    match = Evidence.sha256.in_(digests)
-    if pictures:
-        match = or_(match, Evidence.phash.in_(pictures))
+    perceptual hash, as the evidence list flags it): one statement, reading this case's
+    files in the database (those just attached included)."""
+    mine = aliased(Evidence)
+    same = exists().where(
+        mine.case_id == case_row.id,
+        or_(mine.sha256 == Evidence.sha256, mine.phash == Evidence.phash),
+    )
+    db.session.flush()
     numbers = list(
         db.session.scalars(
             select(RefundCase.case_no)
             .join(Evidence, Evidence.case_id == RefundCase.id)
-            .where(match, RefundCase.id != case_row.id)
+            .where(RefundCase.id != case_row.id, same)
             .distinct()
             .order_by(RefundCase.case_no)
+            .limit(SHOWN + 1)
         )
     )
-    shown = ", ".join(numbers[:5]) + (" …" if len(numbers) > 5 else "")
-    return Signal(SignalCode.SAME_EVIDENCE, len(numbers), {"count": len(numbers), "cases": shown})
+    count = len(numbers)
+    shown = ", ".join(numbers[:SHOWN]) + (" …" if count > SHOWN else "")
+    return Signal(SignalCode.SAME_EVIDENCE, count, {"count": count, "cases": shown})
 
 
 def _watch_list(contact: str, payer: str) -> Signal:
