@@ -197,3 +197,26 @@ SIGNAL_LABELS = {
     SignalCode.VELOCITY_ADDRESS_DAY: N_("Applications per network address in a day"),
     SignalCode.WATCH_LIST: N_("On the watch list"),
 }
+
+#: the longer explanations on the risk pages
+RISK_TEXT = {
+    "rules_help": N_(
+        "Each signal raises a case to \"needs a closer look\" or to \"high risk\" from the "
+        "value given; empty means never. A case's level is the highest any signal reaches. "
+        "High-risk cases are never approved automatically."
+    ),
+    "watch_help": N_(
+        "An entry only raises the risk level of the buyer's cases; it never refuses an "
+        "application by itself."
+    ),
+    "lane_staff": N_(
+        "Low-risk cases the rules favour (not delivered; reported invalid with the code never "
+        "revealed) are approved at once up to the shop's limit, unless the merchant opted out. "
+        "Platform default: ¥%(a)s."
+    ),
+    "lane_merchant": N_(
+        "Low-risk cases the rules favour (not delivered; reported invalid with the code never "
+        "revealed) are approved at once up to a limit the platform sets: the buyer is refunded "
+        "without waiting for your answer. High-risk cases never are."
+    ),
+}

@@ -36,11 +36,11 @@ NOTES: dict[str, str] = {
     "review_target_passed": N_("The review took longer than its target of working days."),
     "info_timeout": N_("The material asked for did not arrive in time, so the case was closed."),
     "fast_not_delivered": N_(
-        "Approved at once by the fast lane: not delivered, low risk, at most %(limit_fen)s."
+        "Approved at once by the fast lane: not delivered, low risk, at most ¥%(limit_fen)s."
     ),
     "fast_invalid_unrevealed": N_(
         "Approved at once by the fast lane: reported invalid with the code never revealed, "
-        "low risk, at most %(limit_fen)s."
+        "low risk, at most ¥%(limit_fen)s."
     ),
     "auto_approval_held": N_("Not approved automatically: the case is high risk."),
     # risk signals (portal.domain.risk), shown to staff with the case
@@ -59,7 +59,7 @@ NOTES: dict[str, str] = {
         "This contact was refunded on %(refunded)s of %(orders)s orders (%(value)s%%)."
     ),
     "risk_contact_refunded_30d": N_(
-        "Refunded to this contact in the last 30 days: %(amount_fen)s."
+        "Refunded to this contact in the last 30 days: ¥%(amount_fen)s."
     ),
     "risk_contact_appeals_lost": N_("This contact has lost %(count)s appeal(s)."),
     "risk_payer_applications": N_(

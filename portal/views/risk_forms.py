@@ -29,7 +29,7 @@ class WatchForm(PortalForm):
         _l("What to watch"),
         choices=[
             (str(WatchKind.CONTACT), _l("Contact (phone or e-mail)")),
-            (str(WatchKind.PAYER), _l("Payer id (Alipay buyer_id, WeChat openid)")),
+            (str(WatchKind.PAYER), _l("Payer id (as Alipay or WeChat Pay reports it)")),
         ],
         default=str(WatchKind.CONTACT),
         validators=[DataRequired()],
