@@ -69,8 +69,13 @@ def payouts(case):
 
 @pytest.mark.parametrize(
     ("review_at", "high_at", "code"),
-    [(0, None, "negative"), (-5, 3, "negative"), (None, 0, "negative"), (5, 3, "order"),
-     (10**13, None, "too_large")],
+    [
+        (0, None, "negative"),
+        (-5, 3, "negative"),
+        (None, 0, "negative"),
+        (5, 3, "order"),
+        (10**13, None, "too_large"),
+    ],
 )
 def test_operator_rules_that_cannot_hold_are_refused(review_at, high_at, code):
     with pytest.raises(risk.RuleError) as err:
@@ -80,18 +85,27 @@ def test_operator_rules_that_cannot_hold_are_refused(review_at, high_at, code):
 
 def test_rule_levels_and_combination():
     rule = Rule(3, 5)
-    assert [rule.level(v) for v in (0, 2, 3, 4, 5, 99)] == ["low", "low", "review", "review",
-                                                            "high", "high"]
+    assert [rule.level(v) for v in (0, 2, 3, 4, 5, 99)] == [
+        "low",
+        "low",
+        "review",
+        "review",
+        "high",
+        "high",
+    ]
     assert Rule(None, None).level(10**9) == RiskLevel.LOW  # blank: never raises
     assert Rule(None, 1).level(1) == RiskLevel.HIGH
-    found = risk.assess(
-        [Signal(S.VELOCITY_CONTACT_HOUR, 3), Signal(S.CONTACT_APPLICATIONS, 0)], {}
-    )
+    found = risk.assess([Signal(S.VELOCITY_CONTACT_HOUR, 3), Signal(S.CONTACT_APPLICATIONS, 0)], {})
     assert found.level == RiskLevel.REVIEW
     assert [s.code for s, _ in found.signals] == [S.VELOCITY_CONTACT_HOUR]  # zeros dropped
     assert risk.assess([], {}).level == RiskLevel.LOW
     # an operator's rule replaces the default for its signal only
-    assert risk.assess([Signal(S.VELOCITY_CONTACT_HOUR, 3)], {S.VELOCITY_CONTACT_HOUR: Rule(None, 2)}).level == "high"
+    assert (
+        risk.assess(
+            [Signal(S.VELOCITY_CONTACT_HOUR, 3)], {S.VELOCITY_CONTACT_HOUR: Rule(None, 2)}
+        ).level
+        == "high"
+    )
 
 
 def test_refund_rate_waits_for_enough_orders():
@@ -117,8 +131,15 @@ def test_refund_rate_waits_for_enough_orders():
     ],
 )
 def test_fast_lane_table(change, expected):
-    base = dict(level=RiskLevel.LOW, reason=Reason.UNUSABLE, amount_fen=5000,
-                codes_revealed=0, codes_delivered=1, limit_fen=5000, opted_out=False)
+    base = dict(
+        level=RiskLevel.LOW,
+        reason=Reason.UNUSABLE,
+        amount_fen=5000,
+        codes_revealed=0,
+        codes_delivered=1,
+        limit_fen=5000,
+        opted_out=False,
+    )
     assert risk.fast_lane(FastLaneFacts(**{**base, **change})) == expected
 
 
@@ -137,8 +158,7 @@ def test_every_signal_has_a_reason_a_default_rule_and_a_label():
 
 @pytest.mark.parametrize(
     "raw",
-    ["", "unknown", "1.2.3.4, 5.6.7.8", "x" * 5000, "999.1.1.1", "<script>", "1.2.3.4\x00",
-     None],
+    ["", "unknown", "1.2.3.4, 5.6.7.8", "x" * 5000, "999.1.1.1", "<script>", "1.2.3.4\x00", None],
 )
 def test_a_forged_or_garbled_address_is_not_kept(raw):
     assert assessment.network_address(raw) == ""
@@ -206,7 +226,9 @@ def test_operator_changes_a_rule_and_the_change_is_recorded(app, browser, superv
     page = browser.get("/review/risk/").get_data(as_text=True)
     assert "Applications per contact in an hour" in page
     r = browser.submit(
-        "/review/risk/", f"/review/risk/rules/{sig}", {f"{sig}-review_at": "", f"{sig}-high_at": "2"}
+        "/review/risk/",
+        f"/review/risk/rules/{sig}",
+        {f"{sig}-review_at": "", f"{sig}-high_at": "2"},
     )
     assert r.status_code == 303
     assert rules.current()[S.VELOCITY_CONTACT_HOUR] == Rule(None, 2)
@@ -268,15 +290,18 @@ def test_fast_lane_limit_form_refuses_bad_amounts_and_unknown_shops(app, browser
     m = f.merchant()
     db.session.commit()
     for bad in ("-1", "abc", "1.234", "1e5"):
-        r = browser.submit("/review/risk/fast-lane", f"/review/risk/fast-lane/{m.id}",
-                           {f"s{m.id}-limit": bad})
+        r = browser.submit(
+            "/review/risk/fast-lane", f"/review/risk/fast-lane/{m.id}", {f"s{m.id}-limit": bad}
+        )
         assert r.status_code == 422, bad
-    r = browser.submit("/review/risk/fast-lane", "/review/risk/fast-lane/999999",
-                       {"s999999-limit": "10"})
+    r = browser.submit(
+        "/review/risk/fast-lane", "/review/risk/fast-lane/999999", {"s999999-limit": "10"}
+    )
     assert r.status_code == 404
     assert db.session.scalar(select(func.count()).select_from(ShopFastLane)) == 0
-    r = browser.submit("/review/risk/fast-lane", f"/review/risk/fast-lane/{m.id}",
-                       {f"s{m.id}-limit": "50"})
+    r = browser.submit(
+        "/review/risk/fast-lane", f"/review/risk/fast-lane/{m.id}", {f"s{m.id}-limit": "50"}
+    )
     assert r.status_code == 303
     assert fast_lane.for_shop(m.id).limit_fen == 5000
 
@@ -284,7 +309,9 @@ def test_fast_lane_limit_form_refuses_bad_amounts_and_unknown_shops(app, browser
 def test_the_address_is_kept_with_the_application(app, clock):
     case = apply(order_for(clock), address="203.0.113.7")
     assert case.applicant_address == "203.0.113.7"
-    assert apply(order_for(clock, contact="z@example.com"), address="x" * 99).applicant_address == ""
+    assert (
+        apply(order_for(clock, contact="z@example.com"), address="x" * 99).applicant_address == ""
+    )
 
 
 # ---- scenarios ----------------------------------------------------------------------------
@@ -297,7 +324,9 @@ def test_reveal_then_claim_invalid_is_flagged_for_review(app, clock):
     case = apply(o)
     assert signals_of(case)[str(S.REVEALED_BEFORE_CLAIM)] == (1, "review")
     assert case.risk_level == "review"
-    applied = db.session.scalar(select(Event).where(Event.case_id == case.id, Event.kind == "applied"))
+    applied = db.session.scalar(
+        select(Event).where(Event.case_id == case.id, Event.kind == "applied")
+    )
     assert applied.data["risk_level"] == "review"
 
 
@@ -333,8 +362,9 @@ def test_one_contact_in_five_shops_within_an_hour_is_high_and_not_auto_approved(
         clock.advance(minutes=10)
     assert made[2].risk_level == "review"  # the third in the hour
     # the fifth: not delivered, so the order's own times would approve it at once
-    late = order_for(clock, contact="fast@example.com", delivered_after=None,
-                     paid_ago=timedelta(hours=2))
+    late = order_for(
+        clock, contact="fast@example.com", delivered_after=None, paid_ago=timedelta(hours=2)
+    )
     fifth = apply(late, reason=Reason.NOT_DELIVERED)
     assert signals_of(fifth)[str(S.VELOCITY_CONTACT_HOUR)] == (5, "high")
     assert fifth.risk_level == "high"
@@ -453,8 +483,13 @@ def test_watch_list_raises_the_level_but_never_refuses(app, clock):
 
 @pytest.mark.parametrize(
     ("kind", "value", "days", "reason"),
-    [("x", "v", 1, "r"), ("contact", " ", 1, "r"), ("contact", "v", 1, " "),
-     ("contact", "v", 0, "r"), ("payer", "v", 3651, "r")],
+    [
+        ("x", "v", 1, "r"),
+        ("contact", " ", 1, "r"),
+        ("contact", "v", 1, " "),
+        ("contact", "v", 0, "r"),
+        ("payer", "v", 3651, "r"),
+    ],
 )
 def test_watch_list_service_refuses_bad_entries(app, kind, value, days, reason):
     with pytest.raises(DomainError):
@@ -483,7 +518,9 @@ def test_fast_lane_approves_a_small_low_risk_invalid_claim_once(app, clock):
     approved = db.session.scalar(
         select(Event).where(Event.case_id == case.id, Event.to_state == "approved")
     )
-    assert approved.actor_role == "system" and approved.data["auto_rule"] == "fast_invalid_unrevealed"
+    assert (
+        approved.actor_role == "system" and approved.data["auto_rule"] == "fast_invalid_unrevealed"
+    )
 
 
 @pytest.mark.parametrize("why", ["over_limit", "opted_out", "revealed", "no_limit", "review"])
@@ -511,7 +548,9 @@ def test_merchant_opts_out_through_its_page(app, browser, clock):
     m = f.merchant("lane-shop")
     db.session.commit()
     f.staff("shopper", "merchant", "lane-shop")
-    browser.submit("/staff/login", "/staff/login", {"username": "shopper", "password": "password-123"})
+    browser.submit(
+        "/staff/login", "/staff/login", {"username": "shopper", "password": "password-123"}
+    )
     assert browser.client.post("/merchant/fast-lane/out", data={}).status_code in (303, 400)
     assert not fast_lane.for_shop(m.id).opted_out  # no token: nothing
     r = browser.submit("/merchant/fast-lane/", "/merchant/fast-lane/out", {})
@@ -556,8 +595,9 @@ def test_signals_take_a_few_statements_whatever_the_history(app, clock):
             event.remove(db.engine, "before_cursor_execute", count)
         return len(seen)
 
-    first = apply(order_for(clock, contact="many@example.com", extra={"openid": "O1"}),
-                  address="192.0.2.1")
+    first = apply(
+        order_for(clock, contact="many@example.com", extra={"openid": "O1"}), address="192.0.2.1"
+    )
     few = statements_for(first)
     for _ in range(30):
         apply(order_for(clock, contact="many@example.com"), address="192.0.2.1")
@@ -571,7 +611,9 @@ def test_reviewer_sees_each_signal_with_its_reason(app, browser, clock):
     db.session.commit()
     case = apply(o)
     f.staff("rev-r")
-    browser.submit("/staff/login", "/staff/login", {"username": "rev-r", "password": "password-123"})
+    browser.submit(
+        "/staff/login", "/staff/login", {"username": "rev-r", "password": "password-123"}
+    )
     html = browser.get(f"/review/cases/{case.case_no}").get_data(as_text=True)
     assert "Needs a closer look" in html
     assert "before this claim that it is invalid" in html

@@ -181,7 +181,7 @@ RISK_LEVEL_LABELS = {
 
 #: each risk signal's name on the rules page
 SIGNAL_LABELS = {
-    SignalCode.REVEALED_BEFORE_CLAIM: N_("Code revealed before an \"invalid\" claim"),
+    SignalCode.REVEALED_BEFORE_CLAIM: N_('Code revealed before an "invalid" claim'),
     SignalCode.USED_BEFORE_CLAIM: N_("Goods reported used before the claim"),
     SignalCode.SAME_EVIDENCE: N_("Same evidence on other cases (cases)"),
     SignalCode.CONTACT_APPLICATIONS: N_("Earlier applications by the contact"),
@@ -201,7 +201,7 @@ SIGNAL_LABELS = {
 #: the longer explanations on the risk pages
 RISK_TEXT = {
     "rules_help": N_(
-        "Each signal raises a case to \"needs a closer look\" or to \"high risk\" from the "
+        'Each signal raises a case to "needs a closer look" or to "high risk" from the '
         "value given; empty means never. A case's level is the highest any signal reaches. "
         "High-risk cases are never approved automatically."
     ),

@@ -114,7 +114,9 @@ def watch_remove(entry_id: int) -> ResponseReturnValue:
     return redirect(url_for("risk_admin.watch"), code=303)
 
 
-def _lanes_page(bad: int | None = None, form: LaneLimitForm | None = None, status: int = 200) -> Any:
+def _lanes_page(
+    bad: int | None = None, form: LaneLimitForm | None = None, status: int = 200
+) -> Any:
     shops = fast_lane.listing()
     forms = {}
     for shop in shops:

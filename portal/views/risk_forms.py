@@ -34,7 +34,9 @@ class WatchForm(PortalForm):
         default=str(WatchKind.CONTACT),
         validators=[DataRequired()],
     )
-    value = StringField(_l("Contact or payer id"), validators=[DataRequired(), Length(max=MAX_VALUE)])
+    value = StringField(
+        _l("Contact or payer id"), validators=[DataRequired(), Length(max=MAX_VALUE)]
+    )
     days = IntegerField(
         _l("Days on the list"),
         default=90,
@@ -50,4 +52,6 @@ class WatchForm(PortalForm):
 class LaneLimitForm(PortalForm):
     """A shop's fast-lane limit in yuan (empty: the platform's default)."""
 
-    limit = YuanField(_l("Fast-lane limit (yuan, empty = platform default)"), validators=[Optional()])
+    limit = YuanField(
+        _l("Fast-lane limit (yuan, empty = platform default)"), validators=[Optional()]
+    )

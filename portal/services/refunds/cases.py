@@ -21,13 +21,13 @@ from portal.services.integration import orders
 from portal.services.messaging import notices
 from portal.services.money.payouts import start_payout
 from portal.services.policy_text import N_
-from portal.services.risk import assessment
 from portal.services.refunds.transitions import (
     check_allowed,
     record,
     schedule_deadline_jobs,
     transition,
 )
+from portal.services.risk import assessment
 from portal.services.unit_of_work import commit
 from portal.services.uploads import evidence
 

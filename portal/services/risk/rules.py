@@ -55,7 +55,9 @@ def listing() -> list[RuleRow]:
         default = risk.DEFAULT_RULES[code]
         rule = Rule(row.review_at, row.high_at) if row else default
         out.append(
-            RuleRow(code, rule, default, row.changed_at if row else None, row.changed_by if row else "")
+            RuleRow(
+                code, rule, default, row.changed_at if row else None, row.changed_by if row else ""
+            )
         )
     return out
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, case, exists, func, or_, select
+from sqlalchemy import ColumnElement, and_, case, exists, func, or_, select
 from sqlalchemy.orm import aliased
 
 from portal.domain import risk
@@ -32,7 +32,7 @@ REFUNDED_STATES = (str(State.APPROVED), str(State.REFUNDING), str(State.REFUNDED
 LOST_STATES = (str(State.REJECTED), str(State.CLOSED))
 
 
-def _count_since(start: datetime) -> object:
+def _count_since(start: datetime) -> ColumnElement[int]:
     return func.coalesce(func.sum(case((RefundCase.created_at >= start, 1), else_=0)), 0)
 
 
@@ -62,9 +62,7 @@ def _codes(case_row: RefundCase, order: Order) -> list[Signal]:
     ]
     if revealed:
         first = min(revealed)
-        out.append(
-            Signal(SignalCode.REVEALED_BEFORE_CLAIM, 1, {"revealed_at": first.isoformat()})
-        )
+        out.append(Signal(SignalCode.REVEALED_BEFORE_CLAIM, 1, {"revealed_at": first.isoformat()}))
     used_at = order.goods_used_at
     if order.goods_used and used_at is not None and used_at <= case_row.created_at:
         out.append(Signal(SignalCode.USED_BEFORE_CLAIM, 1, {"used_at": used_at.isoformat()}))
@@ -81,9 +79,7 @@ def _contact(case_row: RefundCase, contact: str, as_of: datetime) -> list[Signal
         ),
         else_=0,
     )
-    lost = case(
-        (and_(RefundCase.appeal_count >= 1, RefundCase.state.in_(LOST_STATES)), 1), else_=0
-    )
+    lost = case((and_(RefundCase.appeal_count >= 1, RefundCase.state.in_(LOST_STATES)), 1), else_=0)
     orders = select(func.count(Order.id)).where(Order.buyer_contact == contact).scalar_subquery()
     row = db.session.execute(
         select(
@@ -124,9 +120,7 @@ def _payer(case_row: RefundCase, payer: str, as_of: datetime) -> list[Signal]:
     if not payer:
         return []
     row = db.session.execute(
-        select(
-            func.count(RefundCase.id), _count_since(as_of - HOUR), _count_since(as_of - DAY)
-        )
+        select(func.count(RefundCase.id), _count_since(as_of - HOUR), _count_since(as_of - DAY))
         .select_from(RefundCase)
         .join(Payment, Payment.order_id == RefundCase.order_id)
         .where(
