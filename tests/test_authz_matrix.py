@@ -196,6 +196,9 @@ POLICY: dict[str, Access] = {
     # a shop's own fast lane (its merchant opts out or back in)
     "risk_merchant.page": SHOP_OWN,
     "risk_merchant.choose": SHOP_OWN,
+    # dashboards: the platform's for supervisors, each shop's own for its merchant
+    "dashboards.platform": SUPERVISOR,
+    "dashboards.shop": SHOP_OWN,
 }
 
 #: route parameters that name a party's object (filled with own or other ids)

@@ -220,3 +220,10 @@ RISK_TEXT = {
         "without waiting for your answer. High-risk cases never are."
     ),
 }
+
+#: the rules that decide a case by themselves (``refund_cases.auto_rule``)
+AUTO_RULE_LABELS = {
+    "not_delivered_proven": N_("Not delivered, as the order's times show"),
+    "fast_not_delivered": N_("Fast lane: not delivered"),
+    "fast_invalid_unrevealed": N_("Fast lane: invalid, code never revealed"),
+}

@@ -14,6 +14,7 @@ from portal.views import (
     buyer,
     buyer_disputes,
     callbacks,
+    dashboards,
     inbox,
     merchant,
     merchant_integration,
@@ -38,6 +39,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(plugins_admin.bp)
     app.register_blueprint(risk_admin.bp)
     app.register_blueprint(risk_merchant.bp)
+    app.register_blueprint(dashboards.bp)
     app.register_blueprint(merchant.bp)
     app.register_blueprint(merchant_integration.bp)
     app.register_blueprint(tickets.bp)
