@@ -4,6 +4,7 @@ platform), the SVG chart with its table, the page budget and the statement count
 from __future__ import annotations
 
 import gzip
+import re
 from datetime import timedelta
 
 import pytest
@@ -111,9 +112,8 @@ def test_pages_show_the_chart_and_its_table_within_budget(app, browser, clock):
     assert r.status_code == 200 and "<svg" in html and "<rect" in html and "<table" in html
     assert "<script" not in html.split("</header>", 1)[-1].split("<footer", 1)[0]
     assert len(gzip.compress(r.get_data())) < 14 * 1024
-    assert f'value="{a.id}" selected' in browser.get(f"/review/dashboard?shop={a.id}").get_data(
-        as_text=True
-    )
+    shown = browser.get(f"/review/dashboard?shop={a.id}").get_data(as_text=True)
+    assert re.search(rf'<option value="{a.id}"[^>]* selected', shown)
 
 
 def test_a_control_character_in_the_query_is_refused_clearly(app, browser):
