@@ -124,7 +124,7 @@ def apply_for_refund(order: Order, data: ApplyInput) -> RefundCase:
         db.session.add(case)
         db.session.flush()
         evidence.attach(case, list(data.files), uploaded_by=str(Role.BUYER))
-        found = assessment.on_filing(case, order)
+        found = assessment.on_filing(case, order, with_files=bool(data.files))
         record(
             "applied",
             BUYER,

@@ -8,6 +8,7 @@ import ipaddress
 from portal.domain import risk
 from portal.domain.policy import Reason
 from portal.domain.risk import Assessment, FastLaneFacts, FastLaneRule, RiskLevel
+from portal.extensions import db
 from portal.models import Order, RefundCase
 from portal.services.risk import fast_lane, rules, signals
 
@@ -21,15 +22,18 @@ def network_address(raw: str | None) -> str:
         return ""
 
 
-def measure(case: RefundCase, order: Order) -> Assessment:
-    """The case's signals and level now, under the rules in force."""
-    return risk.assess(signals.measure(case, order), rules.current())
+def measure(case: RefundCase, order: Order, with_files: bool | None = None) -> Assessment:
+    """The case's signals and level now, under the rules in force. ``with_files``: whether
+    the case has evidence files (None: look at ``case.evidence``)."""
+    files = bool(case.evidence) if with_files is None else with_files
+    return risk.assess(signals.measure(case, order, files), rules.current())
 
 
-def on_filing(case: RefundCase, order: Order) -> Assessment:
-    """Assess a case just filed (flushed, in the caller's transaction) and keep the level and
-    signals on it (the caller records them with the application's event)."""
-    found = measure(case, order)
+def on_filing(case: RefundCase, order: Order, with_files: bool) -> Assessment:
+    """Assess a case just filed (flushed with its files, in the caller's transaction) and keep
+    the level and signals on it (the caller records them with the application's event)."""
+    db.session.flush()
+    found = measure(case, order, with_files)
     case.risk_level = str(found.level)
     case.risk_signals = found.to_json()
     return found

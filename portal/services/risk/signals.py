@@ -1,17 +1,19 @@
-"""The signals of one case, measured in a few indexed statements (never a loop over rows).
+"""The signals of one case, measured in at most two indexed statements (never a loop over
+rows): one for the buyer's history and velocity by contact, by payer id and by network
+address and for the watch list (scalar subqueries beside the contact's aggregates), and one
+for pictures on other cases, only when the case has files.
 
 Counts are as of the moment the case was filed, and leave the case itself out of the
-buyer's history (velocity counts include it: "the fifth application within an hour").
-Statements: the buyer's history and velocity by contact (one), by payer id (one, when the
-payment names a payer), by network address (one, when the application has one), pictures
-on other cases (one, when the case has files), the watch list (one).
+buyer's history (velocity counts include it: "the fifth application within an hour"). The
+watch list is read as of now: an entry added since the filing counts.
 """
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import ColumnElement, and_, case, exists, func, or_, select
+from sqlalchemy import ColumnElement, and_, case, exists, func, literal, or_, select
 from sqlalchemy.orm import aliased
 
 from portal.domain import risk
@@ -32,21 +34,17 @@ REFUNDED_STATES = (str(State.APPROVED), str(State.REFUNDING), str(State.REFUNDED
 LOST_STATES = (str(State.REJECTED), str(State.CLOSED))
 
 
-def _count_since(start: datetime) -> ColumnElement[int]:
-    return func.coalesce(func.sum(case((RefundCase.created_at >= start, 1), else_=0)), 0)
+def _sum(condition: ColumnElement[bool], value: Any = 1) -> ColumnElement[int]:
+    return func.coalesce(func.sum(case((condition, value), else_=0)), 0)
 
 
-def measure(case_row: RefundCase, order: Order) -> list[Signal]:
-    """Every signal of ``case_row`` on ``order`` (signals that found nothing have value 0)."""
-    as_of = case_row.created_at
-    found: list[Signal] = []
-    found += _codes(case_row, order)
-    found += _contact(case_row, order.buyer_contact, as_of)
+def measure(case_row: RefundCase, order: Order, with_files: bool = True) -> list[Signal]:
+    """Every signal of ``case_row`` on ``order`` (signals that found nothing have value 0).
+    ``with_files``: whether the case has evidence files (False skips that statement)."""
     payer = order.payment.payer_id if order.payment is not None else ""
-    found += _payer(case_row, payer, as_of)
-    found += _address(case_row, as_of)
-    found.append(_same_evidence(case_row))
-    found.append(_watch_list(order.buyer_contact, payer))
+    found = _codes(case_row, order)
+    found += _history(case_row, order.buyer_contact, payer)
+    found.append(_same_evidence(case_row) if with_files else Signal(SignalCode.SAME_EVIDENCE, 0))
     return found
 
 
@@ -69,92 +67,133 @@ def _codes(case_row: RefundCase, order: Order) -> list[Signal]:
     return out
 
 
-def _contact(case_row: RefundCase, contact: str, as_of: datetime) -> list[Signal]:
-    """History and velocity of the order's contact: one statement."""
-    refunded_order = case((RefundCase.state.in_(REFUNDED_STATES), RefundCase.order_id))
-    recent_refund = case(
-        (
-            and_(RefundCase.state.in_(REFUNDED_STATES), RefundCase.created_at >= as_of - MONTH),
-            func.coalesce(RefundCase.amount_approved_fen, 0),
-        ),
-        else_=0,
+def _others(case_row: RefundCase, as_of: datetime) -> ColumnElement[bool]:
+    return and_(RefundCase.id != case_row.id, RefundCase.created_at <= as_of)
+
+
+def _payer_counts(case_row: RefundCase, payer: str, as_of: datetime) -> list[Any]:
+    """(earlier, in the hour, in the day) by payer id, as scalar subqueries (0s without one)."""
+    if not payer:
+        return [literal(0), literal(0), literal(0)]
+    cases = aliased(RefundCase)
+    base = (
+        select(func.count(cases.id))
+        .join(Payment, Payment.order_id == cases.order_id)
+        .where(Payment.payer_id == payer, cases.id != case_row.id, cases.created_at <= as_of)
     )
-    lost = case((and_(RefundCase.appeal_count >= 1, RefundCase.state.in_(LOST_STATES)), 1), else_=0)
-    orders = select(func.count(Order.id)).where(Order.buyer_contact == contact).scalar_subquery()
+    return [
+        base.scalar_subquery(),
+        base.where(cases.created_at >= as_of - HOUR).scalar_subquery(),
+        base.where(cases.created_at >= as_of - DAY).scalar_subquery(),
+    ]
+
+
+def _address_counts(case_row: RefundCase, as_of: datetime) -> list[Any]:
+    """(in the hour, in the day) from the application's network address (0s without one)."""
+    address = case_row.applicant_address
+    if not address:
+        return [literal(0), literal(0)]
+    cases = aliased(RefundCase)
+    base = select(func.count(cases.id)).where(
+        cases.applicant_address == address, cases.id != case_row.id, cases.created_at <= as_of
+    )
+    return [
+        base.where(cases.created_at >= as_of - HOUR).scalar_subquery(),
+        base.where(cases.created_at >= as_of - DAY).scalar_subquery(),
+    ]
+
+
+def _watch(contact: str, payer: str) -> list[Any]:
+    """(entry id, until) of the live watch-list entry lasting longest, as scalar subqueries."""
+    wanted = [and_(WatchEntry.kind == str(risk.WatchKind.CONTACT), WatchEntry.value == contact)]
+    if payer:
+        wanted.append(and_(WatchEntry.kind == str(risk.WatchKind.PAYER), WatchEntry.value == payer))
+    live = (
+        or_(*wanted),
+        WatchEntry.removed_at.is_(None),
+        WatchEntry.expires_at > context.now(),
+    )
+    order = (WatchEntry.expires_at.desc(), WatchEntry.id.desc())
+    return [
+        select(WatchEntry.id).where(*live).order_by(*order).limit(1).scalar_subquery(),
+        select(WatchEntry.expires_at).where(*live).order_by(*order).limit(1).scalar_subquery(),
+    ]
+
+
+def _history(case_row: RefundCase, contact: str, payer: str) -> list[Signal]:
+    """History and velocity by contact, payer and address, and the watch list: one statement."""
+    as_of = case_row.created_at
+    refunded = RefundCase.state.in_(REFUNDED_STATES)
+    recent_refund = _sum(
+        and_(refunded, RefundCase.created_at >= as_of - MONTH),
+        func.coalesce(RefundCase.amount_approved_fen, 0),
+    )
+    lost = _sum(and_(RefundCase.appeal_count >= 1, RefundCase.state.in_(LOST_STATES)))
+    orders = select(func.count(Order.id)).where(Order.buyer_contact == contact)
     row = db.session.execute(
         select(
             func.count(RefundCase.id),
-            _count_since(as_of - HOUR),
-            _count_since(as_of - DAY),
-            func.count(func.distinct(refunded_order)),
-            func.coalesce(func.sum(recent_refund), 0),
-            func.coalesce(func.sum(lost), 0),
-            orders,
+            _sum(RefundCase.created_at >= as_of - HOUR),
+            _sum(RefundCase.created_at >= as_of - DAY),
+            func.count(func.distinct(case((refunded, RefundCase.order_id)))),
+            recent_refund,
+            lost,
+            orders.scalar_subquery(),
+            *_payer_counts(case_row, payer, as_of),
+            *_address_counts(case_row, as_of),
+            *_watch(contact, payer),
         )
         .select_from(RefundCase)
         .join(Order, Order.id == RefundCase.order_id)
-        .where(
-            Order.buyer_contact == contact,
-            RefundCase.id != case_row.id,
-            RefundCase.created_at <= as_of,
-        )
+        .where(Order.buyer_contact == contact, _others(case_row, as_of))
     ).one()
-    earlier, hour, day, refunded, amount, appeals_lost, n_orders = (int(v or 0) for v in row)
-    rate = risk.refund_rate_percent(refunded, n_orders)
-    return [
+    *counts, watch_id, watch_until = row
+    (earlier, hour, day, refunded_orders, amount, appeals_lost, n_orders) = (
+        int(v or 0) for v in counts[:7]
+    )
+    payer_earlier, payer_hour, payer_day, address_hour, address_day = (
+        int(v or 0) for v in counts[7:]
+    )
+    rate = risk.refund_rate_percent(refunded_orders, n_orders)
+    out = [
         Signal(SignalCode.CONTACT_APPLICATIONS, earlier, {"count": earlier}),
         Signal(
             SignalCode.CONTACT_REFUND_RATE,
             rate,
-            {"refunded": refunded, "orders": n_orders, "value": rate},
+            {"refunded": refunded_orders, "orders": n_orders, "value": rate},
         ),
         Signal(SignalCode.CONTACT_REFUNDED_30D, amount, {"amount_fen": amount}),
         Signal(SignalCode.CONTACT_APPEALS_LOST, appeals_lost, {"count": appeals_lost}),
-        Signal(SignalCode.VELOCITY_CONTACT_HOUR, hour + 1, {"count": hour + 1}),
-        Signal(SignalCode.VELOCITY_CONTACT_DAY, day + 1, {"count": day + 1}),
+        _velocity(SignalCode.VELOCITY_CONTACT_HOUR, hour),
+        _velocity(SignalCode.VELOCITY_CONTACT_DAY, day),
     ]
+    if payer:
+        out += [
+            Signal(SignalCode.PAYER_APPLICATIONS, payer_earlier, {"count": payer_earlier}),
+            _velocity(SignalCode.VELOCITY_PAYER_HOUR, payer_hour),
+            _velocity(SignalCode.VELOCITY_PAYER_DAY, payer_day),
+        ]
+    if case_row.applicant_address:
+        out += [
+            _velocity(SignalCode.VELOCITY_ADDRESS_HOUR, address_hour),
+            _velocity(SignalCode.VELOCITY_ADDRESS_DAY, address_day),
+        ]
+    out.append(_watch_signal(watch_id, watch_until))
+    return out
 
 
-def _payer(case_row: RefundCase, payer: str, as_of: datetime) -> list[Signal]:
-    """History and velocity of the payer account the gateway reported: one statement."""
-    if not payer:
-        return []
-    row = db.session.execute(
-        select(func.count(RefundCase.id), _count_since(as_of - HOUR), _count_since(as_of - DAY))
-        .select_from(RefundCase)
-        .join(Payment, Payment.order_id == RefundCase.order_id)
-        .where(
-            Payment.payer_id == payer,
-            RefundCase.id != case_row.id,
-            RefundCase.created_at <= as_of,
-        )
-    ).one()
-    earlier, hour, day = (int(v or 0) for v in row)
-    return [
-        Signal(SignalCode.PAYER_APPLICATIONS, earlier, {"count": earlier}),
-        Signal(SignalCode.VELOCITY_PAYER_HOUR, hour + 1, {"count": hour + 1}),
-        Signal(SignalCode.VELOCITY_PAYER_DAY, day + 1, {"count": day + 1}),
-    ]
+def _velocity(code: SignalCode, others: int) -> Signal:
+    """A velocity signal: the other applications in the window, and this one."""
+    return Signal(code, others + 1, {"count": others + 1})
 
 
-def _address(case_row: RefundCase, as_of: datetime) -> list[Signal]:
-    """Applications from the same network address in the last day: one statement."""
-    address = case_row.applicant_address
-    if not address:
-        return []
-    row = db.session.execute(
-        select(func.count(RefundCase.id), _count_since(as_of - HOUR)).where(
-            RefundCase.applicant_address == address,
-            RefundCase.created_at > as_of - DAY,
-            RefundCase.created_at <= as_of,
-            RefundCase.id != case_row.id,
-        )
-    ).one()
-    day, hour = (int(v or 0) for v in row)
-    return [
-        Signal(SignalCode.VELOCITY_ADDRESS_HOUR, hour + 1, {"count": hour + 1}),
-        Signal(SignalCode.VELOCITY_ADDRESS_DAY, day + 1, {"count": day + 1}),
-    ]
+def _watch_signal(entry_id: int | None, until: Any) -> Signal:
+    if entry_id is None:
+        return Signal(SignalCode.WATCH_LIST, 0)
+    if isinstance(until, str):  # a scalar subquery's time, as SQLite gives it back
+        until = datetime.fromisoformat(until)
+    shown = until.isoformat() if isinstance(until, datetime) else str(until)
+    return Signal(SignalCode.WATCH_LIST, 1, {"entry": int(entry_id), "until_at": shown})
 
 
 def _same_evidence(case_row: RefundCase) -> Signal:
@@ -166,7 +205,6 @@ def _same_evidence(case_row: RefundCase) -> Signal:
         mine.case_id == case_row.id,
         or_(mine.sha256 == Evidence.sha256, mine.phash == Evidence.phash),
     )
-    db.session.flush()
     numbers = list(
         db.session.scalars(
             select(RefundCase.case_no)
@@ -180,25 +218,3 @@ def _same_evidence(case_row: RefundCase) -> Signal:
     count = len(numbers)
     shown = ", ".join(numbers[:SHOWN]) + (" …" if count > SHOWN else "")
     return Signal(SignalCode.SAME_EVIDENCE, count, {"count": count, "cases": shown})
-
-
-def _watch_list(contact: str, payer: str) -> Signal:
-    """A live watch-list entry on the contact or the payer id: one statement."""
-    wanted = [and_(WatchEntry.kind == str(risk.WatchKind.CONTACT), WatchEntry.value == contact)]
-    if payer:
-        wanted.append(and_(WatchEntry.kind == str(risk.WatchKind.PAYER), WatchEntry.value == payer))
-    entry = db.session.execute(
-        select(WatchEntry.id, WatchEntry.expires_at)
-        .where(
-            or_(*wanted),
-            WatchEntry.removed_at.is_(None),
-            WatchEntry.expires_at > context.now(),
-        )
-        .order_by(WatchEntry.expires_at.desc())
-        .limit(1)
-    ).first()
-    if entry is None:
-        return Signal(SignalCode.WATCH_LIST, 0)
-    return Signal(
-        SignalCode.WATCH_LIST, 1, {"entry": entry.id, "until_at": entry.expires_at.isoformat()}
-    )
