@@ -4,7 +4,7 @@ a payer account and a network address applying again and again, evidence reused,
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from sqlalchemy import event, func, select
@@ -471,6 +471,9 @@ def test_watch_list_raises_the_level_but_never_refuses(app, clock):
     assert case.state == State.SUBMITTED  # filed, not refused
     assert case.risk_level == "high"
     assert signals_of(case)[str(S.WATCH_LIST)] == (1, "high")
+    watched = next(s for s in case.risk_signals if s["code"] == str(S.WATCH_LIST))
+    until = datetime.fromisoformat(watched["params"]["until_at"])
+    assert until == clock() + timedelta(days=30)  # an instant, in UTC: shown in China time
     # an expired entry and a removed one no longer count
     clock.advance(days=31)
     later = apply(order_for(clock, contact="bad@example.com"))

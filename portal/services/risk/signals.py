@@ -10,7 +10,7 @@ watch list is read as of now: an entry added since the filing counts.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import ColumnElement, and_, case, exists, func, literal, or_, select
@@ -190,8 +190,10 @@ def _velocity(code: SignalCode, others: int) -> Signal:
 def _watch_signal(entry_id: int | None, until: Any) -> Signal:
     if entry_id is None:
         return Signal(SignalCode.WATCH_LIST, 0)
-    if isinstance(until, str):  # a scalar subquery's time, as SQLite gives it back
+    if isinstance(until, str):  # a scalar subquery's time, as SQLite gives it back (UTC)
         until = datetime.fromisoformat(until)
+    if isinstance(until, datetime) and until.tzinfo is None:
+        until = until.replace(tzinfo=UTC)
     shown = until.isoformat() if isinstance(until, datetime) else str(until)
     return Signal(SignalCode.WATCH_LIST, 1, {"entry": int(entry_id), "until_at": shown})
 
