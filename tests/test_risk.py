@@ -620,3 +620,19 @@ def test_reviewer_sees_each_signal_with_its_reason(app, browser, clock):
     html = browser.get(f"/review/cases/{case.case_no}").get_data(as_text=True)
     assert "Needs a closer look" in html
     assert "before this claim that it is invalid" in html
+
+
+def test_risk_pages_stay_small(app, browser, supervisor, clock):
+    import gzip
+
+    for i in range(30):
+        watch_list.add("contact", f"abuser{i}@example.com", 30, "confirmed abuse " * 5, OPERATOR)
+        f.merchant()
+    db.session.commit()
+    sizes = {}
+    for url in ("/review/risk/", "/review/risk/watch", "/review/risk/fast-lane"):
+        r = browser.get(url)
+        assert r.status_code == 200
+        sizes[url] = len(gzip.compress(r.get_data()))
+    print("gzip sizes", sizes)
+    assert max(sizes.values()) < 14 * 1024, sizes
