@@ -636,3 +636,16 @@ def test_risk_pages_stay_small(app, browser, supervisor, clock):
         sizes[url] = len(gzip.compress(r.get_data()))
     print("gzip sizes", sizes)
     assert max(sizes.values()) < 14 * 1024, sizes
+
+
+def test_the_queue_marks_high_risk_cases(app, browser, clock):
+    watch_list.add("contact", "q@example.com", 30, "abuse", OPERATOR)
+    high = apply(order_for(clock, contact="q@example.com"))
+    low = apply(order_for(clock, contact="fine@example.com"))
+    f.staff("rev-q")
+    browser.submit(
+        "/staff/login", "/staff/login", {"username": "rev-q", "password": "password-123"}
+    )
+    html = browser.get("/review/").get_data(as_text=True)
+    rows = {no: html.split(no, 1)[1].split("</tr>", 1)[0] for no in (high.case_no, low.case_no)}
+    assert "High risk" in rows[high.case_no] and "High risk" not in rows[low.case_no]
