@@ -649,3 +649,35 @@ def test_the_queue_marks_high_risk_cases(app, browser, clock):
     html = browser.get("/review/").get_data(as_text=True)
     rows = {no: html.split(no, 1)[1].split("</tr>", 1)[0] for no in (high.case_no, low.case_no)}
     assert "High risk" in rows[high.case_no] and "High risk" not in rows[low.case_no]
+
+
+def test_buyer_form_through_the_fast_lane_with_a_forged_forwarded_header(app, browser, clock):
+    from tests.test_buyer_flow import login_order
+
+    m = f.merchant()
+    db.session.commit()
+    lane(m, 20000)
+    order = f.order(clock(), m=m)
+    assert login_order(browser, order).status_code == 303
+    url = f"/orders/{order.order_no}/apply"
+    from tests.conftest import csrf_from
+
+    token = csrf_from(browser.get(url).get_data(as_text=True))
+    r = browser.client.post(
+        url,
+        data={
+            "csrf_token": token,
+            "kind": "refund_only",
+            "reason": "unusable",
+            "amount": "",
+            "explanation": "code fails",
+        },
+        headers={"X-Forwarded-For": "' OR 1=1 --, 10.0.0.1"},  # no proxy trusted: ignored
+    )
+    assert r.status_code == 303
+    case = db.session.scalar(select(RefundCase))
+    assert case.applicant_address == "127.0.0.1"  # the connection's own address
+    assert case.state == State.REFUNDING and case.auto_rule == "fast_invalid_unrevealed"
+    assert payouts(case) == 1
+    html = browser.get(f"/cases/{case.case_no}").get_data(as_text=True)
+    assert "fast lane" in html  # the buyer reads why it was approved at once
