@@ -357,8 +357,14 @@ def test_shop_reporting_use_before_the_claim_makes_it_high(app, clock):
 
 def test_one_contact_in_five_shops_within_an_hour_is_high_and_not_auto_approved(app, clock):
     made = []
-    for _ in range(4):
-        made.append(apply(order_for(clock, contact="fast@example.com")))
+    # the same contact written four ways (the order lookup takes them all as one)
+    for contact in (
+        "fast@example.com",
+        "FAST@example.com",
+        " fast@Example.com",
+        "fast@example.com ",
+    ):
+        made.append(apply(order_for(clock, contact=contact)))
         clock.advance(minutes=10)
     assert made[2].risk_level == "review"  # the third in the hour
     # the fifth: not delivered, so the order's own times would approve it at once
@@ -466,8 +472,8 @@ def test_the_same_evidence_on_another_case(app, clock, tmp_path):
 
 
 def test_watch_list_raises_the_level_but_never_refuses(app, clock):
-    watch_list.add("contact", "bad@example.com", 30, "confirmed abuse", OPERATOR)
-    case = apply(order_for(clock, contact="bad@example.com"))
+    watch_list.add("contact", " Bad@Example.com", 30, "confirmed abuse", OPERATOR)
+    case = apply(order_for(clock, contact="bad@example.COM"))
     assert case.state == State.SUBMITTED  # filed, not refused
     assert case.risk_level == "high"
     assert signals_of(case)[str(S.WATCH_LIST)] == (1, "high")

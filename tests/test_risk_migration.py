@@ -37,3 +37,10 @@ def test_risk_migration_down_and_up_keeps_the_cases(app, clock):
     assert db.session.execute(text("SELECT payer_id FROM payments")).scalars().all() == [""]
     indexes = {ix["name"] for ix in inspect(db.engine).get_indexes("refund_cases")}
     assert "ix_refund_cases_address_created" in indexes
+    # an expression index (the inspector does not list those on SQLite): ask the catalogue
+    catalogue = (
+        "SELECT indexname FROM pg_indexes WHERE tablename = 'orders'"
+        if db.engine.dialect.name == "postgresql"
+        else "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'orders'"
+    )
+    assert "ix_orders_contact_normal" in db.session.execute(text(catalogue)).scalars().all()

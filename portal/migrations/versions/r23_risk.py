@@ -21,6 +21,7 @@ depends_on = None
 TS = sa.DateTime(timezone=True)
 INDEXES = [
     ("ix_payments_payer_id", "payments", ["payer_id"]),
+    ("ix_orders_contact_normal", "orders", [sa.text("lower(trim(buyer_contact))")]),
     ("ix_refund_cases_address_created", "refund_cases", ["applicant_address", "created_at"]),
 ]
 

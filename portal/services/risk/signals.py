@@ -34,6 +34,16 @@ REFUNDED_STATES = (str(State.APPROVED), str(State.REFUNDING), str(State.REFUNDED
 LOST_STATES = (str(State.REJECTED), str(State.CLOSED))
 
 
+def normal_contact(contact: str) -> str:
+    """A contact as the order lookup compares it: trimmed, lower case."""
+    return (contact or "").strip().lower()
+
+
+def _contact_is(contact: str) -> ColumnElement[bool]:
+    """Orders whose contact is ``contact`` (compared normalised, on the expression's index)."""
+    return func.lower(func.trim(Order.buyer_contact)) == normal_contact(contact)
+
+
 def _sum(condition: ColumnElement[bool], value: Any = 1) -> ColumnElement[int]:
     return func.coalesce(func.sum(case((condition, value), else_=0)), 0)
 
@@ -105,7 +115,12 @@ def _address_counts(case_row: RefundCase, as_of: datetime) -> list[Any]:
 
 def _watch(contact: str, payer: str) -> list[Any]:
     """(entry id, until) of the live watch-list entry lasting longest, as scalar subqueries."""
-    wanted = [and_(WatchEntry.kind == str(risk.WatchKind.CONTACT), WatchEntry.value == contact)]
+    wanted = [
+        and_(
+            WatchEntry.kind == str(risk.WatchKind.CONTACT),
+            WatchEntry.value == normal_contact(contact),
+        )
+    ]
     if payer:
         wanted.append(and_(WatchEntry.kind == str(risk.WatchKind.PAYER), WatchEntry.value == payer))
     live = (
@@ -129,7 +144,7 @@ def _history(case_row: RefundCase, contact: str, payer: str) -> list[Signal]:
         func.coalesce(RefundCase.amount_approved_fen, 0),
     )
     lost = _sum(and_(RefundCase.appeal_count >= 1, RefundCase.state.in_(LOST_STATES)))
-    orders = select(func.count(Order.id)).where(Order.buyer_contact == contact)
+    orders = select(func.count(Order.id)).where(_contact_is(contact))
     row = db.session.execute(
         select(
             func.count(RefundCase.id),
@@ -145,7 +160,7 @@ def _history(case_row: RefundCase, contact: str, payer: str) -> list[Signal]:
         )
         .select_from(RefundCase)
         .join(Order, Order.id == RefundCase.order_id)
-        .where(Order.buyer_contact == contact, _others(case_row, as_of))
+        .where(_contact_is(contact), _others(case_row, as_of))
     ).one()
     *counts, watch_id, watch_until = row
     (earlier, hour, day, refunded_orders, amount, appeals_lost, n_orders) = (

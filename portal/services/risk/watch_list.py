@@ -58,6 +58,9 @@ def add(kind: str, value: str, days: int, reason: str, actor: Actor) -> WatchEnt
             n=str(MAX_DAYS),
         )
 
+    if watch_kind == WatchKind.CONTACT:
+        value = value.lower()  # contacts are compared as the order lookup does
+
     def work() -> WatchEntry:
         now = context.now()
         entry = WatchEntry(
