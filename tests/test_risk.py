@@ -687,3 +687,15 @@ def test_buyer_form_through_the_fast_lane_with_a_forged_forwarded_header(app, br
     assert payouts(case) == 1
     html = browser.get(f"/cases/{case.case_no}").get_data(as_text=True)
     assert "fast lane" in html  # the buyer reads why it was approved at once
+
+
+def test_an_order_sent_through_the_api_keeps_the_payer_id(app, client):
+    from portal.models import Order
+    from tests.api_helpers import order_body, shop
+
+    s, _ = shop(client)
+    body = order_body("PAYER1")
+    body["payment"]["extra"] = {"openid": "oUpF8uMuAJO_M2pxb1Q9zNjWeS6o", "note": "x"}
+    assert s.post("/orders", body).status_code == 201
+    order = db.session.scalar(select(Order).where(Order.order_no == "PAYER1"))
+    assert order.payment.payer_id == "oUpF8uMuAJO_M2pxb1Q9zNjWeS6o"
