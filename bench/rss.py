@@ -1,12 +1,15 @@
 """Memory of a web worker: the portal under gunicorn next to a hello-world Flask app under
 the same gunicorn (same worker class and count), started side by side in one run.
 
-The portal runs on SQLite and the embedded Redis with the demo data. Each side serves
+Both run from a fresh production install (``bench.install_size.production_venv``: no test
+tools, as a deployment has them), the portal on SQLite and the embedded Redis with the demo
+data. Each side serves
 ``ROUNDS`` rounds of its pages (the portal's: the order lookup, a buyer's order page, the
 staff login, the review queue and two cases), then every worker's
 resident set (RSS, and USS: the pages no other process shares) is read with psutil.
 Goal: the portal worker's RSS <= 2.5 x the hello-world worker's.
-``BENCH_WORKERS`` (2) gunicorn sync workers a side, ``BENCH_RSS_ROUNDS`` (10).
+``BENCH_WORKERS`` (2) gunicorn sync workers a side, ``BENCH_RSS_ROUNDS`` (10);
+``BENCH_RSS_METRICS=1`` measures the portal with Prometheus metrics on.
 """
 
 from __future__ import annotations
@@ -24,21 +27,28 @@ from pathlib import Path
 GOAL = 2.5
 WORKERS = int(os.environ.get("BENCH_WORKERS", "2"))
 ROUNDS = int(os.environ.get("BENCH_RSS_ROUNDS", "10"))
+#: BENCH_RSS_METRICS=1: the portal with METRICS_TOKEN set (prometheus_client loaded), each
+#: round also asking /metrics and /readyz as a scraper and a load balancer would
+METRICS = os.environ.get("BENCH_RSS_METRICS") == "1"
+METRICS_TOKEN = "bench-metrics-token"
 ROOT = Path(__file__).resolve().parent.parent
 _CSRF = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
 _CASE_LINK = re.compile(r'href="(/review/cases/[^"]+)"')
 
 
 @contextmanager
-def gunicorn(target: str, port: int, env: dict[str, str]) -> Iterator[list[int]]:
-    """``target`` under gunicorn (``WORKERS`` sync workers) on 127.0.0.1:``port``; yields the
-    workers' process ids once it answers and every worker is up. Stopped however it ends."""
+def gunicorn(
+    target: str, port: int, env: dict[str, str], python: str = sys.executable
+) -> Iterator[list[int]]:
+    """``target`` under gunicorn (``WORKERS`` sync workers) on 127.0.0.1:``port``, run by
+    ``python``; yields the workers' process ids once it answers and every worker is up.
+    Stopped however it ends."""
     import psutil
     import requests
 
     proc = subprocess.Popen(
         [
-            *(sys.executable, "-m", "gunicorn", "-w", str(WORKERS), "-k", "sync"),
+            *(python, "-m", "gunicorn", "-w", str(WORKERS), "-k", "sync"),
             *("-b", f"127.0.0.1:{port}", "--log-level", "warning", "--pythonpath", str(ROOT)),
             target,
         ],
@@ -111,6 +121,12 @@ def portal_round(base: str) -> int:
     queue = get(staff, "/review/")
     for link in _CASE_LINK.findall(queue)[:2]:
         get(staff, link)
+    if METRICS:
+        for _ in range(2):  # two workers: each is likely to be asked
+            made += 2
+            requests.get(base + "/readyz", timeout=30).raise_for_status()
+            auth = {"Authorization": f"Bearer {METRICS_TOKEN}"}
+            requests.get(base + "/metrics", headers=auth, timeout=30).raise_for_status()
     return made
 
 
@@ -137,9 +153,10 @@ def memory(pids: list[int]) -> list[tuple[float, float]]:
 
 def measure() -> dict[str, float]:
     """Serve both apps side by side; the figures of the run."""
+    from bench.install_size import production_venv
     from bench.stack import bench_app, free_port
 
-    with bench_app() as (app, tmp):
+    with production_venv() as prod, bench_app() as (app, tmp):
         from portal.config import DEFAULTS
         from portal.dev import demo
 
@@ -159,11 +176,14 @@ def measure() -> dict[str, float]:
             "PORTAL_DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"],
             "PORTAL_REDIS_URL": app.config["REDIS_URL"],
             "PORTAL_EVIDENCE_DIR": str(tmp / "evidence"),
+            **({"PORTAL_METRICS_TOKEN": METRICS_TOKEN} if METRICS else {}),
         }
         hello_port, portal_port = free_port(), free_port()
         with (
-            gunicorn("bench.hello:app", hello_port, base_env) as hello_pids,
-            gunicorn("portal:create_app()", portal_port, portal_env) as portal_pids,
+            gunicorn("bench.hello:app", hello_port, base_env, str(prod.python)) as hello_pids,
+            gunicorn(
+                "portal:create_app()", portal_port, portal_env, str(prod.python)
+            ) as portal_pids,
         ):
             hello_base = f"http://127.0.0.1:{hello_port}"
             portal_base = f"http://127.0.0.1:{portal_port}"

@@ -6,12 +6,14 @@ flushed, restart) left behind; it reschedules itself.
 
 from __future__ import annotations
 
-from datetime import timedelta
+import time
+from datetime import UTC, datetime, timedelta
 
 from jobs.channel_keys import sweep_channel_keys
 from jobs.runtime import with_app
 from jobs.webhooks import sweep as sweep_webhooks
-from portal.infra.queue import enqueue, enqueue_once, queue, release_once
+from portal.infra import metrics, singleton
+from portal.infra.queue import enqueue, enqueue_once, job_meta, queue, release_once
 from portal.services import context
 from portal.services.deadlines import deadline_bulk, deadline_rules
 from portal.services.deadlines.sweeps import due_payout_ids
@@ -19,6 +21,8 @@ from portal.services.deadlines.sweeps import due_payout_ids
 SWEEP_EVERY = timedelta(seconds=60)
 #: a payout created this recently is left to the job its approval enqueued
 GRACE = timedelta(seconds=30)
+#: the sweep's lock outlives RQ's default job timeout (180 s), after which RQ stops the job
+HOLD_SECONDS = 240
 
 
 @with_app
@@ -52,26 +56,51 @@ def sweep_deadlines() -> int:
     """
     now = context.now()
     count = sum(deadline_bulk.run(now).values())
-    q = queue()
+    q, meta = queue(), job_meta()
     for rule in deadline_rules.STATE_RULES:
         for ids in deadline_bulk.due_batches(rule, now):
-            q.enqueue_many([q.prepare_data("jobs.deadlines.fire", args=(rule, i)) for i in ids])
+            q.enqueue_many(
+                [q.prepare_data("jobs.deadlines.fire", args=(rule, i), meta=meta) for i in ids]
+            )
             count += len(ids)
     return count
 
 
 @with_app
-def sweep(reschedule: bool = True) -> dict[str, int]:
+def sweep(reschedule: bool = True, due: float | None = None) -> dict[str, int]:
     """The periodic sweep: payouts left behind, deadlines passed, webhook deliveries whose
-    job was lost, and channel keys due for a refresh; reschedules itself."""
+    job was lost, and channel keys due for a refresh; reschedules itself for the next minute.
+
+    ``due``: the Unix time it was scheduled for (its lag is measured against it). Runs once
+    per minute however many workers hold a copy (``portal.infra.singleton``); a copy that
+    finds its minute taken returns ``{"skipped": 1}`` (and still schedules the next one, under
+    the same job id as every other copy does, so copies merge into one chain).
+    """
+    started = time.perf_counter()
+    now = context.now()
+    lag = now.timestamp() - due if due is not None else None
     release_once("sweep-seed")
-    result = {
-        "payouts": sweep_payouts(reschedule=False),
-        "deadlines": sweep_deadlines(),
-        "webhooks": sweep_webhooks(),
-        "channel_keys": sweep_channel_keys(),
-    }
+    minute = int(due if due is not None else now.timestamp()) // 60
+    with singleton.once("sweep", str(minute), HOLD_SECONDS) as mine:
+        if mine:
+            result = {
+                "payouts": sweep_payouts(reschedule=False),
+                "deadlines": sweep_deadlines(),
+                "webhooks": sweep_webhooks(),
+                "channel_keys": sweep_channel_keys(),
+            }
+        else:
+            result = {"skipped": 1}
     if reschedule:
-        at = context.now() + SWEEP_EVERY
-        enqueue("jobs.sweeps.sweep", job_id=f"sweep-{int(at.timestamp()) // 60}", at=at)
+        # the start of the next minute: every copy, wherever it ran, picks the same time and id
+        at = datetime.fromtimestamp((int(now.timestamp()) // 60 + 1) * 60, UTC)
+        enqueue(
+            "jobs.sweeps.sweep",
+            True,
+            at.timestamp(),
+            job_id=f"sweep-{int(at.timestamp()) // 60}",
+            at=at,
+        )
+    if mine:
+        metrics.sweep_ran(time.perf_counter() - started, lag)
     return result

@@ -11,11 +11,14 @@ modes. Why the default is what it is: ``docs/performance.md``.
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask import Flask
 from rq import SimpleWorker, Worker
 from rq.worker.base import BaseWorker
 
 from jobs.runtime import set_app
+from portal.infra import metrics, request_ids
 from portal.infra.queue import enqueue_once, redis_connection
 
 #: how often a worker's pub/sub thread wakes to see whether the worker is stopping
@@ -47,11 +50,36 @@ class StopsOnTime(BaseWorker):
         )
 
 
-class NonForkingWorker(StopsOnTime, SimpleWorker):
+class Observed(BaseWorker):
+    """A worker that runs each job under the request id it carries (with its job id: every log
+    line of the job has both) and counts its outcome (``portal_jobs``; no-op with metrics off).
+    ``perform_job`` runs where the job runs: in the work-horse when forking."""
+
+    def perform_job(self, job: Any, queue: Any, *args: Any, **kwargs: Any) -> bool:
+        """RQ's ``perform_job`` with the job's request id and job id bound."""
+        meta = job.meta if isinstance(job.meta, dict) else {}
+        with request_ids.bound(request_ids.accepted(meta.get("request_id")), job.id):
+            return bool(super().perform_job(job, queue, *args, **kwargs))
+
+    def handle_job_success(self, job: Any, queue: Any, *args: Any, **kwargs: Any) -> None:
+        """RQ's bookkeeping, then the job counted as succeeded."""
+        super().handle_job_success(job, queue, *args, **kwargs)
+        metrics.job_finished(job.origin, job.func_name, "succeeded")
+
+    def handle_job_failure(self, job: Any, queue: Any, *args: Any, **kwargs: Any) -> None:
+        """RQ's bookkeeping, then the job counted as stopped, retried or failed."""
+        stopped = self._stopped_job_id == job.id
+        retried = not stopped and job.should_retry
+        super().handle_job_failure(job, queue, *args, **kwargs)
+        outcome = "stopped" if stopped else "retried" if retried else "failed"
+        metrics.job_finished(job.origin, job.func_name, outcome)
+
+
+class NonForkingWorker(Observed, StopsOnTime, SimpleWorker):
     """RQ's ``SimpleWorker`` (every job in the worker's own process), stopping on time."""
 
 
-class ForkingWorker(StopsOnTime, Worker):
+class ForkingWorker(Observed, StopsOnTime, Worker):
     """RQ's forking worker (a work-horse per job), stopping on time."""
 
 

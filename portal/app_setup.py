@@ -13,6 +13,7 @@ from portal import config as config_module
 from portal import models  # noqa: F401 - register tables
 from portal.cli import register_cli
 from portal.extensions import csrf, db, htmx, i18n, login_manager
+from portal.infra import heap, logs, metrics, pool_ping, request_ids
 from portal.infra.assets import install_assets
 from portal.infra.i18n import get_locale
 from portal.plugins.startup import init_plugins
@@ -37,19 +38,16 @@ def configure(app: Flask) -> None:
     """Bind extensions and register everything on ``app``."""
     # reading app.logger puts Flask's handler on the "portal" logger; modules log to their own
     # logging.getLogger(__name__) below it (portal.services...), which propagate to it
+    logs.install(app)  # first: JSON logs keep Flask from adding its own handler
     _ = app.logger
+    heap.pin_mmap_threshold()
     config_module.check_secret_key(app.config)
     app.config["SESSION_COOKIE_SECURE"] = config_module.cookie_secure(app.config)
     os.makedirs(app.instance_path, exist_ok=True)
     app.config["SQLALCHEMY_DATABASE_URI"] = config_module.database_uri(
         app.config, app.instance_path
     )
-    # a pooled server connection can drop (restart, idle timeout): ping it before use;
-    # a SQLite file cannot, and the ping would only cost each checkout a statement
-    app.config.setdefault(
-        "SQLALCHEMY_ENGINE_OPTIONS",
-        {"pool_pre_ping": not app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite")},
-    )
+    app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", engine_options(app.config))
     hops = int(app.config["TRUSTED_PROXY_HOPS"])
     if hops > 0:
         # the client's address and scheme as the operator's own proxies saw them
@@ -69,6 +67,11 @@ def configure(app: Flask) -> None:
 
     if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
         _sqlite_pragmas(app)
+    else:
+        # a pooled server connection can drop (restart, idle timeout): one that sat idle is
+        # checked before use (a SQLite file cannot drop)
+        with app.app_context():
+            pool_ping.install(db.engine)
 
     init_plugins(app)
 
@@ -80,9 +83,29 @@ def configure(app: Flask) -> None:
 
     install_assets(app)
 
+    metrics.install(app)
+    logs.install_request_events(app)
+    # last: its hook then runs before every other (they may log, or answer early)
+    request_ids.install(app)
+
     @app.context_processor
     def _inject() -> dict:
         return {"current_locale": get_locale() or app.config["DEFAULT_LOCALE"]}
+
+
+def engine_options(config: dict[str, Any]) -> dict[str, Any]:
+    """SQLAlchemy engine options for the configured database.
+
+    A pooled server connection that sat idle is checked before use by ``pool_ping`` (installed
+    below), not by SQLAlchemy's ``pool_pre_ping`` on every checkout. A new PostgreSQL
+    connection waits at most ``DATABASE_CONNECT_TIMEOUT`` seconds.
+    """
+    uri = config["SQLALCHEMY_DATABASE_URI"]
+    options: dict[str, Any] = {}
+    seconds = config.get("DATABASE_CONNECT_TIMEOUT")
+    if uri.startswith("postgresql") and seconds and "connect_timeout=" not in uri:
+        options["connect_args"] = {"connect_timeout": int(seconds)}
+    return options
 
 
 def _sqlite_pragmas(app: Flask) -> None:

@@ -43,6 +43,7 @@ def register_cli(app: Flask) -> None:
         password_hashes,
         set_query_password,
         worker,
+        metrics_server,
         demo_bank_statement,
         import_orders,
         create_api_key,
@@ -159,6 +160,21 @@ def worker(burst: bool, fork: bool, max_jobs: int | None) -> None:
     # current_app is typed as the Flask it stands for, not as the proxy it is
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     run_worker(app, burst=burst, fork=fork, max_jobs=max_jobs)
+
+
+@click.command("metrics-server")
+@click.option("--host", default="127.0.0.1", help="address to listen on (default: this machine)")
+@click.option("--port", default=9108, type=int)
+@with_appcontext
+def metrics_server(host: str, port: int) -> None:
+    """Serve /metrics alone (for a machine running workers and no web process)."""
+    from portal.infra.metrics_server import server  # heavy: for this command only
+
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    if not app.config.get("METRICS_TOKEN"):
+        raise click.ClickException("set METRICS_TOKEN first: /metrics is off without it")
+    click.echo(f"serving /metrics on http://{host}:{port}/metrics")
+    server(app, host, port).serve_forever()
 
 
 @click.command("demo-bank-statement")

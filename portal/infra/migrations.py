@@ -8,6 +8,8 @@ first, and only then import it.
 
 from __future__ import annotations
 
+import ast
+import functools
 from pathlib import Path
 from typing import Any
 
@@ -57,3 +59,46 @@ class _MigrateCommands(click.Group):
 db_commands = _MigrateCommands(
     "db", help="Perform database migrations (Flask-Migrate's commands; Alembic loads here)."
 )
+
+
+def _revision_ids(value: ast.expr | None) -> tuple[str, ...]:
+    """The revision ids an assignment's value names (a string, a tuple of them, or None)."""
+    if value is None:
+        return ()
+    found = ast.literal_eval(value)
+    if found is None:
+        return ()
+    return (found,) if isinstance(found, str) else tuple(found)
+
+
+@functools.cache
+def revisions(directory: str = DIRECTORY) -> tuple[frozenset[str], frozenset[str]]:
+    """(every revision, the heads) of the migration scripts, read from their source with
+    ``ast``.
+
+    For ``/readyz``: Alembic's own ``ScriptDirectory`` would load Alembic (and execute every
+    script) in a web worker that otherwise never needs it. A script names its revision and
+    its ``down_revision`` as literals (Alembic's template writes them so); a head is a
+    revision no other script revises. ``tests/test_health.py`` checks this against Alembic.
+    """
+    known: set[str] = set()
+    revised: set[str] = set()
+    for path in Path(directory, "versions").glob("*.py"):
+        for node in ast.parse(path.read_text(encoding="utf-8")).body:
+            if isinstance(node, ast.Assign) and len(node.targets) == 1:
+                target = node.targets[0]
+                if isinstance(target, ast.Name) and target.id == "revision":
+                    known.update(_revision_ids(node.value))
+                elif isinstance(target, ast.Name) and target.id == "down_revision":
+                    revised.update(_revision_ids(node.value))
+    return frozenset(known), frozenset(known - revised)
+
+
+def head_revisions(directory: str = DIRECTORY) -> frozenset[str]:
+    """The head revisions of the migration scripts (see ``revisions``)."""
+    return revisions(directory)[1]
+
+
+def known_revisions(directory: str = DIRECTORY) -> frozenset[str]:
+    """Every revision the migration scripts define (see ``revisions``)."""
+    return revisions(directory)[0]

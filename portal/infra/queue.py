@@ -12,13 +12,14 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from flask import current_app, g, has_request_context
 from redis import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 
+from portal.infra import request_ids
 from portal.infra.embedded import embedded_redis
 from portal.infra.redis_client import redis_client, timeouts
 
@@ -73,13 +74,20 @@ def queue() -> Queue:
     )
 
 
+def job_meta() -> dict[str, str] | None:
+    """What a job carries of the request that enqueued it: its request id (the worker logs
+    the job's lines under it). A job enqueued by a job passes its own on."""
+    request_id = request_ids.current()
+    return {"request_id": request_id} if request_id else None
+
+
 @_once_per_request
 def enqueue(func: str, *args: Any, job_id: str | None = None, at: datetime | None = None) -> Any:
     """Enqueue ``func`` (a dotted path) with plain-value arguments, optionally at a time."""
     q = queue()
     if at is not None:
-        return q.enqueue_at(at, func, *args, job_id=job_id)
-    return q.enqueue(func, *args, job_id=job_id)
+        return q.enqueue_at(at, func, *args, job_id=job_id, meta=job_meta())
+    return q.enqueue(func, *args, job_id=job_id, meta=job_meta())
 
 
 RETRY_INTERVALS = [10, 30, 60, 300, 900]
@@ -91,7 +99,11 @@ def enqueue_with_retry(func: str, *args: Any) -> Any:
     from rq import Retry  # heavy: RQ, loaded with the first job
 
     return queue().enqueue(
-        func, *args, retry=Retry(max=len(RETRY_INTERVALS), interval=RETRY_INTERVALS), job_timeout=60
+        func,
+        *args,
+        retry=Retry(max=len(RETRY_INTERVALS), interval=RETRY_INTERVALS),
+        job_timeout=60,
+        meta=job_meta(),
     )
 
 
@@ -113,9 +125,11 @@ def enqueue_once(key: str, ttl_seconds: int, func: str, *args: Any) -> Any | Non
     conn = redis_connection()
     name = f"portal:once:{key}"
     claim = min(CLAIM_SECONDS, ttl_seconds)
-    if not conn.set(name, "", nx=True, ex=claim) and _still_waiting(conn.get(name)):
+    if not conn.set(name, "", nx=True, ex=claim) and _still_waiting(
+        cast("bytes | None", conn.get(name))
+    ):
         return None
-    job = queue().enqueue(func, *args)
+    job = queue().enqueue(func, *args, meta=job_meta())
     conn.set(name, job.id, ex=ttl_seconds)
     return job
 
@@ -144,3 +158,15 @@ def _still_waiting(job_id: bytes | str | None) -> bool:
 def release_once(key: str) -> None:
     """Called by the job itself when it starts: from then on a new copy may be enqueued."""
     redis_connection().delete(f"portal:once:{key}")
+
+
+def queue_states() -> dict[str, int]:
+    """How many of the queue's jobs are in each state (for the queue-depth gauge)."""
+    q = queue()
+    return {
+        "queued": q.count,
+        "scheduled": q.scheduled_job_registry.count,
+        "started": q.started_job_registry.count,
+        "deferred": q.deferred_job_registry.count,
+        "failed": q.failed_job_registry.count,
+    }

@@ -15,9 +15,11 @@ from portal.views import (
     buyer_disputes,
     callbacks,
     dashboards,
+    health,
     inbox,
     merchant,
     merchant_integration,
+    metrics,
     payouts,
     plugins_admin,
     review,
@@ -29,6 +31,8 @@ from portal.views import (
 
 def register_blueprints(app: Flask) -> None:
     """Register every blueprint on ``app``."""
+    app.register_blueprint(health.bp)
+    app.register_blueprint(metrics.bp)
     app.register_blueprint(buyer.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(buyer_disputes.bp)

@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.util import identity_key
 
 from portal.extensions import db
+from portal.infra import metrics
 from portal.infra.queue import enqueue_with_retry
 from portal.models import Event, Order, Payout, RefundCase, WebhookDelivery, WebhookEndpoint
 from portal.services import context
@@ -228,6 +229,7 @@ def deliver(delivery_id: int) -> str:
     wait = BACKOFF[min(delivery.attempts - 1, len(BACKOFF) - 1)]
     delivery.next_attempt_at = context.now() + timedelta(seconds=wait)
     db.session.commit()
+    metrics.webhook_failed("http" if status is not None else error)
     raise WebhookFailed(error)
 
 

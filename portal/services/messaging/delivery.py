@@ -9,11 +9,11 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from email.message import EmailMessage
 
 from portal.extensions import db
+from portal.infra import metrics
 from portal.infra.i18n import force_locale, gettext
 from portal.models import Notice, Order
 from portal.plugins.manager import call_impl
 from portal.plugins.notices import NoticeMessage
-from portal.plugins.settings import declared_settings
 from portal.services import context
 
 #: the name ``delivered_via`` gives the e-mail channel (plugins are named by their plugin name)
@@ -32,23 +32,6 @@ def text_of(notice: Notice, locale: str = "zh_CN") -> str:
         return translated % notice.params
     except (KeyError, TypeError, ValueError):
         return translated
-
-
-def has_external_channels() -> bool:
-    """Whether notices go anywhere outside the inbox: SMTP, or a third party's notifier plugin
-    whose required settings are all set (an installed but unconfigured SMS plugin is not)."""
-    if context.setting("MAIL_SERVER", None):
-        return True
-    pm = context.plugin_manager()
-    missing = {
-        plugin
-        for plugin, setting in declared_settings(pm)
-        if setting.required and context.setting(setting.name, None) in (None, "")
-    }
-    return any(
-        impl.plugin_name not in missing and impl.plugin_name != "portal.log-notifier"
-        for impl in pm.hook.send_notice.get_hookimpls()
-    )
 
 
 def deliver(notice_id: int) -> str:
@@ -80,6 +63,7 @@ def deliver(notice_id: int) -> str:
             send_mail(order.buyer_contact, message)
         except (OSError, smtplib.SMTPException) as exc:
             errors.append(f"mail: {exc}")
+            metrics.notice_failed(MAIL)
         else:
             _reached(notice, MAIL)
     errors += _run_notifiers(
@@ -134,16 +118,19 @@ def _run_notifiers(
                 settings = context.plugin_settings(impl.plugin_name)
             except Exception as exc:  # noqa: BLE001 - a plugin's failure is reported, not fatal
                 errors.append(f"{impl.plugin_name}: {exc}")
+                metrics.notice_failed(impl.plugin_name)
                 continue
             future = pool.submit(call_impl, impl, notice=message, settings=settings)
             try:
                 future.result(timeout=timeout)
             except FutureTimeout:
                 errors.append(f"{impl.plugin_name}: timed out after {timeout:g} s")
+                metrics.notice_failed(impl.plugin_name)
                 pool.shutdown(wait=False, cancel_futures=True)
                 pool = ThreadPoolExecutor(max_workers=1)  # the hung one is abandoned
             except Exception as exc:  # noqa: BLE001 - a plugin's failure is reported, not fatal
                 errors.append(f"{impl.plugin_name}: {exc}")
+                metrics.notice_failed(impl.plugin_name)
             else:
                 reached(impl.plugin_name)
     finally:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from portal.extensions import db
 from portal.models import Event, Payout, RefundCase
@@ -82,3 +82,13 @@ def possible_double_payments(limit: int = 100) -> list[PossibleDouble]:
         )
         for event, channel, amount_fen, case_no in rows
     ]
+
+
+def counts_by_state_and_channel() -> list[tuple[str, str, int]]:
+    """(state, channel, how many payouts) for every pair that has any (the metrics' gauge)."""
+    rows = db.session.execute(
+        select(Payout.state, Payout.channel, func.count())
+        .group_by(Payout.state, Payout.channel)
+        .order_by(Payout.state, Payout.channel)
+    )
+    return [(str(state), str(channel), int(count)) for state, channel, count in rows]
