@@ -65,6 +65,8 @@ DEFAULTS: dict[str, Any] = {
     "MAIL_TIMEOUT": 10,
     "NOTIFIER_TIMEOUT": 10,
     "AUTO_APPROVE_NOT_DELIVERED": True,
+    # the fast lane's limit (fen) for shops an operator has not given their own: 0 = none
+    "FAST_LANE_DEFAULT_LIMIT_FEN": 0,
     "CALENDAR_EXTRA_HOLIDAYS": [],
     "CALENDAR_EXTRA_WORKDAYS": [],
     # Failed order lookups allowed per client address (correct lookups are not counted).

@@ -19,6 +19,7 @@ from sqlalchemy import (
     String,
     Text,
     TypeDecorator,
+    func,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -144,6 +145,11 @@ class Order(Model):
     )
 
 
+# the buyer's history by contact reads contacts as the order lookup compares them (trimmed,
+# lower case: "Buyer@x.cn " is "buyer@x.cn"), through this index (portal.services.risk.signals)
+Index("ix_orders_contact_normal", func.lower(func.trim(Order.buyer_contact)))
+
+
 class ListingSnapshot(Model):
     """The product listing as the buyer saw it at purchase."""
 
@@ -171,6 +177,9 @@ class Payment(Model):
     currency: Mapped[str] = mapped_column(String(3), default="CNY")
     paid_at: Mapped[datetime] = mapped_column(TS, default=utcnow)
     extra: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # the payer's account id as the gateway reports it (Alipay buyer_id / buyer_open_id,
+    # WeChat openid), taken from ``extra`` when the order comes in; "" when not known
+    payer_id: Mapped[str] = mapped_column(String(64), default="", server_default="", index=True)
     order: Mapped[Order] = relationship(back_populates="payment")
     __table_args__ = (CheckConstraint("captured_fen >= 0", name="captured"),)
 
@@ -241,6 +250,11 @@ class RefundCase(Model):
     info_request: Mapped[str] = mapped_column(Text, default="")
     appeal_count: Mapped[int] = mapped_column(Integer, default=0)
     auto_rule: Mapped[str] = mapped_column(String(40), default="")
+    # the network address the application came from ("" when filed by the system)
+    applicant_address: Mapped[str] = mapped_column(String(45), default="", server_default="")
+    # a RiskLevel (portal.domain.risk) as assessed when filed ("": filed before risk existed)
+    risk_level: Mapped[str] = mapped_column(String(10), default="", server_default="")
+    risk_signals: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON, nullable=True)
     created_at: Mapped[datetime] = mapped_column(TS, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(TS, default=utcnow)
     order: Mapped[Order] = relationship(foreign_keys=[order_id])
@@ -276,6 +290,8 @@ class RefundCase(Model):
             "deadline_at",
             "id",
         ),
+        # velocity per network address (portal.services.risk.signals)
+        Index("ix_refund_cases_address_created", "applicant_address", "created_at"),
     )
 
 
@@ -627,3 +643,41 @@ class StatementLine(Model):
         ),
         Index("ix_statement_lines_channel_imported", "channel", "imported_at"),
     )
+class RiskRuleRow(Model):
+    """An operator's thresholds for one risk signal (no row: the default rule)."""
+
+    __tablename__ = "risk_rules"
+    signal: Mapped[str] = mapped_column(String(40), primary_key=True)
+    review_at: Mapped[int | None] = mapped_column(BigInteger)
+    high_at: Mapped[int | None] = mapped_column(BigInteger)
+    changed_at: Mapped[datetime] = mapped_column(TS, default=utcnow)
+    changed_by: Mapped[str] = mapped_column(String(120), default="")
+
+
+class WatchEntry(Model):
+    """A contact or payer id on the watch list until it expires (or is removed)."""
+
+    __tablename__ = "risk_watch_list"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(10))  # a WatchKind (portal.domain.risk)
+    value: Mapped[str] = mapped_column(String(120))
+    reason: Mapped[str] = mapped_column(Text)  # a person's words
+    expires_at: Mapped[datetime] = mapped_column(TS)
+    added_by: Mapped[str] = mapped_column(String(120))
+    added_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(TS, default=utcnow)
+    removed_at: Mapped[datetime | None] = mapped_column(TS)
+    removed_by: Mapped[str] = mapped_column(String(120), default="")
+    __table_args__ = (Index("ix_risk_watch_list_kind_value", "kind", "value"),)
+
+
+class ShopFastLane(Model):
+    """A shop's fast lane: its limit (set by an operator) and whether the merchant opted out."""
+
+    __tablename__ = "shop_fast_lane"
+    merchant_id: Mapped[int] = mapped_column(ForeignKey("merchants.id"), primary_key=True)
+    limit_fen: Mapped[int | None] = mapped_column(Fen)  # None: the platform's default
+    opted_out: Mapped[bool] = mapped_column(Boolean, default=False)
+    changed_at: Mapped[datetime] = mapped_column(TS, default=utcnow)
+    changed_by: Mapped[str] = mapped_column(String(120), default="")
+    __table_args__ = (CheckConstraint("limit_fen IS NULL OR limit_fen >= 0", name="limit"),)

@@ -194,6 +194,20 @@ POLICY: dict[str, Access] = {
     "plugins_admin.settings": SUPERVISOR,
     "plugins_admin.check_settings": SUPERVISOR,
     "plugins_admin.check_connections": SUPERVISOR,
+    # risk rules, the watch list and each shop's fast-lane limit: supervisors only
+    "risk_admin.rules_page": SUPERVISOR,
+    "risk_admin.change_rule": SUPERVISOR,
+    "risk_admin.watch": SUPERVISOR,
+    "risk_admin.watch_add": SUPERVISOR,
+    "risk_admin.watch_remove": SUPERVISOR,
+    "risk_admin.lanes": SUPERVISOR,
+    "risk_admin.lane_limit": SUPERVISOR,
+    # a shop's own fast lane (its merchant opts out or back in)
+    "risk_merchant.page": SHOP_OWN,
+    "risk_merchant.choose": SHOP_OWN,
+    # dashboards: the platform's for supervisors, each shop's own for its merchant
+    "dashboards.platform": SUPERVISOR,
+    "dashboards.shop": SHOP_OWN,
 }
 
 #: route parameters that name a party's object (filled with own or other ids)
@@ -445,7 +459,13 @@ def _fill(rule: Rule, variant: dict[str, Party], fallback: Party) -> dict[str, A
             values[name] = party.ids[name]
         elif name == "channel_id":
             values[name] = "fakepay"
-        elif name == "action":
+        elif name == "signal":
+            values[name] = "risk_watch_list"
+        elif name == "entry_id":  # no entry: the supervisor is told so, the others refused
+            values[name] = 1
+        elif name == "merchant_id":  # an operator's setting for a shop, not the shop's own
+            values[name] = fallback.ids["merchant_id"]
+        elif name in ("action", "choice"):
             values[name] = sorted(rule._converters[name].items)[0]
         elif name == "filename":
             values[name] = "portal.css"

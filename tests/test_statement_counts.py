@@ -31,7 +31,9 @@ BUYER_CASE = 4
 BUYER_LOOKUP_GET = 0
 BUYER_LOOKUP_POST = 1
 BUYER_ORDER = 15
-REVIEW_CASE = 19
+# 19, plus the case's risk signals (issue 23): the rules, the history with the watch list, and
+# the same evidence on other cases
+REVIEW_CASE = 22
 MERCHANT_CASE = 10
 # the lists: the user, the page of rows and the look for a page before it, the capped counts
 # (the queue's two, the shop's one), the shop's balances (one statement), the unread count

@@ -11,6 +11,7 @@ from portal.domain.offer_states import OfferState
 from portal.domain.payout_states import PayoutState
 from portal.domain.policy import N_
 from portal.domain.reconciliation import DifferenceKind, DifferenceState, RunStatus
+from portal.domain.risk import RiskLevel, SignalCode
 from portal.domain.states import State
 from portal.domain.ticket_states import TicketReason
 
@@ -68,6 +69,13 @@ EVENT_LABELS = {
     "order_received": N_("Order received from the shop"),
     "delivered": N_("Goods delivered"),
     "goods_used": N_("Goods used"),
+    "auto_approval_held": N_("Automatic approval held: high risk"),
+    "risk_rule_changed": N_("Risk rule changed"),
+    "watch_added": N_("Added to the watch list"),
+    "watch_removed": N_("Removed from the watch list"),
+    "fast_lane_limit_changed": N_("Fast-lane limit changed"),
+    "fast_lane_opted_out": N_("Shop opted out of the fast lane"),
+    "fast_lane_opted_in": N_("Shop opted into the fast lane"),
     assignment.CLAIMED: N_("Case taken by a reviewer"),
     assignment.REASSIGNED: N_("Case reassigned"),
     assignment.RELEASED: N_("Case given back to the queue"),
@@ -190,4 +198,60 @@ RUN_STATUS_LABELS = {
     RunStatus.MATCHED: N_("Reconciled"),
     RunStatus.MISSING: N_("Bill not available yet"),
     RunStatus.REFUSED: N_("Bill refused"),
+}
+
+
+RISK_LEVEL_LABELS = {
+    RiskLevel.LOW: N_("Low risk"),
+    RiskLevel.REVIEW: N_("Needs a closer look"),
+    RiskLevel.HIGH: N_("High risk"),
+}
+
+#: each risk signal's name on the rules page
+SIGNAL_LABELS = {
+    SignalCode.REVEALED_BEFORE_CLAIM: N_('Code revealed before an "invalid" claim'),
+    SignalCode.USED_BEFORE_CLAIM: N_("Goods reported used before the claim"),
+    SignalCode.SAME_EVIDENCE: N_("Same evidence on other cases (cases)"),
+    SignalCode.CONTACT_APPLICATIONS: N_("Earlier applications by the contact"),
+    SignalCode.CONTACT_REFUND_RATE: N_("Contact's refund rate (percent)"),
+    SignalCode.CONTACT_REFUNDED_30D: N_("Refunded to the contact in 30 days (fen)"),
+    SignalCode.CONTACT_APPEALS_LOST: N_("Appeals the contact lost"),
+    SignalCode.PAYER_APPLICATIONS: N_("Earlier applications by the payer account"),
+    SignalCode.VELOCITY_CONTACT_HOUR: N_("Applications per contact in an hour"),
+    SignalCode.VELOCITY_CONTACT_DAY: N_("Applications per contact in a day"),
+    SignalCode.VELOCITY_PAYER_HOUR: N_("Applications per payer account in an hour"),
+    SignalCode.VELOCITY_PAYER_DAY: N_("Applications per payer account in a day"),
+    SignalCode.VELOCITY_ADDRESS_HOUR: N_("Applications per network address in an hour"),
+    SignalCode.VELOCITY_ADDRESS_DAY: N_("Applications per network address in a day"),
+    SignalCode.WATCH_LIST: N_("On the watch list"),
+}
+
+#: the longer explanations on the risk pages
+RISK_TEXT = {
+    "rules_help": N_(
+        'Each signal raises a case to "needs a closer look" or to "high risk" from the '
+        "value given; empty means never. A case's level is the highest any signal reaches. "
+        "High-risk cases are never approved automatically."
+    ),
+    "watch_help": N_(
+        "An entry only raises the risk level of the buyer's cases; it never refuses an "
+        "application by itself."
+    ),
+    "lane_staff": N_(
+        "Low-risk cases the rules favour (not delivered; reported invalid with the code never "
+        "revealed) are approved at once up to the shop's limit, unless the merchant opted out. "
+        "Platform default: ¥%(a)s."
+    ),
+    "lane_merchant": N_(
+        "Low-risk cases the rules favour (not delivered; reported invalid with the code never "
+        "revealed) are approved at once up to a limit the platform sets: the buyer is refunded "
+        "without waiting for your answer. High-risk cases never are."
+    ),
+}
+
+#: the rules that decide a case by themselves (``refund_cases.auto_rule``)
+AUTO_RULE_LABELS = {
+    "not_delivered_proven": N_("Not delivered, as the order's times show"),
+    "fast_not_delivered": N_("Fast lane: not delivered"),
+    "fast_invalid_unrevealed": N_("Fast lane: invalid, code never revealed"),
 }

@@ -35,6 +35,48 @@ NOTES: dict[str, str] = {
     "cancelled_auto_refund": N_("The order was cancelled, so the refund started by itself."),
     "review_target_passed": N_("The review took longer than its target of working days."),
     "info_timeout": N_("The material asked for did not arrive in time, so the case was closed."),
+    "fast_not_delivered": N_(
+        "Approved at once by the fast lane: not delivered, low risk, at most ¥%(limit_fen)s."
+    ),
+    "fast_invalid_unrevealed": N_(
+        "Approved at once by the fast lane: reported invalid with the code never revealed, "
+        "low risk, at most ¥%(limit_fen)s."
+    ),
+    "auto_approval_held": N_("Not approved automatically: the case is high risk."),
+    # risk signals (portal.domain.risk), shown to staff with the case
+    "risk_revealed_before_claim": N_(
+        "A card code was first revealed at %(revealed_at)s, before this claim that it is invalid "
+        "or not as described."
+    ),
+    "risk_used_before_claim": N_(
+        "The shop reported the goods used at %(used_at)s, before this claim."
+    ),
+    "risk_same_evidence": N_("The same picture is on %(count)s other case(s): %(cases)s."),
+    "risk_contact_applications": N_(
+        "This contact has filed %(count)s earlier refund application(s) here."
+    ),
+    "risk_contact_refund_rate": N_(
+        "This contact was refunded on %(refunded)s of %(orders)s orders (%(value)s%%)."
+    ),
+    "risk_contact_refunded_30d": N_(
+        "Refunded to this contact in the last 30 days: ¥%(amount_fen)s."
+    ),
+    "risk_contact_appeals_lost": N_("This contact has lost %(count)s appeal(s)."),
+    "risk_payer_applications": N_(
+        "The payer account of this order has filed %(count)s earlier application(s)."
+    ),
+    "risk_velocity_contact_hour": N_("%(count)s application(s) from this contact in an hour."),
+    "risk_velocity_contact_day": N_("%(count)s application(s) from this contact in a day."),
+    "risk_velocity_payer_hour": N_("%(count)s application(s) from this payer account in an hour."),
+    "risk_velocity_payer_day": N_("%(count)s application(s) from this payer account in a day."),
+    "risk_velocity_address_hour": N_(
+        "%(count)s application(s) from this network address in an hour."
+    ),
+    "risk_velocity_address_day": N_("%(count)s application(s) from this network address in a day."),
+    "risk_watch_list": N_(
+        "This buyer's contact or payer account is on the watch list until %(until_at)s "
+        "(entry %(entry)s)."
+    ),
     # outcomes a payout channel reports (plugins may use these codes)
     "awaiting_batch": N_("Waiting for the next bank batch file and the bank's statement."),
     "awaiting_statement": N_(

@@ -14,6 +14,7 @@ from portal.views import (
     buyer,
     buyer_disputes,
     callbacks,
+    dashboards,
     health,
     inbox,
     merchant,
@@ -23,6 +24,8 @@ from portal.views import (
     plugins_admin,
     reconciliation,
     review,
+    risk_admin,
+    risk_merchant,
     tickets,
 )
 
@@ -40,6 +43,9 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(payouts.bp)
     app.register_blueprint(reconciliation.bp)
     app.register_blueprint(plugins_admin.bp)
+    app.register_blueprint(risk_admin.bp)
+    app.register_blueprint(risk_merchant.bp)
+    app.register_blueprint(dashboards.bp)
     app.register_blueprint(merchant.bp)
     app.register_blueprint(merchant_integration.bp)
     app.register_blueprint(tickets.bp)

@@ -164,6 +164,7 @@ def apply(order_no: str) -> ResponseReturnValue:
                         amount_fen=form.amount.fen if form.amount.fen is not None else refundable,
                         explanation=form.explanation.data or "",
                         files=tuple(stored),
+                        address=throttling.client_address(),
                     ),
                 )
         except DomainError as exc:

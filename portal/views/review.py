@@ -25,6 +25,7 @@ from portal.services.integration import orders
 from portal.services.money import balances, payout_lists
 from portal.services.refunds import assignment, cases, disputes, queues
 from portal.services.refunds.timeline import timeline
+from portal.services.risk import assessment
 from portal.services.uploads.evidence import same_picture_elsewhere
 from portal.views import case_filters, outcomes
 from portal.views.access import reviewer_required, staff_actor, supervisor_required
@@ -90,6 +91,7 @@ def _context(case: RefundCase, **forms: Any) -> dict[str, Any]:
     order = case.order
     return {
         "checklist": for_case(case),
+        "risk": assessment.measure(case, order),
         "same_elsewhere": same_picture_elsewhere(case),
         "case": case,
         "order": order,

@@ -48,6 +48,7 @@ from portal.services.errors import DomainError
 from portal.services.messaging import notices
 from portal.services.refunds import cases
 from portal.services.refunds.transitions import record, record_each, transition
+from portal.services.risk import assessment
 
 _CASES, _PAYOUTS, _ORDERS = RefundCase.__table__, Payout.__table__, Order.__table__
 log = logging.getLogger(__name__)
@@ -172,6 +173,11 @@ def _merchant_silent(case_ids: list[int]) -> None:
     for case_id in case_ids:
         case = db.session.get_one(RefundCase, case_id)
         record("merchant_silent", SYSTEM, case=case, note=Note("merchant_silent"))
+        if not assessment.may_approve_automatically(case):
+            # high risk: the merchant's silence approves nothing; a reviewer decides
+            case.merchant_deadline_at = None
+            record("auto_approval_held", SYSTEM, case=case, note=Note("auto_approval_held"))
+            continue
         cases.approve_in_transaction(
             case, SYSTEM, case.amount_requested_fen, Note("merchant_silent_approved")
         )

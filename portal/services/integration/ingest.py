@@ -129,10 +129,25 @@ def add_order(
             captured_fen=pay.captured_fen,
             paid_at=data.paid_at,
             extra=dict(pay.extra),
+            payer_id=payer_id(pay.extra),
         )
     )
     record("order_received", actor, order_id=order.id, data={"amount_fen": data.amount_fen})
     return order
+
+
+#: the keys under which a shop forwards the payer id its gateway reported (Alipay's buyer_id
+#: or buyer_open_id, WeChat Pay's openid), in the order they are looked for
+PAYER_KEYS = ("buyer_id", "buyer_open_id", "openid")
+
+
+def payer_id(extra: dict[str, str]) -> str:
+    """The payer's account id among a payment's extra fields, or ""."""
+    for key in PAYER_KEYS:
+        value = str(extra.get(key) or "").strip()
+        if value:
+            return value[:64]
+    return ""
 
 
 def deliver(order: Order, codes: list[str], delivered_at: datetime | None, actor: Actor) -> Order:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from portal.domain import deadlines, policy
+from portal.domain import deadlines, policy, risk
 from portal.domain.notes import Note
 from portal.domain.policy import Application, Kind, Reason
 from portal.domain.states import Role, State
@@ -27,6 +27,7 @@ from portal.services.refunds.transitions import (
     schedule_deadline_jobs,
     transition,
 )
+from portal.services.risk import assessment
 from portal.services.unit_of_work import commit
 from portal.services.uploads import evidence
 
@@ -40,6 +41,8 @@ class ApplyInput:
     amount_fen: int
     explanation: str
     files: tuple[evidence.StoredFile, ...] = ()
+    #: the network address the application came from (any text: kept only if it is an IP)
+    address: str = ""
 
 
 #: random case numbers tried before giving up (a day holds 16.7 million of them)
@@ -114,12 +117,14 @@ def apply_for_refund(order: Order, data: ApplyInput) -> RefundCase:
             amount_requested_fen=data.amount_fen,
             state=str(State.SUBMITTED),
             deadline_at=None,
+            applicant_address=assessment.network_address(data.address),
             created_at=context.now(),
             updated_at=context.now(),
         )
         db.session.add(case)
         db.session.flush()
         evidence.attach(case, list(data.files), uploaded_by=str(Role.BUYER))
+        found = assessment.on_filing(case, order, with_files=bool(data.files))
         record(
             "applied",
             BUYER,
@@ -131,11 +136,12 @@ def apply_for_refund(order: Order, data: ApplyInput) -> RefundCase:
                 "reason": case.reason,
                 "amount_fen": case.amount_requested_fen,
                 "files": [f.sha256 for f in data.files],
+                "risk_level": str(found.level),
+                "risk_signals": found.to_json(),
             },
         )
         _set_review_deadline(case)
-        if decision.proven and context.setting("AUTO_APPROVE_NOT_DELIVERED"):
-            _approve(case, SYSTEM, data.amount_fen, _proof_note(order), auto=decision.rule)
+        _decide_at_once(case, order, decision, found)
         db.session.commit()
     except IntegrityError:  # a concurrent application or cancellation opened a case first
         db.session.rollback()
@@ -148,6 +154,26 @@ def apply_for_refund(order: Order, data: ApplyInput) -> RefundCase:
         evidence.discard(list(data.files))
         raise
     return case
+
+
+def _decide_at_once(
+    case: RefundCase, order: Order, decision: policy.Decision, found: risk.Assessment
+) -> None:
+    """Approve the case at once if a rule may (never when high risk): the order's own times
+    prove it was not delivered, or the shop's fast lane takes it."""
+    amount_fen = case.amount_requested_fen
+    proven = decision.proven and context.setting("AUTO_APPROVE_NOT_DELIVERED")
+    if not risk.may_decide_automatically(found.level):
+        if proven:
+            record("auto_approval_held", SYSTEM, case=case, note=Note("auto_approval_held"))
+        return
+    if proven:
+        _approve(case, SYSTEM, amount_fen, _proof_note(order), auto=decision.rule)
+        return
+    rule = assessment.fast_lane_rule(case, order, found)
+    if rule is not None:
+        note = Note(str(rule), {"limit_fen": assessment.lane_limit(order)})
+        _approve(case, SYSTEM, amount_fen, note, auto=str(rule))
 
 
 def _proof_note(order: Order) -> Note:

@@ -52,6 +52,7 @@ class Row:
     rejected_by: str | None
     assignee_id: int | None
     assignee: str | None
+    risk_level: str  # a RiskLevel as assessed when filed ("": not assessed)
 
     @property
     def position(self) -> Position:
@@ -84,6 +85,7 @@ def _columns() -> Select:
             _REJECTER.display_name.label("rejected_by"),
             _C.assignee_id,
             _ASSIGNEE.display_name.label("assignee"),
+            _C.risk_level,
         )
         .join(Order, Order.id == _C.order_id)
         .join(Merchant, Merchant.id == _C.merchant_id)
