@@ -643,6 +643,8 @@ class StatementLine(Model):
         ),
         Index("ix_statement_lines_channel_imported", "channel", "imported_at"),
     )
+
+
 class RiskRuleRow(Model):
     """An operator's thresholds for one risk signal (no row: the default rule)."""
 
