@@ -28,6 +28,7 @@ CONTRACT_CLASSES = [
     channels.AbnormalRedirector,
     channels.ConnectionChecker,
     channels.KeyRefresher,
+    channels.BillProvider,
 ]
 METHODS = sorted(
     n

@@ -23,7 +23,7 @@ from portal.infra.queue import queue, redis_connection
 from tests.live import kill_group, start_worker, wait_for, worker_env
 
 START_S = 120
-PARTS = {"payouts", "deadlines", "webhooks", "channel_keys"}
+PARTS = {"payouts", "deadlines", "webhooks", "channel_keys", "reconciliation"}
 
 
 def _scheduled_sweeps() -> list[str]:
@@ -92,7 +92,7 @@ def test_two_workers_run_one_minutes_sweep_once(app, tmp_path: Path):
         done = wait_for(finished, 60, "every copy ran")
         results = [job.return_value() for job in done]
         ran = [r for r in results if r != {"skipped": 1}]
-        assert len(ran) == 1 and set(ran[0]) == {"payouts", "deadlines", "webhooks", "channel_keys"}
+        assert len(ran) == 1 and set(ran[0]) == PARTS
         # both workers took copies (RQ's count of each worker's jobs)
         after = {w.name: w.successful_job_count for w in Worker.all(connection=conn)}
         assert set(after) == set(before)

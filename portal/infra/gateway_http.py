@@ -85,14 +85,17 @@ class GatewayHTTP:
         path: str,
         body: bytes | None,
         headers: Mapping[str, str],
-        max_bytes: int = MAX_ANSWER_BYTES,
+        max_bytes: int | None = None,
     ) -> GatewayResponse:
         """Send one request to the base URL's path + ``path`` on a new connection; read the answer
-        (at most ``max_bytes``: a daily bill may be larger than any refund answer).
+        (at most ``max_bytes``, by default ``MAX_ANSWER_BYTES``: a daily bill may be larger than
+        any refund answer).
 
         Raises :class:`GatewayUnreachable`, or :class:`GatewayNoAnswer` (:class:`GatewayTimeout`
         when the time ran out): see the module.
         """
+        if max_bytes is None:
+            max_bytes = MAX_ANSWER_BYTES
         conn = self._connection()
         try:
             try:
