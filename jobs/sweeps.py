@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from jobs.audit import enqueue_due_seal
 from jobs.channel_keys import sweep_channel_keys
 from jobs.runtime import with_app
 from jobs.webhooks import sweep as sweep_webhooks
@@ -70,6 +71,7 @@ def sweep(reschedule: bool = True) -> dict[str, int]:
         "deadlines": sweep_deadlines(),
         "webhooks": sweep_webhooks(),
         "channel_keys": sweep_channel_keys(),
+        "audit_seal": enqueue_due_seal(),
     }
     if reschedule:
         at = context.now() + SWEEP_EVERY

@@ -92,6 +92,11 @@ DEFAULTS: dict[str, Any] = {
     "WEBHOOK_TIMEOUT_SECONDS": 10,
     # at most this much of a receiver's answer is read (the merchant sees a short excerpt)
     "WEBHOOK_MAX_ANSWER_BYTES": 8192,
+    # The audit trail's seal key: base64 of a 32-byte Ed25519 private key
+    # (`refund-portal audit new-key`); None = one made in the instance folder, development only.
+    "AUDIT_SEAL_KEY": None,
+    # Public keys (base64) of earlier seal keys whose seals still count after a rotation.
+    "AUDIT_TRUSTED_KEYS": [],
     "QUEUE_NAME": "portal",
     "RQ_IS_ASYNC": True,
 }
