@@ -1,8 +1,8 @@
 """Linking events into their chains as they are written, in the writer's transaction.
 
 Two transactions appending to one chain must not both take the same head: each append first
-locks the row the chain belongs to (the case, or the order; PostgreSQL ``FOR UPDATE``, the
-same row a case's transition updates, so the two always lock in one order), then moves the
+locks the row the chain belongs to (the case, or the order; PostgreSQL ``FOR NO KEY UPDATE``,
+the lock an UPDATE of that row takes, so a transition and an append lock in one order), then moves the
 chain's head row in one upsert that returns the head it replaced. SQLite lets one writer at a
 time. A unique index on (chain, chain_seq) refuses a fork should both ever get through.
 """
@@ -38,8 +38,11 @@ def _lock_owners(chains: Sequence[str]) -> None:
         ids = sorted({int(c.removeprefix(prefix)) for c in chains if c.startswith(prefix)})
         if ids:
             db.session.execute(
-                select(table.c.id).where(table.c.id.in_(ids)).order_by(table.c.id).with_for_update()
-            ).all()
+                select(table.c.id)
+                .where(table.c.id.in_(ids))
+                .order_by(table.c.id)
+                .with_for_update(key_share=True)  # FOR NO KEY UPDATE: rows that refer to it
+            ).all()  # (a new case, a payout) still go in, as they would beside an UPDATE
 
 
 def _take_heads(counts: dict[str, int]) -> dict[str, tuple[int, str]]:
