@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 import time
+from typing import IO
 
 import click
 from flask.cli import with_appcontext
@@ -77,7 +78,7 @@ def export_seal(day: str) -> None:
 @click.argument("document", type=click.File("r"))
 @click.option("--public-key", default=None, help="the key you trust (base64); default: ours")
 @with_appcontext
-def check_seal(document: click.utils.LazyFile, public_key: str | None) -> None:
+def check_seal(document: IO[str], public_key: str | None) -> None:
     """Check an exported seal document against its signature and heads (exit 1 if not)."""
     try:
         doc = json.load(document)

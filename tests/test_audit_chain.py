@@ -157,8 +157,13 @@ def test_an_edited_event_is_named(app, clock, tamper):
 
 def test_an_edited_data_field_or_time_is_named(app, clock, tamper):
     case = _case(clock)
-    first, second = _chain(case.id)[:2]
-    _run(tamper, "UPDATE events SET created_at = :t WHERE id = :id", t=clock() - timedelta(days=3), id=second.id)
+    second = _chain(case.id)[1]
+    _run(
+        tamper,
+        "UPDATE events SET created_at = :t WHERE id = :id",
+        t=clock() - timedelta(days=3),
+        id=second.id,
+    )
     _only("content_changed", second.id)
     other = _case(clock)
     victim = _chain(other.id)[0]
@@ -190,7 +195,6 @@ def test_a_deleted_case_history_is_found(app, clock, tamper):
 
 def test_an_inserted_event_is_found(app, clock, tamper):
     case = _case(clock)
-    events = _chain(case.id)
     # without a link: not in any chain
     _run(
         tamper,
@@ -466,9 +470,10 @@ def test_writers_at_once_never_fork_a_chain(app, clock):
         with app.app_context():
             try:
                 for i in range(8):
+                    words = f"{n}-{i}"
                     commit(
-                        lambda: transitions.record(
-                            "message", SYSTEM, case_id=case_id, order_id=order_id, reason=f"{n}-{i}"
+                        lambda words=words: transitions.record(
+                            "message", SYSTEM, case_id=case_id, order_id=order_id, reason=words
                         )
                     )
             except BaseException as exc:  # noqa: BLE001 - asserted below
@@ -567,3 +572,29 @@ def test_the_migration_chains_the_events_already_there_in_order(app, clock):
     with pytest.raises(Exception, match="append-only"):
         with db.engine.begin() as conn:
             conn.execute(text("UPDATE events SET reason = 'x'"))
+
+
+def test_the_commands_seal_export_and_check_a_day(sealing, clock, tmp_path):
+    _case(clock)
+    runner = CliRunner()
+    made = runner.invoke(audit, ["seal", "--day", "2026-03-09"])
+    assert made.exit_code == 0 and "2026-03-09 sealed: seal 1" in made.output
+    again = runner.invoke(audit, ["seal", "--day", "2026-03-09"])
+    assert "already sealed" in again.output
+    exported = runner.invoke(audit, ["export-seal", "--day", "2026-03-09"])
+    assert exported.exit_code == 0
+    document = tmp_path / "seal.json"
+    document.write_text(exported.output)
+    checked = runner.invoke(audit, ["check-seal", str(document)])
+    assert checked.exit_code == 0 and "the seal checks" in checked.output
+    forged = json.loads(exported.output)
+    forged["payload"] = forged["payload"].replace('"seal_no":1', '"seal_no":2')
+    document.write_text(json.dumps(forged))
+    refused = runner.invoke(audit, ["check-seal", str(document)])
+    assert refused.exit_code == 1 and "signature does not match" in refused.output
+    document.write_text("not json")
+    assert "not a JSON document" in runner.invoke(audit, ["check-seal", str(document)]).output
+    missing = runner.invoke(audit, ["export-seal", "--day", "2026-01-01"])
+    assert missing.exit_code == 1 and "no seal for 2026-01-01" in missing.output
+    key = runner.invoke(audit, ["public-key"])
+    assert key.output.strip() == keys.public_key_text(keys.private_key())

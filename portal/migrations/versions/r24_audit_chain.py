@@ -38,9 +38,7 @@ EVENTS = sa.table(
     sa.column("prev_hash", sa.String),
     sa.column("hash", sa.String),
 )
-HEADS = sa.table(
-    "audit_chain_heads", sa.column("chain"), sa.column("seq"), sa.column("hash")
-)
+HEADS = sa.table("audit_chain_heads", sa.column("chain"), sa.column("seq"), sa.column("hash"))
 
 
 def _postgres() -> bool:
@@ -64,9 +62,13 @@ def _backfill() -> None:
     )
     content = [c for c in EVENTS.c if c.name not in ("chain", "chain_seq", "prev_hash", "hash")]
     while True:
-        rows = conn.execute(
-            sa.select(*content).where(EVENTS.c.id > last).order_by(EVENTS.c.id).limit(PAGE)
-        ).mappings().all()
+        rows = (
+            conn.execute(
+                sa.select(*content).where(EVENTS.c.id > last).order_by(EVENTS.c.id).limit(PAGE)
+            )
+            .mappings()
+            .all()
+        )
         if not rows:
             break
         params = []
@@ -77,7 +79,13 @@ def _backfill() -> None:
             link = audit_chain.link_hash(prev, values)
             heads[chain] = (seq + 1, link)
             params.append(
-                {"b_id": row["id"], "b_chain": chain, "b_seq": seq + 1, "b_prev": prev, "b_hash": link}
+                {
+                    "b_id": row["id"],
+                    "b_chain": chain,
+                    "b_seq": seq + 1,
+                    "b_prev": prev,
+                    "b_hash": link,
+                }
             )
         conn.execute(update, params)
         last = rows[-1]["id"]

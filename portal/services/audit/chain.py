@@ -1,10 +1,11 @@
 """Linking events into their chains as they are written, in the writer's transaction.
 
 Two transactions appending to one chain must not both take the same head: each append first
-locks the row the chain belongs to (the case, or the order; PostgreSQL ``FOR NO KEY UPDATE``,
-the lock an UPDATE of that row takes, so a transition and an append lock in one order), then moves the
-chain's head row in one upsert that returns the head it replaced. SQLite lets one writer at a
-time. A unique index on (chain, chain_seq) refuses a fork should both ever get through.
+locks the row the chain belongs to (the case, or the order; on PostgreSQL ``FOR NO KEY
+UPDATE``, the lock an UPDATE of that row takes, so a transition and an append lock in one
+order), then moves the chain's head row in one upsert that returns the head it replaced.
+SQLite lets one writer at a time. A unique index on (chain, chain_seq) refuses a fork should
+both ever get through.
 """
 
 from __future__ import annotations
@@ -55,11 +56,11 @@ def _take_heads(counts: dict[str, int]) -> dict[str, tuple[int, str]]:
             for chain, n in sorted(counts.items())
         ]
     )
-    stmt = stmt.on_conflict_do_update(
+    upsert = stmt.on_conflict_do_update(
         index_elements=[HEADS.c.chain], set_={"seq": HEADS.c.seq + stmt.excluded.seq}
     ).returning(HEADS.c.chain, HEADS.c.seq, HEADS.c.hash)
     taken = {}
-    for chain, seq, head in db.session.execute(stmt):
+    for chain, seq, head in db.session.execute(upsert):
         taken[chain] = (seq - counts[chain] + 1, head)
     return taken
 
@@ -78,7 +79,12 @@ def link(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     linked = []
     for chain, row in keyed:
         seq, prev = heads[chain]
-        values = {**row, "chain": chain, "chain_seq": seq, "data": audit_chain.normal_data(row.get("data"))}
+        values = {
+            **row,
+            "chain": chain,
+            "chain_seq": seq,
+            "data": audit_chain.normal_data(row.get("data")),
+        }
         values["prev_hash"] = prev
         values["hash"] = audit_chain.link_hash(prev, values)
         heads[chain] = (seq + 1, values["hash"])

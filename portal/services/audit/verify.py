@@ -153,7 +153,9 @@ def verify(case_id: int | None = None) -> Report:
             continue
         found = _link_problem(event, seq + 1, prev, named.get(chain, {}), cutoff)
         if found:
-            report.problems.append(Problem(found[0], chain, event["id"], event["chain_seq"], found[1]))
+            report.problems.append(
+                Problem(found[0], chain, event["id"], event["chain_seq"], found[1])
+            )
             broken.add(chain)
             continue
         seq, prev = event["chain_seq"], event["hash"]
@@ -181,8 +183,10 @@ def _link_problem(
         return "content_changed", "its content does not match its hash"
     if event["chain_seq"] in sealed and sealed[event["chain_seq"]] != event["hash"]:
         return "seal_mismatch", "a seal names another hash at this place"
-    if cutoff is not None and event["created_at"] < cutoff and not any(
-        s >= event["chain_seq"] for s in sealed
+    if (
+        cutoff is not None
+        and event["created_at"] < cutoff
+        and not any(s >= event["chain_seq"] for s in sealed)
     ):
         return "unsealed", "older than the last seal but not covered by it"
     return None

@@ -31,9 +31,9 @@ from portal.infra.queue import enqueue
 from portal.models import CaseLike, Event, Freeze, Offer, Payout, RefundCase, Ticket
 from portal.plugins.words import Words
 from portal.services import context
-from portal.services.audit import chain
 from portal.services.actors import Actor
 from portal.services.after_commit import call_after_commit
+from portal.services.audit import chain
 from portal.services.dml import inserted_id, rows_matched
 from portal.services.errors import ConcurrentChange, Conflict
 from portal.services.integration import webhooks
@@ -120,9 +120,7 @@ def with_note(data: dict[str, Any] | None, note: Note | Words | None) -> dict[st
 
 
 #: the columns an EventRecord holds
-_RECORD_FIELDS = [
-    c for c in EVENTS.c if c.name not in ("actor_id", "actor_label", *_CHAIN_COLUMNS)
-]
+_RECORD_FIELDS = [c for c in EVENTS.c if c.name not in ("actor_id", "actor_label", *_CHAIN_COLUMNS)]
 _RECORD_KEYS = [c.name for c in _RECORD_FIELDS if c.name != "id"]
 
 
