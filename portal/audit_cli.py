@@ -63,12 +63,7 @@ def seal_command(day: str | None) -> None:
 @with_appcontext
 def export_seal(day: str) -> None:
     """Print a day's seal as JSON, to send to a supervisor or merchant."""
-    from sqlalchemy import select
-
-    from portal.extensions import db
-    from portal.models import AuditSeal
-
-    seal = db.session.scalars(select(AuditSeal).where(AuditSeal.day == day)).first()
+    seal = seals.find(day)
     if seal is None:
         raise click.ClickException(f"no seal for {day}")
     click.echo(json.dumps(seals.export(seal), ensure_ascii=False, indent=1))

@@ -61,6 +61,11 @@ def moved_heads() -> list[tuple[str, int, str]]:
     return [(chain, seq, head) for chain, seq, head in rows]
 
 
+def find(day: str) -> AuditSeal | None:
+    """The seal of ``day``, if made."""
+    return db.session.scalars(select(AuditSeal).where(AuditSeal.day == day)).first()
+
+
 def is_sealed(day: str) -> bool:
     """Whether ``day`` has its seal."""
     return db.session.scalar(select(AuditSeal.id).where(AuditSeal.day == day)) is not None
@@ -80,7 +85,7 @@ def seal_day(day: str) -> SealResult:
     Two runs at once: the unique day and previous-hash columns let one win; the other finds
     the winner's seal."""
     date.fromisoformat(day)  # a malformed day is the caller's error, before anything is read
-    existing = db.session.scalars(select(AuditSeal).where(AuditSeal.day == day)).first()
+    existing = find(day)
     if existing is not None:
         return SealResult(existing, made=False)
     prev = last_seal()
@@ -121,7 +126,7 @@ def seal_day(day: str) -> SealResult:
         db.session.commit()
     except IntegrityError:
         db.session.rollback()
-        winner = db.session.scalars(select(AuditSeal).where(AuditSeal.day == day)).first()
+        winner = find(day)
         if winner is None:
             raise
         return SealResult(winner, made=False)
