@@ -22,7 +22,8 @@ VERSION = 1
 #: the "previous hash" of a chain's first link and of the first seal
 GENESIS = "0" * 64
 PLATFORM_CHAIN = "platform"
-#: the event columns a link's hash covers (``id`` is not one: a row's place is chain + seq)
+#: the event columns a link's hash covers, in this order (``id`` is not one: a row's place is
+#: chain + seq); ``data`` and ``created_at`` last
 CONTENT_FIELDS = (
     "chain",
     "chain_seq",
@@ -74,12 +75,14 @@ def canonical_time(value: datetime | str) -> str:
 
 
 def canonical(event: Mapping[str, Any]) -> bytes:
-    """The bytes of an event a link's hash covers (the ``CONTENT_FIELDS``); its ``data`` as
-    a JSON column gives it back (``normal_data``)."""
-    content = {name: event.get(name) for name in CONTENT_FIELDS}
-    content["created_at"] = canonical_time(event["created_at"])
-    content["v"] = VERSION
-    return _json(content).encode()
+    """The bytes of an event a link's hash covers: a JSON array of the ``VERSION`` and the
+    ``CONTENT_FIELDS`` in their order (the time as ``canonical_time``); ``data`` as a JSON
+    column gives it back (``normal_data``), its keys sorted."""
+    values: list[Any] = [VERSION]
+    values.extend(event.get(name) for name in CONTENT_FIELDS[:-2])
+    values.append(event.get("data") or {})
+    values.append(canonical_time(event["created_at"]))
+    return _json(values).encode()
 
 
 def link_hash(prev_hash: str, event: Mapping[str, Any]) -> str:
