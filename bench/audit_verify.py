@@ -52,6 +52,7 @@ def parse(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--events", type=int, default=len(STORY), help="events per case")
     p.add_argument("--url", default=os.environ.get("PORTAL_DATABASE_URL") or DEFAULT_URL)
     p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--out", default=None, help="folder for the figures (default: results/)")
     return p.parse_args(argv)
 
 
@@ -191,7 +192,9 @@ def main(argv: list[str] | None = None) -> int:
         victim = args.cases // 2 * args.events + 3
         with db.engine.begin() as conn:
             conn.exec_driver_sql("ALTER TABLE events DISABLE TRIGGER events_no_update")
-            conn.execute(text("UPDATE events SET reason = 'changed' WHERE id = :id"), {"id": victim})
+            conn.execute(
+                text("UPDATE events SET reason = 'changed' WHERE id = :id"), {"id": victim}
+            )
             conn.exec_driver_sql("ALTER TABLE events ENABLE TRIGGER events_no_update")
         db.session.remove()
         started = time.perf_counter()
@@ -202,7 +205,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"tampered: {figures['tampered_first']}", flush=True)
         found = first is not None and first.event_id == victim
     figures["load_end"] = os.getloadavg()
-    out = RESULTS / f"audit-verify-{datetime.now(UTC):%Y%m%dT%H%M%SZ}"
+    out = (
+        Path(args.out) if args.out else RESULTS / f"audit-verify-{datetime.now(UTC):%Y%m%dT%H%M%SZ}"
+    )
     out.mkdir(parents=True, exist_ok=True)
     (out / "figures.json").write_text(json.dumps(figures, indent=1))
     (out / "command.txt").write_text(" ".join(["python -m bench audit_verify", *(argv or [])]))
