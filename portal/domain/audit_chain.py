@@ -22,6 +22,8 @@ VERSION = 1
 #: the "previous hash" of a chain's first link and of the first seal
 GENESIS = "0" * 64
 PLATFORM_CHAIN = "platform"
+#: the event kind of a case file downloaded (who, as which party)
+CASE_FILE_DOWNLOADED = "case_file_downloaded"
 #: the event columns a link's hash covers, in this order (``id`` is not one: a row's place is
 #: chain + seq); ``data`` and ``created_at`` last
 CONTENT_FIELDS = (

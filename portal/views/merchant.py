@@ -15,6 +15,7 @@ from portal.domain.states import Role
 from portal.infra.i18n import gettext
 from portal.models import RefundCase
 from portal.services import context, unit_of_work
+from portal.services.audit import case_file
 from portal.services.errors import DomainError
 from portal.services.money import balances as money_balances
 from portal.services.money import ledger
@@ -22,6 +23,7 @@ from portal.services.refunds import cases, contacts, disputes, queues
 from portal.services.refunds.timeline import timeline
 from portal.views import case_filters, outcomes
 from portal.views.access import merchant_required, staff_actor
+from portal.views.downloads import case_file_response
 from portal.views.forms import (
     EmptyForm,
     MessageForm,
@@ -79,6 +81,7 @@ def _context(
         "reveal_form": reveal_form or RevealContactForm(prefix="reveal"),
         "contact_shown": contact_shown,
         "reveal_url": url_for("merchant.reveal_contact", case_no=case.case_no),
+        "file_url": url_for("merchant.download_file", case_no=case.case_no),
         "case": case,
         "order": case.order,
         "events": timeline(case),
@@ -225,3 +228,13 @@ def reveal_contact(case_no: str) -> ResponseReturnValue:
         ), exc.status_code
     ctx = _context(cases.get_case(case_no), contact_shown=shown)
     return page_or_fragment("merchant/case.html", "merchant/_panel.html", **ctx)
+
+
+@bp.post("/cases/<case_no>/file")
+@merchant_required
+def download_file(case_no: str) -> ResponseReturnValue:
+    """The case file (ZIP) of this shop's case, the download recorded first."""
+    case = _own_case(case_no)
+    if not EmptyForm().validate_on_submit():
+        abort(400)
+    return case_file_response(case_file.download(case, staff_actor(), case_file.MERCHANT))

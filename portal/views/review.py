@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
 from flask_wtf import FlaskForm
@@ -20,6 +20,7 @@ from portal.models import RefundCase
 from portal.plugins.startup import channels
 from portal.services import context, unit_of_work
 from portal.services.accounts import staff
+from portal.services.audit import case_file
 from portal.services.errors import DomainError
 from portal.services.integration import orders
 from portal.services.money import balances, payout_lists
@@ -29,6 +30,7 @@ from portal.services.uploads.evidence import same_picture_elsewhere
 from portal.views import case_filters, outcomes
 from portal.views.access import reviewer_required, staff_actor, supervisor_required
 from portal.views.checklist import for_case
+from portal.views.downloads import case_file_response
 from portal.views.forms import (
     ApproveForm,
     EmptyForm,
@@ -111,6 +113,7 @@ def _context(case: RefundCase, **forms: Any) -> dict[str, Any]:
         "reveal_form": forms.get("reveal") or RevealContactForm(prefix="reveal"),
         "contact_shown": forms.get("contact_shown"),
         "reveal_url": url_for("review.reveal_contact", case_no=case.case_no),
+        "file_url": url_for("review.download_file", case_no=case.case_no),
         "may_take": assignment_rules.may_take(
             State(case.state), case.rejected_by_id, current_user.id
         ),
@@ -337,3 +340,13 @@ def reveal_contact(case_no: str) -> ResponseReturnValue:
         return page_or_fragment("review/case.html", "review/_panel.html", **ctx), exc.status_code
     ctx = _context(cases.get_case(case_no), contact_shown=shown)
     return page_or_fragment("review/case.html", "review/_panel.html", **ctx)
+
+
+@bp.post("/cases/<case_no>/file")
+@reviewer_required
+def download_file(case_no: str) -> ResponseReturnValue:
+    """The case file (ZIP), the download recorded first."""
+    case = cases.get_case(case_no)
+    if not EmptyForm().validate_on_submit():
+        abort(400)
+    return case_file_response(case_file.download(case, staff_actor(), case_file.STAFF))
