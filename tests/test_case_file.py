@@ -21,10 +21,21 @@ from portal.services.uploads import evidence
 from tests import factories as f
 from tests.conftest import Browser
 from tests.test_buyer_flow import login_order
-from tests.test_contact_masking import shop  # noqa: F401 - the shop and its staff
 from tests.test_statement_counts import _apply_with_a_file, _staff
 
 PHONE = "13812345678"
+
+
+@pytest.fixture
+def shop(app):
+    m = f.merchant("shop")
+    db.session.commit()
+    f.staff("shop-staff", "merchant", "shop")
+    f.staff("rev1", "reviewer")
+    f.merchant("other")
+    db.session.commit()
+    f.staff("other-staff", "merchant", "other")
+    return m
 
 
 @pytest.fixture(autouse=True)
