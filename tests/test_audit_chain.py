@@ -445,6 +445,9 @@ def test_sealing_without_a_key_outside_development_is_refused(app, clock):
     app.config["AUDIT_SEAL_KEY"] = None
     with pytest.raises(keys.SealKeyMissing):
         seals.seal_day("2026-03-09")
+    from jobs import audit as audit_jobs
+
+    assert audit_jobs.enqueue_due_seal() == 0  # no job that could only fail
     app.config["AUDIT_SEAL_KEY"] = "not base64!"
     with pytest.raises(keys.SealKeyMissing):
         seals.seal_day("2026-03-09")
@@ -598,3 +601,13 @@ def test_the_commands_seal_export_and_check_a_day(sealing, clock, tmp_path):
     assert missing.exit_code == 1 and "no seal for 2026-01-01" in missing.output
     key = runner.invoke(audit, ["public-key"])
     assert key.output.strip() == keys.public_key_text(keys.private_key())
+
+
+def test_development_makes_its_key_once_in_the_instance_folder(app, tmp_path):
+    app.config["AUDIT_SEAL_KEY"] = None
+    app.instance_path = str(tmp_path)
+    first = keys.public_key_text(keys.private_key())
+    stored = tmp_path / keys.DEV_KEY_FILE
+    assert stored.exists() and stored.stat().st_mode & 0o077 == 0
+    assert keys.public_key_text(keys.private_key()) == first
+    assert first in keys.trusted_public_keys()

@@ -41,7 +41,7 @@ def new_key_text() -> str:
 
 
 def private_key() -> Ed25519PrivateKey:
-    """The key seals are signed with."""
+    """The key seals are signed with; SealKeyMissing if there is none to use."""
     configured = context.setting("AUDIT_SEAL_KEY", None)
     if configured:
         return _decode(str(configured))
@@ -54,9 +54,13 @@ def private_key() -> Ed25519PrivateKey:
     path = context.instance_path() / DEV_KEY_FILE
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as out:
-            out.write(new_key_text())
+        try:  # two processes starting together: one writes the key, the other reads it
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            pass
+        else:
+            with os.fdopen(fd, "w") as out:
+                out.write(new_key_text())
     return _decode(path.read_text())
 
 
@@ -64,6 +68,15 @@ def public_key_text(key: Ed25519PrivateKey | Ed25519PublicKey) -> str:
     """A public key as seals carry it: base64 of its 32 raw bytes."""
     public = key.public_key() if isinstance(key, Ed25519PrivateKey) else key
     return base64.b64encode(public.public_bytes(Encoding.Raw, PublicFormat.Raw)).decode()
+
+
+def have_key() -> bool:
+    """Whether seals can be signed here (a key configured, or development's own)."""
+    try:
+        private_key()
+    except SealKeyMissing:
+        return False
+    return True
 
 
 def trusted_public_keys() -> set[str]:
