@@ -16,6 +16,8 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
@@ -95,20 +97,46 @@ class InstallSize:
     largest: list[tuple[int, str]]
 
 
-def measure() -> InstallSize:
-    """Install the production set into a fresh venv; sizes in MB and the largest packages."""
+@dataclass(frozen=True)
+class ProductionVenv:
+    """A fresh venv holding the production install of a copy of the repository."""
+
+    venv: Path
+    src: Path
+    empty_mb: int  # the empty venv's own site-packages (pip, setuptools), before the install
+
+    @property
+    def python(self) -> Path:
+        return self.venv / "bin" / "python"
+
+    @property
+    def site(self) -> Path:
+        return _site_packages(self.venv)
+
+
+@contextmanager
+def production_venv() -> Iterator[ProductionVenv]:
+    """Install the production set (``PRODUCTION``) into a fresh venv; removed afterwards."""
     tmp = Path(tempfile.mkdtemp(prefix="portal-install-"))
     try:
         src, venv = tmp / "src", tmp / "venv"
         shutil.copytree(ROOT, src, ignore=_COPY_IGNORE)  # builds write build/ into the source
         subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-        site = _site_packages(venv)
-        empty = _du_mb(site)
+        empty = _du_mb(_site_packages(venv))
         subprocess.run(
             [str(venv / "bin" / "python"), "-m", "pip", "install", "-q", *PRODUCTION],
             cwd=src,
             check=True,
         )
+        yield ProductionVenv(venv=venv, src=src, empty_mb=empty)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def measure() -> InstallSize:
+    """Install the production set into a fresh venv; sizes in MB and the largest packages."""
+    with production_venv() as prod:
+        site = prod.site
         total = _du_mb(site)
         sizes = subprocess.run(
             ["du", "-sm", *[str(p) for p in site.iterdir()]],
@@ -121,14 +149,12 @@ def measure() -> InstallSize:
             reverse=True,
         )[:10]
         python = subprocess.run(
-            [str(venv / "bin" / "python"), "-c", "import sys; print(sys.version.split()[0])"],
+            [str(prod.python), "-c", "import sys; print(sys.version.split()[0])"],
             capture_output=True,
             text=True,
             check=True,
         ).stdout.strip()
-        return InstallSize(python=python, empty=empty, total=total, largest=largest)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+        return InstallSize(python=python, empty=prod.empty_mb, total=total, largest=largest)
 
 
 def main() -> int:

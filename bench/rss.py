@@ -1,7 +1,9 @@
 """Memory of a web worker: the portal under gunicorn next to a hello-world Flask app under
 the same gunicorn (same worker class and count), started side by side in one run.
 
-The portal runs on SQLite and the embedded Redis with the demo data. Each side serves
+Both run from a fresh production install (``bench.install_size.production_venv``: no test
+tools, as a deployment has them), the portal on SQLite and the embedded Redis with the demo
+data. Each side serves
 ``ROUNDS`` rounds of its pages (the portal's: the order lookup, a buyer's order page, the
 staff login, the review queue and two cases), then every worker's
 resident set (RSS, and USS: the pages no other process shares) is read with psutil.
@@ -30,15 +32,18 @@ _CASE_LINK = re.compile(r'href="(/review/cases/[^"]+)"')
 
 
 @contextmanager
-def gunicorn(target: str, port: int, env: dict[str, str]) -> Iterator[list[int]]:
-    """``target`` under gunicorn (``WORKERS`` sync workers) on 127.0.0.1:``port``; yields the
-    workers' process ids once it answers and every worker is up. Stopped however it ends."""
+def gunicorn(
+    target: str, port: int, env: dict[str, str], python: str = sys.executable
+) -> Iterator[list[int]]:
+    """``target`` under gunicorn (``WORKERS`` sync workers) on 127.0.0.1:``port``, run by
+    ``python``; yields the workers' process ids once it answers and every worker is up.
+    Stopped however it ends."""
     import psutil
     import requests
 
     proc = subprocess.Popen(
         [
-            *(sys.executable, "-m", "gunicorn", "-w", str(WORKERS), "-k", "sync"),
+            *(python, "-m", "gunicorn", "-w", str(WORKERS), "-k", "sync"),
             *("-b", f"127.0.0.1:{port}", "--log-level", "warning", "--pythonpath", str(ROOT)),
             target,
         ],
@@ -137,9 +142,10 @@ def memory(pids: list[int]) -> list[tuple[float, float]]:
 
 def measure() -> dict[str, float]:
     """Serve both apps side by side; the figures of the run."""
+    from bench.install_size import production_venv
     from bench.stack import bench_app, free_port
 
-    with bench_app() as (app, tmp):
+    with production_venv() as prod, bench_app() as (app, tmp):
         from portal.config import DEFAULTS
         from portal.dev import demo
 
@@ -162,8 +168,10 @@ def measure() -> dict[str, float]:
         }
         hello_port, portal_port = free_port(), free_port()
         with (
-            gunicorn("bench.hello:app", hello_port, base_env) as hello_pids,
-            gunicorn("portal:create_app()", portal_port, portal_env) as portal_pids,
+            gunicorn("bench.hello:app", hello_port, base_env, str(prod.python)) as hello_pids,
+            gunicorn(
+                "portal:create_app()", portal_port, portal_env, str(prod.python)
+            ) as portal_pids,
         ):
             hello_base = f"http://127.0.0.1:{hello_port}"
             portal_base = f"http://127.0.0.1:{portal_port}"

@@ -13,6 +13,7 @@ from portal import config as config_module
 from portal import models  # noqa: F401 - register tables
 from portal.cli import register_cli
 from portal.extensions import csrf, db, htmx, i18n, login_manager
+from portal.infra import heap
 from portal.infra.assets import install_assets
 from portal.infra.i18n import get_locale
 from portal.plugins.startup import init_plugins
@@ -38,6 +39,7 @@ def configure(app: Flask) -> None:
     # reading app.logger puts Flask's handler on the "portal" logger; modules log to their own
     # logging.getLogger(__name__) below it (portal.services...), which propagate to it
     _ = app.logger
+    heap.pin_mmap_threshold()
     config_module.check_secret_key(app.config)
     app.config["SESSION_COOKIE_SECURE"] = config_module.cookie_secure(app.config)
     os.makedirs(app.instance_path, exist_ok=True)

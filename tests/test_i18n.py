@@ -360,3 +360,15 @@ def test_time_left_is_said_in_the_units_a_person_counts_in(app):
             assert time_left_words(minutes) == zh
         with app.test_request_context(), force_locale("en"):
             assert time_left_words(minutes) == en
+
+
+def test_lists_of_items_use_the_enumeration_comma_in_chinese(app):
+    from portal.infra.i18n import force_locale
+    from portal.views.punctuation import series
+
+    with app.test_request_context("/"):
+        with force_locale("zh_CN"):
+            assert series(["RF1", "RF2", "RF3"]) == "RF1、RF2、RF3"
+        with force_locale("en"):
+            assert series(["RF1", "RF2"]) == "RF1, RF2"
+        assert series([]) == ""

@@ -18,7 +18,8 @@ from tests import factories as f
 
 ROOT = Path(__file__).resolve().parent.parent
 # loaded only where they are used: uploads (Pillow, pypdf), migrations (Alembic), jobs
-# (requests), the JSON API and the CSV import (pydantic), enqueueing a job (RQ). (Babel, a test
+# (requests), the JSON API and the CSV import (pydantic), enqueueing a job (RQ), sending mail
+# (smtplib, in the delivery job), the bank's batch files and statements (XML). (Babel, a test
 # extra for the catalogue tools, is not installed in production; here Flask-WTF imports it.)
 NOT_FOR_PAGES = (
     "numpy",
@@ -32,6 +33,9 @@ NOT_FOR_PAGES = (
     "requests",
     "pydantic",
     "rq",
+    "smtplib",
+    "xml",
+    "defusedxml",
 )
 
 # A fresh interpreter: the app as a web worker builds it, a buyer's and a reviewer's pages

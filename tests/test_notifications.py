@@ -185,3 +185,39 @@ def test_a_retry_after_one_channel_failed_sends_only_through_the_others(app, clo
     assert {"mail", "sms-ok"} <= set(stored.delivered_via)
     assert "bad-notifier" not in stored.delivered_via
     assert len(stored.delivered_via) == len(set(stored.delivered_via))
+
+
+def test_staff_with_many_unread_notices_see_99_plus_and_the_count_stops_there(app, browser, clock):
+    from portal.services.messaging import notices
+    from portal.views.inbox import shown
+
+    f.staff("rev1")
+    now = clock()
+    db.session.add_all(
+        Notice(
+            audience=notices.STAFF,
+            kind="escalated",
+            message=notices.ESCALATED_STAFF,
+            params={"case_no": "RF1"},
+            created_at=now,
+        )
+        for _ in range(notices.UNREAD_SHOWN_MAX + 30)
+    )
+    db.session.commit()
+    # counted up to one past what the header shows, not all of them
+    assert notices.unread_count([], None, True) == notices.UNREAD_SHOWN_MAX + 1
+    assert [shown(n) for n in (0, 1, 99, 100, 5000)] == ["", "1", "99", "99+", "99+"]
+
+    r = browser.submit(
+        "/staff/login", "/staff/login", {"username": "rev1", "password": "password-123"}
+    )
+    assert r.status_code == 303
+    html = browser.get("/review/").get_data(as_text=True)
+    assert "99+" in html
+    inbox = browser.get("/inbox")
+    assert inbox.status_code == 200
+    assert "Review overdue, escalated to a supervisor: RF1" in inbox.get_data(as_text=True)
+
+    # read them all: the header has no count any more
+    assert browser.submit("/inbox", "/inbox", {}).status_code == 303
+    assert notices.unread_count([], None, True) == 0

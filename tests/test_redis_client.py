@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import redis
 import redis.utils
-from redis import Redis
 
 from portal.infra.redis_client import redis_client
 
@@ -34,13 +33,9 @@ def test_a_new_connection_announces_the_version_without_looking_it_up(app, monke
     finally:
         client.connection_pool.release(connection)
     assert announced == redis.__version__
-
-    # redis-py's default does look it up, once per connection: what the client above avoids
-    plain = Redis.from_url(url)
-    plain.ping()
-    assert lookups == [1]
-    plain.close()
     client.close()
+    # (later redis-py releases, 8.2 for one, look it up for every connection by default; the
+    # releases pyproject.toml allows read it once, at import: the client above never reads it)
 
 
 def test_the_portals_connections_are_such_clients(app, monkeypatch):

@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from portal.extensions import db
 from portal.models import Notice, Order, RefundCase
-from portal.services.messaging import delivery
+from portal.services.messaging import delivery, outlets
 from tests.test_notifications import rejected_case
 
 
@@ -77,7 +77,7 @@ def test_an_e_mail_contact_gets_no_sms(app, clock, aliyun, tencent):
 
 
 def test_a_decision_reaches_the_buyer_by_sms_from_both_providers(app, clock, aliyun, tencent):
-    assert delivery.has_external_channels()
+    assert outlets.has_external_channels()
     case = rejected_case(clock)
     notice = _buyer_notice(case, "+86 13800138000")
     assert delivery.deliver(notice.id) == "delivered"
@@ -88,4 +88,4 @@ def test_a_decision_reaches_the_buyer_by_sms_from_both_providers(app, clock, ali
 
 
 def test_unconfigured_sms_plugins_add_no_delivery_jobs(app):
-    assert not delivery.has_external_channels()
+    assert not outlets.has_external_channels()

@@ -33,9 +33,10 @@ BUYER_LOOKUP_POST = 1
 BUYER_ORDER = 15
 REVIEW_CASE = 19
 MERCHANT_CASE = 10
-# the lists are being reworked (pagination, filters, assignment): loose, but fixed
-REVIEW_QUEUE = 8
-MERCHANT_LIST = 10
+# the lists: the user, the page of rows and the look for a page before it, the capped counts
+# (the queue's two, the shop's one), the shop's balances (one statement), the unread count
+REVIEW_QUEUE = 6
+MERCHANT_LIST = 6
 
 
 @contextmanager

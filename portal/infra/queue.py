@@ -12,7 +12,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from flask import current_app, g, has_request_context
 from redis import Redis
@@ -113,7 +113,9 @@ def enqueue_once(key: str, ttl_seconds: int, func: str, *args: Any) -> Any | Non
     conn = redis_connection()
     name = f"portal:once:{key}"
     claim = min(CLAIM_SECONDS, ttl_seconds)
-    if not conn.set(name, "", nx=True, ex=claim) and _still_waiting(conn.get(name)):
+    if not conn.set(name, "", nx=True, ex=claim) and _still_waiting(
+        cast("bytes | None", conn.get(name))
+    ):
         return None
     job = queue().enqueue(func, *args)
     conn.set(name, job.id, ex=ttl_seconds)

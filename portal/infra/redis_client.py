@@ -32,11 +32,6 @@ from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.retry import Retry
 
-try:
-    from redis.driver_info import DriverInfo
-except ImportError:  # redis-py before 7: the (since deprecated) lib_version keyword does the same
-    DriverInfo = None  # type: ignore[assignment,misc]
-
 #: seconds to wait for a reply (PORTAL_REDIS_SOCKET_TIMEOUT); a healthy Redis answers in
 #: well under a millisecond, a busy one (a fork for a snapshot) in tens of milliseconds
 SOCKET_TIMEOUT = 2.0
@@ -65,6 +60,5 @@ def redis_client(
         # one immediate retry on a dropped connection; none on a timeout
         "retry": Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,)),
     }
-    if DriverInfo is None:
-        return Redis.from_url(url, lib_version=redis.__version__, **options)
-    return Redis.from_url(url, driver_info=DriverInfo(lib_version=redis.__version__), **options)
+    # redis-py after the bound in pyproject.toml takes this as `driver_info` (and warns)
+    return Redis.from_url(url, lib_version=redis.__version__, **options)

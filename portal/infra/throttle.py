@@ -20,6 +20,7 @@ import hashlib
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import cast
 
 from redis import Redis
 
@@ -91,7 +92,7 @@ class FailureThrottle:
         """Seconds this address must wait before its next attempt (0: it may try now)."""
         t = int(now)
         keys = self._address_keys(address, t)
-        counts = self._conn().mget([key for key, _, _ in keys])
+        counts = cast("list[bytes | None]", self._conn().mget([key for key, _, _ in keys]))
         wait = 0
         for (_, amount, seconds), count in zip(keys, counts, strict=True):
             if count is not None and int(count) >= amount:
@@ -100,7 +101,7 @@ class FailureThrottle:
 
     def subject_wait(self, subject: str, now: float) -> int:
         """Seconds until a wrong answer for this subject is checked again (0: not waiting)."""
-        until = self._conn().hget(self._subject_key(subject), "until")
+        until = cast("bytes | None", self._conn().hget(self._subject_key(subject), "until"))
         return max(0, int(float(until) - now + 0.999)) if until is not None else 0
 
     def failed(self, address: str, subject: str, now: float) -> int:

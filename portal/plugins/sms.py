@@ -12,6 +12,7 @@ import logging
 import re
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta, timezone
+from typing import cast
 
 from redis import Redis
 
@@ -122,7 +123,7 @@ class DailyCap:
 
     def used(self, phone: str, now: datetime | None = None) -> int:
         """How many SMS ``phone`` was sent today."""
-        return int(self.redis.get(self._key(phone, now)) or 0)
+        return int(cast("bytes | None", self.redis.get(self._key(phone, now))) or 0)
 
     def first_delivery(self, notice_id: int) -> bool:
         """True the first time a notice id is seen (kept 2 days)."""

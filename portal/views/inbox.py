@@ -6,6 +6,8 @@ from flask import Blueprint, Flask, g, redirect, render_template, url_for
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
 
+from portal.infra.i18n import gettext
+from portal.models import Notice
 from portal.services.messaging import notices
 from portal.views import buyer_access
 from portal.views.forms import EmptyForm
@@ -25,12 +27,24 @@ def _viewer() -> tuple[list[int], int | None, bool]:
 @bp.route("/inbox", methods=["GET", "POST"])
 def index() -> ResponseReturnValue:
     """The viewer's notices, newest first; POST marks them read."""
-    rows = notices.for_viewer(*_viewer())
+    viewer = _viewer()
+    rows = notices.for_viewer(*viewer)
     form = EmptyForm()
     if form.validate_on_submit():
-        notices.mark_read([n.id for n in rows])
+        if rows:
+            notices.mark_all_read(*viewer, up_to_id=rows[0].id)
         return redirect(url_for("inbox.index"), code=303)
-    return render_template("inbox.html", rows=rows, form=form)
+    return render_template("inbox.html", rows=[(n, worded(n)) for n in rows], form=form)
+
+
+def worded(notice: Notice) -> str:
+    """The notice in the reader's language, its parameters filled in; a text whose stored
+    parameters do not fit it (a catalogue changed since) is shown as written, unfilled."""
+    text = gettext(notice.message)
+    try:
+        return text % notice.params if "%(" in text else text
+    except (KeyError, TypeError, ValueError):
+        return text
 
 
 _COUNTED = "portal_unread"  # on ``g``: the count a page already read with its own statement
@@ -47,14 +61,21 @@ def counted(unread: int | None) -> None:
     setattr(g, _COUNTED, unread or 0)
 
 
+def shown(unread: int) -> str:
+    """The header's count: empty for none, "99+" past what it counts."""
+    if unread <= 0:
+        return ""
+    return f"{notices.UNREAD_SHOWN_MAX}+" if unread > notices.UNREAD_SHOWN_MAX else str(unread)
+
+
 def install(app: Flask) -> None:
     """Put the unread count in every page's template context."""
 
     @app.context_processor
-    def _unread() -> dict[str, int]:
+    def _unread() -> dict[str, str]:
         if hasattr(g, _COUNTED):
-            return {"unread": getattr(g, _COUNTED)}
+            return {"unread": shown(getattr(g, _COUNTED))}
         viewer = _viewer()
         if not viewer[0] and viewer[1] is None and not viewer[2]:
-            return {"unread": 0}
-        return {"unread": notices.unread_count(*viewer)}
+            return {"unread": ""}
+        return {"unread": shown(notices.unread_count(*viewer))}

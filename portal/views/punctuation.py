@@ -1,7 +1,9 @@
 """Punctuation around words the templates put together, in the reader's language: full-width
-in Chinese (「退款：」「（可选）」), half-width with spaces in English."""
+in Chinese (「退款：」「（可选）」「甲、乙」), half-width with spaces in English."""
 
 from __future__ import annotations
+
+from collections.abc import Iterable
 
 from markupsafe import Markup
 
@@ -23,3 +25,8 @@ def paren(text: object) -> Markup:
     if _chinese():
         return Markup("（{}）").format(text)
     return Markup(" ({})").format(text)
+
+
+def series(items: Iterable[object]) -> str:
+    """Items one after another: "甲、乙、丙" in Chinese, "a, b, c" in English."""
+    return ("、" if _chinese() else ", ").join(str(item) for item in items)

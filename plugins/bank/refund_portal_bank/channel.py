@@ -27,11 +27,8 @@ from portal.plugins.channels import (
     StatementLine,
 )
 from portal.plugins.words import Note, Words
-from refund_portal_bank import selfcheck
 from refund_portal_bank.amounts import fen_to_yuan
-from refund_portal_bank.batch import BatchError, build_csv, build_pain001
 from refund_portal_bank.records import Debtor, InvalidTransfer, Transfer, transfer_for
-from refund_portal_bank.statement import StatementError, parse_statement
 
 FORMATS = (
     BatchFormat("csv", "csv", "text/csv"),
@@ -135,6 +132,10 @@ class BankChannel(PayoutChannel, BatchExporter, StatementImporter, ConnectionChe
         if fmt not in BATCH_FORMATS:
             raise ChannelError(f"unknown batch format {fmt!r}; use one of {BATCH_FORMATS}")
         transfers = self.transfers(requests)
+        # the XML writers load here, not with the plugin: a web worker that serves pages
+        # and never writes a batch does not carry them (the same for the two below)
+        from refund_portal_bank.batch import BatchError, build_csv, build_pain001
+
         try:
             if fmt == "csv":
                 return build_csv(transfers, self.currency)
@@ -144,10 +145,14 @@ class BankChannel(PayoutChannel, BatchExporter, StatementImporter, ConnectionChe
 
     def check_connection(self) -> ConnectionCheck:
         """No call (there is no bank interface): the offline checks of ``selfcheck``."""
+        from refund_portal_bank import selfcheck
+
         return selfcheck.check(self.debtor, self.unset)
 
     def reconcile_statement(self, data: bytes) -> Sequence[StatementLine]:
         """Parse a camt.053 statement; ChannelError if it is malformed, hostile or not camt."""
+        from refund_portal_bank.statement import StatementError, parse_statement
+
         try:
             return parse_statement(data, self.currency, self.debtor.account)
         except StatementError as exc:

@@ -13,7 +13,6 @@ from portal.infra.i18n import force_locale, gettext
 from portal.models import Notice, Order
 from portal.plugins.manager import call_impl
 from portal.plugins.notices import NoticeMessage
-from portal.plugins.settings import declared_settings
 from portal.services import context
 
 #: the name ``delivered_via`` gives the e-mail channel (plugins are named by their plugin name)
@@ -32,23 +31,6 @@ def text_of(notice: Notice, locale: str = "zh_CN") -> str:
         return translated % notice.params
     except (KeyError, TypeError, ValueError):
         return translated
-
-
-def has_external_channels() -> bool:
-    """Whether notices go anywhere outside the inbox: SMTP, or a third party's notifier plugin
-    whose required settings are all set (an installed but unconfigured SMS plugin is not)."""
-    if context.setting("MAIL_SERVER", None):
-        return True
-    pm = context.plugin_manager()
-    missing = {
-        plugin
-        for plugin, setting in declared_settings(pm)
-        if setting.required and context.setting(setting.name, None) in (None, "")
-    }
-    return any(
-        impl.plugin_name not in missing and impl.plugin_name != "portal.log-notifier"
-        for impl in pm.hook.send_notice.get_hookimpls()
-    )
 
 
 def deliver(notice_id: int) -> str:

@@ -30,7 +30,7 @@ from portal.infra.queue import enqueue_with_retry
 from portal.models import CaseLike, Notice
 from portal.services import context
 from portal.services.after_commit import call_after_commit
-from portal.services.messaging.delivery import has_external_channels
+from portal.services.messaging.outlets import has_external_channels
 
 log = logging.getLogger(__name__)
 
@@ -185,8 +185,15 @@ def for_viewer(
     )
 
 
+#: the header counts unread notices up to this many and then says "99+": staff may have
+#: tens of thousands unread after a large escalation, and counting them all on every page
+#: would read them all
+UNREAD_SHOWN_MAX = 99
+
+
 def unread_count(order_ids: list[int], merchant_id: int | None, staff: bool) -> int:
-    """How many of the viewer's notices are unread (for the header)."""
+    """How many of the viewer's notices are unread (for the header), counted up to
+    ``UNREAD_SHOWN_MAX + 1`` (more is shown as "99+")."""
     counting = unread_counting(order_ids, merchant_id, staff)
     if counting is None:
         return 0
@@ -223,9 +230,13 @@ def unread_counting(order_ids: list[int], merchant_id: int | None, staff: bool) 
             conds.append((Notice.audience == MERCHANT) & (Notice.merchant_id == shop))
         if staff:
             conds.append(Notice.audience == STAFF)
-        query = _COUNTING[kind] = (
-            select(func.count()).select_from(Notice).where(or_(*conds), Notice.read_at.is_(None))
+        unread = (
+            select(Notice.id)
+            .where(or_(*conds), Notice.read_at.is_(None))
+            .limit(UNREAD_SHOWN_MAX + 1)
+            .subquery()
         )
+        query = _COUNTING[kind] = select(func.count()).select_from(unread)
     params: dict[str, Any] = {}
     if order_ids:
         params["unread_order_ids"] = list(order_ids)
@@ -234,12 +245,17 @@ def unread_counting(order_ids: list[int], merchant_id: int | None, staff: bool) 
     return Counting(query, params)
 
 
-def mark_read(ids: list[int]) -> None:
-    """Mark these notices read (the caller checked the viewer may see them)."""
-    if ids:
+def mark_all_read(
+    order_ids: list[int], merchant_id: int | None, staff: bool, up_to_id: int
+) -> None:
+    """Mark read every notice the viewer may read, up to notice ``up_to_id`` (the newest
+    the viewer was shown: one that arrived since stays unread), the ones beyond the inbox's
+    first page included."""
+    conds = _visible(order_ids, merchant_id, staff)
+    if conds:
         db.session.execute(
             update(Notice)
-            .where(Notice.id.in_(ids), Notice.read_at.is_(None))
+            .where(or_(*conds), Notice.id <= up_to_id, Notice.read_at.is_(None))
             .values(read_at=context.now())
         )
         db.session.commit()

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import ScalarSelect, func, insert, select
 
 from portal.domain import ledger as rules
 from portal.domain.freeze_states import FreezeState
@@ -88,26 +88,33 @@ class MerchantBalances:
 
 
 def merchant_balances(merchant_id: int) -> MerchantBalances:
-    """Balances of a merchant, derived from postings."""
-    refunded = db.session.scalar(
+    """Balances of a merchant, derived from postings: one statement (four sums as subqueries),
+    as the shop's pages show them beside their own lists."""
+    available, frozen = rules.available(merchant_id), rules.frozen(merchant_id)
+
+    def total(account: str) -> ScalarSelect[int]:
+        return (
+            select(func.coalesce(func.sum(Posting.amount_fen), 0))
+            .where(Posting.account == account)
+            .scalar_subquery()
+        )
+
+    refunded = (
         select(func.coalesce(func.sum(-Posting.amount_fen), 0))
         .join(LedgerTransaction, LedgerTransaction.id == Posting.txn_id)
         .where(
-            LedgerTransaction.kind == LedgerKind.REFUND,
-            Posting.account.in_([rules.available(merchant_id), rules.frozen(merchant_id)]),
+            LedgerTransaction.kind == LedgerKind.REFUND, Posting.account.in_([available, frozen])
         )
+        .scalar_subquery()
     )
-    arrived = db.session.scalar(
+    arrived = (
         select(func.coalesce(func.sum(Payout.amount_fen), 0))
         .join(Order, Order.id == Payout.order_id)
         .where(Order.merchant_id == merchant_id, Payout.state == str(PayoutState.SUCCEEDED))
+        .scalar_subquery()
     )
-    return MerchantBalances(
-        balance(rules.available(merchant_id)),
-        balance(rules.frozen(merchant_id)),
-        int(refunded or 0),
-        int(arrived or 0),
-    )
+    row = db.session.execute(select(total(available), total(frozen), refunded, arrived)).one()
+    return MerchantBalances(*(int(value or 0) for value in row))
 
 
 def record_payment(order: Order) -> int:
