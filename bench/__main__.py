@@ -17,6 +17,7 @@ BENCHES = [
     "install_size",
     "uploads",
     "scale",
+    "audit_verify",
 ]
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime, timedelta
 
+from jobs.audit import enqueue_due_seal
 from jobs.channel_keys import sweep_channel_keys
 from jobs.reconcile import sweep_reconciliation
 from jobs.runtime import with_app
@@ -70,8 +71,8 @@ def sweep_deadlines() -> int:
 @with_app
 def sweep(reschedule: bool = True, due: float | None = None) -> dict[str, int]:
     """The periodic sweep: payouts left behind, deadlines passed, webhook deliveries whose
-    job was lost, channel keys due for a refresh, and yesterday's bills to reconcile;
-    reschedules itself for the next minute.
+    job was lost, channel keys due for a refresh, yesterday's bills to reconcile, and the
+    audit trail's daily seal; reschedules itself for the next minute.
 
     ``due``: the Unix time it was scheduled for (its lag is measured against it). Runs once
     per minute however many workers hold a copy (``portal.infra.singleton``); a copy that
@@ -91,6 +92,7 @@ def sweep(reschedule: bool = True, due: float | None = None) -> dict[str, int]:
                 "webhooks": sweep_webhooks(),
                 "channel_keys": sweep_channel_keys(),
                 "reconciliation": sweep_reconciliation(),
+                "audit_seal": enqueue_due_seal(),
             }
         else:
             result = {"skipped": 1}

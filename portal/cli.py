@@ -7,6 +7,7 @@ from flask import Flask, current_app
 from flask.cli import FlaskGroup, NoAppException, with_appcontext
 
 from portal import create_app
+from portal.audit_cli import audit
 from portal.config import ConfigError
 from portal.dev.demo import load
 from portal.extensions import db
@@ -51,6 +52,7 @@ def register_cli(app: Flask) -> None:
         app.cli.add_command(command)
 
     app.cli.add_command(plugins)
+    app.cli.add_command(audit)
     app.cli.add_command(check_channels_command)
     app.cli.add_command(new_plugin)
     app.cli.add_command(migrations.db_commands)

@@ -110,6 +110,11 @@ DEFAULTS: dict[str, Any] = {
     # proxy_set_header X-Request-ID $request_id); None = never read, always made here. Only
     # set it when the proxy overwrites the header: clients must not choose their ids.
     "REQUEST_ID_HEADER": None,
+    # The audit trail's seal key: base64 of a 32-byte Ed25519 private key
+    # (`refund-portal audit new-key`); None = one made in the instance folder, development only.
+    "AUDIT_SEAL_KEY": None,
+    # Public keys (base64) of earlier seal keys whose seals still count after a rotation.
+    "AUDIT_TRUSTED_KEYS": [],
     "QUEUE_NAME": "portal",
     "RQ_IS_ASYNC": True,
     # Reconciliation: from this hour (Beijing) yesterday's bills are fetched; a day still

@@ -363,6 +363,50 @@ class Event(Model):
     reason: Mapped[str] = mapped_column(Text, default="")
     data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     created_at: Mapped[datetime] = mapped_column(TS, default=utcnow)
+    # the hash chain (portal.domain.audit_chain): the chain the event joins, its place there,
+    # the previous link's hash and this link's (nullable only for rows older than the chain)
+    chain: Mapped[str | None] = mapped_column(String(40))
+    chain_seq: Mapped[int | None] = mapped_column(Integer)
+    prev_hash: Mapped[str | None] = mapped_column(String(64))
+    hash: Mapped[str | None] = mapped_column(String(64))
+    __table_args__ = (Index("ix_events_chain_seq", "chain", "chain_seq", unique=True),)
+
+
+class ChainHead(Model):
+    """The last link of each audit chain: appends lock it, seals read it."""
+
+    __tablename__ = "audit_chain_heads"
+    chain: Mapped[str] = mapped_column(String(40), primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer)
+    hash: Mapped[str] = mapped_column(String(64))
+
+
+class AuditSeal(Model):
+    """A day's seal: the chain heads that moved since the seal before, signed (Ed25519)."""
+
+    __tablename__ = "audit_seals"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    seal_no: Mapped[int] = mapped_column(Integer, unique=True)
+    day: Mapped[str] = mapped_column(String(10), unique=True)  # YYYY-MM-DD, Beijing time
+    sealed_at: Mapped[datetime] = mapped_column(TS)
+    prev_hash: Mapped[str] = mapped_column(String(64), unique=True)  # no two seals fork
+    seal_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    heads_digest: Mapped[str] = mapped_column(String(64))
+    head_count: Mapped[int] = mapped_column(Integer)
+    payload: Mapped[str] = mapped_column(Text)  # the signed bytes, as text
+    signature: Mapped[str] = mapped_column(String(100))  # base64
+    public_key: Mapped[str] = mapped_column(String(60))  # base64 of the raw 32 bytes
+
+
+class AuditSealHead(Model):
+    """One chain head a seal names."""
+
+    __tablename__ = "audit_seal_heads"
+    seal_id: Mapped[int] = mapped_column(ForeignKey("audit_seals.id"), primary_key=True)
+    chain: Mapped[str] = mapped_column(String(40), primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer)
+    hash: Mapped[str] = mapped_column(String(64))
+    __table_args__ = (Index("ix_audit_seal_heads_chain_seq", "chain", "seq"),)
 
 
 class Offer(Model):

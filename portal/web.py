@@ -14,8 +14,8 @@ from markupsafe import Markup
 from sqlalchemy.exc import IntegrityError
 from werkzeug.exceptions import HTTPException
 
+from portal.domain import contacts, labels, payout_states
 from portal.domain import deadlines as case_deadlines
-from portal.domain import labels, payout_states
 from portal.domain import states as case_states
 from portal.domain.freeze_states import FreezeState
 from portal.domain.money import format_yuan
@@ -70,6 +70,12 @@ def own_words(value: object) -> Markup:
     return Markup('<bdi translate="no">{}</bdi>').format(value)
 
 
+def masked_contact(value: str | None) -> Markup:
+    """A buyer's contact as staff and merchant pages show it: masked (portal.domain.contacts),
+    marked as not to be translated. The one way a template shows a contact."""
+    return own_words(contacts.mask(value))
+
+
 def own_values(params: dict[str, object]) -> dict[str, object]:
     """A message's parameters with the text ones marked as written by someone (see own_words)."""
     return {k: own_words(v) if isinstance(v, str) else v for k, v in params.items()}
@@ -89,6 +95,7 @@ def install_web_helpers(app: Flask) -> None:
     app.jinja_env.filters["local"] = local_time
     app.jinja_env.filters["own"] = own_words
     app.jinja_env.filters["own_values"] = own_values
+    app.jinja_env.filters["contact"] = masked_contact
     app.jinja_env.globals["domain_message"] = domain_message
     app.jinja_env.globals["rule_text"] = rule_text
     app.jinja_env.globals["labels"] = labels

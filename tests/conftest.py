@@ -82,6 +82,8 @@ def base_config(tmp: Path, db_url: str, redis_url: str, gateway: FakeGateway | N
         "PLUGIN_MANAGER": pm,
         "TESTING": True,
         "SECRET_KEY": "test-secret",
+        # the audit trail's seal key for tests (not the instance folder's made-once key)
+        "AUDIT_SEAL_KEY": "AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=",
         "DATABASE_URL": db_url,
         "REDIS_URL": redis_url,
         "ARGON2_TIME_COST": 1,

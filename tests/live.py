@@ -42,6 +42,7 @@ def worker_env(app: Flask, extra: dict[str, str]) -> dict[str, str]:
             "PORTAL_SECRET_KEY": "test-secret",
             "PORTAL_ENVIRONMENT": "development",
             "PORTAL_PUBLIC_BASE_URL": app.config["PUBLIC_BASE_URL"],
+            "PORTAL_AUDIT_SEAL_KEY": app.config["AUDIT_SEAL_KEY"] or "",
         }
     )
     env.update(extra)

@@ -444,5 +444,9 @@ def test_set_based_writers_write_what_the_one_row_writers_write(app, clock, rece
     db.session.commit()
     rows_written = select(Event).where(Event.case_id == case.id, Event.kind == "payout_late")
     written = db.session.scalars(rows_written).all()
-    columns = [c.name for c in Event.__table__.c if c.name != "id"]
+    # the same content; each its own link in the case's chain, the second after the first
+    links = ("chain_seq", "prev_hash", "hash")
+    columns = [c.name for c in Event.__table__.c if c.name not in ("id", *links)]
     assert [getattr(written[0], c) for c in columns] == [getattr(written[1], c) for c in columns]
+    assert written[1].prev_hash == written[0].hash
+    assert written[1].chain_seq == written[0].chain_seq + 1

@@ -5,7 +5,7 @@ Pure data keyed by the domain's enums: templates show them, services write them 
 
 from __future__ import annotations
 
-from portal.domain import assignment
+from portal.domain import assignment, audit_chain, contacts
 from portal.domain.ledger_kinds import LedgerKind
 from portal.domain.offer_states import OfferState
 from portal.domain.payout_states import PayoutState
@@ -76,6 +76,8 @@ EVENT_LABELS = {
     "fast_lane_limit_changed": N_("Fast-lane limit changed"),
     "fast_lane_opted_out": N_("Shop opted out of the fast lane"),
     "fast_lane_opted_in": N_("Shop opted into the fast lane"),
+    contacts.REVEALED: N_("Buyer's full contact shown"),
+    audit_chain.CASE_FILE_DOWNLOADED: N_("Case file downloaded"),
     assignment.CLAIMED: N_("Case taken by a reviewer"),
     assignment.REASSIGNED: N_("Case reassigned"),
     assignment.RELEASED: N_("Case given back to the queue"),

@@ -24,6 +24,8 @@ from portal.domain.states import State
 from portal.infra.i18n import gettext
 from portal.models import Evidence, Order, Payout, RefundCase
 from portal.services import context
+from portal.services.actors import BUYER
+from portal.services.audit import case_file
 from portal.services.errors import DomainError
 from portal.services.integration import orders
 from portal.services.money import payout_lists
@@ -33,6 +35,7 @@ from portal.services.uploads import evidence
 from portal.views import buyer_access, checklist, inbox, throttling
 from portal.views.access import may_see_case
 from portal.views.arrival import arrival_texts, destinations
+from portal.views.downloads import case_file_response
 from portal.views.forms import (
     AddFilesForm,
     AnswerForm,
@@ -249,6 +252,7 @@ def _page_context(page: case_page_data.CasePage, answer_form: AnswerForm | None 
         "order": page.order,
         "events": page.events,
         "form": EmptyForm(),
+        "file_url": url_for("buyer.download_file", case_no=case.case_no),
         "answer_form": answer_form or AnswerForm(),
         "files_form": AddFilesForm(prefix="add"),
         "reason_labels": REASON_LABELS,
@@ -343,3 +347,12 @@ def evidence_thumb(evidence_id: int) -> ResponseReturnValue:
     if path is None:
         abort(404)
     return _private_file(send_file(path, mimetype="image/jpeg", max_age=0))
+
+
+@bp.post("/cases/<case_no>/file")
+def download_file(case_no: str) -> ResponseReturnValue:
+    """The buyer's case file (ZIP), after the lookup; the download recorded first."""
+    case = _my_case(case_no)
+    if not EmptyForm().validate_on_submit():
+        abort(400)
+    return case_file_response(case_file.download(case, BUYER, case_file.BUYER))

@@ -165,6 +165,15 @@ class ReasonForm(PortalForm):
     )
 
 
+class RevealContactForm(PortalForm):
+    """Asking to see a buyer's whole contact: the reason is recorded with who asked."""
+
+    why = StringField(
+        _l("Why you need the full contact"),
+        validators=[DataRequired(), Length(max=200)],
+    )
+
+
 class ApproveForm(PortalForm):
     """Approve in full or for a smaller amount."""
 

@@ -15,14 +15,22 @@ from portal.domain.states import Role
 from portal.infra.i18n import gettext
 from portal.models import RefundCase
 from portal.services import context, unit_of_work
+from portal.services.audit import case_file
 from portal.services.errors import DomainError
 from portal.services.money import balances as money_balances
 from portal.services.money import ledger
-from portal.services.refunds import cases, disputes, queues
+from portal.services.refunds import cases, contacts, disputes, queues
 from portal.services.refunds.timeline import timeline
 from portal.views import case_filters, outcomes
 from portal.views.access import merchant_required, staff_actor
-from portal.views.forms import EmptyForm, MessageForm, OfferForm, ReasonForm
+from portal.views.downloads import case_file_response
+from portal.views.forms import (
+    EmptyForm,
+    MessageForm,
+    OfferForm,
+    ReasonForm,
+    RevealContactForm,
+)
 from portal.views.htmx_util import done, is_htmx, page_or_fragment
 from portal.views.thread import thread_context
 from portal.web import domain_message
@@ -63,9 +71,17 @@ def _own_case(case_no: str) -> RefundCase:
 
 
 def _context(
-    case: RefundCase, error: str | None = None, refuse_form: ReasonForm | None = None
+    case: RefundCase,
+    error: str | None = None,
+    refuse_form: ReasonForm | None = None,
+    reveal_form: RevealContactForm | None = None,
+    contact_shown: str | None = None,
 ) -> dict:
     return {
+        "reveal_form": reveal_form or RevealContactForm(prefix="reveal"),
+        "contact_shown": contact_shown,
+        "reveal_url": url_for("merchant.reveal_contact", case_no=case.case_no),
+        "file_url": url_for("merchant.download_file", case_no=case.case_no),
         "case": case,
         "order": case.order,
         "events": timeline(case),
@@ -191,3 +207,34 @@ def balances() -> ResponseReturnValue:
         case_nos=money_balances.case_numbers(freezes),
         available_account=accounts.available(mid),
     )
+
+
+@bp.post("/cases/<case_no>/contact")
+@merchant_required
+def reveal_contact(case_no: str) -> ResponseReturnValue:
+    """The buyer's whole contact on this shop's case, on this page only, once the request and
+    its reason are recorded; the masked one (422) without a reason."""
+    case = _own_case(case_no)
+    form = RevealContactForm(prefix="reveal")
+    if not form.validate_on_submit():
+        ctx = _context(case, reveal_form=form)
+        return page_or_fragment("merchant/case.html", "merchant/_panel.html", **ctx), 422
+    try:
+        shown = contacts.reveal(case, staff_actor(), form.why.data or "")
+    except DomainError as exc:
+        ctx = _context(case, domain_message(exc), reveal_form=form)
+        return page_or_fragment(
+            "merchant/case.html", "merchant/_panel.html", **ctx
+        ), exc.status_code
+    ctx = _context(cases.get_case(case_no), contact_shown=shown)
+    return page_or_fragment("merchant/case.html", "merchant/_panel.html", **ctx)
+
+
+@bp.post("/cases/<case_no>/file")
+@merchant_required
+def download_file(case_no: str) -> ResponseReturnValue:
+    """The case file (ZIP) of this shop's case, the download recorded first."""
+    case = _own_case(case_no)
+    if not EmptyForm().validate_on_submit():
+        abort(400)
+    return case_file_response(case_file.download(case, staff_actor(), case_file.MERCHANT))

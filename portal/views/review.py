@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
 from flask_wtf import FlaskForm
@@ -20,16 +20,18 @@ from portal.models import RefundCase
 from portal.plugins.startup import channels
 from portal.services import context, unit_of_work
 from portal.services.accounts import staff
+from portal.services.audit import case_file
 from portal.services.errors import DomainError
 from portal.services.integration import orders
 from portal.services.money import balances, payout_lists
-from portal.services.refunds import assignment, cases, disputes, queues
+from portal.services.refunds import assignment, cases, contacts, disputes, queues
 from portal.services.refunds.timeline import timeline
 from portal.services.risk import assessment
 from portal.services.uploads.evidence import same_picture_elsewhere
 from portal.views import case_filters, outcomes
 from portal.views.access import reviewer_required, staff_actor, supervisor_required
 from portal.views.checklist import for_case
+from portal.views.downloads import case_file_response
 from portal.views.forms import (
     ApproveForm,
     EmptyForm,
@@ -38,6 +40,7 @@ from portal.views.forms import (
     NoteForm,
     OfferForm,
     ReasonForm,
+    RevealContactForm,
 )
 from portal.views.htmx_util import done, is_htmx, page_or_fragment
 from portal.views.thread import thread_context
@@ -109,6 +112,10 @@ def _context(case: RefundCase, **forms: Any) -> dict[str, Any]:
             "negotiate": forms.get("negotiate") or NoteForm(prefix="negotiate"),
         },
         "error": forms.get("error"),
+        "reveal_form": forms.get("reveal") or RevealContactForm(prefix="reveal"),
+        "contact_shown": forms.get("contact_shown"),
+        "reveal_url": url_for("review.reveal_contact", case_no=case.case_no),
+        "file_url": url_for("review.download_file", case_no=case.case_no),
         "may_take": assignment_rules.may_take(
             State(case.state), case.rejected_by_id, current_user.id
         ),
@@ -316,3 +323,32 @@ def assign(case_no: str) -> ResponseReturnValue:
         lambda c, f: assignment.reassign(c, staff_actor(), request.form.get("to", "")[:80], seen),
         outcomes.REASSIGNED,
     )
+
+
+@bp.post("/cases/<case_no>/contact")
+@reviewer_required
+def reveal_contact(case_no: str) -> ResponseReturnValue:
+    """The buyer's whole contact, on this page only, once the request and its reason are
+    recorded; the masked one (422) without a reason."""
+    case = cases.get_case(case_no)
+    form = RevealContactForm(prefix="reveal")
+    if not form.validate_on_submit():
+        ctx = _context(case, reveal=form)
+        return page_or_fragment("review/case.html", "review/_panel.html", **ctx), 422
+    try:
+        shown = contacts.reveal(case, staff_actor(), form.why.data or "")
+    except DomainError as exc:
+        ctx = _context(case, reveal=form, error=domain_message(exc))
+        return page_or_fragment("review/case.html", "review/_panel.html", **ctx), exc.status_code
+    ctx = _context(cases.get_case(case_no), contact_shown=shown)
+    return page_or_fragment("review/case.html", "review/_panel.html", **ctx)
+
+
+@bp.post("/cases/<case_no>/file")
+@reviewer_required
+def download_file(case_no: str) -> ResponseReturnValue:
+    """The case file (ZIP), the download recorded first."""
+    case = cases.get_case(case_no)
+    if not EmptyForm().validate_on_submit():
+        abort(400)
+    return case_file_response(case_file.download(case, staff_actor(), case_file.STAFF))

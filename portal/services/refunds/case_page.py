@@ -26,6 +26,7 @@ from portal.services.errors import NotFound
 from portal.services.messaging.notices import Counting
 from portal.services.policy_text import N_
 from portal.services.refunds.tickets import late_reason
+from portal.services.refunds.timeline import STAFF_ONLY
 
 
 @dataclass(frozen=True)
@@ -115,7 +116,10 @@ def _events_statement() -> Select[Event, Offer]:
     return (
         select(Event, Offer)
         .outerjoin(Offer, and_(Offer.case_id == Event.case_id, made))
-        .where(Event.case_id == bindparam("case_id", type_=Integer))
+        .where(
+            Event.case_id == bindparam("case_id", type_=Integer),
+            Event.kind.not_in(sorted(STAFF_ONLY)),  # the buyer's page
+        )
         .order_by(Event.created_at, Event.id)
     )
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import Select, insert, literal, select, update
+from sqlalchemy import Select, insert, update
 from sqlalchemy.orm import util as orm_util
 
 from portal.domain import (
@@ -44,6 +44,7 @@ from portal.plugins.words import Words
 from portal.services import context
 from portal.services.actors import Actor
 from portal.services.after_commit import call_after_commit
+from portal.services.audit import chain
 from portal.services.dml import inserted_id, rows_matched
 from portal.services.errors import ConcurrentChange, Conflict
 from portal.services.integration import webhooks
@@ -55,6 +56,8 @@ log = logging.getLogger(__name__)
 # neither read nor refresh objects the session holds (loaded rows are expired instead).
 EVENTS = Event.__table__
 CASES = RefundCase.__table__
+#: the hash chain's columns (portal.services.audit.chain), not part of an EventRecord
+_CHAIN_COLUMNS = ("chain", "chain_seq", "prev_hash", "hash")
 
 
 @dataclass(frozen=True)
@@ -109,10 +112,11 @@ def record(
         "data": data or {},
         "created_at": context.now(),
     }
+    [values] = chain.link([values])
     new_id = inserted_id(db.session.execute(insert(EVENTS).values(**values)))
     event = EventRecord(
         id=new_id,
-        **{k: v for k, v in values.items() if k not in ("actor_id", "actor_label")},
+        **{k: values[k] for k in _RECORD_KEYS},
     )
     if webhooks.is_webhook_event(kind):
         webhooks.note_event(db.session(), event)
@@ -126,9 +130,9 @@ def with_note(data: dict[str, Any] | None, note: Note | Words | None) -> dict[st
     return {**(data or {}), "note": note.to_json()}
 
 
-#: the columns ``record_each`` writes, in the order of its SELECT; those an EventRecord holds
-_RECORD_EACH_COLUMNS = [c.name for c in EVENTS.c if c.name != "id"]
-_RECORD_FIELDS = [c for c in EVENTS.c if c.name not in ("actor_id", "actor_label")]
+#: the columns an EventRecord holds
+_RECORD_FIELDS = [c for c in EVENTS.c if c.name not in ("actor_id", "actor_label", *_CHAIN_COLUMNS)]
+_RECORD_KEYS = [c.name for c in _RECORD_FIELDS if c.name != "id"]
 
 
 def record_each(
@@ -140,29 +144,41 @@ def record_each(
     note: Note | None = None,
 ) -> int:
     """Append the same event for each row of ``rows`` (columns labelled ``case_id``,
-    ``order_id``, ``payout_id``) in one INSERT ... SELECT, in the caller's transaction: one row
-    or a sweep's page alike. Returns how many; events a shop hears about go to the webhook
-    outbox, as ``record``'s do."""
-    cols = rows.subquery()
-    values = {
-        "case_id": cols.c.case_id,
-        "order_id": cols.c.order_id,
-        "payout_id": cols.c.payout_id,
-        "kind": literal(kind, EVENTS.c.kind.type),
-        "actor_role": literal(str(actor.role), EVENTS.c.actor_role.type),
-        "actor_id": literal(actor.user_id, EVENTS.c.actor_id.type),
-        "actor_label": literal(actor.label, EVENTS.c.actor_label.type),
-        "from_state": literal("", EVENTS.c.from_state.type),
-        "to_state": literal("", EVENTS.c.to_state.type),
-        "reason": literal("", EVENTS.c.reason.type),
-        "data": literal(with_note(data, note), EVENTS.c.data.type),
-        "created_at": literal(context.now(), EVENTS.c.created_at.type),
+    ``order_id``, ``payout_id``), in the caller's transaction: one row or a sweep's page alike,
+    in a bounded number of statements (read the rows, link them into their chains, one
+    multi-row INSERT). Returns how many; events a shop hears about go to the webhook outbox,
+    as ``record``'s do."""
+    common = {
+        "kind": kind,
+        "actor_role": str(actor.role),
+        "actor_id": actor.user_id,
+        "actor_label": actor.label,
+        "from_state": "",
+        "to_state": "",
+        "reason": "",
+        "data": with_note(data, note),
+        "created_at": context.now(),
     }
-    select_each = select(*(values[name] for name in _RECORD_EACH_COLUMNS))
-    stmt = insert(EVENTS).from_select(_RECORD_EACH_COLUMNS, select_each)
+    found = db.session.execute(rows).mappings().all()
+    values = chain.link(
+        [
+            {
+                **common,
+                "case_id": row["case_id"],
+                "order_id": row["order_id"],
+                "payout_id": row["payout_id"],
+            }
+            for row in found
+        ]
+    )
+    if not values:
+        return 0
     if not webhooks.is_webhook_event(kind):
-        return rows_matched(db.session.execute(stmt))
-    written = db.session.execute(stmt.returning(*_RECORD_FIELDS)).all()
+        db.session.execute(insert(EVENTS), values)
+        return len(values)
+    written = db.session.execute(
+        insert(EVENTS).returning(*_RECORD_FIELDS, sort_by_parameter_order=True), values
+    ).all()
     for row in written:
         webhooks.note_event(db.session(), EventRecord(**row._asdict()))
     return len(written)

@@ -1,0 +1,125 @@
+"""The audit trail's hash chains and seals, as pure rules: which chain an event joins, the
+canonical bytes of an event, a link's hash, and the signed payload of a day's seal.
+
+Every event joins one chain: its case's, else its order's, else the platform's own. A link's
+hash covers the previous link's hash and the event's canonical content (its chain and place in
+it included), so editing, deleting, inserting or reordering a row breaks the chain at that row.
+A seal names every chain head that moved since the seal before it and that seal's hash; its
+payload is signed (Ed25519), so a history rewritten after a seal no longer matches it.
+
+Changing anything here changes every hash: ``VERSION`` names the rules a hash was made under.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+VERSION = 1
+#: the "previous hash" of a chain's first link and of the first seal
+GENESIS = "0" * 64
+PLATFORM_CHAIN = "platform"
+#: the event kind of a case file downloaded (who, as which party)
+CASE_FILE_DOWNLOADED = "case_file_downloaded"
+#: the event columns a link's hash covers, in this order (``id`` is not one: a row's place is
+#: chain + seq); ``data`` and ``created_at`` last
+CONTENT_FIELDS = (
+    "chain",
+    "chain_seq",
+    "kind",
+    "case_id",
+    "order_id",
+    "payout_id",
+    "actor_role",
+    "actor_id",
+    "actor_label",
+    "from_state",
+    "to_state",
+    "reason",
+    "data",
+    "created_at",
+)
+
+
+def chain_key(case_id: int | None, order_id: int | None) -> str:
+    """The chain an event joins: its case's, else its order's, else the platform's."""
+    if case_id is not None:
+        return f"case:{case_id}"
+    if order_id is not None:
+        return f"order:{order_id}"
+    return PLATFORM_CHAIN
+
+
+def case_chain(case_id: int) -> str:
+    """The chain of one case's events."""
+    return chain_key(case_id, None)
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+
+
+def normal_data(data: Mapping[str, Any] | None) -> Any:
+    """``data`` as it reads back from a JSON column (tuples as lists, keys as strings)."""
+    return json.loads(_json(data or {}))
+
+
+def canonical_time(value: datetime | str) -> str:
+    """A timestamp as the hash covers it: UTC, ISO 8601, microseconds."""
+    if isinstance(value, str):  # a raw SQLite value read without the column type
+        value = datetime.fromisoformat(value)
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def canonical(event: Mapping[str, Any]) -> bytes:
+    """The bytes of an event a link's hash covers: a JSON array of the ``VERSION`` and the
+    ``CONTENT_FIELDS`` in their order (the time as ``canonical_time``); ``data`` as a JSON
+    column gives it back (``normal_data``), its keys sorted."""
+    values: list[Any] = [VERSION]
+    values.extend(event.get(name) for name in CONTENT_FIELDS[:-2])
+    values.append(event.get("data") or {})
+    values.append(canonical_time(event["created_at"]))
+    return _json(values).encode()
+
+
+def link_hash(prev_hash: str, event: Mapping[str, Any]) -> str:
+    """The hash of one link: the previous link's hash and this event's canonical content."""
+    digest = hashlib.sha256(prev_hash.encode())
+    digest.update(b"\n")
+    digest.update(canonical(event))
+    return digest.hexdigest()
+
+
+def heads_digest(heads: Iterable[tuple[str, int, str]]) -> str:
+    """One hash over chain heads ``(chain, seq, hash)``, whatever order they come in."""
+    digest = hashlib.sha256()
+    for chain, seq, head in sorted(heads):
+        digest.update(f"{chain} {seq} {head}\n".encode())
+    return digest.hexdigest()
+
+
+def seal_payload(
+    *, seal_no: int, day: str, sealed_at: datetime, prev_hash: str, digest: str, count: int
+) -> bytes:
+    """The bytes a seal signs: its number, day, time, the previous seal and its heads."""
+    return _json(
+        {
+            "v": VERSION,
+            "seal_no": seal_no,
+            "day": day,
+            "sealed_at": canonical_time(sealed_at),
+            "prev": prev_hash,
+            "heads_digest": digest,
+            "heads": count,
+        }
+    ).encode()
+
+
+def seal_hash(payload: bytes) -> str:
+    """A seal's own hash, which the next seal names as its previous."""
+    return hashlib.sha256(payload).hexdigest()

@@ -1,0 +1,1 @@
+"""The tamper-evident audit trail: chaining events as they are written, sealing, verifying."""
