@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from jobs.channel_keys import sweep_channel_keys
+from jobs.order_sources import sweep_order_sources
 from jobs.runtime import with_app
 from jobs.webhooks import sweep as sweep_webhooks
 from portal.infra.queue import enqueue, enqueue_once, queue, release_once
@@ -63,13 +64,15 @@ def sweep_deadlines() -> int:
 @with_app
 def sweep(reschedule: bool = True) -> dict[str, int]:
     """The periodic sweep: payouts left behind, deadlines passed, webhook deliveries whose
-    job was lost, and channel keys due for a refresh; reschedules itself."""
+    job was lost, channel keys due for a refresh, and the shops' order sources to read;
+    reschedules itself."""
     release_once("sweep-seed")
     result = {
         "payouts": sweep_payouts(reschedule=False),
         "deadlines": sweep_deadlines(),
         "webhooks": sweep_webhooks(),
         "channel_keys": sweep_channel_keys(),
+        "order_sources": sweep_order_sources(),
     }
     if reschedule:
         at = context.now() + SWEEP_EVERY

@@ -220,6 +220,6 @@ def test_periodic_sweep_runs_every_part_and_reschedules_itself(app, clock):
 
     set_app(app)
     result = sweep()
-    assert set(result) == {"payouts", "deadlines", "webhooks", "channel_keys"}
+    assert set(result) == {"payouts", "deadlines", "webhooks", "channel_keys", "order_sources"}
     scheduled = ScheduledJobRegistry(queue=queue())
     assert any(job_id.startswith("sweep-") for job_id in scheduled.get_job_ids())
