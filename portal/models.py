@@ -566,6 +566,4 @@ class OrderSourceProblem(Model):
     problem: Mapped[str] = mapped_column(String(40))
     detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     seen_at: Mapped[datetime] = mapped_column(TS, default=utcnow)
-    __table_args__ = (
-        Index("ix_order_source_problems_row", "source_id", "row_id", unique=True),
-    )
+    __table_args__ = (Index("ix_order_source_problems_row", "source_id", "row_id", unique=True),)

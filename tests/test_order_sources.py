@@ -245,7 +245,9 @@ def test_of_two_readers_of_one_batch_one_commits_and_the_other_rolls_back(shop, 
     db.session.execute(update(OrderSourceCursor).values(after_row_id=0))
     db.session.commit()
     with pytest.raises(ConcurrentChange):
-        order_sync._move("dujiaoka", SourcePosition("2026-12-01 10:00:05", 1), SourcePosition("x", 2))
+        order_sync._move(
+            "dujiaoka", SourcePosition("2026-12-01 10:00:05", 1), SourcePosition("x", 2)
+        )
     db.session.rollback()
 
 
@@ -287,9 +289,7 @@ def test_completion_later_delivers_the_codes_and_the_first_snapshot_stays(shop):
     order_sync.sync(source())
     with shop.engine.begin() as conn:
         conn.execute(text("UPDATE goods SET gd_name = 'renamed' WHERE id = 1"))
-    shop.update(
-        1, status=4, info="CODE-A\r\nCODE-B\n\nCODE-C ", updated_at="2026-12-01 10:01:00"
-    )
+    shop.update(1, status=4, info="CODE-A\r\nCODE-B\n\nCODE-C ", updated_at="2026-12-01 10:01:00")
     result = order_sync.sync(source())
     assert result.delivered == 1
     order = db.session.scalar(select(Order).where(Order.order_no == "LATER"))

@@ -22,5 +22,5 @@ class SourceProblem(enum.StrEnum):
     BAD_TEXT = "bad_text"  # text that is not valid UTF-8
     BAD_TIME = "bad_time"  # no usable time (NULL or a zero-date)
     BAD_AMOUNT = "bad_amount"  # not an amount in yuan with at most two decimals
-    NO_QUERY_PASSWORD = "no_query_password"  # the shop kept no query password
+    NO_QUERY_PASSWORD = "no_query_password"  # noqa: S105 (a code: the shop kept none)
     INVALID = "invalid"  # the order fails the checks every shop order passes (field, message)

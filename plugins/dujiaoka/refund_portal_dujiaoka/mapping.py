@@ -31,8 +31,8 @@ STATUS: dict[int, SourceOrderState] = {
 AUTOMATIC = 1
 #: dujiaoka's official gateways (pays.pay_check of install.sql) -> payout channel ids
 DEFAULT_GATEWAYS: dict[str, str] = {"zfbf2f": "alipay", "aliweb": "alipay", "wescan": "wechat"}
-TEXT_COLUMNS = ("order_sn", "email", "search_pwd", "title", "info", "trade_no", "gd_name")
-TEXT_COLUMNS += ("gd_description", "pay_check", "pay_name")
+TEXT_COLUMNS: tuple[str, ...] = ("order_sn", "email", "search_pwd", "title", "info", "trade_no")
+TEXT_COLUMNS += ("gd_name", "gd_description", "pay_check", "pay_name")
 
 
 class Refused(Exception):
@@ -68,7 +68,7 @@ def parse_gateways(text: str) -> dict[str, str]:
     return found
 
 
-def _text(row: Mapping[str, Any], column: str) -> str:
+def _text(row: Mapping[Any, Any], column: str) -> str:
     value = row.get(column)
     if value is None:
         return ""
@@ -85,7 +85,7 @@ def _text(row: Mapping[str, Any], column: str) -> str:
     return text
 
 
-def _fen(row: Mapping[str, Any], column: str) -> int:
+def _fen(row: Mapping[Any, Any], column: str) -> int:
     value = row.get(column)
     try:
         amount = Decimal(str(value)) * 100
@@ -110,7 +110,7 @@ def _time(value: Any, zone: tzinfo) -> datetime | None:
 
 
 def to_source_order(
-    row: Mapping[str, Any], gateways: Mapping[str, str], zone: tzinfo
+    row: Mapping[Any, Any], gateways: Mapping[str, str], zone: tzinfo
 ) -> SourceOrder:
     """The row as the portal takes it in, or with the problem that stops it."""
     pos = SourcePosition(position_text(row.get("updated_at")), int(row["id"]))
@@ -125,7 +125,7 @@ def to_source_order(
 
 
 def _map(
-    pos: SourcePosition, row: Mapping[str, Any], gateways: Mapping[str, str], zone: tzinfo
+    pos: SourcePosition, row: Mapping[Any, Any], gateways: Mapping[str, str], zone: tzinfo
 ) -> SourceOrder:
     order_no = _text(row, "order_sn")
     status = row.get("status")

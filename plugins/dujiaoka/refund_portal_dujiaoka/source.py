@@ -18,10 +18,12 @@ from sqlalchemy import (
     and_,
     create_engine,
     event,
+    false,
     func,
     inspect,
     or_,
     select,
+    text,
 )
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.sql.elements import ColumnElement
@@ -46,7 +48,9 @@ goods = Table(
     Column("id", Integer),
     *(Column(n, String) for n in ("gd_name", "gd_description", "actual_price")),
 )
-pays = Table("pays", meta, Column("id", Integer), Column("pay_check", String), Column("pay_name", String))
+pays = Table(
+    "pays", meta, Column("id", Integer), Column("pay_check", String), Column("pay_name", String)
+)
 TABLES = (orders, goods, pays)
 
 
@@ -100,15 +104,20 @@ class DujiaokaSource:
     def check(self) -> None:
         """Every table and column read here exists; else name what is missing."""
         try:
-            found = inspect(self.engine)
-            tables = set(found.get_table_names())
+            tables = set(inspect(self.engine).get_table_names())
             missing: list[str] = []
-            for table in TABLES:
-                if table.name not in tables:
-                    missing.append(f"table {table.name}")
-                    continue
-                have = {c["name"] for c in found.get_columns(table.name)}
-                missing += [f"{table.name}.{c.name}" for c in table.columns if c.name not in have]
+            with self.engine.connect() as conn:
+                for table in TABLES:
+                    if table.name not in tables:
+                        missing.append(f"table {table.name}")
+                        continue
+                    # the names only: reflecting MySQL types on SQLite would only warn
+                    have = set(
+                        conn.execute(select(text("*")).select_from(table).where(false())).keys()
+                    )
+                    missing += [
+                        f"{table.name}.{c.name}" for c in table.columns if c.name not in have
+                    ]
         except SQLAlchemyError as exc:
             raise OrderSourceError(f"{self.id}: cannot read the database: {exc}") from None
         if missing:

@@ -3,11 +3,12 @@ written from dujiaoka's install SQL) and a generator of goods, gateways and orde
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from importlib.resources import files
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, make_url, text
+from sqlalchemy import Engine, column, create_engine, make_url, table, text
 
 from refund_portal_dujiaoka.source import make_engine
 
@@ -40,7 +41,8 @@ def create_schema(engine: Engine) -> None:
 
 def mariadb_database(name: str = TEST_DATABASE) -> str:
     """Create (again) our own database on the MariaDB server; its URL. Raises if unreachable."""
-    import pymysql  # noqa: F401  (the driver the URL names: a clear ImportError if missing)
+    if importlib.util.find_spec("pymysql") is None:
+        raise ImportError("pymysql is not installed")
 
     server = create_engine(MARIADB_URL, connect_args={"connect_timeout": 3})
     with server.begin() as conn:
@@ -93,12 +95,11 @@ class TestShop:
         )
         return self
 
-    def insert(self, table: str, **values: Any) -> None:
+    def insert(self, name: str, **values: Any) -> None:
         """One row, as given."""
-        cols = ", ".join(values)
-        params = ", ".join(f":{c}" for c in values)
+        rows = table(name, *(column(c) for c in values))
         with self.engine.begin() as conn:
-            conn.execute(text(f"INSERT INTO {table} ({cols}) VALUES ({params})"), values)
+            conn.execute(rows.insert().values(**values))
 
     def order(self, **over: Any) -> dict[str, Any]:
         """An order (paid by Alipay face-to-face, status 2) with ``over`` changed; its row."""
@@ -131,6 +132,6 @@ class TestShop:
 
     def update(self, order_id: int, **values: Any) -> None:
         """Change an order as the shop would (set updated_at yourself)."""
-        sets = ", ".join(f"{c} = :{c}" for c in values)
+        rows = table("orders", column("id"), *(column(c) for c in values))
         with self.engine.begin() as conn:
-            conn.execute(text(f"UPDATE orders SET {sets} WHERE id = :id"), {**values, "id": order_id})
+            conn.execute(rows.update().where(rows.c.id == order_id).values(**values))

@@ -145,9 +145,7 @@ def deliver(order: Order, codes: list[str], delivered_at: datetime | None, actor
     return result
 
 
-def add_codes(
-    order: Order, codes: list[str], delivered_at: datetime | None, actor: Actor
-) -> Order:
+def add_codes(order: Order, codes: list[str], delivered_at: datetime | None, actor: Actor) -> Order:
     """Add the delivery to the session (no commit): new codes, the delivery time, its event."""
     when = delivered_at or context.now()
     have = {c.code for c in order.codes}
