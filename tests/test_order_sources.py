@@ -379,3 +379,24 @@ def test_connect_command_prints_progress_counts_and_each_problem(shop, app):
     assert count() == 1
     missing = runner.invoke(args=["connect", "nosuch"])
     assert missing.exit_code == 1 and "no order source 'nosuch'" in missing.output
+
+
+# --- the operators' page ---
+
+
+def test_supervisors_see_each_row_not_taken_in_with_its_reason_in_chinese(shop, browser):
+    from tests.test_plugin_admin import login
+
+    shop.order(order_sn="PAGEBAD", pay_id=17)
+    shop.order(order_sn="PAGEOK")
+    order_sync.sync(source())
+    login(browser, "rev-os", "reviewer")
+    assert browser.get("/review/plugins/order-sources").status_code == 403
+    login(browser, "sup-os", "supervisor")
+    page = browser.get(
+        "/review/plugins/order-sources", headers={"Accept-Language": "zh-CN"}
+    ).get_data(as_text=True)
+    assert "订单来源" in page and "PAGEBAD" in page and "pay_check=paypal" in page
+    assert "支付通道未对应任何退款渠道" in page
+    assert "PAGEOK" not in page
+    assert "2026-12-01 10:00:05 / 2" in page

@@ -8,6 +8,7 @@ from __future__ import annotations
 from portal.domain import assignment
 from portal.domain.ledger_kinds import LedgerKind
 from portal.domain.offer_states import OfferState
+from portal.domain.order_sources import SourceProblem
 from portal.domain.payout_states import PayoutState
 from portal.domain.policy import N_
 from portal.domain.states import State
@@ -163,4 +164,16 @@ WEBHOOK_FAILURES = {
     "tls": N_("The TLS certificate is not valid for this name"),
     "timeout": N_("No complete answer in time"),
     "protocol": N_("The answer is not valid HTTP"),
+}
+
+
+#: why a row of a shop's order source was not taken in (operators' order-sources page)
+SOURCE_PROBLEM_LABELS = {
+    SourceProblem.UNKNOWN_STATUS: N_("Order status the mapping does not know"),
+    SourceProblem.UNKNOWN_GATEWAY: N_("Payment gateway mapped to no payout channel"),
+    SourceProblem.BAD_TEXT: N_("Text that is not valid UTF-8"),
+    SourceProblem.BAD_TIME: N_("No usable order time"),
+    SourceProblem.BAD_AMOUNT: N_("Amount that is not in yuan and fen"),
+    SourceProblem.NO_QUERY_PASSWORD: N_("The shop kept no query password"),
+    SourceProblem.INVALID: N_("Fails the checks every shop order passes"),
 }

@@ -27,7 +27,7 @@ def _zone(text: str) -> None:
     try:
         ZoneInfo(text)
     except (ZoneInfoNotFoundError, ValueError):
-        raise ValueError(Words(zh="时区名称，如 Asia/Shanghai", en="like Asia/Shanghai")) from None
+        raise ValueError(Words(zh="无法识别的时区名称", en="like Asia/Shanghai")) from None
 
 
 @hookimpl
@@ -40,19 +40,22 @@ def register_settings() -> list[Setting]:
             secret=True,
             label=w(zh="独角数卡数据库地址（只读账号）", en="dujiaoka database URL (read-only)"),
             help=w(
-                zh="如 mysql+pymysql://只读用户:密码@主机/库名",
+                zh="只读账号的数据库连接地址",
                 en="like mysql+pymysql://readonly:password@host/dbname",
             ),
         ),
         Setting(
             "DUJIAOKA_MERCHANT",
-            label=w(zh="订单归属的商户标识", en="merchant slug the orders belong to"),
+            label=w(zh="订单所属商家的标识", en="merchant slug the orders belong to"),
         ),
         Setting(
             "DUJIAOKA_GATEWAYS",
-            label=w(zh="支付标识与退款渠道对应", en="payment gateways to payout channels"),
+            label=w(zh="支付标识与支付渠道的对应", en="payment gateways to payout channels"),
             validator=_gateways,
-            help=w(zh="如 alipay=alipay,wxpay=wechat", en="like alipay=alipay,wxpay=wechat"),
+            help=w(
+                zh="每项为“支付标识=渠道编号”，用逗号分隔",
+                en="like alipay=alipay,wxpay=wechat",
+            ),
         ),
         Setting(
             "DUJIAOKA_TIMEZONE",

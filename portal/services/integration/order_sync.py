@@ -112,6 +112,22 @@ def problems(source_id: str, limit: int = 200) -> list[OrderSourceProblem]:
     )
 
 
+def readings() -> list[OrderSourceCursor]:
+    """How far each order source has been read, by source id."""
+    return list(db.session.scalars(select(OrderSourceCursor).order_by(OrderSourceCursor.source_id)))
+
+
+def all_problems(limit: int = 500) -> list[OrderSourceProblem]:
+    """Rows of every source not taken in, by source and row (at most ``limit``)."""
+    return list(
+        db.session.scalars(
+            select(OrderSourceProblem)
+            .order_by(OrderSourceProblem.source_id, OrderSourceProblem.row_id)
+            .limit(limit)
+        )
+    )
+
+
 def _merchant_id(slug: str) -> int:
     merchant_id = db.session.scalar(select(Merchant.id).where(Merchant.slug == slug))
     if merchant_id is None:
