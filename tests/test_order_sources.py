@@ -397,6 +397,6 @@ def test_supervisors_see_each_row_not_taken_in_with_its_reason_in_chinese(shop, 
         "/review/plugins/order-sources", headers={"Accept-Language": "zh-CN"}
     ).get_data(as_text=True)
     assert "订单来源" in page and "PAGEBAD" in page and "pay_check=paypal" in page
-    assert "支付通道未对应任何退款渠道" in page
+    assert "该支付通道没有对应的支付渠道" in page
     assert "PAGEOK" not in page
     assert "2026-12-01 10:00:05 / 2" in page
