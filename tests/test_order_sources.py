@@ -124,12 +124,15 @@ def test_zero_dates_and_nulls_are_read_not_crashed_on(shop):
     shop.order(order_sn="ZEROBOTH", created_at="0000-00-00 00:00:00", updated_at=None)
     shop.order(order_sn="ZEROCREATED", created_at="0000-00-00 00:00:00")
     shop.order(order_sn="NULLUPDATED", updated_at=None)
+    shop.order(order_sn="ZEROUPDATED1", updated_at="0000-00-00 00:00:00")
+    shop.order(order_sn="ZEROUPDATED2", updated_at="0000-00-00 00:00:00")
     result = order_sync.sync(source(), limit=1)
-    assert result.read == 3
+    assert result.read == 5
     assert problems() == {"ZEROBOTH": ("bad_time", {"row_id": "1", "column": "created_at"})}
     got = db.session.scalar(select(Order).where(Order.order_no == "ZEROCREATED"))
     assert got.paid_at == datetime(2026, 12, 1, 2, 0, 5, tzinfo=UTC)  # updated_at, China time
-    assert count() == 2
+    assert count() == 4
+    assert order_sync.sync(source(), limit=1).read == 0
 
 
 def test_text_that_is_not_utf8_is_named_not_fatal(shop):
@@ -400,3 +403,14 @@ def test_supervisors_see_each_row_not_taken_in_with_its_reason_in_chinese(shop, 
     assert "该支付通道没有对应的支付渠道" in page
     assert "PAGEOK" not in page
     assert "2026-12-01 10:00:05 / 2" in page
+
+
+def test_a_delivery_on_an_order_cancelled_in_the_portal_is_not_added(shop, clock):
+    shop.order(order_sn="CANCELLED")
+    order_sync.sync(source())
+    order = db.session.scalar(select(Order).where(Order.order_no == "CANCELLED"))
+    order.cancelled_at = clock()
+    db.session.commit()
+    shop.update(1, status=4, info="CODE-X", updated_at="2026-12-01 10:02:00")
+    result = order_sync.sync(source())
+    assert (result.delivered, result.unchanged, count(CardCode)) == (0, 1, 0)

@@ -26,6 +26,7 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.pool import NullPool
 from sqlalchemy.sql.elements import ColumnElement
 
 from portal.plugins.order_sources import OrderSourceError, SourceOrder, SourcePosition
@@ -62,7 +63,8 @@ def _sqlite_lenient_text(dbapi_conn: Any, _record: Any) -> None:
 
 def make_engine(url: str) -> Engine:
     """An engine for the shop's database (the account should be granted SELECT only)."""
-    args: dict[str, Any] = {"pool_pre_ping": True}
+    # no pool: a connection per read, none left open on the shop between the minute's jobs
+    args: dict[str, Any] = {"poolclass": NullPool}
     if url.startswith("mysql"):
         args["connect_args"] = {"charset": "utf8mb4"}
     engine = create_engine(url, **args)

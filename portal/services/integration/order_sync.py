@@ -318,8 +318,10 @@ def _take(
     if order is None:
         order = ingest.add_order(merchant_id, data, actor)
         result.created += 1
-    delivers = row.state == SourceOrderState.DELIVERED and (
-        order.delivered_at is None or not set(row.codes) <= {c.code for c in order.codes}
+    delivers = (
+        row.state == SourceOrderState.DELIVERED
+        and order.cancelled_at is None  # as the ingest API's delivery: not on a cancelled order
+        and (order.delivered_at is None or not set(row.codes) <= {c.code for c in order.codes})
     )
     if delivers:
         ingest.add_codes(order, list(row.codes), row.delivered_at, actor)
