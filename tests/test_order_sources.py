@@ -414,3 +414,10 @@ def test_a_delivery_on_an_order_cancelled_in_the_portal_is_not_added(shop, clock
     shop.update(1, status=4, info="CODE-X", updated_at="2026-12-01 10:02:00")
     result = order_sync.sync(source())
     assert (result.delivered, result.unchanged, count(CardCode)) == (0, 1, 0)
+
+
+def test_the_connector_cannot_write_to_a_mysql_shop(shop):
+    if shop.kind != "mariadb":
+        pytest.skip("the session is made read-only on MySQL/MariaDB")
+    with source().engine.connect() as conn, pytest.raises(Exception, match="READ ONLY"):
+        conn.execute(text("DELETE FROM orders"))

@@ -61,12 +61,16 @@ def _sqlite_lenient_text(dbapi_conn: Any, _record: Any) -> None:
         dbapi_conn.text_factory = lambda b: b.decode("utf-8", "surrogateescape")
 
 
-def make_engine(url: str) -> Engine:
-    """An engine for the shop's database (the account should be granted SELECT only)."""
+def make_engine(url: str, read_only: bool = True) -> Engine:
+    """An engine for the shop's database (the account should be granted SELECT only);
+    ``read_only=False`` for the test shop, which writes its own rows."""
     # no pool: a connection per read, none left open on the shop between the minute's jobs
     args: dict[str, Any] = {"poolclass": NullPool}
     if url.startswith("mysql"):
+        # read-only by the session too, not only by the account's grants
         args["connect_args"] = {"charset": "utf8mb4"}
+        if read_only:
+            args["connect_args"]["init_command"] = "SET SESSION TRANSACTION READ ONLY"
     engine = create_engine(url, **args)
     event.listen(engine, "connect", _sqlite_lenient_text)
     return engine

@@ -59,7 +59,7 @@ class TestShop:
 
     def __init__(self, url: str) -> None:
         self.url = url
-        self.engine = make_engine(url)
+        self.engine = make_engine(url, read_only=False)
         self._next = 0
 
     def setup(self) -> TestShop:
