@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 
 from jobs.audit import enqueue_due_seal
 from jobs.channel_keys import sweep_channel_keys
+from jobs.order_sources import sweep_order_sources
 from jobs.reconcile import sweep_reconciliation
 from jobs.runtime import with_app
 from jobs.webhooks import sweep as sweep_webhooks
@@ -71,8 +72,9 @@ def sweep_deadlines() -> int:
 @with_app
 def sweep(reschedule: bool = True, due: float | None = None) -> dict[str, int]:
     """The periodic sweep: payouts left behind, deadlines passed, webhook deliveries whose
-    job was lost, channel keys due for a refresh, yesterday's bills to reconcile, and the
-    audit trail's daily seal; reschedules itself for the next minute.
+    job was lost, channel keys due for a refresh, the shops' order sources to read,
+    yesterday's bills to reconcile, and the audit trail's daily seal; reschedules itself for
+    the next minute.
 
     ``due``: the Unix time it was scheduled for (its lag is measured against it). Runs once
     per minute however many workers hold a copy (``portal.infra.singleton``); a copy that
@@ -93,6 +95,7 @@ def sweep(reschedule: bool = True, due: float | None = None) -> dict[str, int]:
                 "channel_keys": sweep_channel_keys(),
                 "reconciliation": sweep_reconciliation(),
                 "audit_seal": enqueue_due_seal(),
+                "order_sources": sweep_order_sources(),
             }
         else:
             result = {"skipped": 1}

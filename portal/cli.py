@@ -14,6 +14,7 @@ from portal.extensions import db
 from portal.infra import migrations
 from portal.models import Merchant
 from portal.plugins.cli import check_channels_command, new_plugin, plugins
+from portal.plugins.connect_cli import connect
 from portal.services.accounts import hash_audit, staff
 from portal.services.accounts.staff import create_staff_user
 from portal.services.integration import api_keys
@@ -53,6 +54,7 @@ def register_cli(app: Flask) -> None:
 
     app.cli.add_command(plugins)
     app.cli.add_command(audit)
+    app.cli.add_command(connect)
     app.cli.add_command(check_channels_command)
     app.cli.add_command(new_plugin)
     app.cli.add_command(migrations.db_commands)

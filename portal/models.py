@@ -727,3 +727,30 @@ class ShopFastLane(Model):
     changed_at: Mapped[datetime] = mapped_column(TS, default=utcnow)
     changed_by: Mapped[str] = mapped_column(String(120), default="")
     __table_args__ = (CheckConstraint("limit_fen IS NULL OR limit_fen >= 0", name="limit"),)
+
+
+class OrderSourceCursor(Model):
+    """How far the portal has read one order source: the last position taken in, committed
+    with the orders it covers (compared and set, so two readers cannot both move it)."""
+
+    __tablename__ = "order_source_cursors"
+    source_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    after_updated: Mapped[str | None] = mapped_column(String(40))
+    after_row_id: Mapped[int] = mapped_column(BigInteger, default=0)
+    started: Mapped[bool] = mapped_column(Boolean, default=False)
+    moved_at: Mapped[datetime] = mapped_column(TS, default=utcnow)
+
+
+class OrderSourceProblem(Model):
+    """A row of an order source not taken in, and why (a code with parameters); removed
+    when a later read takes the order in."""
+
+    __tablename__ = "order_source_problems"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    source_id: Mapped[str] = mapped_column(String(64))
+    row_id: Mapped[int] = mapped_column(BigInteger)
+    order_no: Mapped[str] = mapped_column(String(200), default="")
+    problem: Mapped[str] = mapped_column(String(40))
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    seen_at: Mapped[datetime] = mapped_column(TS, default=utcnow)
+    __table_args__ = (Index("ix_order_source_problems_row", "source_id", "row_id", unique=True),)

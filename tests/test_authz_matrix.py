@@ -199,6 +199,7 @@ POLICY: dict[str, Access] = {
     "plugins_admin.settings": SUPERVISOR,
     "plugins_admin.check_settings": SUPERVISOR,
     "plugins_admin.check_connections": SUPERVISOR,
+    "plugins_admin.order_sources": SUPERVISOR,
     # risk rules, the watch list and each shop's fast-lane limit: supervisors only
     "risk_admin.rules_page": SUPERVISOR,
     "risk_admin.change_rule": SUPERVISOR,

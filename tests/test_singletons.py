@@ -23,7 +23,15 @@ from portal.infra.queue import queue, redis_connection
 from tests.live import kill_group, start_worker, wait_for, worker_env
 
 START_S = 120
-PARTS = {"payouts", "deadlines", "webhooks", "channel_keys", "reconciliation", "audit_seal"}
+PARTS = {
+    "payouts",
+    "deadlines",
+    "webhooks",
+    "channel_keys",
+    "reconciliation",
+    "audit_seal",
+    "order_sources",
+}
 
 
 def _scheduled_sweeps() -> list[str]:

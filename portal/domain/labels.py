@@ -8,6 +8,7 @@ from __future__ import annotations
 from portal.domain import assignment, audit_chain, contacts
 from portal.domain.ledger_kinds import LedgerKind
 from portal.domain.offer_states import OfferState
+from portal.domain.order_sources import SourceProblem
 from portal.domain.payout_states import PayoutState
 from portal.domain.policy import N_
 from portal.domain.reconciliation import DifferenceKind, DifferenceState, RunStatus
@@ -256,4 +257,15 @@ AUTO_RULE_LABELS = {
     "not_delivered_proven": N_("Not delivered, as the order's times show"),
     "fast_not_delivered": N_("Fast lane: not delivered"),
     "fast_invalid_unrevealed": N_("Fast lane: invalid, code never revealed"),
+}
+
+#: why a row of a shop's order source was not taken in (operators' order-sources page)
+SOURCE_PROBLEM_LABELS = {
+    SourceProblem.UNKNOWN_STATUS: N_("Order status the mapping does not know"),
+    SourceProblem.UNKNOWN_GATEWAY: N_("Payment gateway mapped to no payout channel"),
+    SourceProblem.BAD_TEXT: N_("Text that is not valid UTF-8"),
+    SourceProblem.BAD_TIME: N_("No usable order time"),
+    SourceProblem.BAD_AMOUNT: N_("Amount that is not in yuan and fen"),
+    SourceProblem.NO_QUERY_PASSWORD: N_("The shop kept no query password"),
+    SourceProblem.INVALID: N_("Fails the checks every shop order passes"),
 }

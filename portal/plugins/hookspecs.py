@@ -17,9 +17,17 @@ from collections.abc import Sequence
 from portal.plugins.channels import ChannelServices, PayoutChannel
 from portal.plugins.markers import hookimpl, hookspec
 from portal.plugins.notices import NoticeMessage
+from portal.plugins.order_sources import OrderSource
 from portal.plugins.settings import PluginSettings, Setting
 
-__all__ = ["hookimpl", "hookspec", "register_payout_channels", "register_settings", "send_notice"]
+__all__ = [
+    "hookimpl",
+    "hookspec",
+    "register_order_sources",
+    "register_payout_channels",
+    "register_settings",
+    "send_notice",
+]
 
 
 @hookspec
@@ -55,4 +63,14 @@ def register_settings() -> Sequence[Setting]:
     their ``validator``, and documented for operators. Names are configuration keys without
     the ``PORTAL_`` prefix (``WECHAT_MCHID`` is read from ``PORTAL_WECHAT_MCHID`` or
     ``portal.cfg``).
+    """
+
+
+@hookspec
+def register_order_sources(settings: PluginSettings) -> Sequence[OrderSource]:
+    """Return the shop databases this plugin reads orders from (empty when not configured).
+
+    ``settings`` holds the keys this plugin declares. Each source's ``id`` must be unique
+    and stable: the portal keeps its reading position under it. Raise
+    ``portal.plugins.order_sources.OrderSourceError`` when it is configured only in part.
     """

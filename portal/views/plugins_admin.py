@@ -1,17 +1,20 @@
 """Operator pages (supervisors): loaded plugins, channel switches, declared plugin settings,
-and the channels' connection checks (the same as ``refund-portal check-channels``)."""
+the channels' connection checks (the same as ``refund-portal check-channels``), and the
+order sources' rows not taken in."""
 
 from __future__ import annotations
 
 from flask import Blueprint, current_app, flash, redirect, render_template, url_for
 from flask.typing import ResponseReturnValue
 
+from portal.domain.labels import SOURCE_PROBLEM_LABELS
 from portal.infra.i18n import gettext, lazy_gettext
 from portal.plugins.forms import ChannelSwitchForm, settings_check_form
 from portal.plugins.loading import BROKEN
 from portal.plugins.settings import INVALID, REQUIRED, SettingState, Text, setting_states
 from portal.plugins.startup import channels, loaded_plugins
 from portal.services.errors import DomainError
+from portal.services.integration import order_source_status
 from portal.services.money import channel_switches
 from portal.services.money.channel_checks import ChannelCheck, check_channels
 from portal.views.access import staff_actor, supervisor_required
@@ -140,3 +143,15 @@ def check_settings() -> ResponseReturnValue:
             checked = None
     status = 200 if checked is not None else 422
     return _settings_page(states, form, checked), status
+
+
+@bp.get("/order-sources")
+@supervisor_required
+def order_sources() -> ResponseReturnValue:
+    """How far each shop's order source has been read, and each row not taken in."""
+    return render_template(
+        "review/order_sources.html",
+        readings=order_source_status.readings(),
+        problems=order_source_status.all_problems(),
+        labels=SOURCE_PROBLEM_LABELS,
+    )

@@ -25,7 +25,6 @@ from portal.extensions import db
 from portal.models import AuditSeal, AuditSealHead, Event, Offer, Payout, RefundCase
 from portal.services import context
 from portal.services.actors import Actor
-from portal.services.audit import seals
 from portal.services.refunds.timeline import STAFF_ONLY
 from portal.services.refunds.transitions import record
 from portal.services.unit_of_work import commit
@@ -85,6 +84,10 @@ def _seal(case: RefundCase) -> dict[str, Any]:
     if row is None:
         return {"sealed": False, "chain": chain}
     seal, seq = row
+    # heavy: the seal's key code loads cryptography's OpenSSL bindings, which the pages that
+    # offer the download (and import this module) do not need
+    from portal.services.audit import seals
+
     return {"sealed": True, "chain": chain, "covers_seq": seq, **seals.export(seal)}
 
 

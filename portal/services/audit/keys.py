@@ -3,6 +3,9 @@
 ``AUDIT_SEAL_KEY`` holds the private key as base64 of its 32 raw bytes. Outside development a
 missing key is an error when a seal is made; in development (and tests) one is generated and
 kept in the instance folder (``audit-seal.key``), so the demo's seals stay checkable.
+
+cryptography's OpenSSL bindings load in the functions that sign or check, not with the module:
+the CLI and the pages that name seals import it in every web worker.
 """
 
 from __future__ import annotations
@@ -10,13 +13,16 @@ from __future__ import annotations
 import base64
 import binascii
 import os
-
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
-from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+from typing import TYPE_CHECKING
 
 from portal.config import is_development
 from portal.services import context
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import (
+        Ed25519PrivateKey,
+        Ed25519PublicKey,
+    )
 
 DEV_KEY_FILE = "audit-seal.key"
 
@@ -26,6 +32,9 @@ class SealKeyMissing(RuntimeError):
 
 
 def _decode(text: str) -> Ed25519PrivateKey:
+    # heavy: cryptography's OpenSSL bindings (see the module's text)
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
     try:
         raw = base64.b64decode(text.strip(), validate=True)
         return Ed25519PrivateKey.from_private_bytes(raw)
@@ -37,6 +46,9 @@ def _decode(text: str) -> Ed25519PrivateKey:
 
 def new_key_text() -> str:
     """A new private key, as ``AUDIT_SEAL_KEY`` takes it."""
+    # heavy: cryptography's OpenSSL bindings (see the module's text)
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
     return base64.b64encode(Ed25519PrivateKey.generate().private_bytes_raw()).decode()
 
 
@@ -66,6 +78,13 @@ def private_key() -> Ed25519PrivateKey:
 
 def public_key_text(key: Ed25519PrivateKey | Ed25519PublicKey) -> str:
     """A public key as seals carry it: base64 of its 32 raw bytes."""
+    # heavy: cryptography's OpenSSL bindings (see the module's text)
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+    from cryptography.hazmat.primitives.serialization import (  # heavy: as above
+        Encoding,
+        PublicFormat,
+    )
+
     public = key.public_key() if isinstance(key, Ed25519PrivateKey) else key
     return base64.b64encode(public.public_bytes(Encoding.Raw, PublicFormat.Raw)).decode()
 
@@ -92,6 +111,12 @@ def trusted_public_keys() -> set[str]:
 
 def signature_valid(public_key: str, signature: str, payload: bytes) -> bool:
     """Whether ``signature`` (base64) is ``public_key``'s over ``payload``."""
+    # heavy: cryptography's OpenSSL bindings (see the module's text)
+    from cryptography.exceptions import InvalidSignature
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import (  # heavy: as above
+        Ed25519PublicKey,
+    )
+
     try:
         key = Ed25519PublicKey.from_public_bytes(base64.b64decode(public_key, validate=True))
         key.verify(base64.b64decode(signature, validate=True), payload)

@@ -155,21 +155,23 @@ def deliver(order: Order, codes: list[str], delivered_at: datetime | None, actor
     if order.cancelled_at is not None:
         raise ConcurrentChange(N_("The order was cancelled."), rule="cancelled")
 
-    def work() -> Order:
-        when = delivered_at or context.now()
-        have = {c.code for c in order.codes}
-        new = [c for c in dict.fromkeys(codes) if c not in have]
-        for code in new:
-            db.session.add(CardCode(order_id=order.id, code=code, delivered_at=when))
-        if order.delivered_at is None:
-            order.delivered_at = when
-        if new:
-            record("delivered", actor, order_id=order.id, data={"codes": len(new)})
-        return order
-
-    result = commit(work)
+    result = commit(lambda: add_codes(order, codes, delivered_at, actor))
     db.session.refresh(order)
     return result
+
+
+def add_codes(order: Order, codes: list[str], delivered_at: datetime | None, actor: Actor) -> Order:
+    """Add the delivery to the session (no commit): new codes, the delivery time, its event."""
+    when = delivered_at or context.now()
+    have = {c.code for c in order.codes}
+    new = [c for c in dict.fromkeys(codes) if c not in have]
+    for code in new:
+        db.session.add(CardCode(order_id=order.id, code=code, delivered_at=when))
+    if order.delivered_at is None:
+        order.delivered_at = when
+    if new:
+        record("delivered", actor, order_id=order.id, data={"codes": len(new)})
+    return order
 
 
 def mark_used(order: Order, used_at: datetime | None, actor: Actor) -> Order:

@@ -1,0 +1,1 @@
+"""refund-portal order source for the dujiaoka card shop (read-only)."""

@@ -1,0 +1,313 @@
+"""Taking orders in from an order source (a shop's own database, read by a plugin).
+
+A batch of rows and the position after it are committed in one transaction, so a crash
+between batches leaves the position at the last committed row: nothing is skipped, and
+rows read again are taken in idempotently (by shop and order number). The position is
+compared and set: of two readers that read the same batch, one commits and the other rolls
+back. Orders enter through the ingest service, as the API and CSV import enter them; rows
+that cannot be taken in are kept per row as problems (a code and its parameters).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import ValidationError
+from sqlalchemy import delete, select, update
+from sqlalchemy.exc import IntegrityError
+
+from portal.domain.order_sources import SourceOrderState, SourceProblem
+from portal.extensions import db
+from portal.models import Merchant, Order, OrderSourceCursor, OrderSourceProblem
+from portal.plugins import startup
+from portal.plugins.manager import call_impl
+from portal.plugins.order_sources import (
+    OrderSource,
+    OrderSourceError,
+    SourceOrder,
+    SourcePosition,
+)
+from portal.services import context
+from portal.services.actors import Actor
+from portal.services.errors import ConcurrentChange
+from portal.services.integration import ingest
+from portal.services.integration.api_schema import OrderIn
+from portal.services.policy_text import N_
+
+#: rows read and committed together
+BATCH = 500
+#: the longest card code the portal stores
+MAX_CODE = 200
+
+
+@dataclass
+class SyncResult:
+    """What one or more batches did, by outcome."""
+
+    read: int = 0
+    created: int = 0
+    delivered: int = 0
+    unchanged: int = 0
+    unpaid: int = 0
+    problems: int = 0
+    done: bool = False
+
+    def add(self, other: SyncResult) -> None:
+        for name in ("read", "created", "delivered", "unchanged", "unpaid", "problems"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.done = other.done
+
+
+def sources() -> list[OrderSource]:
+    """Every order source the loaded plugins register, each given its own settings."""
+    pm = context.plugin_manager()
+    found: list[OrderSource] = []
+    for impl in reversed(pm.hook.register_order_sources.get_hookimpls()):
+        settings = context.plugin_settings(impl.plugin_name)
+        found.extend(call_impl(impl, settings=settings) or ())
+    ids = [s.id for s in found]
+    if len(ids) != len(set(ids)):
+        raise OrderSourceError(f"duplicate order source ids: {sorted(ids)}")
+    return found
+
+
+def source(source_id: str) -> OrderSource:
+    """The loaded order source with this id; OrderSourceError if there is none."""
+    for s in sources():
+        if s.id == source_id:
+            return s
+    raise OrderSourceError(f"no order source {source_id!r} is configured")
+
+
+def position(source_id: str) -> SourcePosition | None:
+    """The last position taken in (None: from the start)."""
+    cursor = db.session.get(OrderSourceCursor, source_id)
+    if cursor is None or not cursor.started:
+        return None
+    return SourcePosition(cursor.after_updated, cursor.after_row_id)
+
+
+def restart(source_id: str) -> None:
+    """Read the source again from the start (a backfill); orders already in stay as they are."""
+    db.session.execute(
+        update(OrderSourceCursor)
+        .where(OrderSourceCursor.source_id == source_id)
+        .values(started=False, after_updated=None, after_row_id=0, moved_at=context.now())
+    )
+    db.session.commit()
+
+
+def problems(source_id: str, limit: int = 200) -> list[OrderSourceProblem]:
+    """Rows of the source not taken in, oldest first."""
+    return list(
+        db.session.scalars(
+            select(OrderSourceProblem)
+            .where(OrderSourceProblem.source_id == source_id)
+            .order_by(OrderSourceProblem.row_id)
+            .limit(limit)
+        )
+    )
+
+
+def _merchant_id(slug: str) -> int:
+    merchant_id = db.session.scalar(select(Merchant.id).where(Merchant.slug == slug))
+    if merchant_id is None:
+        raise OrderSourceError(f"no merchant with slug {slug!r} for this order source")
+    return merchant_id
+
+
+def sync_batch(src: OrderSource, limit: int = BATCH) -> SyncResult:
+    """Read and take in one batch after the stored position, and move it, in one commit."""
+    merchant_id = _merchant_id(src.merchant)
+    start = position(src.id)
+    db.session.commit()  # the read above must not hold a transaction across the source's read
+    rows = list(src.fetch(start, limit))
+    result = SyncResult(read=len(rows), done=len(rows) < limit)
+    if not rows:
+        return result
+    actor = ingest.shop_actor(merchant_id, f"order source {src.id}")
+    try:
+        last = start
+        for row in rows:
+            if last is not None and not row.position > last:
+                raise OrderSourceError(
+                    f"{src.id}: row {row.position.row_id} is not after {last}; nothing taken in"
+                )
+            last = row.position
+            _take(src.id, merchant_id, row, actor, result)
+        _move(src.id, start, rows[-1].position)
+        db.session.commit()
+    except Exception:
+        db.session.rollback()
+        raise
+    return result
+
+
+def sync(
+    src: OrderSource,
+    limit: int = BATCH,
+    progress: Callable[[SyncResult], None] | None = None,
+    max_batches: int | None = None,
+) -> SyncResult:
+    """Take in batches until the source has no more (or ``max_batches``)."""
+    total = SyncResult()
+    batches = 0
+    while not total.done and (max_batches is None or batches < max_batches):
+        total.add(sync_batch(src, limit))
+        batches += 1
+        if progress:
+            progress(total)
+    return total
+
+
+def _move(source_id: str, start: SourcePosition | None, to: SourcePosition) -> None:
+    """Compare and set the position: it must still be where this batch started."""
+    values = {
+        "after_updated": to.updated,
+        "after_row_id": to.row_id,
+        "started": True,
+        "moved_at": context.now(),
+    }
+    cursor = db.session.get(OrderSourceCursor, source_id)
+    if cursor is None:
+        try:
+            with db.session.begin_nested():
+                db.session.add(OrderSourceCursor(source_id=source_id, **values))
+        except IntegrityError:
+            raise _moved(source_id) from None
+        return
+    stmt = update(OrderSourceCursor).where(OrderSourceCursor.source_id == source_id)
+    if start is None:
+        stmt = stmt.where(OrderSourceCursor.started.is_(False))
+    else:
+        stmt = stmt.where(
+            OrderSourceCursor.started.is_(True),
+            OrderSourceCursor.after_updated.is_not_distinct_from(start.updated),
+            OrderSourceCursor.after_row_id == start.row_id,
+        )
+    if db.session.execute(stmt.values(**values)).rowcount != 1:  # type: ignore[attr-defined]
+        raise _moved(source_id)
+
+
+def _moved(source_id: str) -> ConcurrentChange:
+    return ConcurrentChange(
+        N_("Another reader took this batch in first."), rule="order_source", source=source_id
+    )
+
+
+def _problem(
+    source_id: str, row: SourceOrder, problem: SourceProblem, detail: dict[str, str]
+) -> None:
+    db.session.execute(
+        delete(OrderSourceProblem).where(
+            OrderSourceProblem.source_id == source_id,
+            OrderSourceProblem.row_id == row.position.row_id,
+        )
+    )
+    db.session.add(
+        OrderSourceProblem(
+            source_id=source_id,
+            row_id=row.position.row_id,
+            order_no=row.order_no[:200],
+            problem=str(problem),
+            detail=detail,
+            seen_at=context.now(),
+        )
+    )
+
+
+def _solved(source_id: str, row: SourceOrder) -> None:
+    db.session.execute(
+        delete(OrderSourceProblem).where(
+            OrderSourceProblem.source_id == source_id,
+            OrderSourceProblem.row_id == row.position.row_id,
+        )
+    )
+
+
+def _order_in(row: SourceOrder) -> OrderIn:
+    data: dict[str, Any] = {
+        "order_no": row.order_no,
+        "buyer_contact": row.buyer_contact,
+        "query_password": row.query_password,
+        "product": {
+            "sku": row.sku,
+            "title": row.product_title,
+            "description": row.product_description,
+            "price_fen": row.product_price_fen,
+        },
+        "listing": {
+            "title": row.listing_title,
+            "description": row.listing_description,
+            "price_fen": row.listing_price_fen,
+        },
+        "amount_fen": row.amount_fen,
+        "quantity": row.quantity,
+        "payment": {
+            "channel": row.channel,
+            "gateway_trade_id": row.gateway_trade_id,
+            "merchant_trade_no": row.merchant_trade_no,
+            "captured_fen": row.amount_fen,
+            "extra": dict(row.payment_extra),
+        },
+        "paid_at": row.paid_at,
+    }
+    return OrderIn.model_validate(data, strict=False)
+
+
+def _loaded_channels() -> set[str] | None:
+    return set(startup.channels().ids())
+
+
+def _take(
+    source_id: str, merchant_id: int, row: SourceOrder, actor: Actor, result: SyncResult
+) -> None:
+    """Take one row in (in the batch's transaction), or keep its problem."""
+    if row.problem is not None:
+        _problem(source_id, row, row.problem, dict(row.detail))
+        result.problems += 1
+        return
+    if row.state == SourceOrderState.UNPAID:
+        _solved(source_id, row)
+        result.unpaid += 1
+        return
+    channels = _loaded_channels()
+    if channels is not None and row.channel not in channels:
+        detail = {"channel": row.channel, **row.payment_extra}
+        _problem(source_id, row, SourceProblem.UNKNOWN_GATEWAY, detail)
+        result.problems += 1
+        return
+    try:
+        data = _order_in(row)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        field = ".".join(str(p) for p in err["loc"]) or "order"
+        _problem(source_id, row, SourceProblem.INVALID, {"field": field, "message": err["msg"]})
+        result.problems += 1
+        return
+    long_code = next((c for c in row.codes if len(c) > MAX_CODE), None)
+    if long_code is not None:
+        detail = {"field": "codes", "message": f"a code is longer than {MAX_CODE} characters"}
+        _problem(source_id, row, SourceProblem.INVALID, detail)
+        result.problems += 1
+        return
+    order = db.session.scalar(
+        select(Order).where(Order.merchant_id == merchant_id, Order.order_no == data.order_no)
+    )
+    created = order is None
+    if order is None:
+        order = ingest.add_order(merchant_id, data, actor)
+        result.created += 1
+    delivers = (
+        row.state == SourceOrderState.DELIVERED
+        and order.cancelled_at is None  # as the ingest API's delivery: not on a cancelled order
+        and (order.delivered_at is None or not set(row.codes) <= {c.code for c in order.codes})
+    )
+    if delivers:
+        ingest.add_codes(order, list(row.codes), row.delivered_at, actor)
+        result.delivered += 1
+    elif not created:
+        result.unchanged += 1
+    _solved(source_id, row)

@@ -1,0 +1,423 @@
+"""Order sources, with the dujiaoka connector: orders read from a shop's own database come in
+as the ingest API brings them in, once each, with problems kept per row, against SQLite (our
+DDL of dujiaoka's tables) and against MariaDB when the machine has one."""
+
+from __future__ import annotations
+
+import os
+from datetime import UTC, datetime
+
+import pytest
+from refund_portal_dujiaoka import testshop
+from refund_portal_dujiaoka.plugin import register_order_sources, register_settings
+from sqlalchemy import create_engine, func, select, text, update
+
+from portal.extensions import db
+from portal.models import CardCode, Event, ListingSnapshot, Order, OrderSourceCursor, Payment
+from portal.plugins.order_sources import OrderSourceError, SourcePosition
+from portal.plugins.settings import PluginSettings
+from portal.services.errors import ConcurrentChange
+from portal.services.integration import ingest, order_sync, orders
+from tests import factories as f
+
+SETTINGS = {
+    "DUJIAOKA_MERCHANT": "djk",
+    "DUJIAOKA_GATEWAYS": "zfbf2f=fakepay,wescan=fakepay",
+}
+
+
+def _mariadb_url() -> str:
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    name = testshop.TEST_DATABASE + (f"_{worker}" if worker else "")
+    try:
+        return testshop.mariadb_database(name)
+    except ImportError:
+        pytest.skip("pymysql is not installed (pip install 'refund-portal-dujiaoka[test]')")
+    except Exception as exc:  # noqa: BLE001 (any failure to reach the server)
+        pytest.skip(f"MariaDB at {testshop.MARIADB_URL} not reachable: {type(exc).__name__}")
+
+
+@pytest.fixture(params=["sqlite", "mariadb"])
+def shop(request, app, tmp_path):
+    url = f"sqlite:///{tmp_path}/dujiaoka.sqlite3" if request.param == "sqlite" else _mariadb_url()
+    s = testshop.TestShop(url).setup()
+    s.kind = request.param
+    app.config.update(SETTINGS, DUJIAOKA_DATABASE_URL=url)
+    f.merchant("djk")
+    db.session.commit()
+    yield s
+    s.engine.dispose()
+
+
+def source():
+    return order_sync.source("dujiaoka")
+
+
+def count(model=Order) -> int:
+    return db.session.scalar(select(func.count()).select_from(model))
+
+
+def problems() -> dict[str, tuple[str, dict]]:
+    return {p.order_no: (p.problem, p.detail) for p in order_sync.problems("dujiaoka")}
+
+
+# --- the hook ---
+
+
+def test_hook_register_order_sources(shop):
+    declared = [s.name for s in register_settings()]
+    settings = PluginSettings({**SETTINGS, "DUJIAOKA_DATABASE_URL": shop.url}, declared)
+    (src,) = register_order_sources(settings)
+    assert (src.id, src.merchant) == ("dujiaoka", "djk")
+    assert register_order_sources(PluginSettings({}, declared)) == []
+    assert [s.id for s in order_sync.sources()] == ["dujiaoka"]
+
+
+def test_a_source_without_its_merchant_is_refused(shop, app):
+    app.config["DUJIAOKA_MERCHANT"] = ""
+    with pytest.raises(OrderSourceError, match="DUJIAOKA_MERCHANT"):
+        order_sync.sources()
+
+
+# --- hostile rows first ---
+
+
+def test_rows_the_mapping_refuses_are_kept_per_order_and_the_rest_come_in(shop):
+    shop.order(order_sn="STATUS9", status=9)
+    shop.order(order_sn="PAYPAL", pay_id=17)
+    shop.order(order_sn="NOPAY", pay_id=99)
+    shop.order(order_sn="NOPWD", search_pwd="")
+    shop.order(order_sn="SHORTPWD", search_pwd="12")
+    shop.order(order_sn="NOTRADE", trade_no="")
+    shop.order(order_sn="BAD/NO")
+    shop.order(order_sn="GOOD1")
+    result = order_sync.sync(source(), limit=3)
+    assert (result.read, result.created, result.problems) == (8, 1, 7)
+    found = problems()
+    assert found["STATUS9"] == ("unknown_status", {"row_id": "1", "status": "9"})
+    assert found["PAYPAL"][0] == "unknown_gateway"
+    assert found["PAYPAL"][1]["pay_check"] == "paypal"
+    assert found["NOPAY"][1]["pay_id"] == "99"
+    assert found["NOPWD"][0] == "no_query_password"
+    assert found["SHORTPWD"] == (
+        "invalid",
+        {"field": "query_password", "message": found["SHORTPWD"][1]["message"]},
+    )
+    assert found["NOTRADE"][1]["field"] == "payment.gateway_trade_id"
+    assert found["BAD/NO"][1]["field"] == "order_no"
+    assert db.session.scalars(select(Order.order_no)).all() == ["GOOD1"]
+    # the cursor moved past them: they are reported, not read again and again
+    assert order_sync.sync(source()).read == 0
+
+
+def test_a_gateway_mapped_later_is_taken_in_by_a_backfill_and_its_problem_goes(shop, app):
+    shop.order(order_sn="YIPAY", pay_id=14)
+    order_sync.sync(source())
+    assert problems()["YIPAY"][0] == "unknown_gateway"
+    app.config["DUJIAOKA_GATEWAYS"] = "zfbf2f=fakepay,alipay=fakepay"
+    order_sync.restart("dujiaoka")
+    assert order_sync.sync(source()).created == 1
+    assert problems() == {}
+
+
+def test_zero_dates_and_nulls_are_read_not_crashed_on(shop):
+    shop.order(order_sn="ZEROBOTH", created_at="0000-00-00 00:00:00", updated_at=None)
+    shop.order(order_sn="ZEROCREATED", created_at="0000-00-00 00:00:00")
+    shop.order(order_sn="NULLUPDATED", updated_at=None)
+    shop.order(order_sn="ZEROUPDATED1", updated_at="0000-00-00 00:00:00")
+    shop.order(order_sn="ZEROUPDATED2", updated_at="0000-00-00 00:00:00")
+    result = order_sync.sync(source(), limit=1)
+    assert result.read == 5
+    assert problems() == {"ZEROBOTH": ("bad_time", {"row_id": "1", "column": "created_at"})}
+    got = db.session.scalar(select(Order).where(Order.order_no == "ZEROCREATED"))
+    assert got.paid_at == datetime(2026, 12, 1, 2, 0, 5, tzinfo=UTC)  # updated_at, China time
+    assert count() == 4
+    assert order_sync.sync(source(), limit=1).read == 0
+
+
+def test_text_that_is_not_utf8_is_named_not_fatal(shop):
+    if shop.kind != "sqlite":
+        pytest.skip("MariaDB converts on insert; the bytes case is SQLite's (a damaged dump)")
+    shop.order(order_sn="GOOD1")
+    shop.order(order_sn="LATIN1")
+    with shop.engine.begin() as conn:
+        conn.execute(text("UPDATE orders SET email = CAST(X'e9e8' AS TEXT) WHERE id = 2"))
+    result = order_sync.sync(source())
+    assert (result.created, result.problems) == (1, 1)
+    assert problems()["LATIN1"] == ("bad_text", {"row_id": "2", "column": "email"})
+
+
+def test_amounts_that_are_not_yuan_are_refused(shop):
+    if shop.kind != "sqlite":
+        pytest.skip("decimal(10,2) on MariaDB cannot hold them")
+    shop.order(order_sn="TEXTPRICE", actual_price="abc")
+    shop.order(order_sn="THIRDS", actual_price="1.005")
+    order_sync.sync(source())
+    assert {k: v[0] for k, v in problems().items()} == {
+        "TEXTPRICE": "bad_amount",
+        "THIRDS": "bad_amount",
+    }
+
+
+def test_unpaid_and_expired_orders_are_not_taken_in_until_paid(shop):
+    shop.order(order_sn="WAIT", status=1)
+    shop.order(order_sn="EXPIRED", status=-1)
+    result = order_sync.sync(source())
+    assert (result.unpaid, count(), problems()) == (2, 0, {})
+    shop.update(1, status=2, updated_at="2026-12-01 10:03:00")
+    assert order_sync.sync(source()).created == 1
+
+
+# --- the cursor ---
+
+
+def test_rows_sharing_a_timestamp_across_batch_boundaries_come_in_once_each(shop):
+    for n in range(7):
+        shop.order(order_sn=f"SAME{n}", updated_at="2026-12-01 10:00:05")
+    result = order_sync.sync(source(), limit=2)
+    assert (result.read, result.created) == (7, 7)
+    assert order_sync.position("dujiaoka") == SourcePosition("2026-12-01 10:00:05", 7)
+    # a row the shop commits late with the same second but a higher id is not skipped
+    shop.order(order_sn="LATE", updated_at="2026-12-01 10:00:05")
+    assert order_sync.sync(source(), limit=2).created == 1
+    assert count() == 8
+    assert count(Payment) == 8 and count(ListingSnapshot) == 8
+
+
+def test_a_crash_between_batches_leaves_the_cursor_at_the_last_commit(shop, monkeypatch):
+    for n in range(6):
+        shop.order(order_sn=f"C{n}", updated_at=f"2026-12-01 10:00:0{n}")
+    real = ingest.add_order
+    calls = []
+
+    def crash_on_fourth(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 4:
+            raise RuntimeError("worker killed")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(ingest, "add_order", crash_on_fourth)
+    with pytest.raises(RuntimeError):
+        order_sync.sync(source(), limit=3)
+    assert sorted(db.session.scalars(select(Order.order_no))) == ["C0", "C1", "C2"]
+    assert order_sync.position("dujiaoka") == SourcePosition("2026-12-01 10:00:02", 3)
+    monkeypatch.setattr(ingest, "add_order", real)
+    assert order_sync.sync(source(), limit=3).created == 3
+    assert count() == 6
+
+
+def test_running_twice_and_a_backfill_take_nothing_twice(shop):
+    for n in range(5):
+        shop.order(order_sn=f"T{n}")
+    assert order_sync.sync(source(), limit=2).created == 5
+    assert order_sync.sync(source(), limit=2).read == 0
+    order_sync.restart("dujiaoka")
+    again = order_sync.sync(source(), limit=2)
+    assert (again.read, again.created, again.unchanged) == (5, 0, 5)
+    assert count() == 5
+    received = select(func.count()).where(Event.kind == "order_received")
+    assert db.session.scalar(received) == 5
+
+
+def test_of_two_readers_of_one_batch_one_commits_and_the_other_rolls_back(shop, app):
+    shop.order(order_sn="R1")
+    src = source()
+    real_fetch = src.fetch
+
+    def fetch_while_another_worker_moves_the_cursor(after, limit):
+        rows = real_fetch(after, limit)
+        other = create_engine(app.config["SQLALCHEMY_DATABASE_URI"])
+        with other.begin() as conn:
+            conn.execute(
+                OrderSourceCursor.__table__.insert().values(
+                    source_id="dujiaoka",
+                    after_updated="2026-12-01 10:00:05",
+                    after_row_id=1,
+                    started=True,
+                    moved_at=datetime.now(UTC),
+                )
+            )
+        other.dispose()
+        return rows
+
+    src.fetch = fetch_while_another_worker_moves_the_cursor
+    with pytest.raises(ConcurrentChange):
+        order_sync.sync_batch(src)
+    assert count() == 0
+    # and once a cursor exists, the compare-and-set on it refuses a stale start
+    db.session.execute(update(OrderSourceCursor).values(after_row_id=0))
+    db.session.commit()
+    with pytest.raises(ConcurrentChange):
+        order_sync._move(
+            "dujiaoka", SourcePosition("2026-12-01 10:00:05", 1), SourcePosition("x", 2)
+        )
+    db.session.rollback()
+
+
+def test_rows_out_of_order_from_a_source_are_refused_whole(shop):
+    shop.order(order_sn="O1")
+    shop.order(order_sn="O2")
+    src = source()
+    real_fetch = src.fetch
+    src.fetch = lambda after, limit: list(reversed(real_fetch(after, limit)))
+    with pytest.raises(OrderSourceError, match="is not after"):
+        order_sync.sync_batch(src)
+    assert count() == 0 and order_sync.position("dujiaoka") is None
+
+
+# --- the mapping ---
+
+
+def test_a_paid_order_enters_as_the_api_enters_it_and_the_buyer_finds_it(shop):
+    shop.order(order_sn="PAID1", buy_amount=2, goods_price="19.90", actual_price="35.80")
+    order_sync.sync(source())
+    order = orders.lookup("PAID1", "buyer😀@example.com", "pw1234")
+    assert (order.amount_fen, order.quantity, order.delivered_at) == (3580, 2, None)
+    assert order.paid_at == datetime(2026, 12, 1, 2, 0, tzinfo=UTC)
+    pay = order.payment
+    assert (pay.channel, pay.gateway_trade_id, pay.merchant_trade_no) == (
+        "fakepay",
+        "202612062200100000001",
+        "PAID1",
+    )
+    assert pay.extra == {"pay_check": "zfbf2f", "pay_name": "支付宝当面付"}
+    snap = db.session.scalar(select(ListingSnapshot).where(ListingSnapshot.order_id == order.id))
+    assert (snap.title, snap.price_fen) == ("腾讯视频VIP月卡 x 1", 1990)
+    assert order.product.sku == "dujiaoka-1"
+    assert order.query_password_hash.startswith("$argon2")
+
+
+def test_completion_later_delivers_the_codes_and_the_first_snapshot_stays(shop):
+    shop.order(order_sn="LATER")
+    order_sync.sync(source())
+    with shop.engine.begin() as conn:
+        conn.execute(text("UPDATE goods SET gd_name = 'renamed' WHERE id = 1"))
+    shop.update(1, status=4, info="CODE-A\r\nCODE-B\n\nCODE-C ", updated_at="2026-12-01 10:01:00")
+    result = order_sync.sync(source())
+    assert result.delivered == 1
+    order = db.session.scalar(select(Order).where(Order.order_no == "LATER"))
+    codes = db.session.scalars(select(CardCode.code).where(CardCode.order_id == order.id))
+    assert sorted(codes) == ["CODE-A", "CODE-B", "CODE-C"]
+    assert order.delivered_at == datetime(2026, 12, 1, 2, 1, tzinfo=UTC)
+    snap = db.session.scalar(select(ListingSnapshot).where(ListingSnapshot.order_id == order.id))
+    assert snap.title == "腾讯视频VIP月卡 x 1"
+
+
+def test_a_manual_order_completed_is_delivered_without_taking_its_info_as_codes(shop):
+    shop.order(order_sn="MANUAL", goods_id=2, type=2, status=4, info="充值账号: 12345")
+    order_sync.sync(source())
+    order = db.session.scalar(select(Order).where(Order.order_no == "MANUAL"))
+    assert order.delivered_at is not None
+    assert count(CardCode) == 0
+
+
+def test_failed_and_abnormal_orders_are_paid_and_not_delivered(shop):
+    shop.order(order_sn="FAILED", status=5)
+    shop.order(order_sn="ABNORMAL", status=6, info="卡密库存不足")
+    order_sync.sync(source())
+    got = db.session.execute(select(Order.order_no, Order.delivered_at)).all()
+    assert sorted(got) == [("ABNORMAL", None), ("FAILED", None)]
+
+
+# --- the database itself ---
+
+
+def test_a_database_that_is_not_dujiaoka_is_named(shop):
+    with shop.engine.begin() as conn:
+        conn.execute(text("DROP TABLE pays"))
+    with pytest.raises(OrderSourceError, match="missing table pays"):
+        source().check()
+
+
+def test_an_unsupported_version_names_the_missing_columns(shop):
+    with shop.engine.begin() as conn:
+        conn.execute(text("DROP TABLE orders"))
+        conn.execute(text("CREATE TABLE orders (id bigint PRIMARY KEY, order_sn varchar(150))"))
+    with pytest.raises(OrderSourceError, match=r"orders\.search_pwd") as caught:
+        source().check()
+    assert "not a dujiaoka database of a supported version" in str(caught.value)
+
+
+def test_a_lost_connection_moves_nothing(shop, app):
+    shop.order(order_sn="L1")
+    app.config["DUJIAOKA_DATABASE_URL"] = "mysql+pymysql://nobody@127.0.0.1:1/none"
+    with pytest.raises(OrderSourceError, match="reading orders failed"):
+        order_sync.sync(source())
+    assert order_sync.position("dujiaoka") is None and count() == 0
+
+
+# --- the job and the command ---
+
+
+def test_the_sweep_enqueues_one_job_per_source_and_the_job_syncs(shop, app):
+    from jobs import order_sources
+    from jobs.runtime import set_app
+
+    set_app(app)
+    shop.order(order_sn="J1")
+    assert order_sources.sweep_order_sources() == 1
+    assert order_sources.sweep_order_sources() == 1  # a copy waits: not enqueued again
+    from portal.infra.queue import queue
+
+    assert [j.args for j in queue().jobs] == [("dujiaoka",)]
+    assert order_sources.sync_source("dujiaoka") == {
+        "read": 1,
+        "created": 1,
+        "delivered": 0,
+        "problems": 0,
+    }
+    assert order_sources.sync_source("dujiaoka")["read"] == 0
+
+
+def test_connect_command_prints_progress_counts_and_each_problem(shop, app):
+    shop.order(order_sn="CLI1")
+    shop.order(order_sn="CLIBAD", pay_id=17)
+    runner = app.test_cli_runner()
+    out = runner.invoke(args=["connect", "dujiaoka"])
+    assert out.exit_code == 0, out.output
+    assert "2 rows read: 1 orders new" in out.output
+    assert "row 2 order CLIBAD: unknown_gateway" in out.output
+    again = runner.invoke(args=["connect", "dujiaoka", "--backfill"])
+    assert "2 rows read: 0 orders new" in again.output
+    assert count() == 1
+    missing = runner.invoke(args=["connect", "nosuch"])
+    assert missing.exit_code == 1 and "no order source 'nosuch'" in missing.output
+
+
+# --- the operators' page ---
+
+
+def test_supervisors_see_each_row_not_taken_in_with_its_reason_in_chinese(shop, browser):
+    from tests.test_plugin_admin import login
+
+    shop.order(order_sn="PAGEBAD", pay_id=17)
+    shop.order(order_sn="PAGEOK")
+    order_sync.sync(source())
+    login(browser, "rev-os", "reviewer")
+    assert browser.get("/review/plugins/order-sources").status_code == 403
+    login(browser, "sup-os", "supervisor")
+    page = browser.get(
+        "/review/plugins/order-sources", headers={"Accept-Language": "zh-CN"}
+    ).get_data(as_text=True)
+    assert "订单来源" in page and "PAGEBAD" in page and "pay_check=paypal" in page
+    assert "该支付通道没有对应的支付渠道" in page
+    assert "PAGEOK" not in page
+    assert "2026-12-01 10:00:05 / 2" in page
+
+
+def test_a_delivery_on_an_order_cancelled_in_the_portal_is_not_added(shop, clock):
+    shop.order(order_sn="CANCELLED")
+    order_sync.sync(source())
+    order = db.session.scalar(select(Order).where(Order.order_no == "CANCELLED"))
+    order.cancelled_at = clock()
+    db.session.commit()
+    shop.update(1, status=4, info="CODE-X", updated_at="2026-12-01 10:02:00")
+    result = order_sync.sync(source())
+    assert (result.delivered, result.unchanged, count(CardCode)) == (0, 1, 0)
+
+
+def test_the_connector_cannot_write_to_a_mysql_shop(shop):
+    if shop.kind != "mariadb":
+        pytest.skip("the session is made read-only on MySQL/MariaDB")
+    with source().engine.connect() as conn, pytest.raises(Exception, match="READ ONLY"):
+        conn.execute(text("DELETE FROM orders"))
