@@ -10,7 +10,7 @@ PLUGINS := $(patsubst %/pyproject.toml,%,$(wildcard plugins/*/pyproject.toml))
 TEMPLATES := portal/templates
 export FLASK_APP := portal
 
-.PHONY: run demo-bank-statement test lint typecheck fmt bench clean i18n
+.PHONY: run demo-bank-statement test test-slow lint typecheck fmt bench clean i18n
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
@@ -33,8 +33,13 @@ demo-bank-statement: $(RUN_STAMP)
 run: $(RUN_STAMP)
 	$(BIN)/refund-portal dev --host $(HOST) --port $(PORT)
 
+# the slow end-to-end tests (crash trials, real gunicorn and worker fleets, browsers, generated
+# API requests) are `make test-slow`; CI (.ci/run) runs both
 test: $(STAMP)
-	$(BIN)/python -m pytest -n 4 --dist worksteal
+	$(BIN)/python -m pytest -n 4 --dist worksteal -m "not slow"
+
+test-slow: $(STAMP)
+	$(BIN)/python -m pytest -n 4 --dist worksteal -m slow
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -20,6 +20,8 @@ from portal.services.integration import api_keys, signing
 from tests import factories as f
 from tests.live import serve
 
+pytestmark = pytest.mark.slow  # hundreds of generated requests: CI's `make test-slow`
+
 _skew = itertools.count()
 
 

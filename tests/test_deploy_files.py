@@ -71,6 +71,7 @@ def test_the_systemd_units_verify(tmp_path):
     assert out.returncode == 0 and out.stderr.strip() == "", out.stderr
 
 
+@pytest.mark.slow
 def test_gunicorn_conf_serves_with_metrics_added_up_over_workers(app, tmp_path):
     port = _free_port()
     folder = tmp_path / "prometheus"

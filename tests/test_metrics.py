@@ -250,6 +250,7 @@ if requests == 0:
 """
 
 
+@pytest.mark.slow
 def test_multiprocess_mode_adds_up_every_process(app, tmp_path):
     folder = tmp_path / "prometheus"
     folder.mkdir()

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import psutil
+import pytest
 import requests
 
 from bench.stack import free_port, gunicorn_portal
 from tests.live import worker_env
 
 
+@pytest.mark.slow
 def test_gunicorn_serves_the_portal_with_its_workers_and_stops_them(app, tmp_path):
     port = free_port()
     env = worker_env(

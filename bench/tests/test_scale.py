@@ -43,6 +43,7 @@ def test_the_state_mix_adds_up():
     assert "WHEN n < 60 THEN 'submitted' " in scale._state_case("n")
 
 
+@pytest.mark.slow
 def test_a_small_run_measures_everything(tmp_path, redis_url):
     reason = _postgres_answers()
     if reason:
