@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
@@ -31,6 +30,7 @@ from portal.services.refunds import cases, disputes, transitions
 from portal.services.unit_of_work import commit
 from tests import factories as f
 from tests.conftest import PG_URL
+from tests.pg_locks import until_blocked
 
 REVIEWER = Actor(Role.REVIEWER, user_id=None, label="rev")
 
@@ -521,15 +521,7 @@ def test_a_second_writer_waits_for_the_first_and_follows_it(app, clock):
 
     thread = threading.Thread(target=second)
     thread.start()
-    waiting = text(
-        "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
-        " AND datname = current_database() AND pid <> pg_backend_pid()"
-    )
-    with db.engine.connect() as watch:
-        deadline = time.monotonic() + 30
-        while not watch.execute(waiting).scalar() and thread.is_alive():
-            assert time.monotonic() < deadline, "the second writer never waited"
-            time.sleep(0.01)
+    until_blocked(db.engine, thread, "the second writer never waited")
     assert thread.is_alive()
     first.commit()
     thread.join(30)

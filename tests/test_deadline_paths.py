@@ -6,14 +6,13 @@ twice acts once; and the sweep's statements per page do not grow with the number
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import Integer, cast, func, null, select, text, update
+from sqlalchemy import Integer, cast, func, null, select, update
 from sqlalchemy import event as sa_event
 
 from jobs.deadlines import fire_for_case
@@ -31,6 +30,7 @@ from portal.services.messaging import notices as inbox
 from portal.services.refunds import cases, transitions
 from tests import factories as f
 from tests.conftest import PG_URL
+from tests.pg_locks import until_blocked
 from tests.test_settlement import work
 from tests.test_webhooks import Receiver
 
@@ -325,15 +325,7 @@ def test_claiming_together_waits_for_a_job_claiming_meanwhile(app, clock, receiv
 
     thread = threading.Thread(target=sweep)
     thread.start()
-    waiting = text(
-        "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
-        " AND datname = current_database() AND pid <> pg_backend_pid()"
-    )
-    with db.engine.connect() as watch:
-        deadline = time.monotonic() + 30
-        while not watch.execute(waiting).scalar() and thread.is_alive():
-            assert time.monotonic() < deadline, "the sweep never waited for the job's lock"
-            time.sleep(0.01)
+    until_blocked(db.engine, thread, "the sweep never waited for the job's lock")
     assert thread.is_alive()  # the sweep waits for the job's row lock
     job_txn.commit()
     job.close()

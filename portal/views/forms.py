@@ -10,6 +10,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from flask import flash
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
 from wtforms import (
@@ -29,6 +30,13 @@ from portal.domain.text import bad_character
 from portal.infra import i18n
 from portal.infra.i18n import gettext
 from portal.infra.i18n import lazy_gettext as _l
+
+
+def flash_form_errors(form: FlaskForm) -> None:
+    """Show each of a refused form's errors on the page the reader is sent back to."""
+    for errors in form.errors.values():
+        for error in errors:
+            flash(str(error))
 
 
 def control_character_message(char: str, position: int) -> str:

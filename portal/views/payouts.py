@@ -11,7 +11,13 @@ from portal.services import context
 from portal.services.errors import DomainError
 from portal.services.money import abnormal, batches, payout_lists, payout_ops
 from portal.views.access import reviewer_required, staff_actor
-from portal.views.forms import EmptyForm, ManualRouteForm, RedirectForm, StatementForm
+from portal.views.forms import (
+    EmptyForm,
+    ManualRouteForm,
+    RedirectForm,
+    StatementForm,
+    flash_form_errors,
+)
 from portal.web import domain_message
 
 bp = Blueprint("payouts", __name__, url_prefix="/review/payouts")
@@ -95,9 +101,7 @@ def redirect_held(payout_id: int) -> ResponseReturnValue:
         except DomainError as exc:
             flash(domain_message(exc))
     else:
-        for errors in form.errors.values():
-            for error in errors:
-                flash(str(error))
+        flash_form_errors(form)
     return _back()
 
 

@@ -16,7 +16,7 @@ from portal.infra.i18n import gettext
 from portal.services.errors import DomainError
 from portal.services.reconciliation import days, fetching, resolving
 from portal.views.access import reviewer_required, staff_actor
-from portal.views.forms import FetchBillForm, ResolveDifferenceForm
+from portal.views.forms import FetchBillForm, ResolveDifferenceForm, flash_form_errors
 from portal.web import channel_name, domain_message, error_page, local_time
 
 bp = Blueprint("reconciliation", __name__, url_prefix="/review/reconciliation")
@@ -62,9 +62,7 @@ def fetch() -> ResponseReturnValue:
         except DomainError as exc:
             flash(domain_message(exc))
     else:
-        for errors in form.errors.values():
-            for error in errors:
-                flash(str(error))
+        flash_form_errors(form)
     return redirect(url_for("reconciliation.index"), code=303)
 
 
@@ -100,9 +98,7 @@ def resolve(difference_id: int) -> ResponseReturnValue:
         except DomainError as exc:
             flash(domain_message(exc))
     else:
-        for errors in form.errors.values():
-            for error in errors:
-                flash(str(error))
+        flash_form_errors(form)
     return redirect(url_for("reconciliation.day", run_id=run_id), code=303)
 
 
