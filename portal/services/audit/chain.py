@@ -50,17 +50,18 @@ def _take_heads(counts: dict[str, int]) -> dict[str, tuple[int, str]]:
     """Move each chain's head on by its count (creating it at need); returns each chain's
     first new seq and the hash of the link before it."""
     insert = postgresql.insert if _dialect() == "postgresql" else sqlite.insert
-    stmt = insert(HEADS).values(
-        [
-            {"chain": chain, "seq": n, "hash": audit_chain.GENESIS}
-            for chain, n in sorted(counts.items())
-        ]
-    )
+    stmt = insert(HEADS)
     upsert = stmt.on_conflict_do_update(
         index_elements=[HEADS.c.chain], set_={"seq": HEADS.c.seq + stmt.excluded.seq}
-    ).returning(HEADS.c.chain, HEADS.c.seq, HEADS.c.hash)
+    ).returning(HEADS.c.chain, HEADS.c.seq, HEADS.c.hash)  # rows read by chain, any order
+    # one statement compiled once, its rows sent as batches of VALUES ("insertmanyvalues"):
+    # a statement built with .values([...]) would be compiled anew for every page of rows
+    rows = [
+        {"chain": chain, "seq": n, "hash": audit_chain.GENESIS}
+        for chain, n in sorted(counts.items())
+    ]
     taken = {}
-    for chain, seq, head in db.session.execute(upsert):
+    for chain, seq, head in db.session.execute(upsert, rows):
         taken[chain] = (seq - counts[chain] + 1, head)
     return taken
 
