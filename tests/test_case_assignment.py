@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from portal.domain import assignment as rules
 from portal.domain.policy import Kind, Reason
-from portal.domain.states import Role
+from portal.domain.states import Role, State
 from portal.extensions import db
 from portal.models import Event, RefundCase, User
 from portal.services.actors import Actor
@@ -227,3 +227,78 @@ def test_reviewers_taking_at_once_get_different_cases(app, clock):
         t.join()
     assert sorted(n for n in got if n) == sorted(numbers)
     assert None not in got
+
+
+# -- only the reviewer who works a case (or a supervisor) acts on it ----------------------
+
+
+def test_a_reviewer_cannot_decide_a_case_another_works(app, clock):
+    f.staff("rev-a"), f.staff("rev-b")
+    case_no = a_case(clock).case_no
+    a, b = logged_in(app, "rev-a"), logged_in(app, "rev-b")
+    page = f"/review/cases/{case_no}"
+    assert post(a, page, f"{page}/claim").status_code == 303
+    shown = b.get(page).get_data(as_text=True)
+    assert "Another reviewer works this case" in shown
+    assert f"{page}/approve" not in shown and f"{page}/reject" not in shown
+    for action, data in (
+        ("approve", {"approve-amount": "", "approve-note": ""}),
+        ("reject", {"reject-note": "looks used"}),
+        ("start", {}),
+    ):
+        r = post(b, page, f"{page}/{action}", data)
+        assert r.status_code == 403, action
+        assert "Another reviewer works this case" in r.get_data(as_text=True)
+    db.session.expire_all()
+    held = db.session.scalar(select(RefundCase).where(RefundCase.case_no == case_no))
+    assert held.state == "submitted" and held.decided_by_id is None
+    # the reviewer who holds it decides
+    assert f"{page}/approve" in a.get(page).get_data(as_text=True)
+    assert post(a, page, f"{page}/start").status_code in (200, 303)
+    db.session.expire_all()
+    assert db.session.get(RefundCase, held.id).state == "under_review"
+
+
+def test_a_supervisor_may_decide_a_case_another_works(app, clock):
+    rev = f.staff("rev-a")
+    boss = f.staff("boss", role="supervisor")
+    case = a_case(clock)
+    assignment.claim(case, actor(rev))
+    as_boss = Actor(Role.REVIEWER, boss.id, boss.display_name, supervisor=True)
+    cases.start_review(case, as_boss)
+    db.session.expire_all()
+    assert db.session.get(RefundCase, case.id).state == "under_review"
+
+
+def test_a_claim_landing_after_the_page_was_read_still_stops_the_decision(app, clock):
+    """The case as read says nobody works it; a claim commits in between; the guarded update
+    refuses the stale decision (claims do not move the case's version)."""
+    from types import SimpleNamespace
+
+    from portal.services.errors import ConcurrentChange
+    from portal.services.refunds.transitions import transition
+
+    rev_a, rev_b = f.staff("rev-a"), f.staff("rev-b")
+    case = a_case(clock)
+    seen = SimpleNamespace(
+        **{
+            k: getattr(case, k)
+            for k in (
+                "id",
+                "case_no",
+                "order_id",
+                "state",
+                "version",
+                "deadline_at",
+                "deadline_kind",
+                "remind_at",
+                "merchant_id",
+            )
+        },
+        assignee_id=None,
+    )
+    assignment.claim(case, actor(rev_a))
+    with pytest.raises(ConcurrentChange):
+        transition(seen, State.UNDER_REVIEW, actor(rev_b))
+    db.session.rollback()
+    assert db.session.get(RefundCase, case.id).state == "submitted"

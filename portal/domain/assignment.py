@@ -20,3 +20,9 @@ def may_take(state: State, rejected_by_id: int | None, user_id: int) -> bool:
     return not (
         state == State.APPEALED and rejected_by_id is not None and rejected_by_id == user_id
     )
+
+
+def may_decide(assignee_id: int | None, user_id: int | None, supervisor: bool) -> bool:
+    """Whether a reviewer may act on a case: anyone while nobody works it, then only the
+    reviewer it is assigned to, or a supervisor."""
+    return supervisor or assignee_id is None or assignee_id == user_id

@@ -15,6 +15,8 @@ class Actor:
     user_id: int | None = None
     label: str = ""
     merchant_id: int | None = None
+    #: a supervisor may act on a case another reviewer works (portal.domain.assignment)
+    supervisor: bool = False
 
 
 SYSTEM = Actor(Role.SYSTEM, label="system")

@@ -38,6 +38,7 @@ def staff_actor() -> Actor:
         user_id=current_user.id,
         label=current_user.display_name,
         merchant_id=current_user.merchant_id,
+        supervisor=current_user.role == "supervisor",
     )
 
 

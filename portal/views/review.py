@@ -92,6 +92,9 @@ def take_next() -> ResponseReturnValue:
 
 def _context(case: RefundCase, **forms: Any) -> dict[str, Any]:
     order = case.order
+    may_decide = assignment_rules.may_decide(
+        case.assignee_id, current_user.id, current_user.role == "supervisor"
+    )
     return {
         "checklist": for_case(case),
         "risk": assessment.measure(case, order),
@@ -101,7 +104,8 @@ def _context(case: RefundCase, **forms: Any) -> dict[str, Any]:
         "events": timeline(case, staff=True),
         "refundable": orders.refundable_fen(order, exclude_case_id=case.id),
         "payouts": payout_lists.of_case(case.id),
-        "actions": states.targets(State(case.state), Role.REVIEWER),
+        "actions": states.targets(State(case.state), Role.REVIEWER) if may_decide else (),
+        "worked_elsewhere": not may_decide,
         "reason_labels": REASON_LABELS,
         "now": context.now(),
         "forms": {

@@ -9,10 +9,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import Select, insert, update
+from sqlalchemy import Select, insert, or_, update
 from sqlalchemy.orm import util as orm_util
 
 from portal.domain import (
+    assignment,
     deadlines,
     freeze_states,
     offer_states,
@@ -46,7 +47,7 @@ from portal.services.actors import Actor
 from portal.services.after_commit import call_after_commit
 from portal.services.audit import chain
 from portal.services.dml import inserted_id, rows_matched
-from portal.services.errors import ConcurrentChange, Conflict
+from portal.services.errors import ConcurrentChange, Conflict, Forbidden
 from portal.services.integration import webhooks
 from portal.services.messaging import notices
 from portal.services.policy_text import N_
@@ -202,6 +203,21 @@ def check_allowed(case: CaseLike, to: State, actor: Actor) -> State:
     return frm
 
 
+def _assignee_guard(case: CaseLike, actor: Actor) -> list[Any]:
+    """A reviewer acts only on a case nobody works or they work (a supervisor on any): refused
+    at once when the case as read says so, and kept in the guarded update, so a claim that
+    lands in between still stops the decision."""
+    if actor.role != states.Role.REVIEWER or actor.supervisor or actor.user_id is None:
+        return []
+    assignee = getattr(case, "assignee_id", None)
+    if not assignment.may_decide(assignee, actor.user_id, actor.supervisor):
+        raise Forbidden(
+            N_("Another reviewer works this case: only they or a supervisor can act on it."),
+            rule="assigned_elsewhere",
+        )
+    return [or_(CASES.c.assignee_id.is_(None), CASES.c.assignee_id == actor.user_id)]
+
+
 def transition(
     case: CaseLike,
     to: State,
@@ -219,6 +235,7 @@ def transition(
     another transaction moved the case first. Does not commit.
     """
     frm = check_allowed(case, to, actor)
+    guard = _assignee_guard(case, actor)
     now = context.now()
     rules = deadlines.Rules.from_config(context.setting)
     calendar = context.calendar()
@@ -249,7 +266,9 @@ def transition(
     db.session.flush()  # changes already made to a loaded case go first
     result = db.session.execute(  # only if nobody moved the case since we read it
         update(CASES)
-        .where(CASES.c.id == case.id, CASES.c.state == frm, CASES.c.version == case.version)
+        .where(
+            CASES.c.id == case.id, CASES.c.state == frm, CASES.c.version == case.version, *guard
+        )
         .values(**values)
     )
     if rows_matched(result) != 1:
