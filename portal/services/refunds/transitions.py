@@ -266,9 +266,7 @@ def transition(
     db.session.flush()  # changes already made to a loaded case go first
     result = db.session.execute(  # only if nobody moved the case since we read it
         update(CASES)
-        .where(
-            CASES.c.id == case.id, CASES.c.state == frm, CASES.c.version == case.version, *guard
-        )
+        .where(CASES.c.id == case.id, CASES.c.state == frm, CASES.c.version == case.version, *guard)
         .values(**values)
     )
     if rows_matched(result) != 1:
