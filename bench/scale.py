@@ -22,8 +22,9 @@ second under load, and the deadline sweep, each next to its anchor in the same r
    >= 0.5 x the minimal database page.
 4. **Sweep**: the set-based deadline sweep (``deadline_bulk.run``) over every open case,
    with the clock moved past every deadline, next to the same writes in plain SQL (its
-   floor), alternating, the database reset and vacuumed between. Goal: >= 0.9 x the floor's
-   speed.
+   floor: the events hash-chained as the audit trail asks, the hashes computed in Python and
+   the rows sent by COPY), alternating, the database reset and vacuumed between. Goal: >= 0.9
+   x the floor's speed. The set-based floor that writes no hashes is measured beside them.
 
 The load average is printed at the start and end; figures, EXPLAINs and the command line are
 written under ``bench/results/scale-<UTC time>/``.
@@ -594,6 +595,97 @@ def _floor(conn: Any, now: datetime) -> int:
     return written
 
 
+def _chained_floor(conn: Any, now: datetime) -> int:
+    """The same writes as ``_floor`` with the events linked into their hash chains, as the
+    audit trail asks of every event: the markers set by one UPDATE that returns the cases it
+    marked, their chain heads read in one SELECT, each link's hash computed in Python (the
+    canonical form is JSON and SHA-256: plain SQL cannot compute it), the events sent by COPY,
+    the heads moved by one upsert from arrays, the notices as ``_floor``'s. Rows written."""
+    from portal.domain import audit_chain, deadlines, states
+    from portal.domain.notes import Note
+    from portal.services.actors import SYSTEM
+    from portal.services.messaging import notices
+    from portal.services.refunds.transitions import with_note
+
+    review = [str(s) for s in states.REVIEW_QUEUE_STATES]
+    p = {"now": now, "review": review, "kind": deadlines.REVIEW}
+    remind = "remind_at <= %(now)s AND reminded_at IS NULL"
+    escalate = "deadline_kind = %(kind)s AND deadline_at <= %(now)s AND escalated_at IS NULL"
+    ex = conn.exec_driver_sql
+    marked = ex(
+        f"UPDATE refund_cases SET reminded_at = CASE WHEN {remind} THEN %(now)s"
+        f" ELSE reminded_at END, escalated_at = CASE WHEN {escalate} THEN %(now)s"
+        f" ELSE escalated_at END WHERE state = ANY(%(review)s) AND (({remind}) OR ({escalate}))"
+        " RETURNING id, order_id, reminded_at = %(now)s, escalated_at = %(now)s",
+        p,
+    ).all()
+    common = {
+        "payout_id": None,
+        "actor_role": str(SYSTEM.role),
+        "actor_id": None,
+        "actor_label": SYSTEM.label,
+        "from_state": "",
+        "to_state": "",
+        "reason": "",
+        "created_at": now,
+    }
+    noted = audit_chain.normal_data(with_note(None, Note("review_target_passed")))
+    events = [
+        {**common, "kind": kind, "case_id": case_id, "order_id": order_id, "data": data}
+        for kind, data, flag in (("review_reminder", {}, 2), ("escalated", noted, 3))
+        for case_id, order_id, *flags in marked
+        if flags[flag - 2]
+    ]
+    chains = sorted({audit_chain.case_chain(e["case_id"]) for e in events})
+    heads = {
+        chain: (seq, head)
+        for chain, seq, head in ex(
+            "SELECT chain, seq, hash FROM audit_chain_heads WHERE chain = ANY(%(c)s)",
+            {"c": chains},
+        ).all()
+    }
+    columns = (*audit_chain.CONTENT_FIELDS, "prev_hash", "hash")
+    raw = conn.connection.driver_connection
+    with raw.cursor() as cur:
+        with cur.copy(f"COPY events ({', '.join(columns)}) FROM STDIN") as copy:
+            for event in events:
+                chain = audit_chain.case_chain(event["case_id"])
+                seq, prev = heads.get(chain, (0, audit_chain.GENESIS))
+                event["chain"], event["chain_seq"] = chain, seq + 1
+                event["prev_hash"], event["hash"] = prev, audit_chain.link_hash(prev, event)
+                heads[chain] = (seq + 1, event["hash"])
+                copy.write_row(
+                    [json.dumps(event["data"]) if c == "data" else event[c] for c in columns]
+                )
+    ex(
+        "INSERT INTO audit_chain_heads (chain, seq, hash)"
+        " SELECT * FROM unnest(%(c)s::text[], %(s)s::int[], %(h)s::text[])"
+        " ON CONFLICT (chain) DO UPDATE SET seq = excluded.seq, hash = excluded.hash",
+        {
+            "c": chains,
+            "s": [heads[c][0] for c in chains],
+            "h": [heads[c][1] for c in chains],
+        },
+    )
+    written = len(marked) + len(events)
+    notice = (
+        "INSERT INTO notices (audience, order_id, merchant_id, case_id, kind, message, params,"
+        " created_at, attempts, last_error)"
+        " SELECT %(aud)s, {order}, NULL, id, %(nkind)s, %(message)s,"
+        " json_build_object('case_no', case_no), %(now)s, 0, ''"
+        " FROM refund_cases WHERE {marker} = %(now)s"
+    )
+    for aud, kind, message, marker in (
+        (notices.STAFF, "review_reminder", notices.REVIEW_REMINDER, "reminded_at"),
+        (notices.STAFF, "escalated", notices.ESCALATED_STAFF, "escalated_at"),
+        (notices.BUYER, "escalated", notices.ESCALATED_BUYER, "escalated_at"),
+    ):
+        order = "order_id" if aud == notices.BUYER else "NULL"
+        sql = notice.format(order=order, marker=marker)
+        written += ex(sql, {**p, "aud": aud, "nkind": kind, "message": message}).rowcount
+    return written
+
+
 def _written_by(conn: Any, now: datetime) -> int:
     """Rows the sweep (or the floor) wrote at ``now``: markers, events, notices."""
     return int(
@@ -612,6 +704,8 @@ def _undo(engine: Any, now: datetime) -> None:
     with engine.begin() as conn:
         ex = conn.exec_driver_sql
         ex("DELETE FROM notices WHERE created_at = %(t)s", {"t": now})
+        ex("DELETE FROM audit_chain_heads")
+        ex("INSERT INTO audit_chain_heads SELECT * FROM bench_saved_heads")
         ex("ALTER TABLE events DISABLE TRIGGER USER")
         ex("DELETE FROM events WHERE created_at = %(t)s", {"t": now})
         ex("ALTER TABLE events ENABLE TRIGGER USER")
@@ -621,7 +715,7 @@ def _undo(engine: Any, now: datetime) -> None:
             {"t": now},
         )
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        conn.exec_driver_sql("VACUUM (ANALYZE) refund_cases, events, notices")
+        conn.exec_driver_sql("VACUUM (ANALYZE) refund_cases, events, notices, audit_chain_heads")
 
 
 def sweep_vs_floor(app: Any, now: datetime, rounds: int) -> dict[str, Any]:
@@ -629,18 +723,24 @@ def sweep_vs_floor(app: Any, now: datetime, rounds: int) -> dict[str, Any]:
     from portal.extensions import db
     from portal.services.deadlines import deadline_bulk
 
-    times: dict[str, list[float]] = {"floor": [], "sweep": []}
+    floors = {"floor": _floor, "chained_floor": _chained_floor}
+    times: dict[str, list[float]] = {"floor": [], "chained_floor": [], "sweep": []}
     written: dict[str, int] = {}
     with app.app_context():
         app.extensions["portal.clock"] = lambda: now
         engine = db.engine
+        with engine.begin() as conn:  # every run starts from these heads (``_undo``)
+            conn.exec_driver_sql("DROP TABLE IF EXISTS bench_saved_heads")
+            conn.exec_driver_sql(
+                "CREATE TABLE bench_saved_heads AS SELECT * FROM audit_chain_heads"
+            )
         _undo(engine, now)
         for _ in range(rounds):
-            for name in ("floor", "sweep"):
+            for name in times:
                 started = time.perf_counter()
-                if name == "floor":
+                if name in floors:
                     with engine.begin() as conn:
-                        _floor(conn, now)
+                        floors[name](conn, now)
                 else:
                     deadline_bulk.run(now)
                 times[name].append(time.perf_counter() - started)
@@ -649,14 +749,19 @@ def sweep_vs_floor(app: Any, now: datetime, rounds: int) -> dict[str, Any]:
                     written[name] = _written_by(conn, now)
                 _undo(engine, now)
         del app.extensions["portal.clock"]
-    if written["floor"] != written["sweep"]:
-        raise RuntimeError(f"the floor and the sweep wrote different rows: {written}")
+        with engine.begin() as conn:
+            conn.exec_driver_sql("DROP TABLE bench_saved_heads")
+    if len(set(written.values())) != 1:
+        raise RuntimeError(f"the floors and the sweep wrote different rows: {written}")
     floor, sweep = statistics.median(times["floor"]), statistics.median(times["sweep"])
+    chained = statistics.median(times["chained_floor"])
     return {
         "floor_s": floor,
+        "chained_floor_s": chained,
         "sweep_s": sweep,
         "rows": written["sweep"],
-        "ratio": floor / sweep,
+        "ratio": chained / sweep,
+        "ratio_unchained": floor / sweep,
         "all_s": times,
     }
 
@@ -763,9 +868,11 @@ def _sweep_phase(result: Run, app: Any) -> None:
     result.sweep = sweep_vs_floor(app, now, result.args["sweep_rounds"])
     s = result.sweep
     print(
-        f"  sweep of every due case: {s['sweep_s']:.2f} s, plain-SQL floor {s['floor_s']:.2f} s"
-        f" ({s['rows']} rows written each), speed {s['ratio']:.2f} x the floor's"
-        f" (goal >= {SWEEP_GOAL}: {_verdict(s['ratio'] >= SWEEP_GOAL)})"
+        f"  sweep of every due case: {s['sweep_s']:.2f} s, plain-SQL floor with the events"
+        f" hash-chained {s['chained_floor_s']:.2f} s ({s['rows']} rows written each), speed"
+        f" {s['ratio']:.2f} x the floor's (goal >= {SWEEP_GOAL}:"
+        f" {_verdict(s['ratio'] >= SWEEP_GOAL)}); against the set-based floor that writes no"
+        f" hashes ({s['floor_s']:.2f} s): {s['ratio_unchained']:.2f} x"
     )
 
 

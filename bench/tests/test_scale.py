@@ -67,3 +67,57 @@ def test_a_small_run_measures_everything(tmp_path, redis_url):
         assert "Execution Time" in plan and "refund_cases" in plan
     figures = json.loads((tmp_path / "figures.json").read_text())
     assert figures["known"]["case_no"].startswith("RF")
+
+
+@pytest.mark.slow
+def test_the_chained_floor_writes_links_that_verify(tmp_path, redis_url):
+    """The sweep's anchor does the audit trail's work for real: every event it writes is a
+    link whose hash covers its content and the link before, as ``audit verify`` checks."""
+    from datetime import UTC, datetime, timedelta
+
+    from sqlalchemy import select
+
+    from portal.domain import audit_chain
+    from portal.extensions import db
+    from portal.models import ChainHead, Event
+
+    audit_chain_heads = ChainHead.__table__
+    reason = _postgres_answers()
+    if reason:
+        pytest.skip(reason)
+    url = URL.replace("scale_test", "scale_floor_test")
+    scale.run(
+        scale.parse(
+            [
+                *("--orders", "2000", "--cases", "200", "--phases", "sweep"),
+                *("--sweep-rounds", "1", "--database-url", url, "--redis-url", redis_url),
+                *("--out", str(tmp_path)),
+            ]
+        )
+    )
+    app = scale._app(scale._sqlalchemy_url(url), redis_url, tmp_path)
+    now = datetime.now(UTC).replace(microsecond=0) + timedelta(days=31)
+    with app.app_context():
+        with db.engine.begin() as conn:
+            written = scale._chained_floor(conn, now)
+        events = db.session.execute(
+            select(Event.__table__)
+            .where(Event.created_at == now)
+            .order_by(Event.chain, Event.chain_seq)
+        ).mappings()
+        links = 0
+        last: dict[str, tuple[int, str]] = {}
+        for event in events:
+            seq, prev = last.get(event["chain"], (0, audit_chain.GENESIS))
+            assert (event["chain_seq"], event["prev_hash"]) == (seq + 1, prev)
+            assert audit_chain.link_hash(prev, event) == event["hash"]
+            last[event["chain"]] = (event["chain_seq"], event["hash"])
+            links += 1
+        heads = {
+            chain: head
+            for chain, head in db.session.execute(
+                select(audit_chain_heads.c.chain, audit_chain_heads.c.hash)
+            )
+        }
+        assert links > 0 and written > links
+        assert all(heads[chain] == head for chain, (_seq, head) in last.items())
