@@ -14,12 +14,14 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import Integer, any_, bindparam, literal, select, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects.postgresql import ARRAY
 
 from portal.domain import audit_chain
 from portal.extensions import db
 from portal.models import ChainHead, Order, RefundCase
+from portal.services.column_arrays import unnested
 
 HEADS = ChainHead.__table__
 CASES = RefundCase.__table__
@@ -40,7 +42,7 @@ def _lock_owners(chains: Sequence[str]) -> None:
         if ids:
             db.session.execute(
                 select(table.c.id)
-                .where(table.c.id.in_(ids))
+                .where(table.c.id == any_(literal(ids, ARRAY(Integer))))
                 .order_by(table.c.id)
                 .with_for_update(key_share=True)  # FOR NO KEY UPDATE: rows that refer to it
             ).all()  # (a new case, a payout) still go in, as they would beside an UPDATE
@@ -49,21 +51,41 @@ def _lock_owners(chains: Sequence[str]) -> None:
 def _take_heads(counts: dict[str, int]) -> dict[str, tuple[int, str]]:
     """Move each chain's head on by its count (creating it at need); returns each chain's
     first new seq and the hash of the link before it."""
-    insert = postgresql.insert if _dialect() == "postgresql" else sqlite.insert
-    stmt = insert(HEADS)
-    upsert = stmt.on_conflict_do_update(
-        index_elements=[HEADS.c.chain], set_={"seq": HEADS.c.seq + stmt.excluded.seq}
-    ).returning(HEADS.c.chain, HEADS.c.seq, HEADS.c.hash)  # rows read by chain, any order
-    # one statement compiled once, its rows sent as batches of VALUES ("insertmanyvalues"):
-    # a statement built with .values([...]) would be compiled anew for every page of rows
     rows = [
         {"chain": chain, "seq": n, "hash": audit_chain.GENESIS}
         for chain, n in sorted(counts.items())
     ]
+    stmt: postgresql.Insert | sqlite.Insert
+    if _dialect() == "postgresql":  # the rows as three arrays: one short statement
+        stmt = postgresql.insert(HEADS).from_select(
+            ["chain", "seq", "hash"], unnested([HEADS.c.chain, HEADS.c.seq, HEADS.c.hash], rows)
+        )
+        params: list[dict[str, Any]] | None = None
+    else:  # compiled once, its rows sent as batches of VALUES ("insertmanyvalues")
+        stmt = sqlite.insert(HEADS)
+        params = rows
+    upsert = stmt.on_conflict_do_update(
+        index_elements=[HEADS.c.chain], set_={"seq": HEADS.c.seq + stmt.excluded.seq}
+    ).returning(HEADS.c.chain, HEADS.c.seq, HEADS.c.hash)  # rows read by chain, any order
     taken = {}
-    for chain, seq, head in db.session.execute(upsert, rows):
+    for chain, seq, head in db.session.execute(upsert, params):
         taken[chain] = (seq - counts[chain] + 1, head)
     return taken
+
+
+def _store_heads(heads: dict[str, tuple[int, str]]) -> None:
+    """Write each chain's new head hash."""
+    rows = [{"chain": chain, "hash": head} for chain, (_seq, head) in sorted(heads.items())]
+    if _dialect() == "postgresql":
+        given = unnested([HEADS.c.chain, HEADS.c.hash], rows).subquery()
+        db.session.execute(
+            update(HEADS).where(HEADS.c.chain == given.c.chain).values(hash=given.c.hash)
+        )
+        return
+    db.session.execute(
+        update(HEADS).where(HEADS.c.chain == bindparam("b_chain")).values(hash=bindparam("b_hash")),
+        [{"b_chain": row["chain"], "b_hash": row["hash"]} for row in rows],
+    )
 
 
 def link(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -90,8 +112,5 @@ def link(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
         values["hash"] = audit_chain.link_hash(prev, values)
         heads[chain] = (seq + 1, values["hash"])
         linked.append(values)
-    db.session.execute(
-        update(HEADS).where(HEADS.c.chain == bindparam("b_chain")).values(hash=bindparam("b_hash")),
-        [{"b_chain": chain, "b_hash": head} for chain, (_seq, head) in sorted(heads.items())],
-    )
+    _store_heads(heads)
     return linked

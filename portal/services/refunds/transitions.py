@@ -46,6 +46,7 @@ from portal.services import context
 from portal.services.actors import Actor
 from portal.services.after_commit import call_after_commit
 from portal.services.audit import chain
+from portal.services.column_arrays import unnested
 from portal.services.dml import inserted_id, rows_matched
 from portal.services.errors import ConcurrentChange, Conflict, Forbidden
 from portal.services.integration import webhooks
@@ -134,6 +135,8 @@ def with_note(data: dict[str, Any] | None, note: Note | Words | None) -> dict[st
 #: the columns an EventRecord holds
 _RECORD_FIELDS = [c for c in EVENTS.c if c.name not in ("actor_id", "actor_label", *_CHAIN_COLUMNS)]
 _RECORD_KEYS = [c.name for c in _RECORD_FIELDS if c.name != "id"]
+#: the columns an appended event's row gives (all but the id)
+_INSERTED = [c for c in EVENTS.c if c.name != "id"]
 
 
 def record_each(
@@ -174,12 +177,16 @@ def record_each(
     )
     if not values:
         return 0
+    if db.engine.dialect.name == "postgresql":  # one short statement, a column per array
+        stmt = insert(EVENTS).from_select([c.name for c in _INSERTED], unnested(_INSERTED, values))
+        params: list[dict[str, Any]] | None = None
+    else:
+        stmt, params = insert(EVENTS), values
     if not webhooks.is_webhook_event(kind):
-        db.session.execute(insert(EVENTS), values)
+        db.session.execute(stmt, params)
         return len(values)
-    written = db.session.execute(
-        insert(EVENTS).returning(*_RECORD_FIELDS, sort_by_parameter_order=True), values
-    ).all()
+    returning = stmt.returning(*_RECORD_FIELDS, sort_by_parameter_order=params is not None)
+    written = sorted(db.session.execute(returning, params).all(), key=lambda row: row.id)
     for row in written:
         webhooks.note_event(db.session(), EventRecord(**row._asdict()))
     return len(written)
