@@ -23,7 +23,7 @@ from typing import Any
 import certifi
 import urllib3
 from minio import Minio
-from minio.error import MinioException, S3Error
+from minio.error import InvalidResponseError, MinioException, S3Error
 
 from portal.config import evidence_s3_settings
 from portal.services import context
@@ -106,12 +106,9 @@ class S3Store:
         key = self.key(name)
         try:
             response = self.client.get_object(self.bucket, key)
-        except S3Error as exc:
-            if exc.code in _MISSING:
-                raise NotStored(name) from None
-            log.warning("object storage: reading %s failed: %s", key, exc)
-            raise StorageUnavailable() from exc
         except _TRANSPORT as exc:
+            if _missing(exc):
+                raise NotStored(name) from None
             log.warning("object storage: reading %s failed: %s", key, exc)
             raise StorageUnavailable() from exc
 
@@ -126,12 +123,9 @@ class S3Store:
         key = self.key(name)
         try:
             return self.client.stat_object(self.bucket, key).size
-        except S3Error as exc:
-            if exc.code in _MISSING:
-                return None
-            log.warning("object storage: looking up %s failed: %s", key, exc)
-            raise StorageUnavailable() from exc
         except _TRANSPORT as exc:
+            if _missing(exc):
+                return None
             log.warning("object storage: looking up %s failed: %s", key, exc)
             raise StorageUnavailable() from exc
 
@@ -173,6 +167,19 @@ class S3Store:
             response_headers=headers,  # type: ignore[arg-type]
             request_date=signed_at or datetime.now(UTC),
         )
+
+
+def _missing(exc: Exception) -> bool:
+    """Whether the store said "no such object" (not "no such bucket", not a failure).
+
+    Some servers answer errors as ``text/xml``, which the client does not parse: for them
+    the status (404) and the body's code tell."""
+    if isinstance(exc, S3Error):
+        return exc.code in _MISSING
+    if isinstance(exc, InvalidResponseError):
+        body = str(exc)
+        return getattr(exc, "_code", None) == 404 and "NoSuchBucket" not in body
+    return False
 
 
 def _pieces(response: Any) -> Iterator[bytes]:
