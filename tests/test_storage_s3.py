@@ -228,6 +228,16 @@ def test_a_row_naming_another_file_serves_nothing(app, s3, clock, kind):
         assert buyer.get(f"/evidence/{mine.id}").status_code == 404, tampered
 
 
+@pytest.mark.parametrize("kind", ["local", "s3"])
+def test_a_file_the_store_lost_is_a_404_not_an_error(app, s3, clock, kind):
+    if kind == "s3":
+        use(app, s3)
+    buyer, (image, _pdf) = _buyer(app, clock)
+    storage.current().delete(image.stored_name)
+    assert buyer.get(f"/evidence/{image.id}").status_code == 404
+    assert buyer.get(f"/evidence/{image.id}/thumb").status_code == 200
+
+
 def test_a_store_that_is_down_refuses_the_upload_cleanly(s3_app, s3, clock):
     s3.stop()
     app = s3_app

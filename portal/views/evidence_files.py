@@ -28,8 +28,11 @@ def send(row: Evidence, thumbnail: bool = False) -> Response:
     store = storage.current()
     try:
         if isinstance(store, LocalStore):
+            path = store.path(name)
+            if not path.is_file():
+                raise storage.NotStored(name)
             return send_file(
-                store.path(name),
+                path,
                 mimetype=content_type,
                 download_name=None if thumbnail else row.original_name,
                 as_attachment=attachment,
