@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import http.client
 import io
+import re
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -287,15 +288,45 @@ def test_a_store_going_down_between_file_and_thumbnail_leaves_no_case_and_no_par
     assert not any(p.name.startswith(".rclone_temp") for p in s3.bucket_folder.iterdir())
 
 
-def test_readyz_says_whether_the_store_answers(s3_app, s3):
+def test_readyz_and_storage_check_say_whether_the_store_answers(s3_app, s3):
     client = s3_app.test_client()
+    runner = s3_app.test_cli_runner()
     r = client.get("/readyz")
     assert "storage ok" in r.get_data(as_text=True)
+    result = runner.invoke(args=["storage", "check"])
+    assert result.exit_code == 0 and "the evidence store (s3) answers" in result.output
     s3.stop()
     r = client.get("/readyz")
     body = r.get_data(as_text=True)
     assert r.status_code == 503 and "storage fail" in body
     assert "127.0.0.1" not in body and "evidence" not in body
+    result = runner.invoke(args=["storage", "check"])
+    assert result.exit_code == 1 and "does not answer" in result.output
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        ({"EVIDENCE_STORAGE": "ftp"}, "EVIDENCE_STORAGE is 'ftp': it must be local or s3"),
+        ({"EVIDENCE_STORAGE": "s3"}, "EVIDENCE_S3_BUCKET is not set"),
+        (
+            {"EVIDENCE_STORAGE": "s3", "EVIDENCE_S3_ENDPOINT": "https://s3.example.com/bucket"},
+            "EVIDENCE_S3_ENDPOINT takes no path",
+        ),
+        ({"EVIDENCE_STORAGE": "s3", "EVIDENCE_S3_PREFIX": "../x/"}, "EVIDENCE_S3_PREFIX is"),
+        (
+            {"EVIDENCE_STORAGE": "s3", "EVIDENCE_S3_ENDPOINT": "s3.example.com"},
+            "must be the store's URL",
+        ),
+    ],
+)
+def test_a_node_with_a_broken_store_setting_refuses_to_start(tmp_path, settings, message):
+    from portal import create_app
+    from portal.config import ConfigError
+
+    config = {"TESTING": True, "SECRET_KEY": "x" * 40, "DATABASE_URL": f"sqlite:///{tmp_path}/p.db"}
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        create_app({**config, **settings})
 
 
 # -- refund-portal storage migrate --------------------------------------------------------
