@@ -234,7 +234,13 @@ def test_a_file_the_store_lost_is_a_404_not_an_error(app, s3, clock, kind):
     if kind == "s3":
         use(app, s3)
     buyer, (image, _pdf) = _buyer(app, clock)
-    storage.current().delete(image.stored_name)
+    store = storage.current()
+    assert store.size(image.stored_name) == image.size
+    store.delete(image.stored_name)
+    store.delete(image.stored_name)  # a second time: nothing to do, no error
+    assert store.size(image.stored_name) is None
+    with pytest.raises(storage.NotStored):
+        store.open(image.stored_name)
     assert buyer.get(f"/evidence/{image.id}").status_code == 404
     assert buyer.get(f"/evidence/{image.id}/thumb").status_code == 200
 
