@@ -112,6 +112,7 @@ def current() -> EvidenceStore:
         return context.cached("portal.evidence_store.s3", _s3)
     if kind != "local":
         raise ValueError(f"EVIDENCE_STORAGE must be one of {', '.join(KINDS)}, not {kind!r}")
+    # cycle: storage_local builds on this module's names
     from portal.services.uploads.storage_local import LocalStore
 
     return LocalStore.from_settings()
