@@ -18,6 +18,7 @@ from portal.plugins.connect_cli import connect
 from portal.services.accounts import hash_audit, staff
 from portal.services.accounts.staff import create_staff_user
 from portal.services.integration import api_keys
+from portal.storage_cli import storage_group
 
 
 def _create() -> Flask:
@@ -54,6 +55,7 @@ def register_cli(app: Flask) -> None:
 
     app.cli.add_command(plugins)
     app.cli.add_command(audit)
+    app.cli.add_command(storage_group)
     app.cli.add_command(connect)
     app.cli.add_command(check_channels_command)
     app.cli.add_command(new_plugin)

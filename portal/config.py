@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
+from urllib.parse import urlsplit
 
 #: the secret key a fresh checkout ships with: published, so refused outside development
 PUBLISHED_SECRET_KEY = "dev-only-change-me"  # noqa: S105 - the published default, refused
@@ -91,6 +93,23 @@ DEFAULTS: dict[str, Any] = {
     "SUPPORT_CONTACT": "support@example.com",
     # uploaded CSV files of orders wait here for their import job (default instance/imports)
     "IMPORT_DIR": None,
+    # Where evidence files are kept: "local" (EVIDENCE_DIR, default instance/evidence) or "s3"
+    # (S3-compatible object storage, the `s3` extra; docs/deploy.md): the endpoint's URL
+    # (https://host[:port], no path), the bucket (made beforehand), the keys, the region and an
+    # optional key prefix ("evidence/"). A request to the store is cut after TIMEOUT seconds.
+    "EVIDENCE_STORAGE": "local",
+    "EVIDENCE_DIR": None,
+    "EVIDENCE_S3_ENDPOINT": None,
+    "EVIDENCE_S3_BUCKET": None,
+    "EVIDENCE_S3_ACCESS_KEY": None,
+    "EVIDENCE_S3_SECRET_KEY": None,
+    "EVIDENCE_S3_REGION": "us-east-1",
+    "EVIDENCE_S3_PREFIX": "",
+    "EVIDENCE_S3_TIMEOUT": 10,
+    # With object storage: 0 = the portal streams each file to the case's parties; N > 0 = it
+    # checks who asks, then redirects to a URL the store signed for that one file, valid N
+    # seconds (the browser must reach the endpoint; the web nodes then carry no file bytes).
+    "EVIDENCE_SIGNED_URL_SECONDS": 0,
     # Webhooks: https receivers on public addresses only. True (development, `refund-portal dev`
     # and tests) also lets http and local/private receivers through; never in production.
     "WEBHOOKS_ALLOW_LOCAL": False,
@@ -176,3 +195,45 @@ def cookie_secure(config: dict[str, Any]) -> bool:
     if value is None:
         return not is_development(config)
     return bool(value)
+
+
+_S3_PREFIX = re.compile(r"(?:[A-Za-z0-9._-]+/)*")
+
+
+def evidence_s3_settings(config: dict[str, Any]) -> dict[str, Any]:
+    """The object store's settings, checked: ConfigError naming what is missing or wrong."""
+    endpoint = urlsplit(str(config.get("EVIDENCE_S3_ENDPOINT") or ""))
+    problems = []
+    if endpoint.scheme not in ("http", "https") or not endpoint.netloc:
+        problems.append("EVIDENCE_S3_ENDPOINT must be the store's URL, e.g. https://s3.example.com")
+    elif endpoint.path not in ("", "/") or endpoint.query or endpoint.username:
+        problems.append("EVIDENCE_S3_ENDPOINT takes no path, query or credentials")
+    for name in ("BUCKET", "ACCESS_KEY", "SECRET_KEY"):
+        if not config.get(f"EVIDENCE_S3_{name}"):
+            problems.append(f"EVIDENCE_S3_{name} is not set")
+    prefix = str(config.get("EVIDENCE_S3_PREFIX") or "")
+    if not _S3_PREFIX.fullmatch(prefix) or ".." in prefix.split("/"):
+        problems.append("EVIDENCE_S3_PREFIX is folder names each ending in / (or empty)")
+    if int(config.get("EVIDENCE_SIGNED_URL_SECONDS") or 0) > 7 * 24 * 3600:
+        problems.append("EVIDENCE_SIGNED_URL_SECONDS is at most 604800 (7 days, S3's limit)")
+    if problems:
+        raise ConfigError("EVIDENCE_STORAGE=s3: " + "; ".join(problems))
+    return {
+        "host": endpoint.netloc,
+        "secure": endpoint.scheme == "https",
+        "bucket": str(config["EVIDENCE_S3_BUCKET"]),
+        "access_key": str(config["EVIDENCE_S3_ACCESS_KEY"]),
+        "secret_key": str(config["EVIDENCE_S3_SECRET_KEY"]),
+        "region": str(config.get("EVIDENCE_S3_REGION") or "us-east-1"),
+        "prefix": prefix,
+        "timeout": float(config.get("EVIDENCE_S3_TIMEOUT") or 10),
+    }
+
+
+def check_evidence_storage(config: dict[str, Any]) -> None:
+    """Refuse to start with an unknown store, or object storage missing a setting."""
+    kind = config.get("EVIDENCE_STORAGE") or "local"
+    if kind == "s3":
+        evidence_s3_settings(config)
+    elif kind != "local":
+        raise ConfigError(f"EVIDENCE_STORAGE is {kind!r}: it must be local or s3")

@@ -17,7 +17,7 @@ from portal.domain import audit_chain
 from portal.extensions import db
 from portal.models import Event, Evidence, RefundCase
 from portal.services.audit import keys, seals
-from portal.services.uploads import evidence
+from portal.services.uploads import storage
 from tests import factories as f
 from tests.conftest import Browser
 from tests.test_buyer_flow import login_order
@@ -170,7 +170,7 @@ def test_refused_downloads_record_nothing(app, clock, shop):
 def test_a_file_whose_evidence_is_gone_says_so(app, clock, shop):
     case_no, _buyer = _case(app, clock, shop)
     row = db.session.scalars(select(Evidence)).one()
-    evidence.path_of(row).unlink()
+    storage.current().delete(row.stored_name)
     reviewer = _staff(app, "rev1")
     page = f"/review/cases/{case_no}"
     zf = _download(reviewer, page, page + "/file")

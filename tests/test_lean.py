@@ -36,6 +36,7 @@ NOT_FOR_PAGES = (
     "smtplib",
     "xml",
     "defusedxml",
+    "minio",  # the s3 extra: only where EVIDENCE_STORAGE is s3
 )
 
 # A fresh interpreter: the app as a web worker builds it, a buyer's and a reviewer's pages

@@ -6,9 +6,10 @@ here, so a use case names what it needs from the app and tests can see it in one
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from flask import current_app
 
@@ -20,6 +21,7 @@ if TYPE_CHECKING:
     import pluggy
 
 _REQUIRED = object()
+T = TypeVar("T")
 
 
 def now() -> datetime:
@@ -57,3 +59,12 @@ def plugin_manager() -> pluggy.PluginManager:
 def plugin_settings(plugin: str) -> PluginSettings:
     """What one plugin may read of the configuration: the keys it declares, nothing else."""
     return _plugin_settings(plugin_manager(), plugin, current_app.config)
+
+
+def cached(key: str, make: Callable[[], T]) -> T:
+    """``make()``'s result, made once per app and kept in its extensions under ``key``."""
+    found = current_app.extensions.get(key)
+    if found is None:
+        found = make()
+        current_app.extensions[key] = found
+    return found

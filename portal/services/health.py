@@ -1,4 +1,4 @@
-"""Whether this node can serve: the database, Redis, the evidence folder and the migrations.
+"""Whether this node can serve: the database, Redis, the evidence store and the migrations.
 
 The migrations pass when the database is at this release's head, or at a revision this
 release does not know (a newer release migrated it first: upgrades migrate, then restart the
@@ -15,15 +15,13 @@ version or an error's text.
 from __future__ import annotations
 
 import logging
-import os
-import tempfile
 
 from sqlalchemy import text
 
 from portal.extensions import db
 from portal.infra.migrations import head_revisions, known_revisions
 from portal.infra.queue import redis_connection
-from portal.services.uploads.evidence import evidence_dir
+from portal.services.uploads import storage
 
 log = logging.getLogger(__name__)
 
@@ -80,15 +78,12 @@ def _redis() -> bool:
 
 
 def _storage() -> bool:
-    """A file can be created in the evidence folder (then it is removed)."""
+    """The evidence store answers: a file can be made in the folder, or the bucket answers."""
     try:
-        handle, name = tempfile.mkstemp(dir=evidence_dir(), prefix=".readyz-")
-        try:
-            os.write(handle, b"ok")
-        finally:
-            os.close(handle)
-            os.unlink(name)
-    except OSError:
-        log.warning("readiness: the evidence folder is not writable", exc_info=True)
+        ok = storage.current().check()
+    except Exception:  # a store that cannot even be made (its client missing) is not ready
+        log.warning("readiness: the evidence store cannot be used", exc_info=True)
         return False
-    return True
+    if not ok:
+        log.warning("readiness: the evidence store does not answer or is not writable")
+    return ok

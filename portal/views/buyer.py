@@ -11,7 +11,6 @@ from flask import (
     redirect,
     render_template,
     request,
-    send_file,
     session,
     url_for,
 )
@@ -32,7 +31,7 @@ from portal.services.money import payout_lists
 from portal.services.refunds import case_page as case_page_data
 from portal.services.refunds import cases, tickets
 from portal.services.uploads import evidence
-from portal.views import buyer_access, checklist, inbox, throttling
+from portal.views import buyer_access, checklist, evidence_files, inbox, throttling
 from portal.views.access import may_see_case
 from portal.views.arrival import arrival_texts, destinations
 from portal.views.downloads import case_file_response
@@ -327,26 +326,13 @@ def _private_file(resp: Response) -> Response:
 @bp.get("/evidence/<int:evidence_id>")
 def evidence_file(evidence_id: int) -> ResponseReturnValue:
     """An evidence file, to the parties of its case only."""
-    row = _visible_evidence(evidence_id)
-    return _private_file(
-        send_file(
-            evidence.path_of(row),
-            mimetype=row.content_type,
-            download_name=row.original_name,
-            as_attachment=row.content_type == "application/pdf",
-            max_age=0,
-        )
-    )
+    return _private_file(evidence_files.send(_visible_evidence(evidence_id)))
 
 
 @bp.get("/evidence/<int:evidence_id>/thumb")
 def evidence_thumb(evidence_id: int) -> ResponseReturnValue:
     """An image's small preview, to the parties of its case only."""
-    row = _visible_evidence(evidence_id)
-    path = evidence.thumb_path_of(row)
-    if path is None:
-        abort(404)
-    return _private_file(send_file(path, mimetype="image/jpeg", max_age=0))
+    return _private_file(evidence_files.send(_visible_evidence(evidence_id), thumbnail=True))
 
 
 @bp.post("/cases/<case_no>/file")

@@ -28,7 +28,7 @@ from portal.services.actors import Actor
 from portal.services.refunds.timeline import STAFF_ONLY
 from portal.services.refunds.transitions import record
 from portal.services.unit_of_work import commit
-from portal.services.uploads import evidence
+from portal.services.uploads import evidence, storage
 
 FORMAT = "refund-portal case file"
 VERSION = 1
@@ -104,8 +104,8 @@ def _evidence(case: RefundCase, out: zipfile.ZipFile) -> list[dict[str, Any]]:
             "created_at": _time(row.created_at),
         }
         try:
-            data = evidence.path_of(row).read_bytes()
-        except OSError:
+            data = evidence.read_bytes(row)
+        except (OSError, storage.NotStored):
             entry |= {"file": None, "missing": True}
         else:
             name = f"evidence/{row.id}-{row.stored_name}"

@@ -1,5 +1,7 @@
 """Evidence files: accepted by content, cleaned, stored under random names outside the web root.
 
+They are kept in the configured store (``storage``: a local folder or object storage).
+
 A request's files are checked together before any of them is decoded: how many, how many
 bytes each, and how many pixels in all (read from each image's header). Only then are
 images decoded within limits and re-encoded from their pixels (``evidence_images``) and
@@ -13,20 +15,22 @@ hash to find the same picture on other cases.
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import re
 import secrets
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, BinaryIO
 
 from portal.extensions import db
 from portal.models import Evidence, RefundCase
-from portal.services import context
 from portal.services.errors import DomainError
 from portal.services.policy_text import N_
+from portal.services.uploads import storage
+
+log = logging.getLogger(__name__)
 
 MAX_FILE_BYTES = 8 * 1024 * 1024
 MAX_IMAGE_PIXELS = 16_000_000  # one image: a 16-megapixel photo; no decompression bombs
@@ -48,6 +52,7 @@ FILE_RULES = frozenset(
         "too_many",
         "too_many_files",
         "pixel_budget",
+        "storage_unavailable",
     }
 )
 
@@ -70,13 +75,6 @@ class StoredFile:
     sha256: str
     phash: str | None = None
     thumb_name: str | None = None
-
-
-def evidence_dir() -> Path:
-    """Where evidence files live (outside the static folder)."""
-    path = Path(context.setting("EVIDENCE_DIR", None) or context.instance_path() / "evidence")
-    path.mkdir(parents=True, exist_ok=True)
-    return path
 
 
 def sniff(head: bytes) -> tuple[str, str] | None:
@@ -182,12 +180,13 @@ def keep(incoming: Incoming) -> StoredFile:
         )
     token = secrets.token_hex(16)
     stored_name, thumb_name = token + ext, (token + ".thumb.jpg" if thumb else None)
-    _write(stored_name, data)
+    store = storage.current()
+    store.put(stored_name, data, ctype)
     if thumb and thumb_name:
         try:
-            _write(thumb_name, thumb)
+            store.put(thumb_name, thumb, "image/jpeg")
         except BaseException:
-            os.unlink(evidence_dir() / stored_name)
+            _forget(store, stored_name)
             raise
     return StoredFile(
         stored_name,
@@ -200,9 +199,13 @@ def keep(incoming: Incoming) -> StoredFile:
     )
 
 
-def _write(stored_name: str, data: bytes) -> None:
-    with open(evidence_dir() / stored_name, "xb") as fh:
-        fh.write(data)
+def _forget(store: storage.EvidenceStore, name: str) -> None:
+    """Remove a file written for an upload that failed; a store that is down keeps it
+    (an object no row names: never served, and reported by ``storage migrate``)."""
+    try:
+        store.delete(name)
+    except storage.StorageUnavailable:
+        log.warning("evidence: %s could not be removed after a failed upload", name)
 
 
 def attach(case: RefundCase, files: list[StoredFile], uploaded_by: str) -> list[Evidence]:
@@ -234,13 +237,11 @@ def attach(case: RefundCase, files: list[StoredFile], uploaded_by: str) -> list[
 
 def discard(files: list[StoredFile]) -> None:
     """Remove stored files whose transaction did not commit."""
+    store = storage.current()
     for f in files:
         for name in (f.stored_name, f.thumb_name):
             if name:
-                try:
-                    os.unlink(evidence_dir() / name)
-                except FileNotFoundError:
-                    pass
+                _forget(store, name)
 
 
 def find(evidence_id: int) -> Evidence | None:
@@ -248,14 +249,9 @@ def find(evidence_id: int) -> Evidence | None:
     return db.session.get(Evidence, evidence_id)
 
 
-def path_of(evidence: Evidence) -> Path:
-    """The file behind an evidence row."""
-    return evidence_dir() / evidence.stored_name
-
-
-def thumb_path_of(evidence: Evidence) -> Path | None:
-    """The thumbnail behind an evidence row (images only)."""
-    return evidence_dir() / evidence.thumb_name if evidence.thumb_name else None
+def read_bytes(evidence: Evidence) -> bytes:
+    """The file behind an evidence row (``storage.NotStored`` if the store lost it)."""
+    return storage.current().open(evidence.stored_name).read_all()
 
 
 def same_picture_elsewhere(case: RefundCase) -> dict[int, list[str]]:
