@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -57,18 +58,22 @@ def _read(path: Path | None) -> bytes | None:
 
 def _scaled(data: bytes) -> Flowable | None:
     """The picture re-encoded at most MAX_SIDE pixels long, sized to fit; None if unreadable."""
-    try:
-        with PILImage.open(io.BytesIO(data), formats=list(_FORMATS)) as im:
-            if im.width * im.height > evidence.MAX_IMAGE_PIXELS:
-                return None
-            im.draft("RGB", (MAX_SIDE, MAX_SIDE))  # JPEG: decode at a reduced scale
-            im.thumbnail((MAX_SIDE, MAX_SIDE))
-            rgb = im.convert("RGB")
-            out = io.BytesIO()
-            rgb.save(out, "JPEG", quality=82)
-            width, height = rgb.size
-    except (OSError, ValueError, PILImage.DecompressionBombError):
-        return None
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", PILImage.DecompressionBombWarning)
+        try:
+            with PILImage.open(io.BytesIO(data), formats=list(_FORMATS)) as im:
+                if im.width * im.height > evidence.MAX_IMAGE_PIXELS:  # before any decoding
+                    return None
+                im.draft("RGB", (MAX_SIDE, MAX_SIDE))  # JPEG: decode at a reduced scale
+                im.thumbnail((MAX_SIDE, MAX_SIDE))
+                rgb = im.convert("RGB")
+                out = io.BytesIO()
+                rgb.save(out, "JPEG", quality=82)
+                width, height = rgb.size
+        except (PILImage.DecompressionBombError, PILImage.DecompressionBombWarning):
+            return None
+        except (OSError, SyntaxError, ValueError, EOFError):
+            return None
     scale = min(MAX_WIDTH / width, MAX_HEIGHT / height, PIXEL)
     out.seek(0)
     return Image(out, width=width * scale, height=height * scale, hAlign="LEFT")
