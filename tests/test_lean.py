@@ -17,16 +17,18 @@ from portal.extensions import db
 from tests import factories as f
 
 ROOT = Path(__file__).resolve().parent.parent
-# loaded only where they are used: uploads (Pillow, pypdf), migrations (Alembic), jobs
-# (requests), the JSON API and the CSV import (pydantic), enqueueing a job (RQ), sending mail
-# (smtplib, in the delivery job), the bank's batch files and statements (XML). (Babel, a test
-# extra for the catalogue tools, is not installed in production; here Flask-WTF imports it.)
+# loaded only where they are used: uploads (Pillow, pypdf), the case file PDF (reportlab),
+# migrations (Alembic), jobs (requests), the JSON API and the CSV import (pydantic), enqueueing a
+# job (RQ), sending mail (smtplib, in the delivery job), the bank's batch files and statements
+# (XML). (Babel, a test extra for the catalogue tools, is not installed in production; here
+# Flask-WTF imports it.)
 NOT_FOR_PAGES = (
     "numpy",
     "scipy",
     "pywt",
     "imagehash",
     "pypdf",
+    "reportlab",
     "alembic",
     "flask_migrate",
     "PIL",

@@ -34,7 +34,7 @@ from portal.services.uploads import evidence
 from portal.views import buyer_access, checklist, evidence_files, inbox, throttling
 from portal.views.access import may_see_case
 from portal.views.arrival import arrival_texts, destinations
-from portal.views.downloads import case_file_response
+from portal.views.downloads import case_file_response, wording
 from portal.views.forms import (
     AddFilesForm,
     AnswerForm,
@@ -252,6 +252,7 @@ def _page_context(page: case_page_data.CasePage, answer_form: AnswerForm | None 
         "events": page.events,
         "form": EmptyForm(),
         "file_url": url_for("buyer.download_file", case_no=case.case_no),
+        "pdf_url": url_for("buyer.download_pdf", case_no=case.case_no),
         "answer_form": answer_form or AnswerForm(),
         "files_form": AddFilesForm(prefix="add"),
         "reason_labels": REASON_LABELS,
@@ -341,4 +342,13 @@ def download_file(case_no: str) -> ResponseReturnValue:
     case = _my_case(case_no)
     if not EmptyForm().validate_on_submit():
         abort(400)
-    return case_file_response(case_file.download(case, BUYER, case_file.BUYER))
+    return case_file_response(case_file.download(case, BUYER, case_file.BUYER, wording()))
+
+
+@bp.post("/cases/<case_no>/file.pdf")
+def download_pdf(case_no: str) -> ResponseReturnValue:
+    """The buyer's case file as a PDF, after the lookup; the download recorded first."""
+    case = _my_case(case_no)
+    if not EmptyForm().validate_on_submit():
+        abort(400)
+    return case_file_response(case_file.download_pdf(case, BUYER, case_file.BUYER, wording()))

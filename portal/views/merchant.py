@@ -23,7 +23,7 @@ from portal.services.refunds import cases, contacts, disputes, queues
 from portal.services.refunds.timeline import timeline
 from portal.views import case_filters, outcomes
 from portal.views.access import merchant_required, staff_actor
-from portal.views.downloads import case_file_response
+from portal.views.downloads import case_file_response, wording
 from portal.views.forms import (
     EmptyForm,
     MessageForm,
@@ -82,6 +82,7 @@ def _context(
         "contact_shown": contact_shown,
         "reveal_url": url_for("merchant.reveal_contact", case_no=case.case_no),
         "file_url": url_for("merchant.download_file", case_no=case.case_no),
+        "pdf_url": url_for("merchant.download_pdf", case_no=case.case_no),
         "case": case,
         "order": case.order,
         "events": timeline(case),
@@ -237,4 +238,18 @@ def download_file(case_no: str) -> ResponseReturnValue:
     case = _own_case(case_no)
     if not EmptyForm().validate_on_submit():
         abort(400)
-    return case_file_response(case_file.download(case, staff_actor(), case_file.MERCHANT))
+    return case_file_response(
+        case_file.download(case, staff_actor(), case_file.MERCHANT, wording())
+    )
+
+
+@bp.post("/cases/<case_no>/file.pdf")
+@merchant_required
+def download_pdf(case_no: str) -> ResponseReturnValue:
+    """The case file PDF of this shop's case, the download recorded first."""
+    case = _own_case(case_no)
+    if not EmptyForm().validate_on_submit():
+        abort(400)
+    return case_file_response(
+        case_file.download_pdf(case, staff_actor(), case_file.MERCHANT, wording())
+    )

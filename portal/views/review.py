@@ -31,7 +31,7 @@ from portal.services.uploads.evidence import same_picture_elsewhere
 from portal.views import case_filters, outcomes
 from portal.views.access import reviewer_required, staff_actor, supervisor_required
 from portal.views.checklist import for_case
-from portal.views.downloads import case_file_response
+from portal.views.downloads import case_file_response, wording
 from portal.views.forms import (
     ApproveForm,
     EmptyForm,
@@ -120,6 +120,7 @@ def _context(case: RefundCase, **forms: Any) -> dict[str, Any]:
         "contact_shown": forms.get("contact_shown"),
         "reveal_url": url_for("review.reveal_contact", case_no=case.case_no),
         "file_url": url_for("review.download_file", case_no=case.case_no),
+        "pdf_url": url_for("review.download_pdf", case_no=case.case_no),
         "may_take": assignment_rules.may_take(
             State(case.state), case.rejected_by_id, current_user.id
         ),
@@ -355,4 +356,16 @@ def download_file(case_no: str) -> ResponseReturnValue:
     case = cases.get_case(case_no)
     if not EmptyForm().validate_on_submit():
         abort(400)
-    return case_file_response(case_file.download(case, staff_actor(), case_file.STAFF))
+    return case_file_response(case_file.download(case, staff_actor(), case_file.STAFF, wording()))
+
+
+@bp.post("/cases/<case_no>/file.pdf")
+@reviewer_required
+def download_pdf(case_no: str) -> ResponseReturnValue:
+    """The case file as a PDF, the download recorded first."""
+    case = cases.get_case(case_no)
+    if not EmptyForm().validate_on_submit():
+        abort(400)
+    return case_file_response(
+        case_file.download_pdf(case, staff_actor(), case_file.STAFF, wording())
+    )

@@ -1,6 +1,7 @@
 """A case file for machines: one ZIP holding the case as JSON, its evidence originals with their
 SHA-256, the case's chain of events (each with the canonical text its hash covers) and the
-seal that covers the chain, so a third party can check it without access to the portal.
+seal that covers the chain, so a third party can check it without access to the portal; and
+beside them the same case as a PDF a person reads (``case_pdf``), also downloaded alone.
 
 Each download is recorded in the case's chain (who, as which party) before the file is made.
 The buyer gets their own contact in full; the shop and staff get it masked. Events only the
@@ -14,6 +15,7 @@ import hashlib
 import io
 import json
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -41,6 +43,20 @@ class CaseFile:
 
     name: str
     data: bytes
+    mimetype: str = "application/zip"
+
+
+@dataclass(frozen=True)
+class Wording:
+    """How the portal's stored notes, times and channels read in the PDF: given by the views,
+    which own how notes read (``portal.views.note_words``)."""
+
+    local_time: Callable[[datetime | None], str]
+    event_note: Callable[[Event], str | None]
+    person_words: Callable[[Event], str | None]
+    gateway_text: Callable[[Event], str | None]
+    decision_text: Callable[[Any, str], str | None]
+    channel_name: Callable[[str], str]
 
 
 def _time(value: datetime | None) -> str | None:
@@ -209,11 +225,21 @@ def _document(case: RefundCase, audience: str, files: list[dict[str, Any]]) -> d
     }
 
 
-def build(case: RefundCase, audience: str) -> bytes:
-    """The case file's bytes for ``audience`` (staff, merchant or buyer), as the case is now."""
+def _pdf(case: RefundCase, audience: str, words: Wording) -> bytes:
+    # heavy: reportlab and Pillow load with the first PDF a worker makes, not with every page
+    from portal.services.audit import case_pdf
+
+    return case_pdf.build(case, audience, words)
+
+
+def build(case: RefundCase, audience: str, words: Wording) -> bytes:
+    """The case file's bytes for ``audience`` (staff, merchant or buyer), as the case is now;
+    its ``case.pdf`` in the current request's language."""
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as out:
         files = _evidence(case, out)
+        pdf = _pdf(case, audience, words)
+        out.writestr("case.pdf", pdf)
         parts = {
             "case.json": _document(case, audience, files),
             "chain.json": {
@@ -223,7 +249,7 @@ def build(case: RefundCase, audience: str) -> bytes:
             },
             "seal.json": _seal(case),
         }
-        manifest = {}
+        manifest = {"case.pdf": hashlib.sha256(pdf).hexdigest()}
         for name, part in parts.items():
             data = json.dumps(part, ensure_ascii=False, indent=1, default=str).encode()
             out.writestr(name, data)
@@ -235,11 +261,24 @@ def build(case: RefundCase, audience: str) -> bytes:
     return buffer.getvalue()
 
 
-def download(case: RefundCase, actor: Actor, audience: str) -> CaseFile:
-    """Record the download in the case's chain (committed), then make the file."""
+def _recorded(case: RefundCase, actor: Actor, data: dict[str, str]) -> RefundCase:
+    """Record a download in the case's chain (committed); the case as it is afterwards."""
     case_id = case.id
-    commit(
-        lambda: record(audit_chain.CASE_FILE_DOWNLOADED, actor, case=case, data={"as": audience})
+    commit(lambda: record(audit_chain.CASE_FILE_DOWNLOADED, actor, case=case, data=data))
+    return db.session.get_one(RefundCase, case_id)
+
+
+def download(case: RefundCase, actor: Actor, audience: str, words: Wording) -> CaseFile:
+    """Record the download in the case's chain (committed), then make the ZIP."""
+    fresh = _recorded(case, actor, {"as": audience})
+    return CaseFile(name=f"case-{fresh.case_no}.zip", data=build(fresh, audience, words))
+
+
+def download_pdf(case: RefundCase, actor: Actor, audience: str, words: Wording) -> CaseFile:
+    """Record the download in the case's chain (committed), then make the PDF alone."""
+    fresh = _recorded(case, actor, {"as": audience, "format": "pdf"})
+    return CaseFile(
+        name=f"case-{fresh.case_no}.pdf",
+        data=_pdf(fresh, audience, words),
+        mimetype="application/pdf",
     )
-    fresh = db.session.get_one(RefundCase, case_id)
-    return CaseFile(name=f"case-{fresh.case_no}.zip", data=build(fresh, audience))
