@@ -22,7 +22,7 @@ from portal.extensions import db
 from portal.models import Event, Evidence, Payout, RefundCase
 from portal.services.actors import BUYER
 from portal.services.refunds.transitions import record
-from portal.services.uploads import evidence
+from portal.services.uploads import evidence, storage
 from tests import factories as f
 from tests.conftest import Browser
 from tests.images import PNG
@@ -221,11 +221,13 @@ def test_gone_erased_and_altered_evidence_is_said_so(app, clock, shop):
     rows = list(db.session.scalars(select(Evidence).order_by(Evidence.id)))
     assert len(rows) == 5
     _kept, gone, erased, altered, bomb = rows
-    evidence.path_of(gone).unlink()
-    evidence.path_of(erased).unlink()
-    evidence.thumb_path_of(erased).unlink()
-    evidence.path_of(altered).write_bytes(b"not the picture that was uploaded")
-    evidence.path_of(bomb).write_bytes(_png_header(60_000, 60_000))
+    store = storage.current()
+    store.delete(gone.stored_name)
+    store.delete(erased.stored_name)
+    assert erased.thumb_name is not None
+    store.delete(erased.thumb_name)
+    store.put(altered.stored_name, b"not the picture that was uploaded", altered.content_type)
+    store.put(bomb.stored_name, _png_header(60_000, 60_000), bomb.content_type)
     reviewer = _staff(app, "rev1")
     page = f"/review/cases/{case_no}"
     reader = _pdf(reviewer, page, page + "/file.pdf")

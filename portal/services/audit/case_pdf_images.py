@@ -13,7 +13,6 @@ import hashlib
 import io
 import warnings
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from PIL import Image as PILImage
 from reportlab.lib.units import mm
@@ -21,7 +20,7 @@ from reportlab.platypus import Flowable, Image
 
 from portal.models import Evidence
 from portal.services.policy_text import N_
-from portal.services.uploads import evidence
+from portal.services.uploads import evidence, storage
 
 #: the largest a picture is drawn (the text column of an A4 page, a little over half its height)
 MAX_WIDTH, MAX_HEIGHT = 170 * mm, 150 * mm
@@ -49,10 +48,14 @@ class Shown:
     notes: list[str] = field(default_factory=list)
 
 
-def _read(path: Path | None) -> bytes | None:
+def _read(name: str | None) -> bytes | None:
+    """The stored file, or None if the store holds none under that name (a store that does
+    not answer raises ``StorageUnavailable``: the file is not known to be gone)."""
+    if name is None:
+        return None
     try:
-        return path.read_bytes() if path is not None else None
-    except OSError:
+        return storage.current().open(name).read_all()
+    except (OSError, storage.NotStored, storage.BadName):
         return None
 
 
@@ -82,9 +85,9 @@ def _scaled(data: bytes) -> Flowable | None:
 def picture(row: Evidence) -> Shown:
     """The picture and notes of one evidence file; never raises for a file gone or bad."""
     shown = Shown()
-    data = _read(evidence.path_of(row))
+    data = _read(row.stored_name)
     if data is None:
-        preview = _read(evidence.thumb_path_of(row))
+        preview = _read(row.thumb_name)
         flowable = _scaled(preview) if preview else None
         shown.notes.append(PREVIEW_ONLY if flowable else GONE)
         shown.flowable = flowable
