@@ -10,7 +10,7 @@ that cannot be taken in are kept per row as problems (a code and its parameters)
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -136,7 +136,9 @@ def sync_batch(src: OrderSource, limit: int = BATCH) -> SyncResult:
                     f"{src.id}: row {row.position.row_id} is not after {last}; nothing taken in"
                 )
             last = row.position
-            _take(src.id, merchant_id, row, actor, result)
+        batch = _Batch(src.id, merchant_id, actor, rows)
+        for row in rows:
+            _take(batch, row, result)
         _move(src.id, start, rows[-1].position)
         db.session.commit()
     except Exception:
@@ -197,32 +199,43 @@ def _moved(source_id: str) -> ConcurrentChange:
     )
 
 
-def _problem(
-    source_id: str, row: SourceOrder, problem: SourceProblem, detail: dict[str, str]
-) -> None:
-    db.session.execute(
-        delete(OrderSourceProblem).where(
-            OrderSourceProblem.source_id == source_id,
-            OrderSourceProblem.row_id == row.position.row_id,
+class _Batch:
+    """What the rows of one batch share: the source, the merchant, the actor, and what was
+    read for all of them at once (the orders already in, by number). A batch's rows have
+    their old problems cleared together; a row that still has one gets it written again."""
+
+    def __init__(
+        self, source_id: str, merchant_id: int, actor: Actor, rows: Sequence[SourceOrder]
+    ) -> None:
+        self.source_id, self.merchant_id, self.actor = source_id, merchant_id, actor
+        self.channels = _loaded_channels()
+        numbers = {row.order_no for row in rows if row.problem is None}
+        self.orders: dict[str, Order] = {}
+        for first in range(0, len(numbers), 1000):
+            chunk = sorted(numbers)[first : first + 1000]
+            found = db.session.scalars(
+                select(Order).where(Order.merchant_id == merchant_id, Order.order_no.in_(chunk))
+            )
+            self.orders.update((o.order_no, o) for o in found)
+        db.session.execute(
+            delete(OrderSourceProblem).where(
+                OrderSourceProblem.source_id == source_id,
+                OrderSourceProblem.row_id.in_(sorted({row.position.row_id for row in rows})),
+            )
         )
-    )
+
+
+def _problem(
+    batch: _Batch, row: SourceOrder, problem: SourceProblem, detail: dict[str, str]
+) -> None:
     db.session.add(
         OrderSourceProblem(
-            source_id=source_id,
+            source_id=batch.source_id,
             row_id=row.position.row_id,
             order_no=row.order_no[:200],
             problem=str(problem),
             detail=detail,
             seen_at=context.now(),
-        )
-    )
-
-
-def _solved(source_id: str, row: SourceOrder) -> None:
-    db.session.execute(
-        delete(OrderSourceProblem).where(
-            OrderSourceProblem.source_id == source_id,
-            OrderSourceProblem.row_id == row.position.row_id,
         )
     )
 
@@ -261,22 +274,19 @@ def _loaded_channels() -> set[str] | None:
     return set(startup.channels().ids())
 
 
-def _take(
-    source_id: str, merchant_id: int, row: SourceOrder, actor: Actor, result: SyncResult
-) -> None:
+def _take(batch: _Batch, row: SourceOrder, result: SyncResult) -> None:
     """Take one row in (in the batch's transaction), or keep its problem."""
     if row.problem is not None:
-        _problem(source_id, row, row.problem, dict(row.detail))
+        _problem(batch, row, row.problem, dict(row.detail))
         result.problems += 1
         return
     if row.state == SourceOrderState.UNPAID:
-        _solved(source_id, row)
         result.unpaid += 1
         return
-    channels = _loaded_channels()
+    channels = batch.channels
     if channels is not None and row.channel not in channels:
         detail = {"channel": row.channel, **row.payment_extra}
-        _problem(source_id, row, SourceProblem.UNKNOWN_GATEWAY, detail)
+        _problem(batch, row, SourceProblem.UNKNOWN_GATEWAY, detail)
         result.problems += 1
         return
     try:
@@ -284,21 +294,20 @@ def _take(
     except ValidationError as exc:
         err = exc.errors()[0]
         field = ".".join(str(p) for p in err["loc"]) or "order"
-        _problem(source_id, row, SourceProblem.INVALID, {"field": field, "message": err["msg"]})
+        _problem(batch, row, SourceProblem.INVALID, {"field": field, "message": err["msg"]})
         result.problems += 1
         return
     long_code = next((c for c in row.codes if len(c) > MAX_CODE), None)
     if long_code is not None:
         detail = {"field": "codes", "message": f"a code is longer than {MAX_CODE} characters"}
-        _problem(source_id, row, SourceProblem.INVALID, detail)
+        _problem(batch, row, SourceProblem.INVALID, detail)
         result.problems += 1
         return
-    order = db.session.scalar(
-        select(Order).where(Order.merchant_id == merchant_id, Order.order_no == data.order_no)
-    )
+    order = batch.orders.get(data.order_no)
     created = order is None
     if order is None:
-        order = ingest.add_order(merchant_id, data, actor)
+        order = ingest.add_order(batch.merchant_id, data, batch.actor)
+        batch.orders[data.order_no] = order
         result.created += 1
     delivers = (
         row.state == SourceOrderState.DELIVERED
@@ -306,8 +315,7 @@ def _take(
         and (order.delivered_at is None or not set(row.codes) <= {c.code for c in order.codes})
     )
     if delivers:
-        ingest.add_codes(order, list(row.codes), row.delivered_at, actor)
+        ingest.add_codes(order, list(row.codes), row.delivered_at, batch.actor)
         result.delivered += 1
     elif not created:
         result.unchanged += 1
-    _solved(source_id, row)
