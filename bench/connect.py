@@ -5,7 +5,7 @@ loop (the floor). Goal: the connector at >= 0.5x the floor.
 
 ``python -m bench connect [--orders N] [--segments K] [--sample S] [--mariadb URL] [--url URL]``:
 
-1. **Shop**: a fresh database ``dujiaoka_bench`` on the MariaDB server (``--mariadb``, root
+1. **Shop**: a fresh database (``--shop-database``, ``dujiaoka_bench``) on the MariaDB server (``--mariadb``, root
    with an empty password by default), the tests' DDL (``testshop``), the gateways of
    dujiaoka's install SQL, twenty goods; then ``--orders`` + ``--sample`` orders in every
    state, written by multi-row INSERTs: Chinese titles, emoji in e-mails, codes one per
@@ -89,9 +89,16 @@ def parse(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--sample", type=int, default=1000, help="orders at the production cost")
     p.add_argument("--batch", type=int, default=500, help="rows per connector transaction")
     p.add_argument("--mariadb", default=None, help="server URL (default: the tests' server)")
+    p.add_argument("--shop-database", default=SHOP_DATABASE, help="made anew on that server")
     p.add_argument("--url", default=os.environ.get("PORTAL_DATABASE_URL") or DEFAULT_URL)
     p.add_argument("--redis-url", default=os.environ.get("PORTAL_REDIS_URL"))
     p.add_argument("--profile", action="store_true", help="cProfile the connector's passes")
+    p.add_argument(
+        "--reads-only",
+        action="store_true",
+        help="no portal: the source's reads (as the sync reads them) next to the floor",
+    )
+    p.add_argument("--reuse-shop", action="store_true", help="the shop database as it is")
     p.add_argument("--out", default=None, help="folder for the figures (default: results/)")
     args = p.parse_args(argv)
     if args.orders % (args.segments * args.batch):
@@ -157,6 +164,12 @@ def order_row(i: int, base: datetime) -> tuple[Any, ...]:
         created,
         f"{updated:%F %T}",
     )
+
+
+def taken_in(count: int) -> int:
+    """How many of the first ``count`` generated orders the portal takes in: the paid ones,
+    less those on the gateway no setting maps."""
+    return sum(1 for i in range(1, count + 1) if i % 100 >= 25 and i % 1000 != 999)
 
 
 def fill_shop(url: str, count: int) -> float:
@@ -291,6 +304,75 @@ def connector(app: Any, src: TimedSource, rows: int, batch: int, prof: Any) -> d
     }
 
 
+def reads_only(
+    args: argparse.Namespace, shop_url: str, fill: float, load_start: tuple[float, ...]
+) -> int:
+    """The source's side alone: per part, the floor, then the same rows through the source's
+    ``fetch`` (reading and mapping) in blocks of ``order_sync.READ_AHEAD`` as ``sync`` reads
+    them; a few reads of one batch (``--batch`` rows) timed at the start and the middle."""
+    from zoneinfo import ZoneInfo
+
+    from refund_portal_dujiaoka.mapping import parse_gateways, position_text
+    from refund_portal_dujiaoka.source import DujiaokaSource, make_engine
+
+    from portal.plugins.order_sources import SourcePosition
+    from portal.services.integration.order_sync import READ_AHEAD
+
+    gateways = parse_gateways("zfbf2f=bank,wescan=bank")
+    src = DujiaokaSource("dujiaoka", MERCHANT, make_engine(shop_url), gateways, ZoneInfo("UTC"))
+    per = args.orders // args.segments
+    parts: list[dict[str, Any]] = []
+    after = None
+    for n in range(args.segments):
+        floor_s = floor(src.engine, after, per)
+        started, done = time.perf_counter(), 0
+        while done < per:
+            rows = src.fetch(after, min(READ_AHEAD, per - done))
+            done += len(rows)
+            after = rows[-1].position
+        took = time.perf_counter() - started
+        parts.append(
+            {
+                "rows_done": per * (n + 1),
+                "floor_rows_per_s": round(per / floor_s),
+                "read_rows_per_s": round(per / took),
+                "ratio": round(floor_s / took, 3),
+                "rss_mib": rss_mib(),
+                "load": round(os.getloadavg()[0], 2),
+            }
+        )
+        print(f"part {n + 1}/{args.segments}: {parts[-1]}", flush=True)
+    single = []
+    with src.engine.connect() as conn:
+        updated, row_id = conn.exec_driver_sql(
+            "SELECT updated_at, id FROM orders ORDER BY updated_at, id LIMIT 1 OFFSET %s",
+            (args.orders // 2,),
+        ).one()
+    for at in (None, SourcePosition(position_text(updated), int(row_id))):
+        for _ in range(3):
+            started = time.perf_counter()
+            src.fetch(at, args.batch)
+            single.append(round(time.perf_counter() - started, 3))
+    figures = {
+        "args": vars(args),
+        "fill_s": fill,
+        "read_ahead": READ_AHEAD,
+        "parts": parts,
+        "one_batch_read_s": single,
+        "load_start": load_start,
+        "load_end": os.getloadavg(),
+    }
+    out = (
+        Path(args.out)
+        if args.out
+        else RESULTS / f"connect-reads-{datetime.now(UTC):%Y%m%dT%H%M%SZ}"
+    )
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "figures.json").write_text(json.dumps(figures, indent=1, ensure_ascii=False))
+    print(f"one read of {args.batch} rows: {single} s; figures in {out}", flush=True)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """``python -m bench connect``; 0 if the connector reaches the goal against the floor."""
     args = parse(argv or [])
@@ -301,7 +383,7 @@ def main(argv: list[str] | None = None) -> int:
         flush=True,
     )
     from refund_portal_dujiaoka import testshop
-    from sqlalchemy import func, select
+    from sqlalchemy import func, make_url, select
 
     from portal.extensions import db
     from portal.infra.migrations import upgrade
@@ -310,9 +392,19 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.mariadb:
         testshop.MARIADB_URL = args.mariadb
-    shop_url = testshop.mariadb_database(SHOP_DATABASE)
-    fill = fill_shop(shop_url, args.orders + args.sample)
-    print(f"shop filled: {args.orders + args.sample} orders in {fill:.1f} s", flush=True)
+    if args.reuse_shop:
+        shop_url = (
+            make_url(testshop.MARIADB_URL)
+            .set(database=args.shop_database)
+            .render_as_string(hide_password=False)
+        )
+        fill = 0.0
+    else:
+        shop_url = testshop.mariadb_database(args.shop_database)
+        fill = fill_shop(shop_url, args.orders + args.sample)
+        print(f"shop filled: {args.orders + args.sample} orders in {fill:.1f} s", flush=True)
+    if args.reads_only:
+        return reads_only(args, shop_url, fill, load_start)
     create_database(args.url)
     app = _app(args, shop_url)
     figures: dict[str, Any] = {"args": vars(args), "goal_ratio": GOAL_RATIO, "fill_s": fill}

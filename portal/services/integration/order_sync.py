@@ -36,8 +36,11 @@ from portal.services.integration import ingest
 from portal.services.integration.api_schema import OrderIn
 from portal.services.policy_text import N_
 
-#: rows read and committed together
+#: rows taken in and committed together
 BATCH = 500
+#: rows read from the source at once (then taken in BATCH at a time): a shop's table may have
+#: no index on the reading position (dujiaoka's has none), so each read costs a scan of it
+READ_AHEAD = 10_000
 #: the longest card code the portal stores
 MAX_CODE = 200
 
@@ -120,31 +123,7 @@ def _merchant_id(slug: str) -> int:
 
 def sync_batch(src: OrderSource, limit: int = BATCH) -> SyncResult:
     """Read and take in one batch after the stored position, and move it, in one commit."""
-    merchant_id = _merchant_id(src.merchant)
-    start = position(src.id)
-    db.session.commit()  # the read above must not hold a transaction across the source's read
-    rows = list(src.fetch(start, limit))
-    result = SyncResult(read=len(rows), done=len(rows) < limit)
-    if not rows:
-        return result
-    actor = ingest.shop_actor(merchant_id, f"order source {src.id}")
-    try:
-        last = start
-        for row in rows:
-            if last is not None and not row.position > last:
-                raise OrderSourceError(
-                    f"{src.id}: row {row.position.row_id} is not after {last}; nothing taken in"
-                )
-            last = row.position
-        batch = _Batch(src.id, merchant_id, actor, rows)
-        for row in rows:
-            _take(batch, row, result)
-        _move(src.id, start, rows[-1].position)
-        db.session.commit()
-    except Exception:
-        db.session.rollback()
-        raise
-    return result
+    return _read_and_take(src, limit, 1, None)
 
 
 def sync(
@@ -153,15 +132,69 @@ def sync(
     progress: Callable[[SyncResult], None] | None = None,
     max_batches: int | None = None,
 ) -> SyncResult:
-    """Take in batches until the source has no more (or ``max_batches``)."""
+    """Take in batches until the source has no more (or ``max_batches``). Rows are read
+    ``READ_AHEAD`` at a time and taken in ``limit`` at a time, each batch in its own commit."""
     total = SyncResult()
     batches = 0
     while not total.done and (max_batches is None or batches < max_batches):
-        total.add(sync_batch(src, limit))
-        batches += 1
-        if progress:
-            progress(total)
+        reads = max(1, READ_AHEAD // limit)
+        if max_batches is not None:
+            reads = min(reads, max_batches - batches)
+
+        def report(more: SyncResult) -> None:
+            if progress:
+                progress(_sum(total, more))
+
+        result = _read_and_take(src, limit, reads, report)
+        total.add(result)
+        batches += max(1, -(-result.read // limit))
     return total
+
+
+def _sum(total: SyncResult, more: SyncResult) -> SyncResult:
+    both = SyncResult()
+    both.add(total)
+    both.add(more)
+    return both
+
+
+def _read_and_take(
+    src: OrderSource,
+    limit: int,
+    batches: int,
+    progress: Callable[[SyncResult], None] | None,
+) -> SyncResult:
+    """Read up to ``batches`` x ``limit`` rows after the stored position in one read, then
+    take them in ``limit`` at a time, each batch with the position after it in one commit."""
+    merchant_id = _merchant_id(src.merchant)
+    start = position(src.id)
+    db.session.commit()  # the read above must not hold a transaction across the source's read
+    rows = list(src.fetch(start, batches * limit))
+    result = SyncResult(done=len(rows) < batches * limit)
+    last = start
+    for row in rows:
+        if last is not None and not row.position > last:
+            raise OrderSourceError(
+                f"{src.id}: row {row.position.row_id} is not after {last}; nothing taken in"
+            )
+        last = row.position
+    actor = ingest.shop_actor(merchant_id, f"order source {src.id}")
+    for first in range(0, len(rows), limit):
+        chunk = rows[first : first + limit]
+        try:
+            batch = _Batch(src.id, merchant_id, actor, chunk)
+            for row in chunk:
+                _take(batch, row, result)
+            _move(src.id, start, chunk[-1].position)
+            db.session.commit()
+        except Exception:
+            db.session.rollback()
+            raise
+        result.read += len(chunk)
+        start = chunk[-1].position
+        if progress:
+            progress(result)
+    return result
 
 
 def _move(source_id: str, start: SourcePosition | None, to: SourcePosition) -> None:
