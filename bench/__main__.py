@@ -18,6 +18,7 @@ BENCHES = [
     "uploads",
     "scale",
     "audit_verify",
+    "connect",
 ]
 
 
