@@ -305,7 +305,11 @@ def connector(app: Any, src: TimedSource, rows: int, batch: int, prof: Any) -> d
 
 
 def reads_only(
-    args: argparse.Namespace, shop_url: str, fill: float, load_start: tuple[float, ...]
+    args: argparse.Namespace,
+    shop_url: str,
+    fill: float,
+    load_start: tuple[float, ...],
+    argv: list[str],
 ) -> int:
     """The source's side alone: per part, the floor, then the same rows through the source's
     ``fetch`` (reading and mapping) in blocks of ``order_sync.READ_AHEAD`` as ``sync`` reads
@@ -369,6 +373,7 @@ def reads_only(
     )
     out.mkdir(parents=True, exist_ok=True)
     (out / "figures.json").write_text(json.dumps(figures, indent=1, ensure_ascii=False))
+    (out / "command.txt").write_text(" ".join(["python -m bench connect", *argv]))
     print(f"one read of {args.batch} rows: {single} s; figures in {out}", flush=True)
     return 0
 
@@ -404,7 +409,7 @@ def main(argv: list[str] | None = None) -> int:
         fill = fill_shop(shop_url, args.orders + args.sample)
         print(f"shop filled: {args.orders + args.sample} orders in {fill:.1f} s", flush=True)
     if args.reads_only:
-        return reads_only(args, shop_url, fill, load_start)
+        return reads_only(args, shop_url, fill, load_start, argv or [])
     create_database(args.url)
     app = _app(args, shop_url)
     figures: dict[str, Any] = {"args": vars(args), "goal_ratio": GOAL_RATIO, "fill_s": fill}
