@@ -233,6 +233,24 @@ def test_rows_are_read_many_batches_at_once_and_committed_a_batch_at_a_time(shop
     assert limits == [2]
 
 
+def test_a_product_seen_twice_in_a_batch_ends_as_its_later_order_says(shop):
+    # goods 99 is gone from the shop: the product comes from each order's own title and price
+    shop.order(order_sn="P1", goods_id=99, title="旧标题 x 1", goods_price="5.00")
+    shop.order(order_sn="P2", goods_id=1, updated_at="2026-12-01 10:00:06")
+    shop.order(
+        order_sn="P3",
+        goods_id=99,
+        title="新标题 x 1",
+        goods_price="6.00",
+        updated_at="2026-12-01 10:00:07",
+    )
+    assert order_sync.sync(source(), limit=10).created == 3
+    products = {o.order_no: o.product for o in db.session.scalars(select(Order))}
+    assert products["P1"] is products["P3"]
+    assert (products["P3"].title, products["P3"].price_fen) == ("新标题 x 1", 600)
+    assert products["P2"].title == "腾讯视频VIP月卡"
+
+
 def test_running_twice_and_a_backfill_take_nothing_twice(shop):
     for n in range(5):
         shop.order(order_sn=f"T{n}")

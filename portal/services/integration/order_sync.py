@@ -20,7 +20,7 @@ from sqlalchemy.exc import IntegrityError
 
 from portal.domain.order_sources import SourceOrderState, SourceProblem
 from portal.extensions import db
-from portal.models import Merchant, Order, OrderSourceCursor, OrderSourceProblem
+from portal.models import Merchant, Order, OrderSourceCursor, OrderSourceProblem, Product
 from portal.plugins import startup
 from portal.plugins.manager import call_impl
 from portal.plugins.order_sources import (
@@ -244,6 +244,8 @@ class _Batch:
         self.channels = _loaded_channels()
         numbers = {row.order_no for row in rows if row.problem is None}
         self.orders: dict[str, Order] = {}
+        #: each SKU's product as the batch last set it, with the order data that set it
+        self.products: dict[str, tuple[str, Product]] = {}
         for first in range(0, len(numbers), 1000):
             chunk = sorted(numbers)[first : first + 1000]
             found = db.session.scalars(
@@ -307,6 +309,18 @@ def _loaded_channels() -> set[str] | None:
     return set(startup.channels().ids())
 
 
+def _product(batch: _Batch, data: OrderIn) -> Product:
+    """The order's product, set from the order as ``ingest.product_for`` sets it; read and
+    set again only when this order's product data differ from the last set in the batch."""
+    given = data.product.model_dump_json()
+    known = batch.products.get(data.product.sku)
+    if known is not None and known[0] == given:
+        return known[1]
+    product = ingest.product_for(batch.merchant_id, data)
+    batch.products[data.product.sku] = (given, product)
+    return product
+
+
 def _take(batch: _Batch, row: SourceOrder, result: SyncResult) -> None:
     """Take one row in (in the batch's transaction), or keep its problem."""
     if row.problem is not None:
@@ -339,7 +353,7 @@ def _take(batch: _Batch, row: SourceOrder, result: SyncResult) -> None:
     order = batch.orders.get(data.order_no)
     created = order is None
     if order is None:
-        order = ingest.add_order(batch.merchant_id, data, batch.actor)
+        order = ingest.add_order(batch.merchant_id, data, batch.actor, _product(batch, data))
         batch.orders[data.order_no] = order
         result.created += 1
     delivers = (
