@@ -281,8 +281,17 @@ def rss_mib() -> float:
 
 def connector(app: Any, src: TimedSource, rows: int, batch: int, prof: Any) -> dict[str, Any]:
     """Take ``rows`` rows in through ``order_sync.sync``; seconds and outcome counts."""
+    from sqlalchemy import event
+
+    from portal.extensions import db
     from portal.services.integration import order_sync
 
+    statements = [0]
+
+    def count(*_args: Any) -> None:
+        statements[0] += 1
+
+    event.listen(db.engine, "before_cursor_execute", count)
     fetch_before = src.fetch_seconds
     started = time.perf_counter()
     if prof is not None:
@@ -293,6 +302,7 @@ def connector(app: Any, src: TimedSource, rows: int, batch: int, prof: Any) -> d
         if prof is not None:
             prof.disable()
     took = time.perf_counter() - started
+    event.remove(db.engine, "before_cursor_execute", count)
     assert result.read == rows, f"connector read {result.read} rows, expected {rows}"
     return {
         "seconds": took,
@@ -301,6 +311,7 @@ def connector(app: Any, src: TimedSource, rows: int, batch: int, prof: Any) -> d
         "delivered": result.delivered,
         "unpaid": result.unpaid,
         "problems": result.problems,
+        "statements": statements[0],
     }
 
 
@@ -439,6 +450,7 @@ def main(argv: list[str] | None = None) -> int:
                 "connector_rows_per_s": round(per / took["seconds"]),
                 "ratio": round(floor_s / took["seconds"], 4),
                 "fetch_share": round(took["fetch_seconds"] / took["seconds"], 3),
+                "statements_per_new_order": round(took["statements"] / max(1, took["created"]), 1),
                 "rss_mib": rss_mib(),
                 "load": round(os.getloadavg()[0], 2),
                 **{k: v for k, v in took.items() if k not in ("seconds", "fetch_seconds")},
@@ -448,7 +460,8 @@ def main(argv: list[str] | None = None) -> int:
                 f"part {n + 1}/{args.segments}: {part['rows_done']} rows; floor"
                 f" {part['floor_rows_per_s']} rows/s, connector {part['connector_rows_per_s']}"
                 f" rows/s (ratio {part['ratio']}, {part['fetch_share']:.0%} of it reading and"
-                f" mapping); RSS {part['rss_mib']} MiB; load {part['load']}",
+                f" mapping); {part['statements_per_new_order']} statements a new order;"
+                f" RSS {part['rss_mib']} MiB; load {part['load']}",
                 flush=True,
             )
         floor_total = sum(args.orders // args.segments / p["floor_rows_per_s"] for p in parts)
