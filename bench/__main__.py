@@ -19,6 +19,7 @@ BENCHES = [
     "scale",
     "audit_verify",
     "s3_client",
+    "connect",
 ]
 
 

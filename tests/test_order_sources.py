@@ -206,6 +206,51 @@ def test_a_crash_between_batches_leaves_the_cursor_at_the_last_commit(shop, monk
     assert count() == 6
 
 
+def test_rows_are_read_many_batches_at_once_and_committed_a_batch_at_a_time(shop, monkeypatch):
+    # dujiaoka has no index on updated_at: each read scans the table, so reads are few
+    for n in range(7):
+        shop.order(order_sn=f"R{n}", updated_at=f"2026-12-01 10:00:0{n}")
+    src = source()
+    limits = []
+    real = src.fetch
+
+    def fetch(after, limit):
+        limits.append(limit)
+        return real(after, limit)
+
+    monkeypatch.setattr(src, "fetch", fetch)
+    monkeypatch.setattr(order_sync, "READ_AHEAD", 6)
+    seen = []
+    result = order_sync.sync(src, limit=2, progress=lambda r: seen.append(r.read))
+    assert limits == [6, 6]  # six rows in one read, then the last one
+    assert seen == [2, 4, 6, 7]  # a commit (and the bar) per batch of two
+    assert (result.read, result.created, result.done) == (7, 7, True)
+    assert order_sync.position("dujiaoka") == SourcePosition("2026-12-01 10:00:06", 7)
+    shop.update(1, updated_at="2026-12-01 10:00:09", status=4, info="CODE-1")
+    limits.clear()
+    # a job's bound on batches bounds the read too
+    assert order_sync.sync(src, limit=2, max_batches=1).delivered == 1
+    assert limits == [2]
+
+
+def test_a_product_seen_twice_in_a_batch_ends_as_its_later_order_says(shop):
+    # goods 99 is gone from the shop: the product comes from each order's own title and price
+    shop.order(order_sn="P1", goods_id=99, title="旧标题 x 1", goods_price="5.00")
+    shop.order(order_sn="P2", goods_id=1, updated_at="2026-12-01 10:00:06")
+    shop.order(
+        order_sn="P3",
+        goods_id=99,
+        title="新标题 x 1",
+        goods_price="6.00",
+        updated_at="2026-12-01 10:00:07",
+    )
+    assert order_sync.sync(source(), limit=10).created == 3
+    products = {o.order_no: o.product for o in db.session.scalars(select(Order))}
+    assert products["P1"] is products["P3"]
+    assert (products["P3"].title, products["P3"].price_fen) == ("新标题 x 1", 600)
+    assert products["P2"].title == "腾讯视频VIP月卡"
+
+
 def test_running_twice_and_a_backfill_take_nothing_twice(shop):
     for n in range(5):
         shop.order(order_sn=f"T{n}")

@@ -1,6 +1,6 @@
 """One dujiaoka order row (joined with its goods and pays rows) to a portal SourceOrder.
 
-Facts from dujiaoka's own schema and models (see docs/dujiaoka.md): ``orders.status`` is
+Facts from dujiaoka's own schema and models (see docs/connect-dujiaoka.md): ``orders.status`` is
 1 waiting for payment, 2 paid and waiting, 3 processing, 4 completed, 5 processing failed,
 6 abnormal, -1 expired; ``search_pwd`` is kept as the buyer typed it; for automatic goods
 (``type`` 1) a completed order's ``info`` holds the delivered card codes, one per line;

@@ -13,6 +13,7 @@ from sqlalchemy import (
     Engine,
     Integer,
     MetaData,
+    Select,
     String,
     Table,
     and_,
@@ -90,6 +91,30 @@ def _after(pos: SourcePosition | None) -> ColumnElement[bool] | None:
     )
 
 
+def orders_after(after: SourcePosition | None, limit: int) -> Select[Any]:
+    """The orders read after ``after`` (joined with their goods and gateway), in
+    (updated_at, id) order, at most ``limit``."""
+    stmt = (
+        select(
+            orders,
+            goods.c.gd_name,
+            goods.c.gd_description,
+            goods.c.actual_price.label("gd_actual_price"),
+            pays.c.pay_check,
+            pays.c.pay_name,
+        )
+        .select_from(
+            orders.outerjoin(goods, goods.c.id == orders.c.goods_id).outerjoin(
+                pays, pays.c.id == orders.c.pay_id
+            )
+        )
+        .order_by(orders.c.updated_at, orders.c.id)
+        .limit(limit)
+    )
+    where = _after(after)
+    return stmt if where is None else stmt.where(where)
+
+
 class DujiaokaSource:
     """One dujiaoka shop's database as an order source."""
 
@@ -134,29 +159,9 @@ class DujiaokaSource:
 
     def fetch(self, after: SourcePosition | None, limit: int) -> Sequence[SourceOrder]:
         """Up to ``limit`` orders after ``after``, mapped, in (updated_at, id) order."""
-        stmt = (
-            select(
-                orders,
-                goods.c.gd_name,
-                goods.c.gd_description,
-                goods.c.actual_price.label("gd_actual_price"),
-                pays.c.pay_check,
-                pays.c.pay_name,
-            )
-            .select_from(
-                orders.outerjoin(goods, goods.c.id == orders.c.goods_id).outerjoin(
-                    pays, pays.c.id == orders.c.pay_id
-                )
-            )
-            .order_by(orders.c.updated_at, orders.c.id)
-            .limit(limit)
-        )
-        where = _after(after)
-        if where is not None:
-            stmt = stmt.where(where)
         try:
             with self.engine.connect() as conn:
-                rows = conn.execute(stmt).mappings().all()
+                rows = conn.execute(orders_after(after, limit)).mappings().all()
         except SQLAlchemyError as exc:
             raise OrderSourceError(f"{self.id}: reading orders failed: {exc}") from None
         return [to_source_order(row, self.gateways, self.zone) for row in rows]

@@ -1,5 +1,5 @@
 -- Our own DDL for tests: the subset of dujiaoka's orders, goods, pays and carmis tables the
--- connector reads, with dujiaoka's column names and types (facts in docs/dujiaoka.md).
+-- connector reads, with dujiaoka's column names and types (facts in docs/connect-dujiaoka.md).
 -- Written to run on both MySQL/MariaDB and SQLite. dujiaoka has no index on updated_at.
 CREATE TABLE goods (
   id int NOT NULL PRIMARY KEY,

@@ -104,6 +104,7 @@ def add_order(
         created_at=data.paid_at,
         paid_at=data.paid_at,
         source_print=content_print(data),
+        codes=[],  # a new order has none: its delivery need not read them
     )
     db.session.add(order)
     db.session.flush()

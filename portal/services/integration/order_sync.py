@@ -10,7 +10,7 @@ that cannot be taken in are kept per row as problems (a code and its parameters)
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,7 +20,7 @@ from sqlalchemy.exc import IntegrityError
 
 from portal.domain.order_sources import SourceOrderState, SourceProblem
 from portal.extensions import db
-from portal.models import Merchant, Order, OrderSourceCursor, OrderSourceProblem
+from portal.models import Merchant, Order, OrderSourceCursor, OrderSourceProblem, Product
 from portal.plugins import startup
 from portal.plugins.manager import call_impl
 from portal.plugins.order_sources import (
@@ -36,8 +36,11 @@ from portal.services.integration import ingest
 from portal.services.integration.api_schema import OrderIn
 from portal.services.policy_text import N_
 
-#: rows read and committed together
+#: rows taken in and committed together
 BATCH = 500
+#: rows read from the source at once (then taken in BATCH at a time): a shop's table may have
+#: no index on the reading position (dujiaoka's has none), so each read costs a scan of it
+READ_AHEAD = 10_000
 #: the longest card code the portal stores
 MAX_CODE = 200
 
@@ -120,29 +123,7 @@ def _merchant_id(slug: str) -> int:
 
 def sync_batch(src: OrderSource, limit: int = BATCH) -> SyncResult:
     """Read and take in one batch after the stored position, and move it, in one commit."""
-    merchant_id = _merchant_id(src.merchant)
-    start = position(src.id)
-    db.session.commit()  # the read above must not hold a transaction across the source's read
-    rows = list(src.fetch(start, limit))
-    result = SyncResult(read=len(rows), done=len(rows) < limit)
-    if not rows:
-        return result
-    actor = ingest.shop_actor(merchant_id, f"order source {src.id}")
-    try:
-        last = start
-        for row in rows:
-            if last is not None and not row.position > last:
-                raise OrderSourceError(
-                    f"{src.id}: row {row.position.row_id} is not after {last}; nothing taken in"
-                )
-            last = row.position
-            _take(src.id, merchant_id, row, actor, result)
-        _move(src.id, start, rows[-1].position)
-        db.session.commit()
-    except Exception:
-        db.session.rollback()
-        raise
-    return result
+    return _read_and_take(src, limit, 1, None)
 
 
 def sync(
@@ -151,15 +132,69 @@ def sync(
     progress: Callable[[SyncResult], None] | None = None,
     max_batches: int | None = None,
 ) -> SyncResult:
-    """Take in batches until the source has no more (or ``max_batches``)."""
+    """Take in batches until the source has no more (or ``max_batches``). Rows are read
+    ``READ_AHEAD`` at a time and taken in ``limit`` at a time, each batch in its own commit."""
     total = SyncResult()
     batches = 0
     while not total.done and (max_batches is None or batches < max_batches):
-        total.add(sync_batch(src, limit))
-        batches += 1
-        if progress:
-            progress(total)
+        reads = max(1, READ_AHEAD // limit)
+        if max_batches is not None:
+            reads = min(reads, max_batches - batches)
+
+        def report(more: SyncResult) -> None:
+            if progress:
+                progress(_sum(total, more))
+
+        result = _read_and_take(src, limit, reads, report)
+        total.add(result)
+        batches += max(1, -(-result.read // limit))
     return total
+
+
+def _sum(total: SyncResult, more: SyncResult) -> SyncResult:
+    both = SyncResult()
+    both.add(total)
+    both.add(more)
+    return both
+
+
+def _read_and_take(
+    src: OrderSource,
+    limit: int,
+    batches: int,
+    progress: Callable[[SyncResult], None] | None,
+) -> SyncResult:
+    """Read up to ``batches`` x ``limit`` rows after the stored position in one read, then
+    take them in ``limit`` at a time, each batch with the position after it in one commit."""
+    merchant_id = _merchant_id(src.merchant)
+    start = position(src.id)
+    db.session.commit()  # the read above must not hold a transaction across the source's read
+    rows = list(src.fetch(start, batches * limit))
+    result = SyncResult(done=len(rows) < batches * limit)
+    last = start
+    for row in rows:
+        if last is not None and not row.position > last:
+            raise OrderSourceError(
+                f"{src.id}: row {row.position.row_id} is not after {last}; nothing taken in"
+            )
+        last = row.position
+    actor = ingest.shop_actor(merchant_id, f"order source {src.id}")
+    for first in range(0, len(rows), limit):
+        chunk = rows[first : first + limit]
+        try:
+            batch = _Batch(src.id, merchant_id, actor, chunk)
+            for row in chunk:
+                _take(batch, row, result)
+            _move(src.id, start, chunk[-1].position)
+            db.session.commit()
+        except Exception:
+            db.session.rollback()
+            raise
+        result.read += len(chunk)
+        start = chunk[-1].position
+        if progress:
+            progress(result)
+    return result
 
 
 def _move(source_id: str, start: SourcePosition | None, to: SourcePosition) -> None:
@@ -197,32 +232,45 @@ def _moved(source_id: str) -> ConcurrentChange:
     )
 
 
-def _problem(
-    source_id: str, row: SourceOrder, problem: SourceProblem, detail: dict[str, str]
-) -> None:
-    db.session.execute(
-        delete(OrderSourceProblem).where(
-            OrderSourceProblem.source_id == source_id,
-            OrderSourceProblem.row_id == row.position.row_id,
+class _Batch:
+    """What the rows of one batch share: the source, the merchant, the actor, and what was
+    read for all of them at once (the orders already in, by number). A batch's rows have
+    their old problems cleared together; a row that still has one gets it written again."""
+
+    def __init__(
+        self, source_id: str, merchant_id: int, actor: Actor, rows: Sequence[SourceOrder]
+    ) -> None:
+        self.source_id, self.merchant_id, self.actor = source_id, merchant_id, actor
+        self.channels = _loaded_channels()
+        numbers = {row.order_no for row in rows if row.problem is None}
+        self.orders: dict[str, Order] = {}
+        #: each SKU's product as the batch last set it, with the order data that set it
+        self.products: dict[str, tuple[str, Product]] = {}
+        for first in range(0, len(numbers), 1000):
+            chunk = sorted(numbers)[first : first + 1000]
+            found = db.session.scalars(
+                select(Order).where(Order.merchant_id == merchant_id, Order.order_no.in_(chunk))
+            )
+            self.orders.update((o.order_no, o) for o in found)
+        db.session.execute(
+            delete(OrderSourceProblem).where(
+                OrderSourceProblem.source_id == source_id,
+                OrderSourceProblem.row_id.in_(sorted({row.position.row_id for row in rows})),
+            )
         )
-    )
+
+
+def _problem(
+    batch: _Batch, row: SourceOrder, problem: SourceProblem, detail: dict[str, str]
+) -> None:
     db.session.add(
         OrderSourceProblem(
-            source_id=source_id,
+            source_id=batch.source_id,
             row_id=row.position.row_id,
             order_no=row.order_no[:200],
             problem=str(problem),
             detail=detail,
             seen_at=context.now(),
-        )
-    )
-
-
-def _solved(source_id: str, row: SourceOrder) -> None:
-    db.session.execute(
-        delete(OrderSourceProblem).where(
-            OrderSourceProblem.source_id == source_id,
-            OrderSourceProblem.row_id == row.position.row_id,
         )
     )
 
@@ -261,22 +309,31 @@ def _loaded_channels() -> set[str] | None:
     return set(startup.channels().ids())
 
 
-def _take(
-    source_id: str, merchant_id: int, row: SourceOrder, actor: Actor, result: SyncResult
-) -> None:
+def _product(batch: _Batch, data: OrderIn) -> Product:
+    """The order's product, set from the order as ``ingest.product_for`` sets it; read and
+    set again only when this order's product data differ from the last set in the batch."""
+    given = data.product.model_dump_json()
+    known = batch.products.get(data.product.sku)
+    if known is not None and known[0] == given:
+        return known[1]
+    product = ingest.product_for(batch.merchant_id, data)
+    batch.products[data.product.sku] = (given, product)
+    return product
+
+
+def _take(batch: _Batch, row: SourceOrder, result: SyncResult) -> None:
     """Take one row in (in the batch's transaction), or keep its problem."""
     if row.problem is not None:
-        _problem(source_id, row, row.problem, dict(row.detail))
+        _problem(batch, row, row.problem, dict(row.detail))
         result.problems += 1
         return
     if row.state == SourceOrderState.UNPAID:
-        _solved(source_id, row)
         result.unpaid += 1
         return
-    channels = _loaded_channels()
+    channels = batch.channels
     if channels is not None and row.channel not in channels:
         detail = {"channel": row.channel, **row.payment_extra}
-        _problem(source_id, row, SourceProblem.UNKNOWN_GATEWAY, detail)
+        _problem(batch, row, SourceProblem.UNKNOWN_GATEWAY, detail)
         result.problems += 1
         return
     try:
@@ -284,21 +341,20 @@ def _take(
     except ValidationError as exc:
         err = exc.errors()[0]
         field = ".".join(str(p) for p in err["loc"]) or "order"
-        _problem(source_id, row, SourceProblem.INVALID, {"field": field, "message": err["msg"]})
+        _problem(batch, row, SourceProblem.INVALID, {"field": field, "message": err["msg"]})
         result.problems += 1
         return
     long_code = next((c for c in row.codes if len(c) > MAX_CODE), None)
     if long_code is not None:
         detail = {"field": "codes", "message": f"a code is longer than {MAX_CODE} characters"}
-        _problem(source_id, row, SourceProblem.INVALID, detail)
+        _problem(batch, row, SourceProblem.INVALID, detail)
         result.problems += 1
         return
-    order = db.session.scalar(
-        select(Order).where(Order.merchant_id == merchant_id, Order.order_no == data.order_no)
-    )
+    order = batch.orders.get(data.order_no)
     created = order is None
     if order is None:
-        order = ingest.add_order(merchant_id, data, actor)
+        order = ingest.add_order(batch.merchant_id, data, batch.actor, _product(batch, data))
+        batch.orders[data.order_no] = order
         result.created += 1
     delivers = (
         row.state == SourceOrderState.DELIVERED
@@ -306,8 +362,7 @@ def _take(
         and (order.delivered_at is None or not set(row.codes) <= {c.code for c in order.codes})
     )
     if delivers:
-        ingest.add_codes(order, list(row.codes), row.delivered_at, actor)
+        ingest.add_codes(order, list(row.codes), row.delivered_at, batch.actor)
         result.delivered += 1
     elif not created:
         result.unchanged += 1
-    _solved(source_id, row)
