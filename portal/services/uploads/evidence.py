@@ -258,6 +258,30 @@ def thumb_path_of(evidence: Evidence) -> Path | None:
     return evidence_dir() / evidence.thumb_name if evidence.thumb_name else None
 
 
+def read_stored(name: str) -> bytes:
+    """The bytes of a stored file (an upload or a thumbnail) by its stored name;
+    FileNotFoundError if the store has no such file."""
+    return (evidence_dir() / name).read_bytes()
+
+
+def write_stored(name: str, data: bytes) -> None:
+    """Store ``data`` under ``name``; FileExistsError if the name is taken (never overwrites)."""
+    _write(name, data)
+
+
+def remove_stored(name: str) -> None:
+    """Remove a stored file by its stored name (nothing if it is not there)."""
+    try:
+        os.unlink(evidence_dir() / name)
+    except FileNotFoundError:
+        pass
+
+
+def store_is_empty() -> bool:
+    """Whether the store holds no files (a restore goes only into an empty store)."""
+    return not any(not entry.name.startswith(".") for entry in os.scandir(evidence_dir()))
+
+
 def same_picture_elsewhere(case: RefundCase) -> dict[int, list[str]]:
     """For each image of ``case``, the case numbers of other cases with the same picture.
 
