@@ -42,6 +42,7 @@ def configure(app: Flask) -> None:
     _ = app.logger
     heap.pin_mmap_threshold()
     config_module.check_secret_key(app.config)
+    config_module.check_redis(app.config)
     app.config["SESSION_COOKIE_SECURE"] = config_module.cookie_secure(app.config)
     os.makedirs(app.instance_path, exist_ok=True)
     app.config["SQLALCHEMY_DATABASE_URI"] = config_module.database_uri(

@@ -184,3 +184,39 @@ def cookie_secure(config: dict[str, Any]) -> bool:
     if value is None:
         return not is_development(config)
     return bool(value)
+
+
+#: the port a Sentinel listens on unless REDIS_SENTINELS names another
+DEFAULT_SENTINEL_PORT = 26379
+
+
+def sentinel_addresses(value: object) -> list[tuple[str, int]]:
+    """``REDIS_SENTINELS`` as (host, port) pairs: ``"h1:26379,h2:26379"`` or a list of
+    ``"host:port"`` strings (a missing port is 26379). ValueError names a malformed entry."""
+    if not value:
+        return []
+    items = value.split(",") if isinstance(value, str) else list(value)  # type: ignore[call-overload]
+    found: list[tuple[str, int]] = []
+    for item in items:
+        text = str(item).strip()
+        if not text:
+            continue
+        host, sep, port = text.rpartition(":")
+        if not sep:
+            host, port = text, str(DEFAULT_SENTINEL_PORT)
+        host = host.strip("[]")
+        if not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError(f"REDIS_SENTINELS: {text!r} is not host:port")
+        found.append((host, int(port)))
+    return found
+
+
+def check_redis(config: dict[str, Any]) -> None:
+    """Refuse malformed Sentinel settings at start-up, not at the first request."""
+    try:
+        sentinel_addresses(config.get("REDIS_SENTINELS"))
+    except ValueError as exc:
+        raise ConfigError(f"PORTAL_{exc}") from None
+    db = config.get("REDIS_DB")
+    if db is not None and (not str(db).isdigit() or int(str(db)) > 10_000):
+        raise ConfigError(f"PORTAL_REDIS_DB: {db!r} is not a database number")

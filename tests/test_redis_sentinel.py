@@ -284,3 +284,32 @@ def _unsettled() -> int:
         )
         or 0
     )
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "words"),
+    [
+        ("PORTAL_REDIS_SENTINELS", "10.0.0.7:26379,10.0.0.8:port", "is not host:port"),
+        ("PORTAL_REDIS_DB", '"one"', "is not a database number"),
+    ],
+)
+def test_malformed_sentinel_settings_stop_the_start_with_the_reason(tmp_path, name, value, words):
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PORTAL_", "FLASK_"))}
+    env.update(
+        {
+            "PORTAL_INSTANCE_PATH": str(tmp_path),
+            "PORTAL_SECRET_KEY": "k" * 40,
+            name: value,
+        }
+    )
+    result = subprocess.run(
+        [sys.executable, "-m", "portal.cli", "init-db"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+    )
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr
+    assert name in result.stderr and words in result.stderr, result.stderr

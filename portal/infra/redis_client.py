@@ -38,6 +38,8 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.retry import Retry
 from redis.sentinel import Sentinel
 
+from portal.config import sentinel_addresses
+
 #: seconds to wait for a reply (PORTAL_REDIS_SOCKET_TIMEOUT); a healthy Redis answers in
 #: well under a millisecond, a busy one (a fork for a snapshot) in tens of milliseconds
 SOCKET_TIMEOUT = 2.0
@@ -72,28 +74,6 @@ def redis_client(
 
 #: the master set's name Sentinel watches, unless ``REDIS_SENTINEL_SERVICE`` names another
 SENTINEL_SERVICE = "portal"
-DEFAULT_SENTINEL_PORT = 26379
-
-
-def sentinel_addresses(value: object) -> list[tuple[str, int]]:
-    """``REDIS_SENTINELS`` as (host, port) pairs: ``"h1:26379,h2:26379"`` or a list of
-    ``"host:port"`` strings (a missing port is 26379). ValueError names a malformed entry."""
-    if not value:
-        return []
-    items = value.split(",") if isinstance(value, str) else list(value)  # type: ignore[call-overload]
-    found: list[tuple[str, int]] = []
-    for item in items:
-        text = str(item).strip()
-        if not text:
-            continue
-        host, sep, port = text.rpartition(":")
-        if not sep:
-            host, port = text, str(DEFAULT_SENTINEL_PORT)
-        host = host.strip("[]")
-        if not host or not port.isdigit() or not 0 < int(port) < 65536:
-            raise ValueError(f"REDIS_SENTINELS: {text!r} is not host:port")
-        found.append((host, int(port)))
-    return found
 
 
 def configured(config: Any) -> bool:
