@@ -24,8 +24,9 @@ from sqlalchemy import func, select
 from portal.domain.policy import Kind, Reason
 from portal.domain.states import Role
 from portal.extensions import db
-from portal.infra.redis_client import client_from_config, sentinel_addresses
+from portal.infra.redis_client import client_for_url, client_from_config, sentinel_addresses
 from portal.models import Payout, RefundCase
+from portal.plugins.sms import DailyCap
 from portal.services.actors import Actor
 from portal.services.refunds import cases
 from tests import factories as f
@@ -53,6 +54,42 @@ def test_the_sentinels_setting_is_read_as_host_port_pairs(value, expected):
 def test_a_malformed_sentinels_setting_names_the_entry(value):
     with pytest.raises(ValueError, match="REDIS_SENTINELS"):
         sentinel_addresses(value)
+
+
+@pytest.mark.parametrize(
+    ("url", "service", "db", "password", "ports"),
+    [
+        ("redis+sentinel://127.0.0.1:1,127.0.0.1:2/portal/3", "portal", 3, None, [1, 2]),
+        ("redis+sentinel://:s%40cret@h:5/cache", "cache", 0, "s@cret", [5]),
+        ("redis+sentinel://h", "portal", 0, None, [26379]),
+    ],
+)
+def test_a_sentinel_url_names_the_sentinels_service_db_and_password(
+    url, service, db, password, ports
+):
+    client = client_for_url(url)
+    pool = client.connection_pool
+    assert isinstance(pool, SentinelConnectionPool) and pool.service_name == service
+    assert (pool.connection_kwargs["db"], pool.connection_kwargs.get("password")) == (db, password)
+    assert [
+        s.connection_pool.connection_kwargs["port"] for s in pool.sentinel_manager.sentinels
+    ] == ports
+    assert pool.connection_kwargs["socket_timeout"] == 2.0  # bounded like every other client
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "redis+sentinel://",
+        "redis+sentinel:///portal",
+        "redis+sentinel://h/a/b/c",
+        "redis+sentinel://h/a/x",
+        "redis+sentinel://h:p/a",
+    ],
+)
+def test_a_malformed_sentinel_url_is_refused(url):
+    with pytest.raises(ValueError):
+        client_for_url(url)
 
 
 def test_every_client_goes_through_sentinel_when_configured_and_stays_bounded(app):
@@ -214,6 +251,10 @@ def test_a_failover_during_approvals_and_payouts_loses_and_doubles_no_refund(app
                 approve_one(n)
             assert redis_connection().set("portal:test:after-failover", "1")
             assert cluster.client(new_master).get("portal:test:after-failover") == b"1"
+            # the SMS notifiers' daily cap, configured with a Sentinel URL, counts on the new master
+            cap = DailyCap.for_url(f"redis+sentinel://{cluster.setting}/{SERVICE}/0", "sms_t", 1)
+            assert cap.take("13800000000") and not cap.take("13800000000")
+            assert cluster.client(new_master).keys("sms_t:cap:*")
 
             # the workers settle what they can; whatever a lost job left, the sweep finds
             try:
@@ -291,6 +332,7 @@ def _unsettled() -> int:
     [
         ("PORTAL_REDIS_SENTINELS", "10.0.0.7:26379,10.0.0.8:port", "is not host:port"),
         ("PORTAL_REDIS_DB", '"one"', "is not a database number"),
+        ("PORTAL_REDIS_URL", "redis+sentinel://h:1/a/b/c", "ends in /service or /service/db"),
     ],
 )
 def test_malformed_sentinel_settings_stop_the_start_with_the_reason(tmp_path, name, value, words):

@@ -5,9 +5,11 @@ throttles, the API and notification replay guards, the store channels share keys
 singleton locks, ``/readyz``) comes from ``client_from_config``: a client that finds the
 current master through Redis Sentinel when ``REDIS_SENTINELS`` is set (with
 ``REDIS_SENTINEL_SERVICE``, ``REDIS_DB`` and the optional passwords), else one for
-``REDIS_URL``; callers use the embedded Redis only when neither is set. After a failover a
-command that reaches the demoted master (read-only now, or its connections closed by
-Sentinel) is retried once on the master Sentinel names. Either kind of client is made so that:
+``REDIS_URL`` (which may itself be a ``redis+sentinel://`` URL, as the SMS notifiers' daily
+caps take through ``client_for_url``); callers use the embedded Redis only when neither is
+set. After a failover a command that reaches the demoted master (read-only now, or its
+connections closed by Sentinel) is retried once on the master Sentinel names. Either kind
+of client is made so that:
 
 * a Redis that accepts connections but never answers (a paused or overloaded server, a
   half-open connection, a black-holing network) costs a web request at most
@@ -30,6 +32,7 @@ An RQ worker raises the reply timeout of its own connection above its blocking d
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import unquote
 
 import redis
 from redis import Redis
@@ -112,7 +115,40 @@ def client_from_config(config: Any) -> Redis | None:
             **options,
         )
     url = config.get("REDIS_URL")
-    return redis_client(str(url), **options) if url else None
+    return client_for_url(str(url), **options) if url else None
+
+
+#: ``redis+sentinel://[:password@]host:port[,host:port...]/service[/db]``: a Redis URL that
+#: goes through Sentinel (for settings that take one URL, such as the SMS notifiers')
+SENTINEL_URL_SCHEME = "redis+sentinel://"
+
+
+def client_for_url(
+    url: str,
+    socket_timeout: float = SOCKET_TIMEOUT,
+    socket_connect_timeout: float = CONNECT_TIMEOUT,
+) -> Redis:
+    """A client for ``url``: ``redis://``, ``rediss://`` and ``unix://`` as redis-py reads
+    them, or a ``redis+sentinel://`` URL naming the Sentinels, the service and the db."""
+    if not url.startswith(SENTINEL_URL_SCHEME):
+        return redis_client(url, socket_timeout, socket_connect_timeout)
+    rest = url.removeprefix(SENTINEL_URL_SCHEME)
+    auth, _, rest = rest.rpartition("@")
+    hosts, _, path = rest.partition("/")
+    parts = [unquote(p) for p in path.split("/") if p]
+    if len(parts) > 2 or (len(parts) == 2 and not parts[1].isdigit()):
+        raise ValueError("a redis+sentinel URL ends in /service or /service/db")
+    sentinels = sentinel_addresses(hosts)
+    if not sentinels:
+        raise ValueError("a redis+sentinel URL names at least one Sentinel")
+    return sentinel_client(
+        sentinels,
+        parts[0] if parts else SENTINEL_SERVICE,
+        db=int(parts[1]) if len(parts) == 2 else 0,
+        password=unquote(auth.partition(":")[2]) or None,
+        socket_timeout=socket_timeout,
+        socket_connect_timeout=socket_connect_timeout,
+    )
 
 
 def sentinel_client(
