@@ -9,7 +9,7 @@ import click
 from flask.cli import with_appcontext
 
 from portal.services.backup import backups
-from portal.services.backup.manifest import BackupRefused, Manifest
+from portal.services.backup.manifest import BackupRefused, Manifest, verify
 
 
 def _summary(manifest: Manifest) -> str:
@@ -36,11 +36,16 @@ def backup_command(folder: Path) -> None:
 
 @click.command("restore")
 @click.argument("folder", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--check", is_flag=True, help="only check FOLDER against its manifest; write nothing")
 @with_appcontext
-def restore_command(folder: Path) -> None:
+def restore_command(folder: Path, check: bool) -> None:
     """Restore a backup from FOLDER into the configured empty database and evidence store,
     after checking every file against the manifest (nothing is written if one differs)."""
     try:
+        if check:
+            manifest = verify(folder)
+            click.echo(f"the backup in {folder} matches its manifest: {_summary(manifest)}")
+            return
         manifest = backups.restore(folder)
     except BackupRefused as exc:
         raise click.ClickException(str(exc)) from None

@@ -259,11 +259,16 @@ def _refused(app: Flask, backup: Path, target: str, tmp_path: Path, words: str) 
 
 
 def test_a_changed_evidence_file_is_refused_naming_it(app, backup, target, tmp_path):
+    env = _env(app, target, tmp_path / "restored" / "evidence")
+    checked = _cli(env, "restore", "--check", str(backup))
+    assert checked.returncode == 0 and "matches its manifest" in checked.stdout, checked.stderr
     name = json.loads((backup / "manifest.json").read_text())["evidence"][0]["name"]
     data = bytearray((backup / "evidence" / name).read_bytes())
     data[len(data) // 2] ^= 1
     (backup / "evidence" / name).write_bytes(bytes(data))
     _refused(app, backup, target, tmp_path, f"evidence file {name} does not match")
+    checked = _cli(env, "restore", "--check", str(backup))
+    assert checked.returncode != 0 and f"evidence file {name} does not match" in checked.stderr
 
 
 def test_a_missing_or_unlisted_file_is_refused(app, backup, target, tmp_path):

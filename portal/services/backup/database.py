@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from sqlalchemy import URL, make_url
 
@@ -75,12 +76,17 @@ def _sqlite_path() -> Path:
     return Path(name)
 
 
+def _read_only(path: Path) -> str:
+    """A read-only SQLite URI for ``path`` (any character in the path quoted)."""
+    return f"file:{quote(str(path.resolve()))}?mode=ro"
+
+
 def _dump_sqlite(folder: Path) -> Snapshot:
     source = _sqlite_path()
     if not source.is_file():
         raise BackupRefused(f"the SQLite database {source} does not exist")
     target = folder / SQLITE_FILE
-    src = sqlite3.connect(f"file:{source}?mode=ro", uri=True)
+    src = sqlite3.connect(_read_only(source), uri=True)
     dst = sqlite3.connect(target)
     try:
         src.execute("PRAGMA busy_timeout=5000")
@@ -144,7 +150,7 @@ def target_is_empty() -> bool:
         path = _sqlite_path()
         if not path.exists() or path.stat().st_size == 0:
             return True
-        with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as conn:
+        with contextlib.closing(sqlite3.connect(_read_only(path), uri=True)) as conn:
             return not conn.execute("SELECT 1 FROM sqlite_master WHERE type='table'").fetchall()
     with db.engine.connect() as conn:
         tables = conn.exec_driver_sql(
