@@ -13,7 +13,7 @@ from portal import config as config_module
 from portal import models  # noqa: F401 - register tables
 from portal.cli import register_cli
 from portal.extensions import csrf, db, htmx, i18n, login_manager
-from portal.infra import heap, logs, metrics, pool_ping, request_ids
+from portal.infra import heap, logs, metrics, pool_ping, redis_client, request_ids
 from portal.infra.assets import install_assets
 from portal.infra.i18n import get_locale
 from portal.plugins.startup import init_plugins
@@ -43,6 +43,7 @@ def configure(app: Flask) -> None:
     heap.pin_mmap_threshold()
     config_module.check_secret_key(app.config)
     config_module.check_evidence_storage(app.config)
+    _check_redis_url(app)
     app.config["SESSION_COOKIE_SECURE"] = config_module.cookie_secure(app.config)
     os.makedirs(app.instance_path, exist_ok=True)
     app.config["SQLALCHEMY_DATABASE_URI"] = config_module.database_uri(
@@ -126,3 +127,14 @@ def _sqlite_pragmas(app: Flask) -> None:
             cur.execute("PRAGMA foreign_keys=ON")
             cur.execute("PRAGMA busy_timeout=5000")
             cur.close()
+
+
+def _check_redis_url(app: Flask) -> None:
+    """Malformed Redis settings stop the start (a Sentinel URL is parsed, nothing connects)."""
+    config_module.check_redis(app.config)
+    url = app.config.get("REDIS_URL")
+    if url and str(url).startswith(redis_client.SENTINEL_URL_SCHEME):
+        try:
+            redis_client.client_for_url(str(url))
+        except ValueError as exc:
+            raise config_module.ConfigError(f"PORTAL_REDIS_URL: {exc}") from None

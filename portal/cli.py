@@ -8,6 +8,7 @@ from flask.cli import FlaskGroup, NoAppException, with_appcontext
 
 from portal import create_app
 from portal.audit_cli import audit
+from portal.backup_cli import backup_command, restore_command
 from portal.config import ConfigError
 from portal.dev.demo import load
 from portal.extensions import db
@@ -50,6 +51,8 @@ def register_cli(app: Flask) -> None:
         demo_bank_statement,
         import_orders,
         create_api_key,
+        backup_command,
+        restore_command,
     ):
         app.cli.add_command(command)
 

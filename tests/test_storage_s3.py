@@ -19,12 +19,12 @@ from sqlalchemy import func, select
 
 from portal.extensions import db
 from portal.models import Event, Evidence, RefundCase
-from portal.services.uploads import storage
+from portal.services.uploads import evidence, storage
 from portal.services.uploads.storage_local import LocalStore
 from portal.services.uploads.storage_s3 import S3Store
 from tests import factories as f
 from tests.conftest import Browser, FreshGClient
-from tests.images import image_bytes, pdf_bytes
+from tests.images import PNG, image_bytes, pdf_bytes
 from tests.s3_server import S3Server
 from tests.test_buyer_flow import login_order
 from tests.test_evidence import EXPLANATION, _apply
@@ -457,3 +457,22 @@ def test_migrate_without_settings_says_what_is_missing(app):
     assert code == 2
     assert "EVIDENCE_S3_ENDPOINT must be the store's URL" in out
     assert "EVIDENCE_S3_BUCKET is not set" in out
+
+
+@pytest.mark.parametrize("kind", ["local", "s3"])
+def test_backups_read_and_write_files_through_either_store(s3_app, tmp_path, kind):
+    """The four calls a backup and a restore make: an empty store says so, a file written is
+    read back whole, a name is never overwritten, and a removed file is gone."""
+    if kind == "local":
+        s3_app.config.update(EVIDENCE_STORAGE="local", EVIDENCE_DIR=str(tmp_path / "local"))
+    name = "ab" * 16 + ".png"
+    assert evidence.store_is_empty()
+    evidence.write_stored(name, PNG)
+    assert not evidence.store_is_empty()
+    assert evidence.read_stored(name) == PNG
+    with pytest.raises(FileExistsError):
+        evidence.write_stored(name, b"another picture")
+    evidence.remove_stored(name)
+    with pytest.raises(FileNotFoundError):
+        evidence.read_stored(name)
+    assert evidence.store_is_empty()

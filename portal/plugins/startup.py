@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
+from typing import Any
 
 from flask import Flask, current_app
+from redis import Redis
 
-from portal.infra.redis_client import redis_client, timeouts
+from portal.infra.redis_client import client_from_config, configured, settings
 from portal.infra.replay import RedisReplayGuard
 from portal.infra.shared_store import RedisSharedStore
 from portal.plugins.channels import (
@@ -82,24 +85,32 @@ def _truthy(value: object) -> bool:
     return bool(value)
 
 
+def _client(redis_settings: dict[str, Any]) -> Callable[[], Redis]:
+    """Makes the client on first use, from a copy of the settings (not the app)."""
+
+    @functools.cache
+    def connect() -> Redis:
+        client = client_from_config(redis_settings)
+        assert client is not None  # called only where Redis is configured
+        return client
+
+    return connect
+
+
 def _replay_guard(app: Flask) -> ReplayGuard:
     """Redis-backed when Redis is configured (shared by all processes), else in-memory.
 
     The guard holds its own Redis client, made on first use, and no reference to the app:
     it is handed to plugins, which must not reach the configuration through it.
     """
-    url = app.config.get("REDIS_URL")
-    if not url:
+    if not configured(app.config):
         return MemoryReplayGuard()
-    options = timeouts(app.config)
-    return RedisReplayGuard(functools.cache(functools.partial(redis_client, str(url), **options)))
+    return RedisReplayGuard(_client(settings(app.config)))
 
 
 def _shared_store(app: Flask) -> SharedStore:
     """Redis-backed when Redis is configured (every process sees one copy), else in-memory;
     like the replay guard, it holds its own client and no reference to the app."""
-    url = app.config.get("REDIS_URL")
-    if not url:
+    if not configured(app.config):
         return MemorySharedStore()
-    options = timeouts(app.config)
-    return RedisSharedStore(functools.cache(functools.partial(redis_client, str(url), **options)))
+    return RedisSharedStore(_client(settings(app.config)))

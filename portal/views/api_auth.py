@@ -19,6 +19,7 @@ from flask import Response, current_app, g, json, request
 from pydantic import ValidationError
 from redis import Redis
 
+from portal.infra import redis_client
 from portal.infra.queue import redis_connection
 from portal.infra.replay import RedisReplayGuard
 from portal.models import ApiKey
@@ -124,7 +125,7 @@ def replay_guard() -> ReplayGuard:
     """Signatures already used: in Redis when configured (shared by every web process)."""
     guard = current_app.extensions.get("portal.api_replay_guard")
     if guard is None:
-        if current_app.config.get("REDIS_URL"):
+        if redis_client.configured(current_app.config):
             # current_app is typed as the Flask it stands for, not as the proxy it is
             app = current_app._get_current_object()  # type: ignore[attr-defined]
 

@@ -5,8 +5,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 
-from redis import Redis
-
 from portal import hookimpl
 from portal.plugins.notices import NoticeMessage
 from portal.plugins.settings import PluginSettings, Setting
@@ -48,9 +46,7 @@ def notify(notice: NoticeMessage, settings: Mapping[str, str]) -> str:
         result = client.send(phone, sign, template, params)
         return result.ok, result.transient, result.code
 
-    cap = DailyCap(
-        Redis.from_url(redis_url), "sms_aliyun", int(settings.get("SMS_ALIYUN_DAILY_CAP") or 5)
-    )
+    cap = DailyCap.for_url(redis_url, "sms_aliyun", int(settings.get("SMS_ALIYUN_DAILY_CAP") or 5))
     templates = {e: settings.get(k) or "" for e, k in TEMPLATE_KEYS.items()}
     return deliver_templated(notice, templates=templates, cap=cap, send=send, log=log)
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import mimetypes
 import os
 import re
 import secrets
@@ -252,6 +253,33 @@ def find(evidence_id: int) -> Evidence | None:
 def read_bytes(evidence: Evidence) -> bytes:
     """The file behind an evidence row (``storage.NotStored`` if the store lost it)."""
     return storage.current().open(evidence.stored_name).read_all()
+
+
+def read_stored(name: str) -> bytes:
+    """The bytes of a stored file (an upload or a thumbnail) by its stored name;
+    FileNotFoundError if the store has no such file."""
+    try:
+        return storage.current().open(name).read_all()
+    except storage.NotStored:
+        raise FileNotFoundError(name) from None
+
+
+def write_stored(name: str, data: bytes) -> None:
+    """Store ``data`` under ``name``; FileExistsError if the name is taken (never overwrites)."""
+    store = storage.current()
+    if store.size(name) is not None:
+        raise FileExistsError(name)
+    store.put(name, data, mimetypes.guess_type(name)[0] or "application/octet-stream")
+
+
+def remove_stored(name: str) -> None:
+    """Remove a stored file by its stored name (nothing if it is not there)."""
+    storage.current().delete(name)
+
+
+def store_is_empty() -> bool:
+    """Whether the store holds no files (a restore goes only into an empty store)."""
+    return storage.current().is_empty()
 
 
 def same_picture_elsewhere(case: RefundCase) -> dict[int, list[str]]:

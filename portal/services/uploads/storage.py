@@ -89,6 +89,9 @@ class EvidenceStore(Protocol):
     def delete(self, name: str) -> None:
         """Remove the file; nothing happens if there is none."""
 
+    def is_empty(self) -> bool:
+        """Whether the store holds no file at all (a restore goes only into an empty one)."""
+
     def check(self) -> bool:
         """Whether the store can be written to now (for ``/readyz``); never raises."""
 

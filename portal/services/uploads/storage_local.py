@@ -69,6 +69,11 @@ class LocalStore:
     def delete(self, name: str) -> None:
         self.path(name).unlink(missing_ok=True)
 
+    def is_empty(self) -> bool:
+        if not self.folder.is_dir():
+            return True
+        return not any(not entry.name.startswith(".") for entry in os.scandir(self.folder))
+
     def check(self) -> bool:
         """A file can be created in the folder (then it is removed)."""
         try:

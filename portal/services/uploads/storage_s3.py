@@ -137,6 +137,15 @@ class S3Store:
             log.warning("object storage: removing %s failed: %s", key, exc)
             raise StorageUnavailable() from exc
 
+    def is_empty(self) -> bool:
+        """No object under the prefix (one listing request, at most one key read)."""
+        try:
+            objects = self.client.list_objects(self.bucket, prefix=self.prefix, recursive=True)
+            return next(iter(objects), None) is None
+        except _TRANSPORT as exc:
+            log.warning("object storage: listing %s failed: %s", self.bucket, exc)
+            raise StorageUnavailable() from exc
+
     def check(self) -> bool:
         """The bucket answers to our keys (one HEAD request)."""
         try:
