@@ -334,9 +334,9 @@ def test_a_receipt_changed_to_cover_more_is_found(app, clock, tamper):
     ).first()
     # blank a staff event and forge the receipt's entry for it (without the portal's hashes
     # recomputed down the chain): the receipt itself no longer matches its hash
-    blank = {
-        name: getattr(staff_event, name) for name in audit_chain.CONTENT_FIELDS
-    } | {"reason": ""}
+    blank = {name: getattr(staff_event, name) for name in audit_chain.CONTENT_FIELDS} | {
+        "reason": ""
+    }
     forged = dict(receipt.data)
     forged["erased_events"] = [
         *forged["erased_events"],
@@ -347,7 +347,6 @@ def test_a_receipt_changed_to_cover_more_is_found(app, clock, tamper):
             audit_chain.link_hash(staff_event.prev_hash, blank),
         ),
     ]
-    import json
 
     _run(tamper, "UPDATE events SET reason = '' WHERE id = :id", id=staff_event.id)
     _run(tamper, "UPDATE events SET data = :d WHERE id = :id", id=receipt.id, d=json.dumps(forged))

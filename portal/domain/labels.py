@@ -275,3 +275,18 @@ SOURCE_PROBLEM_LABELS = {
     SourceProblem.NO_QUERY_PASSWORD: N_("The shop kept no query password"),
     SourceProblem.INVALID: N_("Fails the checks every shop order passes"),
 }
+
+#: why an order's personal data may not be erased now (portal.domain.privacy.Hold)
+HOLD_LABELS = {
+    privacy.Hold.OPEN_CASE: N_("a case on the order is still open (an appeal included)"),
+    privacy.Hold.FROZEN: N_("funds are frozen for a dispute"),
+    privacy.Hold.SUPERVISOR: N_("a supervisor's legal hold"),
+    privacy.Hold.NOT_DUE: N_("the retention period has not passed"),
+}
+
+#: a buyer's erasure request (portal.domain.privacy.RequestState)
+REQUEST_LABELS = {
+    privacy.RequestState.OPEN: N_("waiting for an answer"),
+    privacy.RequestState.DONE: N_("erased"),
+    privacy.RequestState.REFUSED: N_("refused"),
+}

@@ -99,9 +99,7 @@ def holds(
         found.append(Hold.FROZEN)
     if supervisor_hold:
         found.append(Hold.SUPERVISOR)
-    if retention_days is not None and (
-        last_end is None or due_at(last_end, retention_days) > now
-    ):
+    if retention_days is not None and (last_end is None or due_at(last_end, retention_days) > now):
         found.append(Hold.NOT_DUE)
     return found
 

@@ -29,6 +29,7 @@ from portal.services.audit import case_file
 from portal.services.errors import DomainError
 from portal.services.integration import orders
 from portal.services.money import payout_lists
+from portal.services.privacy import requests as erasure_requests
 from portal.services.refunds import case_page as case_page_data
 from portal.services.refunds import cases, tickets
 from portal.services.uploads import evidence
@@ -253,6 +254,7 @@ def _page_context(page: case_page_data.CasePage, answer_form: AnswerForm | None 
         "events": page.events,
         "form": EmptyForm(),
         "file_url": url_for("buyer.download_file", case_no=case.case_no),
+        "erasure": erasure_requests.latest_for(case.order_id),
         "answer_form": answer_form or AnswerForm(),
         "files_form": AddFilesForm(prefix="add"),
         "reason_labels": REASON_LABELS,

@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 import os
 from collections import defaultdict
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -213,11 +214,17 @@ def _erase_words(order: Order, case_ids: list[int]) -> dict[str, int]:
 
 
 def erase_order(
-    order_id: int, actor: Actor, cause: str, *, retention_days: int | None, request_id: int = 0
+    order_id: int,
+    actor: Actor,
+    cause: str,
+    *,
+    retention_days: int | None,
+    request_id: int = 0,
+    also: Callable[[], object] | None = None,
 ) -> bool:
-    """Erase the order's personal data (in its own transaction, committed); False when it
-    was erased already. ``Held`` (nothing written) while a hold stands; ``retention_days``
-    None: on request, without waiting for the period."""
+    """Erase the order's personal data (in its own transaction, committed, with ``also`` run
+    in it); False when it was erased already. ``Held`` (nothing written) while a hold stands;
+    ``retention_days`` None: on request, without waiting for the period."""
     now = context.now()
     try:
         order = db.session.get(Order, order_id)
@@ -261,6 +268,8 @@ def erase_order(
                 order_id=order_id,
                 data={**summary, "erased_events": entries.get(order_chain, [])},
             )
+        if also is not None:
+            also()
         db.session.commit()
     except Exception:
         db.session.rollback()

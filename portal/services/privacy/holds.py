@@ -46,14 +46,18 @@ def of_order(order_id: int, now: datetime, days: int | None) -> list[Hold]:
         )
     ).all()
     case_ids = [r.id for r in rows]
-    frozen = bool(case_ids) and (
-        db.session.scalar(
-            select(func.count())
-            .select_from(Freeze)
-            .where(Freeze.case_id.in_(case_ids), Freeze.state == freeze_states.INITIAL)
+    frozen = (
+        bool(case_ids)
+        and (
+            db.session.scalar(
+                select(func.count())
+                .select_from(Freeze)
+                .where(Freeze.case_id.in_(case_ids), Freeze.state == freeze_states.INITIAL)
+            )
+            or 0
         )
-        or 0
-    ) > 0
+        > 0
+    )
     held = (
         db.session.scalar(
             select(func.count())
