@@ -158,9 +158,7 @@ def test_a_request_is_listed_with_its_deadline_and_refused_with_a_reason(app, cl
     assert "the case is still open" in buyer.get(page).get_data(as_text=True)
     r = reviewer.submit("/review/privacy", f"/review/privacy/{request.id}/done", {})
     assert r.status_code == 409  # answered once
-    answered = db.session.scalars(
-        select(Event).where(Event.kind == privacy.REQUEST_ANSWERED)
-    ).one()
+    answered = db.session.scalars(select(Event).where(Event.kind == privacy.REQUEST_ANSWERED)).one()
     assert (answered.to_state, answered.reason) == ("refused", "the case is still open")
 
 
@@ -235,3 +233,29 @@ def test_a_supervisor_sets_and_lifts_a_hold_from_the_case_page(app, clock, peopl
     assert hold.lifted_at is not None and hold.lift_reason == "closed by the police"
     kinds = [e.kind for e in db.session.scalars(select(Event).where(Event.case_id == case.id))]
     assert privacy.HOLD_SET in kinds and privacy.HOLD_LIFTED in kinds
+
+
+def test_the_personal_data_parts_of_each_page_are_chinese(app, clock, people):
+    from tests.test_zh_pages import english_in
+
+    zh = {"Accept-Language": "zh-CN"}
+    case, buyer = _buyer_case(app, clock, people)
+    page = f"/cases/{case.case_no}"
+    assert buyer.submit(page, page + "/erasure", {}).status_code == 303
+    supervisor = _staff(app, "sup1")
+    staff_page = f"/review/cases/{case.case_no}"
+    r = supervisor.submit(staff_page, staff_page + "/hold", {"hold-reason": "police request 7"})
+    assert r.status_code == 303
+    buyer.get(page), supervisor.get(staff_page)  # the flashes, said in English when flashed
+    seen = {
+        page: buyer.client.get(page, headers=zh),
+        staff_page: supervisor.client.get(staff_page, headers=zh),
+        "/review/privacy": supervisor.client.get("/review/privacy", headers=zh),
+    }
+    for url, r in seen.items():
+        html = r.get_data(as_text=True)
+        assert r.status_code == 200, url
+        assert english_in(html) == [], (url, english_in(html))
+    assert "法律保留" in seen[staff_page].get_data(as_text=True)
+    assert "主管设置的法律保留" in seen["/review/privacy"].get_data(as_text=True)
+    assert "申请删除" in seen[page].get_data(as_text=True)

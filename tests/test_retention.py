@@ -246,6 +246,12 @@ def test_a_supervisor_s_hold_stops_erasure_until_lifted(app, clock):
     assert verify().ok
 
 
+def test_the_payer_keys_erased_are_the_ones_the_intake_reads():
+    from portal.services.integration import ingest
+
+    assert privacy.PAYER_KEYS == ingest.PAYER_KEYS
+
+
 # --- the chain still proves itself --------------------------------------------------------------
 
 

@@ -38,6 +38,10 @@ ENDED_STATES = frozenset({State.REFUNDED, State.WITHDRAWN, State.CLOSED, State.R
 BUYER_TEXT_FIELDS = ("reason",)
 #: what an erased text field holds afterwards
 BLANK = ""
+#: a payment's extra fields that name the payer at the gateway (Alipay's buyer_id and
+#: buyer_open_id, WeChat Pay's openid): the same keys the order intake reads the payer id from
+#: (portal.services.integration.ingest.PAYER_KEYS, which a test holds equal)
+PAYER_KEYS = ("buyer_id", "buyer_open_id", "openid")
 
 
 class Hold(enum.StrEnum):

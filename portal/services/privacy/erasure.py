@@ -46,7 +46,6 @@ from portal.services.actors import SYSTEM, Actor
 from portal.services.after_commit import call_after_commit
 from portal.services.dml import rows_matched
 from portal.services.errors import Conflict
-from portal.services.integration.ingest import PAYER_KEYS
 from portal.services.policy_text import N_
 from portal.services.privacy import holds
 from portal.services.refunds.transitions import record
@@ -59,7 +58,7 @@ PAGE = 200
 #: what an erasure blanks, as its receipt lists it
 ERASED_FIELDS = {
     "order": ["buyer_contact", "query_password_hash"],
-    "payment": ["payer_id", *PAYER_KEYS],
+    "payment": ["payer_id", *privacy.PAYER_KEYS],
     "cases": ["explanation", "applicant_address"],
     "offers": ["note (the buyer's)"],
     "ticket_messages": ["text (the buyer's)"],
@@ -209,7 +208,9 @@ def _erase_words(order: Order, case_ids: list[int]) -> dict[str, int]:
     payment = db.session.scalars(select(Payment).where(Payment.order_id == order.id)).first()
     if payment is not None:
         payment.payer_id = ""
-        payment.extra = {k: v for k, v in (payment.extra or {}).items() if k not in PAYER_KEYS}
+        payment.extra = {
+            k: v for k, v in (payment.extra or {}).items() if k not in privacy.PAYER_KEYS
+        }
     return counts
 
 

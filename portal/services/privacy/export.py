@@ -180,13 +180,14 @@ def build(order: Order) -> bytes:
             .where(ErasureRequest.order_id == order.id)
             .order_by(ErasureRequest.id)
         )
-        document = {
+        case_docs = [_case(c, out) for c in case_rows]
+        document: dict[str, Any] = {
             "format": FORMAT,
             "version": VERSION,
             "made_at": _time(context.now()),
             "what_this_is": "everything the refund portal holds about this order (docs/privacy.md)",
             "order": _order(order),
-            "cases": [_case(c, out) for c in case_rows],
+            "cases": case_docs,
             "refunds": [
                 {
                     "channel": p.channel,
@@ -222,7 +223,7 @@ def build(order: Order) -> bytes:
         data = json.dumps(document, ensure_ascii=False, indent=1, default=str).encode()
         out.writestr("my-data.json", data)
         manifest = {"my-data.json": hashlib.sha256(data).hexdigest()}
-        for case_doc in document["cases"]:
+        for case_doc in case_docs:
             for entry in case_doc["evidence"]:
                 if entry["file"]:
                     manifest[entry["file"]] = entry["sha256"]
