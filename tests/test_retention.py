@@ -21,7 +21,15 @@ from portal.domain import audit_chain, privacy
 from portal.domain.policy import Kind, Reason
 from portal.domain.states import Role, State
 from portal.extensions import db
-from portal.models import Event, Evidence, Order, Payment, RefundCase
+from portal.models import (
+    Event,
+    Evidence,
+    Order,
+    Payment,
+    RefundCase,
+    WebhookDelivery,
+    WebhookEndpoint,
+)
 from portal.services.actors import Actor
 from portal.services.audit import keys, seals
 from portal.services.audit.verify import verify
@@ -243,6 +251,26 @@ def test_a_supervisor_s_hold_stops_erasure_until_lifted(app, clock):
     ]
     assert (privacy.HOLD_SET, "court order 12") in kinds
     assert (privacy.HOLD_LIFTED, "the court released it") in kinds
+    assert verify().ok
+
+
+def test_the_webhook_outbox_copy_loses_the_buyer_s_words(app, clock):
+    order = f.order(clock())
+    db.session.add(
+        WebhookEndpoint(merchant_id=order.merchant_id, url="https://shop.example/h", secret="s")
+    )
+    db.session.commit()
+    case = cases.apply_for_refund(
+        order, cases.ApplyInput(Kind.REFUND_ONLY, Reason.UNUSABLE, 100, "first")
+    )
+    cases.withdraw(case, SECRET)
+    copies = db.session.scalars(select(WebhookDelivery)).all()
+    assert any(d.payload["data"]["reason"] == SECRET for d in copies)
+    clock.advance(days=DAYS + 1)
+    assert _run_job() == 1
+    db.session.expire_all()
+    copies = db.session.scalars(select(WebhookDelivery)).all()
+    assert copies and SECRET not in json.dumps([d.payload for d in copies])
     assert verify().ok
 
 

@@ -40,6 +40,7 @@ from portal.models import (
     RefundCase,
     Ticket,
     TicketMessage,
+    WebhookDelivery,
 )
 from portal.services import context
 from portal.services.actors import SYSTEM, Actor
@@ -147,9 +148,23 @@ def _blank_events(order: Order, case_ids: list[int]) -> dict[str, list[dict[str,
                 event.chain_seq or 0, event.hash or "", privacy.BUYER_TEXT_FIELDS, redacted
             )
         )
+    _blank_webhook_copies([e.id for e in rows])
     for event in rows:
         db.session.expire(event)
     return entries
+
+
+def _blank_webhook_copies(event_ids: list[int]) -> None:
+    """The copies of those events kept in the webhook outbox lose the buyer's words too."""
+    if not event_ids:
+        return
+    for delivery in db.session.scalars(
+        select(WebhookDelivery).where(WebhookDelivery.event_id.in_(event_ids))
+    ):
+        body = dict(delivery.payload or {})
+        if isinstance(body.get("data"), dict) and body["data"].get("reason"):
+            body["data"] = {**body["data"], "reason": privacy.BLANK}
+            delivery.payload = body
 
 
 def _erase_files(case_ids: list[int], now: datetime) -> int:
@@ -232,9 +247,8 @@ def erase_order(
         if order is None or order.erased_at is not None:
             db.session.rollback()
             return False
-        found = holds.of_order(order_id, now, retention_days)
-        if found:
-            raise Held(found)
+        # the claim first: it locks the order's row (PostgreSQL), so a hold set meanwhile
+        # (which locks it too) is either seen below or waits and finds the order erased
         claimed = db.session.execute(
             update(ORDERS)
             .where(ORDERS.c.id == order_id, ORDERS.c.erased_at.is_(None))
@@ -243,6 +257,9 @@ def erase_order(
         if rows_matched(claimed) == 0:  # another run erased it meanwhile
             db.session.rollback()
             return False
+        found = holds.of_order(order_id, now, retention_days)
+        if found:
+            raise Held(found)
         case_rows = db.session.scalars(
             select(RefundCase).where(RefundCase.order_id == order_id).order_by(RefundCase.id)
         ).all()

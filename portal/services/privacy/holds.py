@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from portal.domain import freeze_states, privacy
 from portal.domain.privacy import Hold
 from portal.extensions import db
-from portal.models import Freeze, LegalHold, RefundCase
+from portal.models import Freeze, LegalHold, Order, RefundCase
 from portal.services import context
 from portal.services.actors import Actor
 from portal.services.errors import Conflict, DomainError, Forbidden
@@ -98,10 +98,14 @@ def set_hold(case: RefundCase, actor: Actor, reason: str) -> LegalHold:
     why = _reason(reason)
 
     def work() -> LegalHold:
+        # the order's row locked (PostgreSQL), as an erasure's claim locks it: one waits
+        erased = db.session.scalar(
+            select(Order.erased_at).where(Order.id == case.order_id).with_for_update()
+        )
+        if erased is not None:
+            raise Conflict(N_("The personal data was already erased."), rule="erased")
         if active_hold(case.id) is not None:
             raise Conflict(N_("This case is already on legal hold."), rule="hold_exists")
-        if case.order.erased_at is not None:
-            raise Conflict(N_("The personal data was already erased."), rule="erased")
         hold = LegalHold(
             case_id=case.id,
             order_id=case.order_id,
