@@ -50,6 +50,11 @@ SECRET = "my cat walked on the keyboard"
 
 
 @pytest.fixture(autouse=True)
+def _fresh_clients(client):
+    """Every client of these tests gets a fresh ``g`` per request (see FreshGClient)."""
+
+
+@pytest.fixture(autouse=True)
 def _settings(app):
     app.config["RETENTION_DAYS"] = DAYS
     app.config["AUDIT_SEAL_KEY"] = keys.new_key_text()
@@ -414,3 +419,70 @@ def test_the_erased_case_still_matches_its_seal(app, clock):
     assert report.seals >= 2
     assert timedelta(days=DAYS) < clock() - case.created_at
     assert db.session.scalars(select(Evidence).where(Evidence.case_id == case.id)).one().erased_at
+
+
+@pytest.mark.skipif(not PG_URL, reason="row locks between two sessions: PostgreSQL")
+def test_a_hold_set_while_an_erasure_waits_is_seen(app, clock):
+    import threading
+
+    from portal.models import LegalHold
+    from tests.pg_locks import until_blocked
+
+    case = _ended_case(app, clock)
+    order_id, case_id = case.order_id, case.id
+    clock.advance(days=DAYS + 1)
+    # a supervisor's hold being set: the order's row locked, the hold written, not committed
+    db.session.scalar(select(Order.erased_at).where(Order.id == order_id).with_for_update())
+    db.session.add(
+        LegalHold(case_id=case_id, order_id=order_id, reason="court", set_by="sup", set_at=clock())
+    )
+    db.session.flush()
+    result: dict = {}
+
+    def erase() -> None:
+        with app.app_context():
+            try:
+                result["erased"] = erasure.erase_order(
+                    order_id, Actor(Role.SYSTEM), "retention", retention_days=DAYS
+                )
+            except erasure.Held as exc:
+                result["held"] = exc.holds
+            finally:
+                db.session.remove()
+
+    thread = threading.Thread(target=erase)
+    thread.start()
+    until_blocked(db.engine, thread, "the erasure never waited for the hold")
+    db.session.commit()
+    thread.join(30)
+    assert result == {"held": [privacy.Hold.SUPERVISOR]}
+    db.session.expire_all()
+    assert db.session.get_one(Order, order_id).erased_at is None
+
+
+@pytest.mark.skipif(not PG_URL, reason="two sessions at once: PostgreSQL")
+def test_two_jobs_at_once_erase_each_order_once(app, clock):
+    import threading
+
+    made = [_ended_case(app, clock) for _ in range(3)]
+    clock.advance(days=DAYS + 1)
+    results: list = []
+
+    def run() -> None:
+        with app.app_context():
+            try:
+                results.append(erasure.erase_due(clock()))
+            except Exception as exc:  # noqa: BLE001 - asserted below
+                results.append(exc)
+            finally:
+                db.session.remove()
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert all(isinstance(n, int) for n in results) and sum(results) == len(made), results
+    receipts = db.session.scalars(select(Event).where(Event.kind == privacy.ERASED)).all()
+    assert sorted(r.case_id for r in receipts) == sorted(c.id for c in made)
+    assert verify().ok, verify().problems

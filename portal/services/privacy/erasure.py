@@ -101,14 +101,19 @@ def erase_due(now: datetime | None = None) -> int:
     """Erase every order due under the retention period and not held; returns how many."""
     now = now or context.now()
     days = holds.retention_days()
-    done, after = 0, 0
+    done, after, failed = 0, 0, []
     while ids := due_order_ids(now, days, after=after):
         for order_id in ids:
             try:
                 done += erase_order(order_id, SYSTEM, RETENTION, retention_days=days)
             except Held:
-                db.session.rollback()
+                pass
+            except Exception:  # one order's failure does not keep the others' data
+                log.exception("erasing the personal data of order %s failed", order_id)
+                failed.append(order_id)
         after = ids[-1]
+    if failed:
+        raise RuntimeError(f"erasure failed for orders {failed} (the others were erased)")
     return done
 
 
