@@ -259,3 +259,28 @@ def test_the_personal_data_parts_of_each_page_are_chinese(app, clock, people):
     assert "法律保留" in seen[staff_page].get_data(as_text=True)
     assert "主管设置的法律保留" in seen["/review/privacy"].get_data(as_text=True)
     assert "申请删除" in seen[page].get_data(as_text=True)
+
+
+def test_the_request_status_is_read_from_the_case_s_own_events():
+    from datetime import UTC, datetime
+    from types import SimpleNamespace as E
+
+    at = datetime(2026, 3, 10, tzinfo=UTC)
+    asked = E(kind=privacy.REQUESTED, to_state="", reason="", created_at=at, data={})
+    asked.data = {"due_at": "2026-03-31T02:00:00+00:00"}
+    refused = E(
+        kind=privacy.REQUEST_ANSWERED,
+        to_state="refused",
+        reason="open case",
+        created_at=at,
+        data={},
+    )
+    other = E(kind="message", to_state="", reason="hi", created_at=at, data={})
+    assert privacy.request_status([other]) is None
+    waiting = privacy.request_status([other, asked])
+    assert waiting is not None and waiting.waiting and not waiting.refused
+    assert waiting.due_at == datetime(2026, 3, 31, 2, tzinfo=UTC)
+    answered = privacy.request_status([asked, refused])
+    assert answered is not None and answered.refused and answered.refusal == "open case"
+    again = privacy.request_status([asked, refused, asked])
+    assert again is not None and again.waiting and again.refusal == ""

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from portal.domain import audit_chain
 from portal.domain.states import Role, State
@@ -111,3 +113,37 @@ def holds(
 def is_buyer_text(actor_role: str, reason: str) -> bool:
     """Whether an event's ``reason`` holds a buyer's own words (to blank on erasure)."""
     return actor_role == Role.BUYER and reason != BLANK
+
+
+@dataclass(frozen=True)
+class RequestStatus:
+    """A buyer's erasure request as the case's own timeline tells it (no query of its own)."""
+
+    waiting: bool
+    refused: bool
+    asked_at: datetime | None
+    due_at: datetime | None
+    refusal: str
+
+
+def request_status(events: Iterable[Any]) -> RequestStatus | None:
+    """The newest erasure request among a case's events (``kind``, ``to_state``, ``reason``,
+    ``data``, ``created_at``), or None when the buyer never asked from this case."""
+    asked: Any = None
+    answer: Any = None
+    for event in events:
+        if event.kind == REQUESTED:
+            asked, answer = event, None
+        elif event.kind == REQUEST_ANSWERED and asked is not None:
+            answer = event
+    if asked is None:
+        return None
+    due = (asked.data or {}).get("due_at")
+    refused = answer is not None and answer.to_state == RequestState.REFUSED
+    return RequestStatus(
+        waiting=answer is None,
+        refused=refused,
+        asked_at=asked.created_at,
+        due_at=datetime.fromisoformat(due) if isinstance(due, str) else None,
+        refusal=answer.reason if refused else "",
+    )

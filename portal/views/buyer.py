@@ -18,7 +18,7 @@ from flask import (
 from flask.typing import ResponseReturnValue
 from werkzeug.datastructures import MultiDict
 
-from portal.domain import progress, states
+from portal.domain import privacy, progress, states
 from portal.domain.policy import REASON_LABELS, Kind, Reason
 from portal.domain.states import State
 from portal.infra.i18n import gettext
@@ -29,7 +29,6 @@ from portal.services.audit import case_file
 from portal.services.errors import DomainError
 from portal.services.integration import orders
 from portal.services.money import payout_lists
-from portal.services.privacy import requests as erasure_requests
 from portal.services.refunds import case_page as case_page_data
 from portal.services.refunds import cases, tickets
 from portal.services.uploads import evidence
@@ -254,7 +253,7 @@ def _page_context(page: case_page_data.CasePage, answer_form: AnswerForm | None 
         "events": page.events,
         "form": EmptyForm(),
         "file_url": url_for("buyer.download_file", case_no=case.case_no),
-        "erasure": erasure_requests.latest_for(case.order_id),
+        "erasure": privacy.request_status(page.events),
         "answer_form": answer_form or AnswerForm(),
         "files_form": AddFilesForm(prefix="add"),
         "reason_labels": REASON_LABELS,

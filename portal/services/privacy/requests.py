@@ -166,29 +166,3 @@ def refuse(request_id: int, actor: Actor, reason: str) -> None:
     request = _get(request_id)
     commit(lambda: _move(request, RequestState.REFUSED, actor, why))
     db.session.expire_all()
-
-
-@dataclass(frozen=True)
-class Status:
-    """The order's newest request, as the buyer's case page shows it."""
-
-    request: ErasureRequest
-    waiting: bool
-    refused: bool
-
-
-def latest_for(order_id: int) -> Status | None:
-    """The order's newest request (for the buyer's case page), if any."""
-    request = db.session.scalars(
-        select(ErasureRequest)
-        .where(ErasureRequest.order_id == order_id)
-        .order_by(ErasureRequest.id.desc())
-        .limit(1)
-    ).first()
-    if request is None:
-        return None
-    return Status(
-        request,
-        waiting=request.state == RequestState.OPEN,
-        refused=request.state == RequestState.REFUSED,
-    )
