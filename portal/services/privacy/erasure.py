@@ -137,6 +137,7 @@ def _blank_events(order: Order, case_ids: list[int]) -> dict[str, list[dict[str,
         .order_by(Event.chain, Event.chain_seq)
     ).all()
     entries: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    done: list[int] = []
     for event in rows:
         content = _content(event)
         if event.hash != audit_chain.link_hash(event.prev_hash or "", content):
@@ -153,7 +154,8 @@ def _blank_events(order: Order, case_ids: list[int]) -> dict[str, list[dict[str,
                 event.chain_seq or 0, event.hash or "", privacy.BUYER_TEXT_FIELDS, redacted
             )
         )
-    _blank_webhook_copies([e.id for e in rows])
+        done.append(event.id)
+    _blank_webhook_copies(done)
     for event in rows:
         db.session.expire(event)
     return entries
