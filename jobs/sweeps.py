@@ -13,6 +13,7 @@ from jobs.audit import enqueue_due_seal
 from jobs.channel_keys import sweep_channel_keys
 from jobs.order_sources import sweep_order_sources
 from jobs.reconcile import sweep_reconciliation
+from jobs.retention import enqueue_daily as enqueue_retention
 from jobs.runtime import with_app
 from jobs.webhooks import sweep as sweep_webhooks
 from portal.infra import metrics, singleton
@@ -73,7 +74,8 @@ def sweep_deadlines() -> int:
 def sweep(reschedule: bool = True, due: float | None = None) -> dict[str, int]:
     """The periodic sweep: payouts left behind, deadlines passed, webhook deliveries whose
     job was lost, channel keys due for a refresh, the shops' order sources to read,
-    yesterday's bills to reconcile, and the audit trail's daily seal; reschedules itself for
+    yesterday's bills to reconcile, the audit trail's daily seal, and the day's retention run
+    (personal data past its period erased); reschedules itself for
     the next minute.
 
     ``due``: the Unix time it was scheduled for (its lag is measured against it). Runs once
@@ -96,6 +98,7 @@ def sweep(reschedule: bool = True, due: float | None = None) -> dict[str, int]:
                 "reconciliation": sweep_reconciliation(),
                 "audit_seal": enqueue_due_seal(),
                 "order_sources": sweep_order_sources(),
+                "retention": enqueue_retention(),
             }
         else:
             result = {"skipped": 1}

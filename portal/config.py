@@ -68,6 +68,12 @@ DEFAULTS: dict[str, Any] = {
     "INFO_REQUEST_WORKING_DAYS": 3,
     "MERCHANT_ANSWER_WORKING_DAYS": 2,
     "REVIEW_REMINDER_WORKING_DAYS": 1,
+    # Personal data (docs/privacy.md): days after an order's last case ended before its buyer's
+    # contact, query-password hash, words and evidence files are erased (3 years: the E-Commerce
+    # Law keeps transaction records at least that long); working days staff have to answer a
+    # buyer's erasure request.
+    "RETENTION_DAYS": 1095,
+    "ERASURE_REQUEST_WORKING_DAYS": 15,
     # e-mail notifications (off unless MAIL_SERVER is set)
     "MAIL_SERVER": None,
     "MAIL_PORT": 25,

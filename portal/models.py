@@ -133,6 +133,9 @@ class Order(Model):
     goods_used_at: Mapped[datetime | None] = mapped_column(TS)
     # sha256 of the order as the shop sent it (API/CSV): the same order sent again is no conflict
     source_print: Mapped[str] = mapped_column(String(64), default="")
+    # when the buyer's personal data on the order was erased (retention or the buyer's
+    # request: portal.services.privacy.erasure); None while it is kept
+    erased_at: Mapped[datetime | None] = mapped_column(TS)
     product: Mapped[Product] = relationship()
     merchant: Mapped[Merchant] = relationship()
     payment: Mapped[Payment | None] = relationship(back_populates="order", uselist=False)
@@ -310,6 +313,8 @@ class Evidence(Model):
     thumb_name: Mapped[str | None] = mapped_column(String(80))  # images: small JPEG preview
     uploaded_by: Mapped[str] = mapped_column(String(20))
     created_at: Mapped[datetime] = mapped_column(TS, default=utcnow)
+    # when the file was erased (its row, size and SHA-256 stay for the record)
+    erased_at: Mapped[datetime | None] = mapped_column(TS)
 
 
 class Payout(Model):
@@ -754,3 +759,49 @@ class OrderSourceProblem(Model):
     detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     seen_at: Mapped[datetime] = mapped_column(TS, default=utcnow)
     __table_args__ = (Index("ix_order_source_problems_row", "source_id", "row_id", unique=True),)
+
+
+class EventErasure(Model):
+    """An event whose buyer's words were blanked by an erasure: the append-only trigger lets
+    exactly that change through for the events listed here (the receipt in the event's chain
+    is what verify reads)."""
+
+    __tablename__ = "event_erasures"
+    event_id: Mapped[int] = mapped_column(ForeignKey("events.id"), primary_key=True)
+    erased_at: Mapped[datetime] = mapped_column(TS, default=utcnow)
+
+
+class LegalHold(Model):
+    """A supervisor's legal hold on a case: its order's personal data is not erased while the
+    hold stands. Set and lifted with a reason, each recorded in the case's chain."""
+
+    __tablename__ = "legal_holds"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("refund_cases.id"), index=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"), index=True)
+    reason: Mapped[str] = mapped_column(Text)  # a person's words
+    set_by: Mapped[str] = mapped_column(String(120))
+    set_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    set_at: Mapped[datetime] = mapped_column(TS, default=utcnow)
+    lifted_at: Mapped[datetime | None] = mapped_column(TS)
+    lifted_by: Mapped[str] = mapped_column(String(120), default="")
+    lift_reason: Mapped[str] = mapped_column(Text, default="")
+
+
+class ErasureRequest(Model):
+    """A buyer's request to erase their personal data on an order, answered by staff by its
+    deadline (done or refused with a reason)."""
+
+    __tablename__ = "erasure_requests"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("refund_cases.id"), index=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"), index=True)
+    # a RequestState (portal.domain.privacy)
+    state: Mapped[str] = mapped_column(String(20), index=True)
+    due_at: Mapped[datetime] = mapped_column(TS)
+    created_at: Mapped[datetime] = mapped_column(TS, default=utcnow)
+    answered_at: Mapped[datetime | None] = mapped_column(TS)
+    answered_by: Mapped[str] = mapped_column(String(120), default="")
+    answered_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    refusal: Mapped[str] = mapped_column(Text, default="")  # a person's words
+    case: Mapped[RefundCase] = relationship()

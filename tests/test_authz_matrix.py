@@ -122,6 +122,8 @@ POLICY: dict[str, Access] = {
     "buyer.answer": BUYER_OWN,
     "buyer.download_file": BUYER_OWN,
     "buyer.download_pdf": BUYER_OWN,
+    "buyer_privacy.my_data": BUYER_OWN,
+    "buyer_privacy.ask_erasure": BUYER_OWN,
     "buyer_disputes.message": BUYER_OWN,
     "buyer_disputes.offer": BUYER_OWN,
     "buyer_disputes.accept": BUYER_OWN,
@@ -183,6 +185,12 @@ POLICY: dict[str, Access] = {
     "review.claim": STAFF,
     "review.release": STAFF,
     "review.assign": SUPERVISOR,
+    "privacy_staff.index": STAFF,
+    # a request id no party owns (the world has none): staff are told so (404)
+    "privacy_staff.done": Access(reviewer=ANY, supervisor=ANY, may_404=True),
+    "privacy_staff.refuse": Access(reviewer=ANY, supervisor=ANY, may_404=True),
+    "privacy_staff.set_hold": SUPERVISOR,
+    "privacy_staff.lift_hold": SUPERVISOR,
     "payouts.index": STAFF,
     "payouts.retry": STAFF,
     "payouts.manual": STAFF,
@@ -470,6 +478,8 @@ def _fill(rule: Rule, variant: dict[str, Party], fallback: Party) -> dict[str, A
             values[name] = "fakepay"
         elif name == "signal":
             values[name] = "risk_watch_list"
+        elif name == "request_id":  # no erasure request: staff are told so, the others refused
+            values[name] = 1
         elif name == "entry_id":  # no entry: the supervisor is told so, the others refused
             values[name] = 1
         elif name == "merchant_id":  # an operator's setting for a shop, not the shop's own

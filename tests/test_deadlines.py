@@ -228,6 +228,7 @@ def test_periodic_sweep_runs_every_part_and_reschedules_itself(app, clock):
         "reconciliation",
         "audit_seal",
         "order_sources",
+        "retention",
     }
     scheduled = ScheduledJobRegistry(queue=queue())
     assert any(job_id.startswith("sweep-") for job_id in scheduled.get_job_ids())

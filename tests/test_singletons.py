@@ -31,6 +31,7 @@ PARTS = {
     "reconciliation",
     "audit_seal",
     "order_sources",
+    "retention",
 }
 
 

@@ -22,12 +22,22 @@ from jinja2 import nodes
 from portal.domain.freeze_states import FreezeState
 from portal.domain.offer_states import OfferState
 from portal.domain.payout_states import PayoutState
+from portal.domain.privacy import RequestState
 from portal.domain.reconciliation import DifferenceState, RunStatus
 from portal.domain.states import State
 from portal.domain.ticket_states import TicketState
 
 ROOT = Path(__file__).resolve().parents[1]
-ENUMS = (State, PayoutState, FreezeState, OfferState, TicketState, DifferenceState, RunStatus)
+ENUMS = (
+    State,
+    PayoutState,
+    FreezeState,
+    OfferState,
+    TicketState,
+    DifferenceState,
+    RunStatus,
+    RequestState,
+)
 VALUE_SETS = [frozenset(str(m) for m in e) for e in ENUMS]
 VALUES = frozenset().union(*VALUE_SETS)
 #: keyword arguments that carry a state

@@ -7,6 +7,13 @@ it included), so editing, deleting, inserting or reordering a row breaks the cha
 A seal names every chain head that moved since the seal before it and that seal's hash; its
 payload is signed (Ed25519), so a history rewritten after a seal no longer matches it.
 
+Erasing personal data blanks fields of earlier events (their stored hash stays, so the links
+after them still fit); the erasure receipt appended to the same chain names each blanked
+event's place, its hash and the link hash of its content as blanked (``erased_link``). Verify
+accepts an event whose content no longer matches its hash only when a later, intact receipt in
+its chain names it with exactly that hash and that blanked content; any other change to it is
+still a change.
+
 Changing anything here changes every hash: ``VERSION`` names the rules a hash was made under.
 """
 
@@ -24,6 +31,8 @@ GENESIS = "0" * 64
 PLATFORM_CHAIN = "platform"
 #: the event kind of a case file downloaded (who, as which party)
 CASE_FILE_DOWNLOADED = "case_file_downloaded"
+#: the event kind of an erasure receipt: personal data blanked in earlier events of its chain
+ERASED = "personal_data_erased"
 #: the event columns a link's hash covers, in this order (``id`` is not one: a row's place is
 #: chain + seq); ``data`` and ``created_at`` last
 CONTENT_FIELDS = (
@@ -123,3 +132,25 @@ def seal_payload(
 def seal_hash(payload: bytes) -> str:
     """A seal's own hash, which the next seal names as its previous."""
     return hashlib.sha256(payload).hexdigest()
+
+
+def erased_link(seq: int, stored_hash: str, fields: Iterable[str], redacted_hash: str) -> dict:
+    """A receipt's entry for one blanked event: its place, the hash it was chained with, the
+    fields blanked and ``link_hash`` of its content as blanked."""
+    return {"seq": seq, "hash": stored_hash, "fields": sorted(fields), "redacted": redacted_hash}
+
+
+def receipt_covers(data: Any) -> dict[int, tuple[str, str]]:
+    """What a receipt's ``data`` names, per place: (hash chained with, hash as blanked).
+    Anything malformed names nothing (it cannot excuse a change)."""
+    covered: dict[int, tuple[str, str]] = {}
+    entries = data.get("erased_events") if isinstance(data, dict) else None
+    if not isinstance(entries, list):
+        return covered
+    for entry in entries:
+        if not isinstance(entry, dict):
+            continue
+        seq, stored, redacted = entry.get("seq"), entry.get("hash"), entry.get("redacted")
+        if isinstance(seq, int) and isinstance(stored, str) and isinstance(redacted, str):
+            covered[seq] = (stored, redacted)
+    return covered

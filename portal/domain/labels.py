@@ -5,7 +5,7 @@ Pure data keyed by the domain's enums: templates show them, services write them 
 
 from __future__ import annotations
 
-from portal.domain import assignment, audit_chain, contacts
+from portal.domain import assignment, audit_chain, contacts, privacy
 from portal.domain.ledger_kinds import LedgerKind
 from portal.domain.offer_states import OfferState
 from portal.domain.order_sources import SourceProblem
@@ -79,6 +79,12 @@ EVENT_LABELS = {
     "fast_lane_opted_in": N_("Shop opted into the fast lane"),
     contacts.REVEALED: N_("Buyer's full contact shown"),
     audit_chain.CASE_FILE_DOWNLOADED: N_("Case file downloaded"),
+    privacy.ERASED: N_("Personal data erased"),
+    privacy.HOLD_SET: N_("Legal hold set"),
+    privacy.HOLD_LIFTED: N_("Legal hold lifted"),
+    privacy.EXPORTED: N_("The buyer downloaded their data"),
+    privacy.REQUESTED: N_("The buyer asked for their personal data to be erased"),
+    privacy.REQUEST_ANSWERED: N_("Erasure request answered"),
     assignment.CLAIMED: N_("Case taken by a reviewer"),
     assignment.REASSIGNED: N_("Case reassigned"),
     assignment.RELEASED: N_("Case given back to the queue"),
@@ -268,4 +274,19 @@ SOURCE_PROBLEM_LABELS = {
     SourceProblem.BAD_AMOUNT: N_("Amount that is not in yuan and fen"),
     SourceProblem.NO_QUERY_PASSWORD: N_("The shop kept no query password"),
     SourceProblem.INVALID: N_("Fails the checks every shop order passes"),
+}
+
+#: why an order's personal data may not be erased now (portal.domain.privacy.Hold)
+HOLD_LABELS = {
+    privacy.Hold.OPEN_CASE: N_("a case on the order is still open (an appeal included)"),
+    privacy.Hold.FROZEN: N_("funds are frozen for a dispute"),
+    privacy.Hold.SUPERVISOR: N_("a supervisor's legal hold"),
+    privacy.Hold.NOT_DUE: N_("the retention period has not passed"),
+}
+
+#: a buyer's erasure request (portal.domain.privacy.RequestState)
+REQUEST_LABELS = {
+    privacy.RequestState.OPEN: N_("waiting for an answer"),
+    privacy.RequestState.DONE: N_("erased"),
+    privacy.RequestState.REFUSED: N_("refused"),
 }

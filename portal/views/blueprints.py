@@ -13,6 +13,7 @@ from portal.views import (
     auth,
     buyer,
     buyer_disputes,
+    buyer_privacy,
     callbacks,
     dashboards,
     health,
@@ -22,6 +23,7 @@ from portal.views import (
     metrics,
     payouts,
     plugins_admin,
+    privacy_staff,
     reconciliation,
     review,
     risk_admin,
@@ -37,8 +39,10 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(buyer.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(buyer_disputes.bp)
+    app.register_blueprint(buyer_privacy.bp)
     app.register_blueprint(auth.bp)
     app.register_blueprint(review.bp)
+    app.register_blueprint(privacy_staff.bp)
     app.register_blueprint(callbacks.bp)
     app.register_blueprint(payouts.bp)
     app.register_blueprint(reconciliation.bp)

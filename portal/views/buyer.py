@@ -17,7 +17,7 @@ from flask import (
 from flask.typing import ResponseReturnValue
 from werkzeug.datastructures import MultiDict
 
-from portal.domain import progress, states
+from portal.domain import privacy, progress, states
 from portal.domain.policy import REASON_LABELS, Kind, Reason
 from portal.domain.states import State
 from portal.infra.i18n import gettext
@@ -253,6 +253,7 @@ def _page_context(page: case_page_data.CasePage, answer_form: AnswerForm | None 
         "form": EmptyForm(),
         "file_url": url_for("buyer.download_file", case_no=case.case_no),
         "pdf_url": url_for("buyer.download_pdf", case_no=case.case_no),
+        "erasure": privacy.request_status(page.events),
         "answer_form": answer_form or AnswerForm(),
         "files_form": AddFilesForm(prefix="add"),
         "reason_labels": REASON_LABELS,

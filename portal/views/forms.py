@@ -173,6 +173,26 @@ class ReasonForm(PortalForm):
     )
 
 
+class HoldForm(PortalForm):
+    """A supervisor's legal hold set or lifted: the reason is recorded with who did it."""
+
+    reason = TextAreaField(
+        _l("Reason (recorded)"),
+        validators=[DataRequired(), Length(max=500)],
+        render_kw={"rows": 2},
+    )
+
+
+class RefuseErasureForm(PortalForm):
+    """Refusing a buyer's erasure request: the buyer reads the reason."""
+
+    reason = TextAreaField(
+        _l("Reason (shown to the buyer)"),
+        validators=[DataRequired(), Length(max=2000)],
+        render_kw={"rows": 2},
+    )
+
+
 class RevealContactForm(PortalForm):
     """Asking to see a buyer's whole contact: the reason is recorded with who asked."""
 

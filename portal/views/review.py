@@ -24,6 +24,7 @@ from portal.services.audit import case_file
 from portal.services.errors import DomainError
 from portal.services.integration import orders
 from portal.services.money import balances, payout_lists
+from portal.services.privacy import holds
 from portal.services.refunds import assignment, cases, contacts, disputes, queues
 from portal.services.refunds.timeline import timeline
 from portal.services.risk import assessment
@@ -36,6 +37,7 @@ from portal.views.forms import (
     ApproveForm,
     EmptyForm,
     FreezeForm,
+    HoldForm,
     MessageForm,
     NoteForm,
     OfferForm,
@@ -126,6 +128,8 @@ def _context(case: RefundCase, **forms: Any) -> dict[str, Any]:
         ),
         "reviewers": staff.reviewers() if current_user.role == "supervisor" else [],
         "freeze_form": FreezeForm(prefix="freeze"),
+        "legal_hold": holds.active_hold(case.id),
+        "hold_form": HoldForm(prefix="hold"),
         "frozen": balances.frozen_for_case(case.id),
         "urls": {
             "message": url_for("review.message", case_no=case.case_no),

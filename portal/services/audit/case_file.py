@@ -4,6 +4,8 @@ seal that covers the chain, so a third party can check it without access to the 
 beside them the same case as a PDF a person reads (``case_pdf``), also downloaded alone.
 
 Each download is recorded in the case's chain (who, as which party) before the file is made.
+Events whose buyer's words an erasure blanked say so, with the receipt that names them; an
+erased evidence file is listed as erased.
 The buyer gets their own contact in full; the shop and staff get it masked. Events only the
 platform's staff see are kept in a shop's or buyer's file as their links alone (place, hashes),
 so the chain still checks. Evidence whose file is gone is listed as missing, never an error.
@@ -27,10 +29,10 @@ from portal.extensions import db
 from portal.models import AuditSeal, AuditSealHead, Event, Offer, Payout, RefundCase
 from portal.services import context
 from portal.services.actors import Actor
+from portal.services.privacy.files import evidence_entry
 from portal.services.refunds.timeline import STAFF_ONLY
 from portal.services.refunds.transitions import record
 from portal.services.unit_of_work import commit
-from portal.services.uploads import evidence, storage
 
 FORMAT = "refund-portal case file"
 VERSION = 1
@@ -63,7 +65,7 @@ def _time(value: datetime | None) -> str | None:
     return audit_chain.canonical_time(value) if value is not None else None
 
 
-def _event(event: Event, redact: bool) -> dict[str, Any]:
+def _event(event: Event, redact: bool, blanked: dict[int, dict[str, Any]]) -> dict[str, Any]:
     link = {
         "id": event.id,
         "chain": event.chain,
@@ -75,7 +77,8 @@ def _event(event: Event, redact: bool) -> dict[str, Any]:
         return {**link, "redacted": True}
     content = {name: getattr(event, name) for name in audit_chain.CONTENT_FIELDS}
     content["created_at"] = _time(event.created_at)
-    return {**link, **content, "canonical": audit_chain.canonical(content).decode()}
+    extra = {"erased": blanked[event.chain_seq]} if event.chain_seq in blanked else {}
+    return {**link, **content, "canonical": audit_chain.canonical(content).decode(), **extra}
 
 
 def _chain_events(case: RefundCase, audience: str) -> list[dict[str, Any]]:
@@ -83,8 +86,14 @@ def _chain_events(case: RefundCase, audience: str) -> list[dict[str, Any]]:
         select(Event)
         .where(Event.chain == audit_chain.case_chain(case.id))
         .order_by(Event.chain_seq)
-    )
-    return [_event(e, audience != STAFF and e.kind in STAFF_ONLY) for e in events]
+    ).all()
+    # events whose buyer's words an erasure blanked: the receipt that names them
+    blanked: dict[int, dict[str, Any]] = {}
+    for e in events:
+        if e.kind == audit_chain.ERASED:
+            for seq, (_stored, redacted) in audit_chain.receipt_covers(e.data).items():
+                blanked[seq] = {"by_receipt_seq": e.chain_seq, "hash_as_blanked": redacted}
+    return [_event(e, audience != STAFF and e.kind in STAFF_ONLY, blanked) for e in events]
 
 
 def _seal(case: RefundCase) -> dict[str, Any]:
@@ -108,31 +117,7 @@ def _seal(case: RefundCase) -> dict[str, Any]:
 
 
 def _evidence(case: RefundCase, out: zipfile.ZipFile) -> list[dict[str, Any]]:
-    listed = []
-    for row in case.evidence:
-        entry: dict[str, Any] = {
-            "id": row.id,
-            "original_name": row.original_name,
-            "content_type": row.content_type,
-            "size": row.size,
-            "sha256": row.sha256,
-            "uploaded_by": row.uploaded_by,
-            "created_at": _time(row.created_at),
-        }
-        try:
-            data = evidence.read_bytes(row)
-        except (OSError, storage.NotStored):
-            entry |= {"file": None, "missing": True}
-        else:
-            name = f"evidence/{row.id}-{row.stored_name}"
-            out.writestr(name, data)
-            entry |= {
-                "file": name,
-                "missing": False,
-                "sha256_matches": hashlib.sha256(data).hexdigest() == row.sha256,
-            }
-        listed.append(entry)
-    return listed
+    return [evidence_entry(row, out) for row in case.evidence]
 
 
 def _document(case: RefundCase, audience: str, files: list[dict[str, Any]]) -> dict[str, Any]:
@@ -245,6 +230,9 @@ def build(case: RefundCase, audience: str, words: Wording) -> bytes:
             "chain.json": {
                 "chain": audit_chain.case_chain(case.id),
                 "hash_rule": "sha256(prev_hash + '\\n' + canonical), canonical as UTF-8",
+                "erased_rule": "an event with 'erased' had personal data blanked: its canonical"
+                " text hashes to erased.hash_as_blanked, which the erasure receipt at"
+                " erased.by_receipt_seq names beside the event's hash",
                 "events": _chain_events(case, audience),
             },
             "seal.json": _seal(case),

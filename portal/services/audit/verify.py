@@ -146,11 +146,15 @@ def verify(case_id: int | None = None) -> Report:
     ends: dict[str, tuple[int, str, int]] = {}  # chain -> (seq, hash, event id) of its last
     chain: str | None = None
     seq, prev = 0, audit_chain.GENESIS
+    # events of the current chain whose content no longer matches their hash, waiting for a
+    # later erasure receipt that names them: seq -> (event id, stored hash, hash as it is)
+    blanked: dict[int, tuple[int, str, str]] = {}
     for row in _event_rows(case_id):
         report.events += 1
         event = dict(zip(_COLUMNS, row, strict=True))
         event["data"] = _parse(event["data"])
         if event["chain"] != chain:
+            _unexplained(report, chain, blanked, broken)
             chain, seq, prev = event["chain"], 0, audit_chain.GENESIS
             report.chains += 1
         if chain is None:
@@ -159,14 +163,26 @@ def verify(case_id: int | None = None) -> Report:
         if chain in broken:
             continue
         found = _link_problem(event, seq + 1, prev, named.get(chain, {}), cutoff)
+        if found and found[0] == "content_changed":
+            # perhaps blanked by an erasure: the link still holds if a later receipt says so
+            blanked[event["chain_seq"]] = (
+                event["id"],
+                event["hash"],
+                audit_chain.link_hash(prev, event),
+            )
+            found = _sealed_problem(event, named.get(chain, {}), cutoff)
         if found:
             report.problems.append(
                 Problem(found[0], chain, event["id"], event["chain_seq"], found[1])
             )
             broken.add(chain)
+            blanked.clear()
             continue
+        if event["kind"] == audit_chain.ERASED and event["chain_seq"] not in blanked:
+            _explain(blanked, audit_chain.receipt_covers(event["data"]))
         seq, prev = event["chain_seq"], event["hash"]
         ends[chain] = (seq, prev, event["id"])
+    _unexplained(report, chain, blanked, broken)
     _check_heads(report, ends, broken, scope)
     _check_sealed_present(report, named, ends, broken)
     return report
@@ -197,6 +213,13 @@ def _link_problem(
         return "link_broken", "its previous hash is not the hash of the event before it"
     if event["hash"] != audit_chain.link_hash(prev, event):
         return "content_changed", "its content does not match its hash"
+    return _sealed_problem(event, sealed, cutoff)
+
+
+def _sealed_problem(
+    event: dict[str, Any], sealed: dict[int, str], cutoff: Any
+) -> tuple[str, str] | None:
+    """Why ``event`` does not fit its seals, or None."""
     if event["chain_seq"] in sealed and sealed[event["chain_seq"]] != event["hash"]:
         return "seal_mismatch", "a seal names another hash at this place"
     if (
@@ -206,6 +229,38 @@ def _link_problem(
     ):
         return "unsealed", "older than the last seal but not covered by it"
     return None
+
+
+def _explain(blanked: dict[int, tuple[int, str, str]], covers: dict[int, tuple[str, str]]) -> None:
+    """Drop from ``blanked`` the events an intact receipt names with exactly their stored hash
+    and their content as it is now."""
+    for place, (stored, redacted) in covers.items():
+        waiting = blanked.get(place)
+        if waiting is not None and waiting[1] == stored and waiting[2] == redacted:
+            del blanked[place]
+
+
+def _unexplained(
+    report: Report,
+    chain: str | None,
+    blanked: dict[int, tuple[int, str, str]],
+    broken: set[str],
+) -> None:
+    """At a chain's end: a changed event no later receipt explains was changed."""
+    if chain is not None and blanked:
+        place = min(blanked)
+        event_id = blanked[place][0]
+        report.problems.append(
+            Problem(
+                "content_changed",
+                chain,
+                event_id,
+                place,
+                "its content does not match its hash (no erasure receipt explains it)",
+            )
+        )
+        broken.add(chain)
+    blanked.clear()
 
 
 def _check_heads(

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 from sqlalchemy import or_, select
 
-from portal.domain import assignment, audit_chain, contacts
+from portal.domain import assignment, audit_chain, contacts, privacy
 from portal.extensions import db
 from portal.models import Event, RefundCase
 
 #: events only the platform's staff see: who works a case, who was shown a buyer's whole
-#: contact, who downloaded the case file
-STAFF_ONLY = assignment.KINDS | {contacts.REVEALED, audit_chain.CASE_FILE_DOWNLOADED}
+#: contact, who downloaded the case file, legal holds and the buyer's own exports
+STAFF_ONLY = (
+    assignment.KINDS
+    | {contacts.REVEALED, audit_chain.CASE_FILE_DOWNLOADED}
+    | privacy.STAFF_ONLY_KINDS
+)
 
 
 def timeline(case: RefundCase, staff: bool = False) -> list[Event]:
