@@ -307,6 +307,12 @@ class Evidence(Model):
     size: Mapped[int] = mapped_column(Integer)
     sha256: Mapped[str] = mapped_column(String(64), index=True)
     phash: Mapped[str | None] = mapped_column(String(16), index=True)  # images: perceptual hash
+    # the perceptual hash in 4 bands of 16 bits, each on an index, so that near duplicates
+    # are found without reading every hash (portal.domain.picture_likeness)
+    phash_b0: Mapped[str | None] = mapped_column(String(4), index=True)
+    phash_b1: Mapped[str | None] = mapped_column(String(4), index=True)
+    phash_b2: Mapped[str | None] = mapped_column(String(4), index=True)
+    phash_b3: Mapped[str | None] = mapped_column(String(4), index=True)
     thumb_name: Mapped[str | None] = mapped_column(String(80))  # images: small JPEG preview
     uploaded_by: Mapped[str] = mapped_column(String(20))
     created_at: Mapped[datetime] = mapped_column(TS, default=utcnow)

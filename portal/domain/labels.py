@@ -215,6 +215,7 @@ SIGNAL_LABELS = {
     SignalCode.REVEALED_BEFORE_CLAIM: N_('Code revealed before an "invalid" claim'),
     SignalCode.USED_BEFORE_CLAIM: N_("Goods reported used before the claim"),
     SignalCode.SAME_EVIDENCE: N_("Same evidence on other cases (cases)"),
+    SignalCode.SIMILAR_EVIDENCE: N_("Altered copies of the evidence on other cases (cases)"),
     SignalCode.CONTACT_APPLICATIONS: N_("Earlier applications by the contact"),
     SignalCode.CONTACT_REFUND_RATE: N_("Contact's refund rate (percent)"),
     SignalCode.CONTACT_REFUNDED_30D: N_("Refunded to the contact in 30 days (fen)"),

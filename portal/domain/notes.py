@@ -52,6 +52,10 @@ NOTES: dict[str, str] = {
         "The shop reported the goods used at %(used_at)s, before this claim."
     ),
     "risk_same_evidence": N_("The same picture is on %(count)s other case(s): %(cases)s."),
+    "risk_similar_evidence": N_(
+        "A picture on %(count)s other case(s) looks like one of this case's, resized, saved "
+        "again or cropped a little (%(bits)s of 64 fingerprint bits differ): %(cases)s."
+    ),
     "risk_contact_applications": N_(
         "This contact has filed %(count)s earlier refund application(s) here."
     ),

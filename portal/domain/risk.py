@@ -40,6 +40,7 @@ class SignalCode(enum.StrEnum):
     REVEALED_BEFORE_CLAIM = "risk_revealed_before_claim"
     USED_BEFORE_CLAIM = "risk_used_before_claim"
     SAME_EVIDENCE = "risk_same_evidence"
+    SIMILAR_EVIDENCE = "risk_similar_evidence"
     CONTACT_APPLICATIONS = "risk_contact_applications"
     CONTACT_REFUND_RATE = "risk_contact_refund_rate"
     CONTACT_REFUNDED_30D = "risk_contact_refunded_30d"
@@ -95,6 +96,7 @@ DEFAULT_RULES: dict[SignalCode, Rule] = {
     S.REVEALED_BEFORE_CLAIM: Rule(1, None),
     S.USED_BEFORE_CLAIM: Rule(1, 1),
     S.SAME_EVIDENCE: Rule(1, 3),
+    S.SIMILAR_EVIDENCE: Rule(1, 3),
     S.CONTACT_APPLICATIONS: Rule(5, 20),
     S.CONTACT_REFUND_RATE: Rule(50, 90),  # percent, counted from 3 orders
     S.CONTACT_REFUNDED_30D: Rule(50000, 200000),  # fen

@@ -1,7 +1,8 @@
-"""The signals of one case, measured in at most two indexed statements (never a loop over
-rows): one for the buyer's history and velocity by contact, by payer id and by network
-address and for the watch list (scalar subqueries beside the contact's aggregates), and one
-for pictures on other cases, only when the case has files.
+"""The signals of one case, measured in a few indexed statements (never a loop over rows):
+one for the buyer's history and velocity by contact, by payer id and by network address and
+for the watch list (scalar subqueries beside the contact's aggregates) and, only when the case
+has files, one for identical pictures on other cases and two for altered copies (the case's
+hashes, then the candidates on the hashes' band indexes: ``uploads.similar_pictures``).
 
 Counts are as of the moment the case was filed, and leave the case itself out of the
 buyer's history (velocity counts include it: "the fifth application within an hour"). The
@@ -22,6 +23,7 @@ from portal.domain.states import State
 from portal.extensions import db
 from portal.models import Evidence, Order, Payment, RefundCase, WatchEntry
 from portal.services import context
+from portal.services.uploads import similar_pictures
 
 HOUR = timedelta(hours=1)
 DAY = timedelta(days=1)
@@ -54,7 +56,8 @@ def measure(case_row: RefundCase, order: Order, with_files: bool = True) -> list
     payer = order.payment.payer_id if order.payment is not None else ""
     found = _codes(case_row, order)
     found += _history(case_row, order.buyer_contact, payer)
-    found.append(_same_evidence(case_row) if with_files else Signal(SignalCode.SAME_EVIDENCE, 0))
+    if with_files:
+        found += [_same_evidence(case_row), _similar_evidence(case_row)]
     return found
 
 
@@ -235,3 +238,17 @@ def _same_evidence(case_row: RefundCase) -> Signal:
     count = len(numbers)
     shown = ", ".join(numbers[:SHOWN]) + (" …" if count > SHOWN else "")
     return Signal(SignalCode.SAME_EVIDENCE, count, {"count": count, "cases": shown})
+
+
+def _similar_evidence(case_row: RefundCase) -> Signal:
+    """Other cases holding an altered copy of one of this case's pictures (near perceptual
+    hashes, found on the hashes' band indexes: one statement)."""
+    near = similar_pictures.near_on_other_cases(case_row.id)
+    count = len(near)
+    if not count:
+        return Signal(SignalCode.SIMILAR_EVIDENCE, 0)
+    shown = ", ".join(n.case_no for n in near[:SHOWN]) + (" …" if count > SHOWN else "")
+    bits = min(n.bits for n in near)
+    return Signal(
+        SignalCode.SIMILAR_EVIDENCE, count, {"count": count, "cases": shown, "bits": bits}
+    )

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from portal.domain import picture_likeness
 from portal.extensions import db
 from portal.models import Evidence, RefundCase
 from portal.services import context
@@ -225,11 +226,17 @@ def attach(case: RefundCase, files: list[StoredFile], uploaded_by: str) -> list[
             phash=f.phash,
             thumb_name=f.thumb_name,
             uploaded_by=uploaded_by,
+            **_bands(f.phash),
         )
         for f in files
     ]
     db.session.add_all(rows)
     return rows
+
+
+def _bands(phash: str | None) -> dict[str, str | None]:
+    """The indexed bands of a perceptual hash, as Evidence's columns."""
+    return {f"phash_b{i}": band for i, band in enumerate(picture_likeness.bands(phash))}
 
 
 def discard(files: list[StoredFile]) -> None:
