@@ -19,7 +19,7 @@ from portal.extensions import db
 from portal.models import Evidence
 from portal.services.uploads import evidence, similar_pictures
 from tests import factories as f
-from tests.test_risk import apply, order_for, signals_of
+from tests.test_risk import apply, order_for
 
 S = SignalCode
 
@@ -67,7 +67,12 @@ def screenshot(seed: int) -> Image.Image:
         y = 160 + i * 75
         colour = (rnd.randrange(200), rnd.randrange(200), rnd.randrange(200))
         d.rectangle((30, y, 30 + rnd.randrange(200, 660), y + 40), fill=colour)
-    box = (rnd.randrange(400), rnd.randrange(800), rnd.randrange(400, 700), rnd.randrange(800, 1200))
+    box = (
+        rnd.randrange(400),
+        rnd.randrange(800),
+        rnd.randrange(400, 700),
+        rnd.randrange(800, 1200),
+    )
     d.ellipse(box, fill=(200, 40, 40))
     d.text((40, 50), f"DD2026120500{seed}", fill=(0, 0, 0))
     return im
@@ -162,10 +167,7 @@ def test_near_copies_are_found_on_the_band_indexes_not_by_reading_every_hash(app
     first = file_case(clock, "n1@example.com", encoded(ORIGINAL))
     stored = db.session.get(Evidence, first.evidence[0].id).phash
     # many unrelated pictures (random hashes), and one that is 6 bits away
-    rows = []
-    for i in range(400):
-        h = f"{rnd.getrandbits(64):016x}"
-        rows.append(h)
+    rows = [f"{rnd.getrandbits(64):016x}" for _ in range(400)]
     near = int(stored, 16)
     for bit in (1, 9, 20, 33, 47, 60):
         near ^= 1 << bit
