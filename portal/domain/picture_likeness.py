@@ -19,6 +19,7 @@ are then compared here.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import TypeGuard
 
 HASH_BITS = 64
 BANDS = 4
@@ -31,7 +32,7 @@ NEAR_BITS = 10
 assert NEAR_BITS <= BANDS * (RADIUS + 1) - 1  # the bands find every pair within NEAR_BITS
 
 
-def is_hash(value: str | None) -> bool:
+def is_hash(value: str | None) -> TypeGuard[str]:
     """Whether ``value`` is a 64-bit hash as stored (16 lower-case hex digits)."""
     return (
         isinstance(value, str)
@@ -61,7 +62,7 @@ def neighbours(band: str) -> list[str]:
     return sorted(f"{v:0{BAND_DIGITS}x}" for v in found)
 
 
-def band_candidates(hashes: Iterable[str]) -> list[set[str]]:
+def band_candidates(hashes: Iterable[str | None]) -> list[set[str]]:
     """For each band position, the band values a near picture of one of ``hashes`` may have."""
     wanted: list[set[str]] = [set() for _ in range(BANDS)]
     for h in hashes:
@@ -71,8 +72,11 @@ def band_candidates(hashes: Iterable[str]) -> list[set[str]]:
     return wanted
 
 
-def nearest(phash: str, mine: Iterable[str]) -> int:
-    """The smallest distance from ``phash`` to any of ``mine`` (HASH_BITS + 1 for none)."""
+def nearest(phash: str | None, mine: Iterable[str | None]) -> int:
+    """The smallest distance from ``phash`` to any of ``mine`` (HASH_BITS + 1 for none, or
+    when ``phash`` is not a hash)."""
+    if not is_hash(phash):
+        return HASH_BITS + 1
     return min((distance(phash, m) for m in mine if is_hash(m)), default=HASH_BITS + 1)
 
 
