@@ -318,6 +318,25 @@ class Evidence(Model):
     created_at: Mapped[datetime] = mapped_column(TS, default=utcnow)
 
 
+class SupplierCheck(Model):
+    """What a card's supplier said, when the case was filed, about one code of its order."""
+
+    __tablename__ = "supplier_checks"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("refund_cases.id"), index=True)
+    code_id: Mapped[int] = mapped_column(ForeignKey("card_codes.id"))
+    plugin: Mapped[str] = mapped_column(String(100))  # the plugin that asked
+    supplier: Mapped[str] = mapped_column(String(60), default="")  # as the plugin names it
+    # a Redemption and an UnknownWhy (portal.domain.supplier_checks)
+    status: Mapped[str] = mapped_column(String(20))
+    why: Mapped[str] = mapped_column(String(20), default="")
+    redeemed_at: Mapped[datetime | None] = mapped_column(TS)
+    checked_at: Mapped[datetime] = mapped_column(TS, default=utcnow)
+    __table_args__ = (
+        Index("ix_supplier_checks_case_code_plugin", "case_id", "code_id", "plugin", unique=True),
+    )
+
+
 class Payout(Model):
     """One refund of money along a channel, with its idempotency key for life."""
 

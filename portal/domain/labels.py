@@ -228,6 +228,8 @@ SIGNAL_LABELS = {
     SignalCode.VELOCITY_ADDRESS_HOUR: N_("Applications per network address in an hour"),
     SignalCode.VELOCITY_ADDRESS_DAY: N_("Applications per network address in a day"),
     SignalCode.WATCH_LIST: N_("On the watch list"),
+    SignalCode.SUPPLIER_REDEEMED: N_("Codes the supplier reports redeemed"),
+    SignalCode.SUPPLIER_UNKNOWN: N_("Codes the supplier could not answer for"),
 }
 
 #: the longer explanations on the risk pages

@@ -81,6 +81,14 @@ NOTES: dict[str, str] = {
         "This buyer's contact or payer account is on the watch list until %(until_at)s "
         "(entry %(entry)s)."
     ),
+    "risk_supplier_redeemed": N_(
+        "The card supplier (%(supplier)s) says %(count)s code(s) of this order were already "
+        "redeemed when asked at %(checked_at)s."
+    ),
+    "risk_supplier_unknown": N_(
+        "Whether %(count)s code(s) of this order were redeemed is unknown: the card supplier "
+        "(%(plugin)s) did not answer in time, failed, or gave an answer that could not be read."
+    ),
     # outcomes a payout channel reports (plugins may use these codes)
     "awaiting_batch": N_("Waiting for the next bank batch file and the bank's statement."),
     "awaiting_statement": N_(

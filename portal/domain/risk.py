@@ -53,6 +53,8 @@ class SignalCode(enum.StrEnum):
     VELOCITY_ADDRESS_HOUR = "risk_velocity_address_hour"
     VELOCITY_ADDRESS_DAY = "risk_velocity_address_day"
     WATCH_LIST = "risk_watch_list"
+    SUPPLIER_REDEEMED = "risk_supplier_redeemed"
+    SUPPLIER_UNKNOWN = "risk_supplier_unknown"
 
 
 #: the claims a revealed (or used) code contradicts: "the code does not work / is not it"
@@ -109,6 +111,8 @@ DEFAULT_RULES: dict[SignalCode, Rule] = {
     S.VELOCITY_ADDRESS_HOUR: Rule(5, 10),
     S.VELOCITY_ADDRESS_DAY: Rule(10, 30),
     S.WATCH_LIST: Rule(None, 1),
+    S.SUPPLIER_REDEEMED: Rule(1, 1),
+    S.SUPPLIER_UNKNOWN: Rule(None, None),  # shown, raises nothing (an operator may set one)
 }
 
 #: the orders a contact must have before its refund rate counts

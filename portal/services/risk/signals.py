@@ -20,8 +20,9 @@ from sqlalchemy.orm import aliased
 from portal.domain import risk
 from portal.domain.risk import Signal, SignalCode
 from portal.domain.states import State
+from portal.domain.supplier_checks import Redemption
 from portal.extensions import db
-from portal.models import Evidence, Order, Payment, RefundCase, WatchEntry
+from portal.models import Evidence, Order, Payment, RefundCase, SupplierCheck, WatchEntry
 from portal.services import context
 from portal.services.uploads import similar_pictures
 
@@ -160,12 +161,14 @@ def _history(case_row: RefundCase, contact: str, payer: str) -> list[Signal]:
             *_payer_counts(case_row, payer, as_of),
             *_address_counts(case_row, as_of),
             *_watch(contact, payer),
+            *_supplier(case_row),
         )
         .select_from(RefundCase)
         .join(Order, Order.id == RefundCase.order_id)
         .where(_contact_is(contact), _others(case_row, as_of))
     ).one()
-    *counts, watch_id, watch_until = row
+    *counts, watch_id, watch_until = row[:-5]
+    supplier = row[-5:]
     (earlier, hour, day, refunded_orders, amount, appeals_lost, n_orders) = (
         int(v or 0) for v in counts[:7]
     )
@@ -197,7 +200,62 @@ def _history(case_row: RefundCase, contact: str, payer: str) -> list[Signal]:
             _velocity(SignalCode.VELOCITY_ADDRESS_DAY, address_day),
         ]
     out.append(_watch_signal(watch_id, watch_until))
+    out += _supplier_signals(*supplier)
     return out
+
+
+def _supplier(case_row: RefundCase) -> list[Any]:
+    """What the card suppliers said of this case's codes, as scalar subqueries: codes
+    redeemed, by which supplier, asked when; codes unknown, by which plugin."""
+    checks = select(func.count(func.distinct(SupplierCheck.code_id))).where(
+        SupplierCheck.case_id == case_row.id
+    )
+    redeemed = SupplierCheck.status == str(Redemption.REDEEMED)
+    unknown = SupplierCheck.status == str(Redemption.UNKNOWN)
+    of_case = SupplierCheck.case_id == case_row.id
+    return [
+        checks.where(redeemed).scalar_subquery(),
+        select(func.max(SupplierCheck.supplier)).where(of_case, redeemed).scalar_subquery(),
+        select(func.min(SupplierCheck.checked_at)).where(of_case, redeemed).scalar_subquery(),
+        checks.where(unknown).scalar_subquery(),
+        select(func.max(SupplierCheck.plugin)).where(of_case, unknown).scalar_subquery(),
+    ]
+
+
+def _supplier_signals(
+    redeemed: Any, supplier: Any, asked_at: Any, unknown: Any, plugin: Any
+) -> list[Signal]:
+    out = []
+    if redeemed:
+        out.append(
+            Signal(
+                SignalCode.SUPPLIER_REDEEMED,
+                int(redeemed),
+                {
+                    "count": int(redeemed),
+                    "supplier": str(supplier or ""),
+                    "checked_at": _iso(asked_at),
+                },
+            )
+        )
+    if unknown:
+        out.append(
+            Signal(
+                SignalCode.SUPPLIER_UNKNOWN,
+                int(unknown),
+                {"count": int(unknown), "plugin": str(plugin or "")},
+            )
+        )
+    return out
+
+
+def _iso(value: Any) -> str:
+    """A time read through a scalar subquery (SQLite gives text back) as ISO text in UTC."""
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    if isinstance(value, datetime):
+        return (value if value.tzinfo else value.replace(tzinfo=UTC)).isoformat()
+    return ""
 
 
 def _velocity(code: SignalCode, others: int) -> Signal:
