@@ -36,7 +36,9 @@ def ask(base_url: str, key: str, code: str, order_no: str, timeout: float) -> An
     """Ask whether ``code`` was redeemed."""
     body = json.dumps({"code": code, "order_no": order_no}, separators=(",", ":")).encode()
     stamp = str(int(time.time()))
-    request = urllib.request.Request(
+    if not base_url.startswith(("https://", "http://")):
+        raise SupplierError("the supplier's address must be http(s)")
+    request = urllib.request.Request(  # noqa: S310 - the scheme is checked above
         base_url.rstrip("/") + protocol.PATH,
         data=body,
         method="POST",
@@ -47,7 +49,7 @@ def ask(base_url: str, key: str, code: str, order_no: str, timeout: float) -> An
         },
     )
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
+        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 - checked
             status, raw = response.status, response.read(protocol.MAX_ANSWER_BYTES + 1)
     except urllib.error.HTTPError as exc:
         status, raw = exc.code, exc.read(protocol.MAX_ANSWER_BYTES + 1)
