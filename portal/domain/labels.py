@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from portal.domain import assignment, audit_chain, contacts
 from portal.domain.ledger_kinds import LedgerKind
+from portal.domain.merchant_watch import Measure
 from portal.domain.offer_states import OfferState
 from portal.domain.order_sources import SourceProblem
 from portal.domain.payout_states import PayoutState
@@ -239,6 +240,11 @@ RISK_TEXT = {
         "value given; empty means never. A case's level is the highest any signal reaches. "
         "High-risk cases are never approved automatically."
     ),
+    "shops_help": N_(
+        "A shop is flagged on a measure when it has enough cases for it to count and its "
+        "share is at least twice that of all other shops together and well above it in "
+        "percentage points. A flag asks for a look at the shop; it changes nothing by itself."
+    ),
     "watch_help": N_(
         "An entry only raises the risk level of the buyer's cases; it never refuses an "
         "application by itself."
@@ -253,6 +259,14 @@ RISK_TEXT = {
         "revealed) are approved at once up to a limit the platform sets: the buyer is refunded "
         "without waiting for your answer. High-risk cases never are."
     ),
+}
+
+#: what a shop is measured on (supervisors' watched-shops page)
+MERCHANT_MEASURE_LABELS = {
+    Measure.REFUND_RATE: N_("Refund rate (cases refunded per paid order)"),
+    Measure.REFUSAL_RATE: N_("Refusal rate (cases the merchant refused or offered less on)"),
+    Measure.OVERTURNED: N_("Overturned refusals (refused cases refunded all the same)"),
+    Measure.LATE_ANSWERS: N_("Late answers (cases the merchant did not answer in time)"),
 }
 
 #: the rules that decide a case by themselves (``refund_cases.auto_rule``)
