@@ -231,6 +231,7 @@ SIGNAL_LABELS = {
     SignalCode.WATCH_LIST: N_("On the watch list"),
     SignalCode.SUPPLIER_REDEEMED: N_("Codes the supplier reports redeemed"),
     SignalCode.SUPPLIER_UNKNOWN: N_("Codes the supplier could not answer for"),
+    SignalCode.PLUGIN: N_("Signals from this installation's risk plugins (value)"),
 }
 
 #: the longer explanations on the risk pages

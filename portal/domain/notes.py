@@ -89,6 +89,7 @@ NOTES: dict[str, str] = {
         "Whether %(count)s code(s) of this order were redeemed is unknown: the card supplier "
         "(%(plugin)s) did not answer in time, failed, or gave an answer that could not be read."
     ),
+    "risk_plugin": N_("%(plugin)s: %(words)s"),
     # outcomes a payout channel reports (plugins may use these codes)
     "awaiting_batch": N_("Waiting for the next bank batch file and the bank's statement."),
     "awaiting_statement": N_(

@@ -55,6 +55,7 @@ class SignalCode(enum.StrEnum):
     WATCH_LIST = "risk_watch_list"
     SUPPLIER_REDEEMED = "risk_supplier_redeemed"
     SUPPLIER_UNKNOWN = "risk_supplier_unknown"
+    PLUGIN = "risk_plugin"
 
 
 #: the claims a revealed (or used) code contradicts: "the code does not work / is not it"
@@ -113,6 +114,7 @@ DEFAULT_RULES: dict[SignalCode, Rule] = {
     S.WATCH_LIST: Rule(None, 1),
     S.SUPPLIER_REDEEMED: Rule(1, 1),
     S.SUPPLIER_UNKNOWN: Rule(None, None),  # shown, raises nothing (an operator may set one)
+    S.PLUGIN: Rule(1, 3),  # an installation's own signals (assess_refund_risk)
 }
 
 #: the orders a contact must have before its refund rate counts

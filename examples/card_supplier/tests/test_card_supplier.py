@@ -154,3 +154,23 @@ def test_a_supplier_misbehaving_gives_unknown_and_the_case_is_filed(supplier, tm
     assert unknown["value"] == 1 and unknown["level"] == "low"
     assert unknown["params"]["plugin"] == "supplier-under-test"
     assert "risk_supplier_redeemed" not in found
+
+
+# ---- the example's own risk signal (assess_refund_risk) ------------------------------------
+
+
+def test_a_large_claim_on_the_suppliers_cards_asks_for_a_person(supplier, tmp_path):
+    settings = settings_for(supplier, CARD_SUPPLIER_ALERT_FEN="500")
+    found = signals(file_claim(supplier_plugin, settings, ["CARD-FRESH-1"], tmp_path))
+    kept = found["risk_plugin"]
+    assert kept["value"] == 1 and kept["level"] == "review"
+    assert kept["params"]["plugin"] == "supplier-under-test"
+    assert "¥5.00" in kept["params"]["words_en"] and "¥5.00" in kept["params"]["words_zh"]
+
+
+def test_below_the_alert_or_without_one_nothing_is_said(supplier, tmp_path):
+    for extra in ({"CARD_SUPPLIER_ALERT_FEN": "5000"}, {}):
+        found = signals(
+            file_claim(supplier_plugin, settings_for(supplier, **extra), ["CARD-FRESH-1"], tmp_path)
+        )
+        assert "risk_plugin" not in found
