@@ -1,8 +1,8 @@
 """The signals of one case, measured in a few indexed statements (never a loop over rows):
 one for the buyer's history and velocity by contact, by payer id and by network address and
 for the watch list (scalar subqueries beside the contact's aggregates) and, only when the case
-has files, one for identical pictures on other cases and two for altered copies (the case's
-hashes, then the candidates on the hashes' band indexes: ``uploads.similar_pictures``).
+has files, one for identical pictures on other cases and one for altered copies (the
+candidates on the hashes' band indexes: ``uploads.similar_pictures``).
 
 Counts are as of the moment the case was filed, and leave the case itself out of the
 buyer's history (velocity counts include it: "the fifth application within an hour"). The
@@ -300,8 +300,9 @@ def _same_evidence(case_row: RefundCase) -> Signal:
 
 def _similar_evidence(case_row: RefundCase) -> Signal:
     """Other cases holding an altered copy of one of this case's pictures (near perceptual
-    hashes, found on the hashes' band indexes: one statement)."""
-    near = similar_pictures.near_on_other_cases(case_row.id)
+    hashes, found on the hashes' band indexes: one statement, and one to load the case's
+    files if they are not loaded yet)."""
+    near = similar_pictures.near_on_other_cases(case_row)
     count = len(near)
     if not count:
         return Signal(SignalCode.SIMILAR_EVIDENCE, 0)

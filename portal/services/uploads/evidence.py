@@ -22,6 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from sqlalchemy import inspect as sa_inspect
+
 from portal.domain import picture_likeness
 from portal.extensions import db
 from portal.models import Evidence, RefundCase
@@ -231,6 +233,8 @@ def attach(case: RefundCase, files: list[StoredFile], uploaded_by: str) -> list[
         for f in files
     ]
     db.session.add_all(rows)
+    if case.id and "evidence" not in sa_inspect(case).unloaded:
+        case.evidence.extend(rows)  # the loaded list counted above stays the case's files
     return rows
 
 
