@@ -241,6 +241,14 @@ RISK_TEXT = {
         "value given; empty means never. A case's level is the highest any signal reaches. "
         "High-risk cases are never approved automatically."
     ),
+    "altered_copy": N_(
+        "An altered copy of this picture (resized, saved again or cropped) is on other cases: "
+        "%(cases)s"
+    ),
+    "shops_threshold": N_(
+        "at least %(base)s counted, %(factor)s times the other shops and %(margin)s points "
+        "above them"
+    ),
     "shops_help": N_(
         "A shop is flagged on a measure when it has enough cases for it to count and its "
         "share is at least twice that of all other shops together and well above it in "
