@@ -80,6 +80,10 @@ DEFAULTS: dict[str, Any] = {
     "MAIL_FROM": "refunds@localhost",
     "MAIL_TIMEOUT": 10,
     "NOTIFIER_TIMEOUT": 10,
+    # seconds an application waits for the card suppliers' answers (check_supplier_redemption)
+    "SUPPLIER_CHECK_TIMEOUT": 3,
+    # seconds an application waits for the risk plugins' signals (assess_refund_risk)
+    "RISK_PLUGIN_TIMEOUT": 2,
     "AUTO_APPROVE_NOT_DELIVERED": True,
     # the fast lane's limit (fen) for shops an operator has not given their own: 0 = none
     "FAST_LANE_DEFAULT_LIMIT_FEN": 0,

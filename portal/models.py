@@ -310,11 +310,36 @@ class Evidence(Model):
     size: Mapped[int] = mapped_column(Integer)
     sha256: Mapped[str] = mapped_column(String(64), index=True)
     phash: Mapped[str | None] = mapped_column(String(16), index=True)  # images: perceptual hash
+    # the perceptual hash in 4 bands of 16 bits, each on an index, so that near duplicates
+    # are found without reading every hash (portal.domain.picture_likeness)
+    phash_b0: Mapped[str | None] = mapped_column(String(4), index=True)
+    phash_b1: Mapped[str | None] = mapped_column(String(4), index=True)
+    phash_b2: Mapped[str | None] = mapped_column(String(4), index=True)
+    phash_b3: Mapped[str | None] = mapped_column(String(4), index=True)
     thumb_name: Mapped[str | None] = mapped_column(String(80))  # images: small JPEG preview
     uploaded_by: Mapped[str] = mapped_column(String(20))
     created_at: Mapped[datetime] = mapped_column(TS, default=utcnow)
     # when the file was erased (its row, size and SHA-256 stay for the record)
     erased_at: Mapped[datetime | None] = mapped_column(TS)
+
+
+class SupplierCheck(Model):
+    """What a card's supplier said, when the case was filed, about one code of its order."""
+
+    __tablename__ = "supplier_checks"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("refund_cases.id"), index=True)
+    code_id: Mapped[int] = mapped_column(ForeignKey("card_codes.id"))
+    plugin: Mapped[str] = mapped_column(String(100))  # the plugin that asked
+    supplier: Mapped[str] = mapped_column(String(60), default="")  # as the plugin names it
+    # a Redemption and an UnknownWhy (portal.domain.supplier_checks)
+    status: Mapped[str] = mapped_column(String(20))
+    why: Mapped[str] = mapped_column(String(20), default="")
+    redeemed_at: Mapped[datetime | None] = mapped_column(TS)
+    checked_at: Mapped[datetime] = mapped_column(TS, default=utcnow)
+    __table_args__ = (
+        Index("ix_supplier_checks_case_code_plugin", "case_id", "code_id", "plugin", unique=True),
+    )
 
 
 class Payout(Model):

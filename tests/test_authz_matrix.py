@@ -219,6 +219,7 @@ POLICY: dict[str, Access] = {
     "risk_admin.watch_remove": SUPERVISOR,
     "risk_admin.lanes": SUPERVISOR,
     "risk_admin.lane_limit": SUPERVISOR,
+    "risk_admin.shops": SUPERVISOR,
     # a shop's own fast lane (its merchant opts out or back in)
     "risk_merchant.page": SHOP_OWN,
     "risk_merchant.choose": SHOP_OWN,

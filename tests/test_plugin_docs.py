@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from portal.plugins import channels, hookspecs, notices, settings
+from portal.plugins import channels, hookspecs, notices, risk_signals, settings, suppliers
 
 ROOT = Path(__file__).resolve().parent.parent
 DOC = (ROOT / "docs" / "plugins.md").read_text(encoding="utf-8")
@@ -48,6 +48,10 @@ TYPES = [
     channels.AbnormalRedirect,
     channels.ChannelServices,
     notices.NoticeMessage,
+    suppliers.SupplierQuery,
+    suppliers.RedemptionAnswer,
+    risk_signals.RiskApplication,
+    risk_signals.PluginSignal,
 ]
 CODE_BLOCKS = re.findall(r"^```python\n(.*?)^```", DOC, flags=re.MULTILINE | re.DOTALL)
 

@@ -32,8 +32,10 @@ BUYER_LOOKUP_GET = 0
 BUYER_LOOKUP_POST = 1
 BUYER_ORDER = 15
 # 19, plus the case's risk signals (issue 23): the rules, the history with the watch list, and
-# the same evidence on other cases; plus the case's legal hold (issue 24)
-REVIEW_CASE = 23
+# the same evidence on other cases; plus the case's legal hold (issue 24); plus altered copies
+# of its pictures on other cases (one statement on the hash bands for the signal, one for the
+# flags on the evidence list)
+REVIEW_CASE = 25
 MERCHANT_CASE = 10
 # the lists: the user, the page of rows and the look for a page before it, the capped counts
 # (the queue's two, the shop's one), the shop's balances (one statement), the unread count

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from portal.domain import assignment, audit_chain, contacts, privacy
 from portal.domain.ledger_kinds import LedgerKind
+from portal.domain.merchant_watch import Measure
 from portal.domain.offer_states import OfferState
 from portal.domain.order_sources import SourceProblem
 from portal.domain.payout_states import PayoutState
@@ -221,6 +222,7 @@ SIGNAL_LABELS = {
     SignalCode.REVEALED_BEFORE_CLAIM: N_('Code revealed before an "invalid" claim'),
     SignalCode.USED_BEFORE_CLAIM: N_("Goods reported used before the claim"),
     SignalCode.SAME_EVIDENCE: N_("Same evidence on other cases (cases)"),
+    SignalCode.SIMILAR_EVIDENCE: N_("Altered copies of the evidence on other cases (cases)"),
     SignalCode.CONTACT_APPLICATIONS: N_("Earlier applications by the contact"),
     SignalCode.CONTACT_REFUND_RATE: N_("Contact's refund rate (percent)"),
     SignalCode.CONTACT_REFUNDED_30D: N_("Refunded to the contact in 30 days (fen)"),
@@ -233,6 +235,9 @@ SIGNAL_LABELS = {
     SignalCode.VELOCITY_ADDRESS_HOUR: N_("Applications per network address in an hour"),
     SignalCode.VELOCITY_ADDRESS_DAY: N_("Applications per network address in a day"),
     SignalCode.WATCH_LIST: N_("On the watch list"),
+    SignalCode.SUPPLIER_REDEEMED: N_("Codes the supplier reports redeemed"),
+    SignalCode.SUPPLIER_UNKNOWN: N_("Codes the supplier could not answer for"),
+    SignalCode.PLUGIN: N_("Signals from this installation's risk plugins (value)"),
 }
 
 #: the longer explanations on the risk pages
@@ -241,6 +246,19 @@ RISK_TEXT = {
         'Each signal raises a case to "needs a closer look" or to "high risk" from the '
         "value given; empty means never. A case's level is the highest any signal reaches. "
         "High-risk cases are never approved automatically."
+    ),
+    "altered_copy": N_(
+        "An altered copy of this picture (resized, saved again or cropped) is on other cases: "
+        "%(cases)s"
+    ),
+    "shops_threshold": N_(
+        "at least %(base)s counted, %(factor)s times the other shops and %(margin)s points "
+        "above them"
+    ),
+    "shops_help": N_(
+        "A shop is flagged on a measure when it has enough cases for it to count and its "
+        "share is at least twice that of all other shops together and well above it in "
+        "percentage points. A flag asks for a look at the shop; it changes nothing by itself."
     ),
     "watch_help": N_(
         "An entry only raises the risk level of the buyer's cases; it never refuses an "
@@ -256,6 +274,14 @@ RISK_TEXT = {
         "revealed) are approved at once up to a limit the platform sets: the buyer is refunded "
         "without waiting for your answer. High-risk cases never are."
     ),
+}
+
+#: what a shop is measured on (supervisors' watched-shops page)
+MERCHANT_MEASURE_LABELS = {
+    Measure.REFUND_RATE: N_("Refund rate (cases refunded per paid order)"),
+    Measure.REFUSAL_RATE: N_("Refusal rate (cases the merchant refused or offered less on)"),
+    Measure.OVERTURNED: N_("Overturned refusals (refused cases refunded all the same)"),
+    Measure.LATE_ANSWERS: N_("Late answers (cases the merchant did not answer in time)"),
 }
 
 #: the rules that decide a case by themselves (``refund_cases.auto_rule``)

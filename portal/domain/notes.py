@@ -52,6 +52,10 @@ NOTES: dict[str, str] = {
         "The shop reported the goods used at %(used_at)s, before this claim."
     ),
     "risk_same_evidence": N_("The same picture is on %(count)s other case(s): %(cases)s."),
+    "risk_similar_evidence": N_(
+        "A picture on %(count)s other case(s) looks like one of this case's, resized, saved "
+        "again or cropped a little (%(bits)s of 64 fingerprint bits differ): %(cases)s."
+    ),
     "risk_contact_applications": N_(
         "This contact has filed %(count)s earlier refund application(s) here."
     ),
@@ -77,6 +81,15 @@ NOTES: dict[str, str] = {
         "This buyer's contact or payer account is on the watch list until %(until_at)s "
         "(entry %(entry)s)."
     ),
+    "risk_supplier_redeemed": N_(
+        "The card supplier (%(supplier)s) says %(count)s code(s) of this order were already "
+        "redeemed when asked at %(checked_at)s."
+    ),
+    "risk_supplier_unknown": N_(
+        "Whether %(count)s code(s) of this order were redeemed is unknown: the card supplier "
+        "(%(plugin)s) did not answer in time, failed, or gave an answer that could not be read."
+    ),
+    "risk_plugin": N_("%(plugin)s: %(words)s"),
     # outcomes a payout channel reports (plugins may use these codes)
     "awaiting_batch": N_("Waiting for the next bank batch file and the bank's statement."),
     "awaiting_statement": N_(

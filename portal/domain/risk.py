@@ -40,6 +40,7 @@ class SignalCode(enum.StrEnum):
     REVEALED_BEFORE_CLAIM = "risk_revealed_before_claim"
     USED_BEFORE_CLAIM = "risk_used_before_claim"
     SAME_EVIDENCE = "risk_same_evidence"
+    SIMILAR_EVIDENCE = "risk_similar_evidence"
     CONTACT_APPLICATIONS = "risk_contact_applications"
     CONTACT_REFUND_RATE = "risk_contact_refund_rate"
     CONTACT_REFUNDED_30D = "risk_contact_refunded_30d"
@@ -52,6 +53,9 @@ class SignalCode(enum.StrEnum):
     VELOCITY_ADDRESS_HOUR = "risk_velocity_address_hour"
     VELOCITY_ADDRESS_DAY = "risk_velocity_address_day"
     WATCH_LIST = "risk_watch_list"
+    SUPPLIER_REDEEMED = "risk_supplier_redeemed"
+    SUPPLIER_UNKNOWN = "risk_supplier_unknown"
+    PLUGIN = "risk_plugin"
 
 
 #: the claims a revealed (or used) code contradicts: "the code does not work / is not it"
@@ -95,6 +99,7 @@ DEFAULT_RULES: dict[SignalCode, Rule] = {
     S.REVEALED_BEFORE_CLAIM: Rule(1, None),
     S.USED_BEFORE_CLAIM: Rule(1, 1),
     S.SAME_EVIDENCE: Rule(1, 3),
+    S.SIMILAR_EVIDENCE: Rule(1, 3),
     S.CONTACT_APPLICATIONS: Rule(5, 20),
     S.CONTACT_REFUND_RATE: Rule(50, 90),  # percent, counted from 3 orders
     S.CONTACT_REFUNDED_30D: Rule(50000, 200000),  # fen
@@ -107,6 +112,9 @@ DEFAULT_RULES: dict[SignalCode, Rule] = {
     S.VELOCITY_ADDRESS_HOUR: Rule(5, 10),
     S.VELOCITY_ADDRESS_DAY: Rule(10, 30),
     S.WATCH_LIST: Rule(None, 1),
+    S.SUPPLIER_REDEEMED: Rule(1, 1),
+    S.SUPPLIER_UNKNOWN: Rule(None, None),  # shown, raises nothing (an operator may set one)
+    S.PLUGIN: Rule(1, 3),  # an installation's own signals (assess_refund_risk)
 }
 
 #: the orders a contact must have before its refund rate counts

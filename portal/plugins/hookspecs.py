@@ -18,9 +18,13 @@ from portal.plugins.channels import ChannelServices, PayoutChannel
 from portal.plugins.markers import hookimpl, hookspec
 from portal.plugins.notices import NoticeMessage
 from portal.plugins.order_sources import OrderSource
+from portal.plugins.risk_signals import PluginSignal, RiskApplication
 from portal.plugins.settings import PluginSettings, Setting
+from portal.plugins.suppliers import RedemptionAnswer, SupplierQuery
 
 __all__ = [
+    "assess_refund_risk",
+    "check_supplier_redemption",
     "hookimpl",
     "hookspec",
     "register_order_sources",
@@ -73,4 +77,36 @@ def register_order_sources(settings: PluginSettings) -> Sequence[OrderSource]:
     ``settings`` holds the keys this plugin declares. Each source's ``id`` must be unique
     and stable: the portal keeps its reading position under it. Raise
     ``portal.plugins.order_sources.OrderSourceError`` when it is configured only in part.
+    """
+
+
+@hookspec
+def check_supplier_redemption(
+    query: SupplierQuery, settings: PluginSettings
+) -> RedemptionAnswer | None:
+    """Ask the code's supplier whether ``query.code`` was redeemed.
+
+    Called when a buyer claims a delivered code is invalid or not as described, once per
+    delivered code (at most ``MAX_CODES`` of an order), while the application is filed.
+    Return ``None`` when the code is none of your supplier's (another plugin may know it).
+    Raising, returning anything but a ``RedemptionAnswer`` or taking longer than
+    ``SUPPLIER_CHECK_TIMEOUT`` seconds (3 by default; the application is not held longer)
+    makes the answer "unknown": it is shown to staff, never to the buyer, and never fails the
+    application. ``settings`` holds the keys this plugin declares.
+    """
+
+
+@hookspec
+def assess_refund_risk(
+    application: RiskApplication, settings: PluginSettings
+) -> Sequence[PluginSignal]:
+    """Return this installation's own risk signals for an application being filed.
+
+    Called once per application, before anything is written, with the other risk plugins at
+    the same time; the filing waits at most ``RISK_PLUGIN_TIMEOUT`` seconds (2 by default).
+    Each ``PluginSignal`` with a value above 0 is kept on the case as a ``risk_plugin``
+    signal with its reason; the operator's rule for ``risk_plugin`` sets the level it raises.
+    Raising, taking too long or returning anything but a sequence of ``PluginSignal`` keeps
+    nothing from this plugin (it is logged): a risk plugin never stops an application.
+    ``settings`` holds the keys this plugin declares.
     """

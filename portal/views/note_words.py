@@ -78,6 +78,9 @@ def note_text(value: Any) -> str | None:
     if note is not None:
         text = gettext(notes.NOTES[note.code])
         params = {k: _param(k, v) for k, v in note.params.items()}
+        if "words_zh" in note.params:  # a plugin's own reason (risk_plugin): both languages
+            zh, en = str(note.params["words_zh"]), str(note.params.get("words_en", ""))
+            params["words"] = Words(zh=zh, en=en or zh).pick(reader_language())
         return text % params if params else text
     words = notes.words_json(value)
     if words is not None:

@@ -28,6 +28,7 @@ from portal.services.privacy import holds
 from portal.services.refunds import assignment, cases, contacts, disputes, queues
 from portal.services.refunds.timeline import timeline
 from portal.services.risk import assessment
+from portal.services.uploads import similar_pictures
 from portal.services.uploads.evidence import same_picture_elsewhere
 from portal.views import case_filters, outcomes
 from portal.views.access import reviewer_required, staff_actor, supervisor_required
@@ -101,6 +102,7 @@ def _context(case: RefundCase, **forms: Any) -> dict[str, Any]:
         "checklist": for_case(case),
         "risk": assessment.measure(case, order),
         "same_elsewhere": same_picture_elsewhere(case),
+        "like_elsewhere": similar_pictures.near_by_file(case),
         "case": case,
         "order": order,
         "events": timeline(case, staff=True),

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, flash, redirect, render_template, url_for
+from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 
 from portal.domain.risk import SignalCode
 from portal.infra.i18n import gettext
 from portal.services.errors import DomainError
-from portal.services.risk import fast_lane, rules, watch_list
+from portal.services.risk import fast_lane, merchant_watch, rules, watch_list
 from portal.views.access import staff_actor, supervisor_required
 from portal.views.forms import EmptyForm
 from portal.views.risk_forms import LaneLimitForm, RuleForm, WatchForm
@@ -156,3 +156,17 @@ def lane_limit(merchant_id: int) -> ResponseReturnValue:
         return _lanes_page(merchant_id, form, exc.status_code)
     flash(gettext("Fast-lane limit saved."))
     return redirect(url_for("risk_admin.lanes"), code=303)
+
+
+@bp.get("/shops")
+@supervisor_required
+def shops() -> ResponseReturnValue:
+    """Shops whose refunds, refusals, overturned refusals or late answers are far above the
+    other shops' over a period (``days``, 30 by default)."""
+    raw = request.args.get("days", "")
+    days = int(raw) if raw.isdigit() and len(raw) <= 3 else merchant_watch.DEFAULT_DAYS
+    return render_template(
+        "review/risk_shops.html",
+        w=merchant_watch.watch(days),
+        thresholds=merchant_watch.THRESHOLDS,
+    )

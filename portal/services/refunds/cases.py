@@ -27,7 +27,7 @@ from portal.services.refunds.transitions import (
     schedule_deadline_jobs,
     transition,
 )
-from portal.services.risk import assessment
+from portal.services.risk import assessment, plugin_signals, supplier_checks
 from portal.services.unit_of_work import commit
 from portal.services.uploads import evidence
 
@@ -106,6 +106,11 @@ def apply_for_refund(order: Order, data: ApplyInput) -> RefundCase:
                 # took the money the rules just measured): say that, not the figure it moved
                 raise Conflict(N_("This order already has an open refund case."), rule="case_open")
             raise DomainError(decision.message, rule=decision.rule, **decision.params)
+        # the suppliers are asked before anything is written (bounded in time, never raises)
+        supplier_answers = supplier_checks.ask(order, str(data.reason))
+        from_plugins = plugin_signals.ask(
+            order, str(data.reason), data.amount_fen, assessment.network_address(data.address)
+        )
         case = RefundCase(
             case_no=new_case_no(),
             order_id=order.id,
@@ -124,7 +129,8 @@ def apply_for_refund(order: Order, data: ApplyInput) -> RefundCase:
         db.session.add(case)
         db.session.flush()
         evidence.attach(case, list(data.files), uploaded_by=str(Role.BUYER))
-        found = assessment.on_filing(case, order, with_files=bool(data.files))
+        supplier_checks.keep(case, supplier_answers)
+        found = assessment.on_filing(case, order, bool(data.files), from_plugins)
         record(
             "applied",
             BUYER,

@@ -10,7 +10,7 @@ from portal.domain.policy import Reason
 from portal.domain.risk import Assessment, FastLaneFacts, FastLaneRule, RiskLevel
 from portal.extensions import db
 from portal.models import Order, RefundCase
-from portal.services.risk import fast_lane, rules, signals
+from portal.services.risk import fast_lane, plugin_signals, rules, signals
 
 
 def network_address(raw: str | None) -> str:
@@ -22,18 +22,29 @@ def network_address(raw: str | None) -> str:
         return ""
 
 
-def measure(case: RefundCase, order: Order, with_files: bool | None = None) -> Assessment:
+def measure(
+    case: RefundCase,
+    order: Order,
+    with_files: bool | None = None,
+    from_plugins: list[risk.Signal] | None = None,
+) -> Assessment:
     """The case's signals and level now, under the rules in force. ``with_files``: whether
-    the case has evidence files (None: look at ``case.evidence``)."""
+    the case has evidence files (None: look at ``case.evidence``); ``from_plugins``: the risk
+    plugins' signals (None: those kept on the case when it was filed)."""
     files = bool(case.evidence) if with_files is None else with_files
-    return risk.assess(signals.measure(case, order, files), rules.current())
+    found = signals.measure(case, order, files)
+    found += plugin_signals.kept_on(case) if from_plugins is None else from_plugins
+    return risk.assess(found, rules.current())
 
 
-def on_filing(case: RefundCase, order: Order, with_files: bool) -> Assessment:
+def on_filing(
+    case: RefundCase, order: Order, with_files: bool, from_plugins: list[risk.Signal] | None = None
+) -> Assessment:
     """Assess a case just filed (flushed with its files, in the caller's transaction) and keep
-    the level and signals on it (the caller records them with the application's event)."""
+    the level and signals on it (the caller records them with the application's event).
+    ``from_plugins``: the risk plugins' signals, asked before the filing wrote anything."""
     db.session.flush()
-    found = measure(case, order, with_files)
+    found = measure(case, order, with_files, from_plugins or [])
     case.risk_level = str(found.level)
     case.risk_signals = found.to_json()
     return found

@@ -1,7 +1,8 @@
-"""The signals of one case, measured in at most two indexed statements (never a loop over
-rows): one for the buyer's history and velocity by contact, by payer id and by network
-address and for the watch list (scalar subqueries beside the contact's aggregates), and one
-for pictures on other cases, only when the case has files.
+"""The signals of one case, measured in a few indexed statements (never a loop over rows):
+one for the buyer's history and velocity by contact, by payer id and by network address and
+for the watch list (scalar subqueries beside the contact's aggregates) and, only when the case
+has files, one for identical pictures on other cases and one for altered copies (the
+candidates on the hashes' band indexes: ``uploads.similar_pictures``).
 
 Counts are as of the moment the case was filed, and leave the case itself out of the
 buyer's history (velocity counts include it: "the fifth application within an hour"). The
@@ -19,9 +20,11 @@ from sqlalchemy.orm import aliased
 from portal.domain import risk
 from portal.domain.risk import Signal, SignalCode
 from portal.domain.states import State
+from portal.domain.supplier_checks import Redemption
 from portal.extensions import db
-from portal.models import Evidence, Order, Payment, RefundCase, WatchEntry
+from portal.models import Evidence, Order, Payment, RefundCase, SupplierCheck, WatchEntry
 from portal.services import context
+from portal.services.uploads import similar_pictures
 
 HOUR = timedelta(hours=1)
 DAY = timedelta(days=1)
@@ -54,7 +57,8 @@ def measure(case_row: RefundCase, order: Order, with_files: bool = True) -> list
     payer = order.payment.payer_id if order.payment is not None else ""
     found = _codes(case_row, order)
     found += _history(case_row, order.buyer_contact, payer)
-    found.append(_same_evidence(case_row) if with_files else Signal(SignalCode.SAME_EVIDENCE, 0))
+    if with_files:
+        found += [_same_evidence(case_row), _similar_evidence(case_row)]
     return found
 
 
@@ -157,12 +161,14 @@ def _history(case_row: RefundCase, contact: str, payer: str) -> list[Signal]:
             *_payer_counts(case_row, payer, as_of),
             *_address_counts(case_row, as_of),
             *_watch(contact, payer),
+            *_supplier(case_row),
         )
         .select_from(RefundCase)
         .join(Order, Order.id == RefundCase.order_id)
         .where(_contact_is(contact), _others(case_row, as_of))
     ).one()
-    *counts, watch_id, watch_until = row
+    *counts, watch_id, watch_until = row[:-5]
+    supplier = row[-5:]
     (earlier, hour, day, refunded_orders, amount, appeals_lost, n_orders) = (
         int(v or 0) for v in counts[:7]
     )
@@ -194,7 +200,62 @@ def _history(case_row: RefundCase, contact: str, payer: str) -> list[Signal]:
             _velocity(SignalCode.VELOCITY_ADDRESS_DAY, address_day),
         ]
     out.append(_watch_signal(watch_id, watch_until))
+    out += _supplier_signals(*supplier)
     return out
+
+
+def _supplier(case_row: RefundCase) -> list[Any]:
+    """What the card suppliers said of this case's codes, as scalar subqueries: codes
+    redeemed, by which supplier, asked when; codes unknown, by which plugin."""
+    checks = select(func.count(func.distinct(SupplierCheck.code_id))).where(
+        SupplierCheck.case_id == case_row.id
+    )
+    redeemed = SupplierCheck.status == str(Redemption.REDEEMED)
+    unknown = SupplierCheck.status == str(Redemption.UNKNOWN)
+    of_case = SupplierCheck.case_id == case_row.id
+    return [
+        checks.where(redeemed).scalar_subquery(),
+        select(func.max(SupplierCheck.supplier)).where(of_case, redeemed).scalar_subquery(),
+        select(func.min(SupplierCheck.checked_at)).where(of_case, redeemed).scalar_subquery(),
+        checks.where(unknown).scalar_subquery(),
+        select(func.max(SupplierCheck.plugin)).where(of_case, unknown).scalar_subquery(),
+    ]
+
+
+def _supplier_signals(
+    redeemed: Any, supplier: Any, asked_at: Any, unknown: Any, plugin: Any
+) -> list[Signal]:
+    out = []
+    if redeemed:
+        out.append(
+            Signal(
+                SignalCode.SUPPLIER_REDEEMED,
+                int(redeemed),
+                {
+                    "count": int(redeemed),
+                    "supplier": str(supplier or ""),
+                    "checked_at": _iso(asked_at),
+                },
+            )
+        )
+    if unknown:
+        out.append(
+            Signal(
+                SignalCode.SUPPLIER_UNKNOWN,
+                int(unknown),
+                {"count": int(unknown), "plugin": str(plugin or "")},
+            )
+        )
+    return out
+
+
+def _iso(value: Any) -> str:
+    """A time read through a scalar subquery (SQLite gives text back) as ISO text in UTC."""
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    if isinstance(value, datetime):
+        return (value if value.tzinfo else value.replace(tzinfo=UTC)).isoformat()
+    return ""
 
 
 def _velocity(code: SignalCode, others: int) -> Signal:
@@ -235,3 +296,18 @@ def _same_evidence(case_row: RefundCase) -> Signal:
     count = len(numbers)
     shown = ", ".join(numbers[:SHOWN]) + (" …" if count > SHOWN else "")
     return Signal(SignalCode.SAME_EVIDENCE, count, {"count": count, "cases": shown})
+
+
+def _similar_evidence(case_row: RefundCase) -> Signal:
+    """Other cases holding an altered copy of one of this case's pictures (near perceptual
+    hashes, found on the hashes' band indexes: one statement, and one to load the case's
+    files if they are not loaded yet)."""
+    near = similar_pictures.near_on_other_cases(case_row)
+    count = len(near)
+    if not count:
+        return Signal(SignalCode.SIMILAR_EVIDENCE, 0)
+    shown = ", ".join(n.case_no for n in near[:SHOWN]) + (" …" if count > SHOWN else "")
+    bits = min(n.bits for n in near)
+    return Signal(
+        SignalCode.SIMILAR_EVIDENCE, count, {"count": count, "cases": shown, "bits": bits}
+    )

@@ -25,6 +25,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, BinaryIO
 
+from sqlalchemy import inspect as sa_inspect
+
+from portal.domain import picture_likeness
 from portal.extensions import db
 from portal.models import Evidence, RefundCase
 from portal.services.errors import DomainError
@@ -229,11 +232,19 @@ def attach(case: RefundCase, files: list[StoredFile], uploaded_by: str) -> list[
             phash=f.phash,
             thumb_name=f.thumb_name,
             uploaded_by=uploaded_by,
+            **_bands(f.phash),
         )
         for f in files
     ]
     db.session.add_all(rows)
+    if case.id and "evidence" not in sa_inspect(case).unloaded:
+        case.evidence.extend(rows)  # the loaded list counted above stays the case's files
     return rows
+
+
+def _bands(phash: str | None) -> dict[str, str | None]:
+    """The indexed bands of a perceptual hash, as Evidence's columns."""
+    return {f"phash_b{i}": band for i, band in enumerate(picture_likeness.bands(phash))}
 
 
 def discard(files: list[StoredFile]) -> None:
