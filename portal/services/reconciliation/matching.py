@@ -37,7 +37,7 @@ from portal.services.dml import rows_matched
 from portal.services.messaging import notices
 from portal.services.policy_text import N_
 from portal.services.reconciliation import staged
-from portal.services.refunds.transitions import move_difference, record
+from portal.services.refunds.transitions import move_difference, record, record_many
 from portal.services.unit_of_work import commit
 
 log = logging.getLogger(__name__)
@@ -178,14 +178,18 @@ def _record_match(channel_id: str, day: date, rows: Iterable[BillRow], actor: Ac
                 resolved_by=actor.label,
             )
     db.session.flush()
-    for row in new:
-        record(
-            "recon_found",
-            actor,
-            payout_id=row.payout_id,
-            to=DifferenceState.OPEN,
-            data={"difference_id": row.id, "kind": row.kind, "refund_no": row.refund_no},
-        )
+    record_many(
+        "recon_found",
+        actor,
+        [
+            {
+                "payout_id": row.payout_id,
+                "data": {"difference_id": row.id, "kind": row.kind, "refund_no": row.refund_no},
+            }
+            for row in new
+        ],
+        to=DifferenceState.OPEN,
+    )
     run.status = RunStatus.MATCHED
     run.detail = ""
     run.attempts += 1
