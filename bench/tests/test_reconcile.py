@@ -82,5 +82,6 @@ def test_a_product_that_misses_a_duplicate_fails_the_bench(tmp_path, redis_url, 
         return found
 
     monkeypatch.setattr(staged, "candidates", blind)
-    argv = ["--sizes", "400", "--rounds", "1", "--database-url", URL]
+    url = URL.replace("recon_test", "recon_blind_test")  # its own: the slow tests run in parallel
+    argv = ["--sizes", "400", "--rounds", "1", "--database-url", url]
     assert reconcile.main([*argv, "--redis-url", redis_url, "--out", str(tmp_path)]) == 1
