@@ -22,10 +22,10 @@ from portal.domain.reconciliation import (
 from portal.domain.states import Role, State
 from portal.extensions import db
 from portal.models import Event, Payment, Payout, ReconDifference, ReconRun, RefundCase
-from portal.plugins.channels import BillRow
+from portal.plugins.channels import BillRefused, BillRow
 from portal.services.actors import Actor
 from portal.services.errors import Conflict, DomainError, NotFound
-from portal.services.reconciliation import days, matching, resolving
+from portal.services.reconciliation import days, fetching, matching, resolving
 from tests import factories as f
 
 DAY = date(2026, 3, 9)
@@ -287,3 +287,68 @@ def test_a_day_page_shows_the_first_differences_open_ones_first(app, clock, staf
     assert all(d.state == DifferenceState.OPEN for d in shown)
     _summary, everything = days.day(outcome.run_id)
     assert len(everything) == 5 and everything[-1].state == DifferenceState.RESOLVED
+
+
+# --- the bill streamed: read as it comes, nothing of it kept when it breaks -------------------
+
+
+@pytest.mark.parametrize(
+    "number",
+    ["\\N", "a\tb", "x\ny", "back\\slash", "'; DROP TABLE payouts; --", "全角，号", "\\.", "R1 "],
+)
+def test_hostile_refund_numbers_come_back_as_the_bill_wrote_them(app, clock, number):
+    payout(clock, "R1")
+    outcome = matching.reconcile(CH, DAY, [row("R1"), row(number, 5, ref=number + "\r\n")])
+    assert found(outcome.run_id) == {(number, "unknown_at_gateway", "open")}
+    diff = db.session.scalar(select(ReconDifference))
+    assert (diff.gateway_reference, diff.bill_amount_fen) == (number + "\r\n", 5)
+    assert db.session.get(ReconRun, outcome.run_id).bill_rows == 2
+
+
+@pytest.mark.parametrize(
+    ("error", "status"),
+    [
+        (BillRefused("row 3 has 4 fields, not 20"), RunStatus.REFUSED),
+        (ValueError("amount 'abc' is not money"), RunStatus.REFUSED),
+        (ConnectionResetError("the download broke off"), RunStatus.MISSING),
+    ],
+)
+def test_a_bill_that_breaks_while_it_streams_is_noted_and_nothing_is_kept(
+    app, clock, error, status
+):
+    payout(clock, "R1")
+
+    def rows():
+        yield row("R1")
+        yield row("STRANGER", 5)
+        raise error
+
+    outcome = fetching.reconcile_fetched(CH, DAY, rows())
+    assert outcome.status == status
+    run = db.session.get(ReconRun, outcome.run_id)
+    assert run.matched_at is None and run.bill_rows == 0 and str(error) in run.detail
+    assert db.session.scalar(select(func.count(ReconDifference.id))) == 0
+
+
+def test_the_database_failing_is_not_taken_for_a_missing_bill(app, clock, monkeypatch):
+    from portal.services.reconciliation import staged
+
+    def broken(channel_id, day):
+        raise RuntimeError("the database went away")
+
+    monkeypatch.setattr(staged, "candidates", broken)
+    with pytest.raises(RuntimeError, match="went away"):
+        fetching.reconcile_fetched(CH, DAY, [row("R1")])
+    assert db.session.scalar(select(func.count(ReconRun.id))) == 0
+
+
+def test_a_bill_larger_than_a_batch_is_matched_whole(app, clock, monkeypatch):
+    from portal.services.reconciliation import staged
+
+    monkeypatch.setattr(staged, "BATCH", 7)  # SQLite inserts in batches; PostgreSQL copies
+    payout(clock, "R1", 1000)
+    bill = (row(f"X{i}", 10 + i) for i in range(40))  # a generator: read once, as it comes
+    outcome = matching.reconcile(CH, DAY, bill)
+    run = db.session.get(ReconRun, outcome.run_id)
+    assert (run.bill_rows, run.bill_total_fen) == (40, sum(10 + i for i in range(40)))
+    assert len(found(outcome.run_id)) == 41  # 40 strangers, R1 missing

@@ -1,13 +1,14 @@
 """Daily reconciliation (对账): a gateway's bill for one Beijing day against our payouts.
 
 The kinds of difference, their two states and the one table of moves, what a run of the
-matching came to, and the matching itself (pure: rows in, findings out; no database).
+matching came to, and the rule naming the difference one refund number makes (pure: what the
+bill showed and what we hold in, a finding out; no database). Which numbers need the rule at
+all, the database finds (``portal.services.reconciliation.staged``).
 """
 
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
@@ -133,84 +134,46 @@ class Tally:
     our_total_fen: int = 0
 
 
-def fold(rows: Iterable[tuple[str, str, int, datetime]]) -> dict[str, Seen]:
-    """The bill's rows ``(refund_no, gateway_reference, amount_fen, at)`` by refund number
-    (read once, in order; a number seen again counts as a duplicate)."""
-    seen: dict[str, Seen] = {}
-    for refund_no, reference, amount, at in rows:
-        before = seen.get(refund_no)
-        if before is None:
-            seen[refund_no] = Seen(refund_no, reference, amount, at, 1, amount)
-        else:
-            seen[refund_no] = Seen(
-                refund_no,
-                before.gateway_reference,
-                before.amount_fen,
-                before.at,
-                before.count + 1,
-                before.total_fen + amount,
-            )
-    return seen
+def bill_finding(seen: Seen, mine: Ours | None, other: Ours | None) -> Finding | None:
+    """The difference a refund number on the bill makes, or None when it matches.
 
-
-def match(
-    bill: Mapping[str, Seen],
-    ours_that_day: Mapping[str, Ours],
-    ours_elsewhere: Mapping[str, Ours],
-) -> tuple[list[Finding], Tally]:
-    """Every difference between a day's bill and our payouts settled that day.
-
-    ``ours_that_day``: our moved payouts settled on the bill's (Beijing) day;
-    ``ours_elsewhere``: our payouts, of any state or day, for refund numbers the bill shows
-    but ``ours_that_day`` does not hold. One finding per refund number, the most telling
-    kind first: a duplicate, then a refund we do not hold as moved, another day, an amount.
+    ``mine``: our moved payout with that number settled on the bill's (Beijing) day, if any;
+    ``other``: otherwise our payout with that number on the channel, of any state or day.
+    The most telling kind first: a duplicate, then a refund we do not hold as moved, another
+    day, an amount.
     """
-    findings: list[Finding] = []
-    for refund_no, seen in bill.items():
-        mine = ours_that_day.get(refund_no)
-        other = None if mine is not None else ours_elsewhere.get(refund_no)
-        ref = mine or other
-        if seen.count > 1:
-            kind: DifferenceKind | None = DifferenceKind.DUPLICATE
-        elif mine is None and (other is None or not other.moved or other.settled_at is None):
-            kind = DifferenceKind.UNKNOWN_AT_GATEWAY
-        elif mine is None:
-            kind = DifferenceKind.DIFFERENT_DAY
-        elif mine.amount_fen != seen.amount_fen:
-            kind = DifferenceKind.AMOUNT_DIFFERS
-        else:
-            kind = None
-        if kind is not None:
-            findings.append(
-                Finding(
-                    kind,
-                    refund_no,
-                    payout_id=ref.payout_id if ref else None,
-                    bill_amount_fen=seen.amount_fen,
-                    our_amount_fen=ref.amount_fen if ref else None,
-                    bill_at=seen.at,
-                    our_at=ref.settled_at if ref else None,
-                    gateway_reference=seen.gateway_reference,
-                    our_state=ref.state if ref else "",
-                    bill_count=seen.count,
-                )
-            )
-    for refund_no, mine in ours_that_day.items():
-        if refund_no not in bill:
-            findings.append(
-                Finding(
-                    DifferenceKind.MISSING_FROM_BILL,
-                    refund_no,
-                    payout_id=mine.payout_id,
-                    our_amount_fen=mine.amount_fen,
-                    our_at=mine.settled_at,
-                    our_state=mine.state,
-                )
-            )
-    tally = Tally(
-        bill_rows=sum(s.count for s in bill.values()),
-        bill_total_fen=sum(s.total_fen for s in bill.values()),
-        our_rows=len(ours_that_day),
-        our_total_fen=sum(o.amount_fen for o in ours_that_day.values()),
+    ref = mine or other
+    if seen.count > 1:
+        kind = DifferenceKind.DUPLICATE
+    elif mine is None and (other is None or not other.moved or other.settled_at is None):
+        kind = DifferenceKind.UNKNOWN_AT_GATEWAY
+    elif mine is None:
+        kind = DifferenceKind.DIFFERENT_DAY
+    elif mine.amount_fen != seen.amount_fen:
+        kind = DifferenceKind.AMOUNT_DIFFERS
+    else:
+        return None
+    return Finding(
+        kind,
+        seen.refund_no,
+        payout_id=ref.payout_id if ref else None,
+        bill_amount_fen=seen.amount_fen,
+        our_amount_fen=ref.amount_fen if ref else None,
+        bill_at=seen.at,
+        our_at=ref.settled_at if ref else None,
+        gateway_reference=seen.gateway_reference,
+        our_state=ref.state if ref else "",
+        bill_count=seen.count,
     )
-    return findings, tally
+
+
+def missing_finding(mine: Ours) -> Finding:
+    """The difference a payout of ours settled on the day makes when the bill lacks it."""
+    return Finding(
+        DifferenceKind.MISSING_FROM_BILL,
+        mine.refund_no,
+        payout_id=mine.payout_id,
+        our_amount_fen=mine.amount_fen,
+        our_at=mine.settled_at,
+        our_state=mine.state,
+    )

@@ -1,14 +1,16 @@
 """Fetch a channel's bill for a day from its plugin and reconcile it, or note why not.
 
-The channel is called with no transaction open. ``BillMissing`` (and a download that
-failed) is noted as missing, for the job to retry; ``BillRefused``, a row the contract
-refuses or a row for another day is noted as refused; in both cases nothing of the bill is
-recorded as reconciled.
+The channel is called with no transaction open; its rows are then read as the matching
+streams them into the database. ``BillMissing`` (and a download that failed) is noted as
+missing, for the job to retry; ``BillRefused``, a row the contract refuses or a row for
+another day is noted as refused; in both cases, even part-way through the rows, nothing of
+the bill is recorded as reconciled.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable, Iterator
 from datetime import date
 
 from portal.domain.reconciliation import RunStatus, beijing_day
@@ -17,6 +19,7 @@ from portal.plugins.channels import (
     BillMissing,
     BillProvider,
     BillRefused,
+    BillRow,
     ChannelError,
     PayoutChannel,
     StatementImporter,
@@ -99,23 +102,66 @@ def provider(channel_id: str) -> PayoutChannel:
     return channel
 
 
+class _BillFailed(Exception):
+    """The channel's bill failed while it was being read: how the day is to be noted."""
+
+    def __init__(self, status: RunStatus, detail: str) -> None:
+        super().__init__(detail)
+        self.status, self.detail = status, detail
+
+
+def _failure(exc: Exception, channel_id: str, day: date) -> _BillFailed:
+    if isinstance(exc, BillMissing):
+        return _BillFailed(RunStatus.MISSING, str(exc))
+    if isinstance(exc, BillRefused):
+        return _BillFailed(RunStatus.REFUSED, str(exc))
+    if isinstance(exc, ValueError | TypeError):  # a row the contract refuses: untrusted
+        return _BillFailed(RunStatus.REFUSED, f"bad row: {exc}")
+    # a download that failed: missing, retried
+    log.error("fetching the %s bill of %s failed", channel_id, day, exc_info=exc)
+    return _BillFailed(RunStatus.MISSING, f"{type(exc).__name__}: {exc}")
+
+
+def _guarded(rows: Iterable[BillRow], channel_id: str, day: date) -> Iterator[BillRow]:
+    """The channel's rows, whatever it raises while reading them told apart from the
+    database's own errors (``_BillFailed``)."""
+    it = iter(rows)
+    while True:
+        try:
+            row = next(it)
+        except StopIteration:
+            return
+        except Exception as exc:
+            raise _failure(exc, channel_id, day) from exc
+        yield row
+
+
+def reconcile_fetched(
+    channel_id: str, day: date, rows: Iterable[BillRow], actor: Actor = SYSTEM
+) -> Outcome:
+    """Reconcile the rows a channel's bill gives as they are read (not held whole); a bill
+    that fails part-way is noted as missing or refused with nothing of it recorded."""
+    try:
+        return reconcile(channel_id, day, _guarded(rows, channel_id, day), actor)
+    except _BillFailed as failed:
+        return record_failure(channel_id, day, failed.status, failed.detail, actor)
+
+
 def fetch_and_reconcile(channel_id: str, day: date, actor: Actor = SYSTEM) -> Outcome:
     """Fetch the channel's bill for the Beijing ``day`` and reconcile it."""
     channel = provider(channel_id)
     if not isinstance(channel, BillProvider):  # its imported statements are its bill
         return reconcile(channel_id, day, statements.bill_rows(channel_id, day), actor)
-    release()  # no transaction held open while the gateway answers
+    release()  # no transaction held open while the gateway answers (the download)
     try:
-        rows = list(channel.fetch_bill(day))
-    except BillMissing as exc:
-        return record_failure(channel_id, day, RunStatus.MISSING, str(exc), actor)
-    except BillRefused as exc:
-        return record_failure(channel_id, day, RunStatus.REFUSED, str(exc), actor)
-    except (ValueError, TypeError) as exc:  # a row the contract refuses: an untrusted bill
-        return record_failure(channel_id, day, RunStatus.REFUSED, f"bad row: {exc}", actor)
-    except Exception as exc:  # a download that failed: missing, retried
-        log.exception("fetching the %s bill of %s failed", channel_id, day)
-        return record_failure(
-            channel_id, day, RunStatus.MISSING, f"{type(exc).__name__}: {exc}", actor
-        )
-    return reconcile(channel_id, day, rows, actor)
+        rows = _fetched(channel, channel_id, day)
+    except _BillFailed as failed:
+        return record_failure(channel_id, day, failed.status, failed.detail, actor)
+    return reconcile_fetched(channel_id, day, rows, actor)
+
+
+def _fetched(channel: BillProvider, channel_id: str, day: date) -> Iterable[BillRow]:
+    try:
+        return channel.fetch_bill(day)
+    except Exception as exc:
+        raise _failure(exc, channel_id, day) from exc

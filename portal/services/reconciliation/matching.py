@@ -1,57 +1,49 @@
 """Match one channel's bill for one Beijing day and record what differs, once.
 
-The bill's rows are read whole before anything is written: a bill that fails part-way
-(``BillRefused`` from the channel, a row for another day) leaves the day as it was, with the
-failure noted. Running the same day again updates the run and the differences it finds
-(no second copy of any); an open difference no longer found is resolved as gone.
+The bill's rows are streamed into the matching's transaction (``staged``), never held
+whole: a bill that fails part-way (``BillRefused`` from the channel, a row for another day)
+rolls back and leaves the day as it was, with the failure noted. Running the same day again
+updates the run and the differences it finds (no second copy of any); an open difference no
+longer found is resolved as gone.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date
 
 from sqlalchemy import func, select, update
 
 from portal.domain import ledger as ledger_rules
-from portal.domain import payout_states
 from portal.domain.ledger_kinds import LedgerKind
 from portal.domain.reconciliation import (
     DifferenceKind,
     DifferenceState,
     Finding,
-    Ours,
     ResolvedHow,
     RunStatus,
-    Seen,
-    beijing_day,
+    bill_finding,
     day_bounds,
-    fold,
-    match,
+    missing_finding,
 )
 from portal.extensions import db
-from portal.models import LedgerTransaction, Payout, Posting, ReconDifference, ReconRun
+from portal.models import LedgerTransaction, Posting, ReconDifference, ReconRun
 from portal.plugins.channels import BillRow
 from portal.services import context
 from portal.services.actors import SYSTEM, Actor
 from portal.services.dml import rows_matched
 from portal.services.messaging import notices
 from portal.services.policy_text import N_
-from portal.services.refunds.transitions import move_difference, record
+from portal.services.reconciliation import staged
+from portal.services.refunds.transitions import move_difference, record, record_many
 from portal.services.unit_of_work import commit
 
 log = logging.getLogger(__name__)
 #: what staff are told when a run finds new differences, and when a bill is overdue
 NEW_DIFFERENCES = N_("Reconciliation found %(n)s new differences on the bill of %(day)s.")
 BILL_OVERDUE = N_("The bill of %(day)s could not be reconciled in time; see Reconciliation.")
-#: how many refund numbers one look-up of payouts off the day asks for
-CHUNK = 500
-
-
-class BillNotForDay(Exception):
-    """A bill row is dated outside the day asked for (the file is another day's)."""
 
 
 @dataclass(frozen=True)
@@ -62,38 +54,6 @@ class Outcome:
     status: RunStatus
     new_differences: tuple[int, ...] = ()
     open_differences: int = 0
-
-
-def _rows_of_day(day: date, rows: Iterable[BillRow]) -> Iterator[tuple[str, str, int, datetime]]:
-    for row in rows:
-        if not isinstance(row, BillRow):
-            raise TypeError(f"a bill row must be a BillRow, not {type(row).__name__}")
-        if beijing_day(row.at) != day:
-            raise BillNotForDay(f"row {row.refund_no} is dated {row.at.isoformat()}")
-        yield row.refund_no, row.gateway_reference, row.amount_fen, row.at
-
-
-def _ours(payout: Payout) -> Ours:
-    return Ours(
-        payout.id,
-        payout.idempotency_key,
-        payout.amount_fen,
-        payout.state,
-        payout.settled_at,
-        payout.state in payout_states.MONEY_MOVED,
-    )
-
-
-def ours_on_day(channel_id: str, day: date) -> dict[str, Ours]:
-    """Our payouts on the channel whose money moved, settled on the Beijing ``day``."""
-    start, end = day_bounds(day)
-    query = select(Payout).where(
-        Payout.channel == channel_id,
-        Payout.settled_at >= start,
-        Payout.settled_at < end,
-        Payout.state.in_(payout_states.MONEY_MOVED),
-    )
-    return {p.idempotency_key: _ours(p) for p in db.session.scalars(query)}
 
 
 def ledger_out(channel_id: str, day: date) -> int:
@@ -110,16 +70,6 @@ def ledger_out(channel_id: str, day: date) -> int:
         )
     )
     return int(total or 0)
-
-
-def _ours_elsewhere(channel_id: str, numbers: list[str]) -> dict[str, Ours]:
-    found: dict[str, Ours] = {}
-    for at in range(0, len(numbers), CHUNK):
-        query = select(Payout).where(
-            Payout.channel == channel_id, Payout.idempotency_key.in_(numbers[at : at + CHUNK])
-        )
-        found.update((p.idempotency_key, _ours(p)) for p in db.session.scalars(query))
-    return found
 
 
 def _run(channel_id: str, day: date) -> ReconRun:
@@ -169,21 +119,36 @@ def reconcile(
 ) -> Outcome:
     """Match the bill's ``rows`` for the Beijing ``day`` and record every difference.
 
-    A row dated on another day refuses the whole bill (the run notes it; nothing else is
-    written). Safe to run twice: the second run finds the same differences and adds none.
+    The rows are streamed into the database as they are read (``staged``), not held. A row
+    dated on another day refuses the whole bill (the run notes it; nothing else is written);
+    whatever else ``rows`` raises part-way comes out with nothing written. Safe to run twice:
+    the second run finds the same differences and adds none.
     """
     try:
-        bill = fold(_rows_of_day(day, rows))
-    except BillNotForDay as exc:
+        return commit(lambda: _record_match(channel_id, day, rows, actor))
+    except staged.BillNotForDay as exc:
         return record_failure(channel_id, day, RunStatus.REFUSED, f"not this day: {exc}", actor)
-    return commit(lambda: _record_match(channel_id, day, bill, actor))
 
 
-def _record_match(channel_id: str, day: date, bill: dict[str, Seen], actor: Actor) -> Outcome:
+def _findings(channel_id: str, day: date) -> list[Finding]:
+    found = staged.candidates(channel_id, day)
+    findings = [f for seen, mine in found.beside if (f := bill_finding(seen, mine, None))]
+    others = staged.ours_elsewhere(channel_id, [s.refund_no for s in found.alone])
+    for seen in found.alone:
+        finding = bill_finding(seen, None, others.get(seen.refund_no))
+        if finding is not None:
+            findings.append(finding)
+    findings.extend(missing_finding(mine) for mine in found.missing)
+    return findings
+
+
+def _record_match(channel_id: str, day: date, rows: Iterable[BillRow], actor: Actor) -> Outcome:
     run = _run(channel_id, day)
-    mine = ours_on_day(channel_id, day)
-    others = _ours_elsewhere(channel_id, [n for n in bill if n not in mine])
-    findings, tally = match(bill, mine, others)
+    loaded = staged.load(rows)
+    staged.check_day(day)
+    findings = _findings(channel_id, day)
+    staged.drop()
+    our_rows, our_total_fen = staged.ours_tally(channel_id, day)
     now = context.now()
     existing = {
         (d.kind, d.refund_no): d
@@ -213,19 +178,23 @@ def _record_match(channel_id: str, day: date, bill: dict[str, Seen], actor: Acto
                 resolved_by=actor.label,
             )
     db.session.flush()
-    for row in new:
-        record(
-            "recon_found",
-            actor,
-            payout_id=row.payout_id,
-            to=DifferenceState.OPEN,
-            data={"difference_id": row.id, "kind": row.kind, "refund_no": row.refund_no},
-        )
+    record_many(
+        "recon_found",
+        actor,
+        [
+            {
+                "payout_id": row.payout_id,
+                "data": {"difference_id": row.id, "kind": row.kind, "refund_no": row.refund_no},
+            }
+            for row in new
+        ],
+        to=DifferenceState.OPEN,
+    )
     run.status = RunStatus.MATCHED
     run.detail = ""
     run.attempts += 1
-    run.bill_rows, run.bill_total_fen = tally.bill_rows, tally.bill_total_fen
-    run.our_rows, run.our_total_fen = tally.our_rows, tally.our_total_fen
+    run.bill_rows, run.bill_total_fen = loaded.rows, loaded.total_fen
+    run.our_rows, run.our_total_fen = our_rows, our_total_fen
     run.ledger_total_fen = ledger_out(channel_id, day)
     run.matched_at = run.updated_at = now
     record(
@@ -235,7 +204,7 @@ def _record_match(channel_id: str, day: date, bill: dict[str, Seen], actor: Acto
             "channel": channel_id,
             "day": day.isoformat(),
             "run_id": run.id,
-            "bill_rows": tally.bill_rows,
+            "bill_rows": loaded.rows,
             "new_differences": len(new),
         },
     )

@@ -4,7 +4,7 @@ change state: check the table, update only a row still in the state read, write 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
@@ -152,27 +152,38 @@ def record_each(
     in a bounded number of statements (read the rows, link them into their chains, one
     multi-row INSERT). Returns how many; events a shop hears about go to the webhook outbox,
     as ``record``'s do."""
+    found = db.session.execute(rows).mappings().all()
+    same = with_note(data, note)
+    return record_many(kind, actor, [{**row, "data": same} for row in found])
+
+
+def record_many(
+    kind: str, actor: Actor, events: Sequence[Mapping[str, Any]], *, to: str = ""
+) -> int:
+    """Append an event of ``kind`` for each of ``events`` (each its ``case_id``,
+    ``order_id``, ``payout_id`` and ``data``; one left out is None, or no data), in the
+    caller's transaction and a bounded number of statements (link them into their chains,
+    one multi-row INSERT), as ``record_each`` does. Returns how many."""
     common = {
         "kind": kind,
         "actor_role": str(actor.role),
         "actor_id": actor.user_id,
         "actor_label": actor.label,
         "from_state": "",
-        "to_state": "",
+        "to_state": str(to),
         "reason": "",
-        "data": with_note(data, note),
         "created_at": context.now(),
     }
-    found = db.session.execute(rows).mappings().all()
     values = chain.link(
         [
             {
                 **common,
-                "case_id": row["case_id"],
-                "order_id": row["order_id"],
-                "payout_id": row["payout_id"],
+                "case_id": event.get("case_id"),
+                "order_id": event.get("order_id"),
+                "payout_id": event.get("payout_id"),
+                "data": event.get("data") or {},
             }
-            for row in found
+            for event in events
         ]
     )
     if not values:
