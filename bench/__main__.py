@@ -20,6 +20,7 @@ BENCHES = [
     "audit_verify",
     "s3_client",
     "connect",
+    "risk_history",
 ]
 
 
