@@ -102,6 +102,7 @@ class Outcome:
     pattern: str
     level: str
     auto_rule: str
+    raised_by: tuple[str, ...] = ()  # the signals that reached review or high
 
 
 @dataclass
@@ -395,6 +396,7 @@ def build(rnd: random.Random, clock: Clock, signals: bool) -> History:
                 filing.pattern,
                 case.risk_level,
                 case.auto_rule,
+                tuple(s["code"] for s in case.risk_signals if s["level"] != "low"),
             )
         )
         queue(case.id, hours=rnd.uniform(2, 60))
@@ -417,6 +419,9 @@ def score(history: History) -> dict[str, Any]:
     for o in history.outcomes:
         p = patterns.setdefault(o.pattern, {"cases": 0, "flagged": 0, "high": 0, "auto": 0})
         p["cases"] += 1
+        for code in o.raised_by:
+            key = f"by {code}"
+            p[key] = p.get(key, 0) + 1
         p["flagged"] += o.level in ("review", "high")
         p["high"] += o.level == "high"
         p["auto"] += bool(o.auto_rule)
@@ -494,7 +499,7 @@ def history_app(url: str, clock: Clock) -> Iterator[Any]:
                 db.engine.dispose()
     finally:
         if not os.environ.get("PORTAL_REDIS_URL"):
-            stop_embedded_redis()
+            stop_embedded_redis(str(tmp))  # only this run's: a test session may have its own
         shutil.rmtree(tmp, ignore_errors=True)
 
 
