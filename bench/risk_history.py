@@ -139,7 +139,9 @@ def _screenshot(rnd: random.Random) -> Any:
         colour = (rnd.randrange(200), rnd.randrange(200), rnd.randrange(200))
         d.rectangle((30, y, 30 + rnd.randrange(200, 660), y + 40), fill=colour)
     x0, y0 = rnd.randrange(400), rnd.randrange(800)
-    d.ellipse((x0, y0, rnd.randrange(x0 + 50, 720), rnd.randrange(y0 + 50, 1280)), fill=(200, 40, 40))
+    d.ellipse(
+        (x0, y0, rnd.randrange(x0 + 50, 720), rnd.randrange(y0 + 50, 1280)), fill=(200, 40, 40)
+    )
     return im
 
 
@@ -332,9 +334,14 @@ def build(rnd: random.Random, clock: Clock, signals: bool) -> History:
                 else:
                     disputes.merchant_agree(case, shop)
                     key = "merchant_agreed"
-            elif case.state == str(State.SUBMITTED) and filing.label == HONEST and rnd.random() < 0.5:
-                disputes.merchant_agree(case, shop)
-                key = "merchant_agreed"
+            elif case.state == str(State.SUBMITTED) and rnd.random() < 0.5:
+                if filing.label == HONEST:
+                    disputes.merchant_agree(case, shop)
+                    key = "merchant_agreed"
+                else:  # an honest merchant refuses an abuser; the reviewer upholds it
+                    disputes.merchant_refuse(case, shop, "the code was redeemed")
+                    queue(case_id, hours=rnd.uniform(4, 40))
+                    key = "merchant_refused"
             elif filing.label == HONEST:
                 cases.approve(case, reviewer, None, "the code was not usable")
                 key = "reviewer_approved"
@@ -372,7 +379,9 @@ def build(rnd: random.Random, clock: Clock, signals: bool) -> History:
         files: list[Any] = []
         if filing.picture is not None:
             files = [
-                FileStorage(io.BytesIO(filing.picture), filename="order.png", content_type="image/png")
+                FileStorage(
+                    io.BytesIO(filing.picture), filename="order.png", content_type="image/png"
+                )
             ]
         with evidence.stored_uploads(files) as stored:
             case = cases.apply_for_refund(
@@ -505,11 +514,11 @@ def history_app(url: str, clock: Clock) -> Iterator[Any]:
 
 #: the pages shot: (file name, who looks, path; {refuser} is the refuser's shop id)
 PAGES = (
-    ("platform-dashboard", "supervisor", "/review/dashboard?weeks=5"),
-    ("refuser-dashboard", "supervisor", "/review/dashboard?weeks=5&shop={refuser}"),
+    ("platform-dashboard", "supervisor", "/review/dashboard?weeks=4"),
+    ("refuser-dashboard", "supervisor", "/review/dashboard?weeks=4&shop={refuser}"),
     ("watched-shops", "supervisor", "/review/risk/shops?days=30"),
     ("review-queue", "supervisor", "/review/"),
-    ("merchant-dashboard-refuser", "refuser-staff", "/merchant/dashboard?weeks=5"),
+    ("merchant-dashboard-refuser", "refuser-staff", "/merchant/dashboard?weeks=4"),
 )
 
 
@@ -519,6 +528,7 @@ def screens(app: Any, history: History, out: Path, locale: str = "en-US") -> lis
     from tests.live import serve
 
     shot = []
+    app.config["SERVER_NAME"] = None  # the browser asks for 127.0.0.1:<port>
     with serve(app) as base, chromium() as browser:
         for who in ("supervisor", "refuser-staff"):
             context = browser.new_context(viewport={"width": 1280, "height": 900}, locale=locale)
@@ -528,14 +538,15 @@ def screens(app: Any, history: History, out: Path, locale: str = "en-US") -> lis
                 page.fill("#username", who)
                 page.fill("#password", "password-123")
                 page.click("form button")
-                page.wait_for_load_state()
+                page.wait_for_url(lambda u: "/staff/login" not in u)
                 for name, viewer, path in PAGES:
                     if viewer != who:
                         continue
                     url = base + path.format(refuser=history.shop_ids["refuser"])
                     response = page.goto(url)
-                    if response is None or response.status != 200:
-                        raise RuntimeError(f"{url}: {response.status if response else 'no answer'}")
+                    if response is None or response.status != 200 or page.url != url:
+                        status = response.status if response else "no answer"
+                        raise RuntimeError(f"{url}: {status}, at {page.url}")
                     page.screenshot(path=str(out / f"{name}.png"), full_page=True)
                     shot.append(f"{name}.png")
             finally:

@@ -1,15 +1,8 @@
 """The risk rules scored on the seeded synthetic history (``bench/risk_history.py``): with the
 default rules they catch most abuse without flagging most honest buyers, and the over-refusing
 shop is on the watched-shops list; with every rule switched off the same history scores a
-recall of nothing, so the thresholds below measure the signals, not the generator.
-
-Thresholds, from runs of seeds 1-5, 7 and 20261206 (docs/risk.md): recall 0.741-0.778 (every
-reveal-then-claim case; the third to fifth shop of each hopper, the first two being below the
-hourly velocity rule; three of four altered copies of each picture, the first being alone when
-filed, and in one seed a copy cut beyond the near-duplicate distance), precision 0.583-0.724
-(the false positives are honest buyers who revealed their code before saying it did not work,
-about a quarter of honest "invalid" claims by construction, which the rules cannot tell from
-an abuser's). The fixed seed gives 0.70 and 0.778; the bars sit under the worst seed seen."""
+recall of nothing, so the bars below measure the signals, not the generator. Why the bars are
+where they are: docs/risk.md, "Scored on a synthetic history"."""
 
 from __future__ import annotations
 
@@ -20,12 +13,16 @@ import pytest
 from bench import risk_history
 
 SEED = 20261206
+# under the worst of the seeds measured (docs/risk.md); the fixed seed scores above both
 MIN_PRECISION = 0.55
 MIN_RECALL = 0.70
 
 
 def run(tmp_path, *extra: str) -> dict:
-    assert risk_history.main(["--seed", str(SEED), "--no-screens", "--out", str(tmp_path), *extra]) == 0
+    assert (
+        risk_history.main(["--seed", str(SEED), "--no-screens", "--out", str(tmp_path), *extra])
+        == 0
+    )
     return json.loads((tmp_path / "figures.json").read_text())
 
 
