@@ -512,17 +512,20 @@ def history_app(url: str, clock: Clock) -> Iterator[Any]:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-#: the pages shot: (file name, who looks, path; {refuser} is the refuser's shop id)
+#: the pages shot: (file name, who looks, in which language, path; {refuser}: the refuser's
+#: shop id)
 PAGES = (
-    ("platform-dashboard", "supervisor", "/review/dashboard?weeks=4"),
-    ("refuser-dashboard", "supervisor", "/review/dashboard?weeks=4&shop={refuser}"),
-    ("watched-shops", "supervisor", "/review/risk/shops?days=30"),
-    ("review-queue", "supervisor", "/review/"),
-    ("merchant-dashboard-refuser", "refuser-staff", "/merchant/dashboard?weeks=4"),
+    ("platform-dashboard", "supervisor", "en-US", "/review/dashboard?weeks=4"),
+    ("refuser-dashboard", "supervisor", "en-US", "/review/dashboard?weeks=4&shop={refuser}"),
+    ("watched-shops", "supervisor", "en-US", "/review/risk/shops?days=30"),
+    ("review-queue", "supervisor", "en-US", "/review/"),
+    ("platform-dashboard-zh", "supervisor", "zh-CN", "/review/dashboard?weeks=4"),
+    ("watched-shops-zh", "supervisor", "zh-CN", "/review/risk/shops?days=30"),
+    ("merchant-dashboard-refuser", "refuser-staff", "en-US", "/merchant/dashboard?weeks=4"),
 )
 
 
-def screens(app: Any, history: History, out: Path, locale: str = "en-US") -> list[str]:
+def screens(app: Any, history: History, out: Path) -> list[str]:
     """Each page of PAGES in headless Chromium, as ``<name>.png`` in ``out``."""
     from tests.chromium import chromium
     from tests.live import serve
@@ -530,7 +533,7 @@ def screens(app: Any, history: History, out: Path, locale: str = "en-US") -> lis
     shot = []
     app.config["SERVER_NAME"] = None  # the browser asks for 127.0.0.1:<port>
     with serve(app) as base, chromium() as browser:
-        for who in ("supervisor", "refuser-staff"):
+        for who, locale in dict.fromkeys((p[1], p[2]) for p in PAGES):
             context = browser.new_context(viewport={"width": 1280, "height": 900}, locale=locale)
             page = context.new_page()
             try:
@@ -539,8 +542,8 @@ def screens(app: Any, history: History, out: Path, locale: str = "en-US") -> lis
                 page.fill("#password", "password-123")
                 page.click("form button")
                 page.wait_for_url(lambda u: "/staff/login" not in u)
-                for name, viewer, path in PAGES:
-                    if viewer != who:
+                for name, viewer, language, path in PAGES:
+                    if (viewer, language) != (who, locale):
                         continue
                     url = base + path.format(refuser=history.shop_ids["refuser"])
                     response = page.goto(url)
@@ -578,6 +581,8 @@ def main(argv: list[str] | None = None) -> int:
         figures["build_seconds"] = round(built, 1)
         figures["screenshots"] = [] if args.no_screens else screens(app, history, out)
     figures["seconds"] = round(time.perf_counter() - started, 1)
+    command = " ".join(["python -m bench risk_history", *(argv or [])])
+    (out / "command.txt").write_text(command + "\n")
     (out / "figures.json").write_text(json.dumps(figures, indent=2, sort_keys=True) + "\n")
     w = figures["watched_shops"]
     print(
