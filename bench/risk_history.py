@@ -405,7 +405,7 @@ def build(rnd: random.Random, clock: Clock, signals: bool) -> History:
                 filing.pattern,
                 case.risk_level,
                 case.auto_rule,
-                tuple(s["code"] for s in case.risk_signals if s["level"] != "low"),
+                tuple(s["code"] for s in case.risk_signals or [] if s["level"] != "low"),
             )
         )
         queue(case.id, hours=rnd.uniform(2, 60))

@@ -46,7 +46,6 @@ def test_the_rules_catch_the_known_abuse_and_the_refusing_shop(tmp_path):
     watched = figures["watched_shops"]
     assert watched["refuser_flagged"] and watched["honest_shops_flagged"] == []
     assert set(watched["flagged"]["refuser"]) >= {"refusal_rate", "overturned_refusals"}
-    assert figures["seconds"] < 60
 
 
 @pytest.mark.slow
