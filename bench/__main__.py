@@ -21,6 +21,7 @@ BENCHES = [
     "s3_client",
     "connect",
     "reconcile",
+    "risk_history",
 ]
 
 
