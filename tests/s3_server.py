@@ -131,6 +131,8 @@ class S3Server:
             "EVIDENCE_S3_ACCESS_KEY": ACCESS_KEY,
             "EVIDENCE_S3_SECRET_KEY": SECRET_KEY,
             "EVIDENCE_S3_REGION": "us-east-1",
-            "EVIDENCE_S3_TIMEOUT": 3,
+            # generous: a loaded CI machine answers slowly (3 s timed out once under load 12);
+            # a server that is down refuses at once, whatever the timeout
+            "EVIDENCE_S3_TIMEOUT": 30,
             **extra,
         }
