@@ -59,6 +59,7 @@ RESULTS = ROOT / "bench" / "results"
 SHOPS = 50
 CONNECTIONS = 16
 P95_GOAL_MS = 50.0
+DASHBOARD_P95_GOAL_MS = 100.0  # issue 23: dashboard pages at this size
 RATE_GOAL = 0.5  # the case page's requests/s over the minimal database page's
 SWEEP_GOAL = 0.9  # the sweep's speed over the plain-SQL floor's
 SECRET = "bench-scale-secret-key-not-for-production-use-0123456789"
@@ -78,6 +79,8 @@ PAGES: dict[str, tuple[str, str]] = {
     "queue_search": ("reviewer", "/review/?q={case_no}"),
     "merchant_list": ("merchant", "/merchant/"),
     "buyer_case": ("buyer", "/cases/{case_no}"),
+    "dashboard_platform": ("supervisor", "/review/dashboard"),
+    "dashboard_shop": ("merchant", "/merchant/dashboard"),
 }
 #: the pages whose main query is EXPLAINed
 LISTS = ("queue_first", "queue_filtered", "queue_deep", "queue_search", "merchant_list")
@@ -309,6 +312,7 @@ def _staff(app: Any) -> None:
 
     with app.app_context():
         create_staff_user("bench-reviewer", STAFF_PASSWORD, "reviewer")
+        create_staff_user("bench-supervisor", STAFF_PASSWORD, "supervisor")
         create_staff_user("bench-shop", STAFF_PASSWORD, "merchant", "shop1")
         db.session.commit()
 
@@ -355,7 +359,12 @@ def sessions(base: str, known: dict[str, Any]) -> dict[str, Any]:
     )
     r.raise_for_status()
     out["buyer"] = buyer
-    for who, username in (("reviewer", "bench-reviewer"), ("merchant", "bench-shop")):
+    staff = (
+        ("reviewer", "bench-reviewer"),
+        ("supervisor", "bench-supervisor"),
+        ("merchant", "bench-shop"),
+    )
+    for who, username in staff:
         s = requests.Session()
         token = _form_token(s.get(base + "/staff/login", timeout=30).text)
         r = s.post(
@@ -795,6 +804,11 @@ def sweep_vs_floor(app: Any, now: datetime, rounds: int) -> dict[str, Any]:
 # the run
 
 
+def p95_goal(page: str) -> float:
+    """The p95 goal of a measured page, in milliseconds."""
+    return DASHBOARD_P95_GOAL_MS if page.startswith("dashboard") else P95_GOAL_MS
+
+
 def _verdict(ok: bool) -> str:
     return "met" if ok else "MISSED"
 
@@ -854,10 +868,11 @@ def _served(
         pages = {name: (role, path.format(**known)) for name, (role, path) in PAGES.items()}
         result.latency_ms = latency(base["portal"], who, pages, args.requests)
         for name, figures in result.latency_ms.items():
-            ok = figures["p95"] <= P95_GOAL_MS
+            goal = p95_goal(name)
+            ok = figures["p95"] <= goal
             print(
-                f"  {name:<15} p50 {figures['p50']:6.1f}  p95 {figures['p95']:6.1f}  p99"
-                f" {figures['p99']:6.1f} ms  (goal p95 <= {P95_GOAL_MS:.0f}: {_verdict(ok)})",
+                f"  {name:<18} p50 {figures['p50']:6.1f}  p95 {figures['p95']:6.1f}  p99"
+                f" {figures['p99']:6.1f} ms  (goal p95 <= {goal:.0f}: {_verdict(ok)})",
                 flush=True,
             )
         main_ms = explain_lists(app, known, out)
