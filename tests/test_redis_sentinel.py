@@ -13,6 +13,7 @@ import random
 import signal
 import subprocess
 import sys
+import time
 from datetime import UTC, datetime
 
 import pytest
@@ -265,11 +266,17 @@ def test_a_failover_during_approvals_and_payouts_loses_and_doubles_no_refund(app
             alive = [w.poll() is None for w in workers]
             for w in workers:
                 w.send_signal(signal.SIGTERM)
+            told = time.monotonic()
+            still_running = []
             for w in workers:
                 try:
-                    w.wait(30)
+                    w.wait(max(0.1, told + 15 - time.monotonic()))
                 except subprocess.TimeoutExpired:
+                    still_running.append(w.pid)
                     kill_group(w)
+            # a worker stops on time after a failover too (it waited for its cut-off BLPOP's
+            # reply, up to the dequeue timeout, before redis_client.ClosesOnError)
+            assert still_running == [], f"workers still running 15 s after SIGTERM: {still_running}"
             set_app(app)
             for _ in range(4):
                 if _unsettled() == 0:

@@ -39,7 +39,7 @@ from redis import Redis
 from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.retry import Retry
-from redis.sentinel import Sentinel
+from redis.sentinel import Sentinel, SentinelManagedConnection
 
 from portal.config import sentinel_addresses
 
@@ -151,6 +151,20 @@ def client_for_url(
     )
 
 
+class ClosesOnError(SentinelManagedConnection):
+    """redis-py's Sentinel connection, closed when a read is cut off, as a plain connection is.
+
+    redis-py's Sentinel connection keeps itself open when a read ends in an exception
+    (``disconnect_on_error=False``): a worker stopped (SIGTERM) while waiting in BLPOP put the
+    connection back in the pool with the BLPOP's reply still to come, and the next command on
+    it (the worker's own death notice) waited for that reply, as long as the BLPOP's timeout.
+    """
+
+    def read_response(self, *args: Any, **kwargs: Any) -> Any:
+        kwargs.setdefault("disconnect_on_error", True)
+        return super().read_response(*args, **kwargs)
+
+
 def sentinel_client(
     sentinels: list[tuple[str, int]],
     service: str,
@@ -169,6 +183,7 @@ def sentinel_client(
     manager = Sentinel(sentinels, sentinel_kwargs=sentinel_options, **bounded)
     return manager.master_for(
         service,
+        connection_class=ClosesOnError,
         db=db,
         password=password,
         retry=Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,)),
