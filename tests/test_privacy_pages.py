@@ -103,10 +103,10 @@ def test_the_buyer_downloads_everything_held_about_their_order(app, clock, peopl
     page = f"/cases/{case.case_no}"
     assert "my-data" in buyer.get(page).get_data(as_text=True)
     zf = _zip(buyer.submit(page, page + "/my-data", {}))
-    document = json.loads(zf.read("my-data.json"))
-    assert document["order"]["buyer_contact"] == f.CONTACT
-    assert document["order"]["order_no"] == case.order.order_no
-    [mine] = document["cases"]
+    [part] = json.loads(zf.read("my-data.json"))["orders"]
+    assert part["order"]["buyer_contact"] == f.CONTACT
+    assert part["order"]["order_no"] == case.order.order_no
+    [mine] = part["cases"]
     assert mine["explanation"] == EXPLANATION
     assert any(e["words"] == EXPLANATION for e in mine["timeline"])
     kinds = {e["kind"] for e in mine["timeline"]}
@@ -122,6 +122,45 @@ def test_the_buyer_downloads_everything_held_about_their_order(app, clock, peopl
     # the staff's timeline shows the download; the buyer's does not
     assert "downloaded their data" in reviewer.get(staff_page).get_data(as_text=True)
     assert verify().ok
+
+
+def test_the_export_holds_every_order_this_browser_looked_up_and_no_other(app, clock, people):
+    case, buyer = _buyer_case(app, clock, people)
+    second = f.order(clock(), m=people)
+    login_order(buyer, second)  # the same browser proves a second order is theirs
+    stranger_s = f.order(clock(), m=people)  # never looked up here
+    stranger_case, _them = _buyer_case(app, clock, people)  # another browser's, with a case
+    page = f"/cases/{case.case_no}"
+    zf = _zip(buyer.submit(page, page + "/my-data", {}))
+    text = zf.read("my-data.json").decode()
+    parts = json.loads(text)["orders"]
+    # the case's order first, then the other one, each once
+    assert [p["order"]["order_no"] for p in parts] == [case.order.order_no, second.order_no]
+    assert parts[1]["cases"] == [] and parts[1]["order"]["buyer_contact"] == f.CONTACT
+    for other in (stranger_s.order_no, stranger_case.order.order_no, stranger_case.case_no):
+        assert other not in text
+    # the download is in the trail of both orders it holds, naming both
+    recorded = db.session.scalars(
+        select(Event).where(Event.kind == privacy.EXPORTED).order_by(Event.id)
+    ).all()
+    assert {e.order_id for e in recorded} == {case.order_id, second.id}
+    assert all(e.data["order_ids"] == [case.order_id, second.id] for e in recorded)
+    assert verify().ok
+
+
+def test_an_expired_lookup_drops_the_order_from_the_export(app, clock, people):
+    case, buyer = _buyer_case(app, clock, people)
+    older = f.order(clock(), m=people)
+    login_order(buyer, older)
+    minutes = app.config["BUYER_ACCESS_MINUTES"]
+    clock.advance(seconds=minutes * 60 - 30)
+    login_order(buyer, case.order)  # the case's order looked up again, the other left to lapse
+    clock.advance(seconds=60)
+    page = f"/cases/{case.case_no}"
+    zf = _zip(buyer.submit(page, page + "/my-data", {}))
+    parts = json.loads(zf.read("my-data.json"))["orders"]
+    assert [p["order"]["order_no"] for p in parts] == [case.order.order_no]
+    assert older.order_no not in zf.read("my-data.json").decode()
 
 
 # --- erasure requests ------------------------------------------------------------------------
@@ -180,10 +219,10 @@ def test_a_request_done_erases_and_the_exports_say_so(app, clock, people):
     assert verify().ok, verify().problems
     # the buyer's session still open: the export says the file was erased, and does not fail
     zf = _zip(buyer.submit(page, page + "/my-data", {}))
-    document = json.loads(zf.read("my-data.json"))
-    [entry] = document["cases"][0]["evidence"]
+    [part] = json.loads(zf.read("my-data.json"))["orders"]
+    [entry] = part["cases"][0]["evidence"]
     assert entry["erased"] is True and entry["file"] is None and entry["sha256"]
-    assert document["order"]["buyer_contact"] == ""
+    assert part["order"]["buyer_contact"] == ""
     assert EXPLANATION not in zf.read("my-data.json").decode()
     # the staff's case file too; its chain still checks without the portal
     staff_page = f"/review/cases/{case.case_no}"

@@ -1,6 +1,7 @@
 """The buyer's own personal data, from the case page after the usual lookup: download
-everything the portal holds about the order (a ZIP; each download recorded), and ask for the
-personal data to be erased (staff answer by a deadline)."""
+everything the portal holds about the orders this browser has looked up (a ZIP; each download
+recorded), and ask for the personal data on the case's order to be erased (staff answer by a
+deadline)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from portal.infra.i18n import gettext
 from portal.services import unit_of_work
 from portal.services.errors import DomainError
 from portal.services.privacy import export, requests
-from portal.views import outcomes
+from portal.views import buyer_access, outcomes
 from portal.views.buyer import _my_case
 from portal.views.downloads import case_file_response
 from portal.views.forms import EmptyForm
@@ -22,11 +23,12 @@ bp = Blueprint("buyer_privacy", __name__)
 
 @bp.post("/cases/<case_no>/my-data")
 def my_data(case_no: str) -> ResponseReturnValue:
-    """Everything held about the case's order (ZIP), the download recorded first."""
+    """Everything held about the case's order and the other orders this browser may see (ZIP),
+    the download recorded first."""
     case = _my_case(case_no)
     if not EmptyForm().validate_on_submit():
         abort(400)
-    return case_file_response(export.download(case))
+    return case_file_response(export.download(case, also=buyer_access.allowed_ids()))
 
 
 @bp.post("/cases/<case_no>/erasure")

@@ -1,13 +1,15 @@
-"""Everything the portal holds about a buyer's order, for the buyer: one ZIP from the case page
+"""Everything the portal holds about a buyer's orders, for the buyer: one ZIP from the case page
 after the usual lookup (``my-data.json``, the evidence originals, ``manifest.json``), each
-download recorded in the case's chain before the file is made.
+download recorded in each included order's trail before the file is made. The orders are the
+case's and every other order this browser has looked up and may still see: the buyer proves an
+order is theirs with its query password, so that is what "their orders" can mean here.
 
-It holds the order as the buyer gave it (contact in full), the payment, the listing at
-purchase, when each code was delivered and revealed (never the codes), every case on the order
-with the buyer's own words, the timeline the buyer sees, offers, support tickets, notices to
-the buyer, refunds, erasure requests and the evidence files. Staff's names and the events only
-staff see are not the buyer's data and are left out. A file erased (by retention or on
-request) is listed as erased, never an error.
+For each order it holds the order as the buyer gave it (contact in full), the payment, the
+listing at purchase, when each code was delivered and revealed (never the codes), every case on
+the order with the buyer's own words, the timeline the buyer sees, offers, support tickets,
+notices to the buyer, refunds, erasure requests and the evidence files. Staff's names and the
+events only staff see are not the buyer's data and are left out. A file erased (by retention
+or on request) is listed as erased, never an error.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import hashlib
 import io
 import json
 import zipfile
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -42,7 +45,7 @@ from portal.services.refunds.transitions import record
 from portal.services.unit_of_work import commit
 
 FORMAT = "refund-portal personal data export"
-VERSION = 1
+VERSION = 2
 
 
 def _time(value: datetime | None) -> str | None:
@@ -160,80 +163,105 @@ def _case(case: RefundCase, out: zipfile.ZipFile) -> dict[str, Any]:
     }
 
 
-def build(order: Order) -> bytes:
-    """The export's bytes: everything held about ``order``, as it is now."""
+def _order_document(order: Order, out: zipfile.ZipFile) -> dict[str, Any]:
+    """One order's part of the export: the order, its cases (evidence written to ``out``),
+    refunds, the buyer's notices and erasure requests."""
+    case_rows = db.session.scalars(
+        select(RefundCase).where(RefundCase.order_id == order.id).order_by(RefundCase.id)
+    ).all()
+    payouts = db.session.scalars(
+        select(Payout).where(Payout.order_id == order.id).order_by(Payout.id)
+    )
+    notices = db.session.scalars(
+        select(Notice)
+        .where(Notice.order_id == order.id, Notice.audience == str(BUYER.role))
+        .order_by(Notice.id)
+    )
+    requests = db.session.scalars(
+        select(ErasureRequest)
+        .where(ErasureRequest.order_id == order.id)
+        .order_by(ErasureRequest.id)
+    )
+    return {
+        "order": _order(order),
+        "cases": [_case(c, out) for c in case_rows],
+        "refunds": [
+            {
+                "channel": p.channel,
+                "amount_fen": p.amount_fen,
+                "state": p.state,
+                "gateway_reference": p.gateway_reference,
+                "created_at": _time(p.created_at),
+                "settled_at": _time(p.settled_at),
+            }
+            for p in payouts
+        ],
+        "notices": [
+            {
+                "kind": n.kind,
+                "message": n.message,
+                "params": n.params,
+                "at": _time(n.created_at),
+                "read_at": _time(n.read_at),
+            }
+            for n in notices
+        ],
+        "erasure_requests": [
+            {
+                "state": r.state,
+                "asked_at": _time(r.created_at),
+                "due_at": _time(r.due_at),
+                "answered_at": _time(r.answered_at),
+                "refusal": r.refusal,
+            }
+            for r in requests
+        ],
+    }
+
+
+def build(orders: Sequence[Order]) -> bytes:
+    """The export's bytes: everything held about each of ``orders``, as it is now."""
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as out:
-        case_rows = db.session.scalars(
-            select(RefundCase).where(RefundCase.order_id == order.id).order_by(RefundCase.id)
-        ).all()
-        payouts = db.session.scalars(
-            select(Payout).where(Payout.order_id == order.id).order_by(Payout.id)
-        )
-        notices = db.session.scalars(
-            select(Notice)
-            .where(Notice.order_id == order.id, Notice.audience == str(BUYER.role))
-            .order_by(Notice.id)
-        )
-        requests = db.session.scalars(
-            select(ErasureRequest)
-            .where(ErasureRequest.order_id == order.id)
-            .order_by(ErasureRequest.id)
-        )
-        case_docs = [_case(c, out) for c in case_rows]
+        parts = [_order_document(order, out) for order in orders]
         document: dict[str, Any] = {
             "format": FORMAT,
             "version": VERSION,
             "made_at": _time(context.now()),
-            "what_this_is": "everything the refund portal holds about this order (docs/privacy.md)",
-            "order": _order(order),
-            "cases": case_docs,
-            "refunds": [
-                {
-                    "channel": p.channel,
-                    "amount_fen": p.amount_fen,
-                    "state": p.state,
-                    "gateway_reference": p.gateway_reference,
-                    "created_at": _time(p.created_at),
-                    "settled_at": _time(p.settled_at),
-                }
-                for p in payouts
-            ],
-            "notices": [
-                {
-                    "kind": n.kind,
-                    "message": n.message,
-                    "params": n.params,
-                    "at": _time(n.created_at),
-                    "read_at": _time(n.read_at),
-                }
-                for n in notices
-            ],
-            "erasure_requests": [
-                {
-                    "state": r.state,
-                    "asked_at": _time(r.created_at),
-                    "due_at": _time(r.due_at),
-                    "answered_at": _time(r.answered_at),
-                    "refusal": r.refusal,
-                }
-                for r in requests
-            ],
+            "what_this_is": "everything the refund portal holds about these orders "
+            "(docs/privacy.md)",
+            "orders": parts,
         }
         data = json.dumps(document, ensure_ascii=False, indent=1, default=str).encode()
         out.writestr("my-data.json", data)
         manifest = {"my-data.json": hashlib.sha256(data).hexdigest()}
-        for case_doc in case_docs:
-            for entry in case_doc["evidence"]:
-                if entry["file"]:
-                    manifest[entry["file"]] = entry["sha256"]
+        for part in parts:
+            for case_doc in part["cases"]:
+                for entry in case_doc["evidence"]:
+                    if entry["file"]:
+                        manifest[entry["file"]] = entry["sha256"]
         out.writestr("manifest.json", json.dumps(manifest, indent=1))
     return buffer.getvalue()
 
 
-def download(case: RefundCase) -> CaseFile:
-    """Record the buyer's download in the case's chain (committed), then make the file."""
-    case_id = case.id
-    commit(lambda: record(privacy.EXPORTED, BUYER, case=case, data={"order_id": case.order_id}))
+def download(case: RefundCase, also: Iterable[int] = ()) -> CaseFile:
+    """Record the buyer's download in the trail of each order it holds (committed), then make
+    the file: the case's order first, then the orders ``also`` names (ids this browser may
+    see), each once."""
+    case_id, first = case.id, case.order_id
+    order_ids = [first, *sorted({i for i in also if i != first})]
+    orders = db.session.scalars(select(Order).where(Order.id.in_(order_ids))).all()
+    by_id = {o.id: o for o in orders}
+    kept = [i for i in order_ids if i in by_id]
+    data = {"order_ids": kept}
+
+    def _record() -> None:
+        record(privacy.EXPORTED, BUYER, case=case, data=data)
+        for order_id in kept[1:]:
+            record(privacy.EXPORTED, BUYER, order_id=order_id, data=data)
+
+    commit(_record)
     fresh = db.session.get_one(RefundCase, case_id)
-    return CaseFile(name=f"my-data-{fresh.order.order_no}.zip", data=build(fresh.order))
+    db.session.expire_all()
+    ordered = [db.session.get_one(Order, i) for i in kept]
+    return CaseFile(name=f"my-data-{fresh.order.order_no}.zip", data=build(ordered))
