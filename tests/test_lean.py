@@ -76,6 +76,12 @@ loaded = sorted(m for m in sys.modules if m.split(".")[0] in heavy)
 # the channels' OpenSSL bindings load with a channel's keys: these channels are installed, not
 # configured (redis-py imports the bare `cryptography` package, which loads no bindings)
 loaded += sorted(m for m in sys.modules if m.startswith("cryptography.hazmat"))
+# the dialect of the database in use, and no other (the audit chain's PostgreSQL statements)
+with app.app_context():
+    from portal.extensions import db
+    in_use = db.engine.dialect.name
+dialects = {m.split(".")[2] for m in sys.modules if m.startswith("sqlalchemy.dialects.")}
+loaded += sorted(f"sqlalchemy.dialects.{d}" for d in dialects - {in_use} if not d.startswith("_"))
 api = client.get("/api/v1/openapi.json").status_code  # the API's handlers load on first use
 print(json.dumps({"statuses": statuses, "loaded": loaded, "api": [api, "pydantic" in sys.modules]}))
 """

@@ -12,12 +12,13 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import Column, Select, cast, func, literal, select
-from sqlalchemy.dialects.postgresql import ARRAY
 
 
 def unnested(columns: Sequence[Column[Any]], rows: Sequence[Mapping[str, Any]]) -> Select[Any]:
     """``SELECT unnest(:a) AS a, unnest(:b) AS b, ...``: ``rows`` as a relation with the given
     columns' names and types (PostgreSQL unnests arrays of one length side by side)."""
+    from sqlalchemy.dialects.postgresql import ARRAY  # heavy: the dialect, on PostgreSQL only
+
     return select(
         *(
             func.unnest(
