@@ -11,9 +11,8 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from portal import config as config_module
 from portal import models  # noqa: F401 - register tables
-from portal.cli import register_cli
 from portal.extensions import csrf, db, htmx, i18n, login_manager
-from portal.infra import heap, logs, metrics, pool_ping, redis_client, request_ids
+from portal.infra import heap, lazy_commands, logs, metrics, pool_ping, redis_client, request_ids
 from portal.infra.assets import install_assets
 from portal.infra.i18n import get_locale
 from portal.plugins.startup import init_plugins
@@ -75,11 +74,11 @@ def configure(app: Flask) -> None:
         with app.app_context():
             pool_ping.install(db.engine)
 
+    lazy_commands.install(app)
+
     init_plugins(app)
 
     register_blueprints(app)
-
-    register_cli(app)
 
     install_web_helpers(app)
 

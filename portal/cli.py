@@ -1,4 +1,5 @@
-"""The ``refund-portal`` command line: a Flask CLI group with the portal's own commands."""
+"""The ``refund-portal`` command line: a Flask CLI group with the portal's own commands (the
+app lists them by name in ``portal.infra.lazy_commands`` and loads this module when one runs)."""
 
 from __future__ import annotations
 
@@ -7,19 +8,14 @@ from flask import Flask, current_app
 from flask.cli import FlaskGroup, NoAppException, with_appcontext
 
 from portal import create_app
-from portal.audit_cli import audit
-from portal.backup_cli import backup_command, restore_command
 from portal.config import ConfigError
 from portal.dev.demo import load
 from portal.extensions import db
 from portal.infra import migrations
 from portal.models import Merchant
-from portal.plugins.cli import check_channels_command, new_plugin, plugins
-from portal.plugins.connect_cli import connect
 from portal.services.accounts import hash_audit, staff
 from portal.services.accounts.staff import create_staff_user
 from portal.services.integration import api_keys
-from portal.storage_cli import storage_group
 
 
 def _create() -> Flask:
@@ -34,35 +30,6 @@ def _create() -> Flask:
 @click.group(cls=FlaskGroup, create_app=_create)
 def main() -> None:
     """refund-portal: refunds for virtual-goods card shops."""
-
-
-def register_cli(app: Flask) -> None:
-    """Add the portal's commands to ``flask``/``refund-portal``."""
-    for command in (
-        init_db,
-        load_demo,
-        create_user,
-        set_password,
-        sign_out,
-        password_hashes,
-        set_query_password,
-        worker,
-        metrics_server,
-        demo_bank_statement,
-        import_orders,
-        create_api_key,
-        backup_command,
-        restore_command,
-    ):
-        app.cli.add_command(command)
-
-    app.cli.add_command(plugins)
-    app.cli.add_command(audit)
-    app.cli.add_command(storage_group)
-    app.cli.add_command(connect)
-    app.cli.add_command(check_channels_command)
-    app.cli.add_command(new_plugin)
-    app.cli.add_command(migrations.db_commands)
 
 
 @click.command("init-db")
