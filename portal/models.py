@@ -373,6 +373,8 @@ class Payout(Model):
         CheckConstraint("amount_fen > 0", name="amount"),
         # a channel's payouts settled on one day: what reconciliation matches a bill against
         Index("ix_payouts_channel_settled", "channel", "settled_at"),
+        # a batch-paid channel's payouts sent on a day: what its statement is matched against
+        Index("ix_payouts_channel_exported", "channel", "exported_at"),
     )
 
 
@@ -695,7 +697,7 @@ class ReconDifference(Model):
 
 
 class StatementLine(Model):
-    """A line of an imported bank statement, kept as the channel's bill of its import day."""
+    """A line of an imported bank statement, kept as the channel's bill of its booking day."""
 
     __tablename__ = "statement_lines"
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -704,7 +706,9 @@ class StatementLine(Model):
     amount_fen: Mapped[int] = mapped_column(Fen)
     # a ResultStatus (portal.plugins.channels): succeeded when booked, failed when returned
     status: Mapped[str] = mapped_column(String(20))
-    booked_on: Mapped[str] = mapped_column(String(10), default="")  # the statement's ISO date
+    booked_on: Mapped[str] = mapped_column(String(10), default="")  # the entry's booking date
+    # the bank's reference of the entry (AcctSvcrRef): tells two bookings of one transfer apart
+    entry_ref: Mapped[str] = mapped_column(String(35), default="")
     imported_at: Mapped[datetime] = mapped_column(TS, default=utcnow)
     __table_args__ = (
         Index(
@@ -713,9 +717,12 @@ class StatementLine(Model):
             "refund_no",
             "status",
             "booked_on",
+            "entry_ref",
             unique=True,
         ),
         Index("ix_statement_lines_channel_imported", "channel", "imported_at"),
+        # a day's bookings: the bank's bill of that day
+        Index("ix_statement_lines_channel_booked", "channel", "booked_on"),
     )
 
 

@@ -11,7 +11,6 @@ from datetime import date, timedelta
 
 import pytest
 from refund_portal_alipay.simulator import AlipaySimulator
-from refund_portal_bank.simulator import statement_for
 from refund_portal_wechat.simulator import WechatSimulator
 from sqlalchemy import func, select
 
@@ -27,10 +26,8 @@ from portal.models import (
     Payout,
     ReconDifference,
     ReconRun,
-    StatementLine,
 )
 from portal.services.actors import Actor
-from portal.services.money import batches
 from portal.services.reconciliation import days, fetching
 from tests import factories as f
 from tests.test_settlement import approved_case, work
@@ -383,34 +380,6 @@ def test_a_bill_still_missing_at_the_deadline_is_raised_once(app, clock, gateway
     assert len(rows) == 2 and {n.params["day"] for n in rows} == {"2026-03-10"}
     events = db.session.scalars(select(Event).where(Event.kind == "recon_overdue")).all()
     assert {e.data["channel"] for e in events} == {"alipay", "wechat"}
-
-
-# --- the bank: imported statements are its bill --------------------------------------------
-
-
-def test_the_bank_is_reconciled_against_its_imported_statements(app, clock, reviewer):
-    card = {"account_name": "张三", "account_no": "6222020200112233445", "bank_name": "工商银行"}
-    orders = [f.order(clock(), channel="bank", extra=card, amount_fen=a) for a in (12345, 500)]
-    for order in orders:
-        approved_case(clock, reviewer, order=order)
-    work(app)
-    payouts = db.session.scalars(select(Payout).order_by(Payout.id)).all()
-    batch = batches.export_batch(reviewer, "bank", "pain.001")
-    # the bank booked the first transfer with another amount than we sent
-    statement = statement_for(batch.content).replace(b">123.45<", b">123.40<")
-    for _ in range(2):  # imported twice: kept once
-        batches.import_statement(reviewer, "bank", statement)
-    assert db.session.scalar(select(func.count(StatementLine.id))) == 2
-    assert "bank" in fetching.providers()
-    clock.advance(days=1)
-    outcome = fetching.fetch_and_reconcile("bank", DAY)
-    assert outcome.status == RunStatus.MATCHED
-    run, diffs = found("bank", DAY)
-    assert diffs == {(payouts[0].idempotency_key, K.UNKNOWN_AT_GATEWAY)}
-    diff = db.session.scalar(select(ReconDifference).where(ReconDifference.run_id == run.id))
-    assert (diff.bill_amount_fen, diff.our_amount_fen, diff.our_state) == (12340, 12345, "pending")
-    assert (run.bill_rows, run.our_rows) == (2, 1)
-    assert fetching.fetch_and_reconcile("bank", DAY).new_differences == ()
 
 
 def test_the_pages_are_chinese_and_small(app, client, browser, clock, reviewer, gateways):

@@ -51,6 +51,16 @@ class RunStatus(enum.StrEnum):
     REFUSED = "refused"  # the bill could not be trusted: nothing recorded as reconciled
 
 
+class DayBasis(enum.StrEnum):
+    """Which of our payouts are a day's, for the bill of that day to be matched against."""
+
+    #: those settled that day (a gateway's bill: its rows are the refunds it made that day)
+    SETTLED = "settled"
+    #: those sent in a batch due for execution that day (a bank's statement: its bookings
+    #: are what settles them, so settling cannot be what the statement is checked against)
+    SENT = "sent"
+
+
 class ResolvedHow(enum.StrEnum):
     """Why a difference was resolved (stored with it)."""
 
@@ -91,8 +101,10 @@ class Ours:
     refund_no: str
     amount_fen: int
     state: str
+    #: when it became the day's (``DayBasis``): settled, or sent in a batch
     settled_at: datetime | None
-    #: whether the payout counts as money moved (succeeded, or returned after booking)
+    #: whether the payout counts as the bill's business on some day: money moved (succeeded,
+    #: or returned after booking), or, matched by ``DayBasis.SENT``, sent in a batch
     moved: bool
 
 

@@ -153,6 +153,9 @@ class StatementLine:
     status: ResultStatus  # SUCCEEDED when booked, FAILED when returned
     booked_on: str = ""  # ISO date
     message: str = ""  # the statement's own text (shown to staff only, labelled)
+    #: the bank's own reference of the entry (camt.053 AcctSvcrRef or NtryRef): two
+    #: bookings of one transfer are told apart by it, one entry imported twice is kept once
+    entry_ref: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,6 +5,10 @@ not add up), books every credit transfer as a debit on the merchant's account an
 end-to-end ids in ``returned``, books the transfer and then its return a day later (a
 credit with the return reason, as when the buyer's card account is closed: "AC04").
 
+Told to (``Faults``), it books the statement a faulty bank would send, for reconciliation's
+tests: a transfer left out, another amount booked than was sent, a transfer booked the next
+day, one booked twice (two entries), a transfer nobody sent.
+
 Command line (for the demo)::
 
     refund-portal-bank-statement batch.xml --return RP123=AC04 > statement.xml
@@ -15,8 +19,8 @@ from __future__ import annotations
 import argparse
 import sys
 import xml.etree.ElementTree as ET
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timedelta
 
 from refund_portal_bank.amounts import AmountError, fen_to_yuan, yuan_to_fen
@@ -48,6 +52,33 @@ class _Batch:
     debtor_account: str
     currency: str
     payments: tuple[_Payment, ...]
+
+
+@dataclass(frozen=True)
+class Faults:
+    """What a faulty bank does to a batch's statement, by end-to-end id."""
+
+    #: transfers of the batch it never books
+    dropped: Collection[str] = ()
+    #: transfers it books with another amount: id -> fen added to what was sent
+    changed: Mapping[str, int] = field(default_factory=dict)
+    #: transfers it books the day after the others
+    next_day: Collection[str] = ()
+    #: transfers it books twice that day (two entries with their own references)
+    twice: Collection[str] = ()
+    #: transfers nobody sent that it books that day: id -> fen
+    strangers: Mapping[str, int] = field(default_factory=dict)
+
+    def check(self, known: set[str]) -> None:
+        """ValueError unless every fault names a transfer of the batch (and every stranger
+        one that is not)."""
+        named = {*self.dropped, *self.changed, *self.next_day, *self.twice} - known
+        if named:
+            raise ValueError(f"faults name ids not in the batch: {', '.join(sorted(named))}")
+        if set(self.strangers) & known:
+            raise ValueError("a stranger's id is one of the batch's")
+        if any(fen <= 0 for fen in self.strangers.values()):
+            raise ValueError("a stranger's amount must be positive")
 
 
 def _fen(text: str, where: str) -> int:
@@ -180,32 +211,57 @@ def _entry(
         add(rtr, "AddtlInf", "Payment returned by the creditor's bank")
 
 
+def _bookings(batch: _Batch, day: date, faults: Faults) -> list[tuple[_Payment, date]]:
+    """What the bank books, in order: each transfer (with the faults in) and its day."""
+    booked: list[tuple[_Payment, date]] = []
+    for payment in batch.payments:
+        if payment.end_to_end_id in faults.dropped:
+            continue
+        delta = faults.changed.get(payment.end_to_end_id, 0)
+        if delta and payment.amount_fen + delta <= 0:
+            raise ValueError(f"{payment.end_to_end_id}: a changed amount must stay positive")
+        shown = replace(payment, amount_fen=payment.amount_fen + delta)
+        when = day + timedelta(days=1) if payment.end_to_end_id in faults.next_day else day
+        booked.append((shown, when))
+        if payment.end_to_end_id in faults.twice:
+            booked.append((shown, when))
+    for e2e, fen in faults.strangers.items():
+        booked.append((_Payment(e2e, fen, batch.currency, "", ""), day))
+    return booked
+
+
 def statement_for(
     pain001: bytes,
     returned: Mapping[str, str] | None = None,
     booked_on: date | str | None = None,
+    faults: Faults | None = None,
 ) -> bytes:
     """The camt.053.001.02 statement for a pain.001 batch, as the bank would send it.
 
     Every transfer is booked as a debit on ``booked_on`` (default: the batch's requested
     execution date). Each end-to-end id in ``returned`` (id -> ISO return reason code, e.g.
-    "AC04") is also booked back as a credit with that reason the next day. Deterministic.
+    "AC04") is also booked back as a credit with that reason the next day. ``faults`` makes
+    it the statement of a faulty bank (bookings moved to the next day are in the same
+    document, as the returns are). Deterministic.
     """
     batch = read_pain001(pain001)
     returned = dict(returned or {})
+    faults = faults or Faults()
     known = {p.end_to_end_id for p in batch.payments}
     unknown = sorted(set(returned) - known)
     if unknown:
         raise ValueError(f"returned ids are not in the batch: {', '.join(unknown)}")
     if any(not reason for reason in returned.values()):
         raise ValueError("every returned payment needs a reason code")
+    faults.check(known)
     if booked_on is None:
         day = batch.execution_date
     elif isinstance(booked_on, str):
         day = date.fromisoformat(booked_on)
     else:
         day = booked_on
-    last_day = day + timedelta(days=1) if returned else day
+    bookings = _bookings(batch, day, faults)
+    last_day = day + timedelta(days=1) if returned or faults.next_day else day
     ccy = batch.currency
 
     doc = new_document(CAMT053_NS)
@@ -221,14 +277,14 @@ def statement_for(
     add(add(add(acct, "Id"), "Othr"), "Id", batch.debtor_account or "UNKNOWN")
     add(acct, "Ccy", ccy)
 
-    debits = sum(p.amount_fen for p in batch.payments)
+    debits = sum(p.amount_fen for p, _ in bookings)
     credits = sum(p.amount_fen for p in batch.payments if p.end_to_end_id in returned)
     opening = max(OPENING_BALANCE_FEN, debits)
     _balance(stmt, "OPBD", opening, ccy, day)
     _balance(stmt, "CLBD", opening - debits + credits, ccy, last_day)
 
-    for n, payment in enumerate(batch.payments, start=1):
-        _entry(stmt, batch, payment, ref=f"BK{n:06d}", booked=day, credit=False)
+    for n, (payment, when) in enumerate(bookings, start=1):
+        _entry(stmt, batch, payment, ref=f"BK{n:06d}", booked=when, credit=False)
     for n, payment in enumerate(batch.payments, start=1):
         if payment.end_to_end_id in returned:
             _entry(
@@ -241,6 +297,16 @@ def statement_for(
                 reason=returned[payment.end_to_end_id],
             )
     return serialize(doc)
+
+
+def _pairs(parser: argparse.ArgumentParser, flag: str, items: list[str]) -> dict[str, str]:
+    found: dict[str, str] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key or not value:
+            parser.error(f"{flag} wants E2E=VALUE, not {item!r}")
+        found[key] = value
+    return found
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -259,17 +325,38 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="book this end-to-end id and then return it with the reason code (e.g. AC04)",
     )
     parser.add_argument("--booked-on", help="booking date YYYY-MM-DD (default: ReqdExctnDt)")
+    fault = parser.add_argument_group("a faulty bank (for reconciliation)")
+    fault.add_argument("--drop", action="append", default=[], metavar="E2E", help="never book it")
+    fault.add_argument(
+        "--change", action="append", default=[], metavar="E2E=FEN", help="book FEN more (or less)"
+    )
+    fault.add_argument(
+        "--next-day", action="append", default=[], metavar="E2E", help="book it a day later"
+    )
+    fault.add_argument("--twice", action="append", default=[], metavar="E2E", help="book it twice")
+    fault.add_argument(
+        "--stranger",
+        action="append",
+        default=[],
+        metavar="E2E=FEN",
+        help="book a transfer nobody sent",
+    )
     args = parser.parse_args(argv)
-    returned: dict[str, str] = {}
-    for item in args.returns:
-        e2e, sep, code = item.partition("=")
-        if not sep or not e2e or not code:
-            parser.error(f"--return wants E2E=CODE, not {item!r}")
-        returned[e2e] = code
+    returned = _pairs(parser, "--return", args.returns)
+    try:
+        faults = Faults(
+            dropped=args.drop,
+            changed={k: int(v) for k, v in _pairs(parser, "--change", args.change).items()},
+            next_day=args.next_day,
+            twice=args.twice,
+            strangers={k: int(v) for k, v in _pairs(parser, "--stranger", args.stranger).items()},
+        )
+    except ValueError:
+        parser.error("--change and --stranger want E2E=FEN, FEN a whole number")
     with open(args.pain001, "rb") as fh:
         data = fh.read()
     try:
-        out = statement_for(data, returned, args.booked_on)
+        out = statement_for(data, returned, args.booked_on, faults)
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

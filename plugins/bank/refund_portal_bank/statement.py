@@ -6,6 +6,8 @@ Rules (ISO 20022 camt.053.001.02; later camt.053.001.xx versions read the same w
   ``Othr/Id`` or ``IBAN``): a statement for another account, or naming none, is refused whole;
 * only booked entries count (``Sts`` BOOK); pending and informational ones are skipped;
 * only entries in the channel's currency count (the channel pays in one currency);
+* each line keeps its entry's own reference (``AcctSvcrRef``, else ``NtryRef``): a transfer
+  the bank booked twice is two lines, the same entry in two statements one;
 * only transactions carrying an ``EndToEndId`` (other than "NOTPROVIDED") count;
 * a debit that is not a reversal is a payout that left the account: SUCCEEDED;
 * a credit that reverses an earlier entry (``RvslInd`` true) or carries return information
@@ -158,6 +160,7 @@ def parse_statement(data: bytes, currency: str, account: str) -> list[StatementL
             direction = f.text(entry, "CdtDbtInd").upper()
             reversal = _is_true(f.text(entry, "RvslInd"))
             booked_on = _booking_date(f, entry, where)
+            entry_ref = (f.text(entry, "AcctSvcrRef") or f.text(entry, "NtryRef")).strip()
             txs = f.findall(entry, "NtryDtls/TxDtls")
             for tx in txs:
                 e2e = f.text(tx, "Refs/EndToEndId")
@@ -185,6 +188,7 @@ def parse_statement(data: bytes, currency: str, account: str) -> list[StatementL
                         status=status,
                         booked_on=booked_on,
                         message=message,
+                        entry_ref=entry_ref[:35],
                     )
                 )
     return lines

@@ -8,13 +8,16 @@ plugin's, or a third party's.
 
 from __future__ import annotations
 
+import inspect
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import date, datetime
 
 from sqlalchemy import ColumnElement, func, select, update
 
 from portal.domain.payout_states import PayoutState
+from portal.domain.reconciliation import BEIJING
 from portal.extensions import db
 from portal.models import Payment, Payout, StatementLine
 from portal.plugins.channels import (
@@ -22,6 +25,7 @@ from portal.plugins.channels import (
     BatchFormat,
     ChannelError,
     PayoutChannel,
+    RefundRequest,
     RefundResult,
     ResultStatus,
     StatementImporter,
@@ -31,10 +35,12 @@ from portal.plugins.startup import channels
 from portal.plugins.words import Note, Words
 from portal.services import context
 from portal.services.actors import Actor
+from portal.services.after_commit import call_after_commit
 from portal.services.dml import rows_matched
 from portal.services.errors import DomainError
 from portal.services.money import settlement
 from portal.services.policy_text import N_
+from portal.services.reconciliation import fetching
 from portal.services.refunds.transitions import record
 
 
@@ -131,18 +137,19 @@ def export_batch(actor: Actor, channel_id: str, fmt: str) -> Batch:
         settlement.refund_request(p, db.session.get_one(Payment, p.payment_id), p.case.case_no)
         for p in payouts
     ]
+    now = context.now()
     try:
-        content = channel.export_batch(requests, fmt)
+        content = _written(channel, requests, fmt, now)
     except ChannelError as exc:
         raise DomainError(
             N_("The batch could not be written: %(why)s"), rule="batch", why=str(exc)
         ) from exc
-    ref = "B" + context.now().strftime("%Y%m%d%H%M") + secrets.token_hex(2).upper()
+    ref = "B" + now.strftime("%Y%m%d%H%M") + secrets.token_hex(2).upper()
     ids = tuple(p.id for p in payouts)
     executed = db.session.execute(
         update(Payout)
         .where(Payout.id.in_(ids), Payout.exported_at.is_(None))
-        .values(exported_at=context.now(), batch_ref=ref)
+        .values(exported_at=now, batch_ref=ref)
         .execution_options(synchronize_session=False)
     )
     changed = rows_matched(executed)
@@ -160,6 +167,18 @@ def export_batch(actor: Actor, channel_id: str, fmt: str) -> Batch:
     db.session.commit()
     kind = chosen[0]
     return Batch(ref, f"refunds-{ref}.{kind.extension}", kind.media_type, content, ids)
+
+
+def _written(
+    channel: BatchExporter, requests: Sequence[RefundRequest], fmt: str, now: datetime
+) -> bytes:
+    """The channel's batch file. An ``export_batch`` that takes ``now`` is given the export's
+    moment in Beijing time: its requested execution date is then the day the payouts count
+    as sent on (their ``exported_at``), the day reconciliation matches its statement of."""
+    if "now" in inspect.signature(channel.export_batch).parameters:
+        export = channel.export_batch
+        return export(requests, fmt, now=now.astimezone(BEIJING))  # type: ignore[call-arg]
+    return channel.export_batch(requests, fmt)
 
 
 def import_statement(actor: Actor, channel_id: str, data: bytes) -> ImportReport:
@@ -210,16 +229,24 @@ def import_statement(actor: Actor, channel_id: str, data: bytes) -> ImportReport
         actor,
         data={"lines": len(lines), "applied": applied, "unmatched": unmatched},
     )
+    booked = {date.fromisoformat(line.booked_on[:10]) for line in lines if line.booked_on}
+    call_after_commit(db.session(), lambda: fetching.statement_imported(channel_id, booked))
     db.session.commit()
     return ImportReport(applied, duplicates, tuple(unmatched))
 
 
 def keep_lines(channel_id: str, lines: Sequence[StatementLine_]) -> None:
-    """Keep the statement's lines (the channel's bill of today, for reconciliation), each
-    once: importing the same statement again adds none."""
-    seen: set[tuple[str, str, str]] = set(
+    """Keep the statement's lines (the channel's bill of their booking day, for
+    reconciliation), each entry once: importing the same statement again adds none, a
+    transfer the bank booked twice (two entries) is kept twice."""
+    seen: set[tuple[str, str, str, str]] = set(
         db.session.execute(
-            select(StatementLine.refund_no, StatementLine.status, StatementLine.booked_on).where(
+            select(
+                StatementLine.refund_no,
+                StatementLine.status,
+                StatementLine.booked_on,
+                StatementLine.entry_ref,
+            ).where(
                 StatementLine.channel == channel_id,
                 StatementLine.refund_no.in_({line.idempotency_key for line in lines}),
             )
@@ -227,7 +254,7 @@ def keep_lines(channel_id: str, lines: Sequence[StatementLine_]) -> None:
     )
     now = context.now()
     for line in lines:
-        key = (line.idempotency_key, str(line.status), line.booked_on)
+        key = (line.idempotency_key, str(line.status), line.booked_on[:10], line.entry_ref[:35])
         if key in seen:
             continue
         seen.add(key)
@@ -238,6 +265,7 @@ def keep_lines(channel_id: str, lines: Sequence[StatementLine_]) -> None:
                 amount_fen=line.amount_fen,
                 status=str(line.status),
                 booked_on=line.booked_on[:10],
+                entry_ref=line.entry_ref[:35],
                 imported_at=now,
             )
         )

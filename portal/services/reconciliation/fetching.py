@@ -13,7 +13,7 @@ import logging
 from collections.abc import Iterable, Iterator
 from datetime import date
 
-from portal.domain.reconciliation import RunStatus, beijing_day
+from portal.domain.reconciliation import DayBasis, RunStatus, beijing_day
 from portal.infra.queue import enqueue_once
 from portal.plugins.channels import (
     BillMissing,
@@ -151,13 +151,32 @@ def fetch_and_reconcile(channel_id: str, day: date, actor: Actor = SYSTEM) -> Ou
     """Fetch the channel's bill for the Beijing ``day`` and reconcile it."""
     channel = provider(channel_id)
     if not isinstance(channel, BillProvider):  # its imported statements are its bill
-        return reconcile(channel_id, day, statements.bill_rows(channel_id, day), actor)
+        return _from_statements(channel_id, day, actor)
     release()  # no transaction held open while the gateway answers (the download)
     try:
         rows = _fetched(channel, channel_id, day)
     except _BillFailed as failed:
         return record_failure(channel_id, day, failed.status, failed.detail, actor)
     return reconcile_fetched(channel_id, day, rows, actor)
+
+
+def _from_statements(channel_id: str, day: date, actor: Actor) -> Outcome:
+    """The day of a channel whose imported statements are its bill: missing while no
+    statement of that day has come and we sent payouts due on it; else its bookings of the
+    day matched against the payouts we sent for the day."""
+    if not statements.arrived(channel_id, day) and statements.expected(channel_id, day):
+        return record_failure(channel_id, day, RunStatus.MISSING, "", actor)
+    rows = statements.bill_rows(channel_id, day)
+    return reconcile(channel_id, day, rows, actor, DayBasis.SENT)
+
+
+def statement_imported(channel_id: str, booked: Iterable[date]) -> int:
+    """A statement of the channel was imported with bookings on these days: reconcile again
+    each of them that is over (a late statement, or one that changes a day matched before);
+    how many were queued."""
+    today = beijing_day(context.now())
+    over = sorted({d for d in booked if d < today and (today - d).days <= OLDEST_DAYS})
+    return sum(1 for d in over if enqueue_day(channel_id, d))
 
 
 def _fetched(channel: BillProvider, channel_id: str, day: date) -> Iterable[BillRow]:

@@ -19,6 +19,7 @@ from sqlalchemy import func, select, update
 from portal.domain import ledger as ledger_rules
 from portal.domain.ledger_kinds import LedgerKind
 from portal.domain.reconciliation import (
+    DayBasis,
     DifferenceKind,
     DifferenceState,
     Finding,
@@ -29,7 +30,7 @@ from portal.domain.reconciliation import (
     missing_finding,
 )
 from portal.extensions import db
-from portal.models import LedgerTransaction, Posting, ReconDifference, ReconRun
+from portal.models import LedgerTransaction, Payout, Posting, ReconDifference, ReconRun
 from portal.plugins.channels import BillRow
 from portal.services import context
 from portal.services.actors import SYSTEM, Actor
@@ -56,20 +57,27 @@ class Outcome:
     open_differences: int = 0
 
 
-def ledger_out(channel_id: str, day: date) -> int:
-    """What the ledger booked out through the channel's account on the Beijing ``day``."""
+def ledger_out(channel_id: str, day: date, basis: DayBasis = DayBasis.SETTLED) -> int:
+    """What the ledger booked out through the channel's account for the Beijing ``day``:
+    on that day, or (``DayBasis.SENT``) for the payouts sent in a batch due that day."""
     start, end = day_bounds(day)
-    total = db.session.scalar(
+    query = (
         select(func.coalesce(func.sum(Posting.amount_fen), 0))
         .join(LedgerTransaction, LedgerTransaction.id == Posting.txn_id)
         .where(
             Posting.account == ledger_rules.external(channel_id),
             LedgerTransaction.kind == LedgerKind.PAYOUT,
-            LedgerTransaction.created_at >= start,
-            LedgerTransaction.created_at < end,
         )
     )
-    return int(total or 0)
+    if basis == DayBasis.SENT:
+        query = query.join(Payout, Payout.id == LedgerTransaction.payout_id).where(
+            Payout.channel == channel_id, Payout.exported_at >= start, Payout.exported_at < end
+        )
+    else:
+        query = query.where(
+            LedgerTransaction.created_at >= start, LedgerTransaction.created_at < end
+        )
+    return int(db.session.scalar(query) or 0)
 
 
 def _run(channel_id: str, day: date) -> ReconRun:
@@ -115,9 +123,14 @@ def record_failure(
 
 
 def reconcile(
-    channel_id: str, day: date, rows: Iterable[BillRow], actor: Actor = SYSTEM
+    channel_id: str,
+    day: date,
+    rows: Iterable[BillRow],
+    actor: Actor = SYSTEM,
+    basis: DayBasis = DayBasis.SETTLED,
 ) -> Outcome:
-    """Match the bill's ``rows`` for the Beijing ``day`` and record every difference.
+    """Match the bill's ``rows`` for the Beijing ``day`` against our payouts of that day
+    (``basis``: settled that day, or sent in a batch due that day) and record every difference.
 
     The rows are streamed into the database as they are read (``staged``), not held. A row
     dated on another day refuses the whole bill (the run notes it; nothing else is written);
@@ -125,15 +138,15 @@ def reconcile(
     the second run finds the same differences and adds none.
     """
     try:
-        return commit(lambda: _record_match(channel_id, day, rows, actor))
+        return commit(lambda: _record_match(channel_id, day, rows, actor, basis))
     except staged.BillNotForDay as exc:
         return record_failure(channel_id, day, RunStatus.REFUSED, f"not this day: {exc}", actor)
 
 
-def _findings(channel_id: str, day: date) -> list[Finding]:
-    found = staged.candidates(channel_id, day)
+def _findings(channel_id: str, day: date, basis: DayBasis) -> list[Finding]:
+    found = staged.candidates(channel_id, day, basis)
     findings = [f for seen, mine in found.beside if (f := bill_finding(seen, mine, None))]
-    others = staged.ours_elsewhere(channel_id, [s.refund_no for s in found.alone])
+    others = staged.ours_elsewhere(channel_id, [s.refund_no for s in found.alone], basis)
     for seen in found.alone:
         finding = bill_finding(seen, None, others.get(seen.refund_no))
         if finding is not None:
@@ -142,13 +155,15 @@ def _findings(channel_id: str, day: date) -> list[Finding]:
     return findings
 
 
-def _record_match(channel_id: str, day: date, rows: Iterable[BillRow], actor: Actor) -> Outcome:
+def _record_match(
+    channel_id: str, day: date, rows: Iterable[BillRow], actor: Actor, basis: DayBasis
+) -> Outcome:
     run = _run(channel_id, day)
     loaded = staged.load(rows)
     staged.check_day(day)
-    findings = _findings(channel_id, day)
+    findings = _findings(channel_id, day, basis)
     staged.drop()
-    our_rows, our_total_fen = staged.ours_tally(channel_id, day)
+    our_rows, our_total_fen = staged.ours_tally(channel_id, day, basis)
     now = context.now()
     existing = {
         (d.kind, d.refund_no): d
@@ -195,7 +210,7 @@ def _record_match(channel_id: str, day: date, rows: Iterable[BillRow], actor: Ac
     run.attempts += 1
     run.bill_rows, run.bill_total_fen = loaded.rows, loaded.total_fen
     run.our_rows, run.our_total_fen = our_rows, our_total_fen
-    run.ledger_total_fen = ledger_out(channel_id, day)
+    run.ledger_total_fen = ledger_out(channel_id, day, basis)
     run.matched_at = run.updated_at = now
     record(
         "recon_matched",

@@ -3,7 +3,8 @@ refund numbers that need a look found there by the database, against our payouts
 
 The bill is never held whole in Python: its rows go to the database as they are read (by
 COPY on PostgreSQL, in batches of inserts elsewhere), then one join of the bill, folded by
-refund number, with our payouts settled that day returns only what does not plainly match
+refund number, with our payouts of that day (settled that day, or for a bank sent in a batch
+due that day: ``DayBasis``) returns only what does not plainly match
 (a number twice, a number missing on either side, an amount that differs). The domain's
 rule (``portal.domain.reconciliation``) names each of those; what the join passes over
 matches by that same rule. The table lives in the transaction: a bill refused part-way
@@ -33,7 +34,7 @@ from sqlalchemy import (
 )
 
 from portal.domain import payout_states
-from portal.domain.reconciliation import Ours, Seen, day_bounds
+from portal.domain.reconciliation import DayBasis, Ours, Seen, day_bounds
 from portal.extensions import db
 from portal.models import TS, Payout
 from portal.plugins.channels import BillRow
@@ -117,36 +118,38 @@ def check_day(day: date) -> None:
     raise BillNotForDay(f"row {stray.refund_no} is dated {stray.at.isoformat()}")
 
 
-def _moved_on_day(channel_id: str, day: date) -> Any:
+def _time(basis: DayBasis) -> Any:
+    """The column that makes a payout a day's: settled, or sent in a batch."""
+    return Payout.exported_at if basis == DayBasis.SENT else Payout.settled_at
+
+
+def _ours_on_day(channel_id: str, day: date, basis: DayBasis) -> tuple[Any, ...]:
     start, end = day_bounds(day)
-    return (
-        Payout.channel == channel_id,
-        Payout.settled_at >= start,
-        Payout.settled_at < end,
-        Payout.state.in_(payout_states.MONEY_MOVED),
-    )
+    at = _time(basis)
+    where = (Payout.channel == channel_id, at >= start, at < end)
+    if basis == DayBasis.SENT:  # whatever became of it since, it was sent for that day
+        return where
+    return (*where, Payout.state.in_(payout_states.MONEY_MOVED))
 
 
-def ours_tally(channel_id: str, day: date) -> tuple[int, int]:
-    """How many of our payouts moved money on the channel that Beijing day, and how much."""
+def ours_tally(channel_id: str, day: date, basis: DayBasis = DayBasis.SETTLED) -> tuple[int, int]:
+    """How many of our payouts are the channel's that Beijing day (``basis``), and how much."""
     count, total = db.session.execute(
         select(func.count(Payout.id), func.coalesce(func.sum(Payout.amount_fen), 0)).where(
-            *_moved_on_day(channel_id, day)
+            *_ours_on_day(channel_id, day, basis)
         )
     ).one()
     return int(count), int(total)
 
 
-def ours_of(row: Any) -> Ours:
-    """Our payout as the matching reads it, from a row with its columns."""
-    return Ours(
-        row.id,
-        row.idempotency_key,
-        row.amount_fen,
-        row.state,
-        row.settled_at,
-        row.state in payout_states.MONEY_MOVED,
-    )
+def ours_of(row: Any, basis: DayBasis = DayBasis.SETTLED) -> Ours:
+    """Our payout as the matching reads it, from a row with its columns (its time as
+    ``our_at``)."""
+    if basis == DayBasis.SENT:
+        moved = row.our_at is not None
+    else:
+        moved = row.state in payout_states.MONEY_MOVED
+    return Ours(row.id, row.idempotency_key, row.amount_fen, row.state, row.our_at, moved)
 
 
 @dataclass(frozen=True)
@@ -159,7 +162,7 @@ class Candidates:
     alone: list[Seen]
 
 
-def candidates(channel_id: str, day: date) -> Candidates:
+def candidates(channel_id: str, day: date, basis: DayBasis = DayBasis.SETTLED) -> Candidates:
     """Every refund number of the loaded bill or of our day that does not plainly match."""
     amount, at, ref = BILL.c.amount_fen, BILL.c.at, BILL.c.gateway_reference
     bill = (
@@ -176,9 +179,13 @@ def candidates(channel_id: str, day: date) -> Candidates:
     )
     ours = (
         select(
-            Payout.id, Payout.idempotency_key, Payout.amount_fen, Payout.state, Payout.settled_at
+            Payout.id,
+            Payout.idempotency_key,
+            Payout.amount_fen,
+            Payout.state,
+            _time(basis).label("our_at"),
         )
-        .where(*_moved_on_day(channel_id, day))
+        .where(*_ours_on_day(channel_id, day, basis))
         .subquery("p")
     )
     query = (
@@ -197,7 +204,7 @@ def candidates(channel_id: str, day: date) -> Candidates:
     twice: dict[str, Seen] = {}
     for row in db.session.execute(query):
         if row.refund_no is None:
-            found.missing.append(ours_of(row))
+            found.missing.append(ours_of(row, basis))
             continue
         seen = Seen(row.refund_no, row.ref, row.amount, row.at, row.n, row.total)
         if row.n > 1:
@@ -205,7 +212,7 @@ def candidates(channel_id: str, day: date) -> Candidates:
         if row.id is None:
             found.alone.append(seen)
         else:
-            found.beside.append((seen, ours_of(row)))
+            found.beside.append((seen, ours_of(row, basis)))
     if twice:
         firsts = _first_rows(twice)
         found.beside[:] = [(firsts.get(s.refund_no, s), o) for s, o in found.beside]
@@ -239,15 +246,19 @@ def _first_rows(twice: dict[str, Seen]) -> dict[str, Seen]:
     return firsts
 
 
-def ours_elsewhere(channel_id: str, numbers: list[str]) -> dict[str, Ours]:
+def ours_elsewhere(
+    channel_id: str, numbers: list[str], basis: DayBasis = DayBasis.SETTLED
+) -> dict[str, Ours]:
     """Our payouts on the channel, of any state or day, with these refund numbers."""
     found: dict[str, Ours] = {}
     columns = (Payout.id, Payout.idempotency_key, Payout.amount_fen, Payout.state)
     for at in range(0, len(numbers), CHUNK):
-        query = select(*columns, Payout.settled_at).where(
+        query = select(*columns, _time(basis).label("our_at")).where(
             Payout.channel == channel_id, Payout.idempotency_key.in_(numbers[at : at + CHUNK])
         )
-        found.update((row.idempotency_key, ours_of(row)) for row in db.session.execute(query))
+        found.update(
+            (row.idempotency_key, ours_of(row, basis)) for row in db.session.execute(query)
+        )
     return found
 
 
