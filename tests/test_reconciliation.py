@@ -333,7 +333,7 @@ def test_a_bill_that_breaks_while_it_streams_is_noted_and_nothing_is_kept(
 def test_the_database_failing_is_not_taken_for_a_missing_bill(app, clock, monkeypatch):
     from portal.services.reconciliation import staged
 
-    def broken(channel_id, day):
+    def broken(channel_id, day, basis):
         raise RuntimeError("the database went away")
 
     monkeypatch.setattr(staged, "candidates", broken)

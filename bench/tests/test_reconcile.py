@@ -76,8 +76,8 @@ def test_a_product_that_misses_a_duplicate_fails_the_bench(tmp_path, redis_url, 
 
     real = staged.candidates
 
-    def blind(channel_id, day):  # the join's duplicates lost
-        found = real(channel_id, day)
+    def blind(channel_id, day, basis):  # the join's duplicates lost
+        found = real(channel_id, day, basis)
         found.beside[:] = [(s, o) for s, o in found.beside if s.count == 1]
         return found
 

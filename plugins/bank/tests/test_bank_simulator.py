@@ -6,7 +6,7 @@ import subprocess
 import sys
 
 import pytest
-from refund_portal_bank.simulator import BankRejected, main, read_pain001, statement_for
+from refund_portal_bank.simulator import BankRejected, Faults, main, read_pain001, statement_for
 
 
 def _pain(channel, req, now, amounts=(100, 250)):
@@ -55,6 +55,43 @@ def test_returned_ids_must_be_in_the_batch(channel, req, now):
         statement_for(_pain(channel, req, now), {"RP9999": "AC04"})
 
 
+@pytest.mark.parametrize(
+    ("faults", "message"),
+    [
+        (Faults(dropped=["RP9999"]), "not in the batch: RP9999"),
+        (Faults(changed={"RP0404": 1}), "not in the batch: RP0404"),
+        (Faults(next_day=["RP0001", "X"]), "not in the batch: X"),
+        (Faults(strangers={"RP0001": 100}), "one of the batch's"),
+        (Faults(strangers={"NEW": 0}), "must be positive"),
+        (Faults(changed={"RP0001": -100}), "must stay positive"),
+    ],
+)
+def test_faults_must_name_the_batch_s_transfers(channel, req, now, faults, message):
+    with pytest.raises(ValueError, match=message):
+        statement_for(_pain(channel, req, now), faults=faults)
+
+
+def test_a_faulty_bank_drops_changes_moves_doubles_and_invents_bookings(channel, req, now):
+    pain = _pain(channel, req, now, (100, 200, 300, 400, 500))
+    faults = Faults(
+        dropped=["RP0001"],
+        changed={"RP0002": -7},
+        next_day=["RP0003"],
+        twice=["RP0004"],
+        strangers={"ZZ-NEVER-SENT": 999},
+    )
+    lines = channel.reconcile_statement(statement_for(pain, faults=faults))
+    assert [(ln.idempotency_key, ln.amount_fen, ln.booked_on, ln.entry_ref) for ln in lines] == [
+        ("RP0002", 193, "2025-03-03", "BK000001"),
+        ("RP0003", 300, "2025-03-04", "BK000002"),
+        ("RP0004", 400, "2025-03-03", "BK000003"),
+        ("RP0004", 400, "2025-03-03", "BK000004"),  # booked twice: two entries of its own
+        ("RP0005", 500, "2025-03-03", "BK000005"),
+        ("ZZ-NEVER-SENT", 999, "2025-03-03", "BK000006"),
+    ]
+    assert statement_for(pain, faults=Faults()) == statement_for(pain)  # no fault: the clean one
+
+
 def test_statement_is_deterministic(channel, req, now):
     data = _pain(channel, req, now)
     assert statement_for(data, {"RP0001": "AC04"}) == statement_for(data, {"RP0001": "AC04"})
@@ -84,6 +121,19 @@ def test_command_line(channel, req, now, tmp_path, capsysbinary):
         ("RP0002", "failed"),
     ]
     assert main([str(path), "--return", "RP0404=AC04"]) == 1
+    argv = [str(path), "--drop", "RP0001", "--change", "RP0002=5", "--stranger", "NEW=300"]
+    assert main(argv) == 0
+    lines = channel.reconcile_statement(capsysbinary.readouterr().out)
+    assert [(ln.idempotency_key, ln.amount_fen) for ln in lines] == [("RP0002", 255), ("NEW", 300)]
+    assert main([str(path), "--twice", "RP0002", "--next-day", "RP0001"]) == 0
+    lines = channel.reconcile_statement(capsysbinary.readouterr().out)
+    assert [(ln.idempotency_key, ln.booked_on) for ln in lines] == [
+        ("RP0001", "2025-03-04"),
+        ("RP0002", "2025-03-03"),
+        ("RP0002", "2025-03-03"),
+    ]
+    with pytest.raises(SystemExit):
+        main([str(path), "--change", "RP0002=five"])
 
 
 def test_command_line_as_a_module(channel, req, now, tmp_path):

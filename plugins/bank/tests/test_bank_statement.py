@@ -94,9 +94,25 @@ def test_round_trip_gives_succeeded_lines_with_exact_fen(channel, req, now):
     requests, pain = _batch(channel, req, now, amounts)
     lines = channel.reconcile_statement(statement_for(pain))
     assert lines == [
-        StatementLine(r.idempotency_key, r.amount_fen, ResultStatus.SUCCEEDED, "2025-03-03", m)
-        for r, m in zip(requests, ["booked on 2025-03-03"] * 4, strict=True)
+        StatementLine(
+            r.idempotency_key,
+            r.amount_fen,
+            ResultStatus.SUCCEEDED,
+            "2025-03-03",
+            "booked on 2025-03-03",
+            entry_ref=f"BK{n:06d}",  # the bank's reference of each entry
+        )
+        for n, r in enumerate(requests, start=1)
     ]
+
+
+def test_an_entry_without_a_bank_reference_falls_back_to_its_entry_ref_or_none(channel):
+    with_ntry_ref = entry("5.00", "DBIT", [tx("RP0001")]).replace(
+        "<Amt", "<NtryRef>N-77</NtryRef><Amt", 1
+    )
+    assert [ln.entry_ref for ln in channel.reconcile_statement(camt(with_ntry_ref))] == ["N-77"]
+    plain = entry("5.00", "DBIT", [tx("RP0001")])
+    assert [ln.entry_ref for ln in channel.reconcile_statement(camt(plain))] == [""]
 
 
 def test_round_trip_with_booking_date(channel, req, now):
