@@ -2,12 +2,14 @@
 matched once the gateways publish it, retried with backoff while it is missing.
 
 The periodic sweep (every minute) looks, from ``RECON_HOUR`` Beijing time, at yesterday's
-(Beijing) run of every channel that is a ``BillProvider``: none yet, or missing and its
-backoff over, enqueues ``reconcile_day(channel, day)`` under the job id
-``recon-<channel>-<day>`` (one waiting copy at most). A matched or refused day is left to
-the operators (who may fetch any past day again from the page). A day still missing or
-refused at ``RECON_DEADLINE_HOUR`` is raised to staff once (a notice, an event). The job is
-safe to run twice: matching the same day again adds no difference.
+(Beijing) run of every channel that is a ``BillProvider`` or whose imported statements are
+its bill (the bank: missing while that day's statement has not been imported; importing one
+enqueues its past days at once): none yet, or missing and its backoff over, enqueues
+``reconcile_day(channel, day)`` under the job id ``recon-<channel>-<day>`` (one waiting
+copy at most). A matched or refused day is left to the operators (who may fetch any past
+day again from the page). A day still missing or refused at ``RECON_DEADLINE_HOUR`` is
+raised to staff once (a notice, an event). The job is safe to run twice: matching the same
+day again adds no difference.
 """
 
 from __future__ import annotations

@@ -19,6 +19,8 @@ from portal.domain.reconciliation import DifferenceState, ResolvedHow, RunStatus
 from portal.extensions import db
 from portal.infra.queue import queue
 from portal.models import LedgerTransaction, Payout, ReconDifference, StatementLine
+from portal.plugins.channels import ResultStatus
+from portal.plugins.channels import StatementLine as StatementLine_
 from portal.services.money import batches
 from portal.services.reconciliation import days, fetching
 from tests import factories as f
@@ -86,6 +88,22 @@ def test_a_day_whose_statement_has_not_come_is_missing_not_a_list_of_differences
     assert (run.status, diffs, run.bill_rows, run.our_rows) == (RunStatus.MATCHED, set(), 2, 2)
     assert days.day(run.id)[0].closed and days.day(run.id)[0].ledger_agrees
     assert set(states().values()) == {PayoutState.SUCCEEDED} and paid_once() == {1}
+
+
+def test_a_line_whose_booking_date_does_not_read_is_kept_and_reconciles_no_day(
+    app,
+    clock,
+    reviewer,  # noqa: F811
+    monkeypatch,
+):
+    from refund_portal_bank.channel import BankChannel
+
+    odd = [StatementLine_("X1", 100, ResultStatus.SUCCEEDED, "31/12/2025")]
+    monkeypatch.setattr(BankChannel, "reconcile_statement", lambda self, data: odd)
+    clock.advance(days=1)
+    report = batches.import_statement(reviewer, "bank", b"<statement/>")
+    assert report.unmatched == ("X1",) and queue().jobs == []
+    assert db.session.scalar(select(StatementLine.booked_on)) == "31/12/2025"
 
 
 def test_a_statement_imported_out_of_order_corrects_the_day_matched_without_it(

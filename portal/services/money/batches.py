@@ -229,10 +229,18 @@ def import_statement(actor: Actor, channel_id: str, data: bytes) -> ImportReport
         actor,
         data={"lines": len(lines), "applied": applied, "unmatched": unmatched},
     )
-    booked = {date.fromisoformat(line.booked_on[:10]) for line in lines if line.booked_on}
+    booked = {d for line in lines if (d := _day(line.booked_on))}
     call_after_commit(db.session(), lambda: fetching.statement_imported(channel_id, booked))
     db.session.commit()
     return ImportReport(applied, duplicates, tuple(unmatched))
+
+
+def _day(text: str) -> date | None:
+    """A line's booking date (None when it gives none a date can be read from)."""
+    try:
+        return date.fromisoformat(text[:10])
+    except ValueError:
+        return None
 
 
 def keep_lines(channel_id: str, lines: Sequence[StatementLine_]) -> None:

@@ -1,2 +1,3 @@
-"""Daily reconciliation (对账): each channel's bill for a Beijing day matched against the
-payouts we hold as settled that day; the differences recorded, shown and resolved."""
+"""Daily reconciliation (对账): each channel's bill for a Beijing day matched against our
+payouts of that day (settled that day; for the bank, sent in the batch due that day); the
+differences recorded, shown and resolved."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from sqlalchemy import and_, exists, or_, select
+from sqlalchemy import ColumnElement, and_, exists, or_, select
 
 from portal.domain.reconciliation import day_bounds
 from portal.extensions import db
@@ -19,7 +19,7 @@ from portal.models import Payout, StatementLine
 from portal.plugins.channels import BillRow, ResultStatus
 
 
-def _booked_on(channel_id: str, day: date) -> tuple[object, ...]:
+def _booked_on(channel_id: str, day: date) -> tuple[ColumnElement[bool], ...]:
     """The channel's lines booked on ``day`` (a line with no booking date: imported then)."""
     start, end = day_bounds(day)
     return (
