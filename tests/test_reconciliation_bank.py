@@ -22,7 +22,7 @@ from portal.models import LedgerTransaction, Payout, ReconDifference, StatementL
 from portal.plugins.channels import ResultStatus
 from portal.plugins.channels import StatementLine as StatementLine_
 from portal.services.money import batches
-from portal.services.reconciliation import days, fetching
+from portal.services.reconciliation import days, fetching, statements
 from tests import factories as f
 from tests.test_reconciliation_flow import DAY, K, found, reviewer  # noqa: F401 (a fixture)
 from tests.test_settlement import approved_case, work
@@ -90,7 +90,7 @@ def test_a_day_whose_statement_has_not_come_is_missing_not_a_list_of_differences
     assert set(states().values()) == {PayoutState.SUCCEEDED} and paid_once() == {1}
 
 
-def test_a_line_whose_booking_date_does_not_read_is_kept_and_reconciles_no_day(
+def test_a_line_whose_booking_date_does_not_read_counts_on_its_import_day(
     app,
     clock,
     reviewer,  # noqa: F811
@@ -100,10 +100,13 @@ def test_a_line_whose_booking_date_does_not_read_is_kept_and_reconciles_no_day(
 
     odd = [StatementLine_("X1", 100, ResultStatus.SUCCEEDED, "31/12/2025")]
     monkeypatch.setattr(BankChannel, "reconcile_statement", lambda self, data: odd)
-    clock.advance(days=1)
     report = batches.import_statement(reviewer, "bank", b"<statement/>")
-    assert report.unmatched == ("X1",) and queue().jobs == []
-    assert db.session.scalar(select(StatementLine.booked_on)) == "31/12/2025"
+    assert report.unmatched == ("X1",) and queue().jobs == []  # no day of it to reconcile
+    assert db.session.scalar(select(StatementLine.booked_on)) == ""  # not read as a late day
+    clock.advance(days=1)
+    fetching.fetch_and_reconcile("bank", DAY)
+    assert found("bank", DAY)[1] == {("X1", K.UNKNOWN_AT_GATEWAY)}
+    assert not statements.arrived("bank", NEXT)  # "31/..." is no day after it
 
 
 def test_a_statement_imported_out_of_order_corrects_the_day_matched_without_it(

@@ -236,9 +236,9 @@ def import_statement(actor: Actor, channel_id: str, data: bytes) -> ImportReport
 
 
 def _day(text: str) -> date | None:
-    """A line's booking date (None when it gives none a date can be read from)."""
+    """A line's booking date (None when it gives none an ISO date can be read from)."""
     try:
-        return date.fromisoformat(text[:10])
+        return date.fromisoformat(text[:10]) if len(text) >= 10 and text[4] == "-" else None
     except ValueError:
         return None
 
@@ -262,7 +262,9 @@ def keep_lines(channel_id: str, lines: Sequence[StatementLine_]) -> None:
     )
     now = context.now()
     for line in lines:
-        key = (line.idempotency_key, str(line.status), line.booked_on[:10], line.entry_ref[:35])
+        day = _day(line.booked_on)
+        booked_on = day.isoformat() if day else ""  # a date that does not read: its import day
+        key = (line.idempotency_key, str(line.status), booked_on, line.entry_ref[:35])
         if key in seen:
             continue
         seen.add(key)
@@ -272,7 +274,7 @@ def keep_lines(channel_id: str, lines: Sequence[StatementLine_]) -> None:
                 refund_no=line.idempotency_key,
                 amount_fen=line.amount_fen,
                 status=str(line.status),
-                booked_on=line.booked_on[:10],
+                booked_on=booked_on,
                 entry_ref=line.entry_ref[:35],
                 imported_at=now,
             )
