@@ -14,6 +14,7 @@ from jobs.channel_keys import sweep_channel_keys
 from jobs.order_sources import sweep_order_sources
 from jobs.reconcile import sweep_reconciliation
 from jobs.retention import enqueue_daily as enqueue_retention
+from jobs.rollups import enqueue_due as enqueue_rollups
 from jobs.runtime import with_app
 from jobs.webhooks import sweep as sweep_webhooks
 from portal.infra import metrics, singleton
@@ -74,8 +75,9 @@ def sweep_deadlines() -> int:
 def sweep(reschedule: bool = True, due: float | None = None) -> dict[str, int]:
     """The periodic sweep: payouts left behind, deadlines passed, webhook deliveries whose
     job was lost, channel keys due for a refresh, the shops' order sources to read,
-    yesterday's bills to reconcile, the audit trail's daily seal, and the day's retention run
-    (personal data past its period erased); reschedules itself for
+    yesterday's bills to reconcile, the audit trail's daily seal, the day's retention run
+    (personal data past its period erased) and the dashboards' rollups of today (and, once,
+    yesterday); reschedules itself for
     the next minute.
 
     ``due``: the Unix time it was scheduled for (its lag is measured against it). Runs once
@@ -99,6 +101,7 @@ def sweep(reschedule: bool = True, due: float | None = None) -> dict[str, int]:
                 "audit_seal": enqueue_due_seal(),
                 "order_sources": sweep_order_sources(),
                 "retention": enqueue_retention(),
+                "rollups": enqueue_rollups(),
             }
         else:
             result = {"skipped": 1}

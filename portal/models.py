@@ -837,3 +837,65 @@ class ErasureRequest(Model):
     answered_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     refusal: Mapped[str] = mapped_column(Text, default="")  # a person's words
     case: Mapped[RefundCase] = relationship()
+
+
+class DailyRollup(Model):
+    """One Beijing day's counts for a (shop, product, reason, channel): what the dashboards
+    sum. Rebuilt set-based by ``portal.services.reports.rollups`` (never edited row by row);
+    durations are counts per fixed bucket (``portal.domain.rollups.EDGES_MINUTES``)."""
+
+    __tablename__ = "daily_rollups"
+    day: Mapped[str] = mapped_column(String(10), primary_key=True)  # YYYY-MM-DD, Beijing
+    merchant_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    product_id: Mapped[int] = mapped_column(Integer, primary_key=True)  # 0: none known
+    reason: Mapped[str] = mapped_column(String(30), primary_key=True)  # "": paid orders
+    channel: Mapped[str] = mapped_column(String(40), primary_key=True)  # "": none known
+    paid: Mapped[int] = mapped_column(Integer, default=0)  # orders paid
+    filed: Mapped[int] = mapped_column(Integer, default=0)  # cases filed
+    refunded: Mapped[int] = mapped_column(Integer, default=0)  # approvals
+    refunded_fen: Mapped[int] = mapped_column(Fen, default=0)  # approved amounts
+    rejected: Mapped[int] = mapped_column(Integer, default=0)  # rejections (appeals' too)
+    decided: Mapped[int] = mapped_column(Integer, default=0)  # first decisions (review_b*)
+    automatic: Mapped[int] = mapped_column(Integer, default=0)  # automatic approvals
+    auto_reversed: Mapped[int] = mapped_column(Integer, default=0)  # their refunds undone later
+    appeals: Mapped[int] = mapped_column(Integer, default=0)
+    overturned: Mapped[int] = mapped_column(Integer, default=0)  # appeals decided for the buyer
+    answered: Mapped[int] = mapped_column(Integer, default=0)  # merchants' first answers
+    arrived: Mapped[int] = mapped_column(Integer, default=0)  # payouts that arrived
+    arrived_on_time: Mapped[int] = mapped_column(Integer, default=0)  # by the expected time
+    review_b0: Mapped[int] = mapped_column(Integer, default=0)
+    review_b1: Mapped[int] = mapped_column(Integer, default=0)
+    review_b2: Mapped[int] = mapped_column(Integer, default=0)
+    review_b3: Mapped[int] = mapped_column(Integer, default=0)
+    review_b4: Mapped[int] = mapped_column(Integer, default=0)
+    review_b5: Mapped[int] = mapped_column(Integer, default=0)
+    review_b6: Mapped[int] = mapped_column(Integer, default=0)
+    review_b7: Mapped[int] = mapped_column(Integer, default=0)
+    answer_b0: Mapped[int] = mapped_column(Integer, default=0)
+    answer_b1: Mapped[int] = mapped_column(Integer, default=0)
+    answer_b2: Mapped[int] = mapped_column(Integer, default=0)
+    answer_b3: Mapped[int] = mapped_column(Integer, default=0)
+    answer_b4: Mapped[int] = mapped_column(Integer, default=0)
+    answer_b5: Mapped[int] = mapped_column(Integer, default=0)
+    answer_b6: Mapped[int] = mapped_column(Integer, default=0)
+    answer_b7: Mapped[int] = mapped_column(Integer, default=0)
+    payout_b0: Mapped[int] = mapped_column(Integer, default=0)
+    payout_b1: Mapped[int] = mapped_column(Integer, default=0)
+    payout_b2: Mapped[int] = mapped_column(Integer, default=0)
+    payout_b3: Mapped[int] = mapped_column(Integer, default=0)
+    payout_b4: Mapped[int] = mapped_column(Integer, default=0)
+    payout_b5: Mapped[int] = mapped_column(Integer, default=0)
+    payout_b6: Mapped[int] = mapped_column(Integer, default=0)
+    payout_b7: Mapped[int] = mapped_column(Integer, default=0)
+    __table_args__ = (Index("ix_daily_rollups_shop_day", "merchant_id", "day"),)
+
+
+# what a day's rollup reads (portal.services.reports.rollups), each on its own moment
+Index("ix_orders_paid_at", Order.paid_at)
+Index("ix_refund_cases_created_at", RefundCase.created_at)
+Index("ix_events_created_at", Event.created_at)
+Index("ix_payouts_settled_at", Payout.settled_at)
+# the open backlog by age, the platform's and a shop's: partial in the database (WHERE
+# open_order_id IS NOT NULL: migration t23_daily_rollups), as the open lists' indexes are
+Index("ix_refund_cases_open_created", RefundCase.created_at, RefundCase.id)
+Index("ix_refund_cases_open_shop_created", RefundCase.merchant_id, RefundCase.created_at)

@@ -32,6 +32,7 @@ PARTS = {
     "audit_seal",
     "order_sources",
     "retention",
+    "rollups",
 }
 
 

@@ -316,3 +316,12 @@ REQUEST_LABELS = {
     privacy.RequestState.DONE: N_("erased"),
     privacy.RequestState.REFUSED: N_("refused"),
 }
+
+#: the open backlog's age groups on the dashboards (``services.reports.dashboard.backlog``)
+BACKLOG_LABELS = (
+    N_("Under 1 day"),
+    N_("1 to 3 days"),
+    N_("3 to 7 days"),
+    N_("7 to 30 days"),
+    N_("30 days or more"),
+)

@@ -29,6 +29,7 @@ COMMANDS: dict[str, str] = {
     "restore": "portal.backup_cli:restore_command",
     "plugins": "portal.plugins.cli:plugins",
     "audit": "portal.audit_cli:audit",
+    "rollups": "portal.rollups_cli:rollups_group",
     "storage": "portal.storage_cli:storage_group",
     "connect": "portal.plugins.connect_cli:connect",
     "check-channels": "portal.plugins.cli:check_channels_command",

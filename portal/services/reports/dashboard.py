@@ -1,60 +1,181 @@
-"""A dashboard's figures for the last weeks, for one shop or the whole platform: cases filed,
-refunded and rejected per week, the refund rate, review times, automatic decisions and risk
-levels. Five statements, each one pass over the period's cases (no rollups yet)."""
+"""A dashboard's figures, for the platform or one shop, over a period of Beijing days, from the
+daily rollups only (``portal.services.reports.rollups``), plus the open backlog by age (one
+count over the open cases' index): refund rate by product and reason, review and merchant
+answer times, payouts' time to arrival per channel, appeals, automatic approvals."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime, timedelta
-from itertools import pairwise
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, case, func, select, true
+from sqlalchemy import ColumnElement, and_, case, func, select
 
-from portal.domain import charts
-from portal.domain.states import State
+from portal.domain import charts, rollups
 from portal.extensions import db
-from portal.models import Event, Merchant, Order, RefundCase
+from portal.models import DailyRollup, Merchant, Product, RefundCase
 from portal.services import context
+from portal.services.reports.rollups import COUNTS
 
-#: weeks a dashboard may show
-MAX_WEEKS = 26
-DEFAULT_WEEKS = 8
-#: the review target the share "decided within" is measured against
-TARGET = timedelta(days=3)
-REFUNDED = (str(State.APPROVED), str(State.REFUNDING), str(State.REFUNDED))
-DECISIONS = (str(State.APPROVED), str(State.REJECTED))
+#: the period shown when none is asked for
+DEFAULT_DAYS = 30
+#: a period longer than this is charted per week
+DAILY_UP_TO = 62
+#: open cases' age edges, in days
+BACKLOG_EDGES_DAYS = (1, 3, 7, 30)
+#: rows a page's product table shows (the CSV has them all)
+PRODUCT_ROWS = 20
+#: channels and products a filter may name (longer input is ignored)
+MAX_CHANNEL = 40
 
 
 @dataclass(frozen=True)
-class Week:
-    """One week's counts of cases filed in it."""
+class Filters:
+    """What a dashboard shows: whose figures, which product and channel, which days."""
 
-    start: datetime
+    shop_id: int | None
+    product_id: int | None
+    channel: str
+    first: date
+    last: date
+
+    @property
+    def days(self) -> int:
+        """The period's length in days."""
+        return (self.last - self.first).days + 1
+
+
+def filters(
+    shop_id: int | None,
+    product_id: int | None = None,
+    channel: str = "",
+    start: str = "",
+    end: str = "",
+) -> Filters:
+    """Filters from what a reader asked for: a bad or impossible day gives the default period
+    (the last 30 days), a period longer than a year is cut to its last year, an unknown
+    channel shows nothing rather than an error."""
+    today = rollups.day_of(context.now())
+    last = rollups.parse_day(end) or today
+    if last > today:
+        last = today
+    first = rollups.parse_day(start) or last - timedelta(days=DEFAULT_DAYS - 1)
+    if first > last:
+        first = last - timedelta(days=DEFAULT_DAYS - 1)
+    if (last - first).days >= rollups.MAX_DAYS:
+        first = last - timedelta(days=rollups.MAX_DAYS - 1)
+    channel = channel if channel.isascii() and len(channel) <= MAX_CHANNEL else ""
+    return Filters(shop_id, product_id, channel.strip(), first, last)
+
+
+@dataclass(frozen=True)
+class Durations:
+    """Durations counted per bucket: how many, p50 and p90 (bucket edges, minutes; -1: longer
+    than the last edge) and the share within the target."""
+
+    counts: tuple[int, ...]
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts)
+
+    @property
+    def p50(self) -> int | None:
+        return rollups.percentile_edge(self.counts, 50)
+
+    @property
+    def p90(self) -> int | None:
+        return rollups.percentile_edge(self.counts, 90)
+
+    @property
+    def within_pct(self) -> int | None:
+        return rollups.pct(rollups.within(self.counts), self.total)
+
+
+@dataclass(frozen=True)
+class Period:
+    """One row of the cases-per-day (or per-week) table."""
+
+    start: str
     filed: int
     refunded: int
     rejected: int
-    automatic: int
-    high_risk: int
+    paid: int
+
+
+@dataclass(frozen=True)
+class ProductRow:
+    """A product's counts and its refund rate (approvals per paid order)."""
+
+    product_id: int
+    title: str
+    paid: int
+    filed: int
+    refunded: int
+    refunded_fen: int
+
+    @property
+    def rate_pct(self) -> int | None:
+        return rollups.pct(self.refunded, self.paid)
+
+
+@dataclass(frozen=True)
+class ReasonRow:
+    """A reason's cases; its refund rate is its approvals per paid order of the period."""
+
+    reason: str
+    filed: int
+    refunded: int
+    rejected: int
+    rate_pct: int | None
+
+
+@dataclass(frozen=True)
+class ChannelRow:
+    """Payouts that arrived through a channel: how fast, and how many on time."""
+
+    channel: str
+    arrived: int
+    on_time: int
+    times: Durations
+
+    @property
+    def on_time_pct(self) -> int | None:
+        return rollups.pct(self.on_time, self.arrived)
 
 
 @dataclass(frozen=True)
 class Dashboard:
     """The figures a dashboard page shows."""
 
-    shop_id: int | None
-    weeks: list[Week]
-    orders: int
-    filed: int
-    refunded: int
-    refund_rate_pct: int | None
-    review_p50_minutes: int | None
-    review_p90_minutes: int | None
-    decided: int
-    within_target_pct: int | None
-    automatic: dict[str, int]
-    levels: dict[str, int]
-    chart: charts.Chart
+    filters: Filters
+    totals: dict[str, int]
+    periods: list[Period]
+    weekly: bool
+    products: list[ProductRow]
+    reasons: list[ReasonRow]
+    channels: list[ChannelRow]
+    review: Durations
+    answer: Durations
+    backlog: list[tuple[int, int]]  # (age edge in days, -1 for the oldest; open cases)
+    charts: dict[str, charts.Chart] = field(default_factory=dict)
+
+    @property
+    def refund_rate_pct(self) -> int | None:
+        return rollups.pct(self.totals["refunded"], self.totals["paid"])
+
+    @property
+    def overturn_pct(self) -> int | None:
+        return rollups.pct(self.totals["overturned"], self.totals["appeals"])
+
+    @property
+    def reversed_pct(self) -> int | None:
+        return rollups.pct(self.totals["auto_reversed"], self.totals["automatic"])
+
+    @property
+    def backlog_total(self) -> int:
+        return sum(n for _, n in self.backlog)
 
 
 def shops() -> list[tuple[int, str]]:
@@ -65,89 +186,144 @@ def shops() -> list[tuple[int, str]]:
     ]
 
 
-def _shop(column: Any, shop_id: int | None) -> ColumnElement[bool]:
-    return column == shop_id if shop_id is not None else true()
+def _where(f: Filters) -> list[ColumnElement[bool]]:
+    r = DailyRollup
+    out = [r.day >= f.first.isoformat(), r.day <= f.last.isoformat()]
+    if f.shop_id is not None:
+        out.append(r.merchant_id == f.shop_id)
+    if f.product_id is not None:
+        out.append(r.product_id == f.product_id)
+    if f.channel:
+        out.append(r.channel == f.channel)
+    return out
 
 
-def _pct(part: int, whole: int) -> int | None:
-    return part * 100 // whole if whole else None
+def _sum(name: str) -> Any:
+    return func.coalesce(func.sum(DailyRollup.__table__.c[name]), 0)
 
 
-def build(shop_id: int | None, weeks: int = DEFAULT_WEEKS) -> Dashboard:
-    """The dashboard of ``shop_id`` (None: the platform) over the last ``weeks`` weeks."""
-    weeks = min(max(1, weeks), MAX_WEEKS)
-    now = context.now()
-    start = now - timedelta(weeks=weeks)
-    edges = [start + timedelta(weeks=i) for i in range(weeks + 1)]
-    edges[-1] = now + timedelta(seconds=1)
-    in_period = and_(RefundCase.created_at >= start, _shop(RefundCase.merchant_id, shop_id))
+def _bucket_names(prefix: str) -> list[str]:
+    return [f"{prefix}_b{i}" for i in range(rollups.BUCKETS)]
 
-    def per_week(condition: ColumnElement[bool] | None) -> list[Any]:
-        cols = []
-        for a, b in pairwise(edges):
-            when = and_(RefundCase.created_at >= a, RefundCase.created_at < b)
-            if condition is not None:
-                when = and_(when, condition)
-            cols.append(func.coalesce(func.sum(case((when, 1), else_=0)), 0))
-        return cols
 
-    rejected = RefundCase.rejected_by_id.is_not(None)
-    series = [
-        None,
-        RefundCase.state.in_(REFUNDED),
-        rejected,
-        RefundCase.auto_rule != "",
-        RefundCase.risk_level == "high",
-    ]
-    columns = [c for cond in series for c in per_week(cond)]
-    row = [int(v or 0) for v in db.session.execute(select(*columns).where(in_period)).one()]
-    counts = [row[i * weeks : (i + 1) * weeks] for i in range(len(series))]
-    week_rows = [Week(edges[i], *(counts[s][i] for s in range(len(series)))) for i in range(weeks)]
-    filed = sum(counts[0])
-    refunded = sum(counts[1])
-    orders = int(
-        db.session.scalar(
-            select(func.count(Order.id)).where(
-                Order.paid_at >= start, _shop(Order.merchant_id, shop_id)
+def _durations(values: dict[str, int], prefix: str) -> Durations:
+    return Durations(tuple(values[n] for n in _bucket_names(prefix)))
+
+
+def _periods(f: Filters, days: dict[str, dict[str, int]]) -> tuple[list[Period], bool]:
+    weekly = f.days > DAILY_UP_TO
+    step = 7 if weekly else 1
+    out = []
+    start = f.first
+    while start <= f.last:
+        span = [(start + timedelta(days=i)).isoformat() for i in range(step)]
+        rows = [days[d] for d in span if d in days and d <= f.last.isoformat()]
+        out.append(
+            Period(
+                start.isoformat(),
+                *(sum(r[n] for r in rows) for n in ("filed", "refunded", "rejected", "paid")),
             )
         )
-        or 0
-    )
-    minutes = _review_minutes(in_period)
-    within = sum(1 for m in minutes if m <= TARGET.total_seconds() // 60)
-    return Dashboard(
-        shop_id=shop_id,
-        weeks=week_rows,
-        orders=orders,
-        filed=filed,
-        refunded=refunded,
-        refund_rate_pct=_pct(refunded, orders),
-        review_p50_minutes=charts.percentile(minutes, 50),
-        review_p90_minutes=charts.percentile(minutes, 90),
-        decided=len(minutes),
-        within_target_pct=_pct(within, len(minutes)),
-        automatic=_grouped(RefundCase.auto_rule, in_period, RefundCase.auto_rule != ""),
-        levels=_grouped(RefundCase.risk_level, in_period, RefundCase.risk_level != ""),
-        chart=charts.grouped_bars([(w.filed, w.refunded, w.rejected) for w in week_rows]),
-    )
+        start += timedelta(days=step)
+    return out, weekly
 
 
-def _review_minutes(in_period: ColumnElement[bool]) -> list[int]:
-    """Minutes from filing to the first decision, for the period's decided cases."""
-    decided_at = func.min(Event.created_at)
-    rows = db.session.execute(
-        select(RefundCase.created_at, decided_at)
-        .join(Event, Event.case_id == RefundCase.id)
-        .where(in_period, Event.kind == "transition", Event.to_state.in_(DECISIONS))
-        .group_by(RefundCase.id, RefundCase.created_at)
+def backlog(shop_id: int | None) -> list[tuple[int, int]]:
+    """Open cases by age since filing: (upper edge in days, -1 for the oldest; count). One
+    statement over the open cases' partial index on (shop,) filing time."""
+    now = context.now()
+    c = RefundCase.created_at
+    edges = [now - timedelta(days=d) for d in BACKLOG_EDGES_DAYS]
+    columns = []
+    newer = None
+    for edge in edges:
+        cond = c >= edge if newer is None else and_(c >= edge, c < newer)
+        columns.append(func.coalesce(func.sum(case((cond, 1), else_=0)), 0))
+        newer = edge
+    columns.append(func.coalesce(func.sum(case((c < newer, 1), else_=0)), 0))
+    where = [RefundCase.open_order_id.is_not(None)]
+    if shop_id is not None:
+        where.append(RefundCase.merchant_id == shop_id)
+    row = db.session.execute(select(*columns).where(*where)).one()
+    return list(zip([*BACKLOG_EDGES_DAYS, -1], (int(v or 0) for v in row), strict=True))
+
+
+def build(f: Filters) -> Dashboard:
+    """The dashboard for ``f``: five statements over the rollups' rows of the period, one
+    count of the open cases."""
+    where = _where(f)
+    r = DailyRollup
+    by_day = {
+        row[0]: dict(zip(COUNTS, (int(v or 0) for v in row[1:]), strict=True))
+        for row in db.session.execute(
+            select(r.day, *(_sum(n) for n in COUNTS)).where(*where).group_by(r.day)
+        )
+    }
+    totals = {n: sum(d[n] for d in by_day.values()) for n in COUNTS}
+    periods, weekly = _periods(f, by_day)
+    product_rows = db.session.execute(
+        select(
+            r.product_id,
+            func.coalesce(func.max(Product.title), ""),
+            *(_sum(n) for n in ("paid", "filed", "refunded", "refunded_fen")),
+        )
+        .outerjoin(Product, Product.id == r.product_id)
+        .where(*where)
+        .group_by(r.product_id)
+        .order_by(_sum("paid").desc(), r.product_id)
     ).all()
-    return [max(0, int((done - filed).total_seconds() // 60)) for filed, done in rows]
+    products = [ProductRow(int(p), str(t), *(int(v) for v in rest)) for p, t, *rest in product_rows]
+    reasons = [
+        ReasonRow(str(reason), int(filed), int(refunded), int(rejected), None)
+        for reason, filed, refunded, rejected in db.session.execute(
+            select(r.reason, _sum("filed"), _sum("refunded"), _sum("rejected"))
+            .where(*where, r.reason != "")
+            .group_by(r.reason)
+            .order_by(r.reason)
+        )
+    ]
+    reasons = [
+        ReasonRow(x.reason, x.filed, x.refunded, x.rejected, rollups.pct(x.refunded, totals["paid"]))
+        for x in reasons
+    ]
+    payout_names = ["arrived", "arrived_on_time", *_bucket_names("payout")]
+    channels = []
+    for channel, *values in db.session.execute(
+        select(r.channel, *(_sum(n) for n in payout_names))
+        .where(*where, r.channel != "")
+        .group_by(r.channel)
+        .having(_sum("arrived") > 0)
+        .order_by(r.channel)
+    ):
+        v = dict(zip(payout_names, (int(x) for x in values), strict=True))
+        channels.append(
+            ChannelRow(str(channel), v["arrived"], v["arrived_on_time"], _durations(v, "payout"))
+        )
+    d = Dashboard(
+        filters=f,
+        totals=totals,
+        periods=periods,
+        weekly=weekly,
+        products=products,
+        reasons=reasons,
+        channels=channels,
+        review=_durations(totals, "review"),
+        answer=_durations(totals, "answer"),
+        backlog=backlog(f.shop_id),
+    )
+    d.charts.update(
+        periods=charts.grouped_bars([(p.filed, p.refunded, p.rejected) for p in periods]),
+        review=charts.grouped_bars([(n,) for n in d.review.counts]),
+        backlog=charts.grouped_bars([(n,) for _, n in d.backlog]),
+    )
+    return d
 
 
-def _grouped(
-    column: Any, in_period: ColumnElement[bool], present: ColumnElement[bool]
-) -> dict[str, int]:
-    rows = db.session.execute(
-        select(column, func.count()).where(in_period, present).group_by(column).order_by(column)
-    ).all()
-    return {str(k): int(n) for k, n in rows}
+def product_choices(d: Dashboard) -> Sequence[tuple[int, str]]:
+    """Products to filter by: the period's, busiest first (at most ``PRODUCT_ROWS``)."""
+    return [(p.product_id, p.title) for p in d.products[:PRODUCT_ROWS]]
+
+
+def bucket_edges() -> list[int]:
+    """Each duration bucket's upper edge in minutes, -1 for the open last one."""
+    return [*rollups.EDGES_MINUTES, -1]

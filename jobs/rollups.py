@@ -1,0 +1,53 @@
+"""The dashboards' daily rollups, as a job: ``rebuild_day`` rebuilds one Beijing day set-based
+(safe to run twice: the day's rows are replaced in one transaction). The periodic sweep
+enqueues today's every minute (one waiting copy at most) and, once after midnight,
+yesterday's, so the day that just ended is counted whole."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from jobs.runtime import with_app
+from portal.domain import rollups as buckets
+from portal.infra import singleton
+from portal.infra.queue import enqueue_once, redis_connection, release_once
+from portal.services import context
+from portal.services.reports import rollups
+
+#: how long a waiting copy blocks the next (the sweep asks every minute)
+WAIT_SECONDS = 300
+#: the claim on yesterday's final rebuild outlives the day, so it is enqueued once
+CLAIM_SECONDS = 2 * 24 * 3600
+
+
+def job_id(day: str) -> str:
+    """The job id (and once-key) of a day's rebuild."""
+    return f"rollup-{day}"
+
+
+@with_app
+def rebuild_day(day: str) -> int:
+    """Rebuild the rollups of ``day`` (YYYY-MM-DD, Beijing); returns the rows written."""
+    release_once(job_id(day))
+    parsed = buckets.parse_day(day)
+    if parsed is None:
+        raise ValueError(f"not a day: {day!r}")
+    return rollups.rebuild(parsed, parsed)
+
+
+def enqueue_due() -> int:
+    """Enqueue today's rebuild, and yesterday's once; how many were enqueued."""
+    today = buckets.day_of(context.now())
+    yesterday = (today - timedelta(days=1)).isoformat()
+    count = 0
+    claimed = redis_connection().set(
+        f"portal:rollup-final:{yesterday}", singleton.holder(), nx=True, ex=CLAIM_SECONDS
+    )
+    if claimed and enqueue_once(
+        job_id(yesterday), WAIT_SECONDS, "jobs.rollups.rebuild_day", yesterday
+    ):
+        count += 1
+    day = today.isoformat()
+    if enqueue_once(job_id(day), WAIT_SECONDS, "jobs.rollups.rebuild_day", day):
+        count += 1
+    return count

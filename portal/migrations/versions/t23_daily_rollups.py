@@ -1,0 +1,71 @@
+"""Adds daily_rollups (a Beijing day's counts per shop, product, reason and channel, read by
+the dashboards) and the indexes a day's rebuild and the open backlog by age read: orders by
+payment time, cases by filing time (and the open ones, per shop), events by time, payouts by
+arrival.
+
+On PostgreSQL the indexes are built with CREATE INDEX CONCURRENTLY (outside the migration's
+transaction), so large tables keep taking writes meanwhile.
+
+Revision ID: t23_daily_rollups
+Revises: r27_supplier_checks
+Create Date: 2026-12-06 22:40:00
+
+"""
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "t23_daily_rollups"
+down_revision = "r27_supplier_checks"
+branch_labels = None
+depends_on = None
+
+OPEN = "open_order_id IS NOT NULL"
+#: (name, table, columns, partial condition)
+INDEXES = [
+    ("ix_orders_paid_at", "orders", ["paid_at"], None),
+    ("ix_refund_cases_created_at", "refund_cases", ["created_at"], None),
+    ("ix_events_created_at", "events", ["created_at"], None),
+    ("ix_payouts_settled_at", "payouts", ["settled_at"], None),
+    ("ix_refund_cases_open_created", "refund_cases", ["created_at", "id"], OPEN),
+    ("ix_refund_cases_open_shop_created", "refund_cases", ["merchant_id", "created_at"], OPEN),
+]
+COUNTS = (
+    "paid filed refunded rejected decided automatic auto_reversed appeals overturned"
+    " answered arrived arrived_on_time"
+).split() + [f"{d}_b{i}" for d in ("review", "answer", "payout") for i in range(8)]
+
+
+def upgrade():
+    op.create_table(
+        "daily_rollups",
+        sa.Column("day", sa.String(10), primary_key=True),
+        sa.Column("merchant_id", sa.Integer(), primary_key=True),
+        sa.Column("product_id", sa.Integer(), primary_key=True),
+        sa.Column("reason", sa.String(30), primary_key=True),
+        sa.Column("channel", sa.String(40), primary_key=True),
+        sa.Column("refunded_fen", sa.BigInteger(), nullable=False, server_default="0"),
+        *(sa.Column(c, sa.Integer(), nullable=False, server_default="0") for c in COUNTS),
+    )
+    op.create_index("ix_daily_rollups_shop_day", "daily_rollups", ["merchant_id", "day"])
+    if op.get_bind().dialect.name == "postgresql":
+        with op.get_context().autocommit_block():
+            for name, table, columns, where in INDEXES:
+                op.create_index(
+                    name,
+                    table,
+                    columns,
+                    postgresql_where=sa.text(where) if where else None,
+                    postgresql_concurrently=True,
+                    if_not_exists=True,
+                )
+    else:
+        for name, table, columns, where in INDEXES:
+            op.create_index(name, table, columns, sqlite_where=sa.text(where) if where else None)
+
+
+def downgrade():
+    for name, table, _columns, _where in reversed(INDEXES):
+        op.drop_index(name, table_name=table)
+    op.drop_index("ix_daily_rollups_shop_day", table_name="daily_rollups")
+    op.drop_table("daily_rollups")

@@ -1,0 +1,285 @@
+"""Daily rollups: a range of Beijing days rebuilt from the cases, their events, the orders and
+the payouts, set-based. In one transaction the range's rows are deleted and one
+``INSERT ... SELECT`` writes them again, so a rebuild run twice leaves the same rows, and a day
+rebuilt after a late event (an order imported with an old payment time) takes it in.
+
+Each thing is counted on the Beijing day it happened, under its case's shop, product, reason
+and payment channel: an order on the day it was paid, a case on the day it was filed, an
+approval, rejection, appeal or automatic approval on the day of its transition, a merchant's
+first answer on its day, a payout on the day it arrived (under its own channel).
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import date
+from typing import Any
+
+from sqlalchemy import (
+    ColumnElement,
+    Integer,
+    String,
+    and_,
+    case,
+    cast,
+    delete,
+    func,
+    insert,
+    literal,
+    literal_column,
+    or_,
+    select,
+    true,
+    union_all,
+)
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.expression import FunctionElement
+
+from portal.domain import rollups
+from portal.domain.payout_states import PayoutState
+from portal.domain.states import Role, State
+from portal.extensions import db
+from portal.models import DailyRollup, Event, Order, Payment, Payout, RefundCase
+from portal.services.unit_of_work import commit
+
+log = logging.getLogger(__name__)
+
+KEYS = ("day", "merchant_id", "product_id", "reason", "channel")
+COUNTS = (
+    "paid",
+    "filed",
+    "refunded",
+    "refunded_fen",
+    "rejected",
+    "decided",
+    "automatic",
+    "auto_reversed",
+    "appeals",
+    "overturned",
+    "answered",
+    "arrived",
+    "arrived_on_time",
+    *(f"{d}_b{i}" for d in rollups.DURATIONS for i in range(rollups.BUCKETS)),
+)
+#: a key for PostgreSQL's transaction lock: two rebuilds at once take turns
+LOCK_KEY = 23_0001
+TRANSITION = "transition"
+ZERO, ONE = literal_column("0"), literal_column("1")
+
+
+class beijing_day(FunctionElement[str]):  # noqa: N801 (a SQL function's name)
+    """The Beijing day (YYYY-MM-DD) of a UTC timestamp column."""
+
+    type = String()
+    inherit_cache = True
+
+
+@compiles(beijing_day, "sqlite")
+def _day_sqlite(element: Any, compiler: Any, **kw: Any) -> str:
+    return "strftime('%Y-%m-%d', " + compiler.process(element.clauses, **kw) + ", '+8 hours')"
+
+
+@compiles(beijing_day, "postgresql")
+def _day_pg(element: Any, compiler: Any, **kw: Any) -> str:
+    arg = compiler.process(element.clauses, **kw)
+    return f"to_char(({arg}) AT TIME ZONE 'Asia/Shanghai', 'YYYY-MM-DD')"
+
+
+class seconds_between(FunctionElement[int]):  # noqa: N801 (a SQL function's name)
+    """Whole seconds from the first timestamp to the second (rounded)."""
+
+    type = Integer()
+    inherit_cache = True
+
+
+@compiles(seconds_between, "sqlite")
+def _seconds_sqlite(element: Any, compiler: Any, **kw: Any) -> str:
+    a, b = (compiler.process(c, **kw) for c in element.clauses)
+    return f"CAST(round((julianday({b}) - julianday({a})) * 86400) AS INTEGER)"
+
+
+@compiles(seconds_between, "postgresql")
+def _seconds_pg(element: Any, compiler: Any, **kw: Any) -> str:
+    a, b = (compiler.process(c, **kw) for c in element.clauses)
+    return f"CAST(round(extract(epoch from ({b}) - ({a}))) AS INTEGER)"
+
+
+def _one(condition: ColumnElement[bool]) -> Any:
+    return case((condition, 1), else_=0)
+
+
+def _buckets(prefix: str, seconds: Any, counted: ColumnElement[bool]) -> dict[str, Any]:
+    """One 0/1 column per bucket: whether ``counted`` holds with a duration in that bucket."""
+    out: dict[str, Any] = {}
+    low = None
+    for i in range(rollups.BUCKETS):
+        high = rollups.EDGES_MINUTES[i] * 60 if i < len(rollups.EDGES_MINUTES) else None
+        parts = [counted]
+        if low is not None:
+            parts.append(seconds >= low)
+        if high is not None:
+            parts.append(seconds < high)
+        out[f"{prefix}_b{i}"] = _one(and_(*parts))
+        low = high
+    return out
+
+
+def _branch(keys: dict[str, Any], counts: dict[str, Any]) -> Any:
+    """One source's rows: the keys, then every count (0 where this source has none)."""
+    columns = [keys[k].label(k) for k in KEYS]
+    for name in COUNTS:
+        value = counts.get(name)
+        columns.append((value if value is not None else ZERO).label(name))
+    return select(*columns)
+
+
+def _channel() -> Any:
+    return func.coalesce(Payment.channel, "")
+
+
+def _case_keys(at: Any) -> dict[str, Any]:
+    return {
+        "day": beijing_day(at),
+        "merchant_id": RefundCase.merchant_id,
+        "product_id": func.coalesce(Order.product_id, 0),
+        "reason": RefundCase.reason,
+        "channel": _channel(),
+    }
+
+
+def _cases_from(q: Any) -> Any:
+    return q.join(Order, Order.id == RefundCase.order_id).outerjoin(
+        Payment, Payment.order_id == Order.id
+    )
+
+
+def source(start: Any, end: Any) -> Any:
+    """The rows of the days from ``start`` to ``end`` (UTC moments, end excluded), one per key
+    with every count summed."""
+    paid = (
+        _branch(
+            {
+                "day": beijing_day(Order.paid_at),
+                "merchant_id": Order.merchant_id,
+                "product_id": Order.product_id,
+                "reason": literal(""),
+                "channel": _channel(),
+            },
+            {"paid": ONE},
+        )
+        .select_from(Order)
+        .outerjoin(Payment, Payment.order_id == Order.id)
+        .where(Order.paid_at >= start, Order.paid_at < end)
+    )
+    filed = _cases_from(
+        _branch(_case_keys(RefundCase.created_at), {"filed": ONE}).select_from(RefundCase)
+    ).where(RefundCase.created_at >= start, RefundCase.created_at < end)
+
+    to, frm = Event.to_state, Event.from_state
+    approved = to == str(State.APPROVED)
+    decided = and_(to.in_((str(State.APPROVED), str(State.REJECTED))), frm != str(State.APPEALED))
+    automatic = and_(approved, RefundCase.auto_rule != "")
+    taken = seconds_between(RefundCase.created_at, Event.created_at)
+    transitions = _cases_from(
+        _branch(
+            _case_keys(Event.created_at),
+            {
+                "refunded": _one(approved),
+                "refunded_fen": case(
+                    (approved, func.coalesce(RefundCase.amount_approved_fen, 0)), else_=0
+                ),
+                "rejected": _one(to == str(State.REJECTED)),
+                "decided": _one(decided),
+                "automatic": _one(automatic),
+                "auto_reversed": _one(
+                    and_(to == str(State.PAYOUT_FAILED), RefundCase.auto_rule != "")
+                ),
+                "appeals": _one(to == str(State.APPEALED)),
+                "overturned": _one(and_(frm == str(State.APPEALED), approved)),
+                **_buckets("review", taken, decided),
+            },
+        )
+        .select_from(Event)
+        .join(RefundCase, RefundCase.id == Event.case_id)
+    ).where(Event.kind == TRANSITION, Event.created_at >= start, Event.created_at < end)
+
+    # the merchant's first answer on a case (any event the shop's staff wrote), on its day
+    answered_cases = select(Event.case_id).where(
+        Event.actor_role == str(Role.MERCHANT),
+        Event.case_id.is_not(None),
+        Event.created_at >= start,
+        Event.created_at < end,
+    )
+    first = (
+        select(Event.case_id.label("case_id"), func.min(Event.created_at).label("at"))
+        .where(Event.actor_role == str(Role.MERCHANT), Event.case_id.in_(answered_cases))
+        .group_by(Event.case_id)
+        .subquery()
+    )
+    answers = _cases_from(
+        _branch(
+            _case_keys(first.c.at),
+            {
+                "answered": ONE,
+                **_buckets(
+                    "answer", seconds_between(RefundCase.created_at, first.c.at), true()
+                ),
+            },
+        )
+        .select_from(first)
+        .join(RefundCase, RefundCase.id == first.c.case_id)
+    ).where(first.c.at >= start, first.c.at < end)
+
+    arrived = Payout.state == str(PayoutState.SUCCEEDED)
+    on_time = or_(Payout.expected_arrival_at.is_(None), Payout.settled_at <= Payout.expected_arrival_at)
+    payouts = (
+        _branch(
+            {**_case_keys(Payout.settled_at), "channel": Payout.channel},
+            {
+                "arrived": ONE,
+                "arrived_on_time": _one(on_time),
+                **_buckets(
+                    "payout", seconds_between(Payout.created_at, Payout.settled_at), true()
+                ),
+            },
+        )
+        .select_from(Payout)
+        .join(RefundCase, RefundCase.id == Payout.case_id)
+        .join(Order, Order.id == RefundCase.order_id)
+        .where(arrived, Payout.settled_at >= start, Payout.settled_at < end)
+    )
+    rows = union_all(paid, filed, transitions, answers, payouts).subquery()
+    return select(
+        *(rows.c[k] for k in KEYS),
+        *(cast(func.sum(rows.c[n]), rollups_type(n)).label(n) for n in COUNTS),
+    ).group_by(*(rows.c[k] for k in KEYS))
+
+
+def rollups_type(name: str) -> Any:
+    """The SQL type a count is summed into (amounts are 64-bit)."""
+    return DailyRollup.__table__.c[name].type
+
+
+def rebuild(first: date, last: date) -> int:
+    """Rebuild the rollups of the Beijing days ``first`` to ``last``; returns the rows written.
+    Commits."""
+    if last < first:
+        return 0
+    start, end = rollups.day_bounds(first, last)
+
+    def work() -> int:
+        if db.session.get_bind().dialect.name == "postgresql":
+            db.session.execute(select(func.pg_advisory_xact_lock(LOCK_KEY)))
+        db.session.execute(
+            delete(DailyRollup).where(
+                DailyRollup.day >= first.isoformat(), DailyRollup.day <= last.isoformat()
+            )
+        )
+        result = db.session.execute(
+            insert(DailyRollup).from_select([*KEYS, *COUNTS], source(start, end))
+        )
+        return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+    written = commit(work)
+    log.info("rollups rebuilt from %s to %s: %s rows", first, last, written)
+    return written
