@@ -276,7 +276,9 @@ def rebuild(first: date, last: date) -> int:
             )
         )
         result = db.session.execute(
-            insert(DailyRollup).from_select([*KEYS, *COUNTS], source(start, end))
+            insert(DailyRollup)
+            .from_select([*KEYS, *COUNTS], source(start, end))
+            .execution_options(preserve_rowcount=True)  # an INSERT's count, on every driver
         )
         return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
