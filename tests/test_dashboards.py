@@ -1,23 +1,30 @@
-"""Dashboards: hostile query parameters first, then the figures (per shop and for the
-platform), the SVG chart with its table, the page budget and the statement count."""
+"""Dashboards: hostile query parameters first (bad days, another shop's ids as a merchant),
+then the pages (charts with their tables, CSV of every table, the page budget, Chinese only
+in zh-CN), the buckets' arithmetic, the open backlog by age and the statement count."""
 
 from __future__ import annotations
 
+import csv
 import gzip
+import io
 import re
 from datetime import timedelta
 
 import pytest
 from sqlalchemy import event
 
-from portal.domain import charts
+from portal.domain import charts, rollups
 from portal.domain.policy import Kind, Reason
 from portal.domain.states import Role
 from portal.extensions import db
 from portal.services.actors import Actor
 from portal.services.refunds import cases
 from portal.services.reports import dashboard
+from portal.services.reports import rollups as rollup_service
 from tests import factories as f
+from tests.test_zh_pages import english_in
+
+TABLES = ("days", "products", "reasons", "channels", "review", "answer", "backlog")
 
 
 def test_bars_scale_to_the_largest_value():
@@ -27,14 +34,21 @@ def test_bars_scale_to_the_largest_value():
     assert heights == [(0, 4, 40), (1, 2, 20), (0, 0, 0), (1, 0, 0)]
     assert all(b.y + b.h == 40 for b in chart.bars)
     assert charts.grouped_bars([]).bars == ()
-    assert all(b.h == 0 for b in charts.grouped_bars([(0, 0)]).bars)
 
 
-def test_percentile_nearest_rank():
-    assert charts.percentile([], 50) is None
-    assert charts.percentile([5], 90) == 5
-    assert charts.percentile(list(range(1, 11)), 50) == 5
-    assert charts.percentile(list(range(1, 11)), 90) == 9
+def test_buckets_percentiles_and_shares():
+    assert rollups.bucket_of(-5) == 0 and rollups.bucket_of(3599) == 0
+    assert rollups.bucket_of(3600) == 1 and rollups.bucket_of(10**9) == rollups.BUCKETS - 1
+    counts = [5, 0, 3, 0, 1, 0, 0, 1]
+    assert rollups.percentile_edge(counts, 50) == 60
+    assert rollups.percentile_edge(counts, 80) == 1440
+    assert rollups.percentile_edge(counts, 90) == 4320
+    assert rollups.percentile_edge(counts, 100) == -1
+    assert rollups.percentile_edge([0] * rollups.BUCKETS, 50) is None
+    assert rollups.within(counts) == 9  # up to the 72-hour bucket
+    assert rollups.pct(9, 10) == 90 and rollups.pct(1, 0) is None
+    for bad in ("2026-02-30", "2026-1-01", "x" * 10, "", "２０２６-01-01"):
+        assert rollups.parse_day(bad) is None
 
 
 def login(browser, username, role="supervisor", shop=None):
@@ -45,97 +59,191 @@ def login(browser, username, role="supervisor", shop=None):
     assert r.status_code == 303
 
 
-@pytest.mark.parametrize(
-    "query",
-    [
-        "shop=abc",
-        "shop=-1",
-        "shop=99999999999999999999",
-        "weeks=0",
-        "weeks=-3",
-        "weeks=9999",
-        "weeks=1e3",
-        "shop=1%27%20OR%201=1",
-        "shop=&weeks=",
-    ],
-)
-def test_bad_query_parameters_fall_back_quietly(app, browser, query):
-    login(browser, "sup-d")
-    r = browser.get(f"/review/dashboard?{query}")
-    assert r.status_code == 200
-    assert "Traceback" not in r.get_data(as_text=True)
-
-
 def _world(clock):
     reviewer = Actor(Role.REVIEWER, f.staff("rev-d").id, "R")
     a, b = f.merchant("shop-a"), f.merchant("shop-b")
+    pa, pb = f.product(a, title="Star card"), f.product(b, title="Moon card")
     db.session.commit()
-    made = []
+    first = rollups.day_of(clock())
     for week in range(3):
+        made = []
         for _ in range(week + 1):
-            c = cases.apply_for_refund(
-                f.order(clock(), m=a), cases.ApplyInput(Kind.REFUND_ONLY, Reason.UNUSABLE, 100, "x")
+            made.append(
+                cases.apply_for_refund(
+                    f.order(clock(), m=a, p=pa),
+                    cases.ApplyInput(Kind.REFUND_ONLY, Reason.UNUSABLE, 100, "x"),
+                )
             )
-            made.append(c)
         clock.advance(hours=5)
         cases.approve(made[-1], reviewer)
         clock.advance(days=7)
     other = cases.apply_for_refund(
-        f.order(clock(), m=b), cases.ApplyInput(Kind.REFUND_ONLY, Reason.UNUSABLE, 100, "x")
+        f.order(clock(), m=b, p=pb), cases.ApplyInput(Kind.REFUND_ONLY, Reason.UNUSABLE, 100, "x")
     )
     clock.advance(days=5)
     cases.reject(other, reviewer, "used")
-    return a, b
+    rollup_service.rebuild(first - timedelta(days=2), rollups.day_of(clock()))
+    return a, b, pa, pb, first
 
 
-def test_figures_per_shop_and_for_the_platform(app, clock):
-    a, b = _world(clock)
-    shop_a = dashboard.build(a.id, 8)
-    assert shop_a.filed == 6 and shop_a.refunded == 3 and shop_a.orders == 6
-    assert shop_a.refund_rate_pct == 50
-    assert [w.filed for w in shop_a.weeks][-4:] == [1, 2, 3, 0]
-    assert shop_a.review_p50_minutes == 300 and shop_a.within_target_pct == 100
-    assert shop_a.levels  # every case was assessed when filed
-    everyone = dashboard.build(None, 8)
-    assert everyone.filed == 7 and everyone.decided == 4
-    assert everyone.within_target_pct == 75  # the rejection took five days
-    assert everyone.review_p90_minutes == 5 * 24 * 60
-    shop_b = dashboard.build(b.id, 8)
-    assert shop_b.filed == 1 and sum(w.rejected for w in shop_b.weeks) == 1
+HOSTILE = [
+    "shop=abc",
+    "shop=-1",
+    "shop=99999999999999999999",
+    "start=2026-02-30",
+    "start=yesterday&end=tomorrow",
+    "start=0001-01-01&end=9999-12-31",
+    "start=2026-03-20&end=2026-03-01",
+    "start=%E2%80%AE2026-03-01",
+    "product=-3&channel=%3Cscript%3E",
+    "channel=" + "x" * 500,
+    "shop=1%27%20OR%201=1",
+    "shop=&product=&channel=&start=&end=",
+]
 
 
-def test_pages_show_the_chart_and_its_table_within_budget(app, browser, clock):
-    a, _ = _world(clock)
-    login(browser, "sup-p")
-    r = browser.get("/review/dashboard?weeks=26")
-    html = r.get_data(as_text=True)
-    assert r.status_code == 200 and "<svg" in html and "<rect" in html and "<table" in html
-    assert "<script" not in html.split("</header>", 1)[-1].split("<footer", 1)[0]
-    print("dashboard gzip", len(gzip.compress(r.get_data())))
-    assert len(gzip.compress(r.get_data())) < 14 * 1024
-    shown = browser.get(f"/review/dashboard?shop={a.id}").get_data(as_text=True)
-    assert re.search(rf'<option value="{a.id}"[^>]* selected', shown)
+@pytest.mark.parametrize("query", HOSTILE)
+def test_bad_query_parameters_fall_back_quietly(app, browser, clock, query):
+    _world(clock)
+    login(browser, "sup-d")
+    for url in ("/review/dashboard", "/review/dashboard/days.csv"):
+        r = browser.get(f"{url}?{query}")
+        assert r.status_code == 200, (url, query)
+        body = r.get_data(as_text=True)
+        assert "Traceback" not in body and "<script>" not in body
 
 
-def test_a_control_character_in_the_query_is_refused_clearly(app, browser):
-    login(browser, "sup-z")
-    r = browser.get("/review/dashboard?weeks=%00")
-    assert r.status_code == 400 and "Traceback" not in r.get_data(as_text=True)
+def test_a_period_is_bounded_and_never_reaches_past_today(app, clock):
+    today = rollups.day_of(clock())
+    f_ = dashboard.filters(None, start="2000-01-01", end="2999-01-01")
+    assert f_.last == today and f_.days == rollups.MAX_DAYS
+    f_ = dashboard.filters(None, start="2026-03-09", end="2026-03-01")
+    assert f_.first < f_.last
+    assert dashboard.filters(None).days == dashboard.DEFAULT_DAYS
 
 
 def test_a_merchant_sees_only_its_own_shop(app, browser, clock):
-    a, b = _world(clock)
+    a, b, pa, pb, first = _world(clock)
     login(browser, "shop-b-staff", "merchant", "shop-b")
-    html = browser.get("/merchant/dashboard").get_data(as_text=True)
-    assert "<svg" in html
-    # shop b: one case, rejected, no refunds (shop a's six cases are not counted)
-    assert dashboard.build(b.id).filed == 1
+    period = f"start={first.isoformat()}"
+    own = browser.get(f"/merchant/dashboard?{period}").get_data(as_text=True)
+    assert "Moon card" in own and "Star card" not in own
+    # another shop's id, or another shop's product, shows nothing of that shop
+    for query in (f"shop={a.id}", f"product={pa.id}", f"shop={a.id}&product={pa.id}"):
+        html = browser.get(f"/merchant/dashboard?{period}&{query}").get_data(as_text=True)
+        assert "Star card" not in html, query
+        for table in TABLES:
+            body = browser.get(f"/merchant/dashboard/{table}.csv?{period}&{query}")
+            assert body.status_code == 200
+            assert "Star card" not in body.get_data(as_text=True)
+    products = browser.get(f"/merchant/dashboard/products.csv?{period}&shop={a.id}")
+    rows = list(csv.reader(io.StringIO(products.get_data(as_text=True).lstrip("\ufeff"))))
+    assert [r[:4] for r in rows[1:]] == [["Moon card", "1", "1", "0"]]
     assert browser.get("/review/dashboard").status_code == 403
-    assert browser.get(f"/merchant/dashboard?shop={a.id}").status_code == 200  # ignored
+    assert browser.get("/review/dashboard/days.csv").status_code == 403
+
+
+def test_every_table_exports_as_csv(app, browser, clock):
+    a, b, pa, pb, first = _world(clock)
+    login(browser, "sup-c")
+    period = f"start={(first - timedelta(days=2)).isoformat()}"  # the first orders' payments
+    page = browser.get(f"/review/dashboard?{period}&shop={a.id}").get_data(as_text=True)
+    for table in TABLES:
+        assert f"/review/dashboard/{table}.csv?" in page, table
+        link = re.search(rf'href="(/review/dashboard/{table}\.csv\?[^"]+)"', page).group(1)
+        assert f"shop={a.id}" in link  # the page's filters go with the link
+        r = browser.get(link.replace("&amp;", "&"))
+        assert r.status_code == 200 and r.mimetype == "text/csv"
+        assert "attachment" in r.headers["Content-Disposition"]
+    rows = list(
+        csv.reader(
+            io.StringIO(
+                browser.get(f"/review/dashboard/products.csv?{period}")
+                .get_data(as_text=True)
+                .lstrip("\ufeff")
+            )
+        )
+    )
+    assert rows[0][0] == "商品" or rows[0][0] == "Product"
+    assert sorted(r[:5] for r in rows[1:]) == [
+        ["Moon card", "1", "1", "0", "0.00"],
+        ["Star card", "6", "6", "3", "3.00"],
+    ]
+    reasons = browser.get(f"/review/dashboard/reasons.csv?{period}").get_data(as_text=True)
+    assert reasons.count("\n") == 2  # the header and one reason
+    assert browser.get("/review/dashboard/nothing.csv").status_code == 404
+
+
+def test_a_formula_in_a_product_title_is_not_run_by_a_spreadsheet(app, browser, clock):
+    shop = f.merchant("shop-f")
+    p = f.product(shop, title="=HYPERLINK(1)")
+    db.session.commit()
+    f.order(clock(), m=shop, p=p)
+    db.session.commit()
+    rollup_service.rebuild(rollups.day_of(clock()) - timedelta(days=2), rollups.day_of(clock()))
+    login(browser, "sup-f")
+    body = browser.get("/review/dashboard/products.csv").get_data(as_text=True)
+    assert "'=HYPERLINK(1)" in body
+
+
+@pytest.mark.parametrize("lang", ["zh-CN", "en"])
+def test_pages_show_charts_with_tables_within_budget(app, browser, clock, lang):
+    a, *_rest, first = _world(clock)
+    login(browser, "sup-p")
+    headers = {"Accept-Language": lang}
+    for query in ("", f"?start={first.isoformat()}", "?start=2025-12-01", f"?shop={a.id}"):
+        r = browser.get(f"/review/dashboard{query}", headers=headers)
+        html = r.get_data(as_text=True)
+        assert r.status_code == 200 and html.count("<svg") == 3 and html.count("<table") >= 6
+        assert "<script" not in html.split("</header>", 1)[-1].split("<footer", 1)[0]
+        size = len(gzip.compress(r.get_data(), compresslevel=6))
+        assert size < 14 * 1024, (query, size)
+        if lang == "zh-CN":
+            assert english_in(html) == [], query
+    shown = browser.get(f"/review/dashboard?shop={a.id}").get_data(as_text=True)
+    assert re.search(rf'<option value="{a.id}"[^>]* selected', shown)
+    login(browser, "shop-a-p", "merchant", "shop-a")
+    html = browser.get("/merchant/dashboard", headers=headers).get_data(as_text=True)
+    if lang == "zh-CN":
+        assert english_in(html) == []
+    assert html.count("<svg") == 3
+
+
+def test_figures_per_shop_and_for_the_platform(app, clock):
+    a, b, pa, pb, first = _world(clock)
+    period = ((first - timedelta(days=2)).isoformat(), "")  # the first orders' payments
+    shop_a = dashboard.build(dashboard.filters(a.id, None, "", *period))
+    assert shop_a.totals["filed"] == 6 and shop_a.totals["refunded"] == 3
+    assert shop_a.totals["paid"] == 6 and shop_a.refund_rate_pct == 50
+    assert shop_a.review.p50 == 60 * 24 and shop_a.review.within_pct == 100  # 5 hours
+    everyone = dashboard.build(dashboard.filters(None, None, "", *period))
+    assert everyone.totals["filed"] == 7 and everyone.totals["decided"] == 4
+    assert everyone.review.within_pct == 75  # the rejection took five days
+    assert everyone.review.p90 == 14400  # five days is in the bucket "up to ten days"
+    assert [p.filed for p in everyone.periods if p.filed] == [1, 2, 3, 1]
+    shop_b = dashboard.build(dashboard.filters(b.id, None, "", *period))
+    assert shop_b.totals["filed"] == 1 and shop_b.totals["rejected"] == 1
+    assert dashboard.build(dashboard.filters(a.id, pb.id, "", *period)).totals["paid"] == 0
+
+
+def test_the_open_backlog_by_age(app, clock):
+    shop = f.merchant("shop-o")
+    db.session.commit()
+    ages = [0, 2, 2, 5, 10, 40]
+    start = clock()
+    for age in sorted(ages, reverse=True):
+        clock.set(start - timedelta(days=age, hours=1))
+        cases.apply_for_refund(
+            f.order(clock(), m=shop), cases.ApplyInput(Kind.REFUND_ONLY, Reason.UNUSABLE, 100, "x")
+        )
+    clock.set(start)
+    assert dashboard.backlog(shop.id) == [(1, 1), (3, 2), (7, 1), (30, 1), (-1, 1)]
+    assert dashboard.backlog(None) == dashboard.backlog(shop.id)
+    assert dashboard.backlog(shop.id + 1) == [(1, 0), (3, 0), (7, 0), (30, 0), (-1, 0)]
 
 
 def test_statement_count_does_not_grow_with_the_cases(app, clock):
-    a, _ = _world(clock)
+    a, *_ = _world(clock)
     shop_id = a.id
 
     def statements() -> int:
@@ -143,7 +251,7 @@ def test_statement_count_does_not_grow_with_the_cases(app, clock):
         listener = lambda *args, **kw: seen.append(1)  # noqa: E731
         event.listen(db.engine, "before_cursor_execute", listener)
         try:
-            dashboard.build(shop_id, 8)
+            dashboard.build(dashboard.filters(shop_id))
         finally:
             event.remove(db.engine, "before_cursor_execute", listener)
         return len(seen)
@@ -154,5 +262,12 @@ def test_statement_count_does_not_grow_with_the_cases(app, clock):
             f.order(clock(), m=a), cases.ApplyInput(Kind.REFUND_ONLY, Reason.UNUSABLE, 100, "x")
         )
         clock.advance(minutes=30)
+    rollup_service.rebuild(rollups.day_of(clock()) - timedelta(days=3), rollups.day_of(clock()))
     assert statements() == few <= 5
-    assert timedelta(weeks=dashboard.MAX_WEEKS)  # the bound pages are held to
+
+
+def test_a_control_character_in_the_query_is_refused_clearly(app, browser):
+    login(browser, "sup-z")
+    for url in ("/review/dashboard?start=%00", "/review/dashboard/days.csv?channel=%00"):
+        r = browser.get(url)
+        assert r.status_code == 400 and "Traceback" not in r.get_data(as_text=True)
