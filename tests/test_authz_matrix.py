@@ -226,6 +226,8 @@ POLICY: dict[str, Access] = {
     # dashboards: the platform's for supervisors, each shop's own for its merchant
     "dashboards.platform": SUPERVISOR,
     "dashboards.shop": SHOP_OWN,
+    "dashboards.platform_csv": SUPERVISOR,
+    "dashboards.shop_csv": SHOP_OWN,
 }
 
 #: route parameters that name a party's object (filled with own or other ids)
@@ -491,6 +493,8 @@ def _fill(rule: Rule, variant: dict[str, Party], fallback: Party) -> dict[str, A
             values[name] = "portal.css"
         elif name == "code":
             values[name] = "en"
+        elif name == "table":  # a dashboard's table as CSV
+            values[name] = "products"
         elif name in ("run_id", "difference_id"):  # the world's reconciled day
             values[name] = _recon_id(name)
         elif name == "user_id":  # a login no visitor uses: signing it out ends no visitor's session

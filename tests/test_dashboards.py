@@ -123,7 +123,7 @@ def test_a_period_is_bounded_and_never_reaches_past_today(app, clock):
 
 
 def test_a_merchant_sees_only_its_own_shop(app, browser, clock):
-    a, b, pa, pb, first = _world(clock)
+    a, _b, pa, _pb, first = _world(clock)
     login(browser, "shop-b-staff", "merchant", "shop-b")
     period = f"start={first.isoformat()}"
     own = browser.get(f"/merchant/dashboard?{period}").get_data(as_text=True)
@@ -144,7 +144,7 @@ def test_a_merchant_sees_only_its_own_shop(app, browser, clock):
 
 
 def test_every_table_exports_as_csv(app, browser, clock):
-    a, b, pa, pb, first = _world(clock)
+    a, _b, _pa, _pb, first = _world(clock)
     login(browser, "sup-c")
     period = f"start={(first - timedelta(days=2)).isoformat()}"  # the first orders' payments
     page = browser.get(f"/review/dashboard?{period}&shop={a.id}").get_data(as_text=True)
@@ -210,7 +210,7 @@ def test_pages_show_charts_with_tables_within_budget(app, browser, clock, lang):
 
 
 def test_figures_per_shop_and_for_the_platform(app, clock):
-    a, b, pa, pb, first = _world(clock)
+    a, b, _pa, pb, first = _world(clock)
     period = ((first - timedelta(days=2)).isoformat(), "")  # the first orders' payments
     shop_a = dashboard.build(dashboard.filters(a.id, None, "", *period))
     assert shop_a.totals["filed"] == 6 and shop_a.totals["refunded"] == 3

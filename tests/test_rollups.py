@@ -33,7 +33,9 @@ REASONS = (Reason.UNUSABLE, Reason.NOT_AS_DESCRIBED, Reason.UNUSABLE)
 
 
 def apply(order, reason=Reason.UNUSABLE, amount=100):
-    return cases.apply_for_refund(order, cases.ApplyInput(Kind.REFUND_ONLY, reason, amount, "the code does not work at all"))
+    return cases.apply_for_refund(
+        order, cases.ApplyInput(Kind.REFUND_ONLY, reason, amount, "the code does not work at all")
+    )
 
 
 @pytest.fixture
@@ -184,16 +186,22 @@ def shown(d: dashboard.Dashboard) -> dict:
         "totals": Counter({k: d.totals[k] for k in keys if d.totals[k]}),
         "reasons": {
             r.reason: Counter(
-                {k: v for k, v in (("filed", r.filed), ("refunded", r.refunded), ("rejected", r.rejected)) if v}
+                {
+                    k: v
+                    for k, v in (
+                        ("filed", r.filed),
+                        ("refunded", r.refunded),
+                        ("rejected", r.rejected),
+                    )
+                    if v
+                }
             )
             for r in d.reasons
             if r.filed or r.refunded or r.rejected
         },
         "review": list(d.review.counts),
         "answer": list(d.answer.counts),
-        "channels": {
-            c.channel: [c.arrived, c.on_time, list(c.times.counts)] for c in d.channels
-        },
+        "channels": {c.channel: [c.arrived, c.on_time, list(c.times.counts)] for c in d.channels},
     }
 
 
@@ -214,7 +222,10 @@ def test_the_dashboard_equals_a_direct_count_over_the_cases(history):
             expected = direct(*span, **kw)
             got = dashboard.build(
                 dashboard.filters(
-                    kw.get("shop"), kw.get("product"), kw.get("channel", ""), *(d.isoformat() for d in span)
+                    kw.get("shop"),
+                    kw.get("product"),
+                    kw.get("channel", ""),
+                    *(d.isoformat() for d in span),
                 )
             )
             assert shown(got) == {**expected, "totals": +expected["totals"]}, (kw, span)
@@ -284,11 +295,22 @@ def test_the_command_rebuilds_a_range(app, history):
     db.session.execute(DailyRollup.__table__.delete())
     db.session.commit()
     runner = app.test_cli_runner()
-    out = runner.invoke(args=["rollups", "rebuild", "--since", (h["first"] - timedelta(days=2)).isoformat(), "--until", h["last"].isoformat()])
+    out = runner.invoke(
+        args=[
+            "rollups",
+            "rebuild",
+            "--since",
+            (h["first"] - timedelta(days=2)).isoformat(),
+            "--until",
+            h["last"].isoformat(),
+        ]
+    )
     assert out.exit_code == 0, out.output
     assert "rows" in out.output
     everything = direct(h["first"], h["last"])
-    d = dashboard.build(dashboard.filters(None, None, "", h["first"].isoformat(), h["last"].isoformat()))
+    d = dashboard.build(
+        dashboard.filters(None, None, "", h["first"].isoformat(), h["last"].isoformat())
+    )
     assert shown(d) == {**everything, "totals": +everything["totals"]}
     for bad in (["--since", "junk"], ["--since", "2026-03-10", "--until", "2026-03-01"]):
         refused = runner.invoke(args=["rollups", "rebuild", *bad])

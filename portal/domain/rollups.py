@@ -47,7 +47,9 @@ def percentile_edge(counts: Sequence[int], pct: int) -> int | None:
 def within(counts: Sequence[int], minutes: int = TARGET_MINUTES) -> int:
     """How many of the counted durations fall in buckets whose upper edge is at most
     ``minutes``."""
-    return sum(n for i, n in enumerate(counts) if i < len(EDGES_MINUTES) and EDGES_MINUTES[i] <= minutes)
+    return sum(
+        n for i, n in enumerate(counts) if i < len(EDGES_MINUTES) and EDGES_MINUTES[i] <= minutes
+    )
 
 
 def pct(part: int, whole: int) -> int | None:

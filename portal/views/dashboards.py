@@ -130,7 +130,9 @@ def _reason(code: str) -> str:
 
 
 def _durations_rows(times: dashboard.Durations) -> list[list[object]]:
-    return [[_edge(edge), n] for edge, n in zip(dashboard.bucket_edges(), times.counts, strict=True)]
+    return [
+        [_edge(edge), n] for edge, n in zip(dashboard.bucket_edges(), times.counts, strict=True)
+    ]
 
 
 def _tables() -> dict[str, Callable[[dashboard.Dashboard], tuple[list[str], list[list[object]]]]]:
@@ -174,7 +176,10 @@ def _tables() -> dict[str, Callable[[dashboard.Dashboard], tuple[list[str], list
                 gettext("Rejected"),
                 gettext("Refund rate (%)"),
             ],
-            [[_reason(r.reason), r.filed, r.refunded, r.rejected, _pct(r.rate_pct)] for r in d.reasons],
+            [
+                [_reason(r.reason), r.filed, r.refunded, r.rejected, _pct(r.rate_pct)]
+                for r in d.reasons
+            ],
         ),
         "channels": lambda d: (
             [

@@ -241,7 +241,7 @@ def backlog(shop_id: int | None) -> list[tuple[int, int]]:
         columns.append(func.coalesce(func.sum(case((cond, 1), else_=0)), 0))
         newer = edge
     columns.append(func.coalesce(func.sum(case((c < newer, 1), else_=0)), 0))
-    where = [RefundCase.open_order_id.is_not(None)]
+    where: list[ColumnElement[bool]] = [RefundCase.open_order_id.is_not(None)]
     if shop_id is not None:
         where.append(RefundCase.merchant_id == shop_id)
     row = db.session.execute(select(*columns).where(*where)).one()
@@ -283,7 +283,9 @@ def build(f: Filters) -> Dashboard:
         )
     ]
     reasons = [
-        ReasonRow(x.reason, x.filed, x.refunded, x.rejected, rollups.pct(x.refunded, totals["paid"]))
+        ReasonRow(
+            x.reason, x.filed, x.refunded, x.rejected, rollups.pct(x.refunded, totals["paid"])
+        )
         for x in reasons
     ]
     payout_names = ["arrived", "arrived_on_time", *_bucket_names("payout")]

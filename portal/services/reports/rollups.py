@@ -64,10 +64,11 @@ COUNTS = (
 #: a key for PostgreSQL's transaction lock: two rebuilds at once take turns
 LOCK_KEY = 23_0001
 TRANSITION = "transition"
-ZERO, ONE = literal_column("0"), literal_column("1")
+ZERO: Any = literal_column("0")
+ONE: Any = literal_column("1")
 
 
-class beijing_day(FunctionElement[str]):  # noqa: N801 (a SQL function's name)
+class beijing_day(FunctionElement[str]):
     """The Beijing day (YYYY-MM-DD) of a UTC timestamp column."""
 
     type = String()
@@ -85,7 +86,7 @@ def _day_pg(element: Any, compiler: Any, **kw: Any) -> str:
     return f"to_char(({arg}) AT TIME ZONE 'Asia/Shanghai', 'YYYY-MM-DD')"
 
 
-class seconds_between(FunctionElement[int]):  # noqa: N801 (a SQL function's name)
+class seconds_between(FunctionElement[int]):
     """Whole seconds from the first timestamp to the second (rounded)."""
 
     type = Integer()
@@ -221,9 +222,7 @@ def source(start: Any, end: Any) -> Any:
             _case_keys(first.c.at),
             {
                 "answered": ONE,
-                **_buckets(
-                    "answer", seconds_between(RefundCase.created_at, first.c.at), true()
-                ),
+                **_buckets("answer", seconds_between(RefundCase.created_at, first.c.at), true()),
             },
         )
         .select_from(first)
@@ -231,16 +230,16 @@ def source(start: Any, end: Any) -> Any:
     ).where(first.c.at >= start, first.c.at < end)
 
     arrived = Payout.state == str(PayoutState.SUCCEEDED)
-    on_time = or_(Payout.expected_arrival_at.is_(None), Payout.settled_at <= Payout.expected_arrival_at)
+    on_time = or_(
+        Payout.expected_arrival_at.is_(None), Payout.settled_at <= Payout.expected_arrival_at
+    )
     payouts = (
         _branch(
             {**_case_keys(Payout.settled_at), "channel": Payout.channel},
             {
                 "arrived": ONE,
                 "arrived_on_time": _one(on_time),
-                **_buckets(
-                    "payout", seconds_between(Payout.created_at, Payout.settled_at), true()
-                ),
+                **_buckets("payout", seconds_between(Payout.created_at, Payout.settled_at), true()),
             },
         )
         .select_from(Payout)
