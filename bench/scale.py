@@ -568,8 +568,7 @@ def explain_lists(app: Any, known: dict[str, Any], out: Path) -> dict[str, float
                 f"\n\n{text}\n"
             )
         (out / f"explain-{name}.txt").write_text(
-            f"-- {name}: GET {path.format(**known)}\n-- {len(seen)} statements\n"
-            + "\n".join(texts)
+            f"-- {name}: GET {path.format(**known)}\n-- {len(seen)} statements\n" + "\n".join(texts)
         )
         found[name] = seconds * 1000
     app.config["WTF_CSRF_ENABLED"] = True
