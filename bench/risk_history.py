@@ -515,13 +515,13 @@ def history_app(url: str, clock: Clock) -> Iterator[Any]:
 #: the pages shot: (file name, who looks, in which language, path; {refuser}: the refuser's
 #: shop id)
 PAGES = (
-    ("platform-dashboard", "supervisor", "en-US", "/review/dashboard?weeks=4"),
-    ("refuser-dashboard", "supervisor", "en-US", "/review/dashboard?weeks=4&shop={refuser}"),
+    ("platform-dashboard", "supervisor", "en-US", "/review/dashboard"),
+    ("refuser-dashboard", "supervisor", "en-US", "/review/dashboard?shop={refuser}"),
     ("watched-shops", "supervisor", "en-US", "/review/risk/shops?days=30"),
     ("review-queue", "supervisor", "en-US", "/review/"),
-    ("platform-dashboard-zh", "supervisor", "zh-CN", "/review/dashboard?weeks=4"),
+    ("platform-dashboard-zh", "supervisor", "zh-CN", "/review/dashboard"),
     ("watched-shops-zh", "supervisor", "zh-CN", "/review/risk/shops?days=30"),
-    ("merchant-dashboard-refuser", "refuser-staff", "en-US", "/merchant/dashboard?weeks=4"),
+    ("merchant-dashboard-refuser", "refuser-staff", "en-US", "/merchant/dashboard"),
 )
 
 
@@ -559,6 +559,9 @@ def screens(app: Any, history: History, out: Path) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     """Build, score and shoot one history; print the figures with the seed."""
+    from portal.domain import rollups as rollup_days
+    from portal.services.reports import rollups
+
     args = parse(argv or [])
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     out = Path(args.out) if args.out else RESULTS / f"risk-history-{stamp}"
@@ -579,6 +582,10 @@ def main(argv: list[str] | None = None) -> int:
             "watched_shops": watched_shops(history),
         }
         figures["build_seconds"] = round(built, 1)
+        # the dashboards read the daily rollups the worker keeps: rebuilt here for the history
+        rollups.rebuild(
+            rollup_days.day_of(END - timedelta(days=DAYS + 1)), rollup_days.day_of(clock())
+        )
         figures["screenshots"] = [] if args.no_screens else screens(app, history, out)
     figures["seconds"] = round(time.perf_counter() - started, 1)
     command = " ".join(["python -m bench risk_history", *(argv or [])])

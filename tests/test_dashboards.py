@@ -271,3 +271,21 @@ def test_a_control_character_in_the_query_is_refused_clearly(app, browser):
     for url in ("/review/dashboard?start=%00", "/review/dashboard/days.csv?channel=%00"):
         r = browser.get(url)
         assert r.status_code == 400 and "Traceback" not in r.get_data(as_text=True)
+
+
+def test_the_page_lists_the_busiest_products_and_the_csv_all(app, browser, clock):
+    shop = f.merchant("shop-many")
+    db.session.commit()
+    for i in range(dashboard.PRODUCT_ROWS + 5):
+        p = f.product(shop, title=f"Card no {i:02d}")
+        for _ in range(1 + i % 3):
+            f.order(clock(), m=shop, p=p)
+    db.session.commit()
+    rollup_service.rebuild(rollups.day_of(clock()) - timedelta(days=2), rollups.day_of(clock()))
+    login(browser, "sup-many")
+    page = browser.get("/review/dashboard").get_data(as_text=True)
+    table = page.split("/review/dashboard/products.csv")[0].rsplit("<table>", 1)[1]
+    assert table.count("Card no") == dashboard.PRODUCT_ROWS
+    assert "Card no 02" in table  # three orders: among the busiest
+    body = browser.get("/review/dashboard/products.csv").get_data(as_text=True)
+    assert body.count("Card no") == dashboard.PRODUCT_ROWS + 5

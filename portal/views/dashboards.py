@@ -67,14 +67,14 @@ def shop() -> ResponseReturnValue:
 @supervisor_required
 def platform_csv(table: str) -> ResponseReturnValue:
     """One of the platform dashboard's tables as CSV."""
-    return _csv(table, dashboard.build(_filters(_int_arg("shop", 1, 2**31 - 1))))
+    return _csv(table, dashboard.build(_filters(_int_arg("shop", 1, 2**31 - 1)), None))
 
 
 @bp.get("/merchant/dashboard/<table>.csv")
 @merchant_required
 def shop_csv(table: str) -> ResponseReturnValue:
     """One of the shop dashboard's tables as CSV."""
-    return _csv(table, dashboard.build(_filters(current_user.merchant_id)))
+    return _csv(table, dashboard.build(_filters(current_user.merchant_id), None))
 
 
 def _choices(d: dashboard.Dashboard) -> dict[str, object]:

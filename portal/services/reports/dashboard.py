@@ -248,9 +248,10 @@ def backlog(shop_id: int | None) -> list[tuple[int, int]]:
     return list(zip([*BACKLOG_EDGES_DAYS, -1], (int(v or 0) for v in row), strict=True))
 
 
-def build(f: Filters) -> Dashboard:
-    """The dashboard for ``f``: five statements over the rollups' rows of the period, one
-    count of the open cases."""
+def build(f: Filters, product_rows: int | None = PRODUCT_ROWS) -> Dashboard:
+    """The dashboard for ``f``: four statements over the rollups' rows of the period, one
+    count of the open cases. ``product_rows``: the busiest products kept (None: all, for the
+    CSV)."""
     where = _where(f)
     r = DailyRollup
     by_day = {
@@ -261,7 +262,7 @@ def build(f: Filters) -> Dashboard:
     }
     totals = {n: sum(d[n] for d in by_day.values()) for n in COUNTS}
     periods, weekly = _periods(f, by_day)
-    product_rows = db.session.execute(
+    by_product = (
         select(
             r.product_id,
             func.coalesce(func.max(Product.title), ""),
@@ -271,8 +272,13 @@ def build(f: Filters) -> Dashboard:
         .where(*where)
         .group_by(r.product_id)
         .order_by(_sum("paid").desc(), r.product_id)
-    ).all()
-    products = [ProductRow(int(p), str(t), *(int(v) for v in rest)) for p, t, *rest in product_rows]
+    )
+    if product_rows is not None:
+        by_product = by_product.limit(product_rows)
+    products = [
+        ProductRow(int(p), str(t), *(int(v) for v in rest))
+        for p, t, *rest in db.session.execute(by_product)
+    ]
     reasons = [
         ReasonRow(str(reason), int(filed), int(refunded), int(rejected), None)
         for reason, filed, refunded, rejected in db.session.execute(
@@ -322,8 +328,8 @@ def build(f: Filters) -> Dashboard:
 
 
 def product_choices(d: Dashboard) -> Sequence[tuple[int, str]]:
-    """Products to filter by: the period's, busiest first (at most ``PRODUCT_ROWS``)."""
-    return [(p.product_id, p.title) for p in d.products[:PRODUCT_ROWS]]
+    """Products to filter by: the period's busiest, first."""
+    return [(p.product_id, p.title) for p in d.products]
 
 
 def bucket_edges() -> list[int]:
