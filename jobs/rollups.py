@@ -1,7 +1,8 @@
 """The dashboards' daily rollups, as a job: ``rebuild_day`` rebuilds one Beijing day set-based
 (safe to run twice: the day's rows are replaced in one transaction). The periodic sweep
-enqueues today's every minute (one waiting copy at most) and, once after midnight,
-yesterday's, so the day that just ended is counted whole."""
+enqueues today's every minute (one waiting copy at most) and, once, an hour after midnight,
+yesterday's, so the day that just ended is counted whole, with what arrived late for its last
+minutes (a payment notice, an order sent by the shop's API)."""
 
 from __future__ import annotations
 
@@ -18,6 +19,8 @@ from portal.services.reports import rollups
 WAIT_SECONDS = 300
 #: the claim on yesterday's final rebuild outlives the day, so it is enqueued once
 CLAIM_SECONDS = 2 * 24 * 3600
+#: how long after midnight (Beijing) yesterday's final rebuild waits for late arrivals
+FINAL_AFTER = timedelta(hours=1)
 
 
 def job_id(day: str) -> str:
@@ -36,11 +39,14 @@ def rebuild_day(day: str) -> int:
 
 
 def enqueue_due() -> int:
-    """Enqueue today's rebuild, and yesterday's once; how many were enqueued."""
-    today = buckets.day_of(context.now())
+    """Enqueue today's rebuild, and yesterday's once (from ``FINAL_AFTER`` past midnight); how
+    many were enqueued."""
+    now = context.now()
+    today = buckets.day_of(now)
     yesterday = (today - timedelta(days=1)).isoformat()
     count = 0
-    claimed = redis_connection().set(
+    final_due = now >= buckets.day_bounds(today, today)[0] + FINAL_AFTER
+    claimed = final_due and redis_connection().set(
         f"portal:rollup-final:{yesterday}", singleton.holder(), nx=True, ex=CLAIM_SECONDS
     )
     if claimed and enqueue_once(

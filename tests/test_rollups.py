@@ -283,6 +283,19 @@ def test_the_sweep_enqueues_today_and_yesterday_once(app, clock):
         assert rollup_jobs.enqueue_due() == 1  # today's again, never yesterday's twice
 
 
+def test_yesterday_waits_an_hour_past_midnight_for_late_arrivals(app, clock):
+    set_app(app)
+    midnight = rollups.day_bounds(rollups.day_of(clock()), rollups.day_of(clock()))[1]
+    clock.set(midnight + timedelta(minutes=5))
+    assert rollup_jobs.enqueue_due() == 1  # today's only
+    work(app)
+    clock.set(midnight + rollup_jobs.FINAL_AFTER)
+    assert rollup_jobs.enqueue_due() == 2  # and now yesterday's, once
+    work(app)
+    clock.advance(minutes=1)
+    assert rollup_jobs.enqueue_due() == 1
+
+
 def test_the_job_refuses_what_is_not_a_day(app):
     set_app(app)
     for bad in ("2026-02-30", "yesterday", "2026-1-1", ""):
