@@ -2,11 +2,12 @@
 (safe to run twice: the day's rows are replaced in one transaction). The periodic sweep
 enqueues today's every minute (one waiting copy at most) and, once, an hour after midnight,
 yesterday's, so the day that just ended is counted whole, with what arrived late for its last
-minutes (a payment notice, an order sent by the shop's API)."""
+minutes (a payment notice, an order sent by the shop's API). Orders received with an older
+payment time (an import, a shop's order source catching up) have their days rebuilt too."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, date, datetime, timedelta
 
 from jobs.runtime import with_app
 from portal.domain import rollups as buckets
@@ -21,6 +22,10 @@ WAIT_SECONDS = 300
 CLAIM_SECONDS = 2 * 24 * 3600
 #: how long after midnight (Beijing) yesterday's final rebuild waits for late arrivals
 FINAL_AFTER = timedelta(hours=1)
+#: where the sweep keeps the time it last looked for orders received late
+LATE_KEY = "portal:rollup-late-since"
+#: looked for again: an order's event written just before the last look may commit after it
+LATE_SLACK = timedelta(minutes=5)
 
 
 def job_id(day: str) -> str:
@@ -56,4 +61,17 @@ def enqueue_due() -> int:
     day = today.isoformat()
     if enqueue_once(job_id(day), WAIT_SECONDS, "jobs.rollups.rebuild_day", day):
         count += 1
+    for late in _late_days(now, today):
+        if enqueue_once(job_id(late), WAIT_SECONDS, "jobs.rollups.rebuild_day", late):
+            count += 1
     return count
+
+
+def _late_days(now: datetime, today: date) -> list[str]:
+    """Past days with orders received since the last look (the first look: the last hour)."""
+    conn = redis_connection()
+    raw = conn.get(LATE_KEY)
+    since = datetime.fromtimestamp(float(raw), UTC) if raw else now - timedelta(hours=1)
+    days = rollups.late_days(since - LATE_SLACK, today)
+    conn.set(LATE_KEY, str(now.timestamp()), ex=CLAIM_SECONDS)
+    return [d.isoformat() for d in days]

@@ -12,7 +12,7 @@ first answer on its day, a payout on the day it arrived (under its own channel).
 from __future__ import annotations
 
 import logging
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -252,6 +252,24 @@ def source(start: Any, end: Any) -> Any:
         *(rows.c[k] for k in KEYS),
         *(cast(func.sum(rows.c[n]), rollups_type(n)).label(n) for n in COUNTS),
     ).group_by(*(rows.c[k] for k in KEYS))
+
+
+#: the event an order's arrival writes (``portal.services.integration.ingest``)
+ORDER_RECEIVED = "order_received"
+
+
+def late_days(since: datetime, today: date) -> list[date]:
+    """Days before ``today`` on which orders received since ``since`` (through the API, an
+    import or a shop's order source) were paid: their rollups miss them until rebuilt."""
+    start = rollups.day_bounds(today, today)[0]
+    rows = db.session.scalars(
+        select(beijing_day(Order.paid_at))
+        .select_from(Event)
+        .join(Order, Order.id == Event.order_id)
+        .where(Event.kind == ORDER_RECEIVED, Event.created_at >= since, Order.paid_at < start)
+        .distinct()
+    )
+    return sorted(d for d in (rollups.parse_day(str(r)) for r in rows) if d is not None)
 
 
 def rollups_type(name: str) -> Any:
