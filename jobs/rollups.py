@@ -3,18 +3,20 @@
 enqueues today's every minute (one waiting copy at most) and, once, an hour after midnight,
 yesterday's, so the day that just ended is counted whole, with what arrived late for its last
 minutes (a payment notice, an order sent by the shop's API). Orders received with an older
-payment time (an import, a shop's order source catching up) have their days rebuilt too."""
+payment time (an import, a shop's order source catching up) have their days rebuilt too.
+``count_backlog`` counts the open cases by age, once a minute."""
 
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 from jobs.runtime import with_app
 from portal.domain import rollups as buckets
 from portal.infra import singleton
 from portal.infra.queue import enqueue_once, redis_connection, release_once
 from portal.services import context
-from portal.services.reports import rollups
+from portal.services.reports import backlog, rollups
 
 #: how long a waiting copy blocks the next (the sweep asks every minute)
 WAIT_SECONDS = 300
@@ -26,6 +28,10 @@ FINAL_AFTER = timedelta(hours=1)
 LATE_KEY = "portal:rollup-late-since"
 #: looked for again: an order's event written just before the last look may commit after it
 LATE_SLACK = timedelta(minutes=5)
+
+
+#: the once-key (and job id prefix) of the backlog's count
+BACKLOG = "rollup-backlog"
 
 
 def job_id(day: str) -> str:
@@ -70,8 +76,20 @@ def enqueue_due() -> int:
 def _late_days(now: datetime, today: date) -> list[str]:
     """Past days with orders received since the last look (the first look: the last hour)."""
     conn = redis_connection()
-    raw = conn.get(LATE_KEY)
+    raw: Any = conn.get(LATE_KEY)
     since = datetime.fromtimestamp(float(raw), UTC) if raw else now - timedelta(hours=1)
     days = rollups.late_days(since - LATE_SLACK, today)
     conn.set(LATE_KEY, str(now.timestamp()), ex=CLAIM_SECONDS)
     return [d.isoformat() for d in days]
+
+
+@with_app
+def count_backlog() -> int:
+    """Count the open cases by age again (per shop and for the platform); the rows written."""
+    release_once(BACKLOG)
+    return backlog.refresh()
+
+
+def enqueue_backlog() -> int:
+    """Enqueue the backlog's count unless a copy is waiting; 1 if enqueued."""
+    return 1 if enqueue_once(BACKLOG, WAIT_SECONDS, "jobs.rollups.count_backlog") else 0

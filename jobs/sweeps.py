@@ -14,6 +14,7 @@ from jobs.channel_keys import sweep_channel_keys
 from jobs.order_sources import sweep_order_sources
 from jobs.reconcile import sweep_reconciliation
 from jobs.retention import enqueue_daily as enqueue_retention
+from jobs.rollups import enqueue_backlog
 from jobs.rollups import enqueue_due as enqueue_rollups
 from jobs.runtime import with_app
 from jobs.webhooks import sweep as sweep_webhooks
@@ -77,7 +78,7 @@ def sweep(reschedule: bool = True, due: float | None = None) -> dict[str, int]:
     job was lost, channel keys due for a refresh, the shops' order sources to read,
     yesterday's bills to reconcile, the audit trail's daily seal, the day's retention run
     (personal data past its period erased) and the dashboards' rollups of today (and, once,
-    yesterday); reschedules itself for
+    yesterday) and their count of the open backlog; reschedules itself for
     the next minute.
 
     ``due``: the Unix time it was scheduled for (its lag is measured against it). Runs once
@@ -102,6 +103,7 @@ def sweep(reschedule: bool = True, due: float | None = None) -> dict[str, int]:
                 "order_sources": sweep_order_sources(),
                 "retention": enqueue_retention(),
                 "rollups": enqueue_rollups(),
+                "backlog": enqueue_backlog(),
             }
         else:
             result = {"skipped": 1}

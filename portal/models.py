@@ -890,6 +890,20 @@ class DailyRollup(Model):
     __table_args__ = (Index("ix_daily_rollups_shop_day", "merchant_id", "day"),)
 
 
+class BacklogSnapshot(Model):
+    """The open cases by age since filing, per shop (``merchant_id`` 0: the platform), as
+    counted at ``taken_at`` by the minute's job (``portal.services.reports.backlog``)."""
+
+    __tablename__ = "backlog_snapshots"
+    merchant_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    taken_at: Mapped[datetime] = mapped_column(TS)
+    age_0: Mapped[int] = mapped_column(Integer, default=0)  # under 1 day
+    age_1: Mapped[int] = mapped_column(Integer, default=0)  # 1 to 3 days
+    age_2: Mapped[int] = mapped_column(Integer, default=0)  # 3 to 7 days
+    age_3: Mapped[int] = mapped_column(Integer, default=0)  # 7 to 30 days
+    age_4: Mapped[int] = mapped_column(Integer, default=0)  # 30 days or more
+
+
 # what a day's rollup reads (portal.services.reports.rollups), each on its own moment
 Index("ix_orders_paid_at", Order.paid_at)
 Index("ix_refund_cases_created_at", RefundCase.created_at)

@@ -19,6 +19,7 @@ from portal.domain.states import Role
 from portal.extensions import db
 from portal.services.actors import Actor
 from portal.services.refunds import cases
+from portal.services.reports import backlog as backlogs
 from portal.services.reports import dashboard
 from portal.services.reports import rollups as rollup_service
 from tests import factories as f
@@ -237,14 +238,29 @@ def test_the_open_backlog_by_age(app, clock):
             f.order(clock(), m=shop), cases.ApplyInput(Kind.REFUND_ONLY, Reason.UNUSABLE, 100, "x")
         )
     clock.set(start)
-    assert dashboard.backlog(shop.id) == [(1, 1), (3, 2), (7, 1), (30, 1), (-1, 1)]
-    assert dashboard.backlog(None) == dashboard.backlog(shop.id)
-    assert dashboard.backlog(shop.id + 1) == [(1, 0), (3, 0), (7, 0), (30, 0), (-1, 0)]
+    counted = [(1, 1), (3, 2), (7, 1), (30, 1), (-1, 1)]
+    nothing = [(1, 0), (3, 0), (7, 0), (30, 0), (-1, 0)]
+    # before the minute's first count, the page counts for itself
+    assert backlogs.of(shop.id) == backlogs.Backlog(counted, None)
+    assert backlogs.refresh() == 2  # the shop and the platform
+    assert backlogs.of(shop.id) == backlogs.Backlog(counted, start)
+    assert backlogs.of(None) == backlogs.of(shop.id)
+    assert backlogs.of(shop.id + 1) == backlogs.Backlog(nothing, start)
+    # a case filed since is in the next count, which equals a count made there and then
+    clock.advance(minutes=1)
+    cases.apply_for_refund(
+        f.order(clock(), m=shop), cases.ApplyInput(Kind.REFUND_ONLY, Reason.UNUSABLE, 100, "x")
+    )
+    assert backlogs.of(shop.id).total == 6
+    backlogs.refresh()
+    assert backlogs.of(shop.id).groups == backlogs.live(shop.id).groups
+    assert backlogs.of(shop.id).total == 7
 
 
 def test_statement_count_does_not_grow_with_the_cases(app, clock):
     a, *_ = _world(clock)
     shop_id = a.id
+    backlogs.refresh()
 
     def statements() -> int:
         seen = []

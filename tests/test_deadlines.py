@@ -230,6 +230,7 @@ def test_periodic_sweep_runs_every_part_and_reschedules_itself(app, clock):
         "order_sources",
         "retention",
         "rollups",
+        "backlog",
     }
     scheduled = ScheduledJobRegistry(queue=queue())
     assert any(job_id.startswith("sweep-") for job_id in scheduled.get_job_ids())

@@ -24,6 +24,7 @@ from portal.infra.queue import queue
 from portal.models import DailyRollup, Event, Order, Payment, Payout, RefundCase
 from portal.services.actors import Actor
 from portal.services.refunds import cases, disputes
+from portal.services.reports import backlog as backlogs
 from portal.services.reports import dashboard
 from portal.services.reports import rollups as rollup_service
 from tests import factories as f
@@ -294,6 +295,16 @@ def test_yesterday_waits_an_hour_past_midnight_for_late_arrivals(app, clock):
     work(app)
     clock.advance(minutes=1)
     assert rollup_jobs.enqueue_due() == 1
+
+
+def test_the_sweep_counts_the_backlog_once_a_minute(app, clock):
+    set_app(app)
+    apply(f.order(clock()))
+    assert rollup_jobs.enqueue_backlog() == 1
+    assert rollup_jobs.enqueue_backlog() == 0  # a copy is waiting
+    work(app)
+    assert backlogs.of(None).taken_at == clock() and backlogs.of(None).total == 1
+    assert rollup_jobs.enqueue_backlog() == 1
 
 
 def test_the_job_refuses_what_is_not_a_day(app):

@@ -33,6 +33,7 @@ PARTS = {
     "order_sources",
     "retention",
     "rollups",
+    "backlog",
 }
 
 

@@ -217,7 +217,7 @@ def _tables() -> dict[str, Callable[[dashboard.Dashboard], tuple[list[str], list
                     gettext(labels.BACKLOG_LABELS[i]),
                     n,
                 ]
-                for i, (_edge_days, n) in enumerate(d.backlog)
+                for i, (_edge_days, n) in enumerate(d.backlog.groups)
             ],
         ),
     }

@@ -1,5 +1,6 @@
 """Adds daily_rollups (a Beijing day's counts per shop, product, reason and channel, read by
-the dashboards) and the indexes a day's rebuild and the open backlog by age read: orders by
+the dashboards), backlog_snapshots (the open cases by age, per shop, counted each minute) and
+the indexes a day's rebuild and the open backlog by age read: orders by
 payment time, cases by filing time (and the open ones, per shop), events by time, payouts by
 arrival.
 
@@ -48,6 +49,12 @@ def upgrade():
         *(sa.Column(c, sa.Integer(), nullable=False, server_default="0") for c in COUNTS),
     )
     op.create_index("ix_daily_rollups_shop_day", "daily_rollups", ["merchant_id", "day"])
+    op.create_table(
+        "backlog_snapshots",
+        sa.Column("merchant_id", sa.Integer(), primary_key=True),
+        sa.Column("taken_at", sa.DateTime(timezone=True), nullable=False),
+        *(sa.Column(f"age_{i}", sa.Integer(), nullable=False, server_default="0") for i in range(5)),
+    )
     if op.get_bind().dialect.name == "postgresql":
         with op.get_context().autocommit_block():
             for name, table, columns, where in INDEXES:
@@ -67,5 +74,6 @@ def upgrade():
 def downgrade():
     for name, table, _columns, _where in reversed(INDEXES):
         op.drop_index(name, table_name=table)
+    op.drop_table("backlog_snapshots")
     op.drop_index("ix_daily_rollups_shop_day", table_name="daily_rollups")
     op.drop_table("daily_rollups")

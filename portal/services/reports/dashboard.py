@@ -1,7 +1,8 @@
 """A dashboard's figures, for the platform or one shop, over a period of Beijing days, from the
-daily rollups only (``portal.services.reports.rollups``), plus the open backlog by age (one
-count over the open cases' index): refund rate by product and reason, review and merchant
-answer times, payouts' time to arrival per channel, appeals, automatic approvals."""
+daily rollups only (``portal.services.reports.rollups``) and the open backlog by age counted
+each minute (``portal.services.reports.backlog``): refund rate by product and reason, review
+and merchant answer times, payouts' time to arrival per channel, appeals, automatic
+approvals."""
 
 from __future__ import annotations
 
@@ -10,20 +11,19 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, case, func, select
+from sqlalchemy import ColumnElement, func, select
 
 from portal.domain import charts, rollups
 from portal.extensions import db
-from portal.models import DailyRollup, Merchant, Product, RefundCase
+from portal.models import DailyRollup, Merchant, Product
 from portal.services import context
+from portal.services.reports import backlog as backlogs
 from portal.services.reports.rollups import COUNTS
 
 #: the period shown when none is asked for
 DEFAULT_DAYS = 30
 #: a period longer than this is charted per week
 DAILY_UP_TO = 62
-#: open cases' age edges, in days
-BACKLOG_EDGES_DAYS = (1, 3, 7, 30)
 #: rows a page's product table shows (the CSV has them all)
 PRODUCT_ROWS = 20
 #: channels and products a filter may name (longer input is ignored)
@@ -158,7 +158,7 @@ class Dashboard:
     channels: list[ChannelRow]
     review: Durations
     answer: Durations
-    backlog: list[tuple[int, int]]  # (age edge in days, -1 for the oldest; open cases)
+    backlog: backlogs.Backlog  # the open cases by age
     charts: dict[str, charts.Chart] = field(default_factory=dict)
 
     @property
@@ -172,10 +172,6 @@ class Dashboard:
     @property
     def reversed_pct(self) -> int | None:
         return rollups.pct(self.totals["auto_reversed"], self.totals["automatic"])
-
-    @property
-    def backlog_total(self) -> int:
-        return sum(n for _, n in self.backlog)
 
 
 def shops() -> list[tuple[int, str]]:
@@ -228,30 +224,10 @@ def _periods(f: Filters, days: dict[str, dict[str, int]]) -> tuple[list[Period],
     return out, weekly
 
 
-def backlog(shop_id: int | None) -> list[tuple[int, int]]:
-    """Open cases by age since filing: (upper edge in days, -1 for the oldest; count). One
-    statement over the open cases' partial index on (shop,) filing time."""
-    now = context.now()
-    c = RefundCase.created_at
-    edges = [now - timedelta(days=d) for d in BACKLOG_EDGES_DAYS]
-    columns = []
-    newer = None
-    for edge in edges:
-        cond = c >= edge if newer is None else and_(c >= edge, c < newer)
-        columns.append(func.coalesce(func.sum(case((cond, 1), else_=0)), 0))
-        newer = edge
-    columns.append(func.coalesce(func.sum(case((c < newer, 1), else_=0)), 0))
-    where: list[ColumnElement[bool]] = [RefundCase.open_order_id.is_not(None)]
-    if shop_id is not None:
-        where.append(RefundCase.merchant_id == shop_id)
-    row = db.session.execute(select(*columns).where(*where)).one()
-    return list(zip([*BACKLOG_EDGES_DAYS, -1], (int(v or 0) for v in row), strict=True))
-
-
 def build(f: Filters, product_rows: int | None = PRODUCT_ROWS) -> Dashboard:
-    """The dashboard for ``f``: four statements over the rollups' rows of the period, one
-    count of the open cases. ``product_rows``: the busiest products kept (None: all, for the
-    CSV)."""
+    """The dashboard for ``f``: four statements over the rollups' rows of the period, one read
+    of the open backlog's last count. ``product_rows``: the busiest products kept (None: all,
+    for the CSV)."""
     where = _where(f)
     r = DailyRollup
     by_day = {
@@ -317,12 +293,12 @@ def build(f: Filters, product_rows: int | None = PRODUCT_ROWS) -> Dashboard:
         channels=channels,
         review=_durations(totals, "review"),
         answer=_durations(totals, "answer"),
-        backlog=backlog(f.shop_id),
+        backlog=backlogs.of(f.shop_id),
     )
     d.charts.update(
         periods=charts.grouped_bars([(p.filed, p.refunded, p.rejected) for p in periods]),
         review=charts.grouped_bars([(n,) for n in d.review.counts]),
-        backlog=charts.grouped_bars([(n,) for _, n in d.backlog]),
+        backlog=charts.grouped_bars([(n,) for _, n in d.backlog.groups]),
     )
     return d
 
