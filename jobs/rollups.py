@@ -1,10 +1,11 @@
-"""The dashboards' daily rollups, as a job: ``rebuild_day`` rebuilds one Beijing day set-based
-(safe to run twice: the day's rows are replaced in one transaction). The periodic sweep
-enqueues today's every minute (one waiting copy at most) and, once, an hour after midnight,
-yesterday's, so the day that just ended is counted whole, with what arrived late for its last
-minutes (a payment notice, an order sent by the shop's API). Orders received with an older
-payment time (an import, a shop's order source catching up) have their days rebuilt too.
-``count_backlog`` counts the open cases by age, once a minute."""
+"""The dashboards' daily rollups, as jobs: ``rebuild_day`` rebuilds one Beijing day set-based,
+``rebuild_days`` a range (safe to run twice: the days' rows are replaced in one transaction).
+The periodic sweep enqueues today's every minute (one waiting copy at most) and, once, an hour
+after midnight, the month up to yesterday: the day that just ended is then counted whole, with
+what arrived late for its last minutes (a payment notice, an order sent by the shop's API),
+and the days whose buyers may still come back (``COME_BACK_DAYS``) take in those who did.
+Orders received with an older payment time (an import, a shop's order source catching up)
+have their days rebuilt too. ``count_backlog`` counts the open cases by age, once a minute."""
 
 from __future__ import annotations
 
@@ -49,19 +50,35 @@ def rebuild_day(day: str) -> int:
     return rollups.rebuild(parsed, parsed)
 
 
+@with_app
+def rebuild_days(first: str, last: str) -> int:
+    """Rebuild the rollups of the days ``first`` to ``last`` (YYYY-MM-DD, Beijing); returns the
+    rows written."""
+    release_once(job_id(f"{first}..{last}"))
+    start, end = buckets.parse_day(first), buckets.parse_day(last)
+    if start is None or end is None:
+        raise ValueError(f"not days: {first!r} to {last!r}")
+    return rollups.rebuild(start, end)
+
+
 def enqueue_due() -> int:
-    """Enqueue today's rebuild, and yesterday's once (from ``FINAL_AFTER`` past midnight); how
-    many were enqueued."""
+    """Enqueue today's rebuild, and once a day (from ``FINAL_AFTER`` past midnight) the
+    month's up to yesterday; how many were enqueued."""
     now = context.now()
     today = buckets.day_of(now)
-    yesterday = (today - timedelta(days=1)).isoformat()
+    yesterday = today - timedelta(days=1)
+    first = (yesterday - timedelta(days=buckets.COME_BACK_DAYS)).isoformat()
     count = 0
     final_due = now >= buckets.day_bounds(today, today)[0] + FINAL_AFTER
     claimed = final_due and redis_connection().set(
-        f"portal:rollup-final:{yesterday}", singleton.holder(), nx=True, ex=CLAIM_SECONDS
+        f"portal:rollup-final:{yesterday.isoformat()}",
+        singleton.holder(),
+        nx=True,
+        ex=CLAIM_SECONDS,
     )
+    final = (first, yesterday.isoformat())
     if claimed and enqueue_once(
-        job_id(yesterday), WAIT_SECONDS, "jobs.rollups.rebuild_day", yesterday
+        job_id("..".join(final)), WAIT_SECONDS, "jobs.rollups.rebuild_days", *final
     ):
         count += 1
     day = today.isoformat()

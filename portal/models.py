@@ -863,6 +863,12 @@ class DailyRollup(Model):
     answered: Mapped[int] = mapped_column(Integer, default=0)  # merchants' first answers
     arrived: Mapped[int] = mapped_column(Integer, default=0)  # payouts that arrived
     arrived_on_time: Mapped[int] = mapped_column(Integer, default=0)  # by the expected time
+    # buyers who came back (paid at the same shop within COME_BACK_DAYS): after an approval,
+    # after a rejection, and after an order on which no case was ever filed ("unasked")
+    refunded_back: Mapped[int] = mapped_column(Integer, default=0)
+    rejected_back: Mapped[int] = mapped_column(Integer, default=0)
+    unasked: Mapped[int] = mapped_column(Integer, default=0)
+    unasked_back: Mapped[int] = mapped_column(Integer, default=0)
     review_b0: Mapped[int] = mapped_column(Integer, default=0)
     review_b1: Mapped[int] = mapped_column(Integer, default=0)
     review_b2: Mapped[int] = mapped_column(Integer, default=0)
@@ -909,6 +915,13 @@ Index("ix_orders_paid_at", Order.paid_at)
 Index("ix_refund_cases_created_at", RefundCase.created_at)
 Index("ix_events_created_at", Event.created_at)
 Index("ix_payouts_settled_at", Payout.settled_at)
+# whether a buyer came back to a shop: the buyer's later orders there, by payment time
+Index(
+    "ix_orders_contact_shop_paid",
+    func.lower(func.trim(Order.buyer_contact)),
+    Order.merchant_id,
+    Order.paid_at,
+)
 # the open backlog by age, the platform's and a shop's: partial in the database (WHERE
 # open_order_id IS NOT NULL: migration t23_daily_rollups), as the open lists' indexes are
 Index("ix_refund_cases_open_created", RefundCase.created_at, RefundCase.id)

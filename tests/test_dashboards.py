@@ -25,7 +25,7 @@ from portal.services.reports import rollups as rollup_service
 from tests import factories as f
 from tests.test_zh_pages import english_in
 
-TABLES = ("days", "products", "reasons", "channels", "review", "answer", "backlog")
+TABLES = ("days", "products", "reasons", "channels", "review", "answer", "came_back", "backlog")
 
 
 def test_bars_scale_to_the_largest_value():

@@ -31,6 +31,15 @@ from tests import factories as f
 from tests.test_settlement import work
 
 REASONS = (Reason.UNUSABLE, Reason.NOT_AS_DESCRIBED, Reason.UNUSABLE)
+#: the history's buyers; the third and fourth are one buyer as the order lookup reads contacts
+BUYERS = ("13900000001", "13900000002", " Buyer@Example.cn", "buyer@example.cn ", "13900000003")
+
+
+def bought(clock, shop, product, buyer, **kw):
+    o = f.order(clock(), m=shop, p=product, **kw)
+    o.buyer_contact = buyer
+    db.session.flush()
+    return o
 
 
 def apply(order, reason=Reason.UNUSABLE, amount=100):
@@ -56,9 +65,10 @@ def history(app, clock):
         for i in range(3 + day):
             p = products[i % 3]
             shop = a if p.merchant_id == a.id else b
-            made.append(apply(f.order(clock(), m=shop, p=p), REASONS[i % 3]))
+            buyer = BUYERS[(day * 3 + i) % len(BUYERS)]
+            made.append(apply(bought(clock, shop, p, buyer), REASONS[i % 3]))
         # orders paid through another route that nobody asks a refund for
-        f.order(clock(), m=a, p=products[0], channel="otherpay")
+        bought(clock, a, products[0], BUYERS[day % len(BUYERS)], channel="otherpay")
         db.session.commit()
         clock.advance(minutes=30 + 300 * day)
         for c in made:
@@ -107,6 +117,17 @@ def direct(first: date, last: date, shop=None, product=None, channel="") -> dict
     payments = {p.order_id: p.channel for p in db.session.scalars(select(Payment))}
     orders = {o.id: o for o in db.session.scalars(select(Order))}
     all_cases = {c.id: c for c in db.session.scalars(select(RefundCase))}
+    with_case = {c.order_id for c in all_cases.values()}
+
+    def came_back(order, after) -> bool:
+        who = order.buyer_contact.strip().lower()
+        return bool(order.buyer_contact) and any(
+            o.buyer_contact.strip().lower() == who
+            and o.merchant_id == order.merchant_id
+            and o.erased_at is None
+            and after < o.paid_at <= after + timedelta(days=rollups.COME_BACK_DAYS)
+            for o in orders.values()
+        )
 
     def keeps(merchant_id, order_id, ch) -> bool:
         o = orders[order_id]
@@ -122,6 +143,9 @@ def direct(first: date, last: date, shop=None, product=None, channel="") -> dict
     for o in orders.values():
         if inside(o.paid_at) and keeps(o.merchant_id, o.id, payments.get(o.id, "")):
             t["paid"] += 1
+            if o.id not in with_case:
+                t["unasked"] += 1
+                t["unasked_back"] += came_back(o, o.paid_at)
     for c in all_cases.values():
         if inside(c.created_at) and keeps(c.merchant_id, c.order_id, payments.get(c.order_id, "")):
             t["filed"] += 1
@@ -142,11 +166,13 @@ def direct(first: date, last: date, shop=None, product=None, channel="") -> dict
             t["refunded"] += 1
             r["refunded"] += 1
             t["refunded_fen"] += c.amount_approved_fen or 0
+            t["refunded_back"] += came_back(orders[c.order_id], e.created_at)
             t["automatic"] += bool(c.auto_rule)
             t["overturned"] += e.from_state == State.APPEALED
         if e.to_state == State.REJECTED:
             t["rejected"] += 1
             r["rejected"] += 1
+            t["rejected_back"] += came_back(orders[c.order_id], e.created_at)
         if e.to_state == State.APPEALED:
             t["appeals"] += 1
         if e.to_state == State.PAYOUT_FAILED and c.auto_rule:
@@ -183,6 +209,7 @@ def shown(d: dashboard.Dashboard) -> dict:
     """The same figures as the dashboard has them."""
     keys = ("paid", "filed", "refunded", "refunded_fen", "rejected", "decided", "automatic")
     keys += ("auto_reversed", "appeals", "overturned", "answered")
+    keys += ("refunded_back", "rejected_back", "unasked", "unasked_back")
     return {
         "totals": Counter({k: d.totals[k] for k in keys if d.totals[k]}),
         "reasons": {
@@ -235,6 +262,9 @@ def test_the_dashboard_equals_a_direct_count_over_the_cases(history):
     for k in ("paid", "filed", "refunded", "rejected", "decided", "automatic", "appeals"):
         assert everything[k] > 0, k
     assert everything["overturned"] == 1 and everything["answered"] > 0
+    # buyers who came back, and who did not, after each kind of ending
+    for k in ("refunded", "rejected", "unasked"):
+        assert 0 < everything[f"{k}_back"] < everything[k], k
     assert sum(direct(first, last)["review"][:3]) and sum(direct(first, last)["review"][3:])
 
 
@@ -277,9 +307,16 @@ def test_the_sweep_enqueues_today_and_yesterday_once(app, clock):
     with app.app_context():
         assert rollup_jobs.enqueue_due() == 2  # today's, and yesterday's final rebuild
         assert rollup_jobs.enqueue_due() == 0  # both still waiting
-        ids = sorted(j.args[0] for j in queue().jobs if j.func_name == "jobs.rollups.rebuild_day")
         today = rollups.day_of(clock())
-        assert ids == [(today - timedelta(days=1)).isoformat(), today.isoformat()]
+        queued = sorted((j.func_name, j.args) for j in queue().jobs)
+        month = today - timedelta(days=rollups.COME_BACK_DAYS + 1)
+        assert queued == [
+            ("jobs.rollups.rebuild_day", (today.isoformat(),)),
+            (
+                "jobs.rollups.rebuild_days",
+                (month.isoformat(), (today - timedelta(days=1)).isoformat()),
+            ),
+        ]
         work(app)
         assert rollup_jobs.enqueue_due() == 1  # today's again, never yesterday's twice
 

@@ -325,3 +325,10 @@ BACKLOG_LABELS = (
     N_("7 to 30 days"),
     N_("30 days or more"),
 )
+
+#: after what buyers are counted as coming back to a shop (the dashboards)
+CAME_BACK_LABELS = {
+    "refunded": N_("After a refund"),
+    "rejected": N_("After a rejection"),
+    "unasked": N_("Never asked for a refund"),
+}

@@ -17,6 +17,8 @@ TARGET_MINUTES = 3 * 24 * 60
 BEIJING = timezone(timedelta(hours=8))
 #: the longest period a dashboard sums
 MAX_DAYS = 366
+#: a buyer "came back" who paid for another order at the same shop within this many days
+COME_BACK_DAYS = 30
 #: the durations kept as buckets, each a column prefix of the rollup table
 DURATIONS = ("review", "answer", "payout")
 

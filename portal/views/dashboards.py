@@ -14,6 +14,7 @@ from markupsafe import Markup
 
 from portal.domain import labels
 from portal.domain.policy import REASON_LABELS, Reason
+from portal.domain.rollups import COME_BACK_DAYS
 from portal.infra.i18n import gettext
 from portal.services.reports import dashboard
 from portal.views.access import merchant_required, supervisor_required
@@ -82,6 +83,7 @@ def _choices(d: dashboard.Dashboard) -> dict[str, object]:
         "bucket_edges": dashboard.bucket_edges(),
         "last_edge": dashboard.bucket_edges()[-2],
         "reason_labels": REASON_LABELS,
+        "come_back_days": COME_BACK_DAYS,
         "products": dashboard.product_choices(d),
         "channel_ids": sorted({c.channel for c in d.channels} | ({d.filters.channel} - {""})),
     }
@@ -209,6 +211,18 @@ def _tables() -> dict[str, Callable[[dashboard.Dashboard], tuple[list[str], list
         "answer": lambda d: (
             [gettext("Merchant answered within"), gettext("Cases")],
             _durations_rows(d.answer),
+        ),
+        "came_back": lambda d: (
+            [
+                gettext("Buyers"),
+                gettext("Orders or decisions"),
+                gettext("Came back"),
+                gettext("Share (%)"),
+            ],
+            [
+                [gettext(labels.CAME_BACK_LABELS[kind]), base, back, _pct(share)]
+                for kind, base, back, share in d.came_back
+            ],
         ),
         "backlog": lambda d: (
             [gettext("Open for"), gettext("Open cases")],

@@ -2,7 +2,7 @@
 the dashboards), backlog_snapshots (the open cases by age, per shop, counted each minute) and
 the indexes a day's rebuild and the open backlog by age read: orders by
 payment time, cases by filing time (and the open ones, per shop), events by time, payouts by
-arrival.
+arrival, and a buyer's later orders at a shop (whether the buyer came back).
 
 On PostgreSQL the indexes are built with CREATE INDEX CONCURRENTLY (outside the migration's
 transaction), so large tables keep taking writes meanwhile.
@@ -28,12 +28,18 @@ INDEXES = [
     ("ix_refund_cases_created_at", "refund_cases", ["created_at"], None),
     ("ix_events_created_at", "events", ["created_at"], None),
     ("ix_payouts_settled_at", "payouts", ["settled_at"], None),
+    (
+        "ix_orders_contact_shop_paid",
+        "orders",
+        [sa.text("lower(trim(buyer_contact))"), "merchant_id", "paid_at"],
+        None,
+    ),
     ("ix_refund_cases_open_created", "refund_cases", ["created_at", "id"], OPEN),
     ("ix_refund_cases_open_shop_created", "refund_cases", ["merchant_id", "created_at"], OPEN),
 ]
 COUNTS = (
     "paid filed refunded rejected decided automatic auto_reversed appeals overturned"
-    " answered arrived arrived_on_time"
+    " answered arrived arrived_on_time refunded_back rejected_back unasked unasked_back"
 ).split() + [f"{d}_b{i}" for d in ("review", "answer", "payout") for i in range(8)]
 
 

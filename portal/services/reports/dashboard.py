@@ -166,6 +166,20 @@ class Dashboard:
         return rollups.pct(self.totals["refunded"], self.totals["paid"])
 
     @property
+    def came_back(self) -> list[tuple[str, int, int, int | None]]:
+        """Buyers who came back to the shop: (after what, buyers, came back, share) after an
+        approval, a rejection, and an order on which no case was filed."""
+        t = self.totals
+        return [
+            (kind, t[base], t[back], rollups.pct(t[back], t[base]))
+            for kind, base, back in (
+                ("refunded", "refunded", "refunded_back"),
+                ("rejected", "rejected", "rejected_back"),
+                ("unasked", "unasked", "unasked_back"),
+            )
+        ]
+
+    @property
     def overturn_pct(self) -> int | None:
         return rollups.pct(self.totals["overturned"], self.totals["appeals"])
 

@@ -17,12 +17,14 @@ from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
+    DateTime,
     Integer,
     String,
     and_,
     case,
     cast,
     delete,
+    exists,
     func,
     insert,
     literal,
@@ -33,6 +35,7 @@ from sqlalchemy import (
     union_all,
 )
 from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.orm import aliased
 from sqlalchemy.sql.expression import FunctionElement
 
 from portal.domain import rollups
@@ -59,6 +62,10 @@ COUNTS = (
     "answered",
     "arrived",
     "arrived_on_time",
+    "refunded_back",
+    "rejected_back",
+    "unasked",
+    "unasked_back",
     *(f"{d}_b{i}" for d in rollups.DURATIONS for i in range(rollups.BUCKETS)),
 )
 #: a key for PostgreSQL's transaction lock: two rebuilds at once take turns
@@ -103,6 +110,49 @@ def _seconds_sqlite(element: Any, compiler: Any, **kw: Any) -> str:
 def _seconds_pg(element: Any, compiler: Any, **kw: Any) -> str:
     a, b = (compiler.process(c, **kw) for c in element.clauses)
     return f"CAST(round(extract(epoch from ({b}) - ({a}))) AS INTEGER)"
+
+
+class come_back_by(FunctionElement[Any]):
+    """A timestamp moved ``COME_BACK_DAYS`` days later."""
+
+    type = DateTime(timezone=True)
+    inherit_cache = True
+
+
+@compiles(come_back_by, "sqlite")
+def _by_sqlite(element: Any, compiler: Any, **kw: Any) -> str:
+    # as text in the form SQLite keeps datetimes in, to compare with them
+    arg = compiler.process(element.clauses, **kw)
+    return f"strftime('%Y-%m-%d %H:%M:%f', {arg}, '+{rollups.COME_BACK_DAYS} days')"
+
+
+@compiles(come_back_by, "postgresql")
+def _by_pg(element: Any, compiler: Any, **kw: Any) -> str:
+    arg = compiler.process(element.clauses, **kw)
+    return f"(({arg}) + interval '{rollups.COME_BACK_DAYS} days')"
+
+
+def _contact(column: Any) -> Any:
+    """A contact as the order lookup compares them (the expression ``ix_orders_contact_normal``
+    and ``ix_orders_contact_shop_paid`` index)."""
+    return func.lower(func.trim(column))
+
+
+def came_back(order: Any, after: Any) -> ColumnElement[bool]:
+    """Whether the buyer of ``order`` (its contact) paid for another order at the same shop
+    within ``COME_BACK_DAYS`` after the moment ``after``. An erased order's contact is gone:
+    it neither comes back nor is come back to."""
+    later = aliased(Order)
+    return and_(
+        order.buyer_contact != "",
+        exists().where(
+            _contact(later.buyer_contact) == _contact(order.buyer_contact),
+            later.merchant_id == order.merchant_id,
+            later.paid_at > after,
+            later.paid_at <= come_back_by(after),
+            later.erased_at.is_(None),
+        ),
+    )
 
 
 def _one(condition: ColumnElement[bool]) -> Any:
@@ -157,6 +207,7 @@ def _cases_from(q: Any) -> Any:
 def source(start: Any, end: Any) -> Any:
     """The rows of the days from ``start`` to ``end`` (UTC moments, end excluded), one per key
     with every count summed."""
+    asked = exists().where(RefundCase.order_id == Order.id)
     paid = (
         _branch(
             {
@@ -166,7 +217,11 @@ def source(start: Any, end: Any) -> Any:
                 "reason": literal(""),
                 "channel": _channel(),
             },
-            {"paid": ONE},
+            {
+                "paid": ONE,
+                "unasked": _one(~asked),
+                "unasked_back": _one(and_(~asked, came_back(Order, Order.paid_at))),
+            },
         )
         .select_from(Order)
         .outerjoin(Payment, Payment.order_id == Order.id)
@@ -197,6 +252,10 @@ def source(start: Any, end: Any) -> Any:
                 ),
                 "appeals": _one(to == str(State.APPEALED)),
                 "overturned": _one(and_(frm == str(State.APPEALED), approved)),
+                "refunded_back": _one(and_(approved, came_back(Order, Event.created_at))),
+                "rejected_back": _one(
+                    and_(to == str(State.REJECTED), came_back(Order, Event.created_at))
+                ),
                 **_buckets("review", taken, decided),
             },
         )
