@@ -25,7 +25,7 @@ from portal.services.reports import rollups as rollup_service
 from tests import factories as f
 from tests.test_zh_pages import english_in
 
-TABLES = ("days", "products", "reasons", "channels", "review", "answer", "came_back", "backlog")
+TABLES = ("days", "products", "reasons", "channels", "times", "came_back", "backlog")
 
 
 def test_bars_scale_to_the_largest_value():
@@ -170,6 +170,21 @@ def test_every_table_exports_as_csv(app, browser, clock):
         ["Moon card", "1", "1", "0", "0.00"],
         ["Star card", "6", "6", "3", "3.00"],
     ]
+    times = list(
+        csv.reader(
+            io.StringIO(
+                browser.get(
+                    f"/review/dashboard/times.csv?{period}", headers={"Accept-Language": "en"}
+                )
+                .get_data(as_text=True)
+                .lstrip("\ufeff")
+            )
+        )
+    )
+    assert times[0] == ["Time taken", "Decisions", "Merchants' first answers"]
+    assert len(times) == 1 + rollups.BUCKETS and times[-1][0] == "longer than 10 days"
+    assert sum(int(r[1]) for r in times[1:]) == 4  # three approvals and a rejection
+    assert times[3] == ["at most 24 hours", "3", "0"]  # the approvals, five hours each
     reasons = browser.get(f"/review/dashboard/reasons.csv?{period}").get_data(as_text=True)
     assert reasons.count("\n") == 2  # the header and one reason
     assert browser.get("/review/dashboard/nothing.csv").status_code == 404

@@ -112,11 +112,13 @@ def _pct(value: int | None) -> str:
 
 
 def _edge(minutes: int | None) -> str:
+    """A bucket's upper edge in words, as the page says it."""
     if minutes is None:
         return ""
     if minutes < 0:
-        return gettext("longer")
-    return duration_words(minutes)
+        last = duration_words(dashboard.bucket_edges()[-2])
+        return gettext("longer than %(time)s", time=last)
+    return gettext("at most %(time)s", time=duration_words(minutes))
 
 
 def _channel(channel_id: str) -> str:
@@ -129,12 +131,6 @@ def _reason(code: str) -> str:
         return gettext(REASON_LABELS[Reason(code)])
     except ValueError:
         return code
-
-
-def _durations_rows(times: dashboard.Durations) -> list[list[object]]:
-    return [
-        [_edge(edge), n] for edge, n in zip(dashboard.bucket_edges(), times.counts, strict=True)
-    ]
 
 
 def _tables() -> dict[str, Callable[[dashboard.Dashboard], tuple[list[str], list[list[object]]]]]:
@@ -189,8 +185,8 @@ def _tables() -> dict[str, Callable[[dashboard.Dashboard], tuple[list[str], list
                 gettext("Arrived"),
                 gettext("On time"),
                 gettext("On time (%)"),
-                gettext("Median time to arrival, at most"),
-                gettext("90th percentile, at most"),
+                gettext("Median"),
+                gettext("90th percentile"),
             ],
             [
                 [
@@ -204,13 +200,14 @@ def _tables() -> dict[str, Callable[[dashboard.Dashboard], tuple[list[str], list
                 for c in d.channels
             ],
         ),
-        "review": lambda d: (
-            [gettext("Decided within"), gettext("Cases")],
-            _durations_rows(d.review),
-        ),
-        "answer": lambda d: (
-            [gettext("Merchant answered within"), gettext("Cases")],
-            _durations_rows(d.answer),
+        "times": lambda d: (
+            [gettext("Time taken"), gettext("Decisions"), gettext("Merchants' first answers")],
+            [
+                [_edge(edge), decided, answered]
+                for edge, decided, answered in zip(
+                    dashboard.bucket_edges(), d.review.counts, d.answer.counts, strict=True
+                )
+            ],
         ),
         "came_back": lambda d: (
             [
