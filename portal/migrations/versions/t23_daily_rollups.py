@@ -8,7 +8,7 @@ On PostgreSQL the indexes are built with CREATE INDEX CONCURRENTLY (outside the 
 transaction), so large tables keep taking writes meanwhile.
 
 Revision ID: t23_daily_rollups
-Revises: r27_supplier_checks
+Revises: r28_bank_recon
 Create Date: 2026-12-06 22:40:00
 
 """
@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "t23_daily_rollups"
-down_revision = "r27_supplier_checks"
+down_revision = "r28_bank_recon"
 branch_labels = None
 depends_on = None
 
