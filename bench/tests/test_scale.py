@@ -65,6 +65,11 @@ def test_a_small_run_measures_everything(tmp_path, redis_url):
     for name in scale.LISTS:
         plan = (tmp_path / f"explain-{name}.txt").read_text()
         assert "Execution Time" in plan and "refund_cases" in plan
+    # the dashboards' rollups were filled, and the pages read them
+    assert run.rollups["rows"] > 0 and run.rollups["seconds"] > 0
+    for name in scale.DASHBOARDS:
+        plan = (tmp_path / f"explain-{name}.txt").read_text()
+        assert "Execution Time" in plan and "daily_rollups" in plan
     figures = json.loads((tmp_path / "figures.json").read_text())
     assert figures["known"]["case_no"].startswith("RF")
 
