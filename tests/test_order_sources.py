@@ -17,7 +17,7 @@ from portal.models import CardCode, Event, ListingSnapshot, Order, OrderSourceCu
 from portal.plugins.order_sources import OrderSourceError, SourcePosition
 from portal.plugins.settings import PluginSettings
 from portal.services.errors import ConcurrentChange
-from portal.services.integration import ingest, order_sync, orders
+from portal.services.integration import ingest_batch, order_sync, orders
 from tests import factories as f
 
 SETTINGS = {
@@ -187,21 +187,21 @@ def test_rows_sharing_a_timestamp_across_batch_boundaries_come_in_once_each(shop
 def test_a_crash_between_batches_leaves_the_cursor_at_the_last_commit(shop, monkeypatch):
     for n in range(6):
         shop.order(order_sn=f"C{n}", updated_at=f"2026-12-01 10:00:0{n}")
-    real = ingest.add_order
+    real = ingest_batch.add_orders
     calls = []
 
-    def crash_on_fourth(*args, **kwargs):
+    def crash_on_second_batch(*args, **kwargs):
         calls.append(1)
-        if len(calls) == 4:
+        if len(calls) == 2:
             raise RuntimeError("worker killed")
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(ingest, "add_order", crash_on_fourth)
+    monkeypatch.setattr(ingest_batch, "add_orders", crash_on_second_batch)
     with pytest.raises(RuntimeError):
         order_sync.sync(source(), limit=3)
     assert sorted(db.session.scalars(select(Order.order_no))) == ["C0", "C1", "C2"]
     assert order_sync.position("dujiaoka") == SourcePosition("2026-12-01 10:00:02", 3)
-    monkeypatch.setattr(ingest, "add_order", real)
+    monkeypatch.setattr(ingest_batch, "add_orders", real)
     assert order_sync.sync(source(), limit=3).created == 3
     assert count() == 6
 
