@@ -450,7 +450,7 @@ def main(argv: list[str] | None = None) -> int:
                 "connector_rows_per_s": round(per / took["seconds"]),
                 "ratio": round(floor_s / took["seconds"], 4),
                 "fetch_share": round(took["fetch_seconds"] / took["seconds"], 3),
-                "statements_per_new_order": round(took["statements"] / max(1, took["created"]), 1),
+                "statements_per_new_order": round(took["statements"] / max(1, took["created"]), 3),
                 "rss_mib": rss_mib(),
                 "load": round(os.getloadavg()[0], 2),
                 **{k: v for k, v in took.items() if k not in ("seconds", "fetch_seconds")},
@@ -497,6 +497,8 @@ def main(argv: list[str] | None = None) -> int:
     if prof is not None:
         text = io.StringIO()
         pstats.Stats(prof, stream=text).sort_stats("cumulative").print_stats(45)
+        text.write("\n\n=== by own time ===\n")
+        pstats.Stats(prof, stream=text).sort_stats("tottime").print_stats(30)
         if args.sample and sample_prof is not None:
             text.write("\n\n=== the production-cost sample ===\n")
             pstats.Stats(sample_prof, stream=text).sort_stats("tottime").print_stats(20)

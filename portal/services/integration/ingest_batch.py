@@ -3,27 +3,26 @@
 The same rows and events ``ingest.add_order`` and ``ingest.add_codes`` write one order at a
 time: the order, its listing snapshot and payment, the codes delivered with it, an
 ``order_received`` event and, when codes came, a ``delivered`` event. Here each table gets
-one multi-row INSERT for the whole batch (on PostgreSQL a column per array, unnested), and
-the batch's events are linked into their chains by one ``transitions.record_batch`` call.
+one bulk insert for the whole batch (``bulk_rows``: a COPY on PostgreSQL, multi-row VALUES
+elsewhere), and the batch's events are linked into their chains by one
+``transitions.record_batch`` call.
 No commit: the caller commits the batch with its reading position.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Column, insert
-from sqlalchemy.sql.dml import Insert
+from sqlalchemy import insert
 
 from portal.extensions import db
 from portal.models import CardCode, ListingSnapshot, Order, Payment, Product
-from portal.services import context
+from portal.services import bulk_rows, context
 from portal.services.accounts.passwords import hash_password
 from portal.services.actors import Actor
-from portal.services.column_arrays import unnested
 from portal.services.integration.api_schema import OrderIn
 from portal.services.integration.ingest import content_print, payer_id
 from portal.services.refunds.transitions import record_batch
@@ -48,20 +47,6 @@ class NewOrder:
     codes: tuple[str, ...] = ()
 
 
-def _statement(table: Any, rows: Sequence[Mapping[str, Any]]) -> tuple[Insert, Any]:
-    """A multi-row INSERT of ``rows`` (all with the same keys) and its parameters."""
-    if db.engine.dialect.name == "postgresql":  # one short statement, a column per array
-        columns: list[Column[Any]] = [table.c[name] for name in rows[0]]
-        return insert(table).from_select(list(rows[0]), unnested(columns, rows)), None
-    return insert(table), list(rows)  # sent as batches of VALUES ("insertmanyvalues")
-
-
-def _insert(table: Any, rows: Sequence[Mapping[str, Any]]) -> None:
-    if rows:
-        stmt, params = _statement(table, rows)
-        db.session.execute(stmt, params)
-
-
 def add_orders(merchant_id: int, items: Sequence[NewOrder], actor: Actor) -> dict[str, int]:
     """Add the orders (numbers not yet in the shop, each once) with their snapshots,
     payments, codes and events to the session's transaction; their ids by number."""
@@ -70,9 +55,16 @@ def add_orders(merchant_id: int, items: Sequence[NewOrder], actor: Actor) -> dic
     db.session.flush()  # new products get their ids
     now = context.now()
     order_rows = [_order_row(merchant_id, item, now) for item in items]
-    stmt, params = _statement(ORDERS, order_rows)
-    returning = stmt.returning(ORDERS.c.id, ORDERS.c.order_no)
-    ids = {no: order_id for order_id, no in db.session.execute(returning, params)}
+    if bulk_rows.on_postgresql():  # ids first, then one COPY
+        for row, order_id in zip(
+            order_rows, bulk_rows.next_ids(ORDERS, len(order_rows)), strict=True
+        ):
+            row["id"] = order_id
+        bulk_rows.insert_rows(ORDERS, order_rows)
+        ids = {row["order_no"]: row["id"] for row in order_rows}
+    else:
+        returning = insert(ORDERS).returning(ORDERS.c.id, ORDERS.c.order_no)
+        ids = {no: order_id for order_id, no in db.session.execute(returning, order_rows)}
     snapshots, payments, codes, events = [], [], [], []
     for item in items:
         order_id, data = ids[item.data.order_no], item.data
@@ -106,9 +98,9 @@ def add_orders(merchant_id: int, items: Sequence[NewOrder], actor: Actor) -> dic
                 events.append(
                     {"kind": "delivered", "order_id": order_id, "data": {"codes": len(new)}}
                 )
-    _insert(SNAPSHOTS, snapshots)
-    _insert(PAYMENTS, payments)
-    _insert(CODES, codes)
+    bulk_rows.insert_rows(SNAPSHOTS, snapshots)
+    bulk_rows.insert_rows(PAYMENTS, payments)
+    bulk_rows.insert_rows(CODES, codes)
     record_batch(actor, events)
     return ids
 

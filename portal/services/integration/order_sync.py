@@ -230,6 +230,8 @@ class _Batch:
         numbers = {row.order_no for row in rows if row.problem is None}
         self.orders: dict[str, Order] = {}
         self.new: dict[str, ingest_batch.NewOrder] = {}
+        #: numbers of the orders this batch added (not read back unless needed)
+        self.added: set[str] = set()
         #: each SKU's product as the batch last set it, with the product data that set it
         self.products: dict[str, tuple[str, Product]] = {}
         for first in range(0, len(numbers), 1000):
@@ -258,10 +260,15 @@ class _Batch:
         """Add the new orders waiting, and hold them as orders already in."""
         if not self.new:
             return
-        ids = ingest_batch.add_orders(self.merchant_id, list(self.new.values()), self.actor)
+        ingest_batch.add_orders(self.merchant_id, list(self.new.values()), self.actor)
+        self.added.update(self.new)
         self.new.clear()
-        found = db.session.scalars(select(Order).where(Order.id.in_(sorted(ids.values()))))
-        self.orders.update((o.order_no, o) for o in found)
+
+    def order(self, order_no: str) -> Order | None:
+        """The order with this number already in (read at need when this batch added it)."""
+        if order_no not in self.orders and order_no in self.added:
+            self.orders[order_no] = ingest.own_order(self.merchant_id, order_no)
+        return self.orders.get(order_no)
 
 
 def _problem(
@@ -361,7 +368,7 @@ def _take(batch: _Batch, row: SourceOrder, result: SyncResult) -> None:
         return
     if data.order_no in batch.new:  # the same number twice in a batch: the first goes in
         batch.add_new()
-    order = batch.orders.get(data.order_no)
+    order = batch.order(data.order_no)
     if order is None:
         delivered = row.state == SourceOrderState.DELIVERED
         batch.new[data.order_no] = ingest_batch.NewOrder(

@@ -42,7 +42,7 @@ from portal.models import (
     Ticket,
 )
 from portal.plugins.words import Words
-from portal.services import context
+from portal.services import bulk_rows, context
 from portal.services.actors import Actor
 from portal.services.after_commit import call_after_commit
 from portal.services.audit import chain
@@ -196,14 +196,14 @@ def record_batch(actor: Actor, events: Sequence[Mapping[str, Any]], *, to: str =
     )
     if not values:
         return 0
+    if not any(webhooks.is_webhook_event(v["kind"]) for v in values):
+        bulk_rows.insert_rows(EVENTS, values)  # nothing to read back
+        return len(values)
     if db.engine.dialect.name == "postgresql":  # one short statement, a column per array
         stmt = insert(EVENTS).from_select([c.name for c in _INSERTED], unnested(_INSERTED, values))
         params: list[dict[str, Any]] | None = None
     else:
         stmt, params = insert(EVENTS), values
-    if not any(webhooks.is_webhook_event(v["kind"]) for v in values):
-        db.session.execute(stmt, params)
-        return len(values)
     returning = stmt.returning(*_RECORD_FIELDS, sort_by_parameter_order=params is not None)
     written = sorted(db.session.execute(returning, params).all(), key=lambda row: row.id)
     for row in written:
