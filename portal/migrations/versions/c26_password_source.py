@@ -1,7 +1,7 @@
 """Adds orders.password_source: the order source whose own query password a lookup checks.
 
 Revision ID: c26_password_source
-Revises: r27_supplier_checks
+Revises: r28_bank_recon
 Create Date: 2026-12-06 22:40:00
 
 """
@@ -11,7 +11,7 @@ from alembic import op
 
 
 revision = "c26_password_source"
-down_revision = "r27_supplier_checks"
+down_revision = "r28_bank_recon"
 branch_labels = None
 depends_on = None
 
@@ -21,5 +21,6 @@ def upgrade():
 
 
 def downgrade():
-    with op.batch_alter_table("orders") as batch:
-        batch.drop_column("password_source")
+    # a plain DROP COLUMN (SQLite 3.35+ too): a batch copy of orders would trip the foreign
+    # keys that point at it
+    op.drop_column("orders", "password_source")

@@ -5,7 +5,7 @@ between batches leaves the position at the last committed row: nothing is skippe
 rows read again are taken in idempotently (by shop and order number). The position is
 compared and set: of two readers that read the same batch, one commits and the other rolls
 back. Orders are checked as the ingest API checks them (its schema) and written as it
-writes them, a batch's new orders set-based (``ingest_batch``: a multi-row INSERT a table,
+writes them, a batch's new orders set-based (``ingest_batch``: one bulk insert a table,
 one chain link for the batch's events); an order's query password stays with its source
 (``source_passwords`` checks it at the buyer's lookup). Rows that cannot be taken in are kept
 per row as problems (a code and its parameters).
