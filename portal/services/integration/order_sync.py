@@ -18,8 +18,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy import delete, select, update
+from sqlalchemy import String, cast, delete, func, literal, select, true, update
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import aliased
 
 from portal.domain.order_sources import SourceOrderState, SourceProblem
 from portal.extensions import db
@@ -31,7 +33,7 @@ from portal.plugins.order_sources import (
     SourceOrder,
     SourcePosition,
 )
-from portal.services import context
+from portal.services import bulk_rows, context
 from portal.services.actors import Actor
 from portal.services.errors import ConcurrentChange
 from portal.services.integration import ingest, ingest_batch
@@ -236,10 +238,7 @@ class _Batch:
         self.products: dict[str, tuple[str, Product]] = {}
         for first in range(0, len(numbers), 1000):
             chunk = sorted(numbers)[first : first + 1000]
-            found = db.session.scalars(
-                select(Order).where(Order.merchant_id == merchant_id, Order.order_no.in_(chunk))
-            )
-            self.orders.update((o.order_no, o) for o in found)
+            self.orders.update((o.order_no, o) for o in _orders_by_number(merchant_id, chunk))
         skus = sorted({row.sku for row in rows if row.problem is None and row.sku})
         self.stored: dict[str, Product] = {}
         for first in range(0, len(skus), 1000):
@@ -269,6 +268,29 @@ class _Batch:
         if order_no not in self.orders and order_no in self.added:
             self.orders[order_no] = ingest.own_order(self.merchant_id, order_no)
         return self.orders.get(order_no)
+
+
+def _orders_by_number(merchant_id: int, numbers: list[str]) -> Sequence[Order]:
+    """The merchant's orders with these numbers. On PostgreSQL one probe of the unique
+    (merchant, number) index a number (a LATERAL join), whatever the planner's statistics
+    say: a table filled since it was last analysed is otherwise read whole for every batch."""
+    if not bulk_rows.on_postgresql():
+        return db.session.scalars(
+            select(Order).where(Order.merchant_id == merchant_id, Order.order_no.in_(numbers))
+        ).all()
+    wanted = (
+        func.unnest(cast(literal(numbers, ARRAY(String)), ARRAY(String)))
+        .table_valued("no")
+        .render_derived(name="wanted")
+    )
+    one = (
+        select(Order)
+        .where(Order.merchant_id == merchant_id, Order.order_no == wanted.c.no)
+        .limit(1)
+        .lateral("found")
+    )
+    found = aliased(Order, one)
+    return db.session.scalars(select(found).select_from(wanted).join(one, true())).all()
 
 
 def _problem(
