@@ -18,10 +18,13 @@ loop (the floor). Goal: the connector at >= 0.5x the floor.
    source's engine, an unbuffered DBAPI cursor, a bare ``for row in cursor`` loop), then the
    connector takes the same rows in, in batches of ``--batch``. Process RSS after each part.
    The time the connector spends in the source's ``fetch`` (reading and mapping) is kept
-   apart from the rest (taking in, in PostgreSQL).
-4. **Argon2**: the parts above run with the query-password hash at the reduced cost the
-   other benches use (``bench.stack``: t=1, m=1024 KiB); the ``--sample`` orders after them
-   are taken in at the portal's configured production cost, and reported on their own.
+   apart from the rest (taking in, in PostgreSQL). Statements are SQLAlchemy's as its
+   engine events see them: a batch's bulk ``COPY``s (``portal.services.bulk_rows``) are not
+   among them.
+4. **Argon2**: the parts above run with the portal's Argon2 cost reduced as the other
+   benches run it (``bench.stack``: t=1, m=1024 KiB); the ``--sample`` orders after them are
+   taken in at the portal's configured production cost, and reported on their own. (The
+   connector makes no hash on the way in any more: the query password stays in the shop.)
 
 ``--profile`` keeps a cProfile of the connector's passes (top functions in
 ``profile.txt``). The load average is printed at the start and end; figures are written
