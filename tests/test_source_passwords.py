@@ -14,6 +14,7 @@ from sqlalchemy import select
 
 from portal.extensions import db
 from portal.models import Event, Order
+from portal.services.accounts import hash_audit
 from portal.services.actors import SYSTEM
 from portal.services.audit import verify
 from portal.services.errors import DomainError, NotFound
@@ -169,6 +170,14 @@ def test_an_erased_order_is_not_opened_by_the_shops_password(shop, clock):
     assert stored().password_source is None
     with pytest.raises(NotFound):
         orders.lookup("SHOPPW1", "", "Secret-42")
+
+
+def test_a_password_the_operator_sets_replaces_the_shops(shop):
+    hash_audit.set_query_password(stored(), "Operator-9")
+    assert stored().password_source is None
+    with pytest.raises(NotFound):
+        orders.lookup("SHOPPW1", CONTACT, "Secret-42")
+    assert orders.lookup("SHOPPW1", CONTACT, "Operator-9").order_no == "SHOPPW1"
 
 
 def test_the_order_number_must_be_the_shops_exactly(shop):
