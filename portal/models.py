@@ -120,7 +120,12 @@ class Order(Model):
     merchant_id: Mapped[int] = mapped_column(ForeignKey("merchants.id"), index=True)
     product_id: Mapped[int] = mapped_column(ForeignKey("products.id"))
     buyer_contact: Mapped[str] = mapped_column(String(120), index=True)  # staff search
+    # "" while no hash is kept: an order from an order source that keeps the buyer's query
+    # password itself (``password_source``), until the buyer's first lookup; or erased
     query_password_hash: Mapped[str] = mapped_column(String(255))
+    # the order source whose own stored query password a lookup checks, while this order has
+    # no hash of ours (portal.services.integration.source_passwords); None once we keep one
+    password_source: Mapped[str | None] = mapped_column(String(64))
     quantity: Mapped[int] = mapped_column(Integer, default=1)
     amount_fen: Mapped[int] = mapped_column(Fen)
     currency: Mapped[str] = mapped_column(String(3), default="CNY")

@@ -4,6 +4,7 @@ DDL of dujiaoka's tables) and against MariaDB when the machine has one."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from datetime import UTC, datetime
 
@@ -12,12 +13,13 @@ from refund_portal_dujiaoka import testshop
 from refund_portal_dujiaoka.plugin import register_order_sources, register_settings
 from sqlalchemy import create_engine, func, select, text, update
 
+from portal.domain.order_sources import SourceOrderState
 from portal.extensions import db
 from portal.models import CardCode, Event, ListingSnapshot, Order, OrderSourceCursor, Payment
 from portal.plugins.order_sources import OrderSourceError, SourcePosition
 from portal.plugins.settings import PluginSettings
 from portal.services.errors import ConcurrentChange
-from portal.services.integration import ingest, order_sync, orders
+from portal.services.integration import ingest_batch, order_sync, orders
 from tests import factories as f
 
 SETTINGS = {
@@ -187,21 +189,21 @@ def test_rows_sharing_a_timestamp_across_batch_boundaries_come_in_once_each(shop
 def test_a_crash_between_batches_leaves_the_cursor_at_the_last_commit(shop, monkeypatch):
     for n in range(6):
         shop.order(order_sn=f"C{n}", updated_at=f"2026-12-01 10:00:0{n}")
-    real = ingest.add_order
+    real = ingest_batch.add_orders
     calls = []
 
-    def crash_on_fourth(*args, **kwargs):
+    def crash_on_second_batch(*args, **kwargs):
         calls.append(1)
-        if len(calls) == 4:
+        if len(calls) == 2:
             raise RuntimeError("worker killed")
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(ingest, "add_order", crash_on_fourth)
+    monkeypatch.setattr(ingest_batch, "add_orders", crash_on_second_batch)
     with pytest.raises(RuntimeError):
         order_sync.sync(source(), limit=3)
     assert sorted(db.session.scalars(select(Order.order_no))) == ["C0", "C1", "C2"]
     assert order_sync.position("dujiaoka") == SourcePosition("2026-12-01 10:00:02", 3)
-    monkeypatch.setattr(ingest, "add_order", real)
+    monkeypatch.setattr(ingest_batch, "add_orders", real)
     assert order_sync.sync(source(), limit=3).created == 3
     assert count() == 6
 
@@ -249,6 +251,38 @@ def test_a_product_seen_twice_in_a_batch_ends_as_its_later_order_says(shop):
     assert products["P1"] is products["P3"]
     assert (products["P3"].title, products["P3"].price_fen) == ("新标题 x 1", 600)
     assert products["P2"].title == "腾讯视频VIP月卡"
+
+
+def test_one_number_twice_in_a_batch_is_one_order_delivered_once(shop, monkeypatch):
+    # dujiaoka's order_sn is unique; another source's rows may repeat a number in one read
+    shop.order(order_sn="TWICE")
+    shop.order(order_sn="OTHER", updated_at="2026-12-01 10:00:06")
+    src = source()
+    real = src.fetch
+
+    def fetch(after, limit):
+        rows = list(real(after, limit))
+        if not rows:
+            return rows
+        first = rows[0]
+        again = dataclasses.replace(
+            first,
+            position=SourcePosition("2026-12-01 10:00:09", 9),
+            state=SourceOrderState.DELIVERED,
+            delivered_at=datetime(2026, 12, 1, 2, 0, 9, tzinfo=UTC),
+            codes=("CODE-A", "CODE-B"),
+        )
+        return [*rows, again]
+
+    monkeypatch.setattr(src, "fetch", fetch)
+    result = order_sync.sync(src, limit=10, max_batches=1)
+    assert (result.created, result.delivered, result.read) == (2, 1, 3)
+    order = orders.lookup("TWICE", "buyer😀@example.com", "pw1234")
+    assert sorted(c.code for c in order.codes) == ["CODE-A", "CODE-B"]
+    kinds = db.session.scalars(
+        select(Event.kind).where(Event.order_id == order.id).order_by(Event.chain_seq)
+    ).all()
+    assert kinds == ["order_received", "delivered", "query_password_kept"]
 
 
 def test_running_twice_and_a_backfill_take_nothing_twice(shop):

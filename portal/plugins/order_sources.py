@@ -3,6 +3,10 @@
 An order source reads a shop's own database and hands the portal its orders in a fixed
 order, by a position (the shop's update time, then its row id) that the portal stores
 after each batch it has committed. The source never writes to the shop.
+
+The buyer's query password stays in the shop: orders come in without it, and a buyer's
+lookup of such an order asks the source for the password the shop keeps
+(``query_password``) and compares it; only then does the portal keep its own Argon2 hash.
 """
 
 from __future__ import annotations
@@ -48,6 +52,7 @@ class SourceOrder:
     order_no: str
     state: SourceOrderState = SourceOrderState.UNPAID
     buyer_contact: str = ""
+    #: as the shop keeps it: checked to be one the portal accepts, never stored
     query_password: str = ""
     sku: str = ""
     product_title: str = ""
@@ -89,4 +94,10 @@ class OrderSource(Protocol):
 
     def remaining(self, after: SourcePosition | None) -> int:
         """How many rows lie after ``after`` (for progress)."""
+        ...
+
+    def query_password(self, order_no: str) -> str | None:
+        """The query password the shop keeps for its order ``order_no`` (None: no such
+        order, or more than one, or none kept), read at a buyer's lookup. Raise
+        OrderSourceError when the shop cannot be read; answer within a few seconds."""
         ...

@@ -12,6 +12,8 @@ from refund_portal_dujiaoka.mapping import parse_gateways
 from refund_portal_dujiaoka.source import DujiaokaSource, make_engine
 
 SOURCE_ID = "dujiaoka"
+#: seconds a buyer's lookup waits for the shop's database to connect or answer
+LOOKUP_TIMEOUT = 5
 
 
 def _gateways(text: str) -> None:
@@ -80,4 +82,5 @@ def register_order_sources(settings: PluginSettings) -> list[OrderSource]:
         zone = ZoneInfo(settings.get("DUJIAOKA_TIMEZONE") or "Asia/Shanghai")
     except (ValueError, ZoneInfoNotFoundError) as exc:
         raise OrderSourceError(f"dujiaoka settings: {exc}") from None
-    return [DujiaokaSource(SOURCE_ID, merchant, make_engine(url), gateways, zone)]
+    lookups = make_engine(url, timeout=LOOKUP_TIMEOUT)
+    return [DujiaokaSource(SOURCE_ID, merchant, make_engine(url), gateways, zone, lookups)]

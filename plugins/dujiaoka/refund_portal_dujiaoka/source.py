@@ -62,14 +62,17 @@ def _sqlite_lenient_text(dbapi_conn: Any, _record: Any) -> None:
         dbapi_conn.text_factory = lambda b: b.decode("utf-8", "surrogateescape")
 
 
-def make_engine(url: str, read_only: bool = True) -> Engine:
+def make_engine(url: str, read_only: bool = True, timeout: int | None = None) -> Engine:
     """An engine for the shop's database (the account should be granted SELECT only);
-    ``read_only=False`` for the test shop, which writes its own rows."""
+    ``read_only=False`` for the test shop, which writes its own rows; ``timeout``: seconds
+    to connect and to wait for an answer (the buyer's lookup waits on it)."""
     # no pool: a connection per read, none left open on the shop between the minute's jobs
     args: dict[str, Any] = {"poolclass": NullPool}
     if url.startswith("mysql"):
         # read-only by the session too, not only by the account's grants
         args["connect_args"] = {"charset": "utf8mb4"}
+        if timeout is not None:
+            args["connect_args"].update(connect_timeout=timeout, read_timeout=timeout)
         if read_only:
             args["connect_args"]["init_command"] = "SET SESSION TRANSACTION READ ONLY"
     engine = create_engine(url, **args)
@@ -125,10 +128,13 @@ class DujiaokaSource:
         engine: Engine,
         gateways: Mapping[str, str],
         zone: tzinfo,
+        lookup_engine: Engine | None = None,
     ) -> None:
         self.id = source_id
         self.merchant = merchant
         self.engine = engine
+        #: a buyer's lookup reads through this one (short timeouts); else ``engine``
+        self.lookup_engine = lookup_engine or engine
         self.gateways = dict(gateways)
         self.zone = zone
 
@@ -165,6 +171,20 @@ class DujiaokaSource:
         except SQLAlchemyError as exc:
             raise OrderSourceError(f"{self.id}: reading orders failed: {exc}") from None
         return [to_source_order(row, self.gateways, self.zone) for row in rows]
+
+    def query_password(self, order_no: str) -> str | None:
+        """``search_pwd`` of the shop's order ``order_no`` (None: no such order, or none kept)."""
+        stmt = select(orders.c.order_sn, orders.c.search_pwd).where(orders.c.order_sn == order_no)
+        try:
+            with self.lookup_engine.connect() as conn:
+                found = conn.execute(stmt.limit(2)).all()
+        except SQLAlchemyError as exc:
+            raise OrderSourceError(f"{self.id}: reading a query password failed: {exc}") from None
+        # MySQL compares order_sn without case: the number must be the one stored, exactly
+        exact = [pwd for sn, pwd in found if sn == order_no]
+        if len(exact) != 1 or not isinstance(exact[0], str) or not exact[0]:
+            return None
+        return exact[0]
 
     def remaining(self, after: SourcePosition | None) -> int:
         """How many orders lie after ``after``."""

@@ -69,5 +69,6 @@ def set_query_password(order: Order, password: str) -> None:
     """Give the order a new query password, hashed here at the portal's own cost; the change
     is on the order's record (who: the operator, at the command line)."""
     order.query_password_hash = hash_password(password)
+    order.password_source = None  # the shop's own password no longer opens it
     record("query_password_reset", SYSTEM, order_id=order.id, reason="set by the operator")
     db.session.commit()

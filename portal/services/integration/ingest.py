@@ -78,13 +78,19 @@ def product_for(merchant_id: int, data: OrderIn) -> Product:
     if product is None:
         product = Product(merchant_id=merchant_id, sku=p.sku)
         db.session.add(product)
+    set_product(product, data)
+    db.session.flush()
+    return product
+
+
+def set_product(product: Product, data: OrderIn) -> None:
+    """Set the product's fields from the order's product (no flush)."""
+    p = data.product
     product.title, product.description = p.title, p.description
     product.face_value_fen, product.price_fen = p.face_value_fen, p.price_fen
     product.delivery_type, product.delivery_sla_minutes = p.delivery_type, p.delivery_sla_minutes
     product.refund_window_days, product.policy_text = p.refund_window_days, p.refund_policy
     product.policy_overrides_window = p.policy_overrides_window
-    db.session.flush()
-    return product
 
 
 def add_order(

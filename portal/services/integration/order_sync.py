@@ -4,8 +4,11 @@ A batch of rows and the position after it are committed in one transaction, so a
 between batches leaves the position at the last committed row: nothing is skipped, and
 rows read again are taken in idempotently (by shop and order number). The position is
 compared and set: of two readers that read the same batch, one commits and the other rolls
-back. Orders enter through the ingest service, as the API and CSV import enter them; rows
-that cannot be taken in are kept per row as problems (a code and its parameters).
+back. Orders are checked as the ingest API checks them (its schema) and written as it
+writes them, a batch's new orders set-based (``ingest_batch``: one bulk insert a table,
+one chain link for the batch's events); an order's query password stays with its source
+(``source_passwords`` checks it at the buyer's lookup). Rows that cannot be taken in are kept
+per row as problems (a code and its parameters).
 """
 
 from __future__ import annotations
@@ -15,25 +18,28 @@ from dataclasses import dataclass
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy import delete, select, update
+from sqlalchemy import String, cast, delete, func, literal, select, true, update
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import aliased
 
 from portal.domain.order_sources import SourceOrderState, SourceProblem
 from portal.extensions import db
 from portal.models import Merchant, Order, OrderSourceCursor, OrderSourceProblem, Product
 from portal.plugins import startup
-from portal.plugins.manager import call_impl
 from portal.plugins.order_sources import (
     OrderSource,
     OrderSourceError,
     SourceOrder,
     SourcePosition,
 )
-from portal.services import context
+from portal.services import bulk_rows, context
 from portal.services.actors import Actor
 from portal.services.errors import ConcurrentChange
-from portal.services.integration import ingest
+from portal.services.integration import ingest, ingest_batch
 from portal.services.integration.api_schema import OrderIn
+from portal.services.integration.order_source_list import source as source
+from portal.services.integration.order_source_list import sources as sources
 from portal.services.policy_text import N_
 
 #: rows taken in and committed together
@@ -61,27 +67,6 @@ class SyncResult:
         for name in ("read", "created", "delivered", "unchanged", "unpaid", "problems"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.done = other.done
-
-
-def sources() -> list[OrderSource]:
-    """Every order source the loaded plugins register, each given its own settings."""
-    pm = context.plugin_manager()
-    found: list[OrderSource] = []
-    for impl in reversed(pm.hook.register_order_sources.get_hookimpls()):
-        settings = context.plugin_settings(impl.plugin_name)
-        found.extend(call_impl(impl, settings=settings) or ())
-    ids = [s.id for s in found]
-    if len(ids) != len(set(ids)):
-        raise OrderSourceError(f"duplicate order source ids: {sorted(ids)}")
-    return found
-
-
-def source(source_id: str) -> OrderSource:
-    """The loaded order source with this id; OrderSourceError if there is none."""
-    for s in sources():
-        if s.id == source_id:
-            return s
-    raise OrderSourceError(f"no order source {source_id!r} is configured")
 
 
 def position(source_id: str) -> SourcePosition | None:
@@ -185,6 +170,7 @@ def _read_and_take(
             batch = _Batch(src.id, merchant_id, actor, chunk)
             for row in chunk:
                 _take(batch, row, result)
+            batch.add_new()
             _move(src.id, start, chunk[-1].position)
             db.session.commit()
         except Exception:
@@ -234,8 +220,9 @@ def _moved(source_id: str) -> ConcurrentChange:
 
 class _Batch:
     """What the rows of one batch share: the source, the merchant, the actor, and what was
-    read for all of them at once (the orders already in, by number). A batch's rows have
-    their old problems cleared together; a row that still has one gets it written again."""
+    read for all of them at once (the orders already in, by number; the products of their
+    SKUs). New orders wait in ``new`` and are added together (``add_new``). A batch's rows
+    have their old problems cleared together; a row that still has one gets it written again."""
 
     def __init__(
         self, source_id: str, merchant_id: int, actor: Actor, rows: Sequence[SourceOrder]
@@ -244,20 +231,66 @@ class _Batch:
         self.channels = _loaded_channels()
         numbers = {row.order_no for row in rows if row.problem is None}
         self.orders: dict[str, Order] = {}
-        #: each SKU's product as the batch last set it, with the order data that set it
+        self.new: dict[str, ingest_batch.NewOrder] = {}
+        #: numbers of the orders this batch added (not read back unless needed)
+        self.added: set[str] = set()
+        #: each SKU's product as the batch last set it, with the product data that set it
         self.products: dict[str, tuple[str, Product]] = {}
         for first in range(0, len(numbers), 1000):
             chunk = sorted(numbers)[first : first + 1000]
-            found = db.session.scalars(
-                select(Order).where(Order.merchant_id == merchant_id, Order.order_no.in_(chunk))
+            self.orders.update((o.order_no, o) for o in _orders_by_number(merchant_id, chunk))
+        skus = sorted({row.sku for row in rows if row.problem is None and row.sku})
+        self.stored: dict[str, Product] = {}
+        for first in range(0, len(skus), 1000):
+            found_products = db.session.scalars(
+                select(Product).where(
+                    Product.merchant_id == merchant_id, Product.sku.in_(skus[first : first + 1000])
+                )
             )
-            self.orders.update((o.order_no, o) for o in found)
+            self.stored.update((p.sku, p) for p in found_products)
         db.session.execute(
             delete(OrderSourceProblem).where(
                 OrderSourceProblem.source_id == source_id,
                 OrderSourceProblem.row_id.in_(sorted({row.position.row_id for row in rows})),
             )
         )
+
+    def add_new(self) -> None:
+        """Add the new orders waiting, and hold them as orders already in."""
+        if not self.new:
+            return
+        ingest_batch.add_orders(self.merchant_id, list(self.new.values()), self.actor)
+        self.added.update(self.new)
+        self.new.clear()
+
+    def order(self, order_no: str) -> Order | None:
+        """The order with this number already in (read at need when this batch added it)."""
+        if order_no not in self.orders and order_no in self.added:
+            self.orders[order_no] = ingest.own_order(self.merchant_id, order_no)
+        return self.orders.get(order_no)
+
+
+def _orders_by_number(merchant_id: int, numbers: list[str]) -> Sequence[Order]:
+    """The merchant's orders with these numbers. On PostgreSQL one probe of the unique
+    (merchant, number) index a number (a LATERAL join), whatever the planner's statistics
+    say: a table filled since it was last analysed is otherwise read whole for every batch."""
+    if not bulk_rows.on_postgresql():
+        return db.session.scalars(
+            select(Order).where(Order.merchant_id == merchant_id, Order.order_no.in_(numbers))
+        ).all()
+    wanted = (
+        func.unnest(cast(literal(numbers, ARRAY(String)), ARRAY(String)))
+        .table_valued("no")
+        .render_derived(name="wanted")
+    )
+    one = (
+        select(Order)
+        .where(Order.merchant_id == merchant_id, Order.order_no == wanted.c.no)
+        .limit(1)
+        .lateral("found")
+    )
+    found = aliased(Order, one)
+    return db.session.scalars(select(found).select_from(wanted).join(one, true())).all()
 
 
 def _problem(
@@ -310,13 +343,18 @@ def _loaded_channels() -> set[str] | None:
 
 
 def _product(batch: _Batch, data: OrderIn) -> Product:
-    """The order's product, set from the order as ``ingest.product_for`` sets it; read and
-    set again only when this order's product data differ from the last set in the batch."""
+    """The order's product, set from the order as ``ingest.product_for`` sets it (read once
+    for the batch; set again only when this order's product data differ from the last set)."""
     given = data.product.model_dump_json()
     known = batch.products.get(data.product.sku)
     if known is not None and known[0] == given:
         return known[1]
-    product = ingest.product_for(batch.merchant_id, data)
+    product = batch.stored.get(data.product.sku)
+    if product is None:
+        product = Product(merchant_id=batch.merchant_id, sku=data.product.sku)
+        db.session.add(product)
+        batch.stored[data.product.sku] = product
+    ingest.set_product(product, data)
     batch.products[data.product.sku] = (given, product)
     return product
 
@@ -350,12 +388,22 @@ def _take(batch: _Batch, row: SourceOrder, result: SyncResult) -> None:
         _problem(batch, row, SourceProblem.INVALID, detail)
         result.problems += 1
         return
-    order = batch.orders.get(data.order_no)
-    created = order is None
+    if data.order_no in batch.new:  # the same number twice in a batch: the first goes in
+        batch.add_new()
+    order = batch.order(data.order_no)
     if order is None:
-        order = ingest.add_order(batch.merchant_id, data, batch.actor, _product(batch, data))
-        batch.orders[data.order_no] = order
+        delivered = row.state == SourceOrderState.DELIVERED
+        batch.new[data.order_no] = ingest_batch.NewOrder(
+            data=data,
+            product=_product(batch, data),
+            password_source=batch.source_id,
+            delivered=delivered,
+            delivered_at=row.delivered_at,
+            codes=tuple(row.codes),
+        )
         result.created += 1
+        result.delivered += delivered
+        return
     delivers = (
         row.state == SourceOrderState.DELIVERED
         and order.cancelled_at is None  # as the ingest API's delivery: not on a cancelled order
@@ -364,5 +412,5 @@ def _take(batch: _Batch, row: SourceOrder, result: SyncResult) -> None:
     if delivers:
         ingest.add_codes(order, list(row.codes), row.delivered_at, batch.actor)
         result.delivered += 1
-    elif not created:
+    else:
         result.unchanged += 1

@@ -17,6 +17,7 @@ from portal.services import context
 from portal.services.accounts.passwords import check_password, order_fix
 from portal.services.actors import BUYER
 from portal.services.errors import DomainError, NotFound
+from portal.services.integration import source_passwords
 from portal.services.policy_text import N_
 from portal.services.refunds.transitions import record
 
@@ -33,7 +34,11 @@ def lookup(order_no: str, contact: str, password: str) -> Order:
     Order numbers are unique per shop only, so one number may name orders of several shops:
     the contact picks the candidates and the password is checked on each of them (once with
     a dummy hash when none is left, so a miss costs what a hit costs). If more than one
-    matches, they are the same buyer's; the newest is shown."""
+    matches, they are the same buyer's; the newest is shown. An order whose shop keeps its
+    password (one an order source brought in) is checked against the shop's, and our hash
+    is kept on a match (committed); when the shop cannot be asked and no other candidate
+    matches, DomainError ``order_source_unreachable``.
+    """
     candidates = db.session.scalars(
         select(Order)
         .where(Order.order_no == order_no.strip())
@@ -44,9 +49,26 @@ def lookup(order_no: str, contact: str, password: str) -> Order:
     same_contact = [o for o in candidates if o.buyer_contact.strip().lower() == wanted]
     if not same_contact:
         check_password(None, password)
+    unreachable = False
     for order in same_contact:
+        if source_passwords.kept_at_source(order):
+            try:
+                if source_passwords.check(order, password):
+                    db.session.commit()
+                    return order
+            except source_passwords.SourceUnreachable:
+                unreachable = True
+            continue
         if check_password(order.query_password_hash, password, functools.partial(_owner, order)):
             return order
+    if unreachable:
+        raise DomainError(
+            N_(
+                "The shop's order records cannot be reached to check the query password just"
+                " now. Please try again in a few minutes."
+            ),
+            rule="order_source_unreachable",
+        )
     raise NotFound(
         N_("No order matches that order number, contact and query password."),
         rule="lookup",

@@ -257,7 +257,7 @@ def erase_order(
         claimed = db.session.execute(
             update(ORDERS)
             .where(ORDERS.c.id == order_id, ORDERS.c.erased_at.is_(None))
-            .values(buyer_contact="", query_password_hash="", erased_at=now)
+            .values(buyer_contact="", query_password_hash="", password_source=None, erased_at=now)
         )
         if rows_matched(claimed) == 0:  # another run erased it meanwhile
             db.session.rollback()

@@ -42,7 +42,7 @@ from portal.models import (
     Ticket,
 )
 from portal.plugins.words import Words
-from portal.services import context
+from portal.services import bulk_rows, context
 from portal.services.actors import Actor
 from portal.services.after_commit import call_after_commit
 from portal.services.audit import chain
@@ -164,8 +164,15 @@ def record_many(
     ``order_id``, ``payout_id`` and ``data``; one left out is None, or no data), in the
     caller's transaction and a bounded number of statements (link them into their chains,
     one multi-row INSERT), as ``record_each`` does. Returns how many."""
+    return record_batch(actor, [{**event, "kind": kind} for event in events], to=to)
+
+
+def record_batch(actor: Actor, events: Sequence[Mapping[str, Any]], *, to: str = "") -> int:
+    """Append ``events`` (each its ``kind`` and, as ``record_many``'s, its ids and data), in
+    the order given, in the caller's transaction: one ``chain.link`` call for all of them
+    (an order's events keep their order in its chain) and one multi-row INSERT. Events a
+    shop hears about go to the webhook outbox, as ``record``'s do. Returns how many."""
     common = {
-        "kind": kind,
         "actor_role": str(actor.role),
         "actor_id": actor.user_id,
         "actor_label": actor.label,
@@ -178,6 +185,7 @@ def record_many(
         [
             {
                 **common,
+                "kind": event["kind"],
                 "case_id": event.get("case_id"),
                 "order_id": event.get("order_id"),
                 "payout_id": event.get("payout_id"),
@@ -188,18 +196,19 @@ def record_many(
     )
     if not values:
         return 0
+    if not any(webhooks.is_webhook_event(v["kind"]) for v in values):
+        bulk_rows.insert_rows(EVENTS, values)  # nothing to read back
+        return len(values)
     if db.engine.dialect.name == "postgresql":  # one short statement, a column per array
         stmt = insert(EVENTS).from_select([c.name for c in _INSERTED], unnested(_INSERTED, values))
         params: list[dict[str, Any]] | None = None
     else:
         stmt, params = insert(EVENTS), values
-    if not webhooks.is_webhook_event(kind):
-        db.session.execute(stmt, params)
-        return len(values)
     returning = stmt.returning(*_RECORD_FIELDS, sort_by_parameter_order=params is not None)
     written = sorted(db.session.execute(returning, params).all(), key=lambda row: row.id)
     for row in written:
-        webhooks.note_event(db.session(), EventRecord(**row._asdict()))
+        if webhooks.is_webhook_event(row.kind):
+            webhooks.note_event(db.session(), EventRecord(**row._asdict()))
     return len(written)
 
 

@@ -1,0 +1,59 @@
+"""Many rows into one table at once, in the session's transaction.
+
+On PostgreSQL the rows go in by one ``COPY ... FROM STDIN``: the driver formats each value
+(in C), with no statement text to build and no arrays to quote, which is what a batch of
+thousands of rows spends most of its time on otherwise. Row ids come from the table's own
+sequence beforehand (``next_ids``) when the caller needs them. Elsewhere (SQLite) the rows
+are one ``executemany``, which SQLAlchemy sends as multi-row VALUES.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from sqlalchemy import JSON, Table, func, insert, select
+
+from portal.extensions import db
+
+
+def on_postgresql() -> bool:
+    """Whether the session's database is PostgreSQL (COPY and sequences)."""
+    return db.session.get_bind().dialect.name == "postgresql"
+
+
+def _value(column: Any) -> Callable[[Any], Any]:
+    """How a column's Python value is given to COPY (the driver adapts the rest)."""
+    if isinstance(column.type, JSON):
+        return lambda value: None if value is None else json.dumps(value)
+    return lambda value: value
+
+
+def insert_rows(table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Insert ``rows`` (all with the same keys, the table's column names) into ``table``."""
+    if not rows:
+        return
+    names = list(rows[0])
+    if not on_postgresql():
+        db.session.execute(insert(table), list(rows))
+        return
+    quote = db.session.get_bind().dialect.identifier_preparer
+    columns = ", ".join(quote.quote(name) for name in names)
+    converters = [(name, _value(table.c[name])) for name in names]
+    dbapi = db.session.connection().connection.driver_connection
+    assert dbapi is not None
+    with dbapi.cursor() as cursor:
+        statement = f"COPY {quote.format_table(table)} ({columns}) FROM STDIN"
+        with cursor.copy(statement) as copy:
+            for row in rows:
+                copy.write_row([convert(row[name]) for name, convert in converters])
+
+
+def next_ids(table: Table, count: int) -> list[int]:
+    """``count`` new ids from the sequence of ``table``'s ``id`` column (PostgreSQL only)."""
+    if count <= 0:
+        return []
+    sequence = func.pg_get_serial_sequence(table.name, "id")
+    numbers = select(func.nextval(sequence)).select_from(func.generate_series(1, count).alias("n"))
+    return list(db.session.scalars(numbers))
