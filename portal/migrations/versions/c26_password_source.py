@@ -1,7 +1,7 @@
 """Adds orders.password_source: the order source whose own query password a lookup checks.
 
 Revision ID: c26_password_source
-Revises: r28_bank_recon
+Revises: t23_daily_rollups
 Create Date: 2026-12-06 22:40:00
 
 """
