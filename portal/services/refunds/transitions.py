@@ -4,9 +4,11 @@ change state: check the table, update only a row still in the state read, write 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
+from itertools import groupby
 from typing import Any, TypeVar
 
 from sqlalchemy import Select, insert, or_, update
@@ -46,6 +48,7 @@ from portal.services import context
 from portal.services.actors import Actor
 from portal.services.after_commit import call_after_commit
 from portal.services.audit import chain
+from portal.services.bulk_copy import copy_rows
 from portal.services.column_arrays import unnested
 from portal.services.dml import inserted_id, rows_matched
 from portal.services.errors import ConcurrentChange, Conflict, Forbidden
@@ -114,6 +117,7 @@ def record(
         "data": data or {},
         "created_at": context.now(),
     }
+    _write_kept()  # events kept by ``events_together`` go first, in the order recorded
     [values] = chain.link([values])
     new_id = inserted_id(db.session.execute(insert(EVENTS).values(**values)))
     event = EventRecord(
@@ -174,26 +178,42 @@ def record_many(
         "reason": "",
         "created_at": context.now(),
     }
-    values = chain.link(
-        [
-            {
-                **common,
-                "case_id": event.get("case_id"),
-                "order_id": event.get("order_id"),
-                "payout_id": event.get("payout_id"),
-                "data": event.get("data") or {},
-            }
-            for event in events
-        ]
-    )
-    if not values:
+    rows = [
+        {
+            **common,
+            "case_id": event.get("case_id"),
+            "order_id": event.get("order_id"),
+            "payout_id": event.get("payout_id"),
+            "data": event.get("data") or {},
+        }
+        for event in events
+    ]
+    if not rows:
         return 0
-    if db.engine.dialect.name == "postgresql":  # one short statement, a column per array
+    kept = db.session().info.get(_TOGETHER)
+    if kept is not None and not webhooks.is_webhook_event(kind):
+        kept.extend(rows)
+        return len(rows)
+    _write_kept()
+    return _insert(kind, chain.link(rows))
+
+
+#: from this many events up, on PostgreSQL, events nobody needs back are written by COPY
+COPY_FROM = 50
+
+
+def _insert(kind: str, values: list[dict[str, Any]]) -> int:
+    """Insert linked events of one ``kind`` (one statement); how many."""
+    webhook = webhooks.is_webhook_event(kind)
+    postgresql = db.engine.dialect.name == "postgresql"
+    if postgresql and not webhook and len(values) >= COPY_FROM:  # a sweep's page
+        return copy_rows(EVENTS, _INSERTED, values)
+    if postgresql:  # one short statement, a column per array
         stmt = insert(EVENTS).from_select([c.name for c in _INSERTED], unnested(_INSERTED, values))
         params: list[dict[str, Any]] | None = None
     else:
         stmt, params = insert(EVENTS), values
-    if not webhooks.is_webhook_event(kind):
+    if not webhook:
         db.session.execute(stmt, params)
         return len(values)
     returning = stmt.returning(*_RECORD_FIELDS, sort_by_parameter_order=params is not None)
@@ -201,6 +221,41 @@ def record_many(
     for row in written:
         webhooks.note_event(db.session(), EventRecord(**row._asdict()))
     return len(written)
+
+
+_TOGETHER = "portal.events_together"  # on the session's ``info``: the events kept
+
+
+@contextmanager
+def events_together() -> Iterator[None]:
+    """Inside the block, the events ``record_each`` and ``record_many`` append are kept, then
+    linked into their chains at once and inserted when the block ends (one INSERT per kind):
+    a sweep's page whose reminder and escalation both write an event per case moves each
+    chain's head once, not once per rule. Events a shop hears about (webhooks) and single
+    events are not kept: those kept so far are written first, so a chain's order is the order
+    recorded. On an error nothing kept is written (the caller rolls back)."""
+    info = db.session().info
+    if _TOGETHER in info:  # inside another such block: that one writes
+        yield
+        return
+    info[_TOGETHER] = []
+    try:
+        yield
+        _write_kept()
+    finally:
+        info.pop(_TOGETHER, None)
+
+
+def _write_kept() -> None:
+    """Link and insert the events kept by ``events_together`` so far (keeping on)."""
+    kept = db.session().info.get(_TOGETHER)
+    if not kept:
+        return
+    rows = list(kept)
+    kept.clear()
+    linked = chain.link(rows)
+    for kind, same_kind in groupby(linked, key=lambda row: row["kind"]):
+        _insert(kind, list(same_kind))
 
 
 def check_allowed(case: CaseLike, to: State, actor: Actor) -> State:
