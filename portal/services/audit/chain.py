@@ -84,16 +84,19 @@ def _move_heads(heads: dict[str, tuple[int, str]]) -> None:
     db.session.execute(upsert, params)
 
 
-def link(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+def link(rows: Sequence[dict[str, Any]], owners_locked: bool = False) -> list[dict[str, Any]]:
     """``rows`` (event values, ``case_id``/``order_id`` set or None) with their chain, place,
     previous hash and hash added, in the order given; the chain heads moved accordingly.
+    ``owners_locked``: the caller's transaction already holds the rows the chains belong to
+    (a sweep that claimed its cases with an UPDATE), so they are not locked again.
 
     The caller inserts the rows, in the same transaction."""
     if not rows:
         return []
     keyed = [(audit_chain.chain_key(r.get("case_id"), r.get("order_id")), r) for r in rows]
     chains = sorted({chain for chain, _row in keyed})
-    _lock_owners(chains)
+    if not owners_locked:
+        _lock_owners(chains)
     heads = _read_heads(chains)
     linked = []
     normal: dict[int, tuple[Any, Any]] = {}  # id(data) -> (data, its normal form), found once

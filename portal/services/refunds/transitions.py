@@ -224,36 +224,45 @@ def _insert(kind: str, values: list[dict[str, Any]]) -> int:
 
 
 _TOGETHER = "portal.events_together"  # on the session's ``info``: the events kept
+_LOCKED = "portal.events_together.owners_locked"  # beside it: the caller holds the owners
 
 
 @contextmanager
-def events_together() -> Iterator[None]:
+def events_together(owners_locked: bool = False) -> Iterator[None]:
     """Inside the block, the events ``record_each`` and ``record_many`` append are kept, then
-    linked into their chains at once and inserted when the block ends (one INSERT per kind):
-    a sweep's page whose reminder and escalation both write an event per case moves each
-    chain's head once, not once per rule. Events a shop hears about (webhooks) and single
-    events are not kept: those kept so far are written first, so a chain's order is the order
-    recorded. On an error nothing kept is written (the caller rolls back)."""
+    linked into their chains at once and written when the block ends: a sweep's page whose
+    reminder and escalation both write an event per case moves each chain's head once, not
+    once per rule. Events a shop hears about (webhooks) and single events are not kept: those
+    kept so far are written first, so a chain's order is the order recorded. On an error
+    nothing kept is written (the caller rolls back). ``owners_locked``: the caller's
+    transaction already locked the cases the kept events are about (``chain.link``)."""
     info = db.session().info
     if _TOGETHER in info:  # inside another such block: that one writes
         yield
         return
-    info[_TOGETHER] = []
+    info[_TOGETHER], info[_LOCKED] = [], owners_locked
     try:
         yield
         _write_kept()
     finally:
         info.pop(_TOGETHER, None)
+        info.pop(_LOCKED, None)
 
 
 def _write_kept() -> None:
-    """Link and insert the events kept by ``events_together`` so far (keeping on)."""
-    kept = db.session().info.get(_TOGETHER)
+    """Link and write the events kept by ``events_together`` so far (keeping on): by COPY on
+    PostgreSQL from ``COPY_FROM`` events up (none of them is a webhook's), else an INSERT per
+    kind."""
+    info = db.session().info
+    kept = info.get(_TOGETHER)
     if not kept:
         return
     rows = list(kept)
     kept.clear()
-    linked = chain.link(rows)
+    linked = chain.link(rows, owners_locked=bool(info.get(_LOCKED)))
+    if db.engine.dialect.name == "postgresql" and len(linked) >= COPY_FROM:
+        copy_rows(EVENTS, _INSERTED, linked)
+        return
     for kind, same_kind in groupby(linked, key=lambda row: row["kind"]):
         _insert(kind, list(same_kind))
 
