@@ -313,7 +313,7 @@ def loaded(conn: Any, orders: int, cases: int) -> bool:
         ).one()
     except ProgrammingError:  # no tables yet
         return False
-    return tuple(got) == (orders, cases, 2)
+    return tuple(got) == (orders, cases, len(STAFF))
 
 
 def facts(conn: Any, cases: int) -> dict[str, Any]:
@@ -347,14 +347,21 @@ def facts(conn: Any, cases: int) -> dict[str, Any]:
     }
 
 
+#: the staff logins a load creates: (username, role, shop)
+STAFF = (
+    ("bench-reviewer", "reviewer", None),
+    ("bench-supervisor", "supervisor", None),
+    ("bench-shop", "merchant", "shop1"),
+)
+
+
 def _staff(app: Any) -> None:
     from portal.extensions import db
     from portal.services.accounts.staff import create_staff_user
 
     with app.app_context():
-        create_staff_user("bench-reviewer", STAFF_PASSWORD, "reviewer")
-        create_staff_user("bench-supervisor", STAFF_PASSWORD, "supervisor")
-        create_staff_user("bench-shop", STAFF_PASSWORD, "merchant", "shop1")
+        for username, role, shop in STAFF:
+            create_staff_user(username, STAFF_PASSWORD, role, shop)
         db.session.commit()
 
 

@@ -11,7 +11,7 @@ from datetime import datetime
 from itertools import groupby
 from typing import Any, TypeVar
 
-from sqlalchemy import Select, insert, or_, update
+from sqlalchemy import Select, insert, or_, select, update
 from sqlalchemy.orm import util as orm_util
 
 from portal.domain import (
@@ -156,7 +156,13 @@ def record_each(
     in a bounded number of statements (read the rows, link them into their chains, one
     multi-row INSERT). Returns how many; events a shop hears about go to the webhook outbox,
     as ``record``'s do."""
-    found = db.session.execute(rows).mappings().all()
+    # only the columns an event takes: the database leaves out what else ``rows`` computes
+    # (a sweep's rows carry the shop, looked up per row, for the notices that need it)
+    given = rows.subquery()
+    wanted = select(given.c.case_id, given.c.order_id, given.c.payout_id).order_by(
+        given.c.payout_id, given.c.case_id
+    )
+    found = db.session.execute(wanted).mappings().all()
     same = with_note(data, note)
     return record_many(kind, actor, [{**row, "data": same} for row in found])
 
