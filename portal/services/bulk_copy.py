@@ -37,6 +37,8 @@ def copy_rows(
     names = [c.name for c in columns]
     quoted = ", ".join(f'"{name}"' for name in names)
     raw = db.session.connection().connection.driver_connection
+    if raw is None:  # a connection checked out of the pool always has its driver's
+        raise RuntimeError("the session's connection has no driver connection")
     with raw.cursor() as cursor, cursor.copy(f'COPY "{table.name}" ({quoted}) FROM STDIN') as copy:
         for row in rows:
             copy.write_row([as_json(row[n]) if n in json_columns else row[n] for n in names])

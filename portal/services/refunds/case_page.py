@@ -138,9 +138,7 @@ def _events(session: Session, case: RefundCase) -> tuple[list[Event], list[Offer
 
 def _evidence(session: Session, case: RefundCase) -> list[Evidence]:
     files = list(
-        session.scalars(
-            select(Evidence).where(Evidence.case_id == case.id).order_by(Evidence.id)
-        )
+        session.scalars(select(Evidence).where(Evidence.case_id == case.id).order_by(Evidence.id))
     )
     set_committed_value(case, "evidence", files)  # ``case.evidence`` reads these, no query
     return files
