@@ -16,13 +16,14 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Column, Select, cast, func, literal, select
-from sqlalchemy.dialects.postgresql import ARRAY
 
 
 def unnested(columns: Sequence[Column[Any]], rows: Sequence[Mapping[str, Any]]) -> Select[Any]:
     """``SELECT unnest(:a) AS a, unnest(:b) AS b, :c AS c, ...``: ``rows`` as a relation with
     the given columns' names and types (PostgreSQL unnests arrays of one length side by side;
     a column whose value every row shares is one value, repeated on every row)."""
+    from sqlalchemy.dialects.postgresql import ARRAY  # heavy: the dialect, on PostgreSQL only
+
     first = rows[0] if rows else {}
     same = {c.name for c in columns if rows and _shared(c.name, first, rows)}
     if len(rows) != 1 and len(same) == len(columns):

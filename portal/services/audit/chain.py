@@ -13,16 +13,17 @@ owner row, which no row lock can order: the second fails and is rolled back).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Integer, String, any_, literal, select, update
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.dialects.postgresql import ARRAY
 
 from portal.domain import audit_chain
 from portal.extensions import db
 from portal.models import ChainHead, Order, RefundCase
 from portal.services.column_arrays import unnested
+
+if TYPE_CHECKING:
+    from sqlalchemy.dialects import postgresql, sqlite
 
 HEADS = ChainHead.__table__
 CASES = RefundCase.__table__
@@ -38,6 +39,8 @@ def _lock_owners(chains: Sequence[str]) -> None:
     holds one writer at a time)."""
     if _dialect() != "postgresql":
         return
+    from sqlalchemy.dialects.postgresql import ARRAY  # heavy: the dialect, on PostgreSQL only
+
     for prefix, table in (("case:", CASES), ("order:", ORDERS)):
         ids = sorted({int(c.removeprefix(prefix)) for c in chains if c.startswith(prefix)})
         if ids:
@@ -54,6 +57,8 @@ def _read_heads(chains: list[str]) -> dict[str, tuple[int, str]]:
     stay this transaction's until it ends: on PostgreSQL their rows are locked (``FOR
     UPDATE``), on SQLite the database's write lock is taken first."""
     if _dialect() == "postgresql":
+        from sqlalchemy.dialects.postgresql import ARRAY  # heavy: the dialect, on PostgreSQL only
+
         among = HEADS.c.chain == any_(literal(chains, ARRAY(String)))
         stmt = select(HEADS.c.chain, HEADS.c.seq, HEADS.c.hash).where(among).with_for_update()
     else:
@@ -70,11 +75,15 @@ def _move_heads(heads: dict[str, tuple[int, str]]) -> None:
     rows = [{"chain": c, "seq": seq, "hash": head} for c, (seq, head) in sorted(heads.items())]
     stmt: postgresql.Insert | sqlite.Insert
     if _dialect() == "postgresql":  # the rows as three arrays: one short statement
+        from sqlalchemy.dialects import postgresql  # heavy: the dialect in use, and no other
+
         stmt = postgresql.insert(HEADS).from_select(
             ["chain", "seq", "hash"], unnested([HEADS.c.chain, HEADS.c.seq, HEADS.c.hash], rows)
         )
         params: list[dict[str, Any]] | None = None
     else:  # compiled once, its rows sent as batches of VALUES ("insertmanyvalues")
+        from sqlalchemy.dialects import sqlite  # heavy: the dialect in use, and no other
+
         stmt = sqlite.insert(HEADS)
         params = rows
     upsert = stmt.on_conflict_do_update(
