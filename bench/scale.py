@@ -54,6 +54,7 @@ from pathlib import Path
 from typing import Any
 
 from portal.domain import case_lists, deadlines
+from portal.domain.policy import Reason
 from portal.domain.states import State
 
 DEFAULT_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/refund_portal_scale"
@@ -228,7 +229,8 @@ def load(conn: Any, orders: int, cases: int, now: datetime) -> dict[str, Any]:
         " remind_at, decision_note, info_request, appeal_count, auto_rule, created_at,"
         f" updated_at{shop_insert})"
         " SELECT c, 'RF' || lpad(c::text, 10, '0'), o.id, o.id, 'refund_only',"
-        " CASE WHEN c %% 3 = 0 THEN 'not_received' ELSE 'unusable' END, 'the code is invalid',"
+        f" CASE WHEN c %% 3 = 0 THEN '{Reason.NOT_DELIVERED}' ELSE '{Reason.UNUSABLE}' END,"
+        " 'the code is invalid',"
         f" o.amount_fen, {_state_case('(c * 37) %% 100')}, 1, d, %(review)s,"
         " d - interval '1 day', '', '', 0, '', %(now)s - interval '1 day',"
         f" %(now)s{shop_select}"
