@@ -54,6 +54,7 @@ from pathlib import Path
 from typing import Any
 
 from portal.domain import case_lists, deadlines
+from portal.domain.policy import Reason
 from portal.domain.states import State
 
 DEFAULT_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/refund_portal_scale"
@@ -228,7 +229,8 @@ def load(conn: Any, orders: int, cases: int, now: datetime) -> dict[str, Any]:
         " remind_at, decision_note, info_request, appeal_count, auto_rule, created_at,"
         f" updated_at{shop_insert})"
         " SELECT c, 'RF' || lpad(c::text, 10, '0'), o.id, o.id, 'refund_only',"
-        " CASE WHEN c %% 3 = 0 THEN 'not_received' ELSE 'unusable' END, 'the code is invalid',"
+        f" CASE WHEN c %% 3 = 0 THEN '{Reason.NOT_DELIVERED}' ELSE '{Reason.UNUSABLE}' END,"
+        " 'the code is invalid',"
         f" o.amount_fen, {_state_case('(c * 37) %% 100')}, 1, d, %(review)s,"
         " d - interval '1 day', '', '', 0, '', %(now)s - interval '1 day',"
         f" %(now)s{shop_select}"
@@ -313,7 +315,7 @@ def loaded(conn: Any, orders: int, cases: int) -> bool:
         ).one()
     except ProgrammingError:  # no tables yet
         return False
-    return tuple(got) == (orders, cases, 2)
+    return tuple(got) == (orders, cases, len(STAFF))
 
 
 def facts(conn: Any, cases: int) -> dict[str, Any]:
@@ -347,14 +349,21 @@ def facts(conn: Any, cases: int) -> dict[str, Any]:
     }
 
 
+#: the staff logins a load creates: (username, role, shop)
+STAFF = (
+    ("bench-reviewer", "reviewer", None),
+    ("bench-supervisor", "supervisor", None),
+    ("bench-shop", "merchant", "shop1"),
+)
+
+
 def _staff(app: Any) -> None:
     from portal.extensions import db
     from portal.services.accounts.staff import create_staff_user
 
     with app.app_context():
-        create_staff_user("bench-reviewer", STAFF_PASSWORD, "reviewer")
-        create_staff_user("bench-supervisor", STAFF_PASSWORD, "supervisor")
-        create_staff_user("bench-shop", STAFF_PASSWORD, "merchant", "shop1")
+        for username, role, shop in STAFF:
+            create_staff_user(username, STAFF_PASSWORD, role, shop)
         db.session.commit()
 
 

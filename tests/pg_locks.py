@@ -18,7 +18,9 @@ _WAITING = text(
 def until_blocked(engine: Engine, thread: threading.Thread, what: str, seconds: float = 30) -> None:
     """Return once a session waits for a lock (or ``thread`` ended); fail with ``what`` after
     ``seconds``."""
-    with engine.connect() as watch:
+    # autocommit: a transaction sees pg_stat_activity as it was at its first read of it, so a
+    # watch inside one transaction would never see the other session start waiting
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as watch:
         deadline = time.monotonic() + seconds
         while not watch.execute(_WAITING).scalar() and thread.is_alive():
             assert time.monotonic() < deadline, what

@@ -136,6 +136,34 @@ def test_the_sweep_s_set_based_events_join_the_chains(app, clock):
     assert verify().ok, verify().problems
 
 
+@pytest.mark.parametrize("copy_from", [1, 10_000])
+def test_a_sweep_page_links_each_case_s_reminder_then_its_escalation(
+    app, clock, monkeypatch, copy_from
+):
+    # both rules' events of a page are linked at once, each chain moved once; from COPY_FROM
+    # events up they are written by COPY on PostgreSQL (1: always; 10,000: never)
+    monkeypatch.setattr(transitions, "COPY_FROM", copy_from)
+    app.config["MERCHANT_ANSWER_WORKING_DAYS"] = 30
+    made = [
+        cases.apply_for_refund(
+            f.order(clock()), cases.ApplyInput(Kind.REFUND_ONLY, Reason.UNUSABLE, 100, "x")
+        )
+        for _ in range(3)
+    ]
+    db.session.commit()
+    clock.advance(days=20)
+    acted = deadline_bulk.run(clock(), batch=2)
+    assert acted["review_reminder"] == acted["review_escalation"] == 3
+    for case in made:
+        events = _chain(case.id)
+        assert [e.chain_seq for e in events] == list(range(1, len(events) + 1))
+        assert [e.kind for e in events][-2:] == ["review_reminder", "escalated"]
+        assert events[-1].data["note"]["code"] == "review_target_passed"
+        head = db.session.get(ChainHead, audit_chain.case_chain(case.id))
+        assert head is not None and (head.seq, head.hash) == (len(events), events[-1].hash)
+    assert verify().ok, verify().problems
+
+
 def test_a_verified_case_alone(app, clock):
     one, other = _case(clock), _case(clock)
     report = verify(one.id)

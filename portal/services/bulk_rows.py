@@ -24,10 +24,21 @@ def on_postgresql() -> bool:
 
 
 def _value(column: Any) -> Callable[[Any], Any]:
-    """How a column's Python value is given to COPY (the driver adapts the rest)."""
-    if isinstance(column.type, JSON):
-        return lambda value: None if value is None else json.dumps(value)
-    return lambda value: value
+    """How a column's Python value is given to COPY (the driver adapts the rest). A JSON
+    value shared by many rows (a sweep page's one ``data``) is dumped once."""
+    if not isinstance(column.type, JSON):
+        return lambda value: value
+    dumped: dict[int, tuple[Any, str]] = {}  # id(value) -> (value, its JSON)
+
+    def as_json(value: Any) -> str | None:
+        if value is None:
+            return None
+        found = dumped.get(id(value))
+        if found is None or found[0] is not value:
+            found = dumped[id(value)] = (value, json.dumps(value, ensure_ascii=False))
+        return found[1]
+
+    return as_json
 
 
 def insert_rows(table: Table, rows: Sequence[Mapping[str, Any]]) -> None:

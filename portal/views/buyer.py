@@ -42,6 +42,7 @@ from portal.views.forms import (
     EmptyForm,
     LookupForm,
     MessageForm,
+    deferred,
 )
 from portal.views.htmx_util import done, page_or_fragment
 from portal.views.redirects import safe_target
@@ -244,18 +245,19 @@ def _page_context(page: case_page_data.CasePage, answer_form: AnswerForm | None 
         "now": context.now(),
         "has_ticket": page.has_ticket,
         "may_open_ticket": tickets.open_reason(case, page.late) is not None,
-        "shop_form": MessageForm(prefix="shop"),
-        "ticket_form": MessageForm(prefix="ticket"),
+        # the forms are built if the page shows them (it shows each in some states only)
+        "shop_form": deferred(MessageForm, prefix="shop"),
+        "ticket_form": deferred(MessageForm, prefix="ticket"),
         "contact_forms": True,  # the buyer writes to the shop or support, not to "everyone"
         "case": case,
         "order": page.order,
         "events": page.events,
-        "form": EmptyForm(),
+        "form": deferred(EmptyForm),
         "file_url": url_for("buyer.download_file", case_no=case.case_no),
         "pdf_url": url_for("buyer.download_pdf", case_no=case.case_no),
         "erasure": privacy.request_status(page.events),
-        "answer_form": answer_form or AnswerForm(),
-        "files_form": AddFilesForm(prefix="add"),
+        "answer_form": answer_form or deferred(AnswerForm),
+        "files_form": deferred(AddFilesForm, prefix="add"),
         "reason_labels": REASON_LABELS,
         "can_withdraw": State.WITHDRAWN in states.targets(State(case.state), states.Role.BUYER),
         "needs_info": case.state == State.NEEDS_INFO,

@@ -6,6 +6,7 @@ Every form derives from ``PortalForm``, which refuses control characters in any 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,7 @@ from typing import Any
 from flask import flash
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
+from markupsafe import Markup, escape
 from wtforms import (
     BooleanField,
     MultipleFileField,
@@ -23,6 +25,7 @@ from wtforms import (
 )
 from wtforms.i18n import messages_path
 from wtforms.validators import DataRequired, Length, Optional, ValidationError
+from wtforms.widgets import HiddenInput
 
 from portal.domain.money import MoneyError, parse_yuan
 from portal.domain.policy import BUYER_REASONS, REASON_LABELS, Kind
@@ -30,6 +33,39 @@ from portal.domain.text import bad_character
 from portal.infra import i18n
 from portal.infra.i18n import gettext
 from portal.infra.i18n import lazy_gettext as _l
+
+
+class Deferred:
+    """A form built the first time a template reads it: a page that shows a form only in some
+    states (a message box while a case is open, an answer while information is asked for)
+    builds it, with its fields and CSRF token, only when it shows it."""
+
+    __slots__ = ("_form", "_make")
+
+    def __init__(self, make: Callable[[], FlaskForm]) -> None:
+        self._make = make
+        self._form: FlaskForm | None = None
+
+    def __getattr__(self, name: str) -> Any:
+        form = self._form
+        if form is None:
+            form = self._form = self._make()
+        return getattr(form, name)
+
+
+def deferred(form_class: type[FlaskForm], **options: Any) -> Deferred:
+    """``form_class(**options)``, built when first read (see :class:`Deferred`)."""
+    return Deferred(lambda: form_class(**options))
+
+
+def _hidden_input(field: Any) -> Markup:
+    flags = field.flags
+    if any(getattr(flags, name, None) for name in field.widget.validation_attrs):
+        rendered: Markup = field()  # required or disabled: WTForms writes the flag too
+        return rendered
+    html = '<input id="{}" name="{}" type="hidden" value="{}">'
+    # each value escaped by ``escape``: the text is markup
+    return Markup(html.format(escape(field.id), escape(field.name), escape(field._value())))  # noqa: S704
 
 
 def flash_form_errors(form: FlaskForm) -> None:
@@ -63,6 +99,15 @@ class PortalForm(FlaskForm):
 
         def get_translations(self, form: Any) -> Any:
             return wtforms_catalogue(i18n.get_locale() or "en")
+
+    def hidden_tag(self, *fields: Any) -> Markup:
+        """Flask-WTF's ``hidden_tag`` (the form's hidden fields, the CSRF token among them),
+        each written as WTForms writes a hidden field without validation attributes, but
+        directly: every form on every page renders one, and WTForms' generic input rendering
+        costs ten times as much."""
+        chosen = (getattr(self, f, None) if isinstance(f, str) else f for f in fields or self)
+        hidden = (f for f in chosen if f is not None and isinstance(f.widget, HiddenInput))
+        return Markup("\n").join(_hidden_input(f) for f in hidden)
 
     def validate(self, extra_validators: Any = None) -> bool:
         ok = super().validate(extra_validators)

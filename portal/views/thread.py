@@ -8,7 +8,7 @@ from portal.domain.states import CONVERSATION_STATES, State
 from portal.models import Event, Offer, RefundCase
 from portal.services.refunds import disputes
 from portal.services.refunds.timeline import timeline
-from portal.views.forms import EmptyForm, MessageForm, OfferForm
+from portal.views.forms import EmptyForm, MessageForm, OfferForm, deferred
 
 THREAD_KINDS = ("message", "offer", "offer_accepted", "transition", "applied")
 
@@ -40,8 +40,9 @@ def thread_parts(
         "can_accept": bool(negotiating and open_offer and open_offer.by_role != viewer_role),
         "negotiating": negotiating,
         "can_write": State(case.state) in CONVERSATION_STATES,
-        "message_form": MessageForm(prefix="msg"),
-        "offer_form": OfferForm(prefix="offer"),
-        "accept_form": EmptyForm(prefix="accept"),
+        # built if the page shows them
+        "message_form": deferred(MessageForm, prefix="msg"),
+        "offer_form": deferred(OfferForm, prefix="offer"),
+        "accept_form": deferred(EmptyForm, prefix="accept"),
         "viewer_role": viewer_role,
     }

@@ -3,18 +3,19 @@
 Two transactions appending to one chain must not both take the same head: each append first
 locks the row the chain belongs to (the case, or the order; on PostgreSQL ``FOR NO KEY
 UPDATE``, the lock an UPDATE of that row takes, so a transition and an append lock in one
-order), then moves the chain's head row in one upsert that returns the head it replaced.
-SQLite lets one writer at a time. A unique index on (chain, chain_seq) refuses a fork should
-both ever get through.
+order), then reads the chain heads (``FOR UPDATE``: the platform's chain has no owner row to
+lock), links the events after them and stores the new heads in one upsert: each head row is
+written once per append. SQLite lets one writer at a time. A unique index on (chain,
+chain_seq) refuses a fork should both ever get through (two first events of a chain with no
+owner row, which no row lock can order: the second fails and is rolled back).
 """
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Integer, any_, bindparam, literal, select, update
+from sqlalchemy import Integer, String, any_, literal, select, update
 
 from portal.domain import audit_chain
 from portal.extensions import db
@@ -51,13 +52,27 @@ def _lock_owners(chains: Sequence[str]) -> None:
             ).all()  # (a new case, a payout) still go in, as they would beside an UPDATE
 
 
-def _take_heads(counts: dict[str, int]) -> dict[str, tuple[int, str]]:
-    """Move each chain's head on by its count (creating it at need); returns each chain's
-    first new seq and the hash of the link before it."""
-    rows = [
-        {"chain": chain, "seq": n, "hash": audit_chain.GENESIS}
-        for chain, n in sorted(counts.items())
-    ]
+def _read_heads(chains: list[str]) -> dict[str, tuple[int, str]]:
+    """Each chain's head as stored, (seq, hash); a chain not begun yet is left out. The heads
+    stay this transaction's until it ends: on PostgreSQL their rows are locked (``FOR
+    UPDATE``), on SQLite the database's write lock is taken first."""
+    if _dialect() == "postgresql":
+        from sqlalchemy.dialects.postgresql import ARRAY  # heavy: the dialect, on PostgreSQL only
+
+        among = HEADS.c.chain == any_(literal(chains, ARRAY(String)))
+        stmt = select(HEADS.c.chain, HEADS.c.seq, HEADS.c.hash).where(among).with_for_update()
+    else:
+        among = HEADS.c.chain.in_(chains)
+        # SQLite: a write first takes the database's write lock, so no other writer moves a
+        # head between this read and this transaction's upsert (one writer at a time)
+        db.session.execute(update(HEADS).where(among).values(seq=HEADS.c.seq))
+        stmt = select(HEADS.c.chain, HEADS.c.seq, HEADS.c.hash).where(among)
+    return {chain: (seq, head) for chain, seq, head in db.session.execute(stmt)}
+
+
+def _move_heads(heads: dict[str, tuple[int, str]]) -> None:
+    """Store each chain's new head (its last seq and hash), creating it at need: one upsert."""
+    rows = [{"chain": c, "seq": seq, "hash": head} for c, (seq, head) in sorted(heads.items())]
     stmt: postgresql.Insert | sqlite.Insert
     if _dialect() == "postgresql":  # the rows as three arrays: one short statement
         from sqlalchemy.dialects import postgresql  # heavy: the dialect in use, and no other
@@ -72,52 +87,38 @@ def _take_heads(counts: dict[str, int]) -> dict[str, tuple[int, str]]:
         stmt = sqlite.insert(HEADS)
         params = rows
     upsert = stmt.on_conflict_do_update(
-        index_elements=[HEADS.c.chain], set_={"seq": HEADS.c.seq + stmt.excluded.seq}
-    ).returning(HEADS.c.chain, HEADS.c.seq, HEADS.c.hash)  # rows read by chain, any order
-    taken = {}
-    for chain, seq, head in db.session.execute(upsert, params):
-        taken[chain] = (seq - counts[chain] + 1, head)
-    return taken
-
-
-def _store_heads(heads: dict[str, tuple[int, str]]) -> None:
-    """Write each chain's new head hash."""
-    rows = [{"chain": chain, "hash": head} for chain, (_seq, head) in sorted(heads.items())]
-    if _dialect() == "postgresql":
-        given = unnested([HEADS.c.chain, HEADS.c.hash], rows).subquery()
-        db.session.execute(
-            update(HEADS).where(HEADS.c.chain == given.c.chain).values(hash=given.c.hash)
-        )
-        return
-    db.session.execute(
-        update(HEADS).where(HEADS.c.chain == bindparam("b_chain")).values(hash=bindparam("b_hash")),
-        [{"b_chain": row["chain"], "b_hash": row["hash"]} for row in rows],
+        index_elements=[HEADS.c.chain],
+        set_={"seq": stmt.excluded.seq, "hash": stmt.excluded.hash},
     )
+    db.session.execute(upsert, params)
 
 
-def link(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+def link(rows: Sequence[dict[str, Any]], owners_locked: bool = False) -> list[dict[str, Any]]:
     """``rows`` (event values, ``case_id``/``order_id`` set or None) with their chain, place,
     previous hash and hash added, in the order given; the chain heads moved accordingly.
+    ``owners_locked``: the caller's transaction already holds the rows the chains belong to
+    (a sweep that claimed its cases with an UPDATE), so they are not locked again.
 
     The caller inserts the rows, in the same transaction."""
     if not rows:
         return []
     keyed = [(audit_chain.chain_key(r.get("case_id"), r.get("order_id")), r) for r in rows]
-    counts = Counter(chain for chain, _row in keyed)
-    _lock_owners(list(counts))
-    heads = _take_heads(dict(counts))
+    chains = sorted({chain for chain, _row in keyed})
+    if not owners_locked:
+        _lock_owners(chains)
+    heads = _read_heads(chains)
     linked = []
+    normal: dict[int, tuple[Any, Any]] = {}  # id(data) -> (data, its normal form), found once
     for chain, row in keyed:
-        seq, prev = heads[chain]
-        values = {
-            **row,
-            "chain": chain,
-            "chain_seq": seq,
-            "data": audit_chain.normal_data(row.get("data")),
-        }
+        seq, prev = heads.get(chain, (0, audit_chain.GENESIS))
+        data = row.get("data")
+        found = normal.get(id(data))
+        if found is None or found[0] is not data:
+            found = normal[id(data)] = (data, audit_chain.normal_data(data))
+        values = {**row, "chain": chain, "chain_seq": seq + 1, "data": found[1]}
         values["prev_hash"] = prev
         values["hash"] = audit_chain.link_hash(prev, values)
         heads[chain] = (seq + 1, values["hash"])
         linked.append(values)
-    _store_heads(heads)
+    _move_heads({chain: heads[chain] for chain in chains})
     return linked

@@ -47,7 +47,7 @@ from portal.services.actors import SYSTEM
 from portal.services.errors import DomainError
 from portal.services.messaging import notices
 from portal.services.refunds import cases
-from portal.services.refunds.transitions import record, record_each, transition
+from portal.services.refunds.transitions import events_together, record, record_each, transition
 from portal.services.risk import assessment
 
 _CASES, _PAYOUTS, _ORDERS = RefundCase.__table__, Payout.__table__, Order.__table__
@@ -230,9 +230,13 @@ def apply_together(rules: Sequence[Rule], ids: list[int], now: datetime) -> dict
         acted = _claim_together(rules, ids, now)
     else:
         acted = {rule.name: _claim(rule, ids, now) for rule in rules}
-    for rule in rules:
-        if acted[rule.name]:
-            rule.act(acted[rule.name])
+    # the rules' events about one case link into its chain at once; a marker rule's claim (an
+    # UPDATE) locked the cases it acts on, the owners of their chains (a payout's is its case)
+    claimed_cases = rules[0].table is RefundCase and all(rule.marker for rule in rules)
+    with events_together(owners_locked=claimed_cases):
+        for rule in rules:
+            if acted[rule.name]:
+                rule.act(acted[rule.name])
     return acted
 
 

@@ -3,7 +3,9 @@
 The case with its order and the order's payment (one row, with whether the case has a ticket,
 a late payout, evidence files or payouts, and any header figure the page asks for); the
 timeline with each offer beside the event that made it; the evidence files and the order's
-payouts only when there are some. The page then reads nothing else from the database.
+payouts only when there are some. The page then reads nothing else from the database. The
+rows are read outside a transaction (``page_reads``): the case with its flags in one statement,
+its timeline in the next.
 """
 
 from __future__ import annotations
@@ -13,15 +15,14 @@ from functools import cache
 from typing import Any
 
 from sqlalchemy import Integer, Select, and_, bindparam, exists, literal, select
-from sqlalchemy.orm import contains_eager
+from sqlalchemy.orm import Session, contains_eager
 from sqlalchemy.orm.attributes import set_committed_value
 
 from portal.domain import payout_states
 from portal.domain.offer_states import OfferState
 from portal.domain.ticket_states import TicketReason
-from portal.extensions import db
 from portal.models import Event, Evidence, Offer, Order, Payout, RefundCase, Ticket
-from portal.services import context
+from portal.services import context, page_reads
 from portal.services.errors import NotFound
 from portal.services.messaging.notices import Counting
 from portal.services.policy_text import N_
@@ -56,19 +57,22 @@ def load(case_no: str, header: Counting | None = None) -> CasePage:
     now = context.now()
     params = {"case_no": case_no, "now": now, **(header.params if header else {})}
     first = _first_statement(header.query if header else None)
-    row = db.session.execute(first, params).one_or_none()
-    if row is None:
-        raise NotFound(N_("Case not found."), rule="case")
-    case, ticket, late, with_evidence, with_payouts, header_value = row
-    events, offers = _events(case)
+    with page_reads.reading() as session:
+        row = session.execute(first, params).one_or_none()
+        if row is None:
+            raise NotFound(N_("Case not found."), rule="case")
+        case, ticket, late, with_evidence, with_payouts, header_value = row
+        events, offers = _events(session, case)
+        evidence = _evidence(session, case) if with_evidence else _no_evidence(case)
+        payouts = _payouts(session, case.order_id) if with_payouts else []
     return CasePage(
         case=case,
         order=case.order,
         events=events,
         offers={o.id: o for o in offers},
         open_offer=next((o for o in offers if o.state == OfferState.OPEN), None),
-        evidence=_evidence(case) if with_evidence else _no_evidence(case),
-        payouts=_payouts(case.order_id) if with_payouts else [],
+        evidence=evidence,
+        payouts=payouts,
         has_ticket=bool(ticket),
         late=late_reason(case, now, bool(late)),
         header=header_value,
@@ -124,19 +128,17 @@ def _events_statement() -> Select[Event, Offer]:
     )
 
 
-def _events(case: RefundCase) -> tuple[list[Event], list[Offer]]:
+def _events(session: Session, case: RefundCase) -> tuple[list[Event], list[Offer]]:
     """The case's events, oldest first, and the offers their ``offer`` events made (each
     offer is made with one such event, naming it in ``data``)."""
-    rows = db.session.execute(_events_statement(), {"case_id": case.id}).all()
+    rows = session.execute(_events_statement(), {"case_id": case.id}).all()
     offers = sorted((o for _, o in rows if o is not None), key=lambda o: o.id)
     return [e for e, _ in rows], offers
 
 
-def _evidence(case: RefundCase) -> list[Evidence]:
+def _evidence(session: Session, case: RefundCase) -> list[Evidence]:
     files = list(
-        db.session.scalars(
-            select(Evidence).where(Evidence.case_id == case.id).order_by(Evidence.id)
-        )
+        session.scalars(select(Evidence).where(Evidence.case_id == case.id).order_by(Evidence.id))
     )
     set_committed_value(case, "evidence", files)  # ``case.evidence`` reads these, no query
     return files
@@ -147,10 +149,10 @@ def _no_evidence(case: RefundCase) -> list[Evidence]:
     return []
 
 
-def _payouts(order_id: int) -> list[Payout]:
+def _payouts(session: Session, order_id: int) -> list[Payout]:
     """The order's payouts (over all its cases), oldest first, each with its case loaded."""
     return list(
-        db.session.scalars(
+        session.scalars(
             select(Payout)
             .join(Payout.case)
             .options(contains_eager(Payout.case))

@@ -4,12 +4,13 @@ change state: check the table, update only a row still in the state read, write 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import Select, insert, or_, update
+from sqlalchemy import Select, insert, or_, select, update
 from sqlalchemy.orm import util as orm_util
 
 from portal.domain import (
@@ -114,6 +115,7 @@ def record(
         "data": data or {},
         "created_at": context.now(),
     }
+    _write_kept()  # events kept by ``events_together`` go first, in the order recorded
     [values] = chain.link([values])
     new_id = inserted_id(db.session.execute(insert(EVENTS).values(**values)))
     event = EventRecord(
@@ -152,7 +154,13 @@ def record_each(
     in a bounded number of statements (read the rows, link them into their chains, one
     multi-row INSERT). Returns how many; events a shop hears about go to the webhook outbox,
     as ``record``'s do."""
-    found = db.session.execute(rows).mappings().all()
+    # only the columns an event takes: the database leaves out what else ``rows`` computes
+    # (a sweep's rows carry the shop, looked up per row, for the notices that need it)
+    given = rows.subquery()
+    wanted = select(given.c.case_id, given.c.order_id, given.c.payout_id).order_by(
+        given.c.payout_id, given.c.case_id
+    )
+    found = db.session.execute(wanted).mappings().all()
     same = with_note(data, note)
     return record_many(kind, actor, [{**row, "data": same} for row in found])
 
@@ -170,8 +178,10 @@ def record_many(
 def record_batch(actor: Actor, events: Sequence[Mapping[str, Any]], *, to: str = "") -> int:
     """Append ``events`` (each its ``kind`` and, as ``record_many``'s, its ids and data), in
     the order given, in the caller's transaction: one ``chain.link`` call for all of them
-    (an order's events keep their order in its chain) and one multi-row INSERT. Events a
-    shop hears about go to the webhook outbox, as ``record``'s do. Returns how many."""
+    (an order's events keep their order in its chain) and one write. Inside
+    ``events_together`` they are kept for the block's end unless a shop hears about one.
+    Events a shop hears about go to the webhook outbox, as ``record``'s do. Returns how
+    many."""
     common = {
         "actor_role": str(actor.role),
         "actor_id": actor.user_id,
@@ -181,35 +191,91 @@ def record_batch(actor: Actor, events: Sequence[Mapping[str, Any]], *, to: str =
         "reason": "",
         "created_at": context.now(),
     }
-    values = chain.link(
-        [
-            {
-                **common,
-                "kind": event["kind"],
-                "case_id": event.get("case_id"),
-                "order_id": event.get("order_id"),
-                "payout_id": event.get("payout_id"),
-                "data": event.get("data") or {},
-            }
-            for event in events
-        ]
-    )
-    if not values:
+    rows = [
+        {
+            **common,
+            "kind": event["kind"],
+            "case_id": event.get("case_id"),
+            "order_id": event.get("order_id"),
+            "payout_id": event.get("payout_id"),
+            "data": event.get("data") or {},
+        }
+        for event in events
+    ]
+    if not rows:
         return 0
-    if not any(webhooks.is_webhook_event(v["kind"]) for v in values):
-        bulk_rows.insert_rows(EVENTS, values)  # nothing to read back
+    kept = db.session().info.get(_TOGETHER)
+    if kept is not None and not any(webhooks.is_webhook_event(r["kind"]) for r in rows):
+        kept.extend(rows)
+        return len(rows)
+    _write_kept()
+    return _insert(chain.link(rows))
+
+
+#: from this many events up, on PostgreSQL, events nobody needs back are written by COPY
+COPY_FROM = 50
+
+
+def _insert(values: list[dict[str, Any]]) -> int:
+    """Insert linked events (one statement, or one COPY for many on PostgreSQL); how many.
+    Those a shop hears about are read back for the webhook outbox."""
+    webhook = any(webhooks.is_webhook_event(v["kind"]) for v in values)
+    postgresql = db.engine.dialect.name == "postgresql"
+    if not webhook and (not postgresql or len(values) >= COPY_FROM):
+        bulk_rows.insert_rows(EVENTS, values)  # a sweep's page, a batch: nothing to read back
         return len(values)
-    if db.engine.dialect.name == "postgresql":  # one short statement, a column per array
+    if postgresql:  # one short statement, a column per array
         stmt = insert(EVENTS).from_select([c.name for c in _INSERTED], unnested(_INSERTED, values))
         params: list[dict[str, Any]] | None = None
     else:
         stmt, params = insert(EVENTS), values
+    if not webhook:
+        db.session.execute(stmt, params)
+        return len(values)
     returning = stmt.returning(*_RECORD_FIELDS, sort_by_parameter_order=params is not None)
     written = sorted(db.session.execute(returning, params).all(), key=lambda row: row.id)
     for row in written:
         if webhooks.is_webhook_event(row.kind):
             webhooks.note_event(db.session(), EventRecord(**row._asdict()))
     return len(written)
+
+
+_TOGETHER = "portal.events_together"  # on the session's ``info``: the events kept
+_LOCKED = "portal.events_together.owners_locked"  # beside it: the caller holds the owners
+
+
+@contextmanager
+def events_together(owners_locked: bool = False) -> Iterator[None]:
+    """Inside the block, the events ``record_each`` and ``record_many`` append are kept, then
+    linked into their chains at once and written when the block ends: a sweep's page whose
+    reminder and escalation both write an event per case moves each chain's head once, not
+    once per rule. Events a shop hears about (webhooks) and single events are not kept: those
+    kept so far are written first, so a chain's order is the order recorded. On an error
+    nothing kept is written (the caller rolls back). ``owners_locked``: the caller's
+    transaction already locked the cases the kept events are about (``chain.link``)."""
+    info = db.session().info
+    if _TOGETHER in info:  # inside another such block: that one writes
+        yield
+        return
+    info[_TOGETHER], info[_LOCKED] = [], owners_locked
+    try:
+        yield
+        _write_kept()
+    finally:
+        info.pop(_TOGETHER, None)
+        info.pop(_LOCKED, None)
+
+
+def _write_kept() -> None:
+    """Link and write the events kept by ``events_together`` so far (keeping on): by COPY on
+    PostgreSQL from ``COPY_FROM`` events up (none of them is a webhook's), else one INSERT."""
+    info = db.session().info
+    kept = info.get(_TOGETHER)
+    if not kept:
+        return
+    rows = list(kept)
+    kept.clear()
+    _insert(chain.link(rows, owners_locked=bool(info.get(_LOCKED))))
 
 
 def check_allowed(case: CaseLike, to: State, actor: Actor) -> State:
