@@ -856,6 +856,8 @@ class DailyRollup(Model):
     refunded_fen: Mapped[int] = mapped_column(Fen, default=0)  # approved amounts
     rejected: Mapped[int] = mapped_column(Integer, default=0)  # rejections (appeals' too)
     decided: Mapped[int] = mapped_column(Integer, default=0)  # first decisions (review_b*)
+    # of them, made before the case's review deadline (working days, the portal's calendar)
+    decided_on_time: Mapped[int] = mapped_column(Integer, default=0)
     automatic: Mapped[int] = mapped_column(Integer, default=0)  # automatic approvals
     auto_reversed: Mapped[int] = mapped_column(Integer, default=0)  # their refunds undone later
     appeals: Mapped[int] = mapped_column(Integer, default=0)
@@ -897,11 +899,14 @@ class DailyRollup(Model):
 
 
 class BacklogSnapshot(Model):
-    """The open cases by age since filing, per shop (``merchant_id`` 0: the platform), as
-    counted at ``taken_at`` by the minute's job (``portal.services.reports.backlog``)."""
+    """The open cases by age since filing, per shop, product and payment route (``merchant_id``
+    0: the platform's total, the count's marker), as counted at ``taken_at`` by the minute's
+    job (``portal.services.reports.backlog``)."""
 
     __tablename__ = "backlog_snapshots"
     merchant_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    product_id: Mapped[int] = mapped_column(Integer, primary_key=True)  # 0: none known
+    channel: Mapped[str] = mapped_column(String(40), primary_key=True)  # "": none known
     taken_at: Mapped[datetime] = mapped_column(TS)
     age_0: Mapped[int] = mapped_column(Integer, default=0)  # under 1 day
     age_1: Mapped[int] = mapped_column(Integer, default=0)  # 1 to 3 days

@@ -1,8 +1,8 @@
 """Adds daily_rollups (a Beijing day's counts per shop, product, reason and channel, read by
-the dashboards), backlog_snapshots (the open cases by age, per shop, counted each minute) and
-the indexes a day's rebuild and the open backlog by age read: orders by
-payment time, cases by filing time (and the open ones, per shop), events by time, payouts by
-arrival, and a buyer's later orders at a shop (whether the buyer came back).
+the dashboards), backlog_snapshots (the open cases by age, per shop, product and payment
+route, counted each minute) and the indexes a day's rebuild and the open backlog by age read:
+orders by payment time, cases by filing time (and the open ones, per shop), events by time,
+payouts by arrival, and a buyer's later orders at a shop (whether the buyer came back).
 
 On PostgreSQL the indexes are built with CREATE INDEX CONCURRENTLY (outside the migration's
 transaction), so large tables keep taking writes meanwhile.
@@ -38,7 +38,7 @@ INDEXES = [
     ("ix_refund_cases_open_shop_created", "refund_cases", ["merchant_id", "created_at"], OPEN),
 ]
 COUNTS = (
-    "paid filed refunded rejected decided automatic auto_reversed appeals overturned"
+    "paid filed refunded rejected decided decided_on_time automatic auto_reversed appeals overturned"
     " answered arrived arrived_on_time refunded_back rejected_back unasked unasked_back"
 ).split() + [f"{d}_b{i}" for d in ("review", "answer", "payout") for i in range(8)]
 
@@ -58,6 +58,8 @@ def upgrade():
     op.create_table(
         "backlog_snapshots",
         sa.Column("merchant_id", sa.Integer(), primary_key=True),
+        sa.Column("product_id", sa.Integer(), primary_key=True),
+        sa.Column("channel", sa.String(40), primary_key=True),
         sa.Column("taken_at", sa.DateTime(timezone=True), nullable=False),
         *(sa.Column(f"age_{i}", sa.Integer(), nullable=False, server_default="0") for i in range(5)),
     )
