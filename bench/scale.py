@@ -220,6 +220,9 @@ def load(conn: Any, orders: int, cases: int, now: datetime) -> dict[str, Any]:
     shop_column = _shop_column(conn)
     shop_insert = f", {shop_column}" if shop_column else ""
     shop_select = ", o.merchant_id" if shop_column else ""
+    if "product_id" in _columns(conn, "refund_cases"):  # copied from the order since t23
+        shop_insert += ", product_id, channel"
+        shop_select += ", o.product_id, 'alipay'"
     # every step-th order has an open case; its review deadline 0-10 days ahead (a few
     # behind), the reminder a day before
     ex(
@@ -232,7 +235,7 @@ def load(conn: Any, orders: int, cases: int, now: datetime) -> dict[str, Any]:
         f" o.amount_fen, {_state_case('(c * 37) %% 100')}, 1, d, %(review)s,"
         " d - interval '1 day', '', '', 0, '', %(now)s - interval '1 day',"
         f" %(now)s{shop_select}"
-        " FROM (SELECT c, o.id, o.amount_fen, o.merchant_id,"
+        " FROM (SELECT c, o.id, o.amount_fen, o.merchant_id, o.product_id,"
         "       %(now)s + ((c * 7919) %% 14400 - 600) * interval '1 minute' AS d"
         "       FROM generate_series(1, %(cases)s) c"
         "       JOIN orders o ON o.id = c * %(step)s) o",

@@ -226,6 +226,10 @@ class RefundCase(Model):
     # the order's shop, copied when the case is filed (an order never changes shop): the
     # shop's lists read it without joining the orders
     merchant_id: Mapped[int] = mapped_column(ForeignKey("merchants.id"))
+    # the order's product (0: none known) and payment route ("": none known), copied when the
+    # case is filed: the open backlog's count per product and route reads no other table
+    product_id: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    channel: Mapped[str] = mapped_column(String(40), default="", server_default="")
     # equals order_id while the case is open, NULL otherwise: one open case per order
     open_order_id: Mapped[int | None] = mapped_column(ForeignKey("orders.id"), unique=True)
     kind: Mapped[str] = mapped_column(String(20))
@@ -930,4 +934,10 @@ Index(
 # the open backlog by age, the platform's and a shop's: partial in the database (WHERE
 # open_order_id IS NOT NULL: migration t23_daily_rollups), as the open lists' indexes are
 Index("ix_refund_cases_open_created", RefundCase.created_at, RefundCase.id)
-Index("ix_refund_cases_open_shop_created", RefundCase.merchant_id, RefundCase.created_at)
+Index(
+    "ix_refund_cases_open_shop_created",
+    RefundCase.merchant_id,
+    RefundCase.product_id,
+    RefundCase.channel,
+    RefundCase.created_at,
+)

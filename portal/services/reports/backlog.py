@@ -1,6 +1,7 @@
 """The open backlog by age since filing, for the dashboards: counted once a minute per shop,
 product and payment route, and for the platform (one set-based statement grouping the open
-cases, kept in ``backlog_snapshots``), so a dashboard sums the few rows its filters match
+cases by the product and route each case copied from its order, kept in
+``backlog_snapshots``), so a dashboard sums the few rows its filters match
 however many cases are open. Before the first count, a dashboard counts for itself."""
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from sqlalchemy import (
 )
 
 from portal.extensions import db
-from portal.models import BacklogSnapshot, Order, Payment, RefundCase
+from portal.models import BacklogSnapshot, RefundCase
 from portal.services import context
 from portal.services.unit_of_work import commit
 
@@ -66,26 +67,13 @@ def _open() -> ColumnElement[bool]:
     return RefundCase.open_order_id.is_not(None)
 
 
-def _keyed(q: Any) -> Any:
-    """``q`` over the open cases joined to their order (the product) and payment (the route)."""
-    return (
-        q.select_from(RefundCase)
-        .join(Order, Order.id == RefundCase.order_id)
-        .outerjoin(Payment, Payment.order_id == RefundCase.order_id)
-    )
-
-
 def refresh() -> int:
     """Count the open cases by age again, per shop, product and payment route (one statement
-    grouping the open cases), then the platform's total row from those rows; returns the rows
-    written. Commits."""
+    grouping the open cases, each carrying its order's product and route), then the platform's
+    total row from those rows; returns the rows written. Commits."""
     now = context.now()
-    keys = (
-        RefundCase.merchant_id,
-        func.coalesce(Order.product_id, 0),
-        func.coalesce(Payment.channel, ""),
-    )
-    per_key = _keyed(select(*keys, *_counts(now))).where(_open()).group_by(*keys).subquery()
+    keys = (RefundCase.merchant_id, RefundCase.product_id, RefundCase.channel)
+    per_key = select(*keys, *_counts(now)).where(_open()).group_by(*keys).subquery()
     taken = literal(now, BacklogSnapshot.__table__.c.taken_at.type)
     s = BacklogSnapshot.__table__
     platform = select(
@@ -111,22 +99,20 @@ def refresh() -> int:
 
 
 def _matching(shop_id: int | None, product_id: int | None, channel: str) -> list[Any]:
-    """What the filters keep, as conditions on the open cases, their orders and payments."""
+    """What the filters keep, as conditions on the cases."""
     out = []
     if shop_id is not None:
         out.append(RefundCase.merchant_id == shop_id)
     if product_id is not None:
-        out.append(Order.product_id == product_id)
+        out.append(RefundCase.product_id == product_id)
     if channel:
-        out.append(func.coalesce(Payment.channel, "") == channel)
+        out.append(RefundCase.channel == channel)
     return out
 
 
 def live(shop_id: int | None, product_id: int | None = None, channel: str = "") -> Backlog:
     """Counted now (one statement over the open cases)."""
     q = select(*_counts(context.now())).where(_open(), *_matching(shop_id, product_id, channel))
-    if product_id is not None or channel:
-        q = _keyed(q)
     row = db.session.execute(q).one()
     return Backlog(_groups(int(v or 0) for v in row), None)
 
