@@ -221,6 +221,9 @@ def load(conn: Any, orders: int, cases: int, now: datetime) -> dict[str, Any]:
     shop_column = _shop_column(conn)
     shop_insert = f", {shop_column}" if shop_column else ""
     shop_select = ", o.merchant_id" if shop_column else ""
+    if "product_id" in _columns(conn, "refund_cases"):  # copied from the order since t23
+        shop_insert += ", product_id, channel"
+        shop_select += ", o.product_id, 'alipay'"
     # every step-th order has an open case; its review deadline 0-10 days ahead (a few
     # behind), the reminder a day before
     ex(
@@ -234,7 +237,7 @@ def load(conn: Any, orders: int, cases: int, now: datetime) -> dict[str, Any]:
         f" o.amount_fen, {_state_case('(c * 37) %% 100')}, 1, d, %(review)s,"
         " d - interval '1 day', '', '', 0, '', %(now)s - interval '1 day',"
         f" %(now)s{shop_select}"
-        " FROM (SELECT c, o.id, o.amount_fen, o.merchant_id,"
+        " FROM (SELECT c, o.id, o.amount_fen, o.merchant_id, o.product_id,"
         "       %(now)s + ((c * 7919) %% 14400 - 600) * interval '1 minute' AS d"
         "       FROM generate_series(1, %(cases)s) c"
         "       JOIN orders o ON o.id = c * %(step)s) o",
@@ -272,11 +275,12 @@ def load(conn: Any, orders: int, cases: int, now: datetime) -> dict[str, Any]:
     return facts(conn, cases)
 
 
-def fill_rollups(app: Any, now: datetime) -> dict[str, Any]:
+def fill_rollups(app: Any, now: datetime, out: Path | None = None) -> dict[str, Any]:
     """The dashboards' daily rollups of the loaded days, rebuilt set-based by the product's
     own rebuild (``portal.services.reports.rollups``: one INSERT ... SELECT), timed; then the
     open backlog's count the worker makes each minute (``portal.services.reports.backlog``),
-    timed apart."""
+    timed apart, its counting statement saved with its ``EXPLAIN (ANALYZE, BUFFERS)`` to
+    ``out/explain-backlog_refresh.txt`` (run in a transaction rolled back)."""
     from portal.domain import rollups as days
     from portal.extensions import db
     from portal.services.reports import backlog, rollups
@@ -291,8 +295,11 @@ def fill_rollups(app: Any, now: datetime) -> dict[str, Any]:
         rollups.rebuild(today, today)  # what the sweep asks for every minute
         today_s = time.perf_counter() - started
         started = time.perf_counter()
-        backlog.refresh()
+        with _timed_statements(db.engine) as seen:
+            backlog.refresh()
         backlog_s = time.perf_counter() - started
+        if out is not None:
+            _explain_backlog(db.engine, seen, out)
         with db.engine.begin() as conn:  # as autovacuum would soon after
             conn.exec_driver_sql("ANALYZE daily_rollups")
     return {
@@ -302,6 +309,21 @@ def fill_rollups(app: Any, now: datetime) -> dict[str, Any]:
         "today_seconds": today_s,
         "backlog_seconds": backlog_s,
     }
+
+
+def _explain_backlog(engine: Any, seen: list[tuple[float, str, Any]], out: Path) -> None:
+    """The backlog's count (the INSERT ... SELECT grouping the open cases) under EXPLAIN
+    ANALYZE, after the snapshot's DELETE, in a transaction rolled back."""
+    took, sql, params = next(s for s in seen if "refund_cases" in s[1])
+    with engine.connect() as conn:
+        conn.exec_driver_sql("DELETE FROM backlog_snapshots")
+        plan = conn.exec_driver_sql("EXPLAIN (ANALYZE, BUFFERS) " + sql, params).all()
+        conn.rollback()
+    text = "\n".join(row[0] for row in plan)
+    (out / "explain-backlog_refresh.txt").write_text(
+        f"-- the backlog's count (every minute) took {took * 1000:.2f} ms\n{sql}\n-- params:"
+        f" {params}\n\n{text}\n"
+    )
 
 
 def loaded(conn: Any, orders: int, cases: int) -> bool:
@@ -1034,7 +1056,7 @@ def run(args: argparse.Namespace) -> Run:
             f" column on cases: {known['shop_column'] or 'none yet'})",
             flush=True,
         )
-        result.rollups = fill_rollups(app, now)
+        result.rollups = fill_rollups(app, now, out)
         r = result.rollups
         print(
             f"  rolled up {r['days']} days into {r['rows']} rows in {r['seconds']:.1f} s"

@@ -231,6 +231,10 @@ class RefundCase(Model):
     # the order's shop, copied when the case is filed (an order never changes shop): the
     # shop's lists read it without joining the orders
     merchant_id: Mapped[int] = mapped_column(ForeignKey("merchants.id"))
+    # the order's product (0: none known) and payment route ("": none known), copied when the
+    # case is filed: the open backlog's count per product and route reads no other table
+    product_id: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    channel: Mapped[str] = mapped_column(String(40), default="", server_default="")
     # equals order_id while the case is open, NULL otherwise: one open case per order
     open_order_id: Mapped[int | None] = mapped_column(ForeignKey("orders.id"), unique=True)
     kind: Mapped[str] = mapped_column(String(20))
@@ -861,6 +865,8 @@ class DailyRollup(Model):
     refunded_fen: Mapped[int] = mapped_column(Fen, default=0)  # approved amounts
     rejected: Mapped[int] = mapped_column(Integer, default=0)  # rejections (appeals' too)
     decided: Mapped[int] = mapped_column(Integer, default=0)  # first decisions (review_b*)
+    # of them, made before the case's review deadline (working days, the portal's calendar)
+    decided_on_time: Mapped[int] = mapped_column(Integer, default=0)
     automatic: Mapped[int] = mapped_column(Integer, default=0)  # automatic approvals
     auto_reversed: Mapped[int] = mapped_column(Integer, default=0)  # their refunds undone later
     appeals: Mapped[int] = mapped_column(Integer, default=0)
@@ -902,11 +908,14 @@ class DailyRollup(Model):
 
 
 class BacklogSnapshot(Model):
-    """The open cases by age since filing, per shop (``merchant_id`` 0: the platform), as
-    counted at ``taken_at`` by the minute's job (``portal.services.reports.backlog``)."""
+    """The open cases by age since filing, per shop, product and payment route (``merchant_id``
+    0: the platform's total, the count's marker), as counted at ``taken_at`` by the minute's
+    job (``portal.services.reports.backlog``)."""
 
     __tablename__ = "backlog_snapshots"
     merchant_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    product_id: Mapped[int] = mapped_column(Integer, primary_key=True)  # 0: none known
+    channel: Mapped[str] = mapped_column(String(40), primary_key=True)  # "": none known
     taken_at: Mapped[datetime] = mapped_column(TS)
     age_0: Mapped[int] = mapped_column(Integer, default=0)  # under 1 day
     age_1: Mapped[int] = mapped_column(Integer, default=0)  # 1 to 3 days
@@ -930,4 +939,10 @@ Index(
 # the open backlog by age, the platform's and a shop's: partial in the database (WHERE
 # open_order_id IS NOT NULL: migration t23_daily_rollups), as the open lists' indexes are
 Index("ix_refund_cases_open_created", RefundCase.created_at, RefundCase.id)
-Index("ix_refund_cases_open_shop_created", RefundCase.merchant_id, RefundCase.created_at)
+Index(
+    "ix_refund_cases_open_shop_created",
+    RefundCase.merchant_id,
+    RefundCase.product_id,
+    RefundCase.channel,
+    RefundCase.created_at,
+)

@@ -22,6 +22,7 @@ from portal.domain.states import Role, State
 from portal.extensions import db
 from portal.infra.queue import queue
 from portal.models import DailyRollup, Event, Order, Payment, Payout, RefundCase
+from portal.services import context
 from portal.services.actors import Actor
 from portal.services.refunds import cases, disputes
 from portal.services.reports import backlog as backlogs
@@ -110,6 +111,8 @@ def history(app, clock):
 def direct(first: date, last: date, shop=None, product=None, channel="") -> dict:
     """The figures computed from the cases, events, orders and payouts themselves."""
     start, end = rollups.day_bounds(first, last)
+    calendar = context.calendar()
+    target = context.setting("REVIEW_TARGET_WORKING_DAYS")
 
     def inside(moment) -> bool:
         return moment is not None and start <= moment < end
@@ -179,6 +182,9 @@ def direct(first: date, last: date, shop=None, product=None, channel="") -> dict
             t["auto_reversed"] += 1
         if e.to_state in (State.APPROVED, State.REJECTED) and e.from_state != State.APPEALED:
             t["decided"] += 1
+            t["decided_on_time"] += (
+                calendar.working_days_between(c.created_at, e.created_at) < target
+            )
             review[rollups.bucket_of((e.created_at - c.created_at).total_seconds())] += 1
     for case_id, at in first_answer.items():
         c = all_cases[case_id]
@@ -207,7 +213,8 @@ def direct(first: date, last: date, shop=None, product=None, channel="") -> dict
 
 def shown(d: dashboard.Dashboard) -> dict:
     """The same figures as the dashboard has them."""
-    keys = ("paid", "filed", "refunded", "refunded_fen", "rejected", "decided", "automatic")
+    keys = ("paid", "filed", "refunded", "refunded_fen", "rejected", "decided", "decided_on_time")
+    keys += ("automatic",)
     keys += ("auto_reversed", "appeals", "overturned", "answered")
     keys += ("refunded_back", "rejected_back", "unasked", "unasked_back")
     return {
@@ -266,6 +273,68 @@ def test_the_dashboard_equals_a_direct_count_over_the_cases(history):
     for k in ("refunded", "rejected", "unasked"):
         assert 0 < everything[f"{k}_back"] < everything[k], k
     assert sum(direct(first, last)["review"][:3]) and sum(direct(first, last)["review"][3:])
+    assert 0 < everything["decided_on_time"] < everything["decided"]
+
+
+def _decided_at(clock, shop, filed, decided, reject=False):
+    """A case filed at ``filed`` and decided at ``decided`` (Beijing wall times)."""
+    rev = Actor(Role.REVIEWER, f.staff(f"rev-{shop.id}-{filed:%m%d%H}-{decided:%m%d%H}").id, "R")
+    clock.set(filed.replace(tzinfo=rollups.BEIJING))
+    c = apply(f.order(clock(), m=shop))
+    clock.set(decided.replace(tzinfo=rollups.BEIJING))
+    c = db.session.get(RefundCase, c.id)
+    if reject:
+        cases.reject(c, rev, "used")
+    else:
+        cases.approve(c, rev)
+    return c
+
+
+def _on_time(shop, first, last) -> tuple[int, int]:
+    d = dashboard.build(dashboard.filters(shop.id, None, "", first.isoformat(), last.isoformat()))
+    return d.totals["decided_on_time"], d.totals["decided"]
+
+
+def test_decided_within_three_working_days_not_seventy_two_hours(app, clock):
+    from datetime import datetime
+
+    shop = f.merchant("shop-wd")
+    db.session.commit()
+    # filed Friday 2026-03-06 10:00; decided Tuesday 09:00 (95 hours: past 72, but only two
+    # working days, Monday and Tuesday, have passed), and Wednesday 11:00 (past the deadline,
+    # Wednesday 10:00)
+    on_time = _decided_at(clock, shop, datetime(2026, 3, 6, 10), datetime(2026, 3, 10, 9))
+    _decided_at(clock, shop, datetime(2026, 3, 6, 10), datetime(2026, 3, 11, 11), reject=True)
+    c = db.session.get(RefundCase, on_time.id)
+    assert c.created_at.weekday() == 4  # a Friday (in UTC too: 02:00)
+    first, last = date(2026, 3, 6), date(2026, 3, 11)
+    rollup_service.rebuild(first, last)
+    assert _on_time(shop, first, last) == (1, 2)
+    # by the old reckoning (72 hours of calendar time) neither was on time
+    review = dashboard.build(
+        dashboard.filters(shop.id, None, "", first.isoformat(), last.isoformat())
+    ).review.counts
+    assert sum(review[: rollups.EDGES_MINUTES.index(3 * 24 * 60) + 1]) == 0
+    assert _on_time(shop, first, last) == (
+        direct(first, last, shop=shop.id)["totals"]["decided_on_time"],
+        2,
+    )
+
+
+def test_a_public_holiday_is_not_a_working_day(app, clock):
+    from datetime import datetime
+
+    shop = f.merchant("shop-hol")
+    db.session.commit()
+    # filed Tuesday 2026-09-29 10:00, before the National Day holiday (1 to 7 October);
+    # working days after it: 30 September, then 8 and 9 October: due Friday 9 October 10:00
+    assert not context.calendar().is_working_day(date(2026, 10, 5))  # a Monday, a holiday
+    _decided_at(clock, shop, datetime(2026, 9, 29, 10), datetime(2026, 10, 9, 9))
+    _decided_at(clock, shop, datetime(2026, 9, 29, 10), datetime(2026, 10, 9, 11), reject=True)
+    first, last = date(2026, 9, 29), date(2026, 10, 9)
+    rollup_service.rebuild(first, last)
+    assert _on_time(shop, first, last) == (1, 2)
+    assert direct(first, last, shop=shop.id)["totals"]["decided_on_time"] == 1
 
 
 def _rows() -> list[tuple]:

@@ -1,6 +1,6 @@
 """Daily rollups' fixed buckets: durations (review, the merchant's answer, a payout's arrival)
-are kept as counts per bucket, so figures over any period are sums, percentiles are read from
-summed buckets (the bucket's upper edge) and "within the target" is a share of buckets. Pure.
+are kept as counts per bucket, so figures over any period are sums and percentiles are read
+from summed buckets (the bucket's upper edge). Pure.
 """
 
 from __future__ import annotations
@@ -11,8 +11,6 @@ from datetime import date, datetime, time, timedelta, timezone
 #: upper edges of the buckets, in minutes (the last bucket has none: longer than the last edge)
 EDGES_MINUTES: tuple[int, ...] = (60, 240, 1440, 2880, 4320, 7200, 14400)
 BUCKETS = len(EDGES_MINUTES) + 1
-#: the review target: decided within three days of filing (buckets whose edge is at most it)
-TARGET_MINUTES = 3 * 24 * 60
 #: Beijing time: a rollup's day (the offset is fixed, China keeps no summer time)
 BEIJING = timezone(timedelta(hours=8))
 #: the longest period a dashboard sums
@@ -44,14 +42,6 @@ def percentile_edge(counts: Sequence[int], pct: int) -> int | None:
         if seen >= rank:
             return EDGES_MINUTES[i] if i < len(EDGES_MINUTES) else -1
     return -1
-
-
-def within(counts: Sequence[int], minutes: int = TARGET_MINUTES) -> int:
-    """How many of the counted durations fall in buckets whose upper edge is at most
-    ``minutes``."""
-    return sum(
-        n for i, n in enumerate(counts) if i < len(EDGES_MINUTES) and EDGES_MINUTES[i] <= minutes
-    )
 
 
 def pct(part: int, whole: int) -> int | None:

@@ -115,6 +115,8 @@ def apply_for_refund(order: Order, data: ApplyInput) -> RefundCase:
             case_no=new_case_no(),
             order_id=order.id,
             merchant_id=order.merchant_id,
+            product_id=order.product_id or 0,
+            channel=order.payment.channel if order.payment is not None else "",
             open_order_id=order.id,
             kind=str(data.kind),
             reason=str(data.reason),

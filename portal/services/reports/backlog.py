@@ -1,7 +1,8 @@
-"""The open backlog by age since filing, for the dashboards: counted once a minute per shop and
-for the platform (one set-based statement over the open cases' partial index, kept in
-``backlog_snapshots``), so a dashboard reads one row however many cases are open. Before the
-first count, a dashboard counts for itself."""
+"""The open backlog by age since filing, for the dashboards: counted once a minute per shop,
+product and payment route, and for the platform (one set-based statement grouping the open
+cases by the product and route each case copied from its order, kept in
+``backlog_snapshots``), so a dashboard sums the few rows its filters match
+however many cases are open. Before the first count, a dashboard counts for itself."""
 
 from __future__ import annotations
 
@@ -18,8 +19,8 @@ from sqlalchemy import (
     insert,
     literal,
     literal_column,
+    or_,
     select,
-    union_all,
 )
 
 from portal.extensions import db
@@ -30,8 +31,10 @@ from portal.services.unit_of_work import commit
 #: the age groups' upper edges, in days (the last group has none)
 EDGES_DAYS = (1, 3, 7, 30)
 AGES = [f"age_{i}" for i in range(len(EDGES_DAYS) + 1)]
-#: the snapshot row of the whole platform
+#: the snapshot row of the whole platform (its total, and the mark that a count was taken)
 PLATFORM = 0
+#: what a snapshot row is counted under
+KEYS = ("merchant_id", "product_id", "channel")
 
 
 @dataclass(frozen=True)
@@ -65,39 +68,52 @@ def _open() -> ColumnElement[bool]:
 
 
 def refresh() -> int:
-    """Count the open cases by age again, per shop and for the platform; returns the rows
-    written. Commits."""
+    """Count the open cases by age again, per shop, product and payment route (one statement
+    grouping the open cases, each carrying its order's product and route), then the platform's
+    total row from those rows; returns the rows written. Commits."""
     now = context.now()
-    per_shop = (
-        select(RefundCase.merchant_id, *_counts(now))
-        .where(_open())
-        .group_by(RefundCase.merchant_id)
-    )
-    platform = select(literal_column(str(PLATFORM)), *_counts(now)).where(_open())
-    rows = union_all(per_shop, platform).subquery()
+    keys = (RefundCase.merchant_id, RefundCase.product_id, RefundCase.channel)
+    per_key = select(*keys, *_counts(now)).where(_open()).group_by(*keys).subquery()
     taken = literal(now, BacklogSnapshot.__table__.c.taken_at.type)
+    s = BacklogSnapshot.__table__
+    platform = select(
+        literal_column(str(PLATFORM)),
+        literal_column(str(PLATFORM)),
+        literal(""),
+        taken,
+        *(func.coalesce(func.sum(s.c[a]), 0) for a in AGES),
+    ).where(s.c.merchant_id != PLATFORM)
+    columns = [*KEYS, "taken_at", *AGES]
 
     def work() -> int:
         db.session.execute(delete(BacklogSnapshot))
         result = db.session.execute(
             insert(BacklogSnapshot)
-            .from_select(
-                ["merchant_id", "taken_at", *AGES],
-                select(rows.c[0], taken, *list(rows.c)[1:]),
-            )
+            .from_select(columns, select(*list(per_key.c)[:3], taken, *list(per_key.c)[3:]))
             .execution_options(preserve_rowcount=True)
         )
-        return int(result.rowcount or 0)  # type: ignore[attr-defined]
+        db.session.execute(insert(BacklogSnapshot).from_select(columns, platform))
+        return int(result.rowcount or 0) + 1  # type: ignore[attr-defined]
 
     return commit(work)
 
 
-def live(shop_id: int | None) -> Backlog:
-    """Counted now (one statement over the open cases)."""
-    where = [_open()]
+def _matching(shop_id: int | None, product_id: int | None, channel: str) -> list[Any]:
+    """What the filters keep, as conditions on the cases."""
+    out = []
     if shop_id is not None:
-        where.append(RefundCase.merchant_id == shop_id)
-    row = db.session.execute(select(*_counts(context.now())).where(*where)).one()
+        out.append(RefundCase.merchant_id == shop_id)
+    if product_id is not None:
+        out.append(RefundCase.product_id == product_id)
+    if channel:
+        out.append(RefundCase.channel == channel)
+    return out
+
+
+def live(shop_id: int | None, product_id: int | None = None, channel: str = "") -> Backlog:
+    """Counted now (one statement over the open cases)."""
+    q = select(*_counts(context.now())).where(_open(), *_matching(shop_id, product_id, channel))
+    row = db.session.execute(q).one()
     return Backlog(_groups(int(v or 0) for v in row), None)
 
 
@@ -105,19 +121,28 @@ def _groups(counts: Any) -> list[tuple[int, int]]:
     return list(zip([*EDGES_DAYS, -1], counts, strict=True))
 
 
-def of(shop_id: int | None) -> Backlog:
-    """The last minute's count for ``shop_id`` (None: the platform); a shop missing from a
-    count has no open case. Before any count, counted now."""
-    wanted = {PLATFORM, shop_id if shop_id is not None else PLATFORM}
-    rows = {
-        r.merchant_id: r
-        for r in db.session.scalars(
-            select(BacklogSnapshot).where(BacklogSnapshot.merchant_id.in_(wanted))
-        )
-    }
-    platform = rows.get(PLATFORM)
-    if platform is None:
-        return live(shop_id)
-    row = rows.get(shop_id if shop_id is not None else PLATFORM)
-    counts = [getattr(row, a) for a in AGES] if row is not None else [0] * len(AGES)
-    return Backlog(_groups(counts), platform.taken_at)
+def of(shop_id: int | None, product_id: int | None = None, channel: str = "") -> Backlog:
+    """The last minute's count for ``shop_id`` (None: the platform), ``product_id`` (None: all)
+    and ``channel`` ("": all): the sum of the snapshot's rows that match, in one statement
+    that also reads the platform's row (whether a count was taken). A shop, product or route
+    missing from a count has no open case. Before any count, counted now."""
+    s = BacklogSnapshot.__table__
+    marker = s.c.merchant_id == PLATFORM
+    kept = [s.c.merchant_id != PLATFORM]
+    if shop_id is not None:
+        kept.append(s.c.merchant_id == shop_id)
+    if product_id is not None:
+        kept.append(s.c.product_id == product_id)
+    if channel:
+        kept.append(s.c.channel == channel)
+    matching = and_(*kept)
+    row = db.session.execute(
+        select(
+            func.max(case((marker, s.c.taken_at))),
+            *(func.coalesce(func.sum(case((matching, s.c[a]), else_=0)), 0) for a in AGES),
+        ).where(or_(marker, matching))
+    ).one()
+    taken_at, *counts = row
+    if taken_at is None:
+        return live(shop_id, product_id, channel)
+    return Backlog(_groups(int(v or 0) for v in counts), taken_at)

@@ -1,8 +1,8 @@
 """A dashboard's figures, for the platform or one shop, over a period of Beijing days, from the
 daily rollups only (``portal.services.reports.rollups``) and the open backlog by age counted
 each minute (``portal.services.reports.backlog``): refund rate by product and reason, review
-and merchant answer times, payouts' time to arrival per channel, appeals, automatic
-approvals."""
+times and the share decided within the review target, merchant answer times, payouts' time
+to arrival per channel, appeals, automatic approvals."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, func, select
 
-from portal.domain import charts, rollups
+from portal.domain import charts, deadlines, rollups
 from portal.extensions import db
 from portal.models import DailyRollup, Merchant, Product
 from portal.services import context
@@ -72,7 +72,7 @@ def filters(
 @dataclass(frozen=True)
 class Durations:
     """Durations counted per bucket: how many, p50 and p90 (bucket edges, minutes; -1: longer
-    than the last edge) and the share within the target."""
+    than the last edge)."""
 
     counts: tuple[int, ...]
 
@@ -87,10 +87,6 @@ class Durations:
     @property
     def p90(self) -> int | None:
         return rollups.percentile_edge(self.counts, 90)
-
-    @property
-    def within_pct(self) -> int | None:
-        return rollups.pct(rollups.within(self.counts), self.total)
 
 
 @dataclass(frozen=True)
@@ -159,7 +155,13 @@ class Dashboard:
     review: Durations
     answer: Durations
     backlog: backlogs.Backlog  # the open cases by age
+    review_days: int  # the review target in working days (the case's deadline)
     charts: dict[str, charts.Chart] = field(default_factory=dict)
+
+    @property
+    def on_time_pct(self) -> int | None:
+        """First decisions made within the review target (working days), in percent."""
+        return rollups.pct(self.totals["decided_on_time"], self.totals["decided"])
 
     @property
     def refund_rate_pct(self) -> int | None:
@@ -307,7 +309,8 @@ def build(f: Filters, product_rows: int | None = PRODUCT_ROWS) -> Dashboard:
         channels=channels,
         review=_durations(totals, "review"),
         answer=_durations(totals, "answer"),
-        backlog=backlogs.of(f.shop_id),
+        backlog=backlogs.of(f.shop_id, f.product_id, f.channel),
+        review_days=deadlines.Rules.from_config(context.setting).review_working_days,
     )
     d.charts.update(
         periods=charts.grouped_bars([(p.filed, p.refunded, p.rejected) for p in periods]),

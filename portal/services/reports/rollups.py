@@ -7,11 +7,16 @@ Each thing is counted on the Beijing day it happened, under its case's shop, pro
 and payment channel: an order on the day it was paid, a case on the day it was filed, an
 approval, rejection, appeal or automatic approval on the day of its transition, a merchant's
 first answer on its day, a payout on the day it arrived (under its own channel).
+
+Whether a first decision came before the case's review deadline is counted in working days on
+the portal's calendar, which SQL cannot run: after the ``INSERT ... SELECT``, in the same
+transaction, the range's decisions are read and ``decided_on_time`` set per key.
 """
 
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from datetime import date, datetime
 from typing import Any
 
@@ -21,6 +26,7 @@ from sqlalchemy import (
     Integer,
     String,
     and_,
+    bindparam,
     case,
     cast,
     delete,
@@ -33,16 +39,18 @@ from sqlalchemy import (
     select,
     true,
     union_all,
+    update,
 )
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import aliased
 from sqlalchemy.sql.expression import FunctionElement
 
-from portal.domain import rollups
+from portal.domain import deadlines, rollups
 from portal.domain.payout_states import PayoutState
 from portal.domain.states import Role, State
 from portal.extensions import db
 from portal.models import DailyRollup, Event, Order, Payment, Payout, RefundCase
+from portal.services import context
 from portal.services.unit_of_work import commit
 
 log = logging.getLogger(__name__)
@@ -55,6 +63,7 @@ COUNTS = (
     "refunded_fen",
     "rejected",
     "decided",
+    "decided_on_time",  # 0 from the INSERT ... SELECT, set by ``_decided_on_time``
     "automatic",
     "auto_reversed",
     "appeals",
@@ -204,6 +213,14 @@ def _cases_from(q: Any) -> Any:
     )
 
 
+def _decided() -> ColumnElement[bool]:
+    """A transition that is a case's first decision (an appeal's decision is not)."""
+    return and_(
+        Event.to_state.in_((str(State.APPROVED), str(State.REJECTED))),
+        Event.from_state != str(State.APPEALED),
+    )
+
+
 def source(start: Any, end: Any) -> Any:
     """The rows of the days from ``start`` to ``end`` (UTC moments, end excluded), one per key
     with every count summed."""
@@ -233,7 +250,7 @@ def source(start: Any, end: Any) -> Any:
 
     to, frm = Event.to_state, Event.from_state
     approved = to == str(State.APPROVED)
-    decided = and_(to.in_((str(State.APPROVED), str(State.REJECTED))), frm != str(State.APPEALED))
+    decided = _decided()
     automatic = and_(approved, RefundCase.auto_rule != "")
     taken = seconds_between(RefundCase.created_at, Event.created_at)
     transitions = _cases_from(
@@ -356,8 +373,43 @@ def rebuild(first: date, last: date) -> int:
             .from_select([*KEYS, *COUNTS], source(start, end))
             .execution_options(preserve_rowcount=True)  # an INSERT's count, on every driver
         )
-        return int(result.rowcount or 0)  # type: ignore[attr-defined]
+        written = int(result.rowcount or 0)  # type: ignore[attr-defined]
+        _decided_on_time(start, end)
+        return written
 
     written = commit(work)
     log.info("rollups rebuilt from %s to %s: %s rows", first, last, written)
     return written
+
+
+def _decided_on_time(start: datetime, end: datetime) -> None:
+    """Set ``decided_on_time`` on the rows just written: the first decisions of the days from
+    ``start`` to ``end`` made before the case's review deadline, counted as a case's deadline
+    is (``portal.domain.deadlines``: the configured review working days on the portal's
+    calendar, from filing), which SQL cannot count. One read of the range's decisions, one
+    UPDATE per key that has any (executemany)."""
+    calendar = context.calendar()
+    days = deadlines.Rules.from_config(context.setting).review_working_days
+    decisions = _cases_from(
+        select(
+            *(_case_keys(Event.created_at)[k] for k in KEYS),
+            RefundCase.created_at,
+            Event.created_at,
+        )
+        .select_from(Event)
+        .join(RefundCase, RefundCase.id == Event.case_id)
+    ).where(Event.kind == TRANSITION, _decided(), Event.created_at >= start, Event.created_at < end)
+    on_time: Counter[tuple[Any, ...]] = Counter()
+    for *key, filed_at, decided_at in db.session.execute(decisions):
+        if decided_at < calendar.add_working_days(filed_at, days):
+            on_time[tuple(key)] += 1
+    if not on_time:
+        return
+    t = DailyRollup.__table__
+    rows = [{f"k_{k}": v for k, v in zip(KEYS, key, strict=True)} for key in on_time]
+    db.session.execute(
+        update(t)
+        .where(*(t.c[k] == bindparam(f"k_{k}") for k in KEYS))
+        .values(decided_on_time=bindparam("n")),
+        [{**row, "n": n} for row, n in zip(rows, on_time.values(), strict=True)],
+    )
