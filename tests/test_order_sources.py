@@ -28,9 +28,11 @@ SETTINGS = {
 }
 
 
-def _mariadb_url() -> str:
+def mariadb_url(suffix: str = "") -> str:
+    """A MariaDB database of this test process's own (``suffix`` tells a test file's apart),
+    or the test skipped when the server cannot be reached."""
     worker = os.environ.get("PYTEST_XDIST_WORKER", "")
-    name = testshop.TEST_DATABASE + (f"_{worker}" if worker else "")
+    name = testshop.TEST_DATABASE + suffix + (f"_{worker}" if worker else "")
     try:
         return testshop.mariadb_database(name)
     except ImportError:
@@ -41,7 +43,7 @@ def _mariadb_url() -> str:
 
 @pytest.fixture(params=["sqlite", "mariadb"])
 def shop(request, app, tmp_path):
-    url = f"sqlite:///{tmp_path}/dujiaoka.sqlite3" if request.param == "sqlite" else _mariadb_url()
+    url = f"sqlite:///{tmp_path}/dujiaoka.sqlite3" if request.param == "sqlite" else mariadb_url()
     s = testshop.TestShop(url).setup()
     s.kind = request.param
     app.config.update(SETTINGS, DUJIAOKA_DATABASE_URL=url)

@@ -5,8 +5,6 @@ kept. Wrong answers, an unreachable shop, orders from elsewhere and erased order
 
 from __future__ import annotations
 
-import os
-
 import pytest
 from argon2 import PasswordHasher
 from refund_portal_dujiaoka import testshop
@@ -22,9 +20,9 @@ from portal.services.integration import order_sync, orders
 from portal.services.privacy import erasure
 from tests import factories as f
 from tests.conftest import csrf_from
+from tests.test_order_sources import SETTINGS, mariadb_url
 from tests.test_throttle import client_at
 
-SETTINGS = {"DUJIAOKA_MERCHANT": "djk", "DUJIAOKA_GATEWAYS": "zfbf2f=fakepay,wescan=fakepay"}
 CONTACT = "buyer😀@example.com"
 #: nothing listens there: connecting is refused at once
 UNREACHABLE = {
@@ -33,20 +31,13 @@ UNREACHABLE = {
 }
 
 
-def _mariadb_url() -> str:
-    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
-    name = testshop.TEST_DATABASE + "_pw" + (f"_{worker}" if worker else "")
-    try:
-        return testshop.mariadb_database(name)
-    except ImportError:
-        pytest.skip("pymysql is not installed (pip install 'refund-portal-dujiaoka[test]')")
-    except Exception as exc:  # noqa: BLE001 (any failure to reach the server)
-        pytest.skip(f"MariaDB at {testshop.MARIADB_URL} not reachable: {type(exc).__name__}")
-
-
 @pytest.fixture(params=["sqlite", "mariadb"])
 def shop(request, app, tmp_path):
-    url = f"sqlite:///{tmp_path}/dujiaoka.sqlite3" if request.param == "sqlite" else _mariadb_url()
+    url = (
+        f"sqlite:///{tmp_path}/dujiaoka.sqlite3"
+        if request.param == "sqlite"
+        else mariadb_url("_pw")
+    )
     s = testshop.TestShop(url).setup()
     s.kind = request.param
     app.config.update(SETTINGS, DUJIAOKA_DATABASE_URL=url)
