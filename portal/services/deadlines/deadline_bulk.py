@@ -4,10 +4,10 @@ per-case jobs use.
 
 A page costs a bounded number of statements whatever its size, in one transaction: the
 page's ids, one claim for the rules of its table (the reminder and the escalation together),
-per rule the rows its events are about and one INSERT ... SELECT per kind of notice, then the
-page's events of every rule linked into their chains at once (the heads read, the events
-written, the heads stored: ``transitions.events_together``; and, where shops have webhook
-endpoints, the outbox's few).
+one INSERT ... SELECT for every rule's notices (``notices.together``), then the page's events
+of every rule linked into their chains at once (the rows they are about read in one
+statement, the heads read, the events written, the heads stored:
+``transitions.events_together``; and, where shops have webhook endpoints, the outbox's few).
 """
 
 from __future__ import annotations

@@ -233,7 +233,7 @@ def apply_together(rules: Sequence[Rule], ids: list[int], now: datetime) -> dict
     # the rules' events about one case link into its chain at once; a marker rule's claim (an
     # UPDATE) locked the cases it acts on, the owners of their chains (a payout's is its case)
     claimed_cases = rules[0].table is RefundCase and all(rule.marker for rule in rules)
-    with events_together(owners_locked=claimed_cases):
+    with events_together(owners_locked=claimed_cases), notices.together():
         for rule in rules:
             if acted[rule.name]:
                 rule.act(acted[rule.name])

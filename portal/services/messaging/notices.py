@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -11,12 +13,14 @@ from sqlalchemy import (
     Integer,
     Select,
     bindparam,
+    cast,
     func,
     insert,
     literal,
     null,
     or_,
     select,
+    union_all,
     update,
 )
 from sqlalchemy import event as sa_event
@@ -61,25 +65,77 @@ def add(case: CaseLike | None, audience: str, kind: str, message: str, **params:
 def add_each(rows: Select[Any], audience: str, kind: str, message: str) -> list[int]:
     """The same notice about each row of ``rows`` (columns labelled ``case_id``, ``order_id``,
     ``merchant_id``, ``case_no``) in one INSERT ... SELECT, one row or a sweep's page alike;
-    each delivered after commit. Their ids."""
-    cols = rows.subquery()
-    t = _NOTICES.c
-    values = {
-        "audience": literal(audience, t.audience.type),
-        "order_id": cols.c.order_id if audience == BUYER else null(),
-        "merchant_id": cols.c.merchant_id if audience == MERCHANT else null(),
-        "case_id": cols.c.case_id,
-        "kind": literal(kind, t.kind.type),
-        "message": literal(message, t.message.type),
-        "params": _json_object("case_no", cols.c.case_no),
-        "created_at": literal(context.now(), t.created_at.type),
-        "attempts": literal(0, t.attempts.type),
-        "last_error": literal("", t.last_error.type),
-    }
-    stmt = insert(_NOTICES).from_select(list(values), select(*values.values()))
-    ids = list(db.session.scalars(stmt.returning(t.id)))
+    each delivered after commit. Their ids; inside ``together`` none: kept, and written with
+    the block's others when it ends."""
+    chosen = _each(rows, audience, kind, message)
+    kept = db.session().info.get(_TOGETHER)
+    if kept is not None:
+        kept.append(chosen)
+        return []
+    stmt = insert(_NOTICES).from_select(_EACH_COLUMNS, chosen)
+    ids = list(db.session.scalars(stmt.returning(_NOTICES.c.id)))
     _deliver_after_commit(ids)
     return ids
+
+
+#: the columns ``add_each`` writes, in its select's order
+_EACH_COLUMNS = [
+    "audience",
+    "order_id",
+    "merchant_id",
+    "case_id",
+    "kind",
+    "message",
+    "params",
+    "created_at",
+    "attempts",
+    "last_error",
+]
+_TOGETHER = "portal.notices.together"  # on the session's ``info``: the selects kept
+
+
+def _each(rows: Select[Any], audience: str, kind: str, message: str) -> Select[Any]:
+    """The notices ``add_each`` writes, as a select of ``_EACH_COLUMNS``."""
+    cols = rows.subquery()
+    t = _NOTICES.c
+    values = (
+        literal(audience, t.audience.type),
+        cols.c.order_id if audience == BUYER else cast(null(), t.order_id.type),
+        cols.c.merchant_id if audience == MERCHANT else cast(null(), t.merchant_id.type),
+        cols.c.case_id,
+        literal(kind, t.kind.type),
+        literal(message, t.message.type),
+        _json_object("case_no", cols.c.case_no),
+        literal(context.now(), t.created_at.type),
+        literal(0, t.attempts.type),
+        literal("", t.last_error.type),
+    )
+    return select(*(value.label(name) for value, name in zip(values, _EACH_COLUMNS, strict=True)))
+
+
+@contextmanager
+def together() -> Iterator[None]:
+    """Inside the block, the notices ``add_each`` adds are kept and written when it ends, in
+    one INSERT ... SELECT for all of them (a sweep's page: the reminder's and the
+    escalation's), read back (``RETURNING``) only if a channel outside the inbox delivers
+    them. On an error nothing kept is written (the caller rolls back)."""
+    info = db.session().info
+    if _TOGETHER in info:  # inside another such block: that one writes
+        yield
+        return
+    info[_TOGETHER] = []
+    try:
+        yield
+        kept: list[Select[Any]] = info[_TOGETHER]
+        if kept:
+            chosen = kept[0] if len(kept) == 1 else select(union_all(*kept).subquery())
+            stmt = insert(_NOTICES).from_select(_EACH_COLUMNS, chosen)
+            if has_external_channels():
+                _deliver_after_commit(list(db.session.scalars(stmt.returning(_NOTICES.c.id))))
+            else:  # the inbox is the only delivery: no ids to hand a job
+                db.session.execute(stmt)
+    finally:
+        info.pop(_TOGETHER, None)
 
 
 def _json_object(key: str, value: ColumnElement[Any]) -> ColumnElement[Any]:

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import Select, insert, or_, select, update
+from sqlalchemy import Select, insert, literal, or_, select, union_all, update
 from sqlalchemy.orm import util as orm_util
 
 from portal.domain import (
@@ -152,17 +152,36 @@ def record_each(
     """Append the same event for each row of ``rows`` (columns labelled ``case_id``,
     ``order_id``, ``payout_id``), in the caller's transaction: one row or a sweep's page alike,
     in a bounded number of statements (read the rows, link them into their chains, one
-    multi-row INSERT). Returns how many; events a shop hears about go to the webhook outbox,
-    as ``record``'s do."""
+    multi-row INSERT). Returns how many (inside ``events_together`` 0: the rows are read when
+    the block ends); events a shop hears about go to the webhook outbox, as ``record``'s do."""
     # only the columns an event takes: the database leaves out what else ``rows`` computes
     # (a sweep's rows carry the shop, looked up per row, for the notices that need it)
-    given = rows.subquery()
-    wanted = select(given.c.case_id, given.c.order_id, given.c.payout_id).order_by(
-        given.c.payout_id, given.c.case_id
-    )
-    found = db.session.execute(wanted).mappings().all()
+    wanted = _event_columns(rows)
     same = with_note(data, note)
+    kept = db.session().info.get(_TOGETHER)
+    if kept is not None and not webhooks.is_webhook_event(kind):
+        # read when the block ends, with the other rules' rows: one read for a page
+        kept.append(_Pending(wanted, _common(actor), kind, same))
+        return 0
+    read = wanted.order_by(wanted.selected_columns.payout_id, wanted.selected_columns.case_id)
+    found = db.session.execute(read).mappings().all()
     return record_many(kind, actor, [{**row, "data": same} for row in found])
+
+
+def _event_columns(rows: Select[Any]) -> Select[Any]:
+    """The columns of ``rows`` an event takes."""
+    given = rows.subquery()
+    return select(given.c.case_id, given.c.order_id, given.c.payout_id)
+
+
+@dataclass(frozen=True)
+class _Pending:
+    """``record_each``'s events inside ``events_together``: their rows not read yet."""
+
+    rows: Select[Any]  # the columns ``_event_columns`` gives
+    common: dict[str, Any]
+    kind: str
+    data: dict[str, Any]
 
 
 def record_many(
@@ -182,15 +201,7 @@ def record_batch(actor: Actor, events: Sequence[Mapping[str, Any]], *, to: str =
     ``events_together`` they are kept for the block's end unless a shop hears about one.
     Events a shop hears about go to the webhook outbox, as ``record``'s do. Returns how
     many."""
-    common = {
-        "actor_role": str(actor.role),
-        "actor_id": actor.user_id,
-        "actor_label": actor.label,
-        "from_state": "",
-        "to_state": str(to),
-        "reason": "",
-        "created_at": context.now(),
-    }
+    common = _common(actor, to)
     rows = [
         {
             **common,
@@ -210,6 +221,19 @@ def record_batch(actor: Actor, events: Sequence[Mapping[str, Any]], *, to: str =
         return len(rows)
     _write_kept()
     return _insert(chain.link(rows))
+
+
+def _common(actor: Actor, to: str = "") -> dict[str, Any]:
+    """The columns every event ``record_batch`` appends now by ``actor`` shares."""
+    return {
+        "actor_role": str(actor.role),
+        "actor_id": actor.user_id,
+        "actor_label": actor.label,
+        "from_state": "",
+        "to_state": str(to),
+        "reason": "",
+        "created_at": context.now(),
+    }
 
 
 #: from this many events up, on PostgreSQL, events nobody needs back are written by COPY
@@ -249,8 +273,10 @@ def events_together(owners_locked: bool = False) -> Iterator[None]:
     """Inside the block, the events ``record_each`` and ``record_many`` append are kept, then
     linked into their chains at once and written when the block ends: a sweep's page whose
     reminder and escalation both write an event per case moves each chain's head once, not
-    once per rule. Events a shop hears about (webhooks) and single events are not kept: those
-    kept so far are written first, so a chain's order is the order recorded. On an error
+    once per rule, and the rows ``record_each`` writes events about are read in one
+    statement for all of its calls in the block. Events a shop hears about (webhooks) and
+    single events are not kept: those kept so far are written first, so a chain's order is
+    the order recorded. On an error
     nothing kept is written (the caller rolls back). ``owners_locked``: the caller's
     transaction already locked the cases the kept events are about (``chain.link``)."""
     info = db.session().info
@@ -273,9 +299,45 @@ def _write_kept() -> None:
     kept = info.get(_TOGETHER)
     if not kept:
         return
-    rows = list(kept)
+    rows = _read_pending(list(kept))
     kept.clear()
+    if not rows:
+        return
     _insert(chain.link(rows, owners_locked=bool(info.get(_LOCKED))))
+
+
+def _read_pending(kept: list[dict[str, Any] | _Pending]) -> list[dict[str, Any]]:
+    """The kept events, those of ``record_each`` with their rows read: all of them in one
+    statement (each its part's rows in ``record_each``'s order), in the order recorded."""
+    pending = [item for item in kept if isinstance(item, _Pending)]
+    if not pending:
+        return kept  # type: ignore[return-value]  # only rows
+    parts = [
+        select(literal(i).label("part"), *item.rows.subquery().c) for i, item in enumerate(pending)
+    ]
+    both = (parts[0] if len(parts) == 1 else union_all(*parts)).subquery()
+    read = select(both).order_by(both.c.part, both.c.payout_id, both.c.case_id)
+    found: list[list[Any]] = [[] for _ in pending]
+    for row in db.session.execute(read).mappings():
+        found[row["part"]].append(row)
+    by_part = iter(found)
+    rows: list[dict[str, Any]] = []
+    for item in kept:
+        if not isinstance(item, _Pending):
+            rows.append(item)
+            continue
+        rows.extend(
+            {
+                **item.common,
+                "kind": item.kind,
+                "case_id": row["case_id"],
+                "order_id": row["order_id"],
+                "payout_id": row["payout_id"],
+                "data": item.data,
+            }
+            for row in next(by_part)
+        )
+    return rows
 
 
 def check_allowed(case: CaseLike, to: State, actor: Actor) -> State:
