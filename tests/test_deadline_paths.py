@@ -293,6 +293,38 @@ def test_claiming_together_leaves_a_rule_claimed_at_the_same_instant(app, clock,
     assert sorted(db.session.scalars(kinds)) == ["escalated", "review_reminder"]
 
 
+def test_a_page_of_both_rules_writes_its_notices_and_reads_its_rows_once(app, clock, receiver):
+    """The reminder's and the escalation's notices of a page go in by one INSERT (no
+    ``RETURNING``: no channel outside the inbox delivers them), and the rows their events are
+    about are read by one statement for both rules."""
+    app.config["MERCHANT_ANSWER_WORKING_DAYS"] = 30
+    clock.set(THU_FEB_12)
+    ids = [open_case(clock, receiver).id for _ in range(3)]
+    clock.set(TUE_FEB_24)
+    sent: list[str] = []
+
+    def seen(conn, cursor, statement: str, *args: object) -> None:
+        sent.append(" ".join(statement.split()))
+
+    sa_event.listen(db.engine, "before_cursor_execute", seen)
+    try:
+        acted = deadline_rules.apply_together(_both_rules(), ids, clock())
+    finally:
+        sa_event.remove(db.engine, "before_cursor_execute", seen)
+    db.session.commit()
+    assert acted == {"review_reminder": ids, "review_escalation": ids}
+    notices_written = [s for s in sent if s.startswith("INSERT INTO notices")]
+    assert len(notices_written) == 1
+    assert "RETURNING" not in notices_written[0]
+    assert len([s for s in sent if s.startswith("SELECT") and "case_no" in s]) == 1
+    kinds = select(Notice.kind, func.count()).where(Notice.case_id.in_(ids), Notice.kind != "state")
+    kinds = kinds.group_by(Notice.kind)
+    assert dict(db.session.execute(kinds).tuples().all()) == {"review_reminder": 3, "escalated": 6}
+    events = select(Event.kind, func.count()).where(Event.case_id.in_(ids)).group_by(Event.kind)
+    counts = dict(db.session.execute(events).tuples().all())
+    assert (counts["review_reminder"], counts["escalated"]) == (3, 3)
+
+
 @pytest.mark.skipif(not PG_URL, reason="row locks between two sessions: PostgreSQL")
 def test_claiming_together_waits_for_a_job_claiming_meanwhile(app, clock, receiver):
     """The job claims the reminder and has not committed when the sweep claims both rules:
