@@ -325,6 +325,28 @@ def test_a_page_of_both_rules_writes_its_notices_and_reads_its_rows_once(app, cl
     assert (counts["review_reminder"], counts["escalated"]) == (3, 3)
 
 
+def test_a_page_hands_its_notices_to_one_delivery_job_when_mail_is_set(app, clock, receiver):
+    """With a channel outside the inbox (mail), the page's notices, written by one INSERT,
+    are read back and all handed to the transaction's one delivery job."""
+    from portal.infra.queue import queue
+
+    app.config["MERCHANT_ANSWER_WORKING_DAYS"] = 30
+    clock.set(THU_FEB_12)
+    ids = [open_case(clock, receiver).id for _ in range(2)]
+    clock.set(TUE_FEB_24)
+    app.config.update(MAIL_SERVER="127.0.0.1", MAIL_PORT=1)  # the job is not run here
+    before = {j.id for j in queue().jobs if j.func_name == "jobs.notify.deliver_many"}
+    deadline_rules.apply_together(_both_rules(), ids, clock())
+    db.session.commit()
+    jobs = [
+        j for j in queue().jobs if j.func_name == "jobs.notify.deliver_many" and j.id not in before
+    ]
+    written = select(Notice.id).where(Notice.case_id.in_(ids), Notice.kind != "state")
+    assert len(jobs) == 1
+    assert sorted(jobs[0].args[0]) == sorted(db.session.scalars(written))
+    assert len(jobs[0].args[0]) == 6
+
+
 @pytest.mark.skipif(not PG_URL, reason="row locks between two sessions: PostgreSQL")
 def test_claiming_together_waits_for_a_job_claiming_meanwhile(app, clock, receiver):
     """The job claims the reminder and has not committed when the sweep claims both rules:
