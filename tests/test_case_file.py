@@ -43,8 +43,8 @@ def _fresh_clients(client):
     """Every client of these tests gets a fresh ``g`` per request (see FreshGClient)."""
 
 
-def _case(app, clock, shop) -> tuple[str, Browser]:
-    order = f.order(clock(), m=shop)
+def _case(app, clock, shop, amount_fen: int = 12345) -> tuple[str, Browser]:
+    order = f.order(clock(), m=shop, amount_fen=amount_fen)
     buyer = Browser(app.test_client())
     login_order(buyer, order)
     case_no = _apply_with_a_file(buyer, order.order_no)

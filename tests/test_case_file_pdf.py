@@ -13,7 +13,6 @@ import struct
 import zipfile
 import zlib
 
-import pytest
 from pypdf import PdfReader
 from sqlalchemy import select
 
@@ -24,40 +23,16 @@ from portal.services.actors import BUYER
 from portal.services.refunds.transitions import record
 from portal.services.uploads import evidence, storage
 from tests import factories as f
+from tests import test_case_file
 from tests.conftest import Browser
 from tests.images import PNG
 from tests.test_buyer_flow import login_order
-from tests.test_statement_counts import _apply_with_a_file, _negotiated_and_paid, _staff
+from tests.test_case_file import PHONE, _case
+from tests.test_statement_counts import _negotiated_and_paid, _staff
 
-PHONE = "13812345678"
-
-
-@pytest.fixture
-def shop(app):
-    m = f.merchant("shop")
-    db.session.commit()
-    f.staff("shop-staff", "merchant", "shop")
-    f.staff("rev1", "reviewer")
-    f.merchant("other")
-    db.session.commit()
-    f.staff("other-staff", "merchant", "other")
-    return m
-
-
-@pytest.fixture(autouse=True)
-def _fresh_clients(client):
-    """Every client of these tests gets a fresh ``g`` per request (see FreshGClient)."""
-
-
-def _case(app, clock, shop, amount_fen: int = 12345) -> tuple[str, Browser]:
-    order = f.order(clock(), m=shop, amount_fen=amount_fen)
-    buyer = Browser(app.test_client())
-    login_order(buyer, order)
-    case_no = _apply_with_a_file(buyer, order.order_no)
-    case = db.session.scalar(select(RefundCase).where(RefundCase.case_no == case_no))
-    case.order.buyer_contact = PHONE
-    db.session.commit()
-    return case_no, buyer
+# the case file's fixtures: a shop with its staff, another shop, fresh clients
+shop = test_case_file.shop
+_fresh_clients = test_case_file._fresh_clients
 
 
 def _pdf(who: Browser, page: str, action: str, lang: str = "zh_CN") -> PdfReader:
