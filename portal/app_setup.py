@@ -12,7 +12,16 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from portal import config as config_module
 from portal import models  # noqa: F401 - register tables
 from portal.extensions import csrf, db, htmx, i18n, login_manager
-from portal.infra import heap, lazy_commands, logs, metrics, pool_ping, redis_client, request_ids
+from portal.infra import (
+    heap,
+    lazy_commands,
+    logs,
+    metrics,
+    pool_ping,
+    redis_client,
+    request_ids,
+    template_cache,
+)
 from portal.infra.assets import install_assets
 from portal.infra.i18n import get_locale
 from portal.plugins.startup import init_plugins
@@ -81,6 +90,7 @@ def configure(app: Flask) -> None:
     register_blueprints(app)
 
     install_web_helpers(app)
+    template_cache.install(app)
 
     install_assets(app)
 

@@ -109,6 +109,9 @@ DEFAULTS: dict[str, Any] = {
     "PUBLIC_BASE_URL": "http://127.0.0.1:5000",
     # shown to buyers whose refund is late (until they open a ticket)
     "SUPPORT_CONTACT": "support@example.com",
+    # Compiled templates are kept here, so a new worker loads them instead of compiling them
+    # (default instance/template-cache; "" = not kept). Each is checked against its source.
+    "TEMPLATE_CACHE_DIR": None,
     # uploaded CSV files of orders wait here for their import job (default instance/imports)
     "IMPORT_DIR": None,
     # Where evidence files are kept: "local" (EVIDENCE_DIR, default instance/evidence) or "s3"

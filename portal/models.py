@@ -11,19 +11,21 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     CheckConstraint,
+    Column,
     Date,
     DateTime,
     ForeignKey,
     Index,
     Integer,
     String,
+    Table,
     Text,
     TypeDecorator,
     func,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from portal.domain import freeze_states, offer_states, reconciliation, ticket_states
+from portal.domain import freeze_states, offer_states, reconciliation, rollups, ticket_states
 from portal.domain.payout_states import PayoutState
 from portal.extensions import Model
 
@@ -848,80 +850,72 @@ class ErasureRequest(Model):
     case: Mapped[RefundCase] = relationship()
 
 
-class DailyRollup(Model):
-    """One Beijing day's counts for a (shop, product, reason, channel): what the dashboards
-    sum. Rebuilt set-based by ``portal.services.reports.rollups`` (never edited row by row);
-    durations are counts per fixed bucket (``portal.domain.rollups.EDGES_MINUTES``)."""
+# The dashboards' two tables are written and read only set-based (INSERT ... SELECT, sums),
+# never as objects: plain tables, not mapped classes, which cost every worker several times
+# the memory of a plain table for each column.
 
-    __tablename__ = "daily_rollups"
-    day: Mapped[str] = mapped_column(String(10), primary_key=True)  # YYYY-MM-DD, Beijing
-    merchant_id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    product_id: Mapped[int] = mapped_column(Integer, primary_key=True)  # 0: none known
-    reason: Mapped[str] = mapped_column(String(30), primary_key=True)  # "": paid orders
-    channel: Mapped[str] = mapped_column(String(40), primary_key=True)  # "": none known
-    paid: Mapped[int] = mapped_column(Integer, default=0)  # orders paid
-    filed: Mapped[int] = mapped_column(Integer, default=0)  # cases filed
-    refunded: Mapped[int] = mapped_column(Integer, default=0)  # approvals
-    refunded_fen: Mapped[int] = mapped_column(Fen, default=0)  # approved amounts
-    rejected: Mapped[int] = mapped_column(Integer, default=0)  # rejections (appeals' too)
-    decided: Mapped[int] = mapped_column(Integer, default=0)  # first decisions (review_b*)
-    # of them, made before the case's review deadline (working days, the portal's calendar)
-    decided_on_time: Mapped[int] = mapped_column(Integer, default=0)
-    automatic: Mapped[int] = mapped_column(Integer, default=0)  # automatic approvals
-    auto_reversed: Mapped[int] = mapped_column(Integer, default=0)  # their refunds undone later
-    appeals: Mapped[int] = mapped_column(Integer, default=0)
-    overturned: Mapped[int] = mapped_column(Integer, default=0)  # appeals decided for the buyer
-    answered: Mapped[int] = mapped_column(Integer, default=0)  # merchants' first answers
-    arrived: Mapped[int] = mapped_column(Integer, default=0)  # payouts that arrived
-    arrived_on_time: Mapped[int] = mapped_column(Integer, default=0)  # by the expected time
-    # buyers who came back (paid at the same shop within COME_BACK_DAYS): after an approval,
-    # after a rejection, and after an order on which no case was ever filed ("unasked")
-    refunded_back: Mapped[int] = mapped_column(Integer, default=0)
-    rejected_back: Mapped[int] = mapped_column(Integer, default=0)
-    unasked: Mapped[int] = mapped_column(Integer, default=0)
-    unasked_back: Mapped[int] = mapped_column(Integer, default=0)
-    review_b0: Mapped[int] = mapped_column(Integer, default=0)
-    review_b1: Mapped[int] = mapped_column(Integer, default=0)
-    review_b2: Mapped[int] = mapped_column(Integer, default=0)
-    review_b3: Mapped[int] = mapped_column(Integer, default=0)
-    review_b4: Mapped[int] = mapped_column(Integer, default=0)
-    review_b5: Mapped[int] = mapped_column(Integer, default=0)
-    review_b6: Mapped[int] = mapped_column(Integer, default=0)
-    review_b7: Mapped[int] = mapped_column(Integer, default=0)
-    answer_b0: Mapped[int] = mapped_column(Integer, default=0)
-    answer_b1: Mapped[int] = mapped_column(Integer, default=0)
-    answer_b2: Mapped[int] = mapped_column(Integer, default=0)
-    answer_b3: Mapped[int] = mapped_column(Integer, default=0)
-    answer_b4: Mapped[int] = mapped_column(Integer, default=0)
-    answer_b5: Mapped[int] = mapped_column(Integer, default=0)
-    answer_b6: Mapped[int] = mapped_column(Integer, default=0)
-    answer_b7: Mapped[int] = mapped_column(Integer, default=0)
-    payout_b0: Mapped[int] = mapped_column(Integer, default=0)
-    payout_b1: Mapped[int] = mapped_column(Integer, default=0)
-    payout_b2: Mapped[int] = mapped_column(Integer, default=0)
-    payout_b3: Mapped[int] = mapped_column(Integer, default=0)
-    payout_b4: Mapped[int] = mapped_column(Integer, default=0)
-    payout_b5: Mapped[int] = mapped_column(Integer, default=0)
-    payout_b6: Mapped[int] = mapped_column(Integer, default=0)
-    payout_b7: Mapped[int] = mapped_column(Integer, default=0)
-    __table_args__ = (Index("ix_daily_rollups_shop_day", "merchant_id", "day"),)
+#: One Beijing day's counts for a (shop, product, reason, channel): what the dashboards sum.
+#: Rebuilt set-based by ``portal.services.reports.rollups`` (never edited row by row);
+#: durations are counts per fixed bucket (``portal.domain.rollups.EDGES_MINUTES``), named
+#: ``review_b0`` .. ``payout_b7``.
+daily_rollups = Table(
+    "daily_rollups",
+    Model.metadata,
+    Column("day", String(10), primary_key=True),  # YYYY-MM-DD, Beijing
+    Column("merchant_id", Integer, primary_key=True),
+    Column("product_id", Integer, primary_key=True),  # 0: none known
+    Column("reason", String(30), primary_key=True),  # "": paid orders
+    Column("channel", String(40), primary_key=True),  # "": none known
+    *(
+        Column(name, Fen if name == "refunded_fen" else Integer, nullable=False, default=0)
+        for name in (
+            "paid",  # orders paid
+            "filed",  # cases filed
+            "refunded",  # approvals
+            "refunded_fen",  # approved amounts
+            "rejected",  # rejections (appeals' too)
+            "decided",  # first decisions (review_b*)
+            # of them, made before the case's review deadline (working days, the calendar)
+            "decided_on_time",
+            "automatic",  # automatic approvals
+            "auto_reversed",  # their refunds undone later
+            "appeals",
+            "overturned",  # appeals decided for the buyer
+            "answered",  # merchants' first answers
+            "arrived",  # payouts that arrived
+            "arrived_on_time",  # by the expected time
+            # buyers who came back (paid at the same shop within COME_BACK_DAYS): after an
+            # approval, after a rejection, and after an order on which no case was ever filed
+            "refunded_back",
+            "rejected_back",
+            "unasked",
+            "unasked_back",
+        )
+    ),
+    *(
+        Column(f"{duration}_b{i}", Integer, nullable=False, default=0)
+        for duration in rollups.DURATIONS
+        for i in range(rollups.BUCKETS)
+    ),
+    Index("ix_daily_rollups_shop_day", "merchant_id", "day"),
+)
 
-
-class BacklogSnapshot(Model):
-    """The open cases by age since filing, per shop, product and payment route (``merchant_id``
-    0: the platform's total, the count's marker), as counted at ``taken_at`` by the minute's
-    job (``portal.services.reports.backlog``)."""
-
-    __tablename__ = "backlog_snapshots"
-    merchant_id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    product_id: Mapped[int] = mapped_column(Integer, primary_key=True)  # 0: none known
-    channel: Mapped[str] = mapped_column(String(40), primary_key=True)  # "": none known
-    taken_at: Mapped[datetime] = mapped_column(TS)
-    age_0: Mapped[int] = mapped_column(Integer, default=0)  # under 1 day
-    age_1: Mapped[int] = mapped_column(Integer, default=0)  # 1 to 3 days
-    age_2: Mapped[int] = mapped_column(Integer, default=0)  # 3 to 7 days
-    age_3: Mapped[int] = mapped_column(Integer, default=0)  # 7 to 30 days
-    age_4: Mapped[int] = mapped_column(Integer, default=0)  # 30 days or more
+#: The open cases by age since filing, per shop, product and payment route (``merchant_id``
+#: 0: the platform's total, the count's marker), as counted at ``taken_at`` by the minute's
+#: job (``portal.services.reports.backlog``).
+backlog_snapshots = Table(
+    "backlog_snapshots",
+    Model.metadata,
+    Column("merchant_id", Integer, primary_key=True),
+    Column("product_id", Integer, primary_key=True),  # 0: none known
+    Column("channel", String(40), primary_key=True),  # "": none known
+    Column("taken_at", TS, nullable=False),
+    Column("age_0", Integer, nullable=False, default=0),  # under 1 day
+    Column("age_1", Integer, nullable=False, default=0),  # 1 to 3 days
+    Column("age_2", Integer, nullable=False, default=0),  # 3 to 7 days
+    Column("age_3", Integer, nullable=False, default=0),  # 7 to 30 days
+    Column("age_4", Integer, nullable=False, default=0),  # 30 days or more
+)
 
 
 # what a day's rollup reads (portal.services.reports.rollups), each on its own moment

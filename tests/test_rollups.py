@@ -21,7 +21,7 @@ from portal.domain.policy import Kind, Reason
 from portal.domain.states import Role, State
 from portal.extensions import db
 from portal.infra.queue import queue
-from portal.models import DailyRollup, Event, Order, Payment, Payout, RefundCase
+from portal.models import Event, Order, Payment, Payout, RefundCase, daily_rollups
 from portal.services import context
 from portal.services.actors import Actor
 from portal.services.refunds import cases, disputes
@@ -338,7 +338,7 @@ def test_a_public_holiday_is_not_a_working_day(app, clock):
 
 
 def _rows() -> list[tuple]:
-    table = DailyRollup.__table__
+    table = daily_rollups
     return [tuple(r) for r in db.session.execute(select(table).order_by(*table.primary_key))]
 
 
@@ -422,7 +422,7 @@ def test_the_job_refuses_what_is_not_a_day(app):
 
 def test_the_command_rebuilds_a_range(app, history):
     h = history
-    db.session.execute(DailyRollup.__table__.delete())
+    db.session.execute(daily_rollups.delete())
     db.session.commit()
     runner = app.test_cli_runner()
     out = runner.invoke(

@@ -24,7 +24,7 @@ from sqlalchemy import (
 )
 
 from portal.extensions import db
-from portal.models import BacklogSnapshot, RefundCase
+from portal.models import RefundCase, backlog_snapshots
 from portal.services import context
 from portal.services.unit_of_work import commit
 
@@ -74,8 +74,8 @@ def refresh() -> int:
     now = context.now()
     keys = (RefundCase.merchant_id, RefundCase.product_id, RefundCase.channel)
     per_key = select(*keys, *_counts(now)).where(_open()).group_by(*keys).subquery()
-    taken = literal(now, BacklogSnapshot.__table__.c.taken_at.type)
-    s = BacklogSnapshot.__table__
+    taken = literal(now, backlog_snapshots.c.taken_at.type)
+    s = backlog_snapshots
     platform = select(
         literal_column(str(PLATFORM)),
         literal_column(str(PLATFORM)),
@@ -86,13 +86,13 @@ def refresh() -> int:
     columns = [*KEYS, "taken_at", *AGES]
 
     def work() -> int:
-        db.session.execute(delete(BacklogSnapshot))
+        db.session.execute(delete(backlog_snapshots))
         result = db.session.execute(
-            insert(BacklogSnapshot)
+            insert(backlog_snapshots)
             .from_select(columns, select(*list(per_key.c)[:3], taken, *list(per_key.c)[3:]))
             .execution_options(preserve_rowcount=True)
         )
-        db.session.execute(insert(BacklogSnapshot).from_select(columns, platform))
+        db.session.execute(insert(backlog_snapshots).from_select(columns, platform))
         return int(result.rowcount or 0) + 1  # type: ignore[attr-defined]
 
     return commit(work)
@@ -126,7 +126,7 @@ def of(shop_id: int | None, product_id: int | None = None, channel: str = "") ->
     and ``channel`` ("": all): the sum of the snapshot's rows that match, in one statement
     that also reads the platform's row (whether a count was taken). A shop, product or route
     missing from a count has no open case. Before any count, counted now."""
-    s = BacklogSnapshot.__table__
+    s = backlog_snapshots
     marker = s.c.merchant_id == PLATFORM
     kept = [s.c.merchant_id != PLATFORM]
     if shop_id is not None:

@@ -15,7 +15,7 @@ from sqlalchemy import ColumnElement, func, select
 
 from portal.domain import charts, deadlines, rollups
 from portal.extensions import db
-from portal.models import DailyRollup, Merchant, Product
+from portal.models import Merchant, Product, daily_rollups
 from portal.services import context
 from portal.services.reports import backlog as backlogs
 from portal.services.reports.rollups import COUNTS
@@ -199,7 +199,7 @@ def shops() -> list[tuple[int, str]]:
 
 
 def _where(f: Filters) -> list[ColumnElement[bool]]:
-    r = DailyRollup
+    r = daily_rollups.c
     out = [r.day >= f.first.isoformat(), r.day <= f.last.isoformat()]
     if f.shop_id is not None:
         out.append(r.merchant_id == f.shop_id)
@@ -211,7 +211,7 @@ def _where(f: Filters) -> list[ColumnElement[bool]]:
 
 
 def _sum(name: str) -> Any:
-    return func.coalesce(func.sum(DailyRollup.__table__.c[name]), 0)
+    return func.coalesce(func.sum(daily_rollups.c[name]), 0)
 
 
 def _bucket_names(prefix: str) -> list[str]:
@@ -245,7 +245,7 @@ def build(f: Filters, product_rows: int | None = PRODUCT_ROWS) -> Dashboard:
     of the open backlog's last count. ``product_rows``: the busiest products kept (None: all,
     for the CSV)."""
     where = _where(f)
-    r = DailyRollup
+    r = daily_rollups.c
     by_day = {
         row[0]: dict(zip(COUNTS, (int(v or 0) for v in row[1:]), strict=True))
         for row in db.session.execute(

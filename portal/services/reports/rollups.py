@@ -49,7 +49,7 @@ from portal.domain import deadlines, rollups
 from portal.domain.payout_states import PayoutState
 from portal.domain.states import Role, State
 from portal.extensions import db
-from portal.models import DailyRollup, Event, Order, Payment, Payout, RefundCase
+from portal.models import Event, Order, Payment, Payout, RefundCase, daily_rollups
 from portal.services import context
 from portal.services.unit_of_work import commit
 
@@ -350,7 +350,7 @@ def late_days(since: datetime, today: date) -> list[date]:
 
 def rollups_type(name: str) -> Any:
     """The SQL type a count is summed into (amounts are 64-bit)."""
-    return DailyRollup.__table__.c[name].type
+    return daily_rollups.c[name].type
 
 
 def rebuild(first: date, last: date) -> int:
@@ -364,12 +364,13 @@ def rebuild(first: date, last: date) -> int:
         if db.session.get_bind().dialect.name == "postgresql":
             db.session.execute(select(func.pg_advisory_xact_lock(LOCK_KEY)))
         db.session.execute(
-            delete(DailyRollup).where(
-                DailyRollup.day >= first.isoformat(), DailyRollup.day <= last.isoformat()
+            delete(daily_rollups).where(
+                daily_rollups.c.day >= first.isoformat(),
+                daily_rollups.c.day <= last.isoformat(),
             )
         )
         result = db.session.execute(
-            insert(DailyRollup)
+            insert(daily_rollups)
             .from_select([*KEYS, *COUNTS], source(start, end))
             .execution_options(preserve_rowcount=True)  # an INSERT's count, on every driver
         )
@@ -405,7 +406,7 @@ def _decided_on_time(start: datetime, end: datetime) -> None:
             on_time[tuple(key)] += 1
     if not on_time:
         return
-    t = DailyRollup.__table__
+    t = daily_rollups
     rows = [{f"k_{k}": v for k, v in zip(KEYS, key, strict=True)} for key in on_time]
     db.session.execute(
         update(t)
