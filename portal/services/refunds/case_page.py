@@ -47,9 +47,20 @@ from portal.services.refunds.tickets import late_reason
 from portal.services.refunds.timeline import STAFF_ONLY
 
 
+class NotRead(RuntimeError):
+    """A page read an attribute its rows were not read with (add the column below)."""
+
+
 class Record(SimpleNamespace):
-    """A row read for a page: its columns under the model's attribute names (``case.state``,
-    ``order.order_no``), and what the page attached (``case.order``, ``case.evidence``)."""
+    """A row read for a page: the columns the page shows, under the model's attribute names
+    (``case.state``, ``order.order_no``), and what the page attached (``case.order``,
+    ``case.evidence``). Reading any other attribute raises :class:`NotRead`, not the
+    ``AttributeError`` a template would show as nothing."""
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        raise NotRead(f"{name} is not read for this page (portal.services.refunds.case_page)")
 
 
 @dataclass(frozen=True)
@@ -58,7 +69,7 @@ class CasePage:
 
     case: Any  # a Record of the case's columns, with ``order`` and ``evidence``
     order: Any  # a Record of the order's columns
-    events: list[Any]  # rows with the event's columns
+    events: list[Any]  # Records of the events' columns
     offers: dict[int, Any]  # Records of the offers' columns
     open_offer: Any | None
     evidence: list[Evidence]
@@ -73,14 +84,41 @@ class CasePage:
         return [e for e in self.events if e.kind in ("message", "offer", "offer_accepted")]
 
 
-def _columns(model: type[Any], prefix: str = "") -> list[Any]:
-    """Every column of ``model``'s table, labelled ``prefix`` + its attribute's name."""
-    return [c.label(prefix + key) for key, c in model.__mapper__.columns.items()]
+def _columns(model: type[Any], keys: tuple[str, ...], prefix: str = "") -> list[Any]:
+    """``model``'s columns named by ``keys``, labelled ``prefix`` + the attribute's name."""
+    columns = model.__mapper__.columns
+    return [columns[key].label(prefix + key) for key in keys]
 
 
-_CASE_KEYS = tuple(RefundCase.__mapper__.columns.keys())
-_ORDER_KEYS = tuple(Order.__mapper__.columns.keys())
-_OFFER_KEYS = tuple(Offer.__mapper__.columns.keys())
+#: the columns the page shows (and the rules it applies read), by model attribute
+_CASE_KEYS = (
+    "id",
+    "case_no",
+    "order_id",
+    "state",
+    "kind",
+    "reason",
+    "amount_requested_fen",
+    "amount_approved_fen",
+    "appeal_count",
+    "deadline_at",
+    "deadline_kind",
+    "decision_msg",
+    "decision_note",
+    "info_request",
+)
+_ORDER_KEYS = ("id", "order_no", "erased_at")
+_EVENT_KEYS = (
+    "id",
+    "kind",
+    "actor_role",
+    "actor_label",
+    "to_state",
+    "reason",
+    "data",
+    "created_at",
+)
+_OFFER_KEYS = ("id", "state", "by_role", "amount_fen")
 
 
 def load(case_no: str, header: Counting | None = None) -> CasePage:
@@ -140,8 +178,8 @@ def _first_statement(header: Select[int] | None) -> Select[Any]:
     )
     statement = (
         select(
-            *_columns(RefundCase),
-            *_columns(Order, "order_"),
+            *_columns(RefundCase, _CASE_KEYS),
+            *_columns(Order, _ORDER_KEYS, "order_"),
             exists().where(Ticket.case_id == case_id),
             late_payout,
             exists().where(Evidence.case_id == case_id),
@@ -159,7 +197,7 @@ def _first_statement(header: Select[int] | None) -> Select[Any]:
 def _events_statement() -> Select[Any]:
     made = and_(Event.kind == "offer", Offer.id == Event.data["offer_id"].as_integer())
     return (
-        select(*_columns(Event), *_columns(Offer, "offer_"))
+        select(*_columns(Event, _EVENT_KEYS), *_columns(Offer, _OFFER_KEYS, "offer_"))
         .select_from(Event)
         .outerjoin(Offer, and_(Offer.case_id == Event.case_id, made))
         .where(
@@ -185,15 +223,15 @@ _NAME = re.compile(r"[a-z_]+")
 def _events(conn: Connection, case_id: int) -> tuple[list[Any], list[Record]]:
     """The case's events, oldest first, and the offers their ``offer`` events made (each
     offer is made with one such event, naming it in ``data``)."""
-    rows = conn.execute(_events_statement(), {"case_id": case_id}).all()
-    n_offer = len(_OFFER_KEYS)
-    offers = [
-        Record(**dict(zip(_OFFER_KEYS, tuple(r)[-n_offer:], strict=True)))
-        for r in rows
-        if r.offer_id is not None
-    ]
+    n_event = len(_EVENT_KEYS)
+    events, offers = [], []
+    for row in conn.execute(_events_statement(), {"case_id": case_id}):
+        values = tuple(row)
+        events.append(Record(**dict(zip(_EVENT_KEYS, values[:n_event], strict=True))))
+        if row.offer_id is not None:
+            offers.append(Record(**dict(zip(_OFFER_KEYS, values[n_event:], strict=True))))
     offers.sort(key=lambda o: o.id)
-    return list(rows), offers
+    return events, offers
 
 
 def _evidence(session: Session, case_id: int) -> list[Evidence]:
