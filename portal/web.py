@@ -127,7 +127,9 @@ def install_web_helpers(app: Flask) -> None:
         paren=punctuation.paren,
         series=punctuation.series,
     )
-    app.jinja_env.globals["csrf_token"] = _csrf_token_of(app)
+    # Flask-WTF puts its own in the globals and in every template's context: both replaced
+    csrf_token = app.jinja_env.globals["csrf_token"] = _csrf_token_of(app)
+    app.context_processor(lambda: {"csrf_token": csrf_token})
     # templates compare states to these, never to spelled values
     app.jinja_env.globals.update(
         State=State,
