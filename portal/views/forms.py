@@ -78,8 +78,9 @@ _BLANK_MAX = 1024
 def _blank_key(field: Any, render_kw: dict[str, Any]) -> tuple[Any, ...] | None:
     """Everything a blank field's markup is written from, or None (not blank, or not a plain
     widget: written each time). A form shown empty (most forms on most pages) writes the same
-    markup for a field every time, and WTForms' generic attribute writing costs some 50 µs a
-    field: kept, it is written once per process and language-independent (labels are apart)."""
+    markup for a field every time, and WTForms' generic attribute writing is slow: kept, it is
+    written once per process (labels are written apart; an attribute given as a translated text
+    is part of the key, so each language has its own)."""
     widget = field.widget
     if type(widget) not in _PLAIN_WIDGETS or getattr(field, "_datalist", None) is not None:
         return None
