@@ -140,7 +140,7 @@ class PortalForm(FlaskForm):
             return wtforms_catalogue(i18n.get_locale() or "en")
 
         def render_field(self, field: Any, render_kw: dict[str, Any]) -> Markup:
-            """WTForms' rendering, with a blank field's markup kept (see :func:`blank_markup`)."""
+            """WTForms' rendering, with a blank field's markup kept (see :func:`_blank_key`)."""
             key = _blank_key(field, render_kw)
             if key is None:
                 rendered: Markup = super().render_field(field, render_kw)  # type: ignore[misc]
