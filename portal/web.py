@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
 import redis.exceptions
 from flask import Flask, Response, render_template, request
+from flask.globals import _cv_app
 from flask.typing import ResponseReturnValue
-from flask_wtf.csrf import CSRFError
+from flask_wtf.csrf import CSRFError, generate_csrf
 from markupsafe import Markup
 from sqlalchemy.exc import IntegrityError
 from werkzeug.exceptions import HTTPException
@@ -89,6 +90,20 @@ def channel_name(channel_id: str) -> str | Markup:
         return Markup("<code>{}</code>").format(channel_id)
 
 
+def _csrf_token_of(app: Flask) -> Callable[[], str]:
+    """The templates' ``csrf_token()``: Flask-WTF's ``generate_csrf``, whose token for the
+    request it keeps on ``g`` under the CSRF field's name once made (as its documentation
+    says); read from there directly, as a page asks for it for each of its forms."""
+    name = app.config.get("WTF_CSRF_FIELD_NAME") or "csrf_token"
+
+    def csrf_token() -> str:
+        app_context = _cv_app.get(None)
+        made = app_context.g.get(name) if app_context is not None else None
+        return made if isinstance(made, str) else generate_csrf()
+
+    return csrf_token
+
+
 def install_web_helpers(app: Flask) -> None:
     """Register filters, error handlers and response headers."""
     app.jinja_env.filters["yuan"] = format_yuan
@@ -112,6 +127,9 @@ def install_web_helpers(app: Flask) -> None:
         paren=punctuation.paren,
         series=punctuation.series,
     )
+    # Flask-WTF puts its own in the globals and in every template's context: both replaced
+    csrf_token = app.jinja_env.globals["csrf_token"] = _csrf_token_of(app)
+    app.context_processor(lambda: {"csrf_token": csrf_token})
     # templates compare states to these, never to spelled values
     app.jinja_env.globals.update(
         State=State,

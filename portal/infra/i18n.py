@@ -21,7 +21,11 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, cast
 
-from flask import Flask, current_app, g, has_app_context, has_request_context, request
+from flask import Flask, current_app
+from flask.globals import _cv_app, _cv_request
+from jinja2 import pass_context
+from jinja2.runtime import Context
+from markupsafe import Markup
 
 DOMAIN = "messages"
 #: the language the texts are written in (it needs no catalogue)
@@ -75,6 +79,19 @@ class Catalogues:
             npgettext=lambda c, s, p, n: translations().npgettext(c, s, p, n),
             newstyle=True,
         )
+        # ``_()`` and ``gettext()``, a page's most frequent calls, go to the catalogue directly:
+        # Jinja's own pass through two more calls each (the ``_`` alias, then the callable)
+        app.jinja_env.globals["gettext"] = app.jinja_env.globals["_"] = template_gettext
+
+
+@pass_context
+def template_gettext(context: Context, string: str, /, **variables: Any) -> str:
+    """A template's ``_()``: Jinja's new-style ``gettext`` (the translation escaped as markup
+    where the template escapes, always formatted with ``variables``, so ``%%`` is ``%``)."""
+    text: str = translations().gettext(string)
+    if context.eval_ctx.autoescape:
+        text = Markup(text)  # noqa: S704 - the catalogue's own text, as Jinja treats it
+    return text % variables
 
 
 def load(directory: Path, locale: str, domain: str = DOMAIN) -> Translations:
@@ -92,15 +109,21 @@ def _catalogues() -> Catalogues:
 
 
 def _keeper() -> Any:
-    return request if has_request_context() else g
+    """The request (in a request), else the app context's ``g`` (a job), else None; read from
+    Flask's context variables directly, as a page asks for every label it shows."""
+    request_context = _cv_request.get(None)
+    if request_context is not None:
+        return request_context.request
+    app_context = _cv_app.get(None)
+    return app_context.g if app_context is not None else None
 
 
 def get_locale() -> str | None:
     """The reader's language tag (``zh_CN``, ``en``), chosen once per request (or job); None
     outside an app context."""
-    if not has_app_context():
-        return None
     keeper = _keeper()
+    if keeper is None:
+        return None
     locale: str | None = getattr(keeper, _CHOSEN, None)
     if locale is None:
         cats = _catalogues()
@@ -113,10 +136,10 @@ def get_locale() -> str | None:
 @contextmanager
 def force_locale(locale: str) -> Iterator[None]:
     """Show texts in ``locale`` inside the block (a notice written for a buyer, say)."""
-    if not has_app_context():
+    keeper = _keeper()
+    if keeper is None:
         yield
         return
-    keeper = _keeper()
     before = getattr(keeper, _CHOSEN, None)
     setattr(keeper, _CHOSEN, locale)
     try:
@@ -128,10 +151,12 @@ def force_locale(locale: str) -> Iterator[None]:
 def translations() -> Translations:
     """The catalogue of the reader's language (none outside an app context); found once per
     request (or job) and language, so a page's many labels are each one dictionary lookup."""
-    locale = get_locale()
+    keeper = _keeper()
+    if keeper is None:
+        return _NULL
+    locale: str | None = getattr(keeper, _CHOSEN, None) or get_locale()
     if locale is None:
         return _NULL
-    keeper = _keeper()
     found_before = getattr(keeper, _FOUND, None)
     if found_before is not None and found_before[0] == locale:
         return found_before[1]

@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from weakref import WeakKeyDictionary
 
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session
 
 from portal.extensions import db
@@ -37,9 +37,18 @@ def _autocommit(engine: Engine) -> Engine:
 
 
 @contextmanager
-def reading() -> Iterator[Session]:
-    """A session that reads outside a transaction; closed, its rows detached, at the end."""
-    session = Session(_autocommit(db.engine), expire_on_commit=False, autoflush=False)
+def connection() -> Iterator[Connection]:
+    """A connection that reads outside a transaction (for rows read as plain rows, which need
+    no session), back in the pool at the end."""
+    with _autocommit(db.engine).connect() as conn:
+        yield conn
+
+
+@contextmanager
+def reading(bind: Connection | None = None) -> Iterator[Session]:
+    """A session that reads outside a transaction (on ``bind``, a :func:`connection`, if given);
+    closed, its rows detached, at the end."""
+    session = Session(bind or _autocommit(db.engine), expire_on_commit=False, autoflush=False)
     try:
         yield session
     finally:

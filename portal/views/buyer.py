@@ -45,6 +45,7 @@ from portal.views.forms import (
     deferred,
 )
 from portal.views.htmx_util import done, page_or_fragment
+from portal.views.links import Links
 from portal.views.redirects import safe_target
 from portal.views.thread import thread_parts
 from portal.views.upload_limits import reshow_on_too_large
@@ -236,11 +237,12 @@ def _page_context(page: case_page_data.CasePage, answer_form: AnswerForm | None 
     case = page.case
     return {
         **thread_parts(case, "buyer", page.thread, page.offers, page.open_offer),
-        "urls": {
-            "message": url_for("buyer_disputes.message", case_no=case.case_no),
-            "offer": url_for("buyer_disputes.offer", case_no=case.case_no),
-            "accept": url_for("buyer_disputes.accept", case_no=case.case_no),
-        },
+        # the thread's forms show in some states only
+        "urls": Links(
+            message=("buyer_disputes.message", {"case_no": case.case_no}),
+            offer=("buyer_disputes.offer", {"case_no": case.case_no}),
+            accept=("buyer_disputes.accept", {"case_no": case.case_no}),
+        ),
         "late": page.late,
         "now": context.now(),
         "has_ticket": page.has_ticket,

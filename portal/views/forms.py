@@ -25,7 +25,7 @@ from wtforms import (
 )
 from wtforms.i18n import messages_path
 from wtforms.validators import DataRequired, Length, Optional, ValidationError
-from wtforms.widgets import HiddenInput
+from wtforms.widgets import FileInput, HiddenInput, TextArea, TextInput
 
 from portal.domain.money import MoneyError, parse_yuan
 from portal.domain.policy import BUYER_REASONS, REASON_LABELS, Kind
@@ -68,6 +68,45 @@ def _hidden_input(field: Any) -> Markup:
     return Markup(html.format(escape(field.id), escape(field.name), escape(field._value())))  # noqa: S704
 
 
+#: the widgets whose markup depends only on the field's id, name, value, flags and attributes
+_PLAIN_WIDGETS = (TextArea, TextInput, FileInput, HiddenInput)
+#: blank fields' markup by what it is written from (see ``PortalForm.Meta.render_field``)
+_BLANK: dict[tuple[Any, ...], Markup] = {}
+_BLANK_MAX = 1024
+
+
+def _blank_key(field: Any, render_kw: dict[str, Any]) -> tuple[Any, ...] | None:
+    """Everything a blank field's markup is written from, or None (not blank, or not a plain
+    widget: written each time). A form shown empty (most forms on most pages) writes the same
+    markup for a field every time, and WTForms' generic attribute writing is slow: kept, it is
+    written once per process (labels are written apart; an attribute given as a translated text
+    is part of the key, so each language has its own)."""
+    widget = field.widget
+    if type(widget) not in _PLAIN_WIDGETS or getattr(field, "_datalist", None) is not None:
+        return None
+    value = field._value()
+    if value != "":
+        return None  # a value (typed text) is never kept
+    flags = tuple(sorted(vars(field.flags).items()))
+    attrs = tuple(sorted({**(getattr(field, "render_kw", None) or {}), **render_kw}.items()))
+    key = (
+        type(widget),
+        getattr(widget, "input_type", None),
+        getattr(widget, "multiple", None),
+        field.id,
+        field.name,
+        flags,
+        attrs,
+    )
+    try:
+        hash(key)
+    except TypeError:
+        return None
+    if any(callable(v) for _, v in flags):
+        return None
+    return key
+
+
 def flash_form_errors(form: FlaskForm) -> None:
     """Show each of a refused form's errors on the page the reader is sent back to."""
     for errors in form.errors.values():
@@ -99,6 +138,19 @@ class PortalForm(FlaskForm):
 
         def get_translations(self, form: Any) -> Any:
             return wtforms_catalogue(i18n.get_locale() or "en")
+
+        def render_field(self, field: Any, render_kw: dict[str, Any]) -> Markup:
+            """WTForms' rendering, with a blank field's markup kept (see :func:`_blank_key`)."""
+            key = _blank_key(field, render_kw)
+            if key is None:
+                rendered: Markup = super().render_field(field, render_kw)  # type: ignore[misc]
+                return rendered
+            found = _BLANK.get(key)
+            if found is None:
+                if len(_BLANK) >= _BLANK_MAX:
+                    _BLANK.clear()
+                found = _BLANK[key] = super().render_field(field, render_kw)  # type: ignore[misc]
+            return found
 
     def hidden_tag(self, *fields: Any) -> Markup:
         """Flask-WTF's ``hidden_tag`` (the form's hidden fields, the CSRF token among them),
