@@ -271,6 +271,21 @@ class TimedSource:
         finally:
             self.fetch_seconds += time.perf_counter() - started
 
+    def stream(self, after: Any, limit: int | None) -> Any:
+        rows = self.src.stream(after, limit)
+        try:
+            while True:
+                started = time.perf_counter()
+                try:
+                    row = next(rows)
+                except StopIteration:
+                    return
+                finally:
+                    self.fetch_seconds += time.perf_counter() - started
+                yield row
+        finally:
+            rows.close()
+
     def remaining(self, after: Any) -> int:
         return int(self.src.remaining(after))
 
@@ -296,6 +311,7 @@ def connector(app: Any, src: TimedSource, rows: int, batch: int, prof: Any) -> d
 
     event.listen(db.engine, "before_cursor_execute", count)
     fetch_before = src.fetch_seconds
+    cpu = time.process_time()
     started = time.perf_counter()
     if prof is not None:
         prof.enable()
@@ -305,10 +321,12 @@ def connector(app: Any, src: TimedSource, rows: int, batch: int, prof: Any) -> d
         if prof is not None:
             prof.disable()
     took = time.perf_counter() - started
+    cpu = time.process_time() - cpu
     event.remove(db.engine, "before_cursor_execute", count)
     assert result.read == rows, f"connector read {result.read} rows, expected {rows}"
     return {
         "seconds": took,
+        "cpu_seconds": round(cpu, 3),
         "fetch_seconds": src.fetch_seconds - fetch_before,
         "created": result.created,
         "delivered": result.delivered,
@@ -464,6 +482,7 @@ def main(argv: list[str] | None = None) -> int:
                 f" {part['floor_rows_per_s']} rows/s, connector {part['connector_rows_per_s']}"
                 f" rows/s (ratio {part['ratio']}, {part['fetch_share']:.0%} of it reading and"
                 f" mapping); {part['statements_per_new_order']} statements a new order;"
+                f" connector CPU {part['cpu_seconds']} s (floor wall {floor_s:.2f} s);"
                 f" RSS {part['rss_mib']} MiB; load {part['load']}",
                 flush=True,
             )
@@ -506,6 +525,7 @@ def main(argv: list[str] | None = None) -> int:
             text.write("\n\n=== the production-cost sample ===\n")
             pstats.Stats(sample_prof, stream=text).sort_stats("tottime").print_stats(20)
         (out / "profile.txt").write_text(text.getvalue())
+        prof.dump_stats(out / "profile.pstats")
     ratio = figures["ratio"]
     print(
         f"connector {figures['connector_rows_per_s']} orders/s, floor"
