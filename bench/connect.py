@@ -16,9 +16,10 @@ loop (the floor). Goal: the connector at >= 0.5x the floor.
 3. **Interleaved**: the orders cut in ``--segments`` equal parts, in reading order; for each,
    the floor first (the source's own statement for the whole part on one connection of the
    source's engine, an unbuffered DBAPI cursor, a bare ``for row in cursor`` loop), then the
-   connector takes the same rows in, in batches of ``--batch``. Process RSS after each part.
-   The time the connector spends in the source's ``fetch`` (reading and mapping) is kept
-   apart from the rest (taking in, in PostgreSQL). Statements are SQLAlchemy's as its
+   connector takes the same rows in, in batches of ``--batch`` (``sync`` reads a part by one
+   streamed query, as the floor does). Process RSS and the process's CPU seconds after each
+   part. The time spent in the source (reading and mapping, ``fetch`` or ``stream``: on the
+   sync's reader thread, alongside the taking in) is kept apart. Statements are SQLAlchemy's as its
    engine events see them: a batch's bulk ``COPY``s (``portal.services.bulk_rows``) are not
    among them.
 4. **Argon2**: the parts above run with the portal's Argon2 cost reduced as the other

@@ -694,9 +694,7 @@ def test_normal_data_is_data_as_a_json_column_gives_it_back(data):
     assert list(normal) == list(back)  # and in the same key order
 
 
-def test_new_owners_chains_are_begun_without_a_lock_or_a_read_and_never_the_platform_s(
-    app, clock
-):
+def test_new_owners_chains_are_begun_without_a_lock_or_a_read_and_never_the_platform_s(app, clock):
     from portal.services.audit import chain
 
     with pytest.raises(ValueError, match="platform"):

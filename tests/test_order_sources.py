@@ -265,9 +265,7 @@ def test_a_streaming_source_is_read_by_one_query_a_run_as_batches_commit(shop, m
     assert limits == [(SourcePosition("2026-12-01 10:00:06", 7), 6)]
 
 
-def test_a_streamed_read_stopped_by_a_failing_batch_keeps_the_position_before_it(
-    shop, monkeypatch
-):
+def test_a_streamed_read_stopped_by_a_failing_batch_keeps_the_position_before_it(shop, monkeypatch):
     for n in range(7):
         shop.order(order_sn=f"F{n}", updated_at=f"2026-12-01 10:00:0{n}")
     real = ingest_batch.add_orders

@@ -130,7 +130,7 @@ def _unbuffered_cursor(raw: Any) -> Any:
     already do)."""
     driver = raw.driver_connection
     if type(driver).__module__.startswith("pymysql"):
-        import pymysql.cursors
+        import pymysql.cursors  # type: ignore[import-untyped]
 
         cursor = driver.cursor(pymysql.cursors.SSCursor)
         # the server drops a client that reads nothing for this long (the default is 60 s)
@@ -222,7 +222,7 @@ class DujiaokaSource:
                 if not rows:
                     break
                 for values in rows:
-                    yield to_source_order(dict(zip(names, values)), gateways, zone)
+                    yield to_source_order(dict(zip(names, values, strict=True)), gateways, zone)
             cursor.close()
             finished = True
         except errors as exc:

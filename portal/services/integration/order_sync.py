@@ -8,7 +8,8 @@ back. Orders are checked as the ingest API checks them (its schema) and written 
 writes them, a batch's new orders set-based (``ingest_batch``: one bulk insert a table,
 one chain link for the batch's events); an order's query password stays with its source
 (``source_passwords`` checks it at the buyer's lookup). Rows that cannot be taken in are kept
-per row as problems (a code and its parameters).
+per row as problems (a code and its parameters). A source that streams is read by one query
+a run, on a reader thread a few batches ahead of the batches being taken in.
 """
 
 from __future__ import annotations
@@ -46,8 +47,8 @@ from portal.services.policy_text import N_
 
 #: rows taken in and committed together
 BATCH = 500
-#: rows read from the source at once (then taken in BATCH at a time): a shop's table may have
-#: no index on the reading position (dujiaoka's has none), so each read costs a scan of it
+#: rows read from a source that only fetches at once (then taken in BATCH at a time): a
+#: shop's table may have no index on the reading position, so each read costs a scan of it
 READ_AHEAD = 10_000
 #: the longest card code the portal stores
 MAX_CODE = 200
@@ -253,6 +254,7 @@ class _Reader:
         return False
 
     def _read(self) -> None:
+        outcome: tuple[str, Any] = ("error", OrderSourceError("the source's reader stopped"))
         try:
             chunk: list[SourceOrder] = []
             for row in self.rows:
@@ -263,13 +265,16 @@ class _Reader:
                     chunk = []
             if chunk and not self._put(("rows", chunk)):
                 return
-            self._put(("end", None))
-        except BaseException as exc:  # handed to the taker, raised there
-            self._put(("error", exc))
+            outcome = ("end", None)
+        except Exception as exc:  # noqa: BLE001 (handed to the taker, raised there)
+            outcome = ("error", exc)
         finally:
             close = getattr(self.rows, "close", None)
-            if close is not None:
-                close()
+            try:
+                if close is not None:
+                    close()
+            finally:
+                self._put(outcome)
 
     def chunks(self) -> Iterator[list[SourceOrder]]:
         while True:
