@@ -20,6 +20,7 @@ from sqlalchemy import Integer, String, any_, literal, select, update
 from portal.domain import audit_chain
 from portal.extensions import db
 from portal.models import ChainHead, Order, RefundCase
+from portal.services import bulk_rows
 from portal.services.column_arrays import unnested
 
 if TYPE_CHECKING:
@@ -141,7 +142,5 @@ def link(
 
 def _insert_heads(heads: dict[str, tuple[int, str]]) -> None:
     """Store the heads of chains begun now (none of them stored yet): one bulk insert."""
-    from portal.services import bulk_rows  # the chain module stays light to import
-
     rows = [{"chain": c, "seq": seq, "hash": head} for c, (seq, head) in sorted(heads.items())]
     bulk_rows.insert_rows(HEADS, rows)
