@@ -16,9 +16,10 @@ loop (the floor). Goal: the connector at >= 0.5x the floor.
 3. **Interleaved**: the orders cut in ``--segments`` equal parts, in reading order; for each,
    the floor first (the source's own statement for the whole part on one connection of the
    source's engine, an unbuffered DBAPI cursor, a bare ``for row in cursor`` loop), then the
-   connector takes the same rows in, in batches of ``--batch``. Process RSS after each part.
-   The time the connector spends in the source's ``fetch`` (reading and mapping) is kept
-   apart from the rest (taking in, in PostgreSQL). Statements are SQLAlchemy's as its
+   connector takes the same rows in, in batches of ``--batch`` (``sync`` reads a part by one
+   streamed query, as the floor does). Process RSS and the process's CPU seconds after each
+   part. The time spent in the source (reading and mapping, ``fetch`` or ``stream``: on the
+   sync's reader thread, alongside the taking in) is kept apart. Statements are SQLAlchemy's as its
    engine events see them: a batch's bulk ``COPY``s (``portal.services.bulk_rows``) are not
    among them.
 4. **Argon2**: the parts above run with the portal's Argon2 cost reduced as the other
@@ -271,6 +272,21 @@ class TimedSource:
         finally:
             self.fetch_seconds += time.perf_counter() - started
 
+    def stream(self, after: Any, limit: int | None) -> Any:
+        rows = self.src.stream(after, limit)
+        try:
+            while True:
+                started = time.perf_counter()
+                try:
+                    row = next(rows)
+                except StopIteration:
+                    return
+                finally:
+                    self.fetch_seconds += time.perf_counter() - started
+                yield row
+        finally:
+            rows.close()
+
     def remaining(self, after: Any) -> int:
         return int(self.src.remaining(after))
 
@@ -296,6 +312,7 @@ def connector(app: Any, src: TimedSource, rows: int, batch: int, prof: Any) -> d
 
     event.listen(db.engine, "before_cursor_execute", count)
     fetch_before = src.fetch_seconds
+    cpu = time.process_time()
     started = time.perf_counter()
     if prof is not None:
         prof.enable()
@@ -305,10 +322,12 @@ def connector(app: Any, src: TimedSource, rows: int, batch: int, prof: Any) -> d
         if prof is not None:
             prof.disable()
     took = time.perf_counter() - started
+    cpu = time.process_time() - cpu
     event.remove(db.engine, "before_cursor_execute", count)
     assert result.read == rows, f"connector read {result.read} rows, expected {rows}"
     return {
         "seconds": took,
+        "cpu_seconds": round(cpu, 3),
         "fetch_seconds": src.fetch_seconds - fetch_before,
         "created": result.created,
         "delivered": result.delivered,
@@ -464,6 +483,7 @@ def main(argv: list[str] | None = None) -> int:
                 f" {part['floor_rows_per_s']} rows/s, connector {part['connector_rows_per_s']}"
                 f" rows/s (ratio {part['ratio']}, {part['fetch_share']:.0%} of it reading and"
                 f" mapping); {part['statements_per_new_order']} statements a new order;"
+                f" connector CPU {part['cpu_seconds']} s (floor wall {floor_s:.2f} s);"
                 f" RSS {part['rss_mib']} MiB; load {part['load']}",
                 flush=True,
             )
@@ -506,6 +526,7 @@ def main(argv: list[str] | None = None) -> int:
             text.write("\n\n=== the production-cost sample ===\n")
             pstats.Stats(sample_prof, stream=text).sort_stats("tottime").print_stats(20)
         (out / "profile.txt").write_text(text.getvalue())
+        prof.dump_stats(out / "profile.pstats")
     ratio = figures["ratio"]
     print(
         f"connector {figures['connector_rows_per_s']} orders/s, floor"

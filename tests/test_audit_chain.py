@@ -9,11 +9,13 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
 from click.testing import CliRunner
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sqlalchemy import Connection, func, select, text
 
 from portal.audit_cli import audit
@@ -631,3 +633,69 @@ def test_development_makes_its_key_once_in_the_instance_folder(app, tmp_path):
     assert stored.exists() and stored.stat().st_mode & 0o077 == 0
     assert keys.public_key_text(keys.private_key()) == first
     assert first in keys.trusted_public_keys()
+
+
+# --- many links at once: the same bytes as one at a time ---
+
+_VALUES = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(2**70), max_value=2**70),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.text(max_size=12),
+)
+_DATA = st.one_of(
+    st.none(),
+    st.dictionaries(st.text(max_size=6), _VALUES, max_size=4),
+    st.dictionaries(
+        st.text(max_size=6), st.one_of(_VALUES, st.lists(_VALUES, max_size=3)), max_size=3
+    ),
+    st.dictionaries(st.integers(0, 9), _VALUES, max_size=2),  # keys become strings
+)
+_EVENTS = st.fixed_dictionaries(
+    {
+        "chain": st.sampled_from(["order:1", "case:22", "platform"]),
+        "chain_seq": st.integers(1, 10**9),
+        "kind": st.sampled_from(["order_received", "delivered", "transition", "备注😀"]),
+        "case_id": st.one_of(st.none(), st.integers(1, 10**9)),
+        "order_id": st.one_of(st.none(), st.integers(1, 10**9)),
+        "payout_id": st.one_of(st.none(), st.integers(1, 10**9)),
+        "actor_role": st.sampled_from(["merchant", "system"]),
+        "actor_id": st.one_of(st.none(), st.integers(1, 10**6)),
+        "actor_label": st.text(max_size=20),
+        "from_state": st.text(max_size=5),
+        "to_state": st.text(max_size=5),
+        "reason": st.text(max_size=8),
+        "data": _DATA,
+        "created_at": st.datetimes(
+            min_value=datetime(2000, 1, 1),
+            max_value=datetime(2100, 1, 1),
+            timezones=st.sampled_from([UTC, timezone(timedelta(hours=8))]),
+        ),
+    }
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(events=st.lists(_EVENTS, min_size=1, max_size=4), prev=st.text("0123456789abcdef"))
+def test_the_linker_hashes_each_event_as_link_hash_does(events, prev):
+    linker = audit_chain.Linker()  # one linker for all: what it keeps never changes a hash
+    for event in events:
+        assert linker.canonical(event) == audit_chain.canonical(event)
+        assert linker.link_hash(prev, event) == audit_chain.link_hash(prev, event)
+
+
+@settings(max_examples=300, deadline=None)
+@given(data=_DATA)
+def test_normal_data_is_data_as_a_json_column_gives_it_back(data):
+    normal = audit_chain.normal_data(data)
+    back = json.loads(json.dumps(data or {}, sort_keys=True, ensure_ascii=False))
+    assert normal == back
+    assert list(normal) == list(back)  # and in the same key order
+
+
+def test_new_owners_chains_are_begun_without_a_lock_or_a_read_and_never_the_platform_s(app, clock):
+    from portal.services.audit import chain
+
+    with pytest.raises(ValueError, match="platform"):
+        chain.link([{"kind": "x", "case_id": None, "order_id": None}], new_owners=True)

@@ -223,6 +223,7 @@ def test_rows_are_read_many_batches_at_once_and_committed_a_batch_at_a_time(shop
         return real(after, limit)
 
     monkeypatch.setattr(src, "fetch", fetch)
+    monkeypatch.setattr(src, "stream", None)  # a source that only fetches
     monkeypatch.setattr(order_sync, "READ_AHEAD", 6)
     seen = []
     result = order_sync.sync(src, limit=2, progress=lambda r: seen.append(r.read))
@@ -235,6 +236,122 @@ def test_rows_are_read_many_batches_at_once_and_committed_a_batch_at_a_time(shop
     # a job's bound on batches bounds the read too
     assert order_sync.sync(src, limit=2, max_batches=1).delivered == 1
     assert limits == [2]
+
+
+def test_a_streaming_source_is_read_by_one_query_a_run_as_batches_commit(shop, monkeypatch):
+    for n in range(7):
+        shop.order(order_sn=f"S{n}", updated_at=f"2026-12-01 10:00:0{n}")
+    src = source()
+    assert list(src.stream(None, None)) == list(src.fetch(None, 100))
+    limits = []
+    real = src.stream
+
+    def stream(after, limit):
+        limits.append((after, limit))
+        return real(after, limit)
+
+    monkeypatch.setattr(src, "stream", stream)
+    seen = []
+    result = order_sync.sync(src, limit=2, progress=lambda r: seen.append(r.read))
+    assert limits == [(None, None)]  # a backfill: one read of all the rows after the position
+    assert seen == [2, 4, 6, 7]  # a commit (and the bar) per batch of two
+    assert (result.read, result.created, result.done) == (7, 7, True)
+    assert order_sync.position("dujiaoka") == SourcePosition("2026-12-01 10:00:06", 7)
+    shop.update(1, updated_at="2026-12-01 10:00:09", status=4, info="CODE-1")
+    limits.clear()
+    # a job's bound on batches bounds the read
+    result = order_sync.sync(src, limit=2, max_batches=3)
+    assert (result.delivered, result.done) == (1, True)
+    assert limits == [(SourcePosition("2026-12-01 10:00:06", 7), 6)]
+
+
+def test_a_streamed_read_stopped_by_a_failing_batch_keeps_the_position_before_it(shop, monkeypatch):
+    for n in range(7):
+        shop.order(order_sn=f"F{n}", updated_at=f"2026-12-01 10:00:0{n}")
+    real = ingest_batch.add_orders
+    calls = []
+
+    def crash_on_second_batch(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise RuntimeError("worker killed")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(ingest_batch, "add_orders", crash_on_second_batch)
+    with pytest.raises(RuntimeError, match="worker killed"):
+        order_sync.sync(source(), limit=3)
+    assert sorted(db.session.scalars(select(Order.order_no))) == ["F0", "F1", "F2"]
+    assert order_sync.position("dujiaoka") == SourcePosition("2026-12-01 10:00:02", 3)
+    monkeypatch.setattr(ingest_batch, "add_orders", real)
+    assert order_sync.sync(source(), limit=3).created == 4
+    assert count() == 7
+
+
+def test_a_streamed_read_that_fails_mid_way_keeps_the_batches_before_it(shop):
+    for n in range(5):
+        shop.order(order_sn=f"L{n}", updated_at=f"2026-12-01 10:00:0{n}")
+    src = source()
+    real = src.stream
+
+    def stream_losing_the_connection(after, limit):
+        rows = real(after, limit)
+        for n, row in enumerate(rows):
+            if n == 3:
+                rows.close()
+                raise OrderSourceError("dujiaoka: reading orders failed: connection lost")
+            yield row
+
+    src.stream = stream_losing_the_connection
+    with pytest.raises(OrderSourceError, match="connection lost"):
+        order_sync.sync(src, limit=2)
+    assert order_sync.position("dujiaoka") == SourcePosition("2026-12-01 10:00:01", 2)
+    assert count() == 2
+    src.stream = real
+    assert order_sync.sync(src, limit=2).created == 3
+
+
+def test_streamed_rows_out_of_order_stop_the_batch_they_are_in(shop):
+    for n in range(4):
+        shop.order(order_sn=f"Q{n}", updated_at=f"2026-12-01 10:00:0{n}")
+    src = source()
+    real = src.stream
+
+    def second_batch_reversed(after, limit):
+        rows = list(real(after, limit))
+        return iter([*rows[:2], *reversed(rows[2:])])
+
+    src.stream = second_batch_reversed
+    with pytest.raises(OrderSourceError, match="is not after"):
+        order_sync.sync(src, limit=2)
+    assert count() == 2
+    assert order_sync.position("dujiaoka") == SourcePosition("2026-12-01 10:00:01", 2)
+
+
+def test_of_two_streaming_readers_one_commits_and_the_other_rolls_back(shop, app):
+    shop.order(order_sn="R1")
+    src = source()
+    real = src.stream
+
+    def stream_while_another_worker_moves_the_cursor(after, limit):
+        rows = list(real(after, limit))
+        other = create_engine(app.config["SQLALCHEMY_DATABASE_URI"])
+        with other.begin() as conn:
+            conn.execute(
+                OrderSourceCursor.__table__.insert().values(
+                    source_id="dujiaoka",
+                    after_updated="2026-12-01 10:00:05",
+                    after_row_id=1,
+                    started=True,
+                    moved_at=datetime.now(UTC),
+                )
+            )
+        other.dispose()
+        return iter(rows)
+
+    src.stream = stream_while_another_worker_moves_the_cursor
+    with pytest.raises(ConcurrentChange):
+        order_sync.sync(src)
+    assert count() == 0
 
 
 def test_a_product_seen_twice_in_a_batch_ends_as_its_later_order_says(shop):
@@ -277,6 +394,7 @@ def test_one_number_twice_in_a_batch_is_one_order_delivered_once(shop, monkeypat
         return [*rows, again]
 
     monkeypatch.setattr(src, "fetch", fetch)
+    monkeypatch.setattr(src, "stream", None)  # a source that only fetches
     result = order_sync.sync(src, limit=10, max_batches=1)
     assert (result.created, result.delivered, result.read) == (2, 1, 3)
     order = orders.lookup("TWICE", "buyer😀@example.com", "pw1234")
@@ -322,6 +440,7 @@ def test_of_two_readers_of_one_batch_one_commits_and_the_other_rolls_back(shop, 
         return rows
 
     src.fetch = fetch_while_another_worker_moves_the_cursor
+    src.stream = None  # a source that only fetches (the streamed read: below)
     with pytest.raises(ConcurrentChange):
         order_sync.sync_batch(src)
     assert count() == 0
@@ -341,6 +460,7 @@ def test_rows_out_of_order_from_a_source_are_refused_whole(shop):
     src = source()
     real_fetch = src.fetch
     src.fetch = lambda after, limit: list(reversed(real_fetch(after, limit)))
+    src.stream = None  # a source that only fetches (the streamed read: below)
     with pytest.raises(OrderSourceError, match="is not after"):
         order_sync.sync_batch(src)
     assert count() == 0 and order_sync.position("dujiaoka") is None

@@ -76,7 +76,10 @@ class SourceOrder:
 
 @runtime_checkable
 class OrderSource(Protocol):
-    """A shop database the portal reads orders from."""
+    """A shop database the portal reads orders from. It may also have ``stream(after,
+    limit)``: ``fetch``'s rows (all of them when ``limit`` is None) as an iterator read by
+    one query; the portal then reads a run through it once, on a thread of its own, and
+    closes it when it stops early."""
 
     #: unique among sources, stable: the stored position is kept under it
     id: str

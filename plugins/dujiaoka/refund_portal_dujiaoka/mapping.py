@@ -49,6 +49,8 @@ def position_text(value: Any) -> str | None:
     if value is None:
         return None
     if isinstance(value, datetime):
+        if value.microsecond == 0 and value.tzinfo is None and value.year >= 1000:
+            return value.isoformat(" ")  # the same text, made faster
         return value.strftime("%Y-%m-%d %H:%M:%S")
     if isinstance(value, bytes):
         return value.decode("ascii", "replace")
@@ -88,7 +90,7 @@ def _text(row: Mapping[Any, Any], column: str) -> str:
 def _fen(row: Mapping[Any, Any], column: str) -> int:
     value = row.get(column)
     try:
-        amount = Decimal(str(value)) * 100
+        amount = (value if type(value) is Decimal else Decimal(str(value))) * 100
     except (InvalidOperation, ValueError):
         raise Refused(SourceProblem.BAD_AMOUNT, column=column, value=str(value)[:40]) from None
     if value is None or amount != amount.to_integral_value() or amount < 0:
@@ -134,7 +136,11 @@ def _map(
         raise Refused(SourceProblem.UNKNOWN_STATUS, status=str(status))
     if state == SourceOrderState.UNPAID:
         return SourceOrder(position=pos, order_no=order_no, state=state)
-    texts = {c: _text(row, c) for c in TEXT_COLUMNS}
+    texts = {}
+    for c in TEXT_COLUMNS:
+        value = row.get(c)
+        # ASCII text is UTF-8 as it is (most columns of most rows): no check to make
+        texts[c] = value if type(value) is str and value.isascii() else _text(row, c)
     pay_check = texts["pay_check"]
     channel = gateways.get(pay_check)
     if channel is None:

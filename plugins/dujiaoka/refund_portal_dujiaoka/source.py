@@ -1,10 +1,12 @@
 """Reading a dujiaoka database, read-only, through SQLAlchemy Core: the columns the mapping
-needs, in (updated_at, id) order after a stored position."""
+needs, in (updated_at, id) order after a stored position. ``stream`` reads them by one
+query on an unbuffered cursor, as they are taken in: the shop's ``orders`` has no index on
+``updated_at``, so each query scans and sorts the whole table."""
 
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import tzinfo
 from typing import Any
 
@@ -94,9 +96,9 @@ def _after(pos: SourcePosition | None) -> ColumnElement[bool] | None:
     )
 
 
-def orders_after(after: SourcePosition | None, limit: int) -> Select[Any]:
+def orders_after(after: SourcePosition | None, limit: int | None) -> Select[Any]:
     """The orders read after ``after`` (joined with their goods and gateway), in
-    (updated_at, id) order, at most ``limit``."""
+    (updated_at, id) order, at most ``limit`` (None: all)."""
     stmt = (
         select(
             orders,
@@ -112,10 +114,36 @@ def orders_after(after: SourcePosition | None, limit: int) -> Select[Any]:
             )
         )
         .order_by(orders.c.updated_at, orders.c.id)
-        .limit(limit)
     )
+    if limit is not None:
+        stmt = stmt.limit(limit)
     where = _after(after)
     return stmt if where is None else stmt.where(where)
+
+
+#: rows taken from the unbuffered cursor at a time
+STREAM_CHUNK = 500
+
+
+def _unbuffered_cursor(raw: Any) -> Any:
+    """A cursor that reads rows as they are taken (PyMySQL's ``SSCursor``; SQLite's cursors
+    already do)."""
+    driver = raw.driver_connection
+    if type(driver).__module__.startswith("pymysql"):
+        import pymysql.cursors  # type: ignore[import-untyped]
+
+        cursor = driver.cursor(pymysql.cursors.SSCursor)
+        # the server drops a client that reads nothing for this long (the default is 60 s)
+        cursor.execute("SET SESSION net_write_timeout = 600")
+        return cursor
+    return raw.cursor()
+
+
+def _positional(compiled: Any) -> Any:
+    """The compiled statement's parameters as its driver's paramstyle wants them."""
+    if compiled.positiontup is not None:
+        return tuple(compiled.params[name] for name in compiled.positiontup)
+    return compiled.params
 
 
 class DujiaokaSource:
@@ -171,6 +199,39 @@ class DujiaokaSource:
         except SQLAlchemyError as exc:
             raise OrderSourceError(f"{self.id}: reading orders failed: {exc}") from None
         return [to_source_order(row, self.gateways, self.zone) for row in rows]
+
+    def stream(self, after: SourcePosition | None, limit: int | None) -> Iterator[SourceOrder]:
+        """The orders ``fetch`` gives (all of them after ``after`` when ``limit`` is None),
+        read by one query and mapped as the caller takes them; close the iterator to stop
+        early (the connection is then dropped, not drained)."""
+        stmt = orders_after(after, limit)
+        errors = (SQLAlchemyError, self.engine.dialect.loaded_dbapi.Error)
+        try:
+            raw = self.engine.raw_connection()
+        except errors as exc:
+            raise OrderSourceError(f"{self.id}: reading orders failed: {exc}") from None
+        finished = False
+        try:
+            cursor = _unbuffered_cursor(raw)
+            compiled = stmt.compile(dialect=self.engine.dialect)
+            cursor.execute(str(compiled), _positional(compiled))
+            names = [d[0] for d in cursor.description]
+            gateways, zone = self.gateways, self.zone
+            while True:
+                rows = cursor.fetchmany(STREAM_CHUNK)
+                if not rows:
+                    break
+                for values in rows:
+                    yield to_source_order(dict(zip(names, values, strict=True)), gateways, zone)
+            cursor.close()
+            finished = True
+        except errors as exc:
+            raise OrderSourceError(f"{self.id}: reading orders failed: {exc}") from None
+        finally:
+            if finished:
+                raw.close()
+            else:  # stopped early or failed: drop the connection rather than read the rest
+                raw.invalidate()
 
     def query_password(self, order_no: str) -> str | None:
         """``search_pwd`` of the shop's order ``order_no`` (None: no such order, or none kept)."""

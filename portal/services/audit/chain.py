@@ -20,6 +20,7 @@ from sqlalchemy import Integer, String, any_, literal, select, update
 from portal.domain import audit_chain
 from portal.extensions import db
 from portal.models import ChainHead, Order, RefundCase
+from portal.services import bulk_rows
 from portal.services.column_arrays import unnested
 
 if TYPE_CHECKING:
@@ -93,20 +94,32 @@ def _move_heads(heads: dict[str, tuple[int, str]]) -> None:
     db.session.execute(upsert, params)
 
 
-def link(rows: Sequence[dict[str, Any]], owners_locked: bool = False) -> list[dict[str, Any]]:
+def link(
+    rows: Sequence[dict[str, Any]], owners_locked: bool = False, new_owners: bool = False
+) -> list[dict[str, Any]]:
     """``rows`` (event values, ``case_id``/``order_id`` set or None) with their chain, place,
     previous hash and hash added, in the order given; the chain heads moved accordingly.
     ``owners_locked``: the caller's transaction already holds the rows the chains belong to
     (a sweep that claimed its cases with an UPDATE), so they are not locked again.
+    ``new_owners``: every chain's case or order was inserted by the caller's transaction
+    (its id new from the sequence): no other transaction sees it, so nothing is locked, and
+    its chain has no head yet, so none is read; the heads are inserted, not upserted (a head
+    already there fails the insert).
 
     The caller inserts the rows, in the same transaction."""
     if not rows:
         return []
     keyed = [(audit_chain.chain_key(r.get("case_id"), r.get("order_id")), r) for r in rows]
     chains = sorted({chain for chain, _row in keyed})
-    if not owners_locked:
-        _lock_owners(chains)
-    heads = _read_heads(chains)
+    if new_owners:
+        if audit_chain.PLATFORM_CHAIN in chains:
+            raise ValueError("the platform's chain has no new owner")
+        heads: dict[str, tuple[int, str]] = {}
+    else:
+        if not owners_locked:
+            _lock_owners(chains)
+        heads = _read_heads(chains)
+    linker = audit_chain.Linker()
     linked = []
     normal: dict[int, tuple[Any, Any]] = {}  # id(data) -> (data, its normal form), found once
     for chain, row in keyed:
@@ -117,8 +130,17 @@ def link(rows: Sequence[dict[str, Any]], owners_locked: bool = False) -> list[di
             found = normal[id(data)] = (data, audit_chain.normal_data(data))
         values = {**row, "chain": chain, "chain_seq": seq + 1, "data": found[1]}
         values["prev_hash"] = prev
-        values["hash"] = audit_chain.link_hash(prev, values)
+        values["hash"] = linker.link_hash(prev, values)
         heads[chain] = (seq + 1, values["hash"])
         linked.append(values)
-    _move_heads({chain: heads[chain] for chain in chains})
+    if new_owners:
+        _insert_heads(heads)
+    else:
+        _move_heads({chain: heads[chain] for chain in chains})
     return linked
+
+
+def _insert_heads(heads: dict[str, tuple[int, str]]) -> None:
+    """Store the heads of chains begun now (none of them stored yet): one bulk insert."""
+    rows = [{"chain": c, "seq": seq, "hash": head} for c, (seq, head) in sorted(heads.items())]
+    bulk_rows.insert_rows(HEADS, rows)

@@ -101,7 +101,7 @@ def add_orders(merchant_id: int, items: Sequence[NewOrder], actor: Actor) -> dic
     bulk_rows.insert_rows(SNAPSHOTS, snapshots)
     bulk_rows.insert_rows(PAYMENTS, payments)
     bulk_rows.insert_rows(CODES, codes)
-    record_batch(actor, events)
+    record_batch(actor, events, new_owners=True)  # the orders are this transaction's own
     return ids
 
 

@@ -8,17 +8,20 @@ back. Orders are checked as the ingest API checks them (its schema) and written 
 writes them, a batch's new orders set-based (``ingest_batch``: one bulk insert a table,
 one chain link for the batch's events); an order's query password stays with its source
 (``source_passwords`` checks it at the buyer's lookup). Rows that cannot be taken in are kept
-per row as problems (a code and its parameters).
+per row as problems (a code and its parameters). A source that streams is read by one query
+a run, on a reader thread a few batches ahead of the batches being taken in.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import queue
+import threading
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy import String, cast, delete, func, literal, select, true, update
+from sqlalchemy import BigInteger, String, any_, cast, delete, func, literal, select, true, update
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import aliased
@@ -44,8 +47,8 @@ from portal.services.policy_text import N_
 
 #: rows taken in and committed together
 BATCH = 500
-#: rows read from the source at once (then taken in BATCH at a time): a shop's table may have
-#: no index on the reading position (dujiaoka's has none), so each read costs a scan of it
+#: rows read from a source that only fetches at once (then taken in BATCH at a time): a
+#: shop's table may have no index on the reading position, so each read costs a scan of it
 READ_AHEAD = 10_000
 #: the longest card code the portal stores
 MAX_CODE = 200
@@ -117,8 +120,12 @@ def sync(
     progress: Callable[[SyncResult], None] | None = None,
     max_batches: int | None = None,
 ) -> SyncResult:
-    """Take in batches until the source has no more (or ``max_batches``). Rows are read
-    ``READ_AHEAD`` at a time and taken in ``limit`` at a time, each batch in its own commit."""
+    """Take in batches until the source has no more (or ``max_batches``), each batch in its
+    own commit. A source that streams (``stream``) is read by one query for the whole run;
+    else rows are read ``READ_AHEAD`` at a time and taken in ``limit`` at a time."""
+    if getattr(src, "stream", None) is not None:
+        count = None if max_batches is None else max_batches * limit
+        return _stream_and_take(src, limit, count, progress)
     total = SyncResult()
     batches = 0
     while not total.done and (max_batches is None or batches < max_batches):
@@ -155,23 +162,64 @@ def _read_and_take(
     start = position(src.id)
     db.session.commit()  # the read above must not hold a transaction across the source's read
     rows = list(src.fetch(start, batches * limit))
+    _check_order(src.id, start, rows)
+    chunks = (rows[first : first + limit] for first in range(0, len(rows), limit))
     result = SyncResult(done=len(rows) < batches * limit)
+    _take_chunks(src.id, merchant_id, start, chunks, result, progress)
+    return result
+
+
+def _stream_and_take(
+    src: OrderSource,
+    limit: int,
+    count: int | None,
+    progress: Callable[[SyncResult], None] | None,
+) -> SyncResult:
+    """Read up to ``count`` rows (None: all) after the stored position by one streamed read,
+    taking them in ``limit`` at a time as they come, each batch with the position after it
+    in one commit. The source is read on a thread of its own, a few batches ahead."""
+    merchant_id = _merchant_id(src.merchant)
+    start = position(src.id)
+    db.session.commit()  # the read above must not hold a transaction across the source's read
+    reader = _Reader(src.stream(start, count), limit)  # type: ignore[attr-defined]
+    result = SyncResult()
+    try:
+        _take_chunks(src.id, merchant_id, start, reader.chunks(), result, progress)
+    finally:
+        reader.stop()
+    result.done = count is None or result.read < count
+    return result
+
+
+def _check_order(source_id: str, start: SourcePosition | None, rows: Sequence[SourceOrder]) -> None:
+    """Each row strictly after the one before it (and the first after ``start``)."""
     last = start
     for row in rows:
         if last is not None and not row.position > last:
             raise OrderSourceError(
-                f"{src.id}: row {row.position.row_id} is not after {last}; nothing taken in"
+                f"{source_id}: row {row.position.row_id} is not after {last}; nothing taken in"
             )
         last = row.position
-    actor = ingest.shop_actor(merchant_id, f"order source {src.id}")
-    for first in range(0, len(rows), limit):
-        chunk = rows[first : first + limit]
+
+
+def _take_chunks(
+    source_id: str,
+    merchant_id: int,
+    start: SourcePosition | None,
+    chunks: Iterable[Sequence[SourceOrder]],
+    result: SyncResult,
+    progress: Callable[[SyncResult], None] | None,
+) -> None:
+    """Take each chunk in with the position after it, in one commit a chunk."""
+    actor = ingest.shop_actor(merchant_id, f"order source {source_id}")
+    for chunk in chunks:
+        _check_order(source_id, start, chunk)
         try:
-            batch = _Batch(src.id, merchant_id, actor, chunk)
+            batch = _Batch(source_id, merchant_id, actor, chunk)
             for row in chunk:
                 _take(batch, row, result)
             batch.add_new()
-            _move(src.id, start, chunk[-1].position)
+            _move(source_id, start, chunk[-1].position)
             db.session.commit()
         except Exception:
             db.session.rollback()
@@ -180,7 +228,68 @@ def _read_and_take(
         start = chunk[-1].position
         if progress:
             progress(result)
-    return result
+
+
+class _Reader:
+    """A source's row iterator read on a thread of its own into chunks of ``size``, a few
+    chunks ahead of the taker (the thread waits on the shop's socket while the taker waits
+    on the portal's database). Errors reach the taker at the chunk where they happened."""
+
+    AHEAD = 4
+
+    def __init__(self, rows: Iterator[SourceOrder], size: int) -> None:
+        self.rows, self.size = rows, size
+        self.queue: queue.Queue[tuple[str, Any]] = queue.Queue(self.AHEAD)
+        self.stopping = threading.Event()
+        self.thread = threading.Thread(target=self._read, name="order-source-reader", daemon=True)
+        self.thread.start()
+
+    def _put(self, item: tuple[str, Any]) -> bool:
+        while not self.stopping.is_set():
+            try:
+                self.queue.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _read(self) -> None:
+        outcome: tuple[str, Any] = ("error", OrderSourceError("the source's reader stopped"))
+        try:
+            chunk: list[SourceOrder] = []
+            for row in self.rows:
+                chunk.append(row)
+                if len(chunk) == self.size:
+                    if not self._put(("rows", chunk)):
+                        return
+                    chunk = []
+            if chunk and not self._put(("rows", chunk)):
+                return
+            outcome = ("end", None)
+        except Exception as exc:  # noqa: BLE001 (handed to the taker, raised there)
+            outcome = ("error", exc)
+        finally:
+            close = getattr(self.rows, "close", None)
+            try:
+                if close is not None:
+                    close()
+            finally:
+                self._put(outcome)
+
+    def chunks(self) -> Iterator[list[SourceOrder]]:
+        while True:
+            kind, value = self.queue.get()
+            if kind == "rows":
+                yield value
+            elif kind == "error":
+                raise value
+            else:
+                return
+
+    def stop(self) -> None:
+        """Stop reading (the source's iterator is closed on the thread) and wait for it."""
+        self.stopping.set()
+        self.thread.join()
 
 
 def _move(source_id: str, start: SourcePosition | None, to: SourcePosition) -> None:
@@ -248,11 +357,14 @@ class _Batch:
                 )
             )
             self.stored.update((p.sku, p) for p in found_products)
+        row_ids = sorted({row.position.row_id for row in rows})
+        among = (
+            OrderSourceProblem.row_id == any_(literal(row_ids, ARRAY(BigInteger)))  # one parameter
+            if bulk_rows.on_postgresql()
+            else OrderSourceProblem.row_id.in_(row_ids)
+        )
         db.session.execute(
-            delete(OrderSourceProblem).where(
-                OrderSourceProblem.source_id == source_id,
-                OrderSourceProblem.row_id.in_(sorted({row.position.row_id for row in rows})),
-            )
+            delete(OrderSourceProblem).where(OrderSourceProblem.source_id == source_id, among)
         )
 
     def add_new(self) -> None:

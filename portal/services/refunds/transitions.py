@@ -194,13 +194,16 @@ def record_many(
     return record_batch(actor, [{**event, "kind": kind} for event in events], to=to)
 
 
-def record_batch(actor: Actor, events: Sequence[Mapping[str, Any]], *, to: str = "") -> int:
+def record_batch(
+    actor: Actor, events: Sequence[Mapping[str, Any]], *, to: str = "", new_owners: bool = False
+) -> int:
     """Append ``events`` (each its ``kind`` and, as ``record_many``'s, its ids and data), in
     the order given, in the caller's transaction: one ``chain.link`` call for all of them
     (an order's events keep their order in its chain) and one write. Inside
     ``events_together`` they are kept for the block's end unless a shop hears about one.
     Events a shop hears about go to the webhook outbox, as ``record``'s do. Returns how
-    many."""
+    many. ``new_owners``: every event's case or order was inserted by this transaction
+    (``chain.link``: nothing to lock, no head to read); the events are written now."""
     common = _common(actor, to)
     rows = [
         {
@@ -216,11 +219,15 @@ def record_batch(actor: Actor, events: Sequence[Mapping[str, Any]], *, to: str =
     if not rows:
         return 0
     kept = db.session().info.get(_TOGETHER)
-    if kept is not None and not any(webhooks.is_webhook_event(r["kind"]) for r in rows):
+    if (
+        kept is not None
+        and not new_owners
+        and not any(webhooks.is_webhook_event(r["kind"]) for r in rows)
+    ):
         kept.extend(rows)
         return len(rows)
     _write_kept()
-    return _insert(chain.link(rows))
+    return _insert(chain.link(rows, new_owners=new_owners))
 
 
 def _common(actor: Actor, to: str = "") -> dict[str, Any]:
