@@ -108,7 +108,7 @@ def link_hash(prev_hash: str, event: Mapping[str, Any]) -> str:
 #: note and time, a case each); ``Linker`` encodes the others once
 PER_EVENT = ("chain", "chain_seq", "case_id", "order_id", "payout_id")
 #: the JSON string encoder ``json.dumps(..., ensure_ascii=False)`` uses (in C)
-_encode_str = json.encoder.encode_basestring  # type: ignore[attr-defined]
+_encode_str = json.encoder.encode_basestring
 
 
 def _json_value(value: Any) -> str:
