@@ -21,11 +21,11 @@ from sqlalchemy import Connection, func, select, text
 from portal.audit_cli import audit
 from portal.domain import audit_chain
 from portal.domain.policy import Kind, Reason
-from portal.domain.states import Role
+from portal.domain.states import Role, State
 from portal.extensions import db
 from portal.models import AuditSeal, ChainHead, Event, RefundCase
 from portal.services.actors import SYSTEM, Actor
-from portal.services.audit import keys, seals
+from portal.services.audit import chain, keys, seals
 from portal.services.audit.verify import verify
 from portal.services.deadlines import deadline_bulk
 from portal.services.refunds import cases, disputes, transitions
@@ -164,6 +164,61 @@ def test_a_sweep_page_links_each_case_s_reminder_then_its_escalation(
         head = db.session.get(ChainHead, audit_chain.case_chain(case.id))
         assert head is not None and (head.seq, head.hash) == (len(events), events[-1].hash)
     assert verify().ok, verify().problems
+
+
+_NOW = datetime(2026, 12, 7, 9, 30, 15, 123456, tzinfo=UTC)
+_SHARED_EVENTS = [
+    {"kind": "escalated", "actor_role": "system", "actor_label": "System", "created_at": _NOW},
+    {
+        "kind": State.CLOSED,  # a str enum, as the transition function's states are
+        "actor_role": Role.REVIEWER,
+        "actor_id": 7,
+        "actor_label": 'Wáng "Li" \\ 王\n\t\x01',
+        "from_state": "submitted",
+        "to_state": "",
+        "reason": "broken \u2028 line",
+        "data": {"z": [1, 2.5, None, True], "a": {"é": "ü", "b": (1, 2)}, "n": 10**30},
+        "created_at": datetime(2026, 12, 7, 17, 30, 15),  # naive: taken as UTC
+    },
+    {
+        "kind": "x",
+        "actor_id": True,
+        "data": None,
+        "created_at": _NOW.astimezone(timezone(timedelta(hours=8))),
+    },
+]
+_OWN_VALUES = [
+    ("case:12", 3, 12, 34, None),
+    ("order:34", 1, None, 34, 56),
+    (audit_chain.PLATFORM_CHAIN, 10**12, None, None, None),
+    ('case:\u00e9"', 2, True, 2.0, "5"),  # not what a row holds: encoded as canonical does
+]
+
+
+@pytest.mark.parametrize("shared", _SHARED_EVENTS)
+@pytest.mark.parametrize("own", _OWN_VALUES)
+def test_a_linker_hashes_exactly_what_canonical_covers(shared, own):
+    # the sweep's page hashes its events through a Linker (the shared fields encoded once):
+    # byte for byte the canonical form verify checks
+    event = {**shared, **dict(zip(audit_chain.PER_EVENT, own, strict=True))}
+    linker = audit_chain.Linker(event)
+    assert linker.canonical(*own) == audit_chain.canonical(event)
+    prev = "ab" * 32
+    assert linker.link_hash(prev, *own) == audit_chain.link_hash(prev, event)
+
+
+def test_events_equal_but_encoded_apart_are_not_hashed_alike(app):
+    # 1 and True (or 1.0) are equal keys, not the same JSON: each event is hashed as its own
+    rows = [
+        {**_SHARED_EVENTS[0], "actor_id": actor_id, "case_id": None, "order_id": None}
+        for actor_id in (1, True, 1.0, 1)
+    ]
+    linked = chain.link(rows)
+    assert [row["chain_seq"] for row in linked] == [1, 2, 3, 4]
+    for row in linked:
+        assert row["hash"] == audit_chain.link_hash(row["prev_hash"], row)
+    assert len({row["hash"] for row in linked}) == 4
+    db.session.rollback()
 
 
 def test_a_verified_case_alone(app, clock):
@@ -679,10 +734,18 @@ _EVENTS = st.fixed_dictionaries(
 @settings(max_examples=400, deadline=None)
 @given(events=st.lists(_EVENTS, min_size=1, max_size=4), prev=st.text("0123456789abcdef"))
 def test_the_linker_hashes_each_event_as_link_hash_does(events, prev):
-    linker = audit_chain.Linker()  # one linker for all: what it keeps never changes a hash
-    for event in events:
-        assert linker.canonical(event) == audit_chain.canonical(event)
-        assert linker.link_hash(prev, event) == audit_chain.link_hash(prev, event)
+    # one linker made from the first event's shared fields, used for every event that shares
+    # them (as chain.link does), and one of each event's own
+    first = events[0]
+    for event in [first, *({**first, **_own(e)} for e in events[1:]), *events[1:]]:
+        linker = audit_chain.Linker(event)
+        own = _own(event)
+        assert linker.canonical(*own.values()) == audit_chain.canonical(event)
+        assert linker.link_hash(prev, *own.values()) == audit_chain.link_hash(prev, event)
+
+
+def _own(event):
+    return {name: event.get(name) for name in audit_chain.PER_EVENT}
 
 
 @settings(max_examples=300, deadline=None)

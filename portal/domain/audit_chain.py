@@ -117,51 +117,57 @@ def link_hash(prev_hash: str, event: Mapping[str, Any]) -> str:
     return digest.hexdigest()
 
 
+#: the content fields in which the events of one batch differ (a sweep's page: one kind, actor,
+#: note and time, a case each); ``Linker`` encodes the others once
+PER_EVENT = ("chain", "chain_seq", "case_id", "order_id", "payout_id")
+#: the JSON string encoder ``json.dumps(..., ensure_ascii=False)`` uses (in C)
+_encode_str = json.encoder.encode_basestring
+
+
+def _json_value(value: Any) -> str:
+    """``_json(value)``, quicker for the values a ``PER_EVENT`` field holds."""
+    if value is None:
+        return "null"
+    kind = type(value)
+    if kind is int:
+        return int.__repr__(value)
+    if kind is str:
+        return _encode_str(value)
+    return _json(value)  # anything else (a bool, a str or int subclass) as ``canonical`` does
+
+
 class Linker:
-    """``link_hash`` for many events at once: what events share (their actor, kind, time)
-    is encoded once. The hash is ``link_hash``'s, byte for byte."""
+    """``link_hash`` for events that share every content field but the ``PER_EVENT`` ones:
+    the shared fields (the kind, actor, states, reason, data and time) are encoded once, each
+    event's hash then costs its few own values and the digest. The bytes hashed are exactly
+    ``canonical``'s (``tests/test_audit_chain.py`` compares them)."""
 
-    def __init__(self) -> None:
-        self._text: dict[Any, str] = {}
-        self._times: dict[Any, str] = {}
+    __slots__ = ("_kind", "_tail")
 
-    def _value(self, value: Any) -> str:
-        kind = type(value)
-        if kind is int:
-            return str(value)
-        if value is None:
-            return "null"
-        if kind is str:
-            found = self._text.get(value)
-            if found is None:
-                found = self._text[value] = _json(value)
-            return found
-        return _json(value)
+    def __init__(self, shared: Mapping[str, Any]) -> None:
+        assert CONTENT_FIELDS[:6] == ("chain", "chain_seq", "kind", *PER_EVENT[2:])
+        rest: list[Any] = [shared.get(name) for name in CONTENT_FIELDS[6:-2]]
+        rest.append(shared.get("data") or {})
+        rest.append(canonical_time(shared["created_at"]))
+        self._kind = _json(shared.get("kind"))
+        self._tail = _json(rest)[1:]  # the rest of the array, its closing bracket included
 
-    def _data(self, data: Any) -> str:
-        if not data:
-            return "{}"
-        if type(data) is dict and _flat(data):
-            items = sorted(data.items())
-            return "{" + ",".join(f"{self._value(k)}:{self._value(v)}" for k, v in items) + "}"
-        return _json(data)
+    def canonical(self, chain: str, seq: int, case_id: Any, order_id: Any, payout_id: Any) -> bytes:
+        """``canonical`` of the event with these ``PER_EVENT`` values and the shared rest."""
+        v = _json_value
+        return (
+            f"[{VERSION},{v(chain)},{v(seq)},{self._kind},{v(case_id)},{v(order_id)},"
+            f"{v(payout_id)},{self._tail}"
+        ).encode()
 
-    def canonical(self, event: Mapping[str, Any]) -> bytes:
-        """``canonical(event)``."""
-        value = self._value
-        parts = [str(VERSION)]
-        parts.extend(value(event.get(name)) for name in CONTENT_FIELDS[:-2])
-        parts.append(self._data(event.get("data")))
-        created = event["created_at"]
-        time = self._times.get(created)
-        if time is None:
-            time = self._times[created] = _json(canonical_time(created))
-        parts.append(time)
-        return ("[" + ",".join(parts) + "]").encode()
-
-    def link_hash(self, prev_hash: str, event: Mapping[str, Any]) -> str:
-        """``link_hash(prev_hash, event)``."""
-        return hashlib.sha256(prev_hash.encode() + b"\n" + self.canonical(event)).hexdigest()
+    def link_hash(
+        self, prev_hash: str, chain: str, seq: int, case_id: Any, order_id: Any, payout_id: Any
+    ) -> str:
+        """``link_hash(prev_hash, event)`` of the event with these ``PER_EVENT`` values."""
+        digest = hashlib.sha256(prev_hash.encode())
+        digest.update(b"\n")
+        digest.update(self.canonical(chain, seq, case_id, order_id, payout_id))
+        return digest.hexdigest()
 
 
 def heads_digest(heads: Iterable[tuple[str, int, str]]) -> str:

@@ -31,6 +31,12 @@ CASES = RefundCase.__table__
 ORDERS = Order.__table__
 
 
+#: the content fields a ``Linker`` encodes once, but ``data`` (found by its normal form)
+_SHARED = tuple(
+    name for name in audit_chain.CONTENT_FIELDS if name not in (*audit_chain.PER_EVENT, "data")
+)
+
+
 def _dialect() -> str:
     return db.session.get_bind().dialect.name
 
@@ -119,9 +125,12 @@ def link(
         if not owners_locked:
             _lock_owners(chains)
         heads = _read_heads(chains)
-    linker = audit_chain.Linker()
     linked = []
     normal: dict[int, tuple[Any, Any]] = {}  # id(data) -> (data, its normal form), found once
+    # the events sharing every content field but their own ids (a sweep's page of one rule)
+    # share a Linker: those fields encoded once. Keyed by the values and their types (1, 1.0
+    # and True are equal keys but not the same JSON) and the data's normal form
+    linkers: dict[tuple[Any, ...], audit_chain.Linker] = {}
     for chain, row in keyed:
         seq, prev = heads.get(chain, (0, audit_chain.GENESIS))
         data = row.get("data")
@@ -129,8 +138,20 @@ def link(
         if found is None or found[0] is not data:
             found = normal[id(data)] = (data, audit_chain.normal_data(data))
         values = {**row, "chain": chain, "chain_seq": seq + 1, "data": found[1]}
+        shared = tuple(map(values.get, _SHARED))
+        key = (id(found[1]), shared, tuple(map(type, shared)))
+        linker = linkers.get(key)
+        if linker is None:
+            linker = linkers[key] = audit_chain.Linker(values)
         values["prev_hash"] = prev
-        values["hash"] = linker.link_hash(prev, values)
+        values["hash"] = linker.link_hash(
+            prev,
+            chain,
+            seq + 1,
+            values.get("case_id"),
+            values.get("order_id"),
+            values.get("payout_id"),
+        )
         heads[chain] = (seq + 1, values["hash"])
         linked.append(values)
     if new_owners:

@@ -219,15 +219,16 @@ def record_batch(
     if not rows:
         return 0
     kept = db.session().info.get(_TOGETHER)
-    if (
-        kept is not None
-        and not new_owners
-        and not any(webhooks.is_webhook_event(r["kind"]) for r in rows)
-    ):
+    if kept is not None and not new_owners and not _any_webhook(rows):
         kept.extend(rows)
         return len(rows)
     _write_kept()
     return _insert(chain.link(rows, new_owners=new_owners))
+
+
+def _any_webhook(rows: Sequence[Mapping[str, Any]]) -> bool:
+    """Whether a shop hears about any of these events (each kind asked once)."""
+    return any(map(webhooks.is_webhook_event, {row["kind"] for row in rows}))
 
 
 def _common(actor: Actor, to: str = "") -> dict[str, Any]:
@@ -250,7 +251,7 @@ COPY_FROM = 50
 def _insert(values: list[dict[str, Any]]) -> int:
     """Insert linked events (one statement, or one COPY for many on PostgreSQL); how many.
     Those a shop hears about are read back for the webhook outbox."""
-    webhook = any(webhooks.is_webhook_event(v["kind"]) for v in values)
+    webhook = _any_webhook(values)
     postgresql = db.engine.dialect.name == "postgresql"
     if not webhook and (not postgresql or len(values) >= COPY_FROM):
         bulk_rows.insert_rows(EVENTS, values)  # a sweep's page, a batch: nothing to read back
@@ -323,26 +324,21 @@ def _read_pending(kept: list[dict[str, Any] | _Pending]) -> list[dict[str, Any]]
         select(literal(i).label("part"), *item.rows.subquery().c) for i, item in enumerate(pending)
     ]
     both = (parts[0] if len(parts) == 1 else union_all(*parts)).subquery()
-    read = select(both).order_by(both.c.part, both.c.payout_id, both.c.case_id)
+    ids = (both.c.case_id, both.c.order_id, both.c.payout_id)
+    read = select(both.c.part, *ids).order_by(both.c.part, both.c.payout_id, both.c.case_id)
     found: list[list[Any]] = [[] for _ in pending]
-    for row in db.session.execute(read).mappings():
-        found[row["part"]].append(row)
+    for part, *row in db.session.execute(read).all():
+        found[part].append(row)
     by_part = iter(found)
     rows: list[dict[str, Any]] = []
     for item in kept:
         if not isinstance(item, _Pending):
             rows.append(item)
             continue
+        shared = {**item.common, "kind": item.kind, "data": item.data}
         rows.extend(
-            {
-                **item.common,
-                "kind": item.kind,
-                "case_id": row["case_id"],
-                "order_id": row["order_id"],
-                "payout_id": row["payout_id"],
-                "data": item.data,
-            }
-            for row in next(by_part)
+            {**shared, "case_id": case_id, "order_id": order_id, "payout_id": payout_id}
+            for case_id, order_id, payout_id in next(by_part)
         )
     return rows
 
