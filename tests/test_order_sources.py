@@ -201,7 +201,7 @@ def test_a_crash_between_batches_leaves_the_cursor_at_the_last_commit(shop, monk
         return real(*args, **kwargs)
 
     monkeypatch.setattr(ingest_batch, "add_orders", crash_on_second_batch)
-    with pytest.raises(RuntimeError):
+    with pytest.raises(RuntimeError, match="worker killed"):  # the streamed read stops there
         order_sync.sync(source(), limit=3)
     assert sorted(db.session.scalars(select(Order.order_no))) == ["C0", "C1", "C2"]
     assert order_sync.position("dujiaoka") == SourcePosition("2026-12-01 10:00:02", 3)
@@ -265,31 +265,14 @@ def test_a_streaming_source_is_read_by_one_query_a_run_as_batches_commit(shop, m
     assert limits == [(SourcePosition("2026-12-01 10:00:06", 7), 6)]
 
 
-def test_a_streamed_read_stopped_by_a_failing_batch_keeps_the_position_before_it(shop, monkeypatch):
-    for n in range(7):
-        shop.order(order_sn=f"F{n}", updated_at=f"2026-12-01 10:00:0{n}")
-    real = ingest_batch.add_orders
-    calls = []
-
-    def crash_on_second_batch(*args, **kwargs):
-        calls.append(1)
-        if len(calls) == 2:
-            raise RuntimeError("worker killed")
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(ingest_batch, "add_orders", crash_on_second_batch)
-    with pytest.raises(RuntimeError, match="worker killed"):
-        order_sync.sync(source(), limit=3)
-    assert sorted(db.session.scalars(select(Order.order_no))) == ["F0", "F1", "F2"]
-    assert order_sync.position("dujiaoka") == SourcePosition("2026-12-01 10:00:02", 3)
-    monkeypatch.setattr(ingest_batch, "add_orders", real)
-    assert order_sync.sync(source(), limit=3).created == 4
-    assert count() == 7
+def _one_a_second(shop, prefix: str, n: int) -> None:
+    """``n`` orders, ``prefix`` + 0.., a second apart from 10:00:00."""
+    for i in range(n):
+        shop.order(order_sn=f"{prefix}{i}", updated_at=f"2026-12-01 10:00:0{i}")
 
 
 def test_a_streamed_read_that_fails_mid_way_keeps_the_batches_before_it(shop):
-    for n in range(5):
-        shop.order(order_sn=f"L{n}", updated_at=f"2026-12-01 10:00:0{n}")
+    _one_a_second(shop, "L", 5)
     src = source()
     real = src.stream
 
@@ -311,8 +294,7 @@ def test_a_streamed_read_that_fails_mid_way_keeps_the_batches_before_it(shop):
 
 
 def test_streamed_rows_out_of_order_stop_the_batch_they_are_in(shop):
-    for n in range(4):
-        shop.order(order_sn=f"Q{n}", updated_at=f"2026-12-01 10:00:0{n}")
+    _one_a_second(shop, "Q", 4)
     src = source()
     real = src.stream
 
@@ -327,6 +309,22 @@ def test_streamed_rows_out_of_order_stop_the_batch_they_are_in(shop):
     assert order_sync.position("dujiaoka") == SourcePosition("2026-12-01 10:00:01", 2)
 
 
+def _another_worker_moves_the_cursor(app) -> None:
+    """What a second worker's commit of the first batch leaves: the cursor, moved."""
+    other = create_engine(app.config["SQLALCHEMY_DATABASE_URI"])
+    with other.begin() as conn:
+        conn.execute(
+            OrderSourceCursor.__table__.insert().values(
+                source_id="dujiaoka",
+                after_updated="2026-12-01 10:00:05",
+                after_row_id=1,
+                started=True,
+                moved_at=datetime.now(UTC),
+            )
+        )
+    other.dispose()
+
+
 def test_of_two_streaming_readers_one_commits_and_the_other_rolls_back(shop, app):
     shop.order(order_sn="R1")
     src = source()
@@ -334,18 +332,7 @@ def test_of_two_streaming_readers_one_commits_and_the_other_rolls_back(shop, app
 
     def stream_while_another_worker_moves_the_cursor(after, limit):
         rows = list(real(after, limit))
-        other = create_engine(app.config["SQLALCHEMY_DATABASE_URI"])
-        with other.begin() as conn:
-            conn.execute(
-                OrderSourceCursor.__table__.insert().values(
-                    source_id="dujiaoka",
-                    after_updated="2026-12-01 10:00:05",
-                    after_row_id=1,
-                    started=True,
-                    moved_at=datetime.now(UTC),
-                )
-            )
-        other.dispose()
+        _another_worker_moves_the_cursor(app)
         return iter(rows)
 
     src.stream = stream_while_another_worker_moves_the_cursor
@@ -425,18 +412,7 @@ def test_of_two_readers_of_one_batch_one_commits_and_the_other_rolls_back(shop, 
 
     def fetch_while_another_worker_moves_the_cursor(after, limit):
         rows = real_fetch(after, limit)
-        other = create_engine(app.config["SQLALCHEMY_DATABASE_URI"])
-        with other.begin() as conn:
-            conn.execute(
-                OrderSourceCursor.__table__.insert().values(
-                    source_id="dujiaoka",
-                    after_updated="2026-12-01 10:00:05",
-                    after_row_id=1,
-                    started=True,
-                    moved_at=datetime.now(UTC),
-                )
-            )
-        other.dispose()
+        _another_worker_moves_the_cursor(app)
         return rows
 
     src.fetch = fetch_while_another_worker_moves_the_cursor
