@@ -15,7 +15,10 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Column, Select, cast, func, literal, select
+from sqlalchemy import ARRAY, Column, ColumnElement, Select, any_, cast, func, literal, select
+from sqlalchemy.types import TypeEngine
+
+from portal.extensions import db
 
 
 def unnested(columns: Sequence[Column[Any]], rows: Sequence[Mapping[str, Any]]) -> Select[Any]:
@@ -52,3 +55,11 @@ def _shared(name: str, first: Mapping[str, Any], rows: Sequence[Mapping[str, Any
     if kind in _SCALARS:
         return all(type(row[name]) is kind and row[name] == value for row in rows)
     return all(row[name] is value for row in rows)
+
+
+def among(column: Any, values: Sequence[Any], element: TypeEngine[Any]) -> ColumnElement[bool]:
+    """``column IN values``; on PostgreSQL one array parameter of ``element``s (a page of ids
+    is one value to send and to parse, not a placeholder each)."""
+    if db.session.get_bind().dialect.name == "postgresql":
+        return column == any_(literal(list(values), ARRAY(element)))
+    return column.in_(values)

@@ -21,15 +21,12 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
-    ARRAY,
     ColumnElement,
     Integer,
     Select,
     and_,
-    any_,
     case,
     cast,
-    literal,
     null,
     or_,
     select,
@@ -42,7 +39,7 @@ from portal.domain.notes import Note
 from portal.domain.states import State
 from portal.extensions import db
 from portal.models import Order, Payout, RefundCase
-from portal.services import context
+from portal.services import column_arrays, context
 from portal.services.actors import SYSTEM
 from portal.services.errors import DomainError
 from portal.services.messaging import notices
@@ -111,10 +108,10 @@ def _among(
     send and to parse, not a thousand), with the ids' range beside it: from ``= ANY`` alone
     the planner takes a page of 1,000 for a few percent of the table and scans all of it, in
     each statement of each page; from the range it reads the page's span of the index."""
-    if db.engine.dialect.name == "postgresql":
-        among = column == any_(literal(ids, ARRAY(Integer)))
-        return and_(column.between(min(ids), max(ids)), among) if ids else among
-    return column.in_(ids)
+    found = column_arrays.among(column, ids, Integer())
+    if ids and db.engine.dialect.name == "postgresql":
+        return and_(column.between(min(ids), max(ids)), found)
+    return found
 
 
 def _cases(case_ids: list[int]) -> Select[Any]:

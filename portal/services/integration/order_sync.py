@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy import BigInteger, String, any_, cast, delete, func, literal, select, true, update
+from sqlalchemy import BigInteger, String, cast, delete, func, literal, select, true, update
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import aliased
@@ -36,7 +36,7 @@ from portal.plugins.order_sources import (
     SourceOrder,
     SourcePosition,
 )
-from portal.services import bulk_rows, context
+from portal.services import bulk_rows, column_arrays, context
 from portal.services.actors import Actor
 from portal.services.errors import ConcurrentChange
 from portal.services.integration import ingest, ingest_batch
@@ -184,7 +184,8 @@ def _stream_and_take(
     reader = _Reader(src.stream(start, count), limit)  # type: ignore[attr-defined]
     result = SyncResult()
     try:
-        _take_chunks(src.id, merchant_id, start, reader.chunks(), result, progress)
+        chunks = _checked(src.id, start, reader.chunks())
+        _take_chunks(src.id, merchant_id, start, chunks, result, progress)
     finally:
         reader.stop()
     result.done = count is None or result.read < count
@@ -202,6 +203,16 @@ def _check_order(source_id: str, start: SourcePosition | None, rows: Sequence[So
         last = row.position
 
 
+def _checked(
+    source_id: str, start: SourcePosition | None, chunks: Iterable[Sequence[SourceOrder]]
+) -> Iterator[Sequence[SourceOrder]]:
+    """Streamed chunks, each checked (``_check_order``) when it comes, before it is taken in."""
+    for chunk in chunks:
+        _check_order(source_id, start, chunk)
+        yield chunk
+        start = chunk[-1].position
+
+
 def _take_chunks(
     source_id: str,
     merchant_id: int,
@@ -213,7 +224,6 @@ def _take_chunks(
     """Take each chunk in with the position after it, in one commit a chunk."""
     actor = ingest.shop_actor(merchant_id, f"order source {source_id}")
     for chunk in chunks:
-        _check_order(source_id, start, chunk)
         try:
             batch = _Batch(source_id, merchant_id, actor, chunk)
             for row in chunk:
@@ -358,11 +368,7 @@ class _Batch:
             )
             self.stored.update((p.sku, p) for p in found_products)
         row_ids = sorted({row.position.row_id for row in rows})
-        among = (
-            OrderSourceProblem.row_id == any_(literal(row_ids, ARRAY(BigInteger)))  # one parameter
-            if bulk_rows.on_postgresql()
-            else OrderSourceProblem.row_id.in_(row_ids)
-        )
+        among = column_arrays.among(OrderSourceProblem.row_id, row_ids, BigInteger())
         db.session.execute(
             delete(OrderSourceProblem).where(OrderSourceProblem.source_id == source_id, among)
         )
