@@ -157,6 +157,10 @@ def test_catalogue_calls_in_a_request_and_in_a_job(app):
         # templates: _() translates, and a variable put into the text is escaped
         html = render_template_string('{{ _("Order number") }}|{{ _("%(x)s", x="<b>") }}')
         assert html == "订单号|&lt;b&gt;"
+        # a text without variables is still formatted where it holds a percent sign, as
+        # Jinja's new-style gettext does ("%%" is "%"); without one it is shown as it is
+        html = render_template_string('{{ _("100%% sure") }}|{{ _("<i>a</i>") }}|{{ _("50%%") }}')
+        assert html == "100% sure|<i>a</i>|50%"
         assert render_template_string("{% trans %}Order number{% endtrans %}") == "订单号"
     with fresh({"Accept-Language": "en-GB,en;q=0.8"}):
         assert i18n.get_locale() == "en"

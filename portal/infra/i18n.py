@@ -91,6 +91,8 @@ def template_gettext(context: Context, string: str, /, **variables: Any) -> str:
     text: str = translations().gettext(string)
     if context.eval_ctx.autoescape:
         text = Markup(text)  # noqa: S704 - the catalogue's own text, as Jinja treats it
+    if not variables and "%" not in text:
+        return text  # formatting it would give it back unchanged (most labels)
     return text % variables
 
 

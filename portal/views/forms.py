@@ -11,8 +11,9 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from flask import flash
+from flask import current_app, flash, request
 from flask_wtf import FlaskForm
+from flask_wtf.csrf import generate_csrf
 from flask_wtf.file import FileField
 from markupsafe import Markup, escape
 from wtforms import (
@@ -42,9 +43,9 @@ class Deferred:
 
     __slots__ = ("_form", "_make")
 
-    def __init__(self, make: Callable[[], FlaskForm]) -> None:
+    def __init__(self, make: Callable[[], Any]) -> None:
         self._make = make
-        self._form: FlaskForm | None = None
+        self._form: Any = None
 
     def __getattr__(self, name: str) -> Any:
         form = self._form
@@ -54,8 +55,77 @@ class Deferred:
 
 
 def deferred(form_class: type[FlaskForm], **options: Any) -> Deferred:
-    """``form_class(**options)``, built when first read (see :class:`Deferred`)."""
+    """``form_class(**options)``, built when first read (see :class:`Deferred`). On a page
+    shown by GET, a form given no options but its ``prefix`` is shown blank
+    (:class:`BlankForm`)."""
+    if request.method in ("GET", "HEAD") and options.keys() <= {"prefix"}:
+        prefix = options.get("prefix", "")
+        return Deferred(lambda: BlankForm(form_class, prefix))
     return Deferred(lambda: form_class(**options))
+
+
+class BlankForm:
+    """A form as a page shown by GET writes it, empty: its fields are those of the same form
+    built once per process for its class, prefix and language, without a CSRF token (a blank
+    field is the same for everyone; see :func:`_blank_fields`), and its hidden tag carries the
+    request's own token. Anything else a template reads from it (its ``csrf_token`` field,
+    say) comes from the form built for this request, as it would without this."""
+
+    __slots__ = ("_class", "_csrf_name", "_fields", "_prefix", "_real")
+
+    def __init__(self, form_class: type[FlaskForm], prefix: str) -> None:
+        self._class, self._prefix = form_class, prefix
+        self._fields, self._csrf_name = _blank_fields(
+            form_class, prefix, i18n.get_locale() or "", current_app.config
+        )
+        self._real: FlaskForm | None = None
+
+    def hidden_tag(self, *fields: Any) -> Markup:
+        """The hidden fields (none but the token, for the forms shown blank) and the request's
+        CSRF token, written as :meth:`PortalForm.hidden_tag` writes them."""
+        names = [f if isinstance(f, str) else f.short_name for f in fields] or [
+            *self._fields,
+            "csrf_token",
+        ]
+        parts = []
+        for name in names:
+            if name == "csrf_token":
+                html = '<input id="{0}" name="{0}" type="hidden" value="{1}">'
+                values = escape(self._csrf_name), escape(generate_csrf())
+                parts.append(Markup(html.format(*values)))  # noqa: S704 - each value escaped
+            elif name in self._fields and isinstance(self._fields[name].widget, HiddenInput):
+                parts.append(_hidden_input(self._fields[name]))
+        return Markup("\n").join(parts)
+
+    def __getattr__(self, name: str) -> Any:
+        found = self._fields.get(name) if name != "csrf_token" else None
+        if found is not None:
+            return found
+        if name in ("errors", "form_errors"):
+            return {} if name == "errors" else []
+        real = self._real
+        if real is None:
+            real = self._real = self._class(prefix=self._prefix)
+        return getattr(real, name)
+
+
+#: blank forms' fields by form class, prefix and language (see :func:`_blank_fields`)
+_BLANK_FORMS: dict[tuple[Any, ...], tuple[dict[str, Any], str]] = {}
+
+
+def _blank_fields(
+    form_class: type[FlaskForm], prefix: str, locale: str, config: Any
+) -> tuple[dict[str, Any], str]:
+    """The fields of ``form_class`` built blank (no form data, no CSRF token) and the name of
+    its CSRF field, once per process for each class, prefix and language. The fields are
+    only read: a template writes them, it never fills them."""
+    key = (form_class, prefix, locale)
+    found = _BLANK_FORMS.get(key)
+    if found is None:
+        form = form_class(formdata=None, prefix=prefix, meta={"csrf": False})
+        field_name = config.get("WTF_CSRF_FIELD_NAME") or "csrf_token"
+        found = _BLANK_FORMS[key] = (dict(form._fields), form._prefix + field_name)
+    return found
 
 
 def _hidden_input(field: Any) -> Markup:

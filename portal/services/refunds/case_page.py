@@ -1,10 +1,10 @@
 """Everything one case's page shows, read in at most four statements.
 
-The case with its order (one row, with whether the case has a ticket, a late payout, evidence
-files or payouts, and any header figure the page asks for); the timeline with each offer beside
-the event that made it; the evidence files and the order's payouts only when there are some. The
-page then reads nothing else from the database. The rows are read outside a transaction
-(``page_reads``): the case with its flags in one statement, its timeline in the next.
+The case with its order (with whether the case has a ticket, a late payout, evidence files or
+payouts, and any header figure the page asks for) and its timeline, each offer beside the event
+that made it, in one statement; the evidence files and the order's payouts only when there are
+some. The page then reads nothing else from the database. The rows are read outside a
+transaction (``page_reads``), so the case and its timeline are read in one statement to agree.
 
 The case, its order, the timeline and the offers are read as plain rows (:class:`Record`, a
 row's columns under the model's attribute names), not as ORM objects: the page only shows them,
@@ -15,15 +15,13 @@ payouts, when there are some, are ORM objects as before.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from functools import cache
 from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
-    Integer,
     Select,
     and_,
     bindparam,
@@ -32,7 +30,7 @@ from sqlalchemy import (
     literal_column,
     select,
 )
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Row
 from sqlalchemy.orm import Session, contains_eager
 
 from portal.domain import payout_states
@@ -126,18 +124,18 @@ def load(case_no: str, header: Counting | None = None) -> CasePage:
     count the page's header shows (the unread notices), read in the same statement."""
     now = context.now()
     params = {"case_no": case_no, "now": now, **(header.params if header else {})}
-    first = _first_statement(header.query if header else None)
     with page_reads.connection() as conn:
-        row = conn.execute(first, params).one_or_none()
-        if row is None:
+        rows = conn.execute(_statement(header.query if header else None), params).all()
+        if not rows:
             raise NotFound(N_("Case not found."), rule="case")
-        values = tuple(row)
         n_case, n_order = len(_CASE_KEYS), len(_ORDER_KEYS)
+        n_first = n_case + n_order + _FLAGS
+        values = tuple(rows[0])
         case: Any = Record(**dict(zip(_CASE_KEYS, values[:n_case], strict=True)))
         order = Record(**dict(zip(_ORDER_KEYS, values[n_case : n_case + n_order], strict=True)))
         case.order = order
-        ticket, late, with_evidence, with_payouts, header_value = values[n_case + n_order :]
-        events, offers = _events(conn, case.id)
+        ticket, late, with_evidence, with_payouts, header_value = values[n_case + n_order : n_first]
+        events, offers = _timeline(rows, n_first)
         if with_evidence or with_payouts:
             with page_reads.reading(conn) as session:
                 case.evidence = _evidence(session, case.id) if with_evidence else []
@@ -158,16 +156,45 @@ def load(case_no: str, header: Counting | None = None) -> CasePage:
     )
 
 
-_FIRST: dict[int, Select[Any]] = {}
+#: the first statement's columns after the case's and the order's: a ticket, a late payout,
+#: evidence, payouts, the header's figure
+_FLAGS = 5
+
+_STATEMENTS: dict[int, Select[Any]] = {}
 
 
-def _first_statement(header: Select[int] | None) -> Select[Any]:
-    """The case, its order, the flags and the header's figure: built once per kind of header
-    (the statements are kept, their values bound: ``case_no``, ``now``)."""
+def _statement(header: Select[int] | None) -> Select[Any]:
+    """The page's statement, built once per kind of header (kept, its values bound:
+    ``case_no``, ``now``): the case with its order, its flags and the header's figure, once
+    (:func:`_first`), joined to each event of its timeline that the buyer sees, oldest first,
+    with the offer an ``offer`` event made. A case without such events gives one row, its
+    event columns empty."""
     key = id(header)
-    found = _FIRST.get(key)
+    found = _STATEMENTS.get(key)
     if found is not None:
         return found
+    # the case's row is worked out once, not once per event (PostgreSQL would otherwise fold
+    # the flags' subqueries into the join)
+    first = _first(header).cte("the_case").prefix_with("MATERIALIZED", dialect="postgresql")
+    made = and_(Event.kind == "offer", Offer.id == Event.data["offer_id"].as_integer())
+    shown = and_(Event.case_id == first.c.id, ~_one_of(Event.kind, STAFF_ONLY))  # the buyer's
+    statement = (
+        select(
+            *first.c,
+            *_columns(Event, _EVENT_KEYS, "event_"),
+            *_columns(Offer, _OFFER_KEYS, "offer_"),
+        )
+        .select_from(first)
+        .outerjoin(Event, shown)
+        .outerjoin(Offer, and_(Offer.case_id == Event.case_id, made))
+        .order_by(Event.created_at, Event.id)
+    )
+    _STATEMENTS[key] = statement
+    return statement
+
+
+def _first(header: Select[int] | None) -> Select[Any]:
+    """The case, its order, the flags and the header's figure, as one row."""
     cases, orders = RefundCase.__table__, Order.__table__
     case_id = cases.c.id
     now = bindparam("now", type_=Payout.expected_arrival_at.type)
@@ -176,35 +203,22 @@ def _first_statement(header: Select[int] | None) -> Select[Any]:
         _one_of(Payout.state, payout_states.NOT_ARRIVED),
         Payout.expected_arrival_at < now,
     )
-    statement = (
+    flags = (
+        exists().where(Ticket.case_id == case_id),
+        late_payout,
+        exists().where(Evidence.case_id == case_id),
+        exists().where(Payout.order_id == cases.c.order_id),
+        header.scalar_subquery() if header is not None else literal(None),
+    )
+    assert len(flags) == _FLAGS
+    return (
         select(
             *_columns(RefundCase, _CASE_KEYS),
-            *_columns(Order, _ORDER_KEYS, "order_"),
-            exists().where(Ticket.case_id == case_id),
-            late_payout,
-            exists().where(Evidence.case_id == case_id),
-            exists().where(Payout.order_id == cases.c.order_id),
-            header.scalar_subquery() if header is not None else literal(None),
+            *_columns(Order, _ORDER_KEYS, "the_order_"),
+            *(flag.label(f"flag_{n}") for n, flag in enumerate(flags)),
         )
         .select_from(cases.join(orders, orders.c.id == cases.c.order_id))
         .where(cases.c.case_no == bindparam("case_no", type_=RefundCase.case_no.type))
-    )
-    _FIRST[key] = statement
-    return statement
-
-
-@cache
-def _events_statement() -> Select[Any]:
-    made = and_(Event.kind == "offer", Offer.id == Event.data["offer_id"].as_integer())
-    return (
-        select(*_columns(Event, _EVENT_KEYS), *_columns(Offer, _OFFER_KEYS, "offer_"))
-        .select_from(Event)
-        .outerjoin(Offer, and_(Offer.case_id == Event.case_id, made))
-        .where(
-            Event.case_id == bindparam("case_id", type_=Integer),
-            ~_one_of(Event.kind, STAFF_ONLY),  # the buyer's page
-        )
-        .order_by(Event.created_at, Event.id)
     )
 
 
@@ -220,15 +234,18 @@ def _one_of(column: Any, values: Iterable[str]) -> ColumnElement[bool]:
 _NAME = re.compile(r"[a-z_]+")
 
 
-def _events(conn: Connection, case_id: int) -> tuple[list[Any], list[Record]]:
-    """The case's events, oldest first, and the offers their ``offer`` events made (each
-    offer is made with one such event, naming it in ``data``)."""
+def _timeline(rows: Sequence[Row[Any]], skip: int) -> tuple[list[Any], list[Record]]:
+    """The events in ``rows`` (their columns after the first ``skip``), oldest first, and the
+    offers their ``offer`` events made (each offer is made with one such event, naming it in
+    ``data``)."""
     n_event = len(_EVENT_KEYS)
     events, offers = [], []
-    for row in conn.execute(_events_statement(), {"case_id": case_id}):
-        values = tuple(row)
+    for row in rows:
+        values = tuple(row)[skip:]
+        if values[0] is None:  # no event: the case's row alone
+            continue
         events.append(Record(**dict(zip(_EVENT_KEYS, values[:n_event], strict=True))))
-        if row.offer_id is not None:
+        if values[n_event] is not None:
             offers.append(Record(**dict(zip(_OFFER_KEYS, values[n_event:], strict=True))))
     offers.sort(key=lambda o: o.id)
     return events, offers
