@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
 import redis.exceptions
 from flask import Flask, Response, render_template, request
-from flask.globals import _cv_app
 from flask.typing import ResponseReturnValue
-from flask_wtf.csrf import CSRFError, generate_csrf
+from flask_wtf.csrf import CSRFError
 from markupsafe import Markup
 from sqlalchemy.exc import IntegrityError
 from werkzeug.exceptions import HTTPException
@@ -32,6 +31,7 @@ from portal.plugins.channels import ChannelError
 from portal.plugins.startup import channels
 from portal.services.errors import DomainError
 from portal.views import note_words, punctuation
+from portal.views.forms import request_csrf_token
 from portal.views.upload_limits import handle_too_large
 
 LOCAL_TZ = ZoneInfo("Asia/Shanghai")
@@ -90,20 +90,6 @@ def channel_name(channel_id: str) -> str | Markup:
         return Markup("<code>{}</code>").format(channel_id)
 
 
-def _csrf_token_of(app: Flask) -> Callable[[], str]:
-    """The templates' ``csrf_token()``: Flask-WTF's ``generate_csrf``, whose token for the
-    request it keeps on ``g`` under the CSRF field's name once made (as its documentation
-    says); read from there directly, as a page asks for it for each of its forms."""
-    name = app.config.get("WTF_CSRF_FIELD_NAME") or "csrf_token"
-
-    def csrf_token() -> str:
-        app_context = _cv_app.get(None)
-        made = app_context.g.get(name) if app_context is not None else None
-        return made if isinstance(made, str) else generate_csrf()
-
-    return csrf_token
-
-
 def install_web_helpers(app: Flask) -> None:
     """Register filters, error handlers and response headers."""
     app.jinja_env.filters["yuan"] = format_yuan
@@ -128,7 +114,7 @@ def install_web_helpers(app: Flask) -> None:
         series=punctuation.series,
     )
     # Flask-WTF puts its own in the globals and in every template's context: both replaced
-    csrf_token = app.jinja_env.globals["csrf_token"] = _csrf_token_of(app)
+    csrf_token = app.jinja_env.globals["csrf_token"] = request_csrf_token
     app.context_processor(lambda: {"csrf_token": csrf_token})
     # templates compare states to these, never to spelled values
     app.jinja_env.globals.update(
