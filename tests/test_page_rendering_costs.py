@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 from flask import Flask
-from wtforms import StringField, TextAreaField
+from wtforms import MultipleFileField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length
 
 from portal.services.refunds.case_page import NotRead, Record
@@ -17,6 +17,7 @@ from portal.views.forms import PortalForm
 class _Sample(PortalForm):
     text = TextAreaField("Text", validators=[DataRequired(), Length(max=20)], render_kw={"rows": 2})
     name = StringField("Name")
+    files = MultipleFileField("Files")
 
 
 def _wtforms_own(field, **kwargs) -> str:
@@ -38,6 +39,23 @@ def test_a_blank_field_is_written_as_wtforms_writes_it_and_kept(app: Flask) -> N
         assert len(forms._BLANK) == 1  # the same markup, written once
         other = _Sample(prefix="t")
         assert 'id="t-text"' in str(other.text(maxlength=2000))  # another name, its own
+
+
+def test_a_file_input_is_kept_whatever_was_sent_as_it_never_writes_a_value(app: Flask) -> None:
+    from io import BytesIO
+
+    forms._BLANK.clear()
+    kw = {"multiple": True, "accept": "image/png"}
+    with app.test_request_context("/"):
+        blank = str(_Sample(prefix="s").files(**kw))
+        assert blank == _wtforms_own(_Sample(prefix="s").files, **kw)
+        assert len(forms._BLANK) == 1
+    sent = {"s-files": (BytesIO(b"x"), "a.png")}
+    with app.test_request_context("/", method="POST", data=sent):
+        form = _Sample(prefix="s")
+        assert form.files.data  # a file was sent: the input still writes no value
+        assert str(form.files(**kw)) == _wtforms_own(form.files, **kw) == blank
+    assert len(forms._BLANK) == 1
 
 
 def test_a_field_with_a_value_is_written_each_time(app: Flask) -> None:

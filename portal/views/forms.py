@@ -169,9 +169,8 @@ def _blank_key(field: Any, render_kw: dict[str, Any]) -> tuple[Any, ...] | None:
     widget = field.widget
     if type(widget) not in _PLAIN_WIDGETS or getattr(field, "_datalist", None) is not None:
         return None
-    value = field._value()
-    if value != "":
-        return None  # a value (typed text) is never kept
+    if type(widget) is not FileInput and field._value() != "":
+        return None  # a value (typed text) is never kept; a file input never writes one
     flags = tuple(sorted(vars(field.flags).items()))
     attrs = tuple(sorted({**(getattr(field, "render_kw", None) or {}), **render_kw}.items()))
     key = (
