@@ -14,8 +14,6 @@ a run, on a reader thread a few batches ahead of the batches being taken in.
 
 from __future__ import annotations
 
-import queue
-import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -43,6 +41,7 @@ from portal.services.integration import ingest, ingest_batch
 from portal.services.integration.api_schema import OrderIn
 from portal.services.integration.order_source_list import source as source
 from portal.services.integration.order_source_list import sources as sources
+from portal.services.integration.source_reader import ChunkReader
 from portal.services.policy_text import N_
 
 #: rows taken in and committed together
@@ -181,7 +180,7 @@ def _stream_and_take(
     merchant_id = _merchant_id(src.merchant)
     start = position(src.id)
     db.session.commit()  # the read above must not hold a transaction across the source's read
-    reader = _Reader(src.stream(start, count), limit)  # type: ignore[attr-defined]
+    reader = ChunkReader(src.stream(start, count), limit)  # type: ignore[attr-defined]
     result = SyncResult()
     try:
         chunks = _checked(src.id, start, reader.chunks())
@@ -238,68 +237,6 @@ def _take_chunks(
         start = chunk[-1].position
         if progress:
             progress(result)
-
-
-class _Reader:
-    """A source's row iterator read on a thread of its own into chunks of ``size``, a few
-    chunks ahead of the taker (the thread waits on the shop's socket while the taker waits
-    on the portal's database). Errors reach the taker at the chunk where they happened."""
-
-    AHEAD = 4
-
-    def __init__(self, rows: Iterator[SourceOrder], size: int) -> None:
-        self.rows, self.size = rows, size
-        self.queue: queue.Queue[tuple[str, Any]] = queue.Queue(self.AHEAD)
-        self.stopping = threading.Event()
-        self.thread = threading.Thread(target=self._read, name="order-source-reader", daemon=True)
-        self.thread.start()
-
-    def _put(self, item: tuple[str, Any]) -> bool:
-        while not self.stopping.is_set():
-            try:
-                self.queue.put(item, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def _read(self) -> None:
-        outcome: tuple[str, Any] = ("error", OrderSourceError("the source's reader stopped"))
-        try:
-            chunk: list[SourceOrder] = []
-            for row in self.rows:
-                chunk.append(row)
-                if len(chunk) == self.size:
-                    if not self._put(("rows", chunk)):
-                        return
-                    chunk = []
-            if chunk and not self._put(("rows", chunk)):
-                return
-            outcome = ("end", None)
-        except Exception as exc:  # noqa: BLE001 (handed to the taker, raised there)
-            outcome = ("error", exc)
-        finally:
-            close = getattr(self.rows, "close", None)
-            try:
-                if close is not None:
-                    close()
-            finally:
-                self._put(outcome)
-
-    def chunks(self) -> Iterator[list[SourceOrder]]:
-        while True:
-            kind, value = self.queue.get()
-            if kind == "rows":
-                yield value
-            elif kind == "error":
-                raise value
-            else:
-                return
-
-    def stop(self) -> None:
-        """Stop reading (the source's iterator is closed on the thread) and wait for it."""
-        self.stopping.set()
-        self.thread.join()
 
 
 def _move(source_id: str, start: SourcePosition | None, to: SourcePosition) -> None:
