@@ -2,8 +2,9 @@
 (keyset, so no row is read twice), each page fired through the same rule definitions the
 per-case jobs use.
 
-A page costs a bounded number of statements whatever its size, in one transaction: the
-page's ids, one claim for the rules of its table (the reminder and the escalation together),
+A page costs a bounded number of statements whatever its size, in one transaction: one claim
+for the rules of its table (the reminder and the escalation together) that finds the page's
+rows itself on PostgreSQL (elsewhere the page's ids are read first, then claimed),
 one INSERT ... SELECT for every rule's notices (``notices.together``), then the page's events
 of every rule linked into their chains at once (the rows they are about read in one
 statement, the heads read, the events written, the heads stored:
@@ -18,7 +19,14 @@ from datetime import datetime
 from sqlalchemy import or_, select
 
 from portal.extensions import db
-from portal.services.deadlines.deadline_rules import MARKER_GROUPS, RULES, apply_together
+from portal.services.deadlines.deadline_rules import (
+    MARKER_GROUPS,
+    RULES,
+    Rule,
+    apply_page,
+    apply_together,
+    claims_pages,
+)
 
 BATCH = 1000
 
@@ -47,18 +55,38 @@ def due_batches(
 
 def run(now: datetime, batch: int = BATCH) -> dict[str, int]:
     """Fire every marker rule for all its rows due at ``now``, a page per transaction (the
-    rules of one table together); returns how many rows each rule acted on."""
+    rules of one table together); returns how many rows each rule acted on. On PostgreSQL a
+    page is found and claimed by one statement (``apply_page``)."""
     counts: dict[str, int] = {}
     for group in MARKER_GROUPS:
         rules = [RULES[name] for name in group]
         counts |= dict.fromkeys(group, 0)
-        for ids in due_batches(group, now, batch):
-            try:
-                acted = apply_together(rules, ids, now)
-                db.session.commit()
-            except Exception:
-                db.session.rollback()
-                raise
+        for acted in _pages(rules, group, now, batch):
             for name, rows in acted.items():
                 counts[name] += len(rows)
     return counts
+
+
+def _pages(
+    rules: list[Rule], group: tuple[str, ...], now: datetime, batch: int
+) -> Iterator[dict[str, list[int]]]:
+    """Each page's rows acted on by each rule, the page committed before it is given."""
+    last: int | None = 0
+    pages = claims_pages()
+    ids_pages = None if pages else due_batches(group, now, batch)
+    while True:
+        try:
+            if ids_pages is None:
+                acted, last = apply_page(rules, now, last or 0, batch)
+            else:
+                ids = next(ids_pages, None)
+                if ids is None:
+                    return
+                acted = apply_together(rules, ids, now)
+            db.session.commit()
+        except Exception:
+            db.session.rollback()
+            raise
+        if last is None:
+            return
+        yield acted

@@ -227,9 +227,34 @@ def apply_together(rules: Sequence[Rule], ids: list[int], now: datetime) -> dict
     if not ids:
         return {rule.name: [] for rule in rules}
     if len(rules) > 1 and db.engine.dialect.name == "postgresql":
-        acted = _claim_together(rules, ids, now)
+        acted, _ = _claim_together(rules, now, _among(rules[0].table.id, ids))
     else:
         acted = {rule.name: _claim(rule, ids, now) for rule in rules}
+    _act(rules, acted)
+    return acted
+
+
+def claims_pages() -> bool:
+    """Whether the sweep claims its pages directly (:func:`apply_page`): on PostgreSQL."""
+    return db.engine.dialect.name == "postgresql"
+
+
+def apply_page(
+    rules: Sequence[Rule], now: datetime, after: int, size: int
+) -> tuple[dict[str, list[int]], int | None]:
+    """The sweep's page on PostgreSQL: claim the first ``size`` rows after id ``after`` due
+    under any of ``rules`` (marker rules on one table) and fire each rule for its own, in the
+    caller's transaction, as :func:`apply_together` does for rows given by id; the ids each
+    rule acted on and the page's last id (None: no row was due). The page is found and
+    claimed by one statement, not read first and claimed by its ids after."""
+    [table] = {rule.table for rule in rules}
+    acted, last = _claim_together(rules, now, table.id > after, size)
+    _act(rules, acted)
+    return acted, last
+
+
+def _act(rules: Sequence[Rule], acted: dict[str, list[int]]) -> None:
+    """Each rule's effects for the rows it claimed, in the order given."""
     # the rules' events about one case link into its chain at once; a marker rule's claim (an
     # UPDATE) locked the cases it acts on, the owners of their chains (a payout's is its case)
     claimed_cases = rules[0].table is RefundCase and all(rule.marker for rule in rules)
@@ -237,7 +262,6 @@ def apply_together(rules: Sequence[Rule], ids: list[int], now: datetime) -> dict
         for rule in rules:
             if acted[rule.name]:
                 rule.act(acted[rule.name])
-    return acted
 
 
 def _claim(rule: Rule, ids: list[int], now: datetime) -> list[int]:
@@ -250,23 +274,25 @@ def _claim(rule: Rule, ids: list[int], now: datetime) -> list[int]:
     return sorted(db.session.scalars(claim.execution_options(synchronize_session=False)))
 
 
-def _claim_together(rules: Sequence[Rule], ids: list[int], now: datetime) -> dict[str, list[int]]:
-    """Claim several marker rules' rows in one UPDATE (PostgreSQL): each row's markers set for
-    the rules still due for it; a row written once, not once per rule. Which rules are due is
-    read, and the row locked, by a sub-select ``FOR UPDATE``: a row another transaction
-    changed meanwhile is read again, as it now is, once that transaction ends. (SQLite's
-    RETURNING cannot read the sub-select: there each rule claims in its own UPDATE.)"""
+def _claim_together(
+    rules: Sequence[Rule], now: datetime, among: ColumnElement[bool], first: int | None = None
+) -> tuple[dict[str, list[int]], int | None]:
+    """Claim several marker rules' rows of those ``among`` selects (the ``first`` of them in id
+    order, if given) in one UPDATE (PostgreSQL): each row's markers set for the rules still due
+    for it; a row written once, not once per rule. Which rules are due is read, and the row
+    locked, by a sub-select ``FOR UPDATE``: a row another transaction changed meanwhile is
+    read again, as it now is, once that transaction ends. (SQLite's RETURNING cannot read the
+    sub-select: there each rule claims in its own UPDATE.) The ids each rule claimed, and the
+    largest id claimed (None: none)."""
     [table] = {rule.table for rule in rules}
     markers = [rule.marker for rule in rules]
     if None in markers:
         raise ValueError("only rules that set a marker are claimed together")
     flags = [rule.due(now).label(f"due_{i}") for i, rule in enumerate(rules)]
-    due = (
-        select(table.id, *flags)
-        .where(_among(table.id, ids), or_(*(rule.due(now) for rule in rules)))
-        .with_for_update()
-        .subquery()
-    )
+    found = select(table.id, *flags).where(among, or_(*(rule.due(now) for rule in rules)))
+    if first is not None:
+        found = found.order_by(table.id).limit(first)
+    due = found.with_for_update().subquery()
     values = {
         rule.marker: case((due.c[f"due_{i}"], now), else_=getattr(table, rule.marker))
         for i, rule in enumerate(rules)
@@ -280,7 +306,10 @@ def _claim_together(rules: Sequence[Rule], ids: list[int], now: datetime) -> dic
         .execution_options(synchronize_session=False)
     )
     rows = db.session.execute(claim).all()
-    return {rule.name: sorted(row[0] for row in rows if row[i + 1]) for i, rule in enumerate(rules)}
+    acted = {
+        rule.name: sorted(row[0] for row in rows if row[i + 1]) for i, rule in enumerate(rules)
+    }
+    return acted, max((row[0] for row in rows), default=None)
 
 
 def fire(rule: str, row_id: int) -> bool:
