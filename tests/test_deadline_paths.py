@@ -404,6 +404,44 @@ def test_a_page_acts_only_on_rows_still_due(app, clock, receiver):
     assert db.session.scalar(reminders) == 3
 
 
+def test_a_page_is_found_and_claimed_by_one_statement_in_id_order(app, clock, receiver):
+    """On PostgreSQL the sweep's page is the claim's own: the first rows due after the last
+    page, in id order, claimed and acted on by one UPDATE (no read of the page's ids first);
+    a row no longer due is not in any page; past the last row, a page is empty (None)."""
+    if not deadline_rules.claims_pages():
+        pytest.skip("SQLite reads a page's ids, then claims them (apply_together)")
+    app.config["MERCHANT_ANSWER_WORKING_DAYS"] = 30
+    clock.set(THU_FEB_12)
+    ids = [open_case(clock, receiver).id for _ in range(5)]
+    clock.set(SAT_FEB_14)  # past the reminder only
+    assert deadline_rules.fire("review_reminder", ids[2])  # a job got there first
+    rules = [deadline_rules.RULES["review_reminder"]]
+    pages, last = [], 0
+    sent: list[str] = []
+
+    def seen(conn, cursor, statement: str, *args: object) -> None:
+        sent.append(" ".join(statement.split()))
+
+    sa_event.listen(db.engine, "before_cursor_execute", seen)
+    try:
+        while True:
+            before = len(sent)
+            acted, last = deadline_rules.apply_page(rules, clock(), last or 0, 2)
+            db.session.commit()
+            claims = [s for s in sent[before:] if s.startswith("UPDATE refund_cases")]
+            assert len(claims) == 1 and "LIMIT" in claims[0] and "FOR UPDATE" in claims[0]
+            if last is None:
+                assert acted == {"review_reminder": []}
+                break
+            pages.append(acted["review_reminder"])
+    finally:
+        sa_event.remove(db.engine, "before_cursor_execute", seen)
+    assert pages == [[ids[0], ids[1]], [ids[3], ids[4]]]
+    assert not [s for s in sent if s.startswith("SELECT refund_cases.id")]  # no ids read first
+    reminders = select(func.count()).where(Event.kind == "review_reminder")
+    assert db.session.scalar(reminders) == 5
+
+
 class Statements:
     """Counts the SQL statements the engine runs while active (one-row INSERTs apart)."""
 
