@@ -116,8 +116,10 @@ class BlankForm:
         found = self._fields.get(name) if name != "csrf_token" else None
         if found is not None:
             return found
-        if name in ("errors", "form_errors"):
-            return {} if name == "errors" else []
+        if name == "errors":
+            return {}  # a blank form has none
+        if name == "form_errors":
+            return []
         real = self._real
         if real is None:
             real = self._real = self._class(prefix=self._prefix)

@@ -13,8 +13,9 @@ statement, the heads read, the events written, the heads stored:
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime
+from typing import Any, TypeVar
 
 from sqlalchemy import or_, select
 
@@ -29,6 +30,7 @@ from portal.services.deadlines.deadline_rules import (
 )
 
 BATCH = 1000
+T = TypeVar("T")
 
 
 def due_batches(
@@ -71,22 +73,23 @@ def _pages(
     rules: list[Rule], group: tuple[str, ...], now: datetime, batch: int
 ) -> Iterator[dict[str, list[int]]]:
     """Each page's rows acted on by each rule, the page committed before it is given."""
+    if not claims_pages():
+        for ids in due_batches(group, now, batch):
+            yield _committed(apply_together, rules, ids, now)
+        return
     last: int | None = 0
-    pages = claims_pages()
-    ids_pages = None if pages else due_batches(group, now, batch)
-    while True:
-        try:
-            if ids_pages is None:
-                acted, last = apply_page(rules, now, last or 0, batch)
-            else:
-                ids = next(ids_pages, None)
-                if ids is None:
-                    return
-                acted = apply_together(rules, ids, now)
-            db.session.commit()
-        except Exception:
-            db.session.rollback()
-            raise
-        if last is None:
-            return
-        yield acted
+    while last is not None:
+        acted, last = _committed(apply_page, rules, now, last, batch)
+        if last is not None:
+            yield acted
+
+
+def _committed(work: Callable[..., T], *args: Any) -> T:
+    """``work(*args)``, committed; rolled back if it raises."""
+    try:
+        done = work(*args)
+        db.session.commit()
+    except Exception:
+        db.session.rollback()
+        raise
+    return done
