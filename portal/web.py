@@ -31,7 +31,7 @@ from portal.plugins.channels import ChannelError
 from portal.plugins.startup import channels
 from portal.services.errors import DomainError
 from portal.views import note_words, punctuation
-from portal.views.forms import request_csrf_token
+from portal.views.form_writing import request_csrf_token
 from portal.views.upload_limits import handle_too_large
 
 LOCAL_TZ = ZoneInfo("Asia/Shanghai")

@@ -10,7 +10,7 @@ from wtforms import MultipleFileField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length
 
 from portal.services.refunds.case_page import NotRead, Record
-from portal.views import forms
+from portal.views import form_writing, forms
 from portal.views.forms import PortalForm
 
 
@@ -27,16 +27,16 @@ def _wtforms_own(field, **kwargs) -> str:
 
 
 def test_a_blank_field_is_written_as_wtforms_writes_it_and_kept(app: Flask) -> None:
-    forms._BLANK.clear()
+    form_writing._BLANK.clear()
     with app.test_request_context("/"):
         form = _Sample(prefix="s")
         first = str(form.text(maxlength=2000))
         assert first == _wtforms_own(form.text, maxlength=2000)
         assert "required" in first and 'rows="2"' in first and 'id="s-text"' in first
-        assert len(forms._BLANK) == 1
+        assert len(form_writing._BLANK) == 1
         again = _Sample(prefix="s")
         assert str(again.text(maxlength=2000)) == first
-        assert len(forms._BLANK) == 1  # the same markup, written once
+        assert len(form_writing._BLANK) == 1  # the same markup, written once
         other = _Sample(prefix="t")
         assert 'id="t-text"' in str(other.text(maxlength=2000))  # another name, its own
 
@@ -44,22 +44,22 @@ def test_a_blank_field_is_written_as_wtforms_writes_it_and_kept(app: Flask) -> N
 def test_a_file_input_is_kept_whatever_was_sent_as_it_never_writes_a_value(app: Flask) -> None:
     from io import BytesIO
 
-    forms._BLANK.clear()
+    form_writing._BLANK.clear()
     kw = {"multiple": True, "accept": "image/png"}
     with app.test_request_context("/"):
         blank = str(_Sample(prefix="s").files(**kw))
         assert blank == _wtforms_own(_Sample(prefix="s").files, **kw)
-        assert len(forms._BLANK) == 1
+        assert len(form_writing._BLANK) == 1
     sent = {"s-files": (BytesIO(b"x"), "a.png")}
     with app.test_request_context("/", method="POST", data=sent):
         form = _Sample(prefix="s")
         assert form.files.data  # a file was sent: the input still writes no value
         assert str(form.files(**kw)) == _wtforms_own(form.files, **kw) == blank
-    assert len(forms._BLANK) == 1
+    assert len(form_writing._BLANK) == 1
 
 
 def test_a_field_with_a_value_is_written_each_time(app: Flask) -> None:
-    forms._BLANK.clear()
+    form_writing._BLANK.clear()
     with app.test_request_context("/", method="POST", data={"s-name": "Ann <b>"}):
         form = _Sample(prefix="s")
         written = str(form.name())
@@ -67,7 +67,7 @@ def test_a_field_with_a_value_is_written_each_time(app: Flask) -> None:
         assert "Ann &lt;b&gt;" in written
     with app.test_request_context("/", method="POST", data={"s-name": "Bob"}):
         assert 'value="Bob"' in str(_Sample(prefix="s").name())
-    assert forms._BLANK == {}  # typed values are never kept
+    assert form_writing._BLANK == {}  # typed values are never kept
 
 
 def test_a_case_page_row_refuses_a_column_it_was_not_read_with() -> None:
@@ -98,9 +98,9 @@ def test_a_form_shown_blank_is_written_as_the_form_itself_writes_it(
     token, each field and its label, in the reader's language) is the markup of the form built
     for the request."""
     with app.test_request_context("/", headers={"Accept-Language": language}):
-        shown = forms.deferred(form_class, prefix=prefix)
+        shown = form_writing.deferred(form_class, prefix=prefix)
         real = form_class(prefix=prefix)
-        assert isinstance(shown._make(), forms.BlankForm)
+        assert isinstance(shown._make(), form_writing.BlankForm)
         assert str(shown.hidden_tag()) == str(real.hidden_tag())
         assert real.csrf_token.current_token in str(shown.hidden_tag())
         names = [f.short_name for f in real if f.short_name != "csrf_token"]
@@ -120,7 +120,7 @@ def test_a_form_shown_blank_never_carries_another_sessions_token(app: Flask) -> 
     tokens = []
     for _ in range(2):
         with app.app_context(), app.test_request_context("/"):  # a new session each time
-            shown = forms.deferred(forms.MessageForm, prefix="shop")
+            shown = form_writing.deferred(forms.MessageForm, prefix="shop")
             tag = str(shown.hidden_tag())
             token = shown.csrf_token.current_token  # read from a form built for this request
             assert token and token in tag
@@ -132,12 +132,12 @@ def test_a_form_on_a_post_is_the_form_itself_with_what_was_typed(app: Flask) -> 
     """A page shown again after a POST (an action that failed) writes the forms with the typed
     text: only forms on a page shown by GET are shown blank."""
     with app.test_request_context("/", method="POST", data={"shop-text": "hello <b>"}):
-        shown = forms.deferred(forms.MessageForm, prefix="shop")
-        assert not isinstance(shown._make(), forms.BlankForm)
+        shown = form_writing.deferred(forms.MessageForm, prefix="shop")
+        assert not isinstance(shown._make(), form_writing.BlankForm)
         assert "hello &lt;b&gt;" in str(shown.text())
     with app.test_request_context("/"):
-        with_data = forms.deferred(forms.MessageForm, prefix="shop", data={"text": "x"})
-        assert not isinstance(with_data._make(), forms.BlankForm)
+        with_data = form_writing.deferred(forms.MessageForm, prefix="shop", data={"text": "x"})
+        assert not isinstance(with_data._make(), form_writing.BlankForm)
 
 
 def test_the_case_page_reads_a_case_with_or_without_events_it_shows(app, clock) -> None:

@@ -35,6 +35,7 @@ from portal.views import buyer_access, checklist, evidence_files, inbox, throttl
 from portal.views.access import may_see_case
 from portal.views.arrival import arrival_texts, destinations
 from portal.views.downloads import case_file_response, wording
+from portal.views.form_writing import deferred
 from portal.views.forms import (
     AddFilesForm,
     AnswerForm,
@@ -42,7 +43,6 @@ from portal.views.forms import (
     EmptyForm,
     LookupForm,
     MessageForm,
-    deferred,
 )
 from portal.views.htmx_util import done, page_or_fragment
 from portal.views.links import Links

@@ -6,17 +6,14 @@ Every form derives from ``PortalForm``, which refuses control characters in any 
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from functools import cache
 from pathlib import Path
 from typing import Any
 
-from flask import current_app, flash, request
-from flask.globals import _cv_app
+from flask import flash
 from flask_wtf import FlaskForm
-from flask_wtf.csrf import generate_csrf
 from flask_wtf.file import FileField
-from markupsafe import Markup, escape
+from markupsafe import Markup
 from wtforms import (
     BooleanField,
     MultipleFileField,
@@ -27,7 +24,7 @@ from wtforms import (
 )
 from wtforms.i18n import messages_path
 from wtforms.validators import DataRequired, Length, Optional, ValidationError
-from wtforms.widgets import FileInput, HiddenInput, TextArea, TextInput
+from wtforms.widgets import HiddenInput
 
 from portal.domain.money import MoneyError, parse_yuan
 from portal.domain.policy import BUYER_REASONS, REASON_LABELS, Kind
@@ -35,162 +32,7 @@ from portal.domain.text import bad_character
 from portal.infra import i18n
 from portal.infra.i18n import gettext
 from portal.infra.i18n import lazy_gettext as _l
-
-
-def request_csrf_token() -> str:
-    """The request's CSRF token: Flask-WTF's ``generate_csrf``, whose token for the request it
-    keeps on ``g`` under the CSRF field's name once made (as its documentation says); read
-    from there directly, as a page asks for it for each of its forms (the templates'
-    ``csrf_token()``, the hidden tag of a form shown blank)."""
-    app_context = _cv_app.get(None)
-    if app_context is not None:
-        name = app_context.app.config.get("WTF_CSRF_FIELD_NAME") or "csrf_token"
-        made = app_context.g.get(name)
-        if isinstance(made, str):
-            return made
-    return generate_csrf()
-
-
-class Deferred:
-    """A form built the first time a template reads it: a page that shows a form only in some
-    states (a message box while a case is open, an answer while information is asked for)
-    builds it, with its fields and CSRF token, only when it shows it."""
-
-    __slots__ = ("_form", "_make")
-
-    def __init__(self, make: Callable[[], Any]) -> None:
-        self._make = make
-        self._form: Any = None
-
-    def __getattr__(self, name: str) -> Any:
-        form = self._form
-        if form is None:
-            form = self._form = self._make()
-        return getattr(form, name)
-
-
-def deferred(form_class: type[FlaskForm], **options: Any) -> Deferred:
-    """``form_class(**options)``, built when first read (see :class:`Deferred`). On a page
-    shown by GET, a form given no options but its ``prefix`` is shown blank
-    (:class:`BlankForm`)."""
-    if request.method in ("GET", "HEAD") and options.keys() <= {"prefix"}:
-        prefix = options.get("prefix", "")
-        return Deferred(lambda: BlankForm(form_class, prefix))
-    return Deferred(lambda: form_class(**options))
-
-
-class BlankForm:
-    """A form as a page shown by GET writes it, empty: its fields are those of the same form
-    built once per process for its class, prefix and language, without a CSRF token (a blank
-    field is the same for everyone; see :func:`_blank_fields`), and its hidden tag carries the
-    request's own token. Anything else a template reads from it (its ``csrf_token`` field,
-    say) comes from the form built for this request, as it would without this."""
-
-    __slots__ = ("_class", "_csrf_name", "_fields", "_prefix", "_real")
-
-    def __init__(self, form_class: type[FlaskForm], prefix: str) -> None:
-        self._class, self._prefix = form_class, prefix
-        self._fields, self._csrf_name = _blank_fields(
-            form_class, prefix, i18n.get_locale() or "", current_app.config
-        )
-        self._real: FlaskForm | None = None
-
-    def hidden_tag(self, *fields: Any) -> Markup:
-        """The hidden fields (none but the token, for the forms shown blank) and the request's
-        CSRF token, written as :meth:`PortalForm.hidden_tag` writes them."""
-        names = [f if isinstance(f, str) else f.short_name for f in fields] or [
-            *self._fields,
-            "csrf_token",
-        ]
-        parts = []
-        for name in names:
-            if name == "csrf_token":
-                html = '<input id="{0}" name="{0}" type="hidden" value="{1}">'
-                values = escape(self._csrf_name), escape(request_csrf_token())
-                parts.append(Markup(html.format(*values)))  # noqa: S704 - each value escaped
-            elif name in self._fields and isinstance(self._fields[name].widget, HiddenInput):
-                parts.append(_hidden_input(self._fields[name]))
-        return Markup("\n").join(parts)
-
-    def __getattr__(self, name: str) -> Any:
-        found = self._fields.get(name) if name != "csrf_token" else None
-        if found is not None:
-            return found
-        if name == "errors":
-            return {}  # a blank form has none
-        if name == "form_errors":
-            return []
-        real = self._real
-        if real is None:
-            real = self._real = self._class(prefix=self._prefix)
-        return getattr(real, name)
-
-
-#: blank forms' fields by form class, prefix and language (see :func:`_blank_fields`)
-_BLANK_FORMS: dict[tuple[Any, ...], tuple[dict[str, Any], str]] = {}
-
-
-def _blank_fields(
-    form_class: type[FlaskForm], prefix: str, locale: str, config: Any
-) -> tuple[dict[str, Any], str]:
-    """The fields of ``form_class`` built blank (no form data, no CSRF token) and the name of
-    its CSRF field, once per process for each class, prefix and language. The fields are
-    only read: a template writes them, it never fills them."""
-    key = (form_class, prefix, locale)
-    found = _BLANK_FORMS.get(key)
-    if found is None:
-        form = form_class(formdata=None, prefix=prefix, meta={"csrf": False})
-        field_name = config.get("WTF_CSRF_FIELD_NAME") or "csrf_token"
-        found = _BLANK_FORMS[key] = (dict(form._fields), form._prefix + field_name)
-    return found
-
-
-def _hidden_input(field: Any) -> Markup:
-    flags = field.flags
-    if any(getattr(flags, name, None) for name in field.widget.validation_attrs):
-        rendered: Markup = field()  # required or disabled: WTForms writes the flag too
-        return rendered
-    html = '<input id="{}" name="{}" type="hidden" value="{}">'
-    # each value escaped by ``escape``: the text is markup
-    return Markup(html.format(escape(field.id), escape(field.name), escape(field._value())))  # noqa: S704
-
-
-#: the widgets whose markup depends only on the field's id, name, value, flags and attributes
-_PLAIN_WIDGETS = (TextArea, TextInput, FileInput, HiddenInput)
-#: blank fields' markup by what it is written from (see ``PortalForm.Meta.render_field``)
-_BLANK: dict[tuple[Any, ...], Markup] = {}
-_BLANK_MAX = 1024
-
-
-def _blank_key(field: Any, render_kw: dict[str, Any]) -> tuple[Any, ...] | None:
-    """Everything a blank field's markup is written from, or None (not blank, or not a plain
-    widget: written each time). A form shown empty (most forms on most pages) writes the same
-    markup for a field every time, and WTForms' generic attribute writing is slow: kept, it is
-    written once per process (labels are written apart; an attribute given as a translated text
-    is part of the key, so each language has its own)."""
-    widget = field.widget
-    if type(widget) not in _PLAIN_WIDGETS or getattr(field, "_datalist", None) is not None:
-        return None
-    if type(widget) is not FileInput and field._value() != "":
-        return None  # a value (typed text) is never kept; a file input never writes one
-    flags = tuple(sorted(vars(field.flags).items()))
-    attrs = tuple(sorted({**(getattr(field, "render_kw", None) or {}), **render_kw}.items()))
-    key = (
-        type(widget),
-        getattr(widget, "input_type", None),
-        getattr(widget, "multiple", None),
-        field.id,
-        field.name,
-        flags,
-        attrs,
-    )
-    try:
-        hash(key)
-    except TypeError:
-        return None
-    if any(callable(v) for _, v in flags):
-        return None
-    return key
+from portal.views import form_writing
 
 
 def flash_form_errors(form: FlaskForm) -> None:
@@ -226,17 +68,10 @@ class PortalForm(FlaskForm):
             return wtforms_catalogue(i18n.get_locale() or "en")
 
         def render_field(self, field: Any, render_kw: dict[str, Any]) -> Markup:
-            """WTForms' rendering, with a blank field's markup kept (see :func:`_blank_key`)."""
-            key = _blank_key(field, render_kw)
-            if key is None:
-                rendered: Markup = super().render_field(field, render_kw)  # type: ignore[misc]
-                return rendered
-            found = _BLANK.get(key)
-            if found is None:
-                if len(_BLANK) >= _BLANK_MAX:
-                    _BLANK.clear()
-                found = _BLANK[key] = super().render_field(field, render_kw)  # type: ignore[misc]
-            return found
+            """WTForms' rendering, with a blank field's markup kept
+            (:func:`portal.views.form_writing.kept_blank`)."""
+            write = super().render_field  # type: ignore[misc]
+            return form_writing.kept_blank(field, render_kw, write)
 
     def hidden_tag(self, *fields: Any) -> Markup:
         """Flask-WTF's ``hidden_tag`` (the form's hidden fields, the CSRF token among them),
@@ -245,7 +80,7 @@ class PortalForm(FlaskForm):
         costs ten times as much."""
         chosen = (getattr(self, f, None) if isinstance(f, str) else f for f in fields or self)
         hidden = (f for f in chosen if f is not None and isinstance(f.widget, HiddenInput))
-        return Markup("\n").join(_hidden_input(f) for f in hidden)
+        return Markup("\n").join(form_writing.hidden_input(f) for f in hidden)
 
     def validate(self, extra_validators: Any = None) -> bool:
         ok = super().validate(extra_validators)

@@ -8,7 +8,8 @@ from portal.domain.states import CONVERSATION_STATES, State
 from portal.models import Event, Offer, RefundCase
 from portal.services.refunds import disputes
 from portal.services.refunds.timeline import timeline
-from portal.views.forms import EmptyForm, MessageForm, OfferForm, deferred
+from portal.views.form_writing import deferred
+from portal.views.forms import EmptyForm, MessageForm, OfferForm
 
 THREAD_KINDS = ("message", "offer", "offer_accepted", "transition", "applied")
 
